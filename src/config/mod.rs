@@ -1,0 +1,551 @@
+//! Configuration: read once (figment: TOML file + `PAYBRIDGE_` environment), validated in full into
+//! typed structs, then shared read-only. Every error names the offending key.
+
+mod raw;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use http::Uri;
+use time::UtcOffset;
+
+use crate::dialect::daxpay::{Scheme, SignType, Version};
+use crate::sandbox::OrderStatus;
+use crate::secret::Secret;
+use raw::{RawConfig, RawSecret};
+
+/// The configuration file used when `--config` is omitted.
+pub const DEFAULT_PATH: &str = "config/paybridge.toml";
+
+/// Top-level sections that `PAYBRIDGE_<SECTION>__<KEY>` variables may override.
+const ENV_SECTIONS: [&str; 4] = ["server", "log", "upstreams", "sandbox"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Syntax(Box<figment::Error>),
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub log_level: String,
+    pub upstreams: BTreeMap<String, Arc<Upstream>>,
+    pub merchants: Merchants,
+    pub sandbox: Option<SandboxConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub success: SuccessReply,
+}
+
+/// What a successful answer says: Jeepay's `0`/`SUCCESS`, or epay123's `200`/`成功`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuccessReply {
+    pub code: i64,
+    pub msg: String,
+}
+
+/// A DaxPay gateway that requests are translated to.
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: String,
+    /// `scheme://authority[/prefix]`, without a trailing slash.
+    pub base_url: String,
+    pub scheme: Scheme,
+    pub secret: Option<Secret>,
+    pub utc_offset: UtcOffset,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub forward_client_ip: bool,
+}
+
+impl Upstream {
+    pub fn version(&self) -> Version {
+        self.scheme.version
+    }
+}
+
+/// One Jeepay merchant app and the DaxPay identity it is translated to.
+#[derive(Debug)]
+pub struct Merchant {
+    pub mch_no: String,
+    pub app_id: String,
+    pub secret: Secret,
+    pub close_uses_cancel: bool,
+    pub success: SuccessReply,
+    pub daxpay: DaxIdentity,
+}
+
+#[derive(Debug)]
+pub struct DaxIdentity {
+    pub upstream: Arc<Upstream>,
+    pub mch_no: Option<String>,
+    pub app_id: Option<String>,
+    pub secret: Secret,
+}
+
+/// Merchant apps by `appId` (unique, as in Jeepay), plus the set of known `mchNo`s.
+#[derive(Debug, Default)]
+pub struct Merchants {
+    by_app_id: HashMap<String, Arc<Merchant>>,
+    mch_nos: HashMap<String, usize>,
+}
+
+/// Why a (`mchNo`, `appId`) pair does not name a configured app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupError {
+    /// Unknown `mchNo` or unknown `appId` (Jeepay: `商户或商户应用不存在`).
+    Unknown,
+    /// The app exists but belongs to another merchant (`参数appId与商户号不匹配`).
+    AppOfAnotherMerchant,
+}
+
+impl Merchants {
+    /// Jeepay's `queryMchInfoAndAppInfo` followed by its ownership check.
+    pub fn lookup(&self, mch_no: &str, app_id: &str) -> Result<&Arc<Merchant>, LookupError> {
+        let app = self.by_app_id.get(app_id).ok_or(LookupError::Unknown)?;
+        if !self.mch_nos.contains_key(mch_no) {
+            return Err(LookupError::Unknown);
+        }
+        if app.mch_no != mch_no {
+            return Err(LookupError::AppOfAnotherMerchant);
+        }
+        Ok(app)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Merchant>> {
+        self.by_app_id.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_app_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_app_id.is_empty()
+    }
+}
+
+/// The built-in DaxPay sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Run inside `paybridge serve`, beside the proxy.
+    pub embedded: bool,
+    pub listen: SocketAddr,
+    pub version: Version,
+    pub utc_offset: UtcOffset,
+    /// `None` turns the `reqTime` check off (3.x apps can).
+    pub req_time_window: Option<Duration>,
+    pub sm3_is_md5: bool,
+    pub apps: Vec<SandboxApp>,
+    pub orders: Vec<SandboxOrder>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxApp {
+    pub mch_no: Option<String>,
+    pub app_id: Option<String>,
+    pub sign_type: SignType,
+    pub secret: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxOrder {
+    pub order_no: String,
+    pub biz_order_no: String,
+    pub status: OrderStatus,
+    pub app_id: Option<String>,
+    pub channel: String,
+    pub method: String,
+    pub close_delay: Duration,
+    pub channel_fails: bool,
+}
+
+impl Config {
+    /// Reads `path` and the environment, then validates everything.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_figment(Figment::from(Toml::string(&text)).merge(env_overrides()))
+    }
+
+    /// Parses a TOML document (no environment), for tests and tools.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(Figment::from(Toml::string(text)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|e| ConfigError::Syntax(Box::new(e)))?;
+        validate(raw)
+    }
+
+    /// A human summary with every secret masked, for `paybridge check`.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let s = &self.server;
+        let _ = writeln!(
+            out,
+            "server: listen {} · max body {} bytes · success {} {:?}",
+            s.listen, s.max_body_bytes, s.success.code, s.success.msg
+        );
+        for u in self.upstreams.values() {
+            let _ = writeln!(
+                out,
+                "upstream {}: {} · DaxPay {} · {} · secret {} · reqTime UTC{} · timeout {} ms (connect {} ms){}{}",
+                u.name,
+                u.base_url,
+                u.scheme.version,
+                u.scheme.sign_type,
+                mask(u.secret.as_ref()),
+                u.utc_offset,
+                u.timeout.as_millis(),
+                u.connect_timeout.as_millis(),
+                if u.forward_client_ip { " · forwards clientIp" } else { "" },
+                if u.scheme.sm3_is_md5 { " · sm3 digested as md5" } else { "" },
+            );
+        }
+        let mut merchants: Vec<_> = self.merchants.iter().collect();
+        merchants.sort_by(|a, b| (&a.mch_no, &a.app_id).cmp(&(&b.mch_no, &b.app_id)));
+        for m in merchants {
+            let d = &m.daxpay;
+            let _ = writeln!(
+                out,
+                "merchant {}/{}: secret {} → upstream {} as mchNo={} appId={} secret {}{}",
+                m.mch_no,
+                m.app_id,
+                mask(Some(&m.secret)),
+                d.upstream.name,
+                d.mch_no.as_deref().unwrap_or("-"),
+                d.app_id.as_deref().unwrap_or("-"),
+                mask(Some(&d.secret)),
+                if m.close_uses_cancel { " · close uses cancel" } else { "" },
+            );
+        }
+        if let Some(sb) = &self.sandbox {
+            let _ = writeln!(
+                out,
+                "sandbox: {} · DaxPay {} · {} app(s) · {} order(s){}",
+                sb.listen,
+                sb.version,
+                sb.apps.len(),
+                sb.orders.len(),
+                if sb.embedded { " · embedded in serve" } else { "" },
+            );
+        }
+        out
+    }
+}
+
+fn mask(secret: Option<&Secret>) -> &'static str {
+    match secret {
+        Some(s) if !s.is_empty() => "***",
+        _ => "(none)",
+    }
+}
+
+fn env_overrides() -> Env {
+    Env::prefixed("PAYBRIDGE_").split("__").filter(|key| {
+        let first = key.as_str().split('.').next().unwrap_or_default();
+        ENV_SECTIONS.contains(&first)
+    })
+}
+
+fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let server = ServerConfig {
+        listen: parse_addr("server.listen", raw.server.listen.as_deref(), "127.0.0.1:8080")?,
+        max_body_bytes: match raw.server.max_body_bytes {
+            None => 64 * 1024,
+            Some(0) => return Err(invalid("server.max_body_bytes", "must be at least 1")),
+            Some(n) => usize::try_from(n).map_err(|_| invalid("server.max_body_bytes", "too large"))?,
+        },
+        success: SuccessReply {
+            code: raw.server.success_code.unwrap_or(0),
+            msg: raw.server.success_msg.unwrap_or_else(|| "SUCCESS".to_owned()),
+        },
+    };
+
+    let mut upstreams = BTreeMap::new();
+    for (name, u) in raw.upstreams {
+        let key = |field: &str| format!("upstreams.{name}.{field}");
+        let version: Version = parse_enum(&key("version"), u.version.as_deref(), Version::V3_0)?;
+        let sign_type: SignType =
+            parse_enum(&key("sign_type"), u.sign_type.as_deref(), SignType::HmacSha256)?;
+        if version == Version::V2_0 && sign_type == SignType::Sm3 {
+            return Err(invalid(key("sign_type"), "DaxPay 2.0 signs with md5 or hmac_sha256 only"));
+        }
+        let upstream = Upstream {
+            base_url: parse_base_url(&key("base_url"), &u.base_url)?,
+            scheme: Scheme {
+                version,
+                sign_type,
+                sm3_is_md5: u.sm3_is_md5,
+            },
+            secret: u.secret.map(|s| resolve_secret(&key("secret"), s)).transpose()?,
+            utc_offset: parse_offset(&key("utc_offset"), u.utc_offset.as_deref())?,
+            timeout: millis(&key("timeout_ms"), u.timeout_ms, 10_000)?,
+            connect_timeout: millis(&key("connect_timeout_ms"), u.connect_timeout_ms, 2_000)?,
+            forward_client_ip: u.forward_client_ip,
+            name: name.clone(),
+        };
+        upstreams.insert(name, Arc::new(upstream));
+    }
+
+    let mut merchants = Merchants::default();
+    for (i, m) in raw.merchants.into_iter().enumerate() {
+        let key = |field: &str| format!("merchants[{i}].{field}");
+        require_text(&key("mch_no"), &m.mch_no)?;
+        require_text(&key("app_id"), &m.app_id)?;
+        let secret = resolve_secret(&key("secret"), m.secret)?;
+        if secret.is_empty() {
+            return Err(invalid(key("secret"), "must not be empty"));
+        }
+        let upstream = upstreams.get(&m.daxpay.upstream).cloned().ok_or_else(|| {
+            invalid(
+                key("daxpay.upstream"),
+                format!("unknown upstream `{}`", m.daxpay.upstream),
+            )
+        })?;
+        let dax_secret = match m.daxpay.secret {
+            Some(s) => resolve_secret(&key("daxpay.secret"), s)?,
+            None => upstream.secret.clone().ok_or_else(|| {
+                invalid(
+                    key("daxpay.secret"),
+                    format!("missing, and upstream `{}` has no secret", upstream.name),
+                )
+            })?,
+        };
+        if dax_secret.is_empty() {
+            return Err(invalid(key("daxpay.secret"), "must not be empty"));
+        }
+        let version = upstream.version();
+        let dax_mch_no = identity_field(&key("daxpay.mch_no"), m.daxpay.mch_no, version == Version::V3_0, version)?;
+        let dax_app_id = identity_field(&key("daxpay.app_id"), m.daxpay.app_id, version != Version::V2_0, version)?;
+        let merchant = Merchant {
+            success: SuccessReply {
+                code: m.success_code.unwrap_or(server.success.code),
+                msg: m.success_msg.unwrap_or_else(|| server.success.msg.clone()),
+            },
+            close_uses_cancel: m.close_uses_cancel,
+            secret,
+            daxpay: DaxIdentity {
+                upstream,
+                mch_no: dax_mch_no,
+                app_id: dax_app_id,
+                secret: dax_secret,
+            },
+            mch_no: m.mch_no,
+            app_id: m.app_id,
+        };
+        if merchants.by_app_id.contains_key(&merchant.app_id) {
+            return Err(invalid(
+                key("app_id"),
+                format!("duplicate merchant app `{}`", merchant.app_id),
+            ));
+        }
+        *merchants.mch_nos.entry(merchant.mch_no.clone()).or_default() += 1;
+        merchants
+            .by_app_id
+            .insert(merchant.app_id.clone(), Arc::new(merchant));
+    }
+
+    let sandbox = raw.sandbox.map(validate_sandbox).transpose()?;
+
+    Ok(Config {
+        server,
+        log_level: raw.log.level.unwrap_or_else(|| "info".to_owned()),
+        upstreams,
+        merchants,
+        sandbox,
+    })
+}
+
+fn validate_sandbox(raw: raw::RawSandbox) -> Result<SandboxConfig, ConfigError> {
+    let version: Version = parse_enum("sandbox.version", raw.version.as_deref(), Version::V3_0)?;
+    let mut apps = Vec::new();
+    for (i, a) in raw.apps.into_iter().enumerate() {
+        let key = |field: &str| format!("sandbox.apps[{i}].{field}");
+        let app = SandboxApp {
+            mch_no: identity_field(&key("mch_no"), a.mch_no, version == Version::V3_0, version)?,
+            app_id: identity_field(&key("app_id"), a.app_id, version != Version::V2_0, version)?,
+            sign_type: parse_enum(&key("sign_type"), a.sign_type.as_deref(), SignType::HmacSha256)?,
+            secret: resolve_secret(&key("secret"), a.secret)?,
+        };
+        if version == Version::V2_0 && app.sign_type == SignType::Sm3 {
+            return Err(invalid(key("sign_type"), "DaxPay 2.0 signs with md5 or hmac_sha256 only"));
+        }
+        if app.secret.is_empty() {
+            return Err(invalid(key("secret"), "must not be empty"));
+        }
+        if version != Version::V2_0 && apps.iter().any(|o: &SandboxApp| o.app_id == app.app_id) {
+            return Err(invalid(key("app_id"), "duplicate sandbox app"));
+        }
+        apps.push(app);
+    }
+    if apps.is_empty() {
+        return Err(invalid("sandbox.apps", "at least one app is needed"));
+    }
+    if version == Version::V2_0 && apps.len() > 1 {
+        return Err(invalid(
+            "sandbox.apps",
+            "DaxPay 2.0 has one platform secret: configure exactly one app",
+        ));
+    }
+    let mut orders: Vec<SandboxOrder> = Vec::new();
+    for (i, o) in raw.orders.into_iter().enumerate() {
+        let key = |field: &str| format!("sandbox.orders[{i}].{field}");
+        require_text(&key("order_no"), &o.order_no)?;
+        require_text(&key("biz_order_no"), &o.biz_order_no)?;
+        if let Some(app_id) = &o.app_id {
+            if !apps.iter().any(|a| a.app_id.as_ref() == Some(app_id)) {
+                return Err(invalid(key("app_id"), format!("no sandbox app `{app_id}`")));
+            }
+        }
+        if orders
+            .iter()
+            .any(|p| p.order_no == o.order_no || (p.biz_order_no == o.biz_order_no && p.app_id == o.app_id))
+        {
+            return Err(invalid(key("order_no"), "duplicate sandbox order"));
+        }
+        orders.push(SandboxOrder {
+            status: o
+                .status
+                .parse()
+                .map_err(|e: String| invalid(key("status"), e))?,
+            order_no: o.order_no,
+            biz_order_no: o.biz_order_no,
+            app_id: o.app_id,
+            channel: o.channel.unwrap_or_else(|| "ali_pay".to_owned()),
+            method: o.method.unwrap_or_else(|| "barcode".to_owned()),
+            close_delay: Duration::from_millis(o.close_delay_ms),
+            channel_fails: o.channel_fails,
+        });
+    }
+    Ok(SandboxConfig {
+        embedded: raw.embedded,
+        listen: parse_addr("sandbox.listen", raw.listen.as_deref(), "127.0.0.1:9090")?,
+        version,
+        utc_offset: parse_offset("sandbox.utc_offset", raw.utc_offset.as_deref())?,
+        req_time_window: match raw.req_time_window_secs {
+            Some(0) => None,
+            other => Some(Duration::from_secs(other.unwrap_or(300))),
+        },
+        sm3_is_md5: raw.sm3_is_md5,
+        apps,
+        orders,
+    })
+}
+
+/// A DaxPay identity field: required where the version sends it, refused where it does not.
+fn identity_field(
+    key: &str,
+    value: Option<String>,
+    used: bool,
+    version: Version,
+) -> Result<Option<String>, ConfigError> {
+    match (value, used) {
+        (Some(v), true) => {
+            require_text(key, &v)?;
+            if v.chars().count() > 32 {
+                return Err(invalid(key, "at most 32 characters"));
+            }
+            Ok(Some(v))
+        }
+        (None, true) => Err(invalid(key, format!("required for DaxPay {version}"))),
+        (Some(_), false) => Err(invalid(key, format!("DaxPay {version} has no such field"))),
+        (None, false) => Ok(None),
+    }
+}
+
+fn require_text(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        Err(invalid(key, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_enum<T: std::str::FromStr<Err = String>>(
+    key: &str,
+    value: Option<&str>,
+    default: T,
+) -> Result<T, ConfigError> {
+    value.map_or(Ok(default), |v| v.parse().map_err(|e| invalid(key, e)))
+}
+
+fn parse_addr(key: &str, value: Option<&str>, default: &str) -> Result<SocketAddr, ConfigError> {
+    let text = value.unwrap_or(default);
+    text.parse()
+        .map_err(|_| invalid(key, format!("`{text}` is not an address like 127.0.0.1:8080")))
+}
+
+fn parse_offset(key: &str, value: Option<&str>) -> Result<UtcOffset, ConfigError> {
+    let text = value.unwrap_or("+08:00");
+    let format = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+    UtcOffset::parse(text, &format)
+        .map_err(|_| invalid(key, format!("`{text}` is not an offset like +08:00")))
+}
+
+fn millis(key: &str, value: Option<u64>, default: u64) -> Result<Duration, ConfigError> {
+    match value.unwrap_or(default) {
+        0 => Err(invalid(key, "must be at least 1 ms")),
+        ms => Ok(Duration::from_millis(ms)),
+    }
+}
+
+fn parse_base_url(key: &str, text: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| invalid(key, format!("`{text}` is not a usable base URL: {why}"));
+    let uri: Uri = text.parse().map_err(|_| bad("does not parse"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => return Err(bad("https upstreams are not supported yet")),
+        _ => return Err(bad("it must start with http://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    if uri.query().is_some() {
+        return Err(bad("no query string allowed"));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+fn resolve_secret(key: &str, raw: RawSecret) -> Result<Secret, ConfigError> {
+    match raw {
+        RawSecret::Inline(s) => Ok(Secret::new(s)),
+        RawSecret::Env { env } => std::env::var(&env)
+            .map(Secret::new)
+            .map_err(|_| invalid(key, format!("environment variable `{env}` is not set"))),
+        RawSecret::File { file } => std::fs::read_to_string(&file)
+            .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
+            .map_err(|e| invalid(key, format!("cannot read {}: {e}", file.display()))),
+    }
+}

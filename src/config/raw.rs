@@ -1,0 +1,124 @@
+//! The configuration as written: TOML plus `PAYBRIDGE_` environment overrides, before validation.
+//! Unknown keys are rejected so that a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, RawUpstream>,
+    #[serde(default)]
+    pub merchants: Vec<RawMerchant>,
+    pub sandbox: Option<RawSandbox>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub max_body_bytes: Option<u64>,
+    pub success_code: Option<i64>,
+    pub success_msg: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub level: Option<String>,
+}
+
+/// `"inline"`, `{ env = "VAR" }` or `{ file = "/path" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSecret {
+    Inline(String),
+    Env { env: String },
+    File { file: PathBuf },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub base_url: String,
+    pub version: Option<String>,
+    pub sign_type: Option<String>,
+    pub secret: Option<RawSecret>,
+    pub utc_offset: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub forward_client_ip: bool,
+    #[serde(default)]
+    pub sm3_is_md5: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMerchant {
+    pub mch_no: String,
+    pub app_id: String,
+    pub secret: RawSecret,
+    #[serde(default)]
+    pub close_uses_cancel: bool,
+    pub success_code: Option<i64>,
+    pub success_msg: Option<String>,
+    pub daxpay: RawDaxIdentity,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaxIdentity {
+    pub upstream: String,
+    pub mch_no: Option<String>,
+    pub app_id: Option<String>,
+    pub secret: Option<RawSecret>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    #[serde(default)]
+    pub embedded: bool,
+    pub listen: Option<String>,
+    pub version: Option<String>,
+    pub utc_offset: Option<String>,
+    pub req_time_window_secs: Option<u64>,
+    #[serde(default)]
+    pub sm3_is_md5: bool,
+    #[serde(default)]
+    pub apps: Vec<RawSandboxApp>,
+    #[serde(default)]
+    pub orders: Vec<RawSandboxOrder>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandboxApp {
+    pub mch_no: Option<String>,
+    pub app_id: Option<String>,
+    pub sign_type: Option<String>,
+    pub secret: RawSecret,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandboxOrder {
+    pub order_no: String,
+    pub biz_order_no: String,
+    pub status: String,
+    pub app_id: Option<String>,
+    pub channel: Option<String>,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub close_delay_ms: u64,
+    #[serde(default)]
+    pub channel_fails: bool,
+}

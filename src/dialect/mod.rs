@@ -1,0 +1,4 @@
+//! The wire dialects paybridge speaks: one module each, holding its wire types and its signing.
+
+pub mod daxpay;
+pub mod jeepay;

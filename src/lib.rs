@@ -1,0 +1,18 @@
+//! paybridge: serves the Jeepay / epay-style merchant API on top of DaxPay's `/unipay` API.
+//!
+//! A request travels `server` → `middleware` (request id, tracing, error rendering) → `route`
+//! (which reads and verifies it in the merchant's dialect, translates it, and calls `upstream`).
+//! `dialect` holds each side's wire types and signing; `sandbox` is a stand-in DaxPay gateway.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dialect;
+pub mod error;
+pub mod middleware;
+pub mod operation;
+pub mod route;
+pub mod sandbox;
+pub mod secret;
+pub mod server;
+pub mod upstream;

@@ -1,0 +1,382 @@
+//! The built-in DaxPay sandbox: a stand-in for DaxPay's `/unipay` gateway, server side of close
+//! and cancel, speaking one wire version (`3.0`, `3.0-beta` or `2.0`) per instance.
+//!
+//! It exists so that the proxy can be tested end to end, and tried by new users, without a real
+//! DaxPay. To be worth that, it re-implements DaxPay's behaviour from `protocols/daxpay.md`
+//! independently of the proxy's own DaxPay client (`dialect::daxpay::wire`): a misreading shared
+//! by both sides would otherwise pass unnoticed. Only the signing primitives of
+//! `dialect::daxpay::sign`, pinned by golden vectors, are shared.
+//!
+//! A request goes through DaxPay's steps in DaxPay's order; the first failure answers:
+//!
+//! 1. deserialise into the version's own model ([`model`]): 10505 / 10005, unsigned;
+//! 2. bean validation: 10506 / 10006, unsigned;
+//! 3. app lookup: 20023, unsigned;
+//! 4. signature over the *model*: 20052, unsigned;
+//! 5. `reqTime` window: 10506 / 10006, unsigned;
+//! 6. the close handler ([`state`]): 20041 / 20043 / 20044 / 20080, signed (3.x) or in the
+//!    2.0 envelope.
+//!
+//! Answers are built in [`reply`].
+
+mod model;
+mod reply;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use time::{OffsetDateTime, UtcOffset};
+
+pub use state::OrderStatus;
+
+use crate::config::{SandboxApp, SandboxConfig};
+use crate::dialect::daxpay::{Scheme, Version};
+use model::{CloseRequest, ReqTime};
+use reply::Signer;
+use state::{Orders, Refusal};
+
+/// Largest request body the sandbox reads; a bigger one is a parse error, as an unreadable body.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// How long in-flight requests may finish after shutdown is requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A DaxPay sandbox. Cheap to clone: clones share orders and counters.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    version: Version,
+    utc_offset: UtcOffset,
+    req_time_window: Option<Duration>,
+    sm3_is_md5: bool,
+    apps: Vec<SandboxApp>,
+    orders: Orders,
+    requests_seen: AtomicU64,
+}
+
+impl Sandbox {
+    pub fn new(config: &SandboxConfig) -> Sandbox {
+        Sandbox {
+            inner: Arc::new(Inner {
+                version: config.version,
+                utc_offset: config.utc_offset,
+                req_time_window: config.req_time_window,
+                sm3_is_md5: config.sm3_is_md5,
+                apps: config.apps.clone(),
+                orders: Orders::new(&config.orders),
+                requests_seen: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Current status of an order, by its DaxPay orderNo.
+    pub fn order_status(&self, order_no: &str) -> Option<OrderStatus> {
+        self.inner.orders.status(order_no)
+    }
+
+    /// How many HTTP requests reached the sandbox (any path, valid or not).
+    pub fn requests_seen(&self) -> u64 {
+        self.inner.requests_seen.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("version", &self.inner.version)
+            .field("apps", &self.inner.apps.len())
+            .field("requests_seen", &self.requests_seen())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> tower::Service<Request<B>> for Sandbox
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // Counted here, not in the future, so that a request abandoned mid-way still counts.
+        self.inner.requests_seen.fetch_add(1, Ordering::Relaxed);
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move { Ok(inner.handle(request).await) })
+    }
+}
+
+/// Serves the sandbox on `listener` until `shutdown` resolves (then 5 s grace).
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    sandbox: Sandbox,
+    shutdown: impl Future<Output = ()>,
+) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, version = %sandbox.inner.version, "DaxPay sandbox listening");
+    }
+    crate::server::serve(listener, sandbox, shutdown, SHUTDOWN_GRACE).await;
+}
+
+/// The DaxPay endpoints the sandbox serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `/unipay/close`; in 3.x `useCancel` turns it into a cancel.
+    Close,
+    /// `/unipay/cancel` (2.0 only).
+    Cancel,
+}
+
+/// Why a request reached no DaxPay endpoint (answered 404 / 405).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoRoute {
+    Path,
+    Method,
+}
+
+/// A failure before the close handler runs: always answered unsigned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Rejection {
+    #[error("参数解析错误")]
+    Parse,
+    #[error("验证参数错误\n{0}")]
+    Invalid(String),
+    #[error("未找到指定的应用配置")]
+    UnknownApp,
+    #[error("签名校验失败")]
+    BadSignature,
+    /// 3.x reports this as a validation error, 2.0 with its own bare message.
+    #[error("请求已过期，请重新发送！")]
+    Expired,
+}
+
+impl Rejection {
+    fn code(&self, version: Version) -> i64 {
+        let v2 = version == Version::V2_0;
+        match self {
+            Rejection::Parse if v2 => 10005,
+            Rejection::Parse => 10505,
+            Rejection::Invalid(_) | Rejection::Expired if v2 => 10006,
+            Rejection::Invalid(_) | Rejection::Expired => 10506,
+            Rejection::UnknownApp => 20023,
+            Rejection::BadSignature => 20052,
+        }
+    }
+
+    fn message(&self, version: Version) -> String {
+        match self {
+            Rejection::Expired if version != Version::V2_0 => format!("验证参数错误\n{self}"),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// What the handler did, once the request got past the pre-handler checks.
+type Handled<'a> = (Signer<'a>, Result<OrderStatus, Refusal>);
+
+impl Inner {
+    async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path();
+        let endpoint = match self.route(&parts.method, path) {
+            Ok(endpoint) => endpoint,
+            Err(why) => {
+                tracing::debug!(method = %parts.method, path, ?why, "sandbox: no such route");
+                return self.no_route(why, &parts.method, path);
+            }
+        };
+        let outcome = match Limited::new(body, BODY_LIMIT).collect().await {
+            Ok(collected) => self.process(endpoint, &collected.to_bytes()).await,
+            Err(err) => {
+                tracing::debug!(path, error = %err, "sandbox: body unreadable or too large");
+                Err(Rejection::Parse)
+            }
+        };
+        let (code, msg, response) = self.answer(outcome);
+        tracing::debug!(version = %self.version, path, code, msg, "sandbox answered");
+        response
+    }
+
+    fn route(&self, method: &Method, path: &str) -> Result<Endpoint, NoRoute> {
+        let endpoint = match path {
+            "/unipay/close" => Endpoint::Close,
+            "/unipay/cancel" if self.version == Version::V2_0 => Endpoint::Cancel,
+            _ => return Err(NoRoute::Path),
+        };
+        if method != Method::POST {
+            return Err(NoRoute::Method);
+        }
+        Ok(endpoint)
+    }
+
+    /// DaxPay has no code of its own for these (Spring answers them before DaxPay runs); the
+    /// sandbox uses the version's system-error code so that the answer is still an envelope.
+    fn no_route(&self, why: NoRoute, method: &Method, path: &str) -> Response<Full<Bytes>> {
+        let code = if self.version == Version::V2_0 {
+            10001
+        } else {
+            10500
+        };
+        match why {
+            NoRoute::Path => reply::no_route(
+                StatusCode::NOT_FOUND,
+                code,
+                &format!("请求地址不存在: {path}"),
+                None,
+            ),
+            NoRoute::Method => reply::no_route(
+                StatusCode::METHOD_NOT_ALLOWED,
+                code,
+                &format!("不支持的请求方法: {method}"),
+                Some("POST"),
+            ),
+        }
+    }
+
+    /// Steps 1 to 6 of the module docs.
+    async fn process(&self, endpoint: Endpoint, body: &[u8]) -> Result<Handled<'_>, Rejection> {
+        let version = self.version;
+        let request = CloseRequest::parse(version, body).map_err(|err| {
+            tracing::debug!(error = %err, "sandbox: parse error");
+            Rejection::Parse
+        })?;
+        request.validate(version).map_err(Rejection::Invalid)?;
+        let app = self.find_app(&request).ok_or(Rejection::UnknownApp)?;
+        let signer = Signer {
+            scheme: Scheme {
+                version,
+                sign_type: app.sign_type,
+                sm3_is_md5: self.sm3_is_md5 && version == Version::V3_0,
+            },
+            secret: app.secret.expose(),
+        };
+        let given = request.sign.as_deref().ok_or(Rejection::BadSignature)?;
+        if !signer
+            .scheme
+            .verify(&mut request.sign_fields(), signer.secret, given)
+        {
+            return Err(Rejection::BadSignature);
+        }
+        self.check_req_time(request.req_time, OffsetDateTime::now_utc())?;
+
+        // Validation guarantees an order number; the fallback only avoids a panic path.
+        let key = request
+            .order_key()
+            .ok_or_else(|| Rejection::Invalid("支付订单号不能都为空".to_owned()))?;
+        let cancel = match endpoint {
+            Endpoint::Cancel => true,
+            Endpoint::Close => request.use_cancel.unwrap_or(false),
+        };
+        let result = match self
+            .orders
+            .begin_close(key, app.app_id.as_deref(), version, cancel)
+        {
+            Ok(closing) => closing.finish().await,
+            Err(refusal) => Err(refusal),
+        };
+        tracing::debug!(?key, cancel, ?result, "sandbox: close handled");
+        Ok((signer, result))
+    }
+
+    fn find_app(&self, request: &CloseRequest) -> Option<&SandboxApp> {
+        match self.version {
+            Version::V3_0 => self
+                .apps
+                .iter()
+                .find(|a| a.mch_no == request.mch_no && a.app_id == request.app_id),
+            Version::V3_0Beta => self.apps.iter().find(|a| a.app_id == request.app_id),
+            // 2.0 has one platform-wide secret.
+            Version::V2_0 => self.apps.first(),
+        }
+    }
+
+    fn check_req_time(
+        &self,
+        req_time: Option<ReqTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), Rejection> {
+        let Some(window) = self.req_time_window else {
+            return Ok(());
+        };
+        let window = i128::from(window.as_secs());
+        let now = i128::from(now.unix_timestamp());
+        let fresh = match req_time {
+            Some(ReqTime::WallClock(t)) => {
+                // The wall clock is read in the server's zone: shift by the configured offset.
+                let then = i128::from(t.assume_utc().unix_timestamp())
+                    - i128::from(self.utc_offset.whole_seconds());
+                (now - then).abs() <= window
+            }
+            Some(ReqTime::EpochSeconds(then)) => {
+                let then = i128::from(then);
+                then <= now + 60 && now - then <= window
+            }
+            None => false,
+        };
+        if fresh {
+            Ok(())
+        } else {
+            Err(Rejection::Expired)
+        }
+    }
+
+    /// The answer for `outcome`, with the code and message logged for it.
+    fn answer(
+        &self,
+        outcome: Result<Handled<'_>, Rejection>,
+    ) -> (i64, String, Response<Full<Bytes>>) {
+        let version = self.version;
+        let now = OffsetDateTime::now_utc();
+        match outcome {
+            Err(rejection) => {
+                let (code, msg) = (rejection.code(version), rejection.message(version));
+                let response = reply::unsigned(code, &msg);
+                (code, msg, response)
+            }
+            Ok((signer, Ok(_))) => {
+                let response = match version {
+                    Version::V2_0 => reply::data_2x(&signer, now, 0, "success"),
+                    _ => reply::success_3x(&signer, now, self.utc_offset),
+                };
+                (0, "success".to_owned(), response)
+            }
+            Ok((signer, Err(refusal))) => {
+                let (code, msg) = (refusal.code(), refusal.to_string());
+                let response = match version {
+                    // 2.0 reports a channel failure as a successful call with a failed `data`.
+                    Version::V2_0 if refusal == Refusal::ChannelFailed => {
+                        reply::data_2x(&signer, now, 1, &msg)
+                    }
+                    Version::V2_0 => reply::unsigned(code, &msg),
+                    _ => reply::refusal_3x(&signer, code, &msg),
+                };
+                (code, msg, response)
+            }
+        }
+    }
+}

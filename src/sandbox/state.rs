@@ -1,0 +1,248 @@
+//! Orders held by the sandbox, and DaxPay's close/cancel rules over them.
+//!
+//! The rules mirror DaxPay's `PayCloseService`: look the order up (20041), check its status
+//! (20044), take the per-order close lock (20043), let the channel act (20080), then record the
+//! new status. A failed channel call leaves the status unchanged.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crate::config::SandboxOrder;
+use crate::dialect::daxpay::Version;
+
+/// DaxPay's pay order statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    Wait,
+    Progress,
+    Success,
+    Close,
+    Cancel,
+    Fail,
+    Timeout,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::Wait,
+        OrderStatus::Progress,
+        OrderStatus::Success,
+        OrderStatus::Close,
+        OrderStatus::Cancel,
+        OrderStatus::Fail,
+        OrderStatus::Timeout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Wait => "wait",
+            OrderStatus::Progress => "progress",
+            OrderStatus::Success => "success",
+            OrderStatus::Close => "close",
+            OrderStatus::Cancel => "cancel",
+            OrderStatus::Fail => "fail",
+            OrderStatus::Timeout => "timeout",
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrderStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OrderStatus::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown order status `{s}` (expected wait, progress, success, close, cancel, fail or timeout)")
+            })
+    }
+}
+
+/// How a close request names its order. DaxPay looks the order up by the first *non-null* of
+/// `orderNo`, `bizOrderNo`, so `orderNo: ""` is a lookup of `""`, not a fall-through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OrderKey<'a> {
+    OrderNo(&'a str),
+    BizOrderNo(&'a str),
+}
+
+/// Why the close handler refused; the message is DaxPay's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Refusal {
+    #[error("支付订单不存在")]
+    NotFound,
+    #[error("订单正在关闭中，请勿重复操作")]
+    AlreadyClosing,
+    #[error("订单不是支付中, 无法进行关闭订单")]
+    NotClosable,
+    #[error("微信非付款码支付订单不支持撤销")]
+    CancelUnsupported,
+    #[error("通道关闭订单失败")]
+    ChannelFailed,
+}
+
+impl Refusal {
+    /// DaxPay's error code (the same in every version).
+    pub(super) fn code(self) -> i64 {
+        match self {
+            Refusal::NotFound => 20041,
+            Refusal::AlreadyClosing => 20043,
+            Refusal::NotClosable => 20044,
+            Refusal::CancelUnsupported | Refusal::ChannelFailed => 20080,
+        }
+    }
+}
+
+/// Which statuses a close or cancel accepts: 3.0.0 added `wait`; earlier lines take `progress` only.
+fn closable(version: Version, status: OrderStatus) -> bool {
+    match version {
+        Version::V3_0 => matches!(status, OrderStatus::Wait | OrderStatus::Progress),
+        Version::V3_0Beta | Version::V2_0 => status == OrderStatus::Progress,
+    }
+}
+
+struct Entry {
+    /// The seeded order; only `status` changes afterwards.
+    order: SandboxOrder,
+    /// Stands in for DaxPay's per-order close lock.
+    closing: bool,
+}
+
+/// The sandbox's orders, keyed by `orderNo` (globally unique). Every critical section is short
+/// and synchronous: the lock is never held across an `.await`.
+pub(super) struct Orders {
+    table: Mutex<HashMap<String, Entry>>,
+}
+
+impl Orders {
+    pub(super) fn new(seed: &[SandboxOrder]) -> Orders {
+        let table = seed
+            .iter()
+            .map(|o| {
+                let entry = Entry {
+                    order: o.clone(),
+                    closing: false,
+                };
+                (o.order_no.clone(), entry)
+            })
+            .collect();
+        Orders {
+            table: Mutex::new(table),
+        }
+    }
+
+    pub(super) fn status(&self, order_no: &str) -> Option<OrderStatus> {
+        self.lock().get(order_no).map(|e| e.order.status)
+    }
+
+    /// A panic elsewhere cannot leave the table inconsistent (every update is one assignment),
+    /// so a poisoned lock is simply taken over.
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs DaxPay's checks in its order (exists, closable status, not already closing, channel
+    /// allows a cancel) and marks the order as closing. The returned [`Closing`] finishes the job.
+    ///
+    /// `app_id` is the caller's app (`None` for the 2.0 platform): an order seeded without an app
+    /// is visible to every app, one with an app only to that app.
+    pub(super) fn begin_close(
+        &self,
+        key: OrderKey<'_>,
+        app_id: Option<&str>,
+        version: Version,
+        cancel: bool,
+    ) -> Result<Closing<'_>, Refusal> {
+        let visible = |o: &SandboxOrder| o.app_id.is_none() || o.app_id.as_deref() == app_id;
+        let mut table = self.lock();
+        let entry = match key {
+            OrderKey::OrderNo(no) => table.get_mut(no).filter(|e| visible(&e.order)),
+            // A bizOrderNo is unique per app scope; prefer the caller's own app over a shared order.
+            OrderKey::BizOrderNo(biz) => table
+                .values_mut()
+                .filter(|e| e.order.biz_order_no == biz && visible(&e.order))
+                .max_by_key(|e| e.order.app_id.is_some()),
+        };
+        let entry = entry.ok_or(Refusal::NotFound)?;
+        let status = entry.order.status;
+        if !closable(version, status) {
+            return Err(Refusal::NotClosable);
+        }
+        if entry.closing {
+            return Err(Refusal::AlreadyClosing);
+        }
+        let outcome = match status {
+            OrderStatus::Progress if cancel => {
+                if entry.order.channel == "wechat_pay" && entry.order.method != "barcode" {
+                    return Err(Refusal::CancelUnsupported);
+                }
+                OrderStatus::Cancel
+            }
+            _ => OrderStatus::Close,
+        };
+        entry.closing = true;
+        Ok(Closing {
+            orders: self,
+            order_no: entry.order.order_no.clone(),
+            delay: entry.order.close_delay,
+            channel_fails: entry.order.channel_fails,
+            outcome,
+            armed: true,
+        })
+    }
+}
+
+/// A close in progress: the order is flagged as closing until [`Closing::finish`] completes or
+/// this value is dropped (a client that disconnects mid-close must not leave the flag set).
+pub(super) struct Closing<'a> {
+    orders: &'a Orders,
+    order_no: String,
+    delay: Duration,
+    channel_fails: bool,
+    outcome: OrderStatus,
+    armed: bool,
+}
+
+impl Closing<'_> {
+    /// Waits out the order's simulated channel latency, then applies the outcome.
+    pub(super) async fn finish(mut self) -> Result<OrderStatus, Refusal> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let orders = self.orders;
+        {
+            let mut table = orders.lock();
+            if let Some(entry) = table.get_mut(&self.order_no) {
+                entry.closing = false;
+                if !self.channel_fails {
+                    entry.order.status = self.outcome;
+                }
+            }
+        }
+        self.armed = false;
+        if self.channel_fails {
+            Err(Refusal::ChannelFailed)
+        } else {
+            Ok(self.outcome)
+        }
+    }
+}
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Some(entry) = self.orders.lock().get_mut(&self.order_no) {
+                entry.closing = false;
+            }
+        }
+    }
+}
