@@ -32,7 +32,13 @@ pub fn proxy_service(
     config: Arc<Config>,
 ) -> impl Service<
     Request<Incoming>,
-    Response = Response<impl hyper::body::Body<Data = Bytes, Error = impl Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static>,
+    Response = Response<
+        impl hyper::body::Body<
+                Data = Bytes,
+                Error = impl Into<Box<dyn std::error::Error + Send + Sync>>,
+            > + Send
+            + 'static,
+    >,
     Error = Infallible,
     Future = impl Send + 'static,
 > + Clone
@@ -50,7 +56,9 @@ pub fn proxy_service(
 /// A handler that panicked still answers in the dialect (and the panic is logged by the layer).
 fn panic_answer() -> Response<Full<Bytes>> {
     tracing::error!("request handler panicked");
-    let mut response = Response::new(Full::new(Bytes::from(GatewayError::Internal.reply().to_json())));
+    let mut response = Response::new(Full::new(Bytes::from(
+        GatewayError::Internal.reply().to_json(),
+    )));
     response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8);
     response
 }
@@ -78,7 +86,11 @@ pub async fn bind(config: &Config) -> std::io::Result<Bound> {
 }
 
 /// Serves until `shutdown` resolves, then drains both listeners.
-pub async fn run(config: Arc<Config>, bound: Bound, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+pub async fn run(
+    config: Arc<Config>,
+    bound: Bound,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -90,7 +102,13 @@ pub async fn run(config: Arc<Config>, bound: Bound, shutdown: impl std::future::
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    crate::server::serve(bound.proxy, proxy_service(config), stopped(stop_rx), SHUTDOWN_GRACE).await;
+    crate::server::serve(
+        bound.proxy,
+        proxy_service(config),
+        stopped(stop_rx),
+        SHUTDOWN_GRACE,
+    )
+    .await;
     if let Some(task) = sandbox_task {
         let _ = task.await;
     }

@@ -31,7 +31,10 @@ pub async fn serve<S, B>(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,

@@ -6,9 +6,20 @@ use common::*;
 use serde_json::{json, Value};
 
 async fn stack() -> (Running, Running, paybridge::sandbox::Sandbox) {
-    let (sandbox_server, sandbox) =
-        start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[("DAX1", "MO1", "progress")])).await;
-    let proxy = start_proxy(&proxy_toml(sandbox_server.addr, "3.0", "hmac_sha256", "", "")).await;
+    let (sandbox_server, sandbox) = start_sandbox(&sandbox_toml(
+        "3.0",
+        "hmac_sha256",
+        &[("DAX1", "MO1", "progress")],
+    ))
+    .await;
+    let proxy = start_proxy(&proxy_toml(
+        sandbox_server.addr,
+        "3.0",
+        "hmac_sha256",
+        "",
+        "",
+    ))
+    .await;
     (proxy, sandbox_server, sandbox)
 }
 
@@ -36,12 +47,40 @@ fn with(field: &'static str, value: &'static str) -> Vec<(&'static str, &'static
 async fn unreadable_bodies_answer_code_11() {
     let (proxy, _sb, sandbox) = stack().await;
     let conversion = error(11, "参数有误[转换异常]");
-    for body in ["{\"mchNo\":", "[1,2]", "\"text\"", "42", "", "{\"mchNo\":{\"nested\":1}}", "{} trailing"] {
-        let a = send(proxy.addr, "POST", "/api/pay/close", Some("application/json"), body, &[]).await;
-        assert_eq!((a.status.as_u16(), a.body.as_str()), (200, conversion.as_str()), "body {body:?}");
+    for body in [
+        "{\"mchNo\":",
+        "[1,2]",
+        "\"text\"",
+        "42",
+        "",
+        "{\"mchNo\":{\"nested\":1}}",
+        "{} trailing",
+    ] {
+        let a = send(
+            proxy.addr,
+            "POST",
+            "/api/pay/close",
+            Some("application/json"),
+            body,
+            &[],
+        )
+        .await;
+        assert_eq!(
+            (a.status.as_u16(), a.body.as_str()),
+            (200, conversion.as_str()),
+            "body {body:?}"
+        );
     }
     // A signed parameter given twice in a form is ambiguous.
-    let a = send(proxy.addr, "POST", "/api/pay/close?mchNo=A", Some("application/x-www-form-urlencoded"), "mchNo=B", &[]).await;
+    let a = send(
+        proxy.addr,
+        "POST",
+        "/api/pay/close?mchNo=A",
+        Some("application/x-www-form-urlencoded"),
+        "mchNo=B",
+        &[],
+    )
+    .await;
     assert_eq!(a.body, conversion);
     assert_eq!(sandbox.requests_seen(), 0);
 }
@@ -60,7 +99,12 @@ async fn each_required_field_has_jeepays_message() {
         let a = post_json(proxy.addr, "/api/pay/close", &without(field)).await;
         assert_eq!(a.body, error(9999, msg), "missing {field}");
         // Blank counts as missing (@NotBlank).
-        let a = post_json(proxy.addr, "/api/pay/close", &signed(&with(field, "  "), JEEPAY_SECRET)).await;
+        let a = post_json(
+            proxy.addr,
+            "/api/pay/close",
+            &signed(&with(field, "  "), JEEPAY_SECRET),
+        )
+        .await;
         assert_eq!(a.body, error(9999, msg), "blank {field}");
     }
     let mut no_sign = signed(&BASE, JEEPAY_SECRET);
@@ -78,7 +122,12 @@ async fn both_order_ids_empty() {
     assert_eq!(a.body, expected);
     let mut fields = with("payOrderId", "");
     fields.push(("mchOrderNo", ""));
-    let a = post_json(proxy.addr, "/api/pay/close", &signed(&fields, JEEPAY_SECRET)).await;
+    let a = post_json(
+        proxy.addr,
+        "/api/pay/close",
+        &signed(&fields, JEEPAY_SECRET),
+    )
+    .await;
     assert_eq!(a.body, expected);
 }
 
@@ -89,22 +138,34 @@ async fn signatures_are_checked_like_jeepay() {
 
     let mut body = signed(&BASE, JEEPAY_SECRET);
     body["sign"] = json!("0123456789ABCDEF0123456789ABCDEF");
-    assert_eq!(post_json(proxy.addr, "/api/pay/close", &body).await.body, bad);
+    assert_eq!(
+        post_json(proxy.addr, "/api/pay/close", &body).await.body,
+        bad
+    );
 
     // Signed with another merchant's key.
     let body = signed(&BASE, "secret-of-m2");
-    assert_eq!(post_json(proxy.addr, "/api/pay/close", &body).await.body, bad);
+    assert_eq!(
+        post_json(proxy.addr, "/api/pay/close", &body).await.body,
+        bad
+    );
 
     // A field changed after signing.
     let mut body = signed(&BASE, JEEPAY_SECRET);
     body["payOrderId"] = json!("DAX2");
-    assert_eq!(post_json(proxy.addr, "/api/pay/close", &body).await.body, bad);
+    assert_eq!(
+        post_json(proxy.addr, "/api/pay/close", &body).await.body,
+        bad
+    );
 
     // An undeclared field that the client signed: Jeepay leaves it out, so the sign differs.
     let mut fields = BASE.to_vec();
     fields.push(("extra", "x"));
     let body = signed(&fields, JEEPAY_SECRET);
-    assert_eq!(post_json(proxy.addr, "/api/pay/close", &body).await.body, bad);
+    assert_eq!(
+        post_json(proxy.addr, "/api/pay/close", &body).await.body,
+        bad
+    );
     assert_eq!(sandbox.requests_seen(), 0);
 
     // An undeclared field that was not signed is ignored, and a lower-case signature is accepted.
@@ -119,12 +180,27 @@ async fn signatures_are_checked_like_jeepay() {
 async fn merchants_are_looked_up_like_jeepay() {
     let (proxy, _sb, sandbox) = stack().await;
     let unknown = error(9999, "商户或商户应用不存在");
-    let a = post_json(proxy.addr, "/api/pay/close", &signed(&with("mchNo", "M-unknown"), JEEPAY_SECRET)).await;
+    let a = post_json(
+        proxy.addr,
+        "/api/pay/close",
+        &signed(&with("mchNo", "M-unknown"), JEEPAY_SECRET),
+    )
+    .await;
     assert_eq!(a.body, unknown);
-    let a = post_json(proxy.addr, "/api/pay/close", &signed(&with("appId", "app-unknown"), JEEPAY_SECRET)).await;
+    let a = post_json(
+        proxy.addr,
+        "/api/pay/close",
+        &signed(&with("appId", "app-unknown"), JEEPAY_SECRET),
+    )
+    .await;
     assert_eq!(a.body, unknown);
     // M2's app, presented as the first merchant's.
-    let a = post_json(proxy.addr, "/api/pay/close", &signed(&with("appId", "app-of-m2"), "secret-of-m2")).await;
+    let a = post_json(
+        proxy.addr,
+        "/api/pay/close",
+        &signed(&with("appId", "app-of-m2"), "secret-of-m2"),
+    )
+    .await;
     assert_eq!(a.body, error(9999, "参数appId与商户号不匹配"));
     assert_eq!(sandbox.requests_seen(), 0);
 }
@@ -132,9 +208,19 @@ async fn merchants_are_looked_up_like_jeepay() {
 #[tokio::test]
 async fn only_md5_is_supported() {
     let (proxy, _sb, _sandbox) = stack().await;
-    let a = post_json(proxy.addr, "/api/pay/close", &signed(&with("signType", "SHA256"), JEEPAY_SECRET)).await;
+    let a = post_json(
+        proxy.addr,
+        "/api/pay/close",
+        &signed(&with("signType", "SHA256"), JEEPAY_SECRET),
+    )
+    .await;
     assert_eq!(a.body, error(9999, "不支持的签名类型[SHA256]，仅支持MD5"));
-    let a = post_json(proxy.addr, "/api/pay/close", &signed(&with("signType", "md5"), JEEPAY_SECRET)).await;
+    let a = post_json(
+        proxy.addr,
+        "/api/pay/close",
+        &signed(&with("signType", "md5"), JEEPAY_SECRET),
+    )
+    .await;
     assert_eq!(a.body, jeepay_success(JEEPAY_SECRET));
 }
 
@@ -151,7 +237,15 @@ async fn oversized_bodies_are_refused_without_reading_them_all() {
 #[tokio::test]
 async fn unknown_paths_and_methods_get_json_errors() {
     let (proxy, _sb, _sandbox) = stack().await;
-    let a = send(proxy.addr, "POST", "/api/pay/nope", Some("application/json"), "{}", &[]).await;
+    let a = send(
+        proxy.addr,
+        "POST",
+        "/api/pay/nope",
+        Some("application/json"),
+        "{}",
+        &[],
+    )
+    .await;
     assert_eq!(a.status, 404);
     assert_eq!(a.body, error(9999, "请求路径不存在[/api/pay/nope]"));
     let a = send(proxy.addr, "OPTIONS", "/api/pay/close", None, "", &[]).await;

@@ -16,8 +16,16 @@ use paybridge::sandbox::OrderStatus;
 use serde_json::json;
 
 /// The first merchant translates to `fault` (DaxPay 3.0, md5); M2 to a healthy sandbox.
-async fn stack_with(fault: SocketAddr, version: &str) -> (Running, Running, paybridge::sandbox::Sandbox) {
-    let (sb_server, sandbox) = start_sandbox(&sandbox_toml("3.0", "md5", &[("OK1", "MOK1", "progress"), ("OK2", "MOK2", "progress")])).await;
+async fn stack_with(
+    fault: SocketAddr,
+    version: &str,
+) -> (Running, Running, paybridge::sandbox::Sandbox) {
+    let (sb_server, sandbox) = start_sandbox(&sandbox_toml(
+        "3.0",
+        "md5",
+        &[("OK1", "MOK1", "progress"), ("OK2", "MOK2", "progress")],
+    ))
+    .await;
     let identity = match version {
         "3.0" => format!("mch_no = \"{DAX_MCH}\"\napp_id = \"{DAX_APP}\""),
         _ => String::new(),
@@ -61,7 +69,14 @@ app_id = "{DAX_APP}"
 
 fn m2_close(order: &str) -> serde_json::Value {
     signed(
-        &[("mchNo", "M2"), ("appId", "app-of-m2"), ("version", "1.0"), ("signType", "MD5"), ("reqTime", "1"), ("payOrderId", order)],
+        &[
+            ("mchNo", "M2"),
+            ("appId", "app-of-m2"),
+            ("version", "1.0"),
+            ("signType", "MD5"),
+            ("reqTime", "1"),
+            ("payOrderId", order),
+        ],
         "secret-of-m2",
     )
 }
@@ -72,7 +87,11 @@ async fn expect_fault(fault: SocketAddr, version: &str, expected: &str) {
     let (proxy, _sb, sandbox) = stack_with(fault, version).await;
     let started = Instant::now();
     let a = post_json(proxy.addr, "/api/pay/close", &close_body(Some("X1"), None)).await;
-    assert!(started.elapsed() < Duration::from_secs(3), "answered in {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered in {:?}",
+        started.elapsed()
+    );
     assert_eq!(a.status, 200);
     assert_eq!(a.body, expected);
     let a = post_json(proxy.addr, "/api/pay/close", &m2_close("OK1")).await;
@@ -81,13 +100,26 @@ async fn expect_fault(fault: SocketAddr, version: &str, expected: &str) {
 }
 
 fn reply(status: u16, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    Response::builder().status(status).header("content-type", "application/json").body(Full::new(body.into())).unwrap()
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(body.into()))
+        .unwrap()
 }
 
 /// A 3.0 envelope signed with md5 over its non-null fields (or with `key` instead of the secret).
-fn signed_envelope(code: i64, msg: &str, res_time: Option<&str>, trace_id: Option<&str>, key: &str) -> String {
+fn signed_envelope(
+    code: i64,
+    msg: &str,
+    res_time: Option<&str>,
+    trace_id: Option<&str>,
+    key: &str,
+) -> String {
     let code_text = code.to_string();
-    let mut fields: Vec<(&str, Cow<'_, str>)> = vec![("code", Cow::Borrowed(&code_text)), ("msg", Cow::Borrowed(msg))];
+    let mut fields: Vec<(&str, Cow<'_, str>)> = vec![
+        ("code", Cow::Borrowed(&code_text)),
+        ("msg", Cow::Borrowed(msg)),
+    ];
     if let Some(t) = res_time {
         fields.push(("resTime", Cow::Borrowed(t)));
     }
@@ -108,7 +140,12 @@ async fn connection_refused() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    expect_fault(addr, "3.0", &error(10, "系统异常[上游连接失败，订单未处理]")).await;
+    expect_fault(
+        addr,
+        "3.0",
+        &error(10, "系统异常[上游连接失败，订单未处理]"),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -129,7 +166,13 @@ async fn upstream_answers_html() {
 
 #[tokio::test]
 async fn upstream_answers_http_500() {
-    let ok = signed_envelope(0, "success", Some("2025-08-26 12:00:01"), Some("t1"), DAX_SECRET);
+    let ok = signed_envelope(
+        0,
+        "success",
+        Some("2025-08-26 12:00:01"),
+        Some("t1"),
+        DAX_SECRET,
+    );
     let fake = start_fake(move |_| {
         let ok = ok.clone();
         async move { reply(500, ok) }
@@ -158,7 +201,13 @@ async fn unsigned_success_is_not_success_on_2_0() {
 
 #[tokio::test]
 async fn badly_signed_success_is_not_success() {
-    let forged = signed_envelope(0, "success", Some("2025-08-26 12:00:01"), Some("t1"), "wrong-secret");
+    let forged = signed_envelope(
+        0,
+        "success",
+        Some("2025-08-26 12:00:01"),
+        Some("t1"),
+        "wrong-secret",
+    );
     let fake = start_fake(move |_| {
         let forged = forged.clone();
         async move { reply(200, forged) }
@@ -183,12 +232,28 @@ async fn signed_business_errors_are_the_merchants() {
         async move { reply(200, in_progress) }
     })
     .await;
-    expect_fault(fake.addr, "3.0", &error(9999, "当前订单正在关闭中，请稍后查询")).await;
+    expect_fault(
+        fake.addr,
+        "3.0",
+        &error(9999, "当前订单正在关闭中，请稍后查询"),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn operator_faults_are_system_errors() {
     // DaxPay rejecting our own signature is unsigned (pre-handler) and not the merchant's fault.
-    let fake = start_fake(|_| async { reply(200, r#"{"msg":"签名校验失败","code":20052,"data":null,"traceId":"t"}"#) }).await;
-    expect_fault(fake.addr, "3.0", &error(10, "系统异常[上游拒绝请求，代码20052]")).await;
+    let fake = start_fake(|_| async {
+        reply(
+            200,
+            r#"{"msg":"签名校验失败","code":20052,"data":null,"traceId":"t"}"#,
+        )
+    })
+    .await;
+    expect_fault(
+        fake.addr,
+        "3.0",
+        &error(10, "系统异常[上游拒绝请求，代码20052]"),
+    )
+    .await;
 }

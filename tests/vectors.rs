@@ -19,13 +19,16 @@ fn vectors_dir() -> PathBuf {
 fn load(name: &str) -> Vec<Map<String, Value>> {
     let path = vectors_dir().join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let entries: Vec<Map<String, Value>> = serde_json::from_str(&text).expect("vector file is a JSON array of objects");
+    let entries: Vec<Map<String, Value>> =
+        serde_json::from_str(&text).expect("vector file is a JSON array of objects");
     assert!(!entries.is_empty(), "{} holds no vectors", path.display());
     entries
 }
 
 fn str_of<'a>(entry: &'a Map<String, Value>, key: &str) -> &'a str {
-    entry[key].as_str().unwrap_or_else(|| panic!("{key} is not a string"))
+    entry[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is not a string"))
 }
 
 fn jeepay_text(v: &Value) -> Option<String> {
@@ -53,8 +56,16 @@ fn jeepay_vectors() {
             .filter(|(k, v)| jeepay::sign::signable(k, v))
             .collect();
         let s = jeepay::sign::string_to_sign(&mut fields, secret);
-        assert_eq!(s, str_of(&entry, "string_to_sign"), "{name}: string to sign");
-        assert_eq!(jeepay::sign::digest(&s).as_str(), str_of(&entry, "sign"), "{name}: sign");
+        assert_eq!(
+            s,
+            str_of(&entry, "string_to_sign"),
+            "{name}: string to sign"
+        );
+        assert_eq!(
+            jeepay::sign::digest(&s).as_str(),
+            str_of(&entry, "sign"),
+            "{name}: sign"
+        );
         assert!(jeepay::sign::digest(&s).matches(&str_of(&entry, "sign").to_ascii_lowercase()));
     }
 }
@@ -69,13 +80,24 @@ fn daxpay_vectors() {
         let object = entry["fields"].as_object().unwrap();
         let mut fields: Vec<(&str, Cow<'_, str>)> = daxpay::sign::fields_of(object);
         let s = daxpay::sign::string_to_sign(version, &mut fields, secret);
-        assert_eq!(s, str_of(&entry, "string_to_sign"), "{name}: string to sign");
+        assert_eq!(
+            s,
+            str_of(&entry, "string_to_sign"),
+            "{name}: string to sign"
+        );
         for (sign_type, expected) in entry["signs"].as_object().unwrap() {
             let sign_type: SignType = sign_type.parse().unwrap();
             let scheme = Scheme::new(version, sign_type);
             let expected = expected.as_str().unwrap();
-            assert_eq!(scheme.sign(&mut fields, secret), expected, "{name}: {sign_type}");
-            assert!(scheme.verify(&mut fields, secret, expected), "{name}: {sign_type} verifies");
+            assert_eq!(
+                scheme.sign(&mut fields, secret),
+                expected,
+                "{name}: {sign_type}"
+            );
+            assert!(
+                scheme.verify(&mut fields, secret, expected),
+                "{name}: {sign_type} verifies"
+            );
             checked += 1;
         }
     }
@@ -87,23 +109,60 @@ fn daxpay_vectors() {
 fn sign_command_reproduces_every_vector() {
     for entry in load("jeepay.json") {
         let fields = entry["fields"].to_string();
-        let out = run_sign(&["--dialect", "jeepay", "--show-string"], str_of(&entry, "secret"), &fields);
-        let expected_string = str_of(&entry, "string_to_sign").replace(str_of(&entry, "secret"), "***");
-        assert_eq!(out, format!("{expected_string}\n{}\n", str_of(&entry, "sign")), "{}", str_of(&entry, "name"));
+        let out = run_sign(
+            &["--dialect", "jeepay", "--show-string"],
+            str_of(&entry, "secret"),
+            &fields,
+        );
+        let expected_string =
+            str_of(&entry, "string_to_sign").replace(str_of(&entry, "secret"), "***");
+        assert_eq!(
+            out,
+            format!("{expected_string}\n{}\n", str_of(&entry, "sign")),
+            "{}",
+            str_of(&entry, "name")
+        );
     }
     for entry in load("daxpay.json") {
         let fields = entry["fields"].to_string();
         let secret = str_of(&entry, "secret");
         for (sign_type, expected) in entry["signs"].as_object().unwrap() {
-            let args = ["--dialect", "daxpay", "--version", str_of(&entry, "version"), "--sign-type", sign_type];
+            let args = [
+                "--dialect",
+                "daxpay",
+                "--version",
+                str_of(&entry, "version"),
+                "--sign-type",
+                sign_type,
+            ];
             let out = run_sign(&args, secret, &fields);
-            assert_eq!(out, format!("{}\n", expected.as_str().unwrap()), "{} {sign_type}", str_of(&entry, "name"));
+            assert_eq!(
+                out,
+                format!("{}\n", expected.as_str().unwrap()),
+                "{} {sign_type}",
+                str_of(&entry, "name")
+            );
         }
-        let masked = run_sign(&["--dialect", "daxpay", "--version", str_of(&entry, "version"), "--show-string"], secret, &fields);
+        let masked = run_sign(
+            &[
+                "--dialect",
+                "daxpay",
+                "--version",
+                str_of(&entry, "version"),
+                "--show-string",
+            ],
+            secret,
+            &fields,
+        );
         let first = masked.lines().next().unwrap();
         let string = str_of(&entry, "string_to_sign");
         let without_secret = &string[..string.len() - secret.len()];
-        assert_eq!(first, format!("{without_secret}***"), "{}", str_of(&entry, "name"));
+        assert_eq!(
+            first,
+            format!("{without_secret}***"),
+            "{}",
+            str_of(&entry, "name")
+        );
         assert!(!masked.contains(secret) && !masked.contains(&secret.to_uppercase()));
     }
 }
@@ -119,9 +178,18 @@ fn run_sign(args: &[&str], secret: &str, stdin: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("paybridge runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "paybridge sign {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "paybridge sign {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -131,7 +199,10 @@ fn sign_command_fails_cleanly() {
         (&["--dialect", "jeepay", "--key", "k"], "{not json"),
         (&["--dialect", "jeepay", "--key", "k"], "[1,2]"),
         (&["--dialect", "jeepay"], "{}"),
-        (&["--dialect", "daxpay", "--key-env", "PB_UNSET_VAR_FOR_TEST"], "{}"),
+        (
+            &["--dialect", "daxpay", "--key-env", "PB_UNSET_VAR_FOR_TEST"],
+            "{}",
+        ),
     ];
     for (args, stdin) in cases {
         let mut child = Command::new(env!("CARGO_BIN_EXE_paybridge"))
@@ -143,7 +214,12 @@ fn sign_command_fails_cleanly() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?} {stdin}");
         assert!(out.stdout.is_empty());

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, DEFAULT_PATH};
 
 #[derive(Debug, Parser)]
-#[command(name = "paybridge", version, about = "Serves the Jeepay/epay merchant API on top of DaxPay")]
+#[command(
+    name = "paybridge",
+    version,
+    about = "Serves the Jeepay/epay merchant API on top of DaxPay"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -75,7 +79,9 @@ fn init_tracing(level: &str) {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 fn serve(config: Arc<Config>) -> ExitCode {

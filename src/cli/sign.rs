@@ -56,7 +56,9 @@ pub fn run(args: SignArgs) -> ExitCode {
 fn sign(args: &SignArgs, mut input: impl Read) -> Result<Vec<String>, String> {
     let secret = match (&args.key, &args.key_env) {
         (Some(k), _) => k.clone(),
-        (None, Some(var)) => std::env::var(var).map_err(|_| format!("environment variable `{var}` is not set"))?,
+        (None, Some(var)) => {
+            std::env::var(var).map_err(|_| format!("environment variable `{var}` is not set"))?
+        }
         (None, None) => return Err("missing key: give --key SECRET or --key-env VAR".to_owned()),
     };
     if secret.is_empty() {
@@ -94,7 +96,10 @@ fn sign(args: &SignArgs, mut input: impl Read) -> Result<Vec<String>, String> {
             let scheme = Scheme::new(args.version, args.sign_type);
             let mut fields = daxpay::sign::fields_of(&object);
             if args.show_string {
-                lines.push(daxpay::sign::string_to_sign_masked(args.version, &mut fields));
+                lines.push(daxpay::sign::string_to_sign_masked(
+                    args.version,
+                    &mut fields,
+                ));
             }
             lines.push(scheme.sign(&mut fields, &secret));
         }

@@ -226,7 +226,7 @@ impl Config {
                 u.scheme.version,
                 u.scheme.sign_type,
                 mask(u.secret.as_ref()),
-                u.utc_offset,
+                offset_text(u.utc_offset),
                 u.timeout.as_millis(),
                 u.connect_timeout.as_millis(),
                 if u.forward_client_ip { " · forwards clientIp" } else { "" },
@@ -247,7 +247,11 @@ impl Config {
                 d.mch_no.as_deref().unwrap_or("-"),
                 d.app_id.as_deref().unwrap_or("-"),
                 mask(Some(&d.secret)),
-                if m.close_uses_cancel { " · close uses cancel" } else { "" },
+                if m.close_uses_cancel {
+                    " · close uses cancel"
+                } else {
+                    ""
+                },
             );
         }
         if let Some(sb) = &self.sandbox {
@@ -258,11 +262,22 @@ impl Config {
                 sb.version,
                 sb.apps.len(),
                 sb.orders.len(),
-                if sb.embedded { " · embedded in serve" } else { "" },
+                if sb.embedded {
+                    " · embedded in serve"
+                } else {
+                    ""
+                },
             );
         }
         out
     }
+}
+
+/// `+08:00`, as written in the configuration.
+pub fn offset_text(offset: UtcOffset) -> String {
+    let (h, m, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
 }
 
 fn mask(secret: Option<&Secret>) -> &'static str {
@@ -273,23 +288,35 @@ fn mask(secret: Option<&Secret>) -> &'static str {
 }
 
 fn env_overrides() -> Env {
-    Env::prefixed("PAYBRIDGE_").split("__").filter(|key| {
-        let first = key.as_str().split('.').next().unwrap_or_default();
-        ENV_SECTIONS.contains(&first)
-    })
+    // The filter may see the key before or after `__` becomes `.`: accept both spellings.
+    Env::prefixed("PAYBRIDGE_")
+        .filter(|key| {
+            let first = key.as_str().split("__").next().unwrap_or_default();
+            ENV_SECTIONS.iter().any(|s| first.eq_ignore_ascii_case(s))
+        })
+        .split("__")
 }
 
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let server = ServerConfig {
-        listen: parse_addr("server.listen", raw.server.listen.as_deref(), "127.0.0.1:8080")?,
+        listen: parse_addr(
+            "server.listen",
+            raw.server.listen.as_deref(),
+            "127.0.0.1:8080",
+        )?,
         max_body_bytes: match raw.server.max_body_bytes {
             None => 64 * 1024,
             Some(0) => return Err(invalid("server.max_body_bytes", "must be at least 1")),
-            Some(n) => usize::try_from(n).map_err(|_| invalid("server.max_body_bytes", "too large"))?,
+            Some(n) => {
+                usize::try_from(n).map_err(|_| invalid("server.max_body_bytes", "too large"))?
+            }
         },
         success: SuccessReply {
             code: raw.server.success_code.unwrap_or(0),
-            msg: raw.server.success_msg.unwrap_or_else(|| "SUCCESS".to_owned()),
+            msg: raw
+                .server
+                .success_msg
+                .unwrap_or_else(|| "SUCCESS".to_owned()),
         },
     };
 
@@ -297,10 +324,16 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     for (name, u) in raw.upstreams {
         let key = |field: &str| format!("upstreams.{name}.{field}");
         let version: Version = parse_enum(&key("version"), u.version.as_deref(), Version::V3_0)?;
-        let sign_type: SignType =
-            parse_enum(&key("sign_type"), u.sign_type.as_deref(), SignType::HmacSha256)?;
+        let sign_type: SignType = parse_enum(
+            &key("sign_type"),
+            u.sign_type.as_deref(),
+            SignType::HmacSha256,
+        )?;
         if version == Version::V2_0 && sign_type == SignType::Sm3 {
-            return Err(invalid(key("sign_type"), "DaxPay 2.0 signs with md5 or hmac_sha256 only"));
+            return Err(invalid(
+                key("sign_type"),
+                "DaxPay 2.0 signs with md5 or hmac_sha256 only",
+            ));
         }
         let upstream = Upstream {
             base_url: parse_base_url(&key("base_url"), &u.base_url)?,
@@ -309,7 +342,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 sign_type,
                 sm3_is_md5: u.sm3_is_md5,
             },
-            secret: u.secret.map(|s| resolve_secret(&key("secret"), s)).transpose()?,
+            secret: u
+                .secret
+                .map(|s| resolve_secret(&key("secret"), s))
+                .transpose()?,
             utc_offset: parse_offset(&key("utc_offset"), u.utc_offset.as_deref())?,
             timeout: millis(&key("timeout_ms"), u.timeout_ms, 10_000)?,
             connect_timeout: millis(&key("connect_timeout_ms"), u.connect_timeout_ms, 2_000)?,
@@ -347,8 +383,18 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             return Err(invalid(key("daxpay.secret"), "must not be empty"));
         }
         let version = upstream.version();
-        let dax_mch_no = identity_field(&key("daxpay.mch_no"), m.daxpay.mch_no, version == Version::V3_0, version)?;
-        let dax_app_id = identity_field(&key("daxpay.app_id"), m.daxpay.app_id, version != Version::V2_0, version)?;
+        let dax_mch_no = identity_field(
+            &key("daxpay.mch_no"),
+            m.daxpay.mch_no,
+            version == Version::V3_0,
+            version,
+        )?;
+        let dax_app_id = identity_field(
+            &key("daxpay.app_id"),
+            m.daxpay.app_id,
+            version != Version::V2_0,
+            version,
+        )?;
         let merchant = Merchant {
             success: SuccessReply {
                 code: m.success_code.unwrap_or(server.success.code),
@@ -371,7 +417,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 format!("duplicate merchant app `{}`", merchant.app_id),
             ));
         }
-        *merchants.mch_nos.entry(merchant.mch_no.clone()).or_default() += 1;
+        *merchants
+            .mch_nos
+            .entry(merchant.mch_no.clone())
+            .or_default() += 1;
         merchants
             .by_app_id
             .insert(merchant.app_id.clone(), Arc::new(merchant));
@@ -396,11 +445,18 @@ fn validate_sandbox(raw: raw::RawSandbox) -> Result<SandboxConfig, ConfigError> 
         let app = SandboxApp {
             mch_no: identity_field(&key("mch_no"), a.mch_no, version == Version::V3_0, version)?,
             app_id: identity_field(&key("app_id"), a.app_id, version != Version::V2_0, version)?,
-            sign_type: parse_enum(&key("sign_type"), a.sign_type.as_deref(), SignType::HmacSha256)?,
+            sign_type: parse_enum(
+                &key("sign_type"),
+                a.sign_type.as_deref(),
+                SignType::HmacSha256,
+            )?,
             secret: resolve_secret(&key("secret"), a.secret)?,
         };
         if version == Version::V2_0 && app.sign_type == SignType::Sm3 {
-            return Err(invalid(key("sign_type"), "DaxPay 2.0 signs with md5 or hmac_sha256 only"));
+            return Err(invalid(
+                key("sign_type"),
+                "DaxPay 2.0 signs with md5 or hmac_sha256 only",
+            ));
         }
         if app.secret.is_empty() {
             return Err(invalid(key("secret"), "must not be empty"));
@@ -429,10 +485,9 @@ fn validate_sandbox(raw: raw::RawSandbox) -> Result<SandboxConfig, ConfigError> 
                 return Err(invalid(key("app_id"), format!("no sandbox app `{app_id}`")));
             }
         }
-        if orders
-            .iter()
-            .any(|p| p.order_no == o.order_no || (p.biz_order_no == o.biz_order_no && p.app_id == o.app_id))
-        {
+        if orders.iter().any(|p| {
+            p.order_no == o.order_no || (p.biz_order_no == o.biz_order_no && p.app_id == o.app_id)
+        }) {
             return Err(invalid(key("order_no"), "duplicate sandbox order"));
         }
         orders.push(SandboxOrder {
@@ -503,8 +558,12 @@ fn parse_enum<T: std::str::FromStr<Err = String>>(
 
 fn parse_addr(key: &str, value: Option<&str>, default: &str) -> Result<SocketAddr, ConfigError> {
     let text = value.unwrap_or(default);
-    text.parse()
-        .map_err(|_| invalid(key, format!("`{text}` is not an address like 127.0.0.1:8080")))
+    text.parse().map_err(|_| {
+        invalid(
+            key,
+            format!("`{text}` is not an address like 127.0.0.1:8080"),
+        )
+    })
 }
 
 fn parse_offset(key: &str, value: Option<&str>) -> Result<UtcOffset, ConfigError> {

@@ -24,7 +24,9 @@ pub(super) async fn translate(
 ) -> Result<Reply, GatewayError> {
     let request = Params::read(inbound.json, inbound.query, inbound.body)?.validate()?;
     if !request.sign_type_supported() {
-        return Err(GatewayError::UnsupportedSignType(request.sign_type.clone().into_owned()));
+        return Err(GatewayError::UnsupportedSignType(
+            request.sign_type.clone().into_owned(),
+        ));
     }
     let merchant = shared
         .config
@@ -37,7 +39,10 @@ pub(super) async fn translate(
     if !request.verify(merchant.secret.expose()) {
         return Err(GatewayError::BadSignature);
     }
-    let order = CloseOrder::from_jeepay(&request, endpoint == Endpoint::Cancel || merchant.close_uses_cancel)?;
+    let order = CloseOrder::from_jeepay(
+        &request,
+        endpoint == Endpoint::Cancel || merchant.close_uses_cancel,
+    )?;
 
     let identity = &merchant.daxpay;
     let upstream = &identity.upstream;
@@ -47,7 +52,12 @@ pub(super) async fn translate(
         .ok_or(GatewayError::Internal)?;
     let peer_ip = upstream
         .forward_client_ip
-        .then(|| parts.extensions.get::<PeerAddr>().map(|p| p.0.ip().to_string()))
+        .then(|| {
+            parts
+                .extensions
+                .get::<PeerAddr>()
+                .map(|p| p.0.ip().to_string())
+        })
         .flatten();
     let nonce = fresh_nonce();
     let call = CloseCall {
@@ -67,12 +77,13 @@ pub(super) async fn translate(
     let answer_body = client
         .post_json(path, body, parts.headers.get("x-request-id"))
         .await?;
-    let answer = read_answer(&upstream.scheme, identity.secret.expose(), &answer_body).map_err(|error| {
-        UpstreamError::Unverified {
-            upstream: upstream.name.clone(),
-            error,
-        }
-    })?;
+    let answer =
+        read_answer(&upstream.scheme, identity.secret.expose(), &answer_body).map_err(|error| {
+            UpstreamError::Unverified {
+                upstream: upstream.name.clone(),
+                error,
+            }
+        })?;
     match answer {
         Answer::Done { trace_id } => {
             tracing::info!(
@@ -89,7 +100,12 @@ pub(super) async fn translate(
                 merchant.secret.expose(),
             ))
         }
-        Answer::Refused { code, msg, trace_id, .. } => {
+        Answer::Refused {
+            code,
+            msg,
+            trace_id,
+            ..
+        } => {
             tracing::info!(
                 mch_no = %merchant.mch_no,
                 operation = endpoint.as_str(),
@@ -139,10 +155,22 @@ mod tests {
     #[test]
     fn refusals_use_jeepay_words() {
         assert_eq!(refusal(20041, "x".into(), "u").to_string(), "订单不存在");
-        assert_eq!(refusal(20044, "x".into(), "u").to_string(), "当前订单不可关闭");
-        assert_eq!(refusal(20042, "x".into(), "u").to_string(), "当前订单不可关闭");
-        assert_eq!(refusal(20043, "x".into(), "u").to_string(), "当前订单正在关闭中，请稍后查询");
-        assert_eq!(refusal(20080, "通道失败".into(), "u").to_string(), "通道失败");
+        assert_eq!(
+            refusal(20044, "x".into(), "u").to_string(),
+            "当前订单不可关闭"
+        );
+        assert_eq!(
+            refusal(20042, "x".into(), "u").to_string(),
+            "当前订单不可关闭"
+        );
+        assert_eq!(
+            refusal(20043, "x".into(), "u").to_string(),
+            "当前订单正在关闭中，请稍后查询"
+        );
+        assert_eq!(
+            refusal(20080, "通道失败".into(), "u").to_string(),
+            "通道失败"
+        );
         assert_eq!(refusal(20052, "签名".into(), "u").code(), 10);
         assert_eq!(refusal(10506, "过期".into(), "u").code(), 10);
         assert_eq!(refusal(30000, "".into(), "u").code(), 10);

@@ -74,14 +74,24 @@ impl Shared {
             .ok_or_else(|| GatewayError::NotFound(req.uri().path().to_owned()))?;
         // Jeepay maps its endpoints for every method; HEAD, OPTIONS, TRACE and CONNECT make
         // no sense for a signed, state-changing call.
-        if ![Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(req.method()) {
+        if ![
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ]
+        .contains(req.method())
+        {
             return Err(GatewayError::MethodNotAllowed(req.method().to_string()));
         }
         let (parts, body) = req.into_parts();
         let body = read_body(body, self.config.server.max_body_bytes).await?;
         let inbound = Inbound::new(&parts, &body);
         let reply = match endpoint {
-            Endpoint::Close | Endpoint::Cancel => close::translate(self, endpoint, &parts, inbound).await?,
+            Endpoint::Close | Endpoint::Cancel => {
+                close::translate(self, endpoint, &parts, inbound).await?
+            }
         };
         let mut response = Response::new(Full::new(Bytes::from(reply.to_json())));
         response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8);
@@ -124,7 +134,11 @@ where
 {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge { limit }),
-        Err(e) => Err(GatewayError::Conversion(format!("body could not be read: {e}"))),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(GatewayError::BodyTooLarge { limit })
+        }
+        Err(e) => Err(GatewayError::Conversion(format!(
+            "body could not be read: {e}"
+        ))),
     }
 }

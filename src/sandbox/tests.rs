@@ -778,3 +778,36 @@ async fn run_serves_over_tcp_until_shutdown() {
         .expect("run returns after shutdown")
         .expect("no panic");
 }
+
+#[test]
+fn request_models_sign_like_the_golden_vectors() {
+    // From shared/vectors/daxpay.json; 3.0 and 3.0-beta omit useCancel here on purpose (signed false).
+    let cases = [
+        (
+            Version::V3_0,
+            r#"{"mchNo":"M1723635576766","appId":"M8207639754663343","reqTime":"2025-08-26 12:00:00",
+                "orderNo":"DEVP24051019404463000001","nonceStr":"a8f5f167f44f4964","extra":"dropped"}"#,
+            "d75689a8f34891394621f49f3f7352a0",
+        ),
+        (
+            Version::V3_0Beta,
+            r#"{"mchNo":"dropped","appId":"M8207639754663343","reqTime":"2025-01-16 12:00:00",
+                "orderNo":"DEVP24051019404463000001","nonceStr":"a8f5f167f44f4964","useCancel":null}"#,
+            "1e44abb410708fdfb7a7c80658d7aaed",
+        ),
+        (
+            Version::V2_0,
+            r#"{"orderNo":"P2024062712000000001","reqTime":1719460800,"nonceStr":"a8f5f167f44f4964",
+                "useCancel":true,"bizOrderNo":null}"#,
+            "0bdbd4644b7ca6021cf57aecbbd22344",
+        ),
+    ];
+    for (version, body, md5) in cases {
+        let request = model::CloseRequest::parse(version, body.as_bytes()).expect("parses");
+        let scheme = Scheme::new(version, SignType::Md5);
+        assert!(
+            scheme.verify(&mut request.sign_fields(), SECRET, md5),
+            "{version}"
+        );
+    }
+}

@@ -37,16 +37,26 @@ pub enum UpstreamError {
     #[error("upstream {upstream}: connection broke after sending: {detail}")]
     Broken { upstream: String, detail: String },
     #[error("upstream {upstream}: HTTP status {status}")]
-    Status { upstream: String, status: StatusCode },
+    Status {
+        upstream: String,
+        status: StatusCode,
+    },
     #[error("upstream {upstream}: answer larger than {MAX_ANSWER_BYTES} bytes")]
     TooLarge { upstream: String },
     /// An answer that cannot be believed: not DaxPay's, unsigned success, bad signature.
     #[error("upstream {upstream}: {error}")]
-    Unverified { upstream: String, error: AnswerError },
+    Unverified {
+        upstream: String,
+        error: AnswerError,
+    },
     /// DaxPay refused for a reason that is the operator's to fix (our signature, our clock,
     /// an unknown DaxPay app, a DaxPay system error).
     #[error("upstream {upstream}: refused with code {code}: {msg}")]
-    Rejected { upstream: String, code: i64, msg: String },
+    Rejected {
+        upstream: String,
+        code: i64,
+        msg: String,
+    },
 }
 
 impl UpstreamError {
@@ -125,10 +135,12 @@ impl DaxClient {
         if let Some(id) = request_id {
             req = req.header("x-request-id", id.clone());
         }
-        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| UpstreamError::Connect {
-            upstream: name(),
-            detail: format!("cannot build request: {e}"),
-        })?;
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| UpstreamError::Connect {
+                upstream: name(),
+                detail: format!("cannot build request: {e}"),
+            })?;
 
         let exchange = async {
             let response = self.http.request(req).await.map_err(|e| {

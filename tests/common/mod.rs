@@ -41,7 +41,10 @@ impl Drop for Running {
     }
 }
 
-fn stopper() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+fn stopper() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
     let (tx, rx) = oneshot::channel::<()>();
     (tx, async move {
         let _ = rx.await;
@@ -56,7 +59,13 @@ pub async fn start_sandbox(sandbox_toml: &str) -> (Running, Sandbox) {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = stopper();
     tokio::spawn(paybridge::sandbox::run(listener, sandbox.clone(), stopped));
-    (Running { addr, stop: Some(stop) }, sandbox)
+    (
+        Running {
+            addr,
+            stop: Some(stop),
+        },
+        sandbox,
+    )
 }
 
 /// Starts the proxy from a full TOML configuration (its listen address is ignored: port 0).
@@ -66,8 +75,16 @@ pub async fn start_proxy(config_toml: &str) -> Running {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = stopper();
     let service = paybridge::app::proxy_service(config);
-    tokio::spawn(paybridge::server::serve(listener, service, stopped, Duration::from_secs(1)));
-    Running { addr, stop: Some(stop) }
+    tokio::spawn(paybridge::server::serve(
+        listener,
+        service,
+        stopped,
+        Duration::from_secs(1),
+    ));
+    Running {
+        addr,
+        stop: Some(stop),
+    }
 }
 
 /// Starts a fake upstream answering every request with `answer(body)`.
@@ -82,16 +99,35 @@ where
     let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
         let answer = answer.clone();
         async move {
-            let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             Ok::<_, Infallible>(answer(body).await)
         }
     });
-    tokio::spawn(paybridge::server::serve(listener, service, stopped, Duration::from_millis(100)));
-    Running { addr, stop: Some(stop) }
+    tokio::spawn(paybridge::server::serve(
+        listener,
+        service,
+        stopped,
+        Duration::from_millis(100),
+    ));
+    Running {
+        addr,
+        stop: Some(stop),
+    }
 }
 
 /// The proxy configuration for one merchant translated to one upstream.
-pub fn proxy_toml(upstream: SocketAddr, version: &str, sign_type: &str, extra_upstream: &str, extra_merchant: &str) -> String {
+pub fn proxy_toml(
+    upstream: SocketAddr,
+    version: &str,
+    sign_type: &str,
+    extra_upstream: &str,
+    extra_merchant: &str,
+) -> String {
     let identity = match version {
         "3.0" => format!("mch_no = \"{DAX_MCH}\"\napp_id = \"{DAX_APP}\""),
         "3.0-beta" => format!("app_id = \"{DAX_APP}\""),
@@ -191,7 +227,10 @@ pub fn close_body(pay_order_id: Option<&str>, mch_order_no: Option<&str>) -> Val
 
 pub fn signed(fields: &[(&str, &str)], secret: &str) -> Value {
     let sign = jeepay_sign(fields, secret);
-    let mut map: Map<String, Value> = fields.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect();
+    let mut map: Map<String, Value> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        .collect();
     map.insert("sign".into(), Value::from(sign));
     Value::Object(map)
 }
@@ -204,38 +243,66 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
 }
 
 /// Sends one request and reads the whole answer.
-pub async fn send(addr: SocketAddr, method: &str, path_and_query: &str, content_type: Option<&str>, body: impl Into<Bytes>, headers: &[(&str, &str)]) -> Answer {
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    content_type: Option<&str>,
+    body: impl Into<Bytes>,
+    headers: &[(&str, &str)],
+) -> Answer {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut req = Request::builder().method(method).uri(format!("http://{addr}{path_and_query}"));
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path_and_query}"));
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
     }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let response = tokio::time::timeout(Duration::from_secs(10), client.request(req.body(Full::new(body.into())).unwrap()))
-        .await
-        .expect("answered within 10 s")
-        .expect("request succeeded");
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(req.body(Full::new(body.into())).unwrap()),
+    )
+    .await
+    .expect("answered within 10 s")
+    .expect("request succeeded");
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    Answer { status, headers, body: String::from_utf8(body.to_vec()).expect("UTF-8 answer") }
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).expect("UTF-8 answer"),
+    }
 }
 
 /// POSTs a JSON value to `path`.
 pub async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> Answer {
-    send(addr, "POST", path, Some("application/json"), body.to_string(), &[]).await
+    send(
+        addr,
+        "POST",
+        path,
+        Some("application/json"),
+        body.to_string(),
+        &[],
+    )
+    .await
 }
 
 /// The success answer Jeepay gives for close, signed with `secret`.
 pub fn jeepay_success(secret: &str) -> String {
-    format!(r#"{{"code":0,"data":{{}},"msg":"SUCCESS","sign":"{}"}}"#, jeepay_sign(&[], secret))
+    format!(
+        r#"{{"code":0,"data":{{}},"msg":"SUCCESS","sign":"{}"}}"#,
+        jeepay_sign(&[], secret)
+    )
 }
 
 /// Checks an answer the way the Jeepay Java SDK does: `sign` equals the upper-case MD5 of `data`.
@@ -246,9 +313,19 @@ pub fn sdk_accepts(answer: &Value, secret: &str) -> bool {
     let owned: Vec<(String, String)> = data
         .iter()
         .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string()),
+            )
+        })
         .collect();
-    let fields: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let fields: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     answer.get("sign").and_then(Value::as_str) == Some(jeepay_sign(&fields, secret).as_str())
 }
 

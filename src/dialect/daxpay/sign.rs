@@ -159,7 +159,11 @@ pub fn payload(fields: &mut [(&str, Cow<'_, str>)]) -> String {
 }
 
 /// The exact string DaxPay digests for `version`.
-pub fn string_to_sign(version: Version, fields: &mut [(&str, Cow<'_, str>)], secret: &str) -> String {
+pub fn string_to_sign(
+    version: Version,
+    fields: &mut [(&str, Cow<'_, str>)],
+    secret: &str,
+) -> String {
     let mut s = payload(fields);
     s.push_str("&key=");
     s.push_str(secret);
@@ -269,7 +273,12 @@ fn compact_without_nulls(value: &Value) -> String {
                 let mut entries: Vec<(&String, &Value)> =
                     map.iter().filter(|(_, v)| !v.is_null()).collect();
                 entries.sort_by(|a, b| java_string_order(a.0, b.0));
-                Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), clean(v))).collect())
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), clean(v)))
+                        .collect(),
+                )
             }
             Value::Array(items) => Value::Array(items.iter().map(clean).collect()),
             other => other.clone(),
@@ -296,10 +305,7 @@ mod tests {
 
     #[test]
     fn quotes_and_backslashes_vanish_and_empty_strings_stay() {
-        let mut fields = vec![
-            ("b", Cow::Borrowed("x\"y\\z")),
-            ("a", Cow::Borrowed("")),
-        ];
+        let mut fields = vec![("b", Cow::Borrowed("x\"y\\z")), ("a", Cow::Borrowed(""))];
         assert_eq!(
             string_to_sign(Version::V2_0, &mut fields, "K"),
             "a=&b=xyz&key=K"
@@ -309,8 +315,14 @@ mod tests {
     #[test]
     fn version_3_upper_cases_the_secret_too() {
         let mut fields = vec![("k", Cow::Borrowed("v"))];
-        assert_eq!(string_to_sign(Version::V3_0, &mut fields, "sEc"), "K=V&KEY=SEC");
-        assert_eq!(string_to_sign_masked(Version::V3_0, &mut fields), "K=V&KEY=***");
+        assert_eq!(
+            string_to_sign(Version::V3_0, &mut fields, "sEc"),
+            "K=V&KEY=SEC"
+        );
+        assert_eq!(
+            string_to_sign_masked(Version::V3_0, &mut fields),
+            "K=V&KEY=***"
+        );
     }
 
     #[test]

@@ -82,7 +82,9 @@ pub fn fresh_nonce() -> String {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         // The OS random source failing is not recoverable in any useful way; fall back to time.
-        bytes = OffsetDateTime::now_utc().unix_timestamp_nanos().to_le_bytes()[..8]
+        bytes = OffsetDateTime::now_utc()
+            .unix_timestamp_nanos()
+            .to_le_bytes()[..8]
             .try_into()
             .unwrap_or_default();
     }
@@ -98,7 +100,10 @@ impl CloseCall<'_> {
         let (req_time, req_time_text): (ReqTime<'_>, Cow<'_, str>) = match version {
             Version::V2_0 => {
                 seconds = self.now.unix_timestamp();
-                (ReqTime::EpochSeconds(seconds), Cow::Owned(seconds.to_string()))
+                (
+                    ReqTime::EpochSeconds(seconds),
+                    Cow::Owned(seconds.to_string()),
+                )
             }
             _ => {
                 wall = wall_clock(self.now, self.utc_offset);
@@ -249,7 +254,9 @@ fn read_envelope_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<An
     }
     drop(fields);
     Ok(if e.code == 0 {
-        Answer::Done { trace_id: e.trace_id }
+        Answer::Done {
+            trace_id: e.trace_id,
+        }
     } else {
         refused(e.code, msg, true, e.trace_id)
     })
@@ -257,18 +264,28 @@ fn read_envelope_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<An
 
 fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<Answer, AnswerError> {
     if e.code != 0 {
-        return Ok(refused(e.code, e.msg.unwrap_or_default(), false, e.trace_id));
+        return Ok(refused(
+            e.code,
+            e.msg.unwrap_or_default(),
+            false,
+            e.trace_id,
+        ));
     }
     if e.data.is_null() {
         return Err(AnswerError::UnsignedSuccess);
     }
-    let data: Data20 =
-        serde_json::from_value(e.data).map_err(|err| AnswerError::Malformed(format!("data: {err}")))?;
+    let data: Data20 = serde_json::from_value(e.data)
+        .map_err(|err| AnswerError::Malformed(format!("data: {err}")))?;
     let Some(given) = data.sign.as_deref().filter(|s| !s.is_empty()) else {
         return if data.code == 0 {
             Err(AnswerError::UnsignedSuccess)
         } else {
-            Ok(refused(data.code, data.msg.unwrap_or_default(), false, e.trace_id))
+            Ok(refused(
+                data.code,
+                data.msg.unwrap_or_default(),
+                false,
+                e.trace_id,
+            ))
         };
     };
     let code = data.code.to_string();
@@ -285,7 +302,9 @@ fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<Answer
     }
     drop(fields);
     Ok(if data.code == 0 {
-        Answer::Done { trace_id: e.trace_id }
+        Answer::Done {
+            trace_id: e.trace_id,
+        }
     } else {
         refused(data.code, data.msg.unwrap_or_default(), true, e.trace_id)
     })
@@ -331,7 +350,10 @@ mod tests {
         assert_eq!(v["appId"], "A1");
         assert_eq!(v["useCancel"], false);
         assert_eq!(v["reqTime"], "2025-08-26 12:00:00");
-        assert!(v.get("bizOrderNo").is_none(), "empty strings are never sent");
+        assert!(
+            v.get("bizOrderNo").is_none(),
+            "empty strings are never sent"
+        );
         assert!(v.get("clientIp").is_none());
     }
 
@@ -349,12 +371,20 @@ mod tests {
     #[test]
     fn unsigned_success_is_never_believed() {
         let scheme = Scheme::new(Version::V3_0, SignType::Md5);
-        let body = br#"{"code":0,"msg":"success","data":null,"sign":null,"resTime":null,"traceId":"t"}"#;
-        assert_eq!(read_answer(&scheme, "k", body), Err(AnswerError::UnsignedSuccess));
+        let body =
+            br#"{"code":0,"msg":"success","data":null,"sign":null,"resTime":null,"traceId":"t"}"#;
+        assert_eq!(
+            read_answer(&scheme, "k", body),
+            Err(AnswerError::UnsignedSuccess)
+        );
         let body = br#"{"code":20052,"msg":"bad sign","data":null,"traceId":"t"}"#;
         assert!(matches!(
             read_answer(&scheme, "k", body),
-            Ok(Answer::Refused { code: 20052, signed: false, .. })
+            Ok(Answer::Refused {
+                code: 20052,
+                signed: false,
+                ..
+            })
         ));
     }
 }

@@ -54,7 +54,7 @@ pub fn signable(key: &str, value: &str) -> bool {
 /// Sorts `fields` the way Jeepay does and writes the signed payload (everything before the secret),
 /// e.g. `appId=..&mchNo=..&`. Fields must already be filtered with [`signable`].
 pub fn write_payload(fields: &mut [(&str, &str)], out: &mut String) {
-    fields.sort_by(|a, b| compare_entries(a, b));
+    fields.sort_by(compare_entries);
     for (key, value) in fields.iter() {
         out.push_str(key);
         out.push('=');

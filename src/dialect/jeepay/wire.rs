@@ -73,10 +73,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
             // With serde_json's `arbitrary_precision`, numbers arrive as a map holding their
             // literal text: bind exactly what the client wrote, as Jackson's text binding does.
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let number: serde_json::Number = Deserialize::deserialize(
-                    de::value::MapAccessDeserializer::new(&mut map),
-                )
-                .map_err(|_| de::Error::custom("an object cannot bind to a string field"))?;
+                let number: serde_json::Number =
+                    Deserialize::deserialize(de::value::MapAccessDeserializer::new(&mut map))
+                        .map_err(|_| {
+                            de::Error::custom("an object cannot bind to a string field")
+                        })?;
                 Ok(Text(Cow::Owned(number.to_string())))
             }
         }
@@ -101,9 +102,12 @@ impl<'a> Params<'a> {
         if json {
             // serde would bind a JSON array positionally; Jeepay only takes an object.
             if body.trim_ascii_start().first() != Some(&b'{') {
-                return Err(GatewayError::Conversion("body is not a JSON object".to_owned()));
+                return Err(GatewayError::Conversion(
+                    "body is not a JSON object".to_owned(),
+                ));
             }
-            return serde_json::from_slice(body).map_err(|e| GatewayError::Conversion(e.to_string()));
+            return serde_json::from_slice(body)
+                .map_err(|e| GatewayError::Conversion(e.to_string()));
         }
         let mut params = Params::default();
         if let Some(q) = query {
@@ -129,7 +133,9 @@ impl<'a> Params<'a> {
             };
             if slot.is_some() {
                 // A signed parameter given twice is ambiguous: refuse rather than pick one.
-                return Err(GatewayError::Conversion(format!("parameter `{key}` given twice")));
+                return Err(GatewayError::Conversion(format!(
+                    "parameter `{key}` given twice"
+                )));
             }
             *slot = Some(Text(value));
         }
@@ -210,7 +216,11 @@ impl CloseRequest<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// `{"code":<code>,"data":{},"msg":"<msg>","sign":"<MD5 of key=secret>"}`.
-    ClosedEmptyData { code: i64, msg: String, sign: sign::Signature },
+    ClosedEmptyData {
+        code: i64,
+        msg: String,
+        sign: sign::Signature,
+    },
     /// `{"code":<code>,"msg":"<msg>"}`.
     Error { code: i64, msg: String },
 }
@@ -261,7 +271,12 @@ mod tests {
 
     #[test]
     fn json_numbers_and_booleans_bind_as_text() {
-        let p = Params::read(true, None, br#"{"reqTime":1622016572190,"version":1.0,"mchNo":true,"x":{"a":1}}"#).unwrap();
+        let p = Params::read(
+            true,
+            None,
+            br#"{"reqTime":1622016572190,"version":1.0,"mchNo":true,"x":{"a":1}}"#,
+        )
+        .unwrap();
         assert_eq!(text(&p.req_time), "1622016572190");
         assert_eq!(text(&p.version), "1.0");
         assert_eq!(text(&p.mch_no), "true");
@@ -291,7 +306,13 @@ mod tests {
             String::from_utf8(ok.to_json()).unwrap(),
             r#"{"code":0,"data":{},"msg":"SUCCESS","sign":"55EB7DC82EF80AE6882BBC3210E27396"}"#
         );
-        let err = Reply::Error { code: 9999, msg: "验签失败".into() };
-        assert_eq!(String::from_utf8(err.to_json()).unwrap(), r#"{"code":9999,"msg":"验签失败"}"#);
+        let err = Reply::Error {
+            code: 9999,
+            msg: "验签失败".into(),
+        };
+        assert_eq!(
+            String::from_utf8(err.to_json()).unwrap(),
+            r#"{"code":9999,"msg":"验签失败"}"#
+        );
     }
 }

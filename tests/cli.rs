@@ -1,0 +1,257 @@
+//! The `paybridge` binary: `check` on good and bad configurations, and `serve` end to end
+//! (environment overrides, the README's walk-through, SIGTERM exits cleanly).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn paybridge() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_paybridge"))
+}
+
+fn check(toml: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paybridge.toml");
+    std::fs::write(&path, toml).unwrap();
+    let out = paybridge()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+const GOOD: &str = r#"
+[upstreams.dax]
+base_url = "http://127.0.0.1:9"
+secret = "upstream-secret-value"
+[[merchants]]
+mch_no = "M1"
+app_id = "A1"
+secret = { env = "PB_TEST_MERCHANT_SECRET" }
+[merchants.daxpay]
+upstream = "dax"
+mch_no = "DM1"
+app_id = "DA1"
+"#;
+
+#[test]
+fn check_accepts_the_shipped_configuration() {
+    let out = paybridge()
+        .args(["check", "--config", "config/paybridge.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(summary.contains("merchant M1623984572/60cc09bce4b0f1c0b83761c9"));
+    assert!(
+        !summary.contains("EWEFD123RGSRETYDFNGFGFGSHDFGH")
+            && !summary.contains("dax_secret_Key123")
+    );
+}
+
+#[test]
+fn check_masks_secrets_from_everywhere() {
+    let (code, out, err) = check(
+        GOOD,
+        &[("PB_TEST_MERCHANT_SECRET", "merchant-secret-value")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("secret ***"));
+    assert!(!out.contains("merchant-secret-value") && !out.contains("upstream-secret-value"));
+}
+
+#[test]
+fn check_names_the_offending_key() {
+    let env = [("PB_TEST_MERCHANT_SECRET", "s")];
+    let cases: Vec<(String, &str)> = vec![
+        (
+            GOOD.replace("upstream = \"dax\"", "upstream = \"nope\""),
+            "merchants[0].daxpay.upstream: unknown upstream `nope`",
+        ),
+        (
+            format!("{GOOD}{}", &GOOD[GOOD.find("[[merchants]]").unwrap()..]),
+            "merchants[1].app_id: duplicate merchant app `A1`",
+        ),
+        (
+            GOOD.replace("http://127.0.0.1:9", "127.0.0.1:9"),
+            "upstreams.dax.base_url",
+        ),
+        (
+            GOOD.replace("http://127.0.0.1:9", "ftp://x"),
+            "upstreams.dax.base_url",
+        ),
+        (
+            GOOD.replace(
+                "secret = \"upstream-secret-value\"",
+                "version = \"4.0\"\nsecret = \"x\"",
+            ),
+            "upstreams.dax.version: unknown DaxPay version `4.0`",
+        ),
+        (
+            GOOD.replace(
+                "secret = \"upstream-secret-value\"",
+                "sign_type = \"rsa\"\nsecret = \"x\"",
+            ),
+            "upstreams.dax.sign_type: unknown sign type `rsa`",
+        ),
+        (
+            GOOD.replace("mch_no = \"DM1\"\n", ""),
+            "merchants[0].daxpay.mch_no: required for DaxPay 3.0",
+        ),
+        (
+            GOOD.replace("PB_TEST_MERCHANT_SECRET", "PB_TEST_UNSET_SECRET"),
+            "merchants[0].secret: environment variable `PB_TEST_UNSET_SECRET` is not set",
+        ),
+        (
+            GOOD.replace("[upstreams.dax]", "[upstreams.dax]\ntimeout_ms = \"soon\""),
+            "timeout_ms",
+        ),
+        (
+            GOOD.replace("[upstreams.dax]", "[upstreams.dax]\ntimeuot_ms = 5"),
+            "timeuot_ms",
+        ),
+        (
+            format!("{GOOD}\n[server]\nlisten = \"localhost\"\n"),
+            "server.listen",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let (code, out, err) = check(&toml, &env);
+        assert_eq!(code, 2, "expected failure for {expected}; stdout {out}");
+        assert!(
+            err.contains(expected),
+            "stderr {err:?} should name {expected:?}"
+        );
+        assert!(!err.contains("upstream-secret-value"));
+    }
+    let (code, _, err) = check(GOOD, &env);
+    assert_eq!(code, 0, "{err}");
+    let out = paybridge()
+        .args(["check", "--config", "/nonexistent/paybridge.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// The README's walk-through, against the shipped configuration (ports moved to free ones by
+/// environment overrides), through the real binary; then SIGTERM.
+#[tokio::test]
+async fn serve_runs_the_readme_walkthrough_and_stops_on_sigterm() {
+    // The shipped sandbox section, started here on a free port.
+    let shipped = std::fs::read_to_string("config/paybridge.toml").unwrap();
+    let sandbox_section = &shipped[shipped.find("[sandbox]").unwrap()..];
+    let (sandbox_server, sandbox) = start_sandbox(sandbox_section).await;
+
+    let child = paybridge()
+        .args(["serve", "--config", "config/paybridge.toml"])
+        .env("PAYBRIDGE_SERVER__LISTEN", "127.0.0.1:0")
+        .env("PAYBRIDGE_SANDBOX__EMBEDDED", "false")
+        .env(
+            "PAYBRIDGE_UPSTREAMS__DAXPAY__BASE_URL",
+            format!("http://{}", sandbox_server.addr),
+        )
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(Some(child));
+    let stdout = child.0.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("paybridge logs its address");
+        if let Some(rest) = line
+            .split("listen=")
+            .nth(1)
+            .filter(|_| line.contains("paybridge serving"))
+        {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+
+    let body = r#"{"mchNo":"M1623984572","appId":"60cc09bce4b0f1c0b83761c9","version":"1.0","signType":"MD5","reqTime":"1622016572190","payOrderId":"DAX1001"}"#;
+    let sign = "4E65547D51F4D769F54289D8EEC19022"; // as printed in the README
+    let signed_body = format!("{},\"sign\":\"{sign}\"}}", &body[..body.len() - 1]);
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    assert!(
+        readme.contains(sign) && readme.contains(body),
+        "README shows this walk-through"
+    );
+
+    let a = send(
+        addr,
+        "POST",
+        "/api/pay/close",
+        Some("application/json"),
+        signed_body.clone(),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        r#"{"code":0,"data":{},"msg":"SUCCESS","sign":"55EB7DC82EF80AE6882BBC3210E27396"}"#
+    );
+    assert!(readme.contains(&a.body));
+    assert_eq!(
+        sandbox.order_status("DAX1001"),
+        Some(paybridge::sandbox::OrderStatus::Close)
+    );
+    let a = send(
+        addr,
+        "POST",
+        "/api/pay/close",
+        Some("application/json"),
+        signed_body,
+        &[],
+    )
+    .await;
+    assert_eq!(a.body, r#"{"code":9999,"msg":"当前订单不可关闭"}"#);
+
+    let mut child = child.0.take().unwrap();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM ends paybridge cleanly");
+}
+
+/// Kills the server if the test fails before stopping it.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
