@@ -24,7 +24,7 @@ use raw::{RawConfig, RawSecret};
 pub const DEFAULT_PATH: &str = "config/paybridge.toml";
 
 /// Top-level sections that `PAYBRIDGE_<SECTION>__<KEY>` variables may override.
-const ENV_SECTIONS: [&str; 4] = ["server", "log", "upstreams", "sandbox"];
+const ENV_SECTIONS: [&str; 5] = ["server", "log", "upstreams", "sandbox", "legacy_sandbox"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -54,6 +54,7 @@ pub struct Config {
     pub upstreams: BTreeMap<String, Arc<Upstream>>,
     pub merchants: Merchants,
     pub sandbox: Option<SandboxConfig>,
+    pub legacy_sandbox: Option<LegacySandboxConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +185,35 @@ pub struct SandboxOrder {
     pub method: String,
     pub close_delay: Duration,
     pub channel_fails: bool,
+}
+
+/// The built-in stand-in for a legacy Jeepay gateway (the passthrough target).
+#[derive(Debug, Clone)]
+pub struct LegacySandboxConfig {
+    /// Run inside `paybridge serve`, beside the proxy.
+    pub embedded: bool,
+    pub listen: SocketAddr,
+    pub apps: Vec<LegacyApp>,
+    pub orders: Vec<LegacyOrder>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LegacyApp {
+    pub mch_no: String,
+    pub app_id: String,
+    pub secret: Secret,
+}
+
+/// A Jeepay pay order. `state`: 0 created, 1 paying, 2 success, 3 failed, 4 cancelled,
+/// 5 refunded, 6 closed.
+#[derive(Debug, Clone)]
+pub struct LegacyOrder {
+    pub pay_order_id: String,
+    pub mch_order_no: String,
+    pub mch_no: String,
+    pub state: u8,
+    /// Jeepay's quirk on demand: closing this order answers HTTP 200 with an empty body.
+    pub empty_body: bool,
 }
 
 impl Config {
@@ -427,6 +457,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let sandbox = raw.sandbox.map(validate_sandbox).transpose()?;
+    let legacy_sandbox = raw
+        .legacy_sandbox
+        .map(validate_legacy_sandbox)
+        .transpose()?;
 
     Ok(Config {
         server,
@@ -434,6 +468,66 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         upstreams,
         merchants,
         sandbox,
+        legacy_sandbox,
+    })
+}
+
+fn validate_legacy_sandbox(raw: raw::RawLegacySandbox) -> Result<LegacySandboxConfig, ConfigError> {
+    let mut apps: Vec<LegacyApp> = Vec::new();
+    for (i, a) in raw.apps.into_iter().enumerate() {
+        let key = |field: &str| format!("legacy_sandbox.apps[{i}].{field}");
+        require_text(&key("mch_no"), &a.mch_no)?;
+        require_text(&key("app_id"), &a.app_id)?;
+        if apps.iter().any(|o| o.app_id == a.app_id) {
+            return Err(invalid(
+                key("app_id"),
+                format!("duplicate app `{}`", a.app_id),
+            ));
+        }
+        let secret = resolve_secret(&key("secret"), a.secret)?;
+        if secret.is_empty() {
+            return Err(invalid(key("secret"), "must not be empty"));
+        }
+        apps.push(LegacyApp {
+            mch_no: a.mch_no,
+            app_id: a.app_id,
+            secret,
+        });
+    }
+    if apps.is_empty() {
+        return Err(invalid("legacy_sandbox.apps", "at least one app is needed"));
+    }
+    let mut orders: Vec<LegacyOrder> = Vec::new();
+    for (i, o) in raw.orders.into_iter().enumerate() {
+        let key = |field: &str| format!("legacy_sandbox.orders[{i}].{field}");
+        require_text(&key("pay_order_id"), &o.pay_order_id)?;
+        require_text(&key("mch_order_no"), &o.mch_order_no)?;
+        if o.state > 6 {
+            return Err(invalid(key("state"), "a Jeepay order state is 0 to 6"));
+        }
+        if orders.iter().any(|p| {
+            p.pay_order_id == o.pay_order_id
+                || (p.mch_no == o.mch_no && p.mch_order_no == o.mch_order_no)
+        }) {
+            return Err(invalid(key("pay_order_id"), "duplicate legacy order"));
+        }
+        orders.push(LegacyOrder {
+            pay_order_id: o.pay_order_id,
+            mch_order_no: o.mch_order_no,
+            mch_no: o.mch_no,
+            state: o.state,
+            empty_body: o.empty_body,
+        });
+    }
+    Ok(LegacySandboxConfig {
+        embedded: raw.embedded,
+        listen: parse_addr(
+            "legacy_sandbox.listen",
+            raw.listen.as_deref(),
+            "127.0.0.1:9191",
+        )?,
+        apps,
+        orders,
     })
 }
 

@@ -18,6 +18,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub merchants: Vec<RawMerchant>,
     pub sandbox: Option<RawSandbox>,
+    pub legacy_sandbox: Option<RawLegacySandbox>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,4 +122,35 @@ pub struct RawSandboxOrder {
     pub close_delay_ms: u64,
     #[serde(default)]
     pub channel_fails: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLegacySandbox {
+    #[serde(default)]
+    pub embedded: bool,
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub apps: Vec<RawLegacyApp>,
+    #[serde(default)]
+    pub orders: Vec<RawLegacyOrder>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLegacyApp {
+    pub mch_no: String,
+    pub app_id: String,
+    pub secret: RawSecret,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLegacyOrder {
+    pub pay_order_id: String,
+    pub mch_order_no: String,
+    pub mch_no: String,
+    pub state: u8,
+    #[serde(default)]
+    pub empty_body: bool,
 }
