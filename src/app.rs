@@ -17,19 +17,24 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::admin::Admin;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::middleware::dialect_errors::DialectErrorsLayer;
 use crate::middleware::request_id::MakeId;
+use crate::reload::Reloader;
 use crate::route::{Gateway, JSON_UTF8};
-use crate::sandbox::{self, Sandbox};
+use crate::sandbox::{self, LegacySandbox, Sandbox};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How often the configuration file is checked for changes.
+pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
 /// The proxy's request path: request id → trace → panic guard → dialect errors → gateway.
 pub fn proxy_service(
-    config: Arc<Config>,
+    gateway: Gateway,
 ) -> impl Service<
     Request<Incoming>,
     Response = Response<
@@ -50,7 +55,7 @@ pub fn proxy_service(
         .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(Level::INFO)))
         .layer(CatchPanicLayer::custom(|_panic| panic_answer()))
         .layer(DialectErrorsLayer)
-        .service(Gateway::new(config))
+        .service(gateway)
 }
 
 /// A handler that panicked still answers in the dialect (and the panic is logged by the layer).
@@ -66,37 +71,89 @@ fn panic_answer() -> Response<Full<Bytes>> {
 /// Listeners bound for a configuration (port 0 allowed: the bound address is reported).
 pub struct Bound {
     pub proxy: TcpListener,
+    pub admin: Option<TcpListener>,
     pub sandbox: Option<(TcpListener, Sandbox)>,
+    pub legacy_sandbox: Option<(TcpListener, LegacySandbox)>,
 }
 
 impl Bound {
     pub fn proxy_addr(&self) -> std::io::Result<SocketAddr> {
         self.proxy.local_addr()
     }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
 }
 
-/// Binds the proxy listener, and the sandbox's when the configuration embeds one.
+/// Binds the proxy listener, the admin listener and the embedded sandbox's when configured.
 pub async fn bind(config: &Config) -> std::io::Result<Bound> {
     let proxy = TcpListener::bind(config.server.listen).await?;
+    let admin = match config.admin_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
     let sandbox = match config.sandbox.as_ref().filter(|s| s.embedded) {
         Some(sb) => Some((TcpListener::bind(sb.listen).await?, Sandbox::new(sb))),
         None => None,
     };
-    Ok(Bound { proxy, sandbox })
+    let legacy_sandbox = match config.legacy_sandbox.as_ref().filter(|s| s.embedded) {
+        Some(lg) => Some((TcpListener::bind(lg.listen).await?, LegacySandbox::new(lg))),
+        None => None,
+    };
+    Ok(Bound {
+        proxy,
+        admin,
+        sandbox,
+        legacy_sandbox,
+    })
 }
 
-/// Serves until `shutdown` resolves, then drains both listeners.
+/// Serves until `shutdown` resolves, then drains every listener. With a `reloader`, the
+/// configuration is reloaded on SIGHUP, on a change of its file and on `POST /admin/reload`.
 pub async fn run(
-    config: Arc<Config>,
+    gateway: Gateway,
     bound: Bound,
+    reloader: Option<Arc<Reloader>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let sandbox_task = bound.sandbox.map(|(listener, sandbox)| {
-        tokio::spawn(sandbox::run(listener, sandbox, stopped(stop_rx.clone())))
+    let mut side_tasks = Vec::new();
+    if let Some((listener, sandbox)) = bound.sandbox {
+        side_tasks.push(tokio::spawn(sandbox::run(
+            listener,
+            sandbox,
+            stopped(stop_rx.clone()),
+        )));
+    }
+    if let Some((listener, legacy)) = bound.legacy_sandbox {
+        side_tasks.push(tokio::spawn(sandbox::run_legacy(
+            listener,
+            legacy,
+            stopped(stop_rx.clone()),
+        )));
+    }
+    if let Some(listener) = bound.admin {
+        let admin = Admin {
+            gateway: gateway.clone(),
+            reloader: reloader.clone(),
+        };
+        let service = tower::service_fn(move |req: Request<Incoming>| admin.clone().handle(req));
+        side_tasks.push(tokio::spawn(crate::server::serve(
+            listener,
+            service,
+            stopped(stop_rx.clone()),
+            SHUTDOWN_GRACE,
+        )));
+    }
+    let watchers = reloader.map(|r| {
+        (
+            tokio::spawn(r.clone().on_sighup()),
+            tokio::spawn(r.on_file_change(CONFIG_POLL_INTERVAL)),
+        )
     });
     tokio::spawn(async move {
         shutdown.await;
@@ -104,12 +161,16 @@ pub async fn run(
     });
     crate::server::serve(
         bound.proxy,
-        proxy_service(config),
+        proxy_service(gateway),
         stopped(stop_rx),
         SHUTDOWN_GRACE,
     )
     .await;
-    if let Some(task) = sandbox_task {
+    if let Some((a, b)) = watchers {
+        a.abort();
+        b.abort();
+    }
+    for task in side_tasks {
         let _ = task.await;
     }
 }

@@ -34,6 +34,10 @@ pub enum GatewayError {
     BadSignature,
     #[error("mchOrderNo 和 payOrderId 不能同时为空")]
     NoOrderId,
+    /// DaxPay has no such order. `verified`: its answer was signed (or 2.0, which never signs
+    /// errors), so a fallback to the legacy gateway may rely on it.
+    #[error("订单不存在")]
+    OrderNotFound { verified: bool },
     /// A verified refusal from the upstream, in Jeepay's words where it has them.
     #[error("{0}")]
     Refused(String),
@@ -84,6 +88,7 @@ impl GatewayError {
             GatewayError::AppOfAnotherMerchant => "app_mismatch",
             GatewayError::BadSignature => "bad_signature",
             GatewayError::NoOrderId => "no_order_id",
+            GatewayError::OrderNotFound { .. } => "order_not_found",
             GatewayError::Refused(_) => "refused",
             GatewayError::Upstream(e) => e.kind(),
             GatewayError::NotFound(_) => "not_found",

@@ -4,13 +4,16 @@
 //! (which reads and verifies it in the merchant's dialect, translates it, and calls `upstream`).
 //! `dialect` holds each side's wire types and signing; `sandbox` is a stand-in DaxPay gateway.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod diagnose;
 pub mod dialect;
 pub mod error;
 pub mod middleware;
 pub mod operation;
+pub mod reload;
 pub mod route;
 pub mod sandbox;
 pub mod secret;

@@ -1,6 +1,8 @@
 //! The `paybridge` command line: `serve`, `sandbox`, `check`, `sign`.
 
+mod route;
 mod sign;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +11,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_PATH};
+
+pub use route::explain as explain_route;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +35,10 @@ pub enum Command {
     Check(ConfigArg),
     /// Print the signature of a JSON object read on stdin.
     Sign(sign::SignArgs),
+    /// Say which route rule a request matches, why, and what would be sent where.
+    Route(route::RouteArgs),
+    /// Check the signature of a request or answer read on stdin; say why it does not verify.
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +52,8 @@ pub struct ConfigArg {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Sign(args) => sign::run(args),
+        Command::Route(args) => route::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Check(arg) => match Config::load(&arg.config) {
             Ok(config) => {
                 print!("{}", config.summary());
@@ -52,7 +62,13 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Err(e) => fail(&format!("{}: {e}", arg.config.display())),
         },
-        Command::Serve(arg) => with_config(&arg, serve),
+        Command::Serve(arg) => match Config::load(&arg.config) {
+            Ok(config) => {
+                init_tracing(&config.log_level);
+                serve(Arc::new(config), arg.config.clone())
+            }
+            Err(e) => fail(&format!("{}: {e}", arg.config.display())),
+        },
         Command::Sandbox(arg) => with_config(&arg, sandbox),
     }
 }
@@ -84,15 +100,23 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn serve(config: Arc<Config>) -> ExitCode {
+fn serve(config: Arc<Config>, path: PathBuf) -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             let bound = crate::app::bind(&config).await?;
+            if let Some(admin) = bound.admin_addr() {
+                tracing::info!(listen = %admin, "admin listener serving");
+            }
             tracing::info!(listen = %bound.proxy_addr()?, merchants = config.merchants.len(), "paybridge serving");
             if let Some((listener, _)) = &bound.sandbox {
                 tracing::info!(listen = %listener.local_addr()?, "embedded DaxPay sandbox serving");
             }
-            crate::app::run(config, bound, crate::server::shutdown_signal()).await;
+            if let Some((listener, _)) = &bound.legacy_sandbox {
+                tracing::info!(listen = %listener.local_addr()?, "embedded legacy Jeepay sandbox serving");
+            }
+            let gateway = crate::route::Gateway::new(config.clone());
+            let reloader = crate::reload::Reloader::new(path, gateway.clone());
+            crate::app::run(gateway, bound, Some(reloader), crate::server::shutdown_signal()).await;
             Ok(())
         })
     });
@@ -102,16 +126,36 @@ fn serve(config: Arc<Config>) -> ExitCode {
     }
 }
 
+/// Runs the DaxPay sandbox and/or the legacy Jeepay sandbox the configuration describes.
 fn sandbox(config: Arc<Config>) -> ExitCode {
-    let Some(sb) = config.sandbox.clone() else {
-        return fail("the configuration has no [sandbox] section");
-    };
+    if config.sandbox.is_none() && config.legacy_sandbox.is_none() {
+        return fail("the configuration has neither a [sandbox] nor a [legacy_sandbox] section");
+    }
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind(sb.listen).await?;
-            tracing::info!(listen = %listener.local_addr()?, version = %sb.version, "DaxPay sandbox serving");
-            crate::sandbox::run(listener, crate::sandbox::Sandbox::new(&sb), crate::server::shutdown_signal()).await;
-            Ok(())
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            let mut tasks = Vec::new();
+            if let Some(sb) = &config.sandbox {
+                let listener = tokio::net::TcpListener::bind(sb.listen).await?;
+                tracing::info!(listen = %listener.local_addr()?, version = %sb.version, "DaxPay sandbox serving");
+                let sandbox = crate::sandbox::Sandbox::new(sb);
+                tasks.push(tokio::spawn(crate::sandbox::run(listener, sandbox, stopped(stop_rx.clone()))));
+            }
+            if let Some(lg) = &config.legacy_sandbox {
+                let listener = tokio::net::TcpListener::bind(lg.listen).await?;
+                tracing::info!(listen = %listener.local_addr()?, "legacy Jeepay sandbox serving");
+                let legacy = crate::sandbox::LegacySandbox::new(lg);
+                tasks.push(tokio::spawn(crate::sandbox::run_legacy(listener, legacy, stopped(stop_rx.clone()))));
+            }
+            crate::server::shutdown_signal().await;
+            let _ = stop_tx.send(true);
+            for task in tasks {
+                let _ = task.await;
+            }
+            Ok::<(), std::io::Error>(())
         })
     });
     match result {

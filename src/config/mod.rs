@@ -2,6 +2,9 @@
 //! typed structs, then shared read-only. Every error names the offending key.
 
 mod raw;
+mod routing;
+
+pub use routing::{Action, DaxTarget, Rollout, Routing, Rule};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -39,7 +42,7 @@ pub enum ConfigError {
     Invalid { key: String, reason: String },
 }
 
-fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         reason: reason.into(),
@@ -51,8 +54,14 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 pub struct Config {
     pub server: ServerConfig,
     pub log_level: String,
+    /// DaxPay upstreams (translated to), by name.
     pub upstreams: BTreeMap<String, Arc<Upstream>>,
+    /// Legacy Jeepay gateways (passed through to), by name.
+    pub legacy: BTreeMap<String, Arc<LegacyUpstream>>,
     pub merchants: Merchants,
+    pub routing: Routing,
+    /// The admin listener (reload, configuration, metrics, health); off when `None`.
+    pub admin_listen: Option<SocketAddr>,
     pub sandbox: Option<SandboxConfig>,
     pub legacy_sandbox: Option<LegacySandboxConfig>,
 }
@@ -89,6 +98,16 @@ impl Upstream {
     pub fn version(&self) -> Version {
         self.scheme.version
     }
+}
+
+/// A legacy Jeepay gateway: requests reach it unchanged.
+#[derive(Debug)]
+pub struct LegacyUpstream {
+    pub name: String,
+    /// `scheme://authority[/prefix]`, without a trailing slash.
+    pub base_url: String,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
 }
 
 /// One Jeepay merchant app and the DaxPay identity it is translated to.
@@ -263,6 +282,29 @@ impl Config {
                 if u.scheme.sm3_is_md5 { " · sm3 digested as md5" } else { "" },
             );
         }
+        for u in self.legacy.values() {
+            let _ = writeln!(
+                out,
+                "legacy upstream {}: {} · passthrough · timeout {} ms (connect {} ms)",
+                u.name,
+                u.base_url,
+                u.timeout.as_millis(),
+                u.connect_timeout.as_millis()
+            );
+        }
+        for (i, rule) in self.routing.rules.iter().enumerate() {
+            let _ = writeln!(out, "route {i} `{}`: {}", rule.name, rule.describe());
+        }
+        let _ = writeln!(out, "route default: {}", self.routing.default.describe());
+        if self.routing.override_header {
+            let _ = writeln!(
+                out,
+                "routing: X-Paybridge-Route honoured (trusted callers only)"
+            );
+        }
+        if let Some(admin) = self.admin_listen {
+            let _ = writeln!(out, "admin: {admin}");
+        }
         let mut merchants: Vec<_> = self.merchants.iter().collect();
         merchants.sort_by(|a, b| (&a.mch_no, &a.app_id).cmp(&(&b.mch_no, &b.app_id)));
         for m in merchants {
@@ -283,6 +325,13 @@ impl Config {
                     ""
                 },
             );
+            if m.success != self.server.success {
+                let _ = writeln!(
+                    out,
+                    "  success answer: {} {:?}",
+                    m.success.code, m.success.msg
+                );
+            }
         }
         if let Some(sb) = &self.sandbox {
             let _ = writeln!(
@@ -351,8 +400,45 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     };
 
     let mut upstreams = BTreeMap::new();
+    let mut legacy = BTreeMap::new();
     for (name, u) in raw.upstreams {
         let key = |field: &str| format!("upstreams.{name}.{field}");
+        let base_url = parse_base_url(&key("base_url"), &u.base_url)?;
+        let timeout = millis(&key("timeout_ms"), u.timeout_ms, 10_000)?;
+        let connect_timeout = millis(&key("connect_timeout_ms"), u.connect_timeout_ms, 2_000)?;
+        match u.kind.as_deref().unwrap_or("daxpay") {
+            "daxpay" => {}
+            "legacy" => {
+                let dax_only = [
+                    ("version", u.version.is_some()),
+                    ("sign_type", u.sign_type.is_some()),
+                    ("secret", u.secret.is_some()),
+                    ("utc_offset", u.utc_offset.is_some()),
+                    ("forward_client_ip", u.forward_client_ip),
+                    ("sm3_is_md5", u.sm3_is_md5),
+                ];
+                if let Some((field, _)) = dax_only.iter().find(|(_, set)| *set) {
+                    return Err(invalid(
+                        key(field),
+                        "a legacy upstream is passed through: it has no DaxPay settings",
+                    ));
+                }
+                let upstream = LegacyUpstream {
+                    name: name.clone(),
+                    base_url,
+                    timeout,
+                    connect_timeout,
+                };
+                legacy.insert(name, Arc::new(upstream));
+                continue;
+            }
+            other => {
+                return Err(invalid(
+                    key("kind"),
+                    format!("unknown kind `{other}` (expected daxpay or legacy)"),
+                ))
+            }
+        }
         let version: Version = parse_enum(&key("version"), u.version.as_deref(), Version::V3_0)?;
         let sign_type: SignType = parse_enum(
             &key("sign_type"),
@@ -366,7 +452,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             ));
         }
         let upstream = Upstream {
-            base_url: parse_base_url(&key("base_url"), &u.base_url)?,
+            base_url,
             scheme: Scheme {
                 version,
                 sign_type,
@@ -377,8 +463,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 .map(|s| resolve_secret(&key("secret"), s))
                 .transpose()?,
             utc_offset: parse_offset(&key("utc_offset"), u.utc_offset.as_deref())?,
-            timeout: millis(&key("timeout_ms"), u.timeout_ms, 10_000)?,
-            connect_timeout: millis(&key("connect_timeout_ms"), u.connect_timeout_ms, 2_000)?,
+            timeout,
+            connect_timeout,
             forward_client_ip: u.forward_client_ip,
             name: name.clone(),
         };
@@ -456,6 +542,13 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .insert(merchant.app_id.clone(), Arc::new(merchant));
     }
 
+    let routing = routing::validate(raw.routing, raw.routes, &upstreams, &legacy)?;
+    let admin_listen = raw
+        .admin
+        .listen
+        .as_deref()
+        .map(|a| parse_addr("admin.listen", Some(a), ""))
+        .transpose()?;
     let sandbox = raw.sandbox.map(validate_sandbox).transpose()?;
     let legacy_sandbox = raw
         .legacy_sandbox
@@ -466,7 +559,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         server,
         log_level: raw.log.level.unwrap_or_else(|| "info".to_owned()),
         upstreams,
+        legacy,
         merchants,
+        routing,
+        admin_listen,
         sandbox,
         legacy_sandbox,
     })
@@ -678,9 +774,8 @@ fn parse_base_url(key: &str, text: &str) -> Result<String, ConfigError> {
     let bad = |why: &str| invalid(key, format!("`{text}` is not a usable base URL: {why}"));
     let uri: Uri = text.parse().map_err(|_| bad("does not parse"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err(bad("https upstreams are not supported yet")),
-        _ => return Err(bad("it must start with http://")),
+        Some("http") | Some("https") => {}
+        _ => return Err(bad("it must start with http:// or https://")),
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(bad("no host"));

@@ -17,6 +17,12 @@ pub struct RawConfig {
     pub upstreams: BTreeMap<String, RawUpstream>,
     #[serde(default)]
     pub merchants: Vec<RawMerchant>,
+    #[serde(default)]
+    pub routing: RawRouting,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub admin: RawAdmin,
     pub sandbox: Option<RawSandbox>,
     pub legacy_sandbox: Option<RawLegacySandbox>,
 }
@@ -48,6 +54,8 @@ pub enum RawSecret {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
+    /// "daxpay" (translated to; the default) or "legacy" (a Jeepay gateway, passed through to).
+    pub kind: Option<String>,
     pub base_url: String,
     pub version: Option<String>,
     pub sign_type: Option<String>,
@@ -153,4 +161,46 @@ pub struct RawLegacyOrder {
     pub state: u8,
     #[serde(default)]
     pub empty_body: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    /// Honour `X-Paybridge-Route` from callers.
+    #[serde(default)]
+    pub override_header: bool,
+    pub default: Option<RawRoute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Option<String>,
+    pub paths: Option<Vec<String>>,
+    pub mch_no: Option<Vec<String>>,
+    pub app_id: Option<Vec<String>>,
+    pub header: Option<RawHeaderMatch>,
+    pub action: String,
+    pub upstream: Option<String>,
+    pub fallback: Option<String>,
+    pub shadow: Option<String>,
+    pub rollout_percent: Option<f64>,
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+    pub otherwise: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderMatch {
+    pub name: String,
+    pub value: String,
 }

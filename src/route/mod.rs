@@ -1,47 +1,75 @@
-//! The gateway service: dispatches a merchant request by path to its handler.
+//! The gateway service: reads a merchant request, decides its route (translate to DaxPay or
+//! pass through to a legacy gateway), carries it out, and falls back once where configured.
 //!
 //! Errors are returned as [`GatewayError`], not rendered here: the
 //! [`crate::middleware::dialect_errors`] layer renders them in the caller's dialect.
+//! The configuration is swapped atomically on reload; a request keeps the one it started with.
 
-mod close;
+mod passthrough;
+mod shadow;
+pub mod table;
+mod translate;
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
+use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 
 use crate::config::Config;
+use crate::dialect::jeepay::{Params, Reply};
 use crate::error::GatewayError;
 use crate::operation::Endpoint;
+use crate::server::PeerAddr;
 use crate::upstream::Upstreams;
+use table::{Facts, Route};
 
 /// Jeepay answers with this content type.
 pub const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json;charset=UTF-8");
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// One configuration and the upstream clients built for it.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    upstreams: Upstreams,
+}
+
+impl Runtime {
+    pub fn new(config: Arc<Config>) -> Self {
+        let upstreams = Upstreams::new(&config);
+        Runtime { config, upstreams }
+    }
+}
+
 /// The request path's tower service. Cheap to clone: the state is shared.
 #[derive(Clone)]
 pub struct Gateway {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    config: Arc<Config>,
-    upstreams: Upstreams,
+    runtime: Arc<ArcSwap<Runtime>>,
 }
 
 impl Gateway {
     pub fn new(config: Arc<Config>) -> Self {
-        let upstreams = Upstreams::new(config.upstreams.values());
         Gateway {
-            shared: Arc::new(Shared { config, upstreams }),
+            runtime: Arc::new(ArcSwap::from_pointee(Runtime::new(config))),
         }
+    }
+
+    /// Replaces the configuration; requests in flight finish on the one they started with.
+    pub fn reload(&self, config: Arc<Config>) {
+        self.runtime.store(Arc::new(Runtime::new(config)));
+    }
+
+    /// The configuration new requests get.
+    pub fn config(&self) -> Arc<Config> {
+        self.runtime.load().config.clone()
     }
 }
 
@@ -59,72 +87,152 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let shared = self.shared.clone();
-        Box::pin(async move { shared.handle(req).await })
+        let runtime = self.runtime.load_full();
+        Box::pin(async move { handle(&runtime, req).await })
     }
 }
 
-impl Shared {
-    async fn handle<B>(&self, req: Request<B>) -> Result<Response<Full<Bytes>>, GatewayError>
-    where
-        B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        let endpoint = Endpoint::from_path(req.uri().path())
-            .ok_or_else(|| GatewayError::NotFound(req.uri().path().to_owned()))?;
-        // Jeepay maps its endpoints for every method; HEAD, OPTIONS, TRACE and CONNECT make
-        // no sense for a signed, state-changing call.
-        if ![
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ]
-        .contains(req.method())
-        {
-            return Err(GatewayError::MethodNotAllowed(req.method().to_string()));
-        }
-        let (parts, body) = req.into_parts();
-        let body = read_body(body, self.config.server.max_body_bytes).await?;
-        let inbound = Inbound::new(&parts, &body);
-        let reply = match endpoint {
-            Endpoint::Close | Endpoint::Cancel => {
-                close::translate(self, endpoint, &parts, inbound).await?
-            }
-        };
-        let mut response = Response::new(Full::new(Bytes::from(reply.to_json())));
-        response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8);
-        Ok(response)
-    }
+/// One merchant request, read once and shared by every step.
+pub(crate) struct Call {
+    pub parts: Parts,
+    pub body: Bytes,
+    pub endpoint: Option<Endpoint>,
+    pub peer: Option<IpAddr>,
 }
 
-/// The parameters of a merchant request, located as Jeepay locates them.
-pub(crate) struct Inbound<'a> {
-    /// `Content-Type` contains `application/json` and the method is not GET.
-    pub json: bool,
-    pub query: Option<&'a str>,
-    /// The body when it holds parameters (JSON, or a form), else empty.
-    pub body: &'a [u8],
-}
-
-impl<'a> Inbound<'a> {
-    fn new(parts: &'a http::request::Parts, body: &'a Bytes) -> Self {
-        let content_type = parts
+impl Call {
+    /// Where Jeepay finds the parameters: (JSON?, query, parameter body).
+    pub fn inbound(&self) -> (bool, Option<&str>, &[u8]) {
+        let content_type = self
+            .parts
             .headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let json = content_type.contains("application/json") && parts.method != Method::GET;
+            .unwrap_or_default();
+        let json = contains_ignore_case(content_type, "application/json")
+            && self.parts.method != Method::GET;
         // A servlet container reads parameters from a body only when it is a form.
-        let form = content_type.contains("application/x-www-form-urlencoded");
-        Inbound {
-            json,
-            query: parts.uri.query(),
-            body: if json || form { body } else { &[] },
+        let form = contains_ignore_case(content_type, "application/x-www-form-urlencoded");
+        let body: &[u8] = if json || form { &self.body } else { &[] };
+        (json, self.parts.uri.query(), body)
+    }
+
+    pub fn params(&self) -> Result<Params<'_>, GatewayError> {
+        let (json, query, body) = self.inbound();
+        Params::read(json, query, body)
+    }
+
+    pub fn request_id(&self) -> Option<&HeaderValue> {
+        self.parts.headers.get("x-request-id")
+    }
+}
+
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+async fn handle<B>(rt: &Runtime, req: Request<B>) -> Result<Response<Full<Bytes>>, GatewayError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    // Jeepay maps its endpoints for every method; HEAD, OPTIONS, TRACE and CONNECT make no
+    // sense for a signed, state-changing call.
+    if ![
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ]
+    .contains(req.method())
+    {
+        return Err(GatewayError::MethodNotAllowed(req.method().to_string()));
+    }
+    let (parts, body) = req.into_parts();
+    let body = read_body(body, rt.config.server.max_body_bytes).await?;
+    let call = Call {
+        endpoint: Endpoint::from_path(parts.uri.path()),
+        peer: parts.extensions.get::<PeerAddr>().map(|p| p.0.ip()),
+        parts,
+        body,
+    };
+    // Unreadable parameters match no merchant condition; the chosen route reports them.
+    let params = call.params().ok();
+    let text = |t: &Option<crate::dialect::jeepay::wire::Text<'_>>| {
+        t.as_ref()
+            .map(|t| t.as_str().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let (mch_no, app_id) = params
+        .as_ref()
+        .map_or((None, None), |p| (text(&p.mch_no), text(&p.app_id)));
+    let facts = Facts {
+        path: call.parts.uri.path(),
+        mch_no: mch_no.as_deref(),
+        app_id: app_id.as_deref(),
+        headers: &call.parts.headers,
+    };
+    let decision = table::decide(&rt.config.routing, &facts, false);
+    match decision.route {
+        Route::Translate { upstream, fallback } => {
+            let endpoint = call
+                .endpoint
+                .ok_or_else(|| GatewayError::NotFound(call.parts.uri.path().to_owned()))?;
+            match translate::run(rt, &call, endpoint, upstream).await {
+                Err(GatewayError::OrderNotFound { verified: true }) if fallback.is_some() => {
+                    let legacy = fallback.ok_or(GatewayError::Internal)?;
+                    fallback_taken("daxpay_to_legacy", decision.rule_name, mch_no.as_deref());
+                    passthrough::forward(rt, &call, legacy)
+                        .await
+                        .map(passthrough::into_response)
+                }
+                result => result.map(reply_response),
+            }
+        }
+        Route::Passthrough {
+            upstream,
+            fallback,
+            shadow,
+        } => {
+            if let (Some(target), Some(endpoint)) = (shadow, call.endpoint) {
+                shadow::log(rt, &call, endpoint, target, decision.rule_name);
+            }
+            let answer = passthrough::forward(rt, &call, upstream).await?;
+            match (fallback, call.endpoint) {
+                (Some(target), Some(endpoint)) if passthrough::says_no_such_order(&answer) => {
+                    fallback_taken("legacy_to_daxpay", decision.rule_name, mch_no.as_deref());
+                    let upstream = match target {
+                        crate::config::DaxTarget::Named(u) => Some(u),
+                        crate::config::DaxTarget::MerchantIdentity => None,
+                    };
+                    translate::run(rt, &call, endpoint, upstream)
+                        .await
+                        .map(reply_response)
+                }
+                _ => Ok(passthrough::into_response(answer)),
+            }
         }
     }
+}
+
+fn fallback_taken(direction: &'static str, rule: &str, mch_no: Option<&str>) {
+    tracing::info!(
+        direction,
+        rule,
+        mch_no = mch_no.unwrap_or("-"),
+        "fallback: order does not exist, trying the other gateway"
+    );
+    metrics::counter!("paybridge_fallbacks_total", "direction" => direction).increment(1);
+}
+
+fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(reply.to_json())));
+    response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8);
+    response
 }
 
 async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, GatewayError>

@@ -1,5 +1,6 @@
-//! The built-in DaxPay sandbox: a stand-in for DaxPay's `/unipay` gateway, server side of close
-//! and cancel, speaking one wire version (`3.0`, `3.0-beta` or `2.0`) per instance.
+//! The built-in DaxPay sandbox: a stand-in for DaxPay's `/unipay` gateway, server side of close,
+//! cancel and the pay order query, speaking one wire version (`3.0`, `3.0-beta` or `2.0`) per
+//! instance. Beside it, [`LegacySandbox`] stands in for a merchant's legacy Jeepay gateway.
 //!
 //! It exists so that the proxy can be tested end to end, and tried by new users, without a real
 //! DaxPay. To be worth that, it re-implements DaxPay's behaviour from `protocols/daxpay.md`
@@ -14,11 +15,19 @@
 //! 3. app lookup: 20023, unsigned;
 //! 4. signature over the *model*: 20052, unsigned;
 //! 5. `reqTime` window: 10506 / 10006, unsigned;
-//! 6. the close handler ([`state`]): 20041 / 20043 / 20044 / 20080, signed (3.x) or in the
-//!    2.0 envelope.
+//! 6. the handler ([`state`]): close 20041 / 20043 / 20044 / 20080, query 20041, signed (3.x) or
+//!    in the 2.0 envelope.
 //!
 //! Answers are built in [`reply`].
+//!
+//! `POST /unipay/query/payOrder` exists so that the proxy can settle a close whose outcome it
+//! does not know (sent but unanswered, or answered 20043). It reports the order's status as
+//! stored: during a slow close (`close_delay`) that is still the status before the close.
+//! 3.x signs the envelope, `data` (the order) included; 2.0 leaves the envelope unsigned and
+//! puts `code`, `msg`, `resTime` and `sign` inside `data`, next to the order's fields, as its
+//! `PayOrderResult` (which extends the `CommonResult` of close) does.
 
+mod legacy;
 mod model;
 mod reply;
 mod state;
@@ -40,11 +49,12 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use time::{OffsetDateTime, UtcOffset};
 
+pub use legacy::{run_legacy, LegacySandbox, ReceivedRequest};
 pub use state::OrderStatus;
 
-use crate::config::{SandboxApp, SandboxConfig};
+use crate::config::{SandboxApp, SandboxConfig, SandboxOrder};
 use crate::dialect::daxpay::{Scheme, Version};
-use model::{CloseRequest, ReqTime};
+use model::{Model, OrderRequest, ReqTime};
 use reply::Signer;
 use state::{Orders, Refusal};
 
@@ -88,6 +98,12 @@ impl Sandbox {
     /// Current status of an order, by its DaxPay orderNo.
     pub fn order_status(&self, order_no: &str) -> Option<OrderStatus> {
         self.inner.orders.status(order_no)
+    }
+
+    /// Sets an order's status, as if DaxPay had moved it (e.g. a payment succeeded meanwhile).
+    /// `false` when there is no such order. A close in progress still applies its outcome.
+    pub fn set_order_status(&self, order_no: &str, status: OrderStatus) -> bool {
+        self.inner.orders.set_status(order_no, status)
     }
 
     /// How many HTTP requests reached the sandbox (any path, valid or not).
@@ -146,6 +162,8 @@ enum Endpoint {
     Close,
     /// `/unipay/cancel` (2.0 only).
     Cancel,
+    /// `/unipay/query/payOrder`.
+    Query,
 }
 
 /// Why a request reached no DaxPay endpoint (answered 404 / 405).
@@ -193,7 +211,16 @@ impl Rejection {
 }
 
 /// What the handler did, once the request got past the pre-handler checks.
-type Handled<'a> = (Signer<'a>, Result<OrderStatus, Refusal>);
+type Handled<'a> = (Signer<'a>, Result<Done, Refusal>);
+
+/// A handler's success.
+#[derive(Debug)]
+enum Done {
+    /// The order was closed or cancelled.
+    Closed,
+    /// The order asked about, as it stands.
+    Found(SandboxOrder),
+}
 
 impl Inner {
     async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
@@ -226,6 +253,7 @@ impl Inner {
         let endpoint = match path {
             "/unipay/close" => Endpoint::Close,
             "/unipay/cancel" if self.version == Version::V2_0 => Endpoint::Cancel,
+            "/unipay/query/payOrder" => Endpoint::Query,
             _ => return Err(NoRoute::Path),
         };
         if method != Method::POST {
@@ -261,7 +289,11 @@ impl Inner {
     /// Steps 1 to 6 of the module docs.
     async fn process(&self, endpoint: Endpoint, body: &[u8]) -> Result<Handled<'_>, Rejection> {
         let version = self.version;
-        let request = CloseRequest::parse(version, body).map_err(|err| {
+        let model = match endpoint {
+            Endpoint::Close | Endpoint::Cancel => Model::Close,
+            Endpoint::Query => Model::Query,
+        };
+        let request = OrderRequest::parse_as(version, model, body).map_err(|err| {
             tracing::debug!(error = %err, "sandbox: parse error");
             Rejection::Parse
         })?;
@@ -288,22 +320,25 @@ impl Inner {
         let key = request
             .order_key()
             .ok_or_else(|| Rejection::Invalid("支付订单号不能都为空".to_owned()))?;
+        let app_id = app.app_id.as_deref();
         let cancel = match endpoint {
+            Endpoint::Query => {
+                let result = self.orders.find(key, app_id).ok_or(Refusal::NotFound);
+                tracing::debug!(?key, found = result.is_ok(), "sandbox: query handled");
+                return Ok((signer, result.map(Done::Found)));
+            }
             Endpoint::Cancel => true,
             Endpoint::Close => request.use_cancel.unwrap_or(false),
         };
-        let result = match self
-            .orders
-            .begin_close(key, app.app_id.as_deref(), version, cancel)
-        {
+        let result = match self.orders.begin_close(key, app_id, version, cancel) {
             Ok(closing) => closing.finish().await,
             Err(refusal) => Err(refusal),
         };
         tracing::debug!(?key, cancel, ?result, "sandbox: close handled");
-        Ok((signer, result))
+        Ok((signer, result.map(|_| Done::Closed)))
     }
 
-    fn find_app(&self, request: &CloseRequest) -> Option<&SandboxApp> {
+    fn find_app(&self, request: &OrderRequest) -> Option<&SandboxApp> {
         match self.version {
             Version::V3_0 => self
                 .apps
@@ -358,7 +393,14 @@ impl Inner {
                 let response = reply::unsigned(code, &msg);
                 (code, msg, response)
             }
-            Ok((signer, Ok(_))) => {
+            Ok((signer, Ok(Done::Found(order)))) => {
+                let response = match version {
+                    Version::V2_0 => reply::query_2x(&signer, now, &order),
+                    _ => reply::query_3x(&signer, now, self.utc_offset, &order),
+                };
+                (0, "success".to_owned(), response)
+            }
+            Ok((signer, Ok(Done::Closed))) => {
                 let response = match version {
                     Version::V2_0 => reply::data_2x(&signer, now, 0, "success"),
                     _ => reply::success_3x(&signer, now, self.utc_offset),

@@ -1,4 +1,4 @@
-//! The close/cancel request as each DaxPay version's own model declares it.
+//! The close/cancel and query requests as each DaxPay version's own model declares them.
 //!
 //! DaxPay deserialises the body into a Java class and signs *that object*, not the raw JSON, so
 //! the sandbox does the same: undeclared fields vanish, `null` and absent fields are skipped, an
@@ -39,10 +39,11 @@ impl ReqTime {
     }
 }
 
-/// A close or cancel request after deserialisation into its version's model. Fields the model
-/// does not declare are `None` (3.0-beta has no `mchNo`; 2.0 has no `mchNo`, `appId`, `useCancel`).
+/// A close, cancel or query request after deserialisation into its version's model: each names
+/// one pay order. Fields the model does not declare are `None` (3.0-beta has no `mchNo`; 2.0 has
+/// no `mchNo`, `appId`, `useCancel`; no query model has `useCancel`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct CloseRequest {
+pub(super) struct OrderRequest {
     pub mch_no: Option<String>,
     pub app_id: Option<String>,
     pub client_ip: Option<String>,
@@ -51,7 +52,8 @@ pub(super) struct CloseRequest {
     pub req_time: Option<ReqTime>,
     pub order_no: Option<String>,
     pub biz_order_no: Option<String>,
-    /// `Some` in 3.x, where it is a primitive boolean; `None` in 2.0, which has no such field.
+    /// `Some` in the 3.x close model, where it is a primitive boolean; `None` in 2.0 and in every
+    /// query model, which have no such field.
     pub use_cancel: Option<bool>,
 }
 
@@ -88,7 +90,7 @@ struct Close30Beta {
     use_cancel: bool,
 }
 
-/// The 2.0 close / cancel parameter: one platform, epoch-second `reqTime`.
+/// The 2.0 close / cancel (and query) parameter: one platform, epoch-second `reqTime`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Close20 {
@@ -96,6 +98,35 @@ struct Close20 {
     nonce_str: Option<String>,
     sign: Option<String>,
     req_time: Option<i64>,
+    order_no: Option<String>,
+    biz_order_no: Option<String>,
+}
+
+/// The 3.0.0 `QueryPayParam`: the common fields and the two order numbers, no `useCancel`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Query30 {
+    mch_no: Option<String>,
+    app_id: Option<String>,
+    client_ip: Option<String>,
+    nonce_str: Option<String>,
+    sign: Option<String>,
+    #[serde(default, deserialize_with = "wall_clock")]
+    req_time: Option<PrimitiveDateTime>,
+    order_no: Option<String>,
+    biz_order_no: Option<String>,
+}
+
+/// The 3.0.0-beta `QueryPayParam`: no merchant number.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Query30Beta {
+    app_id: Option<String>,
+    client_ip: Option<String>,
+    nonce_str: Option<String>,
+    sign: Option<String>,
+    #[serde(default, deserialize_with = "wall_clock")]
+    req_time: Option<PrimitiveDateTime>,
     order_no: Option<String>,
     biz_order_no: Option<String>,
 }
@@ -133,27 +164,50 @@ pub(super) fn parse_wall_clock(text: &str) -> Option<PrimitiveDateTime> {
     PrimitiveDateTime::parse(text, WALL_CLOCK).ok()
 }
 
+/// Which request model a body is read into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Model {
+    /// `PayCloseParam` (also the 2.0 cancel parameter).
+    Close,
+    /// `QueryPayParam`.
+    Query,
+}
+
 /// Why a body did not deserialise (DaxPay's 10505 / 10005).
 #[derive(Debug, thiserror::Error)]
-#[error("body does not deserialise into the DaxPay {version} close model: {reason}")]
+#[error("body does not deserialise into the DaxPay {version} {model:?} model: {reason}")]
 pub(super) struct ParseError {
     version: Version,
+    model: Model,
     reason: String,
 }
 
-impl CloseRequest {
-    /// Deserialises `body` into `version`'s model. The body must be a JSON object: serde would
-    /// accept an array positionally, Jackson would not.
-    pub(super) fn parse(version: Version, body: &[u8]) -> Result<CloseRequest, ParseError> {
-        let fail = |reason: String| ParseError { version, reason };
-        let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        if first != Some(&b'{') {
-            return Err(fail("not a JSON object".to_owned()));
-        }
-        let request = match version {
-            Version::V3_0 => {
-                let m: Close30 = serde_json::from_slice(body).map_err(|e| fail(e.to_string()))?;
-                CloseRequest {
+/// Deserialises a JSON object body into `T`. The body must be an object: serde would accept an
+/// array positionally, Jackson would not.
+fn object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err("not a JSON object".to_owned());
+    }
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
+impl OrderRequest {
+    /// Deserialises `body` into `version`'s `model`.
+    pub(super) fn parse_as(
+        version: Version,
+        model: Model,
+        body: &[u8],
+    ) -> Result<OrderRequest, ParseError> {
+        let fail = |reason: String| ParseError {
+            version,
+            model,
+            reason,
+        };
+        let request = match (model, version) {
+            (Model::Close, Version::V3_0) => {
+                let m: Close30 = object(body).map_err(fail)?;
+                OrderRequest {
                     mch_no: m.mch_no,
                     app_id: m.app_id,
                     client_ip: m.client_ip,
@@ -165,10 +219,9 @@ impl CloseRequest {
                     use_cancel: Some(m.use_cancel),
                 }
             }
-            Version::V3_0Beta => {
-                let m: Close30Beta =
-                    serde_json::from_slice(body).map_err(|e| fail(e.to_string()))?;
-                CloseRequest {
+            (Model::Close, Version::V3_0Beta) => {
+                let m: Close30Beta = object(body).map_err(fail)?;
+                OrderRequest {
                     mch_no: None,
                     app_id: m.app_id,
                     client_ip: m.client_ip,
@@ -180,15 +233,44 @@ impl CloseRequest {
                     use_cancel: Some(m.use_cancel),
                 }
             }
-            Version::V2_0 => {
-                let m: Close20 = serde_json::from_slice(body).map_err(|e| fail(e.to_string()))?;
-                CloseRequest {
+            // 2.0's query parameter declares the same fields as its close parameter.
+            (_, Version::V2_0) => {
+                let m: Close20 = object(body).map_err(fail)?;
+                OrderRequest {
                     mch_no: None,
                     app_id: None,
                     client_ip: m.client_ip,
                     nonce_str: m.nonce_str,
                     sign: m.sign,
                     req_time: m.req_time.map(ReqTime::EpochSeconds),
+                    order_no: m.order_no,
+                    biz_order_no: m.biz_order_no,
+                    use_cancel: None,
+                }
+            }
+            (Model::Query, Version::V3_0) => {
+                let m: Query30 = object(body).map_err(fail)?;
+                OrderRequest {
+                    mch_no: m.mch_no,
+                    app_id: m.app_id,
+                    client_ip: m.client_ip,
+                    nonce_str: m.nonce_str,
+                    sign: m.sign,
+                    req_time: m.req_time.map(ReqTime::WallClock),
+                    order_no: m.order_no,
+                    biz_order_no: m.biz_order_no,
+                    use_cancel: None,
+                }
+            }
+            (Model::Query, Version::V3_0Beta) => {
+                let m: Query30Beta = object(body).map_err(fail)?;
+                OrderRequest {
+                    mch_no: None,
+                    app_id: m.app_id,
+                    client_ip: m.client_ip,
+                    nonce_str: m.nonce_str,
+                    sign: m.sign,
+                    req_time: m.req_time.map(ReqTime::WallClock),
                     order_no: m.order_no,
                     biz_order_no: m.biz_order_no,
                     use_cancel: None,

@@ -1,5 +1,6 @@
 //! DaxPay's answers, byte for byte in content (key order aside): the unsigned envelope of
-//! pre-handler failures, the signed 3.x envelope, and the 2.0 envelope with its signed `data`.
+//! pre-handler failures, the signed 3.x envelope, and the 2.0 envelope with its signed `data`;
+//! for the query endpoint, the same envelopes around the pay order.
 //! Every answer is JSON; DaxPay answers HTTP 200 in every case, the sandbox too except for
 //! requests that never reach a DaxPay route (404 / 405).
 
@@ -11,9 +12,12 @@ use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use serde::Serialize;
+use serde_json::{Map, Value};
 use time::{OffsetDateTime, UtcOffset};
 
 use super::model::WALL_CLOCK;
+use crate::config::SandboxOrder;
+use crate::dialect::daxpay::sign::render;
 use crate::dialect::daxpay::Scheme;
 
 /// What a reply is signed with: the app's scheme and its secret.
@@ -38,13 +42,14 @@ struct Unsigned<'a> {
     trace_id: String,
 }
 
-/// The 3.x response envelope; `data` is always null for close.
+/// The 3.x response envelope; `data` is null for close and for every refusal, the pay order for
+/// a query.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Signed3<'a> {
+struct Signed3<'a, D = ()> {
     code: i64,
     msg: &'a str,
-    data: Option<()>,
+    data: Option<D>,
     sign: String,
     res_time: Option<String>,
     trace_id: Option<String>,
@@ -99,6 +104,18 @@ fn unsigned_body(code: i64, msg: &str) -> Unsigned<'_> {
     }
 }
 
+/// The 2.0 envelope of a query: the order result is itself the signed `data` (DaxPay 2.0's
+/// `PayOrderResult` extends its `CommonResult`, so it carries `code, msg, resTime, sign` beside
+/// the order's own fields).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryEnvelope2<'a> {
+    msg: &'a str,
+    code: i64,
+    data: Value,
+    trace_id: String,
+}
+
 /// 3.x success: signed over `code, msg, resTime, traceId` (`data` is null, so left out).
 pub(super) fn success_3x(
     signer: &Signer<'_>,
@@ -116,7 +133,7 @@ pub(super) fn success_3x(
     ]);
     json(
         StatusCode::OK,
-        &Signed3 {
+        &Signed3::<()> {
             code,
             msg,
             data: None,
@@ -135,7 +152,7 @@ pub(super) fn refusal_3x(signer: &Signer<'_>, code: i64, msg: &str) -> Response<
     ]);
     json(
         StatusCode::OK,
-        &Signed3 {
+        &Signed3::<()> {
             code,
             msg,
             data: None,
@@ -170,6 +187,87 @@ pub(super) fn data_2x(
                 res_time,
                 sign,
             },
+            trace_id: trace_id(),
+        },
+    )
+}
+
+/// The pay order as the query endpoint reports it: DaxPay's `PayOrderResult` reduced to what the
+/// sandbox knows. `errorMsg` is null, as in DaxPay's JSON for an order without a channel error:
+/// it shows up in the body but not in any signature, which checks that a client drops nulls.
+pub(super) fn order_result(order: &SandboxOrder) -> Map<String, Value> {
+    let mut data = Map::new();
+    data.insert("orderNo".to_owned(), Value::from(order.order_no.as_str()));
+    data.insert(
+        "bizOrderNo".to_owned(),
+        Value::from(order.biz_order_no.as_str()),
+    );
+    data.insert("channel".to_owned(), Value::from(order.channel.as_str()));
+    data.insert("method".to_owned(), Value::from(order.method.as_str()));
+    data.insert("status".to_owned(), Value::from(order.status.as_str()));
+    data.insert("errorMsg".to_owned(), Value::Null);
+    data
+}
+
+/// 3.x query success: `data` is the order, and the envelope is signed over `code, msg, data,
+/// resTime, traceId`, `data` rendered as compact JSON with nulls dropped and keys sorted (then
+/// stripped of quotes and backslashes like every value).
+pub(super) fn query_3x(
+    signer: &Signer<'_>,
+    now: OffsetDateTime,
+    offset: UtcOffset,
+    order: &SandboxOrder,
+) -> Response<Full<Bytes>> {
+    let (code, msg) = (0, "success");
+    let data = Value::Object(order_result(order));
+    let res_time = wall_clock(now, offset);
+    let trace_id = trace_id();
+    let mut fields = vec![
+        ("code", Cow::Owned(code.to_string())),
+        ("msg", Cow::Borrowed(msg)),
+        ("resTime", Cow::Borrowed(res_time.as_str())),
+        ("traceId", Cow::Borrowed(trace_id.as_str())),
+    ];
+    if let Some(rendered) = render(&data) {
+        fields.push(("data", rendered));
+    }
+    let sign = signer.sign(&mut fields);
+    json(
+        StatusCode::OK,
+        &Signed3 {
+            code,
+            msg,
+            data: Some(data),
+            sign,
+            res_time: Some(res_time),
+            trace_id: Some(trace_id),
+        },
+    )
+}
+
+/// 2.0 query success: an unsigned envelope whose `data` is the order plus `code` 0, `msg`,
+/// `resTime` (epoch seconds) and `sign`, signed over all of its own non-null fields.
+pub(super) fn query_2x(
+    signer: &Signer<'_>,
+    now: OffsetDateTime,
+    order: &SandboxOrder,
+) -> Response<Full<Bytes>> {
+    let mut data = order_result(order);
+    data.insert("code".to_owned(), Value::from(0));
+    data.insert("msg".to_owned(), Value::from("success"));
+    data.insert("resTime".to_owned(), Value::from(now.unix_timestamp()));
+    let mut fields: Vec<(&str, Cow<'_, str>)> = data
+        .iter()
+        .filter_map(|(k, v)| render(v).map(|v| (k.as_str(), v)))
+        .collect();
+    let sign = signer.sign(&mut fields);
+    data.insert("sign".to_owned(), Value::String(sign));
+    json(
+        StatusCode::OK,
+        &QueryEnvelope2 {
+            msg: "success",
+            code: 0,
+            data: Value::Object(data),
             trace_id: trace_id(),
         },
     )

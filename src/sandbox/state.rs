@@ -1,4 +1,5 @@
-//! Orders held by the sandbox, and DaxPay's close/cancel rules over them.
+//! Orders held by the sandbox, DaxPay's close/cancel rules over them, and the order lookup of
+//! the query endpoint.
 //!
 //! The rules mirror DaxPay's `PayCloseService`: look the order up (20041), check its status
 //! (20044), take the per-order close lock (20043), let the channel act (20080), then record the
@@ -67,8 +68,9 @@ impl FromStr for OrderStatus {
     }
 }
 
-/// How a close request names its order. DaxPay looks the order up by the first *non-null* of
-/// `orderNo`, `bizOrderNo`, so `orderNo: ""` is a lookup of `""`, not a fall-through.
+/// How a close or query request names its order. DaxPay looks the order up by the first
+/// *non-null* of `orderNo`, `bizOrderNo`, so `orderNo: ""` is a lookup of `""`, not a
+/// fall-through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum OrderKey<'a> {
     OrderNo(&'a str),
@@ -144,6 +146,26 @@ impl Orders {
         self.lock().get(order_no).map(|e| e.order.status)
     }
 
+    /// Overwrites an order's status (tests set up states the seed does not have). A close in
+    /// progress is not interrupted: its outcome is applied when it finishes.
+    pub(super) fn set_status(&self, order_no: &str, status: OrderStatus) -> bool {
+        match self.lock().get_mut(order_no) {
+            Some(entry) => {
+                entry.order.status = status;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A snapshot of the order named by `key`, as the query endpoint reports it. An order being
+    /// closed shows its current (pre-close) status: DaxPay records the outcome only once the
+    /// channel has answered.
+    pub(super) fn find(&self, key: OrderKey<'_>, app_id: Option<&str>) -> Option<SandboxOrder> {
+        let mut table = self.lock();
+        lookup(&mut table, key, app_id).map(|e| e.order.clone())
+    }
+
     /// A panic elsewhere cannot leave the table inconsistent (every update is one assignment),
     /// so a poisoned lock is simply taken over.
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
@@ -152,9 +174,7 @@ impl Orders {
 
     /// Runs DaxPay's checks in its order (exists, closable status, not already closing, channel
     /// allows a cancel) and marks the order as closing. The returned [`Closing`] finishes the job.
-    ///
-    /// `app_id` is the caller's app (`None` for the 2.0 platform): an order seeded without an app
-    /// is visible to every app, one with an app only to that app.
+    /// Visibility by app as in [`lookup`].
     pub(super) fn begin_close(
         &self,
         key: OrderKey<'_>,
@@ -162,17 +182,8 @@ impl Orders {
         version: Version,
         cancel: bool,
     ) -> Result<Closing<'_>, Refusal> {
-        let visible = |o: &SandboxOrder| o.app_id.is_none() || o.app_id.as_deref() == app_id;
         let mut table = self.lock();
-        let entry = match key {
-            OrderKey::OrderNo(no) => table.get_mut(no).filter(|e| visible(&e.order)),
-            // A bizOrderNo is unique per app scope; prefer the caller's own app over a shared order.
-            OrderKey::BizOrderNo(biz) => table
-                .values_mut()
-                .filter(|e| e.order.biz_order_no == biz && visible(&e.order))
-                .max_by_key(|e| e.order.app_id.is_some()),
-        };
-        let entry = entry.ok_or(Refusal::NotFound)?;
+        let entry = lookup(&mut table, key, app_id).ok_or(Refusal::NotFound)?;
         let status = entry.order.status;
         if !closable(version, status) {
             return Err(Refusal::NotClosable);
@@ -198,6 +209,26 @@ impl Orders {
             outcome,
             armed: true,
         })
+    }
+}
+
+/// The order named by `key`, if the caller's app may see it.
+///
+/// `app_id` is the caller's app (`None` for the 2.0 platform): an order seeded without an app is
+/// visible to every app, one with an app only to that app.
+fn lookup<'t>(
+    table: &'t mut HashMap<String, Entry>,
+    key: OrderKey<'_>,
+    app_id: Option<&str>,
+) -> Option<&'t mut Entry> {
+    let visible = |o: &SandboxOrder| o.app_id.is_none() || o.app_id.as_deref() == app_id;
+    match key {
+        OrderKey::OrderNo(no) => table.get_mut(no).filter(|e| visible(&e.order)),
+        // A bizOrderNo is unique per app scope; prefer the caller's own app over a shared order.
+        OrderKey::BizOrderNo(biz) => table
+            .values_mut()
+            .filter(|e| e.order.biz_order_no == biz && visible(&e.order))
+            .max_by_key(|e| e.order.app_id.is_some()),
     }
 }
 

@@ -803,11 +803,238 @@ fn request_models_sign_like_the_golden_vectors() {
         ),
     ];
     for (version, body, md5) in cases {
-        let request = model::CloseRequest::parse(version, body.as_bytes()).expect("parses");
+        let request = model::OrderRequest::parse_as(version, model::Model::Close, body.as_bytes())
+            .expect("parses");
         let scheme = Scheme::new(version, SignType::Md5);
         assert!(
             scheme.verify(&mut request.sign_fields(), SECRET, md5),
             "{version}"
         );
     }
+}
+
+const QUERY: &str = "/unipay/query/payOrder";
+
+/// A 3.0 query for `orderNo`.
+fn query_30(order_no: &str) -> Map<String, Value> {
+    obj(json!({
+        "mchNo": "M1",
+        "appId": "A1",
+        "nonceStr": "0cc175b9c0f1b6a8",
+        "reqTime": wall_clock(0),
+        "orderNo": order_no,
+    }))
+}
+
+fn query_20(order_no: &str) -> Map<String, Value> {
+    obj(json!({
+        "nonceStr": "0cc175b9c0f1b6a8",
+        "reqTime": epoch(0),
+        "orderNo": order_no,
+    }))
+}
+
+#[tokio::test]
+async fn v30_query_reports_the_order_in_a_signed_envelope() {
+    let sb = sandbox(
+        Version::V3_0,
+        vec![order("O1", "B1", OrderStatus::Progress)],
+    );
+    let answer = post(&sb, QUERY, signed(scheme(Version::V3_0), query_30("O1"))).await;
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["msg"], "success");
+    let data = &answer["data"];
+    assert_eq!(data["orderNo"], "O1");
+    assert_eq!(data["bizOrderNo"], "B1");
+    assert_eq!(data["status"], "progress");
+    assert_eq!(data["channel"], "ali_pay");
+    assert_eq!(data["method"], "barcode");
+    assert!(data.get("errorMsg").is_some_and(Value::is_null), "{answer}");
+    assert!(verifies(scheme(Version::V3_0), &answer), "{answer}");
+
+    // The same signature, with `data` written out by hand: keys sorted, nulls dropped, compact.
+    let map = answer.as_object().expect("object");
+    let text = |k: &str| Cow::Owned(map[k].as_str().expect("text").to_owned());
+    let mut fields = vec![
+        ("code", Cow::Borrowed("0")),
+        ("msg", Cow::Borrowed("success")),
+        (
+            "data",
+            Cow::Borrowed(concat!(
+                r#"{"bizOrderNo":"B1","channel":"ali_pay","method":"barcode","#,
+                r#""orderNo":"O1","status":"progress"}"#
+            )),
+        ),
+        ("resTime", text("resTime")),
+        ("traceId", text("traceId")),
+    ];
+    assert!(scheme(Version::V3_0).verify(&mut fields, SECRET, map["sign"].as_str().expect("sign")));
+    // A query changes nothing.
+    assert_eq!(sb.order_status("O1"), Some(OrderStatus::Progress));
+}
+
+#[tokio::test]
+async fn query_finds_by_biz_order_no_and_sees_a_finished_close() {
+    let sb = sandbox(
+        Version::V3_0Beta,
+        vec![order("O1", "B1", OrderStatus::Progress)],
+    );
+    let strip = |mut body: Map<String, Value>| {
+        body.remove("mchNo");
+        body
+    };
+    let answer = post(
+        &sb,
+        "/unipay/close",
+        signed(scheme(Version::V3_0Beta), strip(close_30("O1", false))),
+    )
+    .await;
+    assert_eq!(answer["code"], 0, "{answer}");
+    let mut body = strip(query_30("O1"));
+    body.remove("orderNo");
+    body.insert("bizOrderNo".to_owned(), json!("B1"));
+    let answer = post(&sb, QUERY, signed(scheme(Version::V3_0Beta), body)).await;
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["data"]["orderNo"], "O1");
+    assert_eq!(answer["data"]["status"], "close");
+    assert!(verifies(scheme(Version::V3_0Beta), &answer), "{answer}");
+}
+
+#[tokio::test]
+async fn query_of_an_unknown_order_is_a_20041() {
+    let mut other_app = order("O2", "B2", OrderStatus::Progress);
+    other_app.app_id = Some("A2".to_owned());
+    let mut cfg = config(Version::V3_0, vec![other_app]);
+    cfg.apps.push(SandboxApp {
+        mch_no: Some("M1".to_owned()),
+        app_id: Some("A2".to_owned()),
+        sign_type: SignType::Md5,
+        secret: Secret::new("another"),
+    });
+    let sb = Sandbox::new(&cfg);
+    for order_no in ["NOPE", "O2"] {
+        let answer = post(
+            &sb,
+            QUERY,
+            signed(scheme(Version::V3_0), query_30(order_no)),
+        )
+        .await;
+        assert_signed_refusal(Version::V3_0, &answer, 20041, "支付订单不存在");
+    }
+
+    let v2 = sandbox(Version::V2_0, vec![]);
+    let answer = post(&v2, QUERY, signed(scheme(Version::V2_0), query_20("NOPE"))).await;
+    assert_unsigned(&answer, 20041, "支付订单不存在");
+}
+
+#[tokio::test]
+async fn query_runs_the_pre_handler_pipeline() {
+    let sb = sandbox(
+        Version::V3_0,
+        vec![order("O1", "B1", OrderStatus::Progress)],
+    );
+    let mut body = query_30("");
+    let answer = post(&sb, QUERY, signed(scheme(Version::V3_0), body.clone())).await;
+    assert_unsigned(&answer, 10506, "验证参数错误\n支付订单号不能都为空");
+    body.remove("orderNo");
+    let answer = post(&sb, QUERY, signed(scheme(Version::V3_0), body)).await;
+    assert_unsigned(&answer, 10506, "验证参数错误\n支付订单号不能都为空");
+
+    // The query model has no useCancel: a client that signs one fails, one that sends it
+    // unsigned passes (the field is dropped).
+    let mut body = query_30("O1");
+    body.insert("useCancel".to_owned(), json!(false));
+    let answer = post(&sb, QUERY, signed(scheme(Version::V3_0), body)).await;
+    assert_unsigned(&answer, 20052, "签名校验失败");
+    let mut body = query_30("O1");
+    let sign = scheme(Version::V3_0).sign(&mut fields_of(&body), SECRET);
+    body.insert("useCancel".to_owned(), json!(false));
+    body.insert("sign".to_owned(), json!(sign));
+    let answer = post(&sb, QUERY, serde_json::to_vec(&body).expect("json")).await;
+    assert_eq!(answer["code"], 0, "{answer}");
+
+    let mut body = query_30("O1");
+    body.insert("mchNo".to_owned(), json!("M2"));
+    let answer = post(&sb, QUERY, signed(scheme(Version::V3_0), body)).await;
+    assert_unsigned(&answer, 20023, "未找到指定的应用配置");
+    let mut body = query_30("O1");
+    body.insert("reqTime".to_owned(), json!(wall_clock(-301)));
+    let answer = post(&sb, QUERY, signed(scheme(Version::V3_0), body)).await;
+    assert_unsigned(&answer, 10506, "验证参数错误\n请求已过期，请重新发送！");
+    let answer = post(&sb, QUERY, b"[]".to_vec()).await;
+    assert_unsigned(&answer, 10505, "参数解析错误");
+
+    let (status, _) = send(&sb, Method::GET, QUERY, vec![]).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn v20_query_signs_the_order_inside_data() {
+    let sb = sandbox(
+        Version::V2_0,
+        vec![order("O1", "B1", OrderStatus::Progress)],
+    );
+    let answer = post(&sb, QUERY, signed(scheme(Version::V2_0), query_20("O1"))).await;
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["msg"], "success");
+    assert!(answer.get("sign").is_none(), "the 2.0 envelope is unsigned");
+    assert_eq!(answer["traceId"].as_str().map(str::len), Some(12));
+    let data = &answer["data"];
+    assert_eq!(data["code"], 0);
+    assert_eq!(data["msg"], "success");
+    assert!(data["resTime"].is_i64());
+    assert_eq!(data["orderNo"], "O1");
+    assert_eq!(data["bizOrderNo"], "B1");
+    assert_eq!(data["status"], "progress");
+    assert_eq!(data["channel"], "ali_pay");
+    assert_eq!(data["method"], "barcode");
+    assert!(data.get("errorMsg").is_some_and(Value::is_null), "{answer}");
+    assert!(verifies(scheme(Version::V2_0), data), "{answer}");
+}
+
+#[tokio::test]
+async fn query_during_a_slow_close_reports_the_status_before_it() {
+    let mut slow = order("O1", "B1", OrderStatus::Progress);
+    slow.close_delay = Duration::from_millis(200);
+    let sb = sandbox(Version::V3_0, vec![slow]);
+    let closing = post(
+        &sb,
+        "/unipay/close",
+        signed(scheme(Version::V3_0), close_30("O1", false)),
+    );
+    let during = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        post(&sb, QUERY, signed(scheme(Version::V3_0), query_30("O1"))).await
+    };
+    let (closed, during) = tokio::join!(closing, during);
+    assert_eq!(closed["code"], 0, "{closed}");
+    assert_eq!(during["code"], 0, "{during}");
+    assert_eq!(during["data"]["status"], "progress");
+    let after = post(&sb, QUERY, signed(scheme(Version::V3_0), query_30("O1"))).await;
+    assert_eq!(after["data"]["status"], "close");
+}
+
+#[tokio::test]
+async fn set_order_status_moves_an_order() {
+    let sb = sandbox(
+        Version::V3_0,
+        vec![order("O1", "B1", OrderStatus::Progress)],
+    );
+    assert!(sb.set_order_status("O1", OrderStatus::Success));
+    assert!(!sb.set_order_status("NOPE", OrderStatus::Success));
+    assert_eq!(sb.order_status("O1"), Some(OrderStatus::Success));
+    let answer = post(&sb, QUERY, signed(scheme(Version::V3_0), query_30("O1"))).await;
+    assert_eq!(answer["data"]["status"], "success");
+    let answer = post(
+        &sb,
+        "/unipay/close",
+        signed(scheme(Version::V3_0), close_30("O1", false)),
+    )
+    .await;
+    assert_signed_refusal(
+        Version::V3_0,
+        &answer,
+        20044,
+        "订单不是支付中, 无法进行关闭订单",
+    );
 }

@@ -1,29 +1,33 @@
-//! Calls to DaxPay upstreams: one pooled keep-alive HTTP client per upstream, bounded in time and
-//! size, and errors that say whether the request may have reached the gateway.
+//! Calls to upstreams: pooled keep-alive HTTP/1.1 clients (HTTPS by rustls), bounded in time and
+//! size, with errors that say whether the request may have reached the gateway.
 //!
 //! That distinction matters for money: a close that was never sent did not happen; a close that
 //! was sent but not answered may have happened, and the merchant must be told the outcome is
 //! unknown rather than "failed".
 
+mod daxpay;
+mod legacy;
+
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, USER_AGENT};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::config::Upstream;
+pub use daxpay::DaxClient;
+pub use legacy::LegacyClient;
+
+use crate::config::Config;
 use crate::dialect::daxpay::AnswerError;
 
-/// Larger answers are not DaxPay's; stop reading rather than buffer them.
-const MAX_ANSWER_BYTES: usize = 1024 * 1024;
-
-static PAYBRIDGE_AGENT: HeaderValue =
-    HeaderValue::from_static(concat!("paybridge/", env!("CARGO_PKG_VERSION")));
+/// Larger answers are not a payment gateway's; stop reading rather than buffer them.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -98,50 +102,50 @@ impl UpstreamError {
     }
 }
 
-/// A pooled client bound to one upstream.
-#[derive(Clone, Debug)]
-pub struct DaxClient {
-    pub upstream: Arc<Upstream>,
-    http: Client<HttpConnector, Full<Bytes>>,
+/// A complete upstream answer.
+#[derive(Debug)]
+pub struct Answered {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
-impl DaxClient {
-    pub fn new(upstream: Arc<Upstream>) -> Self {
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// One pooled client for one upstream.
+#[derive(Clone, Debug)]
+struct Transport {
+    name: String,
+    timeout: Duration,
+    http: HttpsClient,
+}
+
+impl Transport {
+    fn new(name: &str, timeout: Duration, connect_timeout: Duration) -> Self {
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(upstream.connect_timeout));
+        connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config().clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let http = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(60))
-            .build(connector);
-        DaxClient { upstream, http }
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(https);
+        Transport {
+            name: name.to_owned(),
+            timeout,
+            http,
+        }
     }
 
-    /// POSTs a JSON body to `base_url + path` and returns the complete answer body (HTTP 200 only).
-    pub async fn post_json(
-        &self,
-        path: &str,
-        body: Vec<u8>,
-        request_id: Option<&HeaderValue>,
-    ) -> Result<Bytes, UpstreamError> {
-        let upstream = &self.upstream;
-        let name = || upstream.name.clone();
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}{}", upstream.base_url, path))
-            .header(CONTENT_TYPE, "application/json")
-            .header(USER_AGENT, PAYBRIDGE_AGENT.clone());
-        if let Some(id) = request_id {
-            req = req.header("x-request-id", id.clone());
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| UpstreamError::Connect {
-                upstream: name(),
-                detail: format!("cannot build request: {e}"),
-            })?;
-
+    /// Sends `req` and reads the whole answer, within the upstream's timeout.
+    async fn send(&self, req: Request<Full<Bytes>>) -> Result<Answered, UpstreamError> {
+        let name = || self.name.clone();
         let exchange = async {
             let response = self.http.request(req).await.map_err(|e| {
                 if e.is_connect() {
@@ -156,8 +160,8 @@ impl DaxClient {
                     }
                 }
             })?;
-            let status = response.status();
-            let collected = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_ANSWER_BYTES)
                 .collect()
                 .await
                 .map_err(|e| {
@@ -169,40 +173,79 @@ impl DaxClient {
                             detail: e.to_string(),
                         }
                     }
-                })?;
-            if status != StatusCode::OK {
-                return Err(UpstreamError::Status {
-                    upstream: name(),
-                    status,
-                });
-            }
-            Ok(collected.to_bytes())
+                })?
+                .to_bytes();
+            Ok(Answered {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
         };
-        tokio::time::timeout(upstream.timeout, exchange)
+        tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| UpstreamError::Timeout {
                 upstream: name(),
-                timeout_ms: upstream.timeout.as_millis(),
+                timeout_ms: self.timeout.as_millis(),
             })?
     }
 }
 
+/// rustls with the ring provider and the system's trust roots, built once.
+fn tls_config() -> &'static rustls::ClientConfig {
+    static CONFIG: OnceLock<rustls::ClientConfig> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        let found = rustls_native_certs::load_native_certs();
+        for cert in found.certs {
+            let _ = roots.add(cert);
+        }
+        if roots.is_empty() {
+            tracing::warn!("no system trust roots found: https upstreams will fail to verify");
+        }
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .unwrap_or_else(|e| {
+            // The ring provider supports the default protocol versions; this cannot happen.
+            tracing::error!(error = %e, "TLS configuration failed");
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        })
+    })
+}
+
 /// The clients of all configured upstreams, by name.
 #[derive(Clone, Debug, Default)]
-pub struct Upstreams(HashMap<String, DaxClient>);
+pub struct Upstreams {
+    daxpay: HashMap<String, DaxClient>,
+    legacy: HashMap<String, LegacyClient>,
+}
 
 impl Upstreams {
-    pub fn new<'a>(upstreams: impl IntoIterator<Item = &'a Arc<Upstream>>) -> Self {
-        Upstreams(
-            upstreams
-                .into_iter()
+    pub fn new(config: &Config) -> Self {
+        Upstreams {
+            daxpay: config
+                .upstreams
+                .values()
                 .map(|u| (u.name.clone(), DaxClient::new(u.clone())))
                 .collect(),
-        )
+            legacy: config
+                .legacy
+                .values()
+                .map(|u| (u.name.clone(), LegacyClient::new(u.clone())))
+                .collect(),
+        }
     }
 
-    pub fn get(&self, name: &str) -> Option<&DaxClient> {
-        self.0.get(name)
+    pub fn daxpay(&self, name: &str) -> Option<&DaxClient> {
+        self.daxpay.get(name)
+    }
+
+    pub fn legacy(&self, name: &str) -> Option<&LegacyClient> {
+        self.legacy.get(name)
     }
 }
 

@@ -33,6 +33,15 @@ pub struct Running {
     stop: Option<oneshot::Sender<()>>,
 }
 
+impl Running {
+    pub fn new(addr: SocketAddr, stop: oneshot::Sender<()>) -> Self {
+        Running {
+            addr,
+            stop: Some(stop),
+        }
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -74,7 +83,7 @@ pub async fn start_proxy(config_toml: &str) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = stopper();
-    let service = paybridge::app::proxy_service(config);
+    let service = paybridge::app::proxy_service(paybridge::route::Gateway::new(config));
     tokio::spawn(paybridge::server::serve(
         listener,
         service,

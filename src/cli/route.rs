@@ -1,0 +1,174 @@
+//! `paybridge route`: which rule a request would match, why, and what would be sent where.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::{Config, DaxTarget, DEFAULT_PATH};
+use crate::operation::Endpoint;
+use crate::route::table::{self, Facts, Route};
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    #[arg(long, env = "PAYBRIDGE_CONFIG", default_value = DEFAULT_PATH)]
+    config: PathBuf,
+    /// The request path.
+    #[arg(long, default_value = "/api/pay/close")]
+    path: String,
+    #[arg(long)]
+    mch_no: Option<String>,
+    #[arg(long)]
+    app_id: Option<String>,
+    /// A request header, `name: value` (repeatable).
+    #[arg(long = "header")]
+    headers: Vec<String>,
+}
+
+pub fn run(args: RouteArgs) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paybridge route: {}: {e}", args.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut headers = HeaderMap::new();
+    for h in &args.headers {
+        let parsed = h.split_once(':').and_then(|(n, v)| {
+            Some((
+                HeaderName::try_from(n.trim()).ok()?,
+                HeaderValue::try_from(v.trim()).ok()?,
+            ))
+        });
+        match parsed {
+            Some((n, v)) => {
+                headers.append(n, v);
+            }
+            None => {
+                eprintln!("paybridge route: `{h}` is not a header like `name: value`");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    print!(
+        "{}",
+        explain(
+            &config,
+            &args.path,
+            args.mch_no.as_deref(),
+            args.app_id.as_deref(),
+            &headers
+        )
+    );
+    ExitCode::SUCCESS
+}
+
+/// The explanation `paybridge route` prints.
+pub fn explain(
+    config: &Config,
+    path: &str,
+    mch_no: Option<&str>,
+    app_id: Option<&str>,
+    headers: &HeaderMap,
+) -> String {
+    let facts = Facts {
+        path,
+        mch_no,
+        app_id,
+        headers,
+    };
+    let decision = table::decide(&config.routing, &facts, true);
+    let mut out = String::new();
+    let rule = match decision.rule {
+        Some(i) => format!("rule {i} `{}`", decision.rule_name),
+        None => "the default rule".to_owned(),
+    };
+    out.push_str(&format!(
+        "request: {path} mchNo={} appId={}\n",
+        mch_no.unwrap_or("-"),
+        app_id.unwrap_or("-")
+    ));
+    out.push_str(&format!("matches: {rule}\n"));
+    for reason in &decision.reasons {
+        out.push_str(&format!("  because {reason}\n"));
+    }
+    let merchant = mch_no
+        .zip(app_id)
+        .and_then(|(m, a)| config.merchants.lookup(m, a).ok());
+    match decision.route {
+        Route::Translate { upstream, fallback } => {
+            let Some(endpoint) = Endpoint::from_path(path) else {
+                out.push_str(&format!(
+                    "action: translate, but {path} is not translated: the merchant gets HTTP 404\n"
+                ));
+                return out;
+            };
+            let Some(m) = merchant else {
+                out.push_str("action: translate, but no merchant app is configured for this mchNo/appId: the merchant gets 9999 商户或商户应用不存在\n");
+                return out;
+            };
+            let u = upstream.unwrap_or(&m.daxpay.upstream);
+            let cancel = endpoint == Endpoint::Cancel || m.close_uses_cancel;
+            let dax_path = match (u.version(), cancel) {
+                (crate::dialect::daxpay::Version::V2_0, true) => "/unipay/cancel",
+                _ => "/unipay/close",
+            };
+            out.push_str(&format!(
+                "action: translate → DaxPay {} ({}, {} {}): POST {}{}\n",
+                u.name,
+                u.base_url,
+                u.version(),
+                u.scheme.sign_type,
+                u.base_url,
+                dax_path
+            ));
+            out.push_str(&format!(
+                "  as mchNo={} appId={}; payOrderId → orderNo, mchOrderNo → bizOrderNo; {}\n",
+                m.daxpay.mch_no.as_deref().unwrap_or("-"),
+                m.daxpay.app_id.as_deref().unwrap_or("-"),
+                match u.version() {
+                    crate::dialect::daxpay::Version::V2_0 => "no useCancel (2.0)".to_owned(),
+                    _ => format!("useCancel={cancel}"),
+                }
+            ));
+            if let Some(f) = fallback {
+                out.push_str(&format!(
+                    "  fallback: when DaxPay answers 20041 (no such order), the original request goes to legacy {} ({})\n",
+                    f.name, f.base_url
+                ));
+            }
+        }
+        Route::Passthrough {
+            upstream,
+            fallback,
+            shadow,
+        } => {
+            out.push_str(&format!(
+                "action: pass through → legacy {}: {}{} unchanged (body, method, query, end-to-end headers)\n",
+                upstream.name, upstream.base_url, path
+            ));
+            let dax = |t: &DaxTarget| match (t, merchant) {
+                (DaxTarget::Named(u), _) => format!("{} ({})", u.name, u.base_url),
+                (DaxTarget::MerchantIdentity, Some(m)) => format!(
+                    "{} ({})",
+                    m.daxpay.upstream.name, m.daxpay.upstream.base_url
+                ),
+                (DaxTarget::MerchantIdentity, None) => {
+                    "the merchant's DaxPay upstream (no merchant app configured!)".to_owned()
+                }
+            };
+            if let Some(f) = fallback {
+                out.push_str(&format!("  fallback: when the legacy gateway answers 订单不存在, translate to DaxPay {}\n", dax(f)));
+            }
+            if let Some(s) = shadow {
+                out.push_str(&format!(
+                    "  shadow: builds and logs the DaxPay request for {} without sending it\n",
+                    dax(s)
+                ));
+            }
+        }
+    }
+    out
+}

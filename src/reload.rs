@@ -1,0 +1,108 @@
+//! Hot reload: on SIGHUP, on a change of the configuration file, or on `POST /admin/reload`.
+//!
+//! The new configuration is parsed and validated in full; only a valid one replaces the old,
+//! atomically (requests in flight finish on the configuration they started with). An invalid
+//! one is logged and the old one keeps serving. Listener addresses and the sandboxes are bound
+//! at start-up: a change to them is reported as needing a restart.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::config::{Config, ConfigError};
+use crate::route::Gateway;
+
+pub struct Reloader {
+    path: PathBuf,
+    gateway: Gateway,
+    /// The file's bytes at the last load, to notice changes by polling.
+    seen: Mutex<Option<Vec<u8>>>,
+}
+
+impl Reloader {
+    pub fn new(path: PathBuf, gateway: Gateway) -> Arc<Self> {
+        let seen = std::fs::read(&path).ok();
+        Arc::new(Reloader {
+            path,
+            gateway,
+            seen: Mutex::new(seen),
+        })
+    }
+
+    /// Loads, validates and (when valid) activates the configuration file.
+    pub fn reload(&self, trigger: &'static str) -> Result<(), ConfigError> {
+        let bytes = std::fs::read(&self.path).ok();
+        match Config::load(&self.path) {
+            Ok(new) => {
+                let old = self.gateway.config();
+                warn_restart_needed(&old, &new);
+                self.gateway.reload(Arc::new(new));
+                if let Ok(mut seen) = self.seen.lock() {
+                    *seen = bytes;
+                }
+                tracing::info!(trigger, path = %self.path.display(), "configuration reloaded");
+                metrics::counter!("paybridge_reloads_total", "outcome" => "applied").increment(1);
+                Ok(())
+            }
+            Err(error) => {
+                if let Ok(mut seen) = self.seen.lock() {
+                    // Do not retry the same broken file every poll; a new edit is noticed.
+                    *seen = bytes;
+                }
+                tracing::error!(trigger, path = %self.path.display(), %error, "configuration rejected; still serving the previous one");
+                metrics::counter!("paybridge_reloads_total", "outcome" => "rejected").increment(1);
+                Err(error)
+            }
+        }
+    }
+
+    /// Reloads on every SIGHUP, until the process ends.
+    pub async fn on_sighup(self: Arc<Self>) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP; reload by file change or admin endpoint");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                let _ = self.reload("sighup");
+            }
+        }
+    }
+
+    /// Polls the file every `interval` and reloads when its bytes change.
+    pub async fn on_file_change(self: Arc<Self>, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let now = std::fs::read(&self.path).ok();
+            let changed = self.seen.lock().map(|seen| *seen != now).unwrap_or(false);
+            if changed && now.is_some() {
+                let _ = self.reload("file_change");
+            }
+        }
+    }
+}
+
+fn warn_restart_needed(old: &Config, new: &Config) {
+    let mut changed = Vec::new();
+    if old.server.listen != new.server.listen {
+        changed.push("server.listen");
+    }
+    if old.admin_listen != new.admin_listen {
+        changed.push("admin.listen");
+    }
+    if old.sandbox.as_ref().map(|s| (s.listen, s.embedded))
+        != new.sandbox.as_ref().map(|s| (s.listen, s.embedded))
+    {
+        changed.push("sandbox");
+    }
+    if old.log_level != new.log_level {
+        changed.push("log.level");
+    }
+    if !changed.is_empty() {
+        tracing::warn!(keys = ?changed, "these settings take effect only after a restart");
+    }
+}

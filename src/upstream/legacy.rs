@@ -1,0 +1,146 @@
+//! The client of one legacy Jeepay gateway: requests forwarded byte for byte.
+//!
+//! Method, path, query, body and end-to-end headers reach the gateway unchanged, so the
+//! merchant's own signature stays valid there; the answer comes back unchanged. Hop-by-hop
+//! headers are dropped both ways (RFC 9110 §7.6.1), `Host` names the gateway (the caller's goes
+//! in `X-Forwarded-Host`), and the caller's address is appended to `X-Forwarded-For`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri};
+use http_body_util::Full;
+
+use super::{Answered, Transport, UpstreamError};
+use crate::config::LegacyUpstream;
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `Host`.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+#[derive(Clone, Debug)]
+pub struct LegacyClient {
+    pub upstream: Arc<LegacyUpstream>,
+    transport: Transport,
+}
+
+impl LegacyClient {
+    pub fn new(upstream: Arc<LegacyUpstream>) -> Self {
+        let transport = Transport::new(&upstream.name, upstream.timeout, upstream.connect_timeout);
+        LegacyClient {
+            upstream,
+            transport,
+        }
+    }
+
+    /// Forwards one request; the answer (any status) is returned with hop-by-hop headers removed.
+    pub async fn forward(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+        peer: Option<IpAddr>,
+    ) -> Result<Answered, UpstreamError> {
+        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = format!("{}{}", self.upstream.base_url, path_and_query)
+            .parse()
+            .map_err(|e| UpstreamError::Connect {
+                upstream: self.upstream.name.clone(),
+                detail: format!("cannot build the forwarded URI: {e}"),
+            })?;
+        let out = req.headers_mut();
+        *out = end_to_end(headers);
+        if let Some(host) = headers.get(header::HOST) {
+            out.insert(X_FORWARDED_HOST.clone(), host.clone());
+        }
+        out.remove(header::HOST);
+        if let Some(ip) = peer {
+            append_forwarded_for(out, ip);
+        }
+        let mut answer = self.transport.send(req).await?;
+        answer.headers = end_to_end(&answer.headers);
+        Ok(answer)
+    }
+}
+
+/// A copy of `headers` without hop-by-hop ones, including those `Connection` lists.
+pub fn end_to_end(headers: &HeaderMap) -> HeaderMap {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+        .collect();
+    let mut out = headers.clone();
+    for name in HOP_BY_HOP.iter().chain(listed.iter()) {
+        out.remove(name);
+    }
+    // Lengths are recomputed for the buffered body.
+    out.remove(header::CONTENT_LENGTH);
+    out
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
+    let joined = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.trim().is_empty() => format!("{existing}, {ip}"),
+        _ => ip.to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&joined) {
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_and_end_to_end_ones_stay() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret-hop"),
+        );
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert("x-merchant", HeaderValue::from_static("kept"));
+        let out = end_to_end(&h);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out["x-merchant"], "kept");
+        assert_eq!(out[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn forwarded_for_is_appended() {
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, "127.0.0.1".parse().unwrap());
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+        append_forwarded_for(&mut h, "127.0.0.2".parse().unwrap());
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1, 127.0.0.2");
+    }
+}
