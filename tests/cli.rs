@@ -155,12 +155,20 @@ async fn serve_runs_the_readme_walkthrough_and_stops_on_sigterm() {
     // The shipped sandbox section, started here on a free port.
     let shipped = std::fs::read_to_string("config/paybridge.toml").unwrap();
     let sandbox_section = &shipped[shipped.find("[sandbox]").unwrap()..];
+    let sandbox_section = &sandbox_section[..sandbox_section.find("[legacy_sandbox]").unwrap()];
     let (sandbox_server, sandbox) = start_sandbox(sandbox_section).await;
+    let legacy_section = &shipped[shipped.find("[legacy_sandbox]").unwrap()..];
+    let (legacy_server, legacy) = start_legacy(legacy_section).await;
 
     let child = paybridge()
         .args(["serve", "--config", "config/paybridge.toml"])
         .env("PAYBRIDGE_SERVER__LISTEN", "127.0.0.1:0")
         .env("PAYBRIDGE_SANDBOX__EMBEDDED", "false")
+        .env("PAYBRIDGE_LEGACY_SANDBOX__EMBEDDED", "false")
+        .env(
+            "PAYBRIDGE_UPSTREAMS__LEGACY__BASE_URL",
+            format!("http://{}", legacy_server.addr),
+        )
         .env(
             "PAYBRIDGE_UPSTREAMS__DAXPAY__BASE_URL",
             format!("http://{}", sandbox_server.addr),
@@ -229,6 +237,51 @@ async fn serve_runs_the_readme_walkthrough_and_stops_on_sigterm() {
     )
     .await;
     assert_eq!(a.body, r#"{"code":9999,"msg":"当前订单不可关闭"}"#);
+
+    // An order DaxPay does not have falls back to the legacy gateway (the demo merchant's rule).
+    let legacy_order = close_body(None, Some("LEG2001"));
+    let a = post_json(addr, "/api/pay/close", &legacy_order).await;
+    assert_eq!(a.body, jeepay_success(JEEPAY_SECRET));
+    assert_eq!(legacy.order_state("P2001"), Some(6));
+    // A merchant paybridge holds no key for passes through untouched.
+    let other = signed(
+        &[
+            ("mchNo", "M1700000001"),
+            ("appId", "61aa00aae4b0f1c0b8000001"),
+            ("version", "1.0"),
+            ("signType", "MD5"),
+            ("reqTime", "1622016572190"),
+            ("payOrderId", "P3001"),
+        ],
+        "LEGACYMERCHANTSECRET0001",
+    );
+    let a = post_json(addr, "/api/pay/close", &other).await;
+    assert_eq!(a.body, jeepay_success("LEGACYMERCHANTSECRET0001"));
+    assert_eq!(legacy.order_state("P3001"), Some(6));
+
+    // SIGHUP reloads the file (here unchanged): still serving afterwards.
+    let pid = child.0.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let reloaded = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a reload line");
+        if line.contains("configuration reloaded") {
+            break line;
+        }
+    };
+    assert!(reloaded.contains("sighup"), "{reloaded}");
+    let a = post_json(
+        addr,
+        "/api/pay/close",
+        &close_body(Some("NOPE-AFTER-HUP"), None),
+    )
+    .await;
+    assert_eq!(a.body, r#"{"code":9999,"msg":"订单不存在"}"#);
 
     let mut child = child.0.take().unwrap();
     let pid = child.id().to_string();

@@ -11,7 +11,6 @@ use paybridge::config::Config;
 use paybridge::route::table::rollout_bucket;
 use paybridge::sandbox::{LegacySandbox, OrderStatus, Sandbox};
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 /// A legacy Jeepay gateway knowing the default merchant (same keys as on paybridge) and M2.
 fn legacy_toml(orders: &[(&str, &str, &str, u8)]) -> String {
@@ -35,22 +34,6 @@ secret = "secret-of-m2"
         ));
     }
     s
-}
-
-async fn start_legacy(toml: &str) -> (Running, LegacySandbox) {
-    let config = Config::from_toml(toml).expect("legacy sandbox configuration is valid");
-    let legacy = LegacySandbox::new(config.legacy_sandbox.as_ref().unwrap());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(paybridge::sandbox::run_legacy(
-        listener,
-        legacy.clone(),
-        async move {
-            let _ = rx.await;
-        },
-    ));
-    (Running::new(addr, tx), legacy)
 }
 
 struct World {

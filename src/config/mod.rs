@@ -16,6 +16,8 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use http::Uri;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use time::UtcOffset;
 
 use crate::dialect::daxpay::{Scheme, SignType, Version};
@@ -92,6 +94,8 @@ pub struct Upstream {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub forward_client_ip: bool,
+    /// Extra trust roots for HTTPS (`ca_file`).
+    pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl Upstream {
@@ -108,6 +112,8 @@ pub struct LegacyUpstream {
     pub base_url: String,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Extra trust roots for HTTPS (`ca_file`).
+    pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
 /// One Jeepay merchant app and the DaxPay identity it is translated to.
@@ -406,6 +412,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let base_url = parse_base_url(&key("base_url"), &u.base_url)?;
         let timeout = millis(&key("timeout_ms"), u.timeout_ms, 10_000)?;
         let connect_timeout = millis(&key("connect_timeout_ms"), u.connect_timeout_ms, 2_000)?;
+        let extra_roots = match &u.ca_file {
+            Some(path) => read_roots(&key("ca_file"), path)?,
+            None => Vec::new(),
+        };
         match u.kind.as_deref().unwrap_or("daxpay") {
             "daxpay" => {}
             "legacy" => {
@@ -428,6 +438,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     base_url,
                     timeout,
                     connect_timeout,
+                    extra_roots,
                 };
                 legacy.insert(name, Arc::new(upstream));
                 continue;
@@ -466,6 +477,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             timeout,
             connect_timeout,
             forward_client_ip: u.forward_client_ip,
+            extra_roots,
             name: name.clone(),
         };
         upstreams.insert(name, Arc::new(upstream));
@@ -784,6 +796,24 @@ fn parse_base_url(key: &str, text: &str) -> Result<String, ConfigError> {
         return Err(bad("no query string allowed"));
     }
     Ok(text.trim_end_matches('/').to_owned())
+}
+
+fn read_roots(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|iter| iter.collect::<Result<_, _>>())
+        .map_err(|e| {
+            invalid(
+                key,
+                format!("cannot read certificates from {}: {e}", path.display()),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(invalid(
+            key,
+            format!("{} holds no PEM certificate", path.display()),
+        ));
+    }
+    Ok(certs)
 }
 
 fn resolve_secret(key: &str, raw: RawSecret) -> Result<Secret, ConfigError> {

@@ -63,6 +63,8 @@ pub struct RawUpstream {
     pub utc_offset: Option<String>,
     pub timeout_ms: Option<u64>,
     pub connect_timeout_ms: Option<u64>,
+    /// PEM certificates trusted for this upstream's HTTPS, beside the system's roots.
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub forward_client_ip: bool,
     #[serde(default)]

@@ -21,7 +21,12 @@ pub struct DaxClient {
 
 impl DaxClient {
     pub fn new(upstream: Arc<Upstream>) -> Self {
-        let transport = Transport::new(&upstream.name, upstream.timeout, upstream.connect_timeout);
+        let transport = Transport::new(
+            &upstream.name,
+            upstream.timeout,
+            upstream.connect_timeout,
+            &upstream.extra_roots,
+        );
         DaxClient {
             upstream,
             transport,

@@ -39,7 +39,12 @@ pub struct LegacyClient {
 
 impl LegacyClient {
     pub fn new(upstream: Arc<LegacyUpstream>) -> Self {
-        let transport = Transport::new(&upstream.name, upstream.timeout, upstream.connect_timeout);
+        let transport = Transport::new(
+            &upstream.name,
+            upstream.timeout,
+            upstream.connect_timeout,
+            &upstream.extra_roots,
+        );
         LegacyClient {
             upstream,
             transport,

@@ -19,6 +19,7 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls_pki_types::CertificateDer;
 
 pub use daxpay::DaxClient;
 pub use legacy::LegacyClient;
@@ -121,13 +122,18 @@ struct Transport {
 }
 
 impl Transport {
-    fn new(name: &str, timeout: Duration, connect_timeout: Duration) -> Self {
+    fn new(
+        name: &str,
+        timeout: Duration,
+        connect_timeout: Duration,
+        extra_roots: &[CertificateDer<'static>],
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
         connector.enforce_http(false);
         let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config().clone())
+            .with_tls_config(tls_config(extra_roots))
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
@@ -190,31 +196,42 @@ impl Transport {
     }
 }
 
-/// rustls with the ring provider and the system's trust roots, built once.
-fn tls_config() -> &'static rustls::ClientConfig {
-    static CONFIG: OnceLock<rustls::ClientConfig> = OnceLock::new();
-    CONFIG.get_or_init(|| {
+/// The system's trust roots, read once.
+fn system_roots() -> &'static rustls::RootCertStore {
+    static ROOTS: OnceLock<rustls::RootCertStore> = OnceLock::new();
+    ROOTS.get_or_init(|| {
         let mut roots = rustls::RootCertStore::empty();
-        let found = rustls_native_certs::load_native_certs();
-        for cert in found.certs {
+        for cert in rustls_native_certs::load_native_certs().certs {
             let _ = roots.add(cert);
         }
         if roots.is_empty() {
-            tracing::warn!("no system trust roots found: https upstreams will fail to verify");
+            tracing::warn!("no system trust roots found: https upstreams need ca_file");
         }
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .unwrap_or_else(|e| {
-            // The ring provider supports the default protocol versions; this cannot happen.
-            tracing::error!(error = %e, "TLS configuration failed");
-            rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        })
+        roots
     })
+}
+
+/// rustls (ring provider) trusting the system's roots plus an upstream's own `ca_file`.
+fn tls_config(extra_roots: &[CertificateDer<'static>]) -> rustls::ClientConfig {
+    let mut roots = system_roots().clone();
+    for cert in extra_roots {
+        if let Err(e) = roots.add(cert.clone()) {
+            tracing::warn!(error = %e, "a ca_file certificate is not a usable trust root");
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    match rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+    {
+        Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
+        Err(e) => {
+            // ring supports the default protocol versions, so this does not happen.
+            tracing::error!(error = %e, "TLS configuration failed; using rustls defaults");
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth()
+        }
+    }
 }
 
 /// The clients of all configured upstreams, by name.

@@ -77,6 +77,32 @@ pub async fn start_sandbox(sandbox_toml: &str) -> (Running, Sandbox) {
     )
 }
 
+/// Starts a legacy Jeepay gateway stand-in from a `[legacy_sandbox]` section (port 0).
+pub async fn start_legacy(toml: &str) -> (Running, paybridge::sandbox::LegacySandbox) {
+    let config = Config::from_toml(toml).expect("legacy sandbox configuration is valid");
+    let legacy = paybridge::sandbox::LegacySandbox::new(
+        config
+            .legacy_sandbox
+            .as_ref()
+            .expect("a [legacy_sandbox] section"),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = stopper();
+    tokio::spawn(paybridge::sandbox::run_legacy(
+        listener,
+        legacy.clone(),
+        stopped,
+    ));
+    (
+        Running {
+            addr,
+            stop: Some(stop),
+        },
+        legacy,
+    )
+}
+
 /// Starts the proxy from a full TOML configuration (its listen address is ignored: port 0).
 pub async fn start_proxy(config_toml: &str) -> Running {
     let config = Arc::new(Config::from_toml(config_toml).expect("proxy configuration is valid"));
