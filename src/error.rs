@@ -34,6 +34,22 @@ pub enum GatewayError {
     BadSignature,
     #[error("mchOrderNo 和 payOrderId 不能同时为空")]
     NoOrderId,
+    #[error("请求时间超出允许范围[±{window_secs}秒]，服务器时间{server_time}")]
+    ReqTimeOutside {
+        window_secs: u64,
+        server_time: String,
+    },
+    #[error("请求时间格式无法识别[{0}]，应为10、13或16位时间戳")]
+    ReqTimeUnreadable(String),
+    /// The same signed request is still being carried out (a duplicate waited too long).
+    #[error("相同请求正在处理中，请稍后重试")]
+    DuplicateInProgress,
+    /// Load shedding: nothing was done.
+    #[error("系统繁忙，请稍后重试")]
+    Overloaded,
+    /// The replay store is unreachable and configured to refuse meanwhile.
+    #[error("系统异常[防重放存储不可用，订单未处理]")]
+    ReplayStoreDown,
     /// DaxPay has no such order. `verified`: its answer was signed (or 2.0, which never signs
     /// errors), so a fallback to the legacy gateway may rely on it.
     #[error("订单不存在")]
@@ -56,7 +72,10 @@ impl GatewayError {
     pub fn code(&self) -> i64 {
         match self {
             GatewayError::Conversion(_) | GatewayError::BodyTooLarge { .. } => code::CONVERSION,
-            GatewayError::Upstream(_) | GatewayError::Internal => code::SYSTEM,
+            GatewayError::Upstream(_)
+            | GatewayError::Internal
+            | GatewayError::Overloaded
+            | GatewayError::ReplayStoreDown => code::SYSTEM,
             _ => code::BUSINESS,
         }
     }
@@ -66,6 +85,8 @@ impl GatewayError {
         match self {
             GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            // Shedding load: a load balancer may retry elsewhere; nothing was done.
+            GatewayError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::OK,
         }
     }
@@ -88,6 +109,11 @@ impl GatewayError {
             GatewayError::AppOfAnotherMerchant => "app_mismatch",
             GatewayError::BadSignature => "bad_signature",
             GatewayError::NoOrderId => "no_order_id",
+            GatewayError::ReqTimeOutside { .. } => "req_time_outside",
+            GatewayError::ReqTimeUnreadable(_) => "req_time_unreadable",
+            GatewayError::DuplicateInProgress => "duplicate_in_progress",
+            GatewayError::Overloaded => "overloaded",
+            GatewayError::ReplayStoreDown => "replay_store_down",
             GatewayError::OrderNotFound { .. } => "order_not_found",
             GatewayError::Refused(_) => "refused",
             GatewayError::Upstream(e) => e.kind(),

@@ -14,6 +14,7 @@ pub mod error;
 pub mod middleware;
 pub mod operation;
 pub mod reload;
+pub mod replay;
 pub mod route;
 pub mod sandbox;
 pub mod secret;

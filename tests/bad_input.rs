@@ -23,22 +23,32 @@ async fn stack() -> (Running, Running, paybridge::sandbox::Sandbox) {
     (proxy, sandbox_server, sandbox)
 }
 
-const BASE: [(&str, &str); 6] = [
-    ("mchNo", JEEPAY_MCH),
-    ("appId", JEEPAY_APP),
-    ("version", "1.0"),
-    ("signType", "MD5"),
-    ("reqTime", "1622016572190"),
-    ("payOrderId", "DAX1"),
-];
+fn base() -> [(&'static str, &'static str); 6] {
+    [
+        ("mchNo", JEEPAY_MCH),
+        ("appId", JEEPAY_APP),
+        ("version", "1.0"),
+        ("signType", "MD5"),
+        ("reqTime", req_time()),
+        ("payOrderId", "DAX1"),
+    ]
+}
 
 fn without(field: &str) -> Value {
-    let fields: Vec<(&str, &str)> = BASE.iter().copied().filter(|(k, _)| *k != field).collect();
+    let fields: Vec<(&str, &str)> = base()
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != field)
+        .collect();
     signed(&fields, JEEPAY_SECRET)
 }
 
 fn with(field: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
-    let mut fields: Vec<(&str, &str)> = BASE.iter().copied().filter(|(k, _)| *k != field).collect();
+    let mut fields: Vec<(&str, &str)> = base()
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != field)
+        .collect();
     fields.push((field, value));
     fields
 }
@@ -107,7 +117,7 @@ async fn each_required_field_has_jeepays_message() {
         .await;
         assert_eq!(a.body, error(9999, msg), "blank {field}");
     }
-    let mut no_sign = signed(&BASE, JEEPAY_SECRET);
+    let mut no_sign = signed(&base(), JEEPAY_SECRET);
     no_sign.as_object_mut().unwrap().remove("sign");
     let a = post_json(proxy.addr, "/api/pay/close", &no_sign).await;
     assert_eq!(a.body, error(9999, "签名值不能为空"));
@@ -136,7 +146,7 @@ async fn signatures_are_checked_like_jeepay() {
     let (proxy, _sb, sandbox) = stack().await;
     let bad = error(9999, "验签失败");
 
-    let mut body = signed(&BASE, JEEPAY_SECRET);
+    let mut body = signed(&base(), JEEPAY_SECRET);
     body["sign"] = json!("0123456789ABCDEF0123456789ABCDEF");
     assert_eq!(
         post_json(proxy.addr, "/api/pay/close", &body).await.body,
@@ -144,14 +154,14 @@ async fn signatures_are_checked_like_jeepay() {
     );
 
     // Signed with another merchant's key.
-    let body = signed(&BASE, "secret-of-m2");
+    let body = signed(&base(), "secret-of-m2");
     assert_eq!(
         post_json(proxy.addr, "/api/pay/close", &body).await.body,
         bad
     );
 
     // A field changed after signing.
-    let mut body = signed(&BASE, JEEPAY_SECRET);
+    let mut body = signed(&base(), JEEPAY_SECRET);
     body["payOrderId"] = json!("DAX2");
     assert_eq!(
         post_json(proxy.addr, "/api/pay/close", &body).await.body,
@@ -159,7 +169,7 @@ async fn signatures_are_checked_like_jeepay() {
     );
 
     // An undeclared field that the client signed: Jeepay leaves it out, so the sign differs.
-    let mut fields = BASE.to_vec();
+    let mut fields = base().to_vec();
     fields.push(("extra", "x"));
     let body = signed(&fields, JEEPAY_SECRET);
     assert_eq!(
@@ -169,7 +179,7 @@ async fn signatures_are_checked_like_jeepay() {
     assert_eq!(sandbox.requests_seen(), 0);
 
     // An undeclared field that was not signed is ignored, and a lower-case signature is accepted.
-    let mut body = signed(&BASE, JEEPAY_SECRET);
+    let mut body = signed(&base(), JEEPAY_SECRET);
     body["extra"] = json!("ignored");
     body["sign"] = json!(body["sign"].as_str().unwrap().to_ascii_lowercase());
     let a = post_json(proxy.addr, "/api/pay/close", &body).await;
@@ -227,7 +237,7 @@ async fn only_md5_is_supported() {
 #[tokio::test]
 async fn oversized_bodies_are_refused_without_reading_them_all() {
     let (proxy, _sb, sandbox) = stack().await;
-    let mut body = signed(&BASE, JEEPAY_SECRET);
+    let mut body = signed(&base(), JEEPAY_SECRET);
     body["padding"] = json!("x".repeat(70 * 1024));
     let a = post_json(proxy.addr, "/api/pay/close", &body).await;
     assert_eq!(a.body, error(11, "参数有误[请求体超过65536字节]"));

@@ -200,14 +200,18 @@ async fn serve_runs_the_readme_walkthrough_and_stops_on_sigterm() {
         }
     };
 
-    let body = r#"{"mchNo":"M1623984572","appId":"60cc09bce4b0f1c0b83761c9","version":"1.0","signType":"MD5","reqTime":"1622016572190","payOrderId":"DAX1001"}"#;
-    let sign = "4E65547D51F4D769F54289D8EEC19022"; // as printed in the README
-    let signed_body = format!("{},\"sign\":\"{sign}\"}}", &body[..body.len() - 1]);
     let readme = std::fs::read_to_string("README.md").unwrap();
-    assert!(
-        readme.contains(sign) && readme.contains(body),
-        "README shows this walk-through"
-    );
+    let template = r#"BODY='{"mchNo":"M1623984572","appId":"60cc09bce4b0f1c0b83761c9","version":"1.0","signType":"MD5","reqTime":"'$(date +%s%3N)'","payOrderId":"DAX1001"}'"#;
+    assert!(readme.contains(template), "README shows this walk-through");
+    let fields = [
+        ("mchNo", JEEPAY_MCH),
+        ("appId", JEEPAY_APP),
+        ("version", "1.0"),
+        ("signType", "MD5"),
+        ("reqTime", req_time()),
+        ("payOrderId", "DAX1001"),
+    ];
+    let signed_body = signed(&fields, JEEPAY_SECRET).to_string();
 
     let a = send(
         addr,
@@ -227,6 +231,7 @@ async fn serve_runs_the_readme_walkthrough_and_stops_on_sigterm() {
         sandbox.order_status("DAX1001"),
         Some(paybridge::sandbox::OrderStatus::Close)
     );
+    // The same signed request again: the first answer, replayed.
     let a = send(
         addr,
         "POST",
@@ -236,6 +241,15 @@ async fn serve_runs_the_readme_walkthrough_and_stops_on_sigterm() {
         &[],
     )
     .await;
+    assert_eq!(
+        a.body,
+        r#"{"code":0,"data":{},"msg":"SUCCESS","sign":"55EB7DC82EF80AE6882BBC3210E27396"}"#
+    );
+    assert_eq!(a.headers["x-paybridge-replay"], "true");
+    // A new request for the same order.
+    let mut again = fields;
+    again[4] = ("reqTime", req_time());
+    let a = post_json(addr, "/api/pay/close", &signed(&again, JEEPAY_SECRET)).await;
     assert_eq!(a.body, r#"{"code":9999,"msg":"当前订单不可关闭"}"#);
 
     // An order DaxPay does not have falls back to the legacy gateway (the demo merchant's rule).
@@ -250,7 +264,7 @@ async fn serve_runs_the_readme_walkthrough_and_stops_on_sigterm() {
             ("appId", "61aa00aae4b0f1c0b8000001"),
             ("version", "1.0"),
             ("signType", "MD5"),
-            ("reqTime", "1622016572190"),
+            ("reqTime", req_time()),
             ("payOrderId", "P3001"),
         ],
         "LEGACYMERCHANTSECRET0001",

@@ -242,16 +242,21 @@ async fn form_and_query_requests_are_read_like_jeepay() {
 #[tokio::test]
 async fn numeric_req_time_is_signed_as_its_text() {
     let (proxy, _sb, sandbox) = stack("3.0", "hmac_sha256", "").await;
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+        .to_string();
     let fields = [
         ("mchNo", JEEPAY_MCH),
         ("appId", JEEPAY_APP),
         ("version", "1.0"),
         ("signType", "MD5"),
-        ("reqTime", "1622016572190123"),
+        ("reqTime", micros.as_str()),
         ("payOrderId", "DAX1"),
     ];
     let mut body = signed(&fields, JEEPAY_SECRET);
-    body["reqTime"] = json!(1622016572190123u64);
+    body["reqTime"] = json!(micros.parse::<u64>().unwrap());
     let a = post_json(proxy.addr, "/api/pay/close", &body).await;
     assert_eq!(a.body, jeepay_success(JEEPAY_SECRET));
     assert_eq!(sandbox.order_status("DAX1"), Some(OrderStatus::Close));

@@ -122,7 +122,9 @@ fn jeepay_verify(fields: &[(String, String)], secret: &str, given: &str) -> bool
 }
 
 /// A field map (unique names, some values empty) in two orders: sorted by name, and shuffled.
-fn jeepay_map() -> impl Strategy<Value = (Vec<(String, String)>, Vec<(String, String)>)> {
+type Fields = Vec<(String, String)>;
+
+fn jeepay_map() -> impl Strategy<Value = (Fields, Fields)> {
     let value = prop_oneof![1 => Just(String::new()), 4 => text(16)];
     prop::collection::btree_map(
         field_name().prop_filter("not sign", |k| k != "sign"),
@@ -800,8 +802,11 @@ proptest! {
             let body = parts.body(v, Some(&sig), &Value::Null, 0);
             let got = read_answer(&scheme, &secret, &body);
             if parts.code == 0 {
-                let trace_id = parts.trace_id.clone();
-                prop_assert_eq!(got, Ok(Answer::Done { trace_id }), "{:?}", scheme);
+                let done = matches!(
+                    &got,
+                    Ok(Answer::Done { trace_id, .. }) if *trace_id == parts.trace_id
+                );
+                prop_assert!(done, "{:?}: {:?}", scheme, got);
             } else {
                 let ok = matches!(
                     &got,

@@ -81,7 +81,7 @@ fn close_for(mch_no: &str, app_id: &str, secret: &str, pay_order_id: &str) -> Va
             ("appId", app_id),
             ("version", "1.0"),
             ("signType", "MD5"),
-            ("reqTime", "1622016572190"),
+            ("reqTime", req_time()),
             ("payOrderId", pay_order_id),
         ],
         secret,

@@ -74,7 +74,7 @@ fn m2_close(order: &str) -> serde_json::Value {
             ("appId", "app-of-m2"),
             ("version", "1.0"),
             ("signType", "MD5"),
-            ("reqTime", "1"),
+            ("reqTime", req_time()),
             ("payOrderId", order),
         ],
         "secret-of-m2",

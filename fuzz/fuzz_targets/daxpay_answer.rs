@@ -3,8 +3,8 @@
 //!
 //! Byte 0, bit 0 set: the rest is taken as a JSON object and, where it has the shape of an
 //! answer, given the *correct* signature before it is read (so the fuzzer explores the verified
-//! paths too, which it could never reach by guessing a digest). Otherwise the bytes are read as
-//! they are.
+//! paths too, which it could never reach by guessing a digest). Otherwise the rest is read as it
+//! is.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -28,11 +28,12 @@ fn schemes() -> impl Iterator<Item = Scheme> {
     })
 }
 
-/// Signs `object` over `keys` the way DaxPay does and stores the signature in `sign`.
-fn sign_in_place(scheme: &Scheme, object: &mut Map<String, Value>, keys: &[&str]) {
+/// Signs `object` over `keys` (all its fields when `None`) the way DaxPay does and stores the
+/// signature in `sign`.
+fn sign_in_place(scheme: &Scheme, object: &mut Map<String, Value>, keys: Option<&[&str]>) {
     let subset: Map<String, Value> = object
         .iter()
-        .filter(|(k, _)| keys.contains(&k.as_str()))
+        .filter(|(k, _)| keys.is_none_or(|keys| keys.contains(&k.as_str())))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut fields = fields_of(&subset);
@@ -49,12 +50,13 @@ fn with_signature(scheme: &Scheme, body: &[u8]) -> Option<Vec<u8>> {
             let Some(Value::Object(data)) = envelope.get_mut("data") else {
                 return None;
             };
-            sign_in_place(scheme, data, &["code", "msg", "resTime"]);
+            // 2.0 signs its result model inside `data`: every non-null field but `sign`.
+            sign_in_place(scheme, data, None);
         }
         _ => sign_in_place(
             scheme,
             &mut envelope,
-            &["code", "msg", "data", "resTime", "traceId"],
+            Some(&["code", "msg", "data", "resTime", "traceId"]),
         ),
     }
     serde_json::to_vec(&Value::Object(envelope)).ok()
@@ -88,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
                 None => rest,
             }
         } else {
-            data
+            rest
         };
         if let Ok(Answer::Done { .. }) = read_answer(&scheme, SECRET, body) {
             assert!(

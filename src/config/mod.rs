@@ -29,7 +29,15 @@ use raw::{RawConfig, RawSecret};
 pub const DEFAULT_PATH: &str = "config/paybridge.toml";
 
 /// Top-level sections that `PAYBRIDGE_<SECTION>__<KEY>` variables may override.
-const ENV_SECTIONS: [&str; 5] = ["server", "log", "upstreams", "sandbox", "legacy_sandbox"];
+const ENV_SECTIONS: [&str; 7] = [
+    "server",
+    "log",
+    "upstreams",
+    "sandbox",
+    "legacy_sandbox",
+    "admin",
+    "replay",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -64,6 +72,9 @@ pub struct Config {
     pub routing: Routing,
     /// The admin listener (reload, configuration, metrics, health); off when `None`.
     pub admin_listen: Option<SocketAddr>,
+    pub replay: ReplayConfig,
+    /// How many secrets are written inline (warned about when the file is readable by others).
+    pub inline_secrets: usize,
     pub sandbox: Option<SandboxConfig>,
     pub legacy_sandbox: Option<LegacySandboxConfig>,
 }
@@ -73,6 +84,41 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub success: SuccessReply,
+    /// How far a translated request's `reqTime` may be from now; `None`: not checked.
+    pub req_time_window: Option<Duration>,
+    /// Open connections at most; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Requests being handled at most; further ones are answered "busy" at once.
+    pub max_in_flight: usize,
+    /// How long a client may take to send its request head (slow-loris protection).
+    pub header_read_timeout: Duration,
+}
+
+/// Idempotent replay of signed requests.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    pub store: ReplayStoreKind,
+    pub ttl: Duration,
+    /// Carry on without replay protection while the store cannot be reached.
+    pub fail_open: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayStoreKind {
+    Off,
+    Memory { max_entries: usize },
+    Redis { url: String },
+}
+
+/// Retries and circuit breaking for one upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resilience {
+    /// Retries when nothing reached the upstream (connection refused and the like).
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    /// Consecutive failures that open the circuit; 0: no breaker.
+    pub breaker_failures: u32,
+    pub breaker_cooldown: Duration,
 }
 
 /// What a successful answer says: Jeepay's `0`/`SUCCESS`, or epay123's `200`/`成功`.
@@ -96,6 +142,7 @@ pub struct Upstream {
     pub forward_client_ip: bool,
     /// Extra trust roots for HTTPS (`ca_file`).
     pub extra_roots: Vec<CertificateDer<'static>>,
+    pub resilience: Resilience,
 }
 
 impl Upstream {
@@ -114,6 +161,7 @@ pub struct LegacyUpstream {
     pub connect_timeout: Duration,
     /// Extra trust roots for HTTPS (`ca_file`).
     pub extra_roots: Vec<CertificateDer<'static>>,
+    pub resilience: Resilience,
 }
 
 /// One Jeepay merchant app and the DaxPay identity it is translated to.
@@ -124,6 +172,8 @@ pub struct Merchant {
     pub secret: Secret,
     pub close_uses_cancel: bool,
     pub success: SuccessReply,
+    /// The `reqTime` window for this app (its own, or the server's).
+    pub req_time_window: Option<Duration>,
     pub daxpay: DaxIdentity,
 }
 
@@ -383,6 +433,7 @@ fn env_overrides() -> Env {
 }
 
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let inline_secrets = count_inline(&raw);
     let server = ServerConfig {
         listen: parse_addr(
             "server.listen",
@@ -403,6 +454,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 .success_msg
                 .unwrap_or_else(|| "SUCCESS".to_owned()),
         },
+        req_time_window: window(raw.server.req_time_window_secs.unwrap_or(300)),
+        max_connections: positive("server.max_connections", raw.server.max_connections, 10_000)?,
+        max_in_flight: positive("server.max_in_flight", raw.server.max_in_flight, 1_024)?,
+        header_read_timeout: millis(
+            "server.header_read_timeout_ms",
+            raw.server.header_read_timeout_ms,
+            10_000,
+        )?,
     };
 
     let mut upstreams = BTreeMap::new();
@@ -415,6 +474,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let extra_roots = match &u.ca_file {
             Some(path) => read_roots(&key("ca_file"), path)?,
             None => Vec::new(),
+        };
+        let resilience = Resilience {
+            retries: u.retries.unwrap_or(2).min(10),
+            retry_backoff: Duration::from_millis(u.retry_backoff_ms.unwrap_or(50)),
+            breaker_failures: u.breaker_failures.unwrap_or(5),
+            breaker_cooldown: millis(&key("breaker_cooldown_ms"), u.breaker_cooldown_ms, 10_000)?,
         };
         match u.kind.as_deref().unwrap_or("daxpay") {
             "daxpay" => {}
@@ -439,6 +504,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     timeout,
                     connect_timeout,
                     extra_roots,
+                    resilience,
                 };
                 legacy.insert(name, Arc::new(upstream));
                 continue;
@@ -478,6 +544,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             connect_timeout,
             forward_client_ip: u.forward_client_ip,
             extra_roots,
+            resilience,
             name: name.clone(),
         };
         upstreams.insert(name, Arc::new(upstream));
@@ -529,6 +596,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 msg: m.success_msg.unwrap_or_else(|| server.success.msg.clone()),
             },
             close_uses_cancel: m.close_uses_cancel,
+            req_time_window: match m.req_time_window_secs {
+                Some(secs) => window(secs),
+                None => server.req_time_window,
+            },
             secret,
             daxpay: DaxIdentity {
                 upstream,
@@ -561,6 +632,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .as_deref()
         .map(|a| parse_addr("admin.listen", Some(a), ""))
         .transpose()?;
+    let replay = validate_replay(raw.replay, server.req_time_window)?;
     let sandbox = raw.sandbox.map(validate_sandbox).transpose()?;
     let legacy_sandbox = raw
         .legacy_sandbox
@@ -575,6 +647,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         merchants,
         routing,
         admin_listen,
+        replay,
+        inline_secrets,
         sandbox,
         legacy_sandbox,
     })
@@ -719,6 +793,77 @@ fn validate_sandbox(raw: raw::RawSandbox) -> Result<SandboxConfig, ConfigError> 
         apps,
         orders,
     })
+}
+
+fn validate_replay(
+    raw: raw::RawReplay,
+    window: Option<Duration>,
+) -> Result<ReplayConfig, ConfigError> {
+    let store = match raw.store.as_deref().unwrap_or("memory") {
+        "off" => ReplayStoreKind::Off,
+        "memory" => ReplayStoreKind::Memory {
+            max_entries: positive("replay.max_entries", raw.max_entries, 100_000)?,
+        },
+        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            redis::Client::open(url)
+                .map_err(|e| invalid("replay.store", format!("bad Redis URL: {e}")))?;
+            ReplayStoreKind::Redis {
+                url: url.to_owned(),
+            }
+        }
+        other => {
+            return Err(invalid(
+                "replay.store",
+                format!("`{other}` is not memory, off or a redis:// URL"),
+            ))
+        }
+    };
+    let fail_open = match raw.on_store_error.as_deref().unwrap_or("allow") {
+        "allow" => true,
+        "reject" => false,
+        other => {
+            return Err(invalid(
+                "replay.on_store_error",
+                format!("`{other}` is not allow or reject"),
+            ))
+        }
+    };
+    // Without a reqTime window a replay could come at any time: keep answers for 5 minutes.
+    let ttl = match raw.ttl_secs {
+        Some(0) => return Err(invalid("replay.ttl_secs", "must be at least 1")),
+        Some(secs) => Duration::from_secs(secs),
+        None => window.unwrap_or(Duration::from_secs(300)),
+    };
+    Ok(ReplayConfig {
+        store,
+        ttl,
+        fail_open,
+    })
+}
+
+/// 0 turns a window off.
+fn window(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
+    match value.unwrap_or(default) {
+        0 => Err(invalid(key, "must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+fn count_inline(raw: &RawConfig) -> usize {
+    let inline = |s: &Option<RawSecret>| matches!(s, Some(RawSecret::Inline(_))) as usize;
+    raw.upstreams
+        .values()
+        .map(|u| inline(&u.secret))
+        .sum::<usize>()
+        + raw
+            .merchants
+            .iter()
+            .map(|m| inline(&Some(m.secret.clone())) + inline(&m.daxpay.secret))
+            .sum::<usize>()
 }
 
 /// A DaxPay identity field: required where the version sends it, refused where it does not.

@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub routes: Vec<RawRoute>,
     #[serde(default)]
     pub admin: RawAdmin,
+    #[serde(default)]
+    pub replay: RawReplay,
     pub sandbox: Option<RawSandbox>,
     pub legacy_sandbox: Option<RawLegacySandbox>,
 }
@@ -34,6 +36,21 @@ pub struct RawServer {
     pub max_body_bytes: Option<u64>,
     pub success_code: Option<i64>,
     pub success_msg: Option<String>,
+    pub req_time_window_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_in_flight: Option<usize>,
+    pub header_read_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplay {
+    /// "memory" (default), "off", or a `redis://` URL.
+    pub store: Option<String>,
+    pub max_entries: Option<usize>,
+    pub ttl_secs: Option<u64>,
+    /// "allow" (default) or "reject" requests while the store cannot be reached.
+    pub on_store_error: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +82,10 @@ pub struct RawUpstream {
     pub connect_timeout_ms: Option<u64>,
     /// PEM certificates trusted for this upstream's HTTPS, beside the system's roots.
     pub ca_file: Option<PathBuf>,
+    pub retries: Option<u32>,
+    pub retry_backoff_ms: Option<u64>,
+    pub breaker_failures: Option<u32>,
+    pub breaker_cooldown_ms: Option<u64>,
     #[serde(default)]
     pub forward_client_ip: bool,
     #[serde(default)]
@@ -81,6 +102,7 @@ pub struct RawMerchant {
     pub close_uses_cancel: bool,
     pub success_code: Option<i64>,
     pub success_msg: Option<String>,
+    pub req_time_window_secs: Option<u64>,
     pub daxpay: RawDaxIdentity,
 }
 

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -24,11 +25,13 @@ use http::{HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 
 use crate::config::Config;
+use crate::config::ReplayStoreKind;
 use crate::dialect::jeepay::{Params, Reply};
 use crate::error::GatewayError;
 use crate::operation::Endpoint;
+use crate::replay::{Claim, MemoryStore, RedisStore, Store, StoreError, Ticket};
 use crate::server::PeerAddr;
-use crate::upstream::Upstreams;
+use crate::upstream::{Answered, Upstreams};
 use table::{Facts, Route};
 
 /// Jeepay answers with this content type.
@@ -53,13 +56,37 @@ impl Runtime {
 #[derive(Clone)]
 pub struct Gateway {
     runtime: Arc<ArcSwap<Runtime>>,
+    /// Survives reloads: replay protection must not reset with the configuration.
+    replay: Option<Store>,
 }
 
 impl Gateway {
+    /// A gateway whose replay store is kept in memory (a Redis store is connected by [`build`]).
+    ///
+    /// [`build`]: Gateway::build
     pub fn new(config: Arc<Config>) -> Self {
+        let replay = match &config.replay.store {
+            ReplayStoreKind::Off => None,
+            ReplayStoreKind::Memory { max_entries } => {
+                Some(Store::Memory(Arc::new(MemoryStore::new(*max_entries))))
+            }
+            ReplayStoreKind::Redis { .. } => {
+                Some(Store::Memory(Arc::new(MemoryStore::new(100_000))))
+            }
+        };
         Gateway {
             runtime: Arc::new(ArcSwap::from_pointee(Runtime::new(config))),
+            replay,
         }
+    }
+
+    /// A gateway with the replay store the configuration names (connecting to Redis).
+    pub async fn build(config: Arc<Config>) -> Result<Self, crate::replay::StoreError> {
+        let mut gateway = Gateway::new(config.clone());
+        if let ReplayStoreKind::Redis { url } = &config.replay.store {
+            gateway.replay = Some(Store::Redis(Arc::new(RedisStore::connect(url).await?)));
+        }
+        Ok(gateway)
     }
 
     /// Replaces the configuration; requests in flight finish on the one they started with.
@@ -88,7 +115,8 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let runtime = self.runtime.load_full();
-        Box::pin(async move { handle(&runtime, req).await })
+        let replay = self.replay.clone();
+        Box::pin(async move { handle(&runtime, replay.as_ref(), req).await })
     }
 }
 
@@ -134,7 +162,11 @@ fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
-async fn handle<B>(rt: &Runtime, req: Request<B>) -> Result<Response<Full<Bytes>>, GatewayError>
+async fn handle<B>(
+    rt: &Runtime,
+    replay: Option<&Store>,
+    req: Request<B>,
+) -> Result<Response<Full<Bytes>>, GatewayError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -182,16 +214,29 @@ where
             let endpoint = call
                 .endpoint
                 .ok_or_else(|| GatewayError::NotFound(call.parts.uri.path().to_owned()))?;
-            match translate::run(rt, &call, endpoint, upstream).await {
+            let prepared = translate::prepare(rt, &call, endpoint, upstream)?;
+            let (ticket, retry) = match claim(rt, replay, &prepared).await? {
+                Claimed::Replay(stored) => {
+                    metrics::counter!("paybridge_replays_total").increment(1);
+                    tracing::info!(mch_no = %prepared.merchant.mch_no, "duplicate request: the first answer is replayed");
+                    return Ok(stored);
+                }
+                Claimed::Go { ticket, retry } => (ticket, retry),
+            };
+            let outcome = if retry {
+                translate::resume(rt, &call, &prepared).await
+            } else {
+                translate::execute(rt, &call, &prepared).await
+            };
+            let outcome = match outcome {
                 Err(GatewayError::OrderNotFound { verified: true }) if fallback.is_some() => {
                     let legacy = fallback.ok_or(GatewayError::Internal)?;
                     fallback_taken("daxpay_to_legacy", decision.rule_name, mch_no.as_deref());
-                    passthrough::forward(rt, &call, legacy)
-                        .await
-                        .map(passthrough::into_response)
+                    passthrough::forward(rt, &call, legacy).await
                 }
-                result => result.map(reply_response),
-            }
+                other => other.map(reply_answer),
+            };
+            record(ticket, outcome).await
         }
         Route::Passthrough {
             upstream,
@@ -209,7 +254,8 @@ where
                         crate::config::DaxTarget::Named(u) => Some(u),
                         crate::config::DaxTarget::MerchantIdentity => None,
                     };
-                    translate::run(rt, &call, endpoint, upstream)
+                    let prepared = translate::prepare(rt, &call, endpoint, upstream)?;
+                    translate::execute(rt, &call, &prepared)
                         .await
                         .map(reply_response)
                 }
@@ -230,9 +276,132 @@ fn fallback_taken(direction: &'static str, rule: &str, mch_no: Option<&str>) {
 }
 
 fn reply_response(reply: Reply) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(reply.to_json())));
-    response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8);
+    passthrough::into_response(reply_answer(reply))
+}
+
+fn reply_answer(reply: Reply) -> Answered {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(CONTENT_TYPE, JSON_UTF8);
+    Answered {
+        status: http::StatusCode::OK,
+        headers,
+        body: Bytes::from(reply.to_json()),
+    }
+}
+
+enum Claimed {
+    Replay(Response<Full<Bytes>>),
+    Go { ticket: Option<Ticket>, retry: bool },
+}
+
+/// Claims a verified request in the replay store.
+async fn claim(
+    rt: &Runtime,
+    replay: Option<&Store>,
+    p: &translate::Prepared,
+) -> Result<Claimed, GatewayError> {
+    let Some(store) = replay else {
+        return Ok(Claimed::Go {
+            ticket: None,
+            retry: false,
+        });
+    };
+    let ttl = rt.config.replay.ttl;
+    // Long enough for the first request's close, and its resolution by query.
+    let wait = p.upstream.timeout * 2 + Duration::from_secs(1);
+    match store.claim(p.replay_key, ttl, wait).await {
+        Ok(Claim::Fresh(ticket)) => Ok(Claimed::Go {
+            ticket: Some(ticket),
+            retry: false,
+        }),
+        Ok(Claim::Retry(ticket)) => Ok(Claimed::Go {
+            ticket: Some(ticket),
+            retry: true,
+        }),
+        Ok(Claim::Replay(bytes)) => Ok(Claimed::Replay(decode_stored(bytes)?)),
+        Err(StoreError::StillInProgress) => Err(GatewayError::DuplicateInProgress),
+        Err(e @ StoreError::Unavailable(_)) => {
+            metrics::counter!("paybridge_replay_store_errors_total").increment(1);
+            if rt.config.replay.fail_open {
+                tracing::error!(error = %e, "replay store unavailable: carrying on without replay protection");
+                Ok(Claimed::Go {
+                    ticket: None,
+                    retry: false,
+                })
+            } else {
+                tracing::error!(error = %e, "replay store unavailable: refusing");
+                Err(GatewayError::ReplayStoreDown)
+            }
+        }
+    }
+}
+
+/// Stores the outcome for duplicates: definitive answers are replayed; an unknown outcome is
+/// remembered so a retry resolves it; nothing is kept when nothing was done.
+async fn record(
+    ticket: Option<Ticket>,
+    outcome: Result<Answered, GatewayError>,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let Some(ticket) = ticket else {
+        return outcome.map(passthrough::into_response);
+    };
+    match outcome {
+        Ok(answer) => {
+            ticket.complete(encode_stored(&answer)).await;
+            Ok(passthrough::into_response(answer))
+        }
+        Err(e @ (GatewayError::Refused(_) | GatewayError::OrderNotFound { .. })) => {
+            let answer = reply_answer(e.reply());
+            ticket.complete(encode_stored(&answer)).await;
+            Err(e)
+        }
+        Err(GatewayError::Upstream(u)) if u.maybe_sent() => {
+            ticket.unknown().await;
+            Err(GatewayError::Upstream(u))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `status (2 bytes) · content-type length (2) · content-type · body`.
+fn encode_stored(answer: &Answered) -> Bytes {
+    let content_type = answer
+        .headers
+        .get(CONTENT_TYPE)
+        .map_or(&b""[..], |v| v.as_bytes());
+    let ct_len = content_type.len().min(u16::MAX as usize);
+    let mut out = Vec::with_capacity(4 + ct_len + answer.body.len());
+    out.extend_from_slice(&answer.status.as_u16().to_be_bytes());
+    out.extend_from_slice(&(ct_len as u16).to_be_bytes());
+    out.extend_from_slice(&content_type[..ct_len]);
+    out.extend_from_slice(&answer.body);
+    Bytes::from(out)
+}
+
+fn decode_stored(stored: Bytes) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let corrupt = || {
+        tracing::error!("replay store returned a malformed entry");
+        GatewayError::Internal
+    };
+    if stored.len() < 4 {
+        return Err(corrupt());
+    }
+    let status = http::StatusCode::from_u16(u16::from_be_bytes([stored[0], stored[1]]))
+        .map_err(|_| corrupt())?;
+    let ct_len = usize::from(u16::from_be_bytes([stored[2], stored[3]]));
+    if stored.len() < 4 + ct_len {
+        return Err(corrupt());
+    }
+    let mut response = Response::new(Full::new(stored.slice(4 + ct_len..)));
+    *response.status_mut() = status;
+    if ct_len > 0 {
+        let value = HeaderValue::from_bytes(&stored[4..4 + ct_len]).map_err(|_| corrupt())?;
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
     response
+        .headers_mut()
+        .insert("x-paybridge-replay", HeaderValue::from_static("true"));
+    Ok(response)
 }
 
 async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, GatewayError>

@@ -13,6 +13,7 @@ pub(super) fn log(rt: &Runtime, call: &Call, endpoint: Endpoint, target: &DaxTar
     match super::translate::prepare(rt, call, endpoint, upstream) {
         Ok(p) => {
             let identity = &p.merchant.daxpay;
+            let (path, body) = p.close_request();
             tracing::info!(
                 rule,
                 mch_no = %p.merchant.mch_no,
@@ -20,13 +21,13 @@ pub(super) fn log(rt: &Runtime, call: &Call, endpoint: Endpoint, target: &DaxTar
                 operation = endpoint.as_str(),
                 daxpay_upstream = %p.upstream.name,
                 daxpay_version = %p.upstream.version(),
-                daxpay_path = p.path,
+                daxpay_path = path,
                 daxpay_mch_no = identity.mch_no.as_deref().unwrap_or("-"),
                 daxpay_app_id = identity.app_id.as_deref().unwrap_or("-"),
                 order_no = p.order_no.as_deref().unwrap_or("-"),
                 biz_order_no = p.biz_order_no.as_deref().unwrap_or("-"),
                 use_cancel = p.cancel,
-                body_bytes = p.body.len(),
+                body_bytes = body.len(),
                 "shadow: would send this DaxPay request (not sent)"
             );
             metrics::counter!("paybridge_shadow_total", "outcome" => "translatable").increment(1);

@@ -26,6 +26,7 @@ impl DaxClient {
             upstream.timeout,
             upstream.connect_timeout,
             &upstream.extra_roots,
+            upstream.resilience,
         );
         DaxClient {
             upstream,

@@ -44,6 +44,7 @@ impl LegacyClient {
             upstream.timeout,
             upstream.connect_timeout,
             &upstream.extra_roots,
+            upstream.resilience,
         );
         LegacyClient {
             upstream,

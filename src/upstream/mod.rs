@@ -5,6 +5,7 @@
 //! was sent but not answered may have happened, and the merchant must be told the outcome is
 //! unknown rather than "failed".
 
+mod breaker;
 mod daxpay;
 mod legacy;
 
@@ -24,7 +25,7 @@ use rustls_pki_types::CertificateDer;
 pub use daxpay::DaxClient;
 pub use legacy::LegacyClient;
 
-use crate::config::Config;
+use crate::config::{Config, Resilience};
 use crate::dialect::daxpay::AnswerError;
 
 /// Larger answers are not a payment gateway's; stop reading rather than buffer them.
@@ -35,6 +36,9 @@ pub enum UpstreamError {
     /// Nothing reached the upstream: the operation certainly did not happen.
     #[error("upstream {upstream}: connection failed: {detail}")]
     Connect { upstream: String, detail: String },
+    /// The circuit is open after repeated failures: nothing was sent.
+    #[error("upstream {upstream}: circuit open, not called")]
+    CircuitOpen { upstream: String },
     /// Sent, but no complete answer in time: the outcome is unknown.
     #[error("upstream {upstream}: no answer within {timeout_ms} ms")]
     Timeout { upstream: String, timeout_ms: u128 },
@@ -70,6 +74,7 @@ impl UpstreamError {
     pub fn merchant_reason(&self) -> String {
         match self {
             UpstreamError::Connect { .. } => "上游连接失败，订单未处理".to_owned(),
+            UpstreamError::CircuitOpen { .. } => "上游暂不可用，订单未处理，请稍后重试".to_owned(),
             UpstreamError::Timeout { .. } => "上游应答超时，结果未知，请稍后查询订单".to_owned(),
             UpstreamError::Broken { .. } => "上游连接中断，结果未知，请稍后查询订单".to_owned(),
             UpstreamError::Status { status, .. } => {
@@ -86,9 +91,20 @@ impl UpstreamError {
         }
     }
 
+    /// Whether the request may have reached the upstream (the outcome is then unknown).
+    pub fn maybe_sent(&self) -> bool {
+        !matches!(
+            self,
+            UpstreamError::Connect { .. }
+                | UpstreamError::CircuitOpen { .. }
+                | UpstreamError::Rejected { .. }
+        )
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             UpstreamError::Connect { .. } => "upstream_connect",
+            UpstreamError::CircuitOpen { .. } => "upstream_circuit_open",
             UpstreamError::Timeout { .. } => "upstream_timeout",
             UpstreamError::Broken { .. } => "upstream_broken",
             UpstreamError::Status { .. } => "upstream_status",
@@ -113,12 +129,14 @@ pub struct Answered {
 
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// One pooled client for one upstream.
+/// One pooled client for one upstream, with its retries and circuit breaker.
 #[derive(Clone, Debug)]
 struct Transport {
     name: String,
     timeout: Duration,
     http: HttpsClient,
+    resilience: Resilience,
+    breaker: Arc<breaker::Breaker>,
 }
 
 impl Transport {
@@ -127,6 +145,7 @@ impl Transport {
         timeout: Duration,
         connect_timeout: Duration,
         extra_roots: &[CertificateDer<'static>],
+        resilience: Resilience,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
@@ -146,11 +165,60 @@ impl Transport {
             name: name.to_owned(),
             timeout,
             http,
+            resilience,
+            breaker: Arc::new(breaker::Breaker::new(
+                name,
+                resilience.breaker_failures,
+                resilience.breaker_cooldown,
+            )),
         }
     }
 
-    /// Sends `req` and reads the whole answer, within the upstream's timeout.
+    /// Sends `req` through the circuit breaker, retrying with backoff while nothing reached the
+    /// upstream, all within the upstream's timeout.
     async fn send(&self, req: Request<Full<Bytes>>) -> Result<Answered, UpstreamError> {
+        let started = tokio::time::Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let Some(permit) = self.breaker.permit() else {
+                metrics::counter!("paybridge_upstream_errors_total", "upstream" => self.name.clone(), "kind" => "upstream_circuit_open").increment(1);
+                return Err(UpstreamError::CircuitOpen {
+                    upstream: self.name.clone(),
+                });
+            };
+            let remaining = self.timeout.saturating_sub(started.elapsed());
+            let result = self.send_once(clone_request(&req), remaining).await;
+            let healthy = match &result {
+                Ok(a) => !a.status.is_server_error(),
+                Err(_) => false,
+            };
+            self.breaker.record(permit, healthy);
+            match result {
+                Err(e @ UpstreamError::Connect { .. }) if attempt < self.resilience.retries => {
+                    let backoff = self.resilience.retry_backoff * 2u32.saturating_pow(attempt);
+                    if started.elapsed() + backoff >= self.timeout {
+                        return Err(e);
+                    }
+                    tracing::debug!(upstream = %self.name, attempt, error = %e, "nothing sent; retrying");
+                    metrics::counter!("paybridge_upstream_retries_total", "upstream" => self.name.clone()).increment(1);
+                    tokio::time::sleep(backoff).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    metrics::counter!("paybridge_upstream_errors_total", "upstream" => self.name.clone(), "kind" => e.kind()).increment(1);
+                    return Err(e);
+                }
+                Ok(answer) => return Ok(answer),
+            }
+        }
+    }
+
+    /// One attempt, bounded by `timeout`.
+    async fn send_once(
+        &self,
+        req: Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<Answered, UpstreamError> {
         let name = || self.name.clone();
         let exchange = async {
             let response = self.http.request(req).await.map_err(|e| {
@@ -187,13 +255,28 @@ impl Transport {
                 body,
             })
         };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| UpstreamError::Timeout {
-                upstream: name(),
-                timeout_ms: self.timeout.as_millis(),
-            })?
+        let started = std::time::Instant::now();
+        let result =
+            tokio::time::timeout(timeout, exchange)
+                .await
+                .map_err(|_| UpstreamError::Timeout {
+                    upstream: name(),
+                    timeout_ms: self.timeout.as_millis(),
+                })?;
+        metrics::histogram!("paybridge_upstream_seconds", "upstream" => self.name.clone())
+            .record(started.elapsed().as_secs_f64());
+        result
     }
+}
+
+/// A copy of a request with a buffered body, for a retry.
+fn clone_request(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut copy = Request::new(req.body().clone());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.headers_mut() = req.headers().clone();
+    *copy.version_mut() = req.version();
+    copy
 }
 
 /// The system's trust roots, read once.

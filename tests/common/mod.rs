@@ -242,6 +242,18 @@ pub fn jeepay_sign(fields: &[(&str, &str)], secret: &str) -> String {
     hex::encode_upper(Md5::digest(s.as_bytes()))
 }
 
+/// A fresh `reqTime` (epoch milliseconds): inside paybridge's window, and distinct per call so
+/// that two requests never share a signature (which replay protection would answer from memory).
+pub fn req_time() -> &'static str {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let unique = now + SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
+    Box::leak(unique.to_string().into_boxed_str())
+}
+
 /// A signed close request body for the default merchant.
 pub fn close_body(pay_order_id: Option<&str>, mch_order_no: Option<&str>) -> Value {
     let mut fields: Vec<(&str, &str)> = vec![
@@ -249,7 +261,7 @@ pub fn close_body(pay_order_id: Option<&str>, mch_order_no: Option<&str>) -> Val
         ("appId", JEEPAY_APP),
         ("version", "1.0"),
         ("signType", "MD5"),
-        ("reqTime", "1622016572190"),
+        ("reqTime", req_time()),
     ];
     if let Some(p) = pay_order_id {
         fields.push(("payOrderId", p));

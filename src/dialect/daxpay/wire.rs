@@ -94,6 +94,15 @@ pub fn fresh_nonce() -> String {
 impl CloseCall<'_> {
     /// The request path and JSON body for this call's version.
     pub fn encode(&self) -> (&'static str, Vec<u8>) {
+        self.encode_for(false)
+    }
+
+    /// The `/unipay/query/payOrder` call for the same order (used to resolve unknown outcomes).
+    pub fn encode_query(&self) -> (&'static str, Vec<u8>) {
+        self.encode_for(true)
+    }
+
+    fn encode_for(&self, query: bool) -> (&'static str, Vec<u8>) {
         let version = self.scheme.version;
         let wall;
         let seconds;
@@ -110,12 +119,16 @@ impl CloseCall<'_> {
                 (ReqTime::Wall(&wall), Cow::Borrowed(wall.as_str()))
             }
         };
-        let (mch_no, app_id, use_cancel, path) = match version {
+        let (mch_no, app_id, mut use_cancel, mut path) = match version {
             Version::V3_0 => (self.mch_no, self.app_id, Some(self.cancel), "/unipay/close"),
             Version::V3_0Beta => (None, self.app_id, Some(self.cancel), "/unipay/close"),
             Version::V2_0 if self.cancel => (None, None, None, "/unipay/cancel"),
             Version::V2_0 => (None, None, None, "/unipay/close"),
         };
+        if query {
+            use_cancel = None;
+            path = "/unipay/query/payOrder";
+        }
         let order_no = non_empty(self.order_no);
         let biz_order_no = non_empty(self.biz_order_no);
         let client_ip = non_empty(self.client_ip);
@@ -163,8 +176,11 @@ fn non_empty(value: Option<&str>) -> Option<&str> {
 /// A verified DaxPay answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// A signed, verified success.
-    Done { trace_id: Option<String> },
+    /// A signed, verified success, with its `data` (null for close; the order for a query).
+    Done {
+        trace_id: Option<String>,
+        data: Value,
+    },
     /// The upstream refused. `signed` is false for DaxPay's unsigned pre-handler failures.
     Refused {
         code: i64,
@@ -199,19 +215,6 @@ struct Envelope {
     res_time: Option<Value>,
     #[serde(default)]
     trace_id: Option<String>,
-}
-
-/// 2.0 carries the signed result inside `data`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Data20 {
-    code: i64,
-    #[serde(default)]
-    msg: Option<String>,
-    #[serde(default)]
-    res_time: Option<Value>,
-    #[serde(default)]
-    sign: Option<String>,
 }
 
 /// Checks an answer body from a DaxPay upstream signing with `scheme` and `secret`.
@@ -256,6 +259,7 @@ fn read_envelope_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<An
     Ok(if e.code == 0 {
         Answer::Done {
             trace_id: e.trace_id,
+            data: e.data,
         }
     } else {
         refused(e.code, msg, true, e.trace_id)
@@ -271,42 +275,42 @@ fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<Answer
             e.trace_id,
         ));
     }
-    if e.data.is_null() {
+    let Value::Object(data) = e.data else {
         return Err(AnswerError::UnsignedSuccess);
-    }
-    let data: Data20 = serde_json::from_value(e.data)
-        .map_err(|err| AnswerError::Malformed(format!("data: {err}")))?;
-    let Some(given) = data.sign.as_deref().filter(|s| !s.is_empty()) else {
-        return if data.code == 0 {
+    };
+    let code = data
+        .get("code")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| AnswerError::Malformed("data.code is not a number".to_owned()))?;
+    let msg = data
+        .get("msg")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let Some(given) = data
+        .get("sign")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return if code == 0 {
             Err(AnswerError::UnsignedSuccess)
         } else {
-            Ok(refused(
-                data.code,
-                data.msg.unwrap_or_default(),
-                false,
-                e.trace_id,
-            ))
+            Ok(refused(code, msg, false, e.trace_id))
         };
     };
-    let code = data.code.to_string();
-    let mut fields: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(3);
-    fields.push(("code", Cow::Borrowed(&code)));
-    if let Some(m) = &data.msg {
-        fields.push(("msg", Cow::Borrowed(m)));
-    }
-    if let Some(t) = data.res_time.as_ref().and_then(sign::render) {
-        fields.push(("resTime", t));
-    }
+    // 2.0 signs its result model inside `data`: every non-null field but `sign`.
+    let mut fields = sign::fields_of(&data);
     if !scheme.verify(&mut fields, secret, given) {
         return Err(AnswerError::BadSignature);
     }
     drop(fields);
-    Ok(if data.code == 0 {
+    Ok(if code == 0 {
         Answer::Done {
             trace_id: e.trace_id,
+            data: Value::Object(data),
         }
     } else {
-        refused(data.code, data.msg.unwrap_or_default(), true, e.trace_id)
+        refused(code, msg, true, e.trace_id)
     })
 }
 
