@@ -21,6 +21,7 @@ use crate::admin::Admin;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::middleware::dialect_errors::DialectErrorsLayer;
+use crate::middleware::in_flight::InFlightLimitLayer;
 use crate::middleware::request_id::MakeId;
 use crate::reload::Reloader;
 use crate::route::{Gateway, JSON_UTF8};
@@ -32,9 +33,11 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the configuration file is checked for changes.
 pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-/// The proxy's request path: request id → trace → panic guard → dialect errors → gateway.
+/// The proxy's request path: request id → trace → panic guard → dialect errors → load shedding
+/// → gateway.
 pub fn proxy_service(
     gateway: Gateway,
+    max_in_flight: usize,
 ) -> impl Service<
     Request<Incoming>,
     Response = Response<
@@ -55,6 +58,7 @@ pub fn proxy_service(
         .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(Level::INFO)))
         .layer(CatchPanicLayer::custom(|_panic| panic_answer()))
         .layer(DialectErrorsLayer)
+        .layer(InFlightLimitLayer::new(max_in_flight))
         .service(gateway)
 }
 
@@ -159,13 +163,14 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    crate::server::serve(
-        bound.proxy,
-        proxy_service(gateway),
-        stopped(stop_rx),
-        SHUTDOWN_GRACE,
-    )
-    .await;
+    let server = gateway.config().server.clone();
+    let limits = crate::server::Limits {
+        grace: SHUTDOWN_GRACE,
+        header_read_timeout: server.header_read_timeout,
+        max_connections: server.max_connections,
+    };
+    let service = proxy_service(gateway, server.max_in_flight);
+    crate::server::serve(bound.proxy, service, stopped(stop_rx), limits).await;
     if let Some((a, b)) = watchers {
         a.abort();
         b.abort();

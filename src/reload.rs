@@ -99,6 +99,19 @@ fn warn_restart_needed(old: &Config, new: &Config) {
     {
         changed.push("sandbox");
     }
+    let limits = |c: &Config| {
+        (
+            c.server.max_connections,
+            c.server.max_in_flight,
+            c.server.header_read_timeout,
+        )
+    };
+    if limits(old) != limits(new) {
+        changed.push("server.max_connections / max_in_flight / header_read_timeout_ms");
+    }
+    if old.replay.store != new.replay.store {
+        changed.push("replay.store");
+    }
     if old.log_level != new.log_level {
         changed.push("log.level");
     }

@@ -7,6 +7,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -15,21 +16,47 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::{Service, ServiceExt};
 
 /// The peer of the connection a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// How long a client may take to send its request head (slow-loris protection).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Limits of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long in-flight requests may take to finish after shutdown.
+    pub grace: Duration,
+    /// How long a client may take to send its request head (slow-loris protection).
+    pub header_read_timeout: Duration,
+    /// Open connections at most; further ones wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+}
 
-/// Serves `service` on `listener` until `shutdown` resolves, then drains for at most `grace`.
+impl Limits {
+    pub fn with_grace(grace: Duration) -> Self {
+        Limits {
+            grace,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl From<Duration> for Limits {
+    fn from(grace: Duration) -> Self {
+        Limits::with_grace(grace)
+    }
+}
+
+/// Serves `service` on `listener` until `shutdown` resolves, then drains for at most the grace
+/// period.
 pub async fn serve<S, B>(
     listener: TcpListener,
     service: S,
     shutdown: impl Future<Output = ()>,
-    grace: Duration,
+    limits: impl Into<Limits>,
 ) where
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
@@ -40,13 +67,23 @@ pub async fn serve<S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let limits = limits.into();
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
+        // At the connection limit, stop accepting until one closes (back-pressure, not errors).
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -72,12 +109,13 @@ pub async fn serve<S, B>(
             if let Err(err) = conn.await {
                 tracing::debug!(%peer, error = %err, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections drained"),
-        () = tokio::time::sleep(grace) => tracing::warn!(?grace, "grace period over; closing remaining connections"),
+        () = tokio::time::sleep(limits.grace) => tracing::warn!(grace = ?limits.grace, "grace period over; closing remaining connections"),
     }
 }
 

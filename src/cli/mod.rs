@@ -94,6 +94,28 @@ fn init_tracing(level: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
+/// A configuration file holding secrets should be readable by its owner only.
+fn warn_if_secrets_readable(path: &std::path::Path, config: &Config) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if config.inline_secrets == 0 {
+            return;
+        }
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    inline_secrets = config.inline_secrets,
+                    "the configuration file holds secrets and is readable by others: chmod 600 it, or move secrets to env/file references"
+                );
+            }
+        }
+    }
+}
+
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -114,7 +136,10 @@ fn serve(config: Arc<Config>, path: PathBuf) -> ExitCode {
             if let Some((listener, _)) = &bound.legacy_sandbox {
                 tracing::info!(listen = %listener.local_addr()?, "embedded legacy Jeepay sandbox serving");
             }
-            let gateway = crate::route::Gateway::new(config.clone());
+            warn_if_secrets_readable(&path, &config);
+            let gateway = crate::route::Gateway::build(config.clone())
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             let reloader = crate::reload::Reloader::new(path, gateway.clone());
             crate::app::run(gateway, bound, Some(reloader), crate::server::shutdown_signal()).await;
             Ok(())

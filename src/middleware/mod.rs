@@ -1,4 +1,5 @@
 //! Tower middleware of the request path, one per module.
 
 pub mod dialect_errors;
+pub mod in_flight;
 pub mod request_id;

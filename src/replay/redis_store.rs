@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::{Key, StoreError, Verdict};
@@ -28,7 +28,12 @@ impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let client =
             redis::Client::open(url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let conn = ConnectionManager::new(client)
+        // Bounded waits: a replay check must not hold a payment call for long.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(2);
+        let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(RedisStore {

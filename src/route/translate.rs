@@ -106,7 +106,7 @@ fn check_req_time(req_time: &str, window: Duration) -> Result<(), GatewayError> 
         (16, Some(v)) => v / 1000,
         _ => return Err(GatewayError::ReqTimeUnreadable(req_time.to_owned())),
     };
-    if (now_ms - sent_ms).unsigned_abs() > window.as_millis() as u128 {
+    if (now_ms - sent_ms).unsigned_abs() > window.as_millis() {
         let server = OffsetDateTime::from_unix_timestamp_nanos(now_ms * 1_000_000)
             .map(|t| crate::dialect::daxpay::wire::wall_clock(t, time::UtcOffset::UTC))
             .unwrap_or_default();

@@ -139,7 +139,18 @@ where
         // Counted here, not in the future, so that a request abandoned mid-way still counts.
         self.inner.requests_seen.fetch_add(1, Ordering::Relaxed);
         let inner = Arc::clone(&self.inner);
-        Box::pin(async move { Ok(inner.handle(request).await) })
+        // Like a servlet container, DaxPay finishes a request whose client went away: a close
+        // that was sent happens even when nobody waits for its answer.
+        let work = tokio::spawn(async move { inner.handle(request).await });
+        Box::pin(async move {
+            Ok(work.await.unwrap_or_else(|_| {
+                let mut response = Response::new(Full::new(Bytes::from_static(
+                    b"{\"code\":10500,\"msg\":\"internal error\",\"data\":null}",
+                )));
+                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            }))
+        })
     }
 }
 

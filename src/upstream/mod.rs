@@ -178,39 +178,36 @@ impl Transport {
     /// upstream, all within the upstream's timeout.
     async fn send(&self, req: Request<Full<Bytes>>) -> Result<Answered, UpstreamError> {
         let started = tokio::time::Instant::now();
+        // One breaker verdict per call: its retries are part of the same call.
+        let Some(permit) = self.breaker.permit() else {
+            metrics::counter!("paybridge_upstream_errors_total", "upstream" => self.name.clone(), "kind" => "upstream_circuit_open").increment(1);
+            return Err(UpstreamError::CircuitOpen {
+                upstream: self.name.clone(),
+            });
+        };
         let mut attempt = 0u32;
-        loop {
-            let Some(permit) = self.breaker.permit() else {
-                metrics::counter!("paybridge_upstream_errors_total", "upstream" => self.name.clone(), "kind" => "upstream_circuit_open").increment(1);
-                return Err(UpstreamError::CircuitOpen {
-                    upstream: self.name.clone(),
-                });
-            };
+        let result = loop {
             let remaining = self.timeout.saturating_sub(started.elapsed());
-            let result = self.send_once(clone_request(&req), remaining).await;
-            let healthy = match &result {
-                Ok(a) => !a.status.is_server_error(),
-                Err(_) => false,
-            };
-            self.breaker.record(permit, healthy);
-            match result {
+            match self.send_once(clone_request(&req), remaining).await {
                 Err(e @ UpstreamError::Connect { .. }) if attempt < self.resilience.retries => {
                     let backoff = self.resilience.retry_backoff * 2u32.saturating_pow(attempt);
                     if started.elapsed() + backoff >= self.timeout {
-                        return Err(e);
+                        break Err(e);
                     }
                     tracing::debug!(upstream = %self.name, attempt, error = %e, "nothing sent; retrying");
                     metrics::counter!("paybridge_upstream_retries_total", "upstream" => self.name.clone()).increment(1);
                     tokio::time::sleep(backoff).await;
                     attempt += 1;
                 }
-                Err(e) => {
-                    metrics::counter!("paybridge_upstream_errors_total", "upstream" => self.name.clone(), "kind" => e.kind()).increment(1);
-                    return Err(e);
-                }
-                Ok(answer) => return Ok(answer),
+                other => break other,
             }
+        };
+        let healthy = matches!(&result, Ok(a) if !a.status.is_server_error());
+        self.breaker.record(permit, healthy);
+        if let Err(e) = &result {
+            metrics::counter!("paybridge_upstream_errors_total", "upstream" => self.name.clone(), "kind" => e.kind()).increment(1);
         }
+        result
     }
 
     /// One attempt, bounded by `timeout`.

@@ -109,7 +109,9 @@ pub async fn start_proxy(config_toml: &str) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = stopper();
-    let service = paybridge::app::proxy_service(paybridge::route::Gateway::new(config));
+    let max_in_flight = config.server.max_in_flight;
+    let service =
+        paybridge::app::proxy_service(paybridge::route::Gateway::new(config), max_in_flight);
     tokio::spawn(paybridge::server::serve(
         listener,
         service,

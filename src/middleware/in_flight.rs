@@ -1,0 +1,98 @@
+//! Load shedding: at most N requests are handled at once; the next one is answered "busy" at
+//! once (HTTP 503, in the caller's dialect) instead of queueing without bound. Nothing is done
+//! for a shed request, so the caller may safely retry.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::Semaphore;
+use tower::{Layer, Service};
+
+use crate::error::GatewayError;
+
+#[derive(Clone, Debug)]
+pub struct InFlightLimitLayer {
+    permits: Arc<Semaphore>,
+}
+
+impl InFlightLimitLayer {
+    pub fn new(max_in_flight: usize) -> Self {
+        InFlightLimitLayer {
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+        }
+    }
+}
+
+impl<S> Layer<S> for InFlightLimitLayer {
+    type Service = InFlightLimit<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        InFlightLimit {
+            inner,
+            permits: self.permits.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct InFlightLimit<S> {
+    inner: S,
+    permits: Arc<Semaphore>,
+}
+
+impl<S, R> Service<R> for InFlightLimit<S>
+where
+    S: Service<R, Error = GatewayError>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = GatewayError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, GatewayError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            metrics::counter!("paybridge_shed_total").increment(1);
+            return Box::pin(async { Err(GatewayError::Overloaded) });
+        };
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let result = future.await;
+            drop(permit);
+            result
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn the_request_over_the_limit_is_shed_at_once() {
+        let slow = tower::service_fn(|_: ()| async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok::<_, GatewayError>("done")
+        });
+        let svc = InFlightLimitLayer::new(1).layer(slow);
+        let first = tokio::spawn(svc.clone().oneshot(()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let started = std::time::Instant::now();
+        let second = svc.clone().oneshot(()).await;
+        assert!(matches!(second, Err(GatewayError::Overloaded)));
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert_eq!(first.await.unwrap().unwrap(), "done");
+        assert_eq!(
+            svc.oneshot(()).await.unwrap(),
+            "done",
+            "the permit came back"
+        );
+    }
+}
