@@ -1,7 +1,10 @@
-//! The admin listener (its own address, off unless configured): configuration reload and view.
+//! The admin listener (its own address, off unless configured): configuration reload and view,
+//! Prometheus metrics, liveness and readiness.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
@@ -10,41 +13,41 @@ use http_body_util::Full;
 use crate::reload::Reloader;
 use crate::route::Gateway;
 
+/// An upstream counts as reachable when it answered within this long (else it is probed).
+const RECENT: Duration = Duration::from_secs(30);
+
 #[derive(Clone)]
 pub struct Admin {
     pub gateway: Gateway,
     pub reloader: Option<Arc<Reloader>>,
+    /// Set when shutdown begins: no longer ready for new traffic.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl Admin {
     pub async fn handle<B>(self, req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
         let (status, content_type, body) = match (req.method(), req.uri().path()) {
-            (&Method::POST, "/admin/reload") => match &self.reloader {
-                Some(reloader) => match reloader.reload("admin") {
-                    Ok(()) => (
-                        StatusCode::OK,
-                        "application/json",
-                        r#"{"reloaded":true}"#.to_owned(),
-                    ),
-                    Err(e) => (
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "application/json",
-                        serde_json::json!({"reloaded": false, "error": e.to_string()}).to_string(),
-                    ),
-                },
-                None => (
-                    StatusCode::CONFLICT,
-                    "application/json",
-                    r#"{"reloaded":false,"error":"started without a configuration file"}"#
-                        .to_owned(),
-                ),
-            },
+            (&Method::POST, "/admin/reload") => self.reload(),
             (&Method::GET, "/admin/config") => (
                 StatusCode::OK,
                 "text/plain; charset=utf-8",
                 self.gateway.config().summary(),
             ),
-            (_, "/admin/reload" | "/admin/config") => (
+            (&Method::GET, "/metrics") => match crate::telemetry::metrics() {
+                Some(handle) => (StatusCode::OK, "text/plain; version=0.0.4", handle.render()),
+                None => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "metrics recorder not installed\n".to_owned(),
+                ),
+            },
+            (&Method::GET, "/healthz") => (
+                StatusCode::OK,
+                "application/json",
+                r#"{"status":"alive"}"#.to_owned(),
+            ),
+            (&Method::GET, "/readyz") => self.ready().await,
+            (_, "/admin/reload" | "/admin/config" | "/metrics" | "/healthz" | "/readyz") => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "application/json",
                 r#"{"error":"method not allowed"}"#.to_owned(),
@@ -62,5 +65,68 @@ impl Admin {
             header::HeaderValue::from_static(content_type),
         );
         Ok(response)
+    }
+
+    fn reload(&self) -> (StatusCode, &'static str, String) {
+        match &self.reloader {
+            Some(reloader) => match reloader.reload("admin") {
+                Ok(()) => (
+                    StatusCode::OK,
+                    "application/json",
+                    r#"{"reloaded":true}"#.to_owned(),
+                ),
+                Err(e) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "application/json",
+                    serde_json::json!({"reloaded": false, "error": e.to_string()}).to_string(),
+                ),
+            },
+            None => (
+                StatusCode::CONFLICT,
+                "application/json",
+                r#"{"reloaded":false,"error":"started without a configuration file"}"#.to_owned(),
+            ),
+        }
+    }
+
+    /// Ready: configuration loaded (always, once serving), not draining, and every upstream
+    /// reached recently (or reachable now).
+    async fn ready(&self) -> (StatusCode, &'static str, String) {
+        let draining = self.draining.load(Ordering::Relaxed);
+        let upstreams = self.gateway.upstream_health();
+        // Concurrently: one slow upstream does not add to another's time.
+        let checks: Vec<_> = upstreams
+            .iter()
+            .cloned()
+            .map(|u| tokio::spawn(async move { u.reachable(RECENT).await }))
+            .collect();
+        let mut reachable = Vec::with_capacity(checks.len());
+        for check in checks {
+            reachable.push(check.await.unwrap_or(false));
+        }
+        let all_up = reachable.iter().all(|ok| *ok);
+        let detail: serde_json::Map<String, serde_json::Value> = upstreams
+            .iter()
+            .zip(&reachable)
+            .map(|(u, ok)| {
+                (
+                    u.name.clone(),
+                    serde_json::Value::from(if *ok { "reachable" } else { "unreachable" }),
+                )
+            })
+            .collect();
+        let ready = all_up && !draining;
+        let body = serde_json::json!({
+            "ready": ready,
+            "configuration": "loaded",
+            "draining": draining,
+            "upstreams": detail,
+        });
+        let status = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (status, "application/json", body.to_string())
     }
 }

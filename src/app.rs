@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +15,7 @@ use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 
 use crate::admin::Admin;
 use crate::config::Config;
@@ -26,6 +26,7 @@ use crate::middleware::request_id::MakeId;
 use crate::reload::Reloader;
 use crate::route::{Gateway, JSON_UTF8};
 use crate::sandbox::{self, LegacySandbox, Sandbox};
+use crate::telemetry::access::AccessLogLayer;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -33,8 +34,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the configuration file is checked for changes.
 pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-/// The proxy's request path: request id → trace → panic guard → dialect errors → load shedding
-/// → gateway.
+/// The proxy's request path: request id → access log → trace → panic guard → dialect errors →
+/// load shedding → gateway.
 pub fn proxy_service(
     gateway: Gateway,
     max_in_flight: usize,
@@ -55,7 +56,8 @@ pub fn proxy_service(
     ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeId::default()))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(Level::INFO)))
+        .layer(AccessLogLayer)
+        .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_panic| panic_answer()))
         .layer(DialectErrorsLayer)
         .layer(InFlightLimitLayer::new(max_in_flight))
@@ -122,34 +124,41 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The side listeners (sandboxes, admin) stop after the proxy has drained: the sandboxes may
+    // still be answering its requests, and /readyz keeps saying "draining" meanwhile.
+    let (side_stop_tx, side_stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let mut side_tasks = Vec::new();
+    let draining = Arc::new(AtomicBool::new(false));
+    // Installed before serving so that every request is counted.
+    let _ = crate::telemetry::metrics();
     if let Some((listener, sandbox)) = bound.sandbox {
         side_tasks.push(tokio::spawn(sandbox::run(
             listener,
             sandbox,
-            stopped(stop_rx.clone()),
+            stopped(side_stop_rx.clone()),
         )));
     }
     if let Some((listener, legacy)) = bound.legacy_sandbox {
         side_tasks.push(tokio::spawn(sandbox::run_legacy(
             listener,
             legacy,
-            stopped(stop_rx.clone()),
+            stopped(side_stop_rx.clone()),
         )));
     }
     if let Some(listener) = bound.admin {
         let admin = Admin {
             gateway: gateway.clone(),
             reloader: reloader.clone(),
+            draining: draining.clone(),
         };
         let service = tower::service_fn(move |req: Request<Incoming>| admin.clone().handle(req));
         side_tasks.push(tokio::spawn(crate::server::serve(
             listener,
             service,
-            stopped(stop_rx.clone()),
+            stopped(side_stop_rx.clone()),
             SHUTDOWN_GRACE,
         )));
     }
@@ -159,10 +168,14 @@ pub async fn run(
             tokio::spawn(r.on_file_change(CONFIG_POLL_INTERVAL)),
         )
     });
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
+    {
+        let draining = draining.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            draining.store(true, Ordering::Relaxed);
+            let _ = stop_tx.send(true);
+        });
+    }
     let server = gateway.config().server.clone();
     let limits = crate::server::Limits {
         grace: SHUTDOWN_GRACE,
@@ -175,6 +188,7 @@ pub async fn run(
         a.abort();
         b.abort();
     }
+    let _ = side_stop_tx.send(true);
     for task in side_tasks {
         let _ = task.await;
     }

@@ -19,4 +19,5 @@ pub mod route;
 pub mod sandbox;
 pub mod secret;
 pub mod server;
+pub mod telemetry;
 pub mod upstream;

@@ -64,7 +64,7 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Serve(arg) => match Config::load(&arg.config) {
             Ok(config) => {
-                init_tracing(&config.log_level);
+                init_tracing(&config.log_level, config.log_json);
                 serve(Arc::new(config), arg.config.clone())
             }
             Err(e) => fail(&format!("{}: {e}", arg.config.display())),
@@ -76,7 +76,7 @@ pub fn run(cli: Cli) -> ExitCode {
 fn with_config(arg: &ConfigArg, then: fn(Arc<Config>) -> ExitCode) -> ExitCode {
     match Config::load(&arg.config) {
         Ok(config) => {
-            init_tracing(&config.log_level);
+            init_tracing(&config.log_level, config.log_json);
             then(Arc::new(config))
         }
         Err(e) => fail(&format!("{}: {e}", arg.config.display())),
@@ -88,10 +88,15 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn init_tracing(level: &str) {
+fn init_tracing(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// A configuration file holding secrets should be readable by its owner only.

@@ -64,6 +64,8 @@ pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Conf
 pub struct Config {
     pub server: ServerConfig,
     pub log_level: String,
+    /// One JSON object per log line instead of text.
+    pub log_json: bool,
     /// DaxPay upstreams (translated to), by name.
     pub upstreams: BTreeMap<String, Arc<Upstream>>,
     /// Legacy Jeepay gateways (passed through to), by name.
@@ -641,6 +643,16 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     Ok(Config {
         server,
+        log_json: match raw.log.format.as_deref().unwrap_or("text") {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(invalid(
+                    "log.format",
+                    format!("`{other}` is not text or json"),
+                ))
+            }
+        },
         log_level: raw.log.level.unwrap_or_else(|| "info".to_owned()),
         upstreams,
         legacy,

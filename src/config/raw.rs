@@ -57,6 +57,8 @@ pub struct RawReplay {
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
     pub level: Option<String>,
+    /// "text" (default) or "json".
+    pub format: Option<String>,
 }
 
 /// `"inline"`, `{ env = "VAR" }` or `{ file = "/path" }`.

@@ -17,6 +17,7 @@ use tower::{Layer, Service};
 
 use crate::error::GatewayError;
 use crate::route::JSON_UTF8;
+use crate::telemetry::access::AccessHandle;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DialectErrorsLayer;
@@ -47,9 +48,9 @@ impl<S: Clone> Clone for DialectErrors<S> {
     }
 }
 
-impl<S, R> Service<R> for DialectErrors<S>
+impl<S, B> Service<http::Request<B>> for DialectErrors<S>
 where
-    S: Service<R, Response = Response<Full<Bytes>>, Error = GatewayError>,
+    S: Service<http::Request<B>, Response = Response<Full<Bytes>>, Error = GatewayError>,
     S::Future: Send + 'static,
 {
     type Response = Response<Full<Bytes>>;
@@ -67,15 +68,28 @@ where
         }
     }
 
-    fn call(&mut self, req: R) -> Self::Future {
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let access = req.extensions().get::<AccessHandle>().cloned();
+        let note = move |error: &GatewayError| {
+            if let Some(handle) = &access {
+                handle.note(|r| {
+                    r.code = Some(error.code());
+                    r.error_kind = Some(error.kind());
+                });
+            }
+        };
         if let Some(error) = self.not_ready.take() {
+            note(&error);
             return Box::pin(async move { Ok(render(&error)) });
         }
         let future = self.inner.call(req);
         Box::pin(async move {
             Ok(match future.await {
                 Ok(response) => response,
-                Err(error) => render(&error),
+                Err(error) => {
+                    note(&error);
+                    render(&error)
+                }
             })
         })
     }

@@ -31,6 +31,7 @@ use crate::error::GatewayError;
 use crate::operation::Endpoint;
 use crate::replay::{Claim, MemoryStore, RedisStore, Store, StoreError, Ticket};
 use crate::server::PeerAddr;
+use crate::telemetry::access::{AccessHandle, AccessRecord};
 use crate::upstream::{Answered, Upstreams};
 use table::{Facts, Route};
 
@@ -98,6 +99,11 @@ impl Gateway {
     pub fn config(&self) -> Arc<Config> {
         self.runtime.load().config.clone()
     }
+
+    /// The upstreams of the active configuration, for readiness.
+    pub fn upstream_health(&self) -> Vec<crate::upstream::UpstreamHealth> {
+        self.runtime.load().upstreams.health()
+    }
 }
 
 impl<B> tower::Service<Request<B>> for Gateway
@@ -126,6 +132,8 @@ pub(crate) struct Call {
     pub body: Bytes,
     pub endpoint: Option<Endpoint>,
     pub peer: Option<IpAddr>,
+    /// The W3C trace context for calls to DaxPay (the caller's trace, a new parent id).
+    pub traceparent: HeaderValue,
 }
 
 impl Call {
@@ -152,6 +160,13 @@ impl Call {
 
     pub fn request_id(&self) -> Option<&HeaderValue> {
         self.parts.headers.get("x-request-id")
+    }
+
+    /// Adds to the request's access-log record.
+    pub fn note(&self, f: impl FnOnce(&mut AccessRecord)) {
+        if let Some(handle) = self.parts.extensions.get::<AccessHandle>() {
+            handle.note(f);
+        }
     }
 }
 
@@ -187,6 +202,7 @@ where
     let (parts, body) = req.into_parts();
     let body = read_body(body, rt.config.server.max_body_bytes).await?;
     let call = Call {
+        traceparent: crate::telemetry::trace_context::child_of(&parts.headers),
         endpoint: Endpoint::from_path(parts.uri.path()),
         peer: parts.extensions.get::<PeerAddr>().map(|p| p.0.ip()),
         parts,
@@ -209,14 +225,18 @@ where
         headers: &call.parts.headers,
     };
     let decision = table::decide(&rt.config.routing, &facts, false);
+    call.note(|r| r.mch_no = mch_no.clone());
     match decision.route {
         Route::Translate { upstream, fallback } => {
             let endpoint = call
                 .endpoint
                 .ok_or_else(|| GatewayError::NotFound(call.parts.uri.path().to_owned()))?;
+            call.note(|r| r.action = Some("translate"));
             let prepared = translate::prepare(rt, &call, endpoint, upstream)?;
+            call.note(|r| r.upstream = Some(prepared.upstream.name.clone()));
             let (ticket, retry) = match claim(rt, replay, &prepared).await? {
                 Claimed::Replay(stored) => {
+                    call.note(|r| r.action = Some("replay"));
                     metrics::counter!("paybridge_replays_total").increment(1);
                     tracing::info!(mch_no = %prepared.merchant.mch_no, "duplicate request: the first answer is replayed");
                     return Ok(stored);
@@ -232,9 +252,16 @@ where
                 Err(GatewayError::OrderNotFound { verified: true }) if fallback.is_some() => {
                     let legacy = fallback.ok_or(GatewayError::Internal)?;
                     fallback_taken("daxpay_to_legacy", decision.rule_name, mch_no.as_deref());
+                    call.note(|r| {
+                        r.fallback = true;
+                        r.upstream = Some(legacy.name.clone());
+                    });
                     passthrough::forward(rt, &call, legacy).await
                 }
-                other => other.map(reply_answer),
+                other => other.map(|reply| {
+                    call.note(|r| r.code = Some(prepared.merchant.success.code));
+                    reply_answer(reply)
+                }),
             };
             record(ticket, outcome).await
         }
@@ -243,6 +270,10 @@ where
             fallback,
             shadow,
         } => {
+            call.note(|r| {
+                r.action = Some("passthrough");
+                r.upstream = Some(upstream.name.clone());
+            });
             if let (Some(target), Some(endpoint)) = (shadow, call.endpoint) {
                 shadow::log(rt, &call, endpoint, target, decision.rule_name);
             }
@@ -250,6 +281,7 @@ where
             match (fallback, call.endpoint) {
                 (Some(target), Some(endpoint)) if passthrough::says_no_such_order(&answer) => {
                     fallback_taken("legacy_to_daxpay", decision.rule_name, mch_no.as_deref());
+                    call.note(|r| r.fallback = true);
                     let upstream = match target {
                         crate::config::DaxTarget::Named(u) => Some(u),
                         crate::config::DaxTarget::MerchantIdentity => None,

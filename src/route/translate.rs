@@ -159,7 +159,9 @@ async fn exchange(
         .upstreams
         .daxpay(&p.upstream.name)
         .ok_or(GatewayError::Internal)?;
-    let answer_body = client.post_json(path, body, call.request_id()).await?;
+    let answer_body = client
+        .post_json(path, body, call.request_id(), &call.traceparent)
+        .await?;
     read_answer(
         &p.upstream.scheme,
         p.merchant.daxpay.secret.expose(),
@@ -182,6 +184,7 @@ pub(super) async fn execute(
     let (path, body) = p.close_request();
     match exchange(rt, call, p, path, body).await {
         Ok(Answer::Done { trace_id, .. }) => {
+            call.note(|r| r.trace_id = trace_id.clone());
             tracing::info!(
                 mch_no = %p.merchant.mch_no,
                 operation = p.endpoint.as_str(),
@@ -207,6 +210,7 @@ pub(super) async fn execute(
             signed,
             trace_id,
         }) => {
+            call.note(|r| r.trace_id = trace_id.clone());
             tracing::info!(
                 mch_no = %p.merchant.mch_no,
                 operation = p.endpoint.as_str(),

@@ -20,6 +20,11 @@ pub struct DaxClient {
 }
 
 impl DaxClient {
+    /// Unix ms of the upstream's last answer (0: none yet).
+    pub fn last_answer(&self) -> u64 {
+        self.transport.last_answer()
+    }
+
     pub fn new(upstream: Arc<Upstream>) -> Self {
         let transport = Transport::new(
             &upstream.name,
@@ -41,6 +46,7 @@ impl DaxClient {
         path: &str,
         body: Vec<u8>,
         request_id: Option<&HeaderValue>,
+        traceparent: &HeaderValue,
     ) -> Result<Bytes, UpstreamError> {
         let mut req = Request::builder()
             .method(Method::POST)
@@ -50,6 +56,10 @@ impl DaxClient {
         if let Some(id) = request_id {
             req = req.header("x-request-id", id.clone());
         }
+        req = req.header(
+            crate::telemetry::trace_context::TRACEPARENT,
+            traceparent.clone(),
+        );
         let req = req
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| UpstreamError::Connect {

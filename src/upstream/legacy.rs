@@ -38,6 +38,11 @@ pub struct LegacyClient {
 }
 
 impl LegacyClient {
+    /// Unix ms of the upstream's last answer (0: none yet).
+    pub fn last_answer(&self) -> u64 {
+        self.transport.last_answer()
+    }
+
     pub fn new(upstream: Arc<LegacyUpstream>) -> Self {
         let transport = Transport::new(
             &upstream.name,

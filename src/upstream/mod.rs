@@ -10,6 +10,7 @@ mod daxpay;
 mod legacy;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -114,6 +115,7 @@ impl UpstreamError {
                 AnswerError::UnsignedSuccess => "upstream_unsigned_success",
                 AnswerError::BadSignature => "upstream_bad_signature",
             },
+            UpstreamError::Rejected { code: 20052, .. } => "upstream_rejected_signature",
             UpstreamError::Rejected { .. } => "upstream_rejected",
         }
     }
@@ -137,6 +139,8 @@ struct Transport {
     http: HttpsClient,
     resilience: Resilience,
     breaker: Arc<breaker::Breaker>,
+    /// When the upstream last answered (Unix ms; 0: never), for readiness.
+    last_answer: Arc<AtomicU64>,
 }
 
 impl Transport {
@@ -171,6 +175,7 @@ impl Transport {
                 resilience.breaker_failures,
                 resilience.breaker_cooldown,
             )),
+            last_answer: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -204,10 +209,17 @@ impl Transport {
         };
         let healthy = matches!(&result, Ok(a) if !a.status.is_server_error());
         self.breaker.record(permit, healthy);
+        if result.is_ok() {
+            self.last_answer.store(unix_ms(), Ordering::Relaxed);
+        }
         if let Err(e) = &result {
             metrics::counter!("paybridge_upstream_errors_total", "upstream" => self.name.clone(), "kind" => e.kind()).increment(1);
         }
         result
+    }
+
+    fn last_answer(&self) -> u64 {
+        self.last_answer.load(Ordering::Relaxed)
     }
 
     /// One attempt, bounded by `timeout`.
@@ -314,6 +326,52 @@ fn tls_config(extra_roots: &[CertificateDer<'static>]) -> rustls::ClientConfig {
     }
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An upstream as readiness sees it.
+#[derive(Debug, Clone)]
+pub struct UpstreamHealth {
+    pub name: String,
+    pub base_url: String,
+    /// Unix ms of its last answer (0: none yet).
+    pub last_answer_ms: u64,
+}
+
+impl UpstreamHealth {
+    /// Answered within `recent`, or (failing that) accepts a TCP connection now.
+    pub async fn reachable(&self, recent: Duration) -> bool {
+        if self.last_answer_ms > 0
+            && unix_ms().saturating_sub(self.last_answer_ms) <= recent.as_millis() as u64
+        {
+            return true;
+        }
+        let Ok(uri) = self.base_url.parse::<http::Uri>() else {
+            return false;
+        };
+        let Some(host) = uri.host() else { return false };
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        matches!(
+            tokio::time::timeout(
+                Duration::from_secs(1),
+                tokio::net::TcpStream::connect((host, port))
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    }
+}
+
 /// The clients of all configured upstreams, by name.
 #[derive(Clone, Debug, Default)]
 pub struct Upstreams {
@@ -343,6 +401,27 @@ impl Upstreams {
 
     pub fn legacy(&self, name: &str) -> Option<&LegacyClient> {
         self.legacy.get(name)
+    }
+
+    pub fn health(&self) -> Vec<UpstreamHealth> {
+        let dax = self
+            .daxpay
+            .values()
+            .map(|c| (&c.upstream.name, &c.upstream.base_url, c.last_answer()));
+        let legacy = self
+            .legacy
+            .values()
+            .map(|c| (&c.upstream.name, &c.upstream.base_url, c.last_answer()));
+        let mut all: Vec<UpstreamHealth> = dax
+            .chain(legacy)
+            .map(|(name, base_url, last)| UpstreamHealth {
+                name: name.clone(),
+                base_url: base_url.clone(),
+                last_answer_ms: last,
+            })
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
     }
 }
 
