@@ -41,7 +41,9 @@ COPY --from=build /out/paybridge /usr/local/bin/paybridge
 # inline secrets that others can read).
 COPY --chown=10001:10001 --chmod=0400 config/paybridge.toml /etc/paybridge/paybridge.toml
 # Read by every subcommand that takes --config; a --config on the command line wins.
-ENV PAYBRIDGE_CONFIG=/etc/paybridge/paybridge.toml
+# NO_COLOR: plain text logs (no terminal escapes) for `docker logs`; [log] format = "json" for JSON.
+ENV PAYBRIDGE_CONFIG=/etc/paybridge/paybridge.toml \
+    NO_COLOR=1
 USER 10001:10001
 # 8080: the proxy (merchants). 9100: the admin listener, when [admin] listen is set (keep private).
 EXPOSE 8080 9100

@@ -73,6 +73,8 @@ enum Fault {
     HugeChunked,
     /// A complete answer, one byte every 200 ms.
     Drip,
+    /// HTTP 200, `text/plain`, a body of exactly this many `a`s.
+    Sized(usize),
 }
 
 /// What a fake saw and did.
@@ -98,6 +100,8 @@ impl Seen {
 struct Fake {
     addr: SocketAddr,
     seen: Arc<Seen>,
+    /// The fault of connections accepted from now on.
+    fault: Arc<std::sync::Mutex<Fault>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -113,6 +117,7 @@ impl Drop for Fake {
 impl Fake {
     async fn start(fault: Fault) -> Fake {
         let seen = Arc::new(Seen::default());
+        let current = Arc::new(std::sync::Mutex::new(fault));
         if fault == Fault::Refuse {
             // A port that was just free: connecting to it is refused.
             let addr = std::net::TcpListener::bind("127.0.0.1:0")
@@ -122,18 +127,21 @@ impl Fake {
             return Fake {
                 addr,
                 seen,
+                fault: current,
                 task: None,
             };
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let counters = seen.clone();
+        let chosen = current.clone();
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
                         counters.connections.fetch_add(1, Ordering::SeqCst);
+                        let fault = *chosen.lock().unwrap();
                         connections.spawn(misbehave(stream, fault, counters.clone()));
                     }
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -144,8 +152,14 @@ impl Fake {
         Fake {
             addr,
             seen,
+            fault: current,
             task: Some(task),
         }
+    }
+
+    /// Changes how the next connections misbehave (not `Refuse`: the port stays bound).
+    fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
     }
 }
 
@@ -301,6 +315,12 @@ async fn misbehave(mut s: TcpStream, fault: Fault, seen: Arc<Seen>) {
                 seen.huge_completed.fetch_add(1, Ordering::SeqCst);
             }
         }
+        Fault::Sized(n) => {
+            let mut bytes =
+                head("200 OK", "text/plain", &format!("Content-Length: {n}")).into_bytes();
+            bytes.extend(std::iter::repeat_n(b'a', n));
+            answer(s, &bytes).await
+        }
         Fault::Drip => {
             for byte in whole("200 OK", "application/json", SUCCESS_LIKE) {
                 if s.write_all(&[byte]).await.is_err() {
@@ -328,6 +348,11 @@ struct Stack {
 const HEALTHY_ORDERS: [&str; 4] = ["OK1", "OK2", "OK3", "OK4"];
 
 async fn stack(fault: SocketAddr) -> Stack {
+    stack_with(fault, "", "").await
+}
+
+/// [`stack`] with extra keys for `[server]` and for both faulty upstreams.
+async fn stack_with(fault: SocketAddr, server_extra: &str, upstream_extra: &str) -> Stack {
     let orders: Vec<(&str, &str, &str)> = HEALTHY_ORDERS
         .iter()
         .map(|o| (*o, *o, "progress"))
@@ -338,6 +363,7 @@ async fn stack(fault: SocketAddr) -> Stack {
         r#"
 [server]
 listen = "127.0.0.1:0"
+{server_extra}
 
 [upstreams.fault]
 base_url = "http://{fault}"
@@ -346,12 +372,14 @@ sign_type = "md5"
 secret = "{DAX_SECRET}"
 timeout_ms = {timeout_ms}
 connect_timeout_ms = 500
+{upstream_extra}
 
 [upstreams.legacy]
 kind = "legacy"
 base_url = "http://{fault}"
 timeout_ms = {timeout_ms}
 connect_timeout_ms = 500
+{upstream_extra}
 
 [upstreams.healthy]
 base_url = "http://{healthy}"
@@ -605,12 +633,22 @@ async fn translated_http_500() {
 
 #[tokio::test]
 async fn translated_empty_body() {
-    fault_case(Fault::EmptyBody, Via::Translated, Expect::System(UNPARSABLE)).await;
+    fault_case(
+        Fault::EmptyBody,
+        Via::Translated,
+        Expect::System(UNPARSABLE),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn translated_truncated_json() {
-    fault_case(Fault::TruncatedJson, Via::Translated, Expect::System(BROKEN)).await;
+    fault_case(
+        Fault::TruncatedJson,
+        Via::Translated,
+        Expect::System(BROKEN),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -620,7 +658,12 @@ async fn translated_huge_body() {
 
 #[tokio::test]
 async fn translated_huge_chunked_body() {
-    fault_case(Fault::HugeChunked, Via::Translated, Expect::System(TOO_LARGE)).await;
+    fault_case(
+        Fault::HugeChunked,
+        Via::Translated,
+        Expect::System(TOO_LARGE),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -866,7 +909,10 @@ async fn a_client_leaving_while_the_upstream_hangs_disturbs_nothing() {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(2);
         while fake.seen.requests() < i + 1 {
-            assert!(Instant::now() < deadline, "the request reached the upstream");
+            assert!(
+                Instant::now() < deadline,
+                "the request reached the upstream"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         drop(s);
@@ -891,4 +937,151 @@ async fn a_client_leaving_while_the_upstream_hangs_disturbs_nothing() {
         &Expect::System(TIMED_OUT),
         "passthrough after clients left",
     );
+}
+
+/// paybridge caps upstream answers at exactly 1 MiB: a legacy answer of 1 MiB is passed on
+/// whole, one byte more is refused.
+#[tokio::test]
+async fn passthrough_answer_cap_is_exactly_one_mib() {
+    const CAP: usize = 1024 * 1024;
+    let at_cap = Fake::start(Fault::Sized(CAP)).await;
+    let over_cap = Fake::start(Fault::Sized(CAP + 1)).await;
+    let (at, over) = tokio::join!(stack(at_cap.addr), stack(over_cap.addr));
+    let (to_at, to_over) = (request(Via::Passthrough), request(Via::Passthrough));
+    let started = Instant::now();
+    let (a, b) = tokio::join!(
+        post_json(at.proxy.addr, "/api/pay/close", &to_at),
+        post_json(over.proxy.addr, "/api/pay/close", &to_over),
+    );
+    assert!(started.elapsed() < BOUND);
+    assert_eq!(a.status, 200);
+    assert_eq!(a.headers["content-type"], "text/plain");
+    assert!(
+        a.body.len() == CAP && a.body.bytes().all(|b| b == b'a'),
+        "a 1 MiB legacy answer is passed on whole ({} bytes)",
+        a.body.len()
+    );
+    check(&b, &Expect::System(TOO_LARGE), "1 MiB + 1 via Passthrough");
+    at.assert_healthy("OK1", "after 1 MiB").await;
+    over.assert_healthy("OK1", "after 1 MiB + 1").await;
+}
+
+/// A circuit-breaker probe whose client leaves mid-call must not leave the circuit half-open
+/// forever: once the upstream is healthy again, calls must reach it again.
+#[tokio::test]
+#[ignore = "BUG: a half-open probe cancelled by its client's disconnect leaves the circuit open forever (upstream/mod.rs Transport::send)"]
+async fn a_client_leaving_during_a_breaker_probe_does_not_wedge_the_circuit() {
+    let fake = Fake::start(Fault::Hang).await;
+    let stack = stack_with(
+        fake.addr,
+        "",
+        "breaker_failures = 1\nbreaker_cooldown_ms = 200",
+    )
+    .await;
+    let proxy = stack.proxy.addr;
+    // One timeout opens the legacy upstream's circuit.
+    let a = post_json(proxy, "/api/pay/close", &request(Via::Passthrough)).await;
+    check(&a, &Expect::System(TIMED_OUT), "first call");
+    assert_eq!(fake.seen.requests(), 1);
+    // After the cool-down, the next call is the probe: its client leaves while it hangs.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = request(Via::Passthrough).to_string();
+    let mut s = TcpStream::connect(proxy).await.unwrap();
+    s.write_all(format!("{}{body}", post_head(body.len())).as_bytes())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while fake.seen.requests() < 2 {
+        assert!(Instant::now() < deadline, "the probe reached the upstream");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(s);
+    // The upstream recovers; well after the probe's own timeout and the cool-down, calls must
+    // reach it again and pass its answer on.
+    fake.set(Fault::EmptyBody);
+    tokio::time::sleep(TIMEOUT + Duration::from_millis(500)).await;
+    let mut last = None;
+    for _ in 0..3 {
+        let a = post_json(proxy, "/api/pay/close", &request(Via::Passthrough)).await;
+        if a.status == 200 && a.body.is_empty() {
+            return;
+        }
+        last = Some(a.body);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!(
+        "the circuit stays open after a cancelled probe: {:?} ({} requests reached the recovered upstream)",
+        last,
+        fake.seen.requests() - 2
+    );
+}
+
+/// A client that sends half a body and then stalls (without leaving) must not hold the proxy's
+/// capacity forever.
+#[tokio::test]
+#[ignore = "BUG: no deadline on reading a request body: a stalled body holds an in-flight slot forever (route/mod.rs read_body)"]
+async fn a_stalled_request_body_does_not_hold_capacity_forever() {
+    let fake = Fake::start(Fault::EmptyBody).await;
+    let stack = stack_with(
+        fake.addr,
+        "max_in_flight = 1\nheader_read_timeout_ms = 500",
+        "",
+    )
+    .await;
+    let body = request(Via::Passthrough).to_string();
+    let mut s = TcpStream::connect(stack.proxy.addr).await.unwrap();
+    s.write_all(post_head(body.len()).as_bytes()).await.unwrap();
+    s.write_all(&body.as_bytes()[..body.len() / 2])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let a = post_json(
+        stack.proxy.addr,
+        "/api/pay/close",
+        &request(Via::Passthrough),
+    )
+    .await;
+    assert_eq!(
+        (a.status.as_u16(), a.body.as_str()),
+        (200, ""),
+        "{}",
+        a.body
+    );
+    drop(s);
+}
+
+#[tokio::test]
+async fn zz_scratch_stall_long() {
+    let fake = Fake::start(Fault::EmptyBody).await;
+    let stack = stack_with(fake.addr, "max_in_flight = 1", "").await;
+    let body = request(Via::Passthrough).to_string();
+    let mut s = TcpStream::connect(stack.proxy.addr).await.unwrap();
+    s.write_all(post_head(body.len()).as_bytes()).await.unwrap();
+    s.write_all(&body.as_bytes()[..body.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let a = post_json(stack.proxy.addr, "/api/pay/close", &request(Via::Passthrough)).await;
+    println!("after 15s: {} {}", a.status, a.body);
+    let mut buf = [0u8; 100];
+    let r = tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await;
+    println!("stalled client read: {r:?}");
+}
+
+#[tokio::test]
+async fn zz_scratch_translated_wedge() {
+    let fake = Fake::start(Fault::Hang).await;
+    let stack = stack_with(fake.addr, "", "breaker_failures = 1\nbreaker_cooldown_ms = 200").await;
+    let proxy = stack.proxy.addr;
+    let a = post_json(proxy, "/api/pay/close", &request(Via::Translated)).await;
+    println!("first: {}", a.body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let n = fake.seen.requests();
+    let body = request(Via::Translated).to_string();
+    let mut s = TcpStream::connect(proxy).await.unwrap();
+    s.write_all(format!("{}{body}", post_head(body.len())).as_bytes()).await.unwrap();
+    while fake.seen.requests() < n + 1 { tokio::time::sleep(Duration::from_millis(10)).await; }
+    drop(s);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = fake.seen.requests();
+    let a = post_json(proxy, "/api/pay/close", &request(Via::Translated)).await;
+    println!("after: {} reached={}", a.body, fake.seen.requests() - before);
 }

@@ -235,8 +235,11 @@ where
             let prepared = translate::prepare(rt, &call, endpoint, upstream)?;
             call.note(|r| r.upstream = Some(prepared.upstream.name.clone()));
             let (ticket, retry) = match claim(rt, replay, &prepared).await? {
-                Claimed::Replay(stored) => {
-                    call.note(|r| r.action = Some("replay"));
+                Claimed::Replay { stored, code } => {
+                    call.note(|r| {
+                        r.action = Some("replay");
+                        r.code = code;
+                    });
                     metrics::counter!("paybridge_replays_total").increment(1);
                     tracing::info!(mch_no = %prepared.merchant.mch_no, "duplicate request: the first answer is replayed");
                     return Ok(stored);
@@ -321,9 +324,25 @@ fn reply_answer(reply: Reply) -> Answered {
     }
 }
 
+/// The `code` of a Jeepay-dialect answer body, if it is one.
+fn jeepay_code(body: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Coded {
+        code: i64,
+    }
+    serde_json::from_slice::<Coded>(body).ok().map(|c| c.code)
+}
+
 enum Claimed {
-    Replay(Response<Full<Bytes>>),
-    Go { ticket: Option<Ticket>, retry: bool },
+    Replay {
+        stored: Response<Full<Bytes>>,
+        /// The replayed answer's Jeepay code, for the access log.
+        code: Option<i64>,
+    },
+    Go {
+        ticket: Option<Ticket>,
+        retry: bool,
+    },
 }
 
 /// Claims a verified request in the replay store.
@@ -350,7 +369,10 @@ async fn claim(
             ticket: Some(ticket),
             retry: true,
         }),
-        Ok(Claim::Replay(bytes)) => Ok(Claimed::Replay(decode_stored(bytes)?)),
+        Ok(Claim::Replay(bytes)) => {
+            let (stored, code) = decode_stored(bytes)?;
+            Ok(Claimed::Replay { stored, code })
+        }
         Err(StoreError::StillInProgress) => Err(GatewayError::DuplicateInProgress),
         Err(e @ StoreError::Unavailable(_)) => {
             metrics::counter!("paybridge_replay_store_errors_total").increment(1);
@@ -410,7 +432,7 @@ fn encode_stored(answer: &Answered) -> Bytes {
     Bytes::from(out)
 }
 
-fn decode_stored(stored: Bytes) -> Result<Response<Full<Bytes>>, GatewayError> {
+fn decode_stored(stored: Bytes) -> Result<(Response<Full<Bytes>>, Option<i64>), GatewayError> {
     let corrupt = || {
         tracing::error!("replay store returned a malformed entry");
         GatewayError::Internal
@@ -424,7 +446,9 @@ fn decode_stored(stored: Bytes) -> Result<Response<Full<Bytes>>, GatewayError> {
     if stored.len() < 4 + ct_len {
         return Err(corrupt());
     }
-    let mut response = Response::new(Full::new(stored.slice(4 + ct_len..)));
+    let body = stored.slice(4 + ct_len..);
+    let code = jeepay_code(&body);
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     if ct_len > 0 {
         let value = HeaderValue::from_bytes(&stored[4..4 + ct_len]).map_err(|_| corrupt())?;
@@ -433,7 +457,7 @@ fn decode_stored(stored: Bytes) -> Result<Response<Full<Bytes>>, GatewayError> {
     response
         .headers_mut()
         .insert("x-paybridge-replay", HeaderValue::from_static("true"));
-    Ok(response)
+    Ok((response, code))
 }
 
 async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, GatewayError>

@@ -38,9 +38,9 @@ pub struct LegacyClient {
 }
 
 impl LegacyClient {
-    /// Unix ms of the upstream's last answer (0: none yet).
-    pub fn last_answer(&self) -> u64 {
-        self.transport.last_answer()
+    /// Unix ms of the upstream's last answer and last failure (0: none yet).
+    pub fn last_contact(&self) -> (u64, u64) {
+        self.transport.last_contact()
     }
 
     pub fn new(upstream: Arc<LegacyUpstream>) -> Self {

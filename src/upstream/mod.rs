@@ -141,6 +141,8 @@ struct Transport {
     breaker: Arc<breaker::Breaker>,
     /// When the upstream last answered (Unix ms; 0: never), for readiness.
     last_answer: Arc<AtomicU64>,
+    /// When a call last failed to get any answer (Unix ms; 0: never).
+    last_failure: Arc<AtomicU64>,
 }
 
 impl Transport {
@@ -176,6 +178,7 @@ impl Transport {
                 resilience.breaker_cooldown,
             )),
             last_answer: Arc::new(AtomicU64::new(0)),
+            last_failure: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -209,8 +212,9 @@ impl Transport {
         };
         let healthy = matches!(&result, Ok(a) if !a.status.is_server_error());
         self.breaker.record(permit, healthy);
-        if result.is_ok() {
-            self.last_answer.store(unix_ms(), Ordering::Relaxed);
+        match &result {
+            Ok(_) => self.last_answer.store(unix_ms(), Ordering::Relaxed),
+            Err(_) => self.last_failure.store(unix_ms(), Ordering::Relaxed),
         }
         if let Err(e) = &result {
             metrics::counter!("paybridge_upstream_errors_total", "upstream" => self.name.clone(), "kind" => e.kind()).increment(1);
@@ -218,8 +222,12 @@ impl Transport {
         result
     }
 
-    fn last_answer(&self) -> u64 {
-        self.last_answer.load(Ordering::Relaxed)
+    /// (last answer, last failure), Unix ms.
+    fn last_contact(&self) -> (u64, u64) {
+        (
+            self.last_answer.load(Ordering::Relaxed),
+            self.last_failure.load(Ordering::Relaxed),
+        )
     }
 
     /// One attempt, bounded by `timeout`.
@@ -339,6 +347,8 @@ pub struct UpstreamHealth {
     pub base_url: String,
     /// Unix ms of its last answer (0: none yet).
     pub last_answer_ms: u64,
+    /// Unix ms of its last failure to answer (0: none yet).
+    pub last_failure_ms: u64,
 }
 
 impl UpstreamHealth {
@@ -407,17 +417,18 @@ impl Upstreams {
         let dax = self
             .daxpay
             .values()
-            .map(|c| (&c.upstream.name, &c.upstream.base_url, c.last_answer()));
+            .map(|c| (&c.upstream.name, &c.upstream.base_url, c.last_contact()));
         let legacy = self
             .legacy
             .values()
-            .map(|c| (&c.upstream.name, &c.upstream.base_url, c.last_answer()));
+            .map(|c| (&c.upstream.name, &c.upstream.base_url, c.last_contact()));
         let mut all: Vec<UpstreamHealth> = dax
             .chain(legacy)
-            .map(|(name, base_url, last)| UpstreamHealth {
+            .map(|(name, base_url, (answer, failure))| UpstreamHealth {
                 name: name.clone(),
                 base_url: base_url.clone(),
-                last_answer_ms: last,
+                last_answer_ms: answer,
+                last_failure_ms: failure,
             })
             .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
