@@ -26,9 +26,10 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,6 +41,9 @@ use md5::{Digest, Md5};
 use paybridge::config::Config;
 use paybridge::route::Gateway;
 use tower::{Service, ServiceExt};
+
+#[path = "support/close.rs"]
+mod close_support;
 
 // --- the counting allocator --------------------------------------------------------------------
 
@@ -59,29 +63,84 @@ fn counted() -> bool {
     COUNTED.try_with(Cell::get).unwrap_or(false)
 }
 
+/// `--sites`: record where each counted allocation comes from (slow; for profiling only).
+static SITES_ON: AtomicBool = AtomicBool::new(false);
+static SITES: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+thread_local! {
+    /// Inside the site recorder, whose own allocations are neither counted nor recorded.
+    static RECORDING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note(bytes: usize, realloc: bool) {
+    if !counted() || RECORDING.try_with(Cell::get).unwrap_or(true) {
+        return;
+    }
+    if realloc {
+        REALLOCS.fetch_add(1, Ordering::Relaxed);
+    } else {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+    BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+    if SITES_ON.load(Ordering::Relaxed) {
+        RECORDING.with(|r| r.set(true));
+        record_site(realloc);
+        RECORDING.with(|r| r.set(false));
+    }
+}
+
+/// The allocating function (the first frame outside the allocator and std) and the nearest
+/// paybridge function on the stack.
+fn record_site(realloc: bool) {
+    let trace = format!("{:?}", std::backtrace::Backtrace::force_capture());
+    let frames: Vec<&str> = trace
+        .split("fn: \"")
+        .skip(1)
+        .filter_map(|f| f.split('"').next())
+        .collect();
+    let plumbing = |f: &&str| {
+        [
+            "std::",
+            "<std::",
+            "alloc::",
+            "<alloc::",
+            "core::",
+            "<core::",
+            "__rust",
+            "__rdl",
+            "hashbrown::",
+            "<hashbrown::",
+        ]
+        .iter()
+        .any(|p| f.starts_with(p))
+    };
+    let first = frames.iter().find(|f| !plumbing(f)).copied().unwrap_or("?");
+    let ours = frames
+        .iter()
+        .find(|f| f.contains("paybridge::") && !f.starts_with("alloc::"))
+        .copied()
+        .unwrap_or("-");
+    let kind = if realloc { "realloc" } else { "alloc" };
+    let key = format!("{kind} {first}  <=  {ours}");
+    if let Ok(mut sites) = SITES.lock() {
+        *sites.entry(key).or_default() += 1;
+    }
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counted() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        }
+        note(layout.size(), false);
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if counted() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        }
+        note(layout.size(), false);
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counted() {
-            REALLOCS.fetch_add(1, Ordering::Relaxed);
-            BYTES.fetch_add(new_size.saturating_sub(layout.size()) as u64, Ordering::Relaxed);
-        }
+        note(new_size.saturating_sub(layout.size()), true);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -94,13 +153,24 @@ struct Snapshot {
     allocs: u64,
     reallocs: u64,
     bytes: u64,
+    log_lines: u64,
 }
 
+/// `--sites` was given: record allocation sites during the measured windows.
+static WANT_SITES: AtomicBool = AtomicBool::new(false);
+
 fn snapshot() -> Snapshot {
+    // Snapshots come in pairs around a measured window: sites are recorded between them.
+    let measuring = !SITES_ON.load(Ordering::SeqCst);
+    SITES_ON.store(
+        measuring && WANT_SITES.load(Ordering::SeqCst),
+        Ordering::SeqCst,
+    );
     Snapshot {
         allocs: ALLOCS.load(Ordering::SeqCst),
         reallocs: REALLOCS.load(Ordering::SeqCst),
         bytes: BYTES.load(Ordering::SeqCst),
+        log_lines: LOG_LINES.load(Ordering::SeqCst),
     }
 }
 
@@ -234,8 +304,11 @@ fn start_sandbox(orders: usize) -> SocketAddr {
             .expect("runtime");
         rt.block_on(async move {
             let config = Config::from_toml(&sandbox_toml(orders)).expect("sandbox config");
-            let sandbox = paybridge::sandbox::Sandbox::new(config.sandbox.as_ref().expect("[sandbox]"));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let sandbox =
+                paybridge::sandbox::Sandbox::new(config.sandbox.as_ref().expect("[sandbox]"));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
             tx.send(listener.local_addr().expect("addr")).expect("send");
             paybridge::sandbox::run(listener, sandbox, std::future::pending()).await;
         });
@@ -245,7 +318,13 @@ fn start_sandbox(orders: usize) -> SocketAddr {
 
 // --- mode `gateway`: the tower service called directly -------------------------------------------
 
-fn measure_gateway(sandbox: SocketAddr, replay: &str, answer: Answer, n: usize, first: usize) -> Row {
+fn measure_gateway(
+    sandbox: SocketAddr,
+    replay: &'static str,
+    answer: Answer,
+    n: usize,
+    first: usize,
+) -> Row {
     let config = Arc::new(Config::from_toml(&proxy_toml(sandbox, replay)).expect("proxy config"));
     let warm = bodies(WARM_UP, answer, first);
     let measured = bodies(n, answer, first + WARM_UP);
@@ -257,7 +336,7 @@ fn measure_gateway(sandbox: SocketAddr, replay: &str, answer: Answer, n: usize, 
             .expect("runtime");
         rt.block_on(async move {
             let mut gateway = Gateway::new(config);
-            let request = |body: Bytes| {
+            let request = |body: Bytes| -> Request<Full<Bytes>> {
                 Request::post("/api/pay/close")
                     .header("content-type", "application/json")
                     .header("x-request-id", "0123456789abcdef")
@@ -265,7 +344,11 @@ fn measure_gateway(sandbox: SocketAddr, replay: &str, answer: Answer, n: usize, 
                     .expect("request")
             };
             for body in warm {
-                let r = gateway.ready().await.expect("ready").call(request(body)).await;
+                let r = ServiceExt::<Request<Full<Bytes>>>::ready(&mut gateway)
+                    .await
+                    .expect("ready")
+                    .call(request(body))
+                    .await;
                 check(r.map_err(|e| e.to_string()), answer).await;
             }
             let requests: Vec<_> = measured.into_iter().map(request).collect();
@@ -273,7 +356,11 @@ fn measure_gateway(sandbox: SocketAddr, replay: &str, answer: Answer, n: usize, 
             COUNTED.with(|c| c.set(true));
             let before = snapshot();
             for req in requests {
-                let response = gateway.ready().await.expect("ready").call(req).await;
+                let response = ServiceExt::<Request<Full<Bytes>>>::ready(&mut gateway)
+                    .await
+                    .expect("ready")
+                    .call(req)
+                    .await;
                 let body = match response {
                     Ok(r) => r.into_body().collect().await.map(|c| c.to_bytes()).ok(),
                     Err(e) => Some(Bytes::from(e.reply().to_json())),
@@ -284,7 +371,10 @@ fn measure_gateway(sandbox: SocketAddr, replay: &str, answer: Answer, n: usize, 
             COUNTED.with(|c| c.set(false));
             for body in responses {
                 let body = body.expect("a body");
-                assert_eq!(std::str::from_utf8(&body).expect("UTF-8"), answer.expected());
+                assert_eq!(
+                    std::str::from_utf8(&body).expect("UTF-8"),
+                    answer.expected()
+                );
             }
             Row::new("gateway", replay, answer, n, before, after)
         })
@@ -293,22 +383,49 @@ fn measure_gateway(sandbox: SocketAddr, replay: &str, answer: Answer, n: usize, 
     .expect("gateway thread")
 }
 
-async fn check(
-    response: Result<http::Response<Full<Bytes>>, String>,
-    answer: Answer,
-) {
+async fn check(response: Result<http::Response<Full<Bytes>>, String>, answer: Answer) {
     // A refusal comes back as the error the dialect layer renders; both are fine here.
     if let Ok(r) = response {
         let body = r.into_body().collect().await.expect("body").to_bytes();
-        assert_eq!(std::str::from_utf8(&body).expect("UTF-8"), answer.expected());
+        assert_eq!(
+            std::str::from_utf8(&body).expect("UTF-8"),
+            answer.expected()
+        );
     }
+}
+
+// --- mode `dialect`: only the dialect work of a close (what `benches/dialect.rs` times) ---------
+
+fn measure_dialect(answer: Answer, n: usize) -> Row {
+    use paybridge::dialect::daxpay::{Scheme, SignType, Version};
+    let scheme = Scheme::new(Version::V3_0, SignType::HmacSha256);
+    let request = close_support::jeepay_request();
+    let upstream = match answer {
+        Answer::NotFound => close_support::not_found_answer(&scheme),
+        Answer::Success => close_support::success_answer(&scheme),
+    };
+    std::thread::spawn(move || {
+        for _ in 0..WARM_UP {
+            close_support::close_once(&scheme, &request, &upstream);
+        }
+        COUNTED.with(|c| c.set(true));
+        let before = snapshot();
+        for _ in 0..n {
+            std::hint::black_box(close_support::close_once(&scheme, &request, &upstream));
+        }
+        let after = snapshot();
+        COUNTED.with(|c| c.set(false));
+        Row::new("dialect", "-", answer, n, before, after)
+    })
+    .join()
+    .expect("dialect thread")
 }
 
 // --- modes `server` and `server+log`: the whole proxy over loopback ------------------------------
 
 fn measure_server(
     sandbox: SocketAddr,
-    replay: &str,
+    replay: &'static str,
     answer: Answer,
     n: usize,
     first: usize,
@@ -322,7 +439,7 @@ fn measure_server(
         let _log = log.then(|| {
             let subscriber = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-                .with_writer(std::io::sink)
+                .with_writer(|| LineCounter)
                 .finish();
             tracing::subscriber::set_default(subscriber)
         });
@@ -332,7 +449,9 @@ fn measure_server(
             .expect("runtime");
         rt.block_on(async move {
             let bound = paybridge::app::bind(&config).await.expect("bind");
-            addr_tx.send(bound.proxy_addr().expect("addr")).expect("send");
+            addr_tx
+                .send(bound.proxy_addr().expect("addr"))
+                .expect("send");
             let gateway = Gateway::build(config).await.expect("gateway");
             paybridge::app::run(gateway, bound, None, async {
                 let _ = stop_rx.await;
@@ -358,7 +477,12 @@ fn measure_server(
                     .body(Full::new(body))
                     .expect("request");
                 let response = client.request(req).await.expect("answered");
-                response.into_body().collect().await.expect("body").to_bytes()
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes()
             }
         };
         for body in warm {
@@ -382,6 +506,22 @@ fn measure_server(
     row
 }
 
+/// A log writer that throws lines away, counting them.
+struct LineCounter;
+
+static LOG_LINES: AtomicU64 = AtomicU64::new(0);
+
+impl std::io::Write for LineCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let lines = buf.iter().filter(|b| **b == b'\n').count() as u64;
+        LOG_LINES.fetch_add(lines, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 // --- report ------------------------------------------------------------------------------------
 
 struct Row {
@@ -391,6 +531,7 @@ struct Row {
     allocs: f64,
     reallocs: f64,
     bytes: f64,
+    log_lines: Option<f64>,
 }
 
 impl Row {
@@ -410,27 +551,46 @@ impl Row {
             allocs: per(before.allocs, after.allocs),
             reallocs: per(before.reallocs, after.reallocs),
             bytes: per(before.bytes, after.bytes),
+            log_lines: (mode == "server+log").then(|| per(before.log_lines, after.log_lines)),
         }
     }
 }
 
 fn main() {
     let mut n = 2000usize;
+    let mut modes = vec!["dialect", "gateway", "server", "server+log"];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--requests" {
-            n = args.next().and_then(|v| v.parse().ok()).expect("--requests N");
+        match arg.as_str() {
+            "--requests" => {
+                n = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--requests N")
+            }
+            "--sites" => WANT_SITES.store(true, Ordering::SeqCst),
+            "--mode" => {
+                let wanted = args
+                    .next()
+                    .expect("--mode dialect,gateway,server,server+log");
+                modes.retain(|m| wanted.split(',').any(|w| w == *m));
+            }
+            _ => {} // `cargo bench` passes `--bench`
         }
     }
+    let want = |m: &str| modes.contains(&m);
+    let sites_per = |runs: usize| runs * n;
     // Enough open orders for every success-path request of every mode.
     let per_run = WARM_UP + n;
-    let runs = 3 * 2;
-    let sandbox = start_sandbox(per_run * runs);
+    let sandbox = start_sandbox(per_run * 6);
     let mut rows = Vec::new();
     let mut next = 0usize;
     // The whole-proxy runs first: `app::run` installs the process-wide metrics recorder, as in
     // production, and the direct `gateway` runs then record their metrics into it too.
     for log in [false, true] {
+        if !want(if log { "server+log" } else { "server" }) {
+            continue;
+        }
         for answer in [Answer::NotFound, Answer::Success] {
             for replay in ["off", "memory"] {
                 rows.push(measure_server(sandbox, replay, answer, n, next, log));
@@ -441,28 +601,45 @@ fn main() {
         }
     }
     for answer in [Answer::NotFound, Answer::Success] {
-        for replay in ["off", "memory"] {
-            rows.push(measure_gateway(sandbox, replay, answer, n, next));
-            if answer == Answer::Success {
-                next += per_run;
+        if want("gateway") {
+            for replay in ["off", "memory"] {
+                rows.push(measure_gateway(sandbox, replay, answer, n, next));
+                if answer == Answer::Success {
+                    next += per_run;
+                }
             }
+        }
+        if want("dialect") {
+            rows.push(measure_dialect(answer, n));
         }
     }
     rows.sort_by_key(|r| (r.mode, r.answer.name(), r.replay.clone()));
     println!("heap allocations per translated request ({n} requests, after {WARM_UP} warm-up)");
     println!(
-        "| mode | replay | answer | allocations (alloc + realloc) | of which realloc | bytes allocated |"
+        "| mode | replay | answer | allocations (alloc + realloc) | of which realloc | bytes allocated | log lines |"
     );
-    println!("|---|---|---|---:|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {:.1} | {:.1} | {:.0} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {:.0} | {} |",
             r.mode,
             r.replay,
             r.answer.name(),
             r.allocs + r.reallocs,
             r.reallocs,
-            r.bytes
+            r.bytes,
+            r.log_lines
+                .map_or_else(|| "-".to_owned(), |l| format!("{l:.1}"))
         );
+    }
+    if WANT_SITES.load(Ordering::SeqCst) {
+        let measured = sites_per(rows.len()) as f64;
+        let sites = SITES.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut sites: Vec<_> = sites.into_iter().collect();
+        sites.sort_by(|a, b| b.1.cmp(&a.1));
+        println!("\nallocation sites, per request (all measured rows together; allocating function <= nearest paybridge frame)");
+        for (site, count) in sites {
+            println!("{:6.2}  {site}", count as f64 / measured);
+        }
     }
 }

@@ -20,135 +20,14 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use paybridge::dialect::daxpay::wire::{fresh_nonce, read_answer, wall_clock};
-use paybridge::dialect::daxpay::{Answer, CloseCall, Scheme, SignType, Version};
+use paybridge::dialect::daxpay::{Answer, Scheme, SignType, Version};
 use paybridge::dialect::jeepay::sign as jeepay_sign;
-use paybridge::dialect::jeepay::{Params, Reply};
-use paybridge::error::GatewayError;
-use paybridge::operation::CloseOrder;
-use time::{OffsetDateTime, UtcOffset};
+use paybridge::dialect::jeepay::Params;
+use time::OffsetDateTime;
 
-const JEEPAY_MCH: &str = "M1623984572";
-const JEEPAY_APP: &str = "60cc09bce4b0f1c0b83761c9";
-const JEEPAY_SECRET: &str = "EWEFD123RGSRETYDFNGFGFGSHDFGH";
-const DAX_MCH: &str = "M1723635576766";
-const DAX_APP: &str = "M8207639754663343";
-const DAX_SECRET: &str = "dax_secret_Key123";
-const ORDER: &str = "DAX1001";
-const REQ_TIME: &str = "1763782200123";
-
-/// The merchant's signed close request, as a Jeepay SDK sends it.
-fn jeepay_request() -> Vec<u8> {
-    let mut fields = [
-        ("mchNo", JEEPAY_MCH),
-        ("appId", JEEPAY_APP),
-        ("version", "1.0"),
-        ("signType", "MD5"),
-        ("reqTime", REQ_TIME),
-        ("payOrderId", ORDER),
-    ];
-    let sign = jeepay_sign::sign(&mut fields, JEEPAY_SECRET);
-    format!(
-        r#"{{"mchNo":"{JEEPAY_MCH}","appId":"{JEEPAY_APP}","version":"1.0","signType":"MD5","reqTime":"{REQ_TIME}","payOrderId":"{ORDER}","sign":"{sign}"}}"#
-    )
-    .into_bytes()
-}
-
-fn offset() -> UtcOffset {
-    UtcOffset::from_hms(8, 0, 0).expect("a valid offset")
-}
-
-/// DaxPay's signed close success, as the sandbox (and DaxPay) writes it.
-fn success_answer(scheme: &Scheme) -> Vec<u8> {
-    let now = OffsetDateTime::now_utc();
-    let trace_id = "Xk2PqA81bZ0c";
-    match scheme.version {
-        Version::V2_0 => {
-            let res_time = now.unix_timestamp().to_string();
-            let sign = scheme.sign(
-                &mut [
-                    ("code", Cow::Borrowed("0")),
-                    ("msg", Cow::Borrowed("success")),
-                    ("resTime", Cow::Borrowed(&res_time)),
-                ],
-                DAX_SECRET,
-            );
-            format!(
-                r#"{{"msg":"success","code":0,"data":{{"code":0,"msg":"success","resTime":{res_time},"sign":"{sign}"}},"traceId":"{trace_id}"}}"#
-            )
-        }
-        _ => {
-            let res_time = wall_clock(now, offset());
-            let sign = scheme.sign(
-                &mut [
-                    ("code", Cow::Borrowed("0")),
-                    ("msg", Cow::Borrowed("success")),
-                    ("resTime", Cow::Borrowed(&res_time)),
-                    ("traceId", Cow::Borrowed(trace_id)),
-                ],
-                DAX_SECRET,
-            );
-            format!(
-                r#"{{"code":0,"msg":"success","data":null,"sign":"{sign}","resTime":"{res_time}","traceId":"{trace_id}"}}"#
-            )
-        }
-    }
-    .into_bytes()
-}
-
-/// DaxPay's "no such order" (20041): signed over code and msg in 3.x, unsigned in 2.0.
-fn not_found_answer(scheme: &Scheme) -> Vec<u8> {
-    let msg = "支付订单不存在";
-    match scheme.version {
-        Version::V2_0 => {
-            format!(r#"{{"msg":"{msg}","code":20041,"data":null,"traceId":"Xk2PqA81bZ0c"}}"#)
-        }
-        _ => {
-            let sign = scheme.sign(
-                &mut [("code", Cow::Borrowed("20041")), ("msg", Cow::Borrowed(msg))],
-                DAX_SECRET,
-            );
-            format!(
-                r#"{{"code":20041,"msg":"{msg}","data":null,"sign":"{sign}","resTime":null,"traceId":null}}"#
-            )
-        }
-    }
-    .into_bytes()
-}
-
-/// Everything paybridge's dialects do for one close, request bytes in, answer bytes out.
-/// (Routing, the replay store and HTTP are not dialect work and are not here.)
-fn close_once(scheme: &Scheme, request: &[u8], answer: &[u8]) -> Vec<u8> {
-    let params = Params::read(true, None, request).expect("a JSON object");
-    let req = params.validate().expect("required fields present");
-    assert!(req.sign_type_supported());
-    assert!(req.verify(JEEPAY_SECRET), "merchant signature verifies");
-    let order = CloseOrder::from_jeepay(&req, false).expect("an order is named");
-    let nonce = fresh_nonce();
-    let identity_3 = scheme.version == Version::V3_0;
-    let call = CloseCall {
-        scheme: *scheme,
-        secret: DAX_SECRET,
-        mch_no: identity_3.then_some(DAX_MCH),
-        app_id: (scheme.version != Version::V2_0).then_some(DAX_APP),
-        order_no: order.order_no,
-        biz_order_no: order.biz_order_no,
-        cancel: order.cancel,
-        client_ip: None,
-        utc_offset: offset(),
-        now: OffsetDateTime::now_utc(),
-        nonce: &nonce,
-    };
-    let (path, body) = call.encode();
-    black_box((path, body));
-    let reply = match read_answer(scheme, DAX_SECRET, answer).expect("a believable answer") {
-        Answer::Done { .. } => Reply::empty_success(0, "SUCCESS", JEEPAY_SECRET),
-        Answer::Refused { code: 20041, .. } => {
-            GatewayError::OrderNotFound { verified: true }.reply()
-        }
-        other => panic!("unexpected answer {other:?}"),
-    };
-    reply.to_json()
-}
+#[path = "support/close.rs"]
+mod close_support;
+use close_support::*;
 
 fn schemes() -> impl Iterator<Item = Scheme> {
     Version::ALL.into_iter().flat_map(|version| {

@@ -22,6 +22,8 @@ pub enum GatewayError {
     Conversion(String),
     #[error("参数有误[请求体超过{limit}字节]")]
     BodyTooLarge { limit: usize },
+    #[error("参数有误[请求体读取超时]")]
+    BodyTimeout,
     #[error("{0}")]
     Required(&'static str),
     #[error("不支持的签名类型[{0}]，仅支持MD5")]
@@ -71,7 +73,9 @@ pub enum GatewayError {
 impl GatewayError {
     pub fn code(&self) -> i64 {
         match self {
-            GatewayError::Conversion(_) | GatewayError::BodyTooLarge { .. } => code::CONVERSION,
+            GatewayError::Conversion(_)
+            | GatewayError::BodyTooLarge { .. }
+            | GatewayError::BodyTimeout => code::CONVERSION,
             GatewayError::Upstream(_)
             | GatewayError::Internal
             | GatewayError::Overloaded
@@ -103,6 +107,7 @@ impl GatewayError {
         match self {
             GatewayError::Conversion(_) => "conversion",
             GatewayError::BodyTooLarge { .. } => "body_too_large",
+            GatewayError::BodyTimeout => "body_timeout",
             GatewayError::Required(_) => "required_field",
             GatewayError::UnsupportedSignType(_) => "sign_type",
             GatewayError::UnknownMerchant => "unknown_merchant",

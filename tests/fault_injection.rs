@@ -968,8 +968,13 @@ async fn passthrough_answer_cap_is_exactly_one_mib() {
 
 /// A circuit-breaker probe whose client leaves mid-call must not leave the circuit half-open
 /// forever: once the upstream is healthy again, calls must reach it again.
+///
+/// Observed: hyper drops the request future when the client disconnects; the probe's
+/// `breaker::Permit` is a plain value, so `Breaker::record` is never called and the state stays
+/// `HalfOpen { probing: true }`, for which `permit()` answers `None` forever: every later call is
+/// `系统异常[上游暂不可用，订单未处理，请稍后重试]` without reaching the (recovered) upstream,
+/// until a restart or reload. The translated path is affected the same way.
 #[tokio::test]
-#[ignore = "BUG: a half-open probe cancelled by its client's disconnect leaves the circuit open forever (upstream/mod.rs Transport::send)"]
 async fn a_client_leaving_during_a_breaker_probe_does_not_wedge_the_circuit() {
     let fake = Fake::start(Fault::Hang).await;
     let stack = stack_with(
@@ -1018,13 +1023,18 @@ async fn a_client_leaving_during_a_breaker_probe_does_not_wedge_the_circuit() {
 
 /// A client that sends half a body and then stalls (without leaving) must not hold the proxy's
 /// capacity forever.
+///
+/// Observed: `read_body` waits without a deadline inside the in-flight limit (hyper's
+/// `header_read_timeout` covers only the head), so the stalled request keeps its slot: with
+/// `max_in_flight = 1`, every other request is `503 系统繁忙` for as long as the client stays
+/// (15 s and more observed, with no answer to the stalled client either). If a dedicated body
+/// deadline is added, set it here below 3 s.
 #[tokio::test]
-#[ignore = "BUG: no deadline on reading a request body: a stalled body holds an in-flight slot forever (route/mod.rs read_body)"]
 async fn a_stalled_request_body_does_not_hold_capacity_forever() {
     let fake = Fake::start(Fault::EmptyBody).await;
     let stack = stack_with(
         fake.addr,
-        "max_in_flight = 1\nheader_read_timeout_ms = 500",
+        "max_in_flight = 1\nheader_read_timeout_ms = 500\nbody_read_timeout_ms = 1000",
         "",
     )
     .await;
@@ -1048,40 +1058,4 @@ async fn a_stalled_request_body_does_not_hold_capacity_forever() {
         a.body
     );
     drop(s);
-}
-
-#[tokio::test]
-async fn zz_scratch_stall_long() {
-    let fake = Fake::start(Fault::EmptyBody).await;
-    let stack = stack_with(fake.addr, "max_in_flight = 1", "").await;
-    let body = request(Via::Passthrough).to_string();
-    let mut s = TcpStream::connect(stack.proxy.addr).await.unwrap();
-    s.write_all(post_head(body.len()).as_bytes()).await.unwrap();
-    s.write_all(&body.as_bytes()[..body.len() / 2]).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(15)).await;
-    let a = post_json(stack.proxy.addr, "/api/pay/close", &request(Via::Passthrough)).await;
-    println!("after 15s: {} {}", a.status, a.body);
-    let mut buf = [0u8; 100];
-    let r = tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await;
-    println!("stalled client read: {r:?}");
-}
-
-#[tokio::test]
-async fn zz_scratch_translated_wedge() {
-    let fake = Fake::start(Fault::Hang).await;
-    let stack = stack_with(fake.addr, "", "breaker_failures = 1\nbreaker_cooldown_ms = 200").await;
-    let proxy = stack.proxy.addr;
-    let a = post_json(proxy, "/api/pay/close", &request(Via::Translated)).await;
-    println!("first: {}", a.body);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let n = fake.seen.requests();
-    let body = request(Via::Translated).to_string();
-    let mut s = TcpStream::connect(proxy).await.unwrap();
-    s.write_all(format!("{}{body}", post_head(body.len())).as_bytes()).await.unwrap();
-    while fake.seen.requests() < n + 1 { tokio::time::sleep(Duration::from_millis(10)).await; }
-    drop(s);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let before = fake.seen.requests();
-    let a = post_json(proxy, "/api/pay/close", &request(Via::Translated)).await;
-    println!("after: {} reached={}", a.body, fake.seen.requests() - before);
 }

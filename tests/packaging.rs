@@ -176,7 +176,7 @@ fn host_path(service_name: &str, service: &Value, container_path: &Path) -> Path
             continue;
         }
         if let Ok(rest) = container_path.strip_prefix(&target) {
-            return root().join(source).join(rest);
+            return root().join(source.trim_start_matches("./")).join(rest);
         }
     }
     panic!(
@@ -1089,7 +1089,14 @@ fn configuration_doc_names_every_key() {
         {
             continue;
         }
-        if !doc.contains(&format!("`{field}`")) {
+        // Named as a key: `field`, a section header [field] / [[field]] / [x.field], or field = ….
+        let named = [
+            format!("`{field}`"),
+            format!("[{field}]"),
+            format!(".{field}]"),
+            format!("{field} = "),
+        ];
+        if !named.iter().any(|n| doc.contains(n.as_str())) {
             missing.push(field.to_owned());
         }
     }

@@ -94,6 +94,8 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// How long a client may take to send its request head (slow-loris protection).
     pub header_read_timeout: Duration,
+    /// How long a client may take to send its request body.
+    pub body_read_timeout: Duration,
 }
 
 /// Idempotent replay of signed requests.
@@ -462,6 +464,11 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         header_read_timeout: millis(
             "server.header_read_timeout_ms",
             raw.server.header_read_timeout_ms,
+            10_000,
+        )?,
+        body_read_timeout: millis(
+            "server.body_read_timeout_ms",
+            raw.server.body_read_timeout_ms,
             10_000,
         )?,
     };

@@ -40,6 +40,7 @@ pub struct RawServer {
     pub max_connections: Option<usize>,
     pub max_in_flight: Option<usize>,
     pub header_read_timeout_ms: Option<u64>,
+    pub body_read_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

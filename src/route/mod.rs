@@ -122,7 +122,16 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let runtime = self.runtime.load_full();
         let replay = self.replay.clone();
-        Box::pin(async move { handle(&runtime, replay.as_ref(), req).await })
+        // Detached: a client that goes away must not cancel a call to a gateway half-way (the
+        // close may have been sent; its outcome still has to reach the replay store, and the
+        // circuit breaker its verdict).
+        let work = tokio::spawn(async move { handle(&runtime, replay.as_ref(), req).await });
+        Box::pin(async move {
+            work.await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "request handler failed");
+                Err(GatewayError::Internal)
+            })
+        })
     }
 }
 
@@ -200,7 +209,13 @@ where
         return Err(GatewayError::MethodNotAllowed(req.method().to_string()));
     }
     let (parts, body) = req.into_parts();
-    let body = read_body(body, rt.config.server.max_body_bytes).await?;
+    let server = &rt.config.server;
+    let body = tokio::time::timeout(
+        server.body_read_timeout,
+        read_body(body, server.max_body_bytes),
+    )
+    .await
+    .map_err(|_| GatewayError::BodyTimeout)??;
     let call = Call {
         traceparent: crate::telemetry::trace_context::child_of(&parts.headers),
         endpoint: Endpoint::from_path(parts.uri.path()),

@@ -27,6 +27,35 @@ pub enum Permit {
     Probe,
 }
 
+/// A permit that cannot be forgotten: dropped without an outcome (the caller's future was
+/// cancelled, for instance by a client that went away), it gives a probe back so that the next
+/// call may probe, instead of leaving the circuit half-open for ever.
+#[derive(Debug)]
+pub struct PermitGuard<'a> {
+    breaker: &'a Breaker,
+    permit: Option<Permit>,
+}
+
+impl PermitGuard<'_> {
+    pub fn record(mut self, success: bool) {
+        if let Some(permit) = self.permit.take() {
+            self.breaker.record(permit, success);
+        }
+    }
+}
+
+impl Drop for PermitGuard<'_> {
+    fn drop(&mut self) {
+        if self.permit.take() == Some(Permit::Probe) {
+            if let Ok(mut state) = self.breaker.state.lock() {
+                if *state == (State::HalfOpen { probing: true }) {
+                    *state = State::HalfOpen { probing: false };
+                }
+            }
+        }
+    }
+}
+
 impl Breaker {
     /// `threshold` 0 disables the breaker.
     pub fn new(name: &str, threshold: u32, cooldown: Duration) -> Self {
@@ -36,6 +65,14 @@ impl Breaker {
             cooldown,
             state: Mutex::new(State::Closed { failures: 0 }),
         }
+    }
+
+    /// `None`: the circuit is open, do not call.
+    pub fn guard(&self) -> Option<PermitGuard<'_>> {
+        self.permit().map(|permit| PermitGuard {
+            breaker: self,
+            permit: Some(permit),
+        })
     }
 
     /// `None`: the circuit is open, do not call.
@@ -120,6 +157,19 @@ mod tests {
         let probe = b.permit().unwrap();
         b.record(probe, true);
         assert_eq!(b.permit(), Some(Permit::Call), "closed");
+    }
+
+    #[test]
+    fn a_forgotten_probe_is_given_back() {
+        let b = Breaker::new("u", 1, Duration::from_millis(10));
+        b.record(b.permit().unwrap(), false);
+        std::thread::sleep(Duration::from_millis(20));
+        let probe = b.guard().unwrap();
+        assert!(b.guard().is_none(), "one probe at a time");
+        drop(probe);
+        let again = b.guard().expect("a new probe once the first was abandoned");
+        again.record(true);
+        assert_eq!(b.permit(), Some(Permit::Call));
     }
 
     #[test]

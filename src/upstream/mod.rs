@@ -187,7 +187,7 @@ impl Transport {
     async fn send(&self, req: Request<Full<Bytes>>) -> Result<Answered, UpstreamError> {
         let started = tokio::time::Instant::now();
         // One breaker verdict per call: its retries are part of the same call.
-        let Some(permit) = self.breaker.permit() else {
+        let Some(permit) = self.breaker.guard() else {
             metrics::counter!("paybridge_upstream_errors_total", "upstream" => self.name.clone(), "kind" => "upstream_circuit_open").increment(1);
             return Err(UpstreamError::CircuitOpen {
                 upstream: self.name.clone(),
@@ -211,7 +211,7 @@ impl Transport {
             }
         };
         let healthy = matches!(&result, Ok(a) if !a.status.is_server_error());
-        self.breaker.record(permit, healthy);
+        permit.record(healthy);
         match &result {
             Ok(_) => self.last_answer.store(unix_ms(), Ordering::Relaxed),
             Err(_) => self.last_failure.store(unix_ms(), Ordering::Relaxed),
