@@ -454,25 +454,12 @@ async fn load_beyond_the_in_flight_limit_is_shed_at_once() {
 #[tokio::test]
 async fn slow_request_heads_are_cut_off() {
     let (sb, _sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;
-    let config = std::sync::Arc::new(
-        paybridge::config::Config::from_toml(
-            &proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
-                .replace("[server]\n", "[server]\nheader_read_timeout_ms = 300\n"),
-        )
-        .unwrap(),
-    );
-    let bound = paybridge::app::bind(&config).await.unwrap();
-    let addr = bound.proxy_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(paybridge::app::run(
-        paybridge::route::Gateway::new(config),
-        bound,
-        None,
-        async move {
-            let _ = rx.await;
-        },
-    ));
-    let _running = Running::new(addr, tx);
+    let running = start_app(
+        &proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
+            .replace("[server]\n", "[server]\nheader_read_timeout_ms = 300\n"),
+    )
+    .await;
+    let addr = running.addr;
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"POST /api/pay/close HTTP/1.1\r\nHost: x\r\n")
         .await
@@ -492,25 +479,12 @@ async fn slow_request_heads_are_cut_off() {
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let (sb, _sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;
-    let config = std::sync::Arc::new(
-        paybridge::config::Config::from_toml(
-            &proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
-                .replace("[server]\n", "[server]\nmax_connections = 1\n"),
-        )
-        .unwrap(),
-    );
-    let bound = paybridge::app::bind(&config).await.unwrap();
-    let addr = bound.proxy_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(paybridge::app::run(
-        paybridge::route::Gateway::new(config),
-        bound,
-        None,
-        async move {
-            let _ = rx.await;
-        },
-    ));
-    let _running = Running::new(addr, tx);
+    let running = start_app(
+        &proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
+            .replace("[server]\n", "[server]\nmax_connections = 1\n"),
+    )
+    .await;
+    let addr = running.addr;
     let hog = tokio::net::TcpStream::connect(addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let waiting = tokio::spawn(async move {

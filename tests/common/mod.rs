@@ -124,6 +124,25 @@ pub async fn start_proxy(config_toml: &str) -> Running {
     }
 }
 
+/// Starts paybridge the way `serve` does (`app::bind` + `app::run`: limits, admin listener),
+/// without a configuration file to reload.
+pub async fn start_app(config_toml: &str) -> Running {
+    let config = Arc::new(Config::from_toml(config_toml).expect("configuration is valid"));
+    let bound = paybridge::app::bind(&config).await.unwrap();
+    let addr = bound.proxy_addr().unwrap();
+    let (stop, stopped) = stopper();
+    tokio::spawn(paybridge::app::run(
+        paybridge::route::Gateway::new(config),
+        bound,
+        None,
+        stopped,
+    ));
+    Running {
+        addr,
+        stop: Some(stop),
+    }
+}
+
 /// Starts a fake upstream answering every request with `answer(body)`.
 pub async fn start_fake<F, Fut>(answer: F) -> Running
 where
