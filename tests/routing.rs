@@ -692,3 +692,22 @@ async fn a_changed_file_is_picked_up_without_a_signal() {
     let a = post_json(proxy.addr, "/api/pay/close", &close_body(Some("F1"), None)).await;
     assert_eq!(a.json()["msg"], "RELOADED");
 }
+
+#[tokio::test]
+async fn a_fallback_that_cannot_be_translated_keeps_the_legacy_answer() {
+    // M7 has an app on the legacy gateway only: paybridge holds no key for it.
+    let legacy_only = "[[legacy_sandbox.apps]]\nmch_no = \"M7\"\napp_id = \"app-of-m7\"\nsecret = \"secret-of-m7\"\n";
+    let (lg, legacy) = start_legacy(&(legacy_toml(&[]) + legacy_only)).await;
+    let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;
+    let routes = "[routing]\ndefault = { action = \"passthrough\", upstream = \"legacy\", fallback = \"merchant\" }\n";
+    let proxy = start_proxy(&world_toml(sb.addr, lg.addr, routes)).await;
+    let body = close_for("M7", "app-of-m7", "secret-of-m7", "NOPE");
+    let a = post_json(proxy.addr, "/api/pay/close", &body).await;
+    assert_eq!(
+        a.body,
+        error(9999, "订单不存在"),
+        "the legacy gateway's own answer"
+    );
+    assert_eq!(legacy.received().len(), 1);
+    assert_eq!(sandbox.requests_seen(), 0, "nothing could be translated");
+}

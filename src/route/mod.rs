@@ -241,85 +241,119 @@ where
     };
     let decision = table::decide(&rt.config.routing, &facts, false);
     call.note(|r| r.mch_no = mch_no.clone());
+    let rule = decision.rule_name;
     match decision.route {
         Route::Translate { upstream, fallback } => {
             let endpoint = call
                 .endpoint
                 .ok_or_else(|| GatewayError::NotFound(call.parts.uri.path().to_owned()))?;
-            call.note(|r| r.action = Some("translate"));
-            let prepared = translate::prepare(rt, &call, endpoint, upstream)?;
-            call.note(|r| r.upstream = Some(prepared.upstream.name.clone()));
-            let (ticket, retry) = match claim(rt, replay, &prepared).await? {
-                Claimed::Replay { stored, code } => {
-                    call.note(|r| {
-                        r.action = Some("replay");
-                        r.code = code;
-                    });
-                    metrics::counter!("paybridge_replays_total").increment(1);
-                    tracing::info!(mch_no = %prepared.merchant.mch_no, "duplicate request: the first answer is replayed");
-                    return Ok(stored);
-                }
-                Claimed::Go { ticket, retry } => (ticket, retry),
-            };
-            let outcome = if retry {
-                translate::resume(rt, &call, &prepared).await
-            } else {
-                translate::execute(rt, &call, &prepared).await
-            };
-            let outcome = match outcome {
-                Err(GatewayError::OrderNotFound { verified: true }) if fallback.is_some() => {
-                    let legacy = fallback.ok_or(GatewayError::Internal)?;
-                    fallback_taken("daxpay_to_legacy", decision.rule_name, mch_no.as_deref());
-                    call.note(|r| {
-                        r.fallback = true;
-                        r.upstream = Some(legacy.name.clone());
-                    });
-                    passthrough::forward(rt, &call, legacy).await
-                }
-                other => other.map(|reply| {
-                    call.note(|r| r.code = Some(prepared.merchant.success.code));
-                    reply_answer(reply)
-                }),
-            };
-            record(ticket, outcome).await
+            translated(rt, replay, &call, endpoint, upstream, fallback, rule).await
         }
         Route::Passthrough {
             upstream,
             fallback,
             shadow,
-        } => {
-            call.note(|r| {
-                r.action = Some("passthrough");
-                r.upstream = Some(upstream.name.clone());
-            });
-            if let (Some(target), Some(endpoint)) = (shadow, call.endpoint) {
-                shadow::log(rt, &call, endpoint, target, decision.rule_name);
-            }
-            let answer = passthrough::forward(rt, &call, upstream).await?;
-            match (fallback, call.endpoint) {
-                (Some(target), Some(endpoint)) if passthrough::says_no_such_order(&answer) => {
-                    fallback_taken("legacy_to_daxpay", decision.rule_name, mch_no.as_deref());
-                    call.note(|r| r.fallback = true);
-                    let upstream = match target {
-                        crate::config::DaxTarget::Named(u) => Some(u),
-                        crate::config::DaxTarget::MerchantIdentity => None,
-                    };
-                    let prepared = translate::prepare(rt, &call, endpoint, upstream)?;
-                    translate::execute(rt, &call, &prepared)
-                        .await
-                        .map(reply_response)
-                }
-                _ => Ok(passthrough::into_response(answer)),
-            }
-        }
+        } => passed_through(rt, &call, upstream, fallback, shadow, rule).await,
     }
 }
 
-fn fallback_taken(direction: &'static str, rule: &str, mch_no: Option<&str>) {
+/// A translated request: verified, checked against the replay store, carried out on DaxPay
+/// (falling back once to the legacy gateway for an order DaxPay verifiably does not have), and
+/// its outcome recorded for duplicates.
+async fn translated(
+    rt: &Runtime,
+    replay: Option<&Store>,
+    call: &Call,
+    endpoint: Endpoint,
+    upstream: Option<&Arc<crate::config::Upstream>>,
+    fallback: Option<&Arc<crate::config::LegacyUpstream>>,
+    rule: &str,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    call.note(|r| r.action = Some("translate"));
+    let prepared = translate::prepare(rt, call, endpoint, upstream)?;
+    call.note(|r| r.upstream = Some(prepared.upstream.name.clone()));
+    let (ticket, retry) = match claim(rt, replay, &prepared).await? {
+        Claimed::Replay { stored, code } => {
+            call.note(|r| {
+                r.action = Some("replay");
+                r.code = code;
+            });
+            metrics::counter!("paybridge_replays_total").increment(1);
+            tracing::info!(mch_no = %prepared.merchant.mch_no, "duplicate request: the first answer is replayed");
+            return Ok(stored);
+        }
+        Claimed::Go { ticket, retry } => (ticket, retry),
+    };
+    let outcome = if retry {
+        translate::resume(rt, call, &prepared).await
+    } else {
+        translate::execute(rt, call, &prepared).await
+    };
+    let outcome = match (outcome, fallback) {
+        (Err(GatewayError::OrderNotFound { verified: true }), Some(legacy)) => {
+            fallback_taken("daxpay_to_legacy", rule, &prepared.merchant.mch_no);
+            call.note(|r| {
+                r.fallback = true;
+                r.upstream = Some(legacy.name.clone());
+            });
+            passthrough::forward(rt, call, legacy).await
+        }
+        (outcome, _) => outcome.map(|reply| {
+            call.note(|r| r.code = Some(prepared.merchant.success.code));
+            reply_answer(reply)
+        }),
+    };
+    record(ticket, outcome).await
+}
+
+/// A request passed through unchanged (shadowed first when asked), translated once instead
+/// when the legacy gateway says the order does not exist and a fallback is configured.
+async fn passed_through(
+    rt: &Runtime,
+    call: &Call,
+    upstream: &Arc<crate::config::LegacyUpstream>,
+    fallback: Option<&crate::config::DaxTarget>,
+    shadow: Option<&crate::config::DaxTarget>,
+    rule: &str,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    call.note(|r| {
+        r.action = Some("passthrough");
+        r.upstream = Some(upstream.name.clone());
+    });
+    if let (Some(target), Some(endpoint)) = (shadow, call.endpoint) {
+        shadow::log(rt, call, endpoint, target, rule);
+    }
+    let answer = passthrough::forward(rt, call, upstream).await?;
+    match (fallback, call.endpoint) {
+        (Some(target), Some(endpoint)) if passthrough::says_no_such_order(&answer) => {
+            let upstream = match target {
+                crate::config::DaxTarget::Named(u) => Some(u),
+                crate::config::DaxTarget::MerchantIdentity => None,
+            };
+            // A request paybridge cannot translate (no merchant key, a bad signature...) keeps
+            // the legacy gateway's answer.
+            let prepared = match translate::prepare(rt, call, endpoint, upstream) {
+                Ok(prepared) => prepared,
+                Err(e) => {
+                    tracing::info!(rule, reason = %e, "no fallback to DaxPay: the request cannot be translated");
+                    return Ok(passthrough::into_response(answer));
+                }
+            };
+            fallback_taken("legacy_to_daxpay", rule, &prepared.merchant.mch_no);
+            call.note(|r| r.fallback = true);
+            translate::execute(rt, call, &prepared)
+                .await
+                .map(reply_response)
+        }
+        _ => Ok(passthrough::into_response(answer)),
+    }
+}
+
+fn fallback_taken(direction: &'static str, rule: &str, mch_no: &str) {
     tracing::info!(
         direction,
         rule,
-        mch_no = mch_no.unwrap_or("-"),
+        mch_no,
         "fallback: order does not exist, trying the other gateway"
     );
     metrics::counter!("paybridge_fallbacks_total", "direction" => direction).increment(1);
