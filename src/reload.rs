@@ -112,8 +112,13 @@ fn warn_restart_needed(old: &Config, new: &Config) {
     if old.replay.store != new.replay.store {
         changed.push("replay.store");
     }
-    if old.log_level != new.log_level {
-        changed.push("log.level");
+    if old.legacy_sandbox.as_ref().map(|s| (s.listen, s.embedded))
+        != new.legacy_sandbox.as_ref().map(|s| (s.listen, s.embedded))
+    {
+        changed.push("legacy_sandbox");
+    }
+    if (&old.log_level, old.log_json) != (&new.log_level, new.log_json) {
+        changed.push("log");
     }
     if !changed.is_empty() {
         tracing::warn!(keys = ?changed, "these settings take effect only after a restart");

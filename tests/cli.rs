@@ -322,3 +322,33 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// A reader that goes away (`paybridge check | head -1`) must not make paybridge panic.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    for args in [
+        vec!["check", "--config", "config/paybridge.toml"],
+        vec![
+            "route",
+            "--config",
+            "config/paybridge.toml",
+            "--mch-no",
+            "M1623984572",
+        ],
+    ] {
+        let mut child = paybridge()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

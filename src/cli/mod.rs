@@ -56,8 +56,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Check(arg) => match Config::load(&arg.config) {
             Ok(config) => {
-                print!("{}", config.summary());
-                println!("configuration OK: {}", arg.config.display());
+                let text = format!(
+                    "{}configuration OK: {}\n",
+                    config.summary(),
+                    arg.config.display()
+                );
+                emit(&text);
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&format!("{}: {e}", arg.config.display())),
@@ -81,6 +85,14 @@ fn with_config(arg: &ConfigArg, then: fn(Arc<Config>) -> ExitCode) -> ExitCode {
         }
         Err(e) => fail(&format!("{}: {e}", arg.config.display())),
     }
+}
+
+/// Writes to stdout; a closed pipe (`paybridge check | head -1`) is not an error worth a panic.
+pub(crate) fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 fn fail(message: &str) -> ExitCode {

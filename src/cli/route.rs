@@ -52,16 +52,13 @@ pub fn run(args: RouteArgs) -> ExitCode {
             }
         }
     }
-    print!(
-        "{}",
-        explain(
-            &config,
-            &args.path,
-            args.mch_no.as_deref(),
-            args.app_id.as_deref(),
-            &headers
-        )
-    );
+    super::emit(&explain(
+        &config,
+        &args.path,
+        args.mch_no.as_deref(),
+        args.app_id.as_deref(),
+        &headers,
+    ));
     ExitCode::SUCCESS
 }
 

@@ -40,9 +40,7 @@ pub struct SignArgs {
 pub fn run(args: SignArgs) -> ExitCode {
     match sign(&args, std::io::stdin().lock()) {
         Ok(lines) => {
-            for line in lines {
-                println!("{line}");
-            }
+            super::emit(&(lines.join("\n") + "\n"));
             ExitCode::SUCCESS
         }
         Err(message) => {

@@ -393,6 +393,37 @@ impl Config {
                 );
             }
         }
+        let replay = match &self.replay.store {
+            ReplayStoreKind::Off => "off".to_owned(),
+            ReplayStoreKind::Memory { max_entries } => {
+                format!("memory, at most {max_entries} entries")
+            }
+            ReplayStoreKind::Redis { url } => format!("redis {}", mask_url(url)),
+        };
+        let _ = writeln!(
+            out,
+            "replay: {replay} · kept {} s · {} while the store is unreachable",
+            self.replay.ttl.as_secs(),
+            if self.replay.fail_open {
+                "allow"
+            } else {
+                "reject"
+            }
+        );
+        if let Some(lg) = &self.legacy_sandbox {
+            let _ = writeln!(
+                out,
+                "legacy sandbox: {} · {} app(s) · {} order(s){}",
+                lg.listen,
+                lg.apps.len(),
+                lg.orders.len(),
+                if lg.embedded {
+                    " · embedded in serve"
+                } else {
+                    ""
+                },
+            );
+        }
         if let Some(sb) = &self.sandbox {
             let _ = writeln!(
                 out,
@@ -417,6 +448,18 @@ pub fn offset_text(offset: UtcOffset) -> String {
     let (h, m, _) = offset.as_hms();
     let sign = if offset.is_negative() { '-' } else { '+' };
     format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+}
+
+/// A URL with any password replaced by `***` (a Redis URL may carry one).
+fn mask_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 fn mask(secret: Option<&Secret>) -> &'static str {
@@ -989,5 +1032,35 @@ fn resolve_secret(key: &str, raw: RawSecret) -> Result<Secret, ConfigError> {
         RawSecret::File { file } => std::fs::read_to_string(&file)
             .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
             .map_err(|e| invalid(key, format!("cannot read {}: {e}", file.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_passwords_are_masked() {
+        assert_eq!(
+            mask_url("redis://:pw@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(
+            mask_url("redis://user:pw@host/0"),
+            "redis://user:***@host/0"
+        );
+        assert_eq!(mask_url("redis://host:6379"), "redis://host:6379");
+    }
+
+    #[test]
+    fn the_summary_masks_a_redis_password() {
+        let config =
+            Config::from_toml("[replay]\nstore = \"redis://:hunter2@127.0.0.1:6379/0\"\n").unwrap();
+        let summary = config.summary();
+        assert!(
+            summary.contains("redis://:***@127.0.0.1:6379/0"),
+            "{summary}"
+        );
+        assert!(!summary.contains("hunter2"));
     }
 }
