@@ -18,8 +18,9 @@ ARG RUST_VERSION=1.95
 # ---- build ------------------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-COPY src ./src
+# The whole crate (less what .dockerignore leaves out): Cargo checks that every target the
+# manifest declares ([[bin]], [[bench]], ...) has its source, even when building one binary.
+COPY . .
 # --locked: exactly the dependency versions of Cargo.lock, or fail. The registry and target
 # caches persist between builds (BuildKit); the binary is copied out of the cached target dir.
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \

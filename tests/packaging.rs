@@ -1011,6 +1011,58 @@ fn dockerfile_builds_locked_and_runs_unprivileged_with_a_healthcheck() {
         .unwrap_or_else(|e| panic!("the image's command {argv:?} does not parse:\n{e}"));
 }
 
+/// The targets `Cargo.toml` declares: Cargo refuses the manifest when one has no source file,
+/// even to build another target, so the build stage needs them all.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    bin: Vec<ManifestTarget>,
+    #[serde(default)]
+    bench: Vec<ManifestTarget>,
+    #[serde(default)]
+    test: Vec<ManifestTarget>,
+    #[serde(default)]
+    example: Vec<ManifestTarget>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ManifestTarget {
+    name: String,
+    path: Option<String>,
+}
+
+fn declared_target_sources() -> Vec<String> {
+    use figment::providers::{Format, Toml};
+    let manifest: Manifest = figment::Figment::from(Toml::string(&read("Cargo.toml")))
+        .extract()
+        .unwrap_or_else(|e| panic!("Cargo.toml: {e}"));
+    let kinds = [
+        (&manifest.bin, "src/bin"),
+        (&manifest.bench, "benches"),
+        (&manifest.test, "tests"),
+        (&manifest.example, "examples"),
+    ];
+    let mut sources = Vec::new();
+    for (targets, dir) in kinds {
+        for t in targets {
+            let source = match &t.path {
+                Some(p) => p.clone(),
+                None => {
+                    let flat = format!("{dir}/{}.rs", t.name);
+                    let nested = format!("{dir}/{}/main.rs", t.name);
+                    if root().join(&nested).is_file() && !root().join(&flat).is_file() {
+                        nested
+                    } else {
+                        flat
+                    }
+                }
+            };
+            sources.push(source);
+        }
+    }
+    sources
+}
+
 #[test]
 fn dockerignore_keeps_target_out_and_the_build_inputs_in() {
     let patterns: Vec<String> = read(".dockerignore")
@@ -1025,28 +1077,65 @@ fn dockerignore_keeps_target_out_and_the_build_inputs_in() {
             ".dockerignore sends {path} to the Docker daemon"
         );
     }
-    let mut needed: Vec<String> = ["Cargo.toml", "Cargo.lock", "src/main.rs", "src/lib.rs"]
-        .map(str::to_owned)
-        .to_vec();
-    for stage in dockerfile() {
+    let clean = |p: &str| p.trim_start_matches("./").trim_end_matches('/').to_owned();
+    let stages = dockerfile();
+    // Everything any stage copies from the context exists and reaches the daemon.
+    for stage in &stages {
         for (w, rest) in &stage.instructions {
             if (w == "COPY" || w == "ADD") && !rest.contains("--from=") {
-                needed.extend(copy_sources(rest));
+                for source in copy_sources(rest) {
+                    let path = clean(&source);
+                    assert!(
+                        root().join(&path).exists(),
+                        "the Dockerfile copies {path}, which does not exist"
+                    );
+                    if path != "." && !path.is_empty() {
+                        assert!(
+                            sent_to_docker(&patterns, &path),
+                            ".dockerignore keeps {path} out of the build context"
+                        );
+                    }
+                }
             }
         }
     }
+    // The stage that runs `cargo build` gets the manifest, the lock file, the library and
+    // every declared target's source.
+    let build = stages
+        .iter()
+        .find(|s| {
+            s.instructions
+                .iter()
+                .any(|(w, rest)| w == "RUN" && rest.contains("cargo build"))
+        })
+        .expect("a stage that runs `cargo build`");
+    let copied: Vec<String> = build
+        .instructions
+        .iter()
+        .filter(|(w, rest)| (w == "COPY" || w == "ADD") && !rest.contains("--from="))
+        .flat_map(|(_, rest)| copy_sources(rest))
+        .map(|s| clean(&s))
+        .collect();
+    let mut needed: Vec<String> = ["Cargo.toml", "Cargo.lock", "src/main.rs", "src/lib.rs"]
+        .map(str::to_owned)
+        .to_vec();
+    needed.extend(declared_target_sources());
     for path in needed {
-        let path = path
-            .trim_start_matches("./")
-            .trim_end_matches('/')
-            .to_owned();
+        let path = clean(&path);
         assert!(
-            root().join(&path).exists(),
-            "the Dockerfile copies {path}, which does not exist"
+            root().join(&path).is_file(),
+            "{path} (needed by Cargo.toml) does not exist"
         );
         assert!(
             sent_to_docker(&patterns, &path),
-            ".dockerignore keeps {path} out of the build context"
+            ".dockerignore keeps {path} out of the build context, and Cargo needs it"
+        );
+        assert!(
+            copied.iter().any(|c| c == "."
+                || c.is_empty()
+                || *c == path
+                || path.starts_with(&format!("{c}/"))),
+            "the build stage does not copy {path} (copies {copied:?}), and Cargo needs it"
         );
     }
 }
