@@ -133,7 +133,8 @@ pub async fn run(
     let mut side_tasks = Vec::new();
     let draining = Arc::new(AtomicBool::new(false));
     // Installed before serving so that every request is counted.
-    let _ = crate::telemetry::metrics();
+    let upkeep =
+        crate::telemetry::metrics().map(|handle| tokio::spawn(crate::telemetry::upkeep(handle)));
     if let Some((listener, sandbox)) = bound.sandbox {
         side_tasks.push(tokio::spawn(sandbox::run(
             listener,
@@ -189,6 +190,9 @@ pub async fn run(
         b.abort();
     }
     let _ = side_stop_tx.send(true);
+    if let Some(task) = upkeep {
+        task.abort();
+    }
     for task in side_tasks {
         let _ = task.await;
     }

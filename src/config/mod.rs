@@ -742,6 +742,8 @@ fn validate_legacy_sandbox(raw: raw::RawLegacySandbox) -> Result<LegacySandboxCo
         return Err(invalid("legacy_sandbox.apps", "at least one app is needed"));
     }
     let mut orders: Vec<LegacyOrder> = Vec::new();
+    let mut seen_ids = std::collections::HashSet::new();
+    let mut seen_refs = std::collections::HashSet::new();
     for (i, o) in raw.orders.into_iter().enumerate() {
         let key = |field: &str| format!("legacy_sandbox.orders[{i}].{field}");
         require_text(&key("pay_order_id"), &o.pay_order_id)?;
@@ -749,10 +751,10 @@ fn validate_legacy_sandbox(raw: raw::RawLegacySandbox) -> Result<LegacySandboxCo
         if o.state > 6 {
             return Err(invalid(key("state"), "a Jeepay order state is 0 to 6"));
         }
-        if orders.iter().any(|p| {
-            p.pay_order_id == o.pay_order_id
-                || (p.mch_no == o.mch_no && p.mch_order_no == o.mch_order_no)
-        }) {
+        // Sets, not scans: a sandbox may hold hundreds of thousands of orders.
+        if !seen_ids.insert(o.pay_order_id.clone())
+            || !seen_refs.insert((o.mch_no.clone(), o.mch_order_no.clone()))
+        {
             return Err(invalid(key("pay_order_id"), "duplicate legacy order"));
         }
         orders.push(LegacyOrder {
@@ -814,6 +816,8 @@ fn validate_sandbox(raw: raw::RawSandbox) -> Result<SandboxConfig, ConfigError> 
         ));
     }
     let mut orders: Vec<SandboxOrder> = Vec::new();
+    let mut seen_ids = std::collections::HashSet::new();
+    let mut seen_refs = std::collections::HashSet::new();
     for (i, o) in raw.orders.into_iter().enumerate() {
         let key = |field: &str| format!("sandbox.orders[{i}].{field}");
         require_text(&key("order_no"), &o.order_no)?;
@@ -823,9 +827,10 @@ fn validate_sandbox(raw: raw::RawSandbox) -> Result<SandboxConfig, ConfigError> 
                 return Err(invalid(key("app_id"), format!("no sandbox app `{app_id}`")));
             }
         }
-        if orders.iter().any(|p| {
-            p.order_no == o.order_no || (p.biz_order_no == o.biz_order_no && p.app_id == o.app_id)
-        }) {
+        // Sets, not scans: a sandbox may hold hundreds of thousands of orders.
+        if !seen_ids.insert(o.order_no.clone())
+            || !seen_refs.insert((o.app_id.clone(), o.biz_order_no.clone()))
+        {
             return Err(invalid(key("order_no"), "duplicate sandbox order"));
         }
         orders.push(SandboxOrder {

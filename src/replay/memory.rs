@@ -144,17 +144,25 @@ impl MemoryStore {
 
 impl Inner {
     fn insert(&mut self, key: Key, ttl: Duration, now: Instant, max: usize) {
-        while self.entries.len() >= max {
-            let Some((old, generation, _)) = self.order.pop_front() else {
+        // Evict the oldest answered entries. An entry in flight is never evicted (its
+        // duplicates wait on it): it goes back in the queue. At most one pass over the queue, so
+        // with every entry in flight the store briefly holds more than `max` (in-flight entries
+        // are bounded by the in-flight request limit anyway).
+        let mut budget = self.order.len();
+        while self.entries.len() >= max && budget > 0 {
+            budget -= 1;
+            let Some((old, generation, expires)) = self.order.pop_front() else {
                 break;
             };
-            if self
-                .entries
-                .get(&old)
-                .is_some_and(|e| e.generation == generation)
-            {
-                self.entries.remove(&old);
-                metrics::counter!("paybridge_replay_evictions_total").increment(1);
+            match self.entries.get(&old) {
+                Some(e) if e.generation == generation && matches!(e.state, State::InFlight(_)) => {
+                    self.order.push_back((old, generation, expires));
+                }
+                Some(e) if e.generation == generation => {
+                    self.entries.remove(&old);
+                    metrics::counter!("paybridge_replay_evictions_total").increment(1);
+                }
+                _ => {}
             }
         }
         let generation = self.next_generation;
@@ -276,6 +284,28 @@ mod tests {
             store.claim(key(9), short, WAIT).await.unwrap(),
             Claim::Fresh(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn an_entry_in_flight_is_not_evicted() {
+        let m = Arc::new(MemoryStore::new(1));
+        let store = Store::Memory(m.clone());
+        let Claim::Fresh(first) = store.claim(key(7), TTL, WAIT).await.unwrap() else {
+            panic!()
+        };
+        let Claim::Fresh(_other) = store.claim(key(8), TTL, WAIT).await.unwrap() else {
+            panic!()
+        };
+        let waiter = {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim(key(7), TTL, WAIT).await })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        first.complete(Bytes::from_static(b"kept")).await;
+        let Ok(Ok(Claim::Replay(b))) = waiter.await else {
+            panic!("the duplicate got the first answer")
+        };
+        assert_eq!(b, "kept");
     }
 
     #[tokio::test]

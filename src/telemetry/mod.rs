@@ -36,6 +36,17 @@ pub fn metrics() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Drains histogram samples into their buckets every few seconds. Without it the exporter keeps
+/// every sample until `/metrics` is read, and memory grows with traffic when nobody scrapes.
+pub async fn upkeep(handle: &'static PrometheusHandle) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        handle.run_upkeep();
+    }
+}
+
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(
