@@ -98,30 +98,103 @@ fn record_site(realloc: bool) {
         .skip(1)
         .filter_map(|f| f.split('"').next())
         .collect();
-    let plumbing = |f: &&str| {
+    // Skip the allocator's own frames (inlined ones carry bare names), keep the next few.
+    let internal = |f: &str| {
+        let name = f.split('<').next().unwrap_or(f);
         [
-            "std::",
-            "<std::",
-            "alloc::",
-            "<alloc::",
-            "core::",
-            "<core::",
-            "__rust",
-            "__rdl",
-            "hashbrown::",
-            "<hashbrown::",
+            "record_site",
+            "note",
+            "alloc",
+            "realloc",
+            "alloc_zeroed",
+            "__rust_alloc",
+            "__rust_realloc",
+            "__rust_alloc_zeroed",
+            "__rdl_alloc",
+            "__rdl_realloc",
+            "alloc_impl_runtime",
+            "alloc_impl",
+            "allocate",
+            "allocate_zeroed",
+            "grow_impl",
+            "grow",
+            "finish_grow",
+            "grow_amortized",
+            "grow_exact",
+            "grow_one",
+            "do_reserve_and_handle",
+            "reserve",
+            "reserve_exact",
+            "try_allocate_in",
+            "with_capacity_in",
+            "with_capacity",
+            "exchange_malloc",
+            "try_reserve",
+            "reserve_for_push",
+            "new_uninit_in",
+            "try_new_uninit_in",
         ]
-        .iter()
-        .any(|p| f.starts_with(p))
+        .contains(&name)
+            || name == "grow_impl_runtime"
+            || [
+                "alloc::alloc::",
+                "<alloc::alloc::Global",
+                "alloc::raw_vec",
+                "<alloc::raw_vec",
+            ]
+            .iter()
+            .any(|p| f.starts_with(p))
     };
-    let first = frames.iter().find(|f| !plumbing(f)).copied().unwrap_or("?");
-    let ours = frames
+    let depth = std::env::var("ALLOC_SITE_DEPTH")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(6);
+    let chain: Vec<&str> = frames
         .iter()
-        .find(|f| f.contains("paybridge::") && !f.starts_with("alloc::"))
-        .copied()
-        .unwrap_or("-");
+        .skip_while(|f| internal(f))
+        .take(depth)
+        .map(|f| {
+            // Generic arguments make lines unreadable: keep the path and name only.
+            let cut = f.find('<').filter(|i| *i > 0).unwrap_or(f.len());
+            &f[..cut]
+        })
+        .collect();
+    if std::env::var_os("ALLOC_DEBUG_FRAMES").is_some() {
+        eprintln!("{frames:#?}");
+    }
+    // The nearest frames that name their crate (inlined frames show bare names).
+    let crates = [
+        "paybridge::",
+        "<paybridge::",
+        "hyper::",
+        "<hyper::",
+        "hyper_util::",
+        "<hyper_util::",
+        "tower_http::",
+        "<tower_http::",
+        "tower::",
+        "<tower::",
+        "tokio::",
+        "<tokio::",
+        "metrics",
+        "<metrics",
+        "http::",
+        "<http::",
+        "bytes::",
+        "<bytes::",
+        "serde_json::",
+        "tracing",
+        "<tracing",
+    ];
+    let named: Vec<&str> = frames
+        .iter()
+        .skip_while(|f| internal(f))
+        .filter(|f| crates.iter().any(|c| f.starts_with(c)))
+        .take(2)
+        .map(|f| f.split('<').next().filter(|n| !n.is_empty()).unwrap_or(f))
+        .collect();
     let kind = if realloc { "realloc" } else { "alloc" };
-    let key = format!("{kind} {first}  <=  {ours}");
+    let key = format!("{kind:7} {}  @ {}", chain.join(" < "), named.join(" < "));
     if let Ok(mut sites) = SITES.lock() {
         *sites.entry(key).or_default() += 1;
     }
@@ -259,12 +332,17 @@ fn now_millis() -> u64 {
 }
 
 /// `n` distinct signed bodies: closes of an unknown order, or of orders B<first>.. (open).
+/// Every body gets its own `reqTime` (so its own signature): the replay store never replays.
 fn bodies(n: usize, answer: Answer, first: usize) -> Vec<Bytes> {
-    let base = now_millis();
+    static NEXT_REQ_TIME: AtomicU64 = AtomicU64::new(0);
+    let _ = NEXT_REQ_TIME.compare_exchange(0, now_millis(), Ordering::SeqCst, Ordering::SeqCst);
     (0..n)
-        .map(|i| match answer {
-            Answer::NotFound => close_body("NOPE404", base + i as u64),
-            Answer::Success => close_body(&format!("B{}", first + i), base + i as u64),
+        .map(|i| {
+            let req_time = NEXT_REQ_TIME.fetch_add(1, Ordering::SeqCst);
+            match answer {
+                Answer::NotFound => close_body("NOPE404", req_time),
+                Answer::Success => close_body(&format!("B{}", first + i), req_time),
+            }
         })
         .collect()
 }
@@ -559,6 +637,8 @@ impl Row {
 fn main() {
     let mut n = 2000usize;
     let mut modes = vec!["dialect", "gateway", "server", "server+log"];
+    let mut answers = vec!["not_found".to_owned(), "success".to_owned()];
+    let mut replays = vec!["off".to_owned(), "memory".to_owned()];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -569,6 +649,8 @@ fn main() {
                     .expect("--requests N")
             }
             "--sites" => WANT_SITES.store(true, Ordering::SeqCst),
+            "--answer" => answers = vec![args.next().expect("--answer not_found|success")],
+            "--replay" => replays = vec![args.next().expect("--replay off|memory")],
             "--mode" => {
                 let wanted = args
                     .next()
@@ -579,10 +661,23 @@ fn main() {
         }
     }
     let want = |m: &str| modes.contains(&m);
+    let answers: Vec<Answer> = [Answer::NotFound, Answer::Success]
+        .into_iter()
+        .filter(|a| answers.iter().any(|w| w == a.name()))
+        .collect();
+    let replays: Vec<&'static str> = ["off", "memory"]
+        .into_iter()
+        .filter(|r| replays.iter().any(|w| w == r))
+        .collect();
     let sites_per = |runs: usize| runs * n;
     // Enough open orders for every success-path request of every mode.
     let per_run = WARM_UP + n;
-    let sandbox = start_sandbox(per_run * 6);
+    let needs_sandbox = ["gateway", "server", "server+log"].iter().any(|m| want(m));
+    let sandbox = if needs_sandbox {
+        start_sandbox(per_run * 6)
+    } else {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    };
     let mut rows = Vec::new();
     let mut next = 0usize;
     // The whole-proxy runs first: `app::run` installs the process-wide metrics recorder, as in
@@ -591,8 +686,8 @@ fn main() {
         if !want(if log { "server+log" } else { "server" }) {
             continue;
         }
-        for answer in [Answer::NotFound, Answer::Success] {
-            for replay in ["off", "memory"] {
+        for &answer in &answers {
+            for &replay in &replays {
                 rows.push(measure_server(sandbox, replay, answer, n, next, log));
                 if answer == Answer::Success {
                     next += per_run;
@@ -600,9 +695,9 @@ fn main() {
             }
         }
     }
-    for answer in [Answer::NotFound, Answer::Success] {
+    for &answer in &answers {
         if want("gateway") {
-            for replay in ["off", "memory"] {
+            for &replay in &replays {
                 rows.push(measure_gateway(sandbox, replay, answer, n, next));
                 if answer == Answer::Success {
                     next += per_run;
@@ -636,7 +731,7 @@ fn main() {
         let measured = sites_per(rows.len()) as f64;
         let sites = SITES.lock().map(|s| s.clone()).unwrap_or_default();
         let mut sites: Vec<_> = sites.into_iter().collect();
-        sites.sort_by(|a, b| b.1.cmp(&a.1));
+        sites.sort_by_key(|s| std::cmp::Reverse(s.1));
         println!("\nallocation sites, per request (all measured rows together; allocating function <= nearest paybridge frame)");
         for (site, count) in sites {
             println!("{:6.2}  {site}", count as f64 / measured);

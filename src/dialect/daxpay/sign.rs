@@ -115,31 +115,201 @@ impl Scheme {
 
     /// The signature of `fields` (sorted in place; `sign` and nulls already left out).
     pub fn sign(&self, fields: &mut [(&str, Cow<'_, str>)], secret: &str) -> String {
-        self.digest(&string_to_sign(self.version, fields, secret), secret)
+        self.signature(fields, secret).as_str().to_owned()
+    }
+
+    /// [`Scheme::sign`] without building the string to sign or the hex text on the heap: the
+    /// pieces are fed to the digest as they are produced (upper-cased on the fly for `3.0`).
+    pub fn signature(&self, fields: &mut [(&str, Cow<'_, str>)], secret: &str) -> HexDigest {
+        fields.sort_by(|a, b| java_string_order(a.0, b.0));
+        let mut sink = Sink::new(Hasher::new(self, secret), self.version.upper_cases());
+        for (i, (key, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                sink.put("&");
+            }
+            sink.put_stripped(key);
+            sink.put("=");
+            sink.put_stripped(value);
+        }
+        sink.put("&key=");
+        sink.put(secret);
+        sink.finish()
     }
 
     /// Case-sensitive, constant-time check of a received signature, as DaxPay's server does it.
     pub fn verify(&self, fields: &mut [(&str, Cow<'_, str>)], secret: &str, given: &str) -> bool {
-        let expected = self.sign(fields, secret);
-        expected.len() == given.len() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+        let expected = self.signature(fields, secret);
+        let expected = expected.as_bytes();
+        expected.len() == given.len() && bool::from(expected.ct_eq(given.as_bytes()))
     }
 
     /// Lower-case hex digest of a complete string to sign.
     pub fn digest(&self, string_to_sign: &str, secret: &str) -> String {
-        let bytes = string_to_sign.as_bytes();
-        match self.sign_type {
-            SignType::Md5 => hex::encode(Md5::digest(bytes)),
-            SignType::Sm3 if self.sm3_is_md5 => hex::encode(Md5::digest(bytes)),
-            SignType::Sm3 => hex::encode(Sm3::digest(bytes)),
-            SignType::HmacSha256 => {
-                // HMAC accepts keys of any length; the key is the original-case secret.
-                let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-                    .expect("HMAC takes a key of any length");
-                mac.update(bytes);
-                hex::encode(mac.finalize().into_bytes())
+        let mut hasher = Hasher::new(self, secret);
+        hasher.update(string_to_sign.as_bytes());
+        hasher.finish().as_str().to_owned()
+    }
+}
+
+/// A lower-case hex digest held on the stack: 32 characters (MD5) or 64 (HMAC-SHA256, SM3).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HexDigest {
+    hex: [u8; 64],
+    len: u8,
+}
+
+impl HexDigest {
+    fn of(bytes: &[u8]) -> Self {
+        let mut hex = [0u8; 64];
+        let len = (bytes.len() * 2).min(hex.len());
+        // The three digests are 16 or 32 bytes: they always fit.
+        let _ = hex::encode_to_slice(&bytes[..len / 2], &mut hex[..len]);
+        HexDigest {
+            hex,
+            len: len as u8,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.hex[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for HexDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for HexDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One of the three digests, fed incrementally.
+enum Hasher {
+    Md5(Md5),
+    Sm3(Sm3),
+    HmacSha256(hmac::Hmac<Sha256>),
+}
+
+impl Hasher {
+    fn new(scheme: &Scheme, secret: &str) -> Self {
+        match scheme.sign_type {
+            SignType::Md5 => Hasher::Md5(Md5::new()),
+            SignType::Sm3 if scheme.sm3_is_md5 => Hasher::Md5(Md5::new()),
+            SignType::Sm3 => Hasher::Sm3(Sm3::new()),
+            // HMAC accepts keys of any length; the key is the original-case secret.
+            SignType::HmacSha256 => Hasher::HmacSha256(
+                <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+                    .expect("HMAC takes a key of any length"),
+            ),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Md5(h) => Digest::update(h, bytes),
+            Hasher::Sm3(h) => Digest::update(h, bytes),
+            Hasher::HmacSha256(h) => Mac::update(h, bytes),
+        }
+    }
+
+    fn finish(self) -> HexDigest {
+        match self {
+            Hasher::Md5(h) => HexDigest::of(&h.finalize()),
+            Hasher::Sm3(h) => HexDigest::of(&h.finalize()),
+            Hasher::HmacSha256(h) => HexDigest::of(&h.finalize().into_bytes()),
+        }
+    }
+}
+
+/// Feeds the string to sign to the digest, exactly as [`string_to_sign`] builds it, through a
+/// stack buffer: one digest update per 256 bytes rather than one per piece.
+struct Sink {
+    hasher: Hasher,
+    upper: bool,
+    buf: [u8; 256],
+    used: usize,
+}
+
+impl Sink {
+    fn new(hasher: Hasher, upper: bool) -> Self {
+        Sink {
+            hasher,
+            upper,
+            buf: [0u8; 256],
+            used: 0,
+        }
+    }
+
+    /// `s` with every `"` and `\` removed.
+    fn put_stripped(&mut self, s: &str) {
+        if !s.as_bytes().iter().any(|b| matches!(b, b'"' | b'\\')) {
+            self.put(s);
+            return;
+        }
+        for part in s.split(['"', '\\']) {
+            self.put(part);
+        }
+    }
+
+    /// `s`, upper-cased for `3.0`. `str::to_uppercase` maps each character on its own, so
+    /// upper-casing piece by piece gives the bytes upper-casing the whole string gives.
+    fn put(&mut self, s: &str) {
+        if !self.upper || s.is_ascii() {
+            let mut bytes = s.as_bytes();
+            while !bytes.is_empty() {
+                if self.used == self.buf.len() {
+                    self.flush();
+                }
+                let n = bytes.len().min(self.buf.len() - self.used);
+                let dst = &mut self.buf[self.used..self.used + n];
+                dst.copy_from_slice(&bytes[..n]);
+                if self.upper {
+                    dst.make_ascii_uppercase();
+                }
+                self.used += n;
+                bytes = &bytes[n..];
+            }
+            return;
+        }
+        for c in s.chars() {
+            // A character upper-cases to at most three, each at most four bytes.
+            if self.used + 12 > self.buf.len() {
+                self.flush();
+            }
+            if caseless(c) {
+                self.used += c.encode_utf8(&mut self.buf[self.used..]).len();
+                continue;
+            }
+            for u in c.to_uppercase() {
+                self.used += u.encode_utf8(&mut self.buf[self.used..]).len();
             }
         }
     }
+
+    fn flush(&mut self) {
+        self.hasher.update(&self.buf[..self.used]);
+        self.used = 0;
+    }
+
+    fn finish(mut self) -> HexDigest {
+        self.flush();
+        self.hasher.finish()
+    }
+}
+
+/// Characters of the CJK and Hangul blocks, which have no case: DaxPay's messages are Chinese,
+/// and looking each one up in the Unicode case tables is the slow part of upper-casing them.
+fn caseless(c: char) -> bool {
+    matches!(u32::from(c), 0x2E80..=0x9FFF | 0xAC00..=0xD7A3)
 }
 
 /// The payload before the secret: fields sorted, joined, quotes and backslashes removed.
@@ -329,6 +499,57 @@ mod tests {
     fn nested_objects_are_sorted_compact_json_without_nulls() {
         let v: Value = serde_json::from_str(r#"{"b":1,"a":null,"c":{"z":"q","y":2}}"#).unwrap();
         assert_eq!(render(&v).unwrap(), r#"{"b":1,"c":{"y":2,"z":"q"}}"#);
+    }
+
+    #[test]
+    fn streamed_signature_is_the_digest_of_the_string_to_sign() {
+        let values = [
+            "plain",
+            "MiXeD-Case_09",
+            "x\"y\\z",
+            "",
+            "straße ǆ ﬁ 支付",
+            "ŉ and ΐ upper-case to several characters",
+            &"long 长 value ".repeat(40),
+        ];
+        for version in Version::ALL {
+            for sign_type in SignType::ALL {
+                for sm3_is_md5 in [false, true] {
+                    let scheme = Scheme {
+                        version,
+                        sign_type,
+                        sm3_is_md5,
+                    };
+                    for (i, value) in values.iter().enumerate() {
+                        let secret = format!("sEcret-ß-{i}");
+                        let mut fields = vec![
+                            ("orderNo", Cow::Borrowed(*value)),
+                            ("appId", Cow::Borrowed("A\"1")),
+                            ("ß", Cow::Borrowed(values[(i + 1) % values.len()])),
+                        ];
+                        let expected =
+                            scheme.digest(&string_to_sign(version, &mut fields, &secret), &secret);
+                        assert_eq!(
+                            scheme.sign(&mut fields, &secret),
+                            expected,
+                            "{scheme:?} {value}"
+                        );
+                        assert!(scheme.verify(&mut fields, &secret, &expected));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn caseless_characters_really_have_no_upper_case() {
+        for c in (0x2E80..=0x9FFF)
+            .chain(0xAC00..=0xD7A3)
+            .filter_map(char::from_u32)
+        {
+            assert!(caseless(c));
+            assert_eq!(c.to_uppercase().collect::<String>(), c.to_string(), "{c}");
+        }
     }
 
     #[test]

@@ -61,26 +61,36 @@ enum ReqTime<'a> {
 
 /// `yyyy-MM-dd HH:mm:ss` in the given offset, as DaxPay 3.x sends and expects `reqTime`.
 pub fn wall_clock(now: OffsetDateTime, offset: UtcOffset) -> String {
-    let t = now.to_offset(offset);
-    let mut s = String::with_capacity(19);
-    use std::fmt::Write as _;
-    let _ = write!(
-        s,
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    s
+    wall_clock_text(now, offset).as_str().to_owned()
 }
 
 /// 16 lower-case hex characters of fresh randomness.
-pub fn fresh_nonce() -> String {
+///
+/// The bytes come from the OS generator, drawn 256 at a time into a per-thread pool (one
+/// system call per 32 nonces rather than one per nonce); each byte is handed out once.
+pub fn fresh_nonce() -> Nonce {
+    const POOL: usize = 256;
+    thread_local! {
+        static RANDOM: std::cell::RefCell<([u8; POOL], usize)> =
+            const { std::cell::RefCell::new(([0u8; POOL], POOL)) };
+    }
     let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
+    let drawn = RANDOM.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let (buf, used) = &mut *pool;
+        if *used + bytes.len() > POOL {
+            if getrandom::fill(buf).is_err() {
+                return false;
+            }
+            *used = 0;
+        }
+        bytes.copy_from_slice(&buf[*used..*used + 8]);
+        // Never hand the same bytes out twice.
+        buf[*used..*used + 8].fill(0);
+        *used += 8;
+        true
+    });
+    if drawn != Ok(true) && getrandom::fill(&mut bytes).is_err() {
         // The OS random source failing is not recoverable in any useful way; fall back to time.
         bytes = OffsetDateTime::now_utc()
             .unix_timestamp_nanos()
@@ -88,7 +98,140 @@ pub fn fresh_nonce() -> String {
             .try_into()
             .unwrap_or_default();
     }
-    hex::encode(bytes)
+    let mut hex_out = [0u8; 16];
+    // 8 bytes always fit 16 hex digits.
+    let _ = hex::encode_to_slice(bytes, &mut hex_out);
+    Nonce(hex_out)
+}
+
+/// A nonce from [`fresh_nonce`], held on the stack; it reads as the `&str` it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Nonce([u8; 16]);
+
+impl Nonce {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Nonce {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Nonce {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Nonce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Nonce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Short text formatted on the stack (a wall clock, an integer): no heap for what fits in 32 bytes.
+pub(crate) struct StackText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    pub(crate) fn format(args: std::fmt::Arguments<'_>) -> Result<StackText, String> {
+        let mut out = StackText {
+            buf: [0u8; 32],
+            len: 0,
+        };
+        match std::fmt::Write::write_fmt(&mut out, args) {
+            Ok(()) => Ok(out),
+            // Longer than the buffer (it never is for what is formatted here): use the heap.
+            Err(_) => Err(std::fmt::format(args)),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only whole `str`s are ever copied in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Text that is on the stack when it fits, else on the heap.
+pub(crate) enum ShortText {
+    Stack(StackText),
+    Heap(String),
+}
+
+impl ShortText {
+    pub(crate) fn format(args: std::fmt::Arguments<'_>) -> ShortText {
+        match StackText::format(args) {
+            Ok(t) => ShortText::Stack(t),
+            Err(s) => ShortText::Heap(s),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            ShortText::Stack(t) => t.as_str(),
+            ShortText::Heap(s) => s,
+        }
+    }
+}
+
+/// [`wall_clock`] without the heap (digits written directly: this runs on every request).
+fn wall_clock_text(now: OffsetDateTime, offset: UtcOffset) -> ShortText {
+    let t = now.to_offset(offset);
+    if let Ok(year @ 0..=9999) = u32::try_from(t.year()) {
+        let mut out = StackText {
+            buf: [0u8; 32],
+            len: 19,
+        };
+        let mut put = |at: usize, value: u32, digits: u32| {
+            for i in 0..digits {
+                out.buf[at + i as usize] = b'0' + (value / 10u32.pow(digits - 1 - i) % 10) as u8;
+            }
+        };
+        put(0, year, 4);
+        put(5, u32::from(u8::from(t.month())), 2);
+        put(8, u32::from(t.day()), 2);
+        put(11, u32::from(t.hour()), 2);
+        put(14, u32::from(t.minute()), 2);
+        put(17, u32::from(t.second()), 2);
+        for (at, sep) in [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')] {
+            out.buf[at] = sep;
+        }
+        return ShortText::Stack(out);
+    }
+    ShortText::format(format_args!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
 }
 
 impl CloseCall<'_> {
@@ -104,20 +247,14 @@ impl CloseCall<'_> {
 
     fn encode_for(&self, query: bool) -> (&'static str, Vec<u8>) {
         let version = self.scheme.version;
-        let wall;
-        let seconds;
-        let (req_time, req_time_text): (ReqTime<'_>, Cow<'_, str>) = match version {
-            Version::V2_0 => {
-                seconds = self.now.unix_timestamp();
-                (
-                    ReqTime::EpochSeconds(seconds),
-                    Cow::Owned(seconds.to_string()),
-                )
-            }
-            _ => {
-                wall = wall_clock(self.now, self.utc_offset);
-                (ReqTime::Wall(&wall), Cow::Borrowed(wall.as_str()))
-            }
+        let seconds = self.now.unix_timestamp();
+        let req_time_text = match version {
+            Version::V2_0 => ShortText::format(format_args!("{seconds}")),
+            _ => wall_clock_text(self.now, self.utc_offset),
+        };
+        let req_time = match version {
+            Version::V2_0 => ReqTime::EpochSeconds(seconds),
+            _ => ReqTime::Wall(req_time_text.as_str()),
         };
         let (mch_no, app_id, mut use_cancel, mut path) = match version {
             Version::V3_0 => (self.mch_no, self.app_id, Some(self.cancel), "/unipay/close"),
@@ -133,7 +270,9 @@ impl CloseCall<'_> {
         let biz_order_no = non_empty(self.biz_order_no);
         let client_ip = non_empty(self.client_ip);
 
-        let mut fields: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(9);
+        // At most 8 fields: signed from the stack.
+        let mut fields: [(&str, Cow<'_, str>); 8] = Default::default();
+        let mut n = 0;
         let optional = [
             ("mchNo", mch_no),
             ("appId", app_id),
@@ -141,17 +280,22 @@ impl CloseCall<'_> {
             ("nonceStr", Some(self.nonce)),
             ("orderNo", order_no),
             ("bizOrderNo", biz_order_no),
+            ("reqTime", Some(req_time_text.as_str())),
+            (
+                "useCancel",
+                use_cancel.map(|c| if c { "true" } else { "false" }),
+            ),
         ];
         for (key, value) in optional {
             if let Some(v) = value {
-                fields.push((key, Cow::Borrowed(v)));
+                fields[n] = (key, Cow::Borrowed(v));
+                n += 1;
             }
         }
-        fields.push(("reqTime", req_time_text));
-        if let Some(c) = use_cancel {
-            fields.push(("useCancel", Cow::Borrowed(if c { "true" } else { "false" })));
-        }
-        let signature = self.scheme.sign(&mut fields, self.secret);
+        let signature = self.scheme.signature(&mut fields[..n], self.secret);
+        let signature = signature.as_str();
+        let capacity =
+            160 + fields[..n].iter().map(|(_, v)| v.len()).sum::<usize>() + signature.len();
 
         let body = CloseBody {
             mch_no,
@@ -162,10 +306,12 @@ impl CloseCall<'_> {
             order_no,
             biz_order_no,
             use_cancel,
-            sign: &signature,
+            sign: signature,
         };
-        // Serialising plain strings, numbers and booleans cannot fail.
-        (path, serde_json::to_vec(&body).unwrap_or_default())
+        let mut out = Vec::with_capacity(capacity);
+        // Serialising plain strings, numbers and booleans into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &body);
+        (path, out)
     }
 }
 
@@ -203,23 +349,119 @@ pub enum AnswerError {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Envelope {
+struct Envelope<'a> {
     code: i64,
-    #[serde(default)]
-    msg: Option<String>,
+    #[serde(borrow, default)]
+    msg: Option<Str<'a>>,
     #[serde(default)]
     data: Value,
-    #[serde(default)]
-    sign: Option<String>,
-    #[serde(default)]
-    res_time: Option<Value>,
-    #[serde(default)]
-    trace_id: Option<String>,
+    #[serde(borrow, default)]
+    sign: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    res_time: Option<Loose<'a>>,
+    #[serde(borrow, default)]
+    trace_id: Option<Str<'a>>,
+}
+
+/// A JSON string, borrowed from the answer unless it has escapes. (serde's own `Cow<str>`
+/// borrows only as a bare field, never inside an `Option`.)
+struct Str<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{self, Visitor};
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// A JSON value that stays borrowed from the answer when it is a plain string (as `resTime`
+/// is); anything else is read as a [`Value`]. Rendered for signing exactly as the `Value` is.
+enum Loose<'a> {
+    Text(Cow<'a, str>),
+    Other(Value),
+}
+
+impl<'a> Loose<'a> {
+    fn render(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Loose::Text(s) => Some(Cow::Borrowed(s)),
+            Loose::Other(v) => sign::render(v),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{self, value, Visitor};
+        struct LooseVisitor;
+        impl<'de> Visitor<'de> for LooseVisitor {
+            type Value = Loose<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Loose::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Loose::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Loose::Text(Cow::Owned(v)))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Loose::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Loose::Other(Value::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Loose::Other(Value::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Value::deserialize(value::F64Deserializer::<E>::new(v)).map(Loose::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Loose::Other(Value::Null))
+            }
+            // Objects, arrays, and numbers (which `arbitrary_precision` hands over as a map
+            // holding their literal text): exactly what `Value` makes of them.
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Value::deserialize(value::MapAccessDeserializer::new(map)).map(Loose::Other)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Value::deserialize(value::SeqAccessDeserializer::new(seq)).map(Loose::Other)
+            }
+        }
+        deserializer.deserialize_any(LooseVisitor)
+    }
 }
 
 /// Checks an answer body from a DaxPay upstream signing with `scheme` and `secret`.
 pub fn read_answer(scheme: &Scheme, secret: &str, body: &[u8]) -> Result<Answer, AnswerError> {
-    let envelope: Envelope =
+    let envelope: Envelope<'_> =
         serde_json::from_slice(body).map_err(|e| AnswerError::Malformed(e.to_string()))?;
     match scheme.version {
         Version::V3_0 | Version::V3_0Beta => read_envelope_signed(scheme, secret, envelope),
@@ -227,52 +469,75 @@ pub fn read_answer(scheme: &Scheme, secret: &str, body: &[u8]) -> Result<Answer,
     }
 }
 
-fn read_envelope_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<Answer, AnswerError> {
-    let msg = e.msg.clone().unwrap_or_default();
+fn owned(text: Option<Str<'_>>) -> Option<String> {
+    text.map(|t| t.0.into_owned())
+}
+
+fn read_envelope_signed(
+    scheme: &Scheme,
+    secret: &str,
+    e: Envelope<'_>,
+) -> Result<Answer, AnswerError> {
     let Some(given) = e.sign.as_deref().filter(|s| !s.is_empty()) else {
         return if e.code == 0 {
             Err(AnswerError::UnsignedSuccess)
         } else {
-            Ok(refused(e.code, msg, false, e.trace_id))
+            Ok(refused(
+                e.code,
+                owned(e.msg).unwrap_or_default(),
+                false,
+                owned(e.trace_id),
+            ))
         };
     };
     // DaxPay signs its result model: code, msg, data, resTime, traceId, nulls left out.
-    let code = e.code.to_string();
-    let mut fields: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(5);
-    fields.push(("code", Cow::Borrowed(&code)));
+    let code = ShortText::format(format_args!("{}", e.code));
+    let code = code.as_str();
+    let mut fields: [(&str, Cow<'_, str>); 5] = Default::default();
+    let mut n = 0;
+    let mut push = |key, value| {
+        fields[n] = (key, value);
+        n += 1;
+    };
+    push("code", Cow::Borrowed(code));
     if let Some(m) = &e.msg {
-        fields.push(("msg", Cow::Borrowed(m)));
+        push("msg", Cow::Borrowed(&**m));
     }
     if let Some(d) = sign::render(&e.data) {
-        fields.push(("data", d));
+        push("data", d);
     }
-    if let Some(t) = e.res_time.as_ref().and_then(sign::render) {
-        fields.push(("resTime", t));
+    if let Some(t) = e.res_time.as_ref().and_then(Loose::render) {
+        push("resTime", t);
     }
     if let Some(t) = &e.trace_id {
-        fields.push(("traceId", Cow::Borrowed(t)));
+        push("traceId", Cow::Borrowed(&**t));
     }
-    if !scheme.verify(&mut fields, secret, given) {
+    if !scheme.verify(&mut fields[..n], secret, given) {
         return Err(AnswerError::BadSignature);
     }
-    drop(fields);
     Ok(if e.code == 0 {
         Answer::Done {
-            trace_id: e.trace_id,
+            trace_id: owned(e.trace_id),
             data: e.data,
         }
     } else {
-        refused(e.code, msg, true, e.trace_id)
+        refused(
+            e.code,
+            owned(e.msg).unwrap_or_default(),
+            true,
+            owned(e.trace_id),
+        )
     })
 }
 
-fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<Answer, AnswerError> {
+fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope<'_>) -> Result<Answer, AnswerError> {
+    let trace_id = owned(e.trace_id);
     if e.code != 0 {
         return Ok(refused(
             e.code,
-            e.msg.unwrap_or_default(),
+            owned(e.msg).unwrap_or_default(),
             false,
-            e.trace_id,
+            trace_id,
         ));
     }
     let Value::Object(data) = e.data else {
@@ -282,11 +547,7 @@ fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<Answer
         .get("code")
         .and_then(Value::as_i64)
         .ok_or_else(|| AnswerError::Malformed("data.code is not a number".to_owned()))?;
-    let msg = data
-        .get("msg")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let msg = data.get("msg").and_then(Value::as_str).unwrap_or_default();
     let Some(given) = data
         .get("sign")
         .and_then(Value::as_str)
@@ -295,7 +556,7 @@ fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<Answer
         return if code == 0 {
             Err(AnswerError::UnsignedSuccess)
         } else {
-            Ok(refused(code, msg, false, e.trace_id))
+            Ok(refused(code, msg.to_owned(), false, trace_id))
         };
     };
     // 2.0 signs its result model inside `data`: every non-null field but `sign`.
@@ -306,11 +567,12 @@ fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope) -> Result<Answer
     drop(fields);
     Ok(if code == 0 {
         Answer::Done {
-            trace_id: e.trace_id,
+            trace_id,
             data: Value::Object(data),
         }
     } else {
-        refused(code, msg, true, e.trace_id)
+        let msg = msg.to_owned();
+        refused(code, msg, true, trace_id)
     })
 }
 
@@ -370,6 +632,79 @@ mod tests {
         assert_eq!(path, "/unipay/cancel");
         assert_eq!(v["reqTime"], 1_756_180_800);
         assert!(v.get("useCancel").is_none() && v.get("appId").is_none());
+    }
+
+    #[test]
+    fn res_time_of_any_json_type_is_signed_as_rendered() {
+        let scheme = Scheme::new(Version::V3_0, SignType::HmacSha256);
+        for res_time in [
+            r#""2025-08-26 12:00:00""#,
+            r#""with \"quote\" and \u00e9""#,
+            "1756180800",
+            "1.50",
+            "true",
+            r#"{"b":1,"a":null}"#,
+            "[1,null]",
+        ] {
+            let value: Value = serde_json::from_str(res_time).unwrap();
+            let rendered = sign::render(&value).unwrap();
+            let sign = scheme.sign(
+                &mut [
+                    ("code", Cow::Borrowed("0")),
+                    ("msg", Cow::Borrowed("ok")),
+                    ("resTime", rendered),
+                    ("traceId", Cow::Borrowed("t\"1")),
+                ],
+                "k",
+            );
+            let body = format!(
+                r#"{{"code":0,"msg":"ok","data":null,"sign":"{sign}","resTime":{res_time},"traceId":"t\"1"}}"#
+            );
+            assert_eq!(
+                read_answer(&scheme, "k", body.as_bytes()),
+                Ok(Answer::Done {
+                    trace_id: Some("t\"1".to_owned()),
+                    data: Value::Null
+                }),
+                "{res_time}"
+            );
+        }
+    }
+
+    #[test]
+    fn nonces_do_not_repeat() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            assert!(seen.insert(fresh_nonce().as_str().to_owned()));
+        }
+    }
+
+    #[test]
+    fn nonce_and_clock_read_as_text() {
+        let nonce = fresh_nonce();
+        assert_eq!(nonce.len(), 16);
+        assert!(nonce
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let t = OffsetDateTime::from_unix_timestamp(1_756_180_800).unwrap();
+        assert_eq!(
+            wall_clock(t, UtcOffset::from_hms(8, 0, 0).unwrap()),
+            "2025-08-26 12:00:00"
+        );
+        for (secs, expected) in [
+            (0, "1970-01-01 00:00:00"),
+            (951_868_799, "2000-02-29 23:59:59"),
+            (253_402_300_799, "9999-12-31 23:59:59"),
+            (-62_135_596_800, "0001-01-01 00:00:00"),
+            (-62_198_755_200, "-001-01-01 00:00:00"),
+        ] {
+            let t = OffsetDateTime::from_unix_timestamp(secs).unwrap();
+            assert_eq!(wall_clock(t, UtcOffset::UTC), expected, "{secs}");
+        }
+        assert_eq!(
+            ShortText::format(format_args!("{}", "x".repeat(40))).as_str(),
+            "x".repeat(40)
+        );
     }
 
     #[test]

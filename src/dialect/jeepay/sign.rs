@@ -54,7 +54,7 @@ pub fn signable(key: &str, value: &str) -> bool {
 /// Sorts `fields` the way Jeepay does and writes the signed payload (everything before the secret),
 /// e.g. `appId=..&mchNo=..&`. Fields must already be filtered with [`signable`].
 pub fn write_payload(fields: &mut [(&str, &str)], out: &mut String) {
-    fields.sort_by(compare_entries);
+    sort(fields);
     for (key, value) in fields.iter() {
         out.push_str(key);
         out.push('=');
@@ -72,19 +72,75 @@ pub fn string_to_sign(fields: &mut [(&str, &str)], secret: &str) -> String {
     out
 }
 
-/// The signature of `fields` (already filtered with [`signable`]) under `secret`.
+/// The signature of `fields` (already filtered with [`signable`]) under `secret`: the digest of
+/// [`string_to_sign`], fed to MD5 piece by piece instead of being built first.
 pub fn sign(fields: &mut [(&str, &str)], secret: &str) -> Signature {
-    digest(&string_to_sign(fields, secret))
+    sort(fields);
+    let mut md5 = Md5::new();
+    for (key, value) in fields.iter() {
+        md5.update(key.as_bytes());
+        md5.update(b"=");
+        md5.update(value.as_bytes());
+        md5.update(b"&");
+    }
+    md5.update(b"key=");
+    md5.update(secret.as_bytes());
+    hex_upper(&md5.finalize())
 }
 
 /// Upper-case hex MD5 of a complete string to sign.
 pub fn digest(string_to_sign: &str) -> Signature {
-    let hash = Md5::digest(string_to_sign.as_bytes());
+    hex_upper(&Md5::digest(string_to_sign.as_bytes()))
+}
+
+fn hex_upper(hash: &[u8]) -> Signature {
     let mut hex_out = [0u8; 32];
     // 16 bytes always fit 32 hex digits.
-    let _ = hex::encode_to_slice(hash.as_slice(), &mut hex_out);
+    let _ = hex::encode_to_slice(hash, &mut hex_out);
     hex_out.make_ascii_uppercase();
     Signature(hex_out)
+}
+
+/// Jeepay's order of the entries; ASCII-only entries (the usual case) take a byte-wise path.
+fn sort(fields: &mut [(&str, &str)]) {
+    if fields.iter().all(|(k, v)| k.is_ascii() && v.is_ascii()) {
+        fields.sort_by(compare_ascii_entries);
+    } else {
+        fields.sort_by(compare_entries);
+    }
+}
+
+/// [`compare_entries`] for ASCII-only entries: each byte is one UTF-16 unit, and folding it is
+/// ASCII lower-casing.
+fn compare_ascii_entries(a: &(&str, &str), b: &(&str, &str)) -> Ordering {
+    // Byte `i` of the entry `key=value&`, without building it.
+    fn at(key: &[u8], value: &[u8], i: usize) -> u8 {
+        match i.cmp(&key.len()) {
+            Ordering::Less => key[i],
+            Ordering::Equal => b'=',
+            Ordering::Greater => value.get(i - key.len() - 1).copied().unwrap_or(b'&'),
+        }
+    }
+    let (ak, av, bk, bv) = (
+        a.0.as_bytes(),
+        a.1.as_bytes(),
+        b.0.as_bytes(),
+        b.1.as_bytes(),
+    );
+    let (left_len, right_len) = (ak.len() + av.len() + 2, bk.len() + bv.len() + 2);
+    // The first case-sensitive difference decides between entries equal but for case.
+    let mut raw = Ordering::Equal;
+    for i in 0..left_len.min(right_len) {
+        let (x, y) = (at(ak, av, i), at(bk, bv, i));
+        let folded = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase());
+        if folded != Ordering::Equal {
+            return folded;
+        }
+        if raw == Ordering::Equal {
+            raw = x.cmp(&y);
+        }
+    }
+    left_len.cmp(&right_len).then(raw)
 }
 
 /// `String.CASE_INSENSITIVE_ORDER` applied to the entry strings `key=value&`, without building them.
@@ -135,6 +191,67 @@ mod tests {
         let mut fields = [("a", "x"), ("a1", "y"), ("B", "z"), ("b_c", "w")];
         let s = string_to_sign(&mut fields, "k");
         assert_eq!(s, "a1=y&a=x&B=z&b_c=w&key=k");
+    }
+
+    #[test]
+    fn streamed_signature_is_the_digest_of_the_string_to_sign() {
+        let sets: [&[(&str, &str)]; 4] = [
+            &[
+                ("version", "1.0"),
+                ("signType", "MD5"),
+                ("mchNo", "M1"),
+                ("appId", "a"),
+            ],
+            &[
+                ("a", "x"),
+                ("a1", "y"),
+                ("B", "z"),
+                ("b_c", "w"),
+                ("A", "x"),
+            ],
+            &[
+                ("Ä", "1"),
+                ("ä", "2"),
+                ("z", "ß"),
+                ("ß", "z"),
+                ("支付", "é"),
+            ],
+            &[],
+        ];
+        for set in sets {
+            let mut fields = set.to_vec();
+            let expected = digest(&string_to_sign(&mut fields.clone(), "sEc"));
+            assert_eq!(sign(&mut fields, "sEc"), expected, "{set:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_sort_agrees_with_the_utf16_rule() {
+        let entries = [
+            ("a", "x"),
+            ("a1", "y"),
+            ("B", "z"),
+            ("b_c", "w"),
+            ("A", "x"),
+            ("a", "X"),
+            ("_", ""),
+            ("Z", "["),
+            ("ab", "c"),
+            ("a", "b=c"),
+            ("AB", "C"),
+            ("a", ""),
+            ("a=", "x"),
+        ];
+        for a in entries {
+            for b in entries {
+                let slow = entry_units(a.0, a.1)
+                    .map(fold_case)
+                    .cmp(entry_units(b.0, b.1).map(fold_case))
+                    .then_with(|| entry_units(a.0, a.1).cmp(entry_units(b.0, b.1)));
+                assert_eq!(compare_ascii_entries(&a, &b), slow, "{a:?} {b:?}");
+                assert_eq!(compare_entries(&a, &b), slow, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

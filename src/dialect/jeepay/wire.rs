@@ -237,11 +237,13 @@ impl Reply {
 
     /// Compact JSON, keys in Jeepay's (alphabetical) order.
     pub fn to_json(&self) -> Vec<u8> {
+        use std::io::Write as _;
         let mut out = Vec::with_capacity(96);
         match self {
             Reply::ClosedEmptyData { code, msg, sign } => {
                 out.extend_from_slice(b"{\"code\":");
-                out.extend_from_slice(code.to_string().as_bytes());
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "{code}");
                 out.extend_from_slice(b",\"data\":{},\"msg\":");
                 push_json_string(&mut out, msg);
                 out.extend_from_slice(b",\"sign\":\"");
@@ -250,7 +252,7 @@ impl Reply {
             }
             Reply::Error { code, msg } => {
                 out.extend_from_slice(b"{\"code\":");
-                out.extend_from_slice(code.to_string().as_bytes());
+                let _ = write!(out, "{code}");
                 out.extend_from_slice(b",\"msg\":");
                 push_json_string(&mut out, msg);
                 out.push(b'}');
