@@ -103,9 +103,10 @@ pub fn render(error: &GatewayError) -> Response<Full<Bytes>> {
         }
         GatewayError::Internal => tracing::error!(kind = error.kind(), "internal error"),
         GatewayError::Conversion(detail) => {
-            tracing::info!(kind = error.kind(), detail = %detail, "request refused")
+            tracing::debug!(kind = error.kind(), detail = %detail, "request refused")
         }
-        _ => tracing::info!(kind = error.kind(), msg = %error, "request refused"),
+        // The access-log line already says what the merchant was answered.
+        _ => tracing::debug!(kind = error.kind(), msg = %error, "request refused"),
     }
     let mut response = Response::new(Full::new(Bytes::from(error.reply().to_json())));
     *response.status_mut() = error.status();

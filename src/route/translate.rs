@@ -211,7 +211,7 @@ pub(super) async fn execute(
             trace_id,
         }) => {
             call.note(|r| r.trace_id = trace_id.clone());
-            tracing::info!(
+            tracing::debug!(
                 mch_no = %p.merchant.mch_no,
                 operation = p.endpoint.as_str(),
                 upstream = %p.upstream.name,
