@@ -390,6 +390,14 @@ impl Action {
 }
 
 impl DaxTarget {
+    /// The named upstream; `None`: the merchant identity's own.
+    pub fn upstream(&self) -> Option<&Arc<Upstream>> {
+        match self {
+            DaxTarget::Named(u) => Some(u),
+            DaxTarget::MerchantIdentity => None,
+        }
+    }
+
     pub fn describe(&self) -> &str {
         match self {
             DaxTarget::Named(u) => &u.name,

@@ -247,14 +247,34 @@ where
             let endpoint = call
                 .endpoint
                 .ok_or_else(|| GatewayError::NotFound(call.parts.uri.path().to_owned()))?;
-            translated(rt, replay, &call, endpoint, upstream, fallback, rule).await
+            let routed = Routed {
+                call: &call,
+                params: params.as_ref(),
+                rule,
+            };
+            translated(rt, replay, &routed, endpoint, upstream, fallback).await
         }
         Route::Passthrough {
             upstream,
             fallback,
             shadow,
-        } => passed_through(rt, &call, upstream, fallback, shadow, rule).await,
+        } => {
+            let routed = Routed {
+                call: &call,
+                params: params.as_ref(),
+                rule,
+            };
+            passed_through(rt, &routed, upstream, fallback, shadow).await
+        }
     }
+}
+
+/// A request whose route is decided: the request, its parameters as read for routing (`None`:
+/// unreadable), and the rule that matched.
+struct Routed<'a> {
+    call: &'a Call,
+    params: Option<&'a Params<'a>>,
+    rule: &'a str,
 }
 
 /// A translated request: verified, checked against the replay store, carried out on DaxPay
@@ -263,14 +283,14 @@ where
 async fn translated(
     rt: &Runtime,
     replay: Option<&Store>,
-    call: &Call,
+    routed: &Routed<'_>,
     endpoint: Endpoint,
     upstream: Option<&Arc<crate::config::Upstream>>,
     fallback: Option<&Arc<crate::config::LegacyUpstream>>,
-    rule: &str,
 ) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let (call, rule) = (routed.call, routed.rule);
     call.note(|r| r.action = Some("translate"));
-    let prepared = translate::prepare(rt, call, endpoint, upstream)?;
+    let prepared = translate::prepare(rt, call, routed.params, endpoint, upstream)?;
     call.note(|r| r.upstream = Some(prepared.upstream.name.clone()));
     let (ticket, retry) = match claim(rt, replay, &prepared).await? {
         Claimed::Replay { stored, code } => {
@@ -310,29 +330,31 @@ async fn translated(
 /// when the legacy gateway says the order does not exist and a fallback is configured.
 async fn passed_through(
     rt: &Runtime,
-    call: &Call,
+    routed: &Routed<'_>,
     upstream: &Arc<crate::config::LegacyUpstream>,
     fallback: Option<&crate::config::DaxTarget>,
     shadow: Option<&crate::config::DaxTarget>,
-    rule: &str,
 ) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let (call, rule) = (routed.call, routed.rule);
     call.note(|r| {
         r.action = Some("passthrough");
         r.upstream = Some(upstream.name.clone());
     });
     if let (Some(target), Some(endpoint)) = (shadow, call.endpoint) {
-        shadow::log(rt, call, endpoint, target, rule);
+        shadow::log(rt, call, routed.params, endpoint, target, rule);
     }
     let answer = passthrough::forward(rt, call, upstream).await?;
     match (fallback, call.endpoint) {
         (Some(target), Some(endpoint)) if passthrough::says_no_such_order(&answer) => {
-            let upstream = match target {
-                crate::config::DaxTarget::Named(u) => Some(u),
-                crate::config::DaxTarget::MerchantIdentity => None,
-            };
             // A request paybridge cannot translate (no merchant key, a bad signature...) keeps
             // the legacy gateway's answer.
-            let prepared = match translate::prepare(rt, call, endpoint, upstream) {
+            let prepared = match translate::prepare(
+                rt,
+                call,
+                routed.params,
+                endpoint,
+                target.upstream(),
+            ) {
                 Ok(prepared) => prepared,
                 Err(e) => {
                     tracing::info!(rule, reason = %e, "no fallback to DaxPay: the request cannot be translated");

@@ -3,14 +3,18 @@
 
 use super::{Call, Runtime};
 use crate::config::DaxTarget;
+use crate::dialect::jeepay::Params;
 use crate::operation::Endpoint;
 
-pub(super) fn log(rt: &Runtime, call: &Call, endpoint: Endpoint, target: &DaxTarget, rule: &str) {
-    let upstream = match target {
-        DaxTarget::Named(u) => Some(u),
-        DaxTarget::MerchantIdentity => None,
-    };
-    match super::translate::prepare(rt, call, endpoint, upstream) {
+pub(super) fn log(
+    rt: &Runtime,
+    call: &Call,
+    parsed: Option<&Params<'_>>,
+    endpoint: Endpoint,
+    target: &DaxTarget,
+    rule: &str,
+) {
+    match super::translate::prepare(rt, call, parsed, endpoint, target.upstream()) {
         Ok(p) => {
             let identity = &p.merchant.daxpay;
             let (path, body) = p.close_request();

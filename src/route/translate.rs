@@ -16,7 +16,7 @@ use super::{Call, Runtime};
 use crate::config::{LookupError, Merchant, Upstream};
 use crate::dialect::daxpay::wire::{fresh_nonce, read_answer};
 use crate::dialect::daxpay::{Answer, CloseCall, Version};
-use crate::dialect::jeepay::Reply;
+use crate::dialect::jeepay::{Params, Reply};
 use crate::error::GatewayError;
 use crate::operation::{CloseOrder, Endpoint};
 use crate::replay::Key;
@@ -37,13 +37,20 @@ pub(super) struct Prepared {
 
 /// Reads and verifies the request as Jeepay does (then checks its `reqTime` window), on
 /// `upstream` when given, else on the merchant identity's own.
+/// `parsed`: the parameters already read for routing (read again here only when they could not
+/// be, to report why).
 pub(super) fn prepare(
     rt: &Runtime,
     call: &Call,
+    parsed: Option<&Params<'_>>,
     endpoint: Endpoint,
     upstream: Option<&Arc<Upstream>>,
 ) -> Result<Prepared, GatewayError> {
-    let request = call.params()?.validate()?;
+    let params = match parsed {
+        Some(p) => p.clone(),
+        None => call.params()?,
+    };
+    let request = params.validate()?;
     if !request.sign_type_supported() {
         return Err(GatewayError::UnsupportedSignType(
             request.sign_type.clone().into_owned(),

@@ -15,7 +15,7 @@ use super::sign;
 use crate::error::GatewayError;
 
 /// The declared fields of Jeepay's close request (`ClosePayOrderRQ`), as bound text.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Params<'a> {
     #[serde(borrow, default)]
