@@ -548,3 +548,47 @@ async fn shutdown_lets_in_flight_requests_finish() {
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn calls_beyond_max_connections_wait_for_a_connection() {
+    // Each order's close takes 200 ms (`close_delay_ms` belongs to the order before it).
+    let mut sandbox_config = sandbox_toml("3.0", "hmac_sha256", &[]);
+    for order in ["C1", "C2", "C3"] {
+        sandbox_config.push_str(&format!(
+            "[[sandbox.orders]]\norder_no = \"{order}\"\nbiz_order_no = \"M{order}\"\nstatus = \"progress\"\nclose_delay_ms = 200\n"
+        ));
+    }
+    let (sb, sandbox) = start_sandbox(&sandbox_config).await;
+    let proxy = start_proxy(&proxy_toml(
+        sb.addr,
+        "3.0",
+        "hmac_sha256",
+        "max_connections = 1",
+        "",
+    ))
+    .await;
+    let started = Instant::now();
+    let calls: Vec<_> = ["C1", "C2", "C3"]
+        .into_iter()
+        .map(|order| {
+            let addr = proxy.addr;
+            tokio::spawn(async move {
+                post_json(addr, "/api/pay/close", &close_body(Some(order), None))
+                    .await
+                    .body
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), jeepay_success(JEEPAY_SECRET));
+    }
+    // One connection: the three closes (200 ms each) went one after another.
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    for order in ["C1", "C2", "C3"] {
+        assert_eq!(sandbox.order_status(order), Some(OrderStatus::Close));
+    }
+}

@@ -123,6 +123,8 @@ pub struct Resilience {
     /// Consecutive failures that open the circuit; 0: no breaker.
     pub breaker_failures: u32,
     pub breaker_cooldown: Duration,
+    /// Connections open to the upstream at most; further calls wait for one, nothing sent.
+    pub max_connections: usize,
 }
 
 /// What a successful answer says: Jeepay's `0`/`SUCCESS`, or epay123's `200`/`成功`.
@@ -532,6 +534,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             retry_backoff: Duration::from_millis(u.retry_backoff_ms.unwrap_or(50)),
             breaker_failures: u.breaker_failures.unwrap_or(5),
             breaker_cooldown: millis(&key("breaker_cooldown_ms"), u.breaker_cooldown_ms, 10_000)?,
+            max_connections: match u.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS) {
+                0 => return Err(invalid(key("max_connections"), "must be at least 1")),
+                n => n,
+            },
         };
         match u.kind.as_deref().unwrap_or("daxpay") {
             "daxpay" => {}
@@ -993,6 +999,9 @@ fn millis(key: &str, value: Option<u64>, default: u64) -> Result<Duration, Confi
         ms => Ok(Duration::from_millis(ms)),
     }
 }
+
+/// Connections to one upstream at most, unless configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
 
 fn parse_base_url(key: &str, text: &str) -> Result<String, ConfigError> {
     let bad = |why: &str| invalid(key, format!("`{text}` is not a usable base URL: {why}"));

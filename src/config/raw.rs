@@ -89,6 +89,7 @@ pub struct RawUpstream {
     pub retry_backoff_ms: Option<u64>,
     pub breaker_failures: Option<u32>,
     pub breaker_cooldown_ms: Option<u64>,
+    pub max_connections: Option<usize>,
     #[serde(default)]
     pub forward_client_ip: bool,
     #[serde(default)]

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, USER_AGENT};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::header::{HeaderName, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 
 use super::{Transport, UpstreamError};
@@ -12,11 +12,20 @@ use crate::config::Upstream;
 
 static PAYBRIDGE_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("paybridge/", env!("CARGO_PKG_VERSION")));
+static APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static TRACEPARENT: HeaderName =
+    HeaderName::from_static(crate::telemetry::trace_context::TRACEPARENT);
+
+/// The DaxPay paths paybridge calls, parsed once per client (with the base URL's prefix).
+const PATHS: [&str; 3] = ["/unipay/close", "/unipay/cancel", "/unipay/query/payOrder"];
 
 #[derive(Clone, Debug)]
 pub struct DaxClient {
     pub upstream: Arc<Upstream>,
     transport: Transport,
+    /// Origin-form URIs of [`PATHS`], in that order.
+    targets: Arc<[Option<Uri>; PATHS.len()]>,
 }
 
 impl DaxClient {
@@ -28,14 +37,17 @@ impl DaxClient {
     pub fn new(upstream: Arc<Upstream>) -> Self {
         let transport = Transport::new(
             &upstream.name,
+            &upstream.base_url,
             upstream.timeout,
             upstream.connect_timeout,
             &upstream.extra_roots,
             upstream.resilience,
         );
+        let targets = Arc::new(PATHS.map(|path| origin_form(&upstream.base_url, path)));
         DaxClient {
             upstream,
             transport,
+            targets,
         }
     }
 
@@ -48,24 +60,27 @@ impl DaxClient {
         request_id: Option<&HeaderValue>,
         traceparent: &HeaderValue,
     ) -> Result<Bytes, UpstreamError> {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}{}", self.upstream.base_url, path))
-            .header(CONTENT_TYPE, "application/json")
-            .header(USER_AGENT, PAYBRIDGE_AGENT.clone());
+        let known = PATHS.iter().position(|p| *p == path);
+        let uri = match known.and_then(|i| self.targets[i].clone()) {
+            Some(uri) => uri,
+            None => origin_form(&self.upstream.base_url, path).ok_or_else(|| {
+                UpstreamError::Connect {
+                    upstream: self.upstream.name.clone(),
+                    detail: format!("cannot build a request URI for {path}"),
+                }
+            })?,
+        };
+        let mut req = Request::new(Full::new(Bytes::from(body)));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri;
+        let headers = req.headers_mut();
+        headers.reserve(5);
+        headers.insert(CONTENT_TYPE, APPLICATION_JSON.clone());
+        headers.insert(USER_AGENT, PAYBRIDGE_AGENT.clone());
         if let Some(id) = request_id {
-            req = req.header("x-request-id", id.clone());
+            headers.insert(X_REQUEST_ID.clone(), id.clone());
         }
-        req = req.header(
-            crate::telemetry::trace_context::TRACEPARENT,
-            traceparent.clone(),
-        );
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| UpstreamError::Connect {
-                upstream: self.upstream.name.clone(),
-                detail: format!("cannot build request: {e}"),
-            })?;
+        headers.insert(TRACEPARENT.clone(), traceparent.clone());
         let answer = self.transport.send(req).await?;
         if answer.status != StatusCode::OK {
             return Err(UpstreamError::Status {
@@ -74,5 +89,28 @@ impl DaxClient {
             });
         }
         Ok(answer.body)
+    }
+}
+
+/// `path` under the base URL's own path prefix, in origin form (`/prefix/path`).
+fn origin_form(base_url: &str, path: &str) -> Option<Uri> {
+    let prefix = base_url
+        .parse::<Uri>()
+        .ok()
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    format!("{prefix}{path}").parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_keep_the_base_url_prefix() {
+        let uri = origin_form("http://127.0.0.1:9090", "/unipay/close").unwrap();
+        assert_eq!(uri.to_string(), "/unipay/close");
+        let uri = origin_form("https://gw.example/daxpay", "/unipay/query/payOrder").unwrap();
+        assert_eq!(uri.to_string(), "/daxpay/unipay/query/payOrder");
     }
 }

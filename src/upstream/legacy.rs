@@ -35,6 +35,8 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 pub struct LegacyClient {
     pub upstream: Arc<LegacyUpstream>,
     transport: Transport,
+    /// The base URL's own path (`/prefix`, or empty), put before every forwarded path.
+    prefix: Arc<str>,
 }
 
 impl LegacyClient {
@@ -46,14 +48,22 @@ impl LegacyClient {
     pub fn new(upstream: Arc<LegacyUpstream>) -> Self {
         let transport = Transport::new(
             &upstream.name,
+            &upstream.base_url,
             upstream.timeout,
             upstream.connect_timeout,
             &upstream.extra_roots,
             upstream.resilience,
         );
+        let prefix = upstream
+            .base_url
+            .parse::<Uri>()
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default()
+            .into();
         LegacyClient {
             upstream,
             transport,
+            prefix,
         }
     }
 
@@ -69,7 +79,7 @@ impl LegacyClient {
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method.clone();
-        *req.uri_mut() = format!("{}{}", self.upstream.base_url, path_and_query)
+        *req.uri_mut() = format!("{}{}", self.prefix, path_and_query)
             .parse()
             .map_err(|e| UpstreamError::Connect {
                 upstream: self.upstream.name.clone(),

@@ -8,6 +8,7 @@
 mod breaker;
 mod daxpay;
 mod legacy;
+mod pool;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,11 +18,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::CertificateDer;
+use tokio::time::Instant;
 
 pub use daxpay::DaxClient;
 pub use legacy::LegacyClient;
@@ -37,6 +37,9 @@ pub enum UpstreamError {
     /// Nothing reached the upstream: the operation certainly did not happen.
     #[error("upstream {upstream}: connection failed: {detail}")]
     Connect { upstream: String, detail: String },
+    /// Every connection to the upstream stayed busy until the deadline: nothing was sent.
+    #[error("upstream {upstream}: all {open} connections busy until the deadline, not called")]
+    Exhausted { upstream: String, open: usize },
     /// The circuit is open after repeated failures: nothing was sent.
     #[error("upstream {upstream}: circuit open, not called")]
     CircuitOpen { upstream: String },
@@ -76,6 +79,7 @@ impl UpstreamError {
         match self {
             UpstreamError::Connect { .. } => "上游连接失败，订单未处理".to_owned(),
             UpstreamError::CircuitOpen { .. } => "上游暂不可用，订单未处理，请稍后重试".to_owned(),
+            UpstreamError::Exhausted { .. } => "上游繁忙，订单未处理，请稍后重试".to_owned(),
             UpstreamError::Timeout { .. } => "上游应答超时，结果未知，请稍后查询订单".to_owned(),
             UpstreamError::Broken { .. } => "上游连接中断，结果未知，请稍后查询订单".to_owned(),
             UpstreamError::Status { status, .. } => {
@@ -98,6 +102,7 @@ impl UpstreamError {
             self,
             UpstreamError::Connect { .. }
                 | UpstreamError::CircuitOpen { .. }
+                | UpstreamError::Exhausted { .. }
                 | UpstreamError::Rejected { .. }
         )
     }
@@ -106,6 +111,7 @@ impl UpstreamError {
         match self {
             UpstreamError::Connect { .. } => "upstream_connect",
             UpstreamError::CircuitOpen { .. } => "upstream_circuit_open",
+            UpstreamError::Exhausted { .. } => "upstream_pool_exhausted",
             UpstreamError::Timeout { .. } => "upstream_timeout",
             UpstreamError::Broken { .. } => "upstream_broken",
             UpstreamError::Status { .. } => "upstream_status",
@@ -129,25 +135,30 @@ pub struct Answered {
     pub body: Bytes,
 }
 
-type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// How long an unused keep-alive connection stays open.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// One pooled client for one upstream, with its retries and circuit breaker.
+/// The pooled connections to one upstream, with its retries and circuit breaker.
 #[derive(Clone, Debug)]
 struct Transport {
     name: String,
     timeout: Duration,
-    http: HttpsClient,
+    pool: pool::Pool,
     resilience: Resilience,
     breaker: Arc<breaker::Breaker>,
     /// When the upstream last answered (Unix ms; 0: never), for readiness.
     last_answer: Arc<AtomicU64>,
     /// When a call last failed to get any answer (Unix ms; 0: never).
     last_failure: Arc<AtomicU64>,
+    /// The exchange-latency histogram, registered on first use (after the recorder is installed).
+    latency: Arc<OnceLock<metrics::Histogram>>,
 }
 
 impl Transport {
+    /// `base_url`: checked by the configuration (`scheme://authority[/prefix]`).
     fn new(
         name: &str,
+        base_url: &str,
         timeout: Duration,
         connect_timeout: Duration,
         extra_roots: &[CertificateDer<'static>],
@@ -162,15 +173,13 @@ impl Transport {
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
-        let http = Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(https);
+        // The configuration validated it; an unusable one fails every call to connect.
+        let origin = base_url.parse::<http::Uri>().unwrap_or_default();
+        let pool = pool::Pool::new(https, &origin, resilience.max_connections, IDLE_TIMEOUT);
         Transport {
             name: name.to_owned(),
             timeout,
-            http,
+            pool,
             resilience,
             breaker: Arc::new(breaker::Breaker::new(
                 name,
@@ -179,13 +188,15 @@ impl Transport {
             )),
             last_answer: Arc::new(AtomicU64::new(0)),
             last_failure: Arc::new(AtomicU64::new(0)),
+            latency: Arc::new(OnceLock::new()),
         }
     }
 
-    /// Sends `req` through the circuit breaker, retrying with backoff while nothing reached the
-    /// upstream, all within the upstream's timeout.
+    /// Sends `req` (origin-form URI) through the circuit breaker, retrying with backoff while
+    /// nothing reached the upstream, all within the upstream's timeout.
     async fn send(&self, req: Request<Full<Bytes>>) -> Result<Answered, UpstreamError> {
-        let started = tokio::time::Instant::now();
+        let started = Instant::now();
+        let deadline = started + self.timeout;
         // One breaker verdict per call: its retries are part of the same call.
         let Some(permit) = self.breaker.guard() else {
             metrics::counter!("paybridge_upstream_errors_total", "upstream" => self.name.clone(), "kind" => "upstream_circuit_open").increment(1);
@@ -194,26 +205,40 @@ impl Transport {
             });
         };
         let mut attempt = 0u32;
+        let mut req = req;
         let result = loop {
-            let remaining = self.timeout.saturating_sub(started.elapsed());
-            match self.send_once(clone_request(&req), remaining).await {
-                Err(e @ UpstreamError::Connect { .. }) if attempt < self.resilience.retries => {
+            let failure = match self.send_once(req, deadline).await {
+                Ok(answer) => break Ok(answer),
+                Err(failure) => failure,
+            };
+            let error = self.upstream_error(&failure.error);
+            match failure.unsent {
+                Some(unsent)
+                    if matches!(failure.error, pool::PoolError::Connect(_))
+                        && attempt < self.resilience.retries =>
+                {
                     let backoff = self.resilience.retry_backoff * 2u32.saturating_pow(attempt);
-                    if started.elapsed() + backoff >= self.timeout {
-                        break Err(e);
+                    if Instant::now() + backoff >= deadline {
+                        break Err(error);
                     }
-                    tracing::debug!(upstream = %self.name, attempt, error = %e, "nothing sent; retrying");
+                    tracing::debug!(upstream = %self.name, attempt, error = %error, "nothing sent; retrying");
                     metrics::counter!("paybridge_upstream_retries_total", "upstream" => self.name.clone()).increment(1);
                     tokio::time::sleep(backoff).await;
                     attempt += 1;
+                    req = unsent;
                 }
-                other => break other,
+                _ => break Err(error),
             }
         };
-        let healthy = matches!(&result, Ok(a) if !a.status.is_server_error());
-        permit.record(healthy);
+        match &result {
+            // Waiting for one of our own connections says nothing of the upstream's health.
+            Err(UpstreamError::Exhausted { .. }) => drop(permit),
+            Ok(a) => permit.record(!a.status.is_server_error()),
+            Err(_) => permit.record(false),
+        }
         match &result {
             Ok(_) => self.last_answer.store(unix_ms(), Ordering::Relaxed),
+            Err(UpstreamError::Exhausted { .. }) => {}
             Err(_) => self.last_failure.store(unix_ms(), Ordering::Relaxed),
         }
         if let Err(e) = &result {
@@ -230,71 +255,71 @@ impl Transport {
         )
     }
 
-    /// One attempt, bounded by `timeout`.
+    /// One attempt: the answer read whole before `deadline`.
     async fn send_once(
         &self,
         req: Request<Full<Bytes>>,
-        timeout: Duration,
-    ) -> Result<Answered, UpstreamError> {
-        let name = || self.name.clone();
-        let exchange = async {
-            let response = self.http.request(req).await.map_err(|e| {
-                if e.is_connect() {
-                    UpstreamError::Connect {
-                        upstream: name(),
-                        detail: error_chain(&e),
-                    }
-                } else {
-                    UpstreamError::Broken {
-                        upstream: name(),
-                        detail: error_chain(&e),
-                    }
-                }
-            })?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        UpstreamError::TooLarge { upstream: name() }
-                    } else {
-                        UpstreamError::Broken {
-                            upstream: name(),
-                            detail: e.to_string(),
-                        }
-                    }
-                })?
-                .to_bytes();
-            Ok(Answered {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            })
+        deadline: Instant,
+    ) -> Result<Answered, pool::Failure> {
+        let started = Instant::now();
+        let (response, lease) = self.pool.send(req, deadline).await?;
+        let (parts, body) = response.into_parts();
+        let sent = |error| pool::Failure {
+            error,
+            unsent: None,
         };
-        let started = std::time::Instant::now();
-        let result =
-            tokio::time::timeout(timeout, exchange)
+        let body =
+            match tokio::time::timeout_at(deadline, Limited::new(body, MAX_ANSWER_BYTES).collect())
                 .await
-                .map_err(|_| UpstreamError::Timeout {
-                    upstream: name(),
-                    timeout_ms: self.timeout.as_millis(),
-                })?;
-        metrics::histogram!("paybridge_upstream_seconds", "upstream" => self.name.clone())
+            {
+                Ok(Ok(collected)) => collected.to_bytes(),
+                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                    return Err(sent(pool::PoolError::Broken(TOO_LARGE.to_owned())))
+                }
+                Ok(Err(e)) => return Err(sent(pool::PoolError::Broken(e.to_string()))),
+                Err(_) => return Err(sent(pool::PoolError::TimedOut)),
+            };
+        lease.release();
+        self.latency
+            .get_or_init(|| {
+                metrics::histogram!("paybridge_upstream_seconds", "upstream" => self.name.clone())
+            })
             .record(started.elapsed().as_secs_f64());
-        result
+        Ok(Answered {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    fn upstream_error(&self, error: &pool::PoolError) -> UpstreamError {
+        let upstream = self.name.clone();
+        match error {
+            pool::PoolError::Connect(detail) => UpstreamError::Connect {
+                upstream,
+                detail: detail.clone(),
+            },
+            pool::PoolError::Exhausted(open) => UpstreamError::Exhausted {
+                upstream,
+                open: *open,
+            },
+            pool::PoolError::TimedOut => UpstreamError::Timeout {
+                upstream,
+                timeout_ms: self.timeout.as_millis(),
+            },
+            pool::PoolError::Broken(detail) if detail == TOO_LARGE => {
+                UpstreamError::TooLarge { upstream }
+            }
+            pool::PoolError::Broken(detail) => UpstreamError::Broken {
+                upstream,
+                detail: detail.clone(),
+            },
+        }
     }
 }
 
-/// A copy of a request with a buffered body, for a retry.
-fn clone_request(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
-    let mut copy = Request::new(req.body().clone());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.headers_mut() = req.headers().clone();
-    *copy.version_mut() = req.version();
-    copy
-}
+/// The detail of an answer cut short at [`MAX_ANSWER_BYTES`].
+const TOO_LARGE: &str = "answer too large";
 
 /// The system's trust roots, read once.
 fn system_roots() -> &'static rustls::RootCertStore {
@@ -445,4 +470,20 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_pool_tells_the_merchant_nothing_was_done() {
+        let e = UpstreamError::Exhausted {
+            upstream: "daxpay".to_owned(),
+            open: 128,
+        };
+        assert!(!e.maybe_sent());
+        assert_eq!(e.kind(), "upstream_pool_exhausted");
+        assert_eq!(e.merchant_reason(), "上游繁忙，订单未处理，请稍后重试");
+    }
 }
