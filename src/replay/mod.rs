@@ -35,7 +35,13 @@ impl Key {
             h.update(part.as_bytes());
         }
         // Jeepay compares signatures case-insensitively: so must the replay key.
-        h.update(sign.to_ascii_uppercase().as_bytes());
+        let mut upper = [0u8; 64];
+        for chunk in sign.as_bytes().chunks(upper.len()) {
+            let upper = &mut upper[..chunk.len()];
+            upper.copy_from_slice(chunk);
+            upper.make_ascii_uppercase();
+            h.update(&*upper);
+        }
         Key(h.finalize().into())
     }
 
@@ -160,6 +166,42 @@ impl Drop for Ticket {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key as first written: the upper-cased signature hashed whole.
+    fn reference(operation: &str, mch_no: &str, app_id: &str, sign: &str) -> Key {
+        let mut h = Sha256::new();
+        for part in [operation, mch_no, app_id] {
+            h.update((part.len() as u32).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        h.update(sign.to_ascii_uppercase().as_bytes());
+        Key(h.finalize().into())
+    }
+
+    #[test]
+    fn the_signature_counts_whatever_its_case_and_length() {
+        let lower = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+        assert_eq!(
+            Key::new("close", "M1", "app", lower),
+            Key::new("close", "M1", "app", &lower.to_ascii_uppercase())
+        );
+        assert_ne!(
+            Key::new("close", "M1", "app", lower),
+            Key::new("cancel", "M1", "app", lower)
+        );
+        for sign in ["", lower, &"aB".repeat(32), &"cD9".repeat(70), "签名ab"] {
+            assert_eq!(
+                Key::new("close", "M1", "app", sign),
+                reference("close", "M1", "app", sign),
+                "{sign}"
+            );
         }
     }
 }

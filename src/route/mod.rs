@@ -21,7 +21,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
-use http::{HeaderValue, Method, Request, Response};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 
 use crate::config::Config;
@@ -113,7 +113,7 @@ where
 {
     type Response = Response<Full<Bytes>>;
     type Error = GatewayError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, GatewayError>> + Send>>;
+    type Future = Detached;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
         Poll::Ready(Ok(()))
@@ -125,9 +125,21 @@ where
         // Detached: a client that goes away must not cancel a call to a gateway half-way (the
         // close may have been sent; its outcome still has to reach the replay store, and the
         // circuit breaker its verdict).
-        let work = tokio::spawn(async move { handle(&runtime, replay.as_ref(), req).await });
-        Box::pin(async move {
-            work.await.unwrap_or_else(|e| {
+        Detached(tokio::spawn(async move {
+            handle(&runtime, replay.as_ref(), req).await
+        }))
+    }
+}
+
+/// The gateway's answer, from its detached task.
+pub struct Detached(tokio::task::JoinHandle<Result<Response<Full<Bytes>>, GatewayError>>);
+
+impl Future for Detached {
+    type Output = Result<Response<Full<Bytes>>, GatewayError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| {
                 tracing::error!(error = %e, "request handler failed");
                 Err(GatewayError::Internal)
             })
@@ -225,22 +237,20 @@ where
     };
     // Unreadable parameters match no merchant condition; the chosen route reports them.
     let params = call.params().ok();
-    let text = |t: &Option<crate::dialect::jeepay::wire::Text<'_>>| {
-        t.as_ref()
-            .map(|t| t.as_str().to_owned())
-            .filter(|s| !s.is_empty())
-    };
-    let (mch_no, app_id) = params
-        .as_ref()
-        .map_or((None, None), |p| (text(&p.mch_no), text(&p.app_id)));
+    fn text<'a>(t: Option<&'a crate::dialect::jeepay::wire::Text<'_>>) -> Option<&'a str> {
+        t.map(|t| t.as_str()).filter(|s| !s.is_empty())
+    }
+    let (mch_no, app_id) = params.as_ref().map_or((None, None), |p| {
+        (text(p.mch_no.as_ref()), text(p.app_id.as_ref()))
+    });
     let facts = Facts {
         path: call.parts.uri.path(),
-        mch_no: mch_no.as_deref(),
-        app_id: app_id.as_deref(),
+        mch_no,
+        app_id,
         headers: &call.parts.headers,
     };
     let decision = table::decide(&rt.config.routing, &facts, false);
-    call.note(|r| r.mch_no = mch_no.clone());
+    call.note(|r| r.mch_no = mch_no.map(str::to_owned));
     let rule = decision.rule_name;
     match decision.route {
         Route::Translate { upstream, fallback } => {
@@ -323,7 +333,7 @@ async fn translated(
             reply_answer(reply)
         }),
     };
-    record(ticket, outcome).await
+    record(call, ticket, outcome).await
 }
 
 /// A request passed through unchanged (shadowed first when asked), translated once instead
@@ -464,6 +474,7 @@ async fn claim(
 /// Stores the outcome for duplicates: definitive answers are replayed; an unknown outcome is
 /// remembered so a retry resolves it; nothing is kept when nothing was done.
 async fn record(
+    call: &Call,
     ticket: Option<Ticket>,
     outcome: Result<Answered, GatewayError>,
 ) -> Result<Response<Full<Bytes>>, GatewayError> {
@@ -472,13 +483,22 @@ async fn record(
     };
     match outcome {
         Ok(answer) => {
-            ticket.complete(encode_stored(&answer)).await;
+            let content_type = answer.headers.get(CONTENT_TYPE);
+            let stored = encode_stored(answer.status, content_type, &answer.body);
+            ticket.complete(stored).await;
             Ok(passthrough::into_response(answer))
         }
         Err(e @ (GatewayError::Refused(_) | GatewayError::OrderNotFound { .. })) => {
-            let answer = reply_answer(e.reply());
-            ticket.complete(encode_stored(&answer)).await;
-            Err(e)
+            // Rendered once, here: the stored bytes are the answer too.
+            let body = e.reply().to_json();
+            let stored = encode_stored(e.status(), Some(&JSON_UTF8), &body);
+            ticket.complete(stored.clone()).await;
+            call.note(|r| {
+                r.code = Some(e.code());
+                r.error_kind = Some(e.kind());
+            });
+            tracing::debug!(kind = e.kind(), msg = %e, "request refused");
+            stored_response(stored).map_err(|()| corrupt_entry())
         }
         Err(GatewayError::Upstream(u)) if u.maybe_sent() => {
             ticket.unknown().await;
@@ -489,42 +509,50 @@ async fn record(
 }
 
 /// `status (2 bytes) · content-type length (2) · content-type · body`.
-fn encode_stored(answer: &Answered) -> Bytes {
-    let content_type = answer
-        .headers
-        .get(CONTENT_TYPE)
-        .map_or(&b""[..], |v| v.as_bytes());
+fn encode_stored(status: StatusCode, content_type: Option<&HeaderValue>, body: &[u8]) -> Bytes {
+    let content_type = content_type.map_or(&b""[..], |v| v.as_bytes());
     let ct_len = content_type.len().min(u16::MAX as usize);
-    let mut out = Vec::with_capacity(4 + ct_len + answer.body.len());
-    out.extend_from_slice(&answer.status.as_u16().to_be_bytes());
+    let mut out = Vec::with_capacity(4 + ct_len + body.len());
+    out.extend_from_slice(&status.as_u16().to_be_bytes());
     out.extend_from_slice(&(ct_len as u16).to_be_bytes());
     out.extend_from_slice(&content_type[..ct_len]);
-    out.extend_from_slice(&answer.body);
+    out.extend_from_slice(body);
     Bytes::from(out)
 }
 
-fn decode_stored(stored: Bytes) -> Result<(Response<Full<Bytes>>, Option<i64>), GatewayError> {
-    let corrupt = || {
-        tracing::error!("replay store returned a malformed entry");
-        GatewayError::Internal
+/// A stored entry's status, content type and where its body starts.
+fn stored_head(stored: &[u8]) -> Option<(StatusCode, &[u8], usize)> {
+    let head = stored.get(..4)?;
+    let status = StatusCode::from_u16(u16::from_be_bytes([head[0], head[1]])).ok()?;
+    let body_start = 4 + usize::from(u16::from_be_bytes([head[2], head[3]]));
+    Some((status, stored.get(4..body_start)?, body_start))
+}
+
+/// The answer held in a stored entry (its body shares the entry's bytes).
+fn stored_response(stored: Bytes) -> Result<Response<Full<Bytes>>, ()> {
+    let (status, content_type, body_start) = stored_head(&stored).ok_or(())?;
+    let content_type = match content_type {
+        b"" => None,
+        ct if ct == JSON_UTF8.as_bytes() => Some(JSON_UTF8),
+        ct => Some(HeaderValue::from_bytes(ct).map_err(|_| ())?),
     };
-    if stored.len() < 4 {
-        return Err(corrupt());
-    }
-    let status = http::StatusCode::from_u16(u16::from_be_bytes([stored[0], stored[1]]))
-        .map_err(|_| corrupt())?;
-    let ct_len = usize::from(u16::from_be_bytes([stored[2], stored[3]]));
-    if stored.len() < 4 + ct_len {
-        return Err(corrupt());
-    }
-    let body = stored.slice(4 + ct_len..);
-    let code = jeepay_code(&body);
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(Full::new(stored.slice(body_start..)));
     *response.status_mut() = status;
-    if ct_len > 0 {
-        let value = HeaderValue::from_bytes(&stored[4..4 + ct_len]).map_err(|_| corrupt())?;
+    if let Some(value) = content_type {
         response.headers_mut().insert(CONTENT_TYPE, value);
     }
+    Ok(response)
+}
+
+fn corrupt_entry() -> GatewayError {
+    tracing::error!("replay store returned a malformed entry");
+    GatewayError::Internal
+}
+
+/// A replayed answer, marked as such, and its Jeepay code for the access log.
+fn decode_stored(stored: Bytes) -> Result<(Response<Full<Bytes>>, Option<i64>), GatewayError> {
+    let code = stored_head(&stored).and_then(|(_, _, start)| jeepay_code(&stored[start..]));
+    let mut response = stored_response(stored).map_err(|()| corrupt_entry())?;
     response
         .headers_mut()
         .insert("x-paybridge-replay", HeaderValue::from_static("true"));
