@@ -13,6 +13,7 @@ pub mod dialect;
 pub mod error;
 pub mod middleware;
 pub mod operation;
+pub mod random;
 pub mod reload;
 pub mod replay;
 pub mod route;

@@ -7,12 +7,13 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::Response;
 use http_body_util::Full;
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::error::GatewayError;
@@ -51,11 +52,10 @@ impl<S: Clone> Clone for DialectErrors<S> {
 impl<S, B> Service<http::Request<B>> for DialectErrors<S>
 where
     S: Service<http::Request<B>, Response = Response<Full<Bytes>>, Error = GatewayError>,
-    S::Future: Send + 'static,
 {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = DialectErrorsFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         match self.inner.poll_ready(cx) {
@@ -70,28 +70,63 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let access = req.extensions().get::<AccessHandle>().cloned();
-        let note = move |error: &GatewayError| {
-            if let Some(handle) = &access {
-                handle.note(|r| {
-                    r.code = Some(error.code());
-                    r.error_kind = Some(error.kind());
-                });
-            }
-        };
         if let Some(error) = self.not_ready.take() {
-            note(&error);
-            return Box::pin(async move { Ok(render(&error)) });
+            note(access.as_ref(), &error);
+            return DialectErrorsFuture {
+                inner: None,
+                not_ready: Some(error),
+                access: None,
+            };
         }
-        let future = self.inner.call(req);
-        Box::pin(async move {
-            Ok(match future.await {
-                Ok(response) => response,
-                Err(error) => {
-                    note(&error);
-                    render(&error)
-                }
-            })
-        })
+        DialectErrorsFuture {
+            inner: Some(self.inner.call(req)),
+            not_ready: None,
+            access,
+        }
+    }
+}
+
+pin_project! {
+    /// The answer of [`DialectErrors`]: the inner service's, or its error rendered.
+    pub struct DialectErrorsFuture<F> {
+        // `None` when the inner service was not ready and `not_ready` is the answer.
+        #[pin]
+        inner: Option<F>,
+        not_ready: Option<GatewayError>,
+        access: Option<AccessHandle>,
+    }
+}
+
+impl<F> Future for DialectErrorsFuture<F>
+where
+    F: Future<Output = Result<Response<Full<Bytes>>, GatewayError>>,
+{
+    type Output = Result<Response<Full<Bytes>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(future) = this.inner.as_pin_mut() else {
+            // Polled again after answering (a caller's bug): an internal error, not a panic.
+            let error = this.not_ready.take().unwrap_or(GatewayError::Internal);
+            return Poll::Ready(Ok(render(&error)));
+        };
+        Poll::Ready(Ok(match ready!(future.poll(cx)) {
+            Ok(response) => response,
+            Err(error) => {
+                note(this.access.as_ref(), &error);
+                render(&error)
+            }
+        }))
+    }
+}
+
+/// Tells the access log what the merchant is answered for `error`.
+fn note(access: Option<&AccessHandle>, error: &GatewayError) {
+    if let Some(handle) = access {
+        handle.note(|r| {
+            r.code = Some(error.code());
+            r.error_kind = Some(error.kind());
+        });
     }
 }
 
@@ -108,8 +143,191 @@ pub fn render(error: &GatewayError) -> Response<Full<Bytes>> {
         // The access-log line already says what the merchant was answered.
         _ => tracing::debug!(kind = error.kind(), msg = %error, "request refused"),
     }
-    let mut response = Response::new(Full::new(Bytes::from(error.reply().to_json())));
+    let mut response = Response::new(Full::new(reply_body(error)));
     *response.status_mut() = error.status();
     response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8);
     response
+}
+
+/// `error.reply().to_json()` (`{"code":<code>,"msg":"<message>"}`), composed on the stack and
+/// copied out once, instead of through a message `String`, a JSON `Vec` and a `Bytes` box.
+/// A message too long for the stack takes the general path.
+fn reply_body(error: &GatewayError) -> Bytes {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+    let mut msg = StackText {
+        buf: [0; 384],
+        len: 0,
+        overflow: false,
+    };
+    // `StackText` never fails; it notes an overflow instead.
+    let _ = write!(msg, "{error}");
+    let mut body = [0u8; 1024];
+    let mut out = std::io::Cursor::new(&mut body[..]);
+    let written = !msg.overflow
+        && std::str::from_utf8(&msg.buf[..msg.len]).is_ok_and(|text| {
+            write!(out, "{{\"code\":{},\"msg\":", error.code()).is_ok()
+                && serde_json::to_writer(&mut out, text).is_ok()
+                && out.write_all(b"}").is_ok()
+        });
+    let len = usize::try_from(out.position()).unwrap_or(usize::MAX);
+    match body.get(..len) {
+        Some(json) if written => Bytes::copy_from_slice(json),
+        _ => Bytes::from(error.reply().to_json()),
+    }
+}
+
+/// Text written into a fixed buffer; what does not fit is dropped and noted.
+struct StackText<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+    overflow: bool,
+}
+
+impl<const N: usize> std::fmt::Write for StackText<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        // Whole pieces only, so the text stays valid UTF-8.
+        match self.buf.get_mut(self.len..self.len + s.len()) {
+            Some(room) if !self.overflow => {
+                room.copy_from_slice(s.as_bytes());
+                self.len += s.len();
+            }
+            _ => self.overflow = true,
+        }
+        // Never an error: some `Display`s do not expect one.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::UpstreamError;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn errors() -> Vec<GatewayError> {
+        vec![
+            GatewayError::Conversion("detail".to_owned()),
+            GatewayError::BodyTooLarge { limit: 65536 },
+            GatewayError::BodyTimeout,
+            GatewayError::Required("mchNo不能为空"),
+            GatewayError::UnsupportedSignType("RSA\"\\\n\u{1}".to_owned()),
+            GatewayError::UnknownMerchant,
+            GatewayError::AppOfAnotherMerchant,
+            GatewayError::BadSignature,
+            GatewayError::NoOrderId,
+            GatewayError::ReqTimeOutside {
+                window_secs: 300,
+                server_time: "2025-08-26 12:00:00".to_owned(),
+            },
+            GatewayError::ReqTimeUnreadable("x".repeat(370)),
+            GatewayError::ReqTimeUnreadable("字".repeat(400)),
+            GatewayError::DuplicateInProgress,
+            GatewayError::Overloaded,
+            GatewayError::ReplayStoreDown,
+            GatewayError::OrderNotFound { verified: true },
+            GatewayError::Refused("订单状态不允许关闭 <\u{7f}>".to_owned()),
+            GatewayError::Upstream(UpstreamError::CircuitOpen {
+                upstream: "dax".to_owned(),
+            }),
+            GatewayError::NotFound("/x?y=\"z\"".to_owned()),
+            GatewayError::MethodNotAllowed("PATCH".to_owned()),
+            GatewayError::Internal,
+        ]
+    }
+
+    #[test]
+    fn the_body_is_the_replys_json_byte_for_byte() {
+        for error in errors() {
+            assert_eq!(
+                reply_body(&error),
+                Bytes::from(error.reply().to_json()),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn stack_text_keeps_whole_pieces_and_notes_an_overflow() {
+        use std::fmt::Write as _;
+        let mut t = StackText {
+            buf: [0; 4],
+            len: 0,
+            overflow: false,
+        };
+        assert!(t.write_str("ab").is_ok());
+        assert!(t.write_str("字").is_ok());
+        assert_eq!((&t.buf[..t.len], t.overflow), (&b"ab"[..], true));
+        assert!(t.write_str("c").is_ok());
+        assert_eq!(t.len, 2, "nothing after an overflow");
+    }
+
+    async fn answer(
+        svc: impl Service<http::Request<()>, Response = Response<Full<Bytes>>, Error = Infallible>,
+    ) -> (Response<Bytes>, AccessHandle) {
+        let handle = AccessHandle::default();
+        let mut req = http::Request::new(());
+        req.extensions_mut().insert(handle.clone());
+        let response = svc.oneshot(req).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (Response::from_parts(parts, body), handle)
+    }
+
+    fn noted(handle: &AccessHandle) -> (Option<i64>, Option<&'static str>) {
+        let mut seen = (None, None);
+        handle.note(|r| seen = (r.code, r.error_kind));
+        seen
+    }
+
+    #[tokio::test]
+    async fn errors_are_answered_in_the_dialect_and_noted() {
+        let failing = tower::service_fn(|_: http::Request<()>| async {
+            Err::<Response<Full<Bytes>>, _>(GatewayError::OrderNotFound { verified: true })
+        });
+        let (response, handle) = answer(DialectErrorsLayer.layer(failing)).await;
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert_eq!(response.headers()[CONTENT_TYPE], JSON_UTF8);
+        assert_eq!(
+            response.body(),
+            &Bytes::from_static("{\"code\":9999,\"msg\":\"订单不存在\"}".as_bytes())
+        );
+        assert_eq!(noted(&handle), (Some(9999), Some("order_not_found")));
+
+        let fine = tower::service_fn(|_: http::Request<()>| async {
+            Ok::<_, GatewayError>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        });
+        let (response, handle) = answer(DialectErrorsLayer.layer(fine)).await;
+        assert_eq!(response.body(), &Bytes::from_static(b"ok"));
+        assert_eq!(noted(&handle), (None, None));
+    }
+
+    /// Ready only with an error.
+    #[derive(Clone)]
+    struct NeverReady;
+
+    impl Service<http::Request<()>> for NeverReady {
+        type Response = Response<Full<Bytes>>;
+        type Error = GatewayError;
+        type Future = std::future::Ready<Result<Self::Response, GatewayError>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
+            Poll::Ready(Err(GatewayError::ReplayStoreDown))
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            std::future::ready(Ok(Response::new(Full::new(Bytes::new()))))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_inner_service_not_ready_is_answered_by_the_next_call() {
+        let (response, handle) = answer(DialectErrorsLayer.layer(NeverReady)).await;
+        assert_eq!(
+            response.body(),
+            &Bytes::from(GatewayError::ReplayStoreDown.reply().to_json())
+        );
+        assert_eq!(noted(&handle), (Some(10), Some("replay_store_down")));
+    }
 }

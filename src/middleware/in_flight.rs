@@ -5,9 +5,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use tokio::sync::Semaphore;
+use pin_project_lite::pin_project;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 
 use crate::error::GatewayError;
@@ -44,12 +45,10 @@ pub struct InFlightLimit<S> {
 impl<S, R> Service<R> for InFlightLimit<S>
 where
     S: Service<R, Error = GatewayError>,
-    S::Future: Send + 'static,
-    S::Response: Send + 'static,
 {
     type Response = S::Response;
     type Error = GatewayError;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, GatewayError>> + Send>>;
+    type Future = InFlightFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
         self.inner.poll_ready(cx)
@@ -58,14 +57,44 @@ where
     fn call(&mut self, req: R) -> Self::Future {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             metrics::counter!("paybridge_shed_total").increment(1);
-            return Box::pin(async { Err(GatewayError::Overloaded) });
+            return InFlightFuture {
+                inner: None,
+                permit: None,
+            };
         };
-        let future = self.inner.call(req);
-        Box::pin(async move {
-            let result = future.await;
-            drop(permit);
-            result
-        })
+        InFlightFuture {
+            inner: Some(self.inner.call(req)),
+            permit: Some(permit),
+        }
+    }
+}
+
+pin_project! {
+    /// The answer of [`InFlightLimit`]: the inner service's, holding its permit until then, or
+    /// "busy" at once.
+    pub struct InFlightFuture<F> {
+        // `None` when the request was shed.
+        #[pin]
+        inner: Option<F>,
+        permit: Option<OwnedSemaphorePermit>,
+    }
+}
+
+impl<F, T> Future for InFlightFuture<F>
+where
+    F: Future<Output = Result<T, GatewayError>>,
+{
+    type Output = Result<T, GatewayError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(future) = this.inner.as_pin_mut() else {
+            return Poll::Ready(Err(GatewayError::Overloaded));
+        };
+        let result = ready!(future.poll(cx));
+        // The permit comes back as soon as the answer is ready.
+        drop(this.permit.take());
+        Poll::Ready(result)
     }
 }
 
@@ -94,5 +123,19 @@ mod tests {
             "done",
             "the permit came back"
         );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_request_gives_its_permit_back() {
+        let slow = tower::service_fn(|_: ()| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, GatewayError>("done")
+        });
+        let mut svc = InFlightLimitLayer::new(1).layer(slow);
+        let abandoned = svc.call(());
+        assert!(matches!(svc.call(()).await, Err(GatewayError::Overloaded)));
+        drop(abandoned);
+        let retried = tokio::time::timeout(Duration::from_millis(50), svc.call(())).await;
+        assert!(retried.is_err(), "admitted (and still running), not shed");
     }
 }

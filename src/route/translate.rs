@@ -191,7 +191,6 @@ pub(super) async fn execute(
     let (path, body) = p.close_request();
     match exchange(rt, call, p, path, body).await {
         Ok(Answer::Done { trace_id, .. }) => {
-            call.note(|r| r.trace_id = trace_id.clone());
             tracing::info!(
                 mch_no = %p.merchant.mch_no,
                 operation = p.endpoint.as_str(),
@@ -200,6 +199,7 @@ pub(super) async fn execute(
                 trace_id = trace_id.as_deref().unwrap_or("-"),
                 "order closed on DaxPay"
             );
+            call.note(|r| r.trace_id = trace_id);
             Ok(p.success())
         }
         Ok(Answer::Refused { code: 20043, .. }) => {
@@ -217,7 +217,6 @@ pub(super) async fn execute(
             signed,
             trace_id,
         }) => {
-            call.note(|r| r.trace_id = trace_id.clone());
             tracing::debug!(
                 mch_no = %p.merchant.mch_no,
                 operation = p.endpoint.as_str(),
@@ -228,6 +227,7 @@ pub(super) async fn execute(
                 trace_id = trace_id.as_deref().unwrap_or("-"),
                 "DaxPay refused"
             );
+            call.note(|r| r.trace_id = trace_id);
             // DaxPay 2.0 never signs an error, so its refusals are as verified as they can be.
             let verified = signed || p.upstream.version() == Version::V2_0;
             Err(refusal(code, msg, verified, &p.upstream.name))

@@ -2,13 +2,19 @@
 //! metrics. The handler fills an [`AccessRecord`] carried in the request's extensions; this
 //! layer writes it out when the answer leaves. No secret or signature is ever recorded.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
+use std::thread::LocalKey;
 use std::time::Instant;
 
-use http::{Request, Response};
+use http::{HeaderValue, Method, Request, Response};
+use metrics::{Counter, Histogram};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 /// What the handler learnt about a request.
@@ -38,8 +44,12 @@ impl AccessHandle {
         }
     }
 
-    fn snapshot(&self) -> AccessRecord {
-        self.0.lock().map(|r| r.clone()).unwrap_or_default()
+    /// The record, taken out: only this layer reads it, once the answer is ready.
+    fn take(&self) -> AccessRecord {
+        self.0
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
     }
 }
 
@@ -61,13 +71,10 @@ pub struct AccessLog<S> {
 impl<S, B, RB> Service<Request<B>> for AccessLog<S>
 where
     S: Service<Request<B>, Response = Response<RB>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    RB: Send + 'static,
 {
     type Response = Response<RB>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<RB>, S::Error>> + Send>>;
+    type Future = AccessFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -76,52 +83,159 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let handle = AccessHandle::default();
         req.extensions_mut().insert(handle.clone());
-        let request_id = req
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
-        let operation = operation(req.uri().path());
-        let method = req.method().clone();
-        let started = Instant::now();
-        let future = self.inner.call(req);
-        Box::pin(async move {
-            let result = future.await;
-            let elapsed = started.elapsed();
-            let status = result.as_ref().map_or(500, |r| r.status().as_u16());
-            let r = handle.snapshot();
-            let action = r.action.unwrap_or("none");
-            let outcome = match r.code {
-                Some(code) => code.to_string(),
-                None => format!("http_{}xx", status / 100),
-            };
-            tracing::info!(
-                target: "paybridge::access",
-                request_id = %request_id,
-                method = %method,
-                operation,
-                mch_no = r.mch_no.as_deref().unwrap_or("-"),
-                action,
-                upstream = r.upstream.as_deref().unwrap_or("-"),
-                daxpay_trace_id = r.trace_id.as_deref().unwrap_or("-"),
-                fallback = r.fallback,
-                code = %outcome,
-                error = r.error_kind.unwrap_or("-"),
-                status,
-                latency_us = elapsed.as_micros() as u64,
-                "request"
-            );
-            metrics::counter!("paybridge_requests_total", "operation" => operation, "action" => action, "code" => outcome).increment(1);
-            metrics::histogram!("paybridge_request_seconds", "action" => action)
-                .record(elapsed.as_secs_f64());
-            if let Some(reason) = r.error_kind.and_then(signature_failure) {
-                metrics::counter!("paybridge_signature_failures_total", "reason" => reason)
-                    .increment(1);
-            }
-            result
-        })
+        let pending = Pending {
+            handle,
+            // A clone shares the value's bytes (the request id layer's, or the request's).
+            request_id: req.headers().get("x-request-id").cloned(),
+            operation: operation(req.uri().path()),
+            method: req.method().clone(),
+            started: Instant::now(),
+        };
+        AccessFuture {
+            inner: self.inner.call(req),
+            pending: Some(pending),
+        }
     }
+}
+
+pin_project! {
+    /// The inner service's answer; the access line and the metrics are written when it is ready.
+    pub struct AccessFuture<F> {
+        #[pin]
+        inner: F,
+        // Taken when the answer is ready, so a request is logged once.
+        pending: Option<Pending>,
+    }
+}
+
+impl<F, RB, E> Future for AccessFuture<F>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+{
+    type Output = Result<Response<RB>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        if let Some(pending) = this.pending.take() {
+            let status = result.as_ref().map_or(500, |r| r.status().as_u16());
+            pending.finish(status);
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// What the layer knows of a request before the handler runs.
+struct Pending {
+    handle: AccessHandle,
+    request_id: Option<HeaderValue>,
+    operation: &'static str,
+    method: Method,
+    started: Instant,
+}
+
+impl Pending {
+    /// Writes the access line and the request metrics for an answer with `status`.
+    fn finish(self, status: u16) {
+        let elapsed = self.started.elapsed();
+        let r = self.handle.take();
+        let action = r.action.unwrap_or("none");
+        let outcome = match r.code {
+            Some(code) => Outcome::Code(code),
+            None => Outcome::StatusClass(status / 100),
+        };
+        let operation = self.operation;
+        tracing::info!(
+            target: "paybridge::access",
+            request_id = %self
+                .request_id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
+            method = %self.method,
+            operation,
+            mch_no = r.mch_no.as_deref().unwrap_or("-"),
+            action,
+            upstream = r.upstream.as_deref().unwrap_or("-"),
+            daxpay_trace_id = r.trace_id.as_deref().unwrap_or("-"),
+            fallback = r.fallback,
+            code = %outcome,
+            error = r.error_kind.unwrap_or("-"),
+            status,
+            latency_us = elapsed.as_micros() as u64,
+            "request"
+        );
+        cached(&REQUESTS, (operation, action, outcome), || {
+            metrics::counter!("paybridge_requests_total", "operation" => operation, "action" => action, "code" => outcome.to_string())
+        })
+        .increment(1);
+        cached(
+            &LATENCIES,
+            action,
+            || metrics::histogram!("paybridge_request_seconds", "action" => action),
+        )
+        .record(elapsed.as_secs_f64());
+        if let Some(reason) = r.error_kind.and_then(signature_failure) {
+            metrics::counter!("paybridge_signature_failures_total", "reason" => reason)
+                .increment(1);
+        }
+    }
+}
+
+/// The `code` label and log field: the Jeepay-dialect code answered, else `http_<class>xx`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Outcome {
+    Code(i64),
+    StatusClass(u16),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Code(code) => write!(f, "{code}"),
+            Outcome::StatusClass(class) => write!(f, "http_{class}xx"),
+        }
+    }
+}
+
+/// Metric handles kept per thread, by their labels: a request then neither builds label strings
+/// nor looks its series up in the registry. The labels come from small fixed sets and the
+/// configured codes; the bound only guards against a surprise, beyond it handles are not kept.
+/// (The recorder has no idle timeout: a kept handle stays its series' for good.)
+const CACHED: usize = 256;
+
+type Cache<K, H> = &'static LocalKey<RefCell<HashMap<K, H>>>;
+
+thread_local! {
+    static REQUESTS: RefCell<HashMap<(&'static str, &'static str, Outcome), Counter>> =
+        RefCell::new(HashMap::new());
+    static LATENCIES: RefCell<HashMap<&'static str, Histogram>> = RefCell::new(HashMap::new());
+}
+
+/// The handle for `key`: kept from an earlier request, else from `register` (and kept when
+/// paybridge's recorder is installed and the cache has room).
+fn cached<K: Eq + Hash, H: Clone>(cache: Cache<K, H>, key: K, register: impl Fn() -> H) -> H {
+    if !super::recorder_installed() {
+        // A handle registered now would stay a no-op after the recorder is installed.
+        return register();
+    }
+    cache
+        .try_with(|cache| {
+            // Not re-entered (registering does not come back here); failing is only a miss.
+            let mut cache = cache.try_borrow_mut().ok()?;
+            if let Some(handle) = cache.get(&key) {
+                return Some(handle.clone());
+            }
+            if cache.len() >= CACHED {
+                return None;
+            }
+            let handle = register();
+            cache.insert(key, handle.clone());
+            Some(handle)
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(register)
 }
 
 /// A bounded label for the path: unknown paths do not make new series.
@@ -144,5 +258,92 @@ fn signature_failure(kind: &str) -> Option<&'static str> {
         "upstream_unsigned_success" => Some("upstream_unsigned"),
         "upstream_rejected_signature" => Some("rejected_by_upstream"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use tower::ServiceExt;
+
+    #[test]
+    fn outcomes_read_as_the_code_or_the_status_class() {
+        assert_eq!(Outcome::Code(0).to_string(), "0");
+        assert_eq!(Outcome::Code(-20041).to_string(), "-20041");
+        assert_eq!(Outcome::StatusClass(5).to_string(), "http_5xx");
+    }
+
+    /// A handler that notes `action` and, when given, `code`, and answers `status`.
+    async fn request(action: &'static str, code: Option<i64>, status: u16) {
+        let svc = AccessLogLayer.layer(tower::service_fn(move |req: Request<()>| async move {
+            if let Some(handle) = req.extensions().get::<AccessHandle>() {
+                handle.note(|r| {
+                    r.action = Some(action);
+                    r.code = code;
+                });
+            }
+            let mut response = Response::new(());
+            *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            Ok::<_, Infallible>(response)
+        }));
+        let req = Request::post("/api/pay/close")
+            .header("x-request-id", "r-1")
+            .body(())
+            .unwrap();
+        assert_eq!(svc.oneshot(req).await.unwrap().status().as_u16(), status);
+    }
+
+    fn count(text: &str, series: &str) -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn every_request_is_counted_with_kept_handles_and_beyond_the_bound() {
+        let prometheus = crate::telemetry::metrics().expect("no other recorder in unit tests");
+        for _ in 0..3 {
+            request("access_test", Some(4242), 200).await;
+        }
+        request("access_test", None, 404).await;
+        // More series than the cache keeps: the ones beyond it are still counted.
+        for code in 0..(CACHED as i64 + 20) {
+            request("access_bound_test", Some(code), 200).await;
+        }
+        let text = prometheus.render();
+        let series = |action: &str, code: &str| {
+            format!(
+                r#"paybridge_requests_total{{operation="close",action="{action}",code="{code}"}}"#
+            )
+        };
+        assert_eq!(count(&text, &series("access_test", "4242")), 3, "{text}");
+        assert_eq!(
+            count(&text, &series("access_test", "http_4xx")),
+            1,
+            "{text}"
+        );
+        for code in [0, CACHED as i64 - 1, CACHED as i64 + 19] {
+            let s = series("access_bound_test", &code.to_string());
+            assert_eq!(count(&text, &s), 1, "{s}");
+        }
+        assert_eq!(
+            count(
+                &text,
+                r#"paybridge_request_seconds_count{action="access_test"}"#
+            ),
+            4,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_record_is_taken_once() {
+        let handle = AccessHandle::default();
+        handle.note(|r| r.mch_no = Some("M1".to_owned()));
+        assert_eq!(handle.take().mch_no.as_deref(), Some("M1"));
+        assert_eq!(handle.take().mch_no, None);
     }
 }

@@ -13,10 +13,12 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// paybridge's Prometheus recorder, once [`metrics`] has tried to install it.
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
 /// Installs the process-wide Prometheus recorder (once) and returns its handle; `None` when
 /// another recorder was installed first.
 pub fn metrics() -> Option<&'static PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
@@ -34,6 +36,12 @@ pub fn metrics() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// Whether paybridge's recorder is installed as the global one. Only then may a metric handle be
+/// kept for later requests: a handle registered before any recorder stays a no-op for good.
+pub(crate) fn recorder_installed() -> bool {
+    matches!(HANDLE.get(), Some(Some(_)))
 }
 
 /// Drains histogram samples into their buckets every few seconds. Without it the exporter keeps

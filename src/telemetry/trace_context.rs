@@ -6,24 +6,38 @@ use http::{HeaderMap, HeaderValue};
 
 pub const TRACEPARENT: &str = "traceparent";
 
+/// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`: 55 bytes.
+const LEN: usize = 55;
+const TRACE: std::ops::Range<usize> = 3..35;
+const PARENT: std::ops::Range<usize> = 36..52;
+const FLAGS: std::ops::Range<usize> = 53..55;
+
 /// The `traceparent` to send upstream for a request carrying `headers`.
+///
+/// Built on the stack; the header value is its only allocation, and one that later clones of it
+/// (the upstream call, its retries) share rather than copy.
 pub fn child_of(headers: &HeaderMap) -> HeaderValue {
+    let mut out: [u8; LEN] = *b"00-00000000000000000000000000000000-0000000000000000-01";
     let inbound = headers
         .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .and_then(parse);
-    let (trace_id, flags) = match inbound {
-        Some((trace, flags)) => (trace.to_owned(), flags.to_owned()),
-        None => (random_hex::<16>(), "01".to_owned()),
-    };
-    let value = format!("00-{trace_id}-{}-{flags}", random_hex::<8>());
-    HeaderValue::from_str(&value).unwrap_or_else(|_| {
+    match inbound {
+        Some((trace, flags)) => {
+            out[TRACE].copy_from_slice(trace);
+            out[FLAGS].copy_from_slice(flags);
+        }
+        None => write_random_hex::<16>(&mut out[TRACE]),
+    }
+    write_random_hex::<8>(&mut out[PARENT]);
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(out)).unwrap_or_else(|_| {
         HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-00")
     })
 }
 
-/// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, ids not all zero.
-fn parse(value: &str) -> Option<(&str, &str)> {
+/// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, ids not all zero: the trace id and
+/// the flags.
+fn parse(value: &str) -> Option<(&[u8; 32], &[u8; 2])> {
     let mut parts = value.trim().split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -39,15 +53,24 @@ fn parse(value: &str) -> Option<(&str, &str)> {
         && hex(flags, 2)
         && trace.bytes().any(|b| b != b'0')
         && parent.bytes().any(|b| b != b'0');
-    valid.then_some((trace, flags))
+    if !valid {
+        return None;
+    }
+    Some((
+        trace.as_bytes().try_into().ok()?,
+        flags.as_bytes().try_into().ok()?,
+    ))
 }
 
-fn random_hex<const N: usize>() -> String {
+/// `N` random bytes as `2 * N` lower-case hex digits into `out`, never all zero.
+fn write_random_hex<const N: usize>(out: &mut [u8]) {
     let mut bytes = [0u8; N];
-    if getrandom::fill(&mut bytes).is_err() || bytes.iter().all(|b| *b == 0) {
+    crate::random::fill(&mut bytes);
+    if bytes.iter().all(|b| *b == 0) {
         bytes[N - 1] = 1;
     }
-    hex::encode(bytes)
+    // `out` is always 2 * N long (see the callers), so this does not fail.
+    let _ = hex::encode_to_slice(bytes, out);
 }
 
 #[cfg(test)]
@@ -82,5 +105,56 @@ mod tests {
             .unwrap()
             .contains("-00000000000000000000000000000000-"));
         assert!(parse(child_of(&HeaderMap::new()).to_str().unwrap()).is_some());
+    }
+
+    #[test]
+    fn a_new_trace_is_well_formed_sampled_and_fresh_each_time() {
+        let a = child_of(&HeaderMap::new());
+        let b = child_of(&HeaderMap::new());
+        for v in [&a, &b] {
+            let v = v.to_str().unwrap();
+            assert_eq!(v.len(), LEN);
+            assert!(parse(v).is_some(), "{v}");
+            assert!(v.starts_with("00-") && v.ends_with("-01"), "{v}");
+        }
+        let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+        assert_ne!(a[TRACE], b[TRACE]);
+        assert_ne!(a[PARENT], b[PARENT]);
+    }
+
+    #[test]
+    fn the_callers_flags_are_kept_and_each_call_gets_its_own_parent() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            TRACEPARENT,
+            HeaderValue::from_static(" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00 "),
+        );
+        let (a, b) = (child_of(&h), child_of(&h));
+        let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+        for v in [a, b] {
+            assert!(v.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{v}");
+            assert!(v.ends_with("-00"), "{v}");
+            assert!(parse(v).is_some(), "{v}");
+        }
+        assert_ne!(a[PARENT], b[PARENT]);
+    }
+
+    #[test]
+    fn malformed_caller_traces_are_not_continued() {
+        for bad in [
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(TRACEPARENT, HeaderValue::from_static(bad));
+            let out = child_of(&h);
+            let out = out.to_str().unwrap();
+            assert!(!out.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "{bad}");
+            assert!(parse(out).is_some() && out.ends_with("-01"), "{bad}");
+        }
     }
 }

@@ -66,38 +66,11 @@ pub fn wall_clock(now: OffsetDateTime, offset: UtcOffset) -> String {
 
 /// 16 lower-case hex characters of fresh randomness.
 ///
-/// The bytes come from the OS generator, drawn 256 at a time into a per-thread pool (one
-/// system call per 32 nonces rather than one per nonce); each byte is handed out once.
+/// The bytes come from the OS generator through [`crate::random`]'s per-thread pool (one system
+/// call per 32 nonces rather than one per nonce); each byte is handed out once.
 pub fn fresh_nonce() -> Nonce {
-    const POOL: usize = 256;
-    thread_local! {
-        static RANDOM: std::cell::RefCell<([u8; POOL], usize)> =
-            const { std::cell::RefCell::new(([0u8; POOL], POOL)) };
-    }
     let mut bytes = [0u8; 8];
-    let drawn = RANDOM.try_with(|pool| {
-        let mut pool = pool.borrow_mut();
-        let (buf, used) = &mut *pool;
-        if *used + bytes.len() > POOL {
-            if getrandom::fill(buf).is_err() {
-                return false;
-            }
-            *used = 0;
-        }
-        bytes.copy_from_slice(&buf[*used..*used + 8]);
-        // Never hand the same bytes out twice.
-        buf[*used..*used + 8].fill(0);
-        *used += 8;
-        true
-    });
-    if drawn != Ok(true) && getrandom::fill(&mut bytes).is_err() {
-        // The OS random source failing is not recoverable in any useful way; fall back to time.
-        bytes = OffsetDateTime::now_utc()
-            .unix_timestamp_nanos()
-            .to_le_bytes()[..8]
-            .try_into()
-            .unwrap_or_default();
-    }
+    crate::random::fill(&mut bytes);
     let mut hex_out = [0u8; 16];
     // 8 bytes always fit 16 hex digits.
     let _ = hex::encode_to_slice(bytes, &mut hex_out);
