@@ -21,4 +21,5 @@ pub mod sandbox;
 pub mod secret;
 pub mod server;
 pub mod telemetry;
+mod text;
 pub mod upstream;

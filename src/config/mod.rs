@@ -131,7 +131,8 @@ pub struct Resilience {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuccessReply {
     pub code: i64,
-    pub msg: String,
+    /// Shared with every answer that says it.
+    pub msg: Arc<str>,
 }
 
 /// A DaxPay gateway that requests are translated to.
@@ -501,7 +502,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             msg: raw
                 .server
                 .success_msg
-                .unwrap_or_else(|| "SUCCESS".to_owned()),
+                .as_deref()
+                .unwrap_or("SUCCESS")
+                .into(),
         },
         req_time_window: window(raw.server.req_time_window_secs.unwrap_or(300)),
         max_connections: positive("server.max_connections", raw.server.max_connections, 10_000)?,
@@ -651,7 +654,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let merchant = Merchant {
             success: SuccessReply {
                 code: m.success_code.unwrap_or(server.success.code),
-                msg: m.success_msg.unwrap_or_else(|| server.success.msg.clone()),
+                msg: m
+                    .success_msg
+                    .map_or_else(|| server.success.msg.clone(), Arc::from),
             },
             close_uses_cancel: m.close_uses_cancel,
             req_time_window: match m.req_time_window_secs {

@@ -16,6 +16,7 @@ use http_body_util::Full;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use crate::dialect::jeepay::wire::error_bytes;
 use crate::error::GatewayError;
 use crate::route::JSON_UTF8;
 use crate::telemetry::access::AccessHandle;
@@ -143,60 +144,10 @@ pub fn render(error: &GatewayError) -> Response<Full<Bytes>> {
         // The access-log line already says what the merchant was answered.
         _ => tracing::debug!(kind = error.kind(), msg = %error, "request refused"),
     }
-    let mut response = Response::new(Full::new(reply_body(error)));
+    let mut response = Response::new(Full::new(error_bytes(error.code(), error)));
     *response.status_mut() = error.status();
     response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8);
     response
-}
-
-/// `error.reply().to_json()` (`{"code":<code>,"msg":"<message>"}`), composed on the stack and
-/// copied out once, instead of through a message `String`, a JSON `Vec` and a `Bytes` box.
-/// A message too long for the stack takes the general path.
-fn reply_body(error: &GatewayError) -> Bytes {
-    use std::fmt::Write as _;
-    use std::io::Write as _;
-    let mut msg = StackText {
-        buf: [0; 384],
-        len: 0,
-        overflow: false,
-    };
-    // `StackText` never fails; it notes an overflow instead.
-    let _ = write!(msg, "{error}");
-    let mut body = [0u8; 1024];
-    let mut out = std::io::Cursor::new(&mut body[..]);
-    let written = !msg.overflow
-        && std::str::from_utf8(&msg.buf[..msg.len]).is_ok_and(|text| {
-            write!(out, "{{\"code\":{},\"msg\":", error.code()).is_ok()
-                && serde_json::to_writer(&mut out, text).is_ok()
-                && out.write_all(b"}").is_ok()
-        });
-    let len = usize::try_from(out.position()).unwrap_or(usize::MAX);
-    match body.get(..len) {
-        Some(json) if written => Bytes::copy_from_slice(json),
-        _ => Bytes::from(error.reply().to_json()),
-    }
-}
-
-/// Text written into a fixed buffer; what does not fit is dropped and noted.
-struct StackText<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-    overflow: bool,
-}
-
-impl<const N: usize> std::fmt::Write for StackText<N> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        // Whole pieces only, so the text stays valid UTF-8.
-        match self.buf.get_mut(self.len..self.len + s.len()) {
-            Some(room) if !self.overflow => {
-                room.copy_from_slice(s.as_bytes());
-                self.len += s.len();
-            }
-            _ => self.overflow = true,
-        }
-        // Never an error: some `Display`s do not expect one.
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -241,26 +192,11 @@ mod tests {
     fn the_body_is_the_replys_json_byte_for_byte() {
         for error in errors() {
             assert_eq!(
-                reply_body(&error),
+                error_bytes(error.code(), &error),
                 Bytes::from(error.reply().to_json()),
                 "{error:?}"
             );
         }
-    }
-
-    #[test]
-    fn stack_text_keeps_whole_pieces_and_notes_an_overflow() {
-        use std::fmt::Write as _;
-        let mut t = StackText {
-            buf: [0; 4],
-            len: 0,
-            overflow: false,
-        };
-        assert!(t.write_str("ab").is_ok());
-        assert!(t.write_str("字").is_ok());
-        assert_eq!((&t.buf[..t.len], t.overflow), (&b"ab"[..], true));
-        assert!(t.write_str("c").is_ok());
-        assert_eq!(t.len, 2, "nothing after an overflow");
     }
 
     async fn answer(

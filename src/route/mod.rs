@@ -26,6 +26,7 @@ use http_body_util::{BodyExt, Full, Limited};
 
 use crate::config::Config;
 use crate::config::ReplayStoreKind;
+use crate::dialect::jeepay::wire::error_bytes;
 use crate::dialect::jeepay::{Params, Reply};
 use crate::error::GatewayError;
 use crate::operation::Endpoint;
@@ -401,7 +402,7 @@ fn reply_answer(reply: Reply) -> Answered {
     Answered {
         status: http::StatusCode::OK,
         headers,
-        body: Bytes::from(reply.to_json()),
+        body: reply.to_bytes(),
     }
 }
 
@@ -490,7 +491,7 @@ async fn record(
         }
         Err(e @ (GatewayError::Refused(_) | GatewayError::OrderNotFound { .. })) => {
             // Rendered once, here: the stored bytes are the answer too.
-            let body = e.reply().to_json();
+            let body = error_bytes(e.code(), &e);
             let stored = encode_stored(e.status(), Some(&JSON_UTF8), &body);
             ticket.complete(stored.clone()).await;
             call.note(|r| {

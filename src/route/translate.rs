@@ -150,7 +150,7 @@ impl Prepared {
 
     fn success(&self) -> Reply {
         let m = &self.merchant;
-        Reply::empty_success(m.success.code, &m.success.msg, m.secret.expose())
+        Reply::empty_success(m.success.code, m.success.msg.clone(), m.secret.expose())
     }
 }
 

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use time::UtcOffset;
 
 use super::sign::{self, Scheme, Version};
+use crate::text::{ShortText, StackText};
 
 /// What to close, for whom, and how to sign it.
 #[derive(Debug)]
@@ -113,76 +114,14 @@ impl std::fmt::Display for Nonce {
     }
 }
 
-/// Short text formatted on the stack (a wall clock, an integer): no heap for what fits in 32 bytes.
-pub(crate) struct StackText {
-    buf: [u8; 32],
-    len: usize,
-}
-
-impl StackText {
-    pub(crate) fn format(args: std::fmt::Arguments<'_>) -> Result<StackText, String> {
-        let mut out = StackText {
-            buf: [0u8; 32],
-            len: 0,
-        };
-        match std::fmt::Write::write_fmt(&mut out, args) {
-            Ok(()) => Ok(out),
-            // Longer than the buffer (it never is for what is formatted here): use the heap.
-            Err(_) => Err(std::fmt::format(args)),
-        }
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        // Only whole `str`s are ever copied in.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-}
-
-impl std::fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(std::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// Text that is on the stack when it fits, else on the heap.
-pub(crate) enum ShortText {
-    Stack(StackText),
-    Heap(String),
-}
-
-impl ShortText {
-    pub(crate) fn format(args: std::fmt::Arguments<'_>) -> ShortText {
-        match StackText::format(args) {
-            Ok(t) => ShortText::Stack(t),
-            Err(s) => ShortText::Heap(s),
-        }
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            ShortText::Stack(t) => t.as_str(),
-            ShortText::Heap(s) => s,
-        }
-    }
-}
-
 /// [`wall_clock`] without the heap (digits written directly: this runs on every request).
 fn wall_clock_text(now: OffsetDateTime, offset: UtcOffset) -> ShortText {
     let t = now.to_offset(offset);
     if let Ok(year @ 0..=9999) = u32::try_from(t.year()) {
-        let mut out = StackText {
-            buf: [0u8; 32],
-            len: 19,
-        };
-        let mut put = |at: usize, value: u32, digits: u32| {
-            for i in 0..digits {
-                out.buf[at + i as usize] = b'0' + (value / 10u32.pow(digits - 1 - i) % 10) as u8;
+        let mut digits = *b"0000-00-00 00:00:00";
+        let mut put = |at: usize, value: u32, count: u32| {
+            for i in 0..count {
+                digits[at + i as usize] = b'0' + (value / 10u32.pow(count - 1 - i) % 10) as u8;
             }
         };
         put(0, year, 4);
@@ -191,9 +130,8 @@ fn wall_clock_text(now: OffsetDateTime, offset: UtcOffset) -> ShortText {
         put(11, u32::from(t.hour()), 2);
         put(14, u32::from(t.minute()), 2);
         put(17, u32::from(t.second()), 2);
-        for (at, sep) in [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')] {
-            out.buf[at] = sep;
-        }
+        let mut out = StackText::new();
+        out.push(&digits);
         return ShortText::Stack(out);
     }
     ShortText::format(format_args!(

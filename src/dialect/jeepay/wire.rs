@@ -7,12 +7,16 @@
 //! is bound as its text.
 
 use std::borrow::Cow;
+use std::io::{self, Write};
+use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::sign;
 use crate::error::GatewayError;
+use crate::text::StackText;
 
 /// The declared fields of Jeepay's close request (`ClosePayOrderRQ`), as bound text.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -218,7 +222,7 @@ pub enum Reply {
     /// `{"code":<code>,"data":{},"msg":"<msg>","sign":"<MD5 of key=secret>"}`.
     ClosedEmptyData {
         code: i64,
-        msg: String,
+        msg: Arc<str>,
         sign: sign::Signature,
     },
     /// `{"code":<code>,"msg":"<msg>"}`.
@@ -227,44 +231,63 @@ pub enum Reply {
 
 impl Reply {
     /// A success whose `data` is `{}`, signed with the caller's app secret.
-    pub fn empty_success(code: i64, msg: &str, secret: &str) -> Reply {
+    pub fn empty_success(code: i64, msg: impl Into<Arc<str>>, secret: &str) -> Reply {
         Reply::ClosedEmptyData {
             code,
-            msg: msg.to_owned(),
+            msg: msg.into(),
             sign: sign::sign(&mut [], secret),
         }
     }
 
     /// Compact JSON, keys in Jeepay's (alphabetical) order.
     pub fn to_json(&self) -> Vec<u8> {
-        use std::io::Write as _;
         let mut out = Vec::with_capacity(96);
+        // Writing into a Vec cannot fail.
+        let _ = self.write_json(&mut out);
+        out
+    }
+
+    /// [`Reply::to_json`] in one allocation of the exact size.
+    pub fn to_bytes(&self) -> Bytes {
+        json_bytes(|out| self.write_json(out))
+    }
+
+    fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
         match self {
             Reply::ClosedEmptyData { code, msg, sign } => {
-                out.extend_from_slice(b"{\"code\":");
-                // Writing into a Vec cannot fail.
-                let _ = write!(out, "{code}");
-                out.extend_from_slice(b",\"data\":{},\"msg\":");
-                push_json_string(&mut out, msg);
-                out.extend_from_slice(b",\"sign\":\"");
-                out.extend_from_slice(sign.as_str().as_bytes());
-                out.extend_from_slice(b"\"}");
+                write!(out, "{{\"code\":{code},\"data\":{{}},\"msg\":")?;
+                serde_json::to_writer(&mut *out, &**msg)?;
+                write!(out, ",\"sign\":\"{}\"}}", sign.as_str())
             }
-            Reply::Error { code, msg } => {
-                out.extend_from_slice(b"{\"code\":");
-                let _ = write!(out, "{code}");
-                out.extend_from_slice(b",\"msg\":");
-                push_json_string(&mut out, msg);
-                out.push(b'}');
-            }
+            Reply::Error { code, msg } => write_error(out, *code, msg),
         }
-        out
     }
 }
 
-fn push_json_string(out: &mut Vec<u8>, s: &str) {
-    // Serialising a &str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+/// `Reply::Error { code, msg: msg.to_string() }.to_bytes()`, without the two intermediate
+/// `String`s when the message is short (every error paybridge writes itself is).
+pub fn error_bytes(code: i64, msg: &dyn std::fmt::Display) -> Bytes {
+    match StackText::<384>::format(format_args!("{msg}")) {
+        Ok(text) => json_bytes(|out| write_error(out, code, text.as_str())),
+        Err(text) => json_bytes(|out| write_error(out, code, &text)),
+    }
+}
+
+fn write_error(out: &mut dyn Write, code: i64, msg: &str) -> io::Result<()> {
+    write!(out, "{{\"code\":{code},\"msg\":")?;
+    serde_json::to_writer(&mut *out, msg)?;
+    out.write_all(b"}")
+}
+
+/// What `write` produces, rendered on the stack and copied out once (on the heap if too long).
+fn json_bytes(write: impl Fn(&mut dyn Write) -> io::Result<()>) -> Bytes {
+    let mut stack = StackText::<1024>::new();
+    if write(&mut stack).is_ok() {
+        return Bytes::copy_from_slice(stack.as_bytes());
+    }
+    let mut heap = Vec::with_capacity(2048);
+    let _ = write(&mut heap);
+    Bytes::from(heap)
 }
 
 #[cfg(test)]
@@ -316,5 +339,28 @@ mod tests {
             String::from_utf8(err.to_json()).unwrap(),
             r#"{"code":9999,"msg":"验签失败"}"#
         );
+    }
+
+    #[test]
+    fn bytes_and_error_bytes_are_the_json_whatever_the_length() {
+        for msg in [
+            String::new(),
+            "订单不存在".to_owned(),
+            "quote \" backslash \\ newline \n control \u{1} del \u{7f}".to_owned(),
+            "字".repeat(127),
+            "字".repeat(128),
+            "x".repeat(383),
+            "x".repeat(384),
+            "x".repeat(3000),
+        ] {
+            let error = Reply::Error {
+                code: 9999,
+                msg: msg.clone(),
+            };
+            assert_eq!(error.to_bytes(), error.to_json(), "{msg}");
+            assert_eq!(error_bytes(9999, &msg), error.to_json(), "{msg}");
+            let success = Reply::empty_success(200, msg.as_str(), "secret");
+            assert_eq!(success.to_bytes(), success.to_json(), "{msg}");
+        }
     }
 }
