@@ -442,7 +442,7 @@ async fn claim(
     let ttl = rt.config.replay.ttl;
     // Long enough for the first request's close, and its resolution by query.
     let wait = p.upstream.timeout * 2 + Duration::from_secs(1);
-    match store.claim(p.replay_key, ttl, wait).await {
+    match store.claim(p.replay_key(), ttl, wait).await {
         Ok(Claim::Fresh(ticket)) => Ok(Claimed::Go {
             ticket: Some(ticket),
             retry: false,

@@ -31,8 +31,9 @@ pub(super) struct Prepared {
     pub biz_order_no: Option<String>,
     pub cancel: bool,
     pub client_ip: Option<String>,
-    /// Identifies this signed request for idempotent replay.
-    pub replay_key: Key,
+    /// The request's verified MD5 signature (32 hex digits): with the merchant and the
+    /// operation it identifies the request for idempotent replay.
+    sign: [u8; 32],
 }
 
 /// Reads and verifies the request as Jeepay does (then checks its `reqTime` window), on
@@ -82,12 +83,12 @@ pub(super) fn prepare(
             .forward_client_ip
             .then(|| call.peer.map(|ip| ip.to_string()))
             .flatten(),
-        replay_key: Key::new(
-            endpoint.as_str(),
-            &request.mch_no,
-            &request.app_id,
-            &request.sign,
-        ),
+        // A verified signature is an MD5 digest in hex.
+        sign: request
+            .sign
+            .as_bytes()
+            .try_into()
+            .map_err(|_| GatewayError::BadSignature)?,
         order_no: order.order_no.map(str::to_owned),
         biz_order_no: order.biz_order_no.map(str::to_owned),
         cancel: order.cancel,
@@ -126,6 +127,17 @@ fn check_req_time(req_time: &str, window: Duration) -> Result<(), GatewayError> 
 }
 
 impl Prepared {
+    /// Identifies this signed request for idempotent replay (computed only when a replay store
+    /// asks: it is a SHA-256).
+    pub fn replay_key(&self) -> Key {
+        Key::new(
+            self.endpoint.as_str(),
+            &self.merchant.mch_no,
+            &self.merchant.app_id,
+            std::str::from_utf8(&self.sign).unwrap_or_default(),
+        )
+    }
+
     fn daxpay_call<'a>(&'a self, nonce: &'a str) -> CloseCall<'a> {
         let identity = &self.merchant.daxpay;
         CloseCall {
