@@ -60,7 +60,7 @@ fn args() -> Result<Args, String> {
     if !addr.ip().is_loopback() {
         return Err(format!("{addr} is not a loopback address"));
     }
-    if connections == 0 || !(rate > 0.0) {
+    if connections == 0 || rate.is_nan() || rate <= 0.0 {
         return Err("--connections and --rate must be positive".to_owned());
     }
     if bodies.is_empty() {
