@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! paced_load --addr 127.0.0.1:18080 --body-file A.json [--body-file B.json ...]
-//!            [--connections 16] [--rate 8000] [--duration 8] [--warmup 2]
+//!            [--connections 16] [--rate 4000] [--duration 8] [--warmup 2]
 //! ```
 //!
 //! Each connection is a thread with a blocking socket: it sends at `start + k × interval`
@@ -39,7 +39,7 @@ fn args() -> Result<Args, String> {
     let mut addr = None;
     let mut bodies = Vec::new();
     let mut connections = 16;
-    let mut rate = 8000.0;
+    let mut rate: f64 = 4000.0;
     let mut duration = Duration::from_secs(8);
     let mut warmup = Duration::from_secs(2);
     let mut it = std::env::args().skip(1);
