@@ -139,20 +139,16 @@ fn parse(text: &str) -> BTreeMap<(String, u32), Run> {
 /// Several rounds of one (path, connections) summarised: each figure's median (errors summed,
 /// the highest peak memory), so that one disturbed round does not decide a comparison.
 fn median(runs: &[Run]) -> Run {
-    let mid = |pick: fn(&Run) -> f64| {
-        let mut v: Vec<f64> = runs.iter().map(pick).collect();
+    let middle = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         match v.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => v[n / 2],
-            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+            0 => None,
+            n if n % 2 == 1 => Some(v[n / 2]),
+            n => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
         }
     };
-    let mid_opt = |pick: fn(&Run) -> Option<f64>| {
-        let mut v: Vec<f64> = runs.iter().filter_map(pick).collect();
-        v.sort_by(f64::total_cmp);
-        (!v.is_empty()).then(|| v[v.len() / 2])
-    };
+    let mid = |pick: fn(&Run) -> f64| middle(runs.iter().map(pick).collect()).unwrap_or(0.0);
+    let mid_opt = |pick: fn(&Run) -> Option<f64>| middle(runs.iter().filter_map(pick).collect());
     Run {
         rps: mid(|r| r.rps),
         p50: mid(|r| r.p50),

@@ -592,3 +592,49 @@ async fn calls_beyond_max_connections_wait_for_a_connection() {
         assert_eq!(sandbox.order_status(order), Some(OrderStatus::Close));
     }
 }
+
+#[tokio::test]
+async fn a_call_that_waits_too_long_for_a_connection_is_not_sent() {
+    // The first close holds the only connection for 900 ms; the second may wait for it only
+    // half of its 1,000 ms budget (the other half is the exchange's), then gets "busy", with
+    // nothing sent, rather than an "outcome unknown" close that DaxPay would carry out anyway.
+    let mut sandbox_config = sandbox_toml("3.0", "hmac_sha256", &[]);
+    sandbox_config.push_str(
+        "[[sandbox.orders]]\norder_no = \"S1\"\nbiz_order_no = \"MS1\"\nstatus = \"progress\"\nclose_delay_ms = 900\n\
+         [[sandbox.orders]]\norder_no = \"S2\"\nbiz_order_no = \"MS2\"\nstatus = \"progress\"\n",
+    );
+    let (sb, sandbox) = start_sandbox(&sandbox_config).await;
+    let proxy = start_proxy(
+        &proxy_toml(sb.addr, "3.0", "hmac_sha256", "max_connections = 1", "")
+            .replace("timeout_ms = 2000", "timeout_ms = 1000"),
+    )
+    .await;
+    let first = tokio::spawn({
+        let addr = proxy.addr;
+        async move {
+            post_json(addr, "/api/pay/close", &close_body(Some("S1"), None))
+                .await
+                .body
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let second = post_json(proxy.addr, "/api/pay/close", &close_body(Some("S2"), None)).await;
+    assert_eq!(
+        second.body,
+        error(10, "系统异常[上游繁忙，订单未处理，请稍后重试]")
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(first.await.unwrap(), jeepay_success(JEEPAY_SECRET));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sandbox.order_status("S2"),
+        Some(OrderStatus::Progress),
+        "never sent"
+    );
+    assert_eq!(sandbox.order_status("S1"), Some(OrderStatus::Close));
+}

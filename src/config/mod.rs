@@ -1021,6 +1021,11 @@ fn parse_base_url(key: &str, text: &str) -> Result<String, ConfigError> {
     if uri.query().is_some() {
         return Err(bad("no query string allowed"));
     }
+    // `user:password@` would be sent to the gateway in every `Host` header; secrets belong in
+    // `secret` / the environment.
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(bad("no user or password allowed"));
+    }
     Ok(text.trim_end_matches('/').to_owned())
 }
 
@@ -1081,5 +1086,22 @@ mod tests {
             "{summary}"
         );
         assert!(!summary.contains("hunter2"));
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        for (base_url, why) in [
+            ("ftp://gw.example", "must start with http"),
+            ("http://gw.example/x?y=1", "no query string"),
+            ("http://user:hunter2@gw.example", "no user or password"),
+            ("http://:hunter2@gw.example:8080", "no user or password"),
+        ] {
+            let err = parse_base_url("upstreams.dax.base_url", base_url).unwrap_err();
+            assert!(err.to_string().contains(why), "{base_url}: {err}");
+        }
+        assert_eq!(
+            parse_base_url("k", "https://gw.example:8443/daxpay/").unwrap(),
+            "https://gw.example:8443/daxpay"
+        );
     }
 }

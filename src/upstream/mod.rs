@@ -206,12 +206,14 @@ impl Transport {
         };
         let mut attempt = 0u32;
         let mut req = req;
+        let mut connect_failed = false;
         let result = loop {
             let failure = match self.send_once(req, deadline).await {
                 Ok(answer) => break Ok(answer),
                 Err(failure) => failure,
             };
             let error = self.upstream_error(&failure.error);
+            connect_failed |= matches!(failure.error, pool::PoolError::Connect(_));
             match failure.unsent {
                 Some(unsent)
                     if matches!(failure.error, pool::PoolError::Connect(_))
@@ -231,8 +233,9 @@ impl Transport {
             }
         };
         match &result {
-            // Waiting for one of our own connections says nothing of the upstream's health.
-            Err(UpstreamError::Exhausted { .. }) => drop(permit),
+            // Waiting for one of our own connections says nothing of the upstream's health
+            // (unless an attempt before could not connect).
+            Err(UpstreamError::Exhausted { .. }) if !connect_failed => drop(permit),
             Ok(a) => permit.record(!a.status.is_server_error()),
             Err(_) => permit.record(false),
         }
@@ -262,7 +265,10 @@ impl Transport {
         deadline: Instant,
     ) -> Result<Answered, pool::Failure> {
         let started = Instant::now();
-        let (response, lease) = self.pool.send(req, deadline).await?;
+        // Half of what is left to get a connection at most: the other half is the exchange's.
+        let now = Instant::now();
+        let send_by = now + deadline.saturating_duration_since(now) / 2;
+        let (response, lease) = self.pool.send(req, send_by, deadline).await?;
         let (parts, body) = response.into_parts();
         let sent = |error| pool::Failure {
             error,
@@ -274,17 +280,24 @@ impl Transport {
             {
                 Ok(Ok(collected)) => collected.to_bytes(),
                 Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-                    return Err(sent(pool::PoolError::Broken(TOO_LARGE.to_owned())))
+                    return Err(sent(pool::PoolError::AnswerTooLarge))
                 }
                 Ok(Err(e)) => return Err(sent(pool::PoolError::Broken(e.to_string()))),
                 Err(_) => return Err(sent(pool::PoolError::TimedOut)),
             };
         lease.release();
-        self.latency
-            .get_or_init(|| {
-                metrics::histogram!("paybridge_upstream_seconds", "upstream" => self.name.clone())
-            })
-            .record(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        // A handle taken before the recorder exists would stay a no-op: cache only after.
+        if crate::telemetry::recorder_installed() {
+            self.latency
+                .get_or_init(|| {
+                    metrics::histogram!("paybridge_upstream_seconds", "upstream" => self.name.clone())
+                })
+                .record(seconds);
+        } else {
+            metrics::histogram!("paybridge_upstream_seconds", "upstream" => self.name.clone())
+                .record(seconds);
+        }
         Ok(Answered {
             status: parts.status,
             headers: parts.headers,
@@ -307,9 +320,7 @@ impl Transport {
                 upstream,
                 timeout_ms: self.timeout.as_millis(),
             },
-            pool::PoolError::Broken(detail) if detail == TOO_LARGE => {
-                UpstreamError::TooLarge { upstream }
-            }
+            pool::PoolError::AnswerTooLarge => UpstreamError::TooLarge { upstream },
             pool::PoolError::Broken(detail) => UpstreamError::Broken {
                 upstream,
                 detail: detail.clone(),
@@ -317,9 +328,6 @@ impl Transport {
         }
     }
 }
-
-/// The detail of an answer cut short at [`MAX_ANSWER_BYTES`].
-const TOO_LARGE: &str = "answer too large";
 
 /// The system's trust roots, read once.
 fn system_roots() -> &'static rustls::RootCertStore {

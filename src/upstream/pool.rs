@@ -45,6 +45,9 @@ pub enum PoolError {
     /// The request may have been written, then the exchange failed.
     #[error("connection broke after sending: {0}")]
     Broken(String),
+    /// The answer was longer than its reader accepts (set by the reader of the body).
+    #[error("answer too large")]
+    AnswerTooLarge,
 }
 
 /// A failed send; a request that was certainly not sent comes back for another try.
@@ -142,10 +145,7 @@ impl Pool {
         idle_timeout: Duration,
     ) -> Self {
         let authority = origin.authority().cloned();
-        let host = authority
-            .as_ref()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            .unwrap_or(HeaderValue::from_static("invalid"));
+        let host = host_header(origin).unwrap_or(HeaderValue::from_static("invalid"));
         let origin = authority.and_then(|authority| {
             Uri::builder()
                 .scheme(origin.scheme_str().unwrap_or("http"))
@@ -176,22 +176,26 @@ impl Pool {
     }
 
     /// Sends `req` (origin-form URI; `Host` is set here) on a pooled connection, or a new one,
-    /// and waits for the answer's head until `deadline`. The body is the caller's to read; the
-    /// lease goes back with [`Lease::release`] after it.
+    /// and waits for the answer's head until `deadline`. Getting a connection (waiting for one,
+    /// or connecting) must be done by `send_by`, or nothing is sent: a request written with no
+    /// time left for its answer would end "outcome unknown" while the upstream carries it out.
+    /// The body is the caller's to read; the lease goes back with [`Lease::release`] after it.
     pub async fn send(
         &self,
         mut req: Request<Full<Bytes>>,
+        send_by: Instant,
         deadline: Instant,
     ) -> Result<(Response<Incoming>, Lease), Failure> {
+        let send_by = send_by.min(deadline);
         req.headers_mut()
             .insert(http::header::HOST, self.inner.host.clone());
         loop {
-            let (mut lease, reused) = match self.checkout(deadline).await {
+            let (mut lease, reused) = match self.checkout(send_by).await {
                 Ok(checked_out) => checked_out,
                 Err(error) => return Err(Failure::unsent(error, req)),
             };
             // A keep-alive connection may have been closed by the peer since its last use.
-            match tokio::time::timeout_at(deadline, lease.sender.ready()).await {
+            match tokio::time::timeout_at(send_by, lease.sender.ready()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) if reused => continue,
                 Ok(Err(e)) => {
@@ -201,6 +205,11 @@ impl Pool {
                     let error = PoolError::Connect("timed out waiting for the connection".into());
                     return Err(Failure::unsent(error, req));
                 }
+            }
+            // `try_send_request` queues the request before anything is awaited, and a timer
+            // that is already due does not stop it: look at the clock first.
+            if Instant::now() >= send_by {
+                return Err(Failure::unsent(PoolError::Exhausted(self.open()), req));
             }
             let sent = tokio::time::timeout_at(deadline, lease.sender.try_send_request(req));
             match sent.await {
@@ -225,6 +234,9 @@ impl Pool {
     /// `deadline`.
     async fn checkout(&self, deadline: Instant) -> Result<(Lease, bool), PoolError> {
         loop {
+            if Instant::now() >= deadline {
+                return Err(PoolError::Exhausted(self.open()));
+            }
             // Registered before looking, so a connection returned meanwhile is not missed.
             let returned = self.inner.returned.notified();
             tokio::pin!(returned);
@@ -307,6 +319,21 @@ impl Pool {
             tokio::spawn(reap(pool, every));
         });
     }
+}
+
+/// `Host` for `origin` as RFC 9110 §7.2 has it: the host, and the port only when it is not the
+/// scheme's default (never any `user:password@`).
+fn host_header(origin: &Uri) -> Option<HeaderValue> {
+    let host = origin.host()?;
+    let default_port = match origin.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    };
+    let value = match origin.port_u16() {
+        Some(port) if port != default_port => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    };
+    HeaderValue::from_str(&value).ok()
 }
 
 async fn reap(pool: Weak<Inner>, every: Duration) {
@@ -408,8 +435,9 @@ mod tests {
     }
 
     async fn call(pool: &Pool, within: Duration) -> Result<Bytes, PoolError> {
+        let deadline = Instant::now() + within;
         let (response, lease) = pool
-            .send(get(), Instant::now() + within)
+            .send(get(), deadline, deadline)
             .await
             .map_err(|f| f.error)?;
         let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -487,7 +515,11 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         let failure = pool
-            .send(get(), Instant::now() + Duration::from_millis(100))
+            .send(
+                get(),
+                Instant::now() + Duration::from_millis(100),
+                Instant::now() + 5 * SECOND,
+            )
             .await
             .err()
             .expect("no connection was free");
@@ -495,6 +527,48 @@ mod tests {
         assert!(failure.unsent.is_some(), "the request comes back");
         assert_eq!(first.await.unwrap().unwrap(), "ok");
         assert_eq!(seen.requests.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nothing_is_written_once_the_time_to_send_is_over() {
+        let (origin, seen) = upstream(Behaviour {
+            answers_per_connection: usize::MAX,
+            delay: Duration::ZERO,
+        })
+        .await;
+        let pool = pool(&origin, 4, Duration::from_secs(60));
+        call(&pool, SECOND).await.unwrap();
+        for _ in 0..50 {
+            // An idle connection is there, but the time to send has just run out.
+            let now = Instant::now();
+            let failure = pool
+                .send(get(), now, now + SECOND)
+                .await
+                .err()
+                .expect("too late to send");
+            assert!(matches!(failure.error, PoolError::Exhausted(_)));
+            assert!(failure.unsent.is_some(), "the request comes back");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            seen.requests.load(Ordering::SeqCst),
+            1,
+            "none of them written"
+        );
+    }
+
+    #[test]
+    fn host_is_the_host_and_a_port_that_is_not_the_default() {
+        let host = |origin: &str| host_header(&origin.parse().unwrap()).unwrap();
+        assert_eq!(host("http://127.0.0.1:9090"), "127.0.0.1:9090");
+        assert_eq!(host("http://gw.example:80"), "gw.example");
+        assert_eq!(host("https://gw.example:443/daxpay"), "gw.example");
+        assert_eq!(host("https://gw.example:8443"), "gw.example:8443");
+        assert_eq!(
+            host("http://user:secret@gw.example:8080"),
+            "gw.example:8080"
+        );
+        assert_eq!(host("http://[::1]:9090"), "[::1]:9090");
     }
 
     #[tokio::test]
@@ -505,7 +579,7 @@ mod tests {
             .unwrap();
         drop(listener);
         let failure = pool(&origin, 4, Duration::from_secs(60))
-            .send(get(), Instant::now() + SECOND)
+            .send(get(), Instant::now() + SECOND, Instant::now() + SECOND)
             .await
             .err()
             .expect("nothing listens");
@@ -521,8 +595,9 @@ mod tests {
         })
         .await;
         let pool = pool(&origin, 4, Duration::from_secs(60));
+        let deadline = Instant::now() + Duration::from_millis(200);
         let failure = pool
-            .send(get(), Instant::now() + Duration::from_millis(200))
+            .send(get(), deadline, deadline)
             .await
             .err()
             .expect("the upstream is slow");
