@@ -272,3 +272,93 @@ async fn the_access_log_has_one_json_line_per_request_and_no_secrets() {
         assert!(!all.contains(secret), "{secret} leaked into the log");
     }
 }
+
+/// Every request head a raw upstream receives, answered with HTTP 500 (an unknown outcome, which
+/// paybridge resolves with a query: two calls per close).
+async fn recording_upstream() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + length {
+                        continue;
+                    }
+                    buf.drain(..end + 4 + length);
+                    seen.lock().unwrap().push(head);
+                    let answer = b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n";
+                    if socket.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, heads)
+}
+
+#[tokio::test]
+async fn daxpay_calls_continue_the_callers_trace_with_one_new_parent() {
+    let (upstream, heads) = recording_upstream().await;
+    let proxy = start_proxy(&proxy_toml(
+        upstream,
+        "3.0",
+        "hmac_sha256",
+        "retries = 0",
+        "",
+    ))
+    .await;
+    let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let answer = send(
+        proxy.addr,
+        "POST",
+        "/api/pay/close",
+        Some("application/json"),
+        close_body(Some("T1"), None).to_string(),
+        &[("traceparent", caller)],
+    )
+    .await;
+    assert!(answer.body.contains("结果未知"), "{}", answer.body);
+    let heads = heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 2, "the close, then the query: {heads:?}");
+    let sent: Vec<&str> = heads
+        .iter()
+        .map(|h| {
+            h.lines()
+                .find_map(|l| l.strip_prefix("traceparent:"))
+                .expect("a traceparent on every DaxPay call")
+                .trim()
+        })
+        .collect();
+    assert!(
+        sent[0].starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{}",
+        sent[0]
+    );
+    assert!(sent[0].ends_with("-01"));
+    assert!(!sent[0].contains("00f067aa0ba902b7"), "a new parent id");
+    assert_eq!(sent[0], sent[1], "one parent for the request's calls");
+}

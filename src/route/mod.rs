@@ -154,8 +154,9 @@ pub(crate) struct Call {
     pub body: Bytes,
     pub endpoint: Option<Endpoint>,
     pub peer: Option<IpAddr>,
-    /// The W3C trace context for calls to DaxPay (the caller's trace, a new parent id).
-    pub traceparent: HeaderValue,
+    /// The W3C trace context for calls to DaxPay (the caller's trace, a new parent id), made
+    /// when a first call needs it: a passed-through request carries the caller's own.
+    traceparent: std::sync::OnceLock<HeaderValue>,
 }
 
 impl Call {
@@ -178,6 +179,12 @@ impl Call {
     pub fn params(&self) -> Result<Params<'_>, GatewayError> {
         let (json, query, body) = self.inbound();
         Params::read(json, query, body)
+    }
+
+    /// The `traceparent` of this request's calls to DaxPay (the same for all of them).
+    pub fn traceparent(&self) -> &HeaderValue {
+        self.traceparent
+            .get_or_init(|| crate::telemetry::trace_context::child_of(&self.parts.headers))
     }
 
     pub fn request_id(&self) -> Option<&HeaderValue> {
@@ -230,7 +237,7 @@ where
     .await
     .map_err(|_| GatewayError::BodyTimeout)??;
     let call = Call {
-        traceparent: crate::telemetry::trace_context::child_of(&parts.headers),
+        traceparent: std::sync::OnceLock::new(),
         endpoint: Endpoint::from_path(parts.uri.path()),
         peer: parts.extensions.get::<PeerAddr>().map(|p| p.0.ip()),
         parts,

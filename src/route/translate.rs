@@ -179,7 +179,7 @@ async fn exchange(
         .daxpay(&p.upstream.name)
         .ok_or(GatewayError::Internal)?;
     let answer_body = client
-        .post_json(path, body, call.request_id(), &call.traceparent)
+        .post_json(path, body, call.request_id(), call.traceparent())
         .await?;
     read_answer(
         &p.upstream.scheme,
