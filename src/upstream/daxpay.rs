@@ -94,12 +94,7 @@ impl DaxClient {
 
 /// `path` under the base URL's own path prefix, in origin form (`/prefix/path`).
 fn origin_form(base_url: &str, path: &str) -> Option<Uri> {
-    let prefix = base_url
-        .parse::<Uri>()
-        .ok()
-        .map(|u| u.path().trim_end_matches('/').to_owned())
-        .unwrap_or_default();
-    format!("{prefix}{path}").parse().ok()
+    format!("{}{path}", super::base_path(base_url)).parse().ok()
 }
 
 #[cfg(test)]

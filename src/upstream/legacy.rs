@@ -54,12 +54,7 @@ impl LegacyClient {
             &upstream.extra_roots,
             upstream.resilience,
         );
-        let prefix = upstream
-            .base_url
-            .parse::<Uri>()
-            .map(|u| u.path().trim_end_matches('/').to_owned())
-            .unwrap_or_default()
-            .into();
+        let prefix = super::base_path(&upstream.base_url).into();
         LegacyClient {
             upstream,
             transport,

@@ -288,15 +288,12 @@ impl Transport {
         lease.release();
         let seconds = started.elapsed().as_secs_f64();
         // A handle taken before the recorder exists would stay a no-op: cache only after.
+        let histogram =
+            || metrics::histogram!("paybridge_upstream_seconds", "upstream" => self.name.clone());
         if crate::telemetry::recorder_installed() {
-            self.latency
-                .get_or_init(|| {
-                    metrics::histogram!("paybridge_upstream_seconds", "upstream" => self.name.clone())
-                })
-                .record(seconds);
+            self.latency.get_or_init(histogram).record(seconds);
         } else {
-            metrics::histogram!("paybridge_upstream_seconds", "upstream" => self.name.clone())
-                .record(seconds);
+            histogram().record(seconds);
         }
         Ok(Answered {
             status: parts.status,
@@ -365,6 +362,14 @@ fn tls_config(extra_roots: &[CertificateDer<'static>]) -> rustls::ClientConfig {
                 .with_no_client_auth()
         }
     }
+}
+
+/// The path a base URL puts before every upstream path (`/prefix`, or empty).
+fn base_path(base_url: &str) -> String {
+    base_url
+        .parse::<http::Uri>()
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
 }
 
 fn unix_ms() -> u64 {
