@@ -39,7 +39,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use md5::{Digest, Md5};
 use paybridge::config::Config;
-use paybridge::route::Gateway;
+use paybridge::proxy::Gateway;
 use tower::{Service, ServiceExt};
 
 #[path = "support/close.rs"]
@@ -441,7 +441,7 @@ fn measure_gateway(
                     .await;
                 let body = match response {
                     Ok(r) => r.into_body().collect().await.map(|c| c.to_bytes()).ok(),
-                    Err(e) => Some(Bytes::from(e.reply().to_json())),
+                    Err(e) => Some(paybridge::dialect::jeepay::failure::body(&e)),
                 };
                 responses.push(body);
             }

@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use paybridge::dialect::daxpay::wire::{fresh_nonce, read_answer, wall_clock};
+use paybridge::dialect::daxpay::envelope::{fresh_nonce, read_answer, wall_clock};
 use paybridge::dialect::daxpay::{Answer, Scheme, SignType, Version};
 use paybridge::dialect::jeepay::sign as jeepay_sign;
 use paybridge::dialect::jeepay::Params;
@@ -53,7 +53,7 @@ fn jeepay(c: &mut Criterion) {
         })
     });
     let request = jeepay_request();
-    let params = Params::read(true, None, &request).expect("a JSON object");
+    let params = Params::read(CLOSE_FIELDS, true, None, &request).expect("a JSON object");
     let req = params.validate().expect("required fields present");
     assert!(req.verify(JEEPAY_SECRET));
     group.bench_function("verify", |b| {

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
+use crate::proxy::Gateway;
 use crate::reload::Reloader;
-use crate::route::Gateway;
 
 /// An upstream counts as reachable when it answered within this long (else it is probed).
 const RECENT: Duration = Duration::from_secs(30);

@@ -19,12 +19,11 @@ use tower_http::trace::TraceLayer;
 
 use crate::admin::Admin;
 use crate::config::Config;
-use crate::error::GatewayError;
 use crate::middleware::dialect_errors::DialectErrorsLayer;
 use crate::middleware::in_flight::InFlightLimitLayer;
 use crate::middleware::request_id::MakeId;
+use crate::proxy::{Gateway, JSON_UTF8};
 use crate::reload::Reloader;
-use crate::route::{Gateway, JSON_UTF8};
 use crate::sandbox::{self, LegacySandbox, Sandbox};
 use crate::telemetry::access::AccessLogLayer;
 
@@ -67,8 +66,8 @@ pub fn proxy_service(
 /// A handler that panicked still answers in the dialect (and the panic is logged by the layer).
 fn panic_answer() -> Response<Full<Bytes>> {
     tracing::error!("request handler panicked");
-    let mut response = Response::new(Full::new(Bytes::from(
-        GatewayError::Internal.reply().to_json(),
+    let mut response = Response::new(Full::new(crate::dialect::jeepay::failure::body(
+        &crate::domain::Failure::Internal,
     )));
     response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8);
     response

@@ -1,8 +1,10 @@
 //! paybridge: serves the Jeepay / epay-style merchant API on top of DaxPay's `/unipay` API.
 //!
-//! A request travels `server` → `middleware` (request id, tracing, error rendering) → `route`
-//! (which reads and verifies it in the merchant's dialect, translates it, and calls `upstream`).
-//! `dialect` holds each side's wire types and signing; `sandbox` is a stand-in DaxPay gateway.
+//! A request travels `server` → `middleware` (request id, tracing, error rendering) → `proxy`
+//! (which routes it, and carries a translated one through the one pipeline: read and verify in
+//! the merchant's dialect, translate, call `upstream`, answer re-signed). `dispatch` names every
+//! path; `domain` holds the operations in no dialect's terms; `dialect` holds each side's wire
+//! types, signing and per-operation wire forms. See docs/architecture.md.
 
 pub mod admin;
 pub mod app;
@@ -10,13 +12,13 @@ pub mod cli;
 pub mod config;
 pub mod diagnose;
 pub mod dialect;
-pub mod error;
+pub mod dispatch;
+pub mod domain;
 pub mod middleware;
-pub mod operation;
+pub mod proxy;
 pub mod random;
 pub mod reload;
 pub mod replay;
-pub mod route;
 pub mod sandbox;
 pub mod secret;
 pub mod server;

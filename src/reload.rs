@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError};
-use crate::route::Gateway;
+use crate::proxy::Gateway;
 
 pub struct Reloader {
     path: PathBuf,

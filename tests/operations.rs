@@ -31,7 +31,7 @@ async fn with_admin(
     let admin = bound.admin_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(paybridge::app::run(
-        paybridge::route::Gateway::new(config),
+        paybridge::proxy::Gateway::new(config),
         bound,
         None,
         async move {

@@ -11,11 +11,12 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 
+use paybridge::dialect::daxpay::envelope::read_answer;
 use paybridge::dialect::daxpay::sign as dsign;
-use paybridge::dialect::daxpay::wire::read_answer;
-use paybridge::dialect::daxpay::{Answer, AnswerError, Scheme, SignType, Version};
+use paybridge::dialect::daxpay::{Answer, Scheme, SignType, Version};
 use paybridge::dialect::jeepay::sign as jsign;
 use paybridge::dialect::jeepay::Params;
+use paybridge::domain::AnswerFault;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Map, Number, Value};
@@ -359,16 +360,20 @@ impl CloseReq {
     }
 }
 
+/// The declared fields of Jeepay's close request beyond the common ones.
+const CLOSE_FIELDS: &[&str] = &["mchOrderNo", "payOrderId"];
+
 /// The whole request path: read, check required fields, verify.
 fn check_json(body: &[u8], secret: &str) -> Result<bool, String> {
-    let params = Params::read(true, None, body).map_err(|e| format!("read: {e:?}"))?;
+    let params =
+        Params::read(CLOSE_FIELDS, true, None, body).map_err(|e| format!("read: {e:?}"))?;
     let request = params.validate().map_err(|e| format!("validate: {e:?}"))?;
     Ok(request.verify(secret))
 }
 
 fn check_form(query: &str, body: &str, secret: &str) -> Result<bool, String> {
-    let params =
-        Params::read(false, Some(query), body.as_bytes()).map_err(|e| format!("read: {e:?}"))?;
+    let params = Params::read(CLOSE_FIELDS, false, Some(query), body.as_bytes())
+        .map_err(|e| format!("read: {e:?}"))?;
     let request = params.validate().map_err(|e| format!("validate: {e:?}"))?;
     Ok(request.verify(secret))
 }
@@ -870,7 +875,7 @@ proptest! {
             match &tamper {
                 Tamper::SignDropped => {
                     let expected_unsigned = if p.code == 0 {
-                        matches!(got, Err(AnswerError::UnsignedSuccess))
+                        matches!(got, Err(AnswerFault::UnsignedSuccess))
                     } else {
                         matches!(got, Ok(Answer::Refused { signed: false, .. }))
                     };
@@ -880,7 +885,7 @@ proptest! {
                     let unsigned = matches!(got, Ok(Answer::Refused { signed: false, .. }));
                     prop_assert!(unsigned, "{:?}: {:?}", scheme, got);
                 }
-                _ => prop_assert_eq!(&got, &Err(AnswerError::BadSignature), "{:?}", scheme),
+                _ => prop_assert_eq!(&got, &Err(AnswerFault::BadSignature), "{:?}", scheme),
             }
         }
     }

@@ -247,7 +247,7 @@ async fn two_instances_share_replays_through_redis() {
     let config = std::sync::Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
     let mut instances = Vec::new();
     for _ in 0..2 {
-        let gateway = paybridge::route::Gateway::build(config.clone())
+        let gateway = paybridge::proxy::Gateway::build(config.clone())
             .await
             .expect("redis reachable");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -294,7 +294,7 @@ async fn an_unreachable_redis_fails_open_or_closed_as_configured() {
         + &format!("\n[replay]\nstore = \"redis://{dead}/0\"\n");
     let config = std::sync::Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
     assert!(
-        paybridge::route::Gateway::build(config).await.is_err(),
+        paybridge::proxy::Gateway::build(config).await.is_err(),
         "start-up names the unreachable store"
     );
 }
@@ -520,7 +520,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
     let addr = bound.proxy_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(paybridge::app::run(
-        paybridge::route::Gateway::new(config),
+        paybridge::proxy::Gateway::new(config),
         bound,
         None,
         async move {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use paybridge::config::Config;
-use paybridge::route::table::rollout_bucket;
+use paybridge::proxy::routing::rollout_bucket;
 use paybridge::sandbox::{LegacySandbox, OrderStatus, Sandbox};
 use serde_json::Value;
 
@@ -551,7 +551,7 @@ async fn world_with_admin(toml: &str) -> (Running, std::net::SocketAddr, tempfil
     let bound = paybridge::app::bind(&config).await.unwrap();
     let addr = bound.proxy_addr().unwrap();
     let admin = bound.admin_addr().unwrap();
-    let gateway = paybridge::route::Gateway::new(config);
+    let gateway = paybridge::proxy::Gateway::new(config);
     let reloader = paybridge::reload::Reloader::new(file.path().to_owned(), gateway.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(paybridge::app::run(

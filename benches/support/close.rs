@@ -4,12 +4,15 @@
 use std::borrow::Cow;
 use std::hint::black_box;
 
-use paybridge::dialect::daxpay::wire::{fresh_nonce, read_answer, wall_clock};
-use paybridge::dialect::daxpay::{Answer, CloseCall, Scheme, Version};
+use paybridge::dialect::daxpay::envelope::{fresh_nonce, read_answer, wall_clock, Caller};
+use paybridge::dialect::daxpay::ops::DaxOp;
+use paybridge::dialect::daxpay::{Answer, Scheme, Version};
+use paybridge::dialect::jeepay::failure;
 use paybridge::dialect::jeepay::sign as jeepay_sign;
 use paybridge::dialect::jeepay::{Params, Reply};
-use paybridge::error::GatewayError;
-use paybridge::operation::CloseOrder;
+use paybridge::domain::ops::Close;
+use paybridge::domain::order::OrderRef;
+use paybridge::domain::Failure;
 use time::{OffsetDateTime, UtcOffset};
 
 pub const JEEPAY_MCH: &str = "M1623984572";
@@ -102,33 +105,37 @@ pub fn not_found_answer(scheme: &Scheme) -> Vec<u8> {
 
 /// Everything paybridge's dialects do for one close, request bytes in, answer bytes out.
 /// (Routing, the replay store and HTTP are not dialect work and are not here.)
+/// The declared fields of Jeepay's close request.
+pub const CLOSE_FIELDS: &[&str] = &["mchOrderNo", "payOrderId"];
+
 pub fn close_once(scheme: &Scheme, request: &[u8], answer: &[u8]) -> Vec<u8> {
-    let params = Params::read(true, None, request).expect("a JSON object");
+    let params = Params::read(CLOSE_FIELDS, true, None, request).expect("a JSON object");
     let req = params.validate().expect("required fields present");
     assert!(req.sign_type_supported());
     assert!(req.verify(JEEPAY_SECRET), "merchant signature verifies");
-    let order = CloseOrder::from_jeepay(&req, false).expect("an order is named");
+    let close = Close {
+        order: OrderRef::new(Some(req.field("payOrderId")), Some(req.field("mchOrderNo"))),
+        cancel: false,
+    };
+    assert!(!close.order.is_empty(), "an order is named");
     let nonce = fresh_nonce();
     let identity_3 = scheme.version == Version::V3_0;
-    let call = CloseCall {
+    let caller = Caller {
         scheme: *scheme,
         secret: DAX_SECRET,
         mch_no: identity_3.then_some(DAX_MCH),
         app_id: (scheme.version != Version::V2_0).then_some(DAX_APP),
-        order_no: order.order_no,
-        biz_order_no: order.biz_order_no,
-        cancel: order.cancel,
         client_ip: None,
         utc_offset: offset(),
         now: OffsetDateTime::now_utc(),
         nonce: &nonce,
     };
-    let (path, body) = call.encode();
-    black_box((path, body));
+    let (call, fields) = close.request(scheme.version);
+    black_box((call.path(), caller.encode(&fields)));
     let reply = match read_answer(scheme, DAX_SECRET, answer).expect("a believable answer") {
         Answer::Done { .. } => Reply::empty_success(0, "SUCCESS", JEEPAY_SECRET),
         Answer::Refused { code: 20041, .. } => {
-            GatewayError::OrderNotFound { verified: true }.reply()
+            failure::reply(&Failure::OrderNotFound { verified: true })
         }
         other => panic!("unexpected answer {other:?}"),
     };

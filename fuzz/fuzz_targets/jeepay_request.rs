@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use paybridge::dialect::jeepay::{sign, Params, Reply};
+use paybridge::dialect::jeepay::{failure, sign, Params, Reply};
 
 const SECRET: &str = "EWEFD123RGSRETYDFNGFGFGSHDFGH";
 
@@ -19,7 +19,8 @@ fn check_reply(reply: &Reply) {
     let value: serde_json::Value =
         serde_json::from_slice(&json).expect("a rendered reply is valid JSON");
     let (code, msg) = match reply {
-        Reply::ClosedEmptyData { code, msg, .. } | Reply::Error { code, msg } => (code, msg),
+        Reply::Success { code, msg, .. } => (code, msg.to_string()),
+        Reply::Error { code, msg } => (code, msg.clone()),
     };
     assert_eq!(value["code"].as_i64(), Some(*code));
     assert_eq!(value["msg"].as_str(), Some(msg.as_str()));
@@ -39,35 +40,35 @@ fuzz_target!(|data: &[u8]| {
     let query = String::from_utf8_lossy(query_bytes);
     let query = (mode & 2 == 2).then_some(query.as_ref());
 
-    let reply = match Params::read(json, query, body).and_then(Params::validate) {
+    let declared: &'static [&'static str] = &["mchOrderNo", "payOrderId"];
+    let reply = match Params::read(declared, json, query, body).and_then(Params::validate) {
         Ok(request) => {
             let verified = request.verify(SECRET);
             let _ = request.sign_type_supported();
             if verified {
                 // Only a correct signature verifies: recompute it independently of `verify`.
                 let mut fields: Vec<(&str, &str)> = [
-                    ("version", &request.version),
-                    ("signType", &request.sign_type),
-                    ("reqTime", &request.req_time),
-                    ("mchNo", &request.mch_no),
-                    ("appId", &request.app_id),
-                    ("mchOrderNo", &request.mch_order_no),
-                    ("payOrderId", &request.pay_order_id),
+                    ("version", request.version()),
+                    ("signType", request.sign_type()),
+                    ("reqTime", request.req_time()),
+                    ("mchNo", request.mch_no()),
+                    ("appId", request.app_id()),
+                    ("mchOrderNo", request.field("mchOrderNo")),
+                    ("payOrderId", request.field("payOrderId")),
                 ]
                 .into_iter()
-                .map(|(k, v)| (k, v.as_ref()))
                 .filter(|(k, v)| sign::signable(k, v))
                 .collect();
                 let expected = sign::sign(&mut fields, SECRET);
-                assert!(expected.as_str().eq_ignore_ascii_case(&request.sign));
+                assert!(expected.as_str().eq_ignore_ascii_case(request.sign()));
             }
             // A merchant-configured success message can be any text.
             let msg = String::from_utf8_lossy(body);
             Reply::empty_success(i64::from(mode), &msg, SECRET)
         }
         Err(error) => {
-            let _ = (error.code(), error.status(), error.kind());
-            error.reply()
+            let _ = (failure::code(&error), failure::status(&error), error.kind());
+            failure::reply(&error)
         }
     };
     check_reply(&reply);

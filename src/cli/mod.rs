@@ -158,7 +158,7 @@ fn serve(config: Arc<Config>, path: PathBuf) -> ExitCode {
                 tracing::info!(listen = %listener.local_addr()?, "embedded legacy Jeepay sandbox serving");
             }
             warn_if_secrets_readable(&path, &config);
-            let gateway = crate::route::Gateway::build(config.clone())
+            let gateway = crate::proxy::Gateway::build(config.clone())
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             let reloader = crate::reload::Reloader::new(path, gateway.clone());

@@ -7,8 +7,7 @@ use clap::Args;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{Config, DaxTarget, DEFAULT_PATH};
-use crate::operation::Endpoint;
-use crate::route::table::{self, Facts, Route};
+use crate::proxy::routing::{self as table, Facts, Route};
 
 #[derive(Debug, Args)]
 pub struct RouteArgs {
@@ -96,7 +95,7 @@ pub fn explain(
         .and_then(|(m, a)| config.merchants.lookup(m, a).ok());
     match decision.route {
         Route::Translate { upstream, fallback } => {
-            let Some(endpoint) = Endpoint::from_path(path) else {
+            let Some(op) = crate::dispatch::operation(path) else {
                 out.push_str(&format!(
                     "action: translate, but {path} is not translated: the merchant gets HTTP 404\n"
                 ));
@@ -107,28 +106,24 @@ pub fn explain(
                 return out;
             };
             let u = upstream.unwrap_or(&m.daxpay.upstream);
-            let cancel = endpoint == Endpoint::Cancel || m.close_uses_cancel;
-            let dax_path = match (u.version(), cancel) {
-                (crate::dialect::daxpay::Version::V2_0, true) => "/unipay/cancel",
-                _ => "/unipay/close",
-            };
+            let (call, fixed) = crate::proxy::daxpay_call(op, u.version(), m);
             out.push_str(&format!(
-                "action: translate → DaxPay {} ({}, {} {}): POST {}{}\n",
+                "action: translate {} → DaxPay {} ({}, {} {}): POST {}{}\n",
+                op.as_str(),
                 u.name,
                 u.base_url,
                 u.version(),
                 u.scheme.sign_type,
                 u.base_url,
-                dax_path
+                call.path()
             ));
+            let fixed: Vec<String> = fixed.iter().map(|(k, v)| format!("{k}={v}")).collect();
             out.push_str(&format!(
-                "  as mchNo={} appId={}; payOrderId → orderNo, mchOrderNo → bizOrderNo; {}\n",
+                "  as mchNo={} appId={}; payOrderId → orderNo, mchOrderNo → bizOrderNo{}{}\n",
                 m.daxpay.mch_no.as_deref().unwrap_or("-"),
                 m.daxpay.app_id.as_deref().unwrap_or("-"),
-                match u.version() {
-                    crate::dialect::daxpay::Version::V2_0 => "no useCancel (2.0)".to_owned(),
-                    _ => format!("useCancel={cancel}"),
-                }
+                if fixed.is_empty() { "" } else { "; " },
+                fixed.join(", ")
             ));
             if let Some(f) = fallback {
                 out.push_str(&format!(

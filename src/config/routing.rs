@@ -8,7 +8,6 @@ use http::HeaderName;
 
 use super::raw::{RawRoute, RawRouting};
 use super::{invalid, ConfigError, LegacyUpstream, Upstream};
-use crate::operation::Endpoint;
 
 #[derive(Debug)]
 pub struct Routing {
@@ -122,7 +121,10 @@ pub(super) fn validate(
         };
         let action = action(&key, raw, dax, legacy)?;
         if let (Action::Translate { .. }, Some(paths)) = (&action, &paths) {
-            if let Some(p) = paths.iter().find(|p| Endpoint::from_path(p).is_none()) {
+            if let Some(p) = paths
+                .iter()
+                .find(|p| crate::dispatch::operation(p).is_none())
+            {
                 return Err(invalid(
                     format!("{key}.paths"),
                     format!("`{p}` cannot be translated (only /api/pay/close and /api/pay/cancel)"),

@@ -1,6 +1,6 @@
-//! Renders [`GatewayError`]s as answers in the caller's dialect, in one place.
+//! Renders [`Failure`]s as answers in the caller's dialect, in one place.
 //!
-//! Everything below this layer returns `Result<Response, GatewayError>`; everything above sees an
+//! Everything below this layer returns `Result<Response, Failure>`; everything above sees an
 //! infallible service. Operator faults are logged here with their full detail (never secrets);
 //! the merchant gets only the short reason.
 
@@ -16,9 +16,9 @@ use http_body_util::Full;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::dialect::jeepay::wire::error_bytes;
-use crate::error::GatewayError;
-use crate::route::JSON_UTF8;
+use crate::dialect::jeepay::failure as jeepay;
+use crate::domain::Failure;
+use crate::proxy::JSON_UTF8;
 use crate::telemetry::access::AccessHandle;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -38,7 +38,7 @@ impl<S> Layer<S> for DialectErrorsLayer {
 pub struct DialectErrors<S> {
     inner: S,
     /// An error the inner service reported from `poll_ready`, answered by the next `call`.
-    not_ready: Option<GatewayError>,
+    not_ready: Option<Failure>,
 }
 
 impl<S: Clone> Clone for DialectErrors<S> {
@@ -52,7 +52,7 @@ impl<S: Clone> Clone for DialectErrors<S> {
 
 impl<S, B> Service<http::Request<B>> for DialectErrors<S>
 where
-    S: Service<http::Request<B>, Response = Response<Full<Bytes>>, Error = GatewayError>,
+    S: Service<http::Request<B>, Response = Response<Full<Bytes>>, Error = Failure>,
 {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
@@ -93,14 +93,14 @@ pin_project! {
         // `None` when the inner service was not ready and `not_ready` is the answer.
         #[pin]
         inner: Option<F>,
-        not_ready: Option<GatewayError>,
+        not_ready: Option<Failure>,
         access: Option<AccessHandle>,
     }
 }
 
 impl<F> Future for DialectErrorsFuture<F>
 where
-    F: Future<Output = Result<Response<Full<Bytes>>, GatewayError>>,
+    F: Future<Output = Result<Response<Full<Bytes>>, Failure>>,
 {
     type Output = Result<Response<Full<Bytes>>, Infallible>;
 
@@ -108,7 +108,7 @@ where
         let this = self.project();
         let Some(future) = this.inner.as_pin_mut() else {
             // Polled again after answering (a caller's bug): an internal error, not a panic.
-            let error = this.not_ready.take().unwrap_or(GatewayError::Internal);
+            let error = this.not_ready.take().unwrap_or(Failure::Internal);
             return Poll::Ready(Ok(render(&error)));
         };
         Poll::Ready(Ok(match ready!(future.poll(cx)) {
@@ -122,30 +122,27 @@ where
 }
 
 /// Tells the access log what the merchant is answered for `error`.
-fn note(access: Option<&AccessHandle>, error: &GatewayError) {
+fn note(access: Option<&AccessHandle>, error: &Failure) {
     if let Some(handle) = access {
         handle.note(|r| {
-            r.code = Some(error.code());
+            r.code = Some(jeepay::code(error));
             r.error_kind = Some(error.kind());
         });
     }
 }
 
 /// The answer for `error`, logged at a level that fits whose fault it is.
-pub fn render(error: &GatewayError) -> Response<Full<Bytes>> {
+pub fn render(error: &Failure) -> Response<Full<Bytes>> {
     match error {
-        GatewayError::Upstream(detail) => {
-            tracing::warn!(kind = error.kind(), error = %detail, "upstream fault")
+        e if e.is_operator_fault() => {
+            tracing::warn!(kind = error.kind(), error = %error, "upstream fault")
         }
-        GatewayError::Internal => tracing::error!(kind = error.kind(), "internal error"),
-        GatewayError::Conversion(detail) => {
-            tracing::debug!(kind = error.kind(), detail = %detail, "request refused")
-        }
+        Failure::Internal => tracing::error!(kind = error.kind(), "internal error"),
         // The access-log line already says what the merchant was answered.
-        _ => tracing::debug!(kind = error.kind(), msg = %error, "request refused"),
+        _ => tracing::debug!(kind = error.kind(), error = %error, "request refused"),
     }
-    let mut response = Response::new(Full::new(error_bytes(error.code(), error)));
-    *response.status_mut() = error.status();
+    let mut response = Response::new(Full::new(jeepay::body(error)));
+    *response.status_mut() = jeepay::status(error);
     response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8);
     response
 }
@@ -153,51 +150,8 @@ pub fn render(error: &GatewayError) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::UpstreamError;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
-
-    fn errors() -> Vec<GatewayError> {
-        vec![
-            GatewayError::Conversion("detail".to_owned()),
-            GatewayError::BodyTooLarge { limit: 65536 },
-            GatewayError::BodyTimeout,
-            GatewayError::Required("mchNo不能为空"),
-            GatewayError::UnsupportedSignType("RSA\"\\\n\u{1}".to_owned()),
-            GatewayError::UnknownMerchant,
-            GatewayError::AppOfAnotherMerchant,
-            GatewayError::BadSignature,
-            GatewayError::NoOrderId,
-            GatewayError::ReqTimeOutside {
-                window_secs: 300,
-                server_time: "2025-08-26 12:00:00".to_owned(),
-            },
-            GatewayError::ReqTimeUnreadable("x".repeat(370)),
-            GatewayError::ReqTimeUnreadable("字".repeat(400)),
-            GatewayError::DuplicateInProgress,
-            GatewayError::Overloaded,
-            GatewayError::ReplayStoreDown,
-            GatewayError::OrderNotFound { verified: true },
-            GatewayError::Refused("订单状态不允许关闭 <\u{7f}>".to_owned()),
-            GatewayError::Upstream(UpstreamError::CircuitOpen {
-                upstream: "dax".to_owned(),
-            }),
-            GatewayError::NotFound("/x?y=\"z\"".to_owned()),
-            GatewayError::MethodNotAllowed("PATCH".to_owned()),
-            GatewayError::Internal,
-        ]
-    }
-
-    #[test]
-    fn the_body_is_the_replys_json_byte_for_byte() {
-        for error in errors() {
-            assert_eq!(
-                error_bytes(error.code(), &error),
-                Bytes::from(error.reply().to_json()),
-                "{error:?}"
-            );
-        }
-    }
 
     async fn answer(
         svc: impl Service<http::Request<()>, Response = Response<Full<Bytes>>, Error = Infallible>,
@@ -220,7 +174,7 @@ mod tests {
     #[tokio::test]
     async fn errors_are_answered_in_the_dialect_and_noted() {
         let failing = tower::service_fn(|_: http::Request<()>| async {
-            Err::<Response<Full<Bytes>>, _>(GatewayError::OrderNotFound { verified: true })
+            Err::<Response<Full<Bytes>>, _>(Failure::OrderNotFound { verified: true })
         });
         let (response, handle) = answer(DialectErrorsLayer.layer(failing)).await;
         assert_eq!(response.status(), http::StatusCode::OK);
@@ -232,7 +186,7 @@ mod tests {
         assert_eq!(noted(&handle), (Some(9999), Some("order_not_found")));
 
         let fine = tower::service_fn(|_: http::Request<()>| async {
-            Ok::<_, GatewayError>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+            Ok::<_, Failure>(Response::new(Full::new(Bytes::from_static(b"ok"))))
         });
         let (response, handle) = answer(DialectErrorsLayer.layer(fine)).await;
         assert_eq!(response.body(), &Bytes::from_static(b"ok"));
@@ -245,11 +199,11 @@ mod tests {
 
     impl Service<http::Request<()>> for NeverReady {
         type Response = Response<Full<Bytes>>;
-        type Error = GatewayError;
-        type Future = std::future::Ready<Result<Self::Response, GatewayError>>;
+        type Error = Failure;
+        type Future = std::future::Ready<Result<Self::Response, Failure>>;
 
-        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
-            Poll::Ready(Err(GatewayError::ReplayStoreDown))
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+            Poll::Ready(Err(Failure::ReplayStoreDown))
         }
 
         fn call(&mut self, _: http::Request<()>) -> Self::Future {
@@ -262,7 +216,7 @@ mod tests {
         let (response, handle) = answer(DialectErrorsLayer.layer(NeverReady)).await;
         assert_eq!(
             response.body(),
-            &Bytes::from(GatewayError::ReplayStoreDown.reply().to_json())
+            &Bytes::from(jeepay::reply(&Failure::ReplayStoreDown).to_json())
         );
         assert_eq!(noted(&handle), (Some(10), Some("replay_store_down")));
     }

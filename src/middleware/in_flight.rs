@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 
-use crate::error::GatewayError;
+use crate::domain::Failure;
 
 #[derive(Clone, Debug)]
 pub struct InFlightLimitLayer {
@@ -44,13 +44,13 @@ pub struct InFlightLimit<S> {
 
 impl<S, R> Service<R> for InFlightLimit<S>
 where
-    S: Service<R, Error = GatewayError>,
+    S: Service<R, Error = Failure>,
 {
     type Response = S::Response;
-    type Error = GatewayError;
+    type Error = Failure;
     type Future = InFlightFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
         self.inner.poll_ready(cx)
     }
 
@@ -82,14 +82,14 @@ pin_project! {
 
 impl<F, T> Future for InFlightFuture<F>
 where
-    F: Future<Output = Result<T, GatewayError>>,
+    F: Future<Output = Result<T, Failure>>,
 {
-    type Output = Result<T, GatewayError>;
+    type Output = Result<T, Failure>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(future) = this.inner.as_pin_mut() else {
-            return Poll::Ready(Err(GatewayError::Overloaded));
+            return Poll::Ready(Err(Failure::Overloaded));
         };
         let result = ready!(future.poll(cx));
         // The permit comes back as soon as the answer is ready.
@@ -108,14 +108,14 @@ mod tests {
     async fn the_request_over_the_limit_is_shed_at_once() {
         let slow = tower::service_fn(|_: ()| async {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            Ok::<_, GatewayError>("done")
+            Ok::<_, Failure>("done")
         });
         let svc = InFlightLimitLayer::new(1).layer(slow);
         let first = tokio::spawn(svc.clone().oneshot(()));
         tokio::time::sleep(Duration::from_millis(20)).await;
         let started = std::time::Instant::now();
         let second = svc.clone().oneshot(()).await;
-        assert!(matches!(second, Err(GatewayError::Overloaded)));
+        assert!(matches!(second, Err(Failure::Overloaded)));
         assert!(started.elapsed() < Duration::from_millis(100));
         assert_eq!(first.await.unwrap().unwrap(), "done");
         assert_eq!(
@@ -129,11 +129,11 @@ mod tests {
     async fn an_abandoned_request_gives_its_permit_back() {
         let slow = tower::service_fn(|_: ()| async {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            Ok::<_, GatewayError>("done")
+            Ok::<_, Failure>("done")
         });
         let mut svc = InFlightLimitLayer::new(1).layer(slow);
         let abandoned = svc.call(());
-        assert!(matches!(svc.call(()).await, Err(GatewayError::Overloaded)));
+        assert!(matches!(svc.call(()).await, Err(Failure::Overloaded)));
         drop(abandoned);
         let retried = tokio::time::timeout(Duration::from_millis(50), svc.call(())).await;
         assert!(retried.is_err(), "admitted (and still running), not shed");

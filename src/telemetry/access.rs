@@ -28,7 +28,7 @@ pub struct AccessRecord {
     pub trace_id: Option<String>,
     /// The Jeepay-dialect code answered (unknown for a passthrough).
     pub code: Option<i64>,
-    /// Why a request failed, as a stable name (see `GatewayError::kind`).
+    /// Why a request failed, as a stable name (see `Failure::kind`).
     pub error_kind: Option<&'static str>,
     pub fallback: bool,
 }
@@ -87,7 +87,7 @@ where
             handle,
             // A clone shares the value's bytes (the request id layer's, or the request's).
             request_id: req.headers().get("x-request-id").cloned(),
-            operation: operation(req.uri().path()),
+            operation: crate::dispatch::label(req.uri().path()),
             method: req.method().clone(),
             started: Instant::now(),
         };
@@ -236,19 +236,6 @@ fn cached<K: Eq + Hash, H: Clone>(cache: Cache<K, H>, key: K, register: impl Fn(
         .ok()
         .flatten()
         .unwrap_or_else(register)
-}
-
-/// A bounded label for the path: unknown paths do not make new series.
-fn operation(path: &str) -> &'static str {
-    match path {
-        "/api/pay/close" => "close",
-        "/api/pay/cancel" => "cancel",
-        "/api/pay/unifiedOrder" => "unified_order",
-        "/api/pay/query" => "query",
-        "/api/refund/refundOrder" => "refund",
-        "/api/refund/query" => "refund_query",
-        _ => "other",
-    }
 }
 
 fn signature_failure(kind: &str) -> Option<&'static str> {

@@ -7,8 +7,10 @@ use http::header::{HeaderName, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 
-use super::{Transport, UpstreamError};
+use super::error::UpstreamError;
+use super::Transport;
 use crate::config::Upstream;
+use crate::dispatch::DaxCall;
 
 static PAYBRIDGE_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("paybridge/", env!("CARGO_PKG_VERSION")));
@@ -17,15 +19,12 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static TRACEPARENT: HeaderName =
     HeaderName::from_static(crate::telemetry::trace_context::TRACEPARENT);
 
-/// The DaxPay paths paybridge calls, parsed once per client (with the base URL's prefix).
-const PATHS: [&str; 3] = ["/unipay/close", "/unipay/cancel", "/unipay/query/payOrder"];
-
 #[derive(Clone, Debug)]
 pub struct DaxClient {
     pub upstream: Arc<Upstream>,
     transport: Transport,
-    /// Origin-form URIs of [`PATHS`], in that order.
-    targets: Arc<[Option<Uri>; PATHS.len()]>,
+    /// Origin-form URIs of every [`DaxCall`], parsed once (with the base URL's prefix).
+    targets: Arc<[Option<Uri>; DaxCall::ALL.len()]>,
 }
 
 impl DaxClient {
@@ -43,7 +42,8 @@ impl DaxClient {
             &upstream.extra_roots,
             upstream.resilience,
         );
-        let targets = Arc::new(PATHS.map(|path| origin_form(&upstream.base_url, path)));
+        let targets =
+            Arc::new(DaxCall::ALL.map(|call| origin_form(&upstream.base_url, call.path())));
         DaxClient {
             upstream,
             transport,
@@ -51,25 +51,21 @@ impl DaxClient {
         }
     }
 
-    /// POSTs a JSON body to `base_url + path` and returns the answer body (HTTP 200 only:
-    /// DaxPay answers 200 in every case, so anything else is not DaxPay speaking).
+    /// POSTs a JSON body to `base_url + call's path` and returns the answer body (HTTP 200
+    /// only: DaxPay answers 200 in every case, so anything else is not DaxPay speaking).
     pub async fn post_json(
         &self,
-        path: &str,
+        call: DaxCall,
         body: Vec<u8>,
         request_id: Option<&HeaderValue>,
         traceparent: &HeaderValue,
     ) -> Result<Bytes, UpstreamError> {
-        let known = PATHS.iter().position(|p| *p == path);
-        let uri = match known.and_then(|i| self.targets[i].clone()) {
-            Some(uri) => uri,
-            None => origin_form(&self.upstream.base_url, path).ok_or_else(|| {
-                UpstreamError::Connect {
-                    upstream: self.upstream.name.clone(),
-                    detail: format!("cannot build a request URI for {path}"),
-                }
-            })?,
-        };
+        let uri = self.targets[call.index()]
+            .clone()
+            .ok_or_else(|| UpstreamError::Connect {
+                upstream: self.upstream.name.clone(),
+                detail: format!("cannot build a request URI for {}", call.path()),
+            })?;
         let mut req = Request::new(Full::new(Bytes::from(body)));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = uri;
@@ -103,9 +99,9 @@ mod tests {
 
     #[test]
     fn paths_keep_the_base_url_prefix() {
-        let uri = origin_form("http://127.0.0.1:9090", "/unipay/close").unwrap();
+        let uri = origin_form("http://127.0.0.1:9090", DaxCall::Close.path()).unwrap();
         assert_eq!(uri.to_string(), "/unipay/close");
-        let uri = origin_form("https://gw.example/daxpay", "/unipay/query/payOrder").unwrap();
+        let uri = origin_form("https://gw.example/daxpay", DaxCall::PayQuery.path()).unwrap();
         assert_eq!(uri.to_string(), "/daxpay/unipay/query/payOrder");
     }
 }

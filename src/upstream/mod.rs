@@ -7,6 +7,7 @@
 
 mod breaker;
 mod daxpay;
+pub mod error;
 mod legacy;
 mod pool;
 
@@ -24,108 +25,12 @@ use rustls_pki_types::CertificateDer;
 use tokio::time::Instant;
 
 pub use daxpay::DaxClient;
+pub use error::UpstreamError;
 pub use legacy::LegacyClient;
 
 use crate::config::{Config, Resilience};
-use crate::dialect::daxpay::AnswerError;
 
-/// Larger answers are not a payment gateway's; stop reading rather than buffer them.
-pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    /// Nothing reached the upstream: the operation certainly did not happen.
-    #[error("upstream {upstream}: connection failed: {detail}")]
-    Connect { upstream: String, detail: String },
-    /// Every connection to the upstream stayed busy until the deadline: nothing was sent.
-    #[error("upstream {upstream}: all {open} connections busy until the deadline, not called")]
-    Exhausted { upstream: String, open: usize },
-    /// The circuit is open after repeated failures: nothing was sent.
-    #[error("upstream {upstream}: circuit open, not called")]
-    CircuitOpen { upstream: String },
-    /// Sent, but no complete answer in time: the outcome is unknown.
-    #[error("upstream {upstream}: no answer within {timeout_ms} ms")]
-    Timeout { upstream: String, timeout_ms: u128 },
-    /// Sent, then the connection failed (reset, closed mid-answer): the outcome is unknown.
-    #[error("upstream {upstream}: connection broke after sending: {detail}")]
-    Broken { upstream: String, detail: String },
-    #[error("upstream {upstream}: HTTP status {status}")]
-    Status {
-        upstream: String,
-        status: StatusCode,
-    },
-    #[error("upstream {upstream}: answer larger than {MAX_ANSWER_BYTES} bytes")]
-    TooLarge { upstream: String },
-    /// An answer that cannot be believed: not DaxPay's, unsigned success, bad signature.
-    #[error("upstream {upstream}: {error}")]
-    Unverified {
-        upstream: String,
-        error: AnswerError,
-    },
-    /// DaxPay refused for a reason that is the operator's to fix (our signature, our clock,
-    /// an unknown DaxPay app, a DaxPay system error).
-    #[error("upstream {upstream}: refused with code {code}: {msg}")]
-    Rejected {
-        upstream: String,
-        code: i64,
-        msg: String,
-    },
-}
-
-impl UpstreamError {
-    /// What the merchant is told inside `系统异常[...]`: short, no secrets, and explicit about
-    /// whether the order may have been closed.
-    pub fn merchant_reason(&self) -> String {
-        match self {
-            UpstreamError::Connect { .. } => "上游连接失败，订单未处理".to_owned(),
-            UpstreamError::CircuitOpen { .. } => "上游暂不可用，订单未处理，请稍后重试".to_owned(),
-            UpstreamError::Exhausted { .. } => "上游繁忙，订单未处理，请稍后重试".to_owned(),
-            UpstreamError::Timeout { .. } => "上游应答超时，结果未知，请稍后查询订单".to_owned(),
-            UpstreamError::Broken { .. } => "上游连接中断，结果未知，请稍后查询订单".to_owned(),
-            UpstreamError::Status { status, .. } => {
-                format!("上游HTTP状态{}，结果未知，请稍后查询订单", status.as_u16())
-            }
-            UpstreamError::TooLarge { .. } => "上游应答过大，结果未知，请稍后查询订单".to_owned(),
-            UpstreamError::Unverified { error, .. } => match error {
-                AnswerError::Malformed(_) => "上游应答无法解析，结果未知，请稍后查询订单",
-                AnswerError::UnsignedSuccess => "上游成功应答未签名，结果未知，请稍后查询订单",
-                AnswerError::BadSignature => "上游应答验签失败，结果未知，请稍后查询订单",
-            }
-            .to_owned(),
-            UpstreamError::Rejected { code, .. } => format!("上游拒绝请求，代码{code}"),
-        }
-    }
-
-    /// Whether the request may have reached the upstream (the outcome is then unknown).
-    pub fn maybe_sent(&self) -> bool {
-        !matches!(
-            self,
-            UpstreamError::Connect { .. }
-                | UpstreamError::CircuitOpen { .. }
-                | UpstreamError::Exhausted { .. }
-                | UpstreamError::Rejected { .. }
-        )
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            UpstreamError::Connect { .. } => "upstream_connect",
-            UpstreamError::CircuitOpen { .. } => "upstream_circuit_open",
-            UpstreamError::Exhausted { .. } => "upstream_pool_exhausted",
-            UpstreamError::Timeout { .. } => "upstream_timeout",
-            UpstreamError::Broken { .. } => "upstream_broken",
-            UpstreamError::Status { .. } => "upstream_status",
-            UpstreamError::TooLarge { .. } => "upstream_too_large",
-            UpstreamError::Unverified { error, .. } => match error {
-                AnswerError::Malformed(_) => "upstream_malformed",
-                AnswerError::UnsignedSuccess => "upstream_unsigned_success",
-                AnswerError::BadSignature => "upstream_bad_signature",
-            },
-            UpstreamError::Rejected { code: 20052, .. } => "upstream_rejected_signature",
-            UpstreamError::Rejected { .. } => "upstream_rejected",
-        }
-    }
-}
+pub use error::MAX_ANSWER_BYTES;
 
 /// A complete upstream answer.
 #[derive(Debug)]
@@ -497,6 +402,5 @@ mod tests {
         };
         assert!(!e.maybe_sent());
         assert_eq!(e.kind(), "upstream_pool_exhausted");
-        assert_eq!(e.merchant_reason(), "上游繁忙，订单未处理，请稍后重试");
     }
 }

@@ -111,7 +111,7 @@ pub async fn start_proxy(config_toml: &str) -> Running {
     let (stop, stopped) = stopper();
     let max_in_flight = config.server.max_in_flight;
     let service =
-        paybridge::app::proxy_service(paybridge::route::Gateway::new(config), max_in_flight);
+        paybridge::app::proxy_service(paybridge::proxy::Gateway::new(config), max_in_flight);
     tokio::spawn(paybridge::server::serve(
         listener,
         service,
@@ -132,7 +132,7 @@ pub async fn start_app(config_toml: &str) -> Running {
     let addr = bound.proxy_addr().unwrap();
     let (stop, stopped) = stopper();
     tokio::spawn(paybridge::app::run(
-        paybridge::route::Gateway::new(config),
+        paybridge::proxy::Gateway::new(config),
         bound,
         None,
         stopped,

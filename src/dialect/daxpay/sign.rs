@@ -372,13 +372,22 @@ fn java_string_order(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// A JSON value as DaxPay renders it into the sign string; `None` for null (left out).
+///
+/// A nested object or array (a non-null `data`) is written the way DaxPay's `PaySignUtil` writes
+/// it, through hutool's JSON (lifecycle.md §1.2): members in the order received (a typed result
+/// is written, and signed, in its class's declaration order), nulls dropped, decimals stripped of
+/// trailing zeros, strings escaped as hutool escapes them.
 pub fn render(value: &Value) -> Option<Cow<'_, str>> {
     match value {
         Value::Null => None,
         Value::String(s) => Some(Cow::Borrowed(s)),
         Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         Value::Number(n) => Some(Cow::Owned(plain_decimal(&n.to_string()))),
-        nested => Some(Cow::Owned(compact_without_nulls(nested))),
+        nested => {
+            let mut out = String::with_capacity(256);
+            write_hutool(nested, &mut out);
+            Some(Cow::Owned(out))
+        }
     }
 }
 
@@ -435,26 +444,70 @@ fn plain_decimal(text: &str) -> String {
     out
 }
 
-/// A nested object or array as compact JSON, nulls dropped from objects, object keys sorted.
-fn compact_without_nulls(value: &Value) -> String {
-    fn clean(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut entries: Vec<(&String, &Value)> =
-                    map.iter().filter(|(_, v)| !v.is_null()).collect();
-                entries.sort_by(|a, b| java_string_order(a.0, b.0));
-                Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), clean(v)))
-                        .collect(),
-                )
+/// `value` as hutool's `JSONUtil.toJsonStr` writes it: compact, object members in their order
+/// with nulls dropped, numbers stripped of trailing zeros.
+fn write_hutool(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&plain_decimal(&n.to_string())),
+        Value::String(s) => quote_hutool(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_hutool(item, out);
             }
-            Value::Array(items) => Value::Array(items.iter().map(clean).collect()),
-            other => other.clone(),
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            let mut first = true;
+            for (key, item) in map.iter().filter(|(_, v)| !v.is_null()) {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                quote_hutool(key, out);
+                out.push(':');
+                write_hutool(item, out);
+            }
+            out.push('}');
         }
     }
-    clean(value).to_string()
+}
+
+/// hutool's `JSONUtil.quote`: the usual short escapes, `\uXXXX` (lower-case hex) for the control
+/// and invisible ranges it escapes, everything else as is.
+fn quote_hutool(s: &str, out: &mut String) {
+    out.push('"');
+    let mut previous = '\0';
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '/' if previous == '<' => out.push_str("\\/"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\u{0}'..='\u{1f}'
+            | '\u{80}'..='\u{a0}'
+            | '\u{2000}'..='\u{2010}'
+            | '\u{2028}'..='\u{202f}'
+            | '\u{2066}'..='\u{206f}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+        previous = c;
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -496,9 +549,23 @@ mod tests {
     }
 
     #[test]
-    fn nested_objects_are_sorted_compact_json_without_nulls() {
-        let v: Value = serde_json::from_str(r#"{"b":1,"a":null,"c":{"z":"q","y":2}}"#).unwrap();
-        assert_eq!(render(&v).unwrap(), r#"{"b":1,"c":{"y":2,"z":"q"}}"#);
+    fn nested_objects_keep_their_order_and_drop_nulls() {
+        let v: Value =
+            serde_json::from_str(r#"{"b":1.50,"a":null,"c":{"z":"q","y":2.000},"d":[true,null]}"#)
+                .unwrap();
+        assert_eq!(
+            render(&v).unwrap(),
+            r#"{"b":1.5,"c":{"z":"q","y":2},"d":[true,null]}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_hutool_does() {
+        let v = serde_json::json!({"s": "a\nb\t\"q\" \\ </x \u{1} \u{a0} \u{2028} é 支付"});
+        assert_eq!(
+            render(&v).unwrap(),
+            r#"{"s":"a\nb\t\"q\" \\ <\/x \u0001 \u00a0 \u2028 é 支付"}"#
+        );
     }
 
     #[test]

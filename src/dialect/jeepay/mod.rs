@@ -1,6 +1,12 @@
-//! The Jeepay / epay-style merchant dialect: MD5-signed requests, `{code,data,msg,sign}` answers.
+//! The Jeepay / epay-style merchant dialect: MD5-signed requests bound to each operation's
+//! declared fields, `{code,data,msg,sign}` answers, and the merchant-facing words of every
+//! failure.
 
+pub mod envelope;
+pub mod failure;
+pub mod ops;
+pub mod params;
 pub mod sign;
-pub mod wire;
 
-pub use wire::{CloseRequest, Params, Reply};
+pub use envelope::{Data, Reply};
+pub use params::{Params, Request};

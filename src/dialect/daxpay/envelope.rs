@@ -1,63 +1,85 @@
-//! DaxPay's close/cancel request as paybridge sends it, and DaxPay's answer as paybridge checks it.
+//! DaxPay's envelope, for every operation: a request signed with the caller's DaxPay identity,
+//! and an answer checked before anything in it is believed.
 //!
-//! Sending: only the fields the version declares, `useCancel` always explicit in 3.x (the server
-//! signs its primitive default `false` when it is absent), no empty strings.
+//! Sending: the version's identity fields, `nonceStr`, `reqTime` in the version's format, the
+//! operation's own fields ([`super::ops`]), no empty strings, then `sign`.
 //! Receiving: a success counts only when its signature verifies; an unsigned error is still an
-//! error (DaxPay answers pre-handler failures unsigned).
+//! error (DaxPay answers pre-handler failures unsigned). A non-null `data` is verified from the
+//! JSON as received (its key order kept: see [`super::sign::render`]), never by re-serialising a
+//! model that may lack fields.
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::UtcOffset;
 
 use super::sign::{self, Scheme, Version};
+use crate::domain::AnswerFault;
 use crate::text::{ShortText, StackText};
 
-/// What to close, for whom, and how to sign it.
+/// Who calls DaxPay, and when: the identity and clock every request of one call is signed with.
 #[derive(Debug)]
-pub struct CloseCall<'a> {
+pub struct Caller<'a> {
     pub scheme: Scheme,
     pub secret: &'a str,
     pub mch_no: Option<&'a str>,
     pub app_id: Option<&'a str>,
-    /// The gateway's order number (`payOrderId` in Jeepay).
-    pub order_no: Option<&'a str>,
-    /// The merchant's order number (`mchOrderNo` in Jeepay).
-    pub biz_order_no: Option<&'a str>,
-    pub cancel: bool,
     pub client_ip: Option<&'a str>,
     pub utc_offset: UtcOffset,
     pub now: OffsetDateTime,
     pub nonce: &'a str,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CloseBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mch_no: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    app_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_ip: Option<&'a str>,
-    nonce_str: &'a str,
-    req_time: ReqTime<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    order_no: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    biz_order_no: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    use_cancel: Option<bool>,
-    sign: &'a str,
+/// A value of an operation's own request field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field<'a> {
+    Text(&'a str),
+    Bool(bool),
+    /// A JSON number, written and signed as this literal text.
+    Number(&'a str),
 }
 
-#[derive(Serialize)]
-#[serde(untagged)]
-enum ReqTime<'a> {
-    Wall(&'a str),
-    EpochSeconds(i64),
+/// An operation's own request fields, in the order they are written.
+#[derive(Debug, Default)]
+pub struct Fields<'a> {
+    items: [(&'static str, Option<Field<'a>>); 8],
+    len: usize,
+}
+
+impl<'a> Fields<'a> {
+    /// Adds a text field; `None` and empty strings are not sent (DaxPay would look `""` up).
+    pub fn text(mut self, key: &'static str, value: Option<&'a str>) -> Self {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            self.push(key, Field::Text(v));
+        }
+        self
+    }
+
+    pub fn bool(mut self, key: &'static str, value: bool) -> Self {
+        self.push(key, Field::Bool(value));
+        self
+    }
+
+    fn push(&mut self, key: &'static str, value: Field<'a>) {
+        // Operations declare a handful of fields; more would be a programming error, dropped.
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = (key, Some(value));
+            self.len += 1;
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, Field<'a>)> + '_ {
+        self.items[..self.len]
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| (*k, v)))
+    }
+
+    /// The text of a field, if it is sent.
+    pub fn get(&self, key: &str) -> Option<Field<'a>> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
 }
 
 /// `yyyy-MM-dd HH:mm:ss` in the given offset, as DaxPay 3.x sends and expects `reqTime`.
@@ -145,89 +167,77 @@ fn wall_clock_text(now: OffsetDateTime, offset: UtcOffset) -> ShortText {
     ))
 }
 
-impl CloseCall<'_> {
-    /// The request path and JSON body for this call's version.
-    pub fn encode(&self) -> (&'static str, Vec<u8>) {
-        self.encode_for(false)
-    }
-
-    /// The `/unipay/query/payOrder` call for the same order (used to resolve unknown outcomes).
-    pub fn encode_query(&self) -> (&'static str, Vec<u8>) {
-        self.encode_for(true)
-    }
-
-    fn encode_for(&self, query: bool) -> (&'static str, Vec<u8>) {
+impl Caller<'_> {
+    /// The JSON body of a request with the operation's `fields`, signed.
+    pub fn encode(&self, fields: &Fields<'_>) -> Vec<u8> {
         let version = self.scheme.version;
-        let seconds = self.now.unix_timestamp();
         let req_time_text = match version {
-            Version::V2_0 => ShortText::format(format_args!("{seconds}")),
+            Version::V2_0 => ShortText::format(format_args!("{}", self.now.unix_timestamp())),
             _ => wall_clock_text(self.now, self.utc_offset),
         };
         let req_time = match version {
-            Version::V2_0 => ReqTime::EpochSeconds(seconds),
-            _ => ReqTime::Wall(req_time_text.as_str()),
+            // 2.0 sends epoch seconds as a JSON number.
+            Version::V2_0 => Field::Number(req_time_text.as_str()),
+            _ => Field::Text(req_time_text.as_str()),
         };
-        let (mch_no, app_id, mut use_cancel, mut path) = match version {
-            Version::V3_0 => (self.mch_no, self.app_id, Some(self.cancel), "/unipay/close"),
-            Version::V3_0Beta => (None, self.app_id, Some(self.cancel), "/unipay/close"),
-            Version::V2_0 if self.cancel => (None, None, None, "/unipay/cancel"),
-            Version::V2_0 => (None, None, None, "/unipay/close"),
+        let (mch_no, app_id) = match version {
+            Version::V3_0 => (self.mch_no, self.app_id),
+            Version::V3_0Beta => (None, self.app_id),
+            Version::V2_0 => (None, None),
         };
-        if query {
-            use_cancel = None;
-            path = "/unipay/query/payOrder";
-        }
-        let order_no = non_empty(self.order_no);
-        let biz_order_no = non_empty(self.biz_order_no);
-        let client_ip = non_empty(self.client_ip);
-
-        // At most 8 fields: signed from the stack.
-        let mut fields: [(&str, Cow<'_, str>); 8] = Default::default();
+        let common = Fields::default()
+            .text("mchNo", mch_no)
+            .text("appId", app_id)
+            .text("clientIp", self.client_ip)
+            .text("nonceStr", Some(self.nonce));
+        let all = || {
+            common
+                .iter()
+                .chain(std::iter::once(("reqTime", req_time)))
+                .chain(fields.iter())
+        };
+        // At most 13 fields: signed from the stack.
+        let mut signed: [(&str, Cow<'_, str>); 13] = Default::default();
         let mut n = 0;
-        let optional = [
-            ("mchNo", mch_no),
-            ("appId", app_id),
-            ("clientIp", client_ip),
-            ("nonceStr", Some(self.nonce)),
-            ("orderNo", order_no),
-            ("bizOrderNo", biz_order_no),
-            ("reqTime", Some(req_time_text.as_str())),
-            (
-                "useCancel",
-                use_cancel.map(|c| if c { "true" } else { "false" }),
-            ),
-        ];
-        for (key, value) in optional {
-            if let Some(v) = value {
-                fields[n] = (key, Cow::Borrowed(v));
-                n += 1;
+        for (key, value) in all().take(signed.len()) {
+            signed[n] = (key, Cow::Borrowed(value.text()));
+            n += 1;
+        }
+        let signature = self.scheme.signature(&mut signed[..n], self.secret);
+        let capacity = 160
+            + signed[..n].iter().map(|(_, v)| v.len()).sum::<usize>()
+            + signature.as_bytes().len();
+
+        let mut out = Vec::with_capacity(capacity);
+        out.push(b'{');
+        for (key, value) in all().chain(std::iter::once(("sign", Field::Text(signature.as_str()))))
+        {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+            match value {
+                // Serialising a string into a Vec cannot fail.
+                Field::Text(t) => drop(serde_json::to_writer(&mut out, t)),
+                other => out.extend_from_slice(other.text().as_bytes()),
             }
         }
-        let signature = self.scheme.signature(&mut fields[..n], self.secret);
-        let signature = signature.as_str();
-        let capacity =
-            160 + fields[..n].iter().map(|(_, v)| v.len()).sum::<usize>() + signature.len();
-
-        let body = CloseBody {
-            mch_no,
-            app_id,
-            client_ip,
-            nonce_str: self.nonce,
-            req_time,
-            order_no,
-            biz_order_no,
-            use_cancel,
-            sign: signature,
-        };
-        let mut out = Vec::with_capacity(capacity);
-        // Serialising plain strings, numbers and booleans into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, &body);
-        (path, out)
+        out.push(b'}');
+        out
     }
 }
 
-fn non_empty(value: Option<&str>) -> Option<&str> {
-    value.filter(|s| !s.is_empty())
+impl<'a> Field<'a> {
+    /// The value as it is signed.
+    pub fn text(self) -> &'a str {
+        match self {
+            Field::Text(t) | Field::Number(t) => t,
+            Field::Bool(true) => "true",
+            Field::Bool(false) => "false",
+        }
+    }
 }
 
 /// A verified DaxPay answer.
@@ -245,17 +255,6 @@ pub enum Answer {
         signed: bool,
         trace_id: Option<String>,
     },
-}
-
-/// Why an answer cannot be believed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AnswerError {
-    #[error("answer is not a DaxPay JSON envelope: {0}")]
-    Malformed(String),
-    #[error("success answer carries no signature")]
-    UnsignedSuccess,
-    #[error("answer signature does not verify")]
-    BadSignature,
 }
 
 #[derive(Deserialize)]
@@ -371,9 +370,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
 }
 
 /// Checks an answer body from a DaxPay upstream signing with `scheme` and `secret`.
-pub fn read_answer(scheme: &Scheme, secret: &str, body: &[u8]) -> Result<Answer, AnswerError> {
+pub fn read_answer(scheme: &Scheme, secret: &str, body: &[u8]) -> Result<Answer, AnswerFault> {
     let envelope: Envelope<'_> =
-        serde_json::from_slice(body).map_err(|e| AnswerError::Malformed(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| AnswerFault::Malformed(e.to_string()))?;
     match scheme.version {
         Version::V3_0 | Version::V3_0Beta => read_envelope_signed(scheme, secret, envelope),
         Version::V2_0 => read_data_signed(scheme, secret, envelope),
@@ -388,10 +387,10 @@ fn read_envelope_signed(
     scheme: &Scheme,
     secret: &str,
     e: Envelope<'_>,
-) -> Result<Answer, AnswerError> {
+) -> Result<Answer, AnswerFault> {
     let Some(given) = e.sign.as_deref().filter(|s| !s.is_empty()) else {
         return if e.code == 0 {
-            Err(AnswerError::UnsignedSuccess)
+            Err(AnswerFault::UnsignedSuccess)
         } else {
             Ok(refused(
                 e.code,
@@ -424,7 +423,7 @@ fn read_envelope_signed(
         push("traceId", Cow::Borrowed(&**t));
     }
     if !scheme.verify(&mut fields[..n], secret, given) {
-        return Err(AnswerError::BadSignature);
+        return Err(AnswerFault::BadSignature);
     }
     Ok(if e.code == 0 {
         Answer::Done {
@@ -441,7 +440,7 @@ fn read_envelope_signed(
     })
 }
 
-fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope<'_>) -> Result<Answer, AnswerError> {
+fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope<'_>) -> Result<Answer, AnswerFault> {
     let trace_id = owned(e.trace_id);
     if e.code != 0 {
         return Ok(refused(
@@ -452,12 +451,12 @@ fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope<'_>) -> Result<An
         ));
     }
     let Value::Object(data) = e.data else {
-        return Err(AnswerError::UnsignedSuccess);
+        return Err(AnswerFault::UnsignedSuccess);
     };
     let code = data
         .get("code")
         .and_then(Value::as_i64)
-        .ok_or_else(|| AnswerError::Malformed("data.code is not a number".to_owned()))?;
+        .ok_or_else(|| AnswerFault::Malformed("data.code is not a number".to_owned()))?;
     let msg = data.get("msg").and_then(Value::as_str).unwrap_or_default();
     let Some(given) = data
         .get("sign")
@@ -465,7 +464,7 @@ fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope<'_>) -> Result<An
         .filter(|s| !s.is_empty())
     else {
         return if code == 0 {
-            Err(AnswerError::UnsignedSuccess)
+            Err(AnswerFault::UnsignedSuccess)
         } else {
             Ok(refused(code, msg.to_owned(), false, trace_id))
         };
@@ -473,7 +472,7 @@ fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope<'_>) -> Result<An
     // 2.0 signs its result model inside `data`: every non-null field but `sign`.
     let mut fields = sign::fields_of(&data);
     if !scheme.verify(&mut fields, secret, given) {
-        return Err(AnswerError::BadSignature);
+        return Err(AnswerFault::BadSignature);
     }
     drop(fields);
     Ok(if code == 0 {
@@ -501,28 +500,27 @@ mod tests {
     use super::*;
     use crate::dialect::daxpay::SignType;
 
-    fn call(version: Version, cancel: bool) -> (&'static str, Value) {
-        let c = CloseCall {
+    fn encode(version: Version, fields: &Fields<'_>) -> Value {
+        let caller = Caller {
             scheme: Scheme::new(version, SignType::HmacSha256),
             secret: "dax_secret_Key123",
             mch_no: Some("M1"),
             app_id: Some("A1"),
-            order_no: Some("O1"),
-            biz_order_no: Some(""),
-            cancel,
-            client_ip: None,
+            client_ip: Some(""),
             utc_offset: UtcOffset::from_hms(8, 0, 0).unwrap(),
             now: OffsetDateTime::from_unix_timestamp(1_756_180_800).unwrap(),
             nonce: "a8f5f167f44f4964",
         };
-        let (path, body) = c.encode();
-        (path, serde_json::from_slice(&body).unwrap())
+        serde_json::from_slice(&caller.encode(fields)).unwrap()
     }
 
     #[test]
-    fn version_3_sends_identity_and_explicit_use_cancel() {
-        let (path, v) = call(Version::V3_0, false);
-        assert_eq!(path, "/unipay/close");
+    fn each_version_sends_its_identity_and_clock() {
+        let fields = Fields::default()
+            .text("orderNo", Some("O1"))
+            .text("bizOrderNo", Some(""))
+            .bool("useCancel", false);
+        let v = encode(Version::V3_0, &fields);
         assert_eq!(v["mchNo"], "M1");
         assert_eq!(v["appId"], "A1");
         assert_eq!(v["useCancel"], false);
@@ -532,17 +530,33 @@ mod tests {
             "empty strings are never sent"
         );
         assert!(v.get("clientIp").is_none());
+        let v = encode(Version::V3_0Beta, &fields);
+        assert!(v.get("mchNo").is_none());
+        assert_eq!(v["appId"], "A1");
+        let v = encode(Version::V2_0, &fields);
+        assert_eq!(v["reqTime"], 1_756_180_800);
+        assert!(v.get("appId").is_none() && v.get("mchNo").is_none());
     }
 
     #[test]
-    fn beta_sends_app_only_and_2_0_cancels_on_its_own_path() {
-        let (_, v) = call(Version::V3_0Beta, true);
-        assert!(v.get("mchNo").is_none());
-        assert_eq!(v["useCancel"], true);
-        let (path, v) = call(Version::V2_0, true);
-        assert_eq!(path, "/unipay/cancel");
-        assert_eq!(v["reqTime"], 1_756_180_800);
-        assert!(v.get("useCancel").is_none() && v.get("appId").is_none());
+    fn the_signature_covers_what_is_sent() {
+        for version in Version::ALL {
+            let fields = Fields::default()
+                .text("orderNo", Some("O\"1"))
+                .bool("useCancel", true);
+            let v = encode(version, &fields);
+            let object = v.as_object().unwrap();
+            let mut signed = sign::fields_of(object);
+            let scheme = Scheme::new(version, SignType::HmacSha256);
+            assert!(
+                scheme.verify(
+                    &mut signed,
+                    "dax_secret_Key123",
+                    v["sign"].as_str().unwrap()
+                ),
+                "{version}"
+            );
+        }
     }
 
     #[test]
@@ -625,7 +639,7 @@ mod tests {
             br#"{"code":0,"msg":"success","data":null,"sign":null,"resTime":null,"traceId":"t"}"#;
         assert_eq!(
             read_answer(&scheme, "k", body),
-            Err(AnswerError::UnsignedSuccess)
+            Err(AnswerFault::UnsignedSuccess)
         );
         let body = br#"{"code":20052,"msg":"bad sign","data":null,"traceId":"t"}"#;
         assert!(matches!(

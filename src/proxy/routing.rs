@@ -7,7 +7,6 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Action, DaxTarget, LegacyUpstream, Routing, Upstream};
-use crate::operation::Endpoint;
 
 /// The header a trusted caller may use to force an action.
 pub const OVERRIDE_HEADER: &str = "x-paybridge-route";
@@ -57,7 +56,7 @@ pub fn rollout_bucket(mch_no: &str) -> u32 {
 
 pub fn decide<'r>(routing: &'r Routing, facts: &Facts<'_>, explain: bool) -> Decision<'r> {
     let mut reasons = Vec::new();
-    let translatable = Endpoint::from_path(facts.path).is_some();
+    let translatable = crate::dispatch::operation(facts.path).is_some();
     let mut found = None;
     for (i, rule) in routing.rules.iter().enumerate() {
         let path_ok = match &rule.paths {

@@ -7,23 +7,25 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
-use super::{Call, Runtime};
+use super::context::Context;
+use super::Runtime;
 use crate::config::LegacyUpstream;
-use crate::error::{code, GatewayError};
+use crate::dialect::jeepay::failure::code;
+use crate::domain::Failure;
 use crate::upstream::Answered;
 
 pub(super) async fn forward(
     rt: &Runtime,
-    call: &Call,
+    cx: &Context,
     upstream: &Arc<LegacyUpstream>,
-) -> Result<Answered, GatewayError> {
+) -> Result<Answered, Failure> {
     let client = rt
         .upstreams
         .legacy(&upstream.name)
-        .ok_or(GatewayError::Internal)?;
-    let p = &call.parts;
+        .ok_or(Failure::Internal)?;
+    let p = &cx.parts;
     Ok(client
-        .forward(&p.method, &p.uri, &p.headers, call.body.clone(), call.peer)
+        .forward(&p.method, &p.uri, &p.headers, cx.body.clone(), cx.peer)
         .await?)
 }
 

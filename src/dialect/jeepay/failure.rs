@@ -1,0 +1,232 @@
+//! The Jeepay face of every [`Failure`]: its code, its HTTP status and its words. The one place
+//! where a failure becomes merchant-facing text.
+//!
+//! Codes as Jeepay's: 9999 a business refusal, 10 a system fault (`系统异常[...]`), 11 a request
+//! that cannot be bound (`参数有误[...]`). Operator faults say whether the order may have been
+//! touched (`订单未处理` vs `结果未知，请稍后查询订单`), never what went wrong inside.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use super::envelope::{error_bytes, Reply};
+use crate::domain::{AnswerFault, Failure};
+use crate::upstream::error::UpstreamError;
+
+/// Jeepay's answer codes.
+pub mod code {
+    pub const BUSINESS: i64 = 9999;
+    pub const SYSTEM: i64 = 10;
+    pub const CONVERSION: i64 = 11;
+}
+
+pub fn code(failure: &Failure) -> i64 {
+    match failure {
+        Failure::Unreadable(_) | Failure::BodyTooLarge { .. } | Failure::BodyTimeout => {
+            code::CONVERSION
+        }
+        Failure::Upstream(_)
+        | Failure::Unverified { .. }
+        | Failure::Rejected { .. }
+        | Failure::Internal
+        | Failure::Overloaded
+        | Failure::ReplayStoreDown => code::SYSTEM,
+        _ => code::BUSINESS,
+    }
+}
+
+/// HTTP status: 200 for every dialect answer, as Jeepay; routing misses use HTTP's own.
+pub fn status(failure: &Failure) -> StatusCode {
+    match failure {
+        Failure::NotFound(_) => StatusCode::NOT_FOUND,
+        Failure::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+        // Shedding load: a load balancer may retry elsewhere; nothing was done.
+        Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::OK,
+    }
+}
+
+/// The merchant-facing message of `failure`.
+pub struct Words<'a>(pub &'a Failure);
+
+impl fmt::Display for Words<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Failure::Unreadable(_) => f.write_str("参数有误[转换异常]"),
+            Failure::BodyTooLarge { limit } => write!(f, "参数有误[请求体超过{limit}字节]"),
+            Failure::BodyTimeout => f.write_str("参数有误[请求体读取超时]"),
+            Failure::Invalid { words, .. } => f.write_str(words),
+            Failure::UnsupportedSignType(t) => write!(f, "不支持的签名类型[{t}]，仅支持MD5"),
+            Failure::UnknownMerchant => f.write_str("商户或商户应用不存在"),
+            Failure::AppOfAnotherMerchant => f.write_str("参数appId与商户号不匹配"),
+            Failure::BadSignature => f.write_str("验签失败"),
+            Failure::ReqTimeOutside {
+                window_secs,
+                server_time,
+            } => write!(
+                f,
+                "请求时间超出允许范围[±{window_secs}秒]，服务器时间{server_time}"
+            ),
+            Failure::ReqTimeUnreadable(t) => {
+                write!(f, "请求时间格式无法识别[{t}]，应为10、13或16位时间戳")
+            }
+            Failure::DuplicateInProgress => f.write_str("相同请求正在处理中，请稍后重试"),
+            Failure::Overloaded => f.write_str("系统繁忙，请稍后重试"),
+            Failure::ReplayStoreDown => f.write_str("系统异常[防重放存储不可用，订单未处理]"),
+            Failure::OrderNotFound { .. } => f.write_str("订单不存在"),
+            Failure::NotClosable => f.write_str("当前订单不可关闭"),
+            Failure::CloseInProgress => f.write_str("当前订单正在关闭中，请稍后查询"),
+            Failure::Refused { code, msg } if msg.trim().is_empty() => {
+                write!(f, "上游处理失败[{code}]")
+            }
+            Failure::Refused { msg, .. } => f.write_str(msg),
+            Failure::Upstream(e) => write!(f, "系统异常[{}]", Transport(e)),
+            Failure::Unverified { fault, .. } => f.write_str(match fault {
+                AnswerFault::Malformed(_) => "系统异常[上游应答无法解析，结果未知，请稍后查询订单]",
+                AnswerFault::UnsignedSuccess => {
+                    "系统异常[上游成功应答未签名，结果未知，请稍后查询订单]"
+                }
+                AnswerFault::BadSignature => "系统异常[上游应答验签失败，结果未知，请稍后查询订单]",
+            }),
+            Failure::Rejected { code, .. } => write!(f, "系统异常[上游拒绝请求，代码{code}]"),
+            Failure::NotFound(path) => write!(f, "请求路径不存在[{path}]"),
+            Failure::MethodNotAllowed(m) => write!(f, "请求方法不支持[{m}]"),
+            Failure::Internal => f.write_str("系统异常[内部错误]"),
+        }
+    }
+}
+
+/// What a transport failure means for the order, in the merchant's words.
+struct Transport<'a>(&'a UpstreamError);
+
+impl fmt::Display for Transport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            UpstreamError::Connect { .. } => f.write_str("上游连接失败，订单未处理"),
+            UpstreamError::CircuitOpen { .. } => {
+                f.write_str("上游暂不可用，订单未处理，请稍后重试")
+            }
+            UpstreamError::Exhausted { .. } => f.write_str("上游繁忙，订单未处理，请稍后重试"),
+            UpstreamError::Timeout { .. } => f.write_str("上游应答超时，结果未知，请稍后查询订单"),
+            UpstreamError::Broken { .. } => f.write_str("上游连接中断，结果未知，请稍后查询订单"),
+            UpstreamError::Status { status, .. } => write!(
+                f,
+                "上游HTTP状态{}，结果未知，请稍后查询订单",
+                status.as_u16()
+            ),
+            UpstreamError::TooLarge { .. } => f.write_str("上游应答过大，结果未知，请稍后查询订单"),
+        }
+    }
+}
+
+/// The answer body for `failure`.
+pub fn body(failure: &Failure) -> Bytes {
+    error_bytes(code(failure), &Words(failure))
+}
+
+/// `failure` as a [`Reply`].
+pub fn reply(failure: &Failure) -> Reply {
+    Reply::Error {
+        code: code(failure),
+        msg: Words(failure).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failures() -> Vec<Failure> {
+        vec![
+            Failure::Unreadable("detail".to_owned()),
+            Failure::BodyTooLarge { limit: 65536 },
+            Failure::BodyTimeout,
+            Failure::Invalid {
+                kind: "required_field",
+                words: "商户号不能为空",
+            },
+            Failure::UnsupportedSignType("RSA\"\\\n\u{1}".to_owned()),
+            Failure::UnknownMerchant,
+            Failure::AppOfAnotherMerchant,
+            Failure::BadSignature,
+            Failure::ReqTimeOutside {
+                window_secs: 300,
+                server_time: "2025-08-26 12:00:00".to_owned(),
+            },
+            Failure::ReqTimeUnreadable("x".repeat(370)),
+            Failure::ReqTimeUnreadable("字".repeat(400)),
+            Failure::DuplicateInProgress,
+            Failure::Overloaded,
+            Failure::ReplayStoreDown,
+            Failure::OrderNotFound { verified: true },
+            Failure::NotClosable,
+            Failure::CloseInProgress,
+            Failure::Refused {
+                code: 20080,
+                msg: "订单状态不允许关闭 <\u{7f}>".to_owned(),
+            },
+            Failure::Upstream(UpstreamError::CircuitOpen {
+                upstream: "dax".to_owned(),
+            }),
+            Failure::Unverified {
+                upstream: "dax".to_owned(),
+                fault: AnswerFault::BadSignature,
+            },
+            Failure::Rejected {
+                upstream: "dax".to_owned(),
+                code: 20052,
+                msg: "签名".to_owned(),
+            },
+            Failure::NotFound("/x?y=\"z\"".to_owned()),
+            Failure::MethodNotAllowed("PATCH".to_owned()),
+            Failure::Internal,
+        ]
+    }
+
+    #[test]
+    fn the_body_is_the_replys_json_byte_for_byte() {
+        for failure in failures() {
+            assert_eq!(
+                body(&failure),
+                Bytes::from(reply(&failure).to_json()),
+                "{failure:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn words_and_codes_are_jeepays() {
+        let said = |f: Failure| (code(&f), Words(&f).to_string());
+        assert_eq!(
+            said(Failure::OrderNotFound { verified: true }),
+            (9999, "订单不存在".to_owned())
+        );
+        assert_eq!(
+            said(Failure::NotClosable),
+            (9999, "当前订单不可关闭".to_owned())
+        );
+        assert_eq!(
+            said(Failure::Refused {
+                code: 1,
+                msg: " ".to_owned()
+            }),
+            (9999, "上游处理失败[1]".to_owned())
+        );
+        assert_eq!(
+            said(Failure::Upstream(UpstreamError::Exhausted {
+                upstream: "d".to_owned(),
+                open: 128
+            })),
+            (10, "系统异常[上游繁忙，订单未处理，请稍后重试]".to_owned())
+        );
+        assert_eq!(
+            said(Failure::Unreadable("x".to_owned())),
+            (11, "参数有误[转换异常]".to_owned())
+        );
+        assert_eq!(
+            status(&Failure::Overloaded),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! Each operation's Jeepay wire form: its declared fields, how a verified request becomes the
+//! canonical operation, and the signed `data` of its answer.
+
+pub mod close;
+
+use super::envelope::Data;
+use super::params::Request;
+use crate::config::Merchant;
+use crate::domain::{Failure, OpKind, Operation};
+
+/// An operation as Jeepay merchants call it.
+pub trait JeepayOp: Operation {
+    /// The fields its request class declares beyond the common six, in declaration order.
+    const FIELDS: &'static [&'static str];
+
+    /// The canonical request, read from a request whose signature verified, with Jeepay's own
+    /// checks and messages.
+    fn read(request: &Request<'_>, kind: OpKind, merchant: &Merchant) -> Result<Self, Failure>;
+
+    /// The operation a request of `kind` from `merchant` becomes, with no order named (what
+    /// `paybridge route` explains).
+    fn sample(kind: OpKind, merchant: &Merchant) -> Self;
+
+    /// The `data` of a success.
+    fn data(&self, outcome: &Self::Outcome, caller: &Merchant) -> Data;
+}

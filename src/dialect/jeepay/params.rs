@@ -1,0 +1,389 @@
+//! Jeepay's request binding, driven by each operation's declared fields.
+//!
+//! Jeepay reads a JSON object body when `Content-Type` contains `application/json` (and the method
+//! is not GET); otherwise the query string and a form body. It binds the parameters to the
+//! endpoint's request class, so only *declared* fields exist afterwards: the rest is ignored, also
+//! by signature verification. Every declared field is bound as text: a JSON number or boolean is
+//! bound as its literal text. The common fields of `AbstractMchAppRQ` come first, then the
+//! operation's own ([`super::ops`]).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::sign;
+use crate::domain::Failure;
+
+/// The fields every Jeepay merchant request declares, with the message of its `@NotBlank`.
+const COMMON: [(&str, &str); 6] = [
+    ("version", "版本号不能为空"),
+    ("signType", "签名类型不能为空"),
+    ("sign", "签名值不能为空"),
+    ("reqTime", "时间戳不能为空"),
+    ("mchNo", "商户号不能为空"),
+    ("appId", "商户应用ID不能为空"),
+];
+
+const SIGN: usize = 2;
+
+/// Declared fields at most (common + an operation's own).
+pub const MAX_FIELDS: usize = 24;
+
+/// A declared string field: JSON strings as they are, numbers as their literal text, booleans as
+/// `true`/`false`. Objects and arrays cannot bind to a string field (code 11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(if v { "true" } else { "false" })))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            // With serde_json's `arbitrary_precision`, numbers arrive as a map holding their
+            // literal text: bind exactly what the client wrote, as Jackson's text binding does.
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let number: serde_json::Number =
+                    Deserialize::deserialize(de::value::MapAccessDeserializer::new(&mut map))
+                        .map_err(|_| {
+                            de::Error::custom("an object cannot bind to a string field")
+                        })?;
+                Ok(Text(Cow::Owned(number.to_string())))
+            }
+        }
+        deserializer.deserialize_any(TextVisitor)
+    }
+}
+
+impl Text<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A request's declared fields as bound, before any check.
+#[derive(Debug, Clone)]
+pub struct Params<'a> {
+    /// The operation's own declared fields (after the common ones).
+    declared: &'static [&'static str],
+    values: [Option<Text<'a>>; MAX_FIELDS],
+}
+
+impl<'a> Params<'a> {
+    /// Reads the parameters the way Jeepay's `getReqParamJSON` does, binding the common fields
+    /// and `declared`. `json` is true when the content type says JSON and the method is not GET.
+    pub fn read(
+        declared: &'static [&'static str],
+        json: bool,
+        query: Option<&'a str>,
+        body: &'a [u8],
+    ) -> Result<Self, Failure> {
+        let mut params = Params {
+            declared: &declared[..declared.len().min(MAX_FIELDS - COMMON.len())],
+            values: Default::default(),
+        };
+        if json {
+            // serde would bind a JSON array positionally; Jeepay only takes an object.
+            if body.trim_ascii_start().first() != Some(&b'{') {
+                return Err(Failure::Unreadable("body is not a JSON object".to_owned()));
+            }
+            let mut de = serde_json::Deserializer::from_slice(body);
+            de.deserialize_map(Binder {
+                params: &mut params,
+            })
+            .and_then(|()| de.end())
+            .map_err(|e| Failure::Unreadable(e.to_string()))?;
+            return Ok(params);
+        }
+        if let Some(q) = query {
+            params.absorb(q.as_bytes())?;
+        }
+        params.absorb(body)?;
+        Ok(params)
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        COMMON.iter().position(|(n, _)| *n == name).or_else(|| {
+            let i = self.declared.iter().position(|n| *n == name)?;
+            Some(COMMON.len() + i)
+        })
+    }
+
+    fn name(&self, index: usize) -> &'static str {
+        match index.checked_sub(COMMON.len()) {
+            None => COMMON[index].0,
+            Some(i) => self.declared[i],
+        }
+    }
+
+    fn len(&self) -> usize {
+        COMMON.len() + self.declared.len()
+    }
+
+    /// Adds `application/x-www-form-urlencoded` pairs (query string or body).
+    fn absorb(&mut self, encoded: &'a [u8]) -> Result<(), Failure> {
+        for (key, value) in form_urlencoded::parse(encoded) {
+            let Some(i) = self.index(&key) else { continue };
+            if self.values[i].is_some() {
+                // A signed parameter given twice is ambiguous: refuse rather than pick one.
+                return Err(Failure::Unreadable(format!(
+                    "parameter `{key}` given twice"
+                )));
+            }
+            self.values[i] = Some(Text(value));
+        }
+        Ok(())
+    }
+
+    /// A declared field's text, if it was given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.index(name)
+            .and_then(|i| self.values[i].as_ref())
+            .map(Text::as_str)
+    }
+
+    /// Jeepay's `@NotBlank` checks of the common fields, in declaration order, with its own
+    /// messages. The operation checks its own fields when it reads the request.
+    pub fn validate(self) -> Result<Request<'a>, Failure> {
+        for (i, (_, words)) in COMMON.iter().enumerate() {
+            let text = self.values[i].as_ref().map_or("", Text::as_str);
+            if text.trim().is_empty() {
+                return Err(Failure::Invalid {
+                    kind: "required_field",
+                    words,
+                });
+            }
+        }
+        Ok(Request { params: self })
+    }
+}
+
+/// Binds a JSON object's declared members, skipping the rest; a declared member given twice is
+/// refused, like any ambiguous signed input.
+struct Binder<'p, 'a> {
+    params: &'p mut Params<'a>,
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for Binder<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = 0u32;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let Some(i) = self.params.index(&key.0) else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if seen & (1 << i) != 0 {
+                return Err(de::Error::custom(format_args!(
+                    "duplicate field `{}`",
+                    self.params.name(i)
+                )));
+            }
+            seen |= 1 << i;
+            self.params.values[i] = map.next_value::<Option<Text<'de>>>()?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for Binder<'_, 'a> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+/// An object key, borrowed unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A request whose common fields are present. Absent optional fields read as "".
+#[derive(Debug)]
+pub struct Request<'a> {
+    params: Params<'a>,
+}
+
+impl<'a> Request<'a> {
+    fn common(&self, i: usize) -> &str {
+        self.params.values[i].as_ref().map_or("", Text::as_str)
+    }
+
+    pub fn version(&self) -> &str {
+        self.common(0)
+    }
+    pub fn sign_type(&self) -> &str {
+        self.common(1)
+    }
+    pub fn sign(&self) -> &str {
+        self.common(SIGN)
+    }
+    pub fn req_time(&self) -> &str {
+        self.common(3)
+    }
+    pub fn mch_no(&self) -> &str {
+        self.common(4)
+    }
+    pub fn app_id(&self) -> &str {
+        self.common(5)
+    }
+
+    /// A declared field's text, "" when absent.
+    pub fn field(&self, name: &str) -> &str {
+        self.params.get(name).unwrap_or_default()
+    }
+
+    /// Jeepay signs the bound request object: declared fields only, empty ones left out.
+    pub fn verify(&self, secret: &str) -> bool {
+        let mut fields: [(&str, &str); MAX_FIELDS] = [("", ""); MAX_FIELDS];
+        let mut n = 0;
+        for i in 0..self.params.len() {
+            let value = self.params.values[i].as_ref().map_or("", Text::as_str);
+            let name = self.params.name(i);
+            if i != SIGN && sign::signable(name, value) {
+                fields[n] = (name, value);
+                n += 1;
+            }
+        }
+        sign::sign(&mut fields[..n], secret).matches(self.sign())
+    }
+
+    /// Only `MD5` exists in this dialect (compared case-insensitively).
+    pub fn sign_type_supported(&self) -> bool {
+        self.sign_type().eq_ignore_ascii_case("MD5")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLOSE: &[&str] = &["mchOrderNo", "payOrderId"];
+
+    #[test]
+    fn json_numbers_and_booleans_bind_as_text() {
+        let p = Params::read(
+            CLOSE,
+            true,
+            None,
+            br#"{"reqTime":1622016572190,"version":1.0,"mchNo":true,"x":{"a":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.get("reqTime"), Some("1622016572190"));
+        assert_eq!(p.get("version"), Some("1.0"));
+        assert_eq!(p.get("mchNo"), Some("true"));
+        assert_eq!(p.get("x"), None);
+    }
+
+    #[test]
+    fn objects_do_not_bind_to_declared_fields() {
+        let err = Params::read(CLOSE, true, None, br#"{"mchNo":{"a":1}}"#).unwrap_err();
+        assert!(matches!(err, Failure::Unreadable(_)));
+        assert!(Params::read(CLOSE, true, None, b"[1]").is_err());
+        assert!(Params::read(CLOSE, true, None, br#"["1.0","MD5"]"#).is_err());
+        assert!(Params::read(CLOSE, true, None, b"").is_err());
+        assert!(Params::read(CLOSE, true, None, br#"{"a":1} x"#).is_err());
+    }
+
+    #[test]
+    fn declared_members_twice_are_refused_undeclared_ones_ignored() {
+        assert!(Params::read(CLOSE, true, None, br#"{"appId":"a","appId":"b"}"#).is_err());
+        assert!(Params::read(CLOSE, true, None, br#"{"x":1,"x":2,"mchNo":null}"#).is_ok());
+        assert!(Params::read(CLOSE, true, None, br#"{"mchNo":null,"mchNo":"b"}"#).is_err());
+    }
+
+    #[test]
+    fn form_and_query_merge_and_refuse_duplicates() {
+        let p = Params::read(CLOSE, false, Some("mchNo=M1&x=1"), b"appId=A%201&sign=s").unwrap();
+        assert_eq!(p.get("mchNo"), Some("M1"));
+        assert_eq!(p.get("appId"), Some("A 1"));
+        assert!(Params::read(CLOSE, false, Some("mchNo=M1"), b"mchNo=M2").is_err());
+    }
+
+    #[test]
+    fn only_declared_fields_are_signed() {
+        let body = br#"{"version":"1.0","signType":"MD5","reqTime":"1","mchNo":"M","appId":"A","mchOrderNo":"O","extra":"x","sign":"S"}"#;
+        let req = Params::read(CLOSE, true, None, body)
+            .unwrap()
+            .validate()
+            .unwrap();
+        let mut fields = [
+            ("version", "1.0"),
+            ("signType", "MD5"),
+            ("reqTime", "1"),
+            ("mchNo", "M"),
+            ("appId", "A"),
+            ("mchOrderNo", "O"),
+        ];
+        let expected = sign::sign(&mut fields, "k");
+        let body = String::from_utf8_lossy(body).replace("\"S\"", &format!("\"{expected}\""));
+        let req2 = Params::read(CLOSE, true, None, body.as_bytes())
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(req2.verify("k"));
+        assert!(!req.verify("k"));
+    }
+
+    #[test]
+    fn the_common_fields_are_required_in_order() {
+        let err = Params::read(CLOSE, true, None, br#"{"version":" "}"#)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Failure::Invalid {
+                words: "版本号不能为空",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,299 @@
+//! The gateway service: reads a merchant request, decides its route (translate to DaxPay or
+//! pass through to a legacy gateway), carries it out, and falls back once where configured.
+//!
+//! A translated request goes through one generic pipeline ([`pipeline`]), chosen for its
+//! operation by the registry ([`registry`]); a passed-through one is forwarded unchanged
+//! ([`passthrough`]). Errors are returned as [`Failure`], not rendered here: the
+//! [`crate::middleware::dialect_errors`] layer renders them in the caller's dialect.
+//! The configuration is swapped atomically on reload; a request keeps the one it started with.
+
+mod context;
+mod passthrough;
+mod pipeline;
+pub mod registry;
+mod replay;
+pub mod routing;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Method, Request, Response};
+use http_body_util::{BodyExt, Full, Limited};
+
+use crate::config::{Config, LegacyUpstream, ReplayStoreKind};
+use crate::dialect::jeepay::Params;
+use crate::dispatch;
+use crate::domain::Failure;
+use crate::replay::{MemoryStore, RedisStore, Store};
+use crate::server::PeerAddr;
+use crate::upstream::{Answered, Upstreams};
+use context::Context;
+pub use registry::daxpay_call;
+use routing::{Facts, Route};
+
+/// Jeepay answers with this content type.
+pub const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json;charset=UTF-8");
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One configuration and the upstream clients built for it.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    upstreams: Upstreams,
+}
+
+impl Runtime {
+    pub fn new(config: Arc<Config>) -> Self {
+        let upstreams = Upstreams::new(&config);
+        Runtime { config, upstreams }
+    }
+}
+
+/// The request path's tower service. Cheap to clone: the state is shared.
+#[derive(Clone)]
+pub struct Gateway {
+    runtime: Arc<ArcSwap<Runtime>>,
+    /// Survives reloads: replay protection must not reset with the configuration.
+    replay: Option<Store>,
+}
+
+impl Gateway {
+    /// A gateway whose replay store is kept in memory (a Redis store is connected by [`build`]).
+    ///
+    /// [`build`]: Gateway::build
+    pub fn new(config: Arc<Config>) -> Self {
+        let replay = match &config.replay.store {
+            ReplayStoreKind::Off => None,
+            ReplayStoreKind::Memory { max_entries } => {
+                Some(Store::Memory(Arc::new(MemoryStore::new(*max_entries))))
+            }
+            ReplayStoreKind::Redis { .. } => {
+                Some(Store::Memory(Arc::new(MemoryStore::new(100_000))))
+            }
+        };
+        Gateway {
+            runtime: Arc::new(ArcSwap::from_pointee(Runtime::new(config))),
+            replay,
+        }
+    }
+
+    /// A gateway with the replay store the configuration names (connecting to Redis).
+    pub async fn build(config: Arc<Config>) -> Result<Self, crate::replay::StoreError> {
+        let mut gateway = Gateway::new(config.clone());
+        if let ReplayStoreKind::Redis { url } = &config.replay.store {
+            gateway.replay = Some(Store::Redis(Arc::new(RedisStore::connect(url).await?)));
+        }
+        Ok(gateway)
+    }
+
+    /// Replaces the configuration; requests in flight finish on the one they started with.
+    pub fn reload(&self, config: Arc<Config>) {
+        self.runtime.store(Arc::new(Runtime::new(config)));
+    }
+
+    /// The configuration new requests get.
+    pub fn config(&self) -> Arc<Config> {
+        self.runtime.load().config.clone()
+    }
+
+    /// The upstreams of the active configuration, for readiness.
+    pub fn upstream_health(&self) -> Vec<crate::upstream::UpstreamHealth> {
+        self.runtime.load().upstreams.health()
+    }
+}
+
+impl<B> tower::Service<Request<B>> for Gateway
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Failure;
+    type Future = Detached;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Failure>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let runtime = self.runtime.load_full();
+        let replay = self.replay.clone();
+        // Detached: a client that goes away must not cancel a call to a gateway half-way (the
+        // close may have been sent; its outcome still has to reach the replay store, and the
+        // circuit breaker its verdict).
+        Detached(tokio::spawn(async move {
+            handle(&runtime, replay.as_ref(), req).await
+        }))
+    }
+}
+
+/// The gateway's answer, from its detached task.
+pub struct Detached(tokio::task::JoinHandle<Result<Response<Full<Bytes>>, Failure>>);
+
+impl Future for Detached {
+    type Output = Result<Response<Full<Bytes>>, Failure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "request handler failed");
+                Err(Failure::Internal)
+            })
+        })
+    }
+}
+
+async fn handle<B>(
+    rt: &Runtime,
+    replay: Option<&Store>,
+    req: Request<B>,
+) -> Result<Response<Full<Bytes>>, Failure>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    // Jeepay maps its endpoints for every method; HEAD, OPTIONS, TRACE and CONNECT make no
+    // sense for a signed, state-changing call.
+    if ![
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ]
+    .contains(req.method())
+    {
+        return Err(Failure::MethodNotAllowed(req.method().to_string()));
+    }
+    let (parts, body) = req.into_parts();
+    let server = &rt.config.server;
+    let body = tokio::time::timeout(
+        server.body_read_timeout,
+        read_body(body, server.max_body_bytes),
+    )
+    .await
+    .map_err(|_| Failure::BodyTimeout)??;
+    let op = dispatch::operation(parts.uri.path());
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+    let cx = Context::new(parts, body, op, peer);
+    // Read with the operation's declared fields, so that a translation reuses them.
+    // Unreadable parameters match no merchant condition; the chosen route reports them.
+    let params = cx.params(op.map_or(&[], registry::fields)).ok();
+    fn given(text: Option<&str>) -> Option<&str> {
+        text.filter(|s| !s.is_empty())
+    }
+    let (mch_no, app_id) = params.as_ref().map_or((None, None), |p| {
+        (given(p.get("mchNo")), given(p.get("appId")))
+    });
+    let facts = Facts {
+        path: cx.parts.uri.path(),
+        mch_no,
+        app_id,
+        headers: &cx.parts.headers,
+    };
+    let decision = routing::decide(&rt.config.routing, &facts, false);
+    cx.note(|r| r.mch_no = mch_no.map(str::to_owned));
+    let routed = Routed {
+        cx: &cx,
+        params: params.as_ref(),
+        rule: decision.rule_name,
+    };
+    match decision.route {
+        Route::Translate { upstream, fallback } => {
+            let op = cx
+                .op
+                .ok_or_else(|| Failure::NotFound(cx.parts.uri.path().to_owned()))?;
+            let job = pipeline::Job {
+                rt,
+                replay,
+                routed: &routed,
+                op,
+                upstream,
+            };
+            registry::translate(&job, fallback).await
+        }
+        Route::Passthrough {
+            upstream,
+            fallback,
+            shadow,
+        } => passed_through(rt, &routed, upstream, fallback, shadow).await,
+    }
+}
+
+/// A request whose route is decided: the request, its parameters as read for routing (`None`:
+/// unreadable), and the rule that matched.
+pub(crate) struct Routed<'a> {
+    pub cx: &'a Context,
+    pub params: Option<&'a Params<'a>>,
+    pub rule: &'a str,
+}
+
+/// A request passed through unchanged (shadowed first when asked), translated once instead
+/// when the legacy gateway says the order does not exist and a fallback is configured.
+async fn passed_through(
+    rt: &Runtime,
+    routed: &Routed<'_>,
+    upstream: &Arc<LegacyUpstream>,
+    fallback: Option<&crate::config::DaxTarget>,
+    shadow: Option<&crate::config::DaxTarget>,
+) -> Result<Response<Full<Bytes>>, Failure> {
+    let cx = routed.cx;
+    cx.note(|r| {
+        r.action = Some("passthrough");
+        r.upstream = Some(upstream.name.clone());
+    });
+    if let (Some(target), Some(op)) = (shadow, cx.op) {
+        let job = pipeline::Job {
+            rt,
+            replay: None,
+            routed,
+            op,
+            upstream: target.upstream(),
+        };
+        registry::shadow(&job);
+    }
+    let answer = passthrough::forward(rt, cx, upstream).await?;
+    match (fallback, cx.op) {
+        (Some(target), Some(op)) if passthrough::says_no_such_order(&answer) => {
+            let job = pipeline::Job {
+                rt,
+                replay: None,
+                routed,
+                op,
+                upstream: target.upstream(),
+            };
+            registry::fallback(&job, answer).await
+        }
+        _ => Ok(passthrough::into_response(answer)),
+    }
+}
+
+/// A Jeepay answer as an HTTP answer.
+fn reply_answer(body: Bytes) -> Answered {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(CONTENT_TYPE, JSON_UTF8);
+    Answered {
+        status: http::StatusCode::OK,
+        headers,
+        body,
+    }
+}
+
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Failure>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(Failure::BodyTooLarge { limit })
+        }
+        Err(e) => Err(Failure::Unreadable(format!("body could not be read: {e}"))),
+    }
+}

@@ -1,0 +1,486 @@
+//! The one pipeline every translated operation goes through, written once:
+//!
+//! read → verify → freshness → replay claim → call DaxPay → resolve an unknown outcome →
+//! fall back to the legacy gateway → record for duplicates → render in Jeepay's dialect.
+//!
+//! Nothing is reported as success that DaxPay did not sign. When a state-changing call was sent
+//! but its outcome is unknown (no answer, an answer that cannot be believed, or the operation's
+//! own "in progress" refusal), the order is read again before answering: a merchant is never
+//! told "failed" for an order that was closed.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::Full;
+use time::OffsetDateTime;
+
+use super::replay::{self, Claimed};
+use super::{passthrough, reply_answer, Routed, Runtime};
+use crate::config::{LegacyUpstream, LookupError, Merchant, Upstream};
+use crate::dialect::daxpay::envelope::{fresh_nonce, read_answer, Answer, Caller, Fields};
+use crate::dialect::daxpay::ops::{DaxOp, Upstream as AnswerSource};
+use crate::dialect::daxpay::order_query::{pay_status, query_fields};
+use crate::dialect::daxpay::sign::Version;
+use crate::dialect::jeepay::ops::JeepayOp;
+use crate::dialect::jeepay::Reply;
+use crate::dispatch::DaxCall;
+use crate::domain::order::PayStatus;
+use crate::domain::{Failure, OpKind, Unknown};
+use crate::replay::{Key, Store};
+use crate::upstream::Answered;
+
+/// An operation paybridge translates: a Jeepay wire form and a DaxPay one.
+pub(crate) trait Translated: JeepayOp + DaxOp {}
+impl<T: JeepayOp + DaxOp> Translated for T {}
+
+/// A routed request on its way to DaxPay.
+pub(crate) struct Job<'a> {
+    pub rt: &'a Runtime,
+    pub replay: Option<&'a Store>,
+    pub routed: &'a Routed<'a>,
+    pub op: OpKind,
+    /// The route's DaxPay upstream; `None`: the merchant identity's own.
+    pub upstream: Option<&'a Arc<Upstream>>,
+}
+
+/// A verified merchant request, ready to be carried out on DaxPay.
+pub(crate) struct Prepared<O> {
+    pub kind: OpKind,
+    pub op: O,
+    pub merchant: Arc<Merchant>,
+    pub upstream: Arc<Upstream>,
+    pub client_ip: Option<String>,
+    /// The request's verified MD5 signature (32 hex digits): with the merchant and the
+    /// operation it identifies the request for idempotent replay.
+    sign: [u8; 32],
+}
+
+impl<O: Translated> Prepared<O> {
+    /// Identifies this signed request for idempotent replay (computed only when a replay store
+    /// asks: it is a SHA-256).
+    fn replay_key(&self) -> Key {
+        Key::new(
+            self.kind.as_str(),
+            &self.merchant.mch_no,
+            &self.merchant.app_id,
+            std::str::from_utf8(&self.sign).unwrap_or_default(),
+        )
+    }
+
+    fn source(&self) -> AnswerSource<'_> {
+        AnswerSource {
+            name: &self.upstream.name,
+            version: self.upstream.version(),
+            utc_offset: self.upstream.utc_offset,
+        }
+    }
+
+    /// The DaxPay path and signed body of this operation's call.
+    pub fn daxpay_request(&self) -> (DaxCall, Vec<u8>) {
+        let (call, fields) = self.op.request(self.upstream.version());
+        (call, self.caller(&fresh_nonce()).encode(&fields))
+    }
+
+    fn caller<'a>(&'a self, nonce: &'a str) -> Caller<'a> {
+        let identity = &self.merchant.daxpay;
+        Caller {
+            scheme: self.upstream.scheme,
+            secret: identity.secret.expose(),
+            mch_no: identity.mch_no.as_deref(),
+            app_id: identity.app_id.as_deref(),
+            client_ip: self.client_ip.as_deref(),
+            utc_offset: self.upstream.utc_offset,
+            now: OffsetDateTime::now_utc(),
+            nonce,
+        }
+    }
+
+    /// The merchant's answer for an outcome, signed with its key.
+    fn success(&self, outcome: &O::Outcome) -> Bytes {
+        let m = &self.merchant;
+        let data = self.op.data(outcome, m);
+        Reply::success(
+            m.success.code,
+            m.success.msg.clone(),
+            data,
+            m.secret.expose(),
+        )
+        .to_bytes()
+    }
+}
+
+/// Reads and verifies the request as Jeepay does (then checks its `reqTime` window), on the
+/// job's upstream when given, else on the merchant identity's own.
+pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failure> {
+    let cx = job.routed.cx;
+    let params = match job.routed.params {
+        Some(p) => p.clone(),
+        None => cx.params(O::FIELDS)?,
+    };
+    let request = params.validate()?;
+    if !request.sign_type_supported() {
+        return Err(Failure::UnsupportedSignType(request.sign_type().to_owned()));
+    }
+    let merchant = job
+        .rt
+        .config
+        .merchants
+        .lookup(request.mch_no(), request.app_id())
+        .map_err(|e| match e {
+            LookupError::Unknown => Failure::UnknownMerchant,
+            LookupError::AppOfAnotherMerchant => Failure::AppOfAnotherMerchant,
+        })?
+        .clone();
+    if !request.verify(merchant.secret.expose()) {
+        return Err(Failure::BadSignature);
+    }
+    if let Some(window) = merchant.req_time_window {
+        check_req_time(request.req_time(), window)?;
+    }
+    let op = O::read(&request, job.op, &merchant)?;
+    let upstream = job.upstream.unwrap_or(&merchant.daxpay.upstream).clone();
+    Ok(Prepared {
+        kind: job.op,
+        client_ip: upstream
+            .forward_client_ip
+            .then(|| cx.peer.map(|ip| ip.to_string()))
+            .flatten(),
+        // A verified signature is an MD5 digest in hex.
+        sign: request
+            .sign()
+            .as_bytes()
+            .try_into()
+            .map_err(|_| Failure::BadSignature)?,
+        op,
+        merchant,
+        upstream,
+    })
+}
+
+/// A translated request: verified, claimed in the replay store, carried out on DaxPay
+/// (falling back once to the legacy gateway for an order DaxPay verifiably does not have), and
+/// its outcome recorded for duplicates.
+pub(super) async fn translate<O: Translated>(
+    job: &Job<'_>,
+    fallback: Option<&Arc<LegacyUpstream>>,
+) -> Result<Response<Full<Bytes>>, Failure> {
+    let (rt, cx) = (job.rt, job.routed.cx);
+    cx.note(|r| r.action = Some("translate"));
+    let prepared = prepare::<O>(job)?;
+    cx.note(|r| r.upstream = Some(prepared.upstream.name.clone()));
+    let (ticket, retry) = if O::CHANGES_STATE {
+        // Long enough for the first request's call, and its resolution by query.
+        let wait = prepared.upstream.timeout * 2 + Duration::from_secs(1);
+        match replay::claim(rt, job.replay, || prepared.replay_key(), wait).await? {
+            Claimed::Replay { stored, code } => {
+                cx.note(|r| {
+                    r.action = Some("replay");
+                    r.code = code;
+                });
+                metrics::counter!("paybridge_replays_total").increment(1);
+                tracing::info!(mch_no = %prepared.merchant.mch_no, "duplicate request: the first answer is replayed");
+                return Ok(stored);
+            }
+            Claimed::Go { ticket, retry } => (ticket, retry),
+        }
+    } else {
+        (None, false)
+    };
+    let outcome = if retry {
+        resume(job, &prepared).await
+    } else {
+        execute(job, &prepared).await
+    };
+    let answer = match (outcome, fallback) {
+        (Err(Failure::OrderNotFound { verified: true }), Some(legacy))
+            if prepared.op.falls_back_when_not_found() =>
+        {
+            fallback_taken(
+                "daxpay_to_legacy",
+                job.routed.rule,
+                &prepared.merchant.mch_no,
+            );
+            cx.note(|r| {
+                r.fallback = true;
+                r.upstream = Some(legacy.name.clone());
+            });
+            passthrough::forward(rt, cx, legacy).await
+        }
+        (outcome, _) => outcome.map(|outcome| {
+            cx.note(|r| r.code = Some(prepared.merchant.success.code));
+            reply_answer(prepared.success(&outcome))
+        }),
+    };
+    replay::record(cx, ticket, answer).await
+}
+
+/// The legacy gateway does not know the order: translated once instead. A request paybridge
+/// cannot translate (no merchant key, a bad signature...) keeps the legacy gateway's answer.
+pub(super) async fn fallback<O: Translated>(
+    job: &Job<'_>,
+    legacy_answer: Answered,
+) -> Result<Response<Full<Bytes>>, Failure> {
+    let cx = job.routed.cx;
+    let prepared = match prepare::<O>(job) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            tracing::info!(rule = job.routed.rule, reason = %e, "no fallback to DaxPay: the request cannot be translated");
+            return Ok(passthrough::into_response(legacy_answer));
+        }
+    };
+    fallback_taken(
+        "legacy_to_daxpay",
+        job.routed.rule,
+        &prepared.merchant.mch_no,
+    );
+    cx.note(|r| r.fallback = true);
+    let outcome = execute(job, &prepared).await?;
+    Ok(passthrough::into_response(reply_answer(
+        prepared.success(&outcome),
+    )))
+}
+
+/// Shadow (dry run): the DaxPay request a translation *would* send, built, signed and logged.
+/// Nothing is sent: a close there would close a real order.
+pub(super) fn shadow<O: Translated>(job: &Job<'_>) {
+    let rule = job.routed.rule;
+    match prepare::<O>(job) {
+        Ok(p) => {
+            let identity = &p.merchant.daxpay;
+            let (call, body) = p.daxpay_request();
+            let order = p.op.order();
+            tracing::info!(
+                rule,
+                mch_no = %p.merchant.mch_no,
+                app_id = %p.merchant.app_id,
+                operation = job.op.as_str(),
+                daxpay_upstream = %p.upstream.name,
+                daxpay_version = %p.upstream.version(),
+                daxpay_path = call.path(),
+                daxpay_mch_no = identity.mch_no.as_deref().unwrap_or("-"),
+                daxpay_app_id = identity.app_id.as_deref().unwrap_or("-"),
+                order_no = order.order_no.as_deref().unwrap_or("-"),
+                biz_order_no = order.biz_order_no.as_deref().unwrap_or("-"),
+                body_bytes = body.len(),
+                "shadow: would send this DaxPay request (not sent)"
+            );
+            metrics::counter!("paybridge_shadow_total", "outcome" => "translatable").increment(1);
+        }
+        Err(error) => {
+            tracing::info!(
+                rule,
+                operation = job.op.as_str(),
+                reason = %error,
+                kind = error.kind(),
+                "shadow: this request would not be translated"
+            );
+            metrics::counter!("paybridge_shadow_total", "outcome" => "refused").increment(1);
+        }
+    }
+}
+
+fn fallback_taken(direction: &'static str, rule: &str, mch_no: &str) {
+    tracing::info!(
+        direction,
+        rule,
+        mch_no,
+        "fallback: order does not exist, trying the other gateway"
+    );
+    metrics::counter!("paybridge_fallbacks_total", "direction" => direction).increment(1);
+}
+
+/// Sends one signed call and verifies the answer.
+async fn exchange<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+    call: DaxCall,
+    fields: &Fields<'_>,
+) -> Result<Answer, Failure> {
+    let cx = job.routed.cx;
+    let client = job
+        .rt
+        .upstreams
+        .daxpay(&p.upstream.name)
+        .ok_or(Failure::Internal)?;
+    let body = p.caller(&fresh_nonce()).encode(fields);
+    let answer_body = client
+        .post_json(call, body, cx.request_id(), cx.traceparent())
+        .await?;
+    read_answer(
+        &p.upstream.scheme,
+        p.merchant.daxpay.secret.expose(),
+        &answer_body,
+    )
+    .map_err(|fault| Failure::Unverified {
+        upstream: p.upstream.name.clone(),
+        fault,
+    })
+}
+
+/// The operation's call on DaxPay, its answer in canonical terms.
+async fn call<O: Translated>(job: &Job<'_>, p: &Prepared<O>) -> Result<O::Outcome, Failure> {
+    let cx = job.routed.cx;
+    let (call, fields) = p.op.request(p.upstream.version());
+    match exchange(job, p, call, &fields).await? {
+        Answer::Done { trace_id, data } => {
+            tracing::info!(
+                mch_no = %p.merchant.mch_no,
+                operation = p.kind.as_str(),
+                upstream = %p.upstream.name,
+                trace_id = trace_id.as_deref().unwrap_or("-"),
+                "DaxPay answered"
+            );
+            cx.note(|r| r.trace_id = trace_id);
+            p.op.outcome(&data, &p.source())
+        }
+        Answer::Refused {
+            code,
+            msg,
+            signed,
+            trace_id,
+        } => {
+            tracing::debug!(
+                mch_no = %p.merchant.mch_no,
+                operation = p.kind.as_str(),
+                upstream = %p.upstream.name,
+                code,
+                msg = %msg,
+                signed,
+                trace_id = trace_id.as_deref().unwrap_or("-"),
+                "DaxPay refused"
+            );
+            cx.note(|r| r.trace_id = trace_id);
+            // DaxPay 2.0 never signs an error, so its refusals are as verified as they can be.
+            let verified = signed || p.upstream.version() == Version::V2_0;
+            Err(p.op.refusal(code, msg, verified, &p.upstream.name))
+        }
+    }
+}
+
+/// The call, its unknown outcome resolved by reading the order.
+async fn execute<O: Translated>(job: &Job<'_>, p: &Prepared<O>) -> Result<O::Outcome, Failure> {
+    match call(job, p).await {
+        Err(cause) if O::CHANGES_STATE && p.op.settled_by_query(&cause) => {
+            resolve(job, p, cause).await
+        }
+        outcome => outcome,
+    }
+}
+
+/// A retry of a request whose first attempt ended with an unknown outcome: find out first,
+/// call again only if the order does not show it.
+async fn resume<O: Translated>(job: &Job<'_>, p: &Prepared<O>) -> Result<O::Outcome, Failure> {
+    match query_status(job, p).await {
+        Ok(Some(status)) => match p.op.settle_unknown(Some(status)) {
+            Unknown::Settled(outcome) => outcome,
+            Unknown::StillUnknown => execute(job, p).await,
+        },
+        Ok(None) | Err(_) => execute(job, p).await,
+    }
+}
+
+/// The order as it now stands decides the answer; if it cannot be learnt, `cause` (which says
+/// the outcome is unknown) is the answer.
+async fn resolve<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+    cause: Failure,
+) -> Result<O::Outcome, Failure> {
+    tracing::warn!(
+        mch_no = %p.merchant.mch_no,
+        operation = p.kind.as_str(),
+        upstream = %p.upstream.name,
+        cause = %cause,
+        "outcome unknown: querying the order"
+    );
+    metrics::counter!("paybridge_outcome_resolutions_total").increment(1);
+    match query_status(job, p).await {
+        Ok(status) => match p.op.settle_unknown(status) {
+            Unknown::Settled(outcome) => {
+                tracing::info!(mch_no = %p.merchant.mch_no, status = ?status, "outcome resolved by query");
+                outcome
+            }
+            Unknown::StillUnknown => Err(cause),
+        },
+        Err(query_error) => {
+            tracing::warn!(error = %query_error, "order query failed; the outcome stays unknown");
+            Err(cause)
+        }
+    }
+}
+
+/// The order's DaxPay status (`None`: DaxPay has no such order).
+async fn query_status<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+) -> Result<Option<PayStatus>, Failure> {
+    let fields = query_fields(p.op.order(), p.upstream.version());
+    match exchange(job, p, DaxCall::PayQuery, &fields).await? {
+        Answer::Done { data, .. } => pay_status(&data, &p.source()).map(Some),
+        Answer::Refused { code: 20041, .. } => Ok(None),
+        Answer::Refused { code, msg, .. } => Err(Failure::Rejected {
+            upstream: p.upstream.name.clone(),
+            code,
+            msg,
+        }),
+    }
+}
+
+/// Jeepay SDKs send epoch seconds, milliseconds or microseconds (10, 13 or 16 digits).
+fn check_req_time(req_time: &str, window: Duration) -> Result<(), Failure> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i128);
+    let digits = req_time.trim();
+    let value: Option<i128> = digits
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| digits.parse().ok())
+        .flatten();
+    let sent_ms = match (digits.len(), value) {
+        (10, Some(v)) => v * 1000,
+        (13, Some(v)) => v,
+        (16, Some(v)) => v / 1000,
+        _ => return Err(Failure::ReqTimeUnreadable(req_time.to_owned())),
+    };
+    if (now_ms - sent_ms).unsigned_abs() > window.as_millis() {
+        let server = OffsetDateTime::from_unix_timestamp_nanos(now_ms * 1_000_000)
+            .map(|t| crate::dialect::daxpay::envelope::wall_clock(t, time::UtcOffset::UTC))
+            .unwrap_or_default();
+        return Err(Failure::ReqTimeOutside {
+            window_secs: window.as_secs(),
+            server_time: format!("{server} UTC ({now_ms})"),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn req_time_accepts_seconds_millis_and_micros() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let w = Duration::from_secs(300);
+        assert!(check_req_time(&now.as_secs().to_string(), w).is_ok());
+        assert!(check_req_time(&now.as_millis().to_string(), w).is_ok());
+        assert!(check_req_time(&now.as_micros().to_string(), w).is_ok());
+        let old = (now.as_millis() - 301_000).to_string();
+        let err = check_req_time(&old, w).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Failure::ReqTimeOutside {
+                    window_secs: 300,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(check_req_time("20190723141000", w).is_err());
+        assert!(check_req_time("12345678901x3", w).is_err());
+    }
+}

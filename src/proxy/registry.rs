@@ -1,0 +1,86 @@
+//! The pipeline's dispatch, generated from the registry line of each operation in
+//! [`crate::dispatch::operations!`]: adding an operation is its files (domain, Jeepay and DaxPay
+//! wire forms, sandbox handler) and that one line.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::Full;
+
+use super::pipeline::{self, Job};
+use crate::config::{LegacyUpstream, Merchant};
+use crate::dialect::daxpay::envelope::Field;
+use crate::dialect::daxpay::ops::DaxOp;
+use crate::dialect::daxpay::sign::Version;
+use crate::dialect::jeepay::ops::JeepayOp;
+use crate::dispatch::DaxCall;
+use crate::domain::{Failure, OpKind};
+use crate::upstream::Answered;
+
+macro_rules! registry {
+    ($($kind:ident => $path:literal, $label:literal, $op:ty;)+) => {
+        /// The fields the operation's Jeepay request class declares beyond the common ones.
+        pub(crate) fn fields(kind: OpKind) -> &'static [&'static str] {
+            match kind {
+                $(OpKind::$kind => <$op as JeepayOp>::FIELDS,)+
+            }
+        }
+
+        /// A translated request of this kind, through the pipeline.
+        pub(super) async fn translate(
+            job: &Job<'_>,
+            fallback: Option<&Arc<LegacyUpstream>>,
+        ) -> Result<Response<Full<Bytes>>, Failure> {
+            match job.op {
+                $(OpKind::$kind => pipeline::translate::<$op>(job, fallback).await,)+
+            }
+        }
+
+        /// The legacy gateway does not know the order: translated once instead.
+        pub(super) async fn fallback(
+            job: &Job<'_>,
+            answer: Answered,
+        ) -> Result<Response<Full<Bytes>>, Failure> {
+            match job.op {
+                $(OpKind::$kind => pipeline::fallback::<$op>(job, answer).await,)+
+            }
+        }
+
+        /// Logs the DaxPay request a translation would send (nothing is sent).
+        pub(super) fn shadow(job: &Job<'_>) {
+            match job.op {
+                $(OpKind::$kind => pipeline::shadow::<$op>(job),)+
+            }
+        }
+
+        /// The DaxPay call a merchant's request of this kind becomes, and its fixed fields
+        /// (for `paybridge route`).
+        pub fn daxpay_call(
+            kind: OpKind,
+            version: Version,
+            merchant: &Merchant,
+        ) -> (DaxCall, Vec<(&'static str, String)>) {
+            match kind {
+                $(OpKind::$kind => explain::<$op>(kind, version, merchant),)+
+            }
+        }
+    };
+}
+
+crate::dispatch::operations!(registry);
+
+fn explain<O: JeepayOp + DaxOp>(
+    kind: OpKind,
+    version: Version,
+    merchant: &Merchant,
+) -> (DaxCall, Vec<(&'static str, String)>) {
+    let op = O::sample(kind, merchant);
+    let (call, fields) = op.request(version);
+    let fixed = fields
+        .iter()
+        .filter(|(_, v)| !matches!(v, Field::Text(_)))
+        .map(|(k, v)| (k, v.text().to_owned()))
+        .collect();
+    (call, fixed)
+}

@@ -1,0 +1,172 @@
+//! The replay store's side of the pipeline: claiming a verified request before it is carried
+//! out, and recording its outcome after, so that a re-sent request gets the first answer.
+//!
+//! Stored entries are `status (2 bytes) · content-type length (2) · content-type · body`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+use super::context::Context;
+use super::{passthrough, Runtime, JSON_UTF8};
+use crate::dialect::jeepay::failure as jeepay_failure;
+use crate::domain::Failure;
+use crate::replay::{Claim, Key, Store, StoreError, Ticket};
+use crate::upstream::Answered;
+
+/// The `code` of a Jeepay-dialect answer body, if it is one.
+fn jeepay_code(body: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Coded {
+        code: i64,
+    }
+    serde_json::from_slice::<Coded>(body).ok().map(|c| c.code)
+}
+
+pub(super) enum Claimed {
+    Replay {
+        stored: Response<Full<Bytes>>,
+        /// The replayed answer's Jeepay code, for the access log.
+        code: Option<i64>,
+    },
+    Go {
+        ticket: Option<Ticket>,
+        retry: bool,
+    },
+}
+
+/// Claims a verified request in the replay store. `wait`: how long a duplicate waits for the
+/// first request's outcome.
+pub(super) async fn claim(
+    rt: &Runtime,
+    replay: Option<&Store>,
+    key: impl FnOnce() -> Key,
+    wait: Duration,
+) -> Result<Claimed, Failure> {
+    let Some(store) = replay else {
+        return Ok(Claimed::Go {
+            ticket: None,
+            retry: false,
+        });
+    };
+    let ttl = rt.config.replay.ttl;
+    match store.claim(key(), ttl, wait).await {
+        Ok(Claim::Fresh(ticket)) => Ok(Claimed::Go {
+            ticket: Some(ticket),
+            retry: false,
+        }),
+        Ok(Claim::Retry(ticket)) => Ok(Claimed::Go {
+            ticket: Some(ticket),
+            retry: true,
+        }),
+        Ok(Claim::Replay(bytes)) => {
+            let (stored, code) = decode_stored(bytes)?;
+            Ok(Claimed::Replay { stored, code })
+        }
+        Err(StoreError::StillInProgress) => Err(Failure::DuplicateInProgress),
+        Err(e @ StoreError::Unavailable(_)) => {
+            metrics::counter!("paybridge_replay_store_errors_total").increment(1);
+            if rt.config.replay.fail_open {
+                tracing::error!(error = %e, "replay store unavailable: carrying on without replay protection");
+                Ok(Claimed::Go {
+                    ticket: None,
+                    retry: false,
+                })
+            } else {
+                tracing::error!(error = %e, "replay store unavailable: refusing");
+                Err(Failure::ReplayStoreDown)
+            }
+        }
+    }
+}
+
+/// Stores the outcome for duplicates: definitive answers are replayed; an unknown outcome is
+/// remembered so a retry resolves it; nothing is kept when nothing was done.
+pub(super) async fn record(
+    cx: &Context,
+    ticket: Option<Ticket>,
+    outcome: Result<Answered, Failure>,
+) -> Result<Response<Full<Bytes>>, Failure> {
+    let Some(ticket) = ticket else {
+        return outcome.map(passthrough::into_response);
+    };
+    match outcome {
+        Ok(answer) => {
+            let content_type = answer.headers.get(CONTENT_TYPE);
+            let stored = encode_stored(answer.status, content_type, &answer.body);
+            ticket.complete(stored).await;
+            Ok(passthrough::into_response(answer))
+        }
+        Err(e) if e.is_definitive() => {
+            // Rendered once, here: the stored bytes are the answer too.
+            let body = jeepay_failure::body(&e);
+            let stored = encode_stored(jeepay_failure::status(&e), Some(&JSON_UTF8), &body);
+            ticket.complete(stored.clone()).await;
+            cx.note(|r| {
+                r.code = Some(jeepay_failure::code(&e));
+                r.error_kind = Some(e.kind());
+            });
+            tracing::debug!(kind = e.kind(), msg = %e, "request refused");
+            stored_response(stored).map_err(|()| corrupt_entry())
+        }
+        Err(e) if e.outcome_unknown() => {
+            ticket.unknown().await;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `status (2 bytes) · content-type length (2) · content-type · body`.
+fn encode_stored(status: StatusCode, content_type: Option<&HeaderValue>, body: &[u8]) -> Bytes {
+    let content_type = content_type.map_or(&b""[..], |v| v.as_bytes());
+    let ct_len = content_type.len().min(u16::MAX as usize);
+    let mut out = Vec::with_capacity(4 + ct_len + body.len());
+    out.extend_from_slice(&status.as_u16().to_be_bytes());
+    out.extend_from_slice(&(ct_len as u16).to_be_bytes());
+    out.extend_from_slice(&content_type[..ct_len]);
+    out.extend_from_slice(body);
+    Bytes::from(out)
+}
+
+/// A stored entry's status, content type and where its body starts.
+fn stored_head(stored: &[u8]) -> Option<(StatusCode, &[u8], usize)> {
+    let head = stored.get(..4)?;
+    let status = StatusCode::from_u16(u16::from_be_bytes([head[0], head[1]])).ok()?;
+    let body_start = 4 + usize::from(u16::from_be_bytes([head[2], head[3]]));
+    Some((status, stored.get(4..body_start)?, body_start))
+}
+
+/// The answer held in a stored entry (its body shares the entry's bytes).
+fn stored_response(stored: Bytes) -> Result<Response<Full<Bytes>>, ()> {
+    let (status, content_type, body_start) = stored_head(&stored).ok_or(())?;
+    let content_type = match content_type {
+        b"" => None,
+        ct if ct == JSON_UTF8.as_bytes() => Some(JSON_UTF8),
+        ct => Some(HeaderValue::from_bytes(ct).map_err(|_| ())?),
+    };
+    let mut response = Response::new(Full::new(stored.slice(body_start..)));
+    *response.status_mut() = status;
+    if let Some(value) = content_type {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    Ok(response)
+}
+
+fn corrupt_entry() -> Failure {
+    tracing::error!("replay store returned a malformed entry");
+    Failure::Internal
+}
+
+/// A replayed answer, marked as such, and its Jeepay code for the access log.
+fn decode_stored(stored: Bytes) -> Result<(Response<Full<Bytes>>, Option<i64>), Failure> {
+    let code = stored_head(&stored).and_then(|(_, _, start)| jeepay_code(&stored[start..]));
+    let mut response = stored_response(stored).map_err(|()| corrupt_entry())?;
+    response
+        .headers_mut()
+        .insert("x-paybridge-replay", HeaderValue::from_static("true"));
+    Ok((response, code))
+}
