@@ -12,7 +12,7 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::config::{LegacyApp, LegacyOrder, LegacySandboxConfig};
-use crate::dialect::jeepay::sign;
+use crate::sign::jeepay as sign;
 use crate::secret::Secret;
 
 const MCH: &str = "M1623984572";
