@@ -166,7 +166,17 @@ mod tests {
         assert_eq!("7".parse::<Amount>().map(Amount::fen), Ok(700));
         assert_eq!(Amount::from_fen(1230).yuan_4(), "12.3000");
         assert_eq!(Amount::from_fen(1).to_string(), "0.01");
-        for bad in ["", "0", "0.00", "1.234", "-1", "1.", ".5", "1e2", "123456789"] {
+        for bad in [
+            "",
+            "0",
+            "0.00",
+            "1.234",
+            "-1",
+            "1.",
+            ".5",
+            "1e2",
+            "123456789",
+        ] {
             assert!(bad.parse::<Amount>().is_err(), "{bad}");
         }
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use time::{PrimitiveDateTime, UtcOffset};
 
 use super::parse::{
-    identity_field, invalid, parse_addr, parse_enum, parse_offset, parse_wall_clock,
-    require_text, resolve_secret,
+    identity_field, invalid, parse_addr, parse_enum, parse_offset, parse_wall_clock, require_text,
+    resolve_secret,
 };
 use super::raw::RawSandbox;
 use super::ConfigError;

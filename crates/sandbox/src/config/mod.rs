@@ -114,7 +114,8 @@ mod tests {
     use super::*;
     use crate::order::{OrderStatus, RefundStatus};
 
-    const APP: &str = "[sandbox]\n[[sandbox.apps]]\nmch_no = \"M1\"\napp_id = \"A1\"\nsecret = \"s\"\n";
+    const APP: &str =
+        "[sandbox]\n[[sandbox.apps]]\nmch_no = \"M1\"\napp_id = \"A1\"\nsecret = \"s\"\n";
 
     #[test]
     fn other_sections_are_left_to_the_proxy() {
@@ -137,7 +138,10 @@ mod tests {
         let err = Sandboxes::from_toml("[sandbox]\nversion = \"3.0\"\n").unwrap_err();
         assert_eq!(err.to_string(), "sandbox.apps: at least one app is needed");
         let err = Sandboxes::from_toml("[legacy_sandbox]\nlisten = \"x\"\n").unwrap_err();
-        assert_eq!(err.to_string(), "legacy_sandbox.apps: at least one app is needed");
+        assert_eq!(
+            err.to_string(),
+            "legacy_sandbox.apps: at least one app is needed"
+        );
     }
 
     #[test]

@@ -240,7 +240,10 @@ pub(super) fn query_2x(
     let mut data: result::Typed = vec![
         ("code", Member::Integer(0)),
         ("msg", Member::Text("success".to_owned())),
-        ("resTime", Member::Integer(now.unix_timestamp().unsigned_abs())),
+        (
+            "resTime",
+            Member::Integer(now.unix_timestamp().unsigned_abs()),
+        ),
     ];
     data.extend(result::pay_order_result(order, signer.scheme.version));
     let mut fields: Vec<(&str, Cow<'_, str>)> = data

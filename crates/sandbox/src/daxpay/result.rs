@@ -134,7 +134,10 @@ pub fn pay_order_result(order: &SandboxOrder, version: Version) -> Typed {
         ("otherMethod", Member::Null),
         ("limitPay", Member::Null),
         ("amount", amount(order.amount)),
-        ("realAmount", order.real_amount().map_or(Member::Null, amount)),
+        (
+            "realAmount",
+            order.real_amount().map_or(Member::Null, amount),
+        ),
         ("refundableBalance", amount(order.refundable_balance())),
         ("status", Member::Text(order.status.as_str().to_owned())),
         (

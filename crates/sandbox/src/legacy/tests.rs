@@ -12,8 +12,8 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::config::{LegacyApp, LegacyOrder, LegacySandboxConfig};
-use crate::sign::jeepay as sign;
 use crate::secret::Secret;
+use crate::sign::jeepay as sign;
 
 const MCH: &str = "M1623984572";
 const APP: &str = "60cc09bce4b0f1c0b83761c9";

@@ -115,7 +115,10 @@ impl Scheme {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("&");
-        let mut s: String = joined.chars().filter(|c| !matches!(c, '"' | '\\')).collect();
+        let mut s: String = joined
+            .chars()
+            .filter(|c| !matches!(c, '"' | '\\'))
+            .collect();
         s.push_str("&key=");
         s.push_str(secret);
         if self.version == Version::V3_0 {

@@ -49,7 +49,11 @@ fn every_daxpay_vector() {
                 "{name}: string to sign"
             );
             let expected = expected.as_str().expect("sign");
-            assert_eq!(scheme.sign(&fields, secret), expected, "{name}: {sign_type}");
+            assert_eq!(
+                scheme.sign(&fields, secret),
+                expected,
+                "{name}: {sign_type}"
+            );
             assert!(scheme.verify(&fields, secret, expected), "{name}");
             assert!(!scheme.verify(&fields, secret, &expected.to_uppercase()));
             checked += 1;

@@ -19,7 +19,10 @@ impl<'de> Deserialize<'de> for Ordered {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Ordered, A::Error> {
                 let mut members = Vec::new();
                 while let Some(entry) = map.next_entry::<String, Value>()? {
                     members.push(entry);
@@ -72,7 +75,12 @@ async fn post_bytes(sandbox: &Sandbox, path: &str, body: Vec<u8>) -> Vec<u8> {
         .expect("request");
     let response = sandbox.clone().oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::OK);
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     bytes.to_vec()
 }
 
@@ -182,7 +190,10 @@ async fn query_finds_by_biz_order_no_and_sees_a_finished_close() {
     assert_eq!(answer["code"], 0, "{answer}");
     assert_eq!(answer["data"]["orderNo"], "O1");
     assert_eq!(answer["data"]["status"], "close");
-    assert!(verifies_ordered(scheme(Version::V3_0Beta), &bytes), "{answer}");
+    assert!(
+        verifies_ordered(scheme(Version::V3_0Beta), &bytes),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
@@ -402,7 +413,12 @@ async fn v30_query_answers_the_full_result_in_declaration_order() {
         o.refund_status = RefundStatus::NoRefund;
         o.order_no = "ignored".to_owned();
     }));
-    let closed = post(&sb, "/unipay/close", signed(scheme(Version::V3_0), close_30("O1", false))).await;
+    let closed = post(
+        &sb,
+        "/unipay/close",
+        signed(scheme(Version::V3_0), close_30("O1", false)),
+    )
+    .await;
     assert_eq!(closed["code"], 0, "{closed}");
     let order = sb.order("O1").expect("still O1");
     assert_eq!(order.status, OrderStatus::Close);
@@ -414,7 +430,10 @@ async fn v30_query_answers_the_full_result_in_declaration_order() {
 
 #[tokio::test]
 async fn beta_and_v20_queries_read_biz_order_no_under_its_typo() {
-    let beta = sandbox(Version::V3_0Beta, vec![order("O1", "B1", OrderStatus::Progress)]);
+    let beta = sandbox(
+        Version::V3_0Beta,
+        vec![order("O1", "B1", OrderStatus::Progress)],
+    );
     let mut body = query_30("O1");
     body.remove("mchNo");
     body.remove("orderNo");
@@ -432,7 +451,10 @@ async fn beta_and_v20_queries_read_biz_order_no_under_its_typo() {
     let answer = post(&beta, QUERY, signed(scheme(Version::V3_0Beta), long)).await;
     assert_unsigned(&answer, 10506, "验证参数错误\n订单号长度不能超过32");
 
-    let v2 = sandbox(Version::V2_0, vec![order("O1", "B1", OrderStatus::Progress)]);
+    let v2 = sandbox(
+        Version::V2_0,
+        vec![order("O1", "B1", OrderStatus::Progress)],
+    );
     let mut body = query_20("O1");
     body.remove("orderNo");
     body.insert("bizOrderNoeNo".to_owned(), json!("B1"));
@@ -450,7 +472,11 @@ async fn v20_query_amounts_are_fen_and_error_code_is_there() {
     let sb = sandbox(Version::V2_0, vec![paid_order()]);
     let bytes = post_bytes(&sb, QUERY, signed(scheme(Version::V2_0), query_20("O1"))).await;
     let text = String::from_utf8(bytes.clone()).expect("UTF-8");
-    for piece in [r#""amount":1230,"#, r#""realAmount":1230,"#, r#""errorCode":null"#] {
+    for piece in [
+        r#""amount":1230,"#,
+        r#""realAmount":1230,"#,
+        r#""errorCode":null"#,
+    ] {
         assert!(text.contains(piece), "{piece} in {text}");
     }
     let answer: Value = serde_json::from_slice(&bytes).expect("JSON");
@@ -480,7 +506,10 @@ fn the_query_answer_vector() {
         md5.string_to_sign(&fields, "SecretKey123"),
         "CODE=0&DATA={BIZORDERNO:M20250901001,ORDERNO:P2025090112000001000001,OUTORDERNO:4200001,TITLE:TEST,ALLOCATION:FALSE,AUTOALLOCATION:FALSE,CHANNEL:WECHAT_PAY,METHOD:JSAPI,AMOUNT:12.3,REALAMOUNT:12.3,REFUNDABLEBALANCE:12.3,STATUS:SUCCESS,REFUNDSTATUS:NO_REFUND,PAYTIME:2025-09-01 12:00:05,EXPIREDTIME:2025-09-01 14:00:00,ATTACH:A=1&B=2}&MSG=SUCCESS&RESTIME=2025-09-01 12:00:06&TRACEID=T2&KEY=SECRETKEY123"
     );
-    assert_eq!(md5.sign(&fields, "SecretKey123"), "fe8db0853df8cd1545b4e417c0f7db01");
+    assert_eq!(
+        md5.sign(&fields, "SecretKey123"),
+        "fe8db0853df8cd1545b4e417c0f7db01"
+    );
     let hmac = Scheme::new(Version::V3_0, SignType::HmacSha256);
     assert_eq!(
         hmac.sign(&fields, "SecretKey123"),
@@ -488,7 +517,10 @@ fn the_query_answer_vector() {
     );
     // On the wire: the stored scale and the nulls.
     let wire = wire_json(&result);
-    assert!(wire.contains(r#""amount":12.3000,"realAmount":12.3000"#), "{wire}");
+    assert!(
+        wire.contains(r#""amount":12.3000,"realAmount":12.3000"#),
+        "{wire}"
+    );
     assert!(wire.contains(r#""description":null"#), "{wire}");
 }
 
@@ -520,7 +552,10 @@ fn the_pay_answer_vector_and_hutool_escaping() {
         md5.string_to_sign(&fields, "SecretKey123"),
         "CODE=0&DATA={BIZORDERNO:M20250901001,ORDERNO:P2025090112000001000001,STATUS:PROGRESS,PAYBODY:{APPID:WX123,TIMESTAMP:1756699200,PACKAGE:PREPAY_ID=WX01,PAYSIGN:ABC/+=}}&MSG=SUCCESS&RESTIME=2025-09-01 12:00:00&TRACEID=T1&KEY=SECRETKEY123"
     );
-    assert_eq!(md5.sign(&fields, "SecretKey123"), "c5f1c9b9f0170022ebe93019fd1dc0a1");
+    assert_eq!(
+        md5.sign(&fields, "SecretKey123"),
+        "c5f1c9b9f0170022ebe93019fd1dc0a1"
+    );
     let hmac = Scheme::new(Version::V3_0, SignType::HmacSha256);
     assert_eq!(
         hmac.sign(&fields, "SecretKey123"),
