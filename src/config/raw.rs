@@ -26,12 +26,12 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     #[serde(default)]
     pub replay: RawReplay,
-    /// `[sandbox]`: read and validated by the `paybridge-sandbox` crate, not here.
-    #[serde(rename = "sandbox")]
-    pub _sandbox: Option<IgnoredAny>,
+    /// `[sandbox]`: accepted here, read and validated by the `paybridge-sandbox` crate.
+    #[allow(dead_code)]
+    pub sandbox: Option<IgnoredAny>,
     /// `[legacy_sandbox]`: likewise.
-    #[serde(rename = "legacy_sandbox")]
-    pub _legacy_sandbox: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub legacy_sandbox: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]

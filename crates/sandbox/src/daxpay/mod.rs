@@ -258,7 +258,7 @@ enum Done {
     /// The order was closed or cancelled.
     Closed,
     /// The order asked about, as it stands.
-    Found(SandboxOrder),
+    Found(Box<SandboxOrder>),
 }
 
 impl Inner {
@@ -364,7 +364,7 @@ impl Inner {
             Endpoint::Query => {
                 let result = self.orders.find(key, app_id).ok_or(Refusal::NotFound);
                 tracing::debug!(?key, found = result.is_ok(), "sandbox: query handled");
-                return Ok((signer, result.map(Done::Found)));
+                return Ok((signer, result.map(|o| Done::Found(Box::new(o)))));
             }
             Endpoint::Cancel => true,
             Endpoint::Close => request.use_cancel.unwrap_or(false),

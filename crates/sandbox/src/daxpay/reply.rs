@@ -27,7 +27,7 @@ pub(super) struct Signer<'a> {
 }
 
 impl Signer<'_> {
-    fn sign(&self, fields: &mut [(&str, Cow<'_, str>)]) -> String {
+    fn sign(&self, fields: &[(&str, Cow<'_, str>)]) -> String {
         self.scheme.sign(fields, self.secret)
     }
 }
@@ -125,7 +125,7 @@ pub(super) fn success_3x(
     let (code, msg) = (0, "success");
     let res_time = wall_clock(now, offset);
     let trace_id = trace_id();
-    let sign = signer.sign(&mut [
+    let sign = signer.sign(&[
         ("code", Cow::Owned(code.to_string())),
         ("msg", Cow::Borrowed(msg)),
         ("resTime", Cow::Borrowed(&res_time)),
@@ -146,7 +146,7 @@ pub(super) fn success_3x(
 
 /// 3.x business error raised inside the handler: signed over `code` and `msg` only.
 pub(super) fn refusal_3x(signer: &Signer<'_>, code: i64, msg: &str) -> Response<Full<Bytes>> {
-    let sign = signer.sign(&mut [
+    let sign = signer.sign(&[
         ("code", Cow::Owned(code.to_string())),
         ("msg", Cow::Borrowed(msg)),
     ]);
@@ -171,7 +171,7 @@ pub(super) fn data_2x(
     msg: &str,
 ) -> Response<Full<Bytes>> {
     let res_time = now.unix_timestamp();
-    let sign = signer.sign(&mut [
+    let sign = signer.sign(&[
         ("code", Cow::Owned(code.to_string())),
         ("msg", Cow::Borrowed(msg)),
         ("resTime", Cow::Owned(res_time.to_string())),
@@ -206,7 +206,7 @@ pub(super) fn query_3x(
     let res_time = wall_clock(now, offset);
     let trace_id = trace_id();
     let signed_data = result::signed_json(&result);
-    let sign = signer.sign(&mut [
+    let sign = signer.sign(&[
         ("code", Cow::Owned(code.to_string())),
         ("msg", Cow::Borrowed(msg)),
         ("data", Cow::Borrowed(signed_data.as_str())),
@@ -246,11 +246,11 @@ pub(super) fn query_2x(
         ),
     ];
     data.extend(result::pay_order_result(order, signer.scheme.version));
-    let mut fields: Vec<(&str, Cow<'_, str>)> = data
+    let fields: Vec<(&str, Cow<'_, str>)> = data
         .iter()
         .filter_map(|(k, v)| v.plain().map(|v| (*k, Cow::Owned(v))))
         .collect();
-    let sign = signer.sign(&mut fields);
+    let sign = signer.sign(&fields);
     data.push(("sign", Member::Text(sign)));
     let Ok(data) = RawValue::from_string(result::wire_json(&data)) else {
         return unsigned(10001, "system error");

@@ -52,7 +52,7 @@ async fn omitted_use_cancel_is_signed_as_false() {
     );
     // Signed with the server's view of the model: useCancel=false present.
     let mut body = close_30("O1", false);
-    let sign = scheme(Version::V3_0).sign(&mut fields_of(&body), SECRET);
+    let sign = scheme(Version::V3_0).sign(&fields_of(&body), SECRET);
     body.remove("useCancel");
     body.insert("sign".to_owned(), json!(sign));
     let answer = post(
@@ -92,7 +92,7 @@ async fn wrong_or_missing_signature_is_an_unsigned_20052() {
 
     // Upper-case hex is refused: DaxPay compares case-sensitively.
     let mut body = close_30("O1", false);
-    let sign = scheme(Version::V3_0).sign(&mut fields_of(&body), SECRET);
+    let sign = scheme(Version::V3_0).sign(&fields_of(&body), SECRET);
     body.insert("sign".to_owned(), json!(sign.to_uppercase()));
     let answer = post(
         &sb,

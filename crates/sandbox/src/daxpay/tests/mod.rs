@@ -88,7 +88,7 @@ fn obj(v: Value) -> Map<String, Value> {
 
 /// Signs `body` as a client does (over its own JSON fields) and adds `sign`.
 fn signed(scheme: Scheme, mut body: Map<String, Value>) -> Vec<u8> {
-    let sign = scheme.sign(&mut fields_of(&body), SECRET);
+    let sign = scheme.sign(&fields_of(&body), SECRET);
     body.insert("sign".to_owned(), Value::String(sign));
     serde_json::to_vec(&body).expect("serialise")
 }
@@ -122,7 +122,7 @@ async fn post(sandbox: &Sandbox, path: &str, body: Vec<u8>) -> Value {
 fn verifies(scheme: Scheme, object: &Value) -> bool {
     let map = object.as_object().expect("object");
     let sign = map["sign"].as_str().expect("sign present");
-    scheme.verify(&mut fields_of(map), SECRET, sign)
+    scheme.verify(&fields_of(map), SECRET, sign)
 }
 
 fn assert_unsigned(answer: &Value, code: i64, msg: &str) {

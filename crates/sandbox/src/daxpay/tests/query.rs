@@ -243,7 +243,7 @@ async fn query_runs_the_pre_handler_pipeline() {
     let answer = post(&sb, QUERY, signed(scheme(Version::V3_0), body)).await;
     assert_unsigned(&answer, 20052, "签名校验失败");
     let mut body = query_30("O1");
-    let sign = scheme(Version::V3_0).sign(&mut fields_of(&body), SECRET);
+    let sign = scheme(Version::V3_0).sign(&fields_of(&body), SECRET);
     body.insert("useCancel".to_owned(), json!(false));
     body.insert("sign".to_owned(), json!(sign));
     let answer = post(&sb, QUERY, serde_json::to_vec(&body).expect("json")).await;
