@@ -381,14 +381,15 @@ fn start_sandbox(orders: usize) -> SocketAddr {
             .build()
             .expect("runtime");
         rt.block_on(async move {
-            let config = Config::from_toml(&sandbox_toml(orders)).expect("sandbox config");
+            let config = paybridge_sandbox::Sandboxes::from_toml(&sandbox_toml(orders))
+                .expect("sandbox config");
             let sandbox =
-                paybridge::sandbox::Sandbox::new(config.sandbox.as_ref().expect("[sandbox]"));
+                paybridge_sandbox::Sandbox::new(config.sandbox.as_ref().expect("[sandbox]"));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
             tx.send(listener.local_addr().expect("addr")).expect("send");
-            paybridge::sandbox::run(listener, sandbox, std::future::pending()).await;
+            paybridge_sandbox::run(listener, sandbox, std::future::pending()).await;
         });
     });
     rx.recv().expect("sandbox address")

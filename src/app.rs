@@ -24,7 +24,7 @@ use crate::middleware::in_flight::InFlightLimitLayer;
 use crate::middleware::request_id::MakeId;
 use crate::proxy::{Gateway, JSON_UTF8};
 use crate::reload::Reloader;
-use crate::sandbox::{self, LegacySandbox, Sandbox};
+use crate::side::SideService;
 use crate::telemetry::access::AccessLogLayer;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -77,8 +77,9 @@ fn panic_answer() -> Response<Full<Bytes>> {
 pub struct Bound {
     pub proxy: TcpListener,
     pub admin: Option<TcpListener>,
-    pub sandbox: Option<(TcpListener, Sandbox)>,
-    pub legacy_sandbox: Option<(TcpListener, LegacySandbox)>,
+    /// Services started with the proxy and stopped after it has drained (the binary's
+    /// embedded sandboxes); empty from [`bind`].
+    pub side: Vec<SideService>,
 }
 
 impl Bound {
@@ -91,26 +92,17 @@ impl Bound {
     }
 }
 
-/// Binds the proxy listener, the admin listener and the embedded sandbox's when configured.
+/// Binds the proxy listener, and the admin listener when configured.
 pub async fn bind(config: &Config) -> std::io::Result<Bound> {
     let proxy = TcpListener::bind(config.server.listen).await?;
     let admin = match config.admin_listen {
         Some(addr) => Some(TcpListener::bind(addr).await?),
         None => None,
     };
-    let sandbox = match config.sandbox.as_ref().filter(|s| s.embedded) {
-        Some(sb) => Some((TcpListener::bind(sb.listen).await?, Sandbox::new(sb))),
-        None => None,
-    };
-    let legacy_sandbox = match config.legacy_sandbox.as_ref().filter(|s| s.embedded) {
-        Some(lg) => Some((TcpListener::bind(lg.listen).await?, LegacySandbox::new(lg))),
-        None => None,
-    };
     Ok(Bound {
         proxy,
         admin,
-        sandbox,
-        legacy_sandbox,
+        side: Vec::new(),
     })
 }
 
@@ -123,7 +115,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // The side listeners (sandboxes, admin) stop after the proxy has drained: the sandboxes may
+    // The side listeners (side services, admin) stop after the proxy has drained: sandboxes may
     // still be answering its requests, and /readyz keeps saying "draining" meanwhile.
     let (side_stop_tx, side_stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -134,19 +126,10 @@ pub async fn run(
     // Installed before serving so that every request is counted.
     let upkeep =
         crate::telemetry::metrics().map(|handle| tokio::spawn(crate::telemetry::upkeep(handle)));
-    if let Some((listener, sandbox)) = bound.sandbox {
-        side_tasks.push(tokio::spawn(sandbox::run(
-            listener,
-            sandbox,
-            stopped(side_stop_rx.clone()),
-        )));
-    }
-    if let Some((listener, legacy)) = bound.legacy_sandbox {
-        side_tasks.push(tokio::spawn(sandbox::run_legacy(
-            listener,
-            legacy,
-            stopped(side_stop_rx.clone()),
-        )));
+    for service in bound.side {
+        side_tasks.push(tokio::spawn(service(Box::pin(stopped(
+            side_stop_rx.clone(),
+        )))));
     }
     if let Some(listener) = bound.admin {
         let admin = Admin {

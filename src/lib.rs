@@ -4,7 +4,9 @@
 //! (which routes it, and carries a translated one through the one pipeline: read and verify in
 //! the merchant's dialect, translate, call `upstream`, answer re-signed). `dispatch` names every
 //! path; `domain` holds the operations in no dialect's terms; `dialect` holds each side's wire
-//! types, signing and per-operation wire forms. See docs/architecture.md.
+//! types, signing and per-operation wire forms. The stand-in gateways live in their own crate
+//! (`paybridge-sandbox`); the binary runs them beside the proxy through [`side`]. See
+//! docs/architecture.md.
 
 pub mod admin;
 pub mod app;
@@ -19,9 +21,9 @@ pub mod proxy;
 pub mod random;
 pub mod reload;
 pub mod replay;
-pub mod sandbox;
 pub mod secret;
 pub mod server;
+pub mod side;
 pub mod telemetry;
 mod text;
 pub mod upstream;

@@ -2,8 +2,9 @@
 //!
 //! The new configuration is parsed and validated in full; only a valid one replaces the old,
 //! atomically (requests in flight finish on the configuration they started with). An invalid
-//! one is logged and the old one keeps serving. Listener addresses and the sandboxes are bound
-//! at start-up: a change to them is reported as needing a restart.
+//! one is logged and the old one keeps serving. Listener addresses and the side services (the
+//! binary's embedded sandboxes, asked through [`Sides::restart_only`]) are bound at start-up: a
+//! change to them is reported as needing a restart.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -11,21 +12,33 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigError};
 use crate::proxy::Gateway;
+use crate::side::{NoSides, Sides};
 
 pub struct Reloader {
     path: PathBuf,
     gateway: Gateway,
     /// The file's bytes at the last load, to notice changes by polling.
     seen: Mutex<Option<Vec<u8>>>,
+    sides: &'static dyn Sides,
+    /// The side services' start-up settings as last loaded.
+    side_settings: Mutex<Vec<(&'static str, String)>>,
 }
 
 impl Reloader {
     pub fn new(path: PathBuf, gateway: Gateway) -> Arc<Self> {
+        Self::with_sides(path, gateway, &NoSides)
+    }
+
+    /// A reloader that also reports changes to the side services' start-up settings.
+    pub fn with_sides(path: PathBuf, gateway: Gateway, sides: &'static dyn Sides) -> Arc<Self> {
         let seen = std::fs::read(&path).ok();
+        let side_settings = sides.restart_only(&path);
         Arc::new(Reloader {
             path,
             gateway,
             seen: Mutex::new(seen),
+            sides,
+            side_settings: Mutex::new(side_settings),
         })
     }
 
@@ -35,7 +48,11 @@ impl Reloader {
         match Config::load(&self.path) {
             Ok(new) => {
                 let old = self.gateway.config();
-                warn_restart_needed(&old, &new);
+                let mut changed = restart_needed(&old, &new);
+                changed.extend(self.side_changes());
+                if !changed.is_empty() {
+                    tracing::warn!(keys = ?changed, "these settings take effect only after a restart");
+                }
                 self.gateway.reload(Arc::new(new));
                 if let Ok(mut seen) = self.seen.lock() {
                     *seen = bytes;
@@ -86,18 +103,36 @@ impl Reloader {
     }
 }
 
-fn warn_restart_needed(old: &Config, new: &Config) {
+impl Reloader {
+    /// The side services' start-up settings that differ from the last load.
+    fn side_changes(&self) -> Vec<&'static str> {
+        let now = self.sides.restart_only(&self.path);
+        let Ok(mut last) = self.side_settings.lock() else {
+            return Vec::new();
+        };
+        let changed = now
+            .iter()
+            .filter(|setting| !last.contains(setting))
+            .chain(last.iter().filter(|setting| !now.contains(setting)))
+            .map(|(name, _)| *name)
+            .fold(Vec::new(), |mut names, name| {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+                names
+            });
+        *last = now;
+        changed
+    }
+}
+
+fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut changed = Vec::new();
     if old.server.listen != new.server.listen {
         changed.push("server.listen");
     }
     if old.admin_listen != new.admin_listen {
         changed.push("admin.listen");
-    }
-    if old.sandbox.as_ref().map(|s| (s.listen, s.embedded))
-        != new.sandbox.as_ref().map(|s| (s.listen, s.embedded))
-    {
-        changed.push("sandbox");
     }
     let limits = |c: &Config| {
         (
@@ -112,15 +147,8 @@ fn warn_restart_needed(old: &Config, new: &Config) {
     if old.replay.store != new.replay.store {
         changed.push("replay.store");
     }
-    if old.legacy_sandbox.as_ref().map(|s| (s.listen, s.embedded))
-        != new.legacy_sandbox.as_ref().map(|s| (s.listen, s.embedded))
-    {
-        changed.push("legacy_sandbox");
-    }
     if (&old.log_level, old.log_json) != (&new.log_level, new.log_json) {
         changed.push("log");
     }
-    if !changed.is_empty() {
-        tracing::warn!(keys = ?changed, "these settings take effect only after a restart");
-    }
+    changed
 }

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-async fn stack() -> (Running, Running, paybridge::sandbox::Sandbox) {
+async fn stack() -> (Running, Running, paybridge_sandbox::Sandbox) {
     let (sandbox_server, sandbox) = start_sandbox(&sandbox_toml(
         "3.0",
         "hmac_sha256",

@@ -229,7 +229,7 @@ async fn serve_runs_the_readme_walkthrough_and_stops_on_sigterm() {
     assert!(readme.contains(&a.body));
     assert_eq!(
         sandbox.order_status("DAX1001"),
-        Some(paybridge::sandbox::OrderStatus::Close)
+        Some(paybridge_sandbox::OrderStatus::Close)
     );
     // The same signed request again: the first answer, replayed.
     let a = send(

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use paybridge::sandbox::OrderStatus;
+use paybridge_sandbox::OrderStatus;
 use serde_json::json;
 
 const ORDERS: &[(&str, &str, &str)] = &[
@@ -19,7 +19,7 @@ async fn stack(
     version: &str,
     sign_type: &str,
     extra_merchant: &str,
-) -> (Running, Running, paybridge::sandbox::Sandbox) {
+) -> (Running, Running, paybridge_sandbox::Sandbox) {
     let (sandbox_server, sandbox) = start_sandbox(&sandbox_toml(version, sign_type, ORDERS)).await;
     let proxy = start_proxy(&proxy_toml(
         sandbox_server.addr,

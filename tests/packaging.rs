@@ -11,6 +11,7 @@ use clap::Parser;
 use http::Uri;
 use paybridge::cli::{Cli, Command};
 use paybridge::config::{Config, ReplayStoreKind};
+use paybridge_sandbox::Sandboxes;
 use serde_yaml_ng::Value;
 
 /// The proxy's port on the host, as the README's walk-through uses it.
@@ -192,6 +193,8 @@ struct Run {
     command: Command,
     config_path: PathBuf,
     config: Config,
+    /// The same file's `[sandbox]` and `[legacy_sandbox]`, as the sandbox crate reads them.
+    sandboxes: Sandboxes,
 }
 
 fn run_of(name: &str, service: &Value, image: &Image) -> Run {
@@ -237,34 +240,42 @@ fn run_of(name: &str, service: &Value, image: &Image) -> Run {
             config_path.display()
         )
     });
+    let sandboxes = Sandboxes::load(&config_path).unwrap_or_else(|e| {
+        panic!(
+            "services.{name}: {} does not load: {e}",
+            config_path.display()
+        )
+    });
     Run {
         command: cli.command,
         config_path,
         config,
+        sandboxes,
     }
 }
 
 /// The ports a configuration listens on when run by `command`.
 fn listens(run: &Run) -> Vec<SocketAddr> {
     let c = &run.config;
+    let s = &run.sandboxes;
     match run.command {
         Command::Serve(_) => {
             let mut addrs = vec![c.server.listen];
             addrs.extend(c.admin_listen);
-            addrs.extend(c.sandbox.iter().filter(|s| s.embedded).map(|s| s.listen));
+            addrs.extend(s.sandbox.iter().filter(|s| s.embedded).map(|s| s.listen));
             addrs.extend(
-                c.legacy_sandbox
+                s.legacy_sandbox
                     .iter()
                     .filter(|s| s.embedded)
                     .map(|s| s.listen),
             );
             addrs
         }
-        Command::Sandbox(_) => c
+        Command::Sandbox(_) => s
             .sandbox
             .iter()
             .map(|s| s.listen)
-            .chain(c.legacy_sandbox.iter().map(|s| s.listen))
+            .chain(s.legacy_sandbox.iter().map(|s| s.listen))
             .collect(),
         _ => Vec::new(),
     }
@@ -523,9 +534,9 @@ fn compose_commands_are_paybridge_subcommands_with_configurations_that_load() {
     );
     // The sandboxes run in their own containers: none embedded beside the proxy.
     assert!(
-        !proxy.config.sandbox.as_ref().is_some_and(|s| s.embedded)
+        !proxy.sandboxes.sandbox.as_ref().is_some_and(|s| s.embedded)
             && !proxy
-                .config
+                .sandboxes
                 .legacy_sandbox
                 .as_ref()
                 .is_some_and(|s| s.embedded),
@@ -545,7 +556,7 @@ fn compose_commands_are_paybridge_subcommands_with_configurations_that_load() {
         dax.command
     );
     assert!(
-        dax.config.sandbox.is_some() && dax.config.legacy_sandbox.is_none(),
+        dax.sandboxes.sandbox.is_some() && dax.sandboxes.legacy_sandbox.is_none(),
         "{}: a DaxPay-only configuration has [sandbox] and no [legacy_sandbox]",
         dax.config_path.display()
     );
@@ -557,7 +568,7 @@ fn compose_commands_are_paybridge_subcommands_with_configurations_that_load() {
         legacy.command
     );
     assert!(
-        legacy.config.legacy_sandbox.is_some() && legacy.config.sandbox.is_none(),
+        legacy.sandboxes.legacy_sandbox.is_some() && legacy.sandboxes.sandbox.is_none(),
         "{}: a legacy-only configuration has [legacy_sandbox] and no [sandbox]",
         legacy.config_path.display()
     );
@@ -568,6 +579,8 @@ fn compose_configurations_hold_the_default_merchants_routes_and_orders() {
     let (_, runs) = runs();
     let default =
         Config::load(&root().join("config/paybridge.toml")).expect("config/paybridge.toml loads");
+    let default_sandboxes = Sandboxes::load(&root().join("config/paybridge.toml"))
+        .expect("config/paybridge.toml's sandboxes load");
     let merchants = |c: &Config| -> BTreeSet<String> {
         c.merchants
             .iter()
@@ -632,7 +645,7 @@ fn compose_configurations_hold_the_default_merchants_routes_and_orders() {
         "legacy upstreams differ from config/paybridge.toml"
     );
 
-    let sandbox = |c: &Config| -> Vec<String> {
+    let sandbox = |c: &Sandboxes| -> Vec<String> {
         let sb = c.sandbox.as_ref().expect("a [sandbox] section");
         let apps = sb.apps.iter().map(|a| {
             format!(
@@ -663,11 +676,11 @@ fn compose_configurations_hold_the_default_merchants_routes_and_orders() {
         [head].into_iter().chain(apps).chain(orders).collect()
     };
     assert_eq!(
-        sandbox(&runs[DAXPAY_SANDBOX].config),
-        sandbox(&default),
+        sandbox(&runs[DAXPAY_SANDBOX].sandboxes),
+        sandbox(&default_sandboxes),
         "the DaxPay sandbox differs from config/paybridge.toml's [sandbox]"
     );
-    let legacy = |c: &Config| -> Vec<String> {
+    let legacy = |c: &Sandboxes| -> Vec<String> {
         let lg = c
             .legacy_sandbox
             .as_ref()
@@ -685,8 +698,8 @@ fn compose_configurations_hold_the_default_merchants_routes_and_orders() {
         apps.chain(orders).collect()
     };
     assert_eq!(
-        legacy(&runs[LEGACY_SANDBOX].config),
-        legacy(&default),
+        legacy(&runs[LEGACY_SANDBOX].sandboxes),
+        legacy(&default_sandboxes),
         "the legacy sandbox differs from config/paybridge.toml's [legacy_sandbox]"
     );
 }
@@ -788,7 +801,7 @@ fn the_proxy_reaches_the_sandboxes_and_redis_by_service_name() {
                 u.name, u.base_url
             )
         });
-        let sandbox = run.config.sandbox.as_ref().unwrap_or_else(|| {
+        let sandbox = run.sandboxes.sandbox.as_ref().unwrap_or_else(|| {
             panic!(
                 "upstream `{}` points at `{host}`, which runs no DaxPay sandbox",
                 u.name
@@ -816,7 +829,7 @@ fn the_proxy_reaches_the_sandboxes_and_redis_by_service_name() {
                 u.name, u.base_url
             )
         });
-        let sandbox = run.config.legacy_sandbox.as_ref().unwrap_or_else(|| {
+        let sandbox = run.sandboxes.legacy_sandbox.as_ref().unwrap_or_else(|| {
             panic!(
                 "legacy upstream `{}` points at `{host}`, which runs no legacy sandbox",
                 u.name
@@ -1156,10 +1169,11 @@ fn readme_tells_how_to_run_with_docker_and_links_the_docs() {
     }
 }
 
-/// Every key of the configuration as written (src/config/raw.rs) is documented.
+/// Every key of the configuration as written (src/config/raw.rs, and the sandbox crate's
+/// crates/sandbox/src/config/raw.rs for its two sections) is documented.
 #[test]
 fn configuration_doc_names_every_key() {
-    let raw = read("src/config/raw.rs");
+    let raw = read("src/config/raw.rs") + &read("crates/sandbox/src/config/raw.rs");
     let doc = read("docs/configuration.md");
     let mut missing = Vec::new();
     for line in raw.lines() {
@@ -1191,6 +1205,6 @@ fn configuration_doc_names_every_key() {
     }
     assert!(
         missing.is_empty(),
-        "docs/configuration.md does not document {missing:?} (src/config/raw.rs)"
+        "docs/configuration.md does not document {missing:?} (the raw.rs files)"
     );
 }

@@ -13,7 +13,7 @@ use common::*;
 use http::Response;
 use http_body_util::Full;
 use paybridge::dialect::daxpay::{Scheme, SignType, Version};
-use paybridge::sandbox::OrderStatus;
+use paybridge_sandbox::OrderStatus;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -35,7 +35,7 @@ async fn stack(
     orders: &[(&str, &str, &str)],
     sandbox_extra: &str,
     proxy_extra: &str,
-) -> (Running, Running, paybridge::sandbox::Sandbox) {
+) -> (Running, Running, paybridge_sandbox::Sandbox) {
     let (sb, sandbox) =
         start_sandbox(&(sandbox_toml("3.0", "hmac_sha256", orders) + sandbox_extra)).await;
     let proxy =

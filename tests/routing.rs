@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use paybridge::config::Config;
 use paybridge::proxy::routing::rollout_bucket;
-use paybridge::sandbox::{LegacySandbox, OrderStatus, Sandbox};
+use paybridge_sandbox::{LegacySandbox, OrderStatus, Sandbox};
 use serde_json::Value;
 
 /// A legacy Jeepay gateway knowing the default merchant (same keys as on paybridge) and M2.

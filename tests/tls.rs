@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::*;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use paybridge::sandbox::OrderStatus;
+use paybridge_sandbox::OrderStatus;
 use rcgen::{CertificateParams, KeyPair};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
@@ -16,7 +16,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// Serves the DaxPay sandbox over TLS with a fresh self-signed certificate for `localhost`;
 /// returns its port, the sandbox and the certificate (PEM).
-async fn tls_sandbox(orders: &[(&str, &str, &str)]) -> (u16, paybridge::sandbox::Sandbox, String) {
+async fn tls_sandbox(orders: &[(&str, &str, &str)]) -> (u16, paybridge_sandbox::Sandbox, String) {
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["localhost".to_owned()])
         .unwrap()
@@ -36,8 +36,9 @@ async fn tls_sandbox(orders: &[(&str, &str, &str)]) -> (u16, paybridge::sandbox:
     .unwrap();
     let acceptor = TlsAcceptor::from(Arc::new(server_config));
     let config =
-        paybridge::config::Config::from_toml(&sandbox_toml("3.0", "hmac_sha256", orders)).unwrap();
-    let sandbox = paybridge::sandbox::Sandbox::new(config.sandbox.as_ref().unwrap());
+        paybridge_sandbox::Sandboxes::from_toml(&sandbox_toml("3.0", "hmac_sha256", orders))
+            .unwrap();
+    let sandbox = paybridge_sandbox::Sandbox::new(config.sandbox.as_ref().unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let service = sandbox.clone();

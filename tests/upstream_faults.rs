@@ -12,14 +12,14 @@ use common::*;
 use http::Response;
 use http_body_util::Full;
 use paybridge::dialect::daxpay::{Scheme, SignType, Version};
-use paybridge::sandbox::OrderStatus;
+use paybridge_sandbox::OrderStatus;
 use serde_json::json;
 
 /// The first merchant translates to `fault` (DaxPay 3.0, md5); M2 to a healthy sandbox.
 async fn stack_with(
     fault: SocketAddr,
     version: &str,
-) -> (Running, Running, paybridge::sandbox::Sandbox) {
+) -> (Running, Running, paybridge_sandbox::Sandbox) {
     let (sb_server, sandbox) = start_sandbox(&sandbox_toml(
         "3.0",
         "md5",

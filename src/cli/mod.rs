@@ -1,4 +1,7 @@
-//! The `paybridge` command line: `serve`, `sandbox`, `check`, `sign`.
+//! The `paybridge` command line: `serve`, `sandbox`, `check`, `sign`, `route`, `verify`.
+//!
+//! The sandboxes are not part of this library: [`run`] takes them as [`Sides`], which the
+//! binary implements with the `paybridge-sandbox` crate.
 
 mod route;
 mod sign;
@@ -11,6 +14,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_PATH};
+use crate::side::{SideService, Sides};
 
 pub use route::explain as explain_route;
 
@@ -48,43 +52,50 @@ pub struct ConfigArg {
     pub config: PathBuf,
 }
 
-/// Runs the command; the exit code says how it went (2: bad input or configuration).
-pub fn run(cli: Cli) -> ExitCode {
+/// Runs the command; the exit code says how it went (2: bad input or configuration). `sides`
+/// are the services configured in the same file that `serve` runs beside the proxy and
+/// `sandbox` runs alone.
+pub fn run(cli: Cli, sides: &'static dyn Sides) -> ExitCode {
     match cli.command {
         Command::Sign(args) => sign::run(args),
         Command::Route(args) => route::run(args),
         Command::Verify(args) => verify::run(args),
-        Command::Check(arg) => match Config::load(&arg.config) {
-            Ok(config) => {
+        Command::Check(arg) => match load(&arg.config, sides) {
+            Ok((config, side_summary)) => {
                 let text = format!(
-                    "{}configuration OK: {}\n",
+                    "{}{side_summary}configuration OK: {}\n",
                     config.summary(),
                     arg.config.display()
                 );
                 emit(&text);
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&format!("{}: {e}", arg.config.display())),
+            Err(e) => fail(&e),
         },
-        Command::Serve(arg) => match Config::load(&arg.config) {
-            Ok(config) => {
+        Command::Serve(arg) => match load(&arg.config, sides) {
+            Ok((config, _)) => {
                 init_tracing(&config.log_level, config.log_json);
-                serve(Arc::new(config), arg.config.clone())
+                serve(Arc::new(config), arg.config.clone(), sides)
             }
-            Err(e) => fail(&format!("{}: {e}", arg.config.display())),
+            Err(e) => fail(&e),
         },
-        Command::Sandbox(arg) => with_config(&arg, sandbox),
+        Command::Sandbox(arg) => match load(&arg.config, sides) {
+            Ok((config, _)) => {
+                init_tracing(&config.log_level, config.log_json);
+                standalone(&arg.config, sides)
+            }
+            Err(e) => fail(&e),
+        },
     }
 }
 
-fn with_config(arg: &ConfigArg, then: fn(Arc<Config>) -> ExitCode) -> ExitCode {
-    match Config::load(&arg.config) {
-        Ok(config) => {
-            init_tracing(&config.log_level, config.log_json);
-            then(Arc::new(config))
-        }
-        Err(e) => fail(&format!("{}: {e}", arg.config.display())),
-    }
+/// The proxy's configuration and the side services' summary, or the error naming the file.
+fn load(path: &std::path::Path, sides: &dyn Sides) -> Result<(Config, String), String> {
+    let config = Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let side_summary = sides
+        .check(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((config, side_summary))
 }
 
 /// Writes to stdout; a closed pipe (`paybridge check | head -1`) is not an error worth a panic.
@@ -143,25 +154,20 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn serve(config: Arc<Config>, path: PathBuf) -> ExitCode {
+fn serve(config: Arc<Config>, path: PathBuf, sides: &'static dyn Sides) -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
-            let bound = crate::app::bind(&config).await?;
+            let mut bound = crate::app::bind(&config).await?;
+            bound.side = sides.embedded(&path)?;
             if let Some(admin) = bound.admin_addr() {
                 tracing::info!(listen = %admin, "admin listener serving");
             }
             tracing::info!(listen = %bound.proxy_addr()?, merchants = config.merchants.len(), "paybridge serving");
-            if let Some((listener, _)) = &bound.sandbox {
-                tracing::info!(listen = %listener.local_addr()?, "embedded DaxPay sandbox serving");
-            }
-            if let Some((listener, _)) = &bound.legacy_sandbox {
-                tracing::info!(listen = %listener.local_addr()?, "embedded legacy Jeepay sandbox serving");
-            }
             warn_if_secrets_readable(&path, &config);
             let gateway = crate::proxy::Gateway::build(config.clone())
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let reloader = crate::reload::Reloader::new(path, gateway.clone());
+            let reloader = crate::reload::Reloader::with_sides(path, gateway.clone(), sides);
             crate::app::run(gateway, bound, Some(reloader), crate::server::shutdown_signal()).await;
             Ok(())
         })
@@ -172,40 +178,35 @@ fn serve(config: Arc<Config>, path: PathBuf) -> ExitCode {
     }
 }
 
-/// Runs the DaxPay sandbox and/or the legacy Jeepay sandbox the configuration describes.
-fn sandbox(config: Arc<Config>) -> ExitCode {
-    if config.sandbox.is_none() && config.legacy_sandbox.is_none() {
-        return fail("the configuration has neither a [sandbox] nor a [legacy_sandbox] section");
-    }
+/// `paybridge sandbox`: only the side services, until SIGINT or SIGTERM.
+fn standalone(path: &std::path::Path, sides: &dyn Sides) -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-                let _ = rx.wait_for(|stop| *stop).await;
+            let services: Vec<SideService> = match sides.standalone(path) {
+                Ok(services) => services,
+                Err(e) => return Ok(Err(e)),
             };
-            let mut tasks = Vec::new();
-            if let Some(sb) = &config.sandbox {
-                let listener = tokio::net::TcpListener::bind(sb.listen).await?;
-                tracing::info!(listen = %listener.local_addr()?, version = %sb.version, "DaxPay sandbox serving");
-                let sandbox = crate::sandbox::Sandbox::new(sb);
-                tasks.push(tokio::spawn(crate::sandbox::run(listener, sandbox, stopped(stop_rx.clone()))));
-            }
-            if let Some(lg) = &config.legacy_sandbox {
-                let listener = tokio::net::TcpListener::bind(lg.listen).await?;
-                tracing::info!(listen = %listener.local_addr()?, "legacy Jeepay sandbox serving");
-                let legacy = crate::sandbox::LegacySandbox::new(lg);
-                tasks.push(tokio::spawn(crate::sandbox::run_legacy(listener, legacy, stopped(stop_rx.clone()))));
-            }
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let tasks: Vec<_> = services
+                .into_iter()
+                .map(|service| {
+                    let mut rx = stop_rx.clone();
+                    tokio::spawn(service(Box::pin(async move {
+                        let _ = rx.wait_for(|stop| *stop).await;
+                    })))
+                })
+                .collect();
             crate::server::shutdown_signal().await;
             let _ = stop_tx.send(true);
             for task in tasks {
                 let _ = task.await;
             }
-            Ok::<(), std::io::Error>(())
+            Ok::<_, std::io::Error>(Ok(()))
         })
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => fail(&e),
         Err(e) => fail(&format!("cannot serve the sandbox: {e}")),
     }
 }

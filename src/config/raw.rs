@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -25,8 +26,12 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     #[serde(default)]
     pub replay: RawReplay,
-    pub sandbox: Option<RawSandbox>,
-    pub legacy_sandbox: Option<RawLegacySandbox>,
+    /// `[sandbox]`: accepted here, read and validated by the `paybridge-sandbox` crate.
+    #[allow(dead_code)]
+    pub sandbox: Option<IgnoredAny>,
+    /// `[legacy_sandbox]`: likewise.
+    #[allow(dead_code)]
+    pub legacy_sandbox: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,78 +122,6 @@ pub struct RawDaxIdentity {
     pub mch_no: Option<String>,
     pub app_id: Option<String>,
     pub secret: Option<RawSecret>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSandbox {
-    #[serde(default)]
-    pub embedded: bool,
-    pub listen: Option<String>,
-    pub version: Option<String>,
-    pub utc_offset: Option<String>,
-    pub req_time_window_secs: Option<u64>,
-    #[serde(default)]
-    pub sm3_is_md5: bool,
-    #[serde(default)]
-    pub apps: Vec<RawSandboxApp>,
-    #[serde(default)]
-    pub orders: Vec<RawSandboxOrder>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSandboxApp {
-    pub mch_no: Option<String>,
-    pub app_id: Option<String>,
-    pub sign_type: Option<String>,
-    pub secret: RawSecret,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSandboxOrder {
-    pub order_no: String,
-    pub biz_order_no: String,
-    pub status: String,
-    pub app_id: Option<String>,
-    pub channel: Option<String>,
-    pub method: Option<String>,
-    #[serde(default)]
-    pub close_delay_ms: u64,
-    #[serde(default)]
-    pub channel_fails: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLegacySandbox {
-    #[serde(default)]
-    pub embedded: bool,
-    pub listen: Option<String>,
-    #[serde(default)]
-    pub apps: Vec<RawLegacyApp>,
-    #[serde(default)]
-    pub orders: Vec<RawLegacyOrder>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLegacyApp {
-    pub mch_no: String,
-    pub app_id: String,
-    pub secret: RawSecret,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLegacyOrder {
-    pub pay_order_id: String,
-    pub mch_order_no: String,
-    pub mch_no: String,
-    pub state: u8,
-    #[serde(default)]
-    pub empty_body: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use md5::{Digest, Md5};
 use paybridge::config::Config;
-use paybridge::sandbox::Sandbox;
+use paybridge_sandbox::Sandbox;
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -62,12 +62,13 @@ fn stopper() -> (
 
 /// Starts a sandbox from a `[sandbox]` TOML section (its listen address is ignored: port 0).
 pub async fn start_sandbox(sandbox_toml: &str) -> (Running, Sandbox) {
-    let config = Config::from_toml(sandbox_toml).expect("sandbox configuration is valid");
+    let config = paybridge_sandbox::Sandboxes::from_toml(sandbox_toml)
+        .expect("sandbox configuration is valid");
     let sandbox = Sandbox::new(config.sandbox.as_ref().expect("a [sandbox] section"));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = stopper();
-    tokio::spawn(paybridge::sandbox::run(listener, sandbox.clone(), stopped));
+    tokio::spawn(paybridge_sandbox::run(listener, sandbox.clone(), stopped));
     (
         Running {
             addr,
@@ -78,9 +79,10 @@ pub async fn start_sandbox(sandbox_toml: &str) -> (Running, Sandbox) {
 }
 
 /// Starts a legacy Jeepay gateway stand-in from a `[legacy_sandbox]` section (port 0).
-pub async fn start_legacy(toml: &str) -> (Running, paybridge::sandbox::LegacySandbox) {
-    let config = Config::from_toml(toml).expect("legacy sandbox configuration is valid");
-    let legacy = paybridge::sandbox::LegacySandbox::new(
+pub async fn start_legacy(toml: &str) -> (Running, paybridge_sandbox::LegacySandbox) {
+    let config = paybridge_sandbox::Sandboxes::from_toml(toml)
+        .expect("legacy sandbox configuration is valid");
+    let legacy = paybridge_sandbox::LegacySandbox::new(
         config
             .legacy_sandbox
             .as_ref()
@@ -89,7 +91,7 @@ pub async fn start_legacy(toml: &str) -> (Running, paybridge::sandbox::LegacySan
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = stopper();
-    tokio::spawn(paybridge::sandbox::run_legacy(
+    tokio::spawn(paybridge_sandbox::run_legacy(
         listener,
         legacy.clone(),
         stopped,

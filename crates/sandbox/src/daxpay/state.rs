@@ -6,67 +6,15 @@
 //! new status. A failed channel call leaves the status unchanged.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use time::{OffsetDateTime, UtcOffset};
+
+use super::result::wall_clock_at;
 use crate::config::SandboxOrder;
-use crate::dialect::daxpay::Version;
-
-/// DaxPay's pay order statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OrderStatus {
-    Wait,
-    Progress,
-    Success,
-    Close,
-    Cancel,
-    Fail,
-    Timeout,
-}
-
-impl OrderStatus {
-    pub const ALL: [OrderStatus; 7] = [
-        OrderStatus::Wait,
-        OrderStatus::Progress,
-        OrderStatus::Success,
-        OrderStatus::Close,
-        OrderStatus::Cancel,
-        OrderStatus::Fail,
-        OrderStatus::Timeout,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Wait => "wait",
-            OrderStatus::Progress => "progress",
-            OrderStatus::Success => "success",
-            OrderStatus::Close => "close",
-            OrderStatus::Cancel => "cancel",
-            OrderStatus::Fail => "fail",
-            OrderStatus::Timeout => "timeout",
-        }
-    }
-}
-
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OrderStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OrderStatus::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown order status `{s}` (expected wait, progress, success, close, cancel, fail or timeout)")
-            })
-    }
-}
+use crate::order::OrderStatus;
+use crate::sign::daxpay::Version;
 
 /// How a close or query request names its order. DaxPay looks the order up by the first
 /// *non-null* of `orderNo`, `bizOrderNo`, so `orderNo: ""` is a lookup of `""`, not a
@@ -113,7 +61,7 @@ fn closable(version: Version, status: OrderStatus) -> bool {
 }
 
 struct Entry {
-    /// The seeded order; only `status` changes afterwards.
+    /// The seeded order; a close changes its `status` and `close_time`, tests anything.
     order: SandboxOrder,
     /// Stands in for DaxPay's per-order close lock.
     closing: bool,
@@ -123,10 +71,12 @@ struct Entry {
 /// and synchronous: the lock is never held across an `.await`.
 pub(super) struct Orders {
     table: Mutex<HashMap<String, Entry>>,
+    /// The wall clock `close_time` is written in.
+    utc_offset: UtcOffset,
 }
 
 impl Orders {
-    pub(super) fn new(seed: &[SandboxOrder]) -> Orders {
+    pub(super) fn new(seed: &[SandboxOrder], utc_offset: UtcOffset) -> Orders {
         let table = seed
             .iter()
             .map(|o| {
@@ -139,6 +89,7 @@ impl Orders {
             .collect();
         Orders {
             table: Mutex::new(table),
+            utc_offset,
         }
     }
 
@@ -146,12 +97,19 @@ impl Orders {
         self.lock().get(order_no).map(|e| e.order.status)
     }
 
-    /// Overwrites an order's status (tests set up states the seed does not have). A close in
-    /// progress is not interrupted: its outcome is applied when it finishes.
-    pub(super) fn set_status(&self, order_no: &str, status: OrderStatus) -> bool {
+    /// A snapshot of an order by its `orderNo`.
+    pub(super) fn get(&self, order_no: &str) -> Option<SandboxOrder> {
+        self.lock().get(order_no).map(|e| e.order.clone())
+    }
+
+    /// Changes an order in place (tests set up states the seed does not have). `false` when
+    /// there is no such order. The order number is kept whatever `change` does to it. A close
+    /// in progress is not interrupted: its outcome is applied when it finishes.
+    pub(super) fn update(&self, order_no: &str, change: impl FnOnce(&mut SandboxOrder)) -> bool {
         match self.lock().get_mut(order_no) {
             Some(entry) => {
-                entry.order.status = status;
+                change(&mut entry.order);
+                entry.order.order_no = order_no.to_owned();
                 true
             }
             None => false,
@@ -256,6 +214,8 @@ impl Closing<'_> {
                 entry.closing = false;
                 if !self.channel_fails {
                     entry.order.status = self.outcome;
+                    entry.order.close_time =
+                        Some(wall_clock_at(OffsetDateTime::now_utc(), orders.utc_offset));
                 }
             }
         }

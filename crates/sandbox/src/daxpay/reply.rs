@@ -12,13 +12,13 @@ use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 use time::{OffsetDateTime, UtcOffset};
 
 use super::model::WALL_CLOCK;
+use super::result::{self, Member};
 use crate::config::SandboxOrder;
-use crate::dialect::daxpay::sign::render;
-use crate::dialect::daxpay::Scheme;
+use crate::sign::daxpay::Scheme;
 
 /// What a reply is signed with: the app's scheme and its secret.
 pub(super) struct Signer<'a> {
@@ -27,7 +27,7 @@ pub(super) struct Signer<'a> {
 }
 
 impl Signer<'_> {
-    fn sign(&self, fields: &mut [(&str, Cow<'_, str>)]) -> String {
+    fn sign(&self, fields: &[(&str, Cow<'_, str>)]) -> String {
         self.scheme.sign(fields, self.secret)
     }
 }
@@ -112,7 +112,7 @@ fn unsigned_body(code: i64, msg: &str) -> Unsigned<'_> {
 struct QueryEnvelope2<'a> {
     msg: &'a str,
     code: i64,
-    data: Value,
+    data: Box<RawValue>,
     trace_id: String,
 }
 
@@ -125,7 +125,7 @@ pub(super) fn success_3x(
     let (code, msg) = (0, "success");
     let res_time = wall_clock(now, offset);
     let trace_id = trace_id();
-    let sign = signer.sign(&mut [
+    let sign = signer.sign(&[
         ("code", Cow::Owned(code.to_string())),
         ("msg", Cow::Borrowed(msg)),
         ("resTime", Cow::Borrowed(&res_time)),
@@ -146,7 +146,7 @@ pub(super) fn success_3x(
 
 /// 3.x business error raised inside the handler: signed over `code` and `msg` only.
 pub(super) fn refusal_3x(signer: &Signer<'_>, code: i64, msg: &str) -> Response<Full<Bytes>> {
-    let sign = signer.sign(&mut [
+    let sign = signer.sign(&[
         ("code", Cow::Owned(code.to_string())),
         ("msg", Cow::Borrowed(msg)),
     ]);
@@ -171,7 +171,7 @@ pub(super) fn data_2x(
     msg: &str,
 ) -> Response<Full<Bytes>> {
     let res_time = now.unix_timestamp();
-    let sign = signer.sign(&mut [
+    let sign = signer.sign(&[
         ("code", Cow::Owned(code.to_string())),
         ("msg", Cow::Borrowed(msg)),
         ("resTime", Cow::Owned(res_time.to_string())),
@@ -192,26 +192,9 @@ pub(super) fn data_2x(
     )
 }
 
-/// The pay order as the query endpoint reports it: DaxPay's `PayOrderResult` reduced to what the
-/// sandbox knows. `errorMsg` is null, as in DaxPay's JSON for an order without a channel error:
-/// it shows up in the body but not in any signature, which checks that a client drops nulls.
-pub(super) fn order_result(order: &SandboxOrder) -> Map<String, Value> {
-    let mut data = Map::new();
-    data.insert("orderNo".to_owned(), Value::from(order.order_no.as_str()));
-    data.insert(
-        "bizOrderNo".to_owned(),
-        Value::from(order.biz_order_no.as_str()),
-    );
-    data.insert("channel".to_owned(), Value::from(order.channel.as_str()));
-    data.insert("method".to_owned(), Value::from(order.method.as_str()));
-    data.insert("status".to_owned(), Value::from(order.status.as_str()));
-    data.insert("errorMsg".to_owned(), Value::Null);
-    data
-}
-
-/// 3.x query success: `data` is the order, and the envelope is signed over `code, msg, data,
-/// resTime, traceId`, `data` rendered as compact JSON with nulls dropped and keys sorted (then
-/// stripped of quotes and backslashes like every value).
+/// 3.x query success: `data` is the order's `PayOrderResult` in declaration order, nulls
+/// included; the envelope is signed over `code, msg, data, resTime, traceId`, `data` rendered
+/// the hutool way ([`result::signed_json`]).
 pub(super) fn query_3x(
     signer: &Signer<'_>,
     now: OffsetDateTime,
@@ -219,19 +202,20 @@ pub(super) fn query_3x(
     order: &SandboxOrder,
 ) -> Response<Full<Bytes>> {
     let (code, msg) = (0, "success");
-    let data = Value::Object(order_result(order));
+    let result = result::pay_order_result(order, signer.scheme.version);
     let res_time = wall_clock(now, offset);
     let trace_id = trace_id();
-    let mut fields = vec![
+    let signed_data = result::signed_json(&result);
+    let sign = signer.sign(&[
         ("code", Cow::Owned(code.to_string())),
         ("msg", Cow::Borrowed(msg)),
+        ("data", Cow::Borrowed(signed_data.as_str())),
         ("resTime", Cow::Borrowed(res_time.as_str())),
         ("traceId", Cow::Borrowed(trace_id.as_str())),
-    ];
-    if let Some(rendered) = render(&data) {
-        fields.push(("data", rendered));
-    }
-    let sign = signer.sign(&mut fields);
+    ]);
+    let Ok(data) = RawValue::from_string(result::wire_json(&result)) else {
+        return unsigned(10500, "system error");
+    };
     json(
         StatusCode::OK,
         &Signed3 {
@@ -245,29 +229,38 @@ pub(super) fn query_3x(
     )
 }
 
-/// 2.0 query success: an unsigned envelope whose `data` is the order plus `code` 0, `msg`,
-/// `resTime` (epoch seconds) and `sign`, signed over all of its own non-null fields.
+/// 2.0 query success: an unsigned envelope whose `data` is the flat `PayOrderResult` (amounts in
+/// fen, `errorCode` included) with `code` 0, `msg`, `resTime` (epoch seconds) and `sign`,
+/// signed over all of its non-null fields.
 pub(super) fn query_2x(
     signer: &Signer<'_>,
     now: OffsetDateTime,
     order: &SandboxOrder,
 ) -> Response<Full<Bytes>> {
-    let mut data = order_result(order);
-    data.insert("code".to_owned(), Value::from(0));
-    data.insert("msg".to_owned(), Value::from("success"));
-    data.insert("resTime".to_owned(), Value::from(now.unix_timestamp()));
-    let mut fields: Vec<(&str, Cow<'_, str>)> = data
+    let mut data: result::Typed = vec![
+        ("code", Member::Integer(0)),
+        ("msg", Member::Text("success".to_owned())),
+        (
+            "resTime",
+            Member::Integer(now.unix_timestamp().unsigned_abs()),
+        ),
+    ];
+    data.extend(result::pay_order_result(order, signer.scheme.version));
+    let fields: Vec<(&str, Cow<'_, str>)> = data
         .iter()
-        .filter_map(|(k, v)| render(v).map(|v| (k.as_str(), v)))
+        .filter_map(|(k, v)| v.plain().map(|v| (*k, Cow::Owned(v))))
         .collect();
-    let sign = signer.sign(&mut fields);
-    data.insert("sign".to_owned(), Value::String(sign));
+    let sign = signer.sign(&fields);
+    data.push(("sign", Member::Text(sign)));
+    let Ok(data) = RawValue::from_string(result::wire_json(&data)) else {
+        return unsigned(10001, "system error");
+    };
     json(
         StatusCode::OK,
         &QueryEnvelope2 {
             msg: "success",
             code: 0,
-            data: Value::Object(data),
+            data,
             trace_id: trace_id(),
         },
     )

@@ -4,8 +4,8 @@
 //! to their old Jeepay gateway. Tests of that path need a Jeepay to pass through to, one that
 //! answers as Jeepay does and shows exactly what reached it ([`LegacySandbox::received`]). So this
 //! module re-implements Jeepay's reading, binding and checks from `protocols/jeepay.md` in
-//! [`params`], independently of the proxy's Jeepay reader; only the MD5 digest of
-//! `dialect::jeepay::sign`, pinned by golden vectors, is shared.
+//! [`params`], independently of the proxy's Jeepay reader, with its own MD5 signer
+//! ([`crate::sign::jeepay`], pinned by the golden vectors).
 //!
 //! A close request goes through Jeepay's steps in Jeepay's order; the first failure answers:
 //!
@@ -36,7 +36,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE};
@@ -46,7 +45,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::config::{LegacyApp, LegacyOrder, LegacySandboxConfig};
-use crate::dialect::jeepay::sign;
+use crate::sign::jeepay as sign;
 use params::{CloseRq, Params};
 
 /// The only path served.
@@ -61,9 +60,6 @@ const BODY_LIMIT: usize = 1024 * 1024;
 
 /// How many requests [`LegacySandbox::received`] keeps (the most recent ones).
 const LOG_LIMIT: usize = 1000;
-
-/// How long in-flight requests may finish after shutdown is requested.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A request exactly as it reached the legacy sandbox.
 #[derive(Debug, Clone)]
@@ -166,7 +162,7 @@ pub async fn run_legacy(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "legacy Jeepay sandbox listening");
     }
-    crate::server::serve(listener, sandbox, shutdown, SHUTDOWN_GRACE).await;
+    crate::serve::serve(listener, sandbox, shutdown).await;
 }
 
 /// Why a close request was refused, in Jeepay's terms.
@@ -182,7 +178,7 @@ enum Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
     Closed {
-        sign: sign::Signature,
+        sign: String,
     },
     /// The channel-close quirk: HTTP 200, nothing in the body.
     Empty,
@@ -271,8 +267,8 @@ impl Inner {
         })?;
         let rq = params.require().map_err(Refusal::Biz)?;
         let app = self.find_app(&rq)?;
-        let expected = sign::sign(&mut rq.signed_fields(), app.secret.expose());
-        if !expected.matches(&rq.sign) {
+        let expected = sign::sign(&rq.signed_fields(), app.secret.expose());
+        if !sign::matches(&expected, &rq.sign) {
             return Err(Refusal::Biz("验签失败"));
         }
         // `StringUtils.isAllEmpty`: empty, not blank (a lone space names an order " ").
@@ -300,7 +296,7 @@ impl Inner {
         }
         order.state = 6;
         Ok(Answer::Closed {
-            sign: sign::sign(&mut [], app.secret.expose()),
+            sign: sign::sign(&[], app.secret.expose()),
         })
     }
 

@@ -12,8 +12,8 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::config::{LegacyApp, LegacyOrder, LegacySandboxConfig};
-use crate::dialect::jeepay::sign;
 use crate::secret::Secret;
+use crate::sign::jeepay as sign;
 
 const MCH: &str = "M1623984572";
 const APP: &str = "60cc09bce4b0f1c0b83761c9";
@@ -80,12 +80,12 @@ fn obj(v: Value) -> Map<String, Value> {
 
 /// Signs `fields` as a Jeepay client does: every string field but `sign`, empty ones left out.
 fn signed(mut fields: Map<String, Value>) -> Map<String, Value> {
-    let mut pairs: Vec<(&str, &str)> = fields
+    let pairs: Vec<(&str, &str)> = fields
         .iter()
         .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)))
         .filter(|(k, v)| *k != "sign" && !v.is_empty())
         .collect();
-    let sign = sign::sign(&mut pairs, SECRET).to_string();
+    let sign = sign::sign(&pairs, SECRET).to_string();
     fields.insert("sign".to_owned(), Value::String(sign));
     fields
 }
@@ -210,11 +210,11 @@ async fn signature_is_checked_case_insensitively() {
     assert_eq!(close(&sb, body_of(&body)).await, refusal("验签失败"));
     // Signed with another app's secret.
     let mut other = golden();
-    let mut pairs: Vec<(&str, &str)> = other
+    let pairs: Vec<(&str, &str)> = other
         .iter()
         .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)))
         .collect();
-    let wrong = sign::sign(&mut pairs, "other-secret").to_string();
+    let wrong = sign::sign(&pairs, "other-secret").to_string();
     other.insert("sign".to_owned(), json!(wrong));
     assert_eq!(close(&sb, body_of(&other)).await, refusal("验签失败"));
     assert_eq!(sb.order_state(GOLDEN_ORDER), Some(1));

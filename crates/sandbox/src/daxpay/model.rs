@@ -14,7 +14,7 @@ use time::format_description::BorrowedFormatItem;
 use time::PrimitiveDateTime;
 
 use super::state::OrderKey;
-use crate::dialect::daxpay::Version;
+use crate::sign::daxpay::Version;
 
 /// `yyyy-MM-dd HH:mm:ss`, the 3.x `reqTime` / `resTime` wire format.
 pub(super) const WALL_CLOCK: &[BorrowedFormatItem<'static>] =
@@ -52,6 +52,9 @@ pub(super) struct OrderRequest {
     pub req_time: Option<ReqTime>,
     pub order_no: Option<String>,
     pub biz_order_no: Option<String>,
+    /// The wire name of `biz_order_no`: the 3.0.0-beta and 2.0 query models misspell it
+    /// `bizOrderNoeNo` (server and SDK alike).
+    pub biz_order_no_key: &'static str,
     /// `Some` in the 3.x close model, where it is a primitive boolean; `None` in 2.0 and in every
     /// query model, which have no such field.
     pub use_cancel: Option<bool>,
@@ -90,7 +93,7 @@ struct Close30Beta {
     use_cancel: bool,
 }
 
-/// The 2.0 close / cancel (and query) parameter: one platform, epoch-second `reqTime`.
+/// The 2.0 close / cancel parameter: one platform, epoch-second `reqTime`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Close20 {
@@ -117,7 +120,7 @@ struct Query30 {
     biz_order_no: Option<String>,
 }
 
-/// The 3.0.0-beta `QueryPayParam`: no merchant number.
+/// The 3.0.0-beta `QueryPayParam`: no merchant number, and the typo `bizOrderNoeNo`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Query30Beta {
@@ -128,6 +131,20 @@ struct Query30Beta {
     #[serde(default, deserialize_with = "wall_clock")]
     req_time: Option<PrimitiveDateTime>,
     order_no: Option<String>,
+    #[serde(rename = "bizOrderNoeNo")]
+    biz_order_no: Option<String>,
+}
+
+/// The 2.0 `QueryPayParam`: the close parameter's fields, with the typo `bizOrderNoeNo`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Query20 {
+    client_ip: Option<String>,
+    nonce_str: Option<String>,
+    sign: Option<String>,
+    req_time: Option<i64>,
+    order_no: Option<String>,
+    #[serde(rename = "bizOrderNoeNo")]
     biz_order_no: Option<String>,
 }
 
@@ -216,6 +233,7 @@ impl OrderRequest {
                     req_time: m.req_time.map(ReqTime::WallClock),
                     order_no: m.order_no,
                     biz_order_no: m.biz_order_no,
+                    biz_order_no_key: "bizOrderNo",
                     use_cancel: Some(m.use_cancel),
                 }
             }
@@ -230,11 +248,26 @@ impl OrderRequest {
                     req_time: m.req_time.map(ReqTime::WallClock),
                     order_no: m.order_no,
                     biz_order_no: m.biz_order_no,
+                    biz_order_no_key: "bizOrderNo",
                     use_cancel: Some(m.use_cancel),
                 }
             }
-            // 2.0's query parameter declares the same fields as its close parameter.
-            (_, Version::V2_0) => {
+            (Model::Query, Version::V2_0) => {
+                let m: Query20 = object(body).map_err(fail)?;
+                OrderRequest {
+                    mch_no: None,
+                    app_id: None,
+                    client_ip: m.client_ip,
+                    nonce_str: m.nonce_str,
+                    sign: m.sign,
+                    req_time: m.req_time.map(ReqTime::EpochSeconds),
+                    order_no: m.order_no,
+                    biz_order_no: m.biz_order_no,
+                    biz_order_no_key: "bizOrderNoeNo",
+                    use_cancel: None,
+                }
+            }
+            (Model::Close, Version::V2_0) => {
                 let m: Close20 = object(body).map_err(fail)?;
                 OrderRequest {
                     mch_no: None,
@@ -245,6 +278,7 @@ impl OrderRequest {
                     req_time: m.req_time.map(ReqTime::EpochSeconds),
                     order_no: m.order_no,
                     biz_order_no: m.biz_order_no,
+                    biz_order_no_key: "bizOrderNo",
                     use_cancel: None,
                 }
             }
@@ -259,6 +293,7 @@ impl OrderRequest {
                     req_time: m.req_time.map(ReqTime::WallClock),
                     order_no: m.order_no,
                     biz_order_no: m.biz_order_no,
+                    biz_order_no_key: "bizOrderNo",
                     use_cancel: None,
                 }
             }
@@ -273,6 +308,7 @@ impl OrderRequest {
                     req_time: m.req_time.map(ReqTime::WallClock),
                     order_no: m.order_no,
                     biz_order_no: m.biz_order_no,
+                    biz_order_no_key: "bizOrderNoeNo",
                     use_cancel: None,
                 }
             }
@@ -333,7 +369,7 @@ impl OrderRequest {
             ("clientIp", &self.client_ip),
             ("nonceStr", &self.nonce_str),
             ("orderNo", &self.order_no),
-            ("bizOrderNo", &self.biz_order_no),
+            (self.biz_order_no_key, &self.biz_order_no),
         ];
         let mut fields: Vec<(&'static str, Cow<'_, str>)> = strings
             .into_iter()

@@ -1,12 +1,11 @@
-//! The built-in DaxPay sandbox: a stand-in for DaxPay's `/unipay` gateway, server side of close,
+//! The DaxPay sandbox: a stand-in for DaxPay's `/unipay` gateway, server side of close,
 //! cancel and the pay order query, speaking one wire version (`3.0`, `3.0-beta` or `2.0`) per
-//! instance. Beside it, [`LegacySandbox`] stands in for a merchant's legacy Jeepay gateway.
+//! instance.
 //!
 //! It exists so that the proxy can be tested end to end, and tried by new users, without a real
-//! DaxPay. To be worth that, it re-implements DaxPay's behaviour from `protocols/daxpay.md`
-//! independently of the proxy's own DaxPay client (`dialect::daxpay::wire`): a misreading shared
-//! by both sides would otherwise pass unnoticed. Only the signing primitives of
-//! `dialect::daxpay::sign`, pinned by golden vectors, are shared.
+//! DaxPay. To be worth that, it re-implements DaxPay's behaviour from `protocols/daxpay.md` and
+//! `protocols/lifecycle.md` independently of the proxy, signing included ([`crate::sign`]): a
+//! misreading shared by both sides would otherwise pass unnoticed.
 //!
 //! A request goes through DaxPay's steps in DaxPay's order; the first failure answers:
 //!
@@ -20,16 +19,29 @@
 //!
 //! Answers are built in [`reply`].
 //!
-//! `POST /unipay/query/payOrder` exists so that the proxy can settle a close whose outcome it
-//! does not know (sent but unanswered, or answered 20043). It reports the order's status as
+//! `POST /unipay/query/payOrder` answers the order's full `PayOrderResult` ([`result`]), as
 //! stored: during a slow close (`close_delay`) that is still the status before the close.
-//! 3.x signs the envelope, `data` (the order) included; 2.0 leaves the envelope unsigned and
-//! puts `code`, `msg`, `resTime` and `sign` inside `data`, next to the order's fields, as its
-//! `PayOrderResult` (which extends the `CommonResult` of close) does.
+//! - 3.x: `data` holds, in the server class's declaration order and nulls included, `bizOrderNo,
+//!   orderNo, outOrderNo, title, description, allocation, autoAllocation, channel, method,
+//!   otherMethod, limitPay, amount, realAmount, refundableBalance, status, refundStatus,
+//!   allocStatus, settleStatus, payTime, closeTime, expiredTime, attach, errorMsg`; amounts are
+//!   yuan with 4 decimals (`12.3000`), times `yyyy-MM-dd HH:mm:ss` on the sandbox's wall clock.
+//!   The envelope is signed over `code, msg, data, resTime, traceId`, `data` rendered as hutool
+//!   does: declaration order, nulls dropped, decimals stripped (`12.3`), hutool string escaping.
+//! - 3.0-beta: the same result; its request model misspells `bizOrderNo` as `bizOrderNoeNo`
+//!   (a client sending `bizOrderNo` has it dropped), and `orderNo` is at most 32 characters.
+//! - 2.0: the request has the same `bizOrderNoeNo` typo; the envelope is unsigned and `data` is
+//!   the flat result, amounts in fen and `errorCode` included, with `code`, `msg`, `resTime` and
+//!   `sign` beside the order's fields, signed over all its non-null fields (keys sorted).
+//!
+//! `realAmount` is the amount once the order succeeded (null before); `refundableBalance` is the
+//! amount unless the order is `refunded` (then 0); `closeTime` is set when the sandbox closes or
+//! cancels the order. Tests move an order with [`Sandbox::update_order`] (or the shorthands
+//! [`Sandbox::set_order_status`], [`Sandbox::set_refund_status`], [`Sandbox::set_pay_time`]).
 
-mod legacy;
 mod model;
 mod reply;
+pub mod result;
 mod state;
 
 #[cfg(test)]
@@ -47,22 +59,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use time::{OffsetDateTime, UtcOffset};
-
-pub use legacy::{run_legacy, LegacySandbox, ReceivedRequest};
-pub use state::OrderStatus;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use crate::config::{SandboxApp, SandboxConfig, SandboxOrder};
-use crate::dialect::daxpay::{Scheme, Version};
+use crate::order::{OrderStatus, RefundStatus};
+use crate::sign::daxpay::{Scheme, Version};
 use model::{Model, OrderRequest, ReqTime};
 use reply::Signer;
 use state::{Orders, Refusal};
 
 /// Largest request body the sandbox reads; a bigger one is a parse error, as an unreadable body.
 const BODY_LIMIT: usize = 64 * 1024;
-
-/// How long in-flight requests may finish after shutdown is requested.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A DaxPay sandbox. Cheap to clone: clones share orders and counters.
 #[derive(Clone)]
@@ -89,7 +96,7 @@ impl Sandbox {
                 req_time_window: config.req_time_window,
                 sm3_is_md5: config.sm3_is_md5,
                 apps: config.apps.clone(),
-                orders: Orders::new(&config.orders),
+                orders: Orders::new(&config.orders, config.utc_offset),
                 requests_seen: AtomicU64::new(0),
             }),
         }
@@ -100,10 +107,31 @@ impl Sandbox {
         self.inner.orders.status(order_no)
     }
 
-    /// Sets an order's status, as if DaxPay had moved it (e.g. a payment succeeded meanwhile).
-    /// `false` when there is no such order. A close in progress still applies its outcome.
+    /// A snapshot of an order, by its DaxPay orderNo.
+    pub fn order(&self, order_no: &str) -> Option<SandboxOrder> {
+        self.inner.orders.get(order_no)
+    }
+
+    /// Changes an order as if DaxPay had moved it (paid, refunded, ...): `change` may set any
+    /// field but the order number. `false` when there is no such order. A close in progress
+    /// still applies its outcome when it finishes.
+    pub fn update_order(&self, order_no: &str, change: impl FnOnce(&mut SandboxOrder)) -> bool {
+        self.inner.orders.update(order_no, change)
+    }
+
+    /// Sets an order's status (e.g. a payment succeeded meanwhile); see [`Sandbox::update_order`].
     pub fn set_order_status(&self, order_no: &str, status: OrderStatus) -> bool {
-        self.inner.orders.set_status(order_no, status)
+        self.update_order(order_no, |o| o.status = status)
+    }
+
+    /// Sets an order's refund status; see [`Sandbox::update_order`].
+    pub fn set_refund_status(&self, order_no: &str, status: RefundStatus) -> bool {
+        self.update_order(order_no, |o| o.refund_status = status)
+    }
+
+    /// Sets when an order was paid, on the sandbox's wall clock; see [`Sandbox::update_order`].
+    pub fn set_pay_time(&self, order_no: &str, pay_time: Option<PrimitiveDateTime>) -> bool {
+        self.update_order(order_no, |o| o.pay_time = pay_time)
     }
 
     /// How many HTTP requests reached the sandbox (any path, valid or not).
@@ -163,7 +191,7 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, version = %sandbox.inner.version, "DaxPay sandbox listening");
     }
-    crate::server::serve(listener, sandbox, shutdown, SHUTDOWN_GRACE).await;
+    crate::serve::serve(listener, sandbox, shutdown).await;
 }
 
 /// The DaxPay endpoints the sandbox serves.
@@ -230,7 +258,7 @@ enum Done {
     /// The order was closed or cancelled.
     Closed,
     /// The order asked about, as it stands.
-    Found(SandboxOrder),
+    Found(Box<SandboxOrder>),
 }
 
 impl Inner {
@@ -321,7 +349,7 @@ impl Inner {
         let given = request.sign.as_deref().ok_or(Rejection::BadSignature)?;
         if !signer
             .scheme
-            .verify(&mut request.sign_fields(), signer.secret, given)
+            .verify(&request.sign_fields(), signer.secret, given)
         {
             return Err(Rejection::BadSignature);
         }
@@ -336,7 +364,7 @@ impl Inner {
             Endpoint::Query => {
                 let result = self.orders.find(key, app_id).ok_or(Refusal::NotFound);
                 tracing::debug!(?key, found = result.is_ok(), "sandbox: query handled");
-                return Ok((signer, result.map(Done::Found)));
+                return Ok((signer, result.map(|o| Done::Found(Box::new(o)))));
             }
             Endpoint::Cancel => true,
             Endpoint::Close => request.use_cancel.unwrap_or(false),

@@ -1,0 +1,215 @@
+//! The `[sandbox]` section: the DaxPay sandbox, its apps and its seeded pay orders.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use time::{PrimitiveDateTime, UtcOffset};
+
+use super::parse::{
+    identity_field, invalid, parse_addr, parse_enum, parse_offset, parse_wall_clock, require_text,
+    resolve_secret,
+};
+use super::raw::RawSandbox;
+use super::ConfigError;
+use crate::order::{Amount, OrderStatus, RefundStatus};
+use crate::secret::Secret;
+use crate::sign::daxpay::{SignType, Version};
+
+/// The DaxPay sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Run inside `paybridge serve`, beside the proxy.
+    pub embedded: bool,
+    pub listen: SocketAddr,
+    pub version: Version,
+    pub utc_offset: UtcOffset,
+    /// `None` turns the `reqTime` check off (3.x apps can).
+    pub req_time_window: Option<Duration>,
+    pub sm3_is_md5: bool,
+    pub apps: Vec<SandboxApp>,
+    pub orders: Vec<SandboxOrder>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxApp {
+    pub mch_no: Option<String>,
+    pub app_id: Option<String>,
+    pub sign_type: SignType,
+    pub secret: Secret,
+}
+
+/// A pay order held by the sandbox. Times are on the sandbox's wall clock (`utc_offset`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxOrder {
+    pub order_no: String,
+    pub biz_order_no: String,
+    pub status: OrderStatus,
+    pub app_id: Option<String>,
+    pub channel: String,
+    pub method: String,
+    pub close_delay: Duration,
+    pub channel_fails: bool,
+    pub amount: Amount,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub out_order_no: Option<String>,
+    pub attach: Option<String>,
+    pub refund_status: RefundStatus,
+    pub pay_time: Option<PrimitiveDateTime>,
+    /// Set by the sandbox when it closes or cancels the order.
+    pub close_time: Option<PrimitiveDateTime>,
+    pub expired_time: Option<PrimitiveDateTime>,
+    pub error_msg: Option<String>,
+}
+
+impl SandboxOrder {
+    /// An order with every optional field at its default (0.01 yuan, Alipay barcode).
+    pub fn new(order_no: &str, biz_order_no: &str, status: OrderStatus) -> SandboxOrder {
+        SandboxOrder {
+            order_no: order_no.to_owned(),
+            biz_order_no: biz_order_no.to_owned(),
+            status,
+            app_id: None,
+            channel: "ali_pay".to_owned(),
+            method: "barcode".to_owned(),
+            close_delay: Duration::ZERO,
+            channel_fails: false,
+            amount: Amount::from_fen(1),
+            title: None,
+            description: None,
+            out_order_no: None,
+            attach: None,
+            refund_status: RefundStatus::NoRefund,
+            pay_time: None,
+            close_time: None,
+            expired_time: None,
+            error_msg: None,
+        }
+    }
+
+    /// What the payer paid: the amount once the order succeeded, nothing before.
+    pub fn real_amount(&self) -> Option<Amount> {
+        (self.status == OrderStatus::Success).then_some(self.amount)
+    }
+
+    /// What may still be refunded: the amount, nothing once fully refunded.
+    pub fn refundable_balance(&self) -> Amount {
+        match self.refund_status {
+            RefundStatus::Refunded => Amount::ZERO,
+            _ => self.amount,
+        }
+    }
+}
+
+pub(super) fn validate(raw: RawSandbox) -> Result<SandboxConfig, ConfigError> {
+    let version: Version = parse_enum("sandbox.version", raw.version.as_deref(), Version::V3_0)?;
+    let mut apps = Vec::new();
+    for (i, a) in raw.apps.into_iter().enumerate() {
+        let key = |field: &str| format!("sandbox.apps[{i}].{field}");
+        let app = SandboxApp {
+            mch_no: identity_field(&key("mch_no"), a.mch_no, version == Version::V3_0, version)?,
+            app_id: identity_field(&key("app_id"), a.app_id, version != Version::V2_0, version)?,
+            sign_type: parse_enum(
+                &key("sign_type"),
+                a.sign_type.as_deref(),
+                SignType::HmacSha256,
+            )?,
+            secret: resolve_secret(&key("secret"), a.secret)?,
+        };
+        if version == Version::V2_0 && app.sign_type == SignType::Sm3 {
+            return Err(invalid(
+                key("sign_type"),
+                "DaxPay 2.0 signs with md5 or hmac_sha256 only",
+            ));
+        }
+        if app.secret.is_empty() {
+            return Err(invalid(key("secret"), "must not be empty"));
+        }
+        if version != Version::V2_0 && apps.iter().any(|o: &SandboxApp| o.app_id == app.app_id) {
+            return Err(invalid(key("app_id"), "duplicate sandbox app"));
+        }
+        apps.push(app);
+    }
+    if apps.is_empty() {
+        return Err(invalid("sandbox.apps", "at least one app is needed"));
+    }
+    if version == Version::V2_0 && apps.len() > 1 {
+        return Err(invalid(
+            "sandbox.apps",
+            "DaxPay 2.0 has one platform secret: configure exactly one app",
+        ));
+    }
+    let mut orders: Vec<SandboxOrder> = Vec::new();
+    let mut seen_ids = HashSet::new();
+    let mut seen_refs = HashSet::new();
+    for (i, o) in raw.orders.into_iter().enumerate() {
+        let key = |field: &str| format!("sandbox.orders[{i}].{field}");
+        require_text(&key("order_no"), &o.order_no)?;
+        require_text(&key("biz_order_no"), &o.biz_order_no)?;
+        if let Some(app_id) = &o.app_id {
+            if !apps.iter().any(|a| a.app_id.as_ref() == Some(app_id)) {
+                return Err(invalid(key("app_id"), format!("no sandbox app `{app_id}`")));
+            }
+        }
+        // Sets, not scans: a sandbox may hold hundreds of thousands of orders.
+        if !seen_ids.insert(o.order_no.clone())
+            || !seen_refs.insert((o.app_id.clone(), o.biz_order_no.clone()))
+        {
+            return Err(invalid(key("order_no"), "duplicate sandbox order"));
+        }
+        let status: OrderStatus = o
+            .status
+            .parse()
+            .map_err(|e: String| invalid(key("status"), e))?;
+        let mut order = SandboxOrder::new(&o.order_no, &o.biz_order_no, status);
+        order.app_id = o.app_id;
+        if let Some(channel) = o.channel {
+            order.channel = channel;
+        }
+        if let Some(method) = o.method {
+            order.method = method;
+        }
+        order.close_delay = Duration::from_millis(o.close_delay_ms);
+        order.channel_fails = o.channel_fails;
+        if let Some(amount) = o.amount.as_deref() {
+            order.amount = amount
+                .parse()
+                .map_err(|e: String| invalid(key("amount"), e))?;
+        }
+        order.title = o.title;
+        order.description = o.description;
+        order.out_order_no = o.out_order_no;
+        order.attach = o.attach;
+        order.refund_status = parse_enum(
+            &key("refund_status"),
+            o.refund_status.as_deref(),
+            RefundStatus::NoRefund,
+        )?;
+        order.pay_time = o
+            .pay_time
+            .as_deref()
+            .map(|t| parse_wall_clock(&key("pay_time"), t))
+            .transpose()?;
+        order.expired_time = o
+            .expired_time
+            .as_deref()
+            .map(|t| parse_wall_clock(&key("expired_time"), t))
+            .transpose()?;
+        order.error_msg = o.error_msg;
+        orders.push(order);
+    }
+    Ok(SandboxConfig {
+        embedded: raw.embedded,
+        listen: parse_addr("sandbox.listen", raw.listen.as_deref(), "127.0.0.1:9090")?,
+        version,
+        utc_offset: parse_offset("sandbox.utc_offset", raw.utc_offset.as_deref())?,
+        req_time_window: match raw.req_time_window_secs {
+            Some(0) => None,
+            other => Some(Duration::from_secs(other.unwrap_or(300))),
+        },
+        sm3_is_md5: raw.sm3_is_md5,
+        apps,
+        orders,
+    })
+}

@@ -1,0 +1,105 @@
+//! The `[sandbox]` and `[legacy_sandbox]` sections as written, before validation. Other
+//! top-level sections belong to the proxy and are ignored here; inside the two sections,
+//! unknown keys are rejected so that a typo never silently falls back to a default.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSandboxes {
+    pub sandbox: Option<RawSandbox>,
+    pub legacy_sandbox: Option<RawLegacySandbox>,
+}
+
+/// `"inline"`, `{ env = "VAR" }` or `{ file = "/path" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSecret {
+    Inline(String),
+    Env { env: String },
+    File { file: PathBuf },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    #[serde(default)]
+    pub embedded: bool,
+    pub listen: Option<String>,
+    pub version: Option<String>,
+    pub utc_offset: Option<String>,
+    pub req_time_window_secs: Option<u64>,
+    #[serde(default)]
+    pub sm3_is_md5: bool,
+    #[serde(default)]
+    pub apps: Vec<RawSandboxApp>,
+    #[serde(default)]
+    pub orders: Vec<RawSandboxOrder>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandboxApp {
+    pub mch_no: Option<String>,
+    pub app_id: Option<String>,
+    pub sign_type: Option<String>,
+    pub secret: RawSecret,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandboxOrder {
+    pub order_no: String,
+    pub biz_order_no: String,
+    pub status: String,
+    pub app_id: Option<String>,
+    pub channel: Option<String>,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub close_delay_ms: u64,
+    #[serde(default)]
+    pub channel_fails: bool,
+    /// Yuan, as text (`"12.30"`); default `"0.01"`.
+    pub amount: Option<String>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub out_order_no: Option<String>,
+    pub attach: Option<String>,
+    pub refund_status: Option<String>,
+    /// `yyyy-MM-dd HH:mm:ss` on the sandbox's wall clock.
+    pub pay_time: Option<String>,
+    pub expired_time: Option<String>,
+    pub error_msg: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLegacySandbox {
+    #[serde(default)]
+    pub embedded: bool,
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub apps: Vec<RawLegacyApp>,
+    #[serde(default)]
+    pub orders: Vec<RawLegacyOrder>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLegacyApp {
+    pub mch_no: String,
+    pub app_id: String,
+    pub secret: RawSecret,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLegacyOrder {
+    pub pay_order_id: String,
+    pub mch_order_no: String,
+    pub mch_no: String,
+    pub state: u8,
+    #[serde(default)]
+    pub empty_body: bool,
+}

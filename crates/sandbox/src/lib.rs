@@ -1,0 +1,29 @@
+//! Stand-in gateways for paybridge: a DaxPay `/unipay` gateway ([`Sandbox`]) to translate to,
+//! and a legacy Jeepay gateway ([`LegacySandbox`]) to pass through to.
+//!
+//! Both are written from the protocol documents (`../shared/protocols/`) without any of the
+//! proxy's code — their own configuration types ([`config`]), signers ([`sign`]), serve loop
+//! and secret handling — so that a misreading shared with the proxy cannot pass unnoticed. They
+//! read the `[sandbox]` and `[legacy_sandbox]` sections of paybridge's configuration file
+//! ([`Sandboxes::load`]); the `paybridge` binary runs them with `paybridge sandbox`, or beside
+//! the proxy in `paybridge serve` when a section says `embedded = true`.
+
+pub mod config;
+mod daxpay;
+mod legacy;
+pub mod order;
+mod secret;
+mod serve;
+pub mod sign;
+
+pub use config::{
+    ConfigError, LegacyApp, LegacyOrder, LegacySandboxConfig, SandboxApp, SandboxConfig,
+    SandboxOrder, Sandboxes,
+};
+pub use daxpay::result;
+pub use daxpay::{run, Sandbox};
+pub use legacy::{run_legacy, LegacySandbox, ReceivedRequest};
+pub use order::{Amount, OrderStatus, RefundStatus};
+pub use secret::Secret;
+pub use serve::SHUTDOWN_GRACE;
+pub use sign::daxpay::{SignType, Version};

@@ -1,0 +1,160 @@
+//! `[[merchants]]`: the Jeepay merchant apps and the DaxPay identity each is translated to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::parse::{identity_field, invalid, require_text, resolve_secret, window};
+use super::raw::RawMerchant;
+use super::server::{ServerConfig, SuccessReply};
+use super::upstreams::Upstream;
+use super::ConfigError;
+use crate::dialect::daxpay::Version;
+use crate::secret::Secret;
+
+/// One Jeepay merchant app and the DaxPay identity it is translated to.
+#[derive(Debug)]
+pub struct Merchant {
+    pub mch_no: String,
+    pub app_id: String,
+    pub secret: Secret,
+    pub close_uses_cancel: bool,
+    pub success: SuccessReply,
+    /// The `reqTime` window for this app (its own, or the server's).
+    pub req_time_window: Option<Duration>,
+    pub daxpay: DaxIdentity,
+}
+
+#[derive(Debug)]
+pub struct DaxIdentity {
+    pub upstream: Arc<Upstream>,
+    pub mch_no: Option<String>,
+    pub app_id: Option<String>,
+    pub secret: Secret,
+}
+
+/// Merchant apps by `appId` (unique, as in Jeepay), plus the set of known `mchNo`s.
+#[derive(Debug, Default)]
+pub struct Merchants {
+    by_app_id: HashMap<String, Arc<Merchant>>,
+    mch_nos: HashMap<String, usize>,
+}
+
+/// Why a (`mchNo`, `appId`) pair does not name a configured app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupError {
+    /// Unknown `mchNo` or unknown `appId` (Jeepay: `商户或商户应用不存在`).
+    Unknown,
+    /// The app exists but belongs to another merchant (`参数appId与商户号不匹配`).
+    AppOfAnotherMerchant,
+}
+
+impl Merchants {
+    /// Jeepay's `queryMchInfoAndAppInfo` followed by its ownership check.
+    pub fn lookup(&self, mch_no: &str, app_id: &str) -> Result<&Arc<Merchant>, LookupError> {
+        let app = self.by_app_id.get(app_id).ok_or(LookupError::Unknown)?;
+        if !self.mch_nos.contains_key(mch_no) {
+            return Err(LookupError::Unknown);
+        }
+        if app.mch_no != mch_no {
+            return Err(LookupError::AppOfAnotherMerchant);
+        }
+        Ok(app)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Merchant>> {
+        self.by_app_id.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_app_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_app_id.is_empty()
+    }
+}
+
+pub(super) fn validate(
+    raw: Vec<RawMerchant>,
+    upstreams: &BTreeMap<String, Arc<Upstream>>,
+    server: &ServerConfig,
+) -> Result<Merchants, ConfigError> {
+    let mut merchants = Merchants::default();
+    for (i, m) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("merchants[{i}].{field}");
+        require_text(&key("mch_no"), &m.mch_no)?;
+        require_text(&key("app_id"), &m.app_id)?;
+        let secret = resolve_secret(&key("secret"), m.secret)?;
+        if secret.is_empty() {
+            return Err(invalid(key("secret"), "must not be empty"));
+        }
+        let upstream = upstreams.get(&m.daxpay.upstream).cloned().ok_or_else(|| {
+            invalid(
+                key("daxpay.upstream"),
+                format!("unknown upstream `{}`", m.daxpay.upstream),
+            )
+        })?;
+        let dax_secret = match m.daxpay.secret {
+            Some(s) => resolve_secret(&key("daxpay.secret"), s)?,
+            None => upstream.secret.clone().ok_or_else(|| {
+                invalid(
+                    key("daxpay.secret"),
+                    format!("missing, and upstream `{}` has no secret", upstream.name),
+                )
+            })?,
+        };
+        if dax_secret.is_empty() {
+            return Err(invalid(key("daxpay.secret"), "must not be empty"));
+        }
+        let version = upstream.version();
+        let dax_mch_no = identity_field(
+            &key("daxpay.mch_no"),
+            m.daxpay.mch_no,
+            version == Version::V3_0,
+            version,
+        )?;
+        let dax_app_id = identity_field(
+            &key("daxpay.app_id"),
+            m.daxpay.app_id,
+            version != Version::V2_0,
+            version,
+        )?;
+        let merchant = Merchant {
+            success: SuccessReply {
+                code: m.success_code.unwrap_or(server.success.code),
+                msg: m
+                    .success_msg
+                    .map_or_else(|| server.success.msg.clone(), Arc::from),
+            },
+            close_uses_cancel: m.close_uses_cancel,
+            req_time_window: match m.req_time_window_secs {
+                Some(secs) => window(secs),
+                None => server.req_time_window,
+            },
+            secret,
+            daxpay: DaxIdentity {
+                upstream,
+                mch_no: dax_mch_no,
+                app_id: dax_app_id,
+                secret: dax_secret,
+            },
+            mch_no: m.mch_no,
+            app_id: m.app_id,
+        };
+        if merchants.by_app_id.contains_key(&merchant.app_id) {
+            return Err(invalid(
+                key("app_id"),
+                format!("duplicate merchant app `{}`", merchant.app_id),
+            ));
+        }
+        *merchants
+            .mch_nos
+            .entry(merchant.mch_no.clone())
+            .or_default() += 1;
+        merchants
+            .by_app_id
+            .insert(merchant.app_id.clone(), Arc::new(merchant));
+    }
+    Ok(merchants)
+}

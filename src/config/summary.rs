@@ -1,0 +1,162 @@
+//! `paybridge check`'s summary of a configuration, every secret masked.
+
+use std::fmt::Write as _;
+
+use time::UtcOffset;
+
+use super::{Config, ReplayStoreKind};
+use crate::secret::Secret;
+
+impl Config {
+    /// A human summary with every secret masked, for `paybridge check`.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let s = &self.server;
+        let _ = writeln!(
+            out,
+            "server: listen {} · max body {} bytes · success {} {:?}",
+            s.listen, s.max_body_bytes, s.success.code, s.success.msg
+        );
+        for u in self.upstreams.values() {
+            let _ = writeln!(
+                out,
+                "upstream {}: {} · DaxPay {} · {} · secret {} · reqTime UTC{} · timeout {} ms (connect {} ms){}{}",
+                u.name,
+                u.base_url,
+                u.scheme.version,
+                u.scheme.sign_type,
+                mask(u.secret.as_ref()),
+                offset_text(u.utc_offset),
+                u.timeout.as_millis(),
+                u.connect_timeout.as_millis(),
+                if u.forward_client_ip { " · forwards clientIp" } else { "" },
+                if u.scheme.sm3_is_md5 { " · sm3 digested as md5" } else { "" },
+            );
+        }
+        for u in self.legacy.values() {
+            let _ = writeln!(
+                out,
+                "legacy upstream {}: {} · passthrough · timeout {} ms (connect {} ms)",
+                u.name,
+                u.base_url,
+                u.timeout.as_millis(),
+                u.connect_timeout.as_millis()
+            );
+        }
+        for (i, rule) in self.routing.rules.iter().enumerate() {
+            let _ = writeln!(out, "route {i} `{}`: {}", rule.name, rule.describe());
+        }
+        let _ = writeln!(out, "route default: {}", self.routing.default.describe());
+        if self.routing.override_header {
+            let _ = writeln!(
+                out,
+                "routing: X-Paybridge-Route honoured (trusted callers only)"
+            );
+        }
+        if let Some(admin) = self.admin_listen {
+            let _ = writeln!(out, "admin: {admin}");
+        }
+        let mut merchants: Vec<_> = self.merchants.iter().collect();
+        merchants.sort_by(|a, b| (&a.mch_no, &a.app_id).cmp(&(&b.mch_no, &b.app_id)));
+        for m in merchants {
+            let d = &m.daxpay;
+            let _ = writeln!(
+                out,
+                "merchant {}/{}: secret {} → upstream {} as mchNo={} appId={} secret {}{}",
+                m.mch_no,
+                m.app_id,
+                mask(Some(&m.secret)),
+                d.upstream.name,
+                d.mch_no.as_deref().unwrap_or("-"),
+                d.app_id.as_deref().unwrap_or("-"),
+                mask(Some(&d.secret)),
+                if m.close_uses_cancel {
+                    " · close uses cancel"
+                } else {
+                    ""
+                },
+            );
+            if m.success != self.server.success {
+                let _ = writeln!(
+                    out,
+                    "  success answer: {} {:?}",
+                    m.success.code, m.success.msg
+                );
+            }
+        }
+        let replay = match &self.replay.store {
+            ReplayStoreKind::Off => "off".to_owned(),
+            ReplayStoreKind::Memory { max_entries } => {
+                format!("memory, at most {max_entries} entries")
+            }
+            ReplayStoreKind::Redis { url } => format!("redis {}", mask_url(url)),
+        };
+        let _ = writeln!(
+            out,
+            "replay: {replay} · kept {} s · {} while the store is unreachable",
+            self.replay.ttl.as_secs(),
+            if self.replay.fail_open {
+                "allow"
+            } else {
+                "reject"
+            }
+        );
+        out
+    }
+}
+
+/// `+08:00`, as written in the configuration.
+pub fn offset_text(offset: UtcOffset) -> String {
+    let (h, m, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+}
+
+/// A URL with any password replaced by `***` (a Redis URL may carry one).
+fn mask_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn mask(secret: Option<&Secret>) -> &'static str {
+    match secret {
+        Some(s) if !s.is_empty() => "***",
+        _ => "(none)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_passwords_are_masked() {
+        assert_eq!(
+            mask_url("redis://:pw@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(
+            mask_url("redis://user:pw@host/0"),
+            "redis://user:***@host/0"
+        );
+        assert_eq!(mask_url("redis://host:6379"), "redis://host:6379");
+    }
+
+    #[test]
+    fn the_summary_masks_a_redis_password() {
+        let config =
+            Config::from_toml("[replay]\nstore = \"redis://:hunter2@127.0.0.1:6379/0\"\n").unwrap();
+        let summary = config.summary();
+        assert!(
+            summary.contains("redis://:***@127.0.0.1:6379/0"),
+            "{summary}"
+        );
+        assert!(!summary.contains("hunter2"));
+    }
+}
