@@ -19,7 +19,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use paybridge::dialect::daxpay::envelope::{fresh_nonce, read_answer, wall_clock};
+use paybridge::dialect::daxpay::answer::read_answer;
+use paybridge::dialect::daxpay::envelope::{fresh_nonce, wall_clock};
 use paybridge::dialect::daxpay::{Answer, Scheme, SignType, Version};
 use paybridge::dialect::jeepay::sign as jeepay_sign;
 use paybridge::dialect::jeepay::Params;

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 
-use paybridge::dialect::daxpay::envelope::read_answer;
+use paybridge::dialect::daxpay::answer::read_answer;
 use paybridge::dialect::daxpay::sign as dsign;
 use paybridge::dialect::daxpay::{Answer, Scheme, SignType, Version};
 use paybridge::dialect::jeepay::sign as jsign;

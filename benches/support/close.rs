@@ -4,7 +4,8 @@
 use std::borrow::Cow;
 use std::hint::black_box;
 
-use paybridge::dialect::daxpay::envelope::{fresh_nonce, read_answer, wall_clock, Caller};
+use paybridge::dialect::daxpay::answer::read_answer;
+use paybridge::dialect::daxpay::envelope::{fresh_nonce, wall_clock, Caller};
 use paybridge::dialect::daxpay::ops::DaxOp;
 use paybridge::dialect::daxpay::{Answer, Scheme, Version};
 use paybridge::dialect::jeepay::failure;

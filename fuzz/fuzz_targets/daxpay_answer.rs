@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use paybridge::dialect::daxpay::sign::fields_of;
-use paybridge::dialect::daxpay::envelope::read_answer;
+use paybridge::dialect::daxpay::answer::read_answer;
 use paybridge::dialect::daxpay::{Answer, Scheme, SignType, Version};
 use serde_json::{Map, Value};
 

@@ -1,0 +1,181 @@
+//! How DaxPay renders a value into the string it signs (`PaySignUtil.toMap` and hutool's JSON).
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+/// A JSON value as DaxPay renders it into the sign string; `None` for null (left out).
+///
+/// A nested object or array (a non-null `data`) is written the way DaxPay's `PaySignUtil` writes
+/// it, through hutool's JSON (lifecycle.md §1.2): members in the order received (a typed result
+/// is written, and signed, in its class's declaration order), nulls dropped, decimals stripped of
+/// trailing zeros, strings escaped as hutool escapes them.
+pub fn render(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Number(n) => Some(Cow::Owned(plain_decimal(&n.to_string()))),
+        nested => {
+            let mut out = String::with_capacity(256);
+            write_hutool(nested, &mut out);
+            Some(Cow::Owned(out))
+        }
+    }
+}
+
+/// Collects the signable fields of a JSON object: everything but `sign` and nulls.
+pub fn fields_of(object: &serde_json::Map<String, Value>) -> Vec<(&str, Cow<'_, str>)> {
+    object
+        .iter()
+        .filter(|(k, _)| k.as_str() != "sign")
+        .filter_map(|(k, v)| render(v).map(|v| (k.as_str(), v)))
+        .collect()
+}
+
+/// `BigDecimal.stripTrailingZeros().toPlainString()` for decimals; integers unchanged.
+fn plain_decimal(text: &str) -> String {
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    if exponent == 0 && !mantissa.contains('.') {
+        return mantissa.to_owned();
+    }
+    let (negative, digits_part) = match mantissa.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, mantissa),
+    };
+    let (int_part, frac_part) = digits_part.split_once('.').unwrap_or((digits_part, ""));
+    let digits: String = format!("{int_part}{frac_part}");
+    // value = digits * 10^(point - digits.len()), with the point after `point` digits.
+    let point = int_part.len() as i64 + exponent;
+    let digits = digits.trim_start_matches('0');
+    let leading_zeros_removed = (int_part.len() + frac_part.len() - digits.len()) as i64;
+    let point = point - leading_zeros_removed;
+    let digits = digits.trim_end_matches('0');
+    if digits.is_empty() {
+        return "0".to_owned();
+    }
+    let len = digits.len() as i64;
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(digits);
+    } else if point >= len {
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', (point - len) as usize));
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    }
+    out
+}
+
+/// `value` as hutool's `JSONUtil.toJsonStr` writes it: compact, object members in their order
+/// with nulls dropped, numbers stripped of trailing zeros.
+fn write_hutool(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&plain_decimal(&n.to_string())),
+        Value::String(s) => quote_hutool(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_hutool(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            let mut first = true;
+            for (key, item) in map.iter().filter(|(_, v)| !v.is_null()) {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                quote_hutool(key, out);
+                out.push(':');
+                write_hutool(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// hutool's `JSONUtil.quote`: the usual short escapes, `\uXXXX` (lower-case hex) for the control
+/// and invisible ranges it escapes, everything else as is.
+fn quote_hutool(s: &str, out: &mut String) {
+    out.push('"');
+    let mut previous = '\0';
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '/' if previous == '<' => out.push_str("\\/"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\u{0}'..='\u{1f}'
+            | '\u{80}'..='\u{a0}'
+            | '\u{2000}'..='\u{2010}'
+            | '\u{2028}'..='\u{202f}'
+            | '\u{2066}'..='\u{206f}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+        previous = c;
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_lose_trailing_zeros() {
+        assert_eq!(plain_decimal("0.10"), "0.1");
+        assert_eq!(plain_decimal("1.00"), "1");
+        assert_eq!(plain_decimal("100"), "100");
+        assert_eq!(plain_decimal("-2.500"), "-2.5");
+        assert_eq!(plain_decimal("0.000"), "0");
+        assert_eq!(plain_decimal("1e2"), "100");
+        assert_eq!(plain_decimal("1.5E-3"), "0.0015");
+        assert_eq!(plain_decimal("0.05"), "0.05");
+    }
+
+    #[test]
+    fn nested_objects_keep_their_order_and_drop_nulls() {
+        let v: Value =
+            serde_json::from_str(r#"{"b":1.50,"a":null,"c":{"z":"q","y":2.000},"d":[true,null]}"#)
+                .unwrap();
+        assert_eq!(
+            render(&v).unwrap(),
+            r#"{"b":1.5,"c":{"z":"q","y":2},"d":[true,null]}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_hutool_does() {
+        let v = serde_json::json!({"s": "a\nb\t\"q\" \\ </x \u{1} \u{a0} \u{2028} é 支付"});
+        assert_eq!(
+            render(&v).unwrap(),
+            r#"{"s":"a\nb\t\"q\" \\ <\/x \u0001 \u00a0 \u2028 é 支付"}"#
+        );
+    }
+}
