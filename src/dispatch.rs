@@ -15,6 +15,7 @@ macro_rules! operations {
         $callback! {
             Close => "/api/pay/close", "close", $crate::domain::ops::Close;
             Cancel => "/api/pay/cancel", "cancel", $crate::domain::ops::Close;
+            PayQuery => "/api/pay/query", "query", $crate::domain::ops::PayQuery;
         }
     };
 }
@@ -52,7 +53,6 @@ operations!(declare_kinds);
 /// Merchant paths paybridge knows but only passes through (yet), with their labels, so that
 /// the access log and the metrics can tell them apart.
 const PASSED_THROUGH: &[(&str, &str)] = &[
-    ("/api/pay/query", "query"),
     ("/api/pay/unifiedOrder", "unified_order"),
     ("/api/refund/refundOrder", "refund"),
     ("/api/refund/query", "refund_query"),

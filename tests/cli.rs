@@ -231,6 +231,23 @@ async fn serve_runs_the_readme_walkthrough_and_stops_on_sigterm() {
         sandbox.order_status("DAX1001"),
         Some(paybridge_sandbox::OrderStatus::Close)
     );
+    // The same body sent to the query reads the order back, closed (state 6), signed.
+    assert!(readme.contains("curl -s http://127.0.0.1:8080/api/pay/query"));
+    let a = send(
+        addr,
+        "POST",
+        "/api/pay/query",
+        Some("application/json"),
+        signed_body.clone(),
+        &[],
+    )
+    .await;
+    let queried = a.json();
+    assert_eq!(queried["data"]["state"], 6, "{}", a.body);
+    assert_eq!(queried["data"]["payOrderId"], "DAX1001");
+    assert!(sdk_accepts(&queried, JEEPAY_SECRET), "{}", a.body);
+    let shown = &a.body[..a.body.find(r#","sign":"#).unwrap()];
+    assert!(readme.contains(shown), "README shows this answer: {shown}");
     // The same signed request again: the first answer, replayed.
     let a = send(
         addr,

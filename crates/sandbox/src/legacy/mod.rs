@@ -48,8 +48,11 @@ use crate::config::{LegacyApp, LegacyOrder, LegacySandboxConfig};
 use crate::sign::jeepay as sign;
 use params::{CloseRq, Params};
 
-/// The only path served.
+mod query;
+
+/// The paths served: close, and the pay query (enough of it for the proxy's fallback tests).
 const CLOSE_PATH: &str = "/api/pay/close";
+const QUERY_PATH: &str = query::PATH;
 
 /// Jeepay's (Spring's) content type for every JSON answer.
 const JSON_UTF8: &str = "application/json;charset=UTF-8";
@@ -217,9 +220,26 @@ impl Inner {
             body: body.clone(),
         });
         let path = parts.uri.path();
-        if path != CLOSE_PATH {
+        if path != CLOSE_PATH && path != QUERY_PATH {
             tracing::debug!(method = %parts.method, path, "legacy sandbox: no such path");
             return not_found(path);
+        }
+        if path == QUERY_PATH {
+            let outcome = if complete {
+                self.query(
+                    &parts.method,
+                    parts.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes),
+                    parts.uri.query(),
+                    &body,
+                )
+            } else {
+                Err(Refusal::Conversion)
+            };
+            return match outcome {
+                Ok(body) => json(StatusCode::OK, body.into_bytes()),
+                Err(Refusal::Conversion) => error(11, "参数有误[转换异常]"),
+                Err(Refusal::Biz(msg)) => error(9999, msg),
+            };
         }
         let outcome = if complete {
             self.close(

@@ -2,6 +2,7 @@
 //! verified answer, and DaxPay's refusal codes in canonical terms.
 
 pub mod close;
+pub mod pay_query;
 
 use serde_json::Value;
 use time::UtcOffset;

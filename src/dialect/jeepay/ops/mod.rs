@@ -2,6 +2,7 @@
 //! canonical operation, and the signed `data` of its answer.
 
 pub mod close;
+pub mod pay_query;
 
 use super::envelope::Data;
 use super::params::Request;
