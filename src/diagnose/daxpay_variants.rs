@@ -2,7 +2,8 @@
 
 use std::borrow::Cow;
 
-use super::*;
+use super::report::*;
+use crate::dialect::daxpay::{self, Scheme, SignType, Version};
 
 /// A DaxPay body's signable fields, and the rules it is checked with.
 pub(super) struct DaxpaySubject<'a> {

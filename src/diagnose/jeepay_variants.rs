@@ -4,7 +4,9 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::*;
+use super::report::*;
+use crate::dialect::jeepay;
+use subtle::ConstantTimeEq;
 
 /// A Jeepay body's fields, rendered as Jeepay writes them.
 pub(super) struct JeepaySubject<'a> {
