@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::parse::{identity_field, invalid, require_text, resolve_secret, window};
 use super::raw::RawMerchant;
-use super::sharing;
 use super::server::{ServerConfig, SuccessReply};
+use super::sharing;
 use super::upstreams::Upstream;
 use super::ConfigError;
 use crate::dialect::daxpay::Version;
@@ -128,11 +128,8 @@ pub(super) fn validate(
             version != Version::V2_0,
             version,
         )?;
-        let order_prefix = sharing::order_prefix(
-            &key("daxpay"),
-            m.daxpay.shared,
-            m.daxpay.order_prefix,
-        )?;
+        let order_prefix =
+            sharing::order_prefix(&key("daxpay"), m.daxpay.shared, m.daxpay.order_prefix)?;
         let merchant = Merchant {
             success: SuccessReply {
                 code: m.success_code.unwrap_or(server.success.code),

@@ -79,9 +79,7 @@ pub(super) fn check(merchants: &[Arc<Merchant>]) -> Result<(), ConfigError> {
     }
     for members in identities.values() {
         let first = &merchants[members[0]];
-        let several = members
-            .iter()
-            .any(|&i| merchants[i].mch_no != first.mch_no);
+        let several = members.iter().any(|&i| merchants[i].mch_no != first.mch_no);
         for (n, &i) in members.iter().enumerate() {
             let m = &merchants[i];
             if several && m.daxpay.order_prefix.is_none() {

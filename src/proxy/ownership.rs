@@ -41,15 +41,16 @@ pub(super) fn strip<O: Translated>(
     let Some(prefix) = p.merchant.daxpay.order_prefix.as_deref() else {
         return Ok(outcome);
     };
-    let owned = O::reported_orders(&mut outcome)
-        .into_iter()
-        .all(|biz| match biz.strip_prefix(prefix) {
-            Some(own) => {
-                *biz = own.to_owned();
-                true
-            }
-            None => false,
-        });
+    let owned =
+        O::reported_orders(&mut outcome)
+            .into_iter()
+            .all(|biz| match biz.strip_prefix(prefix) {
+                Some(own) => {
+                    *biz = own.to_owned();
+                    true
+                }
+                None => false,
+            });
     if owned {
         Ok(outcome)
     } else {
