@@ -36,11 +36,17 @@ pub(super) fn prefix<O: Operation>(op: &mut O, merchant: &Merchant) {
 /// does not carry the caller's prefix is not the caller's, and does not exist for it.
 pub(super) fn strip<O: Translated>(
     p: &Prepared<O>,
-    mut outcome: O::Outcome,
+    outcome: O::Outcome,
 ) -> Result<O::Outcome, Failure> {
-    let Some(prefix) = p.merchant.daxpay.order_prefix.as_deref() else {
-        return Ok(outcome);
-    };
+    match p.merchant.daxpay.order_prefix.as_deref() {
+        None => Ok(outcome),
+        Some(prefix) => unprefixed::<O>(prefix, outcome).ok_or_else(|| not_theirs(p)),
+    }
+}
+
+/// `outcome` with `prefix` removed from every merchant order number it reports; `None` when one
+/// lacks it.
+fn unprefixed<O: Operation>(prefix: &str, mut outcome: O::Outcome) -> Option<O::Outcome> {
     let owned =
         O::reported_orders(&mut outcome)
             .into_iter()
@@ -51,11 +57,7 @@ pub(super) fn strip<O: Translated>(
                 }
                 None => false,
             });
-    if owned {
-        Ok(outcome)
-    } else {
-        Err(not_theirs(p))
-    }
+    owned.then_some(outcome)
 }
 
 /// On a shared identity, an order named by DaxPay's number is read first: the request goes on
@@ -92,4 +94,45 @@ fn not_theirs<O: Translated>(p: &Prepared<O>) -> Failure {
     metrics::counter!("paybridge_foreign_orders_total").increment(1);
     // Signed by DaxPay and read: as verified as a "no such order" answer.
     Failure::OrderNotFound { verified: true }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::PayStatus;
+    use crate::domain::Unknown;
+
+    /// An operation whose outcome reports a merchant order number (as the pay query will).
+    struct Lookup(OrderRef);
+
+    impl Operation for Lookup {
+        type Outcome = String;
+        const CHANGES_STATE: bool = false;
+        fn order(&self) -> &OrderRef {
+            &self.0
+        }
+        fn order_mut(&mut self) -> &mut OrderRef {
+            &mut self.0
+        }
+        fn settle_unknown(&self, _: Option<PayStatus>) -> Unknown<String> {
+            Unknown::StillUnknown
+        }
+        fn reported_orders(outcome: &mut String) -> Vec<&mut String> {
+            vec![outcome]
+        }
+    }
+
+    #[test]
+    fn answers_are_given_back_in_the_merchants_terms_or_not_at_all() {
+        assert_eq!(
+            unprefixed::<Lookup>("A-", "A-M1".to_owned()).as_deref(),
+            Some("M1")
+        );
+        assert_eq!(unprefixed::<Lookup>("A-", "B-M1".to_owned()), None);
+        assert_eq!(unprefixed::<Lookup>("A-", "M1".to_owned()), None);
+        // Outcomes that report no order number pass unchanged.
+        assert!(
+            unprefixed::<crate::domain::ops::Close>("A-", crate::domain::ops::Closed).is_some()
+        );
+    }
 }
