@@ -45,7 +45,8 @@ async fn close_and_cancel_for_every_version_and_sign_type() {
         ("2.0", "md5"),
     ];
     for (version, sign_type) in combos {
-        let (proxy, _sb, sandbox) = stack(version, sign_type, "").await;
+        // The merchant accepts /api/pay/cancel (allow_cancel), tested below.
+        let (proxy, _sb, sandbox) = stack(version, sign_type, "allow_cancel = true").await;
         let ctx = format!("DaxPay {version} {sign_type}");
 
         // By payOrderId.

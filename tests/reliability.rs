@@ -147,7 +147,21 @@ async fn req_time_window_can_be_switched_off_per_merchant() {
 
 #[tokio::test]
 async fn a_duplicate_gets_the_first_answer_without_reaching_daxpay() {
-    let (proxy, _sb, sandbox) = stack(&[("R1", "MR1", "progress")], "", "").await;
+    // The merchant accepts cancels (allow_cancel): the cancel below reaches DaxPay.
+    let (_sb, sandbox) = start_sandbox(&sandbox_toml(
+        "3.0",
+        "hmac_sha256",
+        &[("R1", "MR1", "progress")],
+    ))
+    .await;
+    let proxy = start_proxy(&proxy_toml(
+        _sb.addr,
+        "3.0",
+        "hmac_sha256",
+        "",
+        "allow_cancel = true",
+    ))
+    .await;
     let body = close_body(Some("R1"), None);
     let first = post_json(proxy.addr, "/api/pay/close", &body).await;
     assert_eq!(first.body, jeepay_success(JEEPAY_SECRET));

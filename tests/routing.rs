@@ -405,12 +405,13 @@ fn merchants_around(percent: u32) -> (String, String) {
     (inside, outside)
 }
 
+/// Each on its own DaxPay app (one identity per merchant unless shared explicitly).
 fn rollout_merchants(names: &[&str]) -> String {
     names
         .iter()
         .map(|m| {
             format!(
-                "[[merchants]]\nmch_no = \"{m}\"\napp_id = \"app-{m}\"\nsecret = \"s-{m}\"\n[merchants.daxpay]\nupstream = \"dax\"\nmch_no = \"{DAX_MCH}\"\napp_id = \"{DAX_APP}\"\n"
+                "[[merchants]]\nmch_no = \"{m}\"\napp_id = \"app-{m}\"\nsecret = \"s-{m}\"\n[merchants.daxpay]\nupstream = \"dax\"\nmch_no = \"{DAX_MCH}\"\napp_id = \"dax-{m}\"\n"
             )
         })
         .collect()

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::parse::{identity_field, invalid, require_text, resolve_secret, window};
 use super::raw::RawMerchant;
 use super::server::{ServerConfig, SuccessReply};
+use super::sharing;
 use super::upstreams::Upstream;
 use super::ConfigError;
 use crate::dialect::daxpay::Version;
@@ -19,6 +20,9 @@ pub struct Merchant {
     pub app_id: String,
     pub secret: Secret,
     pub close_uses_cancel: bool,
+    /// `/api/pay/cancel` is accepted from this app (a close's signature would otherwise also
+    /// sign a cancel: the path is not signed).
+    pub allow_cancel: bool,
     pub success: SuccessReply,
     /// The `reqTime` window for this app (its own, or the server's).
     pub req_time_window: Option<Duration>,
@@ -31,6 +35,9 @@ pub struct DaxIdentity {
     pub mch_no: Option<String>,
     pub app_id: Option<String>,
     pub secret: Secret,
+    /// Set when the identity is shared with other merchants (`daxpay.shared = true`): prepended
+    /// to the merchant's order numbers, and required on every order paybridge acts on for it.
+    pub order_prefix: Option<String>,
 }
 
 /// Merchant apps by `appId` (unique, as in Jeepay), plus the set of known `mchNo`s.
@@ -81,6 +88,7 @@ pub(super) fn validate(
     server: &ServerConfig,
 ) -> Result<Merchants, ConfigError> {
     let mut merchants = Merchants::default();
+    let mut in_order = Vec::with_capacity(raw.len());
     for (i, m) in raw.into_iter().enumerate() {
         let key = |field: &str| format!("merchants[{i}].{field}");
         require_text(&key("mch_no"), &m.mch_no)?;
@@ -120,6 +128,8 @@ pub(super) fn validate(
             version != Version::V2_0,
             version,
         )?;
+        let order_prefix =
+            sharing::order_prefix(&key("daxpay"), m.daxpay.shared, m.daxpay.order_prefix)?;
         let merchant = Merchant {
             success: SuccessReply {
                 code: m.success_code.unwrap_or(server.success.code),
@@ -128,6 +138,7 @@ pub(super) fn validate(
                     .map_or_else(|| server.success.msg.clone(), Arc::from),
             },
             close_uses_cancel: m.close_uses_cancel,
+            allow_cancel: m.allow_cancel,
             req_time_window: match m.req_time_window_secs {
                 Some(secs) => window(secs),
                 None => server.req_time_window,
@@ -138,6 +149,7 @@ pub(super) fn validate(
                 mch_no: dax_mch_no,
                 app_id: dax_app_id,
                 secret: dax_secret,
+                order_prefix,
             },
             mch_no: m.mch_no,
             app_id: m.app_id,
@@ -152,9 +164,12 @@ pub(super) fn validate(
             .mch_nos
             .entry(merchant.mch_no.clone())
             .or_default() += 1;
+        let merchant = Arc::new(merchant);
+        in_order.push(merchant.clone());
         merchants
             .by_app_id
-            .insert(merchant.app_id.clone(), Arc::new(merchant));
+            .insert(merchant.app_id.clone(), merchant);
     }
+    sharing::check(&in_order)?;
     Ok(merchants)
 }

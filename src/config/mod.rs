@@ -13,6 +13,7 @@ mod raw;
 mod replay;
 mod routing;
 mod server;
+mod sharing;
 mod summary;
 mod upstreams;
 

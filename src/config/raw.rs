@@ -109,6 +109,9 @@ pub struct RawMerchant {
     pub secret: RawSecret,
     #[serde(default)]
     pub close_uses_cancel: bool,
+    /// Accept `/api/pay/cancel` from this app (default false: a close signature is not a cancel).
+    #[serde(default)]
+    pub allow_cancel: bool,
     pub success_code: Option<i64>,
     pub success_msg: Option<String>,
     pub req_time_window_secs: Option<u64>,
@@ -122,6 +125,12 @@ pub struct RawDaxIdentity {
     pub mch_no: Option<String>,
     pub app_id: Option<String>,
     pub secret: Option<RawSecret>,
+    /// This DaxPay identity is knowingly shared with other merchants (requires `order_prefix`).
+    #[serde(default)]
+    pub shared: bool,
+    /// On a shared identity: prepended to this merchant's `mchOrderNo` to make DaxPay's
+    /// `bizOrderNo`, and required on every order it acts on.
+    pub order_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

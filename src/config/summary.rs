@@ -76,6 +76,15 @@ impl Config {
                     ""
                 },
             );
+            if m.allow_cancel {
+                let _ = writeln!(out, "  /api/pay/cancel allowed");
+            }
+            if let Some(prefix) = &d.order_prefix {
+                let _ = writeln!(
+                    out,
+                    "  shared DaxPay identity: order prefix {prefix:?}, acts only on orders carrying it"
+                );
+            }
             if m.success != self.server.success {
                 let _ = writeln!(
                     out,

@@ -47,6 +47,10 @@ pub enum Failure {
     },
     #[error("reqTime unreadable: {0:?}")]
     ReqTimeUnreadable(String),
+    /// The merchant has not opted in to cancels (`allow_cancel`): a close's signature does not
+    /// sign its path, so it would otherwise be a cancel too.
+    #[error("cancel not allowed for this merchant")]
+    CancelNotAllowed,
     /// The same signed request is still being carried out (a duplicate waited too long).
     #[error("the same request is still in progress")]
     DuplicateInProgress,
@@ -138,6 +142,7 @@ impl Failure {
             Failure::BadSignature => "bad_signature",
             Failure::ReqTimeOutside { .. } => "req_time_outside",
             Failure::ReqTimeUnreadable(_) => "req_time_unreadable",
+            Failure::CancelNotAllowed => "cancel_not_allowed",
             Failure::DuplicateInProgress => "duplicate_in_progress",
             Failure::Overloaded => "overloaded",
             Failure::ReplayStoreDown => "replay_store_down",

@@ -25,6 +25,17 @@ pub trait Operation: Sized + Send + Sync + 'static {
     /// key of a fallback to the other gateway.
     fn order(&self) -> &OrderRef;
 
+    /// The same, for the pipeline to put the merchant's numbers in the gateway's terms (a shared
+    /// DaxPay identity's order prefix).
+    fn order_mut(&mut self) -> &mut OrderRef;
+
+    /// The merchant order numbers (`bizOrderNo`) an outcome reports, for the pipeline to give
+    /// back in the merchant's terms (a shared identity's prefix removed; an order without the
+    /// caller's prefix is not the caller's). None by default.
+    fn reported_orders(_outcome: &mut Self::Outcome) -> Vec<&mut String> {
+        Vec::new()
+    }
+
     /// Settles an unknown outcome from the order's status as it now stands (`None`: the gateway
     /// has no such order). Operations that change nothing never reach this.
     fn settle_unknown(&self, status: Option<PayStatus>) -> Unknown<Self::Outcome>;

@@ -8,6 +8,7 @@
 //! The configuration is swapped atomically on reload; a request keeps the one it started with.
 
 mod context;
+mod ownership;
 mod passthrough;
 mod pipeline;
 pub mod registry;
@@ -181,9 +182,18 @@ where
     let op = dispatch::operation(parts.uri.path());
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
     let cx = Context::new(parts, body, op, peer);
-    // Read with the operation's declared fields, so that a translation reuses them.
-    // Unreadable parameters match no merchant condition; the chosen route reports them.
-    let params = cx.params(op.map_or(&[], registry::fields)).ok();
+    // Read with the operation's declared fields, so that a translation reuses them. A route
+    // never depends on a parse that failed: on a path the routing may translate, paybridge
+    // answers an unreadable request itself (it could be a migrated merchant's, whose route
+    // the unread mchNo/appId would have chosen). Elsewhere it matches no merchant condition
+    // and the chosen (legacy) route reports it.
+    let params = match cx.params(op.map_or(&[], registry::fields)) {
+        Ok(params) => Some(params),
+        Err(unreadable) if routing::may_translate(&rt.config.routing, cx.parts.uri.path()) => {
+            return Err(unreadable)
+        }
+        Err(_) => None,
+    };
     fn given(text: Option<&str>) -> Option<&str> {
         text.filter(|s| !s.is_empty())
     }

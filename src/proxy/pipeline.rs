@@ -17,7 +17,7 @@ use http_body_util::Full;
 use time::OffsetDateTime;
 
 use super::replay::{self, Claimed};
-use super::{passthrough, reply_answer, Routed, Runtime};
+use super::{ownership, passthrough, reply_answer, Routed, Runtime};
 use crate::config::{LegacyUpstream, LookupError, Merchant, Upstream};
 use crate::dialect::daxpay::answer::{read_answer, Answer};
 use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
@@ -49,6 +49,7 @@ pub(crate) struct Job<'a> {
 /// A verified merchant request, ready to be carried out on DaxPay.
 pub(crate) struct Prepared<O> {
     pub kind: OpKind,
+    /// The operation, its order numbers in DaxPay's terms (a shared identity's prefix added).
     pub op: O,
     pub merchant: Arc<Merchant>,
     pub upstream: Arc<Upstream>,
@@ -140,7 +141,12 @@ pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failu
     if let Some(window) = merchant.req_time_window {
         check_req_time(request.req_time(), window)?;
     }
-    let op = O::read(&request, job.op, &merchant)?;
+    // The path is not signed: without the merchant's opt-in, a captured close is no cancel.
+    if job.op == OpKind::Cancel && !merchant.allow_cancel {
+        return Err(Failure::CancelNotAllowed);
+    }
+    let mut op = O::read(&request, job.op, &merchant)?;
+    ownership::prefix(&mut op, &merchant);
     let upstream = job.upstream.unwrap_or(&merchant.daxpay.upstream).clone();
     Ok(Prepared {
         kind: job.op,
@@ -189,11 +195,12 @@ pub(super) async fn translate<O: Translated>(
     } else {
         (None, false)
     };
-    let outcome = if retry {
-        resume(job, &prepared).await
-    } else {
-        execute(job, &prepared).await
-    };
+    let outcome = match ownership::check(job, &prepared).await {
+        Ok(()) if retry => resume(job, &prepared).await,
+        Ok(()) => execute(job, &prepared).await,
+        Err(e) => Err(e),
+    }
+    .and_then(|outcome| ownership::strip(&prepared, outcome));
     let answer = match (outcome, fallback) {
         (Err(Failure::OrderNotFound { verified: true }), Some(legacy))
             if prepared.op.falls_back_when_not_found() =>
@@ -237,7 +244,8 @@ pub(super) async fn fallback<O: Translated>(
         &prepared.merchant.mch_no,
     );
     cx.note(|r| r.fallback = true);
-    let outcome = execute(job, &prepared).await?;
+    ownership::check(job, &prepared).await?;
+    let outcome = ownership::strip(&prepared, execute(job, &prepared).await?)?;
     Ok(passthrough::into_response(reply_answer(
         prepared.success(&outcome),
     )))
@@ -293,7 +301,7 @@ fn fallback_taken(direction: &'static str, rule: &str, mch_no: &str) {
 }
 
 /// Sends one signed call and verifies the answer.
-async fn exchange<O: Translated>(
+pub(super) async fn exchange<O: Translated>(
     job: &Job<'_>,
     p: &Prepared<O>,
     call: DaxCall,

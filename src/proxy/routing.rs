@@ -122,6 +122,32 @@ pub fn decide<'r>(routing: &'r Routing, facts: &Facts<'_>, explain: bool) -> Dec
     }
 }
 
+/// Whether some request on `path` may be translated (or sent to DaxPay as a fallback) by this
+/// routing, whatever its mchNo, appId, headers or rollout bucket: a path paybridge translates,
+/// and a rule (or the default) covering it that translates, or passes through with a fallback
+/// to DaxPay; with the override header honoured, every path paybridge translates.
+///
+/// Deliberately blind to the request: a request whose parameters cannot be read has no mchNo or
+/// appId to match, so on such a path it is answered by paybridge and never routed by default.
+pub fn may_translate(routing: &Routing, path: &str) -> bool {
+    if crate::dispatch::operation(path).is_none() {
+        return false;
+    }
+    let reaches_daxpay = |action: &Action| match action {
+        Action::Translate { .. } => true,
+        Action::Passthrough { fallback, .. } => fallback.is_some(),
+    };
+    routing.override_header
+        || reaches_daxpay(&routing.default)
+        || routing.rules.iter().any(|rule| {
+            reaches_daxpay(&rule.action)
+                && rule
+                    .paths
+                    .as_ref()
+                    .is_none_or(|paths| paths.iter().any(|p| p == path))
+        })
+}
+
 fn resolve<'r>(
     action: &'r Action,
     facts: &Facts<'_>,

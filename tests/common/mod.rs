@@ -26,6 +26,8 @@ pub const JEEPAY_SECRET: &str = "EWEFD123RGSRETYDFNGFGFGSHDFGH";
 pub const DAX_MCH: &str = "M1723635576766";
 pub const DAX_APP: &str = "M8207639754663343";
 pub const DAX_SECRET: &str = "dax_secret_Key123";
+/// M2's own DaxPay app (two merchants on one DaxPay identity need an explicit opt-in).
+pub const DAX_APP_M2: &str = "M8207639754663344";
 
 /// A server running until dropped.
 pub struct Running {
@@ -191,6 +193,27 @@ pub fn proxy_toml(
         "3.0-beta" => format!("app_id = \"{DAX_APP}\""),
         _ => String::new(),
     };
+    // M2 on its own DaxPay app; DaxPay 2.0 has no apps (one identity per server), so M2 is left
+    // out there rather than sharing the first merchant's identity.
+    let m2 = match version {
+        "3.0" => Some(format!("mch_no = \"{DAX_MCH}\"\napp_id = \"{DAX_APP_M2}\"")),
+        "3.0-beta" => Some(format!("app_id = \"{DAX_APP_M2}\"")),
+        _ => None,
+    }
+    .map(|identity| {
+        format!(
+            r#"
+[[merchants]]
+mch_no = "M2"
+app_id = "app-of-m2"
+secret = "secret-of-m2"
+[merchants.daxpay]
+upstream = "dax"
+{identity}
+"#
+        )
+    })
+    .unwrap_or_default();
     format!(
         r#"
 [server]
@@ -213,15 +236,7 @@ secret = "{JEEPAY_SECRET}"
 [merchants.daxpay]
 upstream = "dax"
 {identity}
-
-[[merchants]]
-mch_no = "M2"
-app_id = "app-of-m2"
-secret = "secret-of-m2"
-[merchants.daxpay]
-upstream = "dax"
-{identity}
-"#
+{m2}"#
     )
 }
 
@@ -244,6 +259,12 @@ sign_type = "{sign_type}"
 secret = "{DAX_SECRET}"
 "#
     );
+    // M2's own app (see `proxy_toml`), same keys.
+    match version {
+        "3.0" => s.push_str(&format!("[[sandbox.apps]]\nmch_no = \"{DAX_MCH}\"\napp_id = \"{DAX_APP_M2}\"\nsign_type = \"{sign_type}\"\nsecret = \"{DAX_SECRET}\"\n")),
+        "3.0-beta" => s.push_str(&format!("[[sandbox.apps]]\napp_id = \"{DAX_APP_M2}\"\nsign_type = \"{sign_type}\"\nsecret = \"{DAX_SECRET}\"\n")),
+        _ => {}
+    }
     for (order_no, biz, status) in orders {
         s.push_str(&format!(
             "[[sandbox.orders]]\norder_no = \"{order_no}\"\nbiz_order_no = \"{biz}\"\nstatus = \"{status}\"\n"

@@ -38,6 +38,12 @@ pub fn text<'v>(data: &'v Value, key: &str) -> Option<Cow<'v, str>> {
     }
 }
 
+/// The merchant's order number the order was created with (what tells, on a shared identity,
+/// whose order it is).
+pub fn biz_order_no(data: &Value) -> Option<Cow<'_, str>> {
+    text(data, "bizOrderNo")
+}
+
 /// The order's status (all that settling an unknown outcome needs).
 pub fn pay_status(data: &Value, upstream: &Upstream<'_>) -> Result<PayStatus, Failure> {
     let status =
@@ -79,5 +85,8 @@ mod tests {
         ));
         let data: Value = serde_json::from_str(r#"{"status":"close"}"#).unwrap();
         assert_eq!(pay_status(&data, &upstream).unwrap(), PayStatus::Close);
+        assert_eq!(biz_order_no(&data), None);
+        let data: Value = serde_json::from_str(r#"{"bizOrderNo":"A-1"}"#).unwrap();
+        assert_eq!(biz_order_no(&data).as_deref(), Some("A-1"));
     }
 }

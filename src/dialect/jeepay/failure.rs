@@ -71,6 +71,7 @@ impl fmt::Display for Words<'_> {
             Failure::ReqTimeUnreadable(t) => {
                 write!(f, "请求时间格式无法识别[{t}]，应为10、13或16位时间戳")
             }
+            Failure::CancelNotAllowed => f.write_str("商户应用未开通撤销订单，请使用关闭订单接口"),
             Failure::DuplicateInProgress => f.write_str("相同请求正在处理中，请稍后重试"),
             Failure::Overloaded => f.write_str("系统繁忙，请稍后重试"),
             Failure::ReplayStoreDown => f.write_str("系统异常[防重放存储不可用，订单未处理]"),
@@ -156,6 +157,7 @@ mod tests {
             },
             Failure::ReqTimeUnreadable("x".repeat(370)),
             Failure::ReqTimeUnreadable("字".repeat(400)),
+            Failure::CancelNotAllowed,
             Failure::DuplicateInProgress,
             Failure::Overloaded,
             Failure::ReplayStoreDown,
@@ -223,6 +225,13 @@ mod tests {
         assert_eq!(
             said(Failure::Unreadable("x".to_owned())),
             (11, "参数有误[转换异常]".to_owned())
+        );
+        assert_eq!(
+            said(Failure::CancelNotAllowed),
+            (
+                9999,
+                "商户应用未开通撤销订单，请使用关闭订单接口".to_owned()
+            )
         );
         assert_eq!(
             status(&Failure::Overloaded),

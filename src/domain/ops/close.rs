@@ -23,6 +23,10 @@ impl Operation for Close {
         &self.order
     }
 
+    fn order_mut(&mut self) -> &mut OrderRef {
+        &mut self.order
+    }
+
     /// Closed or cancelled is what was asked for; still open means the close is not known to
     /// have happened; anything else can no longer be closed.
     fn settle_unknown(&self, status: Option<PayStatus>) -> Unknown<Closed> {
