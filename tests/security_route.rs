@@ -389,3 +389,42 @@ async fn on_a_shared_identity_a_merchant_acts_only_on_its_own_orders() {
     let a = post_json(proxy.addr, "/api/pay/close", &b("payOrderId", "PA2")).await;
     assert_eq!(a.body, not_found);
 }
+
+#[tokio::test]
+async fn on_a_shared_identity_a_merchant_queries_only_its_own_orders() {
+    let orders = [("PA1", "A-MA1", "success"), ("PB1", "B-MB1", "progress")];
+    let (sb, _sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &orders)).await;
+    let toml = shared_toml(sb.addr, "shared = true\norder_prefix = \"{P}-\"");
+    let proxy = start_proxy(&toml).await;
+    let query_b =
+        |field: &str, number: &str| close_as("MB", "app-of-mb", "secret-of-mb", field, number);
+    // B on A's order, by any number: as if it did not exist.
+    for (field, number) in [
+        ("mchOrderNo", "MA1"),
+        ("mchOrderNo", "A-MA1"),
+        ("payOrderId", "PA1"),
+    ] {
+        let a = post_json(proxy.addr, "/api/pay/query", &query_b(field, number)).await;
+        assert_eq!(
+            a.body,
+            error(9999, "订单不存在"),
+            "B querying {field}={number}"
+        );
+    }
+    // Each merchant reads its own, in its own terms: the prefix is not shown.
+    let a = post_json(proxy.addr, "/api/pay/query", &query_b("payOrderId", "PB1")).await;
+    let json = a.json();
+    assert_eq!(json["data"]["mchOrderNo"], "MB1", "{}", a.body);
+    assert!(sdk_accepts(&json, "secret-of-mb"));
+    let a = post_json(
+        proxy.addr,
+        "/api/pay/query",
+        &close_as(JEEPAY_MCH, JEEPAY_APP, JEEPAY_SECRET, "mchOrderNo", "MA1"),
+    )
+    .await;
+    let json = a.json();
+    assert_eq!(json["data"]["mchOrderNo"], "MA1", "{}", a.body);
+    assert_eq!(json["data"]["payOrderId"], "PA1");
+    assert_eq!(json["data"]["state"], 2);
+    assert!(sdk_accepts(&json, JEEPAY_SECRET));
+}

@@ -18,6 +18,15 @@ impl Operation for PayQuery {
         &self.order
     }
 
+    fn order_mut(&mut self) -> &mut OrderRef {
+        &mut self.order
+    }
+
+    /// The order's merchant number is reported back in the merchant's terms.
+    fn reported_orders(order: &mut PayOrder) -> Vec<&mut String> {
+        vec![&mut order.biz_order_no]
+    }
+
     fn settle_unknown(&self, _status: Option<PayStatus>) -> Unknown<PayOrder> {
         // Nothing was changed: an unanswered query is simply unanswered.
         Unknown::StillUnknown
