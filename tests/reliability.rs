@@ -127,13 +127,11 @@ async fn req_time_window_can_be_switched_off_per_merchant() {
         &[("OLD", "MOLD", "progress")],
     ))
     .await;
-    let proxy = start_proxy(&proxy_toml(
-        sb.addr,
-        "3.0",
-        "hmac_sha256",
-        "",
-        "req_time_window_secs = 0",
-    ))
+    // Replay on and a window off: how long requests are remembered must be written.
+    let proxy = start_proxy(
+        &(proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "req_time_window_secs = 0")
+            + "\n[replay]\nttl_secs = 600\n"),
+    )
     .await;
     let a = post_json(
         proxy.addr,

@@ -18,7 +18,7 @@ mod upstreams;
 
 pub use merchants::{DaxIdentity, LookupError, Merchant, Merchants};
 pub(crate) use parse::invalid;
-pub use replay::{ReplayConfig, ReplayStoreKind};
+pub use replay::{ReplayConfig, ReplayStoreKind, REPLAY_MARGIN};
 pub use routing::{Action, DaxTarget, Rollout, Routing, Rule};
 pub use server::{ServerConfig, SuccessReply};
 pub use summary::offset_text;
@@ -120,7 +120,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .as_deref()
         .map(|a| parse_addr("admin.listen", Some(a), ""))
         .transpose()?;
-    let replay = replay::validate(raw.replay, server.req_time_window)?;
+    let replay = replay::validate(raw.replay, server.req_time_window, &merchants)?;
 
     Ok(Config {
         server,

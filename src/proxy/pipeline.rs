@@ -56,6 +56,9 @@ pub(crate) struct Prepared<O> {
     /// The request's verified MD5 signature (32 hex digits): with the merchant and the
     /// operation it identifies the request for idempotent replay.
     sign: [u8; 32],
+    /// When the request stops passing the `reqTime` check (`None`: the merchant has no
+    /// window): its replay entry must live at least until then.
+    fresh_until: Option<SystemTime>,
 }
 
 impl<O: Translated> Prepared<O> {
@@ -137,9 +140,10 @@ pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failu
     if !request.verify(merchant.secret.expose()) {
         return Err(Failure::BadSignature);
     }
-    if let Some(window) = merchant.req_time_window {
-        check_req_time(request.req_time(), window)?;
-    }
+    let fresh_until = match merchant.req_time_window {
+        Some(window) => Some(check_req_time(request.req_time(), window)? + window),
+        None => None,
+    };
     let op = O::read(&request, job.op, &merchant)?;
     let upstream = job.upstream.unwrap_or(&merchant.daxpay.upstream).clone();
     Ok(Prepared {
@@ -154,6 +158,7 @@ pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failu
             .as_bytes()
             .try_into()
             .map_err(|_| Failure::BadSignature)?,
+        fresh_until,
         op,
         merchant,
         upstream,
@@ -171,23 +176,9 @@ pub(super) async fn translate<O: Translated>(
     cx.note(|r| r.action = Some("translate"));
     let prepared = prepare::<O>(job)?;
     cx.note(|r| r.upstream = Some(prepared.upstream.name.clone()));
-    let (ticket, retry) = if O::CHANGES_STATE {
-        // Long enough for the first request's call, and its resolution by query.
-        let wait = prepared.upstream.timeout * 2 + Duration::from_secs(1);
-        match replay::claim(rt, job.replay, || prepared.replay_key(), wait).await? {
-            Claimed::Replay { stored, code } => {
-                cx.note(|r| {
-                    r.action = Some("replay");
-                    r.code = code;
-                });
-                metrics::counter!("paybridge_replays_total").increment(1);
-                tracing::info!(mch_no = %prepared.merchant.mch_no, "duplicate request: the first answer is replayed");
-                return Ok(stored);
-            }
-            Claimed::Go { ticket, retry } => (ticket, retry),
-        }
-    } else {
-        (None, false)
+    let (ticket, retry) = match claim(job, &prepared).await? {
+        Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),
+        Claimed::Go { ticket, retry } => (ticket, retry),
     };
     let outcome = if retry {
         resume(job, &prepared).await
@@ -237,10 +228,48 @@ pub(super) async fn fallback<O: Translated>(
         &prepared.merchant.mch_no,
     );
     cx.note(|r| r.fallback = true);
-    let outcome = execute(job, &prepared).await?;
-    Ok(passthrough::into_response(reply_answer(
-        prepared.success(&outcome),
-    )))
+    // Claimed and recorded like a direct translation (the same key): a replay of the request
+    // that fell back is answered from the store, not closed on DaxPay again.
+    let (ticket, retry) = match claim(job, &prepared).await? {
+        Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),
+        Claimed::Go { ticket, retry } => (ticket, retry),
+    };
+    let outcome = if retry {
+        resume(job, &prepared).await
+    } else {
+        execute(job, &prepared).await
+    };
+    let answer = outcome.map(|outcome| reply_answer(prepared.success(&outcome)));
+    replay::record(cx, ticket, answer).await
+}
+
+/// A state-changing request claimed in the replay store (others are not stored).
+async fn claim<O: Translated>(job: &Job<'_>, p: &Prepared<O>) -> Result<Claimed, Failure> {
+    if !O::CHANGES_STATE {
+        return Ok(Claimed::Go {
+            ticket: None,
+            retry: false,
+        });
+    }
+    // Long enough for the first request's call, and its resolution by query.
+    let wait = p.upstream.timeout * 2 + Duration::from_secs(1);
+    replay::claim(job.rt, job.replay, || p.replay_key(), p.fresh_until, wait).await
+}
+
+/// A duplicate answered from the replay store.
+fn replayed<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+    stored: Response<Full<Bytes>>,
+    code: Option<i64>,
+) -> Response<Full<Bytes>> {
+    job.routed.cx.note(|r| {
+        r.action = Some("replay");
+        r.code = code;
+    });
+    metrics::counter!("paybridge_replays_total").increment(1);
+    tracing::info!(mch_no = %p.merchant.mch_no, "duplicate request: the first answer is replayed");
+    stored
 }
 
 /// Shadow (dry run): the DaxPay request a translation *would* send, built, signed and logged.
@@ -429,8 +458,9 @@ async fn query_status<O: Translated>(
     }
 }
 
-/// Jeepay SDKs send epoch seconds, milliseconds or microseconds (10, 13 or 16 digits).
-fn check_req_time(req_time: &str, window: Duration) -> Result<(), Failure> {
+/// Jeepay SDKs send epoch seconds, milliseconds or microseconds (10, 13 or 16 digits). A
+/// `reqTime` within `window` of now is the time the request says it was sent.
+fn check_req_time(req_time: &str, window: Duration) -> Result<SystemTime, Failure> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i128);
@@ -455,7 +485,8 @@ fn check_req_time(req_time: &str, window: Duration) -> Result<(), Failure> {
             server_time: format!("{server} UTC ({now_ms})"),
         });
     }
-    Ok(())
+    // Digits only, at most 16 of them: a few centuries' worth of milliseconds.
+    Ok(UNIX_EPOCH + Duration::from_millis(u64::try_from(sent_ms).unwrap_or_default()))
 }
 
 #[cfg(test)]

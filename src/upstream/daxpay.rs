@@ -77,7 +77,7 @@ impl DaxClient {
             headers.insert(X_REQUEST_ID.clone(), id.clone());
         }
         headers.insert(TRACEPARENT.clone(), traceparent.clone());
-        let answer = self.transport.send(req).await?;
+        let answer = self.transport.send(req, true).await?;
         if answer.status != StatusCode::OK {
             return Err(UpstreamError::Status {
                 upstream: self.upstream.name.clone(),
