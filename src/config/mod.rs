@@ -111,7 +111,7 @@ fn env_overrides() -> Env {
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let inline_secrets = count_inline(&raw);
     let server = server::validate(raw.server)?;
-    let (upstreams, legacy) = upstreams::validate(raw.upstreams)?;
+    let (upstreams, legacy) = upstreams::validate(raw.upstreams, server.req_time_window)?;
     let merchants = merchants::validate(raw.merchants, &upstreams, &server)?;
     let routing = routing::validate(raw.routing, raw.routes, &upstreams, &legacy)?;
     let admin_listen = raw

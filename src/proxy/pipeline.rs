@@ -19,7 +19,8 @@ use time::OffsetDateTime;
 use super::replay::{self, Claimed};
 use super::{passthrough, reply_answer, Routed, Runtime};
 use crate::config::{LegacyUpstream, LookupError, Merchant, Upstream};
-use crate::dialect::daxpay::answer::{read_answer, Answer};
+use crate::dialect::daxpay::answer::{read_fresh_answer, Answer};
+use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
 use crate::dialect::daxpay::ops::{DaxOp, Upstream as AnswerSource};
 use crate::dialect::daxpay::order_query::{pay_status, query_fields};
@@ -338,10 +339,18 @@ async fn exchange<O: Translated>(
     let answer_body = client
         .post_json(call, body, cx.request_id(), cx.traceparent())
         .await?;
-    read_answer(
+    // A signed success must be recent: an old one replayed (on a plain-HTTP link) would
+    // otherwise report a close that never happened.
+    let fresh = p.upstream.res_time_window.map(|window| ResTimeCheck {
+        now: OffsetDateTime::now_utc(),
+        utc_offset: p.upstream.utc_offset,
+        window,
+    });
+    read_fresh_answer(
         &p.upstream.scheme,
         p.merchant.daxpay.secret.expose(),
         &answer_body,
+        fresh.as_ref(),
     )
     .map_err(|fault| Failure::Unverified {
         upstream: p.upstream.name.clone(),
