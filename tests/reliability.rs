@@ -129,8 +129,13 @@ async fn req_time_window_can_be_switched_off_per_merchant() {
     .await;
     // Replay on and a window off: how long requests are remembered must be written.
     let proxy = start_proxy(
-        &(proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "req_time_window_secs = 0")
-            + "\n[replay]\nttl_secs = 600\n"),
+        &(proxy_toml(
+            sb.addr,
+            "3.0",
+            "hmac_sha256",
+            "",
+            "req_time_window_secs = 0",
+        ) + "\n[replay]\nttl_secs = 600\n"),
     )
     .await;
     let a = post_json(
@@ -310,15 +315,20 @@ async fn an_unknown_outcome_is_resolved_by_querying_the_order() {
             }
             let data = json!({"orderNo": "U1", "bizOrderNo": "MU1", "status": status, "channel": "ali_pay"});
             let rendered = paybridge::dialect::daxpay::sign::render(&data).unwrap().into_owned();
+            // A success is believed only with a recent resTime (the upstream's +08:00 clock).
+            let res_time = paybridge::dialect::daxpay::envelope::wall_clock(
+                time::OffsetDateTime::now_utc(),
+                time::macros::offset!(+8),
+            );
             let mut fields: Vec<(&str, Cow<'_, str>)> = vec![
                 ("code", "0".into()),
                 ("msg", "success".into()),
                 ("data", rendered.into()),
-                ("resTime", "2025-08-26 12:00:01".into()),
+                ("resTime", res_time.as_str().into()),
                 ("traceId", "q1".into()),
             ];
             let sign = Scheme::new(Version::V3_0, SignType::HmacSha256).sign(&mut fields, DAX_SECRET);
-            let answer = json!({"code":0,"msg":"success","data":data,"sign":sign,"resTime":"2025-08-26 12:00:01","traceId":"q1"});
+            let answer = json!({"code":0,"msg":"success","data":data,"sign":sign,"resTime":res_time,"traceId":"q1"});
             Response::new(Full::new(Bytes::from(answer.to_string())))
         })
         .await;

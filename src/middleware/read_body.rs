@@ -92,7 +92,9 @@ where
                 .await
                 .map_err(|_| Failure::BodyTimeout)??;
             std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
-            inner.call(Request::from_parts(parts, Full::new(body))).await
+            inner
+                .call(Request::from_parts(parts, Full::new(body)))
+                .await
         })
     }
 }

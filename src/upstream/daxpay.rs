@@ -132,7 +132,11 @@ mod tests {
 
     #[test]
     fn plain_http_is_flagged_outside_loopback() {
-        for url in ["http://gw.example", "http://10.0.0.5:9000/dax", "http://[fd00::1]:80"] {
+        for url in [
+            "http://gw.example",
+            "http://10.0.0.5:9000/dax",
+            "http://[fd00::1]:80",
+        ] {
             assert!(plain_http_off_host(url), "{url}");
         }
         for url in [

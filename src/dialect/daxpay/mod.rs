@@ -10,6 +10,6 @@ pub mod res_time;
 pub mod sign;
 
 pub use answer::{read_answer, read_fresh_answer, Answer};
-pub use res_time::ResTimeCheck;
 pub use envelope::Caller;
+pub use res_time::ResTimeCheck;
 pub use sign::{Scheme, SignType, Version};

@@ -30,7 +30,9 @@ impl ResTimeCheck {
     /// `res_time`: the signed value as rendered for signing (`None`: absent or null).
     pub fn verify(&self, version: Version, res_time: Option<&str>) -> Result<(), AnswerFault> {
         let Some(text) = res_time.map(str::trim).filter(|t| !t.is_empty()) else {
-            return Err(AnswerFault::Stale("the success carries no resTime".to_owned()));
+            return Err(AnswerFault::Stale(
+                "the success carries no resTime".to_owned(),
+            ));
         };
         let unreadable = || AnswerFault::Stale(format!("resTime {text:?} is unreadable"));
         let given = match version {
@@ -77,10 +79,20 @@ mod tests {
     fn the_wall_clock_is_read_in_the_upstreams_zone() {
         let c = check();
         assert_eq!(c.verify(Version::V3_0, Some("2025-09-01 12:04:59")), Ok(()));
-        assert_eq!(c.verify(Version::V3_0Beta, Some("2025-09-01 11:55:00")), Ok(()));
-        for stale in ["2025-09-01 11:00:00", "2025-09-01 04:00:00", "2025-09-01 12:05:01"] {
+        assert_eq!(
+            c.verify(Version::V3_0Beta, Some("2025-09-01 11:55:00")),
+            Ok(())
+        );
+        for stale in [
+            "2025-09-01 11:00:00",
+            "2025-09-01 04:00:00",
+            "2025-09-01 12:05:01",
+        ] {
             assert!(
-                matches!(c.verify(Version::V3_0, Some(stale)), Err(AnswerFault::Stale(_))),
+                matches!(
+                    c.verify(Version::V3_0, Some(stale)),
+                    Err(AnswerFault::Stale(_))
+                ),
                 "{stale}"
             );
         }
@@ -99,9 +111,16 @@ mod tests {
     #[test]
     fn absent_or_unreadable_is_not_believed() {
         let c = check();
-        for bad in [None, Some(""), Some("null"), Some("2025-09-01T12:00:00"), Some("-5")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("null"),
+            Some("2025-09-01T12:00:00"),
+            Some("-5"),
+        ] {
             assert!(matches!(
-                c.verify(Version::V3_0, bad).or(c.verify(Version::V2_0, bad)),
+                c.verify(Version::V3_0, bad)
+                    .or(c.verify(Version::V2_0, bad)),
                 Err(AnswerFault::Stale(_))
             ));
         }
