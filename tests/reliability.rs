@@ -12,6 +12,7 @@ use bytes::Bytes;
 use common::*;
 use http::Response;
 use http_body_util::Full;
+use paybridge::dialect::daxpay::envelope::wall_clock;
 use paybridge::dialect::daxpay::{Scheme, SignType, Version};
 use paybridge_sandbox::OrderStatus;
 use serde_json::{json, Value};
@@ -315,11 +316,7 @@ async fn an_unknown_outcome_is_resolved_by_querying_the_order() {
             }
             let data = json!({"orderNo": "U1", "bizOrderNo": "MU1", "status": status, "channel": "ali_pay"});
             let rendered = paybridge::dialect::daxpay::sign::render(&data).unwrap().into_owned();
-            // A success is believed only with a recent resTime (the upstream's +08:00 clock).
-            let res_time = paybridge::dialect::daxpay::envelope::wall_clock(
-                time::OffsetDateTime::now_utc(),
-                time::macros::offset!(+8),
-            );
+            let res_time = wall_clock(time::OffsetDateTime::now_utc(), time::macros::offset!(+8));
             let mut fields: Vec<(&str, Cow<'_, str>)> = vec![
                 ("code", "0".into()),
                 ("msg", "success".into()),
