@@ -21,6 +21,7 @@ use crate::admin::Admin;
 use crate::config::Config;
 use crate::middleware::dialect_errors::DialectErrorsLayer;
 use crate::middleware::in_flight::InFlightLimitLayer;
+use crate::middleware::read_body::{BodyLimits, ReadBodyLayer};
 use crate::middleware::request_id::MakeId;
 use crate::proxy::{Gateway, JSON_UTF8};
 use crate::reload::Reloader;
@@ -34,7 +35,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The proxy's request path: request id → access log → trace → panic guard → dialect errors →
-/// load shedding → gateway.
+/// body read (bounded, before a slot is taken) → load shedding → gateway.
 pub fn proxy_service(
     gateway: Gateway,
     max_in_flight: usize,
@@ -52,6 +53,16 @@ pub fn proxy_service(
 > + Clone
        + Send
        + 'static {
+    let limits = {
+        let gateway = gateway.clone();
+        move || {
+            let server = &gateway.config().server;
+            BodyLimits {
+                max_bytes: server.max_body_bytes,
+                timeout: server.body_read_timeout,
+            }
+        }
+    };
     ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeId::default()))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -59,6 +70,7 @@ pub fn proxy_service(
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_panic| panic_answer()))
         .layer(DialectErrorsLayer)
+        .layer(ReadBodyLayer::new(limits))
         .layer(InFlightLimitLayer::new(max_in_flight))
         .service(gateway)
 }

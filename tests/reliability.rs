@@ -12,6 +12,7 @@ use bytes::Bytes;
 use common::*;
 use http::Response;
 use http_body_util::Full;
+use paybridge::dialect::daxpay::envelope::wall_clock;
 use paybridge::dialect::daxpay::{Scheme, SignType, Version};
 use paybridge_sandbox::OrderStatus;
 use serde_json::{json, Value};
@@ -127,13 +128,16 @@ async fn req_time_window_can_be_switched_off_per_merchant() {
         &[("OLD", "MOLD", "progress")],
     ))
     .await;
-    let proxy = start_proxy(&proxy_toml(
-        sb.addr,
-        "3.0",
-        "hmac_sha256",
-        "",
-        "req_time_window_secs = 0",
-    ))
+    // Replay on and a window off: how long requests are remembered must be written.
+    let proxy = start_proxy(
+        &(proxy_toml(
+            sb.addr,
+            "3.0",
+            "hmac_sha256",
+            "",
+            "req_time_window_secs = 0",
+        ) + "\n[replay]\nttl_secs = 600\n"),
+    )
     .await;
     let a = post_json(
         proxy.addr,
@@ -326,15 +330,16 @@ async fn an_unknown_outcome_is_resolved_by_querying_the_order() {
             }
             let data = json!({"orderNo": "U1", "bizOrderNo": "MU1", "status": status, "channel": "ali_pay"});
             let rendered = paybridge::dialect::daxpay::sign::render(&data).unwrap().into_owned();
+            let res_time = wall_clock(time::OffsetDateTime::now_utc(), time::macros::offset!(+8));
             let mut fields: Vec<(&str, Cow<'_, str>)> = vec![
                 ("code", "0".into()),
                 ("msg", "success".into()),
                 ("data", rendered.into()),
-                ("resTime", "2025-08-26 12:00:01".into()),
+                ("resTime", res_time.as_str().into()),
                 ("traceId", "q1".into()),
             ];
             let sign = Scheme::new(Version::V3_0, SignType::HmacSha256).sign(&mut fields, DAX_SECRET);
-            let answer = json!({"code":0,"msg":"success","data":data,"sign":sign,"resTime":"2025-08-26 12:00:01","traceId":"q1"});
+            let answer = json!({"code":0,"msg":"success","data":data,"sign":sign,"resTime":res_time,"traceId":"q1"});
             Response::new(Full::new(Bytes::from(answer.to_string())))
         })
         .await;

@@ -19,7 +19,7 @@ mod upstreams;
 
 pub use merchants::{DaxIdentity, LookupError, Merchant, Merchants};
 pub(crate) use parse::invalid;
-pub use replay::{ReplayConfig, ReplayStoreKind};
+pub use replay::{ReplayConfig, ReplayStoreKind, REPLAY_MARGIN};
 pub use routing::{Action, DaxTarget, Rollout, Routing, Rule};
 pub use server::{ServerConfig, SuccessReply};
 pub use summary::offset_text;
@@ -112,7 +112,7 @@ fn env_overrides() -> Env {
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let inline_secrets = count_inline(&raw);
     let server = server::validate(raw.server)?;
-    let (upstreams, legacy) = upstreams::validate(raw.upstreams)?;
+    let (upstreams, legacy) = upstreams::validate(raw.upstreams, server.req_time_window)?;
     let merchants = merchants::validate(raw.merchants, &upstreams, &server)?;
     let routing = routing::validate(raw.routing, raw.routes, &upstreams, &legacy)?;
     let admin_listen = raw
@@ -121,7 +121,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .as_deref()
         .map(|a| parse_addr("admin.listen", Some(a), ""))
         .transpose()?;
-    let replay = replay::validate(raw.replay, server.req_time_window)?;
+    let replay = replay::validate(raw.replay, server.req_time_window, &merchants)?;
 
     Ok(Config {
         server,

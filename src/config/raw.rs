@@ -86,6 +86,8 @@ pub struct RawUpstream {
     pub sign_type: Option<String>,
     pub secret: Option<RawSecret>,
     pub utc_offset: Option<String>,
+    /// How far a signed success's `resTime` may be from paybridge's clock; 0: not checked.
+    pub res_time_window_secs: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub connect_timeout_ms: Option<u64>,
     /// PEM certificates trusted for this upstream's HTTPS, beside the system's roots.

@@ -11,7 +11,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use time::UtcOffset;
 
-use super::parse::{invalid, millis, parse_enum, parse_offset, resolve_secret};
+use super::parse::{invalid, millis, parse_enum, parse_offset, resolve_secret, window};
 use super::raw::RawUpstream;
 use super::ConfigError;
 use crate::dialect::daxpay::{Scheme, SignType, Version};
@@ -39,6 +39,8 @@ pub struct Upstream {
     pub scheme: Scheme,
     pub secret: Option<Secret>,
     pub utc_offset: UtcOffset,
+    /// How far a signed success's `resTime` may be from paybridge's clock (`None`: not checked).
+    pub res_time_window: Option<Duration>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub forward_client_ip: bool,
@@ -75,7 +77,12 @@ pub(super) type ByKind = (
     BTreeMap<String, Arc<LegacyUpstream>>,
 );
 
-pub(super) fn validate(raw: BTreeMap<String, RawUpstream>) -> Result<ByKind, ConfigError> {
+/// `req_time_window`: the server's `reqTime` window, the default `resTime` window of DaxPay
+/// answers (300 s when it is off: merchants' clocks say nothing of DaxPay's).
+pub(super) fn validate(
+    raw: BTreeMap<String, RawUpstream>,
+    req_time_window: Option<Duration>,
+) -> Result<ByKind, ConfigError> {
     let mut upstreams = BTreeMap::new();
     let mut legacy = BTreeMap::new();
     for (name, u) in raw {
@@ -105,6 +112,7 @@ pub(super) fn validate(raw: BTreeMap<String, RawUpstream>) -> Result<ByKind, Con
                     ("sign_type", u.sign_type.is_some()),
                     ("secret", u.secret.is_some()),
                     ("utc_offset", u.utc_offset.is_some()),
+                    ("res_time_window_secs", u.res_time_window_secs.is_some()),
                     ("forward_client_ip", u.forward_client_ip),
                     ("sm3_is_md5", u.sm3_is_md5),
                 ];
@@ -156,6 +164,10 @@ pub(super) fn validate(raw: BTreeMap<String, RawUpstream>) -> Result<ByKind, Con
                 .map(|s| resolve_secret(&key("secret"), s))
                 .transpose()?,
             utc_offset: parse_offset(&key("utc_offset"), u.utc_offset.as_deref())?,
+            res_time_window: match u.res_time_window_secs {
+                Some(secs) => window(secs),
+                None => Some(req_time_window.unwrap_or(Duration::from_secs(300))),
+            },
             timeout,
             connect_timeout,
             forward_client_ip: u.forward_client_ip,

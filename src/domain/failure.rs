@@ -14,6 +14,10 @@ pub enum AnswerFault {
     UnsignedSuccess,
     #[error("answer signature does not verify")]
     BadSignature,
+    /// A signed success that is not recent (or says not when it was given): possibly an old
+    /// answer replayed.
+    #[error("success answer is not recent: {0}")]
+    Stale(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +157,7 @@ impl Failure {
                 AnswerFault::Malformed(_) => "upstream_malformed",
                 AnswerFault::UnsignedSuccess => "upstream_unsigned_success",
                 AnswerFault::BadSignature => "upstream_bad_signature",
+                AnswerFault::Stale(_) => "upstream_stale_answer",
             },
             Failure::Rejected { code: 20052, .. } => "upstream_rejected_signature",
             Failure::Rejected { .. } => "upstream_rejected",

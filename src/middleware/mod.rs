@@ -2,4 +2,5 @@
 
 pub mod dialect_errors;
 pub mod in_flight;
+pub mod read_body;
 pub mod request_id;

@@ -46,8 +46,11 @@ impl Context {
             .unwrap_or_default();
         let json = contains_ignore_case(content_type, "application/json")
             && self.parts.method != Method::GET;
-        // A servlet container reads parameters from a body only when it is a form.
-        let form = contains_ignore_case(content_type, "application/x-www-form-urlencoded");
+        // A servlet container reads parameters from a body only when its media type is the form
+        // type itself (parameters such as `;charset=UTF-8` aside), and only on a body method
+        // (Tomcat's POST, Spring's form filter's PUT, PATCH and DELETE): a type that merely
+        // mentions the form type (`text/plain; x=application/x-www-form-urlencoded`) is no form.
+        let form = is_form(content_type) && self.parts.method != Method::GET;
         let body: &[u8] = if json || form { &self.body } else { &[] };
         (json, self.parts.uri.query(), body)
     }
@@ -76,9 +79,43 @@ impl Context {
     }
 }
 
+/// The media type (before any `;` parameter) is `application/x-www-form-urlencoded`, in any case.
+fn is_form(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+}
+
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
     haystack
         .as_bytes()
         .windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_form_type_itself_is_a_form() {
+        for ct in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-Urlencoded;charset=UTF-8",
+            " application/x-www-form-urlencoded ; charset=utf-8",
+        ] {
+            assert!(is_form(ct), "{ct}");
+        }
+        for ct in [
+            "text/plain; x=application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded-not",
+            "multipart/form-data",
+            "",
+        ] {
+            assert!(!is_form(ct), "{ct}");
+        }
+    }
 }

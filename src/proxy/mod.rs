@@ -24,7 +24,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Response};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 
 use crate::config::{Config, LegacyUpstream, ReplayStoreKind};
 use crate::dialect::jeepay::Params;
@@ -231,7 +231,7 @@ where
             upstream,
             fallback,
             shadow,
-        } => passed_through(rt, &routed, upstream, fallback, shadow).await,
+        } => passed_through(rt, replay, &routed, upstream, fallback, shadow).await,
     }
 }
 
@@ -244,9 +244,11 @@ pub(crate) struct Routed<'a> {
 }
 
 /// A request passed through unchanged (shadowed first when asked), translated once instead
-/// when the legacy gateway says the order does not exist and a fallback is configured.
+/// when the legacy gateway says the order does not exist and a fallback is configured (that
+/// translation claims and records in the replay store like any other).
 async fn passed_through(
     rt: &Runtime,
+    replay: Option<&Store>,
     routed: &Routed<'_>,
     upstream: &Arc<LegacyUpstream>,
     fallback: Option<&crate::config::DaxTarget>,
@@ -272,7 +274,7 @@ async fn passed_through(
         (Some(target), Some(op)) if passthrough::says_no_such_order(&answer) => {
             let job = pipeline::Job {
                 rt,
-                replay: None,
+                replay,
                 routed,
                 op,
                 upstream: target.upstream(),
@@ -294,16 +296,12 @@ fn reply_answer(body: Bytes) -> Answered {
     }
 }
 
+/// The body, bounded (already read by [`crate::middleware::read_body`] on the proxy's stack,
+/// before an in-flight slot was taken; read here for a gateway used without that layer).
 async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Failure>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(Failure::BodyTooLarge { limit })
-        }
-        Err(e) => Err(Failure::Unreadable(format!("body could not be read: {e}"))),
-    }
+    crate::middleware::read_body::read(body, limit).await
 }

@@ -19,10 +19,11 @@ use time::OffsetDateTime;
 use super::replay::{self, Claimed};
 use super::{ownership, passthrough, reply_answer, Routed, Runtime};
 use crate::config::{LegacyUpstream, LookupError, Merchant, Upstream};
-use crate::dialect::daxpay::answer::{read_answer, Answer};
+use crate::dialect::daxpay::answer::{read_fresh_answer, Answer};
 use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
 use crate::dialect::daxpay::ops::{DaxOp, Upstream as AnswerSource};
 use crate::dialect::daxpay::order_query::{pay_status, query_fields};
+use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dialect::daxpay::sign::Version;
 use crate::dialect::jeepay::ops::JeepayOp;
 use crate::dialect::jeepay::Reply;
@@ -57,6 +58,9 @@ pub(crate) struct Prepared<O> {
     /// The request's verified MD5 signature (32 hex digits): with the merchant and the
     /// operation it identifies the request for idempotent replay.
     sign: [u8; 32],
+    /// When the request stops passing the `reqTime` check (`None`: the merchant has no
+    /// window): its replay entry must live at least until then.
+    fresh_until: Option<SystemTime>,
 }
 
 impl<O: Translated> Prepared<O> {
@@ -138,9 +142,10 @@ pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failu
     if !request.verify(merchant.secret.expose()) {
         return Err(Failure::BadSignature);
     }
-    if let Some(window) = merchant.req_time_window {
-        check_req_time(request.req_time(), window)?;
-    }
+    let fresh_until = match merchant.req_time_window {
+        Some(window) => Some(check_req_time(request.req_time(), window)? + window),
+        None => None,
+    };
     // The path is not signed: without the merchant's opt-in, a captured close is no cancel.
     if job.op == OpKind::Cancel && !merchant.allow_cancel {
         return Err(Failure::CancelNotAllowed);
@@ -160,6 +165,7 @@ pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failu
             .as_bytes()
             .try_into()
             .map_err(|_| Failure::BadSignature)?,
+        fresh_until,
         op,
         merchant,
         upstream,
@@ -177,23 +183,9 @@ pub(super) async fn translate<O: Translated>(
     cx.note(|r| r.action = Some("translate"));
     let prepared = prepare::<O>(job)?;
     cx.note(|r| r.upstream = Some(prepared.upstream.name.clone()));
-    let (ticket, retry) = if O::CHANGES_STATE {
-        // Long enough for the first request's call, and its resolution by query.
-        let wait = prepared.upstream.timeout * 2 + Duration::from_secs(1);
-        match replay::claim(rt, job.replay, || prepared.replay_key(), wait).await? {
-            Claimed::Replay { stored, code } => {
-                cx.note(|r| {
-                    r.action = Some("replay");
-                    r.code = code;
-                });
-                metrics::counter!("paybridge_replays_total").increment(1);
-                tracing::info!(mch_no = %prepared.merchant.mch_no, "duplicate request: the first answer is replayed");
-                return Ok(stored);
-            }
-            Claimed::Go { ticket, retry } => (ticket, retry),
-        }
-    } else {
-        (None, false)
+    let (ticket, retry) = match claim(job, &prepared).await? {
+        Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),
+        Claimed::Go { ticket, retry } => (ticket, retry),
     };
     let outcome = match ownership::check(job, &prepared).await {
         Ok(()) if retry => resume(job, &prepared).await,
@@ -244,11 +236,49 @@ pub(super) async fn fallback<O: Translated>(
         &prepared.merchant.mch_no,
     );
     cx.note(|r| r.fallback = true);
-    ownership::check(job, &prepared).await?;
-    let outcome = ownership::strip(&prepared, execute(job, &prepared).await?)?;
-    Ok(passthrough::into_response(reply_answer(
-        prepared.success(&outcome),
-    )))
+    // Claimed and recorded like a direct translation (the same key): a replay of the request
+    // that fell back is answered from the store, not closed on DaxPay again.
+    let (ticket, retry) = match claim(job, &prepared).await? {
+        Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),
+        Claimed::Go { ticket, retry } => (ticket, retry),
+    };
+    let outcome = match ownership::check(job, &prepared).await {
+        Ok(()) if retry => resume(job, &prepared).await,
+        Ok(()) => execute(job, &prepared).await,
+        Err(e) => Err(e),
+    }
+    .and_then(|outcome| ownership::strip(&prepared, outcome));
+    let answer = outcome.map(|outcome| reply_answer(prepared.success(&outcome)));
+    replay::record(cx, ticket, answer).await
+}
+
+/// A state-changing request claimed in the replay store (others are not stored).
+async fn claim<O: Translated>(job: &Job<'_>, p: &Prepared<O>) -> Result<Claimed, Failure> {
+    if !O::CHANGES_STATE {
+        return Ok(Claimed::Go {
+            ticket: None,
+            retry: false,
+        });
+    }
+    // Long enough for the first request's call, and its resolution by query.
+    let wait = p.upstream.timeout * 2 + Duration::from_secs(1);
+    replay::claim(job.rt, job.replay, || p.replay_key(), p.fresh_until, wait).await
+}
+
+/// A duplicate answered from the replay store.
+fn replayed<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+    stored: Response<Full<Bytes>>,
+    code: Option<i64>,
+) -> Response<Full<Bytes>> {
+    job.routed.cx.note(|r| {
+        r.action = Some("replay");
+        r.code = code;
+    });
+    metrics::counter!("paybridge_replays_total").increment(1);
+    tracing::info!(mch_no = %p.merchant.mch_no, "duplicate request: the first answer is replayed");
+    stored
 }
 
 /// Shadow (dry run): the DaxPay request a translation *would* send, built, signed and logged.
@@ -317,10 +347,18 @@ pub(super) async fn exchange<O: Translated>(
     let answer_body = client
         .post_json(call, body, cx.request_id(), cx.traceparent())
         .await?;
-    read_answer(
+    // A signed success must be recent: an old one replayed (on a plain-HTTP link) would
+    // otherwise report a close that never happened.
+    let fresh = p.upstream.res_time_window.map(|window| ResTimeCheck {
+        now: OffsetDateTime::now_utc(),
+        utc_offset: p.upstream.utc_offset,
+        window,
+    });
+    read_fresh_answer(
         &p.upstream.scheme,
         p.merchant.daxpay.secret.expose(),
         &answer_body,
+        fresh.as_ref(),
     )
     .map_err(|fault| Failure::Unverified {
         upstream: p.upstream.name.clone(),
@@ -437,8 +475,9 @@ async fn query_status<O: Translated>(
     }
 }
 
-/// Jeepay SDKs send epoch seconds, milliseconds or microseconds (10, 13 or 16 digits).
-fn check_req_time(req_time: &str, window: Duration) -> Result<(), Failure> {
+/// Jeepay SDKs send epoch seconds, milliseconds or microseconds (10, 13 or 16 digits). A
+/// `reqTime` within `window` of now is the time the request says it was sent.
+fn check_req_time(req_time: &str, window: Duration) -> Result<SystemTime, Failure> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i128);
@@ -463,7 +502,8 @@ fn check_req_time(req_time: &str, window: Duration) -> Result<(), Failure> {
             server_time: format!("{server} UTC ({now_ms})"),
         });
     }
-    Ok(())
+    // Digits only, at most 16 of them: a few centuries' worth of milliseconds.
+    Ok(UNIX_EPOCH + Duration::from_millis(u64::try_from(sent_ms).unwrap_or_default()))
 }
 
 #[cfg(test)]

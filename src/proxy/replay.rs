@@ -3,7 +3,7 @@
 //!
 //! Stored entries are `status (2 bytes) · content-type length (2) · content-type · body`.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -12,6 +12,7 @@ use http_body_util::Full;
 
 use super::context::Context;
 use super::{passthrough, Runtime, JSON_UTF8};
+use crate::config::REPLAY_MARGIN;
 use crate::dialect::jeepay::failure as jeepay_failure;
 use crate::domain::Failure;
 use crate::replay::{Claim, Key, Store, StoreError, Ticket};
@@ -38,12 +39,14 @@ pub(super) enum Claimed {
     },
 }
 
-/// Claims a verified request in the replay store. `wait`: how long a duplicate waits for the
-/// first request's outcome.
+/// Claims a verified request in the replay store. `fresh_until`: when the request stops
+/// passing the `reqTime` check (`None`: never, it has no window); `wait`: how long a duplicate
+/// waits for the first request's outcome.
 pub(super) async fn claim(
     rt: &Runtime,
     replay: Option<&Store>,
     key: impl FnOnce() -> Key,
+    fresh_until: Option<SystemTime>,
     wait: Duration,
 ) -> Result<Claimed, Failure> {
     let Some(store) = replay else {
@@ -52,7 +55,7 @@ pub(super) async fn claim(
             retry: false,
         });
     };
-    let ttl = rt.config.replay.ttl;
+    let ttl = entry_ttl(rt.config.replay.ttl, fresh_until, SystemTime::now());
     match store.claim(key(), ttl, wait).await {
         Ok(Claim::Fresh(ticket)) => Ok(Claimed::Go {
             ticket: Some(ticket),
@@ -80,6 +83,19 @@ pub(super) async fn claim(
                 Err(Failure::ReplayStoreDown)
             }
         }
+    }
+}
+
+/// How long an entry is kept (counted again from its completion): the configured TTL, and at
+/// least until its request can no longer be fresh, plus a margin. A `reqTime` may lie up to one
+/// window in the future, so an entry kept only for the window would die while a replay of its
+/// request still passes the check.
+fn entry_ttl(configured: Duration, fresh_until: Option<SystemTime>, now: SystemTime) -> Duration {
+    match fresh_until {
+        Some(until) => {
+            configured.max(until.duration_since(now).unwrap_or_default() + REPLAY_MARGIN)
+        }
+        None => configured,
     }
 }
 
@@ -169,4 +185,24 @@ fn decode_stored(stored: Bytes) -> Result<(Response<Full<Bytes>>, Option<i64>), 
         .headers_mut()
         .insert("x-paybridge-replay", HeaderValue::from_static("true"));
     Ok((response, code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_lives_until_its_request_is_stale() {
+        let now = SystemTime::now();
+        let ttl = Duration::from_secs(20);
+        // reqTime 18 s ahead, window 20 s: fresh for 38 s more.
+        let until = now + Duration::from_secs(38);
+        assert_eq!(
+            entry_ttl(ttl, Some(until), now),
+            Duration::from_secs(38) + REPLAY_MARGIN
+        );
+        // Already stale (or about to be): the configured TTL still holds.
+        assert_eq!(entry_ttl(ttl, Some(now - Duration::from_secs(1)), now), ttl);
+        assert_eq!(entry_ttl(ttl, None, now), ttl);
+    }
 }

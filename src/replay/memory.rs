@@ -1,4 +1,4 @@
-//! The in-memory replay store: one process, bounded by entries and TTL.
+//! The in-memory replay store: one process, bounded by entries and TTL (each entry its own).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -179,7 +179,10 @@ impl Inner {
         self.order.push_back((key, generation, now + ttl));
     }
 
-    /// Drops entries whose TTL ended (the queue is in insertion order, TTLs are equal per store).
+    /// Drops entries whose TTL ended, from the front of the queue (insertion order). TTLs differ
+    /// per request (a `reqTime` ahead keeps its entry longer), so an expired entry may wait
+    /// behind a longer-lived one: it is then ignored by `claim` (which checks `expires`) and
+    /// removed later, or evicted first when the store is full.
     fn expire(&mut self, now: Instant) {
         while let Some(&(key, generation, expires)) = self.order.front() {
             if expires > now {

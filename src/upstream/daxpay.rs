@@ -19,6 +19,23 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static TRACEPARENT: HeaderName =
     HeaderName::from_static(crate::telemetry::trace_context::TRACEPARENT);
 
+/// `http://` to a host other than loopback (`localhost`, `127.0.0.0/8`, `::1`).
+fn plain_http_off_host(base_url: &str) -> bool {
+    let Ok(uri) = base_url.parse::<Uri>() else {
+        return false;
+    };
+    if uri.scheme_str() != Some("http") {
+        return false;
+    }
+    let host = uri.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
 #[derive(Clone, Debug)]
 pub struct DaxClient {
     pub upstream: Arc<Upstream>,
@@ -34,6 +51,14 @@ impl DaxClient {
     }
 
     pub fn new(upstream: Arc<Upstream>) -> Self {
+        if plain_http_off_host(&upstream.base_url) {
+            // Signed answers can be replayed on a link anyone on the path can read and write
+            // (only a recent `resTime` is believed, but within its window they still can).
+            tracing::warn!(
+                upstream = %upstream.name,
+                "DaxPay upstream reached over plain http:// outside loopback: its answers can be read and replayed on the way; use https://"
+            );
+        }
         let transport = Transport::new(
             &upstream.name,
             &upstream.base_url,
@@ -77,7 +102,7 @@ impl DaxClient {
             headers.insert(X_REQUEST_ID.clone(), id.clone());
         }
         headers.insert(TRACEPARENT.clone(), traceparent.clone());
-        let answer = self.transport.send(req).await?;
+        let answer = self.transport.send(req, true).await?;
         if answer.status != StatusCode::OK {
             return Err(UpstreamError::Status {
                 upstream: self.upstream.name.clone(),
@@ -103,5 +128,24 @@ mod tests {
         assert_eq!(uri.to_string(), "/unipay/close");
         let uri = origin_form("https://gw.example/daxpay", DaxCall::PayQuery.path()).unwrap();
         assert_eq!(uri.to_string(), "/daxpay/unipay/query/payOrder");
+    }
+
+    #[test]
+    fn plain_http_is_flagged_outside_loopback() {
+        for url in [
+            "http://gw.example",
+            "http://10.0.0.5:9000/dax",
+            "http://[fd00::1]:80",
+        ] {
+            assert!(plain_http_off_host(url), "{url}");
+        }
+        for url in [
+            "https://gw.example",
+            "http://127.0.0.1:9090",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            assert!(!plain_http_off_host(url), "{url}");
+        }
     }
 }

@@ -89,7 +89,9 @@ impl LegacyClient {
         if let Some(ip) = peer {
             append_forwarded_for(out, ip);
         }
-        let mut answer = self.transport.send(req).await?;
+        // Only the operations paybridge knows give the circuit breaker a verdict on 5xx.
+        let known = crate::dispatch::label(uri.path()) != "other";
+        let mut answer = self.transport.send(req, known).await?;
         answer.headers = end_to_end(&answer.headers);
         Ok(answer)
     }

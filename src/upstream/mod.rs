@@ -99,7 +99,17 @@ impl Transport {
 
     /// Sends `req` (origin-form URI) through the circuit breaker, retrying with backoff while
     /// nothing reached the upstream, all within the upstream's timeout.
-    async fn send(&self, req: Request<Full<Bytes>>) -> Result<Answered, UpstreamError> {
+    ///
+    /// `known`: the call is an operation paybridge knows (every DaxPay call; a forwarded request
+    /// on a path of [`crate::dispatch`]). The breaker counts connection failures on any call, but
+    /// timeouts, broken answers and HTTP 5xx only on known ones: anyone can send a request to
+    /// an unknown path that the gateway answers slowly or with a 500, and that must not open the
+    /// circuit for the merchants' payments.
+    async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+        known: bool,
+    ) -> Result<Answered, UpstreamError> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         // One breaker verdict per call: its retries are part of the same call.
@@ -141,6 +151,9 @@ impl Transport {
             // Waiting for one of our own connections says nothing of the upstream's health
             // (unless an attempt before could not connect).
             Err(UpstreamError::Exhausted { .. }) if !connect_failed => drop(permit),
+            // An unknown path's 5xx, timeout or broken answer: no verdict either way.
+            Ok(a) if !known && a.status.is_server_error() => drop(permit),
+            Err(_) if !known && !connect_failed => drop(permit),
             Ok(a) => permit.record(!a.status.is_server_error()),
             Err(_) => permit.record(false),
         }

@@ -3,13 +3,15 @@
 //! A success counts only when its signature verifies; an unsigned error is still an error
 //! (DaxPay answers pre-handler failures unsigned). A non-null `data` is verified from the JSON as
 //! received (its key order kept: see [`super::sign::render`]), never by re-serialising a model
-//! that may lack fields.
+//! that may lack fields. On the request path a success must also be recent ([`read_fresh_answer`],
+//! [`super::res_time`]).
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::res_time::ResTimeCheck;
 use super::sign::{self, Scheme, Version};
 use crate::domain::AnswerFault;
 use crate::text::ShortText;
@@ -143,13 +145,25 @@ impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
     }
 }
 
-/// Checks an answer body from a DaxPay upstream signing with `scheme` and `secret`.
+/// Checks an answer body from a DaxPay upstream signing with `scheme` and `secret` (its
+/// `resTime` is not checked: see [`read_fresh_answer`]).
 pub fn read_answer(scheme: &Scheme, secret: &str, body: &[u8]) -> Result<Answer, AnswerFault> {
+    read_fresh_answer(scheme, secret, body, None)
+}
+
+/// [`read_answer`], and a signed success whose `resTime` is absent or outside `fresh`'s window
+/// is not believed ([`AnswerFault::Stale`]). `None`: the time is not checked.
+pub fn read_fresh_answer(
+    scheme: &Scheme,
+    secret: &str,
+    body: &[u8],
+    fresh: Option<&ResTimeCheck>,
+) -> Result<Answer, AnswerFault> {
     let envelope: Envelope<'_> =
         serde_json::from_slice(body).map_err(|e| AnswerFault::Malformed(e.to_string()))?;
     match scheme.version {
-        Version::V3_0 | Version::V3_0Beta => read_envelope_signed(scheme, secret, envelope),
-        Version::V2_0 => read_data_signed(scheme, secret, envelope),
+        Version::V3_0 | Version::V3_0Beta => read_envelope_signed(scheme, secret, envelope, fresh),
+        Version::V2_0 => read_data_signed(scheme, secret, envelope, fresh),
     }
 }
 
@@ -161,6 +175,7 @@ fn read_envelope_signed(
     scheme: &Scheme,
     secret: &str,
     e: Envelope<'_>,
+    fresh: Option<&ResTimeCheck>,
 ) -> Result<Answer, AnswerFault> {
     let Some(given) = e.sign.as_deref().filter(|s| !s.is_empty()) else {
         return if e.code == 0 {
@@ -199,6 +214,10 @@ fn read_envelope_signed(
     if !scheme.verify(&mut fields[..n], secret, given) {
         return Err(AnswerFault::BadSignature);
     }
+    if let (0, Some(fresh)) = (e.code, fresh) {
+        let res_time = e.res_time.as_ref().and_then(Loose::render);
+        fresh.verify(scheme.version, res_time.as_deref())?;
+    }
     Ok(if e.code == 0 {
         Answer::Done {
             trace_id: owned(e.trace_id),
@@ -214,7 +233,12 @@ fn read_envelope_signed(
     })
 }
 
-fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope<'_>) -> Result<Answer, AnswerFault> {
+fn read_data_signed(
+    scheme: &Scheme,
+    secret: &str,
+    e: Envelope<'_>,
+    fresh: Option<&ResTimeCheck>,
+) -> Result<Answer, AnswerFault> {
     let trace_id = owned(e.trace_id);
     if e.code != 0 {
         return Ok(refused(
@@ -249,6 +273,10 @@ fn read_data_signed(scheme: &Scheme, secret: &str, e: Envelope<'_>) -> Result<An
         return Err(AnswerFault::BadSignature);
     }
     drop(fields);
+    if let (0, Some(fresh)) = (code, fresh) {
+        let res_time = data.get("resTime").and_then(sign::render);
+        fresh.verify(scheme.version, res_time.as_deref())?;
+    }
     Ok(if code == 0 {
         Answer::Done {
             trace_id,

@@ -6,8 +6,10 @@ pub mod envelope;
 pub mod ops;
 pub mod order_query;
 pub mod render;
+pub mod res_time;
 pub mod sign;
 
-pub use answer::{read_answer, Answer};
+pub use answer::{read_answer, read_fresh_answer, Answer};
 pub use envelope::Caller;
+pub use res_time::ResTimeCheck;
 pub use sign::{Scheme, SignType, Version};

@@ -89,6 +89,7 @@ impl fmt::Display for Words<'_> {
                     "系统异常[上游成功应答未签名，结果未知，请稍后查询订单]"
                 }
                 AnswerFault::BadSignature => "系统异常[上游应答验签失败，结果未知，请稍后查询订单]",
+                AnswerFault::Stale(_) => "系统异常[上游应答时间无效，结果未知，请稍后查询订单]",
             }),
             Failure::Rejected { code, .. } => write!(f, "系统异常[上游拒绝请求，代码{code}]"),
             Failure::NotFound(path) => write!(f, "请求路径不存在[{path}]"),
