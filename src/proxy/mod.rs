@@ -14,6 +14,7 @@ mod pipeline;
 pub mod registry;
 mod replay;
 pub mod routing;
+mod runtime;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,38 +23,21 @@ use std::task::{Context as TaskContext, Poll};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Method, Request, Response};
+use http::{Method, Request, Response};
 use http_body_util::Full;
 
 use crate::config::{Config, LegacyUpstream, ReplayStoreKind};
-use crate::dialect::jeepay::Params;
 use crate::dispatch;
 use crate::domain::Failure;
 use crate::replay::{MemoryStore, RedisStore, Store};
 use crate::server::PeerAddr;
-use crate::upstream::{Answered, Upstreams};
 use context::Context;
 pub use registry::daxpay_call;
 use routing::{Facts, Route};
-
-/// Jeepay answers with this content type.
-pub const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json;charset=UTF-8");
+use runtime::Routed;
+pub use runtime::{Runtime, JSON_UTF8};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// One configuration and the upstream clients built for it.
-pub struct Runtime {
-    pub config: Arc<Config>,
-    upstreams: Upstreams,
-}
-
-impl Runtime {
-    pub fn new(config: Arc<Config>) -> Self {
-        let upstreams = Upstreams::new(&config);
-        Runtime { config, upstreams }
-    }
-}
 
 /// The request path's tower service. Cheap to clone: the state is shared.
 #[derive(Clone)]
@@ -235,14 +219,6 @@ where
     }
 }
 
-/// A request whose route is decided: the request, its parameters as read for routing (`None`:
-/// unreadable), and the rule that matched.
-pub(crate) struct Routed<'a> {
-    pub cx: &'a Context,
-    pub params: Option<&'a Params<'a>>,
-    pub rule: &'a str,
-}
-
 /// A request passed through unchanged (shadowed first when asked), translated once instead
 /// when the legacy gateway says the order does not exist and a fallback is configured (that
 /// translation claims and records in the replay store like any other).
@@ -282,17 +258,6 @@ async fn passed_through(
             registry::fallback(&job, answer).await
         }
         _ => Ok(passthrough::into_response(answer)),
-    }
-}
-
-/// A Jeepay answer as an HTTP answer.
-fn reply_answer(body: Bytes) -> Answered {
-    let mut headers = http::HeaderMap::new();
-    headers.insert(CONTENT_TYPE, JSON_UTF8);
-    Answered {
-        status: http::StatusCode::OK,
-        headers,
-        body,
     }
 }
 

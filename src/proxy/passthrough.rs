@@ -8,7 +8,7 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 
 use super::context::Context;
-use super::Runtime;
+use super::runtime::Runtime;
 use crate::config::LegacyUpstream;
 use crate::dialect::jeepay::failure::code;
 use crate::domain::Failure;

@@ -17,7 +17,8 @@ use http_body_util::Full;
 use time::OffsetDateTime;
 
 use super::replay::{self, Claimed};
-use super::{ownership, passthrough, reply_answer, Routed, Runtime};
+use super::runtime::{reply_answer, Routed, Runtime};
+use super::{ownership, passthrough};
 use crate::config::{LegacyUpstream, LookupError, Merchant, Upstream};
 use crate::dialect::daxpay::answer::{read_fresh_answer, Answer};
 use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};

@@ -11,7 +11,8 @@ use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
 use super::context::Context;
-use super::{passthrough, Runtime, JSON_UTF8};
+use super::passthrough;
+use super::runtime::{Runtime, JSON_UTF8};
 use crate::config::REPLAY_MARGIN;
 use crate::dialect::jeepay::failure as jeepay_failure;
 use crate::domain::Failure;
