@@ -83,7 +83,10 @@ mod tests {
                 "`http://***@gw.example/x` is not usable",
             ),
             ("redis://:hunter2@r:6379", "redis://***@r:6379"),
-            ("redis://u:pa/ss@h and http://h/p", "redis://***@h and http://h/p"),
+            (
+                "redis://u:pa/ss@h and http://h/p",
+                "redis://***@h and http://h/p",
+            ),
             ("no url here", "no url here"),
             ("http://a@b http://c:d@e", "http://***@b http://***@e"),
         ] {

@@ -22,8 +22,8 @@ async fn served(log: &str, rust_log: &str) -> (Served, std::net::SocketAddr, Run
         &[("L1", "ML1", "progress"), ("L2", "ML2", "progress")],
     ))
     .await;
-    let toml =
-        proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "") + &format!("\n[log]\nformat = \"{log}\"\n");
+    let toml = proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
+        + &format!("\n[log]\nformat = \"{log}\"\n");
     let mut served = Served::start(&toml, rust_log);
     let addr = served.address("paybridge serving");
     // The sandbox runs as long as the test holds it.
@@ -81,7 +81,10 @@ async fn a_caller_cannot_forge_a_text_log_line_or_field() {
     );
     for line in &served.seen {
         assert!(!line.starts_with("2099-"), "a forged line: {line}");
-        assert!(!line.contains("abc method"), "the forged id was logged: {line}");
+        assert!(
+            !line.contains("abc method"),
+            "the forged id was logged: {line}"
+        );
         let fields = text_fields(line);
         let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
         keys.sort_unstable();

@@ -10,9 +10,7 @@ use crate::secret::Secret;
 /// The shortest admin token accepted: it guards reloads and the configuration view.
 pub const MIN_TOKEN_CHARS: usize = 16;
 
-pub(super) fn validate(
-    raw: RawAdmin,
-) -> Result<(Option<SocketAddr>, Option<Secret>), ConfigError> {
+pub(super) fn validate(raw: RawAdmin) -> Result<(Option<SocketAddr>, Option<Secret>), ConfigError> {
     let listen = raw
         .listen
         .as_deref()

@@ -18,9 +18,13 @@ pub struct ReplayConfig {
 #[derive(Clone, PartialEq, Eq)]
 pub enum ReplayStoreKind {
     Off,
-    Memory { max_entries: usize },
+    Memory {
+        max_entries: usize,
+    },
     /// The URL may carry a password: `Debug` shows it as `***`.
-    Redis { url: String },
+    Redis {
+        url: String,
+    },
 }
 
 impl std::fmt::Debug for ReplayStoreKind {

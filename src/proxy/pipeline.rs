@@ -181,7 +181,10 @@ pub(super) async fn translate<O: Translated>(
                     r.code = code;
                 });
                 metrics::counter!("paybridge_replays_total").increment(1);
-                tracing::info!(mch_no = prepared.merchant.mch_no.as_str(), "duplicate request: the first answer is replayed");
+                tracing::info!(
+                    mch_no = prepared.merchant.mch_no.as_str(),
+                    "duplicate request: the first answer is replayed"
+                );
                 return Ok(stored);
             }
             Claimed::Go { ticket, retry } => (ticket, retry),
@@ -227,7 +230,11 @@ pub(super) async fn fallback<O: Translated>(
     let prepared = match prepare::<O>(job) {
         Ok(prepared) => prepared,
         Err(e) => {
-            tracing::info!(rule = job.routed.rule, reason = crate::telemetry::text(&e).as_str(), "no fallback to DaxPay: the request cannot be translated");
+            tracing::info!(
+                rule = job.routed.rule,
+                reason = crate::telemetry::text(&e).as_str(),
+                "no fallback to DaxPay: the request cannot be translated"
+            );
             return Ok(passthrough::into_response(legacy_answer));
         }
     };
@@ -406,7 +413,10 @@ async fn resolve<O: Translated>(
             Unknown::StillUnknown => Err(cause),
         },
         Err(query_error) => {
-            tracing::warn!(error = crate::telemetry::text(&query_error).as_str(), "order query failed; the outcome stays unknown");
+            tracing::warn!(
+                error = crate::telemetry::text(&query_error).as_str(),
+                "order query failed; the outcome stays unknown"
+            );
             Err(cause)
         }
     }
