@@ -124,6 +124,10 @@ fn a_public_admin_listener_without_a_token_is_refused() {
     let (code, out) =
         check(&(base() + &format!("\n[admin]\nlisten = \"0.0.0.0:9100\"\ntoken = \"{TOKEN}\"\n")));
     assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("admin: 0.0.0.0:9100 · bearer token ***"),
+        "{out}"
+    );
     assert!(!out.contains(TOKEN), "{out}");
 }
 
