@@ -1,5 +1,7 @@
 //! The admin listener (its own address, off unless configured): configuration reload and view,
-//! Prometheus metrics, liveness and readiness.
+//! Prometheus metrics, liveness and readiness. With `[admin] token`, every route but `/healthz`
+//! and `/readyz` requires `Authorization: Bearer <token>` (compared in constant time); without
+//! one (allowed on a loopback address only) none does.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +28,23 @@ pub struct Admin {
 
 impl Admin {
     pub async fn handle<B>(self, req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let open = matches!(req.uri().path(), "/healthz" | "/readyz");
+        if !open && !self.authorized(&req) {
+            let mut response = Response::new(Full::new(Bytes::from_static(
+                br#"{"error":"unauthorized"}"#,
+            )));
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return Ok(response);
+        }
         let (status, content_type, body) = match (req.method(), req.uri().path()) {
             (&Method::POST, "/admin/reload") => self.reload(),
             (&Method::GET, "/admin/config") => (
@@ -65,6 +84,22 @@ impl Admin {
             header::HeaderValue::from_static(content_type),
         );
         Ok(response)
+    }
+
+    /// No token configured, or the request carries it as `Bearer` (the current configuration's:
+    /// a reload that changes the token applies at once).
+    fn authorized<B>(&self, req: &Request<B>) -> bool {
+        let config = self.gateway.config();
+        let Some(token) = config.admin_token.as_ref() else {
+            return true;
+        };
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .is_some_and(|(scheme, given)| {
+                scheme.eq_ignore_ascii_case("bearer") && token.matches(given.trim().as_bytes())
+            })
     }
 
     fn reload(&self) -> (StatusCode, &'static str, String) {

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::middleware::dialect_errors::DialectErrorsLayer;
 use crate::middleware::in_flight::InFlightLimitLayer;
 use crate::middleware::read_body::{BodyLimits, ReadBodyLayer};
-use crate::middleware::request_id::MakeId;
+use crate::middleware::request_id::{MakeId, PlainRequestIdLayer};
 use crate::proxy::{Gateway, JSON_UTF8};
 use crate::reload::Reloader;
 use crate::side::SideService;
@@ -34,8 +34,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the configuration file is checked for changes.
 pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-/// The proxy's request path: request id → access log → trace → panic guard → dialect errors →
-/// body read (bounded, before a slot is taken) → load shedding → gateway.
+/// The proxy's request path: request id (a caller's kept only when plain) → access log → trace
+/// → panic guard → dialect errors → body read (bounded, before a slot is taken) → load shedding
+/// → gateway.
 pub fn proxy_service(
     gateway: Gateway,
     max_in_flight: usize,
@@ -64,15 +65,27 @@ pub fn proxy_service(
         }
     };
     ServiceBuilder::new()
+        .layer(PlainRequestIdLayer)
         .layer(SetRequestIdLayer::x_request_id(MakeId::default()))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(AccessLogLayer)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span::<Incoming>))
         .layer(CatchPanicLayer::custom(|_panic| panic_answer()))
         .layer(DialectErrorsLayer)
         .layer(ReadBodyLayer::new(limits))
         .layer(InFlightLimitLayer::new(max_in_flight))
         .service(gateway)
+}
+
+/// The trace span of a request: its method and path only. The query string is left out: a GET
+/// may carry `sign` (or other values a log must not keep) there.
+fn request_span<B>(req: &Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = req.method().as_str(),
+        path = req.uri().path(),
+        version = ?req.version(),
+    )
 }
 
 /// A handler that panicked still answers in the dialect (and the panic is logged by the layer).

@@ -57,7 +57,11 @@ impl Reloader {
                 if let Ok(mut seen) = self.seen.lock() {
                     *seen = bytes;
                 }
-                tracing::info!(trigger, path = %self.path.display(), "configuration reloaded");
+                tracing::info!(
+                    trigger,
+                    path = crate::telemetry::text(&self.path.display()).as_str(),
+                    "configuration reloaded"
+                );
                 metrics::counter!("paybridge_reloads_total", "outcome" => "applied").increment(1);
                 Ok(())
             }
@@ -66,7 +70,12 @@ impl Reloader {
                     // Do not retry the same broken file every poll; a new edit is noticed.
                     *seen = bytes;
                 }
-                tracing::error!(trigger, path = %self.path.display(), %error, "configuration rejected; still serving the previous one");
+                tracing::error!(
+                    trigger,
+                    path = crate::telemetry::text(&self.path.display()).as_str(),
+                    error = crate::telemetry::text(&error).as_str(),
+                    "configuration rejected; still serving the previous one"
+                );
                 metrics::counter!("paybridge_reloads_total", "outcome" => "rejected").increment(1);
                 Err(error)
             }

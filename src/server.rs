@@ -89,7 +89,7 @@ pub async fn serve<S, B>(
                 Ok(conn) => conn,
                 Err(err) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %err, "accept failed");
+                    tracing::warn!(error = crate::telemetry::text(&err).as_str(), "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -107,7 +107,7 @@ pub async fn serve<S, B>(
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(err) = conn.await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
+                tracing::debug!(%peer, error = crate::telemetry::text(&err).as_str(), "connection ended with an error");
             }
             drop(permit);
         });

@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
             }
             // A merchant-configured success message can be any text.
             let msg = String::from_utf8_lossy(body);
-            Reply::empty_success(i64::from(mode), &msg, SECRET)
+            Reply::empty_success(i64::from(mode), &*msg, SECRET)
         }
         Err(error) => {
             let _ = (failure::code(&error), failure::status(&error), error.kind());

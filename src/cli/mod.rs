@@ -106,8 +106,10 @@ pub(crate) fn emit(text: &str) {
     let _ = out.flush();
 }
 
+/// Prints `message` (any URL's user and password masked: a sandbox's or an I/O error may quote
+/// one) and exits with 2.
 fn fail(message: &str) -> ExitCode {
-    eprintln!("paybridge: {message}");
+    eprintln!("paybridge: {}", crate::secret::redact_userinfo(message));
     ExitCode::from(2)
 }
 
@@ -126,28 +128,6 @@ fn init_tracing(level: &str, json: bool) {
     };
 }
 
-/// A configuration file holding secrets should be readable by its owner only.
-fn warn_if_secrets_readable(path: &std::path::Path, config: &Config) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if config.inline_secrets == 0 {
-            return;
-        }
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode();
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    path = %path.display(),
-                    mode = format!("{:o}", mode & 0o777),
-                    inline_secrets = config.inline_secrets,
-                    "the configuration file holds secrets and is readable by others: chmod 600 it, or move secrets to env/file references"
-                );
-            }
-        }
-    }
-}
-
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -163,7 +143,7 @@ fn serve(config: Arc<Config>, path: PathBuf, sides: &'static dyn Sides) -> ExitC
                 tracing::info!(listen = %admin, "admin listener serving");
             }
             tracing::info!(listen = %bound.proxy_addr()?, merchants = config.merchants.len(), "paybridge serving");
-            warn_if_secrets_readable(&path, &config);
+            crate::config::exposure::warn_at_start(&path, &config);
             let gateway = crate::proxy::Gateway::build(config.clone())
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))?;

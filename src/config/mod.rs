@@ -7,6 +7,8 @@
 //! prints. The `[sandbox]` and `[legacy_sandbox]` sections of the same file belong to the
 //! `paybridge-sandbox` crate, which reads them itself: here they are accepted and ignored.
 
+mod admin;
+pub mod exposure;
 mod merchants;
 mod parse;
 mod raw;
@@ -33,7 +35,6 @@ use std::sync::Arc;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 
-use parse::parse_addr;
 use raw::{RawConfig, RawSecret};
 
 /// The configuration file used when `--config` is omitted.
@@ -50,9 +51,10 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    // Never repeats a URL's user or password (figment and the parsers may quote a value).
+    #[error("{}", crate::secret::redact_userinfo(&.0.to_string()))]
     Syntax(Box<figment::Error>),
-    #[error("{key}: {reason}")]
+    #[error("{key}: {}", crate::secret::redact_userinfo(reason))]
     Invalid { key: String, reason: String },
 }
 
@@ -71,6 +73,9 @@ pub struct Config {
     pub routing: Routing,
     /// The admin listener (reload, configuration, metrics, health); off when `None`.
     pub admin_listen: Option<SocketAddr>,
+    /// Required as `Authorization: Bearer …` on the admin routes but `/healthz` and `/readyz`;
+    /// `None` (loopback listeners only): no authentication.
+    pub admin_token: Option<crate::secret::Secret>,
     pub replay: ReplayConfig,
     /// How many secrets are written inline (warned about when the file is readable by others).
     pub inline_secrets: usize,
@@ -115,12 +120,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let (upstreams, legacy) = upstreams::validate(raw.upstreams, server.req_time_window)?;
     let merchants = merchants::validate(raw.merchants, &upstreams, &server)?;
     let routing = routing::validate(raw.routing, raw.routes, &upstreams, &legacy)?;
-    let admin_listen = raw
-        .admin
-        .listen
-        .as_deref()
-        .map(|a| parse_addr("admin.listen", Some(a), ""))
-        .transpose()?;
+    let (admin_listen, admin_token) = admin::validate(raw.admin)?;
     let replay = replay::validate(raw.replay, server.req_time_window, &merchants)?;
 
     Ok(Config {
@@ -141,6 +141,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         merchants,
         routing,
         admin_listen,
+        admin_token,
         replay,
         inline_secrets,
     })
@@ -157,4 +158,5 @@ fn count_inline(raw: &RawConfig) -> usize {
             .iter()
             .map(|m| inline(&Some(m.secret.clone())) + inline(&m.daxpay.secret))
             .sum::<usize>()
+        + inline(&raw.admin.token)
 }

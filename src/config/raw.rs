@@ -139,6 +139,8 @@ pub struct RawDaxIdentity {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<String>,
+    /// Required as `Authorization: Bearer <token>` on every admin route but the health checks.
+    pub token: Option<RawSecret>,
 }
 
 #[derive(Debug, Default, Deserialize)]

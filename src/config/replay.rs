@@ -23,11 +23,32 @@ pub struct ReplayConfig {
     pub fail_open: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ReplayStoreKind {
     Off,
-    Memory { max_entries: usize },
-    Redis { url: String },
+    Memory {
+        max_entries: usize,
+    },
+    /// The URL may carry a password: `Debug` shows it as `***`.
+    Redis {
+        url: String,
+    },
+}
+
+impl std::fmt::Debug for ReplayStoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplayStoreKind::Off => f.write_str("Off"),
+            ReplayStoreKind::Memory { max_entries } => f
+                .debug_struct("Memory")
+                .field("max_entries", max_entries)
+                .finish(),
+            ReplayStoreKind::Redis { url } => f
+                .debug_struct("Redis")
+                .field("url", &crate::secret::redact_userinfo(url))
+                .finish(),
+        }
+    }
 }
 
 pub(super) fn validate(
@@ -41,8 +62,15 @@ pub(super) fn validate(
             max_entries: positive("replay.max_entries", raw.max_entries, 100_000)?,
         },
         url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            redis::Client::open(url)
-                .map_err(|e| invalid("replay.store", format!("bad Redis URL: {e}")))?;
+            redis::Client::open(url).map_err(|e| {
+                // Neither the URL nor redis's words about it are repeated: either may hold the
+                // password.
+                let words = crate::secret::redact_userinfo(&e.to_string());
+                invalid(
+                    "replay.store",
+                    format!("bad Redis URL ({}): {words}", shown(url)),
+                )
+            })?;
             ReplayStoreKind::Redis {
                 url: url.to_owned(),
             }
@@ -50,7 +78,7 @@ pub(super) fn validate(
         other => {
             return Err(invalid(
                 "replay.store",
-                format!("`{other}` is not memory, off or a redis:// URL"),
+                format!("`{}` is not memory, off or a redis:// URL", shown(other)),
             ))
         }
     };
@@ -89,4 +117,41 @@ pub(super) fn validate(
         ttl,
         fail_open,
     })
+}
+
+/// A store setting as it may be quoted in an error: any userinfo masked, and a value with an `@`
+/// but no scheme (a mistyped URL) not quoted at all.
+fn shown(value: &str) -> String {
+    if value.contains('@') && !value.contains("://") {
+        "(value not shown: it may hold a password)".to_owned()
+    } else {
+        crate::secret::redact_userinfo(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_never_repeat_a_password() {
+        for store in [
+            "redis//:hunter2@r:6379",
+            "redis://:hunter2@r:notaport",
+            "redis://u:hunter2@[::1",
+            "memcached://u:hunter2@m",
+        ] {
+            let raw = RawReplay {
+                store: Some(store.to_owned()),
+                ..RawReplay::default()
+            };
+            if let Err(e) = validate(raw, None, &Default::default()) {
+                assert!(!e.to_string().contains("hunter2"), "{store}: {e}");
+            }
+        }
+        let kind = ReplayStoreKind::Redis {
+            url: "redis://:hunter2@r:6379".to_owned(),
+        };
+        assert!(!format!("{kind:?}").contains("hunter2"));
+    }
 }

@@ -54,7 +54,11 @@ impl Config {
             );
         }
         if let Some(admin) = self.admin_listen {
-            let _ = writeln!(out, "admin: {admin}");
+            let auth = match &self.admin_token {
+                Some(token) => format!("bearer token {}", mask(Some(token))),
+                None => "no token (loopback only)".to_owned(),
+            };
+            let _ = writeln!(out, "admin: {admin} · {auth}");
         }
         let mut merchants: Vec<_> = self.merchants.iter().collect();
         merchants.sort_by(|a, b| (&a.mch_no, &a.app_id).cmp(&(&b.mch_no, &b.app_id)));

@@ -181,7 +181,9 @@ pub(super) fn validate(
 }
 
 fn parse_base_url(key: &str, text: &str) -> Result<String, ConfigError> {
-    let bad = |why: &str| invalid(key, format!("`{text}` is not a usable base URL: {why}"));
+    // The URL is quoted without any `user:password@`.
+    let shown = crate::secret::redact_userinfo(text);
+    let bad = |why: &str| invalid(key, format!("`{shown}` is not a usable base URL: {why}"));
     let uri: Uri = text.parse().map_err(|_| bad("does not parse"))?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
@@ -233,6 +235,7 @@ mod tests {
         ] {
             let err = parse_base_url("upstreams.dax.base_url", base_url).unwrap_err();
             assert!(err.to_string().contains(why), "{base_url}: {err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
         }
         assert_eq!(
             parse_base_url("k", "https://gw.example:8443/daxpay/").unwrap(),

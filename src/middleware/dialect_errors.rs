@@ -135,11 +135,19 @@ fn note(access: Option<&AccessHandle>, error: &Failure) {
 pub fn render(error: &Failure) -> Response<Full<Bytes>> {
     match error {
         e if e.is_operator_fault() => {
-            tracing::warn!(kind = error.kind(), error = %error, "upstream fault")
+            tracing::warn!(
+                kind = error.kind(),
+                error = crate::telemetry::text(error).as_str(),
+                "upstream fault"
+            )
         }
         Failure::Internal => tracing::error!(kind = error.kind(), "internal error"),
         // The access-log line already says what the merchant was answered.
-        _ => tracing::debug!(kind = error.kind(), error = %error, "request refused"),
+        _ => tracing::debug!(
+            kind = error.kind(),
+            error = crate::telemetry::text(error).as_str(),
+            "request refused"
+        ),
     }
     let mut response = Response::new(Full::new(jeepay::body(error)));
     *response.status_mut() = jeepay::status(error);

@@ -1,13 +1,78 @@
-//! Request ids: kept from the caller's `X-Request-Id` when present, else generated.
+//! Request ids: kept from the caller's `X-Request-Id` when it is short and plain, else generated.
 //!
 //! tower-http's `SetRequestId`/`PropagateRequestId` do the header work; this module supplies the
-//! id maker: 16 hex characters from a random per-process prefix and a counter, unique and cheap.
+//! id maker (16 hex characters from a random per-process prefix and a counter, unique and cheap)
+//! and [`PlainRequestIdLayer`], which runs before them and drops a caller's id that is not
+//! [`plain`]: the id is logged and echoed, so it must not carry spaces, quotes, `=` or control
+//! characters that could forge a log field or line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use http::{HeaderValue, Request};
+use tower::{Layer, Service};
 use tower_http::request_id::{MakeRequestId, RequestId};
+
+/// The longest caller request id kept.
+pub const MAX_CALLER_ID: usize = 64;
+
+const X_REQUEST_ID: &str = "x-request-id";
+
+/// A caller's id is kept only if it is 1 to 64 characters of `[A-Za-z0-9._-]`.
+pub fn plain(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_CALLER_ID
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Removes the caller's `X-Request-Id` unless it is one [`plain`] value, so that the id layer
+/// behind it generates one (which is then logged and echoed instead).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlainRequestIdLayer;
+
+impl<S> Layer<S> for PlainRequestIdLayer {
+    type Service = PlainRequestId<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        PlainRequestId { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PlainRequestId<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for PlainRequestId<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let headers = req.headers_mut();
+        let mut values = headers.get_all(X_REQUEST_ID).iter();
+        let keep = match (values.next(), values.next()) {
+            (None, _) => true,
+            (Some(one), None) => plain(one),
+            // Two ids: which one a reader would take is ambiguous.
+            (Some(_), Some(_)) => false,
+        };
+        if !keep {
+            headers.remove(X_REQUEST_ID);
+        }
+        self.inner.call(req)
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct MakeId {
@@ -45,6 +110,25 @@ impl MakeRequestId for MakeId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_short_plain_ids_are_plain() {
+        for ok in ["a", "merchant-abc-1", "A.b_C-9", &"x".repeat(64)] {
+            assert!(plain(&HeaderValue::from_str(ok).unwrap()), "{ok}");
+        }
+        for bad in [
+            "",
+            "abc method=POST",
+            "a\"b",
+            "a\tb",
+            "a=b",
+            "ü",
+            &"x".repeat(65),
+        ] {
+            let value = HeaderValue::from_bytes(bad.as_bytes()).unwrap();
+            assert!(!plain(&value), "{bad:?}");
+        }
+    }
 
     #[test]
     fn ids_are_distinct_hex() {

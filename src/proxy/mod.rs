@@ -126,7 +126,10 @@ impl Future for Detached {
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx).map(|joined| {
             joined.unwrap_or_else(|e| {
-                tracing::error!(error = %e, "request handler failed");
+                tracing::error!(
+                    error = crate::telemetry::text(&e).as_str(),
+                    "request handler failed"
+                );
                 Err(Failure::Internal)
             })
         })

@@ -87,7 +87,7 @@ pub(super) async fn check<O: Translated>(job: &Job<'_>, p: &Prepared<O>) -> Resu
 
 fn not_theirs<O: Translated>(p: &Prepared<O>) -> Failure {
     tracing::info!(
-        mch_no = %p.merchant.mch_no,
+        mch_no = p.merchant.mch_no.as_str(),
         operation = p.kind.as_str(),
         "an order of another merchant on a shared DaxPay identity: answered as not found"
     );

@@ -227,7 +227,11 @@ pub(super) async fn fallback<O: Translated>(
     let prepared = match prepare::<O>(job) {
         Ok(prepared) => prepared,
         Err(e) => {
-            tracing::info!(rule = job.routed.rule, reason = %e, "no fallback to DaxPay: the request cannot be translated");
+            tracing::info!(
+                rule = job.routed.rule,
+                reason = crate::telemetry::text(&e).as_str(),
+                "no fallback to DaxPay: the request cannot be translated"
+            );
             return Ok(passthrough::into_response(legacy_answer));
         }
     };
@@ -278,7 +282,10 @@ fn replayed<O: Translated>(
         r.code = code;
     });
     metrics::counter!("paybridge_replays_total").increment(1);
-    tracing::info!(mch_no = %p.merchant.mch_no, "duplicate request: the first answer is replayed");
+    tracing::info!(
+        mch_no = p.merchant.mch_no.as_str(),
+        "duplicate request: the first answer is replayed"
+    );
     stored
 }
 
@@ -293,10 +300,10 @@ pub(super) fn shadow<O: Translated>(job: &Job<'_>) {
             let order = p.op.order();
             tracing::info!(
                 rule,
-                mch_no = %p.merchant.mch_no,
-                app_id = %p.merchant.app_id,
+                mch_no = p.merchant.mch_no.as_str(),
+                app_id = p.merchant.app_id.as_str(),
                 operation = job.op.as_str(),
-                daxpay_upstream = %p.upstream.name,
+                daxpay_upstream = p.upstream.name.as_str(),
                 daxpay_version = %p.upstream.version(),
                 daxpay_path = call.path(),
                 daxpay_mch_no = identity.mch_no.as_deref().unwrap_or("-"),
@@ -312,7 +319,7 @@ pub(super) fn shadow<O: Translated>(job: &Job<'_>) {
             tracing::info!(
                 rule,
                 operation = job.op.as_str(),
-                reason = %error,
+                reason = crate::telemetry::text(&error).as_str(),
                 kind = error.kind(),
                 "shadow: this request would not be translated"
             );
@@ -374,9 +381,9 @@ async fn call<O: Translated>(job: &Job<'_>, p: &Prepared<O>) -> Result<O::Outcom
     match exchange(job, p, call, &fields).await? {
         Answer::Done { trace_id, data } => {
             tracing::info!(
-                mch_no = %p.merchant.mch_no,
+                mch_no = p.merchant.mch_no.as_str(),
                 operation = p.kind.as_str(),
-                upstream = %p.upstream.name,
+                upstream = p.upstream.name.as_str(),
                 trace_id = trace_id.as_deref().unwrap_or("-"),
                 "DaxPay answered"
             );
@@ -390,11 +397,11 @@ async fn call<O: Translated>(job: &Job<'_>, p: &Prepared<O>) -> Result<O::Outcom
             trace_id,
         } => {
             tracing::debug!(
-                mch_no = %p.merchant.mch_no,
+                mch_no = p.merchant.mch_no.as_str(),
                 operation = p.kind.as_str(),
-                upstream = %p.upstream.name,
+                upstream = p.upstream.name.as_str(),
                 code,
-                msg = %msg,
+                msg = msg.as_str(),
                 signed,
                 trace_id = trace_id.as_deref().unwrap_or("-"),
                 "DaxPay refused"
@@ -437,23 +444,26 @@ async fn resolve<O: Translated>(
     cause: Failure,
 ) -> Result<O::Outcome, Failure> {
     tracing::warn!(
-        mch_no = %p.merchant.mch_no,
+        mch_no = p.merchant.mch_no.as_str(),
         operation = p.kind.as_str(),
-        upstream = %p.upstream.name,
-        cause = %cause,
+        upstream = p.upstream.name.as_str(),
+        cause = crate::telemetry::text(&cause).as_str(),
         "outcome unknown: querying the order"
     );
     metrics::counter!("paybridge_outcome_resolutions_total").increment(1);
     match query_status(job, p).await {
         Ok(status) => match p.op.settle_unknown(status) {
             Unknown::Settled(outcome) => {
-                tracing::info!(mch_no = %p.merchant.mch_no, status = ?status, "outcome resolved by query");
+                tracing::info!(mch_no = p.merchant.mch_no.as_str(), status = ?status, "outcome resolved by query");
                 outcome
             }
             Unknown::StillUnknown => Err(cause),
         },
         Err(query_error) => {
-            tracing::warn!(error = %query_error, "order query failed; the outcome stays unknown");
+            tracing::warn!(
+                error = crate::telemetry::text(&query_error).as_str(),
+                "order query failed; the outcome stays unknown"
+            );
             Err(cause)
         }
     }

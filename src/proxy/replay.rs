@@ -74,13 +74,19 @@ pub(super) async fn claim(
         Err(e @ StoreError::Unavailable(_)) => {
             metrics::counter!("paybridge_replay_store_errors_total").increment(1);
             if rt.config.replay.fail_open {
-                tracing::error!(error = %e, "replay store unavailable: carrying on without replay protection");
+                tracing::error!(
+                    error = crate::telemetry::text(&e).as_str(),
+                    "replay store unavailable: carrying on without replay protection"
+                );
                 Ok(Claimed::Go {
                     ticket: None,
                     retry: false,
                 })
             } else {
-                tracing::error!(error = %e, "replay store unavailable: refusing");
+                tracing::error!(
+                    error = crate::telemetry::text(&e).as_str(),
+                    "replay store unavailable: refusing"
+                );
                 Err(Failure::ReplayStoreDown)
             }
         }
@@ -126,7 +132,11 @@ pub(super) async fn record(
                 r.code = Some(jeepay_failure::code(&e));
                 r.error_kind = Some(e.kind());
             });
-            tracing::debug!(kind = e.kind(), msg = %e, "request refused");
+            tracing::debug!(
+                kind = e.kind(),
+                msg = crate::telemetry::text(&e).as_str(),
+                "request refused"
+            );
             stored_response(stored).map_err(|()| corrupt_entry())
         }
         Err(e) if e.outcome_unknown() => {

@@ -120,7 +120,10 @@ impl RedisStore {
             .invoke_async(&mut conn)
             .await;
         if let Err(e) = result {
-            tracing::warn!(error = %e, "replay store: release failed; the entry expires with its TTL");
+            tracing::warn!(
+                error = crate::telemetry::text(&e).as_str(),
+                "replay store: release failed; the entry expires with its TTL"
+            );
         }
     }
 
@@ -130,7 +133,10 @@ impl RedisStore {
             .pset_ex(self.key(key), value, ttl.as_millis().max(1) as u64)
             .await;
         if let Err(e) = result {
-            tracing::warn!(error = %e, "replay store: write failed; a duplicate may reach the upstream");
+            tracing::warn!(
+                error = crate::telemetry::text(&e).as_str(),
+                "replay store: write failed; a duplicate may reach the upstream"
+            );
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One structured access-log line per request (target `paybridge::access`), and the request
 //! metrics. The handler fills an [`AccessRecord`] carried in the request's extensions; this
-//! layer writes it out when the answer leaves. No secret or signature is ever recorded.
+//! layer writes it out when the answer leaves. No secret or signature is ever recorded, and every
+//! value a caller or an upstream chose is a string field (quoted and escaped in the text format).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -147,12 +148,14 @@ impl Pending {
         let operation = self.operation;
         tracing::info!(
             target: "paybridge::access",
-            request_id = %self
+            // Caller-controlled values are string fields, never `%`: the text format quotes and
+            // escapes them, so a newline or `key=value` inside cannot forge a line or a field.
+            request_id = self
                 .request_id
                 .as_ref()
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-"),
-            method = %self.method,
+            method = self.method.as_str(),
             operation,
             mch_no = r.mch_no.as_deref().unwrap_or("-"),
             action,

@@ -8,6 +8,14 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+/// `value`'s `Display` text, for a log field that may hold text a caller or an upstream chose
+/// (an error naming a field value, a gateway's message): logged as a string field
+/// (`error = text(&e).as_str()`), the text format quotes and escapes it, so a newline or
+/// `key=value` inside cannot forge a line or a field; the JSON format writes a plain string.
+pub fn text(value: &impl std::fmt::Display) -> String {
+    value.to_string()
+}
+
 /// Latency buckets, in seconds: from sub-millisecond proxy work to upstream timeouts.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

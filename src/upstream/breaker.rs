@@ -116,14 +116,14 @@ impl Breaker {
             (other, false) => other,
         };
         if matches!(next, State::Closed { .. }) && !matches!(*state, State::Closed { .. }) {
-            tracing::info!(upstream = %self.name, "circuit closed");
+            tracing::info!(upstream = self.name.as_str(), "circuit closed");
             self.gauge(0.0);
         }
         *state = next;
     }
 
     fn open(&self) -> State {
-        tracing::warn!(upstream = %self.name, cooldown = ?self.cooldown, "circuit open: calls fail fast");
+        tracing::warn!(upstream = self.name.as_str(), cooldown = ?self.cooldown, "circuit open: calls fail fast");
         self.gauge(1.0);
         State::Open {
             until: Instant::now() + self.cooldown,

@@ -138,7 +138,12 @@ impl Transport {
                     if Instant::now() + backoff >= deadline {
                         break Err(error);
                     }
-                    tracing::debug!(upstream = %self.name, attempt, error = %error, "nothing sent; retrying");
+                    tracing::debug!(
+                        upstream = self.name.as_str(),
+                        attempt,
+                        error = crate::telemetry::text(&error).as_str(),
+                        "nothing sent; retrying"
+                    );
                     metrics::counter!("paybridge_upstream_retries_total", "upstream" => self.name.clone()).increment(1);
                     tokio::time::sleep(backoff).await;
                     attempt += 1;
@@ -264,7 +269,10 @@ fn tls_config(extra_roots: &[CertificateDer<'static>]) -> rustls::ClientConfig {
     let mut roots = system_roots().clone();
     for cert in extra_roots {
         if let Err(e) = roots.add(cert.clone()) {
-            tracing::warn!(error = %e, "a ca_file certificate is not a usable trust root");
+            tracing::warn!(
+                error = crate::telemetry::text(&e).as_str(),
+                "a ca_file certificate is not a usable trust root"
+            );
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -274,7 +282,10 @@ fn tls_config(extra_roots: &[CertificateDer<'static>]) -> rustls::ClientConfig {
         Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
         Err(e) => {
             // ring supports the default protocol versions, so this does not happen.
-            tracing::error!(error = %e, "TLS configuration failed; using rustls defaults");
+            tracing::error!(
+                error = crate::telemetry::text(&e).as_str(),
+                "TLS configuration failed; using rustls defaults"
+            );
             rustls::ClientConfig::builder()
                 .with_root_certificates(roots)
                 .with_no_client_auth()

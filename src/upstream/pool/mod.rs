@@ -305,7 +305,10 @@ impl Pool {
             .map_err(|e| PoolError::Connect(error_chain(&e)))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "upstream connection ended");
+                tracing::debug!(
+                    error = crate::telemetry::text(&e).as_str(),
+                    "upstream connection ended"
+                );
             }
         });
         Ok(self.lease(sender, permit))
