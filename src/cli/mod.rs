@@ -3,6 +3,7 @@
 //! The sandboxes are not part of this library: [`run`] takes them as [`Sides`], which the
 //! binary implements with the `paybridge-sandbox` crate.
 
+mod output;
 mod route;
 mod sign;
 mod verify;
@@ -12,6 +13,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+
+use output::emit;
 
 use crate::config::{Config, DEFAULT_PATH};
 use crate::side::{SideService, Sides};
@@ -96,14 +99,6 @@ fn load(path: &std::path::Path, sides: &dyn Sides) -> Result<(Config, String), S
         .check(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((config, side_summary))
-}
-
-/// Writes to stdout; a closed pipe (`paybridge check | head -1`) is not an error worth a panic.
-pub(crate) fn emit(text: &str) {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
 }
 
 /// Prints `message` (any URL's user and password masked: a sandbox's or an I/O error may quote

@@ -51,7 +51,7 @@ pub fn run(args: RouteArgs) -> ExitCode {
             }
         }
     }
-    super::emit(&explain(
+    super::output::emit(&explain(
         &config,
         &args.path,
         args.mch_no.as_deref(),

@@ -40,7 +40,7 @@ pub struct SignArgs {
 pub fn run(args: SignArgs) -> ExitCode {
     match sign(&args, std::io::stdin().lock()) {
         Ok(lines) => {
-            super::emit(&(lines.join("\n") + "\n"));
+            super::output::emit(&(lines.join("\n") + "\n"));
             ExitCode::SUCCESS
         }
         Err(message) => {

@@ -2,9 +2,9 @@
 
 use std::net::SocketAddr;
 
+use super::error::ConfigError;
 use super::parse::{invalid, parse_addr, resolve_secret};
 use super::raw::RawAdmin;
-use super::ConfigError;
 use crate::secret::Secret;
 
 /// The shortest admin token accepted: it guards reloads and the configuration view.

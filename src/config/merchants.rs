@@ -4,12 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::parse::{identity_field, invalid, require_text, resolve_secret, window};
+use super::error::ConfigError;
+use super::parse::{identity_field, invalid, order_prefix, require_text, resolve_secret, window};
 use super::raw::RawMerchant;
 use super::server::{ServerConfig, SuccessReply};
-use super::sharing;
 use super::upstreams::Upstream;
-use super::ConfigError;
 use crate::dialect::daxpay::Version;
 use crate::secret::Secret;
 
@@ -45,6 +44,8 @@ pub struct DaxIdentity {
 pub struct Merchants {
     by_app_id: HashMap<String, Arc<Merchant>>,
     mch_nos: HashMap<String, usize>,
+    /// In configuration order (errors about them name `merchants[i]`).
+    in_order: Vec<Arc<Merchant>>,
 }
 
 /// Why a (`mchNo`, `appId`) pair does not name a configured app.
@@ -77,6 +78,11 @@ impl Merchants {
         self.by_app_id.len()
     }
 
+    /// In configuration order.
+    pub fn in_order(&self) -> &[Arc<Merchant>] {
+        &self.in_order
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_app_id.is_empty()
     }
@@ -88,7 +94,6 @@ pub(super) fn validate(
     server: &ServerConfig,
 ) -> Result<Merchants, ConfigError> {
     let mut merchants = Merchants::default();
-    let mut in_order = Vec::with_capacity(raw.len());
     for (i, m) in raw.into_iter().enumerate() {
         let key = |field: &str| format!("merchants[{i}].{field}");
         require_text(&key("mch_no"), &m.mch_no)?;
@@ -128,8 +133,7 @@ pub(super) fn validate(
             version != Version::V2_0,
             version,
         )?;
-        let order_prefix =
-            sharing::order_prefix(&key("daxpay"), m.daxpay.shared, m.daxpay.order_prefix)?;
+        let order_prefix = order_prefix(&key("daxpay"), m.daxpay.shared, m.daxpay.order_prefix)?;
         let merchant = Merchant {
             success: SuccessReply {
                 code: m.success_code.unwrap_or(server.success.code),
@@ -165,11 +169,10 @@ pub(super) fn validate(
             .entry(merchant.mch_no.clone())
             .or_default() += 1;
         let merchant = Arc::new(merchant);
-        in_order.push(merchant.clone());
+        merchants.in_order.push(merchant.clone());
         merchants
             .by_app_id
             .insert(merchant.app_id.clone(), merchant);
     }
-    sharing::check(&in_order)?;
     Ok(merchants)
 }

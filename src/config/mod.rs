@@ -8,6 +8,7 @@
 //! `paybridge-sandbox` crate, which reads them itself: here they are accepted and ignored.
 
 mod admin;
+mod error;
 pub mod exposure;
 mod merchants;
 mod parse;
@@ -19,17 +20,18 @@ mod sharing;
 mod summary;
 mod upstreams;
 
+pub use error::ConfigError;
 pub use merchants::{DaxIdentity, LookupError, Merchant, Merchants};
 pub(crate) use parse::invalid;
+pub use parse::offset_text;
 pub use replay::{ReplayConfig, ReplayStoreKind, REPLAY_MARGIN};
 pub use routing::{Action, DaxTarget, Rollout, Routing, Rule};
 pub use server::{ServerConfig, SuccessReply};
-pub use summary::offset_text;
 pub use upstreams::{LegacyUpstream, Resilience, Upstream, DEFAULT_MAX_CONNECTIONS};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use figment::providers::{Env, Format, Toml};
@@ -43,20 +45,6 @@ pub const DEFAULT_PATH: &str = "config/paybridge.toml";
 /// Top-level sections that `PAYBRIDGE_<SECTION>__<KEY>` variables may override (the sandbox
 /// sections' overrides are read by the sandbox crate).
 const ENV_SECTIONS: [&str; 5] = ["server", "log", "upstreams", "admin", "replay"];
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read configuration file {path}: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    // Never repeats a URL's user or password (figment and the parsers may quote a value).
-    #[error("{}", crate::secret::redact_userinfo(&.0.to_string()))]
-    Syntax(Box<figment::Error>),
-    #[error("{key}: {}", crate::secret::redact_userinfo(reason))]
-    Invalid { key: String, reason: String },
-}
 
 /// The validated configuration.
 #[derive(Debug)]
@@ -119,6 +107,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let server = server::validate(raw.server)?;
     let (upstreams, legacy) = upstreams::validate(raw.upstreams, server.req_time_window)?;
     let merchants = merchants::validate(raw.merchants, &upstreams, &server)?;
+    sharing::check(merchants.in_order())?;
     let routing = routing::validate(raw.routing, raw.routes, &upstreams, &legacy)?;
     let (admin_listen, admin_token) = admin::validate(raw.admin)?;
     let replay = replay::validate(raw.replay, server.req_time_window, &merchants)?;

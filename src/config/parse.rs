@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use time::UtcOffset;
 
+use super::error::ConfigError;
 use super::raw::RawSecret;
-use super::ConfigError;
 use crate::dialect::daxpay::Version;
 use crate::secret::Secret;
 
@@ -107,5 +107,50 @@ pub(super) fn resolve_secret(key: &str, raw: RawSecret) -> Result<Secret, Config
         RawSecret::File { file } => std::fs::read_to_string(&file)
             .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
             .map_err(|e| invalid(key, format!("cannot read {}: {e}", file.display()))),
+    }
+}
+
+/// `+08:00`, as written in the configuration.
+pub fn offset_text(offset: UtcOffset) -> String {
+    let (h, m, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+}
+
+/// The longest prefix: Jeepay's `mchOrderNo` (≤ 64) plus it stays within DaxPay's `bizOrderNo`
+/// (≤ 100).
+const MAX_PREFIX: usize = 32;
+
+/// A merchant's validated `order_prefix`: set exactly when `shared` is.
+pub(super) fn order_prefix(
+    key: &str,
+    shared: bool,
+    prefix: Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    let key = format!("{key}.order_prefix");
+    match (shared, prefix) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(invalid(
+            key,
+            "only used on a shared DaxPay identity: set daxpay.shared = true too",
+        )),
+        (true, None) => Err(invalid(
+            key,
+            "required with daxpay.shared = true (each merchant on the identity has its own)",
+        )),
+        (true, Some(p)) => {
+            if p.is_empty()
+                || p.len() > MAX_PREFIX
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(invalid(
+                    key,
+                    format!("1 to {MAX_PREFIX} characters of A-Z, a-z, 0-9, _ and -"),
+                ));
+            }
+            Ok(Some(p))
+        }
     }
 }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use super::error::ConfigError;
 use super::merchants::Merchants;
 use super::parse::{invalid, positive};
 use super::raw::RawReplay;
-use super::ConfigError;
 
 /// How long an entry outlives the moment its request stops being fresh (`reqTime` + the
 /// merchant's window): clock steps, and the time between the freshness check and the claim.

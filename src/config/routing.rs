@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use http::HeaderName;
 
+use super::error::ConfigError;
+use super::parse::invalid;
 use super::raw::{RawRoute, RawRouting};
-use super::{invalid, ConfigError, LegacyUpstream, Upstream};
+use super::upstreams::{LegacyUpstream, Upstream};
 
 #[derive(Debug)]
 pub struct Routing {

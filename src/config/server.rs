@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::error::ConfigError;
 use super::parse::{invalid, millis, parse_addr, positive, window};
 use super::raw::RawServer;
-use super::ConfigError;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

@@ -11,47 +11,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::error::ConfigError;
 use super::merchants::Merchant;
 use super::parse::invalid;
-use super::ConfigError;
-
-/// The longest prefix: Jeepay's `mchOrderNo` (≤ 64) plus it stays within DaxPay's `bizOrderNo`
-/// (≤ 100).
-const MAX_PREFIX: usize = 32;
-
-/// A merchant's validated `order_prefix`: set exactly when `shared` is.
-pub(super) fn order_prefix(
-    key: &str,
-    shared: bool,
-    prefix: Option<String>,
-) -> Result<Option<String>, ConfigError> {
-    let key = format!("{key}.order_prefix");
-    match (shared, prefix) {
-        (false, None) => Ok(None),
-        (false, Some(_)) => Err(invalid(
-            key,
-            "only used on a shared DaxPay identity: set daxpay.shared = true too",
-        )),
-        (true, None) => Err(invalid(
-            key,
-            "required with daxpay.shared = true (each merchant on the identity has its own)",
-        )),
-        (true, Some(p)) => {
-            if p.is_empty()
-                || p.len() > MAX_PREFIX
-                || !p
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
-                return Err(invalid(
-                    key,
-                    format!("1 to {MAX_PREFIX} characters of A-Z, a-z, 0-9, _ and -"),
-                ));
-            }
-            Ok(Some(p))
-        }
-    }
-}
 
 /// Where a merchant's orders live on DaxPay.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]

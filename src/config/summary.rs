@@ -2,8 +2,7 @@
 
 use std::fmt::Write as _;
 
-use time::UtcOffset;
-
+use super::parse::offset_text;
 use super::{Config, ReplayStoreKind};
 use crate::secret::Secret;
 
@@ -116,13 +115,6 @@ impl Config {
         );
         out
     }
-}
-
-/// `+08:00`, as written in the configuration.
-pub fn offset_text(offset: UtcOffset) -> String {
-    let (h, m, _) = offset.as_hms();
-    let sign = if offset.is_negative() { '-' } else { '+' };
-    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
 }
 
 /// A URL with any password replaced by `***` (a Redis URL may carry one).

@@ -11,9 +11,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use time::UtcOffset;
 
+use super::error::ConfigError;
 use super::parse::{invalid, millis, parse_enum, parse_offset, resolve_secret, window};
 use super::raw::RawUpstream;
-use super::ConfigError;
 use crate::dialect::daxpay::{Scheme, SignType, Version};
 use crate::secret::Secret;
 

@@ -7,6 +7,7 @@
 //! [`crate::middleware::dialect_errors`] layer renders them in the caller's dialect.
 //! The configuration is swapped atomically on reload; a request keeps the one it started with.
 
+mod call;
 mod context;
 mod ownership;
 mod passthrough;
@@ -205,7 +206,7 @@ where
             let op = cx
                 .op
                 .ok_or_else(|| Failure::NotFound(cx.parts.uri.path().to_owned()))?;
-            let job = pipeline::Job {
+            let job = call::Job {
                 rt,
                 replay,
                 routed: &routed,
@@ -239,7 +240,7 @@ async fn passed_through(
         r.upstream = Some(upstream.name.clone());
     });
     if let (Some(target), Some(op)) = (shadow, cx.op) {
-        let job = pipeline::Job {
+        let job = call::Job {
             rt,
             replay: None,
             routed,
@@ -251,7 +252,7 @@ async fn passed_through(
     let answer = passthrough::forward(rt, cx, upstream).await?;
     match (fallback, cx.op) {
         (Some(target), Some(op)) if passthrough::says_no_such_order(&answer) => {
-            let job = pipeline::Job {
+            let job = call::Job {
                 rt,
                 replay,
                 routed,

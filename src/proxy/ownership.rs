@@ -12,7 +12,7 @@
 //! Another merchant's order is answered exactly as an order that does not exist (`订单不存在`,
 //! with the same fallback), so that its existence is not revealed.
 
-use super::pipeline::{exchange, Job, Prepared, Translated};
+use super::call::{exchange, Job, Prepared, Translated};
 use crate::config::Merchant;
 use crate::dialect::daxpay::answer::Answer;
 use crate::dialect::daxpay::ops::refusal;

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use http::Response;
 use http_body_util::Full;
 
-use super::pipeline::{self, Job};
+use super::call::Job;
+use super::pipeline;
 use crate::config::{LegacyUpstream, Merchant};
 use crate::dialect::daxpay::envelope::Field;
 use crate::dialect::daxpay::ops::DaxOp;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::{Key, StoreError, Verdict};
+use super::entry::{Key, StoreError, Verdict};
 
 enum State {
     /// Being carried out; duplicates wait for the value to become `Some`.

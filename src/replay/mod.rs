@@ -11,6 +11,7 @@
 //! evicted, counted in `paybridge_replay_evictions_total`) or Redis (several instances behind one
 //! load balancer).
 
+mod entry;
 mod memory;
 mod redis_store;
 
@@ -18,37 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
+pub(crate) use entry::Verdict;
+pub use entry::{Key, StoreError};
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
-
-/// A replay key: SHA-256 of the request's identity, so entries have a fixed size.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Key(pub [u8; 32]);
-
-impl Key {
-    pub fn new(operation: &str, mch_no: &str, app_id: &str, sign: &str) -> Key {
-        let mut h = Sha256::new();
-        for part in [operation, mch_no, app_id] {
-            h.update((part.len() as u32).to_be_bytes());
-            h.update(part.as_bytes());
-        }
-        // Jeepay compares signatures case-insensitively: so must the replay key.
-        let mut upper = [0u8; 64];
-        for chunk in sign.as_bytes().chunks(upper.len()) {
-            let upper = &mut upper[..chunk.len()];
-            upper.copy_from_slice(chunk);
-            upper.make_ascii_uppercase();
-            h.update(&*upper);
-        }
-        Key(h.finalize().into())
-    }
-
-    pub fn hex(&self) -> String {
-        hex::encode(self.0)
-    }
-}
 
 /// What the store says about a request.
 pub enum Claim {
@@ -58,14 +33,6 @@ pub enum Claim {
     Replay(Bytes),
     /// Seen before, outcome unknown: carry it out again (resolving first), then complete.
     Retry(Ticket),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("replay store unavailable: {0}")]
-    Unavailable(String),
-    #[error("a duplicate of this request is still in progress")]
-    StillInProgress,
 }
 
 #[derive(Clone)]
@@ -98,28 +65,6 @@ impl Store {
         match self {
             Store::Memory(_) => "memory",
             Store::Redis(_) => "redis",
-        }
-    }
-}
-
-/// The store's raw verdict, before a ticket is attached.
-pub(crate) enum Verdict {
-    Fresh,
-    Replay(Bytes),
-    Retry,
-}
-
-impl Verdict {
-    fn into_claim(self, store: Store, key: Key, ttl: Duration) -> Claim {
-        let ticket = || Ticket {
-            store: Some(store.clone()),
-            key,
-            ttl,
-        };
-        match self {
-            Verdict::Fresh => Claim::Fresh(ticket()),
-            Verdict::Replay(b) => Claim::Replay(b),
-            Verdict::Retry => Claim::Retry(ticket()),
         }
     }
 }
@@ -170,9 +115,25 @@ impl Drop for Ticket {
     }
 }
 
+impl Verdict {
+    fn into_claim(self, store: Store, key: Key, ttl: Duration) -> Claim {
+        let ticket = || Ticket {
+            store: Some(store.clone()),
+            key,
+            ttl,
+        };
+        match self {
+            Verdict::Fresh => Claim::Fresh(ticket()),
+            Verdict::Replay(b) => Claim::Replay(b),
+            Verdict::Retry => Claim::Retry(ticket()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     /// The key as first written: the upper-cased signature hashed whole.
     fn reference(operation: &str, mch_no: &str, app_id: &str, sign: &str) -> Key {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{Key, StoreError, Verdict};
+use super::entry::{Key, StoreError, Verdict};
 
 const IN_FLIGHT: &[u8] = b"P";
 const UNKNOWN: &[u8] = b"U";

@@ -8,7 +8,7 @@ use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 
 use super::error::UpstreamError;
-use super::Transport;
+use super::transport::{base_path, Transport};
 use crate::config::Upstream;
 use crate::dispatch::DaxCall;
 
@@ -115,7 +115,7 @@ impl DaxClient {
 
 /// `path` under the base URL's own path prefix, in origin form (`/prefix/path`).
 fn origin_form(base_url: &str, path: &str) -> Option<Uri> {
-    format!("{}{path}", super::base_path(base_url)).parse().ok()
+    format!("{}{path}", base_path(base_url)).parse().ok()
 }
 
 #[cfg(test)]

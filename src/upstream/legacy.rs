@@ -13,7 +13,8 @@ use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 
-use super::{Answered, Transport, UpstreamError};
+use super::error::UpstreamError;
+use super::transport::{base_path, Answered, Transport};
 use crate::config::LegacyUpstream;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `Host`.
@@ -54,7 +55,7 @@ impl LegacyClient {
             &upstream.extra_roots,
             upstream.resilience,
         );
-        let prefix = super::base_path(&upstream.base_url).into();
+        let prefix = base_path(&upstream.base_url).into();
         LegacyClient {
             upstream,
             transport,

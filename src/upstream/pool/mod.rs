@@ -26,7 +26,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::Service;
 
-use super::error_chain;
+use super::error::error_chain;
 
 type Sender = SendRequest<Full<Bytes>>;
 

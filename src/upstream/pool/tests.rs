@@ -69,7 +69,7 @@ async fn serve(mut socket: TcpStream, behaviour: Behaviour, seen: &Seen) {
 
 fn pool(origin: &Uri, max_connections: usize, idle_timeout: Duration) -> Pool {
     let connector = HttpsConnectorBuilder::new()
-        .with_tls_config(super::super::tls_config(&[]))
+        .with_tls_config(super::super::transport::tls_config(&[]))
         .https_or_http()
         .enable_http1()
         .wrap_connector(HttpConnector::new());

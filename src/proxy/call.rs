@@ -1,0 +1,265 @@
+//! A translated operation's call on DaxPay: the verified request ready to go ([`Prepared`]), the
+//! signed exchange, and an unknown outcome settled by reading the order. Nothing is reported as
+//! success that DaxPay did not sign.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use super::runtime::{Routed, Runtime};
+use crate::config::{Merchant, Upstream};
+use crate::dialect::daxpay::answer::{read_fresh_answer, Answer};
+use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
+use crate::dialect::daxpay::ops::{DaxOp, Upstream as AnswerSource};
+use crate::dialect::daxpay::order_query::{pay_status, query_fields};
+use crate::dialect::daxpay::res_time::ResTimeCheck;
+use crate::dialect::daxpay::sign::Version;
+use crate::dialect::jeepay::ops::JeepayOp;
+use crate::dialect::jeepay::Reply;
+use crate::dispatch::DaxCall;
+use crate::domain::order::PayStatus;
+use crate::domain::{Failure, OpKind, Unknown};
+use crate::replay::{Key, Store};
+
+/// An operation paybridge translates: a Jeepay wire form and a DaxPay one.
+pub(crate) trait Translated: JeepayOp + DaxOp {}
+impl<T: JeepayOp + DaxOp> Translated for T {}
+
+/// A routed request on its way to DaxPay.
+pub(crate) struct Job<'a> {
+    pub rt: &'a Runtime,
+    pub replay: Option<&'a Store>,
+    pub routed: &'a Routed<'a>,
+    pub op: OpKind,
+    /// The route's DaxPay upstream; `None`: the merchant identity's own.
+    pub upstream: Option<&'a Arc<Upstream>>,
+}
+
+/// A verified merchant request, ready to be carried out on DaxPay.
+pub(crate) struct Prepared<O> {
+    pub kind: OpKind,
+    /// The operation, its order numbers in DaxPay's terms (a shared identity's prefix added).
+    pub op: O,
+    pub merchant: Arc<Merchant>,
+    pub upstream: Arc<Upstream>,
+    pub client_ip: Option<String>,
+    /// The request's verified MD5 signature (32 hex digits): with the merchant and the
+    /// operation it identifies the request for idempotent replay.
+    pub(super) sign: [u8; 32],
+    /// When the request stops passing the `reqTime` check (`None`: the merchant has no
+    /// window): its replay entry must live at least until then.
+    pub(super) fresh_until: Option<SystemTime>,
+}
+
+impl<O: Translated> Prepared<O> {
+    /// Identifies this signed request for idempotent replay (computed only when a replay store
+    /// asks: it is a SHA-256).
+    pub(super) fn replay_key(&self) -> Key {
+        Key::new(
+            self.kind.as_str(),
+            &self.merchant.mch_no,
+            &self.merchant.app_id,
+            std::str::from_utf8(&self.sign).unwrap_or_default(),
+        )
+    }
+
+    pub(super) fn source(&self) -> AnswerSource<'_> {
+        AnswerSource {
+            name: &self.upstream.name,
+            version: self.upstream.version(),
+            utc_offset: self.upstream.utc_offset,
+        }
+    }
+
+    /// The DaxPay path and signed body of this operation's call.
+    pub fn daxpay_request(&self) -> (DaxCall, Vec<u8>) {
+        let (call, fields) = self.op.request(self.upstream.version());
+        (call, self.caller(&fresh_nonce()).encode(&fields))
+    }
+
+    pub(super) fn caller<'a>(&'a self, nonce: &'a str) -> Caller<'a> {
+        let identity = &self.merchant.daxpay;
+        Caller {
+            scheme: self.upstream.scheme,
+            secret: identity.secret.expose(),
+            mch_no: identity.mch_no.as_deref(),
+            app_id: identity.app_id.as_deref(),
+            client_ip: self.client_ip.as_deref(),
+            utc_offset: self.upstream.utc_offset,
+            now: OffsetDateTime::now_utc(),
+            nonce,
+        }
+    }
+
+    /// The merchant's answer for an outcome, signed with its key.
+    pub(super) fn success(&self, outcome: &O::Outcome) -> Bytes {
+        let m = &self.merchant;
+        let data = self.op.data(outcome, m);
+        Reply::success(
+            m.success.code,
+            m.success.msg.clone(),
+            data,
+            m.secret.expose(),
+        )
+        .to_bytes()
+    }
+}
+
+/// Sends one signed call and verifies the answer.
+pub(super) async fn exchange<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+    call: DaxCall,
+    fields: &Fields<'_>,
+) -> Result<Answer, Failure> {
+    let cx = job.routed.cx;
+    let client = job
+        .rt
+        .upstreams
+        .daxpay(&p.upstream.name)
+        .ok_or(Failure::Internal)?;
+    let body = p.caller(&fresh_nonce()).encode(fields);
+    let answer_body = client
+        .post_json(call, body, cx.request_id(), cx.traceparent())
+        .await?;
+    // A signed success must be recent: an old one replayed (on a plain-HTTP link) would
+    // otherwise report a close that never happened.
+    let fresh = p.upstream.res_time_window.map(|window| ResTimeCheck {
+        now: OffsetDateTime::now_utc(),
+        utc_offset: p.upstream.utc_offset,
+        window,
+    });
+    read_fresh_answer(
+        &p.upstream.scheme,
+        p.merchant.daxpay.secret.expose(),
+        &answer_body,
+        fresh.as_ref(),
+    )
+    .map_err(|fault| Failure::Unverified {
+        upstream: p.upstream.name.clone(),
+        fault,
+    })
+}
+
+/// The operation's call on DaxPay, its answer in canonical terms.
+pub(super) async fn call<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+) -> Result<O::Outcome, Failure> {
+    let cx = job.routed.cx;
+    let (call, fields) = p.op.request(p.upstream.version());
+    match exchange(job, p, call, &fields).await? {
+        Answer::Done { trace_id, data } => {
+            tracing::info!(
+                mch_no = p.merchant.mch_no.as_str(),
+                operation = p.kind.as_str(),
+                upstream = p.upstream.name.as_str(),
+                trace_id = trace_id.as_deref().unwrap_or("-"),
+                "DaxPay answered"
+            );
+            cx.note(|r| r.trace_id = trace_id);
+            p.op.outcome(&data, &p.source())
+        }
+        Answer::Refused {
+            code,
+            msg,
+            signed,
+            trace_id,
+        } => {
+            tracing::debug!(
+                mch_no = p.merchant.mch_no.as_str(),
+                operation = p.kind.as_str(),
+                upstream = p.upstream.name.as_str(),
+                code,
+                msg = msg.as_str(),
+                signed,
+                trace_id = trace_id.as_deref().unwrap_or("-"),
+                "DaxPay refused"
+            );
+            cx.note(|r| r.trace_id = trace_id);
+            // DaxPay 2.0 never signs an error, so its refusals are as verified as they can be.
+            let verified = signed || p.upstream.version() == Version::V2_0;
+            Err(p.op.refusal(code, msg, verified, &p.upstream.name))
+        }
+    }
+}
+
+/// The call, its unknown outcome resolved by reading the order.
+pub(super) async fn execute<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+) -> Result<O::Outcome, Failure> {
+    match call(job, p).await {
+        Err(cause) if O::CHANGES_STATE && p.op.settled_by_query(&cause) => {
+            resolve(job, p, cause).await
+        }
+        outcome => outcome,
+    }
+}
+
+/// A retry of a request whose first attempt ended with an unknown outcome: find out first,
+/// call again only if the order does not show it.
+pub(super) async fn resume<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+) -> Result<O::Outcome, Failure> {
+    match query_status(job, p).await {
+        Ok(Some(status)) => match p.op.settle_unknown(Some(status)) {
+            Unknown::Settled(outcome) => outcome,
+            Unknown::StillUnknown => execute(job, p).await,
+        },
+        Ok(None) | Err(_) => execute(job, p).await,
+    }
+}
+
+/// The order as it now stands decides the answer; if it cannot be learnt, `cause` (which says
+/// the outcome is unknown) is the answer.
+pub(super) async fn resolve<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+    cause: Failure,
+) -> Result<O::Outcome, Failure> {
+    tracing::warn!(
+        mch_no = p.merchant.mch_no.as_str(),
+        operation = p.kind.as_str(),
+        upstream = p.upstream.name.as_str(),
+        cause = crate::telemetry::text(&cause).as_str(),
+        "outcome unknown: querying the order"
+    );
+    metrics::counter!("paybridge_outcome_resolutions_total").increment(1);
+    match query_status(job, p).await {
+        Ok(status) => match p.op.settle_unknown(status) {
+            Unknown::Settled(outcome) => {
+                tracing::info!(mch_no = p.merchant.mch_no.as_str(), status = ?status, "outcome resolved by query");
+                outcome
+            }
+            Unknown::StillUnknown => Err(cause),
+        },
+        Err(query_error) => {
+            tracing::warn!(
+                error = crate::telemetry::text(&query_error).as_str(),
+                "order query failed; the outcome stays unknown"
+            );
+            Err(cause)
+        }
+    }
+}
+
+/// The order's DaxPay status (`None`: DaxPay has no such order).
+pub(super) async fn query_status<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+) -> Result<Option<PayStatus>, Failure> {
+    let fields = query_fields(p.op.order(), p.upstream.version());
+    match exchange(job, p, DaxCall::PayQuery, &fields).await? {
+        Answer::Done { data, .. } => pay_status(&data, &p.source()).map(Some),
+        Answer::Refused { code: 20041, .. } => Ok(None),
+        Answer::Refused { code, msg, .. } => Err(Failure::Rejected {
+            upstream: p.upstream.name.clone(),
+            code,
+            msg,
+        }),
+    }
+}
