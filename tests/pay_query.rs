@@ -263,10 +263,9 @@ async fn form_and_query_string_requests_are_read_as_jeepay_reads_them() {
     assert_eq!(a.json()["data"]["state"], 2, "{}", a.body);
 }
 
-#[tokio::test]
-async fn an_order_daxpay_does_not_know_is_asked_of_the_legacy_gateway_once() {
-    let (sb, sandbox) = start_sandbox(&sandbox_with_orders("3.0", "hmac_sha256")).await;
-    let legacy_toml = format!(
+/// A legacy gateway holding one order made before the migration, `OLD1`, in `state`.
+fn legacy_with_old_order(state: u8) -> String {
+    format!(
         r#"
 [legacy_sandbox]
 listen = "127.0.0.1:0"
@@ -278,14 +277,27 @@ secret = "{JEEPAY_SECRET}"
 pay_order_id = "OLD1"
 mch_order_no = "MOLD1"
 mch_no = "{JEEPAY_MCH}"
-state = 2
+state = {state}
 "#
-    );
-    let (lg, legacy) = start_legacy(&legacy_toml).await;
-    let toml = format!(
-        "{}\n[upstreams.legacy]\nkind = \"legacy\"\nbase_url = \"http://{}\"\n[routing]\ndefault = {{ action = \"translate\", fallback = \"legacy\" }}\n",
-        proxy_toml(sb.addr, "3.0", "hmac_sha256", "", ""),
-        lg.addr
+    )
+}
+
+/// paybridge in front of `dax` and the legacy gateway at `legacy`, with `routing`.
+fn with_legacy(dax: std::net::SocketAddr, legacy: std::net::SocketAddr, routing: &str) -> String {
+    format!(
+        "{}\n[upstreams.legacy]\nkind = \"legacy\"\nbase_url = \"http://{legacy}\"\n[routing]\ndefault = {routing}\n",
+        proxy_toml(dax, "3.0", "hmac_sha256", "", ""),
+    )
+}
+
+#[tokio::test]
+async fn an_order_daxpay_does_not_know_is_asked_of_the_legacy_gateway_once() {
+    let (sb, sandbox) = start_sandbox(&sandbox_with_orders("3.0", "hmac_sha256")).await;
+    let (lg, legacy) = start_legacy(&legacy_with_old_order(2)).await;
+    let toml = with_legacy(
+        sb.addr,
+        lg.addr,
+        r#"{ action = "translate", fallback = "legacy" }"#,
     );
     let proxy = start_proxy(&toml).await;
     // Known to DaxPay: answered by DaxPay, the legacy gateway is not asked.
@@ -320,26 +332,11 @@ state = 2
 #[tokio::test]
 async fn passthrough_routes_pass_the_query_through_and_fall_back_to_daxpay() {
     let (sb, _sandbox) = start_sandbox(&sandbox_with_orders("3.0", "hmac_sha256")).await;
-    let legacy_toml = format!(
-        r#"
-[legacy_sandbox]
-listen = "127.0.0.1:0"
-[[legacy_sandbox.apps]]
-mch_no = "{JEEPAY_MCH}"
-app_id = "{JEEPAY_APP}"
-secret = "{JEEPAY_SECRET}"
-[[legacy_sandbox.orders]]
-pay_order_id = "OLD1"
-mch_order_no = "MOLD1"
-mch_no = "{JEEPAY_MCH}"
-state = 6
-"#
-    );
-    let (lg, legacy) = start_legacy(&legacy_toml).await;
-    let toml = format!(
-        "{}\n[upstreams.legacy]\nkind = \"legacy\"\nbase_url = \"http://{}\"\n[routing]\ndefault = {{ action = \"passthrough\", upstream = \"legacy\", fallback = \"merchant\" }}\n",
-        proxy_toml(sb.addr, "3.0", "hmac_sha256", "", ""),
-        lg.addr
+    let (lg, legacy) = start_legacy(&legacy_with_old_order(6)).await;
+    let toml = with_legacy(
+        sb.addr,
+        lg.addr,
+        r#"{ action = "passthrough", upstream = "legacy", fallback = "merchant" }"#,
     );
     let proxy = start_proxy(&toml).await;
     let a = post_json(

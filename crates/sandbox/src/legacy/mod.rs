@@ -281,16 +281,7 @@ impl Inner {
         query: Option<&str>,
         body: &[u8],
     ) -> Result<Answer, Refusal> {
-        let params = Params::read(method, content_type, query, body).map_err(|err| {
-            tracing::debug!(error = %err, "legacy sandbox: conversion error");
-            Refusal::Conversion
-        })?;
-        let rq = params.require().map_err(Refusal::Biz)?;
-        let app = self.find_app(&rq)?;
-        let expected = sign::sign(&rq.signed_fields(), app.secret.expose());
-        if !sign::matches(&expected, &rq.sign) {
-            return Err(Refusal::Biz("验签失败"));
-        }
+        let (rq, app) = self.verified(method, content_type, query, body)?;
         // `StringUtils.isAllEmpty`: empty, not blank (a lone space names an order " ").
         let pay_order_id = rq.pay_order_id.as_deref().filter(|s| !s.is_empty());
         let mch_order_no = rq.mch_order_no.as_deref().filter(|s| !s.is_empty());
@@ -318,6 +309,28 @@ impl Inner {
         Ok(Answer::Closed {
             sign: sign::sign(&[], app.secret.expose()),
         })
+    }
+
+    /// Steps 1 to 4 of the module docs, shared by every endpoint: the request read, its
+    /// required fields, its app, its signature.
+    fn verified(
+        &self,
+        method: &Method,
+        content_type: Option<&[u8]>,
+        query: Option<&str>,
+        body: &[u8],
+    ) -> Result<(CloseRq, &LegacyApp), Refusal> {
+        let params = Params::read(method, content_type, query, body).map_err(|err| {
+            tracing::debug!(error = %err, "legacy sandbox: conversion error");
+            Refusal::Conversion
+        })?;
+        let rq = params.require().map_err(Refusal::Biz)?;
+        let app = self.find_app(&rq)?;
+        let expected = sign::sign(&rq.signed_fields(), app.secret.expose());
+        if !sign::matches(&expected, &rq.sign) {
+            return Err(Refusal::Biz("验签失败"));
+        }
+        Ok((rq, app))
     }
 
     /// `queryMchInfoAndAppInfo` and its ownership check: an unknown merchant or app is one

@@ -18,14 +18,7 @@ impl Inner {
         query: Option<&str>,
         body: &[u8],
     ) -> Result<String, Refusal> {
-        let params = super::Params::read(method, content_type, query, body)
-            .map_err(|_| Refusal::Conversion)?;
-        let rq = params.require().map_err(Refusal::Biz)?;
-        let app = self.find_app(&rq)?;
-        let expected = sign::sign(&rq.signed_fields(), app.secret.expose());
-        if !sign::matches(&expected, &rq.sign) {
-            return Err(Refusal::Biz("验签失败"));
-        }
+        let (rq, app) = self.verified(method, content_type, query, body)?;
         let pay_order_id = rq.pay_order_id.as_deref().filter(|s| !s.is_empty());
         let mch_order_no = rq.mch_order_no.as_deref().filter(|s| !s.is_empty());
         if pay_order_id.is_none() && mch_order_no.is_none() {

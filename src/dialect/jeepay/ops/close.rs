@@ -1,6 +1,6 @@
 //! `/api/pay/close` (and paybridge's `/api/pay/cancel`): `ClosePayOrderRQ`, answered `data = {}`.
 
-use super::JeepayOp;
+use super::{named_order, JeepayOp};
 use crate::config::Merchant;
 use crate::dialect::jeepay::envelope::Data;
 use crate::dialect::jeepay::params::Request;
@@ -14,18 +14,8 @@ impl JeepayOp for Close {
     /// One order number is required (`isAllEmpty`: whitespace counts as given). A cancel is
     /// asked for by the path, or by the merchant's `close_uses_cancel`.
     fn read(request: &Request<'_>, kind: OpKind, merchant: &Merchant) -> Result<Close, Failure> {
-        let order = OrderRef::new(
-            Some(request.field("payOrderId")),
-            Some(request.field("mchOrderNo")),
-        );
-        if order.is_empty() {
-            return Err(Failure::Invalid {
-                kind: "no_order_id",
-                words: "mchOrderNo 和 payOrderId 不能同时为空",
-            });
-        }
         Ok(Close {
-            order,
+            order: named_order(request, "mchOrderNo 和 payOrderId 不能同时为空")?,
             ..Close::sample(kind, merchant)
         })
     }

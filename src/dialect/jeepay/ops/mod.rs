@@ -7,6 +7,7 @@ pub mod pay_query;
 use super::envelope::Data;
 use super::params::Request;
 use crate::config::Merchant;
+use crate::domain::order::OrderRef;
 use crate::domain::{Failure, OpKind, Operation};
 
 /// An operation as Jeepay merchants call it.
@@ -24,4 +25,20 @@ pub trait JeepayOp: Operation {
 
     /// The `data` of a success.
     fn data(&self, outcome: &Self::Outcome, caller: &Merchant) -> Data;
+}
+
+/// The pay order a request names by `payOrderId` and/or `mchOrderNo`; one of them is required
+/// (`isAllEmpty`: whitespace counts as given), refused with `words`, each operation's own.
+pub(crate) fn named_order(request: &Request<'_>, words: &'static str) -> Result<OrderRef, Failure> {
+    let order = OrderRef::new(
+        Some(request.field("payOrderId")),
+        Some(request.field("mchOrderNo")),
+    );
+    if order.is_empty() {
+        return Err(Failure::Invalid {
+            kind: "no_order_id",
+            words,
+        });
+    }
+    Ok(order)
 }

@@ -1,6 +1,6 @@
 //! `/api/pay/query`: `QueryPayOrderRQ`, answered with `QueryPayOrderRS` (lifecycle.md §3, §8).
 
-use super::JeepayOp;
+use super::{named_order, JeepayOp};
 use crate::config::Merchant;
 use crate::dialect::jeepay::envelope::Data;
 use crate::dialect::jeepay::params::Request;
@@ -12,17 +12,8 @@ impl JeepayOp for PayQuery {
     const FIELDS: &'static [&'static str] = &["mchOrderNo", "payOrderId"];
 
     fn read(request: &Request<'_>, _kind: OpKind, _merchant: &Merchant) -> Result<Self, Failure> {
-        let order = OrderRef::new(
-            Some(request.field("payOrderId")),
-            Some(request.field("mchOrderNo")),
-        );
-        if order.is_empty() {
-            // Jeepay's own text: no space before 不能, unlike close's.
-            return Err(Failure::Invalid {
-                kind: "no_order_id",
-                words: "mchOrderNo 和 payOrderId不能同时为空",
-            });
-        }
+        // Jeepay's own text: no space before 不能, unlike close's.
+        let order = named_order(request, "mchOrderNo 和 payOrderId不能同时为空")?;
         Ok(PayQuery { order })
     }
 
