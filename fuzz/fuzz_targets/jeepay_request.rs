@@ -11,6 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use paybridge::dialect::jeepay::{failure, sign, Params, Reply};
+use paybridge::domain::Failure;
 
 const SECRET: &str = "EWEFD123RGSRETYDFNGFGFGSHDFGH";
 
@@ -41,7 +42,15 @@ fuzz_target!(|data: &[u8]| {
     let query = (mode & 2 == 2).then_some(query.as_ref());
 
     let declared: &'static [&'static str] = &["mchOrderNo", "payOrderId"];
-    let reply = match Params::read(declared, json, query, body).and_then(Params::validate) {
+    let fail = |error: Failure| {
+        let _ = (failure::code(&error), failure::status(&error), error.kind());
+        failure::reply(&error)
+    };
+    let params = match Params::read(declared, json, query, body) {
+        Ok(params) => params,
+        Err(error) => return check_reply(&fail(error)),
+    };
+    let reply = match params.validate() {
         Ok(request) => {
             let verified = request.verify(SECRET);
             let _ = request.sign_type_supported();
@@ -66,10 +75,7 @@ fuzz_target!(|data: &[u8]| {
             let msg = String::from_utf8_lossy(body);
             Reply::empty_success(i64::from(mode), &*msg, SECRET)
         }
-        Err(error) => {
-            let _ = (failure::code(&error), failure::status(&error), error.kind());
-            failure::reply(&error)
-        }
+        Err(error) => fail(error),
     };
     check_reply(&reply);
 });

@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
         Some((m, r)) => (*m, r),
         None => (0, data),
     };
-    if let Ok(request) = Params::read(DECLARED, mode & 1 == 1, None, body).and_then(Params::validate)
+    if let Some(request) = Params::read(DECLARED, mode & 1 == 1, None, body)
+        .ok()
+        .as_ref()
+        .and_then(|p| p.validate().ok())
     {
         let _ = request.verify("secret");
         let _ = (request.field("payOrderId"), request.field("mchOrderNo"));

@@ -65,11 +65,6 @@ impl PayStatus {
     pub fn parse(text: &str) -> Option<PayStatus> {
         PayStatus::ALL.into_iter().find(|s| s.as_str() == text)
     }
-
-    /// Still waiting for the payer: the only statuses a close applies to.
-    pub fn is_open(self) -> bool {
-        matches!(self, PayStatus::Wait | PayStatus::Progress)
-    }
 }
 
 /// A DaxPay pay order's `refundStatus` (`PayRefundStatusEnum`).

@@ -28,9 +28,14 @@ use crate::upstream::Answered;
 /// job's upstream when given, else on the merchant identity's own.
 pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failure> {
     let cx = job.routed.cx;
+    // The parameters read for routing are reused; read here only when they could not be.
+    let read;
     let params = match job.routed.params {
-        Some(p) => p.clone(),
-        None => cx.params(O::FIELDS)?,
+        Some(p) => p,
+        None => {
+            read = cx.params(O::FIELDS)?;
+            &read
+        }
     };
     let request = params.validate()?;
     if !request.sign_type_supported() {

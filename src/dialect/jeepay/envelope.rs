@@ -40,14 +40,6 @@ impl Data {
         self
     }
 
-    /// A value as text, if present.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .map(|(_, v, _)| v.as_str())
-    }
-
     fn sorted(mut self) -> Self {
         self.entries.sort_by(|a, b| a.0.cmp(b.0));
         self

@@ -169,7 +169,7 @@ impl<'a> Params<'a> {
 
     /// Jeepay's `@NotBlank` checks of the common fields, in declaration order, with its own
     /// messages. The operation checks its own fields when it reads the request.
-    pub fn validate(self) -> Result<Request<'a>, Failure> {
+    pub fn validate(&self) -> Result<Request<'_, 'a>, Failure> {
         for (i, (_, words)) in COMMON.iter().enumerate() {
             let text = self.values[i].as_ref().map_or("", Text::as_str);
             if text.trim().is_empty() {
@@ -247,11 +247,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
 
 /// A request whose common fields are present. Absent optional fields read as "".
 #[derive(Debug)]
-pub struct Request<'a> {
-    params: Params<'a>,
+pub struct Request<'p, 'a> {
+    params: &'p Params<'a>,
 }
 
-impl<'a> Request<'a> {
+impl Request<'_, '_> {
     fn common(&self, i: usize) -> &str {
         self.params.values[i].as_ref().map_or("", Text::as_str)
     }
@@ -350,10 +350,8 @@ mod tests {
     #[test]
     fn only_declared_fields_are_signed() {
         let body = br#"{"version":"1.0","signType":"MD5","reqTime":"1","mchNo":"M","appId":"A","mchOrderNo":"O","extra":"x","sign":"S"}"#;
-        let req = Params::read(CLOSE, true, None, body)
-            .unwrap()
-            .validate()
-            .unwrap();
+        let params = Params::read(CLOSE, true, None, body).unwrap();
+        let req = params.validate().unwrap();
         let mut fields = [
             ("version", "1.0"),
             ("signType", "MD5"),
@@ -364,10 +362,8 @@ mod tests {
         ];
         let expected = sign::sign(&mut fields, "k");
         let body = String::from_utf8_lossy(body).replace("\"S\"", &format!("\"{expected}\""));
-        let req2 = Params::read(CLOSE, true, None, body.as_bytes())
-            .unwrap()
-            .validate()
-            .unwrap();
+        let params2 = Params::read(CLOSE, true, None, body.as_bytes()).unwrap();
+        let req2 = params2.validate().unwrap();
         assert!(req2.verify("k"));
         assert!(!req.verify("k"));
     }

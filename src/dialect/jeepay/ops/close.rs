@@ -13,7 +13,11 @@ impl JeepayOp for Close {
 
     /// One order number is required (`isAllEmpty`: whitespace counts as given). A cancel is
     /// asked for by the path, or by the merchant's `close_uses_cancel`.
-    fn read(request: &Request<'_>, kind: OpKind, merchant: &Merchant) -> Result<Close, Failure> {
+    fn read(
+        request: &Request<'_, '_>,
+        kind: OpKind,
+        merchant: &Merchant,
+    ) -> Result<Close, Failure> {
         Ok(Close {
             order: named_order(request, "mchOrderNo 和 payOrderId 不能同时为空")?,
             ..Close::sample(kind, merchant)

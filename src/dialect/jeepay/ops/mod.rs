@@ -17,7 +17,7 @@ pub trait JeepayOp: Operation {
 
     /// The canonical request, read from a request whose signature verified, with Jeepay's own
     /// checks and messages.
-    fn read(request: &Request<'_>, kind: OpKind, merchant: &Merchant) -> Result<Self, Failure>;
+    fn read(request: &Request<'_, '_>, kind: OpKind, merchant: &Merchant) -> Result<Self, Failure>;
 
     /// The operation a request of `kind` from `merchant` becomes, with no order named (what
     /// `paybridge route` explains).
@@ -29,7 +29,10 @@ pub trait JeepayOp: Operation {
 
 /// The pay order a request names by `payOrderId` and/or `mchOrderNo`; one of them is required
 /// (`isAllEmpty`: whitespace counts as given), refused with `words`, each operation's own.
-pub(crate) fn named_order(request: &Request<'_>, words: &'static str) -> Result<OrderRef, Failure> {
+pub(crate) fn named_order(
+    request: &Request<'_, '_>,
+    words: &'static str,
+) -> Result<OrderRef, Failure> {
     let order = OrderRef::new(
         Some(request.field("payOrderId")),
         Some(request.field("mchOrderNo")),

@@ -11,7 +11,11 @@ use crate::domain::{Failure, OpKind};
 impl JeepayOp for PayQuery {
     const FIELDS: &'static [&'static str] = &["mchOrderNo", "payOrderId"];
 
-    fn read(request: &Request<'_>, _kind: OpKind, _merchant: &Merchant) -> Result<Self, Failure> {
+    fn read(
+        request: &Request<'_, '_>,
+        _kind: OpKind,
+        _merchant: &Merchant,
+    ) -> Result<Self, Failure> {
         // Jeepay's own text: no space before 不能, unlike close's.
         let order = named_order(request, "mchOrderNo 和 payOrderId不能同时为空")?;
         Ok(PayQuery { order })
