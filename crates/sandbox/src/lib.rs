@@ -21,9 +21,9 @@ pub use config::{
     SandboxOrder, Sandboxes,
 };
 pub use daxpay::result;
-pub use daxpay::{run, Sandbox};
+pub use daxpay::{run, Sandbox, SettleError, CHANNEL_FAIL, REFUND_FAIL};
 pub use legacy::{run_legacy, LegacySandbox, ReceivedRequest};
-pub use order::{Amount, OrderStatus, RefundStatus};
+pub use order::{Amount, OrderStatus, RefundOrderStatus, RefundStatus, SandboxRefund};
 pub use secret::Secret;
 pub use serve::SHUTDOWN_GRACE;
 pub use sign::daxpay::{SignType, Version};

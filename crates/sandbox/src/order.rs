@@ -104,6 +104,59 @@ impl FromStr for RefundStatus {
     }
 }
 
+/// DaxPay's refund order statuses (`RefundStatusEnum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefundOrderStatus {
+    Progress,
+    Success,
+    /// The channel call failed synchronously: retryable with the same `bizRefundNo`.
+    Fail,
+    /// The channel reported the refund failed later; the balance is given back.
+    Close,
+}
+
+impl RefundOrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundOrderStatus::Progress => "progress",
+            RefundOrderStatus::Success => "success",
+            RefundOrderStatus::Fail => "fail",
+            RefundOrderStatus::Close => "close",
+        }
+    }
+}
+
+impl fmt::Display for RefundOrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refund order held by the DaxPay sandbox, as `RefundOrderResult` reports it (plus the app
+/// it belongs to). Times are on the sandbox's wall clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxRefund {
+    pub app_id: Option<String>,
+    pub order_id: u64,
+    pub order_no: String,
+    pub out_order_no: Option<String>,
+    pub biz_order_no: String,
+    pub title: Option<String>,
+    pub refund_no: String,
+    pub biz_refund_no: String,
+    pub out_refund_no: Option<String>,
+    pub channel: String,
+    /// The pay order's amount.
+    pub order_amount: Amount,
+    pub amount: Amount,
+    pub reason: Option<String>,
+    pub finish_time: Option<time::PrimitiveDateTime>,
+    pub status: RefundOrderStatus,
+    pub attach: Option<String>,
+    pub client_ip: Option<String>,
+    pub error_msg: Option<String>,
+}
+
 /// An amount of money in fen (hundredths of a yuan), as written in yuan (`12.30`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Amount {
@@ -124,6 +177,11 @@ impl Amount {
     /// As DaxPay 3.x stores and writes it, `numeric(16,4)`: `12.3000`.
     pub fn yuan_4(self) -> String {
         format!("{}.{:02}00", self.fen / 100, self.fen % 100)
+    }
+
+    /// Whole yuan, truncated: MapStruct's `BigDecimal.intValue()` (`12.99` → 12).
+    pub fn whole_yuan(self) -> u64 {
+        self.fen / 100
     }
 }
 

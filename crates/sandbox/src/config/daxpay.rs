@@ -61,6 +61,11 @@ pub struct SandboxOrder {
     pub close_time: Option<PrimitiveDateTime>,
     pub expired_time: Option<PrimitiveDateTime>,
     pub error_msg: Option<String>,
+    /// What may still be refunded, once a refund has deducted from it; `None` before (then
+    /// the amount, or 0 when `refunded`).
+    pub refundable: Option<Amount>,
+    /// The payer's IP given with `/unipay/pay` (stored, not in `PayOrderResult`).
+    pub client_ip: Option<String>,
 }
 
 impl SandboxOrder {
@@ -85,6 +90,8 @@ impl SandboxOrder {
             close_time: None,
             expired_time: None,
             error_msg: None,
+            refundable: None,
+            client_ip: None,
         }
     }
 
@@ -93,11 +100,12 @@ impl SandboxOrder {
         (self.status == OrderStatus::Success).then_some(self.amount)
     }
 
-    /// What may still be refunded: the amount, nothing once fully refunded.
+    /// What may still be refunded: the amount less what refunds deducted, nothing once fully
+    /// refunded.
     pub fn refundable_balance(&self) -> Amount {
         match self.refund_status {
             RefundStatus::Refunded => Amount::ZERO,
-            _ => self.amount,
+            _ => self.refundable.unwrap_or(self.amount),
         }
     }
 }

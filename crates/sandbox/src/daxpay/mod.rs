@@ -40,8 +40,12 @@
 //! [`Sandbox::set_order_status`], [`Sandbox::set_refund_status`], [`Sandbox::set_pay_time`]).
 
 mod model;
+mod params;
+mod pay;
+mod refund;
 mod reply;
 pub mod result;
+mod settle;
 mod state;
 
 #[cfg(test)]
@@ -65,7 +69,11 @@ use crate::config::{SandboxApp, SandboxConfig, SandboxOrder};
 use crate::order::{OrderStatus, RefundStatus};
 use crate::sign::daxpay::{Scheme, Version};
 use model::{Model, OrderRequest, ReqTime};
+pub use pay::CHANNEL_FAIL;
+pub use refund::REFUND_FAIL;
 use reply::Signer;
+use settle::lock_refunds;
+pub use settle::SettleError;
 use state::{Orders, Refusal};
 
 /// Largest request body the sandbox reads; a bigger one is a parse error, as an unreadable body.
@@ -203,6 +211,12 @@ enum Endpoint {
     Cancel,
     /// `/unipay/query/payOrder`.
     Query,
+    /// `/unipay/pay`.
+    Pay,
+    /// `/unipay/refund`.
+    Refund,
+    /// `/unipay/query/refundOrder`.
+    RefundQuery,
 }
 
 /// Why a request reached no DaxPay endpoint (answered 404 / 405).
@@ -259,6 +273,8 @@ enum Done {
     Closed,
     /// The order asked about, as it stands.
     Found(Box<SandboxOrder>),
+    /// A typed result (`PayResult`, `RefundResult`, `RefundOrderResult`).
+    Data(result::Typed),
 }
 
 impl Inner {
@@ -269,6 +285,9 @@ impl Inner {
     {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path();
+        if let Some(response) = self.settle(&parts.method, path) {
+            return response;
+        }
         let endpoint = match self.route(&parts.method, path) {
             Ok(endpoint) => endpoint,
             Err(why) => {
@@ -293,6 +312,9 @@ impl Inner {
             "/unipay/close" => Endpoint::Close,
             "/unipay/cancel" if self.version == Version::V2_0 => Endpoint::Cancel,
             "/unipay/query/payOrder" => Endpoint::Query,
+            "/unipay/pay" => Endpoint::Pay,
+            "/unipay/refund" => Endpoint::Refund,
+            "/unipay/query/refundOrder" => Endpoint::RefundQuery,
             _ => return Err(NoRoute::Path),
         };
         if method != Method::POST {
@@ -331,13 +353,18 @@ impl Inner {
         let model = match endpoint {
             Endpoint::Close | Endpoint::Cancel => Model::Close,
             Endpoint::Query => Model::Query,
+            Endpoint::Pay | Endpoint::Refund | Endpoint::RefundQuery => {
+                return self.process_trade(endpoint, body);
+            }
         };
         let request = OrderRequest::parse_as(version, model, body).map_err(|err| {
             tracing::debug!(error = %err, "sandbox: parse error");
             Rejection::Parse
         })?;
         request.validate(version).map_err(Rejection::Invalid)?;
-        let app = self.find_app(&request).ok_or(Rejection::UnknownApp)?;
+        let app = self
+            .find_app(request.mch_no.as_deref(), request.app_id.as_deref())
+            .ok_or(Rejection::UnknownApp)?;
         let signer = Signer {
             scheme: Scheme {
                 version,
@@ -361,6 +388,10 @@ impl Inner {
             .ok_or_else(|| Rejection::Invalid("支付订单号不能都为空".to_owned()))?;
         let app_id = app.app_id.as_deref();
         let cancel = match endpoint {
+            // Answered above; repeated so that the match needs no panicking arm.
+            Endpoint::Pay | Endpoint::Refund | Endpoint::RefundQuery => {
+                return self.process_trade(endpoint, body);
+            }
             Endpoint::Query => {
                 let result = self.orders.find(key, app_id).ok_or(Refusal::NotFound);
                 tracing::debug!(?key, found = result.is_ok(), "sandbox: query handled");
@@ -377,13 +408,13 @@ impl Inner {
         Ok((signer, result.map(|_| Done::Closed)))
     }
 
-    fn find_app(&self, request: &OrderRequest) -> Option<&SandboxApp> {
+    fn find_app(&self, mch_no: Option<&str>, app_id: Option<&str>) -> Option<&SandboxApp> {
         match self.version {
             Version::V3_0 => self
                 .apps
                 .iter()
-                .find(|a| a.mch_no == request.mch_no && a.app_id == request.app_id),
-            Version::V3_0Beta => self.apps.iter().find(|a| a.app_id == request.app_id),
+                .find(|a| a.mch_no.as_deref() == mch_no && a.app_id.as_deref() == app_id),
+            Version::V3_0Beta => self.apps.iter().find(|a| a.app_id.as_deref() == app_id),
             // 2.0 has one platform-wide secret.
             Version::V2_0 => self.apps.first(),
         }
@@ -436,6 +467,13 @@ impl Inner {
                 let response = match version {
                     Version::V2_0 => reply::query_2x(&signer, now, &order),
                     _ => reply::query_3x(&signer, now, self.utc_offset, &order),
+                };
+                (0, "success".to_owned(), response)
+            }
+            Ok((signer, Ok(Done::Data(data)))) => {
+                let response = match version {
+                    Version::V2_0 => reply::typed_2x(&signer, now, data),
+                    _ => reply::typed_3x(&signer, now, self.utc_offset, &data),
                 };
                 (0, "success".to_owned(), response)
             }

@@ -209,6 +209,49 @@ fn object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
+/// The fields every request shares (`PaymentCommonParam`), as read.
+pub(super) struct Common<'a> {
+    pub mch_no: Option<&'a str>,
+    pub app_id: Option<&'a str>,
+    pub client_ip: Option<&'a str>,
+    pub nonce_str: Option<&'a str>,
+    pub sign: Option<&'a str>,
+    pub has_req_time: bool,
+}
+
+/// Bean validation of the common fields, first violated constraint in declaration order.
+pub(super) fn validate_common(version: Version, c: &Common<'_>) -> Result<(), String> {
+    let required = |value: Option<&str>, reason: &str| match value {
+        Some(v) if !v.trim().is_empty() => Ok(()),
+        _ => Err(reason.to_owned()),
+    };
+    // Java's String.length() counts UTF-16 code units.
+    let at_most = |value: Option<&str>, max: usize, what: &str| match value {
+        Some(v) if v.encode_utf16().count() > max => Err(format!("{what}长度不能超过{max}")),
+        _ => Ok(()),
+    };
+    if version == Version::V3_0 {
+        required(c.mch_no, "商户号不可为空")?;
+        at_most(c.mch_no, 32, "商户号")?;
+    }
+    if version != Version::V2_0 {
+        required(c.app_id, "应用号不可为空")?;
+        at_most(c.app_id, 32, "应用号")?;
+    }
+    at_most(c.client_ip, 64, "客户端IP")?;
+    if let Some(ip) = c.client_ip.filter(|ip| !ip.is_empty()) {
+        if ip.parse::<IpAddr>().is_err() {
+            return Err("客户端IP格式不正确".to_owned());
+        }
+    }
+    at_most(c.nonce_str, 32, "随机数")?;
+    at_most(c.sign, 64, "签名")?;
+    if !c.has_req_time {
+        return Err("请求时间不可为空".to_owned());
+    }
+    Ok(())
+}
+
 impl OrderRequest {
     /// Deserialises `body` into `version`'s `model`.
     pub(super) fn parse_as(
@@ -319,34 +362,21 @@ impl OrderRequest {
     /// The bean-validation step, reporting the first violated constraint in declaration order,
     /// then DaxPay's "one of the order numbers" check. The reason goes after `验证参数错误\n`.
     pub(super) fn validate(&self, version: Version) -> Result<(), String> {
-        let required = |value: &Option<String>, reason: &str| match value {
-            Some(v) if !v.trim().is_empty() => Ok(()),
-            _ => Err(reason.to_owned()),
-        };
-        // Java's String.length() counts UTF-16 code units.
+        validate_common(
+            version,
+            &Common {
+                mch_no: self.mch_no.as_deref(),
+                app_id: self.app_id.as_deref(),
+                client_ip: self.client_ip.as_deref(),
+                nonce_str: self.nonce_str.as_deref(),
+                sign: self.sign.as_deref(),
+                has_req_time: self.req_time.is_some(),
+            },
+        )?;
         let at_most = |value: &Option<String>, max: usize, what: &str| match value {
             Some(v) if v.encode_utf16().count() > max => Err(format!("{what}长度不能超过{max}")),
             _ => Ok(()),
         };
-        if version == Version::V3_0 {
-            required(&self.mch_no, "商户号不可为空")?;
-            at_most(&self.mch_no, 32, "商户号")?;
-        }
-        if version != Version::V2_0 {
-            required(&self.app_id, "应用号不可为空")?;
-            at_most(&self.app_id, 32, "应用号")?;
-        }
-        at_most(&self.client_ip, 64, "客户端IP")?;
-        if let Some(ip) = self.client_ip.as_deref().filter(|ip| !ip.is_empty()) {
-            if ip.parse::<IpAddr>().is_err() {
-                return Err("客户端IP格式不正确".to_owned());
-            }
-        }
-        at_most(&self.nonce_str, 32, "随机数")?;
-        at_most(&self.sign, 64, "签名")?;
-        if self.req_time.is_none() {
-            return Err("请求时间不可为空".to_owned());
-        }
         let order_no_max = if version == Version::V3_0Beta {
             32
         } else {

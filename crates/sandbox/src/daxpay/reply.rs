@@ -192,20 +192,30 @@ pub(super) fn data_2x(
     )
 }
 
-/// 3.x query success: `data` is the order's `PayOrderResult` in declaration order, nulls
-/// included; the envelope is signed over `code, msg, data, resTime, traceId`, `data` rendered
-/// the hutool way ([`result::signed_json`]).
+/// 3.x query success: `data` is the order's `PayOrderResult` ([`typed_3x`]).
 pub(super) fn query_3x(
     signer: &Signer<'_>,
     now: OffsetDateTime,
     offset: UtcOffset,
     order: &SandboxOrder,
 ) -> Response<Full<Bytes>> {
-    let (code, msg) = (0, "success");
     let result = result::pay_order_result(order, signer.scheme.version);
+    typed_3x(signer, now, offset, &result)
+}
+
+/// 3.x success with a typed `data` in declaration order, nulls included; the envelope is
+/// signed over `code, msg, data, resTime, traceId`, `data` rendered the hutool way
+/// ([`result::signed_json`]).
+pub(super) fn typed_3x(
+    signer: &Signer<'_>,
+    now: OffsetDateTime,
+    offset: UtcOffset,
+    result: &[(&str, Member)],
+) -> Response<Full<Bytes>> {
+    let (code, msg) = (0, "success");
     let res_time = wall_clock(now, offset);
     let trace_id = trace_id();
-    let signed_data = result::signed_json(&result);
+    let signed_data = result::signed_json(result);
     let sign = signer.sign(&[
         ("code", Cow::Owned(code.to_string())),
         ("msg", Cow::Borrowed(msg)),
@@ -213,7 +223,7 @@ pub(super) fn query_3x(
         ("resTime", Cow::Borrowed(res_time.as_str())),
         ("traceId", Cow::Borrowed(trace_id.as_str())),
     ]);
-    let Ok(data) = RawValue::from_string(result::wire_json(&result)) else {
+    let Ok(data) = RawValue::from_string(result::wire_json(result)) else {
         return unsigned(10500, "system error");
     };
     json(
@@ -229,13 +239,26 @@ pub(super) fn query_3x(
     )
 }
 
-/// 2.0 query success: an unsigned envelope whose `data` is the flat `PayOrderResult` (amounts in
-/// fen, `errorCode` included) with `code` 0, `msg`, `resTime` (epoch seconds) and `sign`,
-/// signed over all of its non-null fields.
+/// 2.0 query success: the flat `PayOrderResult` ([`typed_2x`]).
 pub(super) fn query_2x(
     signer: &Signer<'_>,
     now: OffsetDateTime,
     order: &SandboxOrder,
+) -> Response<Full<Bytes>> {
+    typed_2x(
+        signer,
+        now,
+        result::pay_order_result(order, signer.scheme.version),
+    )
+}
+
+/// 2.0 success: an unsigned envelope whose `data` is the flat result (2.0's results extend its
+/// `CommonResult`) with `code` 0, `msg`, `resTime` (epoch seconds) and `sign` beside the
+/// result's own fields, signed over all of its non-null fields.
+pub(super) fn typed_2x(
+    signer: &Signer<'_>,
+    now: OffsetDateTime,
+    result: result::Typed,
 ) -> Response<Full<Bytes>> {
     let mut data: result::Typed = vec![
         ("code", Member::Integer(0)),
@@ -245,7 +268,7 @@ pub(super) fn query_2x(
             Member::Integer(now.unix_timestamp().unsigned_abs()),
         ),
     ];
-    data.extend(result::pay_order_result(order, signer.scheme.version));
+    data.extend(result);
     let fields: Vec<(&str, Cow<'_, str>)> = data
         .iter()
         .filter_map(|(k, v)| v.plain().map(|v| (*k, Cow::Owned(v))))
@@ -271,7 +294,7 @@ pub(super) fn wall_clock(now: OffsetDateTime, offset: UtcOffset) -> String {
     now.to_offset(offset).format(WALL_CLOCK).unwrap_or_default()
 }
 
-fn json(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
+pub(super) fn json(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
     // Serialising these plain structs cannot fail; the fallback only keeps the body non-empty.
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| {
         br#"{"msg":"system error","code":10500,"data":null,"traceId":null}"#.to_vec()

@@ -6,6 +6,7 @@
 //! new status. A failed channel call leaves the status unchanged.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 use super::result::wall_clock_at;
 use crate::config::SandboxOrder;
-use crate::order::OrderStatus;
+use crate::order::{OrderStatus, SandboxRefund};
 use crate::sign::daxpay::Version;
 
 /// How a close or query request names its order. DaxPay looks the order up by the first
@@ -23,10 +24,15 @@ use crate::sign::daxpay::Version;
 pub(super) enum OrderKey<'a> {
     OrderNo(&'a str),
     BizOrderNo(&'a str),
+    /// The channel's number (refunds only).
+    OutOrderNo(&'a str),
 }
 
-/// Why the close handler refused; the message is DaxPay's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// Where DaxPay-like database ids start (snowflake-sized, so that they travel as strings).
+pub(super) const FIRST_ID: u64 = 1_900_000_000_000_000_000;
+
+/// Why a handler refused; the message is DaxPay's own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(super) enum Refusal {
     #[error("支付订单不存在")]
     NotFound,
@@ -38,12 +44,16 @@ pub(super) enum Refusal {
     CancelUnsupported,
     #[error("通道关闭订单失败")]
     ChannelFailed,
+    /// Pay, refund and refund query refusals: DaxPay's code and message.
+    #[error("{msg}")]
+    Trade { code: i64, msg: String },
 }
 
 impl Refusal {
     /// DaxPay's error code (the same in every version).
-    pub(super) fn code(self) -> i64 {
+    pub(super) fn code(&self) -> i64 {
         match self {
+            Refusal::Trade { code, .. } => *code,
             Refusal::NotFound => 20041,
             Refusal::AlreadyClosing => 20043,
             Refusal::NotClosable => 20044,
@@ -60,36 +70,57 @@ fn closable(version: Version, status: OrderStatus) -> bool {
     }
 }
 
-struct Entry {
-    /// The seeded order; a close changes its `status` and `close_time`, tests anything.
-    order: SandboxOrder,
+pub(super) struct Entry {
+    /// The order; a close changes its `status` and `close_time`, pay and refund their fields,
+    /// tests anything.
+    pub order: SandboxOrder,
     /// Stands in for DaxPay's per-order close lock.
     closing: bool,
+    /// DaxPay's database id (`orderId` of a refund order).
+    pub id: u64,
+}
+
+impl Entry {
+    pub(super) fn new(order: SandboxOrder, id: u64) -> Entry {
+        Entry {
+            order,
+            closing: false,
+            id,
+        }
+    }
 }
 
 /// The sandbox's orders, keyed by `orderNo` (globally unique). Every critical section is short
 /// and synchronous: the lock is never held across an `.await`.
 pub(super) struct Orders {
     table: Mutex<HashMap<String, Entry>>,
-    /// The wall clock `close_time` is written in.
-    utc_offset: UtcOffset,
+    /// Refund orders; when both are needed, `table` is locked first.
+    pub(super) refunds: Mutex<Vec<SandboxRefund>>,
+    /// The wall clock `close_time` (and every other time) is written in.
+    pub(super) utc_offset: UtcOffset,
+    /// Source of order and refund ids and of the sequence part of their numbers.
+    pub(super) sequence: AtomicU64,
 }
 
 impl Orders {
     pub(super) fn new(seed: &[SandboxOrder], utc_offset: UtcOffset) -> Orders {
         let table = seed
             .iter()
-            .map(|o| {
+            .enumerate()
+            .map(|(i, o)| {
                 let entry = Entry {
                     order: o.clone(),
                     closing: false,
+                    id: FIRST_ID + i as u64,
                 };
                 (o.order_no.clone(), entry)
             })
             .collect();
         Orders {
             table: Mutex::new(table),
+            refunds: Mutex::new(Vec::new()),
             utc_offset,
+            sequence: AtomicU64::new(seed.len() as u64 + 1),
         }
     }
 
@@ -126,7 +157,7 @@ impl Orders {
 
     /// A panic elsewhere cannot leave the table inconsistent (every update is one assignment),
     /// so a poisoned lock is simply taken over.
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -174,7 +205,7 @@ impl Orders {
 ///
 /// `app_id` is the caller's app (`None` for the 2.0 platform): an order seeded without an app is
 /// visible to every app, one with an app only to that app.
-fn lookup<'t>(
+pub(super) fn lookup<'t>(
     table: &'t mut HashMap<String, Entry>,
     key: OrderKey<'_>,
     app_id: Option<&str>,
@@ -186,6 +217,10 @@ fn lookup<'t>(
         OrderKey::BizOrderNo(biz) => table
             .values_mut()
             .filter(|e| e.order.biz_order_no == biz && visible(&e.order))
+            .max_by_key(|e| e.order.app_id.is_some()),
+        OrderKey::OutOrderNo(out) => table
+            .values_mut()
+            .filter(|e| e.order.out_order_no.as_deref() == Some(out) && visible(&e.order))
             .max_by_key(|e| e.order.app_id.is_some()),
     }
 }

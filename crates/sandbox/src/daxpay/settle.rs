@@ -1,0 +1,194 @@
+//! The trade endpoints' pre-handler steps (pay, refund, refund query), and settling orders the
+//! way a payer would: the test hooks on [`Sandbox`] and their HTTP face,
+//! `POST /sandbox/orders/{orderNo}/pay` and `/fail`, served only by the sandbox itself.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use http::{Method, Response, StatusCode};
+use http_body_util::Full;
+use time::OffsetDateTime;
+
+use super::model::{validate_common, Common};
+use super::params::{common, Params};
+use super::reply::{self, Signer};
+use super::result::wall_clock_at;
+use super::state::{Orders, Refusal};
+use super::{pay, refund, Done, Endpoint, Handled, Inner, Rejection, Sandbox};
+use crate::config::SandboxOrder;
+use crate::order::{OrderStatus, SandboxRefund};
+use crate::sign::daxpay::{Scheme, Version};
+
+/// A panic elsewhere cannot leave the refunds inconsistent (every update is one assignment or
+/// one push), so a poisoned lock is simply taken over.
+pub(super) fn lock_refunds(m: &Mutex<Vec<SandboxRefund>>) -> MutexGuard<'_, Vec<SandboxRefund>> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why an order could not be settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SettleError {
+    #[error("no such order")]
+    NotFound,
+    /// Only `wait` and `progress` orders can be paid or failed.
+    #[error("order is {0}")]
+    NotOpen(OrderStatus),
+}
+
+impl Sandbox {
+    /// The payer paid: a `wait` or `progress` order (by orderNo, else bizOrderNo in any app)
+    /// becomes `success` with `payTime` now and `realAmount` = amount. Returns the order.
+    pub fn pay_order(&self, biz_or_order_no: &str) -> Result<SandboxOrder, SettleError> {
+        self.inner.orders.settle(biz_or_order_no, false)
+    }
+
+    /// The payment failed: a `wait` or `progress` order becomes `fail` with an `errorMsg` and
+    /// `closeTime` (DaxPay's `PayAssistService.fail`). Returns the order.
+    pub fn fail_order(&self, biz_or_order_no: &str) -> Result<SandboxOrder, SettleError> {
+        self.inner.orders.settle(biz_or_order_no, true)
+    }
+}
+
+impl Orders {
+    /// Pays (or fails) a `wait` / `progress` order named by orderNo, else bizOrderNo.
+    fn settle(&self, no: &str, fail: bool) -> Result<SandboxOrder, SettleError> {
+        let wall = wall_clock_at(OffsetDateTime::now_utc(), self.utc_offset);
+        let mut table = self.lock();
+        let entry = match table.contains_key(no) {
+            true => table.get_mut(no),
+            // Any app: the hook and the endpoint are the payer's side, not an app's.
+            false => table.values_mut().find(|e| e.order.biz_order_no == no),
+        }
+        .ok_or(SettleError::NotFound)?;
+        if !matches!(
+            entry.order.status,
+            OrderStatus::Wait | OrderStatus::Progress
+        ) {
+            return Err(SettleError::NotOpen(entry.order.status));
+        }
+        if fail {
+            let order = &mut entry.order;
+            order.status = OrderStatus::Fail;
+            order.error_msg = Some("沙箱模拟支付失败".to_owned());
+            order.close_time = Some(wall);
+        } else {
+            pay::settle_paid(&mut entry.order, wall);
+        }
+        Ok(entry.order.clone())
+    }
+}
+
+impl Sandbox {
+    /// A refund order by its DaxPay refundNo.
+    pub fn refund(&self, refund_no: &str) -> Option<SandboxRefund> {
+        lock_refunds(&self.inner.orders.refunds)
+            .iter()
+            .find(|r| r.refund_no == refund_no)
+            .cloned()
+    }
+
+    /// Every refund order, oldest first.
+    pub fn refunds(&self) -> Vec<SandboxRefund> {
+        lock_refunds(&self.inner.orders.refunds).clone()
+    }
+}
+
+impl Inner {
+    /// `POST /sandbox/orders/{no}/pay|fail`; `None` for any other path.
+    pub(super) fn settle(&self, method: &Method, path: &str) -> Option<Response<Full<Bytes>>> {
+        let rest = path.strip_prefix("/sandbox/orders/")?;
+        let (no, action) = rest.rsplit_once('/')?;
+        if no.is_empty() || no.contains('/') || !matches!(action, "pay" | "fail") {
+            return None;
+        }
+        let body = |status: StatusCode, value: serde_json::Value| reply::json(status, &value);
+        if method != Method::POST {
+            return Some(body(
+                StatusCode::METHOD_NOT_ALLOWED,
+                serde_json::json!({"error": "use POST"}),
+            ));
+        }
+        let outcome = self.orders.settle(no, action == "fail");
+        Some(match outcome {
+            Ok(order) => body(
+                StatusCode::OK,
+                serde_json::json!({
+                    "orderNo": order.order_no,
+                    "bizOrderNo": order.biz_order_no,
+                    "status": order.status.as_str(),
+                }),
+            ),
+            Err(err @ SettleError::NotFound) => body(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": err.to_string()}),
+            ),
+            Err(err @ SettleError::NotOpen(_)) => body(
+                StatusCode::CONFLICT,
+                serde_json::json!({"error": err.to_string()}),
+            ),
+        })
+    }
+
+    /// Steps 1 to 5 of the module docs for the trade endpoints, then their handler.
+    pub(super) fn process_trade(
+        &self,
+        endpoint: Endpoint,
+        body: &[u8],
+    ) -> Result<Handled<'_>, Rejection> {
+        let version = self.version;
+        let own = match endpoint {
+            Endpoint::Pay => pay::declared(version),
+            Endpoint::Refund => refund::declared(version),
+            _ => refund::QUERY_DECLARED,
+        };
+        let p = Params::parse(common(version), own, body).map_err(|err| {
+            tracing::debug!(error = %err, "sandbox: parse error");
+            Rejection::Parse
+        })?;
+        validate_common(
+            version,
+            &Common {
+                mch_no: p.text("mchNo"),
+                app_id: p.text("appId"),
+                client_ip: p.text("clientIp"),
+                nonce_str: p.text("nonceStr"),
+                sign: p.text("sign"),
+                has_req_time: p.req_time().is_some(),
+            },
+        )
+        .and_then(|()| match endpoint {
+            Endpoint::Pay => pay::validate(&p, version),
+            Endpoint::Refund => refund::validate(&p),
+            _ => refund::validate_query(&p),
+        })
+        .map_err(Rejection::Invalid)?;
+        let app = self
+            .find_app(p.text("mchNo"), p.text("appId"))
+            .ok_or(Rejection::UnknownApp)?;
+        let signer = Signer {
+            scheme: Scheme {
+                version,
+                sign_type: app.sign_type,
+                sm3_is_md5: self.sm3_is_md5 && version == Version::V3_0,
+            },
+            secret: app.secret.expose(),
+        };
+        let given = p.text("sign").ok_or(Rejection::BadSignature)?;
+        if !signer.scheme.verify(&p.sign_fields(), signer.secret, given) {
+            return Err(Rejection::BadSignature);
+        }
+        let now = OffsetDateTime::now_utc();
+        self.check_req_time(p.req_time(), now)?;
+        let app_id = app.app_id.as_deref();
+        let result: Result<Done, Refusal> = match endpoint {
+            Endpoint::Pay => self.orders.pay(&p, app_id, version, now).map(Done::Data),
+            Endpoint::Refund => self.orders.refund(&p, app_id, version, now).map(Done::Data),
+            _ => self
+                .orders
+                .find_refund(&p, app_id, version)
+                .map(|r| Done::Data(refund::refund_order_result(&r, version))),
+        };
+        tracing::debug!(?endpoint, ok = result.is_ok(), "sandbox: trade handled");
+        Ok((signer, result))
+    }
+}
