@@ -22,7 +22,7 @@ pub use config::{
 };
 pub use daxpay::result;
 pub use daxpay::{run, Sandbox, SettleError, CHANNEL_FAIL, REFUND_FAIL};
-pub use legacy::{run_legacy, LegacySandbox, ReceivedRequest};
+pub use legacy::{run_legacy, LegacyRefund, LegacySandbox, ReceivedRequest};
 pub use order::{Amount, OrderStatus, RefundOrderStatus, RefundStatus, SandboxRefund};
 pub use secret::Secret;
 pub use serve::SHUTDOWN_GRACE;

@@ -35,6 +35,12 @@ pub struct LegacyOrder {
     pub state: u8,
     /// Jeepay's quirk on demand: closing this order answers HTTP 200 with an empty body.
     pub empty_body: bool,
+    /// The order's amount in fen (what a refund may take back).
+    pub amount: u64,
+    /// How much has been refunded, in fen (successful refunds only).
+    pub refunded: u64,
+    /// `wayCode` (reported by nothing yet; kept for unified orders).
+    pub way_code: Option<String>,
 }
 
 pub(super) fn validate(raw: RawLegacySandbox) -> Result<LegacySandboxConfig, ConfigError> {
@@ -84,6 +90,9 @@ pub(super) fn validate(raw: RawLegacySandbox) -> Result<LegacySandboxConfig, Con
             mch_no: o.mch_no,
             state: o.state,
             empty_body: o.empty_body,
+            amount: o.amount,
+            refunded: 0,
+            way_code: None,
         });
     }
     Ok(LegacySandboxConfig {

@@ -102,4 +102,11 @@ pub struct RawLegacyOrder {
     pub state: u8,
     #[serde(default)]
     pub empty_body: bool,
+    /// Fen; default 1.
+    #[serde(default = "one_fen")]
+    pub amount: u64,
+}
+
+fn one_fen() -> u64 {
+    1
 }

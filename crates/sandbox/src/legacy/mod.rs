@@ -49,6 +49,9 @@ use crate::sign::jeepay as sign;
 use params::{CloseRq, Params};
 
 mod query;
+mod trade;
+
+pub use trade::LegacyRefund;
 
 /// The paths served: close, and the pay query (enough of it for the proxy's fallback tests).
 const CLOSE_PATH: &str = "/api/pay/close";
@@ -83,6 +86,8 @@ pub struct LegacySandbox {
 struct Inner {
     apps: Vec<LegacyApp>,
     orders: Mutex<Vec<LegacyOrder>>,
+    /// Refund orders; when both are needed, `orders` is locked first.
+    refunds: Mutex<Vec<LegacyRefund>>,
     requests_seen: AtomicU64,
     log: Mutex<VecDeque<ReceivedRequest>>,
 }
@@ -99,6 +104,7 @@ impl LegacySandbox {
             inner: Arc::new(Inner {
                 apps: config.apps.clone(),
                 orders: Mutex::new(config.orders.clone()),
+                refunds: Mutex::new(Vec::new()),
                 requests_seen: AtomicU64::new(0),
                 log: Mutex::new(VecDeque::new()),
             }),
@@ -175,6 +181,8 @@ enum Refusal {
     Conversion,
     /// Code 9999 with Jeepay's message (`BizException`).
     Biz(&'static str),
+    /// The same, with a message naming the request's values.
+    Message(String),
 }
 
 /// What the close handler answers with.
@@ -220,13 +228,23 @@ impl Inner {
             body: body.clone(),
         });
         let path = parts.uri.path();
-        if path != CLOSE_PATH && path != QUERY_PATH {
-            tracing::debug!(method = %parts.method, path, "legacy sandbox: no such path");
-            return not_found(path);
-        }
-        if path == QUERY_PATH {
+        type Handler =
+            fn(&Inner, &Method, Option<&[u8]>, Option<&str>, &[u8]) -> Result<String, Refusal>;
+        let handler: Option<Handler> = match path {
+            CLOSE_PATH => None,
+            QUERY_PATH => Some(Inner::query),
+            trade::UNIFIED_ORDER_PATH => Some(Inner::unified_order),
+            trade::REFUND_PATH => Some(Inner::refund_order),
+            trade::REFUND_QUERY_PATH => Some(Inner::refund_query),
+            _ => {
+                tracing::debug!(method = %parts.method, path, "legacy sandbox: no such path");
+                return not_found(path);
+            }
+        };
+        if let Some(handler) = handler {
             let outcome = if complete {
-                self.query(
+                handler(
+                    self,
                     &parts.method,
                     parts.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes),
                     parts.uri.query(),
@@ -235,10 +253,12 @@ impl Inner {
             } else {
                 Err(Refusal::Conversion)
             };
+            tracing::debug!(path, ok = outcome.is_ok(), "legacy sandbox answered");
             return match outcome {
                 Ok(body) => json(StatusCode::OK, body.into_bytes()),
                 Err(Refusal::Conversion) => error(11, "参数有误[转换异常]"),
                 Err(Refusal::Biz(msg)) => error(9999, msg),
+                Err(Refusal::Message(msg)) => error(9999, &msg),
             };
         }
         let outcome = if complete {
@@ -262,6 +282,7 @@ impl Inner {
             Ok(Answer::Empty) => Response::new(Full::new(Bytes::new())),
             Err(Refusal::Conversion) => error(11, "参数有误[转换异常]"),
             Err(Refusal::Biz(msg)) => error(9999, msg),
+            Err(Refusal::Message(msg)) => error(9999, &msg),
         }
     }
 
@@ -320,11 +341,27 @@ impl Inner {
         query: Option<&str>,
         body: &[u8],
     ) -> Result<(CloseRq, &LegacyApp), Refusal> {
-        let params = Params::read(method, content_type, query, body).map_err(|err| {
-            tracing::debug!(error = %err, "legacy sandbox: conversion error");
-            Refusal::Conversion
-        })?;
+        self.verified_declaring(method, content_type, query, body, &[], |_| Ok(()))
+    }
+
+    /// [`Inner::verified`] for a request class with `extra` declared fields, whose own
+    /// `@NotBlank`-style checks `check` runs after the common ones.
+    fn verified_declaring(
+        &self,
+        method: &Method,
+        content_type: Option<&[u8]>,
+        query: Option<&str>,
+        body: &[u8],
+        extra: &[&'static str],
+        check: impl FnOnce(&CloseRq) -> Result<(), &'static str>,
+    ) -> Result<(CloseRq, &LegacyApp), Refusal> {
+        let params =
+            Params::read_declaring(method, content_type, query, body, extra).map_err(|err| {
+                tracing::debug!(error = %err, "legacy sandbox: conversion error");
+                Refusal::Conversion
+            })?;
         let rq = params.require().map_err(Refusal::Biz)?;
+        check(&rq).map_err(Refusal::Biz)?;
         let app = self.find_app(&rq)?;
         let expected = sign::sign(&rq.signed_fields(), app.secret.expose());
         if !sign::matches(&expected, &rq.sign) {

@@ -23,6 +23,9 @@ pub(super) struct Params {
     pub app_id: Option<String>,
     pub mch_order_no: Option<String>,
     pub pay_order_id: Option<String>,
+    /// The endpoint's other declared fields (`String` or numbers bound as their text), in
+    /// declaration order; `None` as above.
+    pub extra: Vec<(&'static str, Option<String>)>,
 }
 
 /// Jeepay's code 11 `参数有误[转换异常]`: the parameters cannot be read or bound.
@@ -48,6 +51,7 @@ pub(super) struct CloseRq {
     pub app_id: String,
     pub mch_order_no: Option<String>,
     pub pay_order_id: Option<String>,
+    pub extra: Vec<(&'static str, Option<String>)>,
 }
 
 impl Params {
@@ -61,7 +65,13 @@ impl Params {
             "appId" => &mut self.app_id,
             "mchOrderNo" => &mut self.mch_order_no,
             "payOrderId" => &mut self.pay_order_id,
-            _ => return None,
+            _ => {
+                return self
+                    .extra
+                    .iter_mut()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v)
+            }
         })
     }
 
@@ -93,13 +103,28 @@ impl Params {
     ///   `application/x-www-form-urlencoded` body for POST (Tomcat) and PUT/PATCH/DELETE (Spring's
     ///   form content filter). A repeated parameter binds its last value (what Jeepay's joining
     ///   loop leaves).
+    #[cfg(test)]
     pub(super) fn read(
         method: &Method,
         content_type: Option<&[u8]>,
         query: Option<&str>,
         body: &[u8],
     ) -> Result<Params, Unconvertible> {
-        let mut params = Params::default();
+        Params::read_declaring(method, content_type, query, body, &[])
+    }
+
+    /// [`Params::read`] for a request class that declares `extra` fields beyond close's.
+    pub(super) fn read_declaring(
+        method: &Method,
+        content_type: Option<&[u8]>,
+        query: Option<&str>,
+        body: &[u8],
+        extra: &[&'static str],
+    ) -> Result<Params, Unconvertible> {
+        let mut params = Params {
+            extra: extra.iter().map(|k| (*k, None)).collect(),
+            ..Params::default()
+        };
         let json = content_type.is_some_and(|ct| contains_ignore_case(ct, b"application/json"))
             && !method.as_str().eq_ignore_ascii_case("GET");
         if json {
@@ -155,11 +180,20 @@ impl Params {
             app_id: required(self.app_id, "商户应用ID不能为空")?,
             mch_order_no: self.mch_order_no,
             pay_order_id: self.pay_order_id,
+            extra: self.extra,
         })
     }
 }
 
 impl CloseRq {
+    /// An extra declared field's value, if bound.
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
     /// What Jeepay signs: the bound object's non-null fields but `sign`, empty strings dropped
     /// (whitespace-only values stay).
     pub(super) fn signed_fields(&self) -> Vec<(&'static str, &str)> {
@@ -172,8 +206,10 @@ impl CloseRq {
             ("mchOrderNo", self.mch_order_no.as_deref()),
             ("payOrderId", self.pay_order_id.as_deref()),
         ];
+        let extra = self.extra.iter().map(|(k, v)| (*k, v.as_deref()));
         fields
             .into_iter()
+            .chain(extra)
             .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
             .collect()
     }

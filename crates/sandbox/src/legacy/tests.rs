@@ -32,6 +32,9 @@ fn order(pay_order_id: &str, mch_order_no: &str, state: u8) -> LegacyOrder {
         mch_no: MCH.to_owned(),
         state,
         empty_body: false,
+        amount: 1000,
+        refunded: 0,
+        way_code: None,
     }
 }
 
