@@ -142,3 +142,5 @@ fn assert_signed_refusal(version: Version, answer: &Value, code: i64, msg: &str)
     assert!(answer["resTime"].is_null() && answer["traceId"].is_null() && answer["data"].is_null());
     assert!(verifies(scheme(version), answer), "{answer}");
 }
+
+mod trade;
