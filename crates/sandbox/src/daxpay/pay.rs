@@ -456,30 +456,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hash_map_order_is_javas() {
-        // Java: new HashMap<>() with these six keys iterates
-        // package, appId, signType, nonceStr, timeStamp, paySign? Computed from String.hashCode.
-        let keys = [
-            "appId",
-            "timeStamp",
-            "nonceStr",
-            "package",
-            "signType",
-            "paySign",
+    fn hash_map_order_is_bucket_then_insertion() {
+        // "Aa" and "BB" share a Java hash (2112), so they keep insertion order in one bucket.
+        let entries = [
+            ("BB", String::new()),
+            ("Aa", String::new()),
+            ("a", String::new()),
         ];
-        let entries: Vec<(&str, String)> = keys.iter().map(|k| (*k, String::new())).collect();
         let order: Vec<&str> = java_hash_map_order(&entries)
             .into_iter()
             .map(|e| e.0)
             .collect();
-        assert_eq!(order.len(), 6);
-        // "appId".hashCode() = 93028124 → bucket 3 after spreading; check one by hand.
-        let h: i32 = 93_028_124;
-        assert_eq!(
-            ("appId"
-                .encode_utf16()
-                .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)))),
-            h
-        );
+        // "a" = 97 → bucket 1; "BB"/"Aa" = 2112 → bucket 0.
+        assert_eq!(order, ["BB", "Aa", "a"]);
     }
 }

@@ -21,6 +21,7 @@ use crate::sign::daxpay::Version;
 /// *non-null* of `orderNo`, `bizOrderNo`, so `orderNo: ""` is a lookup of `""`, not a
 /// fall-through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // DaxPay's own field names.
 pub(super) enum OrderKey<'a> {
     OrderNo(&'a str),
     BizOrderNo(&'a str),

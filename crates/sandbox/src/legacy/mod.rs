@@ -125,6 +125,19 @@ impl LegacySandbox {
         self.inner.requests_seen.load(Ordering::Relaxed)
     }
 
+    /// A snapshot of an order by payOrderId (unified orders included).
+    pub fn order(&self, pay_order_id: &str) -> Option<LegacyOrder> {
+        lock(&self.inner.orders)
+            .iter()
+            .find(|o| o.pay_order_id == pay_order_id)
+            .cloned()
+    }
+
+    /// Every refund order made through `/api/refund/refundOrder`, oldest first.
+    pub fn refunds(&self) -> Vec<LegacyRefund> {
+        lock(&self.inner.refunds).clone()
+    }
+
     /// Every request received, in order, exactly as it arrived: method, path-and-query, headers,
     /// body bytes. Only the last 1,000 are kept.
     pub fn received(&self) -> Vec<ReceivedRequest> {
