@@ -16,6 +16,9 @@ macro_rules! operations {
             Close => "/api/pay/close", "close", $crate::domain::ops::Close;
             Cancel => "/api/pay/cancel", "cancel", $crate::domain::ops::Close;
             PayQuery => "/api/pay/query", "query", $crate::domain::ops::PayQuery;
+            Pay => "/api/pay/unifiedOrder", "unified_order", $crate::domain::ops::Pay;
+            Refund => "/api/refund/refundOrder", "refund", $crate::domain::ops::Refund;
+            RefundQuery => "/api/refund/query", "refund_query", $crate::domain::ops::RefundQuery;
         }
     };
 }
@@ -52,11 +55,7 @@ operations!(declare_kinds);
 
 /// Merchant paths paybridge knows but only passes through (yet), with their labels, so that
 /// the access log and the metrics can tell them apart.
-const PASSED_THROUGH: &[(&str, &str)] = &[
-    ("/api/pay/unifiedOrder", "unified_order"),
-    ("/api/refund/refundOrder", "refund"),
-    ("/api/refund/query", "refund_query"),
-];
+const PASSED_THROUGH: &[(&str, &str)] = &[];
 
 /// The operation paybridge translates `path` as.
 pub fn operation(path: &str) -> Option<OpKind> {
@@ -83,16 +82,32 @@ pub enum DaxCall {
     Cancel,
     /// `/unipay/query/payOrder`.
     PayQuery,
+    /// `/unipay/pay`.
+    Pay,
+    /// `/unipay/refund`.
+    Refund,
+    /// `/unipay/query/refundOrder`.
+    RefundQuery,
 }
 
 impl DaxCall {
-    pub const ALL: [DaxCall; 3] = [DaxCall::Close, DaxCall::Cancel, DaxCall::PayQuery];
+    pub const ALL: [DaxCall; 6] = [
+        DaxCall::Close,
+        DaxCall::Cancel,
+        DaxCall::PayQuery,
+        DaxCall::Pay,
+        DaxCall::Refund,
+        DaxCall::RefundQuery,
+    ];
 
     pub fn path(self) -> &'static str {
         match self {
             DaxCall::Close => "/unipay/close",
             DaxCall::Cancel => "/unipay/cancel",
             DaxCall::PayQuery => "/unipay/query/payOrder",
+            DaxCall::Pay => "/unipay/pay",
+            DaxCall::Refund => "/unipay/refund",
+            DaxCall::RefundQuery => "/unipay/query/refundOrder",
         }
     }
 
@@ -123,8 +138,9 @@ mod tests {
     fn operations_and_labels() {
         assert_eq!(operation("/api/pay/close"), Some(OpKind::Close));
         assert_eq!(operation("/api/pay/cancel"), Some(OpKind::Cancel));
-        assert_eq!(operation("/api/refund/query"), None);
+        assert_eq!(operation("/api/refund/query"), Some(OpKind::RefundQuery));
         assert_eq!(label("/api/refund/query"), "refund_query");
+        assert_eq!(label("/api/pay/unifiedOrder"), "unified_order");
         assert_eq!(label("/api/pay/close"), "close");
         assert_eq!(label("/nope"), "other");
     }

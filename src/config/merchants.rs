@@ -10,6 +10,7 @@ use super::raw::RawMerchant;
 use super::server::{ServerConfig, SuccessReply};
 use super::upstreams::Upstream;
 use crate::dialect::daxpay::Version;
+use crate::domain::way_code::{WayCodes, JEEPAY_WAY_CODES};
 use crate::secret::Secret;
 
 /// One Jeepay merchant app and the DaxPay identity it is translated to.
@@ -26,6 +27,8 @@ pub struct Merchant {
     /// The `reqTime` window for this app (its own, or the server's).
     pub req_time_window: Option<Duration>,
     pub daxpay: DaxIdentity,
+    /// Which DaxPay channel and method each Jeepay way code is paid with.
+    pub way_codes: WayCodes,
 }
 
 #[derive(Debug)]
@@ -134,6 +137,7 @@ pub(super) fn validate(
             version,
         )?;
         let order_prefix = order_prefix(&key("daxpay"), m.daxpay.shared, m.daxpay.order_prefix)?;
+        let way_codes = way_codes(&key("way_codes"), m.way_codes)?;
         let merchant = Merchant {
             success: SuccessReply {
                 code: m.success_code.unwrap_or(server.success.code),
@@ -155,6 +159,7 @@ pub(super) fn validate(
                 secret: dax_secret,
                 order_prefix,
             },
+            way_codes,
             mch_no: m.mch_no,
             app_id: m.app_id,
         };
@@ -175,4 +180,53 @@ pub(super) fn validate(
             .insert(merchant.app_id.clone(), merchant);
     }
     Ok(merchants)
+}
+
+/// `way_codes`: Jeepay way codes routed to `"channel/method"` (DaxPay codes: lower case, digits
+/// and `_`, at most 32 characters each).
+fn way_codes(key: &str, raw: BTreeMap<String, String>) -> Result<WayCodes, ConfigError> {
+    let code = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 32
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    let mut routes = BTreeMap::new();
+    for (way_code, target) in raw {
+        if !JEEPAY_WAY_CODES.contains(&way_code.as_str()) || way_code == "AUTO_BAR" {
+            return Err(invalid(
+                format!("{key}.{way_code}"),
+                "not a Jeepay way code (AUTO_BAR follows the bar code's own)",
+            ));
+        }
+        match target.split_once('/') {
+            Some((channel, method)) if code(channel) && code(method) => {
+                routes.insert(way_code, (channel.to_owned(), method.to_owned()));
+            }
+            _ => {
+                return Err(invalid(
+                    format!("{key}.{way_code}"),
+                    format!("`{target}` is not \"channel/method\" (e.g. \"alipay_isv/jsapi\")"),
+                ))
+            }
+        }
+    }
+    Ok(WayCodes::new(routes))
+}
+
+/// A merchant for unit tests: `M1`/`A1`, secret `s`, on a DaxPay 3.0 upstream.
+#[cfg(test)]
+pub fn test_merchant() -> Arc<Merchant> {
+    let toml = r#"
+[upstreams.daxpay]
+base_url = "http://127.0.0.1:9"
+version = "3.0"
+secret = "dax"
+[[merchants]]
+mch_no = "M1"
+app_id = "A1"
+secret = "s"
+daxpay = { upstream = "daxpay", mch_no = "DM", app_id = "DA" }
+"#;
+    let config = super::Config::from_toml(toml).expect("the test merchant's configuration");
+    config.merchants.in_order()[0].clone()
 }

@@ -21,6 +21,8 @@ mod summary;
 mod upstreams;
 
 pub use error::ConfigError;
+#[cfg(test)]
+pub use merchants::test_merchant;
 pub use merchants::{DaxIdentity, LookupError, Merchant, Merchants};
 pub(crate) use parse::invalid;
 pub use parse::offset_text;

@@ -46,6 +46,7 @@ pub struct RawServer {
     pub max_in_flight: Option<usize>,
     pub header_read_timeout_ms: Option<u64>,
     pub body_read_timeout_ms: Option<u64>,
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +118,9 @@ pub struct RawMerchant {
     pub success_code: Option<i64>,
     pub success_msg: Option<String>,
     pub req_time_window_secs: Option<u64>,
+    /// Way code → `"channel/method"` on DaxPay, over the default table.
+    #[serde(default)]
+    pub way_codes: std::collections::BTreeMap<String, String>,
     pub daxpay: RawDaxIdentity,
 }
 

@@ -23,7 +23,13 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// How long a client may take to send its request body.
     pub body_read_timeout: Duration,
+    /// The base URL at which DaxPay and payers' browsers reach paybridge (`http(s)://host[:port][/prefix]`,
+    /// no trailing slash): the start of the notify and return URLs paybridge gives DaxPay.
+    pub public_url: Option<String>,
 }
+
+/// Room left in DaxPay's 200-character `notifyUrl`/`returnUrl` for paybridge's own path.
+pub const MAX_PUBLIC_URL_CHARS: usize = 120;
 
 /// What a successful answer says: Jeepay's `0`/`SUCCESS`, or epay123's `200`/`成功`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,5 +66,55 @@ pub(super) fn validate(raw: RawServer) -> Result<ServerConfig, ConfigError> {
             raw.body_read_timeout_ms,
             10_000,
         )?,
+        public_url: match raw.public_url.as_deref() {
+            None => None,
+            Some(text) => {
+                let url = super::upstreams::parse_base_url("server.public_url", text)?;
+                if url.chars().count() > MAX_PUBLIC_URL_CHARS {
+                    return Err(invalid(
+                        "server.public_url",
+                        format!(
+                            "longer than {MAX_PUBLIC_URL_CHARS} characters: DaxPay takes notify URLs of at most 200"
+                        ),
+                    ));
+                }
+                Some(url)
+            }
+        },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn public_url(text: &str) -> Result<Option<String>, ConfigError> {
+        validate(RawServer {
+            public_url: Some(text.to_owned()),
+            ..RawServer::default()
+        })
+        .map(|s| s.public_url)
+    }
+
+    #[test]
+    fn the_public_url_is_a_plain_http_base() {
+        assert_eq!(
+            public_url("https://pay.example.com/bridge/").unwrap().as_deref(),
+            Some("https://pay.example.com/bridge")
+        );
+        for bad in [
+            "pay.example.com",
+            "ftp://pay.example.com",
+            "https://pay.example.com/?a=1",
+            "https://user:pw@pay.example.com",
+            "https://",
+        ] {
+            let err = public_url(bad).unwrap_err().to_string();
+            assert!(err.contains("server.public_url"), "{bad}: {err}");
+            assert!(!err.contains("pw@"), "{err}");
+        }
+        let long = format!("https://pay.example.com/{}", "a".repeat(120));
+        assert!(public_url(&long).is_err());
+        assert_eq!(validate(RawServer::default()).unwrap().public_url, None);
+    }
 }

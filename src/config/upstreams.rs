@@ -180,7 +180,7 @@ pub(super) fn validate(
     Ok((upstreams, legacy))
 }
 
-fn parse_base_url(key: &str, text: &str) -> Result<String, ConfigError> {
+pub(super) fn parse_base_url(key: &str, text: &str) -> Result<String, ConfigError> {
     // The URL is quoted without any `user:password@`.
     let shown = crate::secret::redact_userinfo(text);
     let bad = |why: &str| invalid(key, format!("`{shown}` is not a usable base URL: {why}"));

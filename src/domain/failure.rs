@@ -74,6 +74,37 @@ pub enum Failure {
     /// Another close of the order is under way.
     #[error("a close of the order is in progress")]
     CloseInProgress,
+    /// The merchant's order number is taken (Jeepay: unique per merchant).
+    #[error("merchant order number already used")]
+    OrderExists(String),
+    /// The merchant's refund number is taken.
+    #[error("merchant refund number already used")]
+    RefundExists(String),
+    /// A way code Jeepay does not know.
+    #[error("unknown way code")]
+    WayCodeUnknown,
+    /// A way code with no DaxPay channel for this merchant.
+    #[error("way code not supported for this merchant")]
+    WayCodeUnsupported,
+    /// A refund of an order the gateway does not have. `verified` as for [`Failure::OrderNotFound`].
+    #[error("refund of an unknown order (verified: {verified})")]
+    RefundOfUnknownOrder { verified: bool },
+    /// The order is not paid (or its state allows no refund).
+    #[error("order cannot be refunded")]
+    NotRefundable,
+    #[error("order already fully refunded")]
+    FullyRefunded,
+    /// Another refund of the order is under way.
+    #[error("a refund of the order is in progress")]
+    RefundInProgress,
+    #[error("refund over the refundable balance")]
+    RefundOverBalance,
+    /// The upstream cannot refund (a DaxPay version paybridge does not refund on).
+    #[error("refunds not supported on this upstream")]
+    RefundUnsupported,
+    /// paybridge's order store cannot be reached: nothing was sent.
+    #[error("order store unavailable")]
+    StoreDown,
     /// A verified refusal for a reason of the merchant's (a channel failure, ...), in the
     /// gateway's own words.
     #[error("gateway refused with code {code}: {msg}")]
@@ -122,6 +153,23 @@ impl Failure {
                 | Failure::NotClosable
                 | Failure::CloseInProgress
                 | Failure::Refused { .. }
+                | Failure::OrderExists(_)
+                | Failure::RefundExists(_)
+                | Failure::RefundOfUnknownOrder { .. }
+                | Failure::NotRefundable
+                | Failure::FullyRefunded
+                | Failure::RefundInProgress
+                | Failure::RefundOverBalance
+                | Failure::RefundUnsupported
+        )
+    }
+
+    /// The gateway verifiably has no such order: the other gateway may be asked.
+    pub fn verified_not_found(&self) -> bool {
+        matches!(
+            self,
+            Failure::OrderNotFound { verified: true }
+                | Failure::RefundOfUnknownOrder { verified: true }
         )
     }
 
@@ -129,7 +177,10 @@ impl Failure {
     pub fn is_operator_fault(&self) -> bool {
         matches!(
             self,
-            Failure::Upstream(_) | Failure::Unverified { .. } | Failure::Rejected { .. }
+            Failure::Upstream(_)
+                | Failure::Unverified { .. }
+                | Failure::Rejected { .. }
+                | Failure::StoreDown
         )
     }
 
@@ -152,6 +203,17 @@ impl Failure {
             Failure::ReplayStoreDown => "replay_store_down",
             Failure::OrderNotFound { .. } => "order_not_found",
             Failure::NotClosable | Failure::CloseInProgress | Failure::Refused { .. } => "refused",
+            Failure::OrderExists(_) => "order_exists",
+            Failure::RefundExists(_) => "refund_exists",
+            Failure::WayCodeUnknown => "way_code_unknown",
+            Failure::WayCodeUnsupported => "way_code_unsupported",
+            Failure::RefundOfUnknownOrder { .. } => "order_not_found",
+            Failure::NotRefundable
+            | Failure::FullyRefunded
+            | Failure::RefundInProgress
+            | Failure::RefundOverBalance
+            | Failure::RefundUnsupported => "refused",
+            Failure::StoreDown => "store_down",
             Failure::Upstream(e) => e.kind(),
             Failure::Unverified { fault, .. } => match fault {
                 AnswerFault::Malformed(_) => "upstream_malformed",

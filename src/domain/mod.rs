@@ -8,6 +8,7 @@ pub mod failure;
 pub mod operation;
 pub mod ops;
 pub mod order;
+pub mod way_code;
 
 pub use crate::dispatch::OpKind;
 pub use failure::{AnswerFault, Failure};

@@ -98,6 +98,39 @@ impl RefundStatus {
     }
 }
 
+/// A DaxPay refund's `status` (`RefundStatusEnum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefundOrderStatus {
+    Progress,
+    Success,
+    /// The call to the channel failed; DaxPay re-runs it on a refund with the same number.
+    Fail,
+    /// The channel said it failed; the balance was given back.
+    Close,
+}
+
+impl RefundOrderStatus {
+    pub const ALL: [RefundOrderStatus; 4] = [
+        RefundOrderStatus::Progress,
+        RefundOrderStatus::Success,
+        RefundOrderStatus::Fail,
+        RefundOrderStatus::Close,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundOrderStatus::Progress => "progress",
+            RefundOrderStatus::Success => "success",
+            RefundOrderStatus::Fail => "fail",
+            RefundOrderStatus::Close => "close",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RefundOrderStatus> {
+        RefundOrderStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
 /// An amount in fen (1/100 yuan), exact: Jeepay counts fen, DaxPay 3.x yuan, and no floating
 /// point ever touches either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -141,6 +174,17 @@ impl Fen {
             .map_err(|_| AmountError(text.to_owned()))
     }
 
+    /// Yuan as DaxPay signs a decimal, trailing zeros stripped: 1 → `0.01`, 1230 → `12.3`,
+    /// 100 → `1`. Sent so, the wire and the signed text are the same.
+    pub fn yuan_stripped(self) -> String {
+        let (whole, cents) = (self.0 / 100, self.0 % 100);
+        match cents {
+            0 => whole.to_string(),
+            c if c % 10 == 0 => format!("{whole}.{}", c / 10),
+            c => format!("{whole}.{c:02}"),
+        }
+    }
+
     /// Yuan with two decimals: 1 → `0.01`, 1230 → `12.30`.
     pub fn yuan(self) -> String {
         format!("{}.{:02}", self.0 / 100, self.0 % 100)
@@ -175,6 +219,18 @@ pub struct PayOrder {
     pub error_msg: Option<String>,
     /// When it was paid, in Unix milliseconds.
     pub paid_at_ms: Option<i64>,
+    /// What DaxPay does not keep, from paybridge's order store (when the order was made
+    /// through it).
+    pub kept: Option<KeptPay>,
+}
+
+/// What paybridge keeps of a pay order that DaxPay does not return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptPay {
+    pub way_code: String,
+    pub currency: String,
+    pub client_ip: Option<String>,
+    pub created_at_ms: i64,
 }
 
 #[cfg(test)]
@@ -209,6 +265,10 @@ mod tests {
         assert_eq!(Fen(100).yuan(), "1.00");
         assert_eq!(Fen(1230).yuan(), "12.30");
         assert_eq!(Fen(9_999_999_999).yuan(), "99999999.99");
+        for (fen, text) in [(1, "0.01"), (10, "0.1"), (100, "1"), (1230, "12.3"), (1201, "12.01"), (0, "0")] {
+            assert_eq!(Fen(fen).yuan_stripped(), text);
+            assert_eq!(Fen::from_yuan(text), Ok(Fen(fen)));
+        }
     }
 
     #[test]

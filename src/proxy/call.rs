@@ -13,13 +13,11 @@ use crate::config::{Merchant, Upstream};
 use crate::dialect::daxpay::answer::{read_fresh_answer, Answer};
 use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
 use crate::dialect::daxpay::ops::{DaxOp, Upstream as AnswerSource};
-use crate::dialect::daxpay::order_query::{pay_status, query_fields};
 use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dialect::daxpay::sign::Version;
 use crate::dialect::jeepay::ops::JeepayOp;
 use crate::dialect::jeepay::Reply;
 use crate::dispatch::DaxCall;
-use crate::domain::order::PayStatus;
 use crate::domain::{Failure, OpKind, Unknown};
 use crate::replay::{Key, Store};
 
@@ -86,7 +84,7 @@ impl<O: Translated> Prepared<O> {
             secret: identity.secret.expose(),
             mch_no: identity.mch_no.as_deref(),
             app_id: identity.app_id.as_deref(),
-            client_ip: self.client_ip.as_deref(),
+            client_ip: self.op.client_ip().or(self.client_ip.as_deref()),
             utc_offset: self.upstream.utc_offset,
             now: OffsetDateTime::now_utc(),
             nonce,
@@ -200,15 +198,15 @@ pub(super) async fn execute<O: Translated>(
 }
 
 /// A retry of a request whose first attempt ended with an unknown outcome: find out first,
-/// call again only if the order does not show it.
+/// call again only if the gateway does not show it.
 pub(super) async fn resume<O: Translated>(
     job: &Job<'_>,
     p: &Prepared<O>,
 ) -> Result<O::Outcome, Failure> {
-    match query_status(job, p).await {
-        Ok(Some(status)) => match p.op.settle_unknown(Some(status)) {
-            Unknown::Settled(outcome) => outcome,
-            Unknown::StillUnknown => execute(job, p).await,
+    match probe(job, p).await {
+        Ok(Some(found)) => match p.op.settle(Some(&found), &p.source()) {
+            Ok(Unknown::Settled(outcome)) => outcome,
+            Ok(Unknown::StillUnknown) | Err(_) => execute(job, p).await,
         },
         Ok(None) | Err(_) => execute(job, p).await,
     }
@@ -229,14 +227,20 @@ pub(super) async fn resolve<O: Translated>(
         "outcome unknown: querying the order"
     );
     metrics::counter!("paybridge_outcome_resolutions_total").increment(1);
-    match query_status(job, p).await {
-        Ok(status) => match p.op.settle_unknown(status) {
-            Unknown::Settled(outcome) => {
-                tracing::info!(mch_no = p.merchant.mch_no.as_str(), status = ?status, "outcome resolved by query");
-                outcome
-            }
-            Unknown::StillUnknown => Err(cause),
-        },
+    let settled = match probe(job, p).await {
+        Ok(found) => p.op.settle(found.as_ref(), &p.source()),
+        Err(e) => Err(e),
+    };
+    match settled {
+        Ok(Unknown::Settled(outcome)) => {
+            tracing::info!(
+                mch_no = p.merchant.mch_no.as_str(),
+                operation = p.kind.as_str(),
+                "outcome resolved by query"
+            );
+            outcome
+        }
+        Ok(Unknown::StillUnknown) => Err(cause),
         Err(query_error) => {
             tracing::warn!(
                 error = crate::telemetry::text(&query_error).as_str(),
@@ -247,14 +251,14 @@ pub(super) async fn resolve<O: Translated>(
     }
 }
 
-/// The order's DaxPay status (`None`: DaxPay has no such order).
-pub(super) async fn query_status<O: Translated>(
+/// What the operation's probe finds, as DaxPay verifiably holds it (`None`: nothing).
+pub(super) async fn probe<O: Translated>(
     job: &Job<'_>,
     p: &Prepared<O>,
-) -> Result<Option<PayStatus>, Failure> {
-    let fields = query_fields(p.op.order(), p.upstream.version());
-    match exchange(job, p, DaxCall::PayQuery, &fields).await? {
-        Answer::Done { data, .. } => pay_status(&data, &p.source()).map(Some),
+) -> Result<Option<serde_json::Value>, Failure> {
+    let (call, fields) = p.op.probe(p.upstream.version());
+    match exchange(job, p, call, &fields).await? {
+        Answer::Done { data, .. } => Ok(Some(data)),
         Answer::Refused { code: 20041, .. } => Ok(None),
         Answer::Refused { code, msg, .. } => Err(Failure::Rejected {
             upstream: p.upstream.name.clone(),

@@ -12,6 +12,7 @@ mod context;
 mod ownership;
 mod passthrough;
 mod pipeline;
+mod records;
 pub mod registry;
 mod replay;
 pub mod routing;
@@ -79,7 +80,9 @@ impl Gateway {
 
     /// Replaces the configuration; requests in flight finish on the one they started with.
     pub fn reload(&self, config: Arc<Config>) {
-        self.runtime.store(Arc::new(Runtime::new(config)));
+        let orders = self.runtime.load().orders.clone();
+        self.runtime
+            .store(Arc::new(Runtime::with_orders(config, orders)));
     }
 
     /// The configuration new requests get.

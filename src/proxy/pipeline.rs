@@ -17,6 +17,8 @@ use http_body_util::Full;
 use time::OffsetDateTime;
 
 use super::call::{execute, resume, Job, Prepared, Translated};
+use super::records::Recorded;
+use crate::dialect::daxpay::ops::{DaxOp, Upstream as AnswerSource};
 use super::replay::{self, Claimed};
 use super::runtime::reply_answer;
 use super::{ownership, passthrough};
@@ -65,6 +67,11 @@ pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failu
     let mut op = O::read(&request, job.op, &merchant)?;
     ownership::prefix(&mut op, &merchant);
     let upstream = job.upstream.unwrap_or(&merchant.daxpay.upstream).clone();
+    op.bind(&AnswerSource {
+        name: &upstream.name,
+        version: upstream.version(),
+        utc_offset: upstream.utc_offset,
+    })?;
     Ok(Prepared {
         kind: job.op,
         client_ip: upstream
@@ -87,27 +94,22 @@ pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failu
 /// A translated request: verified, claimed in the replay store, carried out on DaxPay
 /// (falling back once to the legacy gateway for an order DaxPay verifiably does not have), and
 /// its outcome recorded for duplicates.
-pub(super) async fn translate<O: Translated>(
+pub(super) async fn translate<O: Recorded>(
     job: &Job<'_>,
     fallback: Option<&Arc<LegacyUpstream>>,
 ) -> Result<Response<Full<Bytes>>, Failure> {
     let (rt, cx) = (job.rt, job.routed.cx);
     cx.note(|r| r.action = Some("translate"));
-    let prepared = prepare::<O>(job)?;
+    let mut prepared = prepare::<O>(job)?;
     cx.note(|r| r.upstream = Some(prepared.upstream.name.clone()));
     let (ticket, retry) = match claim(job, &prepared).await? {
         Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),
         Claimed::Go { ticket, retry } => (ticket, retry),
     };
-    let outcome = match ownership::check(job, &prepared).await {
-        Ok(()) if retry => resume(job, &prepared).await,
-        Ok(()) => execute(job, &prepared).await,
-        Err(e) => Err(e),
-    }
-    .and_then(|outcome| ownership::strip(&prepared, outcome));
+    let outcome = carry_out(job, &mut prepared, retry).await;
     let answer = match (outcome, fallback) {
-        (Err(Failure::OrderNotFound { verified: true }), Some(legacy))
-            if prepared.op.falls_back_when_not_found() =>
+        (Err(e), Some(legacy))
+            if e.verified_not_found() && prepared.op.falls_back_when_not_found() =>
         {
             fallback_taken(
                 "daxpay_to_legacy",
@@ -130,12 +132,12 @@ pub(super) async fn translate<O: Translated>(
 
 /// The legacy gateway does not know the order: translated once instead. A request paybridge
 /// cannot translate (no merchant key, a bad signature...) keeps the legacy gateway's answer.
-pub(super) async fn fallback<O: Translated>(
+pub(super) async fn fallback<O: Recorded>(
     job: &Job<'_>,
     legacy_answer: Answered,
 ) -> Result<Response<Full<Bytes>>, Failure> {
     let cx = job.routed.cx;
-    let prepared = match prepare::<O>(job) {
+    let mut prepared = match prepare::<O>(job) {
         Ok(prepared) => prepared,
         Err(e) => {
             tracing::info!(
@@ -158,14 +160,29 @@ pub(super) async fn fallback<O: Translated>(
         Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),
         Claimed::Go { ticket, retry } => (ticket, retry),
     };
-    let outcome = match ownership::check(job, &prepared).await {
-        Ok(()) if retry => resume(job, &prepared).await,
-        Ok(()) => execute(job, &prepared).await,
-        Err(e) => Err(e),
-    }
-    .and_then(|outcome| ownership::strip(&prepared, outcome));
+    let outcome = carry_out(job, &mut prepared, retry).await;
     let answer = outcome.map(|outcome| reply_answer(prepared.success(&outcome)));
     replay::record(cx, ticket, answer).await
+}
+
+/// The call on DaxPay between the order store's hooks: the row written before (a store that
+/// cannot be reached stops everything here), the call (or, for a retry whose first outcome
+/// is unknown, a lookup first), the row completed after; then the answer in the merchant's
+/// terms.
+async fn carry_out<O: Recorded>(
+    job: &Job<'_>,
+    p: &mut Prepared<O>,
+    retry: bool,
+) -> Result<O::Outcome, Failure> {
+    O::before(job, p).await?;
+    let outcome = match ownership::check(job, p).await {
+        Ok(()) if retry => resume(job, p).await,
+        Ok(()) => execute(job, p).await,
+        Err(e) => Err(e),
+    };
+    O::after(job, p, outcome)
+        .await
+        .and_then(|outcome| ownership::strip(p, outcome))
 }
 
 /// A state-changing request claimed in the replay store (others are not stored).

@@ -76,7 +76,13 @@ fn explain<O: JeepayOp + DaxOp>(
     version: Version,
     merchant: &Merchant,
 ) -> (DaxCall, Vec<(&'static str, String)>) {
-    let op = O::sample(kind, merchant);
+    let mut op = O::sample(kind, merchant);
+    // What the upstream's terms fix (an amount's unit); a version that refuses keeps the sample.
+    let _ = op.bind(&crate::dialect::daxpay::ops::Upstream {
+        name: &merchant.daxpay.upstream.name,
+        version,
+        utc_offset: merchant.daxpay.upstream.utc_offset,
+    });
     let (call, fields) = op.request(version);
     let fixed = fields
         .iter()

@@ -10,6 +10,7 @@ use http::HeaderValue;
 use super::context::Context;
 use crate::config::Config;
 use crate::dialect::jeepay::Params;
+use crate::store::OrderStore;
 use crate::upstream::{Answered, Upstreams};
 
 /// Jeepay answers with this content type.
@@ -19,12 +20,40 @@ pub const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json;ch
 pub struct Runtime {
     pub config: Arc<Config>,
     pub(crate) upstreams: Upstreams,
+    /// The order store (`None`: it could not be opened; operations that need it answer that
+    /// it is unavailable and call nothing).
+    pub(crate) orders: Option<OrderStore>,
 }
 
 impl Runtime {
     pub fn new(config: Arc<Config>) -> Self {
+        let orders = open_orders(&config);
+        Self::with_orders(config, orders)
+    }
+
+    /// A runtime for `config` on an order store already open (kept across reloads: its URL is
+    /// read at start only).
+    pub fn with_orders(config: Arc<Config>, orders: Option<OrderStore>) -> Self {
         let upstreams = Upstreams::new(&config);
-        Runtime { config, upstreams }
+        Runtime {
+            config,
+            upstreams,
+            orders,
+        }
+    }
+}
+
+fn open_orders(config: &Config) -> Option<OrderStore> {
+    match OrderStore::open(&config.store.url) {
+        Ok(store) => Some(store),
+        Err(error) => {
+            tracing::error!(
+                store = %config.store.url,
+                error = %error,
+                "the order store cannot be opened: pay and refund requests will be refused"
+            );
+            None
+        }
     }
 }
 

@@ -236,8 +236,30 @@ secret = "{JEEPAY_SECRET}"
 [merchants.daxpay]
 upstream = "dax"
 {identity}
-{m2}"#
+{m2}
+# Each proxy its own order store, in memory: tests never share order numbers.
+[store]
+url = "sqlite::memory:"
+"#
     )
+}
+
+/// A signed request body for the default merchant, with `fields` after the common ones.
+pub fn jeepay_body(fields: &[(&str, &str)]) -> Value {
+    jeepay_body_for(JEEPAY_MCH, JEEPAY_APP, JEEPAY_SECRET, fields)
+}
+
+/// The same for another merchant.
+pub fn jeepay_body_for(mch_no: &str, app_id: &str, secret: &str, fields: &[(&str, &str)]) -> Value {
+    let mut all: Vec<(&str, &str)> = vec![
+        ("mchNo", mch_no),
+        ("appId", app_id),
+        ("version", "1.0"),
+        ("signType", "MD5"),
+        ("reqTime", req_time()),
+    ];
+    all.extend_from_slice(fields);
+    signed(&all, secret)
 }
 
 /// A sandbox section for `version`, one app signing with `sign_type`, and the given orders

@@ -37,7 +37,7 @@ pub enum Field<'a> {
 /// An operation's own request fields, in the order they are written.
 #[derive(Debug, Default)]
 pub struct Fields<'a> {
-    items: [(&'static str, Option<Field<'a>>); 8],
+    items: [(&'static str, Option<Field<'a>>); 16],
     len: usize,
 }
 
@@ -47,6 +47,12 @@ impl<'a> Fields<'a> {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             self.push(key, Field::Text(v));
         }
+        self
+    }
+
+    /// Adds a JSON number, written and signed as `literal`.
+    pub fn number(mut self, key: &'static str, literal: &'a str) -> Self {
+        self.push(key, Field::Number(literal));
         self
     }
 
@@ -189,8 +195,8 @@ impl Caller<'_> {
                 .chain(std::iter::once(("reqTime", req_time)))
                 .chain(fields.iter())
         };
-        // At most 13 fields: signed from the stack.
-        let mut signed: [(&str, Cow<'_, str>); 13] = Default::default();
+        // At most 21 fields (5 common, 16 of the operation): signed from the stack.
+        let mut signed: [(&str, Cow<'_, str>); 21] = Default::default();
         let mut n = 0;
         for (key, value) in all().take(signed.len()) {
             signed[n] = (key, Cow::Borrowed(value.text()));

@@ -31,6 +31,7 @@ pub fn code(failure: &Failure) -> i64 {
         | Failure::Rejected { .. }
         | Failure::Internal
         | Failure::Overloaded
+        | Failure::StoreDown
         | Failure::ReplayStoreDown => code::SYSTEM,
         _ => code::BUSINESS,
     }
@@ -77,6 +78,19 @@ impl fmt::Display for Words<'_> {
             Failure::ReplayStoreDown => f.write_str("系统异常[防重放存储不可用，订单未处理]"),
             Failure::OrderNotFound { .. } => f.write_str("订单不存在"),
             Failure::NotClosable => f.write_str("当前订单不可关闭"),
+            Failure::OrderExists(no) => write!(f, "商户订单[{no}]已存在"),
+            Failure::RefundExists(no) => write!(f, "商户退款订单号[{no}]已存在"),
+            Failure::WayCodeUnknown => f.write_str("不支持的支付方式"),
+            Failure::WayCodeUnsupported => f.write_str("商户应用不支持该支付方式"),
+            // Sic: Jeepay's words for a refund of an order it cannot find.
+            Failure::RefundOfUnknownOrder { .. } => f.write_str("退款订单不存在"),
+            // The full-width comma and the space are Jeepay's.
+            Failure::NotRefundable => f.write_str("订单状态不正确， 无法完成退款"),
+            Failure::FullyRefunded => f.write_str("订单已全额退款，本次申请失败"),
+            Failure::RefundInProgress => f.write_str("支付订单具有在途退款申请，请稍后再试"),
+            Failure::RefundOverBalance => f.write_str("申请金额超出订单可退款余额，请检查退款金额"),
+            Failure::RefundUnsupported => f.write_str("当前通道不支持退款！"),
+            Failure::StoreDown => f.write_str("系统异常[订单存储不可用，订单未处理]"),
             Failure::CloseInProgress => f.write_str("当前订单正在关闭中，请稍后查询"),
             Failure::Refused { code, msg } if msg.trim().is_empty() => {
                 write!(f, "上游处理失败[{code}]")

@@ -2,15 +2,19 @@
 //! verified answer, and DaxPay's refusal codes in canonical terms.
 
 pub mod close;
+pub mod pay;
 pub mod pay_query;
+pub mod refund;
+pub mod refund_query;
 
 use serde_json::Value;
 use time::UtcOffset;
 
 use super::envelope::Fields;
+use super::order_query::{pay_status, query_fields};
 use super::sign::Version;
 use crate::dispatch::DaxCall;
-use crate::domain::{AnswerFault, Failure, Operation};
+use crate::domain::{AnswerFault, Failure, Operation, Unknown};
 
 /// What reading an answer needs to know about the upstream.
 #[derive(Debug, Clone, Copy)]
@@ -32,8 +36,35 @@ impl Upstream<'_> {
 
 /// An operation as paybridge calls it on DaxPay.
 pub trait DaxOp: Operation {
+    /// Fixes what the request writes in the upstream's own terms (its zone, its unit), once
+    /// the upstream is chosen; refuses what that version cannot do.
+    fn bind(&mut self, _upstream: &Upstream<'_>) -> Result<(), Failure> {
+        Ok(())
+    }
+
+    /// The payer's IP the call carries as DaxPay's `clientIp`, when the operation has one.
+    fn client_ip(&self) -> Option<&str> {
+        None
+    }
+
     /// The call and the operation's own fields, for the upstream's version.
     fn request(&self, version: Version) -> (DaxCall, Fields<'_>);
+
+    /// The lookup that tells whether a call whose outcome is unknown happened: by default the
+    /// pay order it is about.
+    fn probe(&self, version: Version) -> (DaxCall, Fields<'_>) {
+        (DaxCall::PayQuery, query_fields(self.order(), version))
+    }
+
+    /// What the probe's verified answer (`None`: not found) says of the outcome.
+    fn settle(
+        &self,
+        found: Option<&Value>,
+        upstream: &Upstream<'_>,
+    ) -> Result<Unknown<Self::Outcome>, Failure> {
+        let status = found.map(|data| pay_status(data, upstream)).transpose()?;
+        Ok(self.settle_unknown(status))
+    }
 
     /// The outcome of a verified success, read from `data` as received.
     fn outcome(&self, data: &Value, upstream: &Upstream<'_>) -> Result<Self::Outcome, Failure>;

@@ -24,7 +24,7 @@ impl DaxOp for PayQuery {
     }
 }
 
-fn owned(data: &Value, key: &str) -> Option<String> {
+pub(super) fn owned(data: &Value, key: &str) -> Option<String> {
     text(data, key).map(|t| t.into_owned())
 }
 
@@ -65,11 +65,12 @@ pub fn pay_order(data: &Value, upstream: &Upstream<'_>) -> Result<PayOrder, Fail
         error_code: owned(data, "errorCode"),
         error_msg: owned(data, "errorMsg"),
         paid_at_ms,
+        kept: None,
     })
 }
 
 /// DaxPay's `yyyy-MM-dd HH:mm:ss`, a wall clock in the upstream's zone, as Unix milliseconds.
-fn epoch_ms(wall: &str, upstream: &Upstream<'_>) -> Result<i64, Failure> {
+pub(super) fn epoch_ms(wall: &str, upstream: &Upstream<'_>) -> Result<i64, Failure> {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     let local = PrimitiveDateTime::parse(wall, &format)
         .map_err(|_| upstream.malformed(format!("`{wall}` is not yyyy-MM-dd HH:mm:ss")))?;

@@ -2,7 +2,10 @@
 //! canonical operation, and the signed `data` of its answer.
 
 pub mod close;
+pub mod pay;
 pub mod pay_query;
+pub mod refund;
+pub mod refund_query;
 
 use super::envelope::Data;
 use super::params::Request;

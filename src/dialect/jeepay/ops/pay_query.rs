@@ -27,10 +27,15 @@ impl JeepayOp for PayQuery {
         }
     }
 
-    /// `wayCode`, `currency`, `clientIp` and `createdAt` are not known to DaxPay: absent until
-    /// paybridge keeps its own order store.
+    /// `wayCode`, `currency`, `clientIp` and `createdAt` are not known to DaxPay: they come from
+    /// paybridge's order store, and are absent for an order made elsewhere.
     fn data(&self, order: &PayOrder, caller: &Merchant) -> Data {
+        let kept = order.kept.as_ref();
         Data::new()
+            .text("wayCode", kept.map(|k| k.way_code.as_str()))
+            .text("currency", kept.map(|k| k.currency.as_str()))
+            .text("clientIp", kept.and_then(|k| k.client_ip.as_deref()))
+            .int("createdAt", kept.map(|k| k.created_at_ms))
             .text("payOrderId", Some(&order.order_no))
             .text("mchNo", Some(&caller.mch_no))
             .text("appId", Some(&caller.app_id))

@@ -1,0 +1,240 @@
+//! Pay on DaxPay: `/unipay/pay` answered with `PayResult {bizOrderNo, orderNo, status, payBody}`
+//! (lifecycle.md §2.4–2.6, §9). The amount is sent in yuan with trailing zeros stripped, so the
+//! wire and the signed text agree; the expiry as an absolute wall clock in the upstream's zone.
+//! 3.0-beta carries `openId`/`authCode` inside `extraParam`; 2.0 (fen, a map `extraParam`) is
+//! not translated: its pay was not read from source.
+
+use serde_json::{Map, Value};
+use time::{Duration, OffsetDateTime};
+
+use super::pay_query::owned;
+use super::{refusal, DaxOp, Upstream};
+use crate::dialect::daxpay::envelope::{wall_clock, Fields};
+use crate::dialect::daxpay::order_query::pay_status;
+use crate::dialect::daxpay::sign::Version;
+use crate::dispatch::DaxCall;
+use crate::domain::ops::{Paid, Pay};
+use crate::domain::{Failure, Unknown};
+
+impl DaxOp for Pay {
+    fn bind(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
+        if upstream.version == Version::V2_0 {
+            return Err(Failure::WayCodeUnsupported);
+        }
+        // At most an `Integer` of seconds from now: within `time`'s range, checked anyway.
+        let expires = OffsetDateTime::now_utc()
+            .checked_add(Duration::seconds(self.expires_in_secs))
+            .ok_or(Failure::Internal)?;
+        self.upstream_text.expired_time = wall_clock(expires, upstream.utc_offset);
+        self.upstream_text.amount = self.amount.yuan_stripped();
+        self.upstream_text.extra_param = extra_param(self, upstream.version);
+        Ok(())
+    }
+
+    /// The payer's IP: the merchant's `clientIp` when it is one, else (as Jeepay) the caller's.
+    fn client_ip(&self) -> Option<&str> {
+        self.client_ip
+            .as_deref()
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+    }
+
+    fn request(&self, version: Version) -> (DaxCall, Fields<'_>) {
+        let t = &self.upstream_text;
+        let mut fields = Fields::default()
+            .text("bizOrderNo", self.order.biz_order_no.as_deref())
+            .text("title", Some(&self.subject))
+            .text("description", Some(&self.body));
+        // Jeepay's division modes: 1 automatic, 2 manual; none is DaxPay's null (false).
+        if self.division_mode != 0 {
+            fields = fields
+                .bool("allocation", true)
+                .bool("autoAllocation", self.division_mode == 1);
+        }
+        fields = fields
+            .text("expiredTime", Some(&t.expired_time))
+            .text("channel", Some(&self.route.channel))
+            .text("method", Some(&self.route.method))
+            .number("amount", &t.amount);
+        if version == Version::V3_0 {
+            fields = fields
+                .text("openId", self.open_id.as_deref())
+                .text("authCode", self.auth_code.as_deref());
+        }
+        let fields = fields
+            .text("extraParam", t.extra_param.as_deref())
+            .text("attach", self.ext_param.as_deref());
+        (DaxCall::Pay, fields)
+    }
+
+    fn outcome(&self, data: &Value, upstream: &Upstream<'_>) -> Result<Paid, Failure> {
+        let required = |key: &str| {
+            owned(data, key).ok_or_else(|| upstream.malformed(format!("pay answer has no {key}")))
+        };
+        Ok(Paid {
+            order_no: required("orderNo")?,
+            biz_order_no: required("bizOrderNo")?,
+            status: pay_status(data, upstream)?,
+            pay_body: owned(data, "payBody").filter(|b| !b.is_empty()),
+            error_msg: None,
+        })
+    }
+
+    /// lifecycle.md §2.7's error table. A channel failure (20045, 20080) is answered 9999 with
+    /// DaxPay's words, the simplest of its two recommendations: DaxPay keeps the order (in
+    /// `progress`), so the number cannot be used again, as in Jeepay.
+    fn refusal(&self, code: i64, msg: String, verified: bool, upstream: &str) -> Failure {
+        match code {
+            20043 | 20044 => Failure::OrderExists(self.mch_order_no.clone()),
+            20011 | 20012 | 20021 | 20022 | 20030 => Failure::WayCodeUnsupported,
+            10506 if msg.contains("不支持的支付方式") => Failure::WayCodeUnsupported,
+            // The channel's own checks (an openId or bar code missing, an expiry in the past)
+            // are the merchant's to fix: DaxPay's detail, without its prefix.
+            10506 if ["必须传入", "支付超时时间"].iter().any(|w| msg.contains(w)) => {
+                Failure::Refused {
+                    code,
+                    msg: msg
+                        .trim_start_matches("验证参数错误")
+                        .trim()
+                        .to_owned(),
+                }
+            }
+            _ => refusal(code, msg, verified, upstream),
+        }
+    }
+
+    /// The order that exists was created by this request (numbers are unique per app, and the
+    /// order store lets one request through): its state answers, its pay body is lost.
+    fn settle(
+        &self,
+        found: Option<&Value>,
+        upstream: &Upstream<'_>,
+    ) -> Result<Unknown<Paid>, Failure> {
+        let Some(data) = found else {
+            return Ok(Unknown::StillUnknown);
+        };
+        Ok(Unknown::Settled(Ok(Paid {
+            order_no: owned(data, "orderNo")
+                .ok_or_else(|| upstream.malformed("query answer has no orderNo"))?,
+            biz_order_no: self.order.biz_order_no.clone().unwrap_or_default(),
+            status: pay_status(data, upstream)?,
+            pay_body: None,
+            error_msg: owned(data, "errorMsg"),
+        })))
+    }
+}
+
+/// `extraParam` (JSON text): Alipay's buyer id, WeChat ISV's sub-merchant openid; in 3.0-beta
+/// also the openid and the bar code, which have no fields of their own there.
+fn extra_param(pay: &Pay, version: Version) -> Option<String> {
+    let mut extra = Map::new();
+    let wechat = pay.route.channel.starts_with("wechat");
+    let mut put = |k: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            extra.insert(k.to_owned(), Value::String(v.to_owned()));
+        }
+    };
+    if version == Version::V3_0Beta {
+        put("openId", pay.open_id.as_deref());
+        put("authCode", pay.auth_code.as_deref());
+    }
+    if wechat && pay.sub_open_id {
+        put("openIdType", Some("sub"));
+    }
+    if !wechat {
+        put("buyerId", pay.buyer_id.as_deref());
+    }
+    (!extra.is_empty()).then(|| Value::Object(extra).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::daxpay::envelope::Field;
+    use crate::dialect::jeepay::ops::JeepayOp;
+    use crate::domain::order::Fen;
+    use crate::domain::way_code::default_route;
+    use crate::domain::OpKind;
+    use time::UtcOffset;
+
+    fn upstream(version: Version) -> Upstream<'static> {
+        Upstream {
+            name: "dax",
+            version,
+            utc_offset: UtcOffset::from_hms(8, 0, 0).unwrap(),
+        }
+    }
+
+    fn pay(way_code: &str, fen: u64) -> Pay {
+        let mut pay = Pay::sample(OpKind::Pay, &crate::config::test_merchant());
+        pay.order.biz_order_no = Some("M1".into());
+        pay.mch_order_no = "M1".into();
+        pay.route = default_route(way_code).unwrap();
+        pay.amount = Fen(fen);
+        pay.open_id = Some("o1".into());
+        pay.buyer_id = Some("2088".into());
+        pay
+    }
+
+    #[test]
+    fn amounts_go_in_yuan_as_signed() {
+        for (fen, yuan) in [(1, "0.01"), (10, "0.1"), (100, "1"), (1230, "12.3"), (9_999_999_999, "99999999.99")] {
+            let mut op = pay("WX_NATIVE", fen);
+            op.bind(&upstream(Version::V3_0)).unwrap();
+            let (call, fields) = op.request(Version::V3_0);
+            assert_eq!(call, DaxCall::Pay);
+            assert_eq!(fields.get("amount"), Some(Field::Number(yuan)));
+            assert_eq!(fields.get("channel"), Some(Field::Text("wechat_pay")));
+            assert_eq!(fields.get("method"), Some(Field::Text("qrcode")));
+        }
+    }
+
+    #[test]
+    fn the_expiry_is_absolute_in_the_upstreams_zone() {
+        let mut op = pay("WX_NATIVE", 1);
+        op.expires_in_secs = 7200;
+        op.bind(&upstream(Version::V3_0)).unwrap();
+        let expected = wall_clock(
+            OffsetDateTime::now_utc() + Duration::hours(2),
+            UtcOffset::from_hms(8, 0, 0).unwrap(),
+        );
+        // Within the same minute (the test may straddle a second).
+        assert_eq!(op.upstream_text.expired_time[..16], expected[..16]);
+    }
+
+    #[test]
+    fn beta_carries_openid_and_bar_code_in_extra_param() {
+        let mut op = pay("WX_JSAPI", 1);
+        op.bind(&upstream(Version::V3_0Beta)).unwrap();
+        let (_, fields) = op.request(Version::V3_0Beta);
+        assert_eq!(fields.get("openId"), None);
+        assert_eq!(fields.get("extraParam"), Some(Field::Text(r#"{"openId":"o1"}"#)));
+        let mut op = pay("WX_JSAPI", 1);
+        op.bind(&upstream(Version::V3_0)).unwrap();
+        let (_, fields) = op.request(Version::V3_0);
+        assert_eq!(fields.get("openId"), Some(Field::Text("o1")));
+        assert_eq!(fields.get("extraParam"), None);
+        let mut ali = pay("ALI_JSAPI", 1);
+        ali.bind(&upstream(Version::V3_0)).unwrap();
+        assert_eq!(ali.upstream_text.extra_param.as_deref(), Some(r#"{"buyerId":"2088"}"#));
+        assert!(matches!(
+            pay("WX_NATIVE", 1).bind(&upstream(Version::V2_0)),
+            Err(Failure::WayCodeUnsupported)
+        ));
+    }
+
+    #[test]
+    fn refusals_in_jeepay_terms() {
+        let op = pay("WX_JSAPI", 1);
+        let said = |code, msg: &str| op.refusal(code, msg.into(), true, "u");
+        assert!(matches!(said(20044, "订单号重复，请重新发起支付"), Failure::OrderExists(n) if n == "M1"));
+        assert!(matches!(said(20043, "正在支付中，请勿重复支付"), Failure::OrderExists(_)));
+        assert!(matches!(said(20030, "不支持的能力: union_pay"), Failure::WayCodeUnsupported));
+        assert!(matches!(
+            said(10506, "验证参数错误\n微信JSAPI支付必须传入openId参数"),
+            Failure::Refused { msg, .. } if msg == "微信JSAPI支付必须传入openId参数"
+        ));
+        assert!(matches!(said(10506, "请求时间超时"), Failure::Rejected { .. }));
+        assert!(matches!(said(20045, "支付失败: x"), Failure::Refused { code: 20045, .. }));
+        assert!(matches!(said(20060, "支付金额超过限额"), Failure::Refused { .. }));
+    }
+}

@@ -1,0 +1,120 @@
+//! Create a pay order (Jeepay's unified order): the merchant's order, on the channel and method
+//! its way code stands for.
+
+use crate::domain::failure::Failure;
+use crate::domain::operation::{Operation, Unknown};
+use crate::domain::order::{Fen, OrderRef, PayStatus};
+use crate::domain::way_code::PayRoute;
+
+/// Jeepay's most a pay amount may be here: DaxPay takes at most 8 integer digits of yuan
+/// (`@Digits(integer=8, fraction=2)`), so more is refused before DaxPay is called.
+pub const MAX_AMOUNT: Fen = Fen(9_999_999_999);
+
+/// What the merchant asked to be paid, in no dialect's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pay {
+    /// `biz_order_no`: the merchant's order number in DaxPay's terms (a shared identity's
+    /// prefix added); `order_no` is never set.
+    pub order: OrderRef,
+    /// The merchant's own order number, as it sent it.
+    pub mch_order_no: String,
+    /// The way code as stored and answered (`AUTO_BAR` already classified).
+    pub way_code: String,
+    /// The channel and method it maps to, and the shape of its answer.
+    pub route: PayRoute,
+    pub amount: Fen,
+    pub currency: String,
+    pub subject: String,
+    pub body: String,
+    /// The payer's IP, only when it is one (DaxPay checks `@IpAddress`).
+    pub client_ip: Option<String>,
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
+    /// Seconds from now until the order expires (Jeepay's default: 2 h).
+    pub expires_in_secs: i64,
+    pub ext_param: Option<String>,
+    /// Jeepay's `divisionMode`: 0 none, 1 automatic, 2 manual.
+    pub division_mode: u8,
+    /// From `channelExtra`: a bar code, a WeChat openid, an Alipay buyer id.
+    pub auth_code: Option<String>,
+    pub open_id: Option<String>,
+    /// WeChat ISV: the openid is the sub-merchant's (`isSubOpenId=1`).
+    pub sub_open_id: bool,
+    pub buyer_id: Option<String>,
+    /// Set by the DaxPay wire form for the upstream it goes to (its zone and version).
+    pub upstream_text: UpstreamText,
+}
+
+/// Values the DaxPay request writes in the upstream's own terms, fixed once the upstream is
+/// known: the absolute expiry in its zone, the amount in its unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamText {
+    pub expired_time: String,
+    pub amount: String,
+    pub extra_param: Option<String>,
+}
+
+/// What DaxPay created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paid {
+    /// DaxPay's order number (Jeepay `payOrderId`).
+    pub order_no: String,
+    /// The merchant's order number as DaxPay reports it.
+    pub biz_order_no: String,
+    pub status: PayStatus,
+    /// What the payer needs (a URL, QR content, SDK parameters); `None` when there is nothing
+    /// (bar codes) or it could not be learnt (an outcome settled by query).
+    pub pay_body: Option<String>,
+    pub error_msg: Option<String>,
+}
+
+impl Operation for Pay {
+    type Outcome = Paid;
+    const CHANGES_STATE: bool = true;
+
+    fn order(&self) -> &OrderRef {
+        &self.order
+    }
+
+    fn order_mut(&mut self) -> &mut OrderRef {
+        &mut self.order
+    }
+
+    fn reported_orders(paid: &mut Paid) -> Vec<&mut String> {
+        vec![&mut paid.biz_order_no]
+    }
+
+    /// An order that exists was created by this request (DaxPay's merchant numbers are unique
+    /// per app, and paybridge's store lets only one request create it): its state is the
+    /// answer, though what the payer needs is lost. No order yet: still unknown.
+    fn settle_unknown(&self, status: Option<PayStatus>) -> Unknown<Paid> {
+        match status {
+            None => Unknown::StillUnknown,
+            Some(status) => Unknown::Settled(Ok(Paid {
+                order_no: String::new(),
+                biz_order_no: self.order.biz_order_no.clone().unwrap_or_default(),
+                status,
+                pay_body: None,
+                error_msg: None,
+            })),
+        }
+    }
+
+    /// A pay is never asked of the legacy gateway: a new order belongs to DaxPay.
+    fn falls_back_when_not_found(&self) -> bool {
+        false
+    }
+}
+
+impl Pay {
+    /// Refused before DaxPay is called when the amount is out of its range.
+    pub fn check_amount(amount: Fen) -> Result<Fen, Failure> {
+        if amount > MAX_AMOUNT {
+            return Err(Failure::Invalid {
+                kind: "amount_too_large",
+                words: "支付金额超出上限[最多9999999999分]",
+            });
+        }
+        Ok(amount)
+    }
+}

@@ -1,0 +1,92 @@
+//! What paybridge's order store adds to each operation, around its call on DaxPay: what DaxPay
+//! does not keep (way code, currency, the payer's IP, when it was made, the paid amount) and
+//! Jeepay's uniqueness of merchant numbers, which DaxPay scopes differently.
+//!
+//! A state-changing operation writes its row before DaxPay is called and completes it after; a
+//! store that cannot be reached answers that it is unavailable, and nothing is called. The
+//! hooks of each operation live in a file of their own; close needs none.
+
+mod pay;
+mod pay_query;
+mod refund;
+mod refund_query;
+
+use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::call::{Job, Prepared, Translated};
+use crate::domain::ops::Close;
+use crate::domain::Failure;
+use crate::store::{OrderStore, StoreError};
+
+/// An operation's use of the order store.
+pub(crate) trait Recorded: Translated {
+    /// Before DaxPay is called: a repeated merchant number is refused, the row is written.
+    fn before(
+        _job: &Job<'_>,
+        _p: &mut Prepared<Self>,
+    ) -> impl Future<Output = Result<(), Failure>> + Send {
+        async { Ok(()) }
+    }
+
+    /// After: the row completed (or removed when nothing was created), the outcome given what
+    /// DaxPay does not return.
+    fn after(
+        _job: &Job<'_>,
+        _p: &Prepared<Self>,
+        outcome: Result<Self::Outcome, Failure>,
+    ) -> impl Future<Output = Result<Self::Outcome, Failure>> + Send {
+        async { outcome }
+    }
+}
+
+impl Recorded for Close {}
+
+/// The order store, or "unavailable" (it could not be opened).
+fn store<'a>(job: &Job<'a>) -> Result<&'a OrderStore, Failure> {
+    job.rt.orders.as_ref().ok_or(Failure::StoreDown)
+}
+
+/// A store error as the merchant's answer: nothing was called.
+fn down(error: StoreError) -> Failure {
+    tracing::error!(error = %error, "order store unavailable: the request is refused");
+    metrics::counter!("paybridge_store_errors_total").increment(1);
+    Failure::StoreDown
+}
+
+/// A store error after DaxPay acted: the answer stands (it is DaxPay's, verified), the row is
+/// left to be completed by a later lookup.
+fn not_recorded(what: &str, error: StoreError) {
+    tracing::error!(error = %error, what, "order store write failed after DaxPay acted");
+    metrics::counter!("paybridge_store_errors_total").increment(1);
+}
+
+/// Now, in Unix milliseconds (Jeepay's `createdAt`).
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The merchant's own order number, from the one sent to DaxPay (a shared identity's prefix
+/// removed).
+fn own_number<'s, O: Translated>(p: &Prepared<O>, sent: &'s str) -> &'s str {
+    p.merchant
+        .daxpay
+        .order_prefix
+        .as_deref()
+        .and_then(|prefix| sent.strip_prefix(prefix))
+        .unwrap_or(sent)
+}
+
+/// Nothing was created on DaxPay: the row written before the call may go, so that the
+/// merchant can use the number again (as after any of Jeepay's own refusals).
+fn nothing_created(failure: &Failure) -> bool {
+    !failure.outcome_unknown()
+        && !matches!(
+            failure,
+            Failure::OrderExists(_) | Failure::RefundExists(_) | Failure::DuplicateInProgress
+        )
+        // A channel failure leaves DaxPay's order behind (`progress`).
+        && !matches!(failure, Failure::Refused { code: 20045 | 20080, .. })
+}

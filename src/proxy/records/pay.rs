@@ -1,0 +1,81 @@
+//! Pay: one request per merchant order number (Jeepay's uniqueness is per merchant, DaxPay's per
+//! app), and what DaxPay will never return kept for the query and the notification.
+
+use super::{down, not_recorded, nothing_created, now_ms, store, Recorded};
+use crate::domain::ops::{Paid, Pay};
+use crate::domain::Failure;
+use crate::proxy::call::{Job, Prepared};
+use crate::store::{Inserted, PayRow, RowState};
+
+impl Recorded for Pay {
+    /// A number already answered is refused with Jeepay's words. A row left by a request whose
+    /// outcome is unknown lets this one through: DaxPay's own uniqueness then decides (it
+    /// answers 20044, `已存在`, if the first one created the order).
+    async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
+        let store = store(job)?;
+        // Jeepay keeps the caller's address when the merchant gives none.
+        if p.op.client_ip.is_none() {
+            p.op.client_ip = job.routed.cx.peer.map(|ip| ip.to_string());
+        }
+        match store.insert_pay(&row(p)).await.map_err(down)? {
+            Inserted::New => Ok(()),
+            Inserted::Exists(existing) if existing.state == RowState::Pending => {
+                tracing::info!(
+                    mch_no = p.merchant.mch_no.as_str(),
+                    "an order number whose first request has no known outcome: DaxPay decides"
+                );
+                Ok(())
+            }
+            Inserted::Exists(_) => Err(Failure::OrderExists(p.op.mch_order_no.clone())),
+        }
+    }
+
+    async fn after(
+        job: &Job<'_>,
+        p: &Prepared<Self>,
+        outcome: Result<Paid, Failure>,
+    ) -> Result<Paid, Failure> {
+        let store = store(job)?;
+        let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_order_no);
+        match &outcome {
+            Ok(paid) => {
+                if let Err(e) = store
+                    .complete_pay(mch_no, number, &paid.order_no, &row(p))
+                    .await
+                {
+                    not_recorded("pay order", e);
+                }
+            }
+            Err(failure) if nothing_created(failure) => {
+                if let Err(e) = store.remove_pending_pay(mch_no, number).await {
+                    not_recorded("pay order removal", e);
+                }
+            }
+            Err(_) => {}
+        }
+        outcome
+    }
+}
+
+/// The row of this request, as written before DaxPay is called.
+fn row(p: &Prepared<Pay>) -> PayRow {
+    let op = &p.op;
+    PayRow {
+        mch_no: p.merchant.mch_no.clone(),
+        app_id: p.merchant.app_id.clone(),
+        mch_order_no: op.mch_order_no.clone(),
+        pay_order_id: None,
+        way_code: op.way_code.clone(),
+        currency: op.currency.clone(),
+        client_ip: op.client_ip.clone(),
+        amount_fen: i64::try_from(op.amount.0).unwrap_or(i64::MAX),
+        subject: op.subject.clone(),
+        body: op.body.clone(),
+        ext_param: op.ext_param.clone(),
+        notify_url: op.notify_url.clone(),
+        return_url: op.return_url.clone(),
+        upstream: p.upstream.name.clone(),
+        created_at_ms: now_ms(),
+        state: RowState::Pending,
+    }
+}

@@ -1,0 +1,109 @@
+//! Refund: one request per merchant refund number, checked here before DaxPay is called (DaxPay
+//! would silently run a failed refund again under the same number), and the paid amount that
+//! DaxPay's refund answer lacks.
+
+use super::{down, not_recorded, nothing_created, now_ms, own_number, store, Recorded};
+use crate::dialect::daxpay::answer::Answer;
+use crate::dialect::daxpay::ops::pay_query::pay_order;
+use crate::dialect::daxpay::order_query::query_fields;
+use crate::dispatch::DaxCall;
+use crate::domain::ops::{Refund, Refunded};
+use crate::domain::order::Fen;
+use crate::domain::{Failure, Operation};
+use crate::proxy::call::{exchange, probe, Job, Prepared};
+use crate::store::{Inserted, RefundRow, RowState};
+
+impl Recorded for Refund {
+    /// A refund number already used is `商户退款订单号[…]已存在` and never reaches DaxPay's
+    /// refund. One left by a request whose outcome is unknown is looked up on DaxPay: found,
+    /// it was made; not found, this request goes on.
+    async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
+        let store = store(job)?;
+        let mch_no = p.merchant.mch_no.clone();
+        if p.op.client_ip.is_none() {
+            p.op.client_ip = job.routed.cx.peer.map(|ip| ip.to_string());
+        }
+        let paid = match (&p.op.order.order_no, &p.op.order.biz_order_no) {
+            (Some(id), _) => store.pay_by_order_id(&mch_no, id).await,
+            (None, Some(biz)) => store.pay_by_mch_order_no(&mch_no, own_number(p, biz)).await,
+            (None, None) => Ok(None),
+        }
+        .map_err(down)?;
+        let row = RefundRow {
+            mch_no: mch_no.clone(),
+            app_id: p.merchant.app_id.clone(),
+            mch_refund_no: p.op.mch_refund_no.clone(),
+            refund_order_id: None,
+            pay_order_id: paid.as_ref().and_then(|r| r.pay_order_id.clone()).or(p.op.order.order_no.clone()),
+            mch_order_no: paid.as_ref().map(|r| r.mch_order_no.clone()),
+            refund_amount_fen: i64::try_from(p.op.amount.0).unwrap_or(i64::MAX),
+            pay_amount_fen: paid.as_ref().map(|r| r.amount_fen),
+            currency: p.op.currency.clone(),
+            ext_param: p.op.ext_param.clone(),
+            notify_url: p.op.notify_url.clone(),
+            created_at_ms: now_ms(),
+            state: RowState::Pending,
+        };
+        match store.insert_refund(&row).await.map_err(down)? {
+            Inserted::New => Ok(()),
+            Inserted::Exists(existing) if existing.state == RowState::Pending => {
+                match probe(job, p).await? {
+                    None => Ok(()),
+                    Some(_) => Err(Failure::RefundExists(p.op.mch_refund_no.clone())),
+                }
+            }
+            Inserted::Exists(_) => Err(Failure::RefundExists(p.op.mch_refund_no.clone())),
+        }
+    }
+
+    async fn after(
+        job: &Job<'_>,
+        p: &Prepared<Self>,
+        outcome: Result<Refunded, Failure>,
+    ) -> Result<Refunded, Failure> {
+        let store = store(job)?;
+        let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
+        let mut refunded = match outcome {
+            Ok(refunded) => refunded,
+            Err(failure) => {
+                if nothing_created(&failure) {
+                    if let Err(e) = store.remove_pending_refund(mch_no, number).await {
+                        not_recorded("refund removal", e);
+                    }
+                }
+                return Err(failure);
+            }
+        };
+        let kept = match store.refund_by_mch_refund_no(mch_no, number).await {
+            Ok(row) => row.and_then(|r| r.pay_amount_fen),
+            Err(e) => {
+                not_recorded("refund lookup", e);
+                None
+            }
+        };
+        refunded.pay_amount = match kept.and_then(|fen| u64::try_from(fen).ok()) {
+            Some(fen) => Some(Fen(fen)),
+            None => paid_amount(job, p).await,
+        };
+        let pay_amount = refunded.pay_amount.and_then(|f| i64::try_from(f.0).ok());
+        if let Err(e) = store
+            .complete_refund(mch_no, number, &refunded.refund_no, pay_amount)
+            .await
+        {
+            not_recorded("refund", e);
+        }
+        Ok(refunded)
+    }
+}
+
+/// The paid amount of an order made outside paybridge, from a pay query (never from the refund
+/// query's `orderAmount`, which DaxPay truncates to whole yuan). `None` if it cannot be learnt:
+/// Jeepay's SDK does not need it.
+async fn paid_amount(job: &Job<'_>, p: &Prepared<Refund>) -> Option<Fen> {
+    let fields = query_fields(p.op.order(), p.upstream.version());
+    match exchange(job, p, DaxCall::PayQuery, &fields).await {
+        Ok(Answer::Done { data, .. }) => pay_order(&data, &p.source()).ok().map(|o| o.amount),
+        _ => None,
+    }
+}
+

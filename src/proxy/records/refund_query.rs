@@ -1,0 +1,55 @@
+//! The refund query: DaxPay's refund lookup is not scoped by app, so only refunds the order
+//! store gives to the caller are asked about (any other is `订单不存在`, or the legacy
+//! gateway's, for refunds made before the migration), and the answer must be that refund.
+
+use super::{down, store, Recorded};
+use crate::domain::ops::{KeptRefund, RefundQuery, RefundRecord};
+use crate::domain::order::Fen;
+use crate::domain::Failure;
+use crate::proxy::call::{Job, Prepared};
+
+impl Recorded for RefundQuery {
+    /// `refundOrderId` wins, as in Jeepay; the lookup is the caller's merchant's only.
+    async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
+        let store = store(job)?;
+        let mch_no = &p.merchant.mch_no;
+        let row = match (&p.op.refund_no, &p.op.mch_refund_no) {
+            (Some(id), _) => store.refund_by_order_id(mch_no, id).await,
+            (None, Some(number)) => store.refund_by_mch_refund_no(mch_no, number).await,
+            (None, None) => Ok(None),
+        }
+        .map_err(down)?
+        // Not the caller's (or made before the migration): no such refund here.
+        .ok_or(Failure::OrderNotFound { verified: true })?;
+        let prefix = p.merchant.daxpay.order_prefix.as_deref().unwrap_or_default();
+        p.op.biz_refund_no = Some(format!("{prefix}{}", row.mch_refund_no));
+        p.op.refund_no = row.refund_order_id.clone();
+        p.op.kept = Some(KeptRefund {
+            pay_amount: row.pay_amount_fen.and_then(|f| u64::try_from(f).ok()).map(Fen),
+            currency: row.currency,
+            created_at_ms: row.created_at_ms,
+        });
+        Ok(())
+    }
+
+    async fn after(
+        _job: &Job<'_>,
+        p: &Prepared<Self>,
+        outcome: Result<RefundRecord, Failure>,
+    ) -> Result<RefundRecord, Failure> {
+        let mut record = outcome?;
+        if Some(&record.biz_refund_no) != p.op.biz_refund_no.as_ref() {
+            tracing::warn!(
+                mch_no = p.merchant.mch_no.as_str(),
+                "DaxPay answered a refund query with another refund: answered as not found"
+            );
+            return Err(Failure::OrderNotFound { verified: false });
+        }
+        if let Some(kept) = &p.op.kept {
+            record.pay_amount = kept.pay_amount;
+            record.currency = Some(kept.currency.clone());
+            record.created_at_ms = Some(kept.created_at_ms);
+        }
+        Ok(record)
+    }
+}
