@@ -24,6 +24,7 @@ pub mod replay;
 pub mod secret;
 pub mod server;
 pub mod side;
+pub mod store;
 pub mod telemetry;
 mod text;
 pub mod upstream;

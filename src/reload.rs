@@ -156,6 +156,9 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.replay.store != new.replay.store {
         changed.push("replay.store");
     }
+    if old.store.url != new.store.url {
+        changed.push("store.url");
+    }
     if (&old.log_level, old.log_json) != (&new.log_level, new.log_json) {
         changed.push("log");
     }

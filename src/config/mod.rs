@@ -2,7 +2,7 @@
 //! typed structs, then shared read-only. Every error names the offending key.
 //!
 //! One file per section: [`server`](ServerConfig), upstreams ([`Upstream`], [`LegacyUpstream`]),
-//! merchants ([`Merchants`]), routing ([`Routing`]), replay ([`ReplayConfig`]); `raw` holds the
+//! merchants ([`Merchants`]), routing ([`Routing`]), replay ([`ReplayConfig`]), store ([`StoreConfig`]); `raw` holds the
 //! sections as written, `parse` the small shared parsers, `summary` what `paybridge check`
 //! prints. The `[sandbox]` and `[legacy_sandbox]` sections of the same file belong to the
 //! `paybridge-sandbox` crate, which reads them itself: here they are accepted and ignored.
@@ -17,6 +17,7 @@ mod replay;
 mod routing;
 mod server;
 mod sharing;
+mod store;
 mod summary;
 mod upstreams;
 
@@ -29,6 +30,7 @@ pub use parse::offset_text;
 pub use replay::{ReplayConfig, ReplayStoreKind, REPLAY_MARGIN};
 pub use routing::{Action, DaxTarget, Rollout, Routing, Rule};
 pub use server::{ServerConfig, SuccessReply};
+pub use store::{StoreConfig, StoreTarget, StoreUrl, DEFAULT_STORE_URL};
 pub use upstreams::{LegacyUpstream, Resilience, Upstream, DEFAULT_MAX_CONNECTIONS};
 
 use std::collections::BTreeMap;
@@ -46,7 +48,7 @@ pub const DEFAULT_PATH: &str = "config/paybridge.toml";
 
 /// Top-level sections that `PAYBRIDGE_<SECTION>__<KEY>` variables may override (the sandbox
 /// sections' overrides are read by the sandbox crate).
-const ENV_SECTIONS: [&str; 5] = ["server", "log", "upstreams", "admin", "replay"];
+const ENV_SECTIONS: [&str; 6] = ["server", "log", "upstreams", "admin", "replay", "store"];
 
 /// The validated configuration.
 #[derive(Debug)]
@@ -67,6 +69,8 @@ pub struct Config {
     /// `None` (loopback listeners only): no authentication.
     pub admin_token: Option<crate::secret::Secret>,
     pub replay: ReplayConfig,
+    /// The durable order store.
+    pub store: StoreConfig,
     /// How many secrets are written inline (warned about when the file is readable by others).
     pub inline_secrets: usize,
 }
@@ -113,6 +117,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let routing = routing::validate(raw.routing, raw.routes, &upstreams, &legacy)?;
     let (admin_listen, admin_token) = admin::validate(raw.admin)?;
     let replay = replay::validate(raw.replay, server.req_time_window, &merchants)?;
+    let store = store::validate(raw.store)?;
 
     Ok(Config {
         server,
@@ -134,6 +139,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         admin_listen,
         admin_token,
         replay,
+        store,
         inline_secrets,
     })
 }

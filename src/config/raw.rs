@@ -26,6 +26,8 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     #[serde(default)]
     pub replay: RawReplay,
+    #[serde(default)]
+    pub store: RawStore,
     /// `[sandbox]`: accepted here, read and validated by the `paybridge-sandbox` crate.
     #[allow(dead_code)]
     pub sandbox: Option<IgnoredAny>,
@@ -58,6 +60,13 @@ pub struct RawReplay {
     pub ttl_secs: Option<u64>,
     /// "allow" (default) or "reject" requests while the store cannot be reached.
     pub on_store_error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `sqlite://PATH` (default `sqlite://data/paybridge.sqlite`), or a `postgres://` URL.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

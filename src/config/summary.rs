@@ -113,6 +113,7 @@ impl Config {
                 "reject"
             }
         );
+        let _ = writeln!(out, "store: {} {}", self.store.url.kind(), self.store.url);
         out
     }
 }
@@ -163,5 +164,23 @@ mod tests {
             "{summary}"
         );
         assert!(!summary.contains("hunter2"));
+    }
+
+    #[test]
+    fn the_summary_shows_the_store_without_its_password() {
+        let config =
+            Config::from_toml("[store]\nurl = \"postgres://pb:hunter2@db:5432/paybridge\"\n")
+                .unwrap();
+        let summary = config.summary();
+        assert!(
+            summary.contains("store: postgres postgres://pb:***@db:5432/paybridge"),
+            "{summary}"
+        );
+        assert!(!summary.contains("hunter2"));
+        let default = Config::from_toml("").unwrap().summary();
+        assert!(
+            default.contains("store: sqlite sqlite://data/paybridge.sqlite"),
+            "{default}"
+        );
     }
 }

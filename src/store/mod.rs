@@ -1,0 +1,191 @@
+//! The durable order store: every pay order and refund paybridge asks DaxPay to create, keyed by
+//! the merchant's own numbers (`mchOrderNo`, `mchRefundNo`, unique per `mchNo` as Jeepay keeps
+//! them), with what the Jeepay answers, queries and notifications need later and DaxPay does not
+//! keep (the merchant's app, `notifyUrl`, `extParam`, …).
+//!
+//! A row is written `Pending` before DaxPay is called (the number is taken, so a concurrent or
+//! repeated request finds it) and becomes `Created` with DaxPay's number once its answer is
+//! verified; a pending row whose call certainly failed is removed.
+//!
+//! Two backends behind one handle: SQLite (`sqlite.rs`, one file, the default) and PostgreSQL
+//! (`postgres.rs`, shared by several instances). Both run the same statements and migrations
+//! (`sql.rs`, `migrations/`); the schema is brought up to date once per store, on first use.
+
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+pub use rows::{Inserted, PayRow, RefundRow, RowState, StoreError};
+
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use crate::config::{StoreTarget, StoreUrl};
+use postgres::Postgres;
+use sqlite::Sqlite;
+
+/// A handle on the order store; clones share it.
+#[derive(Clone)]
+pub struct OrderStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    /// Set once the migrations went through; left empty by a failure, so the next call retries.
+    migrated: OnceCell<()>,
+}
+
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(Postgres),
+}
+
+/// Calls the same method on whichever backend this is.
+macro_rules! on_backend {
+    ($self:ident, $b:ident => $call:expr) => {
+        match &$self.inner.backend {
+            Backend::Sqlite($b) => $call.await,
+            Backend::Postgres($b) => $call.await,
+        }
+    };
+}
+
+impl OrderStore {
+    /// `url`: `sqlite://PATH` (file created on first use, parent directories too, WAL journal,
+    /// busy timeout), `sqlite::memory:` (tests), or `postgres://user:pass@host:port/db`. Never
+    /// blocks on the network: PostgreSQL connects lazily.
+    pub fn open(url: &StoreUrl) -> Result<OrderStore, StoreError> {
+        let backend = match url.target() {
+            StoreTarget::SqliteFile(path) => Backend::Sqlite(Sqlite::open(Some(path))?),
+            StoreTarget::SqliteMemory => Backend::Sqlite(Sqlite::open(None)?),
+            StoreTarget::Postgres => Backend::Postgres(Postgres::open(url)?),
+        };
+        Ok(OrderStore {
+            inner: Arc::new(Inner {
+                backend,
+                migrated: OnceCell::new(),
+            }),
+        })
+    }
+
+    /// Applies the migrations once (memoised; a failure is retried on the next call). Every
+    /// other method calls it first.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.inner
+            .migrated
+            .get_or_try_init(|| async { on_backend!(self, b => b.migrate()) })
+            .await
+            .map(drop)
+    }
+
+    /// Takes `(mch_no, mch_order_no)` for `row`, or answers the row that holds it.
+    pub async fn insert_pay(&self, row: &PayRow) -> Result<Inserted<PayRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.insert_pay(row))
+    }
+
+    /// Records DaxPay's `pay_order_id`, marks the row `Created`, and overwrites its descriptive
+    /// fields (way code, currency, client IP, amount, subject, body, ext param, notify and
+    /// return URLs, upstream) with `row`'s. No row: nothing happens.
+    pub async fn complete_pay(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+        pay_order_id: &str,
+        row: &PayRow,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.complete_pay(pay_order_id, row, (mch_no, mch_order_no)))
+    }
+
+    /// Frees the number of a `Pending` row; a `Created` row stays.
+    pub async fn remove_pending_pay(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.execute(sql::REMOVE_PENDING_PAY, mch_no, mch_order_no))
+    }
+
+    pub async fn pay_by_mch_order_no(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+    ) -> Result<Option<PayRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.pay_by(sql::PAY_BY_MCH_ORDER_NO, mch_no, mch_order_no))
+    }
+
+    /// By DaxPay's number, within the merchant's orders.
+    pub async fn pay_by_order_id(
+        &self,
+        mch_no: &str,
+        pay_order_id: &str,
+    ) -> Result<Option<PayRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.pay_by(sql::PAY_BY_ORDER_ID, mch_no, pay_order_id))
+    }
+
+    /// Takes `(mch_no, mch_refund_no)` for `row`, or answers the row that holds it.
+    pub async fn insert_refund(&self, row: &RefundRow) -> Result<Inserted<RefundRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.insert_refund(row))
+    }
+
+    /// Records DaxPay's `refund_order_id` (and the pay order's amount, when learnt) and marks
+    /// the row `Created`.
+    pub async fn complete_refund(
+        &self,
+        mch_no: &str,
+        mch_refund_no: &str,
+        refund_order_id: &str,
+        pay_amount_fen: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.complete_refund(mch_no, mch_refund_no, refund_order_id, pay_amount_fen))
+    }
+
+    /// Frees the number of a `Pending` refund; a `Created` one stays.
+    pub async fn remove_pending_refund(
+        &self,
+        mch_no: &str,
+        mch_refund_no: &str,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.execute(sql::REMOVE_PENDING_REFUND, mch_no, mch_refund_no))
+    }
+
+    pub async fn refund_by_mch_refund_no(
+        &self,
+        mch_no: &str,
+        mch_refund_no: &str,
+    ) -> Result<Option<RefundRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.refund_by(sql::REFUND_BY_MCH_REFUND_NO, mch_no, mch_refund_no))
+    }
+
+    /// By DaxPay's number, within the merchant's refunds.
+    pub async fn refund_by_order_id(
+        &self,
+        mch_no: &str,
+        refund_order_id: &str,
+    ) -> Result<Option<RefundRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.refund_by(sql::REFUND_BY_ORDER_ID, mch_no, refund_order_id))
+    }
+
+    /// `"sqlite"` or `"postgres"`, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+//! What the order store holds: one row per pay order and per refund paybridge asked DaxPay to
+//! create, keyed by the merchant's own numbers, and how the store can fail.
+
+/// How the store can fail. Neither variant quotes a URL's password.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached, opened or migrated, or a statement failed.
+    #[error("order store unavailable: {0}")]
+    Unavailable(String),
+    /// A row exists but cannot be read back (a column of the wrong type or an unknown state).
+    #[error("order store row unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Where a row is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowState {
+    /// Written before DaxPay was called: the merchant's number is taken, DaxPay's is not known.
+    Pending,
+    /// DaxPay's verified answer is recorded.
+    Created,
+}
+
+impl RowState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RowState::Pending => "pending",
+            RowState::Created => "created",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<RowState, StoreError> {
+        match text {
+            "pending" => Ok(RowState::Pending),
+            "created" => Ok(RowState::Created),
+            other => Err(StoreError::Corrupt(format!("unknown row state `{other}`"))),
+        }
+    }
+}
+
+/// A pay order (Jeepay unified order), unique per `(mch_no, mch_order_no)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayRow {
+    /// The merchant's own (Jeepay) numbers.
+    pub mch_no: String,
+    pub app_id: String,
+    pub mch_order_no: String,
+    /// DaxPay's `orderNo` once known.
+    pub pay_order_id: Option<String>,
+    pub way_code: String,
+    pub currency: String,
+    pub client_ip: Option<String>,
+    pub amount_fen: i64,
+    pub subject: String,
+    pub body: String,
+    pub ext_param: Option<String>,
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
+    /// The name of the DaxPay upstream the order was created on.
+    pub upstream: String,
+    pub created_at_ms: i64,
+    pub state: RowState,
+}
+
+/// A refund, unique per `(mch_no, mch_refund_no)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRow {
+    pub mch_no: String,
+    pub app_id: String,
+    pub mch_refund_no: String,
+    /// DaxPay's `refundNo` once known.
+    pub refund_order_id: Option<String>,
+    pub pay_order_id: Option<String>,
+    pub mch_order_no: Option<String>,
+    pub refund_amount_fen: i64,
+    pub pay_amount_fen: Option<i64>,
+    pub currency: String,
+    pub ext_param: Option<String>,
+    pub notify_url: Option<String>,
+    pub created_at_ms: i64,
+    pub state: RowState,
+}
+
+/// What an insert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted<R> {
+    New,
+    /// The unique key was taken: the row already there.
+    Exists(R),
+}

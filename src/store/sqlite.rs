@@ -1,0 +1,402 @@
+//! The SQLite backend: one `rusqlite` connection behind a mutex, every call on tokio's blocking
+//! pool. One writer is all SQLite allows anyway; WAL lets other processes (a `sqlite3` shell,
+//! a backup) read meanwhile, and the busy timeout makes a second writer wait instead of failing.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+
+use super::rows::{Inserted, PayRow, RefundRow, RowState, StoreError};
+use super::sql::{self, for_sqlite};
+
+/// How long a statement waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) struct Sqlite {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Sqlite {
+    /// Opens (creating it and its parent directories) the file at `path`, or a private
+    /// in-memory database when `path` is `None`.
+    pub(crate) fn open(path: Option<&Path>) -> Result<Sqlite, StoreError> {
+        let conn = match path {
+            Some(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+                let conn = Connection::open(path).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+                })?;
+                // WAL survives the connection (it is a property of the file).
+                let mode: String = conn
+                    .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                    .map_err(unavailable)?;
+                if !mode.eq_ignore_ascii_case("wal") {
+                    return Err(StoreError::Unavailable(format!(
+                        "{} refused the WAL journal (journal_mode is {mode})",
+                        path.display()
+                    )));
+                }
+                conn
+            }
+            None => Connection::open_in_memory().map_err(unavailable)?,
+        };
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+        Ok(Sqlite {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection, off the async threads.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic mid-call rolled its transaction back when it unwound: the connection is
+            // still sound, so a poisoned lock is taken over rather than failing for ever.
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        self.call(|conn| {
+            // IMMEDIATE: the write lock first, so two processes opening one file migrate in turn.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            tx.execute_batch(sql::CREATE_SCHEMA_MIGRATIONS)
+                .map_err(unavailable)?;
+            let applied = {
+                let mut stmt = tx.prepare(sql::APPLIED_VERSIONS).map_err(unavailable)?;
+                let versions = stmt
+                    .query_map([], |r| r.get::<_, i64>(0))
+                    .map_err(unavailable)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(unavailable)?;
+                versions
+            };
+            for (version, text) in sql::MIGRATIONS {
+                if applied.contains(version) {
+                    continue;
+                }
+                tx.execute_batch(text).map_err(|e| {
+                    StoreError::Unavailable(format!("migration {version:04} failed: {e}"))
+                })?;
+                tx.execute(
+                    &for_sqlite(sql::RECORD_VERSION),
+                    params![version, sql::now_ms()],
+                )
+                .map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(crate) async fn insert_pay(&self, row: &PayRow) -> Result<Inserted<PayRow>, StoreError> {
+        let row = row.clone();
+        self.call(move |conn| {
+            let inserted = conn.execute(
+                &for_sqlite(sql::INSERT_PAY),
+                params![
+                    row.mch_no,
+                    row.app_id,
+                    row.mch_order_no,
+                    row.pay_order_id,
+                    row.way_code,
+                    row.currency,
+                    row.client_ip,
+                    row.amount_fen,
+                    row.subject,
+                    row.body,
+                    row.ext_param,
+                    row.notify_url,
+                    row.return_url,
+                    row.upstream,
+                    row.created_at_ms,
+                    row.state.as_str(),
+                ],
+            );
+            match inserted {
+                Ok(_) => Ok(Inserted::New),
+                Err(e) if is_unique_violation(&e) => {
+                    // Read under the same lock: no other call of this store slips in between.
+                    match pay_row(
+                        conn,
+                        sql::PAY_BY_MCH_ORDER_NO,
+                        &row.mch_no,
+                        &row.mch_order_no,
+                    )? {
+                        Some(existing) => Ok(Inserted::Exists(existing)),
+                        None => Err(StoreError::Unavailable(
+                            "pay order vanished while its number was taken; try again".to_owned(),
+                        )),
+                    }
+                }
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+        .await
+    }
+
+    pub(crate) async fn complete_pay(
+        &self,
+        pay_order_id: &str,
+        row: &PayRow,
+        key: (&str, &str),
+    ) -> Result<(), StoreError> {
+        let (row, id) = (row.clone(), pay_order_id.to_owned());
+        let (mch_no, mch_order_no) = (key.0.to_owned(), key.1.to_owned());
+        self.call(move |conn| {
+            conn.execute(
+                &for_sqlite(sql::COMPLETE_PAY),
+                params![
+                    mch_no,
+                    mch_order_no,
+                    id,
+                    row.way_code,
+                    row.currency,
+                    row.client_ip,
+                    row.amount_fen,
+                    row.subject,
+                    row.body,
+                    row.ext_param,
+                    row.notify_url,
+                    row.return_url,
+                    row.upstream,
+                ],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(crate) async fn pay_by(
+        &self,
+        query: &'static str,
+        mch_no: &str,
+        key: &str,
+    ) -> Result<Option<PayRow>, StoreError> {
+        let (mch_no, key) = (mch_no.to_owned(), key.to_owned());
+        self.call(move |conn| pay_row(conn, query, &mch_no, &key))
+            .await
+    }
+
+    pub(crate) async fn insert_refund(
+        &self,
+        row: &RefundRow,
+    ) -> Result<Inserted<RefundRow>, StoreError> {
+        let row = row.clone();
+        self.call(move |conn| {
+            let inserted = conn.execute(
+                &for_sqlite(sql::INSERT_REFUND),
+                params![
+                    row.mch_no,
+                    row.app_id,
+                    row.mch_refund_no,
+                    row.refund_order_id,
+                    row.pay_order_id,
+                    row.mch_order_no,
+                    row.refund_amount_fen,
+                    row.pay_amount_fen,
+                    row.currency,
+                    row.ext_param,
+                    row.notify_url,
+                    row.created_at_ms,
+                    row.state.as_str(),
+                ],
+            );
+            match inserted {
+                Ok(_) => Ok(Inserted::New),
+                Err(e) if is_unique_violation(&e) => {
+                    match refund_row(
+                        conn,
+                        sql::REFUND_BY_MCH_REFUND_NO,
+                        &row.mch_no,
+                        &row.mch_refund_no,
+                    )? {
+                        Some(existing) => Ok(Inserted::Exists(existing)),
+                        None => Err(StoreError::Unavailable(
+                            "refund vanished while its number was taken; try again".to_owned(),
+                        )),
+                    }
+                }
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+        .await
+    }
+
+    pub(crate) async fn complete_refund(
+        &self,
+        mch_no: &str,
+        mch_refund_no: &str,
+        refund_order_id: &str,
+        pay_amount_fen: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let (a, b, c) = (
+            mch_no.to_owned(),
+            mch_refund_no.to_owned(),
+            refund_order_id.to_owned(),
+        );
+        self.call(move |conn| {
+            conn.execute(
+                &for_sqlite(sql::COMPLETE_REFUND),
+                params![a, b, c, pay_amount_fen],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(crate) async fn refund_by(
+        &self,
+        query: &'static str,
+        mch_no: &str,
+        key: &str,
+    ) -> Result<Option<RefundRow>, StoreError> {
+        let (mch_no, key) = (mch_no.to_owned(), key.to_owned());
+        self.call(move |conn| refund_row(conn, query, &mch_no, &key))
+            .await
+    }
+
+    /// Runs a two-key statement that returns nothing (the removals).
+    pub(crate) async fn execute(
+        &self,
+        statement: &'static str,
+        mch_no: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let (mch_no, key) = (mch_no.to_owned(), key.to_owned());
+        self.call(move |conn| {
+            conn.execute(&for_sqlite(statement), params![mch_no, key])
+                .map(drop)
+                .map_err(unavailable)
+        })
+        .await
+    }
+}
+
+fn pay_row(
+    conn: &Connection,
+    query: &str,
+    mch_no: &str,
+    key: &str,
+) -> Result<Option<PayRow>, StoreError> {
+    let row = conn
+        .query_row(&for_sqlite(query), params![mch_no, key], read_pay)
+        .optional()
+        .map_err(read_error)?;
+    row.map(|(row, state)| {
+        Ok(PayRow {
+            state: RowState::parse(&state)?,
+            ..row
+        })
+    })
+    .transpose()
+}
+
+fn refund_row(
+    conn: &Connection,
+    query: &str,
+    mch_no: &str,
+    key: &str,
+) -> Result<Option<RefundRow>, StoreError> {
+    let row = conn
+        .query_row(&for_sqlite(query), params![mch_no, key], read_refund)
+        .optional()
+        .map_err(read_error)?;
+    row.map(|(row, state)| {
+        Ok(RefundRow {
+            state: RowState::parse(&state)?,
+            ..row
+        })
+    })
+    .transpose()
+}
+
+/// A pay row with its state still as text (rusqlite's row closure cannot return our error).
+fn read_pay(r: &Row<'_>) -> rusqlite::Result<(PayRow, String)> {
+    Ok((
+        PayRow {
+            mch_no: r.get(0)?,
+            app_id: r.get(1)?,
+            mch_order_no: r.get(2)?,
+            pay_order_id: r.get(3)?,
+            way_code: r.get(4)?,
+            currency: r.get(5)?,
+            client_ip: r.get(6)?,
+            amount_fen: r.get(7)?,
+            subject: r.get(8)?,
+            body: r.get(9)?,
+            ext_param: r.get(10)?,
+            notify_url: r.get(11)?,
+            return_url: r.get(12)?,
+            upstream: r.get(13)?,
+            created_at_ms: r.get(14)?,
+            state: RowState::Pending,
+        },
+        r.get(15)?,
+    ))
+}
+
+fn read_refund(r: &Row<'_>) -> rusqlite::Result<(RefundRow, String)> {
+    Ok((
+        RefundRow {
+            mch_no: r.get(0)?,
+            app_id: r.get(1)?,
+            mch_refund_no: r.get(2)?,
+            refund_order_id: r.get(3)?,
+            pay_order_id: r.get(4)?,
+            mch_order_no: r.get(5)?,
+            refund_amount_fen: r.get(6)?,
+            pay_amount_fen: r.get(7)?,
+            currency: r.get(8)?,
+            ext_param: r.get(9)?,
+            notify_url: r.get(10)?,
+            created_at_ms: r.get(11)?,
+            state: RowState::Pending,
+        },
+        r.get(12)?,
+    ))
+}
+
+/// The primary key (or a unique index) already holds this key.
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == ErrorCode::ConstraintViolation
+                && matches!(
+                    f.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                )
+    )
+}
+
+/// A column that does not convert is a corrupt row; anything else, an unavailable store.
+fn read_error(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
+        e => unavailable(e),
+    }
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
