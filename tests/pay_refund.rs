@@ -74,7 +74,7 @@ async fn every_way_code_row_is_paid_on_its_channel_and_answered_in_jeepay_shape(
         assert_eq!(data["orderState"], if bar { 2 } else { 1 }, "{way}");
         let order_no = data["payOrderId"].as_str().unwrap();
         let order = sandbox.order(order_no).unwrap_or_else(|| panic!("{way}: not on DaxPay"));
-        assert_eq!((order.channel.as_deref(), order.method.as_deref()), (Some(*channel), Some(*method)), "{way}");
+        assert_eq!((order.channel.as_str(), order.method.as_str()), (*channel, *method), "{way}");
         // The query answers what DaxPay does not keep, from the store.
         let query = post_json(proxy.addr, "/api/pay/query", &jeepay_body(&[("mchOrderNo", &no)])).await.json();
         let q = accepted(&query);

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use super::call::{execute, resume, Job, Prepared, Translated};
 use super::records::Recorded;
-use crate::dialect::daxpay::ops::{DaxOp, Upstream as AnswerSource};
+use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use super::replay::{self, Claimed};
 use super::runtime::reply_answer;
 use super::{ownership, passthrough};

@@ -207,7 +207,8 @@ pub(super) fn yuan_to_fen(text: &str) -> Result<u64, AmountError> {
     // Below 0.01: negative, zero, or only non-zero digits after the second decimal.
     let below_min = negative
         || is_zero
-        || (int.is_empty() && frac.get(..2).is_none_or(|f| f.bytes().all(|b| b == b'0')));
+        // (Padded: `0.1` is ten fen, not below the minimum.)
+        || (int.is_empty() && format!("{frac:0<2}").bytes().take(2).all(|b| b == b'0'));
     if below_min {
         return Err(AmountError::BelowMinimum);
     }
@@ -246,6 +247,7 @@ mod tests {
         assert_eq!(yuan_to_fen("12.3"), Ok(1230));
         assert_eq!(yuan_to_fen("12.300"), Ok(1230));
         assert_eq!(yuan_to_fen("0.01"), Ok(1));
+        assert_eq!(yuan_to_fen("0.1"), Ok(10));
         assert_eq!(yuan_to_fen("99999999.99"), Ok(9_999_999_999));
         assert_eq!(yuan_to_fen("100"), Ok(10_000));
         for low in ["0", "0.00", "-1", "0.001", "0.009"] {

@@ -68,9 +68,10 @@ impl DaxOp for Refund {
     fn refusal(&self, code: i64, msg: String, verified: bool, upstream: &str) -> Failure {
         match code {
             10405 | 20041 => Failure::RefundOfUnknownOrder { verified },
-            20044 if msg.contains("订单状态[") => Failure::NotRefundable,
             20044 if msg.contains("退款状态[全部退款]") => Failure::FullyRefunded,
             20044 if msg.contains("退款状态[退款中]") => Failure::RefundInProgress,
+            // `当前支付单订状态[…]` (sic): the pay order is not paid.
+            20044 if msg.contains("订状态[") => Failure::NotRefundable,
             20043 => Failure::RefundInProgress,
             20044 if msg.contains("只有失败状态") => Failure::RefundExists(self.mch_refund_no.clone()),
             10506 if msg.contains("退款单号已存在") => Failure::RefundExists(self.mch_refund_no.clone()),
