@@ -212,21 +212,3 @@ fn way_codes(key: &str, raw: BTreeMap<String, String>) -> Result<WayCodes, Confi
     }
     Ok(WayCodes::new(routes))
 }
-
-/// A merchant for unit tests: `M1`/`A1`, secret `s`, on a DaxPay 3.0 upstream.
-#[cfg(test)]
-pub fn test_merchant() -> Arc<Merchant> {
-    let toml = r#"
-[upstreams.daxpay]
-base_url = "http://127.0.0.1:9"
-version = "3.0"
-secret = "dax"
-[[merchants]]
-mch_no = "M1"
-app_id = "A1"
-secret = "s"
-daxpay = { upstream = "daxpay", mch_no = "DM", app_id = "DA" }
-"#;
-    let config = super::Config::from_toml(toml).expect("the test merchant's configuration");
-    config.merchants.in_order()[0].clone()
-}

@@ -22,8 +22,6 @@ mod summary;
 mod upstreams;
 
 pub use error::ConfigError;
-#[cfg(test)]
-pub use merchants::test_merchant;
 pub use merchants::{DaxIdentity, LookupError, Merchant, Merchants};
 pub(crate) use parse::invalid;
 pub use parse::offset_text;
@@ -156,4 +154,22 @@ fn count_inline(raw: &RawConfig) -> usize {
             .map(|m| inline(&Some(m.secret.clone())) + inline(&m.daxpay.secret))
             .sum::<usize>()
         + inline(&raw.admin.token)
+}
+
+/// A merchant for unit tests: `M1`/`A1`, secret `s`, on a DaxPay 3.0 upstream.
+#[cfg(test)]
+pub fn test_merchant() -> Arc<Merchant> {
+    let toml = r#"
+[upstreams.daxpay]
+base_url = "http://127.0.0.1:9"
+version = "3.0"
+secret = "dax"
+[[merchants]]
+mch_no = "M1"
+app_id = "A1"
+secret = "s"
+daxpay = { upstream = "daxpay", mch_no = "DM", app_id = "DA" }
+"#;
+    let config = Config::from_toml(toml).expect("the test merchant's configuration");
+    config.merchants.in_order()[0].clone()
 }

@@ -16,6 +16,9 @@ impl Config {
             "server: listen {} · max body {} bytes · success {} {:?}",
             s.listen, s.max_body_bytes, s.success.code, s.success.msg
         );
+        if let Some(public) = &s.public_url {
+            let _ = writeln!(out, "public url: {public}");
+        }
         for u in self.upstreams.values() {
             let _ = writeln!(
                 out,
@@ -81,6 +84,9 @@ impl Config {
             );
             if m.allow_cancel {
                 let _ = writeln!(out, "  /api/pay/cancel allowed");
+            }
+            for (way_code, channel, method) in m.way_codes.overrides() {
+                let _ = writeln!(out, "  way code {way_code} → {channel}/{method}");
             }
             if let Some(prefix) = &d.order_prefix {
                 let _ = writeln!(
