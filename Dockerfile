@@ -36,7 +36,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 paybridge \
  && useradd --system --uid 10001 --gid paybridge --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin paybridge
+      --shell /usr/sbin/nologin paybridge \
+ && mkdir -p /var/lib/paybridge \
+ && chown 10001:10001 /var/lib/paybridge
 COPY --from=build /out/paybridge /usr/local/bin/paybridge
 # Owner-only: it holds the demo's inline secrets (paybridge warns about a configuration with
 # inline secrets that others can read).
@@ -46,6 +48,9 @@ COPY --chown=10001:10001 --chmod=0400 config/paybridge.toml /etc/paybridge/paybr
 ENV PAYBRIDGE_CONFIG=/etc/paybridge/paybridge.toml \
     NO_COLOR=1
 USER 10001:10001
+# The order store's default file (sqlite://data/paybridge.sqlite) is relative to here: mount a
+# volume on /var/lib/paybridge to keep orders across containers.
+WORKDIR /var/lib/paybridge
 # 8080: the proxy (merchants). 9100: the admin listener, when [admin] listen is set (keep private).
 EXPOSE 8080 9100
 # The image has no curl: bash's /dev/tcp checks that the proxy accepts connections on 8080.

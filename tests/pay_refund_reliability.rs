@@ -107,7 +107,18 @@ async fn a_pay_whose_answer_is_lost_is_settled_by_a_lookup_not_reported_failed()
     let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;
     let (relay, hits) = lossy_relay(sb.addr, "/unipay/pay", Loss::AnswerLost).await;
     let proxy = start_proxy(&proxy_toml(relay, "3.0", "hmac_sha256", "", "")).await;
-    let answer = post_json(proxy.addr, "/api/pay/unifiedOrder", &pay_body("L1", "WX_BAR", "100")).await.json();
+    let bar_pay = || {
+        jeepay_body(&[
+            ("mchOrderNo", "L1"),
+            ("wayCode", "WX_BAR"),
+            ("amount", "100"),
+            ("currency", "cny"),
+            ("subject", "s"),
+            ("body", "b"),
+            ("channelExtra", r#"{"authCode":"134567890123456789"}"#),
+        ])
+    };
+    let answer = post_json(proxy.addr, "/api/pay/unifiedOrder", &bar_pay()).await.json();
     // A bar code paid at once: the lookup finds it paid (state 2), so the merchant ships.
     assert_eq!(answer["code"], 0, "{answer}");
     assert!(sdk_accepts(&answer, JEEPAY_SECRET));
@@ -116,7 +127,7 @@ async fn a_pay_whose_answer_is_lost_is_settled_by_a_lookup_not_reported_failed()
     assert!(sandbox.order(order_no).is_some());
     assert_eq!(hits.load(Ordering::SeqCst), 1, "one pay sent");
     // Its number is taken, and the query has the store's fields.
-    let again = post_json(proxy.addr, "/api/pay/unifiedOrder", &pay_body("L1", "WX_BAR", "100")).await;
+    let again = post_json(proxy.addr, "/api/pay/unifiedOrder", &bar_pay()).await;
     assert_eq!(again.body, error(9999, "商户订单[L1]已存在"));
     let q = post_json(proxy.addr, "/api/pay/query", &jeepay_body(&[("mchOrderNo", "L1")])).await.json();
     assert_eq!(q["data"]["wayCode"], "WX_BAR", "{q}");

@@ -135,7 +135,7 @@ async fn passthrough_is_byte_exact_both_ways() {
     let a = send(
         w.proxy.addr,
         "POST",
-        "/api/refund/query",
+        "/api/transfer/transferOrder",
         Some("application/json"),
         "{}",
         &[],

@@ -2,6 +2,7 @@
 //! envelope for every operation, and each operation's wire form in [`ops`].
 
 pub mod answer;
+pub mod answer_source;
 pub mod envelope;
 pub mod ops;
 pub mod order_query;

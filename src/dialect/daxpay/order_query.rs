@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::envelope::Fields;
-use super::ops::Upstream;
+use super::answer_source::Upstream;
 use super::sign::Version;
 use crate::domain::order::{OrderRef, PayStatus};
 use crate::domain::Failure;

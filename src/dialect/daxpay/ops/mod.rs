@@ -8,31 +8,13 @@ pub mod refund;
 pub mod refund_query;
 
 use serde_json::Value;
-use time::UtcOffset;
 
+pub use super::answer_source::Upstream;
 use super::envelope::Fields;
 use super::order_query::{pay_status, query_fields};
 use super::sign::Version;
 use crate::dispatch::DaxCall;
-use crate::domain::{AnswerFault, Failure, Operation, Unknown};
-
-/// What reading an answer needs to know about the upstream.
-#[derive(Debug, Clone, Copy)]
-pub struct Upstream<'a> {
-    pub name: &'a str,
-    pub version: Version,
-    pub utc_offset: UtcOffset,
-}
-
-impl Upstream<'_> {
-    /// An answer that cannot be read as the operation's result.
-    pub fn malformed(&self, why: impl Into<String>) -> Failure {
-        Failure::Unverified {
-            upstream: self.name.to_owned(),
-            fault: AnswerFault::Malformed(why.into()),
-        }
-    }
-}
+use crate::domain::{Failure, Operation, Unknown};
 
 /// An operation as paybridge calls it on DaxPay.
 pub trait DaxOp: Operation {
