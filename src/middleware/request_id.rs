@@ -10,14 +10,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request};
+use http::{HeaderName, HeaderValue, Request};
 use tower::{Layer, Service};
 use tower_http::request_id::{MakeRequestId, RequestId};
 
 /// The longest caller request id kept.
 pub const MAX_CALLER_ID: usize = 64;
 
-const X_REQUEST_ID: &str = "x-request-id";
+/// The request id header, as a name (a `&str` name is parsed again on every lookup).
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A caller's id is kept only if it is 1 to 64 characters of `[A-Za-z0-9._-]`.
 pub fn plain(value: &HeaderValue) -> bool {
@@ -60,7 +61,7 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let headers = req.headers_mut();
-        let mut values = headers.get_all(X_REQUEST_ID).iter();
+        let mut values = headers.get_all(&X_REQUEST_ID).iter();
         let keep = match (values.next(), values.next()) {
             (None, _) => true,
             (Some(one), None) => plain(one),
@@ -68,7 +69,7 @@ where
             (Some(_), Some(_)) => false,
         };
         if !keep {
-            headers.remove(X_REQUEST_ID);
+            headers.remove(&X_REQUEST_ID);
         }
         self.inner.call(req)
     }

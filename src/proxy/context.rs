@@ -68,7 +68,9 @@ impl Context {
     }
 
     pub fn request_id(&self) -> Option<&HeaderValue> {
-        self.parts.headers.get("x-request-id")
+        self.parts
+            .headers
+            .get(&crate::middleware::request_id::X_REQUEST_ID)
     }
 
     /// Adds to the request's access-log record.

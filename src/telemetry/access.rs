@@ -87,7 +87,10 @@ where
         let pending = Pending {
             handle,
             // A clone shares the value's bytes (the request id layer's, or the request's).
-            request_id: req.headers().get("x-request-id").cloned(),
+            request_id: req
+                .headers()
+                .get(&crate::middleware::request_id::X_REQUEST_ID)
+                .cloned(),
             operation: crate::dispatch::label(req.uri().path()),
             method: req.method().clone(),
             started: Instant::now(),

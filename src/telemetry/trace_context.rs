@@ -2,9 +2,12 @@
 //! DaxPay; paybridge's own call gets a new parent id. Without a valid caller trace a new one
 //! starts, so DaxPay's logs can still be joined with paybridge's.
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub const TRACEPARENT: &str = "traceparent";
+
+/// [`TRACEPARENT`] as a header name (a `&str` name is parsed again on every lookup).
+static TRACEPARENT_NAME: HeaderName = HeaderName::from_static(TRACEPARENT);
 
 /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`: 55 bytes.
 const LEN: usize = 55;
@@ -19,7 +22,7 @@ const FLAGS: std::ops::Range<usize> = 53..55;
 pub fn child_of(headers: &HeaderMap) -> HeaderValue {
     let mut out: [u8; LEN] = *b"00-00000000000000000000000000000000-0000000000000000-01";
     let inbound = headers
-        .get(TRACEPARENT)
+        .get(&TRACEPARENT_NAME)
         .and_then(|v| v.to_str().ok())
         .and_then(parse);
     match inbound {
