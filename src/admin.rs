@@ -45,7 +45,11 @@ impl Admin {
             );
             return Ok(response);
         }
-        let (status, content_type, body) = match (req.method(), req.uri().path()) {
+        let path = req.uri().path();
+        if path == "/admin/notifications" || path.starts_with("/admin/notifications/") {
+            return Ok(json(self.notifications(&req).await));
+        }
+        let (status, content_type, body) = match (req.method(), path) {
             (&Method::POST, "/admin/reload") => self.reload(),
             (&Method::GET, "/admin/config") => (
                 StatusCode::OK,
@@ -84,6 +88,23 @@ impl Admin {
             header::HeaderValue::from_static(content_type),
         );
         Ok(response)
+    }
+
+    /// The outbox: listed, or one notification sent again.
+    async fn notifications<B>(&self, req: &Request<B>) -> (StatusCode, String) {
+        let orders = self.gateway.orders();
+        let path = req.uri().path();
+        match (req.method(), path.strip_prefix("/admin/notifications")) {
+            (&Method::GET, Some("")) => crate::notify::admin::list(orders, req.uri().query()).await,
+            (&Method::POST, Some(rest)) => match rest.strip_prefix('/').and_then(|r| r.strip_suffix("/resend")) {
+                Some(id) => crate::notify::admin::resend(orders, id).await,
+                None => (StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.to_owned()),
+            },
+            _ => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                r#"{"error":"method not allowed"}"#.to_owned(),
+            ),
+        }
     }
 
     /// No token configured, or the request carries it as `Bearer` (the current configuration's:
@@ -164,4 +185,14 @@ impl Admin {
         };
         (status, "application/json", body.to_string())
     }
+}
+
+fn json((status, body): (StatusCode, String)) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
 }

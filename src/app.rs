@@ -184,6 +184,8 @@ pub async fn run(
             let _ = stop_tx.send(true);
         });
     }
+    // Notifications queued before a restart are delivered after it.
+    let notifier = gateway.start_notifier();
     let server = gateway.config().server.clone();
     let limits = crate::server::Limits {
         grace: SHUTDOWN_GRACE,
@@ -197,6 +199,8 @@ pub async fn run(
         b.abort();
     }
     let _ = side_stop_tx.send(true);
+    // Jobs in flight keep their leases and are taken again after the restart.
+    notifier.abort();
     if let Some(task) = upkeep {
         task.abort();
     }

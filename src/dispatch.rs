@@ -57,6 +57,30 @@ operations!(declare_kinds);
 /// the access log and the metrics can tell them apart.
 const PASSED_THROUGH: &[(&str, &str)] = &[];
 
+/// Where DaxPay posts an order's callbacks: this prefix and the order's opaque token.
+pub const DAXPAY_CALLBACK_PREFIX: &str = "/daxpay/notify/";
+/// Where payers' browsers come back from DaxPay: this prefix and the order's opaque token.
+pub const RETURN_PREFIX: &str = "/jeepay/return/";
+
+/// paybridge's own endpoints on the merchant listener, beside the merchant API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay<'a> {
+    /// A DaxPay callback for the order or refund with this token.
+    Callback(&'a str),
+    /// A payer's browser coming back for the order with this token.
+    Return(&'a str),
+}
+
+/// The relay endpoint `path` is, if any.
+pub fn relay(path: &str) -> Option<Relay<'_>> {
+    let token = |rest: &str| (!rest.is_empty() && !rest.contains('/')).then_some(());
+    if let Some(rest) = path.strip_prefix(DAXPAY_CALLBACK_PREFIX) {
+        return token(rest).map(|()| Relay::Callback(rest));
+    }
+    path.strip_prefix(RETURN_PREFIX)
+        .and_then(|rest| token(rest).map(|()| Relay::Return(rest)))
+}
+
 /// The operation paybridge translates `path` as.
 pub fn operation(path: &str) -> Option<OpKind> {
     OpKind::ALL.iter().copied().find(|op| op.path() == path)

@@ -23,6 +23,7 @@ pub mod reload;
 pub mod replay;
 pub mod secret;
 pub mod server;
+pub mod notify;
 pub mod side;
 pub mod store;
 pub mod telemetry;

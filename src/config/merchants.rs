@@ -29,6 +29,25 @@ pub struct Merchant {
     pub daxpay: DaxIdentity,
     /// Which DaxPay channel and method each Jeepay way code is paid with.
     pub way_codes: WayCodes,
+    /// The hosts this merchant's notify URLs may name, lower case (`None`: any). The guard
+    /// against paybridge being made to post to internal addresses.
+    pub notify_hosts: Option<Vec<String>>,
+    /// Closed, cancelled and failed payments are notified too (as states 6, 4, 3).
+    pub forward_failed_payments: bool,
+}
+
+impl Merchant {
+    /// Whether a notify URL's host is one this merchant may be notified at.
+    pub fn may_notify(&self, url: &str) -> bool {
+        let Some(hosts) = &self.notify_hosts else {
+            return true;
+        };
+        let host = url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase()));
+        host.is_some_and(|h| hosts.iter().any(|allowed| *allowed == h))
+    }
 }
 
 #[derive(Debug)]
@@ -138,6 +157,18 @@ pub(super) fn validate(
         )?;
         let order_prefix = order_prefix(&key("daxpay"), m.daxpay.shared, m.daxpay.order_prefix)?;
         let way_codes = way_codes(&key("way_codes"), m.way_codes)?;
+        let notify_hosts = match m.notify_hosts {
+            None => None,
+            Some(hosts) => {
+                if hosts.iter().any(|h| h.trim().is_empty() || h.contains(['/', ':', '@'])) {
+                    return Err(invalid(
+                        key("notify_hosts"),
+                        "host names only (no scheme, port, path or user)",
+                    ));
+                }
+                Some(hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect())
+            }
+        };
         let merchant = Merchant {
             success: SuccessReply {
                 code: m.success_code.unwrap_or(server.success.code),
@@ -160,6 +191,8 @@ pub(super) fn validate(
                 order_prefix,
             },
             way_codes,
+            notify_hosts,
+            forward_failed_payments: m.forward_failed_payments,
             mch_no: m.mch_no,
             app_id: m.app_id,
         };

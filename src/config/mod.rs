@@ -11,6 +11,7 @@ mod admin;
 mod error;
 pub mod exposure;
 mod merchants;
+mod notify;
 mod parse;
 mod raw;
 mod replay;
@@ -23,11 +24,12 @@ mod upstreams;
 
 pub use error::ConfigError;
 pub use merchants::{DaxIdentity, LookupError, Merchant, Merchants};
+pub use notify::NotifyConfig;
 pub(crate) use parse::invalid;
 pub use parse::offset_text;
 pub use replay::{ReplayConfig, ReplayStoreKind, REPLAY_MARGIN};
 pub use routing::{Action, DaxTarget, Rollout, Routing, Rule};
-pub use server::{ServerConfig, SuccessReply};
+pub use server::{ServerConfig, SuccessReply, MAX_PUBLIC_URL_CHARS};
 pub use store::{StoreConfig, StoreTarget, StoreUrl, DEFAULT_STORE_URL};
 pub use upstreams::{LegacyUpstream, Resilience, Upstream, DEFAULT_MAX_CONNECTIONS};
 
@@ -46,7 +48,7 @@ pub const DEFAULT_PATH: &str = "config/paybridge.toml";
 
 /// Top-level sections that `PAYBRIDGE_<SECTION>__<KEY>` variables may override (the sandbox
 /// sections' overrides are read by the sandbox crate).
-const ENV_SECTIONS: [&str; 6] = ["server", "log", "upstreams", "admin", "replay", "store"];
+const ENV_SECTIONS: [&str; 7] = ["server", "log", "upstreams", "admin", "replay", "store", "notify"];
 
 /// The validated configuration.
 #[derive(Debug)]
@@ -69,6 +71,8 @@ pub struct Config {
     pub replay: ReplayConfig,
     /// The durable order store.
     pub store: StoreConfig,
+    /// Delivery of notifications to merchants.
+    pub notify: NotifyConfig,
     /// How many secrets are written inline (warned about when the file is readable by others).
     pub inline_secrets: usize,
 }
@@ -116,6 +120,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let (admin_listen, admin_token) = admin::validate(raw.admin)?;
     let replay = replay::validate(raw.replay, server.req_time_window, &merchants)?;
     let store = store::validate(raw.store)?;
+    let notify = notify::validate(raw.notify)?;
 
     Ok(Config {
         server,
@@ -138,6 +143,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         admin_token,
         replay,
         store,
+        notify,
         inline_secrets,
     })
 }

@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub replay: RawReplay,
     #[serde(default)]
     pub store: RawStore,
+    #[serde(default)]
+    pub notify: RawNotify,
     /// `[sandbox]`: accepted here, read and validated by the `paybridge-sandbox` crate.
     #[allow(dead_code)]
     pub sandbox: Option<IgnoredAny>,
@@ -60,6 +62,15 @@ pub struct RawReplay {
     pub ttl_secs: Option<u64>,
     /// "allow" (default) or "reject" requests while the store cannot be reached.
     pub on_store_error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub max_attempts: Option<usize>,
+    pub retry_step_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub poll_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +138,11 @@ pub struct RawMerchant {
     pub success_code: Option<i64>,
     pub success_msg: Option<String>,
     pub req_time_window_secs: Option<u64>,
+    /// Hosts this merchant's notify URLs may name (none: any).
+    pub notify_hosts: Option<Vec<String>>,
+    /// Forward closed, cancelled and failed payments too (Jeepay forwards successes only).
+    #[serde(default)]
+    pub forward_failed_payments: bool,
     /// Way code → `"channel/method"` on DaxPay, over the default table.
     #[serde(default)]
     pub way_codes: std::collections::BTreeMap<String, String>,

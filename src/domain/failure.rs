@@ -102,6 +102,10 @@ pub enum Failure {
     /// The upstream cannot refund (a DaxPay version paybridge does not refund on).
     #[error("refunds not supported on this upstream")]
     RefundUnsupported,
+    /// The merchant asked to be notified, but paybridge has no `public_url` for DaxPay to call
+    /// back: nothing was sent (a payment whose notification would be lost is not taken).
+    #[error("notify URL given but [server] public_url not configured")]
+    NotifyUnconfigured,
     /// paybridge's order store cannot be reached: nothing was sent.
     #[error("order store unavailable")]
     StoreDown,
@@ -181,6 +185,7 @@ impl Failure {
                 | Failure::Unverified { .. }
                 | Failure::Rejected { .. }
                 | Failure::StoreDown
+                | Failure::NotifyUnconfigured
         )
     }
 
@@ -214,6 +219,7 @@ impl Failure {
             | Failure::RefundOverBalance
             | Failure::RefundUnsupported => "refused",
             Failure::StoreDown => "store_down",
+            Failure::NotifyUnconfigured => "notify_unconfigured",
             Failure::Upstream(e) => e.kind(),
             Failure::Unverified { fault, .. } => match fault {
                 AnswerFault::Malformed(_) => "upstream_malformed",

@@ -85,6 +85,17 @@ impl Gateway {
             .store(Arc::new(Runtime::with_orders(config, orders)));
     }
 
+    /// Starts the worker that delivers queued notifications to merchants (one per gateway; it
+    /// follows reloads).
+    pub fn start_notifier(&self) -> tokio::task::JoinHandle<()> {
+        crate::notify::deliver::spawn(self.runtime.clone())
+    }
+
+    /// The order store (`None`: it could not be opened).
+    pub fn orders(&self) -> Option<crate::store::OrderStore> {
+        self.runtime.load().orders.clone()
+    }
+
     /// The configuration new requests get.
     pub fn config(&self) -> Arc<Config> {
         self.runtime.load().config.clone()
@@ -184,6 +195,18 @@ where
         .await
         .map_err(|_| Failure::BodyTimeout)??,
     };
+    // paybridge's own relay endpoints: DaxPay's callbacks and payers' browsers coming back.
+    if let Some(relay) = dispatch::relay(parts.uri.path()) {
+        return Ok(match (relay, &parts.method) {
+            (dispatch::Relay::Callback(token), &Method::POST) => {
+                crate::notify::intake::callback(rt, token, &body).await
+            }
+            (dispatch::Relay::Return(token), &Method::GET) => {
+                crate::notify::returning::redirect(rt, token).await
+            }
+            _ => return Err(Failure::MethodNotAllowed(parts.method.to_string())),
+        });
+    }
     let op = dispatch::operation(parts.uri.path());
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
     let cx = Context::new(parts, body, op, peer);

@@ -19,6 +19,7 @@ pub use daxpay::DaxClient;
 pub use error::UpstreamError;
 pub use legacy::LegacyClient;
 pub use transport::Answered;
+pub(crate) use transport::tls_config;
 
 use crate::config::Config;
 use transport::unix_ms;

@@ -250,7 +250,7 @@ pub(super) fn system_roots() -> &'static rustls::RootCertStore {
 }
 
 /// rustls (ring provider) trusting the system's roots plus an upstream's own `ca_file`.
-pub(super) fn tls_config(extra_roots: &[CertificateDer<'static>]) -> rustls::ClientConfig {
+pub(crate) fn tls_config(extra_roots: &[CertificateDer<'static>]) -> rustls::ClientConfig {
     let mut roots = system_roots().clone();
     for cert in extra_roots {
         if let Err(e) = roots.add(cert.clone()) {

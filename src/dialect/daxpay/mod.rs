@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod answer_source;
+pub mod callback;
 pub mod envelope;
 pub mod ops;
 pub mod order_query;

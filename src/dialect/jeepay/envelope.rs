@@ -40,6 +40,17 @@ impl Data {
         self
     }
 
+    /// The fields as text pairs with `sign` added (Jeepay's MD5 under `secret`), as a
+    /// notification or a return redirect carries them: keys alphabetical, `""` kept but unsigned.
+    pub fn into_signed_pairs(self, secret: &str) -> Vec<(&'static str, String)> {
+        let data = self.sorted();
+        let sign = data.sign(secret);
+        let mut pairs: Vec<(&'static str, String)> =
+            data.entries.into_iter().map(|(k, v, _)| (k, v)).collect();
+        pairs.push(("sign", sign.as_str().to_owned()));
+        pairs
+    }
+
     fn sorted(mut self) -> Self {
         self.entries.sort_by(|a, b| a.0.cmp(b.0));
         self

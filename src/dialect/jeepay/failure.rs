@@ -32,6 +32,7 @@ pub fn code(failure: &Failure) -> i64 {
         | Failure::Internal
         | Failure::Overloaded
         | Failure::StoreDown
+        | Failure::NotifyUnconfigured
         | Failure::ReplayStoreDown => code::SYSTEM,
         _ => code::BUSINESS,
     }
@@ -90,6 +91,7 @@ impl fmt::Display for Words<'_> {
             Failure::RefundInProgress => f.write_str("支付订单具有在途退款申请，请稍后再试"),
             Failure::RefundOverBalance => f.write_str("申请金额超出订单可退款余额，请检查退款金额"),
             Failure::RefundUnsupported => f.write_str("当前通道不支持退款！"),
+            Failure::NotifyUnconfigured => f.write_str("系统异常[异步通知未配置，订单未处理]"),
             Failure::StoreDown => f.write_str("系统异常[订单存储不可用，订单未处理]"),
             Failure::CloseInProgress => f.write_str("当前订单正在关闭中，请稍后查询"),
             Failure::Refused { code, msg } if msg.trim().is_empty() => {

@@ -3,6 +3,7 @@
 //! failure.
 
 pub mod envelope;
+pub mod notification;
 pub mod failure;
 pub mod ops;
 pub mod params;

@@ -43,6 +43,16 @@ pub struct Pay {
     pub buyer_id: Option<String>,
     /// Set by the DaxPay wire form for the upstream it goes to (its zone and version).
     pub upstream_text: UpstreamText,
+    /// paybridge's own notify and return URLs given to DaxPay in the merchant's stead (set when
+    /// the merchant gave its own: the merchant's are kept in the order store).
+    pub relay: Relay,
+}
+
+/// paybridge's URLs that DaxPay calls and sends browsers to, in place of the merchant's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Relay {
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
 }
 
 /// Values the DaxPay request writes in the upstream's own terms, fixed once the upstream is

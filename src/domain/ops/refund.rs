@@ -20,6 +20,8 @@ pub struct Refund {
     pub ext_param: Option<String>,
     /// The refund amount in the upstream's unit (set for the upstream it goes to).
     pub amount_text: String,
+    /// paybridge's own notify URL given to DaxPay in the merchant's stead.
+    pub relay_notify_url: Option<String>,
 }
 
 /// What DaxPay did.

@@ -17,13 +17,18 @@ impl Recorded for Pay {
         if p.op.client_ip.is_none() {
             p.op.client_ip = job.routed.cx.peer.map(|ip| ip.to_string());
         }
-        match store.insert_pay(&row(p)).await.map_err(down)? {
+        let token = relay(job, p, None)?;
+        let mut new = row(p);
+        new.token = token;
+        match store.insert_pay(&new).await.map_err(down)? {
             Inserted::New => Ok(()),
             Inserted::Exists(existing) if existing.state == RowState::Pending => {
                 tracing::info!(
                     mch_no = p.merchant.mch_no.as_str(),
                     "an order number whose first request has no known outcome: DaxPay decides"
                 );
+                // DaxPay may already hold the first request's URLs: keep its token.
+                relay(job, p, existing.token)?;
                 Ok(())
             }
             Inserted::Exists(_) => Err(Failure::OrderExists(p.op.mch_order_no.clone())),
@@ -57,6 +62,29 @@ impl Recorded for Pay {
     }
 }
 
+/// paybridge's callback and return URLs in the merchant's stead (under `token`, else a new
+/// one), when the merchant gave URLs of its own; its token.
+fn relay(job: &Job<'_>, p: &mut Prepared<Pay>, token: Option<String>) -> Result<Option<String>, Failure> {
+    if p.op.notify_url.is_none() && p.op.return_url.is_none() {
+        return Ok(None);
+    }
+    let public = job
+        .rt
+        .config
+        .server
+        .public_url
+        .as_deref()
+        .ok_or(Failure::NotifyUnconfigured)?;
+    let token = match token {
+        Some(token) => token,
+        None => crate::notify::token().ok_or(Failure::Internal)?,
+    };
+    let (notify, back) = crate::notify::relay_urls(public, &token);
+    p.op.relay.notify_url = p.op.notify_url.is_some().then_some(notify);
+    p.op.relay.return_url = p.op.return_url.is_some().then_some(back);
+    Ok(Some(token))
+}
+
 /// The row of this request, as written before DaxPay is called.
 fn row(p: &Prepared<Pay>) -> PayRow {
     let op = &p.op;
@@ -77,5 +105,6 @@ fn row(p: &Prepared<Pay>) -> PayRow {
         upstream: p.upstream.name.clone(),
         created_at_ms: now_ms(),
         state: RowState::Pending,
+        token: None,
     }
 }

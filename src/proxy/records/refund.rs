@@ -7,8 +7,9 @@ use crate::dialect::daxpay::answer::Answer;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::dialect::daxpay::order_query::query_fields;
 use crate::dispatch::DaxCall;
-use crate::domain::ops::{Refund, Refunded};
-use crate::domain::order::Fen;
+use crate::domain::ops::{Refund, RefundRecord, Refunded};
+use crate::domain::order::{Fen, RefundOrderStatus};
+use crate::notify::jobs::refund_job;
 use crate::domain::{Failure, Operation};
 use crate::proxy::call::{exchange, probe, Job, Prepared};
 use crate::store::{Inserted, RefundRow, RowState};
@@ -43,10 +44,12 @@ impl Recorded for Refund {
             notify_url: p.op.notify_url.clone(),
             created_at_ms: now_ms(),
             state: RowState::Pending,
+            token: relay(job, p, None)?,
         };
         match store.insert_refund(&row).await.map_err(down)? {
             Inserted::New => Ok(()),
             Inserted::Exists(existing) if existing.state == RowState::Pending => {
+                relay(job, p, existing.token)?;
                 match probe(job, p).await? {
                     None => Ok(()),
                     Some(_) => Err(Failure::RefundExists(p.op.mch_refund_no.clone())),
@@ -74,13 +77,14 @@ impl Recorded for Refund {
                 return Err(failure);
             }
         };
-        let kept = match store.refund_by_mch_refund_no(mch_no, number).await {
-            Ok(row) => row.and_then(|r| r.pay_amount_fen),
+        let row = match store.refund_by_mch_refund_no(mch_no, number).await {
+            Ok(row) => row,
             Err(e) => {
                 not_recorded("refund lookup", e);
                 None
             }
         };
+        let kept = row.as_ref().and_then(|r| r.pay_amount_fen);
         refunded.pay_amount = match kept.and_then(|fen| u64::try_from(fen).ok()) {
             Some(fen) => Some(Fen(fen)),
             None => paid_amount(job, p).await,
@@ -92,8 +96,52 @@ impl Recorded for Refund {
         {
             not_recorded("refund", e);
         }
+        // DaxPay sends no callback for a refund that fails at once; Jeepay notifies it (3).
+        if let (RefundOrderStatus::Fail, Some(row)) = (refunded.status, row) {
+            let record = RefundRecord {
+                refund_no: refunded.refund_no.clone(),
+                biz_refund_no: refunded.biz_refund_no.clone(),
+                order_no: row.pay_order_id.clone(),
+                amount: refunded.refund_amount,
+                status: refunded.status,
+                out_refund_no: None,
+                attach: p.op.ext_param.clone(),
+                error_msg: refunded.error_msg.clone(),
+                finished_at_ms: None,
+                pay_amount: None,
+                currency: None,
+                created_at_ms: None,
+            };
+            let job = refund_job(&p.merchant, &row, record, crate::notify::now_ms());
+            if crate::notify::intake::enqueue(store, job).await.is_err() {
+                not_recorded("refund failure notification", crate::store::StoreError::Unavailable(
+                    "the notification of a failed refund".to_owned(),
+                ));
+            }
+        }
         Ok(refunded)
     }
+}
+
+/// paybridge's callback URL in the merchant's stead (under `token`, else a new one), when the
+/// merchant gave a notify URL; its token.
+fn relay(job: &Job<'_>, p: &mut Prepared<Refund>, token: Option<String>) -> Result<Option<String>, Failure> {
+    if p.op.notify_url.is_none() {
+        return Ok(None);
+    }
+    let public = job
+        .rt
+        .config
+        .server
+        .public_url
+        .as_deref()
+        .ok_or(Failure::NotifyUnconfigured)?;
+    let token = match token {
+        Some(token) => token,
+        None => crate::notify::token().ok_or(Failure::Internal)?,
+    };
+    p.op.relay_notify_url = Some(crate::notify::relay_urls(public, &token).0);
+    Ok(Some(token))
 }
 
 /// The paid amount of an order made outside paybridge, from a pay query (never from the refund

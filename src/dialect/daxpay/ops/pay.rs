@@ -62,7 +62,9 @@ impl DaxOp for Pay {
         }
         let fields = fields
             .text("extraParam", t.extra_param.as_deref())
-            .text("attach", self.ext_param.as_deref());
+            .text("attach", self.ext_param.as_deref())
+            .text("returnUrl", self.relay.return_url.as_deref())
+            .text("notifyUrl", self.relay.notify_url.as_deref());
         (DaxCall::Pay, fields)
     }
 

@@ -44,7 +44,8 @@ impl DaxOp for Refund {
             .text("bizRefundNo", Some(&self.biz_refund_no))
             .number("amount", &self.amount_text)
             .text("reason", Some(&self.reason))
-            .text("attach", self.ext_param.as_deref());
+            .text("attach", self.ext_param.as_deref())
+            .text("notifyUrl", self.relay_notify_url.as_deref());
         (DaxCall::Refund, fields)
     }
 

@@ -65,6 +65,7 @@ impl JeepayOp for Pay {
         }
         let notify_url = url(request, "notifyUrl", "异步通知地址协议仅支持http:// 或 https:// !")?;
         let return_url = url(request, "returnUrl", "同步通知地址协议仅支持http:// 或 https:// !")?;
+        allowed_host(merchant, notify_url.as_deref())?;
         // paybridge's own check (Jeepay never reads it): DaxPay has no currency, so only yuan.
         if !currency.eq_ignore_ascii_case("cny") {
             return Err(invalid("currency", "不支持的货币代码，仅支持cny"));
@@ -91,6 +92,7 @@ impl JeepayOp for Pay {
             sub_open_id: extra.sub_open_id,
             buyer_id: extra.buyer_id,
             upstream_text: Default::default(),
+            relay: Default::default(),
         })
     }
 
@@ -116,6 +118,7 @@ impl JeepayOp for Pay {
             sub_open_id: false,
             buyer_id: None,
             upstream_text: Default::default(),
+            relay: Default::default(),
         }
     }
 
@@ -145,7 +148,8 @@ fn pay_data(pay: &Pay, body: Option<&str>) -> (&'static str, String) {
         _ if body.is_empty() => String::new(),
         PayData::AliTradeNo => serde_json::json!({ "alipayTradeNo": body }).to_string(),
         PayData::WxAppRekeyed => rekey_wx_app(body).unwrap_or_else(|| body.to_owned()),
-        PayData::WxH5 => match &pay.return_url {
+        // The payer comes back through paybridge's return endpoint when there is one.
+        PayData::WxH5 => match pay.relay.return_url.as_ref().or(pay.return_url.as_ref()) {
             Some(back) => {
                 let encoded: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
                 let joiner = if body.contains('?') { '&' } else { '?' };
@@ -267,6 +271,17 @@ pub(super) fn url(
         None => Ok(None),
         Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(Some(u)),
         Some(_) => Err(invalid("url_scheme", words)),
+    }
+}
+
+/// paybridge's guard: a merchant restricted to `notify_hosts` is notified nowhere else.
+pub(super) fn allowed_host(merchant: &Merchant, notify_url: Option<&str>) -> Result<(), Failure> {
+    match notify_url {
+        Some(u) if !merchant.may_notify(u) => Err(invalid(
+            "notify_host",
+            "异步通知地址不在商户允许的域名内",
+        )),
+        _ => Ok(()),
     }
 }
 

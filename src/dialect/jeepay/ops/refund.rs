@@ -2,7 +2,7 @@
 //! The fields' own checks, then the either-or order number and the notify URL's scheme, as
 //! Jeepay's controller; a repeated `mchRefundNo` is found in the order store.
 
-use super::pay::{fen, optional, url};
+use super::pay::{allowed_host, fen, optional, url};
 use super::{named_order, JeepayOp};
 use crate::config::Merchant;
 use crate::dialect::jeepay::envelope::Data;
@@ -32,6 +32,7 @@ impl JeepayOp for Refund {
         let reason = required(request, "refundReason", "退款原因不能为空")?;
         let order = named_order(request, "mchOrderNo 和 payOrderId不能同时为空")?;
         let notify_url = url(request, "notifyUrl", "异步通知地址协议仅支持http:// 或 https:// !")?;
+        allowed_host(merchant, notify_url.as_deref())?;
         if !currency.eq_ignore_ascii_case("cny") {
             return Err(Failure::Invalid {
                 kind: "currency",
@@ -51,6 +52,7 @@ impl JeepayOp for Refund {
             notify_url,
             ext_param: optional(request, "extParam"),
             amount_text: String::new(),
+            relay_notify_url: None,
         })
     }
 
@@ -66,6 +68,7 @@ impl JeepayOp for Refund {
             notify_url: None,
             ext_param: None,
             amount_text: String::new(),
+            relay_notify_url: None,
         }
     }
 

@@ -1,0 +1,55 @@
+//! `[notify]`: how paybridge delivers Jeepay notifications to merchants (the outbox's worker).
+//! Jeepay's own schedule by default: 6 attempts, the n-th retry n × 30 s after the previous one,
+//! 20 s per attempt.
+
+use std::time::Duration;
+
+use super::error::ConfigError;
+use super::parse::{millis, positive};
+use super::raw::RawNotify;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// Attempts at most, the first included; then the notification is failed (an operator may
+    /// send it again).
+    pub max_attempts: u32,
+    /// After the n-th failed attempt, the next is n × this later.
+    pub retry_step: Duration,
+    /// How long a merchant may take to answer one attempt.
+    pub timeout: Duration,
+    /// How often due notifications are looked for when nothing wakes the worker.
+    pub poll: Duration,
+    /// How long one instance holds a notification it is sending before another may take it.
+    pub lease: Duration,
+}
+
+pub(super) fn validate(raw: RawNotify) -> Result<NotifyConfig, ConfigError> {
+    let max_attempts = positive("notify.max_attempts", raw.max_attempts, 6)?;
+    let timeout = millis("notify.timeout_ms", raw.timeout_ms, 20_000)?;
+    Ok(NotifyConfig {
+        max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
+        retry_step: millis("notify.retry_step_ms", raw.retry_step_ms, 30_000)?,
+        timeout,
+        poll: millis("notify.poll_ms", raw.poll_ms, 1_000)?,
+        // Longer than an attempt can take: a job is never sent twice at once.
+        lease: timeout + Duration::from_secs(10),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jeepays_schedule_by_default_and_zero_refused() {
+        let c = validate(RawNotify::default()).unwrap();
+        assert_eq!((c.max_attempts, c.retry_step, c.timeout), (6, Duration::from_secs(30), Duration::from_secs(20)));
+        assert!(c.lease > c.timeout);
+        let err = validate(RawNotify {
+            max_attempts: Some(0),
+            ..RawNotify::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("notify.max_attempts"));
+    }
+}

@@ -1,0 +1,263 @@
+//! DaxPay's callback (lifecycle.md §6.2–6.3), on `POST /daxpay/notify/<token>`.
+//!
+//! The token names one order or refund in the order store, and so the merchant whose DaxPay
+//! identity must have signed the callback. A callback is a hint only: the order is read again
+//! with a signed query, and that answer is what the merchant is told. The notification is
+//! written to the outbox before DaxPay gets `SUCCESS`, so a crash after the acknowledgement
+//! loses nothing. A bad signature, an unknown token or an order that does not match is not
+//! acknowledged (DaxPay tries again later), is logged and counted, and nothing is sent.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::config::{Merchant, Upstream};
+use crate::dialect::daxpay::answer::{read_fresh_answer, Answer};
+use crate::dialect::daxpay::callback::read_callback;
+use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
+use crate::dialect::daxpay::ops::pay_query::pay_order;
+use crate::dialect::daxpay::ops::refund_query::refund_record;
+use crate::dialect::daxpay::ops::Upstream as AnswerSource;
+use crate::dialect::daxpay::order_query::query_fields;
+use crate::dialect::daxpay::res_time::ResTimeCheck;
+use crate::dispatch::DaxCall;
+use crate::domain::order::OrderRef;
+use crate::domain::Failure;
+use crate::proxy::Runtime;
+use crate::store::{Inserted, NewNotification, OrderStore, PayRow, RefundRow};
+
+use super::jobs::{pay_job, pay_state, refund_job};
+use super::now_ms;
+
+/// Why a callback was not acknowledged (the `outcome` label of `paybridge_callbacks_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    UnknownOrder,
+    BadSignature,
+    Unverified,
+    StoreDown,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::UnknownOrder => "unknown_order",
+            Refusal::BadSignature => "bad_signature",
+            Refusal::Unverified => "unverified",
+            Refusal::StoreDown => "store_down",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Refusal::UnknownOrder => StatusCode::NOT_FOUND,
+            Refusal::BadSignature => StatusCode::BAD_REQUEST,
+            Refusal::Unverified | Refusal::StoreDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// The answer DaxPay gets for a callback: `SUCCESS` once the notification is safe.
+pub async fn callback(rt: &Runtime, token: &str, body: &[u8]) -> Response<Full<Bytes>> {
+    let outcome = take(rt, token, body).await;
+    let label = match outcome {
+        Ok(()) => "accepted",
+        Err(refusal) => refusal.label(),
+    };
+    metrics::counter!("paybridge_callbacks_total", "outcome" => label).increment(1);
+    let (status, text) = match outcome {
+        Ok(()) => (StatusCode::OK, "SUCCESS"),
+        Err(refusal) => (refusal.status(), "FAIL"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+async fn take(rt: &Runtime, token: &str, body: &[u8]) -> Result<(), Refusal> {
+    let store = rt.orders.as_ref().ok_or(Refusal::StoreDown)?;
+    let down = |e| {
+        tracing::error!(error = %e, "order store unavailable: DaxPay's callback is not acknowledged");
+        Refusal::StoreDown
+    };
+    if let Some(row) = store.pay_by_token(token).await.map_err(down)? {
+        let (merchant, upstream) = owner(rt, &row.mch_no, &row.app_id, &row.upstream)?;
+        verify(&merchant, &upstream, body)?;
+        return pay(rt, store, &merchant, &upstream, &row).await;
+    }
+    if let Some(row) = store.refund_by_token(token).await.map_err(down)? {
+        let (merchant, upstream) = owner(rt, &row.mch_no, &row.app_id, "")?;
+        verify(&merchant, &upstream, body)?;
+        return refund(rt, store, &merchant, &upstream, &row).await;
+    }
+    tracing::warn!("a DaxPay callback for an unknown token: not acknowledged");
+    Err(Refusal::UnknownOrder)
+}
+
+/// The merchant app an order belongs to, and the DaxPay upstream it was made on.
+fn owner(
+    rt: &Runtime,
+    mch_no: &str,
+    app_id: &str,
+    upstream: &str,
+) -> Result<(Arc<Merchant>, Arc<Upstream>), Refusal> {
+    let merchant = rt.config.merchants.lookup(mch_no, app_id).map_err(|_| {
+        tracing::warn!(mch_no, app_id, "a callback for a merchant app no longer configured");
+        Refusal::UnknownOrder
+    })?;
+    let upstream = rt
+        .config
+        .upstreams
+        .get(upstream)
+        .unwrap_or(&merchant.daxpay.upstream)
+        .clone();
+    Ok((merchant.clone(), upstream))
+}
+
+fn verify(merchant: &Merchant, upstream: &Upstream, body: &[u8]) -> Result<(), Refusal> {
+    match read_callback(&upstream.scheme, merchant.daxpay.secret.expose(), body) {
+        Ok(callback) => {
+            metrics::counter!("paybridge_callback_sign_order_total", "order" => callback.order.as_str())
+                .increment(1);
+            Ok(())
+        }
+        Err(fault) => {
+            tracing::warn!(
+                mch_no = merchant.mch_no.as_str(),
+                upstream = upstream.name.as_str(),
+                fault = %fault,
+                "a DaxPay callback that does not verify: not acknowledged, nothing sent"
+            );
+            Err(Refusal::BadSignature)
+        }
+    }
+}
+
+async fn pay(
+    rt: &Runtime,
+    store: &OrderStore,
+    merchant: &Merchant,
+    upstream: &Upstream,
+    row: &PayRow,
+) -> Result<(), Refusal> {
+    let prefix = merchant.daxpay.order_prefix.as_deref().unwrap_or_default();
+    let biz = format!("{prefix}{}", row.mch_order_no);
+    let by = OrderRef::new(None, Some(&biz));
+    let data = read_again(rt, merchant, upstream, DaxCall::PayQuery, query_fields(&by, upstream.version()))
+        .await?;
+    let order = pay_order(&data, &source(upstream)).map_err(|e| unverified(&e))?;
+    if order.biz_order_no != biz {
+        return Err(Refusal::UnknownOrder);
+    }
+    let Some(state) = pay_state(merchant, &order) else {
+        return Ok(());
+    };
+    enqueue(store, pay_job(merchant, row, order, state, now_ms())).await
+}
+
+async fn refund(
+    rt: &Runtime,
+    store: &OrderStore,
+    merchant: &Merchant,
+    upstream: &Upstream,
+    row: &RefundRow,
+) -> Result<(), Refusal> {
+    let prefix = merchant.daxpay.order_prefix.as_deref().unwrap_or_default();
+    let biz = format!("{prefix}{}", row.mch_refund_no);
+    let fields = match &row.refund_order_id {
+        Some(no) => Fields::default().text("refundNo", Some(no)),
+        None => Fields::default().text("bizRefundNo", Some(&biz)),
+    };
+    let data = read_again(rt, merchant, upstream, DaxCall::RefundQuery, fields).await?;
+    let record = refund_record(&data, &source(upstream)).map_err(|e| unverified(&e))?;
+    if record.biz_refund_no != biz {
+        return Err(Refusal::UnknownOrder);
+    }
+    enqueue(store, refund_job(merchant, row, record, now_ms())).await
+}
+
+/// Writes the job (once per order and state, however often DaxPay calls) and wakes the workers.
+pub(crate) async fn enqueue(store: &OrderStore, job: Option<NewNotification>) -> Result<(), Refusal> {
+    let Some(job) = job else {
+        return Ok(());
+    };
+    match store.enqueue_notification(&job, now_ms()).await {
+        Ok(Inserted::New) => {
+            tracing::info!(
+                mch_no = job.mch_no.as_str(),
+                order_id = job.order_id.as_str(),
+                state = job.state,
+                "notification queued"
+            );
+            super::wake();
+            Ok(())
+        }
+        Ok(Inserted::Exists(_)) => Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "the notification could not be written: not acknowledged");
+            Err(Refusal::StoreDown)
+        }
+    }
+}
+
+fn source(upstream: &Upstream) -> AnswerSource<'_> {
+    AnswerSource {
+        name: &upstream.name,
+        version: upstream.version(),
+        utc_offset: upstream.utc_offset,
+    }
+}
+
+fn unverified(e: &Failure) -> Refusal {
+    tracing::warn!(error = %e, "the order could not be read again: the callback is not acknowledged");
+    Refusal::Unverified
+}
+
+/// One signed query on DaxPay with the merchant's identity, its verified `data`.
+pub(crate) async fn read_again(
+    rt: &Runtime,
+    merchant: &Merchant,
+    upstream: &Upstream,
+    call: DaxCall,
+    fields: Fields<'_>,
+) -> Result<Value, Refusal> {
+    let client = rt.upstreams.daxpay(&upstream.name).ok_or(Refusal::Unverified)?;
+    let identity = &merchant.daxpay;
+    let nonce = fresh_nonce();
+    let body = Caller {
+        scheme: upstream.scheme,
+        secret: identity.secret.expose(),
+        mch_no: identity.mch_no.as_deref(),
+        app_id: identity.app_id.as_deref(),
+        client_ip: None,
+        utc_offset: upstream.utc_offset,
+        now: OffsetDateTime::now_utc(),
+        nonce: nonce.as_str(),
+    }
+    .encode(&fields);
+    let traceparent = crate::telemetry::trace_context::child_of(&http::HeaderMap::new());
+    let answer = client
+        .post_json(call, body, None, &traceparent)
+        .await
+        .map_err(|e| unverified(&Failure::Upstream(e)))?;
+    let fresh = upstream.res_time_window.map(|window| ResTimeCheck {
+        now: OffsetDateTime::now_utc(),
+        utc_offset: upstream.utc_offset,
+        window,
+    });
+    match read_fresh_answer(&upstream.scheme, identity.secret.expose(), &answer, fresh.as_ref()) {
+        Ok(Answer::Done { data, .. }) => Ok(data),
+        Ok(Answer::Refused { code, msg, .. }) => {
+            tracing::warn!(code, msg = msg.as_str(), "DaxPay refused to read the order again");
+            Err(Refusal::UnknownOrder)
+        }
+        Err(fault) => {
+            tracing::warn!(fault = %fault, "DaxPay's answer to the order query does not verify");
+            Err(Refusal::Unverified)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! What a notification says (lifecycle.md §6.1): a pay order's `QueryPayOrderRS` fields or a
+//! refund's `QueryRefundOrderRS` fields, plus `reqTime` and `sign`, signed with the merchant's
+//! key once, when the job is written, and sent unchanged on every attempt.
+
+use crate::config::Merchant;
+use crate::dialect::jeepay::notification::notification;
+use crate::dialect::jeepay::ops::JeepayOp;
+use crate::domain::ops::{PayQuery, RefundQuery, RefundRecord};
+use crate::domain::order::{Fen, KeptPay, OrderRef, PayOrder, PayStatus, RefundOrderStatus};
+use crate::store::{NewNotification, NotificationKind, PayRow, RefundRow};
+
+/// The Jeepay state a pay order is notified with, if at all: successes always (Jeepay), the
+/// end of an unpaid order only for merchants that asked (`forward_failed_payments`).
+pub fn pay_state(merchant: &Merchant, order: &PayOrder) -> Option<i64> {
+    let state = crate::dialect::jeepay::ops::pay_query::state(order.status, order.refund_status);
+    match order.status {
+        // Jeepay notifies a payment once, on success: state 2 (the job's key), whatever
+        // refunds came since (the fields say them).
+        PayStatus::Success => Some(2),
+        PayStatus::Close | PayStatus::Cancel | PayStatus::Fail | PayStatus::Timeout
+            if merchant.forward_failed_payments =>
+        {
+            Some(state)
+        }
+        _ => None,
+    }
+}
+
+/// The Jeepay state a refund is notified with: success (2) and a refund that failed (3).
+pub fn refund_state(status: RefundOrderStatus) -> Option<i64> {
+    match status {
+        RefundOrderStatus::Progress => None,
+        other => Some(crate::dialect::jeepay::ops::refund::refund_state(other)),
+    }
+}
+
+/// The notification of a pay order in `state`, to the merchant's notify URL (none: nothing).
+pub fn pay_job(
+    merchant: &Merchant,
+    row: &PayRow,
+    mut order: PayOrder,
+    state: i64,
+    now_ms: i64,
+) -> Option<NewNotification> {
+    let url = row.notify_url.as_deref()?;
+    // The merchant's own order number, whatever prefix a shared identity put on it.
+    order.biz_order_no = row.mch_order_no.clone();
+    order.kept = Some(KeptPay {
+        way_code: row.way_code.clone(),
+        currency: row.currency.clone(),
+        client_ip: row.client_ip.clone(),
+        created_at_ms: row.created_at_ms,
+    });
+    let order_id = order.order_no.clone();
+    let data = PayQuery {
+        order: OrderRef::default(),
+    }
+    .data(&order, merchant);
+    let n = notification(url, data, now_ms, merchant.secret.expose());
+    Some(NewNotification {
+        mch_no: merchant.mch_no.clone(),
+        app_id: merchant.app_id.clone(),
+        kind: NotificationKind::Pay,
+        order_id,
+        state,
+        url: n.url,
+        body: n.body,
+        due_at_ms: now_ms,
+    })
+}
+
+/// The notification of a refund, to the merchant's notify URL given with the refund.
+pub fn refund_job(
+    merchant: &Merchant,
+    row: &RefundRow,
+    mut record: RefundRecord,
+    now_ms: i64,
+) -> Option<NewNotification> {
+    let url = row.notify_url.as_deref()?;
+    let state = refund_state(record.status)?;
+    record.biz_refund_no = row.mch_refund_no.clone();
+    record.pay_amount = row
+        .pay_amount_fen
+        .and_then(|f| u64::try_from(f).ok())
+        .map(Fen);
+    record.currency = Some(row.currency.clone());
+    record.created_at_ms = Some(row.created_at_ms);
+    let order_id = record.refund_no.clone();
+    let data = RefundQuery {
+        refund_no: None,
+        mch_refund_no: None,
+        biz_refund_no: None,
+        order: OrderRef::default(),
+        kept: None,
+    }
+    .data(&record, merchant);
+    let n = notification(url, data, now_ms, merchant.secret.expose());
+    Some(NewNotification {
+        mch_no: merchant.mch_no.clone(),
+        app_id: merchant.app_id.clone(),
+        kind: NotificationKind::Refund,
+        order_id,
+        state,
+        url: n.url,
+        body: n.body,
+        due_at_ms: now_ms,
+    })
+}
