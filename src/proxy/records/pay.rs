@@ -77,5 +77,6 @@ fn row(p: &Prepared<Pay>) -> PayRow {
         upstream: p.upstream.name.clone(),
         created_at_ms: now_ms(),
         state: RowState::Pending,
+        token: None,
     }
 }

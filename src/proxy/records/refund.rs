@@ -43,6 +43,7 @@ impl Recorded for Refund {
             notify_url: p.op.notify_url.clone(),
             created_at_ms: now_ms(),
             state: RowState::Pending,
+            token: None,
         };
         match store.insert_refund(&row).await.map_err(down)? {
             Inserted::New => Ok(()),
