@@ -125,6 +125,7 @@ fn pay(mch_no: &str, mch_order_no: &str) -> PayRow {
         upstream: "daxpay".to_owned(),
         created_at_ms: 1_700_000_000_123,
         state: RowState::Pending,
+        token: None,
     }
 }
 
@@ -143,6 +144,7 @@ fn refund(mch_no: &str, mch_refund_no: &str) -> RefundRow {
         notify_url: Some("https://m.example/refund".to_owned()),
         created_at_ms: 1_700_000_000_456,
         state: RowState::Pending,
+        token: None,
     }
 }
 
@@ -251,7 +253,13 @@ async fn instances_starting_together_migrate_once() {
     rb.unwrap();
     a.ready().await.unwrap();
     db.store().ready().await.unwrap();
-    assert_eq!(db.scalar("SELECT count(*) FROM schema_migrations").await, 1);
+    // Each migration recorded once (0001 orders, 0002 tokens and the outbox).
+    assert_eq!(db.scalar("SELECT count(*) FROM schema_migrations").await, 2);
+    assert_eq!(
+        db.scalar("SELECT count(DISTINCT version) FROM schema_migrations")
+            .await,
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,12 +10,18 @@
 //! Two backends behind one handle: SQLite (`sqlite.rs`, one file, the default) and PostgreSQL
 //! (`postgres.rs`, shared by several instances). Both run the same statements and migrations
 //! (`sql.rs`, `migrations/`); the schema is brought up to date once per store, on first use.
+//!
+//! The same store keeps the notification outbox (`outbox.rs`): the Jeepay notifications owed to
+//! merchants, claimed under a lease and delivered at least once.
 
 mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
 
+pub use outbox::{
+    NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
+};
 pub use rows::{Inserted, PayRow, RefundRow, RowState, StoreError};
 
 use std::sync::Arc;
@@ -47,11 +53,14 @@ enum Backend {
 macro_rules! on_backend {
     ($self:ident, $b:ident => $call:expr) => {
         match &$self.inner.backend {
-            Backend::Sqlite($b) => $call.await,
-            Backend::Postgres($b) => $call.await,
+            $crate::store::Backend::Sqlite($b) => $call.await,
+            $crate::store::Backend::Postgres($b) => $call.await,
         }
     };
 }
+
+// After the macro: it is used there.
+mod outbox;
 
 impl OrderStore {
     /// `url`: `sqlite://PATH` (file created on first use, parent directories too, WAL journal,
@@ -130,6 +139,12 @@ impl OrderStore {
         on_backend!(self, b => b.pay_by(sql::PAY_BY_ORDER_ID, mch_no, pay_order_id))
     }
 
+    /// By the order's notification token (unique across merchants).
+    pub async fn pay_by_token(&self, token: &str) -> Result<Option<PayRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.pay_by_token(token))
+    }
+
     /// Takes `(mch_no, mch_refund_no)` for `row`, or answers the row that holds it.
     pub async fn insert_refund(&self, row: &RefundRow) -> Result<Inserted<RefundRow>, StoreError> {
         self.ready().await?;
@@ -176,6 +191,12 @@ impl OrderStore {
     ) -> Result<Option<RefundRow>, StoreError> {
         self.ready().await?;
         on_backend!(self, b => b.refund_by(sql::REFUND_BY_ORDER_ID, mch_no, refund_order_id))
+    }
+
+    /// By the refund's notification token (unique across merchants).
+    pub async fn refund_by_token(&self, token: &str) -> Result<Option<RefundRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.refund_by_token(token))
     }
 
     /// `"sqlite"` or `"postgres"`, for logs and metrics.

@@ -14,6 +14,8 @@ use super::rows::{Inserted, PayRow, RefundRow, RowState, StoreError};
 use super::sql;
 use crate::config::StoreUrl;
 
+mod outbox;
+
 /// Connecting, and waiting for a free connection: an unreachable store fails fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A whole call (a connection, its statements): bounds a server that accepts and then hangs.
@@ -82,7 +84,8 @@ impl Postgres {
                 if applied.contains(version) {
                     continue;
                 }
-                tx.batch_execute(text).await.map_err(|e| {
+                let text = sql::migration_text(text, sql::Dialect::Postgres);
+                tx.batch_execute(&text).await.map_err(|e| {
                     StoreError::Unavailable(format!("migration {version:04} failed: {e}"))
                 })?;
                 tx.execute(sql::RECORD_VERSION, &[version, &sql::now_ms()])
@@ -100,7 +103,7 @@ impl Postgres {
             sql::INSERT_PAY
         );
         let state = row.state.as_str();
-        let params: [&(dyn ToSql + Sync); 16] = [
+        let params: [&(dyn ToSql + Sync); 17] = [
             &row.mch_no,
             &row.app_id,
             &row.mch_order_no,
@@ -117,6 +120,7 @@ impl Postgres {
             &row.upstream,
             &row.created_at_ms,
             &state,
+            &row.token,
         ];
         // A taken key whose row is removed before it is read (a pending row given up on) is
         // free again: try once more.
@@ -171,7 +175,14 @@ impl Postgres {
         mch_no: &str,
         key: &str,
     ) -> Result<Option<PayRow>, StoreError> {
-        self.query_one(query, mch_no, key)
+        self.query_opt(query, &[&mch_no, &key])
+            .await?
+            .map(|r| read_pay(&r))
+            .transpose()
+    }
+
+    pub(crate) async fn pay_by_token(&self, token: &str) -> Result<Option<PayRow>, StoreError> {
+        self.query_opt(sql::PAY_BY_TOKEN, &[&token])
             .await?
             .map(|r| read_pay(&r))
             .transpose()
@@ -186,7 +197,7 @@ impl Postgres {
             sql::INSERT_REFUND
         );
         let state = row.state.as_str();
-        let params: [&(dyn ToSql + Sync); 13] = [
+        let params: [&(dyn ToSql + Sync); 14] = [
             &row.mch_no,
             &row.app_id,
             &row.mch_refund_no,
@@ -200,6 +211,7 @@ impl Postgres {
             &row.notify_url,
             &row.created_at_ms,
             &state,
+            &row.token,
         ];
         for _ in 0..3 {
             if self.execute_with(&insert, &params).await? == 1 {
@@ -242,7 +254,17 @@ impl Postgres {
         mch_no: &str,
         key: &str,
     ) -> Result<Option<RefundRow>, StoreError> {
-        self.query_one(query, mch_no, key)
+        self.query_opt(query, &[&mch_no, &key])
+            .await?
+            .map(|r| read_refund(&r))
+            .transpose()
+    }
+
+    pub(crate) async fn refund_by_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<RefundRow>, StoreError> {
+        self.query_opt(sql::REFUND_BY_TOKEN, &[&token])
             .await?
             .map(|r| read_refund(&r))
             .transpose()
@@ -277,19 +299,31 @@ impl Postgres {
         .await
     }
 
-    async fn query_one(
+    async fn query_opt(
         &self,
         query: &str,
-        mch_no: &str,
-        key: &str,
+        params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, StoreError> {
         bounded(async {
             let client = self.client().await?;
             let prepared = client.prepare_cached(query).await.map_err(unavailable)?;
             client
-                .query_opt(&prepared, &[&mch_no, &key])
+                .query_opt(&prepared, params)
                 .await
                 .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn query(
+        &self,
+        query: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        bounded(async {
+            let client = self.client().await?;
+            let prepared = client.prepare_cached(query).await.map_err(unavailable)?;
+            client.query(&prepared, params).await.map_err(unavailable)
         })
         .await
     }
@@ -326,6 +360,7 @@ fn read_pay(r: &Row) -> Result<PayRow, StoreError> {
         upstream: get(r, 13)?,
         created_at_ms: get(r, 14)?,
         state: RowState::parse(&get::<String>(r, 15)?)?,
+        token: get(r, 16)?,
     })
 }
 
@@ -344,6 +379,7 @@ fn read_refund(r: &Row) -> Result<RefundRow, StoreError> {
         notify_url: get(r, 10)?,
         created_at_ms: get(r, 11)?,
         state: RowState::parse(&get::<String>(r, 12)?)?,
+        token: get(r, 13)?,
     })
 }
 

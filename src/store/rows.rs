@@ -60,6 +60,9 @@ pub struct PayRow {
     pub upstream: String,
     pub created_at_ms: i64,
     pub state: RowState,
+    /// The opaque id in the callback and return URLs paybridge gives DaxPay for this order
+    /// (unique when present; [`OrderStore::pay_by_token`](super::OrderStore::pay_by_token)).
+    pub token: Option<String>,
 }
 
 /// A refund, unique per `(mch_no, mch_refund_no)`.
@@ -79,6 +82,9 @@ pub struct RefundRow {
     pub notify_url: Option<String>,
     pub created_at_ms: i64,
     pub state: RowState,
+    /// The opaque id in the callback URL paybridge gives DaxPay for this refund (unique when
+    /// present; [`OrderStore::refund_by_token`](super::OrderStore::refund_by_token)).
+    pub token: Option<String>,
 }
 
 /// What an insert did.

@@ -11,6 +11,8 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, Transactio
 use super::rows::{Inserted, PayRow, RefundRow, RowState, StoreError};
 use super::sql::{self, for_sqlite};
 
+mod outbox;
+
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -89,7 +91,8 @@ impl Sqlite {
                 if applied.contains(version) {
                     continue;
                 }
-                tx.execute_batch(text).map_err(|e| {
+                let text = sql::migration_text(text, sql::Dialect::Sqlite);
+                tx.execute_batch(&text).map_err(|e| {
                     StoreError::Unavailable(format!("migration {version:04} failed: {e}"))
                 })?;
                 tx.execute(
@@ -125,6 +128,7 @@ impl Sqlite {
                     row.upstream,
                     row.created_at_ms,
                     row.state.as_str(),
+                    row.token,
                 ],
             );
             match inserted {
@@ -134,12 +138,14 @@ impl Sqlite {
                     match pay_row(
                         conn,
                         sql::PAY_BY_MCH_ORDER_NO,
-                        &row.mch_no,
-                        &row.mch_order_no,
+                        params![row.mch_no, row.mch_order_no],
                     )? {
                         Some(existing) => Ok(Inserted::Exists(existing)),
-                        None => Err(StoreError::Unavailable(
-                            "pay order vanished while its number was taken; try again".to_owned(),
+                        None => Err(taken_token_or(
+                            conn,
+                            sql::PAY_BY_TOKEN,
+                            row.token.as_deref(),
+                            "pay order vanished while its number was taken; try again",
                         )),
                     }
                 }
@@ -189,7 +195,13 @@ impl Sqlite {
         key: &str,
     ) -> Result<Option<PayRow>, StoreError> {
         let (mch_no, key) = (mch_no.to_owned(), key.to_owned());
-        self.call(move |conn| pay_row(conn, query, &mch_no, &key))
+        self.call(move |conn| pay_row(conn, query, params![mch_no, key]))
+            .await
+    }
+
+    pub(crate) async fn pay_by_token(&self, token: &str) -> Result<Option<PayRow>, StoreError> {
+        let token = token.to_owned();
+        self.call(move |conn| pay_row(conn, sql::PAY_BY_TOKEN, params![token]))
             .await
     }
 
@@ -215,6 +227,7 @@ impl Sqlite {
                     row.notify_url,
                     row.created_at_ms,
                     row.state.as_str(),
+                    row.token,
                 ],
             );
             match inserted {
@@ -223,12 +236,14 @@ impl Sqlite {
                     match refund_row(
                         conn,
                         sql::REFUND_BY_MCH_REFUND_NO,
-                        &row.mch_no,
-                        &row.mch_refund_no,
+                        params![row.mch_no, row.mch_refund_no],
                     )? {
                         Some(existing) => Ok(Inserted::Exists(existing)),
-                        None => Err(StoreError::Unavailable(
-                            "refund vanished while its number was taken; try again".to_owned(),
+                        None => Err(taken_token_or(
+                            conn,
+                            sql::REFUND_BY_TOKEN,
+                            row.token.as_deref(),
+                            "refund vanished while its number was taken; try again",
                         )),
                     }
                 }
@@ -268,7 +283,16 @@ impl Sqlite {
         key: &str,
     ) -> Result<Option<RefundRow>, StoreError> {
         let (mch_no, key) = (mch_no.to_owned(), key.to_owned());
-        self.call(move |conn| refund_row(conn, query, &mch_no, &key))
+        self.call(move |conn| refund_row(conn, query, params![mch_no, key]))
+            .await
+    }
+
+    pub(crate) async fn refund_by_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<RefundRow>, StoreError> {
+        let token = token.to_owned();
+        self.call(move |conn| refund_row(conn, sql::REFUND_BY_TOKEN, params![token]))
             .await
     }
 
@@ -289,14 +313,33 @@ impl Sqlite {
     }
 }
 
+/// A key that was not the row's own number: its token is another row's (a caller's bug: tokens
+/// are random), or the row went away in between.
+fn taken_token_or(
+    conn: &Connection,
+    by_token: &str,
+    token: Option<&str>,
+    vanished: &str,
+) -> StoreError {
+    let taken = token.is_some_and(|token| {
+        conn.query_row(&for_sqlite(by_token), params![token], |_| Ok(()))
+            .optional()
+            .is_ok_and(|found| found.is_some())
+    });
+    StoreError::Unavailable(if taken {
+        "notification token already in use".to_owned()
+    } else {
+        vanished.to_owned()
+    })
+}
+
 fn pay_row(
     conn: &Connection,
     query: &str,
-    mch_no: &str,
-    key: &str,
+    params: impl rusqlite::Params,
 ) -> Result<Option<PayRow>, StoreError> {
     let row = conn
-        .query_row(&for_sqlite(query), params![mch_no, key], read_pay)
+        .query_row(&for_sqlite(query), params, read_pay)
         .optional()
         .map_err(read_error)?;
     row.map(|(row, state)| {
@@ -311,11 +354,10 @@ fn pay_row(
 fn refund_row(
     conn: &Connection,
     query: &str,
-    mch_no: &str,
-    key: &str,
+    params: impl rusqlite::Params,
 ) -> Result<Option<RefundRow>, StoreError> {
     let row = conn
-        .query_row(&for_sqlite(query), params![mch_no, key], read_refund)
+        .query_row(&for_sqlite(query), params, read_refund)
         .optional()
         .map_err(read_error)?;
     row.map(|(row, state)| {
@@ -347,6 +389,7 @@ fn read_pay(r: &Row<'_>) -> rusqlite::Result<(PayRow, String)> {
             upstream: r.get(13)?,
             created_at_ms: r.get(14)?,
             state: RowState::Pending,
+            token: r.get(16)?,
         },
         r.get(15)?,
     ))
@@ -368,6 +411,7 @@ fn read_refund(r: &Row<'_>) -> rusqlite::Result<(RefundRow, String)> {
             notify_url: r.get(10)?,
             created_at_ms: r.get(11)?,
             state: RowState::Pending,
+            token: r.get(13)?,
         },
         r.get(12)?,
     ))

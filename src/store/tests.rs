@@ -26,6 +26,7 @@ fn pay(mch_no: &str, mch_order_no: &str) -> PayRow {
         upstream: "daxpay".to_owned(),
         created_at_ms: 1_700_000_000_000,
         state: RowState::Pending,
+        token: None,
     }
 }
 
@@ -44,6 +45,7 @@ fn refund(mch_no: &str, mch_refund_no: &str) -> RefundRow {
         notify_url: None,
         created_at_ms: 1_700_000_000_000,
         state: RowState::Pending,
+        token: None,
     }
 }
 
