@@ -17,11 +17,11 @@ mod serve;
 pub mod sign;
 
 pub use config::{
-    ConfigError, LegacyApp, LegacyOrder, LegacySandboxConfig, SandboxApp, SandboxConfig,
-    SandboxOrder, Sandboxes,
+    CallbackSignOrder, ConfigError, LegacyApp, LegacyOrder, LegacySandboxConfig, SandboxApp,
+    SandboxConfig, SandboxOrder, Sandboxes,
 };
 pub use daxpay::result;
-pub use daxpay::{run, Sandbox, SettleError, CHANNEL_FAIL, REFUND_FAIL};
+pub use daxpay::{run, Sandbox, SentCallback, SettleError, CHANNEL_FAIL, REFUND_FAIL};
 pub use legacy::{run_legacy, LegacyRefund, LegacySandbox, ReceivedRequest};
 pub use order::{Amount, OrderStatus, RefundOrderStatus, RefundStatus, SandboxRefund};
 pub use secret::Secret;

@@ -155,6 +155,8 @@ pub struct SandboxRefund {
     pub attach: Option<String>,
     pub client_ip: Option<String>,
     pub error_msg: Option<String>,
+    /// Where DaxPay POSTs the refund's callbacks (`notifyUrl` of `/unipay/refund`).
+    pub notify_url: Option<String>,
 }
 
 /// An amount of money in fen (hundredths of a yuan), as written in yuan (`12.30`).

@@ -1,7 +1,9 @@
 //! The `[sandbox]` section: the DaxPay sandbox, its apps and its seeded pay orders.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use time::{PrimitiveDateTime, UtcOffset};
@@ -27,9 +29,19 @@ pub struct SandboxConfig {
     /// `None` turns the `reqTime` check off (3.x apps can).
     pub req_time_window: Option<Duration>,
     pub sm3_is_md5: bool,
+    /// Delays between a callback's attempts (`callback_retry_ms`); the first attempt is sent
+    /// at once, one more after each delay. Default [`DEFAULT_CALLBACK_RETRY_MS`].
+    pub callback_retry: Vec<Duration>,
     pub apps: Vec<SandboxApp>,
     pub orders: Vec<SandboxOrder>,
 }
+
+/// DaxPay 3.0.0's delays between callback attempts (`MerchantCallbackTaskService`): 15 s,
+/// 30 s, 3 m, 10 m, 20 m, 30 m, 30 m, 30 m, 1 h, 3 h, 3 h, 3 h, 6 h, 6 h.
+pub const DEFAULT_CALLBACK_RETRY_MS: [u64; 14] = [
+    15_000, 30_000, 180_000, 600_000, 1_200_000, 1_800_000, 1_800_000, 1_800_000, 3_600_000,
+    10_800_000, 10_800_000, 10_800_000, 21_600_000, 21_600_000,
+];
 
 #[derive(Debug, Clone)]
 pub struct SandboxApp {
@@ -37,6 +49,45 @@ pub struct SandboxApp {
     pub app_id: Option<String>,
     pub sign_type: SignType,
     pub secret: Secret,
+    /// How a callback's `data` is ordered inside its signature (`callback_sign_order`).
+    pub callback_sign_order: CallbackSignOrder,
+}
+
+/// The key order of a callback's `data` inside the signed string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallbackSignOrder {
+    /// DaxPay 3.0.0's server: `data` is a map, its keys sorted case-insensitively.
+    #[default]
+    Sorted,
+    /// The SDK's example notice: `data`'s keys in declaration (wire) order.
+    Declared,
+}
+
+impl CallbackSignOrder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackSignOrder::Sorted => "sorted",
+            CallbackSignOrder::Declared => "declared",
+        }
+    }
+}
+
+impl fmt::Display for CallbackSignOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CallbackSignOrder {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [CallbackSignOrder::Sorted, CallbackSignOrder::Declared]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown callback sign order `{s}` (expected sorted or declared)")
+            })
+    }
 }
 
 /// A pay order held by the sandbox. Times are on the sandbox's wall clock (`utc_offset`).
@@ -66,6 +117,10 @@ pub struct SandboxOrder {
     pub refundable: Option<Amount>,
     /// The payer's IP given with `/unipay/pay` (stored, not in `PayOrderResult`).
     pub client_ip: Option<String>,
+    /// Where DaxPay POSTs the order's callbacks (`notifyUrl` of `/unipay/pay`).
+    pub notify_url: Option<String>,
+    /// The browser's return address (`returnUrl` of `/unipay/pay`); stored only.
+    pub return_url: Option<String>,
 }
 
 impl SandboxOrder {
@@ -92,6 +147,8 @@ impl SandboxOrder {
             error_msg: None,
             refundable: None,
             client_ip: None,
+            notify_url: None,
+            return_url: None,
         }
     }
 
@@ -124,6 +181,11 @@ pub(super) fn validate(raw: RawSandbox) -> Result<SandboxConfig, ConfigError> {
                 SignType::HmacSha256,
             )?,
             secret: resolve_secret(&key("secret"), a.secret)?,
+            callback_sign_order: parse_enum(
+                &key("callback_sign_order"),
+                a.callback_sign_order.as_deref(),
+                CallbackSignOrder::Sorted,
+            )?,
         };
         if version == Version::V2_0 && app.sign_type == SignType::Sm3 {
             return Err(invalid(
@@ -205,6 +267,8 @@ pub(super) fn validate(raw: RawSandbox) -> Result<SandboxConfig, ConfigError> {
             .map(|t| parse_wall_clock(&key("expired_time"), t))
             .transpose()?;
         order.error_msg = o.error_msg;
+        order.notify_url = o.notify_url;
+        order.return_url = o.return_url;
         orders.push(order);
     }
     Ok(SandboxConfig {
@@ -217,6 +281,12 @@ pub(super) fn validate(raw: RawSandbox) -> Result<SandboxConfig, ConfigError> {
             other => Some(Duration::from_secs(other.unwrap_or(300))),
         },
         sm3_is_md5: raw.sm3_is_md5,
+        callback_retry: raw
+            .callback_retry_ms
+            .unwrap_or_else(|| DEFAULT_CALLBACK_RETRY_MS.to_vec())
+            .into_iter()
+            .map(Duration::from_millis)
+            .collect(),
         apps,
         orders,
     })

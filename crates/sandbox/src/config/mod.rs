@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 
-pub use daxpay::{SandboxApp, SandboxConfig, SandboxOrder};
+pub use daxpay::{
+    CallbackSignOrder, SandboxApp, SandboxConfig, SandboxOrder, DEFAULT_CALLBACK_RETRY_MS,
+};
 pub use legacy::{LegacyApp, LegacyOrder, LegacySandboxConfig};
 
 /// The sections whose keys `PAYBRIDGE_<SECTION>__<KEY>` variables may override.

@@ -32,6 +32,8 @@ pub struct RawSandbox {
     pub req_time_window_secs: Option<u64>,
     #[serde(default)]
     pub sm3_is_md5: bool,
+    /// Delays between callback attempts, in milliseconds; default DaxPay's schedule.
+    pub callback_retry_ms: Option<Vec<u64>>,
     #[serde(default)]
     pub apps: Vec<RawSandboxApp>,
     #[serde(default)]
@@ -45,6 +47,8 @@ pub struct RawSandboxApp {
     pub app_id: Option<String>,
     pub sign_type: Option<String>,
     pub secret: RawSecret,
+    /// `sorted` (default) or `declared`: how `data` is ordered in a callback's signature.
+    pub callback_sign_order: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +75,8 @@ pub struct RawSandboxOrder {
     pub pay_time: Option<String>,
     pub expired_time: Option<String>,
     pub error_msg: Option<String>,
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

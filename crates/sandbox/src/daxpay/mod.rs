@@ -39,6 +39,7 @@
 //! cancels the order. Tests move an order with [`Sandbox::update_order`] (or the shorthands
 //! [`Sandbox::set_order_status`], [`Sandbox::set_refund_status`], [`Sandbox::set_pay_time`]).
 
+mod callback;
 mod model;
 mod params;
 mod pay;
@@ -68,7 +69,8 @@ use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use crate::config::{SandboxApp, SandboxConfig, SandboxOrder};
 use crate::order::{OrderStatus, RefundStatus};
 use crate::sign::daxpay::{Scheme, Version};
-use model::{Model, OrderRequest, ReqTime};
+pub use callback::SentCallback;
+use model::{Model, OrderRequest};
 pub use pay::CHANNEL_FAIL;
 pub use refund::REFUND_FAIL;
 use reply::Signer;
@@ -92,6 +94,7 @@ struct Inner {
     sm3_is_md5: bool,
     apps: Vec<SandboxApp>,
     orders: Orders,
+    callbacks: Arc<callback::Callbacks>,
     requests_seen: AtomicU64,
 }
 
@@ -105,6 +108,7 @@ impl Sandbox {
                 sm3_is_md5: config.sm3_is_md5,
                 apps: config.apps.clone(),
                 orders: Orders::new(&config.orders, config.utc_offset),
+                callbacks: callback::Callbacks::new(config.callback_retry.clone()),
                 requests_seen: AtomicU64::new(0),
             }),
         }
@@ -404,50 +408,15 @@ impl Inner {
             Ok(closing) => closing.finish().await,
             Err(refusal) => Err(refusal),
         };
+        if let Some(order) = result
+            .as_ref()
+            .ok()
+            .and_then(|_| self.orders.find(key, app_id))
+        {
+            self.order_changed(&order);
+        }
         tracing::debug!(?key, cancel, ?result, "sandbox: close handled");
         Ok((signer, result.map(|_| Done::Closed)))
-    }
-
-    fn find_app(&self, mch_no: Option<&str>, app_id: Option<&str>) -> Option<&SandboxApp> {
-        match self.version {
-            Version::V3_0 => self
-                .apps
-                .iter()
-                .find(|a| a.mch_no.as_deref() == mch_no && a.app_id.as_deref() == app_id),
-            Version::V3_0Beta => self.apps.iter().find(|a| a.app_id.as_deref() == app_id),
-            // 2.0 has one platform-wide secret.
-            Version::V2_0 => self.apps.first(),
-        }
-    }
-
-    fn check_req_time(
-        &self,
-        req_time: Option<ReqTime>,
-        now: OffsetDateTime,
-    ) -> Result<(), Rejection> {
-        let Some(window) = self.req_time_window else {
-            return Ok(());
-        };
-        let window = i128::from(window.as_secs());
-        let now = i128::from(now.unix_timestamp());
-        let fresh = match req_time {
-            Some(ReqTime::WallClock(t)) => {
-                // The wall clock is read in the server's zone: shift by the configured offset.
-                let then = i128::from(t.assume_utc().unix_timestamp())
-                    - i128::from(self.utc_offset.whole_seconds());
-                (now - then).abs() <= window
-            }
-            Some(ReqTime::EpochSeconds(then)) => {
-                let then = i128::from(then);
-                then <= now + 60 && now - then <= window
-            }
-            None => false,
-        };
-        if fresh {
-            Ok(())
-        } else {
-            Err(Rejection::Expired)
-        }
     }
 
     /// The answer for `outcome`, with the code and message logged for it.

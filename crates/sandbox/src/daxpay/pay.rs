@@ -314,6 +314,13 @@ impl Orders {
         order.channel = channel.to_owned();
         order.method = method.to_owned();
         order.status = OrderStatus::Progress;
+        // Sandbox choice (docs/sandbox.md): a reused `wait` order takes the addresses given.
+        if let Some(url) = p.text("notifyUrl") {
+            order.notify_url = Some(url.to_owned());
+        }
+        if let Some(url) = p.text("returnUrl") {
+            order.return_url = Some(url.to_owned());
+        }
         if order.title.as_deref() == Some(CHANNEL_FAIL)
             || auth_code.as_deref() == Some(CHANNEL_FAIL)
         {

@@ -209,6 +209,7 @@ impl Orders {
             attach: p.text("attach").map(str::to_owned),
             client_ip: p.text("clientIp").map(str::to_owned),
             error_msg: None,
+            notify_url: p.text("notifyUrl").map(str::to_owned),
         };
         run_channel(&mut refund, order, fails, wall);
         let result = refund_result(&refund);

@@ -1,6 +1,7 @@
-//! The trade endpoints' pre-handler steps (pay, refund, refund query), and settling orders the
-//! way a payer would: the test hooks on [`Sandbox`] and their HTTP face,
-//! `POST /sandbox/orders/{orderNo}/pay` and `/fail`, served only by the sandbox itself.
+//! The pre-handler steps shared by every endpoint (app lookup, `reqTime` window), the trade
+//! endpoints' pipeline (pay, refund, refund query), and settling orders the way a payer would:
+//! the test hooks on [`Sandbox`] and their HTTP face, `POST /sandbox/orders/{orderNo}/pay`,
+//! `/fail` and `/callback` (re-send the latest callback), served only by the sandbox itself.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -9,13 +10,13 @@ use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use time::OffsetDateTime;
 
-use super::model::{validate_common, Common};
+use super::model::{validate_common, Common, ReqTime};
 use super::params::{common, Params};
 use super::reply::{self, Signer};
 use super::result::wall_clock_at;
 use super::state::{Orders, Refusal};
 use super::{pay, refund, Done, Endpoint, Handled, Inner, Rejection, Sandbox};
-use crate::config::SandboxOrder;
+use crate::config::{SandboxApp, SandboxOrder};
 use crate::order::{OrderStatus, SandboxRefund};
 use crate::sign::daxpay::{Scheme, Version};
 
@@ -38,14 +39,20 @@ pub enum SettleError {
 impl Sandbox {
     /// The payer paid: a `wait` or `progress` order (by orderNo, else bizOrderNo in any app)
     /// becomes `success` with `payTime` now and `realAmount` = amount. Returns the order.
+    /// Sends the order's callback when it has a notifyUrl.
     pub fn pay_order(&self, biz_or_order_no: &str) -> Result<SandboxOrder, SettleError> {
-        self.inner.orders.settle(biz_or_order_no, false)
+        let order = self.inner.orders.settle(biz_or_order_no, false)?;
+        self.inner.order_changed(&order);
+        Ok(order)
     }
 
     /// The payment failed: a `wait` or `progress` order becomes `fail` with an `errorMsg` and
     /// `closeTime` (DaxPay's `PayAssistService.fail`). Returns the order.
+    /// Sends the order's callback when it has a notifyUrl.
     pub fn fail_order(&self, biz_or_order_no: &str) -> Result<SandboxOrder, SettleError> {
-        self.inner.orders.settle(biz_or_order_no, true)
+        let order = self.inner.orders.settle(biz_or_order_no, true)?;
+        self.inner.order_changed(&order);
+        Ok(order)
     }
 }
 
@@ -94,11 +101,11 @@ impl Sandbox {
 }
 
 impl Inner {
-    /// `POST /sandbox/orders/{no}/pay|fail`; `None` for any other path.
+    /// `POST /sandbox/orders/{no}/pay|fail|callback`; `None` for any other path.
     pub(super) fn settle(&self, method: &Method, path: &str) -> Option<Response<Full<Bytes>>> {
         let rest = path.strip_prefix("/sandbox/orders/")?;
         let (no, action) = rest.rsplit_once('/')?;
-        if no.is_empty() || no.contains('/') || !matches!(action, "pay" | "fail") {
+        if no.is_empty() || no.contains('/') || !matches!(action, "pay" | "fail" | "callback") {
             return None;
         }
         let body = |status: StatusCode, value: serde_json::Value| reply::json(status, &value);
@@ -108,7 +115,22 @@ impl Inner {
                 serde_json::json!({"error": "use POST"}),
             ));
         }
+        if action == "callback" {
+            return Some(match self.callbacks.resend(no) {
+                true => body(
+                    StatusCode::OK,
+                    serde_json::json!({"no": no, "resent": true}),
+                ),
+                false => body(
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({"error": format!("no callback for {no}")}),
+                ),
+            });
+        }
         let outcome = self.orders.settle(no, action == "fail");
+        if let Ok(order) = &outcome {
+            self.order_changed(order);
+        }
         Some(match outcome {
             Ok(order) => body(
                 StatusCode::OK,
@@ -189,6 +211,57 @@ impl Inner {
                 .map(|r| Done::Data(refund::refund_order_result(&r, version))),
         };
         tracing::debug!(?endpoint, ok = result.is_ok(), "sandbox: trade handled");
+        if let Ok(done) = &result {
+            self.after_trade(endpoint, done);
+        }
         Ok((signer, result))
+    }
+}
+
+impl Inner {
+    pub(super) fn find_app(
+        &self,
+        mch_no: Option<&str>,
+        app_id: Option<&str>,
+    ) -> Option<&SandboxApp> {
+        match self.version {
+            Version::V3_0 => self
+                .apps
+                .iter()
+                .find(|a| a.mch_no.as_deref() == mch_no && a.app_id.as_deref() == app_id),
+            Version::V3_0Beta => self.apps.iter().find(|a| a.app_id.as_deref() == app_id),
+            // 2.0 has one platform-wide secret.
+            Version::V2_0 => self.apps.first(),
+        }
+    }
+
+    pub(super) fn check_req_time(
+        &self,
+        req_time: Option<ReqTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), Rejection> {
+        let Some(window) = self.req_time_window else {
+            return Ok(());
+        };
+        let window = i128::from(window.as_secs());
+        let now = i128::from(now.unix_timestamp());
+        let fresh = match req_time {
+            Some(ReqTime::WallClock(t)) => {
+                // The wall clock is read in the server's zone: shift by the configured offset.
+                let then = i128::from(t.assume_utc().unix_timestamp())
+                    - i128::from(self.utc_offset.whole_seconds());
+                (now - then).abs() <= window
+            }
+            Some(ReqTime::EpochSeconds(then)) => {
+                let then = i128::from(then);
+                then <= now + 60 && now - then <= window
+            }
+            None => false,
+        };
+        if fresh {
+            Ok(())
+        } else {
+            Err(Rejection::Expired)
+        }
     }
 }

@@ -260,6 +260,7 @@ async fn unknown_order_is_a_signed_20041() {
         app_id: Some("A2".to_owned()),
         sign_type: SignType::Md5,
         secret: Secret::new("another"),
+        callback_sign_order: CallbackSignOrder::Sorted,
     });
     let sb = Sandbox::new(&cfg);
     for order_no in ["NOPE", "O2"] {

@@ -2,6 +2,7 @@
 //! helpers here, then close and cancel ([`close`]), the query ([`query`]) and the wire
 //! details ([`wire`]).
 
+mod callback;
 mod close;
 mod query;
 mod wire;
@@ -17,7 +18,7 @@ use time::{OffsetDateTime, UtcOffset};
 use tower::ServiceExt;
 
 use super::*;
-use crate::config::{SandboxApp, SandboxConfig, SandboxOrder};
+use crate::config::{CallbackSignOrder, SandboxApp, SandboxConfig, SandboxOrder};
 use crate::secret::Secret;
 use crate::sign::daxpay::{fields_of, Scheme, SignType, Version};
 
@@ -30,6 +31,7 @@ fn app(version: Version, sign_type: SignType) -> SandboxApp {
         app_id: (version != Version::V2_0).then(|| "A1".to_owned()),
         sign_type,
         secret: Secret::new(SECRET),
+        callback_sign_order: CallbackSignOrder::Sorted,
     }
 }
 
@@ -45,6 +47,7 @@ fn config(version: Version, orders: Vec<SandboxOrder>) -> SandboxConfig {
         utc_offset: BEIJING,
         req_time_window: Some(Duration::from_secs(300)),
         sm3_is_md5: false,
+        callback_retry: vec![Duration::from_millis(50), Duration::from_millis(100)],
         apps: vec![app(version, SignType::HmacSha256)],
         orders,
     }

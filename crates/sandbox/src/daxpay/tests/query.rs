@@ -9,7 +9,7 @@ use crate::order::{Amount, RefundStatus};
 use crate::sign::daxpay::strip_decimal;
 
 /// The members of an object in the order they came on the wire.
-struct Ordered(Vec<(String, Value)>);
+pub(super) struct Ordered(pub(super) Vec<(String, Value)>);
 
 impl<'de> Deserialize<'de> for Ordered {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -41,7 +41,7 @@ struct RawEnvelope<'a> {
 }
 
 /// The `data` members of an answer body, in wire order.
-fn data_members(body: &[u8]) -> Vec<(String, Value)> {
+pub(super) fn data_members(body: &[u8]) -> Vec<(String, Value)> {
     let envelope: RawEnvelope<'_> = serde_json::from_slice(body).expect("an envelope");
     let ordered: Ordered = serde_json::from_str(envelope.data.get()).expect("an object");
     ordered.0
@@ -49,7 +49,7 @@ fn data_members(body: &[u8]) -> Vec<(String, Value)> {
 
 /// `data` as a verifier rebuilds it from the received JSON: wire order, nulls dropped,
 /// decimals stripped, strings escaped the hutool way.
-fn signed_data_of(members: &[(String, Value)]) -> String {
+pub(super) fn signed_data_of(members: &[(String, Value)]) -> String {
     let rendered: Vec<String> = members
         .iter()
         .filter_map(|(k, v)| {
@@ -206,6 +206,7 @@ async fn query_of_an_unknown_order_is_a_20041() {
         app_id: Some("A2".to_owned()),
         sign_type: SignType::Md5,
         secret: Secret::new("another"),
+        callback_sign_order: CallbackSignOrder::Sorted,
     });
     let sb = Sandbox::new(&cfg);
     for order_no in ["NOPE", "O2"] {
