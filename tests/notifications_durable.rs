@@ -86,7 +86,7 @@ fn pay_body(no: &str, notify: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_acknowledged_to_daxpay_survives_kill_9() {
     let (sb, sandbox) = start_sandbox(
-        &(sandbox_toml("3.0", "hmac_sha256", &[]) + "callback_retry_ms = [100, 200, 400]\n"),
+        &sandbox_toml("3.0", "hmac_sha256", &[]).replace("[sandbox]\n", "[sandbox]\ncallback_retry_ms = [100, 200, 400]\n"),
     )
     .await;
     let up = Arc::new(AtomicBool::new(false));
@@ -146,7 +146,7 @@ async fn two_instances_on_postgres_deliver_each_notification_once() {
         return;
     };
     let (sb, sandbox) = start_sandbox(
-        &(sandbox_toml("3.0", "hmac_sha256", &[]) + "callback_retry_ms = [100, 200]\n"),
+        &sandbox_toml("3.0", "hmac_sha256", &[]).replace("[sandbox]\n", "[sandbox]\ncallback_retry_ms = [100, 200]\n"),
     )
     .await;
     let (shop, got) = merchant(Arc::new(AtomicBool::new(true))).await;

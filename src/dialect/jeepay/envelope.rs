@@ -40,15 +40,13 @@ impl Data {
         self
     }
 
-    /// The fields as text pairs with `sign` added (Jeepay's MD5 under `secret`), as a
-    /// notification or a return redirect carries them: keys alphabetical, `""` kept but unsigned.
-    pub fn into_signed_pairs(self, secret: &str) -> Vec<(&'static str, String)> {
-        let data = self.sorted();
-        let sign = data.sign(secret);
-        let mut pairs: Vec<(&'static str, String)> =
-            data.entries.into_iter().map(|(k, v, _)| (k, v)).collect();
-        pairs.push(("sign", sign.as_str().to_owned()));
-        pairs
+    /// The fields as text pairs, keys alphabetical (a notification's or a redirect's).
+    pub fn into_pairs(self) -> Vec<(&'static str, String)> {
+        self.sorted()
+            .entries
+            .into_iter()
+            .map(|(k, v, _)| (k, v))
+            .collect()
     }
 
     fn sorted(mut self) -> Self {

@@ -6,8 +6,13 @@
 //! holding `&` arrives cut in two and fails the merchant's check. paybridge keeps what merchants
 //! rely on (their own query parameters arrive in the body, the notification's value winning a
 //! clash) and encodes every value properly.
+//!
+//! The signature covers every parameter the merchant receives, its own query parameters
+//! included: merchants check notifications as Jeepay's demo does (all parameters but `sign`),
+//! which Jeepay's own signature (its fields only) fails whenever the URL has a query.
 
 use super::envelope::Data;
+use super::sign;
 
 /// A notification ready to send, and to send again unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,14 +26,9 @@ pub struct Notification {
 /// The notification of `data` to `merchant_url`, signed with `secret` at `req_time_ms`.
 pub fn notification(merchant_url: &str, data: Data, req_time_ms: i64, secret: &str) -> Notification {
     let (url, own) = split(merchant_url);
-    let fields = data.int("reqTime", Some(req_time_ms)).into_signed_pairs(secret);
+    let params = signed(own, data, req_time_ms, secret);
     let mut form = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in form_urlencoded::parse(own.as_bytes()) {
-        if !fields.iter().any(|(k, _)| *k == key) {
-            form.append_pair(&key, &value);
-        }
-    }
-    for (key, value) in &fields {
+    for (key, value) in &params {
         form.append_pair(key, value);
     }
     Notification {
@@ -37,23 +37,37 @@ pub fn notification(merchant_url: &str, data: Data, req_time_ms: i64, secret: &s
     }
 }
 
+/// The merchant's own parameters (`own`, a query string) beside `data`'s fields and `reqTime`
+/// (which win a clash), and `sign` over all of them.
+fn signed(own: &str, data: Data, req_time_ms: i64, secret: &str) -> Vec<(String, String)> {
+    let fields = data.int("reqTime", Some(req_time_ms)).into_pairs();
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(own.as_bytes())
+        .into_owned()
+        .filter(|(k, _)| k != "sign" && !fields.iter().any(|(f, _)| f == k))
+        .collect();
+    params.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    let mut signable: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(|(k, v)| sign::signable(k, v))
+        .collect();
+    let signature = sign::sign(&mut signable, secret);
+    params.push(("sign".to_owned(), signature.as_str().to_owned()));
+    params
+}
+
 /// Where a browser is sent back to: the merchant's return URL with the signed fields appended
 /// to its own query.
 pub fn return_location(merchant_url: &str, data: Data, req_time_ms: i64, secret: &str) -> String {
     let (base, fragment) = merchant_url
         .split_once('#')
         .map_or((merchant_url, None), |(b, f)| (b, Some(f)));
-    let fields = data.int("reqTime", Some(req_time_ms)).into_signed_pairs(secret);
+    let (path, own) = base.split_once('?').unwrap_or((base, ""));
     let mut form = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in &fields {
+    for (key, value) in &signed(own, data, req_time_ms, secret) {
         form.append_pair(key, value);
     }
-    let joiner = match base.find('?') {
-        None => "?",
-        Some(i) if i + 1 == base.len() || base.ends_with('&') => "",
-        Some(_) => "&",
-    };
-    let mut location = format!("{base}{joiner}{}", form.finish());
+    let mut location = format!("{path}?{}", form.finish());
     if let Some(f) = fragment {
         location.push('#');
         location.push_str(f);
@@ -95,7 +109,7 @@ mod tests {
         // The merchant's check, as Jeepay's demo: every parameter but `sign`, MD5, any case.
         let fields: Vec<(&str, &str)> = pairs
             .iter()
-            .filter(|(k, _)| k != "sign" && k != "token")
+            .filter(|(k, _)| k != "sign")
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let mut signable: Vec<(&str, &str)> = fields.into_iter().filter(|(k, v)| sign::signable(k, v)).collect();
@@ -109,6 +123,7 @@ mod tests {
         assert!(at("https://m.example/back").starts_with("https://m.example/back?payOrderId=P1&reqTime=1&sign="));
         assert!(at("https://m.example/back?x=1").starts_with("https://m.example/back?x=1&payOrderId=P1"));
         assert!(at("https://m.example/back?").starts_with("https://m.example/back?payOrderId=P1"));
+        assert!(!at("https://m.example/back?sign=forged").contains("forged"));
         let with_fragment = at("https://m.example/back#done");
         assert!(with_fragment.ends_with("#done") && with_fragment.contains("?payOrderId=P1"), "{with_fragment}");
     }
