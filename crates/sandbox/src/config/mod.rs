@@ -147,6 +147,41 @@ mod tests {
     }
 
     #[test]
+    fn callback_keys() {
+        let sb = Sandboxes::from_toml(APP)
+            .expect("valid")
+            .sandbox
+            .expect("sandbox");
+        assert_eq!(sb.callback_retry.len(), DEFAULT_CALLBACK_RETRY_MS.len());
+        assert_eq!(sb.callback_retry[0], std::time::Duration::from_secs(15));
+        assert_eq!(sb.apps[0].callback_sign_order, CallbackSignOrder::Sorted);
+        let toml = "[sandbox]\ncallback_retry_ms = [50, 100]\n[[sandbox.apps]]\nmch_no = \"M1\"\n\
+                    app_id = \"A1\"\nsecret = \"s\"\ncallback_sign_order = \"declared\"\n\
+                    [[sandbox.orders]]\norder_no = \"O\"\nbiz_order_no = \"B\"\nstatus = \"wait\"\n\
+                    notify_url = \"http://127.0.0.1:1/n\"\n";
+        let sb = Sandboxes::from_toml(toml)
+            .expect("valid")
+            .sandbox
+            .expect("sandbox");
+        assert_eq!(
+            sb.callback_retry,
+            [50, 100].map(std::time::Duration::from_millis)
+        );
+        assert_eq!(sb.apps[0].callback_sign_order, CallbackSignOrder::Declared);
+        assert_eq!(
+            sb.orders[0].notify_url.as_deref(),
+            Some("http://127.0.0.1:1/n")
+        );
+        let err =
+            Sandboxes::from_toml(&format!("{APP}callback_sign_order = \"wire\"\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("sandbox.apps[0].callback_sign_order: "),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn order_fields_have_defaults_and_can_be_set() {
         let toml = format!(
             "{APP}[[sandbox.orders]]\norder_no = \"O1\"\nbiz_order_no = \"B1\"\nstatus = \"wait\"\n\
