@@ -96,7 +96,10 @@ impl Admin {
         let path = req.uri().path();
         match (req.method(), path.strip_prefix("/admin/notifications")) {
             (&Method::GET, Some("")) => crate::notify::admin::list(orders, req.uri().query()).await,
-            (&Method::POST, Some(rest)) => match rest.strip_prefix('/').and_then(|r| r.strip_suffix("/resend")) {
+            (&Method::POST, Some(rest)) => match rest
+                .strip_prefix('/')
+                .and_then(|r| r.strip_suffix("/resend"))
+            {
                 Some(id) => crate::notify::admin::resend(orders, id).await,
                 None => (StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.to_owned()),
             },

@@ -55,12 +55,22 @@ impl Merchant {
                 let verified = params
                     .get("sign")
                     .is_some_and(|s| s.eq_ignore_ascii_case(&jeepay_sign(&fields, JEEPAY_SECRET)));
-                seen.lock().unwrap().push(Received { path, params, verified });
+                seen.lock().unwrap().push(Received {
+                    path,
+                    params,
+                    verified,
+                });
                 let answer = {
                     let mut said = said.lock().unwrap();
-                    if said.len() > 1 { said.remove(0) } else { said[0] }
+                    if said.len() > 1 {
+                        said.remove(0)
+                    } else {
+                        said[0]
+                    }
                 };
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(answer.as_bytes()))))
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                    answer.as_bytes(),
+                ))))
             }
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -84,9 +94,10 @@ impl Merchant {
 /// The sandbox (short callback retries) and paybridge, whose `public_url` is its own address;
 /// notifications retried every 50 ms.
 async fn world(extra_notify: &str) -> (Running, paybridge_sandbox::Sandbox, SocketAddr) {
-    let (sb, sandbox) = start_sandbox(
-        &sandbox_toml("3.0", "hmac_sha256", &[]).replace("[sandbox]\n", "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n"),
-    )
+    let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[]).replace(
+        "[sandbox]\n",
+        "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
+    ))
     .await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -153,7 +164,10 @@ async fn a_paid_order_is_notified_once_signed_with_the_merchants_query() {
     let order_no = created(proxy, &pay_body("N1", &url, None)).await;
     // DaxPay was given paybridge's URL, never the merchant's.
     let given = sandbox.order(&order_no).unwrap().notify_url.unwrap();
-    assert!(given.starts_with(&format!("http://{proxy}/daxpay/notify/")), "{given}");
+    assert!(
+        given.starts_with(&format!("http://{proxy}/daxpay/notify/")),
+        "{given}"
+    );
     assert!(!given.contains(&merchant.addr.to_string()));
     assert!(merchant.received().is_empty(), "nothing before it is paid");
 
@@ -178,7 +192,11 @@ async fn a_paid_order_is_notified_once_signed_with_the_merchants_query() {
     assert_eq!(p["subject"], "商品 A&B=C", "a value with & arrives whole");
     assert_eq!(p["extParam"], "x=1&y=2");
     assert!(p["reqTime"].parse::<i64>().unwrap() > 1_700_000_000_000);
-    let acked: Vec<_> = sandbox.callbacks().into_iter().filter(|c| c.acknowledged).collect();
+    let acked: Vec<_> = sandbox
+        .callbacks()
+        .into_iter()
+        .filter(|c| c.acknowledged)
+        .collect();
     assert_eq!(acked.len(), 3, "every callback acknowledged");
 }
 
@@ -187,9 +205,16 @@ async fn refunds_are_notified_on_success_and_on_a_failure_at_once() {
     let merchant = Merchant::start(&["SUCCESS"]).await;
     let (_sb, sandbox, proxy) = world("").await;
     let url = format!("http://{}/refunds", merchant.addr);
-    let order_no = created(proxy, &pay_body("R1", &format!("http://{}/pay", merchant.addr), None)).await;
+    let order_no = created(
+        proxy,
+        &pay_body("R1", &format!("http://{}/pay", merchant.addr), None),
+    )
+    .await;
     sandbox.pay_order(&order_no).unwrap();
-    eventually("the payment's notification", || merchant.received().len() == 1).await;
+    eventually("the payment's notification", || {
+        merchant.received().len() == 1
+    })
+    .await;
     for (no, reason) in [("RF-OK", "r"), ("RF-FAIL", "SANDBOX_REFUND_FAIL")] {
         let body = jeepay_body(&[
             ("mchOrderNo", "R1"),
@@ -199,18 +224,42 @@ async fn refunds_are_notified_on_success_and_on_a_failure_at_once() {
             ("refundReason", reason),
             ("notifyUrl", &url),
         ]);
-        let answer = post_json(proxy, "/api/refund/refundOrder", &body).await.json();
+        let answer = post_json(proxy, "/api/refund/refundOrder", &body)
+            .await
+            .json();
         assert_eq!(answer["code"], 0, "{answer}");
     }
     eventually("two refund notifications", || {
-        merchant.received().iter().filter(|r| r.path == "/refunds").count() == 2
+        merchant
+            .received()
+            .iter()
+            .filter(|r| r.path == "/refunds")
+            .count()
+            == 2
     })
     .await;
-    let refunds: Vec<Received> = merchant.received().into_iter().filter(|r| r.path == "/refunds").collect();
-    let by_no = |no: &str| refunds.iter().find(|r| r.params["mchRefundNo"] == no).unwrap().clone();
+    let refunds: Vec<Received> = merchant
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/refunds")
+        .collect();
+    let by_no = |no: &str| {
+        refunds
+            .iter()
+            .find(|r| r.params["mchRefundNo"] == no)
+            .unwrap()
+            .clone()
+    };
     let ok = by_no("RF-OK");
     assert!(ok.verified);
-    assert_eq!((ok.params["state"].as_str(), ok.params["refundAmount"].as_str(), ok.params["payAmount"].as_str()), ("2", "100", "1230"));
+    assert_eq!(
+        (
+            ok.params["state"].as_str(),
+            ok.params["refundAmount"].as_str(),
+            ok.params["payAmount"].as_str()
+        ),
+        ("2", "100", "1230")
+    );
     let failed = by_no("RF-FAIL");
     assert!(failed.verified);
     assert_eq!(failed.params["state"], "3");
@@ -220,7 +269,11 @@ async fn refunds_are_notified_on_success_and_on_a_failure_at_once() {
 async fn a_forged_callback_is_refused_and_nothing_is_sent() {
     let merchant = Merchant::start(&["SUCCESS"]).await;
     let (_sb, sandbox, proxy) = world("").await;
-    let order_no = created(proxy, &pay_body("F1", &format!("http://{}/n", merchant.addr), None)).await;
+    let order_no = created(
+        proxy,
+        &pay_body("F1", &format!("http://{}/n", merchant.addr), None),
+    )
+    .await;
     let callback_url = sandbox.order(&order_no).unwrap().notify_url.unwrap();
     let path = callback_url.trim_start_matches(&format!("http://{proxy}"));
     let forged = serde_json::json!({
@@ -229,9 +282,20 @@ async fn a_forged_callback_is_refused_and_nothing_is_sent() {
         "resTime": "2026-12-01 12:00:00", "traceId": "T", "sign": "0".repeat(64),
     });
     let answer = post_json(proxy, path, &forged).await;
-    assert_eq!((answer.status.as_u16(), answer.body.as_str()), (400, "FAIL"));
-    let unknown = post_json(proxy, "/daxpay/notify/00000000000000000000000000000000", &forged).await;
-    assert_eq!((unknown.status.as_u16(), unknown.body.as_str()), (404, "FAIL"));
+    assert_eq!(
+        (answer.status.as_u16(), answer.body.as_str()),
+        (400, "FAIL")
+    );
+    let unknown = post_json(
+        proxy,
+        "/daxpay/notify/00000000000000000000000000000000",
+        &forged,
+    )
+    .await;
+    assert_eq!(
+        (unknown.status.as_u16(), unknown.body.as_str()),
+        (404, "FAIL")
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(merchant.received().is_empty());
 }
@@ -241,13 +305,24 @@ async fn a_merchant_that_is_down_gets_retries_until_it_acknowledges() {
     // `SUCCESS\n` is not an acknowledgement (Jeepay compares the whole body).
     let merchant = Merchant::start(&["fail", "SUCCESS\n", "Success"]).await;
     let (_sb, sandbox, proxy) = world("").await;
-    let order_no = created(proxy, &pay_body("D1", &format!("http://{}/n", merchant.addr), None)).await;
+    let order_no = created(
+        proxy,
+        &pay_body("D1", &format!("http://{}/n", merchant.addr), None),
+    )
+    .await;
     sandbox.pay_order(&order_no).unwrap();
     eventually("three attempts", || merchant.received().len() == 3).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(merchant.received().len(), 3, "acknowledged at the third: no more");
+    assert_eq!(
+        merchant.received().len(),
+        3,
+        "acknowledged at the third: no more"
+    );
     let bodies: Vec<_> = merchant.received().into_iter().map(|r| r.params).collect();
-    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "the same signed notification every time");
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "the same signed notification every time"
+    );
 }
 
 #[tokio::test]
@@ -255,9 +330,16 @@ async fn the_payer_comes_back_through_paybridge_with_signed_parameters() {
     let merchant = Merchant::start(&["SUCCESS"]).await;
     let (_sb, sandbox, proxy) = world("").await;
     let back = "https://shop.example/paid?cart=9";
-    let order_no = created(proxy, &pay_body("B1", &format!("http://{}/n", merchant.addr), Some(back))).await;
+    let order_no = created(
+        proxy,
+        &pay_body("B1", &format!("http://{}/n", merchant.addr), Some(back)),
+    )
+    .await;
     let given = sandbox.order(&order_no).unwrap().return_url.unwrap();
-    assert!(given.starts_with(&format!("http://{proxy}/jeepay/return/")) && !given.contains('?'), "{given}");
+    assert!(
+        given.starts_with(&format!("http://{proxy}/jeepay/return/")) && !given.contains('?'),
+        "{given}"
+    );
     sandbox.pay_order(&order_no).unwrap();
     let path = given.trim_start_matches(&format!("http://{proxy}"));
     let answer = send(proxy, "GET", path, None, "", &[]).await;
@@ -265,7 +347,9 @@ async fn the_payer_comes_back_through_paybridge_with_signed_parameters() {
     let location = answer.headers["location"].to_str().unwrap();
     let (base, query) = location.split_once('?').unwrap();
     assert_eq!(base, "https://shop.example/paid");
-    let params: BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let params: BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     assert_eq!(params["cart"], "9");
     assert_eq!(params["state"], "2");
     assert_eq!(params["payOrderId"], order_no);
@@ -282,8 +366,17 @@ async fn the_payer_comes_back_through_paybridge_with_signed_parameters() {
 #[tokio::test]
 async fn a_notify_url_outside_the_merchants_hosts_is_refused() {
     let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;
-    let toml = proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "notify_hosts = [\"shop.example.com\"]\n")
-        .replace("[server]\n", "[server]\npublic_url = \"http://127.0.0.1:1\"\n");
+    let toml = proxy_toml(
+        sb.addr,
+        "3.0",
+        "hmac_sha256",
+        "",
+        "notify_hosts = [\"shop.example.com\"]\n",
+    )
+    .replace(
+        "[server]\n",
+        "[server]\npublic_url = \"http://127.0.0.1:1\"\n",
+    );
     let proxy = start_proxy(&toml).await;
     for (url, ok) in [
         ("http://127.0.0.1:6379/", false),
@@ -291,11 +384,21 @@ async fn a_notify_url_outside_the_merchants_hosts_is_refused() {
         ("http://shop.example.com.evil.example/n", false),
         ("https://SHOP.example.com/n?x=1", true),
     ] {
-        let answer = post_json(proxy.addr, "/api/pay/unifiedOrder", &pay_body(&format!("H{ok}{}", url.len()), url, None)).await.json();
+        let answer = post_json(
+            proxy.addr,
+            "/api/pay/unifiedOrder",
+            &pay_body(&format!("H{ok}{}", url.len()), url, None),
+        )
+        .await
+        .json();
         if ok {
             assert_eq!(answer["code"], 0, "{url}: {answer}");
         } else {
-            assert_eq!(answer.to_string(), error(9999, "异步通知地址不在商户允许的域名内"), "{url}");
+            assert_eq!(
+                answer.to_string(),
+                error(9999, "异步通知地址不在商户允许的域名内"),
+                "{url}"
+            );
         }
     }
     assert_eq!(sandbox.requests_seen(), 1);
@@ -305,7 +408,128 @@ async fn a_notify_url_outside_the_merchants_hosts_is_refused() {
 async fn without_a_public_url_a_payment_with_a_notify_url_is_refused_not_lost() {
     let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;
     let proxy = start_proxy(&proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")).await;
-    let answer = post_json(proxy.addr, "/api/pay/unifiedOrder", &pay_body("U1", "http://shop.example/n", None)).await;
-    assert_eq!(answer.body, error(10, "系统异常[异步通知未配置，订单未处理]"));
+    let answer = post_json(
+        proxy.addr,
+        "/api/pay/unifiedOrder",
+        &pay_body("U1", "http://shop.example/n", None),
+    )
+    .await;
+    assert_eq!(
+        answer.body,
+        error(10, "系统异常[异步通知未配置，订单未处理]")
+    );
     assert_eq!(sandbox.requests_seen(), 0);
+}
+
+#[tokio::test]
+async fn an_operator_sees_a_failed_notification_and_sends_it_again() {
+    let merchant = Merchant::start(&["no", "no", "SUCCESS"]).await;
+    let (sb, sandbox) = start_sandbox(
+        &sandbox_toml("3.0", "hmac_sha256", &[])
+            .replace("[sandbox]\n", "[sandbox]\ncallback_retry_ms = [50]\n"),
+    )
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
+        .replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\""),
+        )
+        + "\n[notify]\nretry_step_ms = 50\nmax_attempts = 2\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"operator-token-0123456789abcdef\"\n";
+    let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
+    let bound = paybridge::app::bind(&config).await.unwrap();
+    let (proxy, admin) = (bound.proxy_addr().unwrap(), bound.admin_addr().unwrap());
+    tokio::spawn(paybridge::app::run(
+        paybridge::proxy::Gateway::new(config),
+        bound,
+        None,
+        std::future::pending::<()>(),
+    ));
+    let order_no = created(
+        proxy,
+        &pay_body("OP1", &format!("http://{}/n", merchant.addr), None),
+    )
+    .await;
+    sandbox.pay_order(&order_no).unwrap();
+    eventually("two refused attempts", || merchant.received().len() == 2).await;
+    let auth = [("authorization", "Bearer operator-token-0123456789abcdef")];
+    let mut failed = Value::Null;
+    for _ in 0..100 {
+        failed = send(
+            admin,
+            "GET",
+            "/admin/notifications?status=failed",
+            None,
+            "",
+            &auth,
+        )
+        .await
+        .json();
+        if failed["notifications"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let job = &failed["notifications"][0];
+    assert_eq!(
+        (
+            job["orderId"].as_str(),
+            job["attempts"].as_i64(),
+            job["state"].as_i64()
+        ),
+        (Some(order_no.as_str()), Some(2), Some(2)),
+        "{failed}"
+    );
+    assert!(
+        job["lastError"].as_str().unwrap().contains("not SUCCESS"),
+        "{failed}"
+    );
+    // Without the token: nothing.
+    let refused = send(
+        admin,
+        "POST",
+        &format!("/admin/notifications/{}/resend", job["id"]),
+        None,
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(refused.status.as_u16(), 401);
+    let resent = send(
+        admin,
+        "POST",
+        &format!("/admin/notifications/{}/resend", job["id"]),
+        None,
+        "",
+        &auth,
+    )
+    .await;
+    assert_eq!(resent.status.as_u16(), 200, "{}", resent.body);
+    eventually("delivered after the resend", || {
+        merchant.received().len() == 3
+    })
+    .await;
+    let delivered = send(
+        admin,
+        "GET",
+        "/admin/notifications?status=delivered",
+        None,
+        "",
+        &auth,
+    )
+    .await
+    .json();
+    assert_eq!(
+        delivered["notifications"][0]["id"], job["id"],
+        "{delivered}"
+    );
+    let metrics = send(admin, "GET", "/metrics", None, "", &auth).await.body;
+    assert!(metrics.contains("paybridge_callbacks_total"), "{metrics}");
 }

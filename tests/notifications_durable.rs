@@ -29,10 +29,17 @@ async fn merchant(up: Arc<AtomicBool>) -> (SocketAddr, Arc<Mutex<Vec<BTreeMap<St
         let (seen, up) = (seen.clone(), up.clone());
         async move {
             let body = req.into_body().collect().await.unwrap().to_bytes();
-            let params: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+            let params: BTreeMap<String, String> =
+                form_urlencoded::parse(&body).into_owned().collect();
             seen.lock().unwrap().push(params);
-            let answer = if up.load(Ordering::SeqCst) { "SUCCESS" } else { "busy" };
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(answer.as_bytes()))))
+            let answer = if up.load(Ordering::SeqCst) {
+                "SUCCESS"
+            } else {
+                "busy"
+            };
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                answer.as_bytes(),
+            ))))
         }
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -49,7 +56,11 @@ async fn merchant(up: Arc<AtomicBool>) -> (SocketAddr, Arc<Mutex<Vec<BTreeMap<St
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn verified(params: &BTreeMap<String, String>) -> bool {
@@ -58,7 +69,9 @@ fn verified(params: &BTreeMap<String, String>) -> bool {
         .filter(|(k, _)| k.as_str() != "sign")
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    params.get("sign").is_some_and(|s| s.eq_ignore_ascii_case(&jeepay_sign(&fields, JEEPAY_SECRET)))
+    params
+        .get("sign")
+        .is_some_and(|s| s.eq_ignore_ascii_case(&jeepay_sign(&fields, JEEPAY_SECRET)))
 }
 
 async fn until(what: &str, secs: u64, check: impl Fn() -> bool) {
@@ -85,26 +98,48 @@ fn pay_body(no: &str, notify: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_acknowledged_to_daxpay_survives_kill_9() {
-    let (sb, sandbox) = start_sandbox(
-        &sandbox_toml("3.0", "hmac_sha256", &[]).replace("[sandbox]\n", "[sandbox]\ncallback_retry_ms = [100, 200, 400]\n"),
-    )
+    let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[]).replace(
+        "[sandbox]\n",
+        "[sandbox]\ncallback_retry_ms = [100, 200, 400]\n",
+    ))
     .await;
     let up = Arc::new(AtomicBool::new(false));
     let (shop, got) = merchant(up.clone()).await;
     let store_dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let toml = proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\""))
-        .replace("url = \"sqlite::memory:\"", &format!("url = \"sqlite://{}/orders.sqlite\"", store_dir.path().display()))
+        .replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\""),
+        )
+        .replace(
+            "url = \"sqlite::memory:\"",
+            &format!(
+                "url = \"sqlite://{}/orders.sqlite\"",
+                store_dir.path().display()
+            ),
+        )
         + "\n[notify]\nretry_step_ms = 300\nmax_attempts = 50\n";
     let mut first = Served::start(&toml, "info");
     let proxy = first.address("paybridge serving");
-    let answer = post_json(proxy, "/api/pay/unifiedOrder", &pay_body("K9", &format!("http://{shop}/n"))).await.json();
+    let answer = post_json(
+        proxy,
+        "/api/pay/unifiedOrder",
+        &pay_body("K9", &format!("http://{shop}/n")),
+    )
+    .await
+    .json();
     assert_eq!(answer["code"], 0, "{answer}");
     let order_no = answer["data"]["payOrderId"].as_str().unwrap().to_owned();
     sandbox.pay_order(&order_no).unwrap();
-    until("DaxPay's callback acknowledged", 10, || sandbox.callbacks().iter().any(|c| c.acknowledged)).await;
-    until("a first, refused, attempt", 10, || !got.lock().unwrap().is_empty()).await;
+    until("DaxPay's callback acknowledged", 10, || {
+        sandbox.callbacks().iter().any(|c| c.acknowledged)
+    })
+    .await;
+    until("a first, refused, attempt", 10, || {
+        !got.lock().unwrap().is_empty()
+    })
+    .await;
     // kill -9: the notification is acknowledged to DaxPay, not yet to the merchant.
     drop(first);
     let before = got.lock().unwrap().len();
@@ -112,10 +147,16 @@ async fn a_notification_acknowledged_to_daxpay_survives_kill_9() {
 
     let mut second = Served::start(&toml, "info");
     second.address("paybridge serving");
-    until("delivered after the restart", 15, || got.lock().unwrap().len() > before).await;
+    until("delivered after the restart", 15, || {
+        got.lock().unwrap().len() > before
+    })
+    .await;
     let last = got.lock().unwrap().last().cloned().unwrap();
     assert!(verified(&last), "{last:?}");
-    assert_eq!((last["payOrderId"].as_str(), last["state"].as_str()), (order_no.as_str(), "2"));
+    assert_eq!(
+        (last["payOrderId"].as_str(), last["state"].as_str()),
+        (order_no.as_str(), "2")
+    );
     // Acknowledged: not sent again.
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(got.lock().unwrap().len(), before + 1);
@@ -131,11 +172,19 @@ async fn postgres_database(name: &str) -> Option<String> {
         eprintln!("no PAYBRIDGE_TEST_POSTGRES_URL: skipping the PostgreSQL test");
         return None;
     };
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     let db = format!("pb_{name}_{}", std::process::id());
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
-    client.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
     let (prefix, _) = base.rsplit_once('/').unwrap();
     Some(format!("{prefix}/{db}"))
 }
@@ -146,7 +195,8 @@ async fn two_instances_on_postgres_deliver_each_notification_once() {
         return;
     };
     let (sb, sandbox) = start_sandbox(
-        &sandbox_toml("3.0", "hmac_sha256", &[]).replace("[sandbox]\n", "[sandbox]\ncallback_retry_ms = [100, 200]\n"),
+        &sandbox_toml("3.0", "hmac_sha256", &[])
+            .replace("[sandbox]\n", "[sandbox]\ncallback_retry_ms = [100, 200]\n"),
     )
     .await;
     let (shop, got) = merchant(Arc::new(AtomicBool::new(true))).await;
@@ -154,7 +204,10 @@ async fn two_instances_on_postgres_deliver_each_notification_once() {
     for _ in 0..2 {
         let port = free_port();
         let toml = proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
-            .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\""))
+            .replace(
+                "listen = \"127.0.0.1:0\"",
+                &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\""),
+            )
             .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
             + "\n[notify]\nretry_step_ms = 100\npoll_ms = 50\n";
         let mut served = Served::start(&toml, "info");
@@ -164,7 +217,13 @@ async fn two_instances_on_postgres_deliver_each_notification_once() {
     let mut orders = Vec::new();
     for i in 0..12 {
         let addr = instances[i % 2].1;
-        let answer = post_json(addr, "/api/pay/unifiedOrder", &pay_body(&format!("PG{i}"), &format!("http://{shop}/n"))).await.json();
+        let answer = post_json(
+            addr,
+            "/api/pay/unifiedOrder",
+            &pay_body(&format!("PG{i}"), &format!("http://{shop}/n")),
+        )
+        .await
+        .json();
         assert_eq!(answer["code"], 0, "{answer}");
         orders.push(answer["data"]["payOrderId"].as_str().unwrap().to_owned());
     }
@@ -173,7 +232,10 @@ async fn two_instances_on_postgres_deliver_each_notification_once() {
         // DaxPay calling twice, through either instance's URL (the token decides).
         sandbox.send_callback_again(order);
     }
-    until("twelve notifications", 20, || got.lock().unwrap().len() >= 12).await;
+    until("twelve notifications", 20, || {
+        got.lock().unwrap().len() >= 12
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let got = got.lock().unwrap().clone();
     let mut per_order: BTreeMap<String, usize> = BTreeMap::new();
@@ -182,5 +244,8 @@ async fn two_instances_on_postgres_deliver_each_notification_once() {
         *per_order.entry(params["payOrderId"].clone()).or_default() += 1;
     }
     assert_eq!(per_order.len(), 12, "{per_order:?}");
-    assert!(per_order.values().all(|n| *n == 1), "each delivered once: {per_order:?}");
+    assert!(
+        per_order.values().all(|n| *n == 1),
+        "each delivered once: {per_order:?}"
+    );
 }

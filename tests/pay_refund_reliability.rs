@@ -29,7 +29,11 @@ enum Loss {
 }
 
 /// A relay in front of the sandbox that loses the first exchange on `path` as `loss` says.
-async fn lossy_relay(sandbox: SocketAddr, path: &'static str, loss: Loss) -> (SocketAddr, Arc<AtomicUsize>) {
+async fn lossy_relay(
+    sandbox: SocketAddr,
+    path: &'static str,
+    loss: Loss,
+) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let hits = Arc::new(AtomicUsize::new(0));
@@ -38,7 +42,11 @@ async fn lossy_relay(sandbox: SocketAddr, path: &'static str, loss: Loss) -> (So
         let seen = seen.clone();
         async move {
             let (parts, body) = req.into_parts();
-            let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let body = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             let first = parts.uri.path() == path && seen.fetch_add(1, Ordering::SeqCst) == 0;
             let lost = || {
                 Response::builder()
@@ -62,7 +70,11 @@ async fn lossy_relay(sandbox: SocketAddr, path: &'static str, loss: Loss) -> (So
             if first {
                 return Ok(lost());
             }
-            Ok(Response::builder().status(status).header("content-type", "application/json").body(Full::new(bytes)).unwrap())
+            Ok(Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Full::new(bytes))
+                .unwrap())
         }
     });
     let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -118,7 +130,9 @@ async fn a_pay_whose_answer_is_lost_is_settled_by_a_lookup_not_reported_failed()
             ("channelExtra", r#"{"authCode":"134567890123456789"}"#),
         ])
     };
-    let answer = post_json(proxy.addr, "/api/pay/unifiedOrder", &bar_pay()).await.json();
+    let answer = post_json(proxy.addr, "/api/pay/unifiedOrder", &bar_pay())
+        .await
+        .json();
     // A bar code paid at once: the lookup finds it paid (state 2), so the merchant ships.
     assert_eq!(answer["code"], 0, "{answer}");
     assert!(sdk_accepts(&answer, JEEPAY_SECRET));
@@ -129,7 +143,13 @@ async fn a_pay_whose_answer_is_lost_is_settled_by_a_lookup_not_reported_failed()
     // Its number is taken, and the query has the store's fields.
     let again = post_json(proxy.addr, "/api/pay/unifiedOrder", &bar_pay()).await;
     assert_eq!(again.body, error(9999, "商户订单[L1]已存在"));
-    let q = post_json(proxy.addr, "/api/pay/query", &jeepay_body(&[("mchOrderNo", "L1")])).await.json();
+    let q = post_json(
+        proxy.addr,
+        "/api/pay/query",
+        &jeepay_body(&[("mchOrderNo", "L1")]),
+    )
+    .await
+    .json();
     assert_eq!(q["data"]["wayCode"], "WX_BAR", "{q}");
 }
 
@@ -138,14 +158,36 @@ async fn a_pay_that_never_arrived_is_unknown_then_a_retry_with_the_same_number_g
     let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;
     let (relay, _) = lossy_relay(sb.addr, "/unipay/pay", Loss::NeverSent).await;
     let proxy = start_proxy(&proxy_toml(relay, "3.0", "hmac_sha256", "", "")).await;
-    let answer = post_json(proxy.addr, "/api/pay/unifiedOrder", &pay_body("N1", "WX_NATIVE", "100")).await.json();
+    let answer = post_json(
+        proxy.addr,
+        "/api/pay/unifiedOrder",
+        &pay_body("N1", "WX_NATIVE", "100"),
+    )
+    .await
+    .json();
     assert_eq!(answer["code"], 10, "{answer}");
-    assert!(answer["msg"].as_str().unwrap().contains("结果未知"), "{answer}");
+    assert!(
+        answer["msg"].as_str().unwrap().contains("结果未知"),
+        "{answer}"
+    );
     // A new request with the same number: the store's row is only pending, so DaxPay decides.
-    let retry = post_json(proxy.addr, "/api/pay/unifiedOrder", &pay_body("N1", "WX_NATIVE", "100")).await.json();
+    let retry = post_json(
+        proxy.addr,
+        "/api/pay/unifiedOrder",
+        &pay_body("N1", "WX_NATIVE", "100"),
+    )
+    .await
+    .json();
     assert_eq!(retry["code"], 0, "{retry}");
-    assert!(sandbox.order(retry["data"]["payOrderId"].as_str().unwrap()).is_some());
-    let third = post_json(proxy.addr, "/api/pay/unifiedOrder", &pay_body("N1", "WX_NATIVE", "100")).await;
+    assert!(sandbox
+        .order(retry["data"]["payOrderId"].as_str().unwrap())
+        .is_some());
+    let third = post_json(
+        proxy.addr,
+        "/api/pay/unifiedOrder",
+        &pay_body("N1", "WX_NATIVE", "100"),
+    )
+    .await;
     assert_eq!(third.body, error(9999, "商户订单[N1]已存在"));
 }
 
@@ -154,16 +196,43 @@ async fn a_refund_whose_answer_is_lost_is_settled_by_its_own_lookup() {
     let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;
     let (relay, hits) = lossy_relay(sb.addr, "/unipay/refund", Loss::AnswerLost).await;
     let proxy = start_proxy(&proxy_toml(relay, "3.0", "hmac_sha256", "", "")).await;
-    let paid = post_json(proxy.addr, "/api/pay/unifiedOrder", &pay_body("RL", "WX_NATIVE", "1230")).await.json();
-    sandbox.pay_order(paid["data"]["payOrderId"].as_str().unwrap()).unwrap();
-    let answer = post_json(proxy.addr, "/api/refund/refundOrder", &refund_body("RL", "RLR", "230")).await.json();
+    let paid = post_json(
+        proxy.addr,
+        "/api/pay/unifiedOrder",
+        &pay_body("RL", "WX_NATIVE", "1230"),
+    )
+    .await
+    .json();
+    sandbox
+        .pay_order(paid["data"]["payOrderId"].as_str().unwrap())
+        .unwrap();
+    let answer = post_json(
+        proxy.addr,
+        "/api/refund/refundOrder",
+        &refund_body("RL", "RLR", "230"),
+    )
+    .await
+    .json();
     assert_eq!(answer["code"], 0, "{answer}");
     assert!(sdk_accepts(&answer, JEEPAY_SECRET));
     let data = &answer["data"];
-    assert_eq!((data["state"].as_i64(), data["payAmount"].as_i64(), data["refundAmount"].as_i64()), (Some(2), Some(1230), Some(230)), "{answer}");
+    assert_eq!(
+        (
+            data["state"].as_i64(),
+            data["payAmount"].as_i64(),
+            data["refundAmount"].as_i64()
+        ),
+        (Some(2), Some(1230), Some(230)),
+        "{answer}"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 1, "one refund sent");
     assert_eq!(sandbox.refunds().len(), 1);
-    let again = post_json(proxy.addr, "/api/refund/refundOrder", &refund_body("RL", "RLR", "230")).await;
+    let again = post_json(
+        proxy.addr,
+        "/api/refund/refundOrder",
+        &refund_body("RL", "RLR", "230"),
+    )
+    .await;
     assert_eq!(again.body, error(9999, "商户退款订单号[RLR]已存在"));
     assert_eq!(sandbox.refunds().len(), 1);
 }
@@ -184,14 +253,37 @@ async fn an_unreachable_store_refuses_with_code_10_and_sends_nothing() {
             .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""));
         let proxy = start_proxy(&toml).await;
         let started = std::time::Instant::now();
-        for body in [pay_body("S1", "WX_NATIVE", "100"), refund_body("S1", "SR1", "1")] {
-            let path = if body.get("wayCode").is_some() { "/api/pay/unifiedOrder" } else { "/api/refund/refundOrder" };
+        for body in [
+            pay_body("S1", "WX_NATIVE", "100"),
+            refund_body("S1", "SR1", "1"),
+        ] {
+            let path = if body.get("wayCode").is_some() {
+                "/api/pay/unifiedOrder"
+            } else {
+                "/api/refund/refundOrder"
+            };
             let answer = post_json(proxy.addr, path, &body).await;
-            assert_eq!(answer.body, error(10, "系统异常[订单存储不可用，订单未处理]"), "{url}");
+            assert_eq!(
+                answer.body,
+                error(10, "系统异常[订单存储不可用，订单未处理]"),
+                "{url}"
+            );
         }
-        let refund_query = post_json(proxy.addr, "/api/refund/query", &jeepay_body(&[("mchRefundNo", "SR1")])).await;
-        assert_eq!(refund_query.body, error(10, "系统异常[订单存储不可用，订单未处理]"), "{url}");
-        assert!(started.elapsed() < Duration::from_secs(9), "{url}: refused fast");
+        let refund_query = post_json(
+            proxy.addr,
+            "/api/refund/query",
+            &jeepay_body(&[("mchRefundNo", "SR1")]),
+        )
+        .await;
+        assert_eq!(
+            refund_query.body,
+            error(10, "系统异常[订单存储不可用，订单未处理]"),
+            "{url}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(9),
+            "{url}: refused fast"
+        );
         assert_eq!(sandbox.requests_seen(), 0, "{url}: nothing reached DaxPay");
     }
 }
@@ -204,15 +296,39 @@ async fn the_sqlite_store_survives_a_restart() {
     let toml = proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
         .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""));
     let first = start_proxy(&toml).await;
-    let created = post_json(first.addr, "/api/pay/unifiedOrder", &pay_body("K1", "ALI_QR", "1230")).await.json();
+    let created = post_json(
+        first.addr,
+        "/api/pay/unifiedOrder",
+        &pay_body("K1", "ALI_QR", "1230"),
+    )
+    .await
+    .json();
     assert_eq!(created["code"], 0, "{created}");
     drop(first);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second = start_proxy(&toml).await;
-    let again = post_json(second.addr, "/api/pay/unifiedOrder", &pay_body("K1", "ALI_QR", "1230")).await;
+    let again = post_json(
+        second.addr,
+        "/api/pay/unifiedOrder",
+        &pay_body("K1", "ALI_QR", "1230"),
+    )
+    .await;
     assert_eq!(again.body, error(9999, "商户订单[K1]已存在"));
-    let q = post_json(second.addr, "/api/pay/query", &jeepay_body(&[("mchOrderNo", "K1")])).await.json();
-    assert_eq!((q["data"]["wayCode"].as_str(), q["data"]["currency"].as_str()), (Some("ALI_QR"), Some("cny")), "{q}");
+    let q = post_json(
+        second.addr,
+        "/api/pay/query",
+        &jeepay_body(&[("mchOrderNo", "K1")]),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            q["data"]["wayCode"].as_str(),
+            q["data"]["currency"].as_str()
+        ),
+        (Some("ALI_QR"), Some("cny")),
+        "{q}"
+    );
 }
 
 /// A fresh database on the test PostgreSQL server (`PAYBRIDGE_TEST_POSTGRES_URL`, started by
@@ -226,11 +342,19 @@ async fn postgres_database(name: &str) -> Option<String> {
         eprintln!("no PAYBRIDGE_TEST_POSTGRES_URL: skipping the PostgreSQL test");
         return None;
     };
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.expect("the test PostgreSQL server");
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("the test PostgreSQL server");
     tokio::spawn(connection);
     let db = format!("pb_{name}_{}", std::process::id());
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
-    client.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
     let (prefix, _) = base.rsplit_once('/').expect("a URL with a database");
     Some(format!("{prefix}/{db}"))
 }
@@ -250,7 +374,13 @@ async fn two_instances_share_one_postgres_store() {
     for i in 0..8 {
         let addr = if i % 2 == 0 { a.addr } else { b.addr };
         racing.push(tokio::spawn(async move {
-            post_json(addr, "/api/pay/unifiedOrder", &pay_body("PG1", "WX_NATIVE", "1230")).await.json()
+            post_json(
+                addr,
+                "/api/pay/unifiedOrder",
+                &pay_body("PG1", "WX_NATIVE", "1230"),
+            )
+            .await
+            .json()
         }));
     }
     let mut created = Vec::new();
@@ -265,12 +395,39 @@ async fn two_instances_share_one_postgres_store() {
     sandbox.pay_order(&created[0]).unwrap();
 
     // Refunded through B, queried through A; a repeat through A is refused.
-    let refunded = post_json(b.addr, "/api/refund/refundOrder", &refund_body("PG1", "PGR1", "30")).await.json();
+    let refunded = post_json(
+        b.addr,
+        "/api/refund/refundOrder",
+        &refund_body("PG1", "PGR1", "30"),
+    )
+    .await
+    .json();
     assert_eq!(refunded["data"]["payAmount"], 1230, "{refunded}");
-    let q = post_json(a.addr, "/api/refund/query", &jeepay_body(&[("mchRefundNo", "PGR1")])).await.json();
-    assert_eq!((q["data"]["state"].as_i64(), q["data"]["payAmount"].as_i64()), (Some(2), Some(1230)), "{q}");
-    let again = post_json(a.addr, "/api/refund/refundOrder", &refund_body("PG1", "PGR1", "30")).await;
+    let q = post_json(
+        a.addr,
+        "/api/refund/query",
+        &jeepay_body(&[("mchRefundNo", "PGR1")]),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (q["data"]["state"].as_i64(), q["data"]["payAmount"].as_i64()),
+        (Some(2), Some(1230)),
+        "{q}"
+    );
+    let again = post_json(
+        a.addr,
+        "/api/refund/refundOrder",
+        &refund_body("PG1", "PGR1", "30"),
+    )
+    .await;
     assert_eq!(again.body, error(9999, "商户退款订单号[PGR1]已存在"));
-    let pay_query = post_json(a.addr, "/api/pay/query", &jeepay_body(&[("mchOrderNo", "PG1")])).await.json();
+    let pay_query = post_json(
+        a.addr,
+        "/api/pay/query",
+        &jeepay_body(&[("mchOrderNo", "PG1")]),
+    )
+    .await
+    .json();
     assert_eq!(pay_query["data"]["wayCode"], "WX_NATIVE", "{pay_query}");
 }

@@ -42,11 +42,11 @@ impl Merchant {
         let Some(hosts) = &self.notify_hosts else {
             return true;
         };
-        let host = url
-            .parse::<http::Uri>()
-            .ok()
-            .and_then(|u| u.host().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase()));
-        host.is_some_and(|h| hosts.iter().any(|allowed| *allowed == h))
+        let host = url.parse::<http::Uri>().ok().and_then(|u| {
+            u.host()
+                .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+        });
+        host.is_some_and(|h| hosts.contains(&h))
     }
 }
 
@@ -160,13 +160,21 @@ pub(super) fn validate(
         let notify_hosts = match m.notify_hosts {
             None => None,
             Some(hosts) => {
-                if hosts.iter().any(|h| h.trim().is_empty() || h.contains(['/', ':', '@'])) {
+                if hosts
+                    .iter()
+                    .any(|h| h.trim().is_empty() || h.contains(['/', ':', '@']))
+                {
                     return Err(invalid(
                         key("notify_hosts"),
                         "host names only (no scheme, port, path or user)",
                     ));
                 }
-                Some(hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect())
+                Some(
+                    hosts
+                        .iter()
+                        .map(|h| h.trim().to_ascii_lowercase())
+                        .collect(),
+                )
             }
         };
         let merchant = Merchant {
@@ -221,7 +229,8 @@ fn way_codes(key: &str, raw: BTreeMap<String, String>) -> Result<WayCodes, Confi
     let code = |s: &str| {
         !s.is_empty()
             && s.len() <= 32
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
     let mut routes = BTreeMap::new();
     for (way_code, target) in raw {

@@ -48,7 +48,15 @@ pub const DEFAULT_PATH: &str = "config/paybridge.toml";
 
 /// Top-level sections that `PAYBRIDGE_<SECTION>__<KEY>` variables may override (the sandbox
 /// sections' overrides are read by the sandbox crate).
-const ENV_SECTIONS: [&str; 7] = ["server", "log", "upstreams", "admin", "replay", "store", "notify"];
+const ENV_SECTIONS: [&str; 7] = [
+    "server",
+    "log",
+    "upstreams",
+    "admin",
+    "replay",
+    "store",
+    "notify",
+];
 
 /// The validated configuration.
 #[derive(Debug)]

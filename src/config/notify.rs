@@ -43,7 +43,10 @@ mod tests {
     #[test]
     fn jeepays_schedule_by_default_and_zero_refused() {
         let c = validate(RawNotify::default()).unwrap();
-        assert_eq!((c.max_attempts, c.retry_step, c.timeout), (6, Duration::from_secs(30), Duration::from_secs(20)));
+        assert_eq!(
+            (c.max_attempts, c.retry_step, c.timeout),
+            (6, Duration::from_secs(30), Duration::from_secs(20))
+        );
         assert!(c.lease > c.timeout);
         let err = validate(RawNotify {
             max_attempts: Some(0),

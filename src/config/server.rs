@@ -99,7 +99,9 @@ mod tests {
     #[test]
     fn the_public_url_is_a_plain_http_base() {
         assert_eq!(
-            public_url("https://pay.example.com/bridge/").unwrap().as_deref(),
+            public_url("https://pay.example.com/bridge/")
+                .unwrap()
+                .as_deref(),
             Some("https://pay.example.com/bridge")
         );
         for bad in [

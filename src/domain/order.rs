@@ -127,7 +127,9 @@ impl RefundOrderStatus {
     }
 
     pub fn parse(text: &str) -> Option<RefundOrderStatus> {
-        RefundOrderStatus::ALL.into_iter().find(|s| s.as_str() == text)
+        RefundOrderStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 }
 
@@ -265,7 +267,14 @@ mod tests {
         assert_eq!(Fen(100).yuan(), "1.00");
         assert_eq!(Fen(1230).yuan(), "12.30");
         assert_eq!(Fen(9_999_999_999).yuan(), "99999999.99");
-        for (fen, text) in [(1, "0.01"), (10, "0.1"), (100, "1"), (1230, "12.3"), (1201, "12.01"), (0, "0")] {
+        for (fen, text) in [
+            (1, "0.01"),
+            (10, "0.1"),
+            (100, "1"),
+            (1230, "12.3"),
+            (1201, "12.01"),
+            (0, "0"),
+        ] {
             assert_eq!(Fen(fen).yuan_stripped(), text);
             assert_eq!(Fen::from_yuan(text), Ok(Fen(fen)));
         }

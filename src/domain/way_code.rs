@@ -9,9 +9,31 @@ use super::failure::Failure;
 
 /// Every way code Jeepay knows (`t_pay_way`); anything else is `不支持的支付方式`.
 pub const JEEPAY_WAY_CODES: &[&str] = &[
-    "ALI_BAR", "ALI_JSAPI", "ALI_LITE", "ALI_APP", "ALI_PC", "ALI_WAP", "ALI_QR", "ALI_OC",
-    "WX_JSAPI", "WX_LITE", "WX_BAR", "WX_APP", "WX_NATIVE", "WX_H5", "YSF_BAR", "YSF_JSAPI",
-    "UP_APP", "UP_WAP", "UP_QR", "UP_BAR", "UP_B2B", "UP_PC", "UP_JSAPI", "PP_PC", "QR_CASHIER",
+    "ALI_BAR",
+    "ALI_JSAPI",
+    "ALI_LITE",
+    "ALI_APP",
+    "ALI_PC",
+    "ALI_WAP",
+    "ALI_QR",
+    "ALI_OC",
+    "WX_JSAPI",
+    "WX_LITE",
+    "WX_BAR",
+    "WX_APP",
+    "WX_NATIVE",
+    "WX_H5",
+    "YSF_BAR",
+    "YSF_JSAPI",
+    "UP_APP",
+    "UP_WAP",
+    "UP_QR",
+    "UP_BAR",
+    "UP_B2B",
+    "UP_PC",
+    "UP_JSAPI",
+    "PP_PC",
+    "QR_CASHIER",
     "AUTO_BAR",
 ];
 
@@ -151,18 +173,38 @@ mod tests {
     #[test]
     fn bar_codes_are_classified_as_jeepay_does() {
         assert_eq!(classify_bar_code("134567890123456789").ok(), Some("WX_BAR"));
-        assert_eq!(classify_bar_code("284567890123456789").ok(), Some("ALI_BAR"));
+        assert_eq!(
+            classify_bar_code("284567890123456789").ok(),
+            Some("ALI_BAR")
+        );
         assert_eq!(classify_bar_code("2845678901234567").ok(), Some("ALI_BAR"));
-        assert_eq!(classify_bar_code("6212345678901234567").ok(), Some("YSF_BAR"));
-        for bad in ["1345678901234567", "99456789012345678", "13456789012345678x", "28456789012345"] {
-            assert!(matches!(
-                classify_bar_code(bad),
-                Err(Failure::Invalid { words: "不支持的条码", .. })
-            ), "{bad}");
+        assert_eq!(
+            classify_bar_code("6212345678901234567").ok(),
+            Some("YSF_BAR")
+        );
+        for bad in [
+            "1345678901234567",
+            "99456789012345678",
+            "13456789012345678x",
+            "28456789012345",
+        ] {
+            assert!(
+                matches!(
+                    classify_bar_code(bad),
+                    Err(Failure::Invalid {
+                        words: "不支持的条码",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
         }
         assert!(matches!(
             classify_bar_code(""),
-            Err(Failure::Invalid { words: "条码为空", .. })
+            Err(Failure::Invalid {
+                words: "条码为空",
+                ..
+            })
         ));
     }
 
@@ -170,7 +212,10 @@ mod tests {
     fn every_default_route_is_a_jeepay_way_code() {
         for code in JEEPAY_WAY_CODES {
             if let Some(route) = default_route(code) {
-                assert!(["ali_pay", "wechat_pay"].contains(&route.channel.as_str()), "{code}");
+                assert!(
+                    ["ali_pay", "wechat_pay"].contains(&route.channel.as_str()),
+                    "{code}"
+                );
             }
         }
         assert!(default_route("YSF_BAR").is_none());
@@ -180,13 +225,25 @@ mod tests {
     #[test]
     fn merchants_route_way_codes_their_own_way() {
         let mut own = BTreeMap::new();
-        own.insert("ALI_JSAPI".to_owned(), ("alipay_isv".to_owned(), "jsapi".to_owned()));
-        own.insert("YSF_BAR".to_owned(), ("union_pay".to_owned(), "barcode".to_owned()));
+        own.insert(
+            "ALI_JSAPI".to_owned(),
+            ("alipay_isv".to_owned(), "jsapi".to_owned()),
+        );
+        own.insert(
+            "YSF_BAR".to_owned(),
+            ("union_pay".to_owned(), "barcode".to_owned()),
+        );
         let codes = WayCodes::new(own);
         let r = codes.route("ALI_JSAPI").unwrap();
-        assert_eq!((r.channel.as_str(), r.data), ("alipay_isv", PayData::AliTradeNo));
+        assert_eq!(
+            (r.channel.as_str(), r.data),
+            ("alipay_isv", PayData::AliTradeNo)
+        );
         assert_eq!(codes.route("YSF_BAR").unwrap().data, PayData::Nothing);
-        assert!(matches!(codes.route("UP_PC"), Err(Failure::WayCodeUnsupported)));
+        assert!(matches!(
+            codes.route("UP_PC"),
+            Err(Failure::WayCodeUnsupported)
+        ));
         assert_eq!(codes.route("WX_NATIVE").unwrap().method, "qrcode");
     }
 }

@@ -52,7 +52,10 @@ pub async fn resend(store: Option<OrderStore>, id: &str) -> Answer {
         Ok(true) => {
             tracing::info!(id, "notification queued again by an operator");
             super::wake();
-            (StatusCode::OK, json!({ "id": id, "status": "pending" }).to_string())
+            (
+                StatusCode::OK,
+                json!({ "id": id, "status": "pending" }).to_string(),
+            )
         }
         Ok(false) => (
             StatusCode::NOT_FOUND,

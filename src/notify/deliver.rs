@@ -64,16 +64,25 @@ async fn run(current: Arc<ArcSwap<Runtime>>) {
                 Ok(jobs) if !jobs.is_empty() => {
                     let mut sending = JoinSet::new();
                     for job in jobs {
-                        let (client, store, config, owner, rt) =
-                            (client.clone(), store.clone(), config.clone(), owner.clone(), rt.clone());
-                        sending.spawn(async move { deliver(&client, &store, &config, &owner, &rt, job).await });
+                        let (client, store, config, owner, rt) = (
+                            client.clone(),
+                            store.clone(),
+                            config.clone(),
+                            owner.clone(),
+                            rt.clone(),
+                        );
+                        sending.spawn(async move {
+                            deliver(&client, &store, &config, &owner, &rt, job).await
+                        });
                     }
                     while sending.join_next().await.is_some() {}
                     // More may be due: look again at once.
                     continue;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "the outbox cannot be read: notifications wait"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the outbox cannot be read: notifications wait")
+                }
             }
         }
         tokio::select! {
@@ -117,21 +126,45 @@ async fn deliver(
     let attempt = job.attempts + 1;
     let recorded = match &result {
         Ok(()) => {
-            metrics::counter!("paybridge_notification_attempts_total", "outcome" => "acknowledged").increment(1);
+            metrics::counter!("paybridge_notification_attempts_total", "outcome" => "acknowledged")
+                .increment(1);
             metrics::counter!("paybridge_notifications_delivered_total").increment(1);
-            tracing::info!(id = job.id, mch_no = job.mch_no.as_str(), order_id = job.order_id.as_str(), attempt, "notification delivered");
+            tracing::info!(
+                id = job.id,
+                mch_no = job.mch_no.as_str(),
+                order_id = job.order_id.as_str(),
+                attempt,
+                "notification delivered"
+            );
             store.mark_delivered(job.id, owner, now_ms()).await
         }
         Err(why) => {
-            let outcome = if why.starts_with("answered") { "rejected" } else { "error" };
-            metrics::counter!("paybridge_notification_attempts_total", "outcome" => outcome).increment(1);
+            let outcome = if why.starts_with("answered") {
+                "rejected"
+            } else {
+                "error"
+            };
+            metrics::counter!("paybridge_notification_attempts_total", "outcome" => outcome)
+                .increment(1);
             if !allowed || attempt >= i64::from(config.max_attempts) {
-                tracing::warn!(id = job.id, mch_no = job.mch_no.as_str(), attempt, why = why.as_str(), "notification failed for good");
+                tracing::warn!(
+                    id = job.id,
+                    mch_no = job.mch_no.as_str(),
+                    attempt,
+                    why = why.as_str(),
+                    "notification failed for good"
+                );
                 store.mark_failed(job.id, owner, why).await
             } else {
                 let step = i64::try_from(config.retry_step.as_millis()).unwrap_or(i64::MAX);
                 let next = now_ms().saturating_add(step.saturating_mul(attempt));
-                tracing::info!(id = job.id, mch_no = job.mch_no.as_str(), attempt, why = why.as_str(), "notification not acknowledged: retried later");
+                tracing::info!(
+                    id = job.id,
+                    mch_no = job.mch_no.as_str(),
+                    attempt,
+                    why = why.as_str(),
+                    "notification not acknowledged: retried later"
+                );
                 store.mark_retry(job.id, owner, next, why).await
             }
         }
@@ -142,13 +175,23 @@ async fn deliver(
     }
 }
 
-async fn post(client: &HttpsClient, config: &NotifyConfig, job: &Notification) -> Result<(), String> {
+async fn post(
+    client: &HttpsClient,
+    config: &NotifyConfig,
+    job: &Notification,
+) -> Result<(), String> {
     let request = Request::post(job.url.as_str())
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded;charset=UTF-8")
+        .header(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded;charset=UTF-8",
+        )
         .body(Full::new(Bytes::from(job.body.clone())))
         .map_err(|e| format!("unusable URL: {e}"))?;
     let exchange = async {
-        let response = client.request(request).await.map_err(|e| format!("not sent or no answer: {e}"))?;
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| format!("not sent or no answer: {e}"))?;
         let body = Limited::new(response.into_body(), MAX_ANSWER)
             .collect()
             .await

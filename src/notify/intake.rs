@@ -106,7 +106,11 @@ fn owner(
     upstream: &str,
 ) -> Result<(Arc<Merchant>, Arc<Upstream>), Refusal> {
     let merchant = rt.config.merchants.lookup(mch_no, app_id).map_err(|_| {
-        tracing::warn!(mch_no, app_id, "a callback for a merchant app no longer configured");
+        tracing::warn!(
+            mch_no,
+            app_id,
+            "a callback for a merchant app no longer configured"
+        );
         Refusal::UnknownOrder
     })?;
     let upstream = rt
@@ -147,8 +151,14 @@ async fn pay(
     let prefix = merchant.daxpay.order_prefix.as_deref().unwrap_or_default();
     let biz = format!("{prefix}{}", row.mch_order_no);
     let by = OrderRef::new(None, Some(&biz));
-    let data = read_again(rt, merchant, upstream, DaxCall::PayQuery, query_fields(&by, upstream.version()))
-        .await?;
+    let data = read_again(
+        rt,
+        merchant,
+        upstream,
+        DaxCall::PayQuery,
+        query_fields(&by, upstream.version()),
+    )
+    .await?;
     let order = pay_order(&data, &source(upstream)).map_err(|e| unverified(&e))?;
     if order.biz_order_no != biz {
         return Err(Refusal::UnknownOrder);
@@ -181,7 +191,10 @@ async fn refund(
 }
 
 /// Writes the job (once per order and state, however often DaxPay calls) and wakes the workers.
-pub(crate) async fn enqueue(store: &OrderStore, job: Option<NewNotification>) -> Result<(), Refusal> {
+pub(crate) async fn enqueue(
+    store: &OrderStore,
+    job: Option<NewNotification>,
+) -> Result<(), Refusal> {
     let Some(job) = job else {
         return Ok(());
     };
@@ -225,7 +238,10 @@ pub(crate) async fn read_again(
     call: DaxCall,
     fields: Fields<'_>,
 ) -> Result<Value, Refusal> {
-    let client = rt.upstreams.daxpay(&upstream.name).ok_or(Refusal::Unverified)?;
+    let client = rt
+        .upstreams
+        .daxpay(&upstream.name)
+        .ok_or(Refusal::Unverified)?;
     let identity = &merchant.daxpay;
     let nonce = fresh_nonce();
     let body = Caller {
@@ -249,10 +265,19 @@ pub(crate) async fn read_again(
         utc_offset: upstream.utc_offset,
         window,
     });
-    match read_fresh_answer(&upstream.scheme, identity.secret.expose(), &answer, fresh.as_ref()) {
+    match read_fresh_answer(
+        &upstream.scheme,
+        identity.secret.expose(),
+        &answer,
+        fresh.as_ref(),
+    ) {
         Ok(Answer::Done { data, .. }) => Ok(data),
         Ok(Answer::Refused { code, msg, .. }) => {
-            tracing::warn!(code, msg = msg.as_str(), "DaxPay refused to read the order again");
+            tracing::warn!(
+                code,
+                msg = msg.as_str(),
+                "DaxPay refused to read the order again"
+            );
             Err(Refusal::UnknownOrder)
         }
         Err(fault) => {

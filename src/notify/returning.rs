@@ -27,12 +27,16 @@ pub async fn redirect(rt: &Runtime, token: &str) -> Response<Full<Bytes>> {
             *response.status_mut() = StatusCode::FOUND;
             if let Ok(value) = header::HeaderValue::from_str(&location) {
                 response.headers_mut().insert(header::LOCATION, value);
-                response
-                    .headers_mut()
-                    .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+                response.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    header::HeaderValue::from_static("no-store"),
+                );
                 return response;
             }
-            page(StatusCode::INTERNAL_SERVER_ERROR, "支付结果暂不可用，请稍后查询订单")
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "支付结果暂不可用，请稍后查询订单",
+            )
         }
         Err(status) => page(
             status,
@@ -68,9 +72,15 @@ async fn location(rt: &Runtime, token: &str) -> Result<String, StatusCode> {
     let prefix = merchant.daxpay.order_prefix.as_deref().unwrap_or_default();
     let biz = format!("{prefix}{}", row.mch_order_no);
     let by = OrderRef::new(None, Some(&biz));
-    let data = read_again(rt, &merchant, &upstream, DaxCall::PayQuery, query_fields(&by, upstream.version()))
-        .await
-        .map_err(|_| StatusCode::BAD_GATEWAY)?;
+    let data = read_again(
+        rt,
+        &merchant,
+        &upstream,
+        DaxCall::PayQuery,
+        query_fields(&by, upstream.version()),
+    )
+    .await
+    .map_err(|_| StatusCode::BAD_GATEWAY)?;
     let source = AnswerSource {
         name: &upstream.name,
         version: upstream.version(),
@@ -91,7 +101,12 @@ async fn location(rt: &Runtime, token: &str) -> Result<String, StatusCode> {
         order: OrderRef::default(),
     }
     .data(&order, &merchant);
-    Ok(return_location(back, data, now_ms(), merchant.secret.expose()))
+    Ok(return_location(
+        back,
+        data,
+        now_ms(),
+        merchant.secret.expose(),
+    ))
 }
 
 fn page(status: StatusCode, words: &'static str) -> Response<Full<Bytes>> {

@@ -46,10 +46,9 @@ pub(super) fn says_no_such_order(answer: &Answered) -> bool {
         msg: Option<std::borrow::Cow<'a, str>>,
     }
     answer.status == StatusCode::OK
-        && serde_json::from_slice::<Verdict<'_>>(&answer.body)
-            .is_ok_and(|v| {
-                // A refund of an unknown order is `退款订单不存在` (sic) in Jeepay.
-                v.code == code::BUSINESS
-                    && matches!(v.msg.as_deref(), Some("订单不存在" | "退款订单不存在"))
-            })
+        && serde_json::from_slice::<Verdict<'_>>(&answer.body).is_ok_and(|v| {
+            // A refund of an unknown order is `退款订单不存在` (sic) in Jeepay.
+            v.code == code::BUSINESS
+                && matches!(v.msg.as_deref(), Some("订单不存在" | "退款订单不存在"))
+        })
 }

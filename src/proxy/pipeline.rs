@@ -18,11 +18,11 @@ use time::OffsetDateTime;
 
 use super::call::{execute, resume, Job, Prepared, Translated};
 use super::records::Recorded;
-use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use super::replay::{self, Claimed};
 use super::runtime::reply_answer;
 use super::{ownership, passthrough};
 use crate::config::{LegacyUpstream, LookupError};
+use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use crate::domain::{Failure, OpKind};
 use crate::upstream::Answered;
 

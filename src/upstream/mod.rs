@@ -18,8 +18,8 @@ use std::time::Duration;
 pub use daxpay::DaxClient;
 pub use error::UpstreamError;
 pub use legacy::LegacyClient;
-pub use transport::Answered;
 pub(crate) use transport::tls_config;
+pub use transport::Answered;
 
 use crate::config::Config;
 use transport::unix_ms;

@@ -56,7 +56,9 @@ pub fn read_callback(scheme: &Scheme, secret: &str, body: &[u8]) -> Result<Callb
         .ok_or(AnswerFault::UnsignedSuccess)?
         .to_owned();
     if envelope.get("code").and_then(Value::as_i64) != Some(0) {
-        return Err(AnswerFault::Malformed("a callback whose code is not 0".to_owned()));
+        return Err(AnswerFault::Malformed(
+            "a callback whose code is not 0".to_owned(),
+        ));
     }
     if scheme.version == Version::V2_0 {
         // Flat: every non-null field but `sign`, keys sorted by the signer itself.
@@ -168,9 +170,24 @@ mod tests {
 
     #[test]
     fn java_case_insensitive_order() {
-        let mut keys = vec!["refundStatus", "ALLOCATION", "amount", "autoAllocation", "bizOrderNo"];
+        let mut keys = vec![
+            "refundStatus",
+            "ALLOCATION",
+            "amount",
+            "autoAllocation",
+            "bizOrderNo",
+        ];
         keys.sort_by(|a, b| case_insensitive(a, b));
-        assert_eq!(keys, ["ALLOCATION", "amount", "autoAllocation", "bizOrderNo", "refundStatus"]);
+        assert_eq!(
+            keys,
+            [
+                "ALLOCATION",
+                "amount",
+                "autoAllocation",
+                "bizOrderNo",
+                "refundStatus"
+            ]
+        );
     }
 
     #[test]
@@ -180,7 +197,10 @@ mod tests {
             read_callback(&scheme, "k", br#"{"code":0,"data":{}}"#),
             Err(AnswerFault::UnsignedSuccess)
         );
-        assert!(matches!(read_callback(&scheme, "k", b"[]"), Err(AnswerFault::Malformed(_))));
+        assert!(matches!(
+            read_callback(&scheme, "k", b"[]"),
+            Err(AnswerFault::Malformed(_))
+        ));
         assert!(matches!(
             read_callback(&scheme, "k", br#"{"code":1,"sign":"x","data":{}}"#),
             Err(AnswerFault::Malformed(_))

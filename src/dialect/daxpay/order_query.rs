@@ -10,8 +10,8 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::envelope::Fields;
 use super::answer_source::Upstream;
+use super::envelope::Fields;
 use super::sign::Version;
 use crate::domain::order::{OrderRef, PayStatus};
 use crate::domain::Failure;

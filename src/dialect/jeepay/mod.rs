@@ -3,8 +3,8 @@
 //! failure.
 
 pub mod envelope;
-pub mod notification;
 pub mod failure;
+pub mod notification;
 pub mod ops;
 pub mod params;
 pub mod sign;

@@ -24,7 +24,12 @@ pub struct Notification {
 }
 
 /// The notification of `data` to `merchant_url`, signed with `secret` at `req_time_ms`.
-pub fn notification(merchant_url: &str, data: Data, req_time_ms: i64, secret: &str) -> Notification {
+pub fn notification(
+    merchant_url: &str,
+    data: Data,
+    req_time_ms: i64,
+    secret: &str,
+) -> Notification {
     let (url, own) = split(merchant_url);
     let params = signed(own, data, req_time_ms, secret);
     let mut form = form_urlencoded::Serializer::new(String::new());
@@ -96,10 +101,22 @@ mod tests {
 
     #[test]
     fn the_merchants_query_moves_into_the_body_and_every_value_is_encoded() {
-        let n = notification("https://shop.example/notify?token=t1&state=9#x", data(), 1700000000000, "k");
+        let n = notification(
+            "https://shop.example/notify?token=t1&state=9#x",
+            data(),
+            1700000000000,
+            "k",
+        );
         assert_eq!(n.url, "https://shop.example/notify");
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(n.body.as_bytes()).into_owned().collect();
-        let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(n.body.as_bytes())
+            .into_owned()
+            .collect();
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("token"), Some("t1"));
         assert_eq!(get("state"), Some("2"), "the notification wins a clash");
         assert_eq!(pairs.iter().filter(|(k, _)| k == "state").count(), 1);
@@ -112,19 +129,28 @@ mod tests {
             .filter(|(k, _)| k != "sign")
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let mut signable: Vec<(&str, &str)> = fields.into_iter().filter(|(k, v)| sign::signable(k, v)).collect();
+        let mut signable: Vec<(&str, &str)> = fields
+            .into_iter()
+            .filter(|(k, v)| sign::signable(k, v))
+            .collect();
         let expected = sign::sign(&mut signable, "k");
         assert!(get("sign").unwrap().eq_ignore_ascii_case(expected.as_str()));
     }
 
     #[test]
     fn return_locations_keep_the_merchants_query_and_fragment() {
-        let at = |url: &str| return_location(url, Data::new().text("payOrderId", Some("P1")), 1, "k");
-        assert!(at("https://m.example/back").starts_with("https://m.example/back?payOrderId=P1&reqTime=1&sign="));
-        assert!(at("https://m.example/back?x=1").starts_with("https://m.example/back?x=1&payOrderId=P1"));
+        let at =
+            |url: &str| return_location(url, Data::new().text("payOrderId", Some("P1")), 1, "k");
+        assert!(at("https://m.example/back")
+            .starts_with("https://m.example/back?payOrderId=P1&reqTime=1&sign="));
+        assert!(at("https://m.example/back?x=1")
+            .starts_with("https://m.example/back?x=1&payOrderId=P1"));
         assert!(at("https://m.example/back?").starts_with("https://m.example/back?payOrderId=P1"));
         assert!(!at("https://m.example/back?sign=forged").contains("forged"));
         let with_fragment = at("https://m.example/back#done");
-        assert!(with_fragment.ends_with("#done") && with_fragment.contains("?payOrderId=P1"), "{with_fragment}");
+        assert!(
+            with_fragment.ends_with("#done") && with_fragment.contains("?payOrderId=P1"),
+            "{with_fragment}"
+        );
     }
 }

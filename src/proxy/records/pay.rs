@@ -64,7 +64,11 @@ impl Recorded for Pay {
 
 /// paybridge's callback and return URLs in the merchant's stead (under `token`, else a new
 /// one), when the merchant gave URLs of its own; its token.
-fn relay(job: &Job<'_>, p: &mut Prepared<Pay>, token: Option<String>) -> Result<Option<String>, Failure> {
+fn relay(
+    job: &Job<'_>,
+    p: &mut Prepared<Pay>,
+    token: Option<String>,
+) -> Result<Option<String>, Failure> {
     if p.op.notify_url.is_none() && p.op.return_url.is_none() {
         return Ok(None);
     }

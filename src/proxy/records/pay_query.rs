@@ -19,7 +19,10 @@ impl Recorded for PayQuery {
         let Some(store) = job.rt.orders.as_ref() else {
             return Ok(order);
         };
-        match store.pay_by_order_id(&p.merchant.mch_no, &order.order_no).await {
+        match store
+            .pay_by_order_id(&p.merchant.mch_no, &order.order_no)
+            .await
+        {
             Ok(Some(row)) => {
                 order.kept = Some(KeptPay {
                     way_code: row.way_code,

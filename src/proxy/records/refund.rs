@@ -9,8 +9,8 @@ use crate::dialect::daxpay::order_query::query_fields;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{Refund, RefundRecord, Refunded};
 use crate::domain::order::{Fen, RefundOrderStatus};
-use crate::notify::jobs::refund_job;
 use crate::domain::{Failure, Operation};
+use crate::notify::jobs::refund_job;
 use crate::proxy::call::{exchange, probe, Job, Prepared};
 use crate::store::{Inserted, RefundRow, RowState};
 
@@ -35,7 +35,11 @@ impl Recorded for Refund {
             app_id: p.merchant.app_id.clone(),
             mch_refund_no: p.op.mch_refund_no.clone(),
             refund_order_id: None,
-            pay_order_id: paid.as_ref().and_then(|r| r.pay_order_id.clone()).or(p.op.order.order_no.clone()),
+            pay_order_id: paid.as_ref().and_then(|r| r.pay_order_id.clone()).or(p
+                .op
+                .order
+                .order_no
+                .clone()),
             mch_order_no: paid.as_ref().map(|r| r.mch_order_no.clone()),
             refund_amount_fen: i64::try_from(p.op.amount.0).unwrap_or(i64::MAX),
             pay_amount_fen: paid.as_ref().map(|r| r.amount_fen),
@@ -114,9 +118,12 @@ impl Recorded for Refund {
             };
             let job = refund_job(&p.merchant, &row, record, crate::notify::now_ms());
             if crate::notify::intake::enqueue(store, job).await.is_err() {
-                not_recorded("refund failure notification", crate::store::StoreError::Unavailable(
-                    "the notification of a failed refund".to_owned(),
-                ));
+                not_recorded(
+                    "refund failure notification",
+                    crate::store::StoreError::Unavailable(
+                        "the notification of a failed refund".to_owned(),
+                    ),
+                );
             }
         }
         Ok(refunded)
@@ -125,7 +132,11 @@ impl Recorded for Refund {
 
 /// paybridge's callback URL in the merchant's stead (under `token`, else a new one), when the
 /// merchant gave a notify URL; its token.
-fn relay(job: &Job<'_>, p: &mut Prepared<Refund>, token: Option<String>) -> Result<Option<String>, Failure> {
+fn relay(
+    job: &Job<'_>,
+    p: &mut Prepared<Refund>,
+    token: Option<String>,
+) -> Result<Option<String>, Failure> {
     if p.op.notify_url.is_none() {
         return Ok(None);
     }
@@ -154,4 +165,3 @@ async fn paid_amount(job: &Job<'_>, p: &Prepared<Refund>) -> Option<Fen> {
         _ => None,
     }
 }
-

@@ -94,10 +94,7 @@ impl DaxOp for Pay {
             10506 if ["必须传入", "支付超时时间"].iter().any(|w| msg.contains(w)) => {
                 Failure::Refused {
                     code,
-                    msg: msg
-                        .trim_start_matches("验证参数错误")
-                        .trim()
-                        .to_owned(),
+                    msg: msg.trim_start_matches("验证参数错误").trim().to_owned(),
                 }
             }
             _ => refusal(code, msg, verified, upstream),
@@ -179,7 +176,13 @@ mod tests {
 
     #[test]
     fn amounts_go_in_yuan_as_signed() {
-        for (fen, yuan) in [(1, "0.01"), (10, "0.1"), (100, "1"), (1230, "12.3"), (9_999_999_999, "99999999.99")] {
+        for (fen, yuan) in [
+            (1, "0.01"),
+            (10, "0.1"),
+            (100, "1"),
+            (1230, "12.3"),
+            (9_999_999_999, "99999999.99"),
+        ] {
             let mut op = pay("WX_NATIVE", fen);
             op.bind(&upstream(Version::V3_0)).unwrap();
             let (call, fields) = op.request(Version::V3_0);
@@ -209,7 +212,10 @@ mod tests {
         op.bind(&upstream(Version::V3_0Beta)).unwrap();
         let (_, fields) = op.request(Version::V3_0Beta);
         assert_eq!(fields.get("openId"), None);
-        assert_eq!(fields.get("extraParam"), Some(Field::Text(r#"{"openId":"o1"}"#)));
+        assert_eq!(
+            fields.get("extraParam"),
+            Some(Field::Text(r#"{"openId":"o1"}"#))
+        );
         let mut op = pay("WX_JSAPI", 1);
         op.bind(&upstream(Version::V3_0)).unwrap();
         let (_, fields) = op.request(Version::V3_0);
@@ -217,7 +223,10 @@ mod tests {
         assert_eq!(fields.get("extraParam"), None);
         let mut ali = pay("ALI_JSAPI", 1);
         ali.bind(&upstream(Version::V3_0)).unwrap();
-        assert_eq!(ali.upstream_text.extra_param.as_deref(), Some(r#"{"buyerId":"2088"}"#));
+        assert_eq!(
+            ali.upstream_text.extra_param.as_deref(),
+            Some(r#"{"buyerId":"2088"}"#)
+        );
         assert!(matches!(
             pay("WX_NATIVE", 1).bind(&upstream(Version::V2_0)),
             Err(Failure::WayCodeUnsupported)
@@ -228,15 +237,32 @@ mod tests {
     fn refusals_in_jeepay_terms() {
         let op = pay("WX_JSAPI", 1);
         let said = |code, msg: &str| op.refusal(code, msg.into(), true, "u");
-        assert!(matches!(said(20044, "订单号重复，请重新发起支付"), Failure::OrderExists(n) if n == "M1"));
-        assert!(matches!(said(20043, "正在支付中，请勿重复支付"), Failure::OrderExists(_)));
-        assert!(matches!(said(20030, "不支持的能力: union_pay"), Failure::WayCodeUnsupported));
+        assert!(
+            matches!(said(20044, "订单号重复，请重新发起支付"), Failure::OrderExists(n) if n == "M1")
+        );
+        assert!(matches!(
+            said(20043, "正在支付中，请勿重复支付"),
+            Failure::OrderExists(_)
+        ));
+        assert!(matches!(
+            said(20030, "不支持的能力: union_pay"),
+            Failure::WayCodeUnsupported
+        ));
         assert!(matches!(
             said(10506, "验证参数错误\n微信JSAPI支付必须传入openId参数"),
             Failure::Refused { msg, .. } if msg == "微信JSAPI支付必须传入openId参数"
         ));
-        assert!(matches!(said(10506, "请求时间超时"), Failure::Rejected { .. }));
-        assert!(matches!(said(20045, "支付失败: x"), Failure::Refused { code: 20045, .. }));
-        assert!(matches!(said(20060, "支付金额超过限额"), Failure::Refused { .. }));
+        assert!(matches!(
+            said(10506, "请求时间超时"),
+            Failure::Rejected { .. }
+        ));
+        assert!(matches!(
+            said(20045, "支付失败: x"),
+            Failure::Refused { code: 20045, .. }
+        ));
+        assert!(matches!(
+            said(20060, "支付金额超过限额"),
+            Failure::Refused { .. }
+        ));
     }
 }

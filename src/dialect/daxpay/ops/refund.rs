@@ -74,9 +74,15 @@ impl DaxOp for Refund {
             // `当前支付单订状态[…]` (sic): the pay order is not paid.
             20044 if msg.contains("订状态[") => Failure::NotRefundable,
             20043 => Failure::RefundInProgress,
-            20044 if msg.contains("只有失败状态") => Failure::RefundExists(self.mch_refund_no.clone()),
-            10506 if msg.contains("退款单号已存在") => Failure::RefundExists(self.mch_refund_no.clone()),
-            10506 if msg.contains("退款金额不能大于支付金额") => Failure::RefundOverBalance,
+            20044 if msg.contains("只有失败状态") => {
+                Failure::RefundExists(self.mch_refund_no.clone())
+            }
+            10506 if msg.contains("退款单号已存在") => {
+                Failure::RefundExists(self.mch_refund_no.clone())
+            }
+            10506 if msg.contains("退款金额不能大于支付金额") => {
+                Failure::RefundOverBalance
+            }
             _ => refusal(code, msg, verified, upstream),
         }
     }
@@ -153,18 +159,47 @@ mod tests {
     fn refusals_in_jeepay_terms() {
         let op = refund();
         let said = |code, msg: &str| op.refusal(code, msg.into(), true, "u");
-        assert!(matches!(said(10405, "支付订单不存在"), Failure::RefundOfUnknownOrder { verified: true }));
-        assert!(matches!(said(20044, "当前支付单订状态[支付中]不允许发起退款操作"), Failure::NotRefundable));
-        assert!(matches!(said(20044, "当前支付单退款状态[全部退款]不允许发起退款操作"), Failure::FullyRefunded));
-        assert!(matches!(said(20044, "当前支付单退款状态[退款中]不允许发起退款操作"), Failure::RefundInProgress));
-        assert!(matches!(said(20043, "退款处理中，请勿重复操作"), Failure::RefundInProgress));
-        assert!(matches!(said(20044, "只有失败状态的才可以重新发起退款"), Failure::RefundExists(n) if n == "R1"));
-        assert!(matches!(said(10506, "验证参数错误\n退款单号已存在"), Failure::RefundExists(_)));
-        assert!(matches!(said(10506, "退款金额不能大于支付金额"), Failure::RefundOverBalance));
+        assert!(matches!(
+            said(10405, "支付订单不存在"),
+            Failure::RefundOfUnknownOrder { verified: true }
+        ));
+        assert!(matches!(
+            said(20044, "当前支付单订状态[支付中]不允许发起退款操作"),
+            Failure::NotRefundable
+        ));
+        assert!(matches!(
+            said(20044, "当前支付单退款状态[全部退款]不允许发起退款操作"),
+            Failure::FullyRefunded
+        ));
+        assert!(matches!(
+            said(20044, "当前支付单退款状态[退款中]不允许发起退款操作"),
+            Failure::RefundInProgress
+        ));
+        assert!(matches!(
+            said(20043, "退款处理中，请勿重复操作"),
+            Failure::RefundInProgress
+        ));
+        assert!(
+            matches!(said(20044, "只有失败状态的才可以重新发起退款"), Failure::RefundExists(n) if n == "R1")
+        );
+        assert!(matches!(
+            said(10506, "验证参数错误\n退款单号已存在"),
+            Failure::RefundExists(_)
+        ));
+        assert!(matches!(
+            said(10506, "退款金额不能大于支付金额"),
+            Failure::RefundOverBalance
+        ));
         assert!(matches!(said(20052, "签名失败"), Failure::Rejected { .. }));
-        let data: Value =
-            serde_json::from_str(r#"{"refundNo":"R9","bizRefundNo":"R1","status":"fail","errorMsg":"x"}"#).unwrap();
-        let upstream = Upstream { name: "dax", version: Version::V3_0, utc_offset: UtcOffset::UTC };
+        let data: Value = serde_json::from_str(
+            r#"{"refundNo":"R9","bizRefundNo":"R1","status":"fail","errorMsg":"x"}"#,
+        )
+        .unwrap();
+        let upstream = Upstream {
+            name: "dax",
+            version: Version::V3_0,
+            utc_offset: UtcOffset::UTC,
+        };
         let done = op.outcome(&data, &upstream).unwrap();
         assert_eq!(done.status, RefundOrderStatus::Fail);
         assert_eq!(done.refund_amount, Fen(1230));

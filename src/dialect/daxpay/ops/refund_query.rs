@@ -42,7 +42,8 @@ pub fn refund_record(data: &Value, upstream: &Upstream<'_>) -> Result<RefundReco
     let required = |key: &str| {
         owned(data, key).ok_or_else(|| upstream.malformed(format!("refund answer has no {key}")))
     };
-    let amount = Fen::from_yuan(&required("amount")?).map_err(|e| upstream.malformed(e.to_string()))?;
+    let amount =
+        Fen::from_yuan(&required("amount")?).map_err(|e| upstream.malformed(e.to_string()))?;
     let finished_at_ms = match text(data, "finishTime") {
         None => None,
         Some(t) => Some(epoch_ms(&t, upstream)?),
@@ -94,7 +95,10 @@ mod tests {
         assert_eq!(r.finished_at_ms, Some(1_756_699_205_000));
         assert_eq!(r.status, RefundOrderStatus::Success);
         assert_eq!(r.pay_amount, None);
-        let bad: Value = serde_json::from_str(r#"{"refundNo":"R9","bizRefundNo":"R1","amount":1,"status":"done"}"#).unwrap();
+        let bad: Value = serde_json::from_str(
+            r#"{"refundNo":"R9","bizRefundNo":"R1","amount":1,"status":"done"}"#,
+        )
+        .unwrap();
         assert!(refund_record(&bad, &upstream).is_err());
     }
 }

@@ -63,8 +63,16 @@ impl JeepayOp for Pay {
         if !JEEPAY_WAY_CODES.contains(&way_code.as_str()) {
             return Err(Failure::WayCodeUnknown);
         }
-        let notify_url = url(request, "notifyUrl", "异步通知地址协议仅支持http:// 或 https:// !")?;
-        let return_url = url(request, "returnUrl", "同步通知地址协议仅支持http:// 或 https:// !")?;
+        let notify_url = url(
+            request,
+            "notifyUrl",
+            "异步通知地址协议仅支持http:// 或 https:// !",
+        )?;
+        let return_url = url(
+            request,
+            "returnUrl",
+            "同步通知地址协议仅支持http:// 或 https:// !",
+        )?;
         allowed_host(merchant, notify_url.as_deref())?;
         // paybridge's own check (Jeepay never reads it): DaxPay has no currency, so only yuan.
         if !currency.eq_ignore_ascii_case("cny") {
@@ -126,7 +134,10 @@ impl JeepayOp for Pay {
     fn data(&self, paid: &Paid, _caller: &Merchant) -> Data {
         let state = super::pay_query::state(paid.status, None);
         let data = Data::new()
-            .text("payOrderId", Some(paid.order_no.as_str()).filter(|n| !n.is_empty()))
+            .text(
+                "payOrderId",
+                Some(paid.order_no.as_str()).filter(|n| !n.is_empty()),
+            )
             .text("mchOrderNo", Some(&self.mch_order_no))
             .int("orderState", Some(state));
         if (0..=2).contains(&state) {
@@ -248,7 +259,11 @@ pub(super) fn positive_fen(text: &str, words: &'static str) -> Result<Fen, Failu
 }
 
 /// A `Long` amount: absent → `missing`, under 1 → `too_small`, not an integer → unreadable.
-pub(super) fn fen(text: &str, missing: &'static str, too_small: &'static str) -> Result<Fen, Failure> {
+pub(super) fn fen(
+    text: &str,
+    missing: &'static str,
+    too_small: &'static str,
+) -> Result<Fen, Failure> {
     let text = text.trim();
     if text.is_empty() {
         return Err(invalid("required_field", missing));
@@ -277,10 +292,9 @@ pub(super) fn url(
 /// paybridge's guard: a merchant restricted to `notify_hosts` is notified nowhere else.
 pub(super) fn allowed_host(merchant: &Merchant, notify_url: Option<&str>) -> Result<(), Failure> {
     match notify_url {
-        Some(u) if !merchant.may_notify(u) => Err(invalid(
-            "notify_host",
-            "异步通知地址不在商户允许的域名内",
-        )),
+        Some(u) if !merchant.may_notify(u) => {
+            Err(invalid("notify_host", "异步通知地址不在商户允许的域名内"))
+        }
         _ => Ok(()),
     }
 }
@@ -315,7 +329,10 @@ mod tests {
             pay_data(&ali, Some("2025090122001")),
             ("aliapp", r#"{"alipayTradeNo":"2025090122001"}"#.to_owned())
         );
-        assert_eq!(pay_data(&pay("ALI_BAR", None), None), ("none", String::new()));
+        assert_eq!(
+            pay_data(&pay("ALI_BAR", None), None),
+            ("none", String::new())
+        );
         assert_eq!(
             pay_data(&pay("WX_NATIVE", None), Some("weixin://x")),
             ("codeUrl", "weixin://x".to_owned())
@@ -328,7 +345,9 @@ mod tests {
         let app = pay("WX_APP", None);
         let (kind, text) = pay_data(
             &app,
-            Some(r#"{"appid":"wx1","partnerid":"p","prepayid":"wx2","package":"Sign=WXPay","nonceStr":"n","timeStamp":"1","sign":"s"}"#),
+            Some(
+                r#"{"appid":"wx1","partnerid":"p","prepayid":"wx2","package":"Sign=WXPay","nonceStr":"n","timeStamp":"1","sign":"s"}"#,
+            ),
         );
         assert_eq!(kind, "wxapp");
         assert_eq!(
@@ -348,18 +367,39 @@ mod tests {
             error_msg: Some("余额不足".into()),
         };
         let data = format!("{:?}", op.data(&paid, &crate::config::test_merchant()));
-        assert!(data.contains("errMsg") && !data.contains("payData"), "{data}");
+        assert!(
+            data.contains("errMsg") && !data.contains("payData"),
+            "{data}"
+        );
     }
 
     #[test]
     fn amounts_are_whole_positive_fen() {
         assert_eq!(positive_fen("1", "m").ok(), Some(Fen(1)));
-        assert!(matches!(positive_fen("0", "m"), Err(Failure::Invalid { words: "m", .. })));
-        assert!(matches!(positive_fen("", "m"), Err(Failure::Invalid { words: "m", .. })));
-        assert!(matches!(positive_fen("-5", "m"), Err(Failure::Invalid { .. })));
-        assert!(matches!(positive_fen("1.5", "m"), Err(Failure::Unreadable(_))));
-        assert!(matches!(positive_fen("99999999999999999999999", "m"), Err(Failure::Unreadable(_))));
-        assert_eq!(positive_fen("9999999999", "m").ok(), Some(Fen(9_999_999_999)));
+        assert!(matches!(
+            positive_fen("0", "m"),
+            Err(Failure::Invalid { words: "m", .. })
+        ));
+        assert!(matches!(
+            positive_fen("", "m"),
+            Err(Failure::Invalid { words: "m", .. })
+        ));
+        assert!(matches!(
+            positive_fen("-5", "m"),
+            Err(Failure::Invalid { .. })
+        ));
+        assert!(matches!(
+            positive_fen("1.5", "m"),
+            Err(Failure::Unreadable(_))
+        ));
+        assert!(matches!(
+            positive_fen("99999999999999999999999", "m"),
+            Err(Failure::Unreadable(_))
+        ));
+        assert_eq!(
+            positive_fen("9999999999", "m").ok(),
+            Some(Fen(9_999_999_999))
+        );
         assert!(Pay::check_amount(Fen(10_000_000_000)).is_err());
     }
 }

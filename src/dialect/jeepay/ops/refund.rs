@@ -25,13 +25,25 @@ impl JeepayOp for Refund {
         "extParam",
     ];
 
-    fn read(request: &Request<'_, '_>, _kind: OpKind, merchant: &Merchant) -> Result<Refund, Failure> {
+    fn read(
+        request: &Request<'_, '_>,
+        _kind: OpKind,
+        merchant: &Merchant,
+    ) -> Result<Refund, Failure> {
         let mch_refund_no = required(request, "mchRefundNo", "商户退款单号不能为空")?;
-        let amount = fen(request.field("refundAmount"), "退款金额不能为空", "退款金额请大于1分")?;
+        let amount = fen(
+            request.field("refundAmount"),
+            "退款金额不能为空",
+            "退款金额请大于1分",
+        )?;
         let currency = required(request, "currency", "货币代码不能为空")?;
         let reason = required(request, "refundReason", "退款原因不能为空")?;
         let order = named_order(request, "mchOrderNo 和 payOrderId不能同时为空")?;
-        let notify_url = url(request, "notifyUrl", "异步通知地址协议仅支持http:// 或 https:// !")?;
+        let notify_url = url(
+            request,
+            "notifyUrl",
+            "异步通知地址协议仅支持http:// 或 https:// !",
+        )?;
         allowed_host(merchant, notify_url.as_deref())?;
         if !currency.eq_ignore_ascii_case("cny") {
             return Err(Failure::Invalid {
