@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 
 use super::now_ms;
 use crate::config::NotifyConfig;
-use crate::proxy::Runtime;
+use crate::proxy::runtime::Runtime;
 use crate::store::{Notification, OrderStore};
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;

@@ -27,7 +27,7 @@ use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dispatch::DaxCall;
 use crate::domain::order::OrderRef;
 use crate::domain::Failure;
-use crate::proxy::Runtime;
+use crate::proxy::runtime::Runtime;
 use crate::store::{Inserted, NewNotification, OrderStore, PayRow, RefundRow};
 
 use super::jobs::{pay_job, pay_state, refund_job};

@@ -17,7 +17,7 @@ use crate::dialect::jeepay::ops::JeepayOp;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::PayQuery;
 use crate::domain::order::{KeptPay, OrderRef};
-use crate::proxy::Runtime;
+use crate::proxy::runtime::Runtime;
 
 /// The redirect for the order with `token`; a page saying what went wrong otherwise.
 pub async fn redirect(rt: &Runtime, token: &str) -> Response<Full<Bytes>> {

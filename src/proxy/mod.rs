@@ -16,7 +16,7 @@ mod records;
 pub mod registry;
 mod replay;
 pub mod routing;
-mod runtime;
+pub(crate) mod runtime;
 
 use std::future::Future;
 use std::pin::Pin;

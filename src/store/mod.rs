@@ -14,12 +14,13 @@
 //! The same store keeps the notification outbox (`outbox.rs`): the Jeepay notifications owed to
 //! merchants, claimed under a lease and delivered at least once.
 
+mod outbox_rows;
 mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
 
-pub use outbox::{
+pub use outbox_rows::{
     NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
 };
 pub use rows::{Inserted, PayRow, RefundRow, RowState, StoreError};

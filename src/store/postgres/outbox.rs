@@ -5,7 +5,7 @@
 use tokio_postgres::Row;
 
 use super::{get, Postgres};
-use crate::store::outbox::{
+use crate::store::outbox_rows::{
     Mark, NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
 };
 use crate::store::rows::{Inserted, StoreError};

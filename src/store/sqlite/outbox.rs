@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{read_error, unavailable, Sqlite};
-use crate::store::outbox::{
+use crate::store::outbox_rows::{
     Mark, NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
 };
 use crate::store::rows::{Inserted, StoreError};
