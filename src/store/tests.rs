@@ -4,6 +4,8 @@
 use super::*;
 use crate::config::StoreUrl;
 
+mod outbox;
+
 fn memory() -> OrderStore {
     OrderStore::open(&StoreUrl::parse("sqlite::memory:").unwrap()).unwrap()
 }
