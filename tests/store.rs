@@ -1,5 +1,6 @@
 //! The order store against a real PostgreSQL server: the behaviours the SQLite unit tests
-//! (src/store/tests.rs) check, plus two stores on one database racing for the same number.
+//! (src/store/tests.rs) check, plus two stores on one database racing for the same number and
+//! claiming from one outbox.
 //!
 //! The server comes from `PAYBRIDGE_TEST_POSTGRES_URL` (`export
 //! PAYBRIDGE_TEST_POSTGRES_URL=$(scripts/test-postgres)`); each test creates its own database
@@ -11,7 +12,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use paybridge::config::StoreUrl;
-use paybridge::store::{Inserted, OrderStore, PayRow, RefundRow, RowState, StoreError};
+use paybridge::store::{
+    Inserted, NewNotification, Notification, NotificationKind, NotificationStatus, OrderStore,
+    OutboxStats, PayRow, RefundRow, RowState, StoreError,
+};
 
 /// A fresh database on the test server, dropped (connections and all) when this goes.
 struct TestDb {
@@ -312,4 +316,260 @@ async fn an_unreachable_server_is_unavailable_within_seconds() {
         store.ready().await,
         Err(StoreError::Unavailable(_))
     ));
+}
+
+fn job(order_id: &str, state: i64, due_at_ms: i64) -> NewNotification {
+    NewNotification {
+        mch_no: "M1".to_owned(),
+        app_id: "app1".to_owned(),
+        kind: NotificationKind::Refund,
+        order_id: order_id.to_owned(),
+        state,
+        url: "https://m.example/refund".to_owned(),
+        body: format!("refundOrderId={order_id}&state={state}&sign=ABC"),
+        due_at_ms,
+    }
+}
+
+/// Enqueues `n` (created at 100), answering its id.
+async fn enqueue(store: &OrderStore, n: &NewNotification) -> i64 {
+    assert_eq!(
+        store.enqueue_notification(n, 100).await.unwrap(),
+        Inserted::New
+    );
+    match store.enqueue_notification(n, 100).await.unwrap() {
+        Inserted::Exists(existing) => existing.id,
+        Inserted::New => panic!("enqueued twice"),
+    }
+}
+
+fn ids(jobs: &[Notification]) -> Vec<i64> {
+    jobs.iter().map(|n| n.id).collect()
+}
+
+#[tokio::test]
+async fn tokens_are_unique_and_find_their_row() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    let mut a = pay("M1", "O1");
+    a.token = Some("tok-a".to_owned());
+    store.insert_pay(&a).await.unwrap();
+    store.insert_pay(&pay("M1", "O2")).await.unwrap();
+    store.insert_pay(&pay("M1", "O3")).await.unwrap();
+    assert_eq!(store.pay_by_token("tok-a").await.unwrap(), Some(a));
+    assert_eq!(store.pay_by_token("tok-x").await.unwrap(), None);
+    let mut thief = pay("M2", "O9");
+    thief.token = Some("tok-a".to_owned());
+    assert!(matches!(
+        store.insert_pay(&thief).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    let mut r = refund("M1", "R1");
+    r.token = Some("tok-a".to_owned());
+    store.insert_refund(&r).await.unwrap();
+    assert_eq!(store.refund_by_token("tok-a").await.unwrap(), Some(r));
+    assert_eq!(store.refund_by_token("tok-x").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_outbox_dedupes_leases_retries_and_resends() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store();
+    let a = enqueue(&store, &job("A", 2, 1_000)).await;
+    let b = enqueue(&store, &job("B", 3, 2_000)).await;
+    assert_eq!(
+        store
+            .enqueue_notification(&job("A", 3, 0), 1)
+            .await
+            .unwrap(),
+        Inserted::New
+    );
+    let a3 = store.outbox_stats().await.unwrap();
+    assert_eq!((a3.pending, a3.oldest_pending_created_at_ms), (3, Some(1)));
+    let late = store
+        .notifications(NotificationStatus::Pending, 1)
+        .await
+        .unwrap()[0]
+        .id;
+    store.claim_due_notifications("x", 0, 1, 1).await.unwrap();
+    store.mark_delivered(late, "x", 0).await.unwrap();
+
+    // Due time and leases.
+    assert!(store
+        .claim_due_notifications("w1", 999, 100, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let claimed = store
+        .claim_due_notifications("w1", 1_500, 100, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), [a]);
+    assert_eq!(claimed[0].lease_until_ms, Some(1_600));
+    assert!(store
+        .claim_due_notifications("w2", 1_599, 100, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ids(&store
+            .claim_due_notifications("w2", 1_600, 100, 10)
+            .await
+            .unwrap()),
+        [a]
+    );
+
+    // Only the owner marks; a retry waits for its time.
+    assert!(!store.mark_retry(a, "w1", 5_000, "stale").await.unwrap());
+    assert!(store.mark_retry(a, "w2", 5_000, "HTTP 502").await.unwrap());
+    let waiting = store.notification(a).await.unwrap().unwrap();
+    assert_eq!((waiting.attempts, waiting.next_attempt_at_ms), (1, 5_000));
+    assert_eq!(waiting.last_error.as_deref(), Some("HTTP 502"));
+    assert_eq!(waiting.lease_owner, None);
+    assert_eq!(
+        ids(&store
+            .claim_due_notifications("w1", 4_999, 100, 10)
+            .await
+            .unwrap()),
+        [b]
+    );
+    assert_eq!(
+        ids(&store
+            .claim_due_notifications("w1", 5_000, 100, 10)
+            .await
+            .unwrap()),
+        [a]
+    );
+    assert!(!store.mark_failed(a, "w2", "x").await.unwrap());
+    assert!(store.mark_failed(a, "w1", "gave up").await.unwrap());
+    assert!(store.mark_delivered(b, "w1", 4_999).await.unwrap());
+    let done = store.notification(b).await.unwrap().unwrap();
+    assert_eq!(done.status, NotificationStatus::Delivered);
+    assert_eq!((done.attempts, done.delivered_at_ms), (1, Some(4_999)));
+
+    // Resend: failed yes, delivered no.
+    assert!(!store.resend_notification(b, 9_000).await.unwrap());
+    assert!(!store.resend_notification(a + 1_000, 9_000).await.unwrap());
+    assert!(store.resend_notification(a, 9_000).await.unwrap());
+    let revived = store.notification(a).await.unwrap().unwrap();
+    assert_eq!(revived.status, NotificationStatus::Pending);
+    assert_eq!((revived.attempts, revived.next_attempt_at_ms), (0, 9_000));
+    assert_eq!(
+        store.outbox_stats().await.unwrap(),
+        OutboxStats {
+            pending: 1,
+            delivered: 2,
+            failed: 0,
+            oldest_pending_created_at_ms: Some(100),
+        }
+    );
+    assert_eq!(
+        ids(&store
+            .claim_due_notifications("w3", 9_000, 100, 10)
+            .await
+            .unwrap()),
+        [a]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_claiming_together_take_every_job_exactly_once() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let stores = [db.store(), db.store()];
+    let mut all = Vec::new();
+    for i in 0..40 {
+        all.push(enqueue(&stores[0], &job(&format!("J{i}"), 2, i)).await);
+    }
+    stores[1].ready().await.unwrap();
+    // Four workers, two per store, each claiming up to 3 at a time until nothing is left.
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let store = stores[w % 2].clone();
+        workers.push(tokio::spawn(async move {
+            let owner = format!("worker-{w}");
+            let (mut got, mut latencies) = (Vec::new(), Vec::new());
+            loop {
+                let started = Instant::now();
+                let claimed = store
+                    .claim_due_notifications(&owner, 1_000, 60_000, 3)
+                    .await
+                    .unwrap();
+                latencies.push(started.elapsed());
+                if claimed.is_empty() {
+                    return (got, latencies);
+                }
+                for n in claimed {
+                    assert!(store.mark_delivered(n.id, &owner, 1_001).await.unwrap());
+                    got.push(n.id);
+                }
+            }
+        }));
+    }
+    let (mut claimed, mut latencies) = (Vec::new(), Vec::new());
+    for worker in workers {
+        let (got, times) = worker.await.unwrap();
+        claimed.extend(got);
+        latencies.extend(times);
+    }
+    latencies.sort_unstable();
+    eprintln!(
+        "{} claims: median {:?}, max {:?}",
+        latencies.len(),
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+    assert_eq!(
+        claimed.len(),
+        40,
+        "a job claimed twice or never: {claimed:?}"
+    );
+    claimed.sort_unstable();
+    all.sort_unstable();
+    assert_eq!(claimed, all);
+    let stats = stores[1].outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.delivered), (0, 40));
+}
+
+#[tokio::test]
+async fn a_file_store_keeps_a_pending_job_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = StoreUrl::parse(&format!(
+        "sqlite://{}",
+        dir.path().join("s.sqlite").display()
+    ))
+    .unwrap();
+    let store = OrderStore::open(&url).unwrap();
+    let id = enqueue(&store, &job("A", 2, 50)).await;
+    // Leased by a worker that then dies with the process.
+    assert_eq!(
+        ids(&store
+            .claim_due_notifications("dead", 60, 1_000, 10)
+            .await
+            .unwrap()),
+        [id]
+    );
+    drop(store);
+
+    let reopened = OrderStore::open(&url).unwrap();
+    let kept = reopened.notification(id).await.unwrap().unwrap();
+    assert_eq!(kept.status, NotificationStatus::Pending);
+    assert_eq!(kept.lease_owner.as_deref(), Some("dead"));
+    assert!(reopened
+        .claim_due_notifications("new", 1_059, 1_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = reopened
+        .claim_due_notifications("new", 1_060, 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&again), [id]);
+    assert_eq!(again[0].body, job("A", 2, 50).body);
+    assert!(reopened.mark_delivered(id, "new", 1_100).await.unwrap());
 }
