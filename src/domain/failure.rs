@@ -123,12 +123,15 @@ pub enum Failure {
         fault: AnswerFault,
     },
     /// The gateway refused for a reason that is the operator's to fix (our signature, our
-    /// clock, an unknown DaxPay app, a DaxPay system error): nothing happened.
+    /// clock, an unknown DaxPay app, a DaxPay system error). `signed`: DaxPay signed it, so it
+    /// came from inside its handler, possibly after the order or refund was written (an
+    /// unsigned one is a pre-handler refusal: nothing happened).
     #[error("upstream {upstream}: refused with code {code}: {msg}")]
     Rejected {
         upstream: String,
         code: i64,
         msg: String,
+        signed: bool,
     },
     #[error("no such path: {0}")]
     NotFound(String),
@@ -144,6 +147,9 @@ impl Failure {
         match self {
             Failure::Upstream(e) => e.maybe_sent(),
             Failure::Unverified { .. } => true,
+            // A system error from inside DaxPay's handler (a channel SDK's exception after the
+            // refund was committed, lifecycle.md §11): what it did must be found out.
+            Failure::Rejected { signed: true, code, .. } => !matches!(code, 20052 | 20023),
             _ => false,
         }
     }

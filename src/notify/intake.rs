@@ -90,7 +90,13 @@ async fn take(rt: &Runtime, token: &str, body: &[u8]) -> Result<(), Refusal> {
         return pay(rt, store, &merchant, &upstream, &row).await;
     }
     if let Some(row) = store.refund_by_token(token).await.map_err(down)? {
-        let (merchant, upstream) = owner(rt, &row.mch_no, &row.app_id, "")?;
+        // The upstream the refund went to is its pay order's, when paybridge made the order.
+        let paid = match &row.pay_order_id {
+            Some(id) => store.pay_by_order_id(&row.mch_no, id).await.map_err(down)?,
+            None => None,
+        };
+        let upstream = paid.map(|p| p.upstream).unwrap_or_default();
+        let (merchant, upstream) = owner(rt, &row.mch_no, &row.app_id, &upstream)?;
         verify(&merchant, &upstream, body)?;
         return refund(rt, store, &merchant, &upstream, &row).await;
     }

@@ -45,6 +45,10 @@ pub fn pay_job(
     let url = row.notify_url.as_deref()?;
     // The merchant's own order number, whatever prefix a shared identity put on it.
     order.biz_order_no = row.mch_order_no.clone();
+    // Jeepay's pay notification says 2 even if refunds came since (its `state` is the job's).
+    if state == 2 {
+        order.refund_status = None;
+    }
     order.kept = Some(KeptPay {
         way_code: row.way_code.clone(),
         currency: row.currency.clone(),

@@ -49,6 +49,9 @@ pub(crate) struct Prepared<O> {
     /// When the request stops passing the `reqTime` check (`None`: the merchant has no
     /// window): its replay entry must live at least until then.
     pub(super) fresh_until: Option<SystemTime>,
+    /// This request wrote the order store's row (another request's row is never removed by
+    /// this one's failure).
+    pub(crate) wrote_row: bool,
 }
 
 impl<O: Translated> Prepared<O> {
@@ -179,7 +182,11 @@ pub(super) async fn call<O: Translated>(
             cx.note(|r| r.trace_id = trace_id);
             // DaxPay 2.0 never signs an error, so its refusals are as verified as they can be.
             let verified = signed || p.upstream.version() == Version::V2_0;
-            Err(p.op.refusal(code, msg, verified, &p.upstream.name))
+            let mut refused = p.op.refusal(code, msg, verified, &p.upstream.name);
+            if let Failure::Rejected { signed: s, .. } = &mut refused {
+                *s = signed;
+            }
+            Err(refused)
         }
     }
 }
@@ -260,7 +267,10 @@ pub(super) async fn probe<O: Translated>(
     match exchange(job, p, call, &fields).await? {
         Answer::Done { data, .. } => Ok(Some(data)),
         Answer::Refused { code: 20041, .. } => Ok(None),
-        Answer::Refused { code, msg, .. } => Err(Failure::Rejected {
+        Answer::Refused {
+            code, msg, signed, ..
+        } => Err(Failure::Rejected {
+            signed,
             upstream: p.upstream.name.clone(),
             code,
             msg,

@@ -111,6 +111,29 @@ impl OrderStore {
         on_backend!(self, b => b.complete_pay(pay_order_id, row, (mch_no, mch_order_no)))
     }
 
+    /// Gives a pending pay row written without a token `token` (a request that joined it is
+    /// relaying URLs DaxPay will call back on); a row with a token keeps it.
+    pub async fn adopt_pay_token(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+        token: &str,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.execute3(sql::ADOPT_PAY_TOKEN, mch_no, mch_order_no, token))
+    }
+
+    /// The same for a refund row.
+    pub async fn adopt_refund_token(
+        &self,
+        mch_no: &str,
+        mch_refund_no: &str,
+        token: &str,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.execute3(sql::ADOPT_REFUND_TOKEN, mch_no, mch_refund_no, token))
+    }
+
     /// Frees the number of a `Pending` row; a `Created` row stays.
     pub async fn remove_pending_pay(
         &self,

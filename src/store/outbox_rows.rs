@@ -1,6 +1,8 @@
 //! The outbox's rows: a notification owed to a merchant, where it stands, and the outbox at a
 //! glance (the queries are in `outbox.rs`).
 
+use super::rows::StoreError;
+
 /// Which order a notification is about; stored as `'pay'` / `'refund'`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotificationKind {

@@ -282,6 +282,19 @@ impl Postgres {
             .map(drop)
     }
 
+    /// `statement` with a third parameter.
+    pub(crate) async fn execute3(
+        &self,
+        statement: &str,
+        mch_no: &str,
+        key: &str,
+        third: &str,
+    ) -> Result<(), StoreError> {
+        self.execute_with(statement, &[&mch_no, &key, &third])
+            .await
+            .map(drop)
+    }
+
     /// The number of rows `statement` changed.
     async fn execute_with(
         &self,

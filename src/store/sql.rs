@@ -77,6 +77,12 @@ pub(crate) const COMPLETE_PAY: &str =
      way_code = $4, currency = $5, client_ip = $6, amount_fen = $7, subject = $8, body = $9, \
      ext_param = $10, notify_url = $11, return_url = $12, upstream = $13 \
      WHERE mch_no = $1 AND mch_order_no = $2";
+/// A pending row written without a token takes the token of the request that joined it.
+pub(crate) const ADOPT_PAY_TOKEN: &str =
+    "UPDATE pay_orders SET token = $3 WHERE mch_no = $1 AND mch_order_no = $2 AND token IS NULL";
+pub(crate) const ADOPT_REFUND_TOKEN: &str =
+    "UPDATE refund_orders SET token = $3 WHERE mch_no = $1 AND mch_refund_no = $2 AND token IS NULL";
+
 pub(crate) const REMOVE_PENDING_PAY: &str =
     "DELETE FROM pay_orders WHERE mch_no = $1 AND mch_order_no = $2 AND state = 'pending'";
 

@@ -297,6 +297,23 @@ impl Sqlite {
     }
 
     /// Runs a two-key statement that returns nothing (the removals).
+    /// `statement` with a third parameter.
+    pub(crate) async fn execute3(
+        &self,
+        statement: &'static str,
+        mch_no: &str,
+        key: &str,
+        third: &str,
+    ) -> Result<(), StoreError> {
+        let (mch_no, key, third) = (mch_no.to_owned(), key.to_owned(), third.to_owned());
+        self.call(move |conn| {
+            conn.execute(&for_sqlite(statement), params![mch_no, key, third])
+                .map(drop)
+                .map_err(unavailable)
+        })
+        .await
+    }
+
     pub(crate) async fn execute(
         &self,
         statement: &'static str,

@@ -196,6 +196,7 @@ mod tests {
                 upstream: "dax".to_owned(),
                 code: 20052,
                 msg: "签名".to_owned(),
+                signed: false,
             },
             Failure::NotFound("/x?y=\"z\"".to_owned()),
             Failure::MethodNotAllowed("PATCH".to_owned()),

@@ -21,14 +21,24 @@ impl Recorded for Pay {
         let mut new = row(p);
         new.token = token;
         match store.insert_pay(&new).await.map_err(down)? {
-            Inserted::New => Ok(()),
+            Inserted::New => {
+                p.wrote_row = true;
+                Ok(())
+            }
             Inserted::Exists(existing) if existing.state == RowState::Pending => {
                 tracing::info!(
                     mch_no = p.merchant.mch_no.as_str(),
                     "an order number whose first request has no known outcome: DaxPay decides"
                 );
-                // DaxPay may already hold the first request's URLs: keep its token.
-                relay(job, p, existing.token)?;
+                // DaxPay may already hold the first request's URLs: keep its token (or give
+                // the row this request's, which DaxPay is about to get).
+                let had = existing.token.clone();
+                if let (None, Some(token)) = (had.as_ref(), relay(job, p, had.clone())?) {
+                    store
+                        .adopt_pay_token(&p.merchant.mch_no, &p.op.mch_order_no, &token)
+                        .await
+                        .map_err(down)?;
+                }
                 Ok(())
             }
             Inserted::Exists(_) => Err(Failure::OrderExists(p.op.mch_order_no.clone())),
@@ -51,7 +61,7 @@ impl Recorded for Pay {
                     not_recorded("pay order", e);
                 }
             }
-            Err(failure) if nothing_created(failure) => {
+            Err(failure) if p.wrote_row && nothing_created(failure) => {
                 if let Err(e) = store.remove_pending_pay(mch_no, number).await {
                     not_recorded("pay order removal", e);
                 }

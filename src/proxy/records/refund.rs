@@ -51,9 +51,18 @@ impl Recorded for Refund {
             token: relay(job, p, None)?,
         };
         match store.insert_refund(&row).await.map_err(down)? {
-            Inserted::New => Ok(()),
+            Inserted::New => {
+                p.wrote_row = true;
+                Ok(())
+            }
             Inserted::Exists(existing) if existing.state == RowState::Pending => {
-                relay(job, p, existing.token)?;
+                let had = existing.token.clone();
+                if let (None, Some(token)) = (had.as_ref(), relay(job, p, had.clone())?) {
+                    store
+                        .adopt_refund_token(&p.merchant.mch_no, &p.op.mch_refund_no, &token)
+                        .await
+                        .map_err(down)?;
+                }
                 match probe(job, p).await? {
                     None => Ok(()),
                     Some(_) => Err(Failure::RefundExists(p.op.mch_refund_no.clone())),
@@ -73,7 +82,7 @@ impl Recorded for Refund {
         let mut refunded = match outcome {
             Ok(refunded) => refunded,
             Err(failure) => {
-                if nothing_created(&failure) {
+                if p.wrote_row && nothing_created(&failure) {
                     if let Err(e) = store.remove_pending_refund(mch_no, number).await {
                         not_recorded("refund removal", e);
                     }
@@ -105,7 +114,7 @@ impl Recorded for Refund {
             let record = RefundRecord {
                 refund_no: refunded.refund_no.clone(),
                 biz_refund_no: refunded.biz_refund_no.clone(),
-                order_no: row.pay_order_id.clone(),
+                order_no: p.op.order.order_no.clone().or(row.pay_order_id.clone()),
                 amount: refunded.refund_amount,
                 status: refunded.status,
                 out_refund_no: None,
@@ -116,6 +125,9 @@ impl Recorded for Refund {
                 currency: None,
                 created_at_ms: None,
             };
+            let mut row = row;
+            // The amount just learnt (from the store or a pay query) is what the row now holds.
+            row.pay_amount_fen = pay_amount;
             let job = refund_job(&p.merchant, &row, record, crate::notify::now_ms());
             if crate::notify::intake::enqueue(store, job).await.is_err() {
                 not_recorded(

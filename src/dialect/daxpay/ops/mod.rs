@@ -76,10 +76,12 @@ pub fn refusal(code: i64, msg: String, verified: bool, upstream: &str) -> Failur
     }
 }
 
+/// Whether DaxPay signed it is the caller's to set (`proxy::call`): the code alone cannot say.
 fn rejected(code: i64, msg: String, upstream: &str) -> Failure {
     Failure::Rejected {
         upstream: upstream.to_owned(),
         code,
         msg,
+        signed: false,
     }
 }

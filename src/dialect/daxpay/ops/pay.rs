@@ -14,6 +14,7 @@ use crate::dialect::daxpay::order_query::pay_status;
 use crate::dialect::daxpay::sign::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{Paid, Pay};
+use crate::domain::order::Fen;
 use crate::domain::{Failure, Unknown};
 
 impl DaxOp for Pay {
@@ -111,6 +112,15 @@ impl DaxOp for Pay {
         let Some(data) = found else {
             return Ok(Unknown::StillUnknown);
         };
+        // Another request's order under the same number (an earlier one whose outcome was
+        // unknown) is not this one's: the number is taken.
+        let amount = owned(data, "amount").map(|a| match upstream.version {
+            Version::V2_0 => Fen::from_fen_text(&a),
+            _ => Fen::from_yuan(&a),
+        });
+        if !matches!(amount, Some(Ok(a)) if a == self.amount) {
+            return Ok(Unknown::Settled(Err(Failure::OrderExists(self.mch_order_no.clone()))));
+        }
         Ok(Unknown::Settled(Ok(Paid {
             order_no: owned(data, "orderNo")
                 .ok_or_else(|| upstream.malformed("query answer has no orderNo"))?,
@@ -150,7 +160,6 @@ mod tests {
     use super::*;
     use crate::dialect::daxpay::envelope::Field;
     use crate::dialect::jeepay::ops::JeepayOp;
-    use crate::domain::order::Fen;
     use crate::domain::way_code::default_route;
     use crate::domain::OpKind;
     use time::UtcOffset;

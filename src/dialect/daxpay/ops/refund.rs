@@ -11,6 +11,7 @@ use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::sign::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{Refund, Refunded};
+use crate::domain::order::Fen;
 use crate::domain::{Failure, Unknown};
 
 /// DaxPay's `reason` holds at most 150 characters (Jeepay's 256): the rest is cut, as the
@@ -104,6 +105,11 @@ impl DaxOp for Refund {
         let Some(data) = found else {
             return Ok(Unknown::StillUnknown);
         };
+        // A refund of another amount under this number is an earlier request's, not this one.
+        let amount = owned(data, "amount").map(|a| Fen::from_yuan(&a));
+        if !matches!(amount, Some(Ok(a)) if a == self.amount) {
+            return Ok(Unknown::Settled(Err(Failure::RefundExists(self.mch_refund_no.clone()))));
+        }
         Ok(Unknown::Settled(Ok(Refunded {
             refund_no: owned(data, "refundNo")
                 .ok_or_else(|| upstream.malformed("refund query answer has no refundNo"))?,
@@ -122,7 +128,7 @@ mod tests {
     use super::*;
     use crate::dialect::daxpay::envelope::Field;
     use crate::dialect::jeepay::ops::JeepayOp;
-    use crate::domain::order::{Fen, OrderRef, RefundOrderStatus};
+    use crate::domain::order::{OrderRef, RefundOrderStatus};
     use crate::domain::OpKind;
     use time::UtcOffset;
 
