@@ -105,6 +105,12 @@ async fn world(extra_notify: &str) -> (Running, paybridge_sandbox::Sandbox, Sock
         "[server]\n",
         &format!("[server]\npublic_url = \"http://{addr}\"\n"),
     ) + &format!("\n[notify]\nretry_step_ms = 50\n{extra_notify}\n");
+    // The merchant endpoints of these tests are on loopback.
+    let toml = if extra_notify.contains("allow_private_targets") {
+        toml
+    } else {
+        toml + "allow_private_targets = true\n"
+    };
     serve_on(listener, &toml);
     (sb, sandbox, addr)
 }
@@ -439,7 +445,7 @@ async fn an_operator_sees_a_failed_notification_and_sends_it_again() {
             "listen = \"127.0.0.1:0\"",
             &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\""),
         )
-        + "\n[notify]\nretry_step_ms = 50\nmax_attempts = 2\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"operator-token-0123456789abcdef\"\n";
+        + "\n[notify]\nretry_step_ms = 50\nmax_attempts = 2\nallow_private_targets = true\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"operator-token-0123456789abcdef\"\n";
     let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
     let bound = paybridge::app::bind(&config).await.unwrap();
     let (proxy, admin) = (bound.proxy_addr().unwrap(), bound.admin_addr().unwrap());
@@ -532,4 +538,32 @@ async fn an_operator_sees_a_failed_notification_and_sends_it_again() {
     );
     let metrics = send(admin, "GET", "/metrics", None, "", &auth).await.body;
     assert!(metrics.contains("paybridge_callbacks_total"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_notify_url_on_paybridges_own_network_is_never_posted_to() {
+    // Default configuration: no private targets. The "merchant" is paybridge's loopback.
+    let victim = Merchant::start(&["SUCCESS"]).await;
+    let (_sb, sandbox, proxy) = world("allow_private_targets = false").await;
+    for (no, url) in [
+        ("S1", format!("http://{}/admin/reload", victim.addr)),
+        (
+            "S2",
+            format!("http://localhost:{}/admin/reload", victim.addr.port()),
+        ),
+    ] {
+        let order_no = created(proxy, &pay_body(no, &url, None)).await;
+        sandbox.pay_order(&order_no).unwrap();
+    }
+    eventually("both callbacks acknowledged", || {
+        sandbox
+            .callbacks()
+            .iter()
+            .filter(|c| c.acknowledged)
+            .count()
+            == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(victim.received().is_empty(), "{:?}", victim.received());
 }

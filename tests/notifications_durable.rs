@@ -119,7 +119,7 @@ async fn a_notification_acknowledged_to_daxpay_survives_kill_9() {
                 store_dir.path().display()
             ),
         )
-        + "\n[notify]\nretry_step_ms = 300\nmax_attempts = 50\n";
+        + "\n[notify]\nretry_step_ms = 300\nmax_attempts = 50\nallow_private_targets = true\n";
     let mut first = Served::start(&toml, "info");
     let proxy = first.address("paybridge serving");
     let answer = post_json(
@@ -209,7 +209,7 @@ async fn two_instances_on_postgres_deliver_each_notification_once() {
                 &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\""),
             )
             .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
-            + "\n[notify]\nretry_step_ms = 100\npoll_ms = 50\n";
+            + "\n[notify]\nretry_step_ms = 100\npoll_ms = 50\nallow_private_targets = true\n";
         let mut served = Served::start(&toml, "info");
         let addr = served.address("paybridge serving");
         instances.push((served, addr));

@@ -11,8 +11,10 @@ use serde_json::Value;
 async fn world() -> (Running, paybridge_sandbox::Sandbox, Running) {
     let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;
     // A public URL: merchants' return and notify URLs are relayed (the notification tests).
-    let toml = proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
-        .replace("[server]\n", "[server]\npublic_url = \"http://127.0.0.1:9\"\n");
+    let toml = proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "").replace(
+        "[server]\n",
+        "[server]\npublic_url = \"http://127.0.0.1:9\"\n",
+    );
     let proxy = start_proxy(&toml).await;
     (sb, sandbox, proxy)
 }

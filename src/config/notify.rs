@@ -21,6 +21,10 @@ pub struct NotifyConfig {
     pub poll: Duration,
     /// How long one instance holds a notification it is sending before another may take it.
     pub lease: Duration,
+    /// Notifications may go to loopback, private and link-local addresses (a test bench, or a
+    /// merchant inside the same network). Off: paybridge cannot be made to post to its own
+    /// admin listener or to internal services.
+    pub allow_private_targets: bool,
 }
 
 pub(super) fn validate(raw: RawNotify) -> Result<NotifyConfig, ConfigError> {
@@ -33,6 +37,7 @@ pub(super) fn validate(raw: RawNotify) -> Result<NotifyConfig, ConfigError> {
         poll: millis("notify.poll_ms", raw.poll_ms, 1_000)?,
         // Longer than an attempt can take: a job is never sent twice at once.
         lease: timeout + Duration::from_secs(10),
+        allow_private_targets: raw.allow_private_targets.unwrap_or(false),
     })
 }
 

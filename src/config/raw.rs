@@ -71,6 +71,7 @@ pub struct RawNotify {
     pub retry_step_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub poll_ms: Option<u64>,
+    pub allow_private_targets: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -149,7 +149,9 @@ impl Failure {
             Failure::Unverified { .. } => true,
             // A system error from inside DaxPay's handler (a channel SDK's exception after the
             // refund was committed, lifecycle.md §11): what it did must be found out.
-            Failure::Rejected { signed: true, code, .. } => !matches!(code, 20052 | 20023),
+            Failure::Rejected {
+                signed: true, code, ..
+            } => !matches!(code, 20052 | 20023),
             _ => false,
         }
     }

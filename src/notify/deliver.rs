@@ -20,12 +20,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinSet;
 
+use super::guard::{literal_internal, PublicOnly};
 use super::now_ms;
 use crate::config::NotifyConfig;
 use crate::proxy::runtime::Runtime;
 use crate::store::{Notification, OrderStore};
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector<PublicOnly>>, Full<Bytes>>;
 
 /// Jobs one worker sends at once.
 const BATCH: i64 = 16;
@@ -45,11 +46,16 @@ async fn run(current: Arc<ArcSwap<Runtime>>) {
         std::process::id(),
         super::token().unwrap_or_else(|| now_ms().to_string())
     );
-    let client = client();
+    let mut client = client_for(current.load().config.notify.allow_private_targets);
+    let mut allow_private = current.load().config.notify.allow_private_targets;
     let mut stats_at = tokio::time::Instant::now();
     loop {
         let rt = current.load_full();
         let config = rt.config.notify.clone();
+        if config.allow_private_targets != allow_private {
+            allow_private = config.allow_private_targets;
+            client = client_for(allow_private);
+        }
         let woken = super::waker().notified();
         if let Some(store) = rt.orders.clone() {
             if stats_at.elapsed() >= STATS_EVERY {
@@ -92,8 +98,12 @@ async fn run(current: Arc<ArcSwap<Runtime>>) {
     }
 }
 
-fn client() -> HttpsClient {
-    let mut http = HttpConnector::new();
+/// A client that connects only where [`PublicOnly`] allows (names), never following redirects
+/// (hyper's client does not).
+fn client_for(allow_private: bool) -> HttpsClient {
+    let mut http = HttpConnector::new_with_resolver(PublicOnly {
+        allow_internal: allow_private,
+    });
     http.enforce_http(false);
     http.set_connect_timeout(Some(Duration::from_secs(5)));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -118,11 +128,15 @@ async fn deliver(
         .merchants
         .lookup(&job.mch_no, &job.app_id)
         .is_ok_and(|m| m.may_notify(&job.url));
-    let result = if allowed {
-        post(client, config, &job).await
-    } else {
+    let internal = !config.allow_private_targets && literal_internal(&job.url);
+    let result = if !allowed {
         Err("the merchant's notify_hosts do not allow this URL (or the app is gone)".to_owned())
+    } else if internal {
+        Err("the URL names an internal address ([notify] allow_private_targets)".to_owned())
+    } else {
+        post(client, config, &job).await
     };
+    let allowed = allowed && !internal;
     let attempt = job.attempts + 1;
     let recorded = match &result {
         Ok(()) => {

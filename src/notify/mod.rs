@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod deliver;
+pub mod guard;
 pub mod intake;
 pub mod jobs;
 pub mod returning;

@@ -119,7 +119,9 @@ impl DaxOp for Pay {
             _ => Fen::from_yuan(&a),
         });
         if !matches!(amount, Some(Ok(a)) if a == self.amount) {
-            return Ok(Unknown::Settled(Err(Failure::OrderExists(self.mch_order_no.clone()))));
+            return Ok(Unknown::Settled(Err(Failure::OrderExists(
+                self.mch_order_no.clone(),
+            ))));
         }
         Ok(Unknown::Settled(Ok(Paid {
             order_no: owned(data, "orderNo")

@@ -108,7 +108,9 @@ impl DaxOp for Refund {
         // A refund of another amount under this number is an earlier request's, not this one.
         let amount = owned(data, "amount").map(|a| Fen::from_yuan(&a));
         if !matches!(amount, Some(Ok(a)) if a == self.amount) {
-            return Ok(Unknown::Settled(Err(Failure::RefundExists(self.mch_refund_no.clone()))));
+            return Ok(Unknown::Settled(Err(Failure::RefundExists(
+                self.mch_refund_no.clone(),
+            ))));
         }
         Ok(Unknown::Settled(Ok(Refunded {
             refund_no: owned(data, "refundNo")
