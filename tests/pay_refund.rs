@@ -133,7 +133,7 @@ async fn every_way_code_row_is_paid_on_its_channel_and_answered_in_jeepay_shape(
             d.starts_with("weixin://")
         }),
         ("WX_H5", "", "wechat_pay", "wap", "payurl", |d| {
-            d.contains("redirect_url=https%3A%2F%2Fshop.example%2Fback")
+            d.contains("redirect_url=http%3A%2F%2F127.0.0.1%3A9%2Fjeepay%2Freturn%2F")
         }),
         (
             "AUTO_BAR",
