@@ -162,33 +162,6 @@ async fn a_notification_acknowledged_to_daxpay_survives_kill_9() {
     assert_eq!(got.lock().unwrap().len(), before + 1);
 }
 
-/// A fresh database on the test PostgreSQL server (see tests/pay_refund_reliability.rs).
-async fn postgres_database(name: &str) -> Option<String> {
-    let Ok(base) = std::env::var("PAYBRIDGE_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("PAYBRIDGE_REQUIRE_POSTGRES").is_none(),
-            "PAYBRIDGE_TEST_POSTGRES_URL is required (scripts/test-postgres prints it)"
-        );
-        eprintln!("no PAYBRIDGE_TEST_POSTGRES_URL: skipping the PostgreSQL test");
-        return None;
-    };
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let db = format!("pb_{name}_{}", std::process::id());
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
-        .await
-        .unwrap();
-    client
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    Some(format!("{prefix}/{db}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_postgres_deliver_each_notification_once() {
     let Some(url) = postgres_database("notify_two").await else {

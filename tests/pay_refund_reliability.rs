@@ -331,34 +331,6 @@ async fn the_sqlite_store_survives_a_restart() {
     );
 }
 
-/// A fresh database on the test PostgreSQL server (`PAYBRIDGE_TEST_POSTGRES_URL`, started by
-/// `scripts/test-postgres`), its URL; `None` (skipped) when there is none, except in CI.
-async fn postgres_database(name: &str) -> Option<String> {
-    let Ok(base) = std::env::var("PAYBRIDGE_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("PAYBRIDGE_REQUIRE_POSTGRES").is_none(),
-            "PAYBRIDGE_TEST_POSTGRES_URL is required (scripts/test-postgres prints it)"
-        );
-        eprintln!("no PAYBRIDGE_TEST_POSTGRES_URL: skipping the PostgreSQL test");
-        return None;
-    };
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .expect("the test PostgreSQL server");
-    tokio::spawn(connection);
-    let db = format!("pb_{name}_{}", std::process::id());
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
-        .await
-        .unwrap();
-    client
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').expect("a URL with a database");
-    Some(format!("{prefix}/{db}"))
-}
-
 #[tokio::test]
 async fn two_instances_share_one_postgres_store() {
     let Some(url) = postgres_database("two_instances").await else {

@@ -445,3 +445,32 @@ pub fn sdk_accepts(answer: &Value, secret: &str) -> bool {
 pub fn error(code: i64, msg: &str) -> String {
     serde_json::json!({"code": code, "msg": msg}).to_string()
 }
+
+/// A fresh database on the test PostgreSQL server (`PAYBRIDGE_TEST_POSTGRES_URL`, started by
+/// `scripts/test-postgres`), its URL; `None` (the test is skipped) when there is none, except in
+/// CI, which sets `PAYBRIDGE_REQUIRE_POSTGRES`.
+pub async fn postgres_database(name: &str) -> Option<String> {
+    let Ok(base) = std::env::var("PAYBRIDGE_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("PAYBRIDGE_REQUIRE_POSTGRES").is_none(),
+            "PAYBRIDGE_TEST_POSTGRES_URL is required (scripts/test-postgres prints it)"
+        );
+        eprintln!("no PAYBRIDGE_TEST_POSTGRES_URL: skipping the PostgreSQL test");
+        return None;
+    };
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("the test PostgreSQL server");
+    tokio::spawn(connection);
+    let db = format!("pb_{name}_{}", std::process::id());
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').expect("a URL with a database");
+    Some(format!("{prefix}/{db}"))
+}

@@ -82,6 +82,18 @@ fn relay(
     if p.op.notify_url.is_none() && p.op.return_url.is_none() {
         return Ok(None);
     }
+    let (token, notify, back) = relay_urls(job, token)?;
+    p.op.relay.notify_url = p.op.notify_url.is_some().then_some(notify);
+    p.op.relay.return_url = p.op.return_url.is_some().then_some(back);
+    Ok(Some(token))
+}
+
+/// The token (`given`, else a new one) and its callback and return URLs under `public_url`; no
+/// `public_url`: the merchant's URLs cannot be relayed, and nothing is sent.
+pub(super) fn relay_urls(
+    job: &Job<'_>,
+    given: Option<String>,
+) -> Result<(String, String, String), Failure> {
     let public = job
         .rt
         .config
@@ -89,14 +101,12 @@ fn relay(
         .public_url
         .as_deref()
         .ok_or(Failure::NotifyUnconfigured)?;
-    let token = match token {
+    let token = match given {
         Some(token) => token,
         None => crate::notify::token().ok_or(Failure::Internal)?,
     };
     let (notify, back) = crate::notify::relay_urls(public, &token);
-    p.op.relay.notify_url = p.op.notify_url.is_some().then_some(notify);
-    p.op.relay.return_url = p.op.return_url.is_some().then_some(back);
-    Ok(Some(token))
+    Ok((token, notify, back))
 }
 
 /// The row of this request, as written before DaxPay is called.

@@ -152,18 +152,8 @@ fn relay(
     if p.op.notify_url.is_none() {
         return Ok(None);
     }
-    let public = job
-        .rt
-        .config
-        .server
-        .public_url
-        .as_deref()
-        .ok_or(Failure::NotifyUnconfigured)?;
-    let token = match token {
-        Some(token) => token,
-        None => crate::notify::token().ok_or(Failure::Internal)?,
-    };
-    p.op.relay_notify_url = Some(crate::notify::relay_urls(public, &token).0);
+    let (token, notify, _) = super::pay::relay_urls(job, token)?;
+    p.op.relay_notify_url = Some(notify);
     Ok(Some(token))
 }
 

@@ -234,7 +234,7 @@ impl ChannelExtra {
 }
 
 /// A `@NotBlank` field.
-fn required<'r>(
+pub(super) fn required<'r>(
     request: &'r Request<'_, '_>,
     name: &str,
     words: &'static str,

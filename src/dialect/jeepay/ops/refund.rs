@@ -2,7 +2,7 @@
 //! The fields' own checks, then the either-or order number and the notify URL's scheme, as
 //! Jeepay's controller; a repeated `mchRefundNo` is found in the order store.
 
-use super::pay::{allowed_host, fen, optional, url};
+use super::pay::{allowed_host, fen, optional, required, url};
 use super::{named_order, JeepayOp};
 use crate::config::Merchant;
 use crate::dialect::jeepay::envelope::Data;
@@ -108,21 +108,6 @@ pub fn refund_state(status: RefundOrderStatus) -> i64 {
 
 pub(super) fn fen_value(amount: Fen) -> Option<i64> {
     i64::try_from(amount.0).ok()
-}
-
-fn required<'r>(
-    request: &'r Request<'_, '_>,
-    name: &str,
-    words: &'static str,
-) -> Result<&'r str, Failure> {
-    let value = request.field(name);
-    if value.trim().is_empty() {
-        return Err(Failure::Invalid {
-            kind: "required_field",
-            words,
-        });
-    }
-    Ok(value)
 }
 
 #[cfg(test)]
