@@ -369,3 +369,37 @@ fn a_closed_stdout_is_not_a_panic() {
         );
     }
 }
+
+/// `paybridge route` says which operations fall back to the legacy gateway: a new pay order never
+/// does (it belongs to DaxPay), a close or a refund of an unknown order does.
+#[test]
+fn route_explains_the_fallback_per_operation() {
+    let explain = |path: &str| {
+        let out = paybridge()
+            .args([
+                "route",
+                "--config",
+                "config/paybridge.toml",
+                "--path",
+                path,
+                "--mch-no",
+                "M1623984572",
+                "--app-id",
+                "60cc09bce4b0f1c0b83761c9",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let pay = explain("/api/pay/unifiedOrder");
+    assert!(
+        pay.contains("/unipay/pay") && pay.contains("no fallback for unified_order"),
+        "{pay}"
+    );
+    let refund = explain("/api/refund/refundOrder");
+    assert!(
+        refund.contains("/unipay/refund") && refund.contains("fallback: when DaxPay answers 20041"),
+        "{refund}"
+    );
+}

@@ -125,11 +125,16 @@ pub fn explain(
                 if fixed.is_empty() { "" } else { "; " },
                 fixed.join(", ")
             ));
-            if let Some(f) = fallback {
-                out.push_str(&format!(
+            match fallback {
+                Some(f) if crate::proxy::registry::falls_back(op, m) => out.push_str(&format!(
                     "  fallback: when DaxPay answers 20041 (no such order), the original request goes to legacy {} ({})\n",
                     f.name, f.base_url
-                ));
+                )),
+                Some(_) => out.push_str(&format!(
+                    "  no fallback for {}: a new order belongs to DaxPay\n",
+                    op.as_str()
+                )),
+                None => {}
             }
         }
         Route::Passthrough {

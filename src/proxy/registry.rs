@@ -16,7 +16,7 @@ use crate::dialect::daxpay::ops::DaxOp;
 use crate::dialect::daxpay::sign::Version;
 use crate::dialect::jeepay::ops::JeepayOp;
 use crate::dispatch::DaxCall;
-use crate::domain::{Failure, OpKind};
+use crate::domain::{Failure, OpKind, Operation};
 use crate::upstream::Answered;
 
 macro_rules! registry {
@@ -52,6 +52,14 @@ macro_rules! registry {
         pub(super) fn shadow(job: &Job<'_>) {
             match job.op {
                 $(OpKind::$kind => pipeline::shadow::<$op>(job),)+
+            }
+        }
+
+        /// Whether a request of this kind may go to the other gateway for an order DaxPay
+        /// verifiably does not have (a new pay order never does).
+        pub fn falls_back(kind: OpKind, merchant: &Merchant) -> bool {
+            match kind {
+                $(OpKind::$kind => <$op as JeepayOp>::sample(kind, merchant).falls_back_when_not_found(),)+
             }
         }
 
