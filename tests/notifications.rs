@@ -567,3 +567,64 @@ async fn a_notify_url_on_paybridges_own_network_is_never_posted_to() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(victim.received().is_empty(), "{:?}", victim.received());
 }
+
+#[tokio::test]
+async fn a_refund_the_channel_closes_later_is_notified_as_failed() {
+    let merchant = Merchant::start(&["SUCCESS"]).await;
+    let (_sb, sandbox, proxy) = world("").await;
+    let order_no = created(
+        proxy,
+        &pay_body("C1", &format!("http://{}/pay", merchant.addr), None),
+    )
+    .await;
+    sandbox.pay_order(&order_no).unwrap();
+    eventually("the payment's notification", || {
+        merchant.received().len() == 1
+    })
+    .await;
+    let body = jeepay_body(&[
+        ("mchOrderNo", "C1"),
+        ("mchRefundNo", "RC1"),
+        ("refundAmount", "230"),
+        ("currency", "cny"),
+        ("refundReason", paybridge_sandbox::REFUND_PENDING),
+        ("notifyUrl", &format!("http://{}/refunds", merchant.addr)),
+    ]);
+    let answer = post_json(proxy, "/api/refund/refundOrder", &body)
+        .await
+        .json();
+    assert_eq!(
+        (answer["code"].as_i64(), answer["data"]["state"].as_i64()),
+        (Some(0), Some(1)),
+        "{answer}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        merchant.received().len(),
+        1,
+        "nothing for a refund in progress"
+    );
+    let refund_no = answer["data"]["refundOrderId"].as_str().unwrap();
+    sandbox
+        .close_refund(refund_no)
+        .expect("the sandbox closes it");
+    eventually("the refund's notification", || {
+        merchant.received().len() == 2
+    })
+    .await;
+    let n = merchant.received().pop().unwrap();
+    assert_eq!(n.path, "/refunds");
+    assert!(n.verified, "{n:?}");
+    assert_eq!(
+        (n.params["state"].as_str(), n.params["mchRefundNo"].as_str()),
+        ("3", "RC1")
+    );
+    let q = post_json(
+        proxy,
+        "/api/refund/query",
+        &jeepay_body(&[("mchRefundNo", "RC1")]),
+    )
+    .await
+    .json();
+    assert_eq!(q["data"]["state"], 3, "{q}");
+}

@@ -21,7 +21,9 @@ pub use config::{
     SandboxConfig, SandboxOrder, Sandboxes,
 };
 pub use daxpay::result;
-pub use daxpay::{run, Sandbox, SentCallback, SettleError, CHANNEL_FAIL, REFUND_FAIL};
+pub use daxpay::{
+    run, Sandbox, SentCallback, SettleError, CHANNEL_FAIL, REFUND_FAIL, REFUND_PENDING,
+};
 pub use legacy::{run_legacy, LegacyRefund, LegacySandbox, ReceivedRequest};
 pub use order::{Amount, OrderStatus, RefundOrderStatus, RefundStatus, SandboxRefund};
 pub use secret::Secret;

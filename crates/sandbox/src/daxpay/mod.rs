@@ -72,7 +72,7 @@ use crate::sign::daxpay::{Scheme, Version};
 pub use callback::SentCallback;
 use model::{Model, OrderRequest};
 pub use pay::CHANNEL_FAIL;
-pub use refund::REFUND_FAIL;
+pub use refund::{REFUND_FAIL, REFUND_PENDING};
 use reply::Signer;
 use settle::lock_refunds;
 pub use settle::SettleError;

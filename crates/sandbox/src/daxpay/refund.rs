@@ -29,6 +29,9 @@ use crate::sign::daxpay::Version;
 
 /// A refund `reason` with this value makes the sandbox's channel refuse the refund.
 pub const REFUND_FAIL: &str = "SANDBOX_REFUND_FAIL";
+/// A refund reason that leaves the refund `progress` (the channel answers later): settle it with
+/// [`crate::Sandbox::close_refund`].
+pub const REFUND_PENDING: &str = "SANDBOX_REFUND_PENDING";
 
 const REFUND_FAIL_MSG: &str = "沙箱通道模拟退款失败";
 
@@ -119,6 +122,7 @@ impl Orders {
         }
         let biz_refund_no = p.text("bizRefundNo").unwrap_or_default();
         let fails = p.text("reason") == Some(REFUND_FAIL);
+        let pending = p.text("reason") == Some(REFUND_PENDING);
         let wall = wall_clock_at(now, self.utc_offset);
         let mut table = self.lock();
         let mut refunds = super::lock_refunds(&self.refunds);
@@ -211,7 +215,12 @@ impl Orders {
             error_msg: None,
             notify_url: p.text("notifyUrl").map(str::to_owned),
         };
-        run_channel(&mut refund, order, fails, wall);
+        if pending {
+            // The channel has not answered: `progress`, the order `refunding`, balance held.
+            refund.status = RefundOrderStatus::Progress;
+        } else {
+            run_channel(&mut refund, order, fails, wall);
+        }
         let result = refund_result(&refund);
         refunds.push(refund);
         Ok(result)

@@ -17,7 +17,7 @@ use super::result::wall_clock_at;
 use super::state::{Orders, Refusal};
 use super::{pay, refund, Done, Endpoint, Handled, Inner, Rejection, Sandbox};
 use crate::config::{SandboxApp, SandboxOrder};
-use crate::order::{OrderStatus, SandboxRefund};
+use crate::order::{Amount, OrderStatus, RefundOrderStatus, RefundStatus, SandboxRefund};
 use crate::sign::daxpay::{Scheme, Version};
 
 /// A panic elsewhere cannot leave the refunds inconsistent (every update is one assignment or
@@ -92,6 +92,39 @@ impl Sandbox {
             .iter()
             .find(|r| r.refund_no == refund_no)
             .cloned()
+    }
+
+    /// The channel says a refund failed after all (DaxPay's refund sync or callback, or an
+    /// operator's close of a failed refund): a `progress` or `fail` refund becomes `close`, its
+    /// amount goes back to the order's refundable balance, and its callback is sent. `None`:
+    /// no such refund, or it is not open.
+    pub fn close_refund(&self, refund_no: &str) -> Option<SandboxRefund> {
+        let closed = {
+            let mut table = self.inner.orders.lock();
+            let mut refunds = lock_refunds(&self.inner.orders.refunds);
+            let refund = refunds.iter_mut().find(|r| {
+                r.refund_no == refund_no
+                    && matches!(
+                        r.status,
+                        RefundOrderStatus::Progress | RefundOrderStatus::Fail
+                    )
+            })?;
+            refund.status = RefundOrderStatus::Close;
+            refund.error_msg = Some("沙箱通道退款关闭".to_owned());
+            if let Some(entry) = table.get_mut(&refund.order_no) {
+                let order = &mut entry.order;
+                let back = order.refundable_balance().fen() + refund.amount.fen();
+                order.refundable = Some(Amount::from_fen(back));
+                order.refund_status = if back >= order.amount.fen() {
+                    RefundStatus::NoRefund
+                } else {
+                    RefundStatus::PartialRefund
+                };
+            }
+            refund.clone()
+        };
+        self.inner.refund_changed(&closed);
+        Some(closed)
     }
 
     /// Every refund order, oldest first.
