@@ -120,6 +120,19 @@ impl Config {
             }
         );
         let _ = writeln!(out, "store: {} {}", self.store.url.kind(), self.store.url);
+        let n = &self.notify;
+        let _ = writeln!(
+            out,
+            "notify: {} attempts, the n-th retry n × {} ms later, {} ms each{}",
+            n.max_attempts,
+            n.retry_step.as_millis(),
+            n.timeout.as_millis(),
+            if n.allow_private_targets {
+                " · internal addresses ALLOWED"
+            } else {
+                ""
+            }
+        );
         out
     }
 }
