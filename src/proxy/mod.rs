@@ -166,6 +166,10 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // Each branch below is boxed where it starts: unboxed, this future would be as large as the
+    // largest of them (the translate pipeline down to the DaxPay exchange, some 9 KiB), and
+    // every request would copy all of it into its task, passthrough included. Boxed, a request
+    // copies only the branch it takes (callgrind: docs/benchmarks.md, issue 14).
     // Jeepay maps its endpoints for every method; HEAD, OPTIONS, TRACE and CONNECT make no
     // sense for a signed, state-changing call.
     if ![
@@ -199,10 +203,10 @@ where
     if let Some(relay) = dispatch::relay(parts.uri.path()) {
         return Ok(match (relay, &parts.method) {
             (dispatch::Relay::Callback(token), &Method::POST) => {
-                crate::notify::intake::callback(rt, token, &body).await
+                Box::pin(crate::notify::intake::callback(rt, token, &body)).await
             }
             (dispatch::Relay::Return(token), &Method::GET) => {
-                crate::notify::returning::redirect(rt, token).await
+                Box::pin(crate::notify::returning::redirect(rt, token)).await
             }
             _ => return Err(Failure::MethodNotAllowed(parts.method.to_string())),
         });
@@ -253,13 +257,18 @@ where
                 op,
                 upstream,
             };
-            registry::translate(&job, fallback).await
+            Box::pin(registry::translate(&job, fallback)).await
         }
         Route::Passthrough {
             upstream,
             fallback,
             shadow,
-        } => passed_through(rt, replay, &routed, upstream, fallback, shadow).await,
+        } => {
+            Box::pin(passed_through(
+                rt, replay, &routed, upstream, fallback, shadow,
+            ))
+            .await
+        }
     }
 }
 
@@ -299,7 +308,7 @@ async fn passed_through(
                 op,
                 upstream: target.upstream(),
             };
-            registry::fallback(&job, answer).await
+            Box::pin(registry::fallback(&job, answer)).await
         }
         _ => Ok(passthrough::into_response(answer)),
     }
