@@ -123,37 +123,66 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let runtime = self.runtime.load_full();
         let replay = self.replay.clone();
-        // Detached: a client that goes away must not cancel a call to a gateway half-way (the
-        // close may have been sent; its outcome still has to reach the replay store, and the
-        // circuit breaker its verdict).
-        //
-        // Boxed: the whole request's state machine (every phase down to the upstream exchange)
-        // is about 7.5 KiB, under tokio's own boxing threshold (16 KiB), so unboxed it would be
-        // copied whole some seven times (into the task cell, and each time the cell's stage
-        // changes); boxed, the stage holds a pointer. callgrind: about 7,000 fewer instructions
-        // per request (docs/benchmarks.md, session 4).
-        Detached(tokio::spawn(Box::pin(async move {
+        Detached(Some(Box::pin(async move {
             handle(&runtime, replay.as_ref(), req).await
         })))
     }
 }
 
-/// The gateway's answer, from its detached task.
-pub struct Detached(tokio::task::JoinHandle<Result<Response<Full<Bytes>>, Failure>>);
+/// The boxed request future.
+type RequestFuture = Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Failure>> + Send>>;
+
+/// The gateway's answer: the request's future, polled in the connection's task, and detached
+/// only if that task lets go of it before the answer.
+///
+/// A client that goes away must not cancel a call to a gateway half-way (the close may have been
+/// sent; its outcome still has to reach the replay store, and the circuit breaker its verdict):
+/// dropped unfinished, the future is spawned to run to its end. Until issue 14 every request was
+/// spawned up front, which cost each one a task (allocation, scheduling, the join handle's
+/// wake-up; callgrind: docs/benchmarks.md). A panic in the handler is caught here, logged, and
+/// answered as an internal failure, as the joined task's was.
+pub struct Detached(Option<RequestFuture>);
 
 impl Future for Detached {
     type Output = Result<Response<Full<Bytes>>, Failure>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map(|joined| {
-            joined.unwrap_or_else(|e| {
+        let Some(future) = self.0.as_mut() else {
+            return Poll::Ready(Err(Failure::Internal));
+        };
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        let output = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => output,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
                 tracing::error!(
-                    error = crate::telemetry::text(&e).as_str(),
+                    error = format!("request handler panicked with message {message:?}").as_str(),
                     "request handler failed"
                 );
                 Err(Failure::Internal)
-            })
-        })
+            }
+        };
+        self.0 = None;
+        Poll::Ready(output)
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(future) = self.0.take() {
+            // Outside a runtime (it is shutting down) there is nothing left to finish it on.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = future.await;
+                });
+            }
+        }
     }
 }
 
@@ -166,6 +195,10 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // Each branch below is boxed where it starts: unboxed, this future would be as large as the
+    // largest of them (the translate pipeline down to the DaxPay exchange, some 9 KiB), and
+    // every request would copy all of it into its task, passthrough included. Boxed, a request
+    // copies only the branch it takes (callgrind: docs/benchmarks.md, issue 14).
     // Jeepay maps its endpoints for every method; HEAD, OPTIONS, TRACE and CONNECT make no
     // sense for a signed, state-changing call.
     if ![
@@ -199,10 +232,10 @@ where
     if let Some(relay) = dispatch::relay(parts.uri.path()) {
         return Ok(match (relay, &parts.method) {
             (dispatch::Relay::Callback(token), &Method::POST) => {
-                crate::notify::intake::callback(rt, token, &body).await
+                Box::pin(crate::notify::intake::callback(rt, token, &body)).await
             }
             (dispatch::Relay::Return(token), &Method::GET) => {
-                crate::notify::returning::redirect(rt, token).await
+                Box::pin(crate::notify::returning::redirect(rt, token)).await
             }
             _ => return Err(Failure::MethodNotAllowed(parts.method.to_string())),
         });
@@ -253,13 +286,18 @@ where
                 op,
                 upstream,
             };
-            registry::translate(&job, fallback).await
+            Box::pin(registry::translate(&job, fallback)).await
         }
         Route::Passthrough {
             upstream,
             fallback,
             shadow,
-        } => passed_through(rt, replay, &routed, upstream, fallback, shadow).await,
+        } => {
+            Box::pin(passed_through(
+                rt, replay, &routed, upstream, fallback, shadow,
+            ))
+            .await
+        }
     }
 }
 
@@ -299,7 +337,7 @@ async fn passed_through(
                 op,
                 upstream: target.upstream(),
             };
-            registry::fallback(&job, answer).await
+            Box::pin(registry::fallback(&job, answer)).await
         }
         _ => Ok(passthrough::into_response(answer)),
     }
