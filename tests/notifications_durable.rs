@@ -35,6 +35,8 @@ async fn merchant(up: Arc<AtomicBool>) -> (SocketAddr, Arc<Mutex<Vec<BTreeMap<St
             let answer = if up.load(Ordering::SeqCst) {
                 "SUCCESS"
             } else {
+                // Slowly: the sender is still waiting (its lease held) when the test kills it.
+                tokio::time::sleep(Duration::from_millis(500)).await;
                 "busy"
             };
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
@@ -119,7 +121,7 @@ async fn a_notification_acknowledged_to_daxpay_survives_kill_9() {
                 store_dir.path().display()
             ),
         )
-        + "\n[notify]\nretry_step_ms = 300\nmax_attempts = 50\nallow_private_targets = true\n";
+        + "\n[notify]\nretry_step_ms = 300\nmax_attempts = 50\ntimeout_ms = 1000\nallow_private_targets = true\n";
     let mut first = Served::start(&toml, "info");
     let proxy = first.address("paybridge serving");
     let answer = post_json(
@@ -147,7 +149,9 @@ async fn a_notification_acknowledged_to_daxpay_survives_kill_9() {
 
     let mut second = Served::start(&toml, "info");
     second.address("paybridge serving");
-    until("delivered after the restart", 15, || {
+    // Killed while the first attempt was still leased (the merchant answers slowly): delivered
+    // once the lease (2 × the 1 s timeout + 1 s) is over.
+    until("delivered after the restart", 20, || {
         got.lock().unwrap().len() > before
     })
     .await;

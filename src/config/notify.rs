@@ -35,8 +35,9 @@ pub(super) fn validate(raw: RawNotify) -> Result<NotifyConfig, ConfigError> {
         retry_step: millis("notify.retry_step_ms", raw.retry_step_ms, 30_000)?,
         timeout,
         poll: millis("notify.poll_ms", raw.poll_ms, 1_000)?,
-        // Longer than an attempt can take: a job is never sent twice at once.
-        lease: timeout + Duration::from_secs(10),
+        // Longer than an attempt can take (twice its timeout, and a second for the store): a
+        // job is never sent twice at once, and one left by a crashed instance waits no longer.
+        lease: timeout * 2 + Duration::from_secs(1),
         allow_private_targets: raw.allow_private_targets.unwrap_or(false),
     })
 }
