@@ -36,6 +36,14 @@ pub struct Merchant {
     pub forward_failed_payments: bool,
 }
 
+impl DaxIdentity {
+    /// A merchant number (`mchOrderNo`, `mchRefundNo`) in DaxPay's terms: a shared identity's
+    /// prefix put before it.
+    pub fn number(&self, own: &str) -> String {
+        format!("{}{own}", self.order_prefix.as_deref().unwrap_or_default())
+    }
+}
+
 impl Merchant {
     /// Whether a notify URL's host is one this merchant may be notified at.
     pub fn may_notify(&self, url: &str) -> bool {

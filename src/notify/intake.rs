@@ -25,7 +25,7 @@ use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use crate::dialect::daxpay::order_query::query_fields;
 use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dispatch::DaxCall;
-use crate::domain::order::OrderRef;
+use crate::domain::order::{OrderRef, PayOrder};
 use crate::domain::Failure;
 use crate::proxy::runtime::Runtime;
 use crate::store::{Inserted, NewNotification, OrderStore, PayRow, RefundRow};
@@ -105,7 +105,7 @@ async fn take(rt: &Runtime, token: &str, body: &[u8]) -> Result<(), Refusal> {
 }
 
 /// The merchant app an order belongs to, and the DaxPay upstream it was made on.
-fn owner(
+pub(crate) fn owner(
     rt: &Runtime,
     mch_no: &str,
     app_id: &str,
@@ -154,18 +154,8 @@ async fn pay(
     upstream: &Upstream,
     row: &PayRow,
 ) -> Result<(), Refusal> {
-    let prefix = merchant.daxpay.order_prefix.as_deref().unwrap_or_default();
-    let biz = format!("{prefix}{}", row.mch_order_no);
-    let by = OrderRef::new(None, Some(&biz));
-    let data = read_again(
-        rt,
-        merchant,
-        upstream,
-        DaxCall::PayQuery,
-        query_fields(&by, upstream.version()),
-    )
-    .await?;
-    let order = pay_order(&data, &source(upstream)).map_err(|e| unverified(&e))?;
+    let biz = merchant.daxpay.number(&row.mch_order_no);
+    let order = read_pay(rt, merchant, upstream, &biz).await?;
     if order.biz_order_no != biz {
         return Err(Refusal::UnknownOrder);
     }
@@ -182,8 +172,7 @@ async fn refund(
     upstream: &Upstream,
     row: &RefundRow,
 ) -> Result<(), Refusal> {
-    let prefix = merchant.daxpay.order_prefix.as_deref().unwrap_or_default();
-    let biz = format!("{prefix}{}", row.mch_refund_no);
+    let biz = merchant.daxpay.number(&row.mch_refund_no);
     let fields = match &row.refund_order_id {
         Some(no) => Fields::default().text("refundNo", Some(no)),
         None => Fields::default().text("bizRefundNo", Some(&biz)),
@@ -221,6 +210,19 @@ pub(crate) async fn enqueue(
             Err(Refusal::StoreDown)
         }
     }
+}
+
+/// The pay order with DaxPay's merchant number `biz`, read again with a signed query.
+pub(crate) async fn read_pay(
+    rt: &Runtime,
+    merchant: &Merchant,
+    upstream: &Upstream,
+    biz: &str,
+) -> Result<PayOrder, Refusal> {
+    let by = OrderRef::new(None, Some(biz));
+    let fields = query_fields(&by, upstream.version());
+    let data = read_again(rt, merchant, upstream, DaxCall::PayQuery, fields).await?;
+    pay_order(&data, &source(upstream)).map_err(|e| unverified(&e))
 }
 
 fn source(upstream: &Upstream) -> AnswerSource<'_> {

@@ -6,7 +6,7 @@ use crate::config::Merchant;
 use crate::dialect::jeepay::notification::notification;
 use crate::dialect::jeepay::ops::JeepayOp;
 use crate::domain::ops::{PayQuery, RefundQuery, RefundRecord};
-use crate::domain::order::{Fen, KeptPay, OrderRef, PayOrder, PayStatus, RefundOrderStatus};
+use crate::domain::order::{Fen, OrderRef, PayOrder, PayStatus, RefundOrderStatus};
 use crate::store::{NewNotification, NotificationKind, PayRow, RefundRow};
 
 /// The Jeepay state a pay order is notified with, if at all: successes always (Jeepay), the
@@ -49,12 +49,7 @@ pub fn pay_job(
     if state == 2 {
         order.refund_status = None;
     }
-    order.kept = Some(KeptPay {
-        way_code: row.way_code.clone(),
-        currency: row.currency.clone(),
-        client_ip: row.client_ip.clone(),
-        created_at_ms: row.created_at_ms,
-    });
+    order.kept = Some(row.kept());
     let order_id = order.order_no.clone();
     let data = PayQuery {
         order: OrderRef::default(),

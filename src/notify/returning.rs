@@ -7,16 +7,12 @@ use bytes::Bytes;
 use http::{header, Response, StatusCode};
 use http_body_util::Full;
 
-use super::intake::read_again;
+use super::intake::{owner, read_pay};
 use super::now_ms;
-use crate::dialect::daxpay::ops::pay_query::pay_order;
-use crate::dialect::daxpay::ops::Upstream as AnswerSource;
-use crate::dialect::daxpay::order_query::query_fields;
 use crate::dialect::jeepay::notification::return_location;
 use crate::dialect::jeepay::ops::JeepayOp;
-use crate::dispatch::DaxCall;
 use crate::domain::ops::PayQuery;
-use crate::domain::order::{KeptPay, OrderRef};
+use crate::domain::order::OrderRef;
 use crate::proxy::runtime::Runtime;
 
 /// The redirect for the order with `token`; a page saying what went wrong otherwise.
@@ -57,46 +53,17 @@ async fn location(rt: &Runtime, token: &str) -> Result<String, StatusCode> {
         .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
         .ok_or(StatusCode::NOT_FOUND)?;
     let back = row.return_url.as_deref().ok_or(StatusCode::NOT_FOUND)?;
-    let merchant = rt
-        .config
-        .merchants
-        .lookup(&row.mch_no, &row.app_id)
-        .map_err(|_| StatusCode::NOT_FOUND)?
-        .clone();
-    let upstream = rt
-        .config
-        .upstreams
-        .get(&row.upstream)
-        .unwrap_or(&merchant.daxpay.upstream)
-        .clone();
-    let prefix = merchant.daxpay.order_prefix.as_deref().unwrap_or_default();
-    let biz = format!("{prefix}{}", row.mch_order_no);
-    let by = OrderRef::new(None, Some(&biz));
-    let data = read_again(
-        rt,
-        &merchant,
-        &upstream,
-        DaxCall::PayQuery,
-        query_fields(&by, upstream.version()),
-    )
-    .await
-    .map_err(|_| StatusCode::BAD_GATEWAY)?;
-    let source = AnswerSource {
-        name: &upstream.name,
-        version: upstream.version(),
-        utc_offset: upstream.utc_offset,
-    };
-    let mut order = pay_order(&data, &source).map_err(|_| StatusCode::BAD_GATEWAY)?;
+    let (merchant, upstream) =
+        owner(rt, &row.mch_no, &row.app_id, &row.upstream).map_err(|_| StatusCode::NOT_FOUND)?;
+    let biz = merchant.daxpay.number(&row.mch_order_no);
+    let mut order = read_pay(rt, &merchant, &upstream, &biz)
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?;
     if order.biz_order_no != biz {
         return Err(StatusCode::NOT_FOUND);
     }
     order.biz_order_no = row.mch_order_no.clone();
-    order.kept = Some(KeptPay {
-        way_code: row.way_code.clone(),
-        currency: row.currency.clone(),
-        client_ip: row.client_ip.clone(),
-        created_at_ms: row.created_at_ms,
-    });
+    order.kept = Some(row.kept());
     let data = PayQuery {
         order: OrderRef::default(),
     }

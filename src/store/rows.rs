@@ -94,3 +94,15 @@ pub enum Inserted<R> {
     /// The unique key was taken: the row already there.
     Exists(R),
 }
+
+impl PayRow {
+    /// What this row adds to a pay order DaxPay reports (fields DaxPay does not keep).
+    pub fn kept(&self) -> crate::domain::order::KeptPay {
+        crate::domain::order::KeptPay {
+            way_code: self.way_code.clone(),
+            currency: self.currency.clone(),
+            client_ip: self.client_ip.clone(),
+            created_at_ms: self.created_at_ms,
+        }
+    }
+}

@@ -12,11 +12,11 @@ mod refund;
 mod refund_query;
 
 use std::future::Future;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::call::{Job, Prepared, Translated};
 use crate::domain::ops::Close;
 use crate::domain::Failure;
+pub(super) use crate::notify::now_ms;
 use crate::store::{OrderStore, StoreError};
 
 /// An operation's use of the order store.
@@ -59,13 +59,6 @@ fn down(error: StoreError) -> Failure {
 fn not_recorded(what: &str, error: StoreError) {
     tracing::error!(error = %error, what, "order store write failed after DaxPay acted");
     metrics::counter!("paybridge_store_errors_total").increment(1);
-}
-
-/// Now, in Unix milliseconds (Jeepay's `createdAt`).
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The merchant's own order number, from the one sent to DaxPay (a shared identity's prefix

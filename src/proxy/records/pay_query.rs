@@ -3,7 +3,7 @@
 
 use super::Recorded;
 use crate::domain::ops::PayQuery;
-use crate::domain::order::{KeptPay, PayOrder};
+use crate::domain::order::PayOrder;
 use crate::domain::Failure;
 use crate::proxy::call::{Job, Prepared};
 
@@ -24,12 +24,7 @@ impl Recorded for PayQuery {
             .await
         {
             Ok(Some(row)) => {
-                order.kept = Some(KeptPay {
-                    way_code: row.way_code,
-                    currency: row.currency,
-                    client_ip: row.client_ip,
-                    created_at_ms: row.created_at_ms,
-                });
+                order.kept = Some(row.kept());
             }
             Ok(None) => {}
             Err(e) => {

@@ -21,13 +21,7 @@ impl Recorded for RefundQuery {
         .map_err(down)?
         // Not the caller's (or made before the migration): no such refund here.
         .ok_or(Failure::OrderNotFound { verified: true })?;
-        let prefix = p
-            .merchant
-            .daxpay
-            .order_prefix
-            .as_deref()
-            .unwrap_or_default();
-        p.op.biz_refund_no = Some(format!("{prefix}{}", row.mch_refund_no));
+        p.op.biz_refund_no = Some(p.merchant.daxpay.number(&row.mch_refund_no));
         p.op.refund_no = row.refund_order_id.clone();
         p.op.kept = Some(KeptRefund {
             pay_amount: row

@@ -52,11 +52,10 @@ impl JeepayOp for Refund {
             });
         }
         let amount = crate::domain::ops::Pay::check_amount(amount)?;
-        let prefix = merchant.daxpay.order_prefix.as_deref().unwrap_or_default();
         Ok(Refund {
             order,
             mch_refund_no: mch_refund_no.to_owned(),
-            biz_refund_no: format!("{prefix}{mch_refund_no}"),
+            biz_refund_no: merchant.daxpay.number(mch_refund_no),
             amount,
             currency: currency.to_owned(),
             reason: reason.to_owned(),

@@ -25,11 +25,10 @@ impl JeepayOp for RefundQuery {
                 words: "mchRefundNo 和 refundOrderId不能同时为空",
             });
         }
-        let prefix = merchant.daxpay.order_prefix.as_deref().unwrap_or_default();
         Ok(RefundQuery {
             refund_no: refund_no.map(str::to_owned),
             mch_refund_no: mch_refund_no.map(str::to_owned),
-            biz_refund_no: mch_refund_no.map(|n| format!("{prefix}{n}")),
+            biz_refund_no: mch_refund_no.map(|n| merchant.daxpay.number(n)),
             order: OrderRef::default(),
             kept: None,
         })
