@@ -518,6 +518,8 @@ fn measure_server(
         let _log = log.then(|| {
             let subscriber = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                .with_ansi(false)
+                .event_format(paybridge::telemetry::line::TextFormat::default())
                 .with_writer(|| LineCounter)
                 .finish();
             tracing::subscriber::set_default(subscriber)

@@ -166,3 +166,40 @@ async fn a_query_string_signature_never_reaches_the_debug_log() {
     assert!(!all.contains("SECRETSIGN"), "{all}");
     assert!(!all.contains("sign="), "{all}");
 }
+
+/// At `info`, as shipped, the access line has its own formatter (`telemetry::line`): a merchant
+/// number carrying a newline, quotes and a whole forged line is still one quoted, escaped field.
+#[tokio::test]
+async fn the_shipped_access_line_cannot_be_forged_through_the_merchant_number() {
+    let (mut served, addr, _sb) = served("text", "info").await;
+    let hostile = format!("M_VICTIM\" code=0\n{FORGED_LINE}");
+    let mut body = close_body(Some("L1"), None);
+    body["mchNo"] = Value::from(hostile.clone());
+    let a = send(
+        addr,
+        "POST",
+        "/api/pay/close",
+        Some("application/json"),
+        body.to_string(),
+        &[("x-request-id", "forge-mch-1")],
+    )
+    .await;
+    assert_ne!(a.json()["code"], 0, "{}", a.body);
+    served.wait_for(Duration::from_secs(10), |l| l.contains("forge-mch-1"));
+    served.drain(Duration::from_millis(300));
+    for line in &served.seen {
+        assert!(!line.starts_with("2099-"), "a forged line: {line}");
+    }
+    let line = served
+        .seen
+        .iter()
+        .find(|l| l.contains("request_id=\"forge-mch-1\""))
+        .expect("the access line");
+    assert!(line.contains(" INFO paybridge::access: request "), "{line}");
+    let escaped = format!("mch_no={hostile:?}");
+    assert!(line.contains(&escaped), "{escaped} in {line}");
+    let fields = text_fields(line);
+    let codes: Vec<_> = fields.iter().filter(|(k, _)| k == "code").collect();
+    assert_eq!(codes.len(), 1, "one code field: {line}");
+    assert_ne!(codes[0].1, "0", "{line}");
+}

@@ -33,6 +33,7 @@ use crate::dispatch;
 use crate::domain::Failure;
 use crate::replay::{MemoryStore, RedisStore, Store};
 use crate::server::PeerAddr;
+use crate::telemetry::access::SharedText;
 use context::Context;
 pub use registry::daxpay_call;
 use routing::{Facts, Route};
@@ -268,7 +269,7 @@ where
         headers: &cx.parts.headers,
     };
     let decision = routing::decide(&rt.config.routing, &facts, false);
-    cx.note(|r| r.mch_no = mch_no.map(str::to_owned));
+    cx.note(|r| r.mch_no = mch_no.map(|m| SharedText::within(&cx.body, m)));
     let routed = Routed {
         cx: &cx,
         params: params.as_ref(),
@@ -315,7 +316,9 @@ async fn passed_through(
     let cx = routed.cx;
     cx.note(|r| {
         r.action = Some("passthrough");
-        r.upstream = Some(upstream.name.clone());
+        r.upstream = Some(crate::telemetry::access::UpstreamName::Legacy(
+            upstream.clone(),
+        ));
     });
     if let (Some(target), Some(op)) = (shadow, cx.op) {
         let job = call::Job {

@@ -24,6 +24,7 @@ use super::{ownership, passthrough};
 use crate::config::{LegacyUpstream, LookupError};
 use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use crate::domain::{Failure, OpKind};
+use crate::telemetry::access::UpstreamName;
 use crate::upstream::Answered;
 
 /// Reads and verifies the request as Jeepay does (then checks its `reqTime` window), on the
@@ -102,7 +103,7 @@ pub(super) async fn translate<O: Recorded>(
     let (rt, cx) = (job.rt, job.routed.cx);
     cx.note(|r| r.action = Some("translate"));
     let mut prepared = prepare::<O>(job)?;
-    cx.note(|r| r.upstream = Some(prepared.upstream.name.clone()));
+    cx.note(|r| r.upstream = Some(UpstreamName::DaxPay(prepared.upstream.clone())));
     let (ticket, retry) = match claim(job, &prepared).await? {
         Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),
         Claimed::Go { ticket, retry } => (ticket, retry),
@@ -119,7 +120,7 @@ pub(super) async fn translate<O: Recorded>(
             );
             cx.note(|r| {
                 r.fallback = true;
-                r.upstream = Some(legacy.name.clone());
+                r.upstream = Some(UpstreamName::Legacy(legacy.clone()));
             });
             passthrough::forward(rt, cx, legacy).await
         }

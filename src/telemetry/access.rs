@@ -13,18 +13,22 @@ use std::task::{ready, Context, Poll};
 use std::thread::LocalKey;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response};
 use metrics::{Counter, Histogram};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 /// What the handler learnt about a request.
+///
+/// The merchant number and the upstream are shared, not copied: two allocations fewer per
+/// request (docs/benchmarks.md's allocation target).
 #[derive(Debug, Default, Clone)]
 pub struct AccessRecord {
-    pub mch_no: Option<String>,
+    pub mch_no: Option<SharedText>,
     /// translate, passthrough, replay, or none when refused before routing.
     pub action: Option<&'static str>,
-    pub upstream: Option<String>,
+    pub upstream: Option<UpstreamName>,
     /// DaxPay's `traceId`, when it gave one.
     pub trace_id: Option<String>,
     /// The Jeepay-dialect code answered (unknown for a passthrough).
@@ -32,6 +36,47 @@ pub struct AccessRecord {
     /// Why a request failed, as a stable name (see `Failure::kind`).
     pub error_kind: Option<&'static str>,
     pub fallback: bool,
+}
+
+/// Text that shares the bytes it was read from (a request body) when it can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedText(Bytes);
+
+impl SharedText {
+    /// `text` as a view of `source` when it lies inside it, else a copy.
+    pub fn within(source: &Bytes, text: &str) -> Self {
+        let start = (text.as_ptr() as usize).wrapping_sub(source.as_ptr() as usize);
+        let inside = (source.as_ptr() as usize) <= (text.as_ptr() as usize)
+            && start
+                .checked_add(text.len())
+                .is_some_and(|end| end <= source.len());
+        if inside {
+            SharedText(source.slice(start..start + text.len()))
+        } else {
+            SharedText(Bytes::copy_from_slice(text.as_bytes()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Built from a `&str` only, so always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or("-")
+    }
+}
+
+/// The upstream a request went to: its configuration, shared, for its name.
+#[derive(Debug, Clone)]
+pub enum UpstreamName {
+    DaxPay(Arc<crate::config::Upstream>),
+    Legacy(Arc<crate::config::LegacyUpstream>),
+}
+
+impl UpstreamName {
+    pub fn as_str(&self) -> &str {
+        match self {
+            UpstreamName::DaxPay(u) => &u.name,
+            UpstreamName::Legacy(u) => &u.name,
+        }
+    }
 }
 
 /// The shared record, in the request's extensions.
@@ -160,9 +205,9 @@ impl Pending {
                 .unwrap_or("-"),
             method = self.method.as_str(),
             operation,
-            mch_no = r.mch_no.as_deref().unwrap_or("-"),
+            mch_no = r.mch_no.as_ref().map_or("-", SharedText::as_str),
             action,
-            upstream = r.upstream.as_deref().unwrap_or("-"),
+            upstream = r.upstream.as_ref().map_or("-", UpstreamName::as_str),
             daxpay_trace_id = r.trace_id.as_deref().unwrap_or("-"),
             fallback = r.fallback,
             code = %outcome,
@@ -335,8 +380,30 @@ mod tests {
     #[test]
     fn the_record_is_taken_once() {
         let handle = AccessHandle::default();
-        handle.note(|r| r.mch_no = Some("M1".to_owned()));
-        assert_eq!(handle.take().mch_no.as_deref(), Some("M1"));
+        let body = Bytes::from_static(b"M1");
+        handle.note(|r| r.mch_no = Some(SharedText::within(&body, "M1")));
+        assert_eq!(
+            handle.take().mch_no.as_ref().map(SharedText::as_str),
+            Some("M1")
+        );
         assert_eq!(handle.take().mch_no, None);
+    }
+
+    #[test]
+    fn shared_text_is_a_view_of_its_source_or_a_copy() {
+        let body = Bytes::from(r#"{"mchNo":"M1623984572"}"#.to_owned());
+        let text = std::str::from_utf8(&body[10..21]).unwrap();
+        let shared = SharedText::within(&body, text);
+        assert_eq!(shared.as_str(), "M1623984572");
+        assert_eq!(shared.0.as_ptr(), text.as_ptr(), "not copied");
+        // Text from elsewhere (an unescaped JSON string, say) is copied.
+        let other = String::from("M1623984572");
+        let copied = SharedText::within(&body, &other);
+        assert_eq!(copied.as_str(), "M1623984572");
+        assert_ne!(copied.0.as_ptr(), other.as_ptr());
+        // Right after the source's end, or overlapping it, is not inside.
+        let tail = SharedText::within(&body.slice(..10), text);
+        assert_eq!(tail.as_str(), "M1623984572");
+        assert_eq!(SharedText::within(&Bytes::new(), "").as_str(), "");
     }
 }

@@ -2,6 +2,7 @@
 //! W3C trace context for upstream calls.
 
 pub mod access;
+pub mod line;
 pub mod trace_context;
 
 use std::sync::OnceLock;
