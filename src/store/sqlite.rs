@@ -1,9 +1,16 @@
-//! The SQLite backend: one `rusqlite` connection behind a mutex, every call on tokio's blocking
-//! pool. One writer is all SQLite allows anyway; WAL lets other processes (a `sqlite3` shell,
-//! a backup) read meanwhile, and the busy timeout makes a second writer wait instead of failing.
+//! The SQLite backend: one `rusqlite` connection owned by a thread of its own, which runs the
+//! store's calls one after another, off the async threads. One writer is all SQLite allows
+//! anyway; WAL lets other processes (a `sqlite3` shell, a backup) read meanwhile, and the busy
+//! timeout makes a second writer wait instead of failing.
+//!
+//! A thread that owns the connection, rather than tokio's blocking pool and a mutex: under load
+//! the pool ran one thread per waiting call, all contending for the one connection (futex
+//! wake-ups and context switches were most of a pay request's system time), while the owning
+//! thread takes queued calls back to back (docs/benchmarks.md, issue 14).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
@@ -16,8 +23,15 @@ mod outbox;
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Prepared statements kept per connection: more than the store has.
+const STATEMENTS_KEPT: usize = 64;
+
+/// A call to run on the connection's thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
 pub(crate) struct Sqlite {
-    conn: Arc<Mutex<Connection>>,
+    /// The connection's thread; it ends, closing the connection, when this store is dropped.
+    jobs: mpsc::Sender<Job>,
 }
 
 impl Sqlite {
@@ -49,9 +63,19 @@ impl Sqlite {
             None => Connection::open_in_memory().map_err(unavailable)?,
         };
         conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
-        Ok(Sqlite {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        // Every statement of the store stays prepared (rusqlite keeps 16 by default).
+        conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("paybridge-sqlite".to_owned())
+            .spawn(move || {
+                let mut conn = conn;
+                while let Ok(job) = queue.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the store thread: {e}")))?;
+        Ok(Sqlite { jobs })
     }
 
     /// Runs `f` on the connection, off the async threads.
@@ -59,15 +83,21 @@ impl Sqlite {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
             // A panic mid-call rolled its transaction back when it unwound: the connection is
-            // still sound, so a poisoned lock is taken over rather than failing for ever.
-            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+            // still sound, and the thread goes on with the next call.
+            let result = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "store task failed: it panicked".to_owned(),
+                ))
+            });
+            // The caller may have gone (its request was dropped): the work is done regardless.
+            let _ = answer.send(result);
+        });
+        let gone = || StoreError::Unavailable("the store thread has stopped".to_owned());
+        self.jobs.send(job).map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -109,8 +139,9 @@ impl Sqlite {
     pub(crate) async fn insert_pay(&self, row: &PayRow) -> Result<Inserted<PayRow>, StoreError> {
         let row = row.clone();
         self.call(move |conn| {
-            let inserted = conn.execute(
-                &for_sqlite(sql::INSERT_PAY),
+            let inserted = exec(
+                conn,
+                sql::INSERT_PAY,
                 params![
                     row.mch_no,
                     row.app_id,
@@ -164,8 +195,9 @@ impl Sqlite {
         let (row, id) = (row.clone(), pay_order_id.to_owned());
         let (mch_no, mch_order_no) = (key.0.to_owned(), key.1.to_owned());
         self.call(move |conn| {
-            conn.execute(
-                &for_sqlite(sql::COMPLETE_PAY),
+            exec(
+                conn,
+                sql::COMPLETE_PAY,
                 params![
                     mch_no,
                     mch_order_no,
@@ -211,8 +243,9 @@ impl Sqlite {
     ) -> Result<Inserted<RefundRow>, StoreError> {
         let row = row.clone();
         self.call(move |conn| {
-            let inserted = conn.execute(
-                &for_sqlite(sql::INSERT_REFUND),
+            let inserted = exec(
+                conn,
+                sql::INSERT_REFUND,
                 params![
                     row.mch_no,
                     row.app_id,
@@ -266,12 +299,9 @@ impl Sqlite {
             refund_order_id.to_owned(),
         );
         self.call(move |conn| {
-            conn.execute(
-                &for_sqlite(sql::COMPLETE_REFUND),
-                params![a, b, c, pay_amount_fen],
-            )
-            .map(drop)
-            .map_err(unavailable)
+            exec(conn, sql::COMPLETE_REFUND, params![a, b, c, pay_amount_fen])
+                .map(drop)
+                .map_err(unavailable)
         })
         .await
     }
@@ -307,7 +337,7 @@ impl Sqlite {
     ) -> Result<(), StoreError> {
         let (mch_no, key, third) = (mch_no.to_owned(), key.to_owned(), third.to_owned());
         self.call(move |conn| {
-            conn.execute(&for_sqlite(statement), params![mch_no, key, third])
+            exec(conn, statement, params![mch_no, key, third])
                 .map(drop)
                 .map_err(unavailable)
         })
@@ -322,12 +352,34 @@ impl Sqlite {
     ) -> Result<(), StoreError> {
         let (mch_no, key) = (mch_no.to_owned(), key.to_owned());
         self.call(move |conn| {
-            conn.execute(&for_sqlite(statement), params![mch_no, key])
+            exec(conn, statement, params![mch_no, key])
                 .map(drop)
                 .map_err(unavailable)
         })
         .await
     }
+}
+
+/// Runs `statement` (written with PostgreSQL's `$N`) through a statement prepared once per
+/// connection: parsing the SQL again on every call was a tenth of a pay request's CPU (perf,
+/// docs/benchmarks.md, issue 14).
+pub(super) fn exec(
+    conn: &Connection,
+    statement: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(&for_sqlite(statement))?.execute(params)
+}
+
+/// The one row `query` finds, read by `read`, through a cached prepared statement.
+pub(super) fn query_one<T>(
+    conn: &Connection,
+    query: &str,
+    params: impl rusqlite::Params,
+    read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(&for_sqlite(query))?
+        .query_row(params, read)
 }
 
 /// A key that was not the row's own number: its token is another row's (a caller's bug: tokens
@@ -339,7 +391,7 @@ fn taken_token_or(
     vanished: &str,
 ) -> StoreError {
     let taken = token.is_some_and(|token| {
-        conn.query_row(&for_sqlite(by_token), params![token], |_| Ok(()))
+        query_one(conn, by_token, params![token], |_| Ok(()))
             .optional()
             .is_ok_and(|found| found.is_some())
     });
@@ -356,7 +408,8 @@ fn pay_row(
     params: impl rusqlite::Params,
 ) -> Result<Option<PayRow>, StoreError> {
     let row = conn
-        .query_row(&for_sqlite(query), params, read_pay)
+        .prepare_cached(&for_sqlite(query))
+        .and_then(|mut statement| statement.query_row(params, read_pay))
         .optional()
         .map_err(read_error)?;
     row.map(|(row, state)| {
@@ -374,7 +427,8 @@ fn refund_row(
     params: impl rusqlite::Params,
 ) -> Result<Option<RefundRow>, StoreError> {
     let row = conn
-        .query_row(&for_sqlite(query), params, read_refund)
+        .prepare_cached(&for_sqlite(query))
+        .and_then(|mut statement| statement.query_row(params, read_refund))
         .optional()
         .map_err(read_error)?;
     row.map(|(row, state)| {
@@ -460,4 +514,67 @@ fn read_error(e: rusqlite::Error) -> StoreError {
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_call_that_panics_fails_alone_and_the_connection_goes_on() {
+        let store = Sqlite::open(None).unwrap();
+        store.migrate().await.unwrap();
+        let failed = store
+            .call(|_conn| -> Result<(), StoreError> { panic!("a bug in one call") })
+            .await;
+        assert!(
+            matches!(&failed, Err(StoreError::Unavailable(m)) if m.contains("panicked")),
+            "{failed:?}"
+        );
+        let one: i64 = store
+            .call(|conn| {
+                conn.query_row("SELECT 1", [], |r| r.get(0))
+                    .map_err(unavailable)
+            })
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_calls_are_run_one_after_another_and_all_answered() {
+        let store = std::sync::Arc::new(Sqlite::open(None).unwrap());
+        store
+            .call(|conn| {
+                conn.execute_batch("CREATE TABLE n (v INTEGER)")
+                    .map_err(unavailable)
+            })
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..64)
+            .map(|v| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .call(move |conn| {
+                            exec(conn, "INSERT INTO n VALUES ($1)", [v]).map_err(unavailable)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap(), 1);
+        }
+        let (count, sum): (i64, i64) = store
+            .call(|conn| {
+                query_one(conn, "SELECT count(*), sum(v) FROM n", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(unavailable)
+            })
+            .await
+            .unwrap();
+        assert_eq!((count, sum), (64, (0..64).sum()));
+    }
 }

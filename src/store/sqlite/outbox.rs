@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::{read_error, unavailable, Sqlite};
+use super::{exec, query_one, read_error, unavailable, Sqlite};
 use crate::store::outbox_rows::{
     Mark, NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
 };
@@ -20,22 +20,22 @@ impl Sqlite {
         let n = n.clone();
         self.call(move |conn| {
             let key = params![n.mch_no, n.kind.as_str(), n.order_id, n.state];
-            let inserted = conn
-                .execute(
-                    &for_sqlite(sql::ENQUEUE_NOTIFICATION),
-                    params![
-                        n.mch_no,
-                        n.app_id,
-                        n.kind.as_str(),
-                        n.order_id,
-                        n.state,
-                        n.url,
-                        n.body,
-                        n.due_at_ms,
-                        now_ms,
-                    ],
-                )
-                .map_err(unavailable)?;
+            let inserted = exec(
+                conn,
+                sql::ENQUEUE_NOTIFICATION,
+                params![
+                    n.mch_no,
+                    n.app_id,
+                    n.kind.as_str(),
+                    n.order_id,
+                    n.state,
+                    n.url,
+                    n.body,
+                    n.due_at_ms,
+                    now_ms,
+                ],
+            )
+            .map_err(unavailable)?;
             if inserted == 1 {
                 return Ok(Inserted::New);
             }
@@ -64,7 +64,7 @@ impl Sqlite {
                 .map_err(unavailable)?;
             let claimed = {
                 let mut stmt = tx
-                    .prepare(&for_sqlite(sql::CLAIM_NOTIFICATIONS_SQLITE))
+                    .prepare_cached(&for_sqlite(sql::CLAIM_NOTIFICATIONS_SQLITE))
                     .map_err(unavailable)?;
                 let rows = stmt
                     .query_map(params![owner, now_ms, until_ms, limit], read_notification)
@@ -86,11 +86,10 @@ impl Sqlite {
     ) -> Result<bool, StoreError> {
         let owner = owner.to_owned();
         self.call(move |conn| {
-            let statement = for_sqlite(statement);
             match mark {
-                Mark::At(at) => conn.execute(&statement, params![id, owner, at]),
-                Mark::Retry(at, error) => conn.execute(&statement, params![id, owner, at, error]),
-                Mark::Error(error) => conn.execute(&statement, params![id, owner, error]),
+                Mark::At(at) => exec(conn, statement, params![id, owner, at]),
+                Mark::Retry(at, error) => exec(conn, statement, params![id, owner, at, error]),
+                Mark::Error(error) => exec(conn, statement, params![id, owner, error]),
             }
             .map(|changed| changed == 1)
             .map_err(unavailable)
@@ -105,7 +104,7 @@ impl Sqlite {
     ) -> Result<Vec<Notification>, StoreError> {
         self.call(move |conn| {
             let mut stmt = conn
-                .prepare(&for_sqlite(sql::NOTIFICATIONS_BY_STATUS))
+                .prepare_cached(&for_sqlite(sql::NOTIFICATIONS_BY_STATUS))
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map(params![status.as_str(), limit], read_notification)
@@ -126,7 +125,7 @@ impl Sqlite {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.call(move |conn| {
-            conn.execute(&for_sqlite(sql::RESEND_NOTIFICATION), params![id, now_ms])
+            exec(conn, sql::RESEND_NOTIFICATION, params![id, now_ms])
                 .map(|changed| changed == 1)
                 .map_err(unavailable)
         })
@@ -154,7 +153,7 @@ fn notification(
     query: &str,
     params: impl rusqlite::Params,
 ) -> Result<Option<Notification>, StoreError> {
-    conn.query_row(&for_sqlite(query), params, read_notification)
+    query_one(conn, query, params, read_notification)
         .optional()
         .map_err(read_error)?
         .map(parse)
