@@ -106,3 +106,31 @@ impl PayRow {
         }
     }
 }
+
+/// A row passed by reference is copied (callers that keep theirs); by value, moved.
+impl From<&PayRow> for PayRow {
+    fn from(row: &PayRow) -> PayRow {
+        row.clone()
+    }
+}
+
+/// The pay order a refund is of, within the merchant's orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaidBy<'a> {
+    /// DaxPay's number.
+    OrderId(&'a str),
+    /// The merchant's own (`mchOrderNo`).
+    MchOrderNo(&'a str),
+}
+
+impl RefundRow {
+    /// What the store keeps of the refunded pay order, when it has it: DaxPay's number (else the
+    /// one the row was given), the merchant's number and the amount paid.
+    pub fn of_paid(&mut self, paid: Option<PayRow>) {
+        if let Some(paid) = paid {
+            self.pay_order_id = paid.pay_order_id.or(self.pay_order_id.take());
+            self.mch_order_no = Some(paid.mch_order_no);
+            self.pay_amount_fen = Some(paid.amount_fen);
+        }
+    }
+}

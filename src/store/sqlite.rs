@@ -8,30 +8,24 @@
 //! wake-ups and context switches were most of a pay request's system time), while the owning
 //! thread takes queued calls back to back (docs/benchmarks.md, issue 14).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 
-use super::rows::{Inserted, PayRow, RefundRow, RowState, StoreError};
+use super::rows::{Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};
 use super::sql::{self, for_sqlite};
+use conn::{exec, query_one, Conn, Worker};
 
+mod conn;
 mod outbox;
 
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Prepared statements kept per connection: more than the store has.
-const STATEMENTS_KEPT: usize = 64;
-
-/// A call to run on the connection's thread.
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
-
 pub(crate) struct Sqlite {
     /// The connection's thread; it ends, closing the connection, when this store is dropped.
-    jobs: mpsc::Sender<Job>,
+    worker: Worker,
 }
 
 impl Sqlite {
@@ -63,49 +57,23 @@ impl Sqlite {
             None => Connection::open_in_memory().map_err(unavailable)?,
         };
         conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
-        // Every statement of the store stays prepared (rusqlite keeps 16 by default).
-        conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
-        let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("paybridge-sqlite".to_owned())
-            .spawn(move || {
-                let mut conn = conn;
-                while let Ok(job) = queue.recv() {
-                    job(&mut conn);
-                }
-            })
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the store thread: {e}")))?;
-        Ok(Sqlite { jobs })
+        Ok(Sqlite {
+            worker: Worker::start(conn)?,
+        })
     }
 
     /// Runs `f` on the connection, off the async threads.
     async fn call<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            // A panic mid-call rolled its transaction back when it unwound: the connection is
-            // still sound, and the thread goes on with the next call.
-            let result = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(
-                    "store task failed: it panicked".to_owned(),
-                ))
-            });
-            // The caller may have gone (its request was dropped): the work is done regardless.
-            let _ = answer.send(result);
-        });
-        let gone = || StoreError::Unavailable("the store thread has stopped".to_owned());
-        self.jobs.send(job).map_err(|_| gone())?;
-        answered.await.map_err(|_| gone())?
+        self.worker.call(f).await
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         self.call(|conn| {
             // IMMEDIATE: the write lock first, so two processes opening one file migrate in turn.
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+            let tx = conn.immediate().map_err(unavailable)?;
             tx.execute_batch(sql::CREATE_SCHEMA_MIGRATIONS)
                 .map_err(unavailable)?;
             let applied = {
@@ -136,8 +104,7 @@ impl Sqlite {
         .await
     }
 
-    pub(crate) async fn insert_pay(&self, row: &PayRow) -> Result<Inserted<PayRow>, StoreError> {
-        let row = row.clone();
+    pub(crate) async fn insert_pay(&self, row: PayRow) -> Result<Inserted<PayRow>, StoreError> {
         self.call(move |conn| {
             let inserted = exec(
                 conn,
@@ -189,10 +156,10 @@ impl Sqlite {
     pub(crate) async fn complete_pay(
         &self,
         pay_order_id: &str,
-        row: &PayRow,
+        row: PayRow,
         key: (&str, &str),
     ) -> Result<(), StoreError> {
-        let (row, id) = (row.clone(), pay_order_id.to_owned());
+        let id = pay_order_id.to_owned();
         let (mch_no, mch_order_no) = (key.0.to_owned(), key.1.to_owned());
         self.call(move |conn| {
             exec(
@@ -242,46 +209,26 @@ impl Sqlite {
         row: &RefundRow,
     ) -> Result<Inserted<RefundRow>, StoreError> {
         let row = row.clone();
+        self.call(move |conn| insert_refund_on(conn, row)).await
+    }
+
+    /// The pay order looked up and the refund inserted in one call on the connection's thread
+    /// ([`super::OrderStore::insert_refund_of`]).
+    pub(crate) async fn insert_refund_of(
+        &self,
+        paid_by: Option<PaidBy<'_>>,
+        mut row: RefundRow,
+    ) -> Result<Inserted<RefundRow>, StoreError> {
+        let paid_by = paid_by.map(|by| match by {
+            PaidBy::OrderId(id) => (sql::PAY_BY_ORDER_ID, id.to_owned()),
+            PaidBy::MchOrderNo(no) => (sql::PAY_BY_MCH_ORDER_NO, no.to_owned()),
+        });
         self.call(move |conn| {
-            let inserted = exec(
-                conn,
-                sql::INSERT_REFUND,
-                params![
-                    row.mch_no,
-                    row.app_id,
-                    row.mch_refund_no,
-                    row.refund_order_id,
-                    row.pay_order_id,
-                    row.mch_order_no,
-                    row.refund_amount_fen,
-                    row.pay_amount_fen,
-                    row.currency,
-                    row.ext_param,
-                    row.notify_url,
-                    row.created_at_ms,
-                    row.state.as_str(),
-                    row.token,
-                ],
-            );
-            match inserted {
-                Ok(_) => Ok(Inserted::New),
-                Err(e) if is_unique_violation(&e) => {
-                    match refund_row(
-                        conn,
-                        sql::REFUND_BY_MCH_REFUND_NO,
-                        params![row.mch_no, row.mch_refund_no],
-                    )? {
-                        Some(existing) => Ok(Inserted::Exists(existing)),
-                        None => Err(taken_token_or(
-                            conn,
-                            sql::REFUND_BY_TOKEN,
-                            row.token.as_deref(),
-                            "refund vanished while its number was taken; try again",
-                        )),
-                    }
-                }
-                Err(e) => Err(unavailable(e)),
+            if let Some((query, key)) = paid_by {
+                let paid = pay_row(conn, query, params![row.mch_no, key])?;
+                row.of_paid(paid);
             }
+            insert_refund_on(conn, row)
         })
         .await
     }
@@ -360,33 +307,57 @@ impl Sqlite {
     }
 }
 
-/// Runs `statement` (written with PostgreSQL's `$N`) through a statement prepared once per
-/// connection: parsing the SQL again on every call was a tenth of a pay request's CPU (perf,
-/// docs/benchmarks.md, issue 14).
-pub(super) fn exec(
-    conn: &Connection,
-    statement: &str,
-    params: impl rusqlite::Params,
-) -> rusqlite::Result<usize> {
-    conn.prepare_cached(&for_sqlite(statement))?.execute(params)
-}
-
-/// The one row `query` finds, read by `read`, through a cached prepared statement.
-pub(super) fn query_one<T>(
-    conn: &Connection,
-    query: &str,
-    params: impl rusqlite::Params,
-    read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    conn.prepare_cached(&for_sqlite(query))?
-        .query_row(params, read)
+/// Takes `(mch_no, mch_refund_no)` for `row`, or answers the row that holds it.
+fn insert_refund_on(
+    conn: &mut Conn<'_>,
+    row: RefundRow,
+) -> Result<Inserted<RefundRow>, StoreError> {
+    let inserted = exec(
+        conn,
+        sql::INSERT_REFUND,
+        params![
+            row.mch_no,
+            row.app_id,
+            row.mch_refund_no,
+            row.refund_order_id,
+            row.pay_order_id,
+            row.mch_order_no,
+            row.refund_amount_fen,
+            row.pay_amount_fen,
+            row.currency,
+            row.ext_param,
+            row.notify_url,
+            row.created_at_ms,
+            row.state.as_str(),
+            row.token,
+        ],
+    );
+    match inserted {
+        Ok(_) => Ok(Inserted::New),
+        Err(e) if is_unique_violation(&e) => {
+            match refund_row(
+                conn,
+                sql::REFUND_BY_MCH_REFUND_NO,
+                params![row.mch_no, row.mch_refund_no],
+            )? {
+                Some(existing) => Ok(Inserted::Exists(existing)),
+                None => Err(taken_token_or(
+                    conn,
+                    sql::REFUND_BY_TOKEN,
+                    row.token.as_deref(),
+                    "refund vanished while its number was taken; try again",
+                )),
+            }
+        }
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 /// A key that was not the row's own number: its token is another row's (a caller's bug: tokens
 /// are random), or the row went away in between.
 fn taken_token_or(
-    conn: &Connection,
-    by_token: &str,
+    conn: &mut Conn<'_>,
+    by_token: &'static str,
     token: Option<&str>,
     vanished: &str,
 ) -> StoreError {
@@ -403,13 +374,11 @@ fn taken_token_or(
 }
 
 fn pay_row(
-    conn: &Connection,
-    query: &str,
+    conn: &mut Conn<'_>,
+    query: &'static str,
     params: impl rusqlite::Params,
 ) -> Result<Option<PayRow>, StoreError> {
-    let row = conn
-        .prepare_cached(&for_sqlite(query))
-        .and_then(|mut statement| statement.query_row(params, read_pay))
+    let row = query_one(conn, query, params, read_pay)
         .optional()
         .map_err(read_error)?;
     row.map(|(row, state)| {
@@ -422,13 +391,11 @@ fn pay_row(
 }
 
 fn refund_row(
-    conn: &Connection,
-    query: &str,
+    conn: &mut Conn<'_>,
+    query: &'static str,
     params: impl rusqlite::Params,
 ) -> Result<Option<RefundRow>, StoreError> {
-    let row = conn
-        .prepare_cached(&for_sqlite(query))
-        .and_then(|mut statement| statement.query_row(params, read_refund))
+    let row = query_one(conn, query, params, read_refund)
         .optional()
         .map_err(read_error)?;
     row.map(|(row, state)| {
@@ -539,6 +506,52 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(one, 1);
+    }
+
+    async fn kept(store: &Sqlite) -> usize {
+        store.call(|conn| Ok(conn.kept())).await.unwrap()
+    }
+
+    /// A statement is prepared once and kept, including after a failed execution (SQLite reset
+    /// it); a call that panics drops the kept statements, and the next prepares them again.
+    #[tokio::test]
+    async fn statements_are_prepared_once_and_survive_failures() {
+        const INSERT: &str = "INSERT INTO k VALUES ($1)";
+        const COUNT: &str = "SELECT count(*) FROM k WHERE v >= $1";
+        let store = Sqlite::open(None).unwrap();
+        store
+            .call(|conn| {
+                conn.execute_batch("CREATE TABLE k (v INTEGER PRIMARY KEY)")
+                    .map_err(unavailable)
+            })
+            .await
+            .unwrap();
+        // The third fails (the key is taken); the fourth runs the same statement again.
+        for (v, want) in [(1, Ok(1)), (2, Ok(1)), (2, Err(true)), (3, Ok(1))] {
+            let inserted = store
+                .call(move |conn| Ok(exec(conn, INSERT, [v]).map_err(|e| is_unique_violation(&e))))
+                .await
+                .unwrap();
+            assert_eq!(inserted, want);
+        }
+        let count = store
+            .call(|conn| query_one(conn, COUNT, [0], |r| r.get::<_, i64>(0)).map_err(unavailable))
+            .await
+            .unwrap();
+        assert_eq!((count, kept(&store).await), (3, 2));
+        let failed = store
+            .call(|conn| -> Result<(), StoreError> {
+                exec(conn, INSERT, [9]).map_err(unavailable)?;
+                panic!("a bug after a statement ran")
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(kept(&store).await, 0);
+        let count = store
+            .call(|conn| query_one(conn, COUNT, [0], |r| r.get::<_, i64>(0)).map_err(unavailable))
+            .await
+            .unwrap();
+        assert_eq!((count, kept(&store).await), (4, 1));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

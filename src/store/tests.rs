@@ -170,6 +170,66 @@ async fn refund_numbers_are_unique_per_merchant() {
     );
 }
 
+/// The pay order's lookup and the refund's insert in one call: the row takes what the store
+/// keeps of the order it names (by DaxPay's number or the merchant's, within the merchant), and
+/// only what it was given when the store has no such order.
+#[tokio::test]
+async fn a_refund_takes_what_the_store_keeps_of_its_pay_order() {
+    let store = memory();
+    store.insert_pay(pay("M1", "O1")).await.unwrap();
+    store
+        .complete_pay("M1", "O1", "D1", pay("M1", "O1"))
+        .await
+        .unwrap();
+    let given = |no: &str| RefundRow {
+        pay_order_id: None,
+        ..refund("M1", no)
+    };
+    for (no, by) in [
+        ("R1", PaidBy::MchOrderNo("O1")),
+        ("R2", PaidBy::OrderId("D1")),
+    ] {
+        assert_eq!(
+            store.insert_refund_of(Some(by), given(no)).await.unwrap(),
+            Inserted::New
+        );
+        assert_eq!(
+            store.refund_by_mch_refund_no("M1", no).await.unwrap(),
+            Some(RefundRow {
+                pay_order_id: Some("D1".to_owned()),
+                mch_order_no: Some("O1".to_owned()),
+                pay_amount_fen: Some(1234),
+                ..given(no)
+            })
+        );
+    }
+    // Unknown here (or another merchant's): the row as given.
+    for (no, by) in [
+        ("R3", Some(PaidBy::OrderId("D9"))),
+        ("R4", None),
+        ("R5", Some(PaidBy::MchOrderNo("O9"))),
+    ] {
+        store.insert_refund_of(by, refund("M1", no)).await.unwrap();
+        assert_eq!(
+            store.refund_by_mch_refund_no("M1", no).await.unwrap(),
+            Some(refund("M1", no))
+        );
+    }
+    store
+        .insert_refund_of(Some(PaidBy::MchOrderNo("O1")), refund("M2", "R1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.refund_by_mch_refund_no("M2", "R1").await.unwrap(),
+        Some(refund("M2", "R1"))
+    );
+    // A taken number answers the row already there, as insert_refund does.
+    assert!(matches!(
+        store.insert_refund_of(Some(PaidBy::OrderId("D1")), given("R1")).await,
+        Ok(Inserted::Exists(row)) if row.pay_amount_fen == Some(1234)
+    ));
+}
+
 #[tokio::test]
 async fn a_file_store_survives_a_restart_and_migrates_once() {
     let dir = tempfile::tempdir().unwrap();

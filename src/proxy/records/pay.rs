@@ -20,7 +20,8 @@ impl Recorded for Pay {
         let token = relay(job, p, None)?;
         let mut new = row(p);
         new.token = token;
-        match store.insert_pay(&new).await.map_err(down)? {
+        // By value: moved to the store, not copied (a row is a dozen strings).
+        match store.insert_pay(new).await.map_err(down)? {
             Inserted::New => {
                 p.wrote_row = true;
                 Ok(())
@@ -55,7 +56,7 @@ impl Recorded for Pay {
         match &outcome {
             Ok(paid) => {
                 if let Err(e) = store
-                    .complete_pay(mch_no, number, &paid.order_no, &row(p))
+                    .complete_pay(mch_no, number, &paid.order_no, row(p))
                     .await
                 {
                     not_recorded("pay order", e);

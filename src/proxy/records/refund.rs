@@ -12,7 +12,7 @@ use crate::domain::order::{Fen, RefundOrderStatus};
 use crate::domain::{Failure, Operation};
 use crate::notify::jobs::refund_job;
 use crate::proxy::call::{exchange, probe, Job, Prepared};
-use crate::store::{Inserted, RefundRow, RowState};
+use crate::store::{Inserted, PaidBy, RefundRow, RowState};
 
 impl Recorded for Refund {
     /// A refund number already used is `商户退款订单号[…]已存在` and never reaches DaxPay's
@@ -20,37 +20,45 @@ impl Recorded for Refund {
     /// it was made; not found, this request goes on.
     async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
         let store = store(job)?;
-        let mch_no = p.merchant.mch_no.clone();
         if p.op.client_ip.is_none() {
             p.op.client_ip = job.routed.cx.peer.map(|ip| ip.to_string());
         }
-        let paid = match (&p.op.order.order_no, &p.op.order.biz_order_no) {
-            (Some(id), _) => store.pay_by_order_id(&mch_no, id).await,
-            (None, Some(biz)) => store.pay_by_mch_order_no(&mch_no, own_number(p, biz)).await,
-            (None, None) => Ok(None),
-        }
-        .map_err(down)?;
+        let relayed = relay(job, p, None);
+        let paid_by = match (&p.op.order.order_no, &p.op.order.biz_order_no) {
+            (Some(id), _) => Some(PaidBy::OrderId(id)),
+            (None, Some(biz)) => Some(PaidBy::MchOrderNo(own_number(p, biz))),
+            (None, None) => None,
+        };
+        let token = match relayed {
+            Ok(token) => token,
+            Err(failure) => {
+                // The store is read first all the same: one that cannot be reached is code 10
+                // whatever else is wrong, as when the lookup came before the relay.
+                if let Some(by) = paid_by {
+                    store.pay_by(&p.merchant.mch_no, by).await.map_err(down)?;
+                }
+                return Err(failure);
+            }
+        };
+        // What the store keeps of the pay order is added by the store, in the same call as the
+        // insert (one round trip to its thread instead of two).
         let row = RefundRow {
-            mch_no: mch_no.clone(),
+            mch_no: p.merchant.mch_no.clone(),
             app_id: p.merchant.app_id.clone(),
             mch_refund_no: p.op.mch_refund_no.clone(),
             refund_order_id: None,
-            pay_order_id: paid.as_ref().and_then(|r| r.pay_order_id.clone()).or(p
-                .op
-                .order
-                .order_no
-                .clone()),
-            mch_order_no: paid.as_ref().map(|r| r.mch_order_no.clone()),
+            pay_order_id: p.op.order.order_no.clone(),
+            mch_order_no: None,
             refund_amount_fen: i64::try_from(p.op.amount.0).unwrap_or(i64::MAX),
-            pay_amount_fen: paid.as_ref().map(|r| r.amount_fen),
+            pay_amount_fen: None,
             currency: p.op.currency.clone(),
             ext_param: p.op.ext_param.clone(),
             notify_url: p.op.notify_url.clone(),
             created_at_ms: now_ms(),
             state: RowState::Pending,
-            token: relay(job, p, None)?,
+            token,
         };
-        match store.insert_refund(&row).await.map_err(down)? {
+        match store.insert_refund_of(paid_by, row).await.map_err(down)? {
             Inserted::New => {
                 p.wrote_row = true;
                 Ok(())

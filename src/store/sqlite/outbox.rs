@@ -2,14 +2,15 @@
 //! connection; the claim runs in an IMMEDIATE transaction, so another process on the same file
 //! waits for it rather than claiming the same jobs.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Row};
 
-use super::{exec, query_one, read_error, unavailable, Sqlite};
+use super::conn::{exec, query_one, Conn};
+use super::{read_error, unavailable, Sqlite};
 use crate::store::outbox_rows::{
     Mark, NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
 };
 use crate::store::rows::{Inserted, StoreError};
-use crate::store::sql::{self, for_sqlite};
+use crate::store::sql;
 
 impl Sqlite {
     pub(crate) async fn enqueue_notification(
@@ -59,12 +60,10 @@ impl Sqlite {
     ) -> Result<Vec<Notification>, StoreError> {
         let owner = owner.to_owned();
         self.call(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+            let tx = conn.immediate().map_err(unavailable)?;
             let claimed = {
-                let mut stmt = tx
-                    .prepare_cached(&for_sqlite(sql::CLAIM_NOTIFICATIONS_SQLITE))
+                let stmt = conn
+                    .statement(sql::CLAIM_NOTIFICATIONS_SQLITE)
                     .map_err(unavailable)?;
                 let rows = stmt
                     .query_map(params![owner, now_ms, until_ms, limit], read_notification)
@@ -103,8 +102,8 @@ impl Sqlite {
         limit: i64,
     ) -> Result<Vec<Notification>, StoreError> {
         self.call(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(&for_sqlite(sql::NOTIFICATIONS_BY_STATUS))
+            let stmt = conn
+                .statement(sql::NOTIFICATIONS_BY_STATUS)
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map(params![status.as_str(), limit], read_notification)
@@ -149,8 +148,8 @@ impl Sqlite {
 }
 
 fn notification(
-    conn: &Connection,
-    query: &str,
+    conn: &mut Conn<'_>,
+    query: &'static str,
     params: impl rusqlite::Params,
 ) -> Result<Option<Notification>, StoreError> {
     query_one(conn, query, params, read_notification)
