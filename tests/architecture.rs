@@ -134,7 +134,16 @@ fn graph(root: &Path) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
             let base: Vec<String> = match path[0].as_str() {
                 "crate" => Vec::new(),
                 "self" => me.clone(),
-                "super" => me[..me.len().saturating_sub(1)].to_vec(),
+                "super" => {
+                    // `super::super::x` climbs once per `super`.
+                    let ups = path.iter().take_while(|p| *p == "super").count();
+                    let mut full = me[..me.len().saturating_sub(ups)].to_vec();
+                    full.extend(path[ups..].iter().cloned());
+                    if let Some(target) = resolve(&full).filter(|t| t != file) {
+                        deps.insert(target);
+                    }
+                    continue;
+                }
                 child if children.contains(child) => {
                     let mut b = me.clone();
                     b.push(child.to_owned());
@@ -252,6 +261,28 @@ fn the_checker_finds_a_cycle() {
     let found = cycles(&graph(src));
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].len(), 3, "{found:?}");
+}
+
+/// A bug it had: `super::super::x` was read as `super::x`, a false cycle between a file and its
+/// parent module.
+#[test]
+fn the_checker_climbs_once_per_super() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("a/b")).unwrap();
+    std::fs::write(src.join("lib.rs"), "mod a;\n").unwrap();
+    std::fs::write(src.join("a/mod.rs"), "mod b;\nmod rows;\n").unwrap();
+    std::fs::write(src.join("a/rows.rs"), "pub struct R;\n").unwrap();
+    std::fs::write(src.join("a/b.rs"), "mod c;\nuse c::C;\n").unwrap();
+    std::fs::write(
+        src.join("a/b/c.rs"),
+        "use super::super::rows::R;\npub struct C;\n",
+    )
+    .unwrap();
+    let edges = graph(src);
+    assert!(cycles(&edges).is_empty(), "{edges:?}");
+    let c = &edges[&src.join("a/b/c.rs")];
+    assert!(c.contains(&src.join("a/rows.rs")), "{c:?}");
 }
 
 #[test]
