@@ -236,3 +236,52 @@ fn sign_command_fails_cleanly() {
         assert_eq!(err.lines().count(), 1, "one-line error, got {err:?}");
     }
 }
+
+/// A clone must stand on its own: no file of the repository may reach outside it for vectors or
+/// protocol documents (`.ci/run` alone compares the copy with the originals when they are there).
+#[test]
+fn nothing_in_the_repository_reaches_beside_the_clone() {
+    // Built from pieces so that this file does not name what it looks for.
+    let needles = [
+        ["..", "/shared"].concat(),
+        ["shared", "/vectors"].concat(),
+        ["shared", "/protocols"].concat(),
+    ];
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut offenders = Vec::new();
+    let mut files = 0;
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                // Build output and version control are not the checkout's content.
+                if name != "target" && name != ".git" {
+                    pending.push(path);
+                }
+                continue;
+            }
+            let relative = path.strip_prefix(&root).unwrap();
+            if relative == std::path::Path::new(".ci/run") {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            files += 1;
+            let text = String::from_utf8_lossy(&bytes);
+            if needles.iter().any(|n| text.contains(n.as_str())) {
+                offenders.push(relative.display().to_string());
+            }
+        }
+    }
+    assert!(
+        files > 100,
+        "only {files} files read: is this the repository?"
+    );
+    assert!(
+        offenders.is_empty(),
+        "these files name the shared folder: {offenders:?}"
+    );
+}
