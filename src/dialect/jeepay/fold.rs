@@ -35,7 +35,8 @@
 //!
 //! `createInstance(Map…)` sets the field once per matching entry, so the entry met last wins: the
 //! order of a `HashMap`, i.e. of the keys' Java hash codes. The streaming parser of `channelExtra`
-//! keeps the first smart match but lets a later exact name overwrite it (`setFlags`). paybridge
+//! skips a smart match for a field already set (`setFlags`), while an exact name met by its fast
+//! path still overwrites it (`JavaBeanDeserializer.deserialze`). paybridge
 //! does not guess which one a gateway would take: two keys binding to one field are refused as
 //! unreadable (code 11), by the binder ([`super::params`]).
 
