@@ -29,6 +29,7 @@ use http::{Method, Request, Response};
 use http_body_util::Full;
 
 use crate::config::{Config, LegacyUpstream, ReplayStoreKind};
+use crate::dialect::jeepay::params::{is_blank, Params};
 use crate::dispatch;
 use crate::domain::Failure;
 use crate::replay::{MemoryStore, RedisStore, Store};
@@ -260,6 +261,9 @@ where
     // answers an unreadable request itself (it could be a migrated merchant's, whose route
     // the unread mchNo/appId would have chosen). Elsewhere it matches no merchant condition
     // and the chosen (legacy) route reports it.
+    // Keys bind as Jeepay binds them (`mch_no` is `mchNo`), so the route follows the identity
+    // Jeepay would read; a request whose identity cannot be bound (missing, blank, two keys for
+    // it) is likewise answered by paybridge there, in Jeepay's words, never routed by default.
     let params = match cx.params(op.map_or(&[], registry::fields)) {
         Ok(params) => Some(params),
         Err(unreadable) if routing::may_translate(&rt.config.routing, path) => {
@@ -267,8 +271,13 @@ where
         }
         Err(_) => None,
     };
+    if let Some(refusal) = params.as_ref().and_then(Params::identity_refusal) {
+        if routing::may_translate(&rt.config.routing, cx.parts.uri.path()) {
+            return Err(refusal);
+        }
+    }
     fn given(text: Option<&str>) -> Option<&str> {
-        text.filter(|s| !s.is_empty())
+        text.filter(|s| !is_blank(s))
     }
     let (mch_no, app_id) = params.as_ref().map_or((None, None), |p| {
         (given(p.get("mchNo")), given(p.get("appId")))
