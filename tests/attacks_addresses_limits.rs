@@ -411,10 +411,7 @@ async fn daxpays_validation_refusal_is_the_merchants_error_in_daxpays_words() {
     .await;
     let proxy = start_proxy(&toml_with(clock.addr, "3.0", "")).await;
     let answer = post_json(proxy.addr, "/api/pay/unifiedOrder", &pay("V2", &[])).await;
-    assert_eq!(
-        answer.body,
-        error(10, "系统异常[上游拒绝请求，代码10506]")
-    );
+    assert_eq!(answer.body, error(10, "系统异常[上游拒绝请求，代码10506]"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,7 +496,12 @@ fn serve_does_not_start_with_prefixes_that_differ_only_by_case() {
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains(CASE_ERROR), "{err}");
 }
@@ -512,7 +514,8 @@ async fn reload_refuses_prefixes_that_differ_only_by_case_and_keeps_serving() {
     let (proxy, admin, file) = app_with_reloader(&good).await;
     std::fs::write(
         file.path(),
-        case_twins(sb.addr) + &format!("\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"),
+        case_twins(sb.addr)
+            + &format!("\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"),
     )
     .unwrap();
     let refused = send(admin, "POST", "/admin/reload", None, "", &AUTH).await;
@@ -536,10 +539,7 @@ async fn reload_refuses_prefixes_that_differ_only_by_case_and_keeps_serving() {
 // ---------------------------------------------------------------------------------------------
 
 const TOKEN: &str = "operator-token-0123456789abcdef";
-const AUTH: [(&str, &str); 1] = [(
-    "authorization",
-    "Bearer operator-token-0123456789abcdef",
-)];
+const AUTH: [(&str, &str); 1] = [("authorization", "Bearer operator-token-0123456789abcdef")];
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -570,9 +570,14 @@ async fn app_with_reloader(toml: &str) -> (Running, SocketAddr, tempfile::NamedT
     let gateway = paybridge::proxy::Gateway::new(config);
     let reloader = paybridge::reload::Reloader::new(file.path().to_owned(), gateway.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(paybridge::app::run(gateway, bound, Some(reloader), async move {
-        let _ = rx.await;
-    }));
+    tokio::spawn(paybridge::app::run(
+        gateway,
+        bound,
+        Some(reloader),
+        async move {
+            let _ = rx.await;
+        },
+    ));
     (Running::new(addr, tx), admin, file)
 }
 

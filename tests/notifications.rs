@@ -553,10 +553,7 @@ async fn a_notify_url_on_paybridges_own_network_is_never_posted_to() {
         &pay_body("S1", &format!("http://{}/admin/reload", victim.addr), None),
     )
     .await;
-    assert_eq!(
-        literal.body,
-        error(9999, "异步通知地址不能是内部网络地址")
-    );
+    assert_eq!(literal.body, error(9999, "异步通知地址不能是内部网络地址"));
     // A name is judged where it is resolved, at delivery.
     let url = format!("http://localhost:{}/admin/reload", victim.addr.port());
     let order_no = created(proxy, &pay_body("S2", &url, None)).await;
