@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use hyper_util::client::legacy::connect::dns::Name;
 
 /// Which addresses are internal lives in [`crate::address`], shared with the order-time check
-/// (`config::Merchant::notify_refusal`).
+/// (`config::Merchant::notify_url_internal`).
 pub use crate::address::{internal, literal_internal};
 
 /// A resolver that keeps only addresses notifications may reach (all of them when
