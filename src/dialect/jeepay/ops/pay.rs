@@ -279,11 +279,15 @@ pub(super) fn no_controls(url: Option<&str>, words: &'static str) -> Result<(), 
     }
 }
 
-/// paybridge's guard: a merchant restricted to `notify_hosts` is notified nowhere else.
+/// paybridge's guard: a merchant restricted to `notify_hosts` is notified nowhere else, and no
+/// merchant at an internal address named literally (`[notify] allow_private_targets`).
 pub(super) fn allowed_host(merchant: &Merchant, notify_url: Option<&str>) -> Result<(), Failure> {
     match notify_url {
         Some(u) if !merchant.may_notify(u) => {
             Err(invalid("notify_host", "异步通知地址不在商户允许的域名内"))
+        }
+        Some(u) if merchant.notify_url_internal(u) => {
+            Err(invalid("notify_internal", "异步通知地址不能是内部网络地址"))
         }
         _ => Ok(()),
     }
