@@ -340,3 +340,92 @@ async fn measure_bs_delay_behind_48_stuck_jobs() {
         healthy.got()[0].1
     );
 }
+
+/// The fair claim on PostgreSQL (`PAYBRIDGE_TEST_POSTGRES_URL`, as tests/store.rs; unset: a note
+/// and a pass, unless `PAYBRIDGE_REQUIRE_POSTGRES`): candidates in merchants' turns, and two
+/// instances choosing from the same candidates at once lease every job exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_lease_each_fairly_chosen_job_once() {
+    use paybridge::store::{NewNotification, NotificationKind, OrderStore};
+    let Ok(admin_url) = std::env::var("PAYBRIDGE_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("PAYBRIDGE_REQUIRE_POSTGRES").is_none(),
+            "PAYBRIDGE_TEST_POSTGRES_URL is not set but PAYBRIDGE_REQUIRE_POSTGRES is"
+        );
+        eprintln!("PAYBRIDGE_TEST_POSTGRES_URL not set: skipping the PostgreSQL fair claim");
+        return;
+    };
+    let name = format!("pb_fair_{}", std::process::id());
+    let admin = |sql: String| {
+        let url = admin_url.clone();
+        async move {
+            let config: tokio_postgres::Config = url.parse().unwrap();
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client.batch_execute(&sql).await.unwrap();
+        }
+    };
+    admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    admin(format!("CREATE DATABASE {name}")).await;
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let url = paybridge::config::StoreUrl::parse(&format!("{base}/{name}")).unwrap();
+    let (one, two) = (
+        OrderStore::open(&url).unwrap(),
+        OrderStore::open(&url).unwrap(),
+    );
+    let mut ids = Vec::new();
+    for m in 0..4 {
+        for i in 0..10 {
+            let n = NewNotification {
+                mch_no: format!("M{m}"),
+                app_id: "app".to_owned(),
+                kind: NotificationKind::Pay,
+                order_id: format!("o{m}-{i}"),
+                state: 2,
+                url: format!("https://m{m}.example/n"),
+                body: "b".to_owned(),
+                // M0's ten are the oldest, then M1's, …
+                due_at_ms: m * 100 + i,
+            };
+            one.enqueue_notification(&n, 0).await.unwrap();
+        }
+    }
+    for d in one.due_notifications(10_000, 100).await.unwrap() {
+        ids.push((d.mch_no, d.next_attempt_at_ms));
+    }
+    // Turn 1 is every merchant's oldest, then turn 2, …: not M0's ten first.
+    let first_four: Vec<&str> = ids[..4].iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(first_four, ["M0", "M1", "M2", "M3"]);
+    assert_eq!(ids[4], ("M0".to_owned(), 1));
+
+    // Both instances pick the first three candidates again and again until nothing is due.
+    let race = |store: OrderStore, owner: &'static str| async move {
+        let mut leased = Vec::new();
+        loop {
+            let due = store.due_notifications(10_000, 3).await.unwrap();
+            if due.is_empty() {
+                return leased;
+            }
+            let chosen: Vec<i64> = due.iter().map(|d| d.id).collect();
+            for n in store
+                .lease_notifications(owner, &chosen, 10_000, 60_000)
+                .await
+                .unwrap()
+            {
+                assert_eq!(n.lease_owner.as_deref(), Some(owner));
+                leased.push(n.id);
+            }
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(race(one.clone(), "one")),
+        tokio::spawn(race(two.clone(), "two"))
+    );
+    let mut all: Vec<i64> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    all.sort_unstable();
+    let leased = all.len();
+    all.dedup();
+    assert_eq!((leased, all.len()), (40, 40), "each job leased once");
+    drop((one, two));
+    admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+}
