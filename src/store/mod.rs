@@ -21,7 +21,8 @@ mod sql;
 mod sqlite;
 
 pub use outbox_rows::{
-    NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
+    DueNotification, NewNotification, Notification, NotificationKind, NotificationStatus,
+    OutboxStats,
 };
 pub use rows::{Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};
 
