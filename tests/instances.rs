@@ -257,6 +257,52 @@ async fn serve_on_an_unusable_store_is_not_ready_and_logs_the_servers_words() {
     assert!(!log.contains(PASSWORD), "{log}");
 }
 
+#[tokio::test]
+async fn a_sqlite_file_that_cannot_be_created_is_reported_and_not_ready() {
+    // Its directory is a regular file: the store can never be opened.
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-directory");
+    std::fs::write(&blocker, b"x").unwrap();
+    let url = format!("sqlite://{}/orders.sqlite", blocker.display());
+    let checked = url.clone();
+    let (code, _, stderr) = tokio::task::spawn_blocking(move || check(&checked, ""))
+        .await
+        .unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot be created") && stderr.contains("is not a directory"),
+        "{stderr}"
+    );
+
+    let (sb, _sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;
+    let toml = proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
+        .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
+        + "\n[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let (_served, admin) = tokio::task::spawn_blocking(move || {
+        let mut served = Served::start(&toml, "info");
+        let admin = served.address("admin listener serving");
+        (served, admin)
+    })
+    .await
+    .unwrap();
+    let ready = send(admin, "GET", "/readyz", None, "", &[]).await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(
+        ready.json()["upstreams"]["dax"],
+        "reachable",
+        "{}",
+        ready.body
+    );
+    assert!(
+        ready.json()["order_store"]
+            .as_str()
+            .unwrap()
+            .contains("could not be opened"),
+        "{}",
+        ready.body
+    );
+}
+
 // ---- the real PostgreSQL server ---------------------------------------------------------------
 
 /// A database of its own on the test server and the roles a test made, dropped afterwards.
