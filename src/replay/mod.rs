@@ -13,6 +13,7 @@
 
 mod entry;
 mod memory;
+pub mod probe;
 mod redis_store;
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@
 
 mod outbox_rows;
 mod postgres;
+pub mod probe;
 mod rows;
 mod sql;
 mod sqlite;
