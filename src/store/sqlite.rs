@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 
-use super::rows::{Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};
+use super::rows::{parse_refund_status, Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};
 use super::sql::{self, for_sqlite};
 use conn::{exec, query_one, Conn, Worker};
 
+mod attempts;
 mod conn;
 mod outbox;
 
@@ -127,10 +128,14 @@ impl Sqlite {
                     row.created_at_ms,
                     row.state.as_str(),
                     row.token,
+                    row.attempt,
                 ],
             );
             match inserted {
-                Ok(_) => Ok(Inserted::New),
+                Ok(_) => {
+                    attempts::insert_pay_attempt(conn, &row)?;
+                    Ok(Inserted::New)
+                }
                 Err(e) if is_unique_violation(&e) => {
                     // Read under the same lock: no other call of this store slips in between.
                     match pay_row(
@@ -153,40 +158,6 @@ impl Sqlite {
         .await
     }
 
-    pub(crate) async fn complete_pay(
-        &self,
-        pay_order_id: &str,
-        row: PayRow,
-        key: (&str, &str),
-    ) -> Result<(), StoreError> {
-        let id = pay_order_id.to_owned();
-        let (mch_no, mch_order_no) = (key.0.to_owned(), key.1.to_owned());
-        self.call(move |conn| {
-            exec(
-                conn,
-                sql::COMPLETE_PAY,
-                params![
-                    mch_no,
-                    mch_order_no,
-                    id,
-                    row.way_code,
-                    row.currency,
-                    row.client_ip,
-                    row.amount_fen,
-                    row.subject,
-                    row.body,
-                    row.ext_param,
-                    row.notify_url,
-                    row.return_url,
-                    row.upstream,
-                ],
-            )
-            .map(drop)
-            .map_err(unavailable)
-        })
-        .await
-    }
-
     pub(crate) async fn pay_by(
         &self,
         query: &'static str,
@@ -200,8 +171,12 @@ impl Sqlite {
 
     pub(crate) async fn pay_by_token(&self, token: &str) -> Result<Option<PayRow>, StoreError> {
         let token = token.to_owned();
-        self.call(move |conn| pay_row(conn, sql::PAY_BY_TOKEN, params![token]))
-            .await
+        // An attempt's token first; a row written before attempts existed keeps its own.
+        self.call(move |conn| match pay_row(conn, sql::PAY_ATTEMPT_BY_TOKEN, params![token])? {
+            Some(row) => Ok(Some(row)),
+            None => pay_row(conn, sql::PAY_BY_TOKEN, params![token]),
+        })
+        .await
     }
 
     pub(crate) async fn insert_refund(
@@ -233,26 +208,6 @@ impl Sqlite {
         .await
     }
 
-    pub(crate) async fn complete_refund(
-        &self,
-        mch_no: &str,
-        mch_refund_no: &str,
-        refund_order_id: &str,
-        pay_amount_fen: Option<i64>,
-    ) -> Result<(), StoreError> {
-        let (a, b, c) = (
-            mch_no.to_owned(),
-            mch_refund_no.to_owned(),
-            refund_order_id.to_owned(),
-        );
-        self.call(move |conn| {
-            exec(conn, sql::COMPLETE_REFUND, params![a, b, c, pay_amount_fen])
-                .map(drop)
-                .map_err(unavailable)
-        })
-        .await
-    }
-
     pub(crate) async fn refund_by(
         &self,
         query: &'static str,
@@ -269,40 +224,12 @@ impl Sqlite {
         token: &str,
     ) -> Result<Option<RefundRow>, StoreError> {
         let token = token.to_owned();
-        self.call(move |conn| refund_row(conn, sql::REFUND_BY_TOKEN, params![token]))
-            .await
-    }
-
-    /// Runs a two-key statement that returns nothing (the removals).
-    /// `statement` with a third parameter.
-    pub(crate) async fn execute3(
-        &self,
-        statement: &'static str,
-        mch_no: &str,
-        key: &str,
-        third: &str,
-    ) -> Result<(), StoreError> {
-        let (mch_no, key, third) = (mch_no.to_owned(), key.to_owned(), third.to_owned());
-        self.call(move |conn| {
-            exec(conn, statement, params![mch_no, key, third])
-                .map(drop)
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    pub(crate) async fn execute(
-        &self,
-        statement: &'static str,
-        mch_no: &str,
-        key: &str,
-    ) -> Result<(), StoreError> {
-        let (mch_no, key) = (mch_no.to_owned(), key.to_owned());
-        self.call(move |conn| {
-            exec(conn, statement, params![mch_no, key])
-                .map(drop)
-                .map_err(unavailable)
-        })
+        self.call(
+            move |conn| match refund_row(conn, sql::REFUND_ATTEMPT_BY_TOKEN, params![token])? {
+                Some(row) => Ok(Some(row)),
+                None => refund_row(conn, sql::REFUND_BY_TOKEN, params![token]),
+            },
+        )
         .await
     }
 }
@@ -330,10 +257,15 @@ fn insert_refund_on(
             row.created_at_ms,
             row.state.as_str(),
             row.token,
+            row.attempt,
+            row.status.map(|s| s.as_str()),
         ],
     );
     match inserted {
-        Ok(_) => Ok(Inserted::New),
+        Ok(_) => {
+            attempts::insert_refund_attempt(conn, &row)?;
+            Ok(Inserted::New)
+        }
         Err(e) if is_unique_violation(&e) => {
             match refund_row(
                 conn,
@@ -398,9 +330,10 @@ fn refund_row(
     let row = query_one(conn, query, params, read_refund)
         .optional()
         .map_err(read_error)?;
-    row.map(|(row, state)| {
+    row.map(|(row, state, status)| {
         Ok(RefundRow {
             state: RowState::parse(&state)?,
+            status: parse_refund_status(status.as_deref())?,
             ..row
         })
     })
@@ -428,12 +361,14 @@ fn read_pay(r: &Row<'_>) -> rusqlite::Result<(PayRow, String)> {
             created_at_ms: r.get(14)?,
             state: RowState::Pending,
             token: r.get(16)?,
+            attempt: r.get(17)?,
         },
         r.get(15)?,
     ))
 }
 
-fn read_refund(r: &Row<'_>) -> rusqlite::Result<(RefundRow, String)> {
+/// A refund row with its state and status still as text.
+fn read_refund(r: &Row<'_>) -> rusqlite::Result<(RefundRow, String, Option<String>)> {
     Ok((
         RefundRow {
             mch_no: r.get(0)?,
@@ -450,8 +385,11 @@ fn read_refund(r: &Row<'_>) -> rusqlite::Result<(RefundRow, String)> {
             created_at_ms: r.get(11)?,
             state: RowState::Pending,
             token: r.get(13)?,
+            attempt: r.get(14)?,
+            status: None,
         },
         r.get(12)?,
+        r.get(15)?,
     ))
 }
 

@@ -1,0 +1,380 @@
+//! Attempts on PostgreSQL (`super::super` says what each call means). Each call is one
+//! transaction: the join's `UPDATE … attempts + 1` holds the row's lock until its attempt is
+//! recorded, so a concurrent clean-up (from any instance) waits and then sees the join.
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+
+use super::{bounded, read_pay, read_refund, unavailable, Postgres};
+use crate::store::rows::{
+    refund_status_text, Abandoned, Completion, Joined, PayRow, RefundRow, RefundSettlement,
+    RowState, StoreError,
+};
+use crate::store::sql::{self, AttemptSql};
+
+/// An attempt's own row to insert beside its order row.
+pub(super) struct AttemptInsert<'a> {
+    statement: &'static str,
+    params: Vec<&'a (dyn ToSql + Sync)>,
+}
+
+/// `row`'s attempt, if it names one.
+pub(super) fn pay_attempt(row: &PayRow) -> Option<AttemptInsert<'_>> {
+    let attempt = row.attempt.as_ref()?;
+    Some(AttemptInsert {
+        statement: sql::INSERT_PAY_ATTEMPT,
+        params: vec![
+            &row.mch_no,
+            &row.mch_order_no,
+            attempt,
+            &row.app_id,
+            &row.way_code,
+            &row.currency,
+            &row.client_ip,
+            &row.amount_fen,
+            &row.subject,
+            &row.body,
+            &row.ext_param,
+            &row.notify_url,
+            &row.return_url,
+            &row.upstream,
+            &row.created_at_ms,
+            &row.token,
+        ],
+    })
+}
+
+/// `row`'s attempt, if it names one.
+pub(super) fn refund_attempt(row: &RefundRow) -> Option<AttemptInsert<'_>> {
+    let attempt = row.attempt.as_ref()?;
+    Some(AttemptInsert {
+        statement: sql::INSERT_REFUND_ATTEMPT,
+        params: vec![
+            &row.mch_no,
+            &row.mch_refund_no,
+            attempt,
+            &row.app_id,
+            &row.pay_order_id,
+            &row.mch_order_no,
+            &row.refund_amount_fen,
+            &row.pay_amount_fen,
+            &row.currency,
+            &row.ext_param,
+            &row.notify_url,
+            &row.created_at_ms,
+            &row.token,
+        ],
+    })
+}
+
+/// Runs `statement` in `tx`; the number of rows it changed.
+async fn run(
+    tx: &Transaction<'_>,
+    statement: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let prepared = tx.prepare_cached(statement).await.map_err(unavailable)?;
+    tx.execute(&prepared, params).await.map_err(unavailable)
+}
+
+async fn one(
+    tx: &Transaction<'_>,
+    query: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<tokio_postgres::Row>, StoreError> {
+    let prepared = tx.prepare_cached(query).await.map_err(unavailable)?;
+    tx.query_opt(&prepared, params).await.map_err(unavailable)
+}
+
+impl Postgres {
+    /// `insert` (an `ON CONFLICT DO NOTHING`), and the attempt's own row if it inserted, in one
+    /// transaction; whether it inserted.
+    pub(super) async fn insert_with_attempt(
+        &self,
+        insert: &str,
+        params: &[&(dyn ToSql + Sync)],
+        attempt: Option<AttemptInsert<'_>>,
+    ) -> Result<bool, StoreError> {
+        bounded(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(unavailable)?;
+            let inserted = run(&tx, insert, params).await? == 1;
+            if let (true, Some(a)) = (inserted, &attempt) {
+                run(&tx, a.statement, &a.params).await?;
+            }
+            tx.commit().await.map_err(unavailable)?;
+            Ok(inserted)
+        })
+        .await
+    }
+
+    pub(crate) async fn join_pay(&self, row: &PayRow) -> Result<Joined<PayRow>, StoreError> {
+        bounded(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(unavailable)?;
+            let key: [&(dyn ToSql + Sync); 2] = [&row.mch_no, &row.mch_order_no];
+            let joined = run(&tx, sql::JOIN_PAY, &key).await? == 1;
+            if let (true, Some(a)) = (joined, pay_attempt(row)) {
+                run(&tx, a.statement, &a.params).await?;
+            }
+            let existing = one(&tx, sql::PAY_BY_MCH_ORDER_NO, &key).await?;
+            tx.commit().await.map_err(unavailable)?;
+            Ok(match (joined, existing) {
+                (true, Some(r)) => Joined::Joined(read_pay(&r)?),
+                (false, Some(r)) => Joined::Taken(read_pay(&r)?),
+                (_, None) => Joined::Gone,
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn join_refund(
+        &self,
+        row: &RefundRow,
+    ) -> Result<Joined<RefundRow>, StoreError> {
+        bounded(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(unavailable)?;
+            let key: [&(dyn ToSql + Sync); 2] = [&row.mch_no, &row.mch_refund_no];
+            let joined = run(&tx, sql::JOIN_REFUND, &key).await? == 1;
+            if let (true, Some(a)) = (joined, refund_attempt(row)) {
+                run(&tx, a.statement, &a.params).await?;
+            }
+            let existing = one(&tx, sql::REFUND_BY_MCH_REFUND_NO, &key).await?;
+            tx.commit().await.map_err(unavailable)?;
+            Ok(match (joined, existing) {
+                (true, Some(r)) => Joined::Joined(read_refund(&r)?),
+                (false, Some(r)) => Joined::Taken(read_refund(&r)?),
+                (_, None) => Joined::Gone,
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn abandon(
+        &self,
+        kind: &'static AttemptSql,
+        mch_no: &str,
+        number: &str,
+        attempt: &str,
+    ) -> Result<Abandoned, StoreError> {
+        bounded(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(unavailable)?;
+            let key: [&(dyn ToSql + Sync); 2] = [&mch_no, &number];
+            let mine: [&(dyn ToSql + Sync); 3] = [&mch_no, &number, &attempt];
+            run(&tx, kind.delete_attempt, &mine).await?;
+            let removed = run(&tx, kind.remove_abandoned, &key).await? == 1;
+            if removed {
+                run(&tx, kind.delete_attempts, &key).await?;
+            } else if run(&tx, kind.leave, &key).await? == 1 {
+                run(&tx, kind.switch, &mine).await?;
+            }
+            tx.commit().await.map_err(unavailable)?;
+            Ok(if removed {
+                Abandoned::Removed
+            } else {
+                Abandoned::Kept
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn complete_pay(
+        &self,
+        pay_order_id: &str,
+        row: &PayRow,
+    ) -> Result<Completion<PayRow>, StoreError> {
+        bounded(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(unavailable)?;
+            let key: [&(dyn ToSql + Sync); 2] = [&row.mch_no, &row.mch_order_no];
+            let completed = run(
+                &tx,
+                sql::COMPLETE_PAY,
+                &[
+                    &row.mch_no,
+                    &row.mch_order_no,
+                    &pay_order_id,
+                    &row.way_code,
+                    &row.currency,
+                    &row.client_ip,
+                    &row.amount_fen,
+                    &row.subject,
+                    &row.body,
+                    &row.ext_param,
+                    &row.notify_url,
+                    &row.return_url,
+                    &row.upstream,
+                    &row.created_at_ms,
+                    &row.token,
+                    &row.attempt,
+                ],
+            )
+            .await?
+                == 1;
+            let outcome = match one(&tx, sql::PAY_BY_MCH_ORDER_NO, &key).await? {
+                Some(now) if completed => Completion::Completed(read_pay(&now)?),
+                Some(now) => Completion::Conflict(read_pay(&now)?),
+                None => {
+                    let repaired = PayRow {
+                        pay_order_id: Some(pay_order_id.to_owned()),
+                        state: RowState::Created,
+                        ..row.clone()
+                    };
+                    let state = repaired.state.as_str();
+                    run(
+                        &tx,
+                        sql::INSERT_PAY,
+                        &[
+                            &repaired.mch_no,
+                            &repaired.app_id,
+                            &repaired.mch_order_no,
+                            &repaired.pay_order_id,
+                            &repaired.way_code,
+                            &repaired.currency,
+                            &repaired.client_ip,
+                            &repaired.amount_fen,
+                            &repaired.subject,
+                            &repaired.body,
+                            &repaired.ext_param,
+                            &repaired.notify_url,
+                            &repaired.return_url,
+                            &repaired.upstream,
+                            &repaired.created_at_ms,
+                            &state,
+                            &repaired.token,
+                            &repaired.attempt,
+                        ],
+                    )
+                    .await?;
+                    if let Some(a) = pay_attempt(&repaired) {
+                        run(&tx, a.statement, &a.params).await?;
+                    }
+                    Completion::Repaired(repaired)
+                }
+            };
+            tx.commit().await.map_err(unavailable)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    pub(crate) async fn settle_refund(
+        &self,
+        s: &RefundSettlement,
+    ) -> Result<Completion<RefundRow>, StoreError> {
+        bounded(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(unavailable)?;
+            let key: [&(dyn ToSql + Sync); 2] = [&s.mch_no, &s.mch_refund_no];
+            let completed = match &s.attempt {
+                Some(a) => {
+                    let pay_amount = s.pay_amount_fen.or(a.pay_amount_fen);
+                    run(
+                        &tx,
+                        sql::COMPLETE_REFUND,
+                        &[
+                            &s.mch_no,
+                            &s.mch_refund_no,
+                            &s.refund_order_id,
+                            &a.pay_order_id,
+                            &a.mch_order_no,
+                            &a.refund_amount_fen,
+                            &pay_amount,
+                            &a.currency,
+                            &a.ext_param,
+                            &a.notify_url,
+                            &a.created_at_ms,
+                            &a.token,
+                            &a.attempt,
+                        ],
+                    )
+                    .await?
+                }
+                None => {
+                    run(
+                        &tx,
+                        sql::CREATE_REFUND,
+                        &[
+                            &s.mch_no,
+                            &s.mch_refund_no,
+                            &s.refund_order_id,
+                            &s.pay_amount_fen,
+                        ],
+                    )
+                    .await?
+                }
+            } == 1;
+            if let Some(status) = s.status {
+                let status = refund_status_text(status);
+                run(
+                    &tx,
+                    sql::REFUND_STATUS,
+                    &[&s.mch_no, &s.mch_refund_no, &status],
+                )
+                .await?;
+            }
+            let outcome = match (one(&tx, sql::REFUND_BY_MCH_REFUND_NO, &key).await?, &s.attempt) {
+                (Some(now), _) if completed => Completion::Completed(read_refund(&now)?),
+                (Some(now), _) => Completion::Conflict(read_refund(&now)?),
+                (None, Some(a)) => {
+                    let repaired = RefundRow {
+                        refund_order_id: s.refund_order_id.clone(),
+                        pay_amount_fen: s.pay_amount_fen.or(a.pay_amount_fen),
+                        state: RowState::Created,
+                        status: s.status,
+                        ..a.clone()
+                    };
+                    let (state, status) = (
+                        repaired.state.as_str(),
+                        repaired.status.map(refund_status_text),
+                    );
+                    run(
+                        &tx,
+                        sql::INSERT_REFUND,
+                        &[
+                            &repaired.mch_no,
+                            &repaired.app_id,
+                            &repaired.mch_refund_no,
+                            &repaired.refund_order_id,
+                            &repaired.pay_order_id,
+                            &repaired.mch_order_no,
+                            &repaired.refund_amount_fen,
+                            &repaired.pay_amount_fen,
+                            &repaired.currency,
+                            &repaired.ext_param,
+                            &repaired.notify_url,
+                            &repaired.created_at_ms,
+                            &state,
+                            &repaired.token,
+                            &repaired.attempt,
+                            &status,
+                        ],
+                    )
+                    .await?;
+                    if let Some(a) = refund_attempt(&repaired) {
+                        run(&tx, a.statement, &a.params).await?;
+                    }
+                    Completion::Repaired(repaired)
+                }
+                (None, None) => Completion::Missing,
+            };
+            tx.commit().await.map_err(unavailable)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    pub(crate) async fn refund_attempts(
+        &self,
+        mch_no: &str,
+        mch_refund_no: &str,
+    ) -> Result<Vec<RefundRow>, StoreError> {
+        self.query(sql::REFUND_ATTEMPTS, &[&mch_no, &mch_refund_no])
+            .await?
+            .iter()
+            .map(read_refund)
+            .collect()
+    }
+}
