@@ -223,7 +223,8 @@ async fn refunds_are_unique_per_merchant() {
         store.insert_refund(&refund("M2", "R1")).await.unwrap(),
         Inserted::New
     );
-    store.settle_refund(RefundSettlement {
+    store
+        .settle_refund(RefundSettlement {
             mch_no: "M1".to_owned(),
             mch_refund_no: "R1".to_owned(),
             attempt: None,
@@ -631,15 +632,28 @@ async fn a_clean_up_never_removes_a_row_another_attempt_joined() {
         let kind = store.kind();
         let (a, b) = (pay_attempt("A", 100), pay_attempt("B", 300));
         assert_eq!(store.insert_pay(&a).await.unwrap(), Inserted::New, "{kind}");
-        assert!(matches!(store.join_pay(&b).await.unwrap(), Joined::Joined(_)));
+        assert!(matches!(
+            store.join_pay(&b).await.unwrap(),
+            Joined::Joined(_)
+        ));
         // A created nothing: the row stays for B, and carries B's fields now.
-        assert_eq!(store.abandon_pay("M1", "O1", "A").await.unwrap(), Abandoned::Kept);
-        let row = store.pay_by_mch_order_no("M1", "O1").await.unwrap().unwrap();
+        assert_eq!(
+            store.abandon_pay("M1", "O1", "A").await.unwrap(),
+            Abandoned::Kept
+        );
+        let row = store
+            .pay_by_mch_order_no("M1", "O1")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(row, PayRow { ..b.clone() }, "{kind}");
         assert_eq!(store.pay_by_token("tok-A").await.unwrap(), None, "{kind}");
         assert_eq!(store.pay_by_token("tok-B").await.unwrap(), Some(b.clone()));
         // B (the last) created nothing either: the number is free again.
-        assert_eq!(store.abandon_pay("M1", "O1", "B").await.unwrap(), Abandoned::Removed);
+        assert_eq!(
+            store.abandon_pay("M1", "O1", "B").await.unwrap(),
+            Abandoned::Removed
+        );
         assert_eq!(store.pay_by_mch_order_no("M1", "O1").await.unwrap(), None);
         assert_eq!(store.pay_by_token("tok-B").await.unwrap(), None, "{kind}");
         assert_eq!(store.join_pay(&b).await.unwrap(), Joined::Gone, "{kind}");
@@ -647,14 +661,37 @@ async fn a_clean_up_never_removes_a_row_another_attempt_joined() {
         // The same for refunds.
         let (ra, rb) = (refund_attempt("A", 100), refund_attempt("B", 300));
         assert_eq!(store.insert_refund(&ra).await.unwrap(), Inserted::New);
-        assert!(matches!(store.join_refund(&rb).await.unwrap(), Joined::Joined(_)));
+        assert!(matches!(
+            store.join_refund(&rb).await.unwrap(),
+            Joined::Joined(_)
+        ));
         assert_eq!(store.refund_attempts("M1", "R1").await.unwrap().len(), 2);
-        assert_eq!(store.abandon_refund("M1", "R1", "A").await.unwrap(), Abandoned::Kept);
-        let row = store.refund_by_mch_refund_no("M1", "R1").await.unwrap().unwrap();
-        assert_eq!((row.refund_amount_fen, row.attempt.as_deref()), (300, Some("B")));
-        assert_eq!(row.notify_url.as_deref(), Some("https://m.example/B"), "{kind}");
-        assert_eq!(store.abandon_refund("M1", "R1", "B").await.unwrap(), Abandoned::Removed);
-        assert_eq!(store.refund_by_mch_refund_no("M1", "R1").await.unwrap(), None);
+        assert_eq!(
+            store.abandon_refund("M1", "R1", "A").await.unwrap(),
+            Abandoned::Kept
+        );
+        let row = store
+            .refund_by_mch_refund_no("M1", "R1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.refund_amount_fen, row.attempt.as_deref()),
+            (300, Some("B"))
+        );
+        assert_eq!(
+            row.notify_url.as_deref(),
+            Some("https://m.example/B"),
+            "{kind}"
+        );
+        assert_eq!(
+            store.abandon_refund("M1", "R1", "B").await.unwrap(),
+            Abandoned::Removed
+        );
+        assert_eq!(
+            store.refund_by_mch_refund_no("M1", "R1").await.unwrap(),
+            None
+        );
     }
 }
 
@@ -686,8 +723,14 @@ async fn the_row_takes_the_fields_of_the_attempt_daxpay_accepted() {
             "{kind}"
         );
         // A completed row cannot be joined, and no clean-up removes it.
-        assert!(matches!(store.join_pay(&pay_attempt("C", 1)).await.unwrap(), Joined::Taken(_)));
-        assert_eq!(store.abandon_pay("M1", "O1", "B").await.unwrap(), Abandoned::Kept);
+        assert!(matches!(
+            store.join_pay(&pay_attempt("C", 1)).await.unwrap(),
+            Joined::Taken(_)
+        ));
+        assert_eq!(
+            store.abandon_pay("M1", "O1", "B").await.unwrap(),
+            Abandoned::Kept
+        );
         assert_eq!(store.pay_by_order_id("M1", "D1").await.unwrap(), Some(want));
 
         // A completion that finds no row writes it again from the attempt's fields.
@@ -729,8 +772,18 @@ async fn a_refunds_status_is_never_lowered_and_its_attempt_is_kept() {
             .row()
             .unwrap();
         assert_eq!(
-            (done.state, done.status, done.refund_amount_fen, done.pay_amount_fen),
-            (RowState::Created, Some(RefundOrderStatus::Fail), 300, Some(1000)),
+            (
+                done.state,
+                done.status,
+                done.refund_amount_fen,
+                done.pay_amount_fen
+            ),
+            (
+                RowState::Created,
+                Some(RefundOrderStatus::Fail),
+                300,
+                Some(1000)
+            ),
             "{kind}"
         );
         assert_eq!(done.notify_url.as_deref(), Some("https://m.example/B"));
@@ -742,13 +795,23 @@ async fn a_refunds_status_is_never_lowered_and_its_attempt_is_kept() {
             (RefundOrderStatus::Fail, RefundOrderStatus::Success),
         ] {
             let now = store.settle_refund(settle(None, status)).await.unwrap();
-            assert!(matches!(&now, Completion::Completed(r) if r.status == Some(want)), "{kind} {now:?}");
+            assert!(
+                matches!(&now, Completion::Completed(r) if r.status == Some(want)),
+                "{kind} {now:?}"
+            );
         }
         // The token of each attempt still finds its own fields, with the refund's state.
         let by_a = store.refund_by_token("rtok-A").await.unwrap().unwrap();
-        assert_eq!((by_a.refund_amount_fen, by_a.state), (100, RowState::Created));
+        assert_eq!(
+            (by_a.refund_amount_fen, by_a.state),
+            (100, RowState::Created)
+        );
         // No row: written again from the attempt, or missing without one.
-        let lost = RefundRow { mch_refund_no: "R9".to_owned(), token: Some("rtok-L".to_owned()), ..refund_attempt("L", 50) };
+        let lost = RefundRow {
+            mch_refund_no: "R9".to_owned(),
+            token: Some("rtok-L".to_owned()),
+            ..refund_attempt("L", 50)
+        };
         let mut again = settle(Some(lost), RefundOrderStatus::Success);
         again.mch_refund_no = "R9".to_owned();
         assert!(matches!(
@@ -757,7 +820,11 @@ async fn a_refunds_status_is_never_lowered_and_its_attempt_is_kept() {
         ));
         let mut missing = settle(None, RefundOrderStatus::Success);
         missing.mch_refund_no = "R8".to_owned();
-        assert_eq!(store.settle_refund(missing).await.unwrap(), Completion::Missing, "{kind}");
+        assert_eq!(
+            store.settle_refund(missing).await.unwrap(),
+            Completion::Missing,
+            "{kind}"
+        );
     }
 }
 
@@ -770,8 +837,16 @@ async fn racing_joins_and_clean_ups_never_lose_a_joined_row() {
     let (one, two) = (db.store(), db.store());
     for round in 0..20 {
         let no = format!("RACE{round}");
-        let a = PayRow { mch_order_no: no.clone(), token: None, ..pay_attempt("A", 100) };
-        let b = PayRow { mch_order_no: no.clone(), token: None, ..pay_attempt("B", 300) };
+        let a = PayRow {
+            mch_order_no: no.clone(),
+            token: None,
+            ..pay_attempt("A", 100)
+        };
+        let b = PayRow {
+            mch_order_no: no.clone(),
+            token: None,
+            ..pay_attempt("B", 300)
+        };
         one.insert_pay(&a).await.unwrap();
         let (joined, abandoned) = tokio::join!(two.join_pay(&b), one.abandon_pay("M1", &no, "A"));
         let row = one.pay_by_mch_order_no("M1", &no).await.unwrap();

@@ -33,7 +33,9 @@ use crate::dispatch::DaxCall;
 use crate::domain::order::{OrderRef, PayOrder};
 use crate::domain::Failure;
 use crate::proxy::runtime::Runtime;
-use crate::store::{Inserted, NewNotification, OrderStore, PayRow, RefundRow, RowState, StoreError};
+use crate::store::{
+    Inserted, NewNotification, OrderStore, PayRow, RefundRow, RowState, StoreError,
+};
 
 use super::jobs::{pay_job, pay_state};
 use super::now_ms;
@@ -207,9 +209,15 @@ async fn refund(
     }
     // The row settled with this request's fields and DaxPay's status (never lowered), and the
     // notification queued once if the row holds that status.
-    settle::refund_final(store, merchant, &row.mch_refund_no, record, Some(row.clone()))
-        .await
-        .map_err(store_down)?;
+    settle::refund_final(
+        store,
+        merchant,
+        &row.mch_refund_no,
+        record,
+        Some(row.clone()),
+    )
+    .await
+    .map_err(store_down)?;
     super::wake();
     Ok(())
 }

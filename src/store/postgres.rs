@@ -10,7 +10,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use super::rows::{parse_refund_status, Inserted, PayRow, RefundRow, RowState, StoreError};
+use super::rows::{parse_refund_status, PayRow, RefundRow, RowState, StoreError};
 use super::sql;
 use crate::config::StoreUrl;
 
@@ -98,50 +98,6 @@ impl Postgres {
         .await
     }
 
-    pub(crate) async fn insert_pay(&self, row: &PayRow) -> Result<Inserted<PayRow>, StoreError> {
-        let insert = format!(
-            "{} ON CONFLICT (mch_no, mch_order_no) DO NOTHING",
-            sql::INSERT_PAY
-        );
-        let state = row.state.as_str();
-        let params: [&(dyn ToSql + Sync); 18] = [
-            &row.mch_no,
-            &row.app_id,
-            &row.mch_order_no,
-            &row.pay_order_id,
-            &row.way_code,
-            &row.currency,
-            &row.client_ip,
-            &row.amount_fen,
-            &row.subject,
-            &row.body,
-            &row.ext_param,
-            &row.notify_url,
-            &row.return_url,
-            &row.upstream,
-            &row.created_at_ms,
-            &state,
-            &row.token,
-            &row.attempt,
-        ];
-        // A taken key whose row is removed before it is read (a pending row given up on) is
-        // free again: try once more.
-        for _ in 0..3 {
-            if self.insert_with_attempt(&insert, &params, attempts::pay_attempt(row)).await? {
-                return Ok(Inserted::New);
-            }
-            let existing = self
-                .pay_by(sql::PAY_BY_MCH_ORDER_NO, &row.mch_no, &row.mch_order_no)
-                .await?;
-            if let Some(existing) = existing {
-                return Ok(Inserted::Exists(existing));
-            }
-        }
-        Err(StoreError::Unavailable(
-            "pay order number contended; try again".to_owned(),
-        ))
-    }
-
     pub(crate) async fn pay_by(
         &self,
         query: &str,
@@ -163,54 +119,6 @@ impl Postgres {
         row.map(|r| read_pay(&r)).transpose()
     }
 
-    pub(crate) async fn insert_refund(
-        &self,
-        row: &RefundRow,
-    ) -> Result<Inserted<RefundRow>, StoreError> {
-        let insert = format!(
-            "{} ON CONFLICT (mch_no, mch_refund_no) DO NOTHING",
-            sql::INSERT_REFUND
-        );
-        let state = row.state.as_str();
-        let status = row.status.map(|s| s.as_str());
-        let params: [&(dyn ToSql + Sync); 16] = [
-            &row.mch_no,
-            &row.app_id,
-            &row.mch_refund_no,
-            &row.refund_order_id,
-            &row.pay_order_id,
-            &row.mch_order_no,
-            &row.refund_amount_fen,
-            &row.pay_amount_fen,
-            &row.currency,
-            &row.ext_param,
-            &row.notify_url,
-            &row.created_at_ms,
-            &state,
-            &row.token,
-            &row.attempt,
-            &status,
-        ];
-        for _ in 0..3 {
-            if self.insert_with_attempt(&insert, &params, attempts::refund_attempt(row)).await? {
-                return Ok(Inserted::New);
-            }
-            let existing = self
-                .refund_by(
-                    sql::REFUND_BY_MCH_REFUND_NO,
-                    &row.mch_no,
-                    &row.mch_refund_no,
-                )
-                .await?;
-            if let Some(existing) = existing {
-                return Ok(Inserted::Exists(existing));
-            }
-        }
-        Err(StoreError::Unavailable(
-            "refund number contended; try again".to_owned(),
-        ))
-    }
-
     pub(crate) async fn refund_by(
         &self,
         query: &str,
@@ -227,7 +135,10 @@ impl Postgres {
         &self,
         token: &str,
     ) -> Result<Option<RefundRow>, StoreError> {
-        let row = match self.query_opt(sql::REFUND_ATTEMPT_BY_TOKEN, &[&token]).await? {
+        let row = match self
+            .query_opt(sql::REFUND_ATTEMPT_BY_TOKEN, &[&token])
+            .await?
+        {
             Some(row) => Some(row),
             None => self.query_opt(sql::REFUND_BY_TOKEN, &[&token]).await?,
         };

@@ -209,7 +209,9 @@ pub(crate) fn refund_status_text(status: RefundOrderStatus) -> &'static str {
 }
 
 /// A stored refund status.
-pub(crate) fn parse_refund_status(text: Option<&str>) -> Result<Option<RefundOrderStatus>, StoreError> {
+pub(crate) fn parse_refund_status(
+    text: Option<&str>,
+) -> Result<Option<RefundOrderStatus>, StoreError> {
     text.map(|text| {
         RefundOrderStatus::ALL
             .into_iter()

@@ -147,7 +147,8 @@ async fn refund_numbers_are_unique_per_merchant() {
         store.insert_refund(&refund("M2", "R1")).await.unwrap(),
         Inserted::New
     );
-    store.settle_refund(RefundSettlement {
+    store
+        .settle_refund(RefundSettlement {
             mch_no: "M1".to_owned(),
             mch_refund_no: "R1".to_owned(),
             attempt: None,

@@ -44,9 +44,7 @@ impl Recorded for Pay {
                         Joined::Gone => continue,
                     }
                 }
-                Inserted::Exists(_) => {
-                    return Err(Failure::OrderExists(p.op.mch_order_no.clone()))
-                }
+                Inserted::Exists(_) => return Err(Failure::OrderExists(p.op.mch_order_no.clone())),
             }
         }
         Err(contended())

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::{contended, down, new_attempt, not_recorded, nothing_created, own_number, store};
 use super::Recorded;
+use super::{contended, down, new_attempt, not_recorded, nothing_created, own_number, store};
 use crate::dialect::daxpay::answer::Answer;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::dialect::daxpay::ops::refund_query::refund_record;

@@ -53,8 +53,13 @@ impl Recorded for RefundQuery {
         if let (None, Some(store)) = (&p.op.refund_no, job.rt.orders.as_ref()) {
             if record.status != RefundOrderStatus::Progress {
                 let own = own_number(p, &record.biz_refund_no).to_owned();
-                let settled =
-                    crate::notify::settle::refund_final(store, &p.merchant, &own, record.clone(), None);
+                let settled = crate::notify::settle::refund_final(
+                    store,
+                    &p.merchant,
+                    &own,
+                    record.clone(),
+                    None,
+                );
                 if let Err(e) = settled.await {
                     not_recorded("refund learnt by query", e);
                 }

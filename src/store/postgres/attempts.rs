@@ -7,8 +7,8 @@ use tokio_postgres::types::ToSql;
 
 use super::{bounded, read_pay, read_refund, unavailable, Postgres};
 use crate::store::rows::{
-    refund_status_text, Abandoned, Completion, Joined, PayRow, RefundRow, RefundSettlement,
-    RowState, StoreError,
+    refund_status_text, Abandoned, Completion, Inserted, Joined, PayRow, RefundRow,
+    RefundSettlement, RowState, StoreError,
 };
 use crate::store::sql::{self, AttemptSql};
 
@@ -87,6 +87,104 @@ async fn one(
 }
 
 impl Postgres {
+    pub(crate) async fn insert_pay(&self, row: &PayRow) -> Result<Inserted<PayRow>, StoreError> {
+        let insert = format!(
+            "{} ON CONFLICT (mch_no, mch_order_no) DO NOTHING",
+            sql::INSERT_PAY
+        );
+        let state = row.state.as_str();
+        let params: [&(dyn ToSql + Sync); 18] = [
+            &row.mch_no,
+            &row.app_id,
+            &row.mch_order_no,
+            &row.pay_order_id,
+            &row.way_code,
+            &row.currency,
+            &row.client_ip,
+            &row.amount_fen,
+            &row.subject,
+            &row.body,
+            &row.ext_param,
+            &row.notify_url,
+            &row.return_url,
+            &row.upstream,
+            &row.created_at_ms,
+            &state,
+            &row.token,
+            &row.attempt,
+        ];
+        // A taken key whose row is removed before it is read (a pending row given up on) is
+        // free again: try once more.
+        for _ in 0..3 {
+            if self
+                .insert_with_attempt(&insert, &params, pay_attempt(row))
+                .await?
+            {
+                return Ok(Inserted::New);
+            }
+            let existing = self
+                .pay_by(sql::PAY_BY_MCH_ORDER_NO, &row.mch_no, &row.mch_order_no)
+                .await?;
+            if let Some(existing) = existing {
+                return Ok(Inserted::Exists(existing));
+            }
+        }
+        Err(StoreError::Unavailable(
+            "pay order number contended; try again".to_owned(),
+        ))
+    }
+
+    pub(crate) async fn insert_refund(
+        &self,
+        row: &RefundRow,
+    ) -> Result<Inserted<RefundRow>, StoreError> {
+        let insert = format!(
+            "{} ON CONFLICT (mch_no, mch_refund_no) DO NOTHING",
+            sql::INSERT_REFUND
+        );
+        let state = row.state.as_str();
+        let status = row.status.map(|s| s.as_str());
+        let params: [&(dyn ToSql + Sync); 16] = [
+            &row.mch_no,
+            &row.app_id,
+            &row.mch_refund_no,
+            &row.refund_order_id,
+            &row.pay_order_id,
+            &row.mch_order_no,
+            &row.refund_amount_fen,
+            &row.pay_amount_fen,
+            &row.currency,
+            &row.ext_param,
+            &row.notify_url,
+            &row.created_at_ms,
+            &state,
+            &row.token,
+            &row.attempt,
+            &status,
+        ];
+        for _ in 0..3 {
+            if self
+                .insert_with_attempt(&insert, &params, refund_attempt(row))
+                .await?
+            {
+                return Ok(Inserted::New);
+            }
+            let existing = self
+                .refund_by(
+                    sql::REFUND_BY_MCH_REFUND_NO,
+                    &row.mch_no,
+                    &row.mch_refund_no,
+                )
+                .await?;
+            if let Some(existing) = existing {
+                return Ok(Inserted::Exists(existing));
+            }
+        }
+        Err(StoreError::Unavailable(
+            "refund number contended; try again".to_owned(),
+        ))
+    }
+
     /// `insert` (an `ON CONFLICT DO NOTHING`), and the attempt's own row if it inserted, in one
     /// transaction; whether it inserted.
     pub(super) async fn insert_with_attempt(
@@ -315,7 +413,10 @@ impl Postgres {
                 )
                 .await?;
             }
-            let outcome = match (one(&tx, sql::REFUND_BY_MCH_REFUND_NO, &key).await?, &s.attempt) {
+            let outcome = match (
+                one(&tx, sql::REFUND_BY_MCH_REFUND_NO, &key).await?,
+                &s.attempt,
+            ) {
                 (Some(now), _) if completed => Completion::Completed(read_refund(&now)?),
                 (Some(now), _) => Completion::Conflict(read_refund(&now)?),
                 (None, Some(a)) => {

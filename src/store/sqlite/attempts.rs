@@ -2,17 +2,99 @@
 //! IMMEDIATE transaction on the connection's thread, so a join, a clean-up and a completion of
 //! one number never interleave, here or in another process on the same file.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
-use super::conn::{exec, Conn};
-use super::{insert_refund_on, pay_row, refund_row, unavailable, Sqlite};
+use super::conn::{exec, query_one, Conn};
+use super::{is_unique_violation, pay_row, refund_row, unavailable, Sqlite};
 use crate::store::rows::{
-    refund_status_text, Abandoned, Completion, Joined, PayRow, RefundRow,
+    refund_status_text, Abandoned, Completion, Inserted, Joined, PaidBy, PayRow, RefundRow,
     RefundSettlement, RowState, StoreError,
 };
 use crate::store::sql::{self, AttemptSql};
 
 impl Sqlite {
+    pub(crate) async fn insert_pay(&self, row: PayRow) -> Result<Inserted<PayRow>, StoreError> {
+        self.call(move |conn| {
+            let inserted = exec(
+                conn,
+                sql::INSERT_PAY,
+                params![
+                    row.mch_no,
+                    row.app_id,
+                    row.mch_order_no,
+                    row.pay_order_id,
+                    row.way_code,
+                    row.currency,
+                    row.client_ip,
+                    row.amount_fen,
+                    row.subject,
+                    row.body,
+                    row.ext_param,
+                    row.notify_url,
+                    row.return_url,
+                    row.upstream,
+                    row.created_at_ms,
+                    row.state.as_str(),
+                    row.token,
+                    row.attempt,
+                ],
+            );
+            match inserted {
+                Ok(_) => {
+                    insert_pay_attempt(conn, &row)?;
+                    Ok(Inserted::New)
+                }
+                Err(e) if is_unique_violation(&e) => {
+                    // Read under the same lock: no other call of this store slips in between.
+                    match pay_row(
+                        conn,
+                        sql::PAY_BY_MCH_ORDER_NO,
+                        params![row.mch_no, row.mch_order_no],
+                    )? {
+                        Some(existing) => Ok(Inserted::Exists(existing)),
+                        None => Err(taken_token_or(
+                            conn,
+                            sql::PAY_BY_TOKEN,
+                            row.token.as_deref(),
+                            "pay order vanished while its number was taken; try again",
+                        )),
+                    }
+                }
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+        .await
+    }
+
+    pub(crate) async fn insert_refund(
+        &self,
+        row: &RefundRow,
+    ) -> Result<Inserted<RefundRow>, StoreError> {
+        let row = row.clone();
+        self.call(move |conn| insert_refund_on(conn, row)).await
+    }
+
+    /// The pay order looked up and the refund inserted in one call on the connection's thread
+    /// ([`super::OrderStore::insert_refund_of`]).
+    pub(crate) async fn insert_refund_of(
+        &self,
+        paid_by: Option<PaidBy<'_>>,
+        mut row: RefundRow,
+    ) -> Result<Inserted<RefundRow>, StoreError> {
+        let paid_by = paid_by.map(|by| match by {
+            PaidBy::OrderId(id) => (sql::PAY_BY_ORDER_ID, id.to_owned()),
+            PaidBy::MchOrderNo(no) => (sql::PAY_BY_MCH_ORDER_NO, no.to_owned()),
+        });
+        self.call(move |conn| {
+            if let Some((query, key)) = paid_by {
+                let paid = pay_row(conn, query, params![row.mch_no, key])?;
+                row.of_paid(paid);
+            }
+            insert_refund_on(conn, row)
+        })
+        .await
+    }
+
     pub(crate) async fn join_pay(&self, row: PayRow) -> Result<Joined<PayRow>, StoreError> {
         self.call(move |conn| {
             let tx = conn.immediate().map_err(unavailable)?;
@@ -167,7 +249,12 @@ impl Sqlite {
                 None => exec(
                     conn,
                     sql::CREATE_REFUND,
-                    params![s.mch_no, s.mch_refund_no, s.refund_order_id, s.pay_amount_fen],
+                    params![
+                        s.mch_no,
+                        s.mch_refund_no,
+                        s.refund_order_id,
+                        s.pay_amount_fen
+                    ],
                 ),
             }
             .map_err(unavailable)?
@@ -181,7 +268,10 @@ impl Sqlite {
                 )
                 .map_err(unavailable)?;
             }
-            let outcome = match (refund_row(conn, sql::REFUND_BY_MCH_REFUND_NO, key)?, s.attempt) {
+            let outcome = match (
+                refund_row(conn, sql::REFUND_BY_MCH_REFUND_NO, key)?,
+                s.attempt,
+            ) {
                 (Some(now), _) if completed => Completion::Completed(now),
                 (Some(now), _) => Completion::Conflict(now),
                 (None, Some(a)) => {
@@ -211,9 +301,7 @@ impl Sqlite {
     ) -> Result<Vec<RefundRow>, StoreError> {
         let (mch_no, number) = (mch_no.to_owned(), mch_refund_no.to_owned());
         self.call(move |conn| {
-            let stmt = conn
-                .statement(sql::REFUND_ATTEMPTS)
-                .map_err(unavailable)?;
+            let stmt = conn.statement(sql::REFUND_ATTEMPTS).map_err(unavailable)?;
             let rows = stmt
                 .query_map(params![mch_no, number], super::read_refund)
                 .map_err(unavailable)?;
@@ -230,6 +318,77 @@ impl Sqlite {
         })
         .await
     }
+}
+
+/// Takes `(mch_no, mch_refund_no)` for `row`, or answers the row that holds it.
+pub(super) fn insert_refund_on(
+    conn: &mut Conn<'_>,
+    row: RefundRow,
+) -> Result<Inserted<RefundRow>, StoreError> {
+    let inserted = exec(
+        conn,
+        sql::INSERT_REFUND,
+        params![
+            row.mch_no,
+            row.app_id,
+            row.mch_refund_no,
+            row.refund_order_id,
+            row.pay_order_id,
+            row.mch_order_no,
+            row.refund_amount_fen,
+            row.pay_amount_fen,
+            row.currency,
+            row.ext_param,
+            row.notify_url,
+            row.created_at_ms,
+            row.state.as_str(),
+            row.token,
+            row.attempt,
+            row.status.map(|s| s.as_str()),
+        ],
+    );
+    match inserted {
+        Ok(_) => {
+            insert_refund_attempt(conn, &row)?;
+            Ok(Inserted::New)
+        }
+        Err(e) if is_unique_violation(&e) => {
+            match refund_row(
+                conn,
+                sql::REFUND_BY_MCH_REFUND_NO,
+                params![row.mch_no, row.mch_refund_no],
+            )? {
+                Some(existing) => Ok(Inserted::Exists(existing)),
+                None => Err(taken_token_or(
+                    conn,
+                    sql::REFUND_BY_TOKEN,
+                    row.token.as_deref(),
+                    "refund vanished while its number was taken; try again",
+                )),
+            }
+        }
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// A key that was not the row's own number: its token is another row's (a caller's bug: tokens
+/// are random), or the row went away in between.
+fn taken_token_or(
+    conn: &mut Conn<'_>,
+    by_token: &'static str,
+    token: Option<&str>,
+    vanished: &str,
+) -> StoreError {
+    let taken = token.is_some_and(|token| {
+        query_one(conn, by_token, params![token], |_| Ok(()))
+            .optional()
+            .is_ok_and(|found| found.is_some())
+    });
+    StoreError::Unavailable(if taken {
+        "notification token already in use".to_owned()
+    } else {
+        vanished.to_owned()
+    })
 }
 
 /// The pay row itself, as given (a repair).
