@@ -200,10 +200,13 @@ async fn forward(sandbox: SocketAddr, path: &str, body: Bytes) -> (StatusCode, B
 // The merchant's notify endpoint and the world
 // ---------------------------------------------------------------------------------------------
 
-/// A merchant endpoint that acknowledges everything: each notification's path and parameters.
+/// A notification as the merchant received it: its path and its form's parameters.
+type Received = (String, BTreeMap<String, String>);
+
+/// A merchant endpoint that acknowledges everything.
 #[derive(Clone, Default)]
 struct Merchant {
-    received: Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>,
+    received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Merchant {
@@ -231,12 +234,12 @@ impl Merchant {
         (merchant, addr)
     }
 
-    fn received(&self) -> Vec<(String, BTreeMap<String, String>)> {
+    fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 
     /// The first notification, once one came (waiting at most 5 s).
-    async fn first(&self) -> (String, BTreeMap<String, String>) {
+    async fn first(&self) -> Received {
         for _ in 0..250 {
             if let Some(first) = self.received().into_iter().next() {
                 return first;

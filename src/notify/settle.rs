@@ -89,10 +89,10 @@ async fn matching_attempt(
     let attempts = store.refund_attempts(mch_no, number).await?;
     Ok(attempts
         .into_iter()
+        .rev()
         .filter(|a| a.state == RowState::Pending)
         .filter(|a| u64::try_from(a.refund_amount_fen).ok() == Some(record.amount.0))
-        .filter(|a| a.ext_param == record.attach)
-        .last())
+        .find(|a| a.ext_param == record.attach))
 }
 
 /// Queues the notification of a final refund (state 2 or 3) if `row` holds `record`'s status:

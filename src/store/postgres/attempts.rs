@@ -283,12 +283,8 @@ impl Postgres {
         pay_order_id: &str,
         row: &PayRow,
     ) -> Result<Completion<PayRow>, StoreError> {
-        bounded(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(unavailable)?;
-            let key: [&(dyn ToSql + Sync); 2] = [&row.mch_no, &row.mch_order_no];
-            let completed = run(
-                &tx,
+        let completed = self
+            .execute_with(
                 sql::COMPLETE_PAY,
                 &[
                     &row.mch_no,
@@ -310,46 +306,54 @@ impl Postgres {
                 ],
             )
             .await?
-                == 1;
+            == 1;
+        let done = PayRow {
+            pay_order_id: Some(pay_order_id.to_owned()),
+            state: RowState::Created,
+            ..row.clone()
+        };
+        // The usual case: one statement, and the row is what was just written.
+        if completed {
+            return Ok(Completion::Completed(done));
+        }
+        bounded(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(unavailable)?;
+            let key: [&(dyn ToSql + Sync); 2] = [&done.mch_no, &done.mch_order_no];
             let outcome = match one(&tx, sql::PAY_BY_MCH_ORDER_NO, &key).await? {
-                Some(now) if completed => Completion::Completed(read_pay(&now)?),
                 Some(now) => Completion::Conflict(read_pay(&now)?),
                 None => {
-                    let repaired = PayRow {
-                        pay_order_id: Some(pay_order_id.to_owned()),
-                        state: RowState::Created,
-                        ..row.clone()
-                    };
-                    let state = repaired.state.as_str();
+                    // The row is gone: written again, complete, from the attempt's fields.
+                    let state = done.state.as_str();
                     run(
                         &tx,
                         sql::INSERT_PAY,
                         &[
-                            &repaired.mch_no,
-                            &repaired.app_id,
-                            &repaired.mch_order_no,
-                            &repaired.pay_order_id,
-                            &repaired.way_code,
-                            &repaired.currency,
-                            &repaired.client_ip,
-                            &repaired.amount_fen,
-                            &repaired.subject,
-                            &repaired.body,
-                            &repaired.ext_param,
-                            &repaired.notify_url,
-                            &repaired.return_url,
-                            &repaired.upstream,
-                            &repaired.created_at_ms,
+                            &done.mch_no,
+                            &done.app_id,
+                            &done.mch_order_no,
+                            &done.pay_order_id,
+                            &done.way_code,
+                            &done.currency,
+                            &done.client_ip,
+                            &done.amount_fen,
+                            &done.subject,
+                            &done.body,
+                            &done.ext_param,
+                            &done.notify_url,
+                            &done.return_url,
+                            &done.upstream,
+                            &done.created_at_ms,
                             &state,
-                            &repaired.token,
-                            &repaired.attempt,
+                            &done.token,
+                            &done.attempt,
                         ],
                     )
                     .await?;
-                    if let Some(a) = pay_attempt(&repaired) {
+                    if let Some(a) = pay_attempt(&done) {
                         run(&tx, a.statement, &a.params).await?;
                     }
-                    Completion::Repaired(repaired)
+                    Completion::Repaired(done.clone())
                 }
             };
             tx.commit().await.map_err(unavailable)?;

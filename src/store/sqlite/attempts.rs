@@ -172,8 +172,6 @@ impl Sqlite {
     ) -> Result<Completion<PayRow>, StoreError> {
         let id = pay_order_id.to_owned();
         self.call(move |conn| {
-            let tx = conn.immediate().map_err(unavailable)?;
-            let key = params![row.mch_no, row.mch_order_no];
             let completed = exec(
                 conn,
                 sql::COMPLETE_PAY,
@@ -198,23 +196,27 @@ impl Sqlite {
             )
             .map_err(unavailable)?
                 == 1;
-            let outcome = match pay_row(conn, sql::PAY_BY_MCH_ORDER_NO, key)? {
-                Some(now) if completed => Completion::Completed(now),
-                Some(now) => Completion::Conflict(now),
+            let done = PayRow {
+                pay_order_id: Some(id),
+                state: RowState::Created,
+                ..row
+            };
+            // The usual case: one statement, and the row is what was just written.
+            if completed {
+                return Ok(Completion::Completed(done));
+            }
+            let key = params![done.mch_no, done.mch_order_no];
+            match pay_row(conn, sql::PAY_BY_MCH_ORDER_NO, key)? {
+                Some(now) => Ok(Completion::Conflict(now)),
                 None => {
                     // The row is gone: written again, complete, from the attempt's fields.
-                    let repaired = PayRow {
-                        pay_order_id: Some(id),
-                        state: RowState::Created,
-                        ..row
-                    };
-                    insert_pay_row(conn, &repaired)?;
-                    insert_pay_attempt(conn, &repaired)?;
-                    Completion::Repaired(repaired)
+                    let tx = conn.immediate().map_err(unavailable)?;
+                    insert_pay_row(conn, &done)?;
+                    insert_pay_attempt(conn, &done)?;
+                    tx.commit().map_err(unavailable)?;
+                    Ok(Completion::Repaired(done))
                 }
-            };
-            tx.commit().map_err(unavailable)?;
-            Ok(outcome)
+            }
         })
         .await
     }
