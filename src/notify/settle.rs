@@ -159,3 +159,47 @@ fn faults<R>(kind: &'static str, mch_no: &str, completion: Completion<R>) -> Opt
     }
     completion.row()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: Option<RefundOrderStatus>) -> RefundRow {
+        RefundRow {
+            mch_no: "M1".to_owned(),
+            app_id: "app1".to_owned(),
+            mch_refund_no: "R1".to_owned(),
+            refund_order_id: Some("DR1".to_owned()),
+            pay_order_id: None,
+            mch_order_no: None,
+            refund_amount_fen: 100,
+            pay_amount_fen: None,
+            currency: "cny".to_owned(),
+            ext_param: None,
+            notify_url: Some("https://m.example/r".to_owned()),
+            created_at_ms: 0,
+            state: RowState::Created,
+            token: None,
+            attempt: None,
+            status,
+        }
+    }
+
+    /// A record is notified only when the row holds its Jeepay state: a stale failure after a
+    /// success, or anything before the row was settled, queues nothing.
+    #[test]
+    fn a_record_is_notified_only_when_the_row_holds_its_state() {
+        use RefundOrderStatus::*;
+        for (held, learnt, notified) in [
+            (Some(Fail), Fail, true),
+            (Some(Fail), Close, true),
+            (Some(Close), Fail, true),
+            (Some(Success), Success, true),
+            (Some(Success), Fail, false),
+            (Some(Progress), Progress, true),
+            (None, Fail, false),
+        ] {
+            assert_eq!(holds(&row(held), learnt), notified, "{held:?} {learnt:?}");
+        }
+    }
+}
