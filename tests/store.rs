@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use paybridge::config::StoreUrl;
+use paybridge::domain::order::RefundOrderStatus;
 use paybridge::store::{
-    Inserted, NewNotification, Notification, NotificationKind, NotificationStatus, OrderStore,
-    OutboxStats, PayRow, RefundRow, RowState, StoreError,
+    Abandoned, Completion, Inserted, Joined, NewNotification, Notification, NotificationKind,
+    NotificationStatus, OrderStore, OutboxStats, PayRow, RefundRow, RefundSettlement, RowState,
+    StoreError,
 };
 
 /// A fresh database on the test server, dropped (connections and all) when this goes.
@@ -130,6 +132,7 @@ fn pay(mch_no: &str, mch_order_no: &str) -> PayRow {
         created_at_ms: 1_700_000_000_123,
         state: RowState::Pending,
         token: None,
+        attempt: None,
     }
 }
 
@@ -149,6 +152,8 @@ fn refund(mch_no: &str, mch_refund_no: &str) -> RefundRow {
         created_at_ms: 1_700_000_000_456,
         state: RowState::Pending,
         token: None,
+        attempt: None,
+        status: None,
     }
 }
 
@@ -192,8 +197,8 @@ async fn pay_orders_are_taken_completed_and_found() {
     );
     assert_eq!(store.pay_by_order_id("M2", "DX1").await.unwrap(), None);
 
-    store.remove_pending_pay("M1", "O1").await.unwrap();
-    store.remove_pending_pay("M2", "O1").await.unwrap();
+    store.abandon_pay("M1", "O1", "a").await.unwrap();
+    store.abandon_pay("M2", "O1", "a").await.unwrap();
     assert!(store
         .pay_by_mch_order_no("M1", "O1")
         .await
@@ -219,7 +224,14 @@ async fn refunds_are_unique_per_merchant() {
         Inserted::New
     );
     store
-        .complete_refund("M1", "R1", "DXR1", Some(100))
+        .settle_refund(RefundSettlement {
+            mch_no: "M1".to_owned(),
+            mch_refund_no: "R1".to_owned(),
+            attempt: None,
+            refund_order_id: Some("DXR1".to_owned()),
+            pay_amount_fen: Some(100),
+            status: None,
+        })
         .await
         .unwrap();
     let done = store
@@ -231,8 +243,8 @@ async fn refunds_are_unique_per_merchant() {
     assert_eq!(done.pay_amount_fen, Some(100));
     assert_eq!(done.refund_order_id.as_deref(), Some("DXR1"));
     assert_eq!(store.refund_by_order_id("M2", "DXR1").await.unwrap(), None);
-    store.remove_pending_refund("M1", "R1").await.unwrap();
-    store.remove_pending_refund("M2", "R1").await.unwrap();
+    store.abandon_refund("M1", "R1", "a").await.unwrap();
+    store.abandon_refund("M2", "R1", "a").await.unwrap();
     assert!(store
         .refund_by_mch_refund_no("M1", "R1")
         .await
@@ -257,12 +269,12 @@ async fn instances_starting_together_migrate_once() {
     rb.unwrap();
     a.ready().await.unwrap();
     db.store().ready().await.unwrap();
-    // Each migration recorded once (0001 orders, 0002 tokens and the outbox).
-    assert_eq!(db.scalar("SELECT count(*) FROM schema_migrations").await, 2);
+    // Each migration recorded once (0001 orders, 0002 tokens and the outbox, 0003 attempts).
+    assert_eq!(db.scalar("SELECT count(*) FROM schema_migrations").await, 3);
     assert_eq!(
         db.scalar("SELECT count(DISTINCT version) FROM schema_migrations")
             .await,
-        2
+        3
     );
 }
 
@@ -572,4 +584,280 @@ async fn a_file_store_keeps_a_pending_job_across_a_restart() {
     assert_eq!(ids(&again), [id]);
     assert_eq!(again[0].body, job("A", 2, 50).body);
     assert!(reopened.mark_delivered(id, "new", 1_100).await.unwrap());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attempts (issue 19): run on SQLite (in memory) and, when configured, on PostgreSQL.
+// ---------------------------------------------------------------------------------------------
+
+/// The stores to run an attempt test on: SQLite always, PostgreSQL when there is a server.
+async fn both_backends() -> Vec<(OrderStore, Option<TestDb>)> {
+    let mut stores = vec![(
+        OrderStore::open(&StoreUrl::parse("sqlite::memory:").unwrap()).unwrap(),
+        None,
+    )];
+    if let Some(db) = TestDb::create().await {
+        stores.push((db.store(), Some(db)));
+    }
+    stores
+}
+
+/// Attempt `id` on pay order M1/O1: `fen`, notified at `…/<id>`, token `tok-<id>`.
+fn pay_attempt(id: &str, fen: i64) -> PayRow {
+    PayRow {
+        amount_fen: fen,
+        way_code: format!("WAY_{id}"),
+        notify_url: Some(format!("https://m.example/{id}")),
+        token: Some(format!("tok-{id}")),
+        attempt: Some(id.to_owned()),
+        created_at_ms: 1_700_000_000_000 + fen,
+        ..pay("M1", "O1")
+    }
+}
+
+fn refund_attempt(id: &str, fen: i64) -> RefundRow {
+    RefundRow {
+        refund_amount_fen: fen,
+        notify_url: Some(format!("https://m.example/{id}")),
+        token: Some(format!("rtok-{id}")),
+        attempt: Some(id.to_owned()),
+        created_at_ms: 1_700_000_000_000 + fen,
+        ..refund("M1", "R1")
+    }
+}
+
+#[tokio::test]
+async fn a_clean_up_never_removes_a_row_another_attempt_joined() {
+    for (store, _db) in both_backends().await {
+        let kind = store.kind();
+        let (a, b) = (pay_attempt("A", 100), pay_attempt("B", 300));
+        assert_eq!(store.insert_pay(&a).await.unwrap(), Inserted::New, "{kind}");
+        assert!(matches!(
+            store.join_pay(&b).await.unwrap(),
+            Joined::Joined(_)
+        ));
+        // A created nothing: the row stays for B, and carries B's fields now.
+        assert_eq!(
+            store.abandon_pay("M1", "O1", "A").await.unwrap(),
+            Abandoned::Kept
+        );
+        let row = store
+            .pay_by_mch_order_no("M1", "O1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row, PayRow { ..b.clone() }, "{kind}");
+        assert_eq!(store.pay_by_token("tok-A").await.unwrap(), None, "{kind}");
+        assert_eq!(store.pay_by_token("tok-B").await.unwrap(), Some(b.clone()));
+        // B (the last) created nothing either: the number is free again.
+        assert_eq!(
+            store.abandon_pay("M1", "O1", "B").await.unwrap(),
+            Abandoned::Removed
+        );
+        assert_eq!(store.pay_by_mch_order_no("M1", "O1").await.unwrap(), None);
+        assert_eq!(store.pay_by_token("tok-B").await.unwrap(), None, "{kind}");
+        assert_eq!(store.join_pay(&b).await.unwrap(), Joined::Gone, "{kind}");
+
+        // The same for refunds.
+        let (ra, rb) = (refund_attempt("A", 100), refund_attempt("B", 300));
+        assert_eq!(store.insert_refund(&ra).await.unwrap(), Inserted::New);
+        assert!(matches!(
+            store.join_refund(&rb).await.unwrap(),
+            Joined::Joined(_)
+        ));
+        assert_eq!(store.refund_attempts("M1", "R1").await.unwrap().len(), 2);
+        assert_eq!(
+            store.abandon_refund("M1", "R1", "A").await.unwrap(),
+            Abandoned::Kept
+        );
+        let row = store
+            .refund_by_mch_refund_no("M1", "R1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.refund_amount_fen, row.attempt.as_deref()),
+            (300, Some("B"))
+        );
+        assert_eq!(
+            row.notify_url.as_deref(),
+            Some("https://m.example/B"),
+            "{kind}"
+        );
+        assert_eq!(
+            store.abandon_refund("M1", "R1", "B").await.unwrap(),
+            Abandoned::Removed
+        );
+        assert_eq!(
+            store.refund_by_mch_refund_no("M1", "R1").await.unwrap(),
+            None
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_row_takes_the_fields_of_the_attempt_daxpay_accepted() {
+    for (store, _db) in both_backends().await {
+        let kind = store.kind();
+        let (a, b) = (pay_attempt("A", 100), pay_attempt("B", 300));
+        store.insert_pay(&a).await.unwrap();
+        store.join_pay(&b).await.unwrap();
+        // Each token names its own attempt, before any completion (a callback may come first).
+        assert_eq!(store.pay_by_token("tok-A").await.unwrap(), Some(a.clone()));
+        assert_eq!(store.pay_by_token("tok-B").await.unwrap(), Some(b.clone()));
+        let done = store.complete_pay("M1", "O1", "D1", &b).await.unwrap();
+        let want = PayRow {
+            pay_order_id: Some("D1".to_owned()),
+            state: RowState::Created,
+            ..b.clone()
+        };
+        assert_eq!(done, Completion::Completed(want.clone()), "{kind}");
+        // Again by the same attempt: the same; by another: refused, the row kept.
+        assert_eq!(
+            store.complete_pay("M1", "O1", "D1", &b).await.unwrap(),
+            Completion::Completed(want.clone())
+        );
+        assert_eq!(
+            store.complete_pay("M1", "O1", "D1", &a).await.unwrap(),
+            Completion::Conflict(want.clone()),
+            "{kind}"
+        );
+        // A completed row cannot be joined, and no clean-up removes it.
+        assert!(matches!(
+            store.join_pay(&pay_attempt("C", 1)).await.unwrap(),
+            Joined::Taken(_)
+        ));
+        assert_eq!(
+            store.abandon_pay("M1", "O1", "B").await.unwrap(),
+            Abandoned::Kept
+        );
+        assert_eq!(store.pay_by_order_id("M1", "D1").await.unwrap(), Some(want));
+
+        // A completion that finds no row writes it again from the attempt's fields.
+        let lost = PayRow {
+            mch_order_no: "O2".to_owned(),
+            token: Some("tok-L".to_owned()),
+            ..pay_attempt("L", 700)
+        };
+        let repaired = store.complete_pay("M1", "O2", "D2", &lost).await.unwrap();
+        let want = PayRow {
+            pay_order_id: Some("D2".to_owned()),
+            state: RowState::Created,
+            ..lost
+        };
+        assert_eq!(repaired, Completion::Repaired(want.clone()), "{kind}");
+        assert_eq!(store.pay_by_token("tok-L").await.unwrap(), Some(want));
+    }
+}
+
+#[tokio::test]
+async fn a_refunds_status_is_never_lowered_and_its_attempt_is_kept() {
+    for (store, _db) in both_backends().await {
+        let kind = store.kind();
+        let (a, b) = (refund_attempt("A", 100), refund_attempt("B", 300));
+        store.insert_refund(&a).await.unwrap();
+        store.join_refund(&b).await.unwrap();
+        let settle = |attempt: Option<RefundRow>, status| RefundSettlement {
+            mch_no: "M1".to_owned(),
+            mch_refund_no: "R1".to_owned(),
+            attempt,
+            refund_order_id: Some("DR1".to_owned()),
+            pay_amount_fen: Some(1000),
+            status: Some(status),
+        };
+        let done = store
+            .settle_refund(settle(Some(b.clone()), RefundOrderStatus::Fail))
+            .await
+            .unwrap()
+            .row()
+            .unwrap();
+        assert_eq!(
+            (
+                done.state,
+                done.status,
+                done.refund_amount_fen,
+                done.pay_amount_fen
+            ),
+            (
+                RowState::Created,
+                Some(RefundOrderStatus::Fail),
+                300,
+                Some(1000)
+            ),
+            "{kind}"
+        );
+        assert_eq!(done.notify_url.as_deref(), Some("https://m.example/B"));
+        // A stale "in progress" changes nothing; success is higher; fail after it is stale.
+        for (status, want) in [
+            (RefundOrderStatus::Progress, RefundOrderStatus::Fail),
+            (RefundOrderStatus::Close, RefundOrderStatus::Fail),
+            (RefundOrderStatus::Success, RefundOrderStatus::Success),
+            (RefundOrderStatus::Fail, RefundOrderStatus::Success),
+        ] {
+            let now = store.settle_refund(settle(None, status)).await.unwrap();
+            assert!(
+                matches!(&now, Completion::Completed(r) if r.status == Some(want)),
+                "{kind} {now:?}"
+            );
+        }
+        // The token of each attempt still finds its own fields, with the refund's state.
+        let by_a = store.refund_by_token("rtok-A").await.unwrap().unwrap();
+        assert_eq!(
+            (by_a.refund_amount_fen, by_a.state),
+            (100, RowState::Created)
+        );
+        // No row: written again from the attempt, or missing without one.
+        let lost = RefundRow {
+            mch_refund_no: "R9".to_owned(),
+            token: Some("rtok-L".to_owned()),
+            ..refund_attempt("L", 50)
+        };
+        let mut again = settle(Some(lost), RefundOrderStatus::Success);
+        again.mch_refund_no = "R9".to_owned();
+        assert!(matches!(
+            store.settle_refund(again).await.unwrap(),
+            Completion::Repaired(r) if r.refund_amount_fen == 50 && r.status == Some(RefundOrderStatus::Success)
+        ));
+        let mut missing = settle(None, RefundOrderStatus::Success);
+        missing.mch_refund_no = "R8".to_owned();
+        assert_eq!(
+            store.settle_refund(missing).await.unwrap(),
+            Completion::Missing,
+            "{kind}"
+        );
+    }
+}
+
+/// On PostgreSQL, a clean-up racing joins from another store never removes a joined row.
+#[tokio::test]
+async fn racing_joins_and_clean_ups_never_lose_a_joined_row() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let (one, two) = (db.store(), db.store());
+    for round in 0..20 {
+        let no = format!("RACE{round}");
+        let a = PayRow {
+            mch_order_no: no.clone(),
+            token: None,
+            ..pay_attempt("A", 100)
+        };
+        let b = PayRow {
+            mch_order_no: no.clone(),
+            token: None,
+            ..pay_attempt("B", 300)
+        };
+        one.insert_pay(&a).await.unwrap();
+        let (joined, abandoned) = tokio::join!(two.join_pay(&b), one.abandon_pay("M1", &no, "A"));
+        let row = one.pay_by_mch_order_no("M1", &no).await.unwrap();
+        match (joined.unwrap(), abandoned.unwrap()) {
+            // B joined first: the row stays, with B's fields.
+            (Joined::Joined(_), Abandoned::Kept) => {
+                assert_eq!(row.unwrap().attempt.as_deref(), Some("B"))
+            }
+            // A gave up first: B found nothing to join (and would insert).
+            (Joined::Gone, Abandoned::Removed) => assert_eq!(row, None),
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
 }

@@ -6,6 +6,11 @@
 //! written to the outbox before DaxPay gets `SUCCESS`, so a crash after the acknowledgement
 //! loses nothing. A bad signature, an unknown token or an order that does not match is not
 //! acknowledged (DaxPay tries again later), is logged and counted, and nothing is sent.
+//!
+//! Each request paybridge sends DaxPay has its own token, so the token names the request DaxPay
+//! accepted: the order store's row is completed with that request's fields (the callback may
+//! come before the request's own answer, or instead of it), and the notification is built from
+//! them, never from another request's for the same number (`super::settle`).
 
 use std::sync::Arc;
 
@@ -28,10 +33,13 @@ use crate::dispatch::DaxCall;
 use crate::domain::order::{OrderRef, PayOrder};
 use crate::domain::Failure;
 use crate::proxy::runtime::Runtime;
-use crate::store::{Inserted, NewNotification, OrderStore, PayRow, RefundRow};
+use crate::store::{
+    Inserted, NewNotification, OrderStore, PayRow, RefundRow, RowState, StoreError,
+};
 
-use super::jobs::{pay_job, pay_state, refund_job};
+use super::jobs::{pay_job, pay_state};
 use super::now_ms;
+use super::settle;
 
 /// Why a callback was not acknowledged (the `outcome` label of `paybridge_callbacks_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,10 +167,27 @@ async fn pay(
     if order.biz_order_no != biz {
         return Err(Refusal::UnknownOrder);
     }
+    // DaxPay called back on this request's token: it accepted this request, whose fields the
+    // row carries from now on (its own answer may not have come, or may never).
+    let settled;
+    let row = match row.state {
+        RowState::Pending => {
+            settled = settle::record_pay(store, &order.order_no, row.clone())
+                .await
+                .map_err(store_down)?;
+            settled.as_ref().unwrap_or(row)
+        }
+        RowState::Created => row,
+    };
     let Some(state) = pay_state(merchant, &order) else {
         return Ok(());
     };
     enqueue(store, pay_job(merchant, row, order, state, now_ms())).await
+}
+
+fn store_down(e: StoreError) -> Refusal {
+    tracing::error!(error = %e, "order store unavailable: DaxPay's callback is not acknowledged");
+    Refusal::StoreDown
 }
 
 async fn refund(
@@ -182,7 +207,19 @@ async fn refund(
     if record.biz_refund_no != biz {
         return Err(Refusal::UnknownOrder);
     }
-    enqueue(store, refund_job(merchant, row, record, now_ms())).await
+    // The row settled with this request's fields and DaxPay's status (never lowered), and the
+    // notification queued once if the row holds that status.
+    settle::refund_final(
+        store,
+        merchant,
+        &row.mch_refund_no,
+        record,
+        Some(row.clone()),
+    )
+    .await
+    .map_err(store_down)?;
+    super::wake();
+    Ok(())
 }
 
 /// Writes the job (once per order and state, however often DaxPay calls) and wakes the workers.

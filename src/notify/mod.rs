@@ -17,6 +17,7 @@ pub mod guard;
 pub mod intake;
 pub mod jobs;
 pub mod returning;
+pub mod settle;
 
 use std::sync::OnceLock;
 

@@ -49,9 +49,9 @@ pub(crate) struct Prepared<O> {
     /// When the request stops passing the `reqTime` check (`None`: the merchant has no
     /// window): its replay entry must live at least until then.
     pub(super) fresh_until: Option<SystemTime>,
-    /// This request wrote the order store's row (another request's row is never removed by
-    /// this one's failure).
-    pub(crate) wrote_row: bool,
+    /// This request's attempt in the order store, once recorded (its fields are the row's only
+    /// if DaxPay accepts it; its clean-up never removes a row another attempt joined).
+    pub(crate) attempt: Option<crate::store::Attempt>,
 }
 
 impl<O: Translated> Prepared<O> {

@@ -86,7 +86,7 @@ pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failu
             .try_into()
             .map_err(|_| Failure::BadSignature)?,
         fresh_until,
-        wrote_row: false,
+        attempt: None,
         op,
         merchant,
         upstream,

@@ -5,7 +5,16 @@
 //!
 //! A row is written `Pending` before DaxPay is called (the number is taken, so a concurrent or
 //! repeated request finds it) and becomes `Created` with DaxPay's number once its answer is
-//! verified; a pending row whose call certainly failed is removed.
+//! verified.
+//!
+//! **Attempts** (issue 19): every request that may reach DaxPay for a number is an attempt, with
+//! its own id, fields and notification token (`pay_attempts`, `refund_attempts`). A request that
+//! finds the number pending *joins* the row ([`OrderStore::join_pay`]); the row carries the
+//! fields of one attempt (`attempt`), and is completed with the fields of the attempt DaxPay
+//! accepted, whichever it is ([`OrderStore::complete_pay`], [`OrderStore::settle_refund`]); a
+//! callback's token names its attempt. An attempt for which nothing was created gives up
+//! ([`OrderStore::abandon_pay`]): the row is removed only when no other attempt joined it. A
+//! completion that finds no row writes it again from the attempt's fields and says so.
 //!
 //! Two backends behind one handle: SQLite (`sqlite.rs`, one file, the default) and PostgreSQL
 //! (`postgres.rs`, shared by several instances). Both run the same statements and migrations
@@ -25,7 +34,10 @@ pub use outbox_rows::{
     DueNotification, NewNotification, Notification, NotificationKind, NotificationStatus,
     OutboxStats,
 };
-pub use rows::{Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};
+pub use rows::{
+    Abandoned, Attempt, Completion, Inserted, Joined, PaidBy, PayRow, RefundRow, RefundSettlement,
+    RowState, StoreError,
+};
 
 use std::sync::Arc;
 
@@ -104,55 +116,49 @@ impl OrderStore {
         }
     }
 
-    /// Records DaxPay's `pay_order_id`, marks the row `Created`, and overwrites its descriptive
-    /// fields (way code, currency, client IP, amount, subject, body, ext param, notify and
-    /// return URLs, upstream) with `row`'s. No row: nothing happens.
+    /// Records DaxPay's `pay_order_id` for the attempt `row` names, marks the row `Created`, and
+    /// gives it `row`'s fields (way code, currency, client IP, amount, subject, body, ext param,
+    /// notify and return URLs, upstream, creation time, token): those of the request DaxPay
+    /// accepted. Only a pending row, or one already this attempt's, is changed
+    /// ([`Completion::Conflict`] otherwise); no row at all is written again from `row`
+    /// ([`Completion::Repaired`]).
     pub async fn complete_pay(
         &self,
         mch_no: &str,
         mch_order_no: &str,
         pay_order_id: &str,
         row: impl Into<PayRow>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Completion<PayRow>, StoreError> {
         self.ready().await?;
-        let (row, key) = (row.into(), (mch_no, mch_order_no));
+        let mut row = row.into();
+        (row.mch_no, row.mch_order_no) = (mch_no.to_owned(), mch_order_no.to_owned());
         match &self.inner.backend {
-            Backend::Sqlite(b) => b.complete_pay(pay_order_id, row, key).await,
-            Backend::Postgres(b) => b.complete_pay(pay_order_id, &row, key).await,
+            Backend::Sqlite(b) => b.complete_pay(pay_order_id, row).await,
+            Backend::Postgres(b) => b.complete_pay(pay_order_id, &row).await,
         }
     }
 
-    /// Gives a pending pay row written without a token `token` (a request that joined it is
-    /// relaying URLs DaxPay will call back on); a row with a token keeps it.
-    pub async fn adopt_pay_token(
+    /// Joins `row`'s attempt (its own fields and token) to the pending row of its number, so
+    /// that no other attempt's clean-up removes the row while this one may be accepted.
+    pub async fn join_pay(&self, row: &PayRow) -> Result<Joined<PayRow>, StoreError> {
+        self.ready().await?;
+        match &self.inner.backend {
+            Backend::Sqlite(b) => b.join_pay(row.clone()).await,
+            Backend::Postgres(b) => b.join_pay(row).await,
+        }
+    }
+
+    /// Gives up `attempt` (nothing was created on DaxPay for it): its fields are forgotten; the
+    /// row is removed if it is pending and no other attempt joined it, else it stays (and takes
+    /// the newest remaining attempt's fields if it carried this one's).
+    pub async fn abandon_pay(
         &self,
         mch_no: &str,
         mch_order_no: &str,
-        token: &str,
-    ) -> Result<(), StoreError> {
+        attempt: &str,
+    ) -> Result<Abandoned, StoreError> {
         self.ready().await?;
-        on_backend!(self, b => b.execute3(sql::ADOPT_PAY_TOKEN, mch_no, mch_order_no, token))
-    }
-
-    /// The same for a refund row.
-    pub async fn adopt_refund_token(
-        &self,
-        mch_no: &str,
-        mch_refund_no: &str,
-        token: &str,
-    ) -> Result<(), StoreError> {
-        self.ready().await?;
-        on_backend!(self, b => b.execute3(sql::ADOPT_REFUND_TOKEN, mch_no, mch_refund_no, token))
-    }
-
-    /// Frees the number of a `Pending` row; a `Created` row stays.
-    pub async fn remove_pending_pay(
-        &self,
-        mch_no: &str,
-        mch_order_no: &str,
-    ) -> Result<(), StoreError> {
-        self.ready().await?;
-        on_backend!(self, b => b.execute(sql::REMOVE_PENDING_PAY, mch_no, mch_order_no))
+        on_backend!(self, b => b.abandon(&sql::PAY_ATTEMPT_SQL, mch_no, mch_order_no, attempt))
     }
 
     pub async fn pay_by_mch_order_no(
@@ -182,7 +188,8 @@ impl OrderStore {
         }
     }
 
-    /// By the order's notification token (unique across merchants).
+    /// By a notification token (unique across merchants): the order as the attempt that was
+    /// given the token made it (its fields; the order's number and state).
     pub async fn pay_by_token(&self, token: &str) -> Result<Option<PayRow>, StoreError> {
         self.ready().await?;
         on_backend!(self, b => b.pay_by_token(token))
@@ -216,27 +223,50 @@ impl OrderStore {
         }
     }
 
-    /// Records DaxPay's `refund_order_id` (and the pay order's amount, when learnt) and marks
-    /// the row `Created`.
-    pub async fn complete_refund(
+    /// Records what DaxPay holds of a refund, in one step: DaxPay's number, the paid amount when
+    /// learnt, the row `Created` with the accepted attempt's fields (when known; only a pending
+    /// row or one already that attempt's), and DaxPay's status, never lowered. No row: written
+    /// again from the attempt's fields ([`Completion::Repaired`]), or [`Completion::Missing`].
+    /// The row as it then stands is what the merchant's notification is built from.
+    pub async fn settle_refund(
         &self,
-        mch_no: &str,
-        mch_refund_no: &str,
-        refund_order_id: &str,
-        pay_amount_fen: Option<i64>,
-    ) -> Result<(), StoreError> {
+        settlement: RefundSettlement,
+    ) -> Result<Completion<RefundRow>, StoreError> {
         self.ready().await?;
-        on_backend!(self, b => b.complete_refund(mch_no, mch_refund_no, refund_order_id, pay_amount_fen))
+        match &self.inner.backend {
+            Backend::Sqlite(b) => b.settle_refund(settlement).await,
+            Backend::Postgres(b) => b.settle_refund(&settlement).await,
+        }
     }
 
-    /// Frees the number of a `Pending` refund; a `Created` one stays.
-    pub async fn remove_pending_refund(
+    /// The same as [`OrderStore::join_pay`] for a refund.
+    pub async fn join_refund(&self, row: &RefundRow) -> Result<Joined<RefundRow>, StoreError> {
+        self.ready().await?;
+        match &self.inner.backend {
+            Backend::Sqlite(b) => b.join_refund(row.clone()).await,
+            Backend::Postgres(b) => b.join_refund(row).await,
+        }
+    }
+
+    /// The same as [`OrderStore::abandon_pay`] for a refund.
+    pub async fn abandon_refund(
         &self,
         mch_no: &str,
         mch_refund_no: &str,
-    ) -> Result<(), StoreError> {
+        attempt: &str,
+    ) -> Result<Abandoned, StoreError> {
         self.ready().await?;
-        on_backend!(self, b => b.execute(sql::REMOVE_PENDING_REFUND, mch_no, mch_refund_no))
+        on_backend!(self, b => b.abandon(&sql::REFUND_ATTEMPT_SQL, mch_no, mch_refund_no, attempt))
+    }
+
+    /// Every attempt on a refund number (each with its own fields), oldest first.
+    pub async fn refund_attempts(
+        &self,
+        mch_no: &str,
+        mch_refund_no: &str,
+    ) -> Result<Vec<RefundRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.refund_attempts(mch_no, mch_refund_no))
     }
 
     pub async fn refund_by_mch_refund_no(
@@ -258,7 +288,8 @@ impl OrderStore {
         on_backend!(self, b => b.refund_by(sql::REFUND_BY_ORDER_ID, mch_no, refund_order_id))
     }
 
-    /// By the refund's notification token (unique across merchants).
+    /// By a notification token (unique across merchants): the refund as the attempt that was
+    /// given the token asked for it (its fields; the refund's number, state and status).
     pub async fn refund_by_token(&self, token: &str) -> Result<Option<RefundRow>, StoreError> {
         self.ready().await?;
         on_backend!(self, b => b.refund_by_token(token))

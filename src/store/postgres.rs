@@ -10,10 +10,11 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use super::rows::{Inserted, PayRow, RefundRow, RowState, StoreError};
+use super::rows::{parse_refund_status, PayRow, RefundRow, RowState, StoreError};
 use super::sql;
 use crate::config::StoreUrl;
 
+mod attempts;
 mod outbox;
 pub(crate) mod server_error;
 
@@ -102,78 +103,6 @@ impl Postgres {
         .await
     }
 
-    pub(crate) async fn insert_pay(&self, row: &PayRow) -> Result<Inserted<PayRow>, StoreError> {
-        let insert = format!(
-            "{} ON CONFLICT (mch_no, mch_order_no) DO NOTHING",
-            sql::INSERT_PAY
-        );
-        let state = row.state.as_str();
-        let params: [&(dyn ToSql + Sync); 17] = [
-            &row.mch_no,
-            &row.app_id,
-            &row.mch_order_no,
-            &row.pay_order_id,
-            &row.way_code,
-            &row.currency,
-            &row.client_ip,
-            &row.amount_fen,
-            &row.subject,
-            &row.body,
-            &row.ext_param,
-            &row.notify_url,
-            &row.return_url,
-            &row.upstream,
-            &row.created_at_ms,
-            &state,
-            &row.token,
-        ];
-        // A taken key whose row is removed before it is read (a pending row given up on) is
-        // free again: try once more.
-        for _ in 0..3 {
-            if self.execute_with(&insert, &params).await? == 1 {
-                return Ok(Inserted::New);
-            }
-            let existing = self
-                .pay_by(sql::PAY_BY_MCH_ORDER_NO, &row.mch_no, &row.mch_order_no)
-                .await?;
-            if let Some(existing) = existing {
-                return Ok(Inserted::Exists(existing));
-            }
-        }
-        Err(StoreError::Unavailable(
-            "pay order number contended; try again".to_owned(),
-        ))
-    }
-
-    pub(crate) async fn complete_pay(
-        &self,
-        pay_order_id: &str,
-        row: &PayRow,
-        key: (&str, &str),
-    ) -> Result<(), StoreError> {
-        let (mch_no, mch_order_no) = key;
-        self.execute_with(
-            sql::COMPLETE_PAY,
-            &[
-                &mch_no,
-                &mch_order_no,
-                &pay_order_id,
-                &row.way_code,
-                &row.currency,
-                &row.client_ip,
-                &row.amount_fen,
-                &row.subject,
-                &row.body,
-                &row.ext_param,
-                &row.notify_url,
-                &row.return_url,
-                &row.upstream,
-            ],
-        )
-        .await
-        .map(drop)
-    }
-
     pub(crate) async fn pay_by(
         &self,
         query: &str,
@@ -187,70 +116,12 @@ impl Postgres {
     }
 
     pub(crate) async fn pay_by_token(&self, token: &str) -> Result<Option<PayRow>, StoreError> {
-        self.query_opt(sql::PAY_BY_TOKEN, &[&token])
-            .await?
-            .map(|r| read_pay(&r))
-            .transpose()
-    }
-
-    pub(crate) async fn insert_refund(
-        &self,
-        row: &RefundRow,
-    ) -> Result<Inserted<RefundRow>, StoreError> {
-        let insert = format!(
-            "{} ON CONFLICT (mch_no, mch_refund_no) DO NOTHING",
-            sql::INSERT_REFUND
-        );
-        let state = row.state.as_str();
-        let params: [&(dyn ToSql + Sync); 14] = [
-            &row.mch_no,
-            &row.app_id,
-            &row.mch_refund_no,
-            &row.refund_order_id,
-            &row.pay_order_id,
-            &row.mch_order_no,
-            &row.refund_amount_fen,
-            &row.pay_amount_fen,
-            &row.currency,
-            &row.ext_param,
-            &row.notify_url,
-            &row.created_at_ms,
-            &state,
-            &row.token,
-        ];
-        for _ in 0..3 {
-            if self.execute_with(&insert, &params).await? == 1 {
-                return Ok(Inserted::New);
-            }
-            let existing = self
-                .refund_by(
-                    sql::REFUND_BY_MCH_REFUND_NO,
-                    &row.mch_no,
-                    &row.mch_refund_no,
-                )
-                .await?;
-            if let Some(existing) = existing {
-                return Ok(Inserted::Exists(existing));
-            }
-        }
-        Err(StoreError::Unavailable(
-            "refund number contended; try again".to_owned(),
-        ))
-    }
-
-    pub(crate) async fn complete_refund(
-        &self,
-        mch_no: &str,
-        mch_refund_no: &str,
-        refund_order_id: &str,
-        pay_amount_fen: Option<i64>,
-    ) -> Result<(), StoreError> {
-        self.execute_with(
-            sql::COMPLETE_REFUND,
-            &[&mch_no, &mch_refund_no, &refund_order_id, &pay_amount_fen],
-        )
-        .await
-        .map(drop)
+        // An attempt's token first; a row written before attempts existed keeps its own.
+        let row = match self.query_opt(sql::PAY_ATTEMPT_BY_TOKEN, &[&token]).await? {
+            Some(row) => Some(row),
+            None => self.query_opt(sql::PAY_BY_TOKEN, &[&token]).await?,
+        };
+        row.map(|r| read_pay(&r)).transpose()
     }
 
     pub(crate) async fn refund_by(
@@ -269,35 +140,14 @@ impl Postgres {
         &self,
         token: &str,
     ) -> Result<Option<RefundRow>, StoreError> {
-        self.query_opt(sql::REFUND_BY_TOKEN, &[&token])
+        let row = match self
+            .query_opt(sql::REFUND_ATTEMPT_BY_TOKEN, &[&token])
             .await?
-            .map(|r| read_refund(&r))
-            .transpose()
-    }
-
-    /// Runs a two-key statement that returns nothing (the removals).
-    pub(crate) async fn execute(
-        &self,
-        statement: &str,
-        mch_no: &str,
-        key: &str,
-    ) -> Result<(), StoreError> {
-        self.execute_with(statement, &[&mch_no, &key])
-            .await
-            .map(drop)
-    }
-
-    /// `statement` with a third parameter.
-    pub(crate) async fn execute3(
-        &self,
-        statement: &str,
-        mch_no: &str,
-        key: &str,
-        third: &str,
-    ) -> Result<(), StoreError> {
-        self.execute_with(statement, &[&mch_no, &key, &third])
-            .await
-            .map(drop)
+        {
+            Some(row) => Some(row),
+            None => self.query_opt(sql::REFUND_BY_TOKEN, &[&token]).await?,
+        };
+        row.map(|r| read_refund(&r)).transpose()
     }
 
     /// The number of rows `statement` changed.
@@ -390,6 +240,7 @@ fn read_pay(r: &Row) -> Result<PayRow, StoreError> {
         created_at_ms: get(r, 14)?,
         state: RowState::parse(&get::<String>(r, 15)?)?,
         token: get(r, 16)?,
+        attempt: get(r, 17)?,
     })
 }
 
@@ -409,6 +260,8 @@ fn read_refund(r: &Row) -> Result<RefundRow, StoreError> {
         created_at_ms: get(r, 11)?,
         state: RowState::parse(&get::<String>(r, 12)?)?,
         token: get(r, 13)?,
+        attempt: get(r, 14)?,
+        status: parse_refund_status(get::<Option<String>>(r, 15)?.as_deref())?,
     })
 }
 

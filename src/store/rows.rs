@@ -1,6 +1,8 @@
 //! What the order store holds: one row per pay order and per refund paybridge asked DaxPay to
 //! create, keyed by the merchant's own numbers, and how the store can fail.
 
+use crate::domain::order::RefundOrderStatus;
+
 /// How the store can fail. Neither variant quotes a URL's password.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -63,6 +65,9 @@ pub struct PayRow {
     /// The opaque id in the callback and return URLs paybridge gives DaxPay for this order
     /// (unique when present; [`OrderStore::pay_by_token`](super::OrderStore::pay_by_token)).
     pub token: Option<String>,
+    /// The attempt whose fields these are (`None`: a row written before attempts existed, or by
+    /// a caller that names none). On an order row: the attempt whose fields are live.
+    pub attempt: Option<String>,
 }
 
 /// A refund, unique per `(mch_no, mch_refund_no)`.
@@ -85,6 +90,81 @@ pub struct RefundRow {
     /// The opaque id in the callback URL paybridge gives DaxPay for this refund (unique when
     /// present; [`OrderStore::refund_by_token`](super::OrderStore::refund_by_token)).
     pub token: Option<String>,
+    /// The attempt whose fields these are (see [`PayRow::attempt`]).
+    pub attempt: Option<String>,
+    /// DaxPay's refund status as last learnt (`None`: not yet); a final one is never replaced
+    /// by a lower one.
+    pub status: Option<RefundOrderStatus>,
+}
+
+/// One request's attempt on a merchant number: what it needs to find its own fields again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// Random, unique per request.
+    pub id: String,
+    /// The notification token this attempt gave DaxPay (none: the merchant gave no URLs).
+    pub token: Option<String>,
+    pub created_at_ms: i64,
+}
+
+/// What joining a pending row did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Joined<R> {
+    /// The attempt is recorded beside the others: the row (as it was) stays while it may be
+    /// needed.
+    Joined(R),
+    /// The row is no longer pending (DaxPay's answer is recorded): the number is taken.
+    Taken(R),
+    /// The row went away meanwhile (its last attempt gave up): the number may be inserted again.
+    Gone,
+}
+
+/// What giving up an attempt (nothing was created on DaxPay for it) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abandoned {
+    /// It was the last attempt on a pending row: the row is removed, the number free again.
+    Removed,
+    /// Other attempts still rely on the row (or it is no longer pending): it stays.
+    Kept,
+}
+
+/// What recording DaxPay's answer for an attempt did; each carries the row as it now stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion<R> {
+    /// The row now carries the accepted attempt's fields and DaxPay's number.
+    Completed(R),
+    /// There was no row: it was written again from the attempt's fields (an error to log).
+    Repaired(R),
+    /// The row was already completed by another attempt: left as it was (an error to log).
+    Conflict(R),
+    /// No row, and no attempt's fields to write it from.
+    Missing,
+}
+
+impl<R> Completion<R> {
+    /// The row as it now stands, if any.
+    pub fn row(self) -> Option<R> {
+        match self {
+            Completion::Completed(r) | Completion::Repaired(r) | Completion::Conflict(r) => Some(r),
+            Completion::Missing => None,
+        }
+    }
+}
+
+/// What DaxPay holds of a refund, to record ([`OrderStore::settle_refund`](super::OrderStore::settle_refund)).
+#[derive(Debug, Clone)]
+pub struct RefundSettlement {
+    pub mch_no: String,
+    pub mch_refund_no: String,
+    /// The attempt DaxPay accepted, with its fields; `None` when that is not known (learnt by a
+    /// query): the live attempt stays.
+    pub attempt: Option<RefundRow>,
+    /// DaxPay's `refundNo`.
+    pub refund_order_id: Option<String>,
+    /// The paid amount, when learnt.
+    pub pay_amount_fen: Option<i64>,
+    /// DaxPay's refund status, when learnt (never replaces a higher one).
+    pub status: Option<RefundOrderStatus>,
 }
 
 /// What an insert did.
@@ -121,6 +201,24 @@ pub enum PaidBy<'a> {
     OrderId(&'a str),
     /// The merchant's own (`mchOrderNo`).
     MchOrderNo(&'a str),
+}
+
+/// DaxPay's refund status as the store spells it.
+pub(crate) fn refund_status_text(status: RefundOrderStatus) -> &'static str {
+    status.as_str()
+}
+
+/// A stored refund status.
+pub(crate) fn parse_refund_status(
+    text: Option<&str>,
+) -> Result<Option<RefundOrderStatus>, StoreError> {
+    text.map(|text| {
+        RefundOrderStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown refund status `{text}`")))
+    })
+    .transpose()
 }
 
 impl RefundRow {

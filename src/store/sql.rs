@@ -6,6 +6,7 @@
 pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_orders.sql")),
     (2, include_str!("migrations/0002_outbox.sql")),
+    (3, include_str!("migrations/0003_attempts.sql")),
 ];
 
 /// The one thing the two backends spell differently in a migration: a generated 64-bit key.
@@ -39,21 +40,22 @@ pub(crate) const RECORD_VERSION: &str =
 macro_rules! pay_columns {
     () => {
         "mch_no, app_id, mch_order_no, pay_order_id, way_code, currency, client_ip, amount_fen, \
-         subject, body, ext_param, notify_url, return_url, upstream, created_at_ms, state, token"
+         subject, body, ext_param, notify_url, return_url, upstream, created_at_ms, state, token, \
+         attempt"
     };
 }
 macro_rules! refund_columns {
     () => {
         "mch_no, app_id, mch_refund_no, refund_order_id, pay_order_id, mch_order_no, \
          refund_amount_fen, pay_amount_fen, currency, ext_param, notify_url, created_at_ms, state, \
-         token"
+         token, attempt, status"
     };
 }
 
 pub(crate) const INSERT_PAY: &str = concat!(
     "INSERT INTO pay_orders (",
     pay_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
 );
 pub(crate) const PAY_BY_MCH_ORDER_NO: &str = concat!(
     "SELECT ",
@@ -72,24 +74,79 @@ pub(crate) const PAY_BY_TOKEN: &str = concat!(
     pay_columns!(),
     " FROM pay_orders WHERE token = $1"
 );
+/// The row takes the fields of attempt `$16` (DaxPay accepted it) and DaxPay's number: only a row
+/// still pending, or already that attempt's (or written before attempts existed).
 pub(crate) const COMPLETE_PAY: &str =
     "UPDATE pay_orders SET pay_order_id = $3, state = 'created', \
      way_code = $4, currency = $5, client_ip = $6, amount_fen = $7, subject = $8, body = $9, \
-     ext_param = $10, notify_url = $11, return_url = $12, upstream = $13 \
-     WHERE mch_no = $1 AND mch_order_no = $2";
-/// A pending row written without a token takes the token of the request that joined it.
-pub(crate) const ADOPT_PAY_TOKEN: &str =
-    "UPDATE pay_orders SET token = $3 WHERE mch_no = $1 AND mch_order_no = $2 AND token IS NULL";
-pub(crate) const ADOPT_REFUND_TOKEN: &str =
-    "UPDATE refund_orders SET token = $3 WHERE mch_no = $1 AND mch_refund_no = $2 AND token IS NULL";
+     ext_param = $10, notify_url = $11, return_url = $12, upstream = $13, created_at_ms = $14, \
+     token = $15, attempt = $16 \
+     WHERE mch_no = $1 AND mch_order_no = $2 \
+     AND (state = 'pending' OR attempt = $16 OR attempt IS NULL)";
 
-pub(crate) const REMOVE_PENDING_PAY: &str =
-    "DELETE FROM pay_orders WHERE mch_no = $1 AND mch_order_no = $2 AND state = 'pending'";
+/// The statements that give up an attempt, per kind of row.
+pub(crate) struct AttemptSql {
+    pub delete_attempt: &'static str,
+    pub remove_abandoned: &'static str,
+    pub delete_attempts: &'static str,
+    pub leave: &'static str,
+    pub switch: &'static str,
+}
+
+pub(crate) static PAY_ATTEMPT_SQL: AttemptSql = AttemptSql {
+    delete_attempt: DELETE_PAY_ATTEMPT,
+    remove_abandoned: REMOVE_ABANDONED_PAY,
+    delete_attempts: DELETE_PAY_ATTEMPTS,
+    leave: LEAVE_PAY,
+    switch: SWITCH_PAY,
+};
+
+pub(crate) static REFUND_ATTEMPT_SQL: AttemptSql = AttemptSql {
+    delete_attempt: DELETE_REFUND_ATTEMPT,
+    remove_abandoned: REMOVE_ABANDONED_REFUND,
+    delete_attempts: DELETE_REFUND_ATTEMPTS,
+    leave: LEAVE_REFUND,
+    switch: SWITCH_REFUND,
+};
+
+pub(crate) const INSERT_PAY_ATTEMPT: &str = "INSERT INTO pay_attempts (mch_no, mch_order_no, \
+     attempt, app_id, way_code, currency, client_ip, amount_fen, subject, body, ext_param, \
+     notify_url, return_url, upstream, created_at_ms, token) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     ON CONFLICT (mch_no, mch_order_no, attempt) DO NOTHING";
+/// An attempt as the order it names: its own fields, the order's number and state.
+pub(crate) const PAY_ATTEMPT_BY_TOKEN: &str = "SELECT a.mch_no, a.app_id, a.mch_order_no, \
+     o.pay_order_id, a.way_code, a.currency, a.client_ip, a.amount_fen, a.subject, a.body, \
+     a.ext_param, a.notify_url, a.return_url, a.upstream, a.created_at_ms, o.state, a.token, \
+     a.attempt FROM pay_attempts a JOIN pay_orders o \
+     ON o.mch_no = a.mch_no AND o.mch_order_no = a.mch_order_no WHERE a.token = $1";
+/// Another attempt joins a pending row.
+pub(crate) const JOIN_PAY: &str = "UPDATE pay_orders SET attempts = attempts + 1 \
+     WHERE mch_no = $1 AND mch_order_no = $2 AND state = 'pending'";
+pub(crate) const DELETE_PAY_ATTEMPT: &str =
+    "DELETE FROM pay_attempts WHERE mch_no = $1 AND mch_order_no = $2 AND attempt = $3";
+/// The last attempt on a pending row gave up with nothing created: the number is free again.
+pub(crate) const REMOVE_ABANDONED_PAY: &str = "DELETE FROM pay_orders \
+     WHERE mch_no = $1 AND mch_order_no = $2 AND state = 'pending' AND attempts <= 1";
+pub(crate) const DELETE_PAY_ATTEMPTS: &str =
+    "DELETE FROM pay_attempts WHERE mch_no = $1 AND mch_order_no = $2";
+/// One attempt fewer on a pending row others still rely on.
+pub(crate) const LEAVE_PAY: &str = "UPDATE pay_orders SET attempts = attempts - 1 \
+     WHERE mch_no = $1 AND mch_order_no = $2 AND state = 'pending' AND attempts > 1";
+/// A pending row whose live attempt `$3` gave up takes the newest remaining attempt's fields.
+pub(crate) const SWITCH_PAY: &str = "UPDATE pay_orders SET (way_code, currency, client_ip, \
+     amount_fen, subject, body, ext_param, notify_url, return_url, upstream, created_at_ms, token, \
+     attempt) = (SELECT a.way_code, a.currency, a.client_ip, a.amount_fen, a.subject, a.body, \
+     a.ext_param, a.notify_url, a.return_url, a.upstream, a.created_at_ms, a.token, a.attempt \
+     FROM pay_attempts a WHERE a.mch_no = $1 AND a.mch_order_no = $2 \
+     ORDER BY a.created_at_ms DESC, a.attempt DESC LIMIT 1) \
+     WHERE mch_no = $1 AND mch_order_no = $2 AND state = 'pending' AND attempt = $3 \
+     AND EXISTS (SELECT 1 FROM pay_attempts a WHERE a.mch_no = $1 AND a.mch_order_no = $2)";
 
 pub(crate) const INSERT_REFUND: &str = concat!(
     "INSERT INTO refund_orders (",
     refund_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 );
 pub(crate) const REFUND_BY_MCH_REFUND_NO: &str = concat!(
     "SELECT ",
@@ -107,10 +164,63 @@ pub(crate) const REFUND_BY_TOKEN: &str = concat!(
     refund_columns!(),
     " FROM refund_orders WHERE token = $1"
 );
-pub(crate) const COMPLETE_REFUND: &str = "UPDATE refund_orders SET refund_order_id = $3, \
-     pay_amount_fen = $4, state = 'created' WHERE mch_no = $1 AND mch_refund_no = $2";
-pub(crate) const REMOVE_PENDING_REFUND: &str =
-    "DELETE FROM refund_orders WHERE mch_no = $1 AND mch_refund_no = $2 AND state = 'pending'";
+/// The row takes the fields of attempt `$13` (DaxPay accepted it), DaxPay's number and the paid
+/// amount when learnt: only a row still pending, or already that attempt's.
+pub(crate) const COMPLETE_REFUND: &str = "UPDATE refund_orders SET \
+     refund_order_id = COALESCE($3, refund_order_id), state = 'created', \
+     pay_order_id = $4, mch_order_no = $5, refund_amount_fen = $6, \
+     pay_amount_fen = COALESCE($7, pay_amount_fen), currency = $8, ext_param = $9, \
+     notify_url = $10, created_at_ms = $11, token = $12, attempt = $13 \
+     WHERE mch_no = $1 AND mch_refund_no = $2 \
+     AND (state = 'pending' OR attempt = $13 OR attempt IS NULL)";
+/// DaxPay's number (and the paid amount) learnt without knowing the attempt: the live one stays.
+pub(crate) const CREATE_REFUND: &str = "UPDATE refund_orders SET \
+     refund_order_id = COALESCE(refund_order_id, $3), state = 'created', \
+     pay_amount_fen = COALESCE(pay_amount_fen, $4) \
+     WHERE mch_no = $1 AND mch_refund_no = $2";
+/// DaxPay's refund status, never replaced by a lower one (success > fail = close > progress).
+pub(crate) const REFUND_STATUS: &str = "UPDATE refund_orders SET status = $3 \
+     WHERE mch_no = $1 AND mch_refund_no = $2 \
+     AND (CASE $3 WHEN 'success' THEN 3 WHEN 'fail' THEN 2 WHEN 'close' THEN 2 \
+     WHEN 'progress' THEN 1 ELSE 0 END) > (CASE status WHEN 'success' THEN 3 WHEN 'fail' THEN 2 \
+     WHEN 'close' THEN 2 WHEN 'progress' THEN 1 ELSE 0 END)";
+
+pub(crate) const INSERT_REFUND_ATTEMPT: &str = "INSERT INTO refund_attempts (mch_no, \
+     mch_refund_no, attempt, app_id, pay_order_id, mch_order_no, refund_amount_fen, \
+     pay_amount_fen, currency, ext_param, notify_url, created_at_ms, token) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (mch_no, mch_refund_no, attempt) DO NOTHING";
+pub(crate) const REFUND_ATTEMPT_BY_TOKEN: &str = "SELECT a.mch_no, a.app_id, a.mch_refund_no, \
+     o.refund_order_id, a.pay_order_id, a.mch_order_no, a.refund_amount_fen, \
+     COALESCE(a.pay_amount_fen, o.pay_amount_fen), a.currency, a.ext_param, a.notify_url, \
+     a.created_at_ms, o.state, a.token, a.attempt, o.status FROM refund_attempts a \
+     JOIN refund_orders o ON o.mch_no = a.mch_no AND o.mch_refund_no = a.mch_refund_no \
+     WHERE a.token = $1";
+/// Every attempt on a refund number, oldest first.
+pub(crate) const REFUND_ATTEMPTS: &str = "SELECT a.mch_no, a.app_id, a.mch_refund_no, \
+     o.refund_order_id, a.pay_order_id, a.mch_order_no, a.refund_amount_fen, \
+     COALESCE(a.pay_amount_fen, o.pay_amount_fen), a.currency, a.ext_param, a.notify_url, \
+     a.created_at_ms, o.state, a.token, a.attempt, o.status FROM refund_attempts a \
+     JOIN refund_orders o ON o.mch_no = a.mch_no AND o.mch_refund_no = a.mch_refund_no \
+     WHERE a.mch_no = $1 AND a.mch_refund_no = $2 ORDER BY a.created_at_ms, a.attempt";
+pub(crate) const JOIN_REFUND: &str = "UPDATE refund_orders SET attempts = attempts + 1 \
+     WHERE mch_no = $1 AND mch_refund_no = $2 AND state = 'pending'";
+pub(crate) const DELETE_REFUND_ATTEMPT: &str =
+    "DELETE FROM refund_attempts WHERE mch_no = $1 AND mch_refund_no = $2 AND attempt = $3";
+pub(crate) const REMOVE_ABANDONED_REFUND: &str = "DELETE FROM refund_orders \
+     WHERE mch_no = $1 AND mch_refund_no = $2 AND state = 'pending' AND attempts <= 1";
+pub(crate) const DELETE_REFUND_ATTEMPTS: &str =
+    "DELETE FROM refund_attempts WHERE mch_no = $1 AND mch_refund_no = $2";
+pub(crate) const LEAVE_REFUND: &str = "UPDATE refund_orders SET attempts = attempts - 1 \
+     WHERE mch_no = $1 AND mch_refund_no = $2 AND state = 'pending' AND attempts > 1";
+pub(crate) const SWITCH_REFUND: &str = "UPDATE refund_orders SET (pay_order_id, mch_order_no, \
+     refund_amount_fen, pay_amount_fen, currency, ext_param, notify_url, created_at_ms, token, \
+     attempt) = (SELECT a.pay_order_id, a.mch_order_no, a.refund_amount_fen, a.pay_amount_fen, \
+     a.currency, a.ext_param, a.notify_url, a.created_at_ms, a.token, a.attempt \
+     FROM refund_attempts a WHERE a.mch_no = $1 AND a.mch_refund_no = $2 \
+     ORDER BY a.created_at_ms DESC, a.attempt DESC LIMIT 1) \
+     WHERE mch_no = $1 AND mch_refund_no = $2 AND state = 'pending' AND attempt = $3 \
+     AND EXISTS (SELECT 1 FROM refund_attempts a WHERE a.mch_no = $1 AND a.mch_refund_no = $2)";
 
 // The outbox (outbox.rs). The columns, in the order notifications are read.
 macro_rules! notification_columns {

@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 
-use super::rows::{Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};
+use super::rows::{parse_refund_status, PayRow, RefundRow, RowState, StoreError};
 use super::sql::{self, for_sqlite};
-use conn::{exec, query_one, Conn, Worker};
+use conn::{query_one, Conn, Worker};
 
+mod attempts;
 mod conn;
 mod outbox;
 
@@ -104,89 +105,6 @@ impl Sqlite {
         .await
     }
 
-    pub(crate) async fn insert_pay(&self, row: PayRow) -> Result<Inserted<PayRow>, StoreError> {
-        self.call(move |conn| {
-            let inserted = exec(
-                conn,
-                sql::INSERT_PAY,
-                params![
-                    row.mch_no,
-                    row.app_id,
-                    row.mch_order_no,
-                    row.pay_order_id,
-                    row.way_code,
-                    row.currency,
-                    row.client_ip,
-                    row.amount_fen,
-                    row.subject,
-                    row.body,
-                    row.ext_param,
-                    row.notify_url,
-                    row.return_url,
-                    row.upstream,
-                    row.created_at_ms,
-                    row.state.as_str(),
-                    row.token,
-                ],
-            );
-            match inserted {
-                Ok(_) => Ok(Inserted::New),
-                Err(e) if is_unique_violation(&e) => {
-                    // Read under the same lock: no other call of this store slips in between.
-                    match pay_row(
-                        conn,
-                        sql::PAY_BY_MCH_ORDER_NO,
-                        params![row.mch_no, row.mch_order_no],
-                    )? {
-                        Some(existing) => Ok(Inserted::Exists(existing)),
-                        None => Err(taken_token_or(
-                            conn,
-                            sql::PAY_BY_TOKEN,
-                            row.token.as_deref(),
-                            "pay order vanished while its number was taken; try again",
-                        )),
-                    }
-                }
-                Err(e) => Err(unavailable(e)),
-            }
-        })
-        .await
-    }
-
-    pub(crate) async fn complete_pay(
-        &self,
-        pay_order_id: &str,
-        row: PayRow,
-        key: (&str, &str),
-    ) -> Result<(), StoreError> {
-        let id = pay_order_id.to_owned();
-        let (mch_no, mch_order_no) = (key.0.to_owned(), key.1.to_owned());
-        self.call(move |conn| {
-            exec(
-                conn,
-                sql::COMPLETE_PAY,
-                params![
-                    mch_no,
-                    mch_order_no,
-                    id,
-                    row.way_code,
-                    row.currency,
-                    row.client_ip,
-                    row.amount_fen,
-                    row.subject,
-                    row.body,
-                    row.ext_param,
-                    row.notify_url,
-                    row.return_url,
-                    row.upstream,
-                ],
-            )
-            .map(drop)
-            .map_err(unavailable)
-        })
-        .await
-    }
-
     pub(crate) async fn pay_by(
         &self,
         query: &'static str,
@@ -200,56 +118,13 @@ impl Sqlite {
 
     pub(crate) async fn pay_by_token(&self, token: &str) -> Result<Option<PayRow>, StoreError> {
         let token = token.to_owned();
-        self.call(move |conn| pay_row(conn, sql::PAY_BY_TOKEN, params![token]))
-            .await
-    }
-
-    pub(crate) async fn insert_refund(
-        &self,
-        row: &RefundRow,
-    ) -> Result<Inserted<RefundRow>, StoreError> {
-        let row = row.clone();
-        self.call(move |conn| insert_refund_on(conn, row)).await
-    }
-
-    /// The pay order looked up and the refund inserted in one call on the connection's thread
-    /// ([`super::OrderStore::insert_refund_of`]).
-    pub(crate) async fn insert_refund_of(
-        &self,
-        paid_by: Option<PaidBy<'_>>,
-        mut row: RefundRow,
-    ) -> Result<Inserted<RefundRow>, StoreError> {
-        let paid_by = paid_by.map(|by| match by {
-            PaidBy::OrderId(id) => (sql::PAY_BY_ORDER_ID, id.to_owned()),
-            PaidBy::MchOrderNo(no) => (sql::PAY_BY_MCH_ORDER_NO, no.to_owned()),
-        });
-        self.call(move |conn| {
-            if let Some((query, key)) = paid_by {
-                let paid = pay_row(conn, query, params![row.mch_no, key])?;
-                row.of_paid(paid);
-            }
-            insert_refund_on(conn, row)
-        })
-        .await
-    }
-
-    pub(crate) async fn complete_refund(
-        &self,
-        mch_no: &str,
-        mch_refund_no: &str,
-        refund_order_id: &str,
-        pay_amount_fen: Option<i64>,
-    ) -> Result<(), StoreError> {
-        let (a, b, c) = (
-            mch_no.to_owned(),
-            mch_refund_no.to_owned(),
-            refund_order_id.to_owned(),
-        );
-        self.call(move |conn| {
-            exec(conn, sql::COMPLETE_REFUND, params![a, b, c, pay_amount_fen])
-                .map(drop)
-                .map_err(unavailable)
-        })
+        // An attempt's token first; a row written before attempts existed keeps its own.
+        self.call(
+            move |conn| match pay_row(conn, sql::PAY_ATTEMPT_BY_TOKEN, params![token])? {
+                Some(row) => Ok(Some(row)),
+                None => pay_row(conn, sql::PAY_BY_TOKEN, params![token]),
+            },
+        )
         .await
     }
 
@@ -269,108 +144,14 @@ impl Sqlite {
         token: &str,
     ) -> Result<Option<RefundRow>, StoreError> {
         let token = token.to_owned();
-        self.call(move |conn| refund_row(conn, sql::REFUND_BY_TOKEN, params![token]))
-            .await
-    }
-
-    /// Runs a two-key statement that returns nothing (the removals).
-    /// `statement` with a third parameter.
-    pub(crate) async fn execute3(
-        &self,
-        statement: &'static str,
-        mch_no: &str,
-        key: &str,
-        third: &str,
-    ) -> Result<(), StoreError> {
-        let (mch_no, key, third) = (mch_no.to_owned(), key.to_owned(), third.to_owned());
         self.call(move |conn| {
-            exec(conn, statement, params![mch_no, key, third])
-                .map(drop)
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    pub(crate) async fn execute(
-        &self,
-        statement: &'static str,
-        mch_no: &str,
-        key: &str,
-    ) -> Result<(), StoreError> {
-        let (mch_no, key) = (mch_no.to_owned(), key.to_owned());
-        self.call(move |conn| {
-            exec(conn, statement, params![mch_no, key])
-                .map(drop)
-                .map_err(unavailable)
-        })
-        .await
-    }
-}
-
-/// Takes `(mch_no, mch_refund_no)` for `row`, or answers the row that holds it.
-fn insert_refund_on(
-    conn: &mut Conn<'_>,
-    row: RefundRow,
-) -> Result<Inserted<RefundRow>, StoreError> {
-    let inserted = exec(
-        conn,
-        sql::INSERT_REFUND,
-        params![
-            row.mch_no,
-            row.app_id,
-            row.mch_refund_no,
-            row.refund_order_id,
-            row.pay_order_id,
-            row.mch_order_no,
-            row.refund_amount_fen,
-            row.pay_amount_fen,
-            row.currency,
-            row.ext_param,
-            row.notify_url,
-            row.created_at_ms,
-            row.state.as_str(),
-            row.token,
-        ],
-    );
-    match inserted {
-        Ok(_) => Ok(Inserted::New),
-        Err(e) if is_unique_violation(&e) => {
-            match refund_row(
-                conn,
-                sql::REFUND_BY_MCH_REFUND_NO,
-                params![row.mch_no, row.mch_refund_no],
-            )? {
-                Some(existing) => Ok(Inserted::Exists(existing)),
-                None => Err(taken_token_or(
-                    conn,
-                    sql::REFUND_BY_TOKEN,
-                    row.token.as_deref(),
-                    "refund vanished while its number was taken; try again",
-                )),
+            match refund_row(conn, sql::REFUND_ATTEMPT_BY_TOKEN, params![token])? {
+                Some(row) => Ok(Some(row)),
+                None => refund_row(conn, sql::REFUND_BY_TOKEN, params![token]),
             }
-        }
-        Err(e) => Err(unavailable(e)),
+        })
+        .await
     }
-}
-
-/// A key that was not the row's own number: its token is another row's (a caller's bug: tokens
-/// are random), or the row went away in between.
-fn taken_token_or(
-    conn: &mut Conn<'_>,
-    by_token: &'static str,
-    token: Option<&str>,
-    vanished: &str,
-) -> StoreError {
-    let taken = token.is_some_and(|token| {
-        query_one(conn, by_token, params![token], |_| Ok(()))
-            .optional()
-            .is_ok_and(|found| found.is_some())
-    });
-    StoreError::Unavailable(if taken {
-        "notification token already in use".to_owned()
-    } else {
-        vanished.to_owned()
-    })
 }
 
 fn pay_row(
@@ -398,9 +179,10 @@ fn refund_row(
     let row = query_one(conn, query, params, read_refund)
         .optional()
         .map_err(read_error)?;
-    row.map(|(row, state)| {
+    row.map(|(row, state, status)| {
         Ok(RefundRow {
             state: RowState::parse(&state)?,
+            status: parse_refund_status(status.as_deref())?,
             ..row
         })
     })
@@ -428,12 +210,14 @@ fn read_pay(r: &Row<'_>) -> rusqlite::Result<(PayRow, String)> {
             created_at_ms: r.get(14)?,
             state: RowState::Pending,
             token: r.get(16)?,
+            attempt: r.get(17)?,
         },
         r.get(15)?,
     ))
 }
 
-fn read_refund(r: &Row<'_>) -> rusqlite::Result<(RefundRow, String)> {
+/// A refund row with its state and status still as text.
+fn read_refund(r: &Row<'_>) -> rusqlite::Result<(RefundRow, String, Option<String>)> {
     Ok((
         RefundRow {
             mch_no: r.get(0)?,
@@ -450,8 +234,11 @@ fn read_refund(r: &Row<'_>) -> rusqlite::Result<(RefundRow, String)> {
             created_at_ms: r.get(11)?,
             state: RowState::Pending,
             token: r.get(13)?,
+            attempt: r.get(14)?,
+            status: None,
         },
         r.get(12)?,
+        r.get(15)?,
     ))
 }
 
@@ -485,6 +272,7 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests {
+    use super::conn::exec;
     use super::*;
 
     #[tokio::test]

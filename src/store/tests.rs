@@ -29,6 +29,7 @@ fn pay(mch_no: &str, mch_order_no: &str) -> PayRow {
         created_at_ms: 1_700_000_000_000,
         state: RowState::Pending,
         token: None,
+        attempt: None,
     }
 }
 
@@ -48,6 +49,8 @@ fn refund(mch_no: &str, mch_refund_no: &str) -> RefundRow {
         created_at_ms: 1_700_000_000_000,
         state: RowState::Pending,
         token: None,
+        attempt: None,
+        status: None,
     }
 }
 
@@ -115,9 +118,9 @@ async fn only_a_pending_row_is_removed() {
         .complete_pay("M1", "C", "D1", &pay("M1", "C"))
         .await
         .unwrap();
-    store.remove_pending_pay("M1", "P").await.unwrap();
-    store.remove_pending_pay("M1", "C").await.unwrap();
-    store.remove_pending_pay("M1", "absent").await.unwrap();
+    store.abandon_pay("M1", "P", "a").await.unwrap();
+    store.abandon_pay("M1", "C", "a").await.unwrap();
+    store.abandon_pay("M1", "absent", "a").await.unwrap();
     assert_eq!(store.pay_by_mch_order_no("M1", "P").await.unwrap(), None);
     assert!(store
         .pay_by_mch_order_no("M1", "C")
@@ -145,7 +148,14 @@ async fn refund_numbers_are_unique_per_merchant() {
         Inserted::New
     );
     store
-        .complete_refund("M1", "R1", "DAXR1", Some(1234))
+        .settle_refund(RefundSettlement {
+            mch_no: "M1".to_owned(),
+            mch_refund_no: "R1".to_owned(),
+            attempt: None,
+            refund_order_id: Some("DAXR1".to_owned()),
+            pay_amount_fen: Some(1234),
+            status: None,
+        })
         .await
         .unwrap();
     let done = store
@@ -157,8 +167,8 @@ async fn refund_numbers_are_unique_per_merchant() {
     assert_eq!(done.refund_order_id.as_deref(), Some("DAXR1"));
     assert_eq!(done.pay_amount_fen, Some(1234));
     assert_eq!(store.refund_by_order_id("M2", "DAXR1").await.unwrap(), None);
-    store.remove_pending_refund("M1", "R1").await.unwrap();
-    store.remove_pending_refund("M2", "R1").await.unwrap();
+    store.abandon_refund("M1", "R1", "a").await.unwrap();
+    store.abandon_refund("M2", "R1", "a").await.unwrap();
     assert!(store
         .refund_by_mch_refund_no("M1", "R1")
         .await
@@ -310,6 +320,10 @@ fn every_statement_reads_the_same_on_both_backends() {
         sql::INSERT_REFUND,
         sql::COMPLETE_REFUND,
         sql::REFUND_BY_ORDER_ID,
+        sql::SWITCH_PAY,
+        sql::SWITCH_REFUND,
+        sql::REFUND_STATUS,
+        sql::REFUND_ATTEMPT_BY_TOKEN,
     ] {
         let sqlite = sql::for_sqlite(statement);
         assert_eq!(sqlite.matches('?').count(), statement.matches('$').count());

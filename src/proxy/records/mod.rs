@@ -5,6 +5,13 @@
 //! A state-changing operation writes its row before DaxPay is called and completes it after; a
 //! store that cannot be reached answers that it is unavailable, and nothing is called. The
 //! hooks of each operation live in a file of their own; close needs none.
+//!
+//! Each request is an attempt (`store::Attempt`) with its own fields and notification token: a
+//! request that finds its number pending joins the row rather than sharing another's fields,
+//! the row is completed with the fields of the request DaxPay accepted, and a request for
+//! which nothing was created gives up only its own attempt (the row goes only if no other
+//! request joined it). Completions go through `notify::settle`, which logs and counts a row
+//! that had to be written again.
 
 mod pay;
 mod pay_query;
@@ -17,7 +24,7 @@ use super::call::{Job, Prepared, Translated};
 use crate::domain::ops::Close;
 use crate::domain::Failure;
 pub(super) use crate::notify::now_ms;
-use crate::store::{OrderStore, StoreError};
+use crate::store::{Attempt, OrderStore, StoreError};
 
 /// An operation's use of the order store.
 pub(crate) trait Recorded: Translated {
@@ -61,6 +68,22 @@ fn not_recorded(what: &str, error: StoreError) {
     metrics::counter!("paybridge_store_errors_total").increment(1);
 }
 
+/// A new attempt for this request, with the notification token it gives DaxPay (if any).
+fn new_attempt(token: Option<String>) -> Result<Attempt, Failure> {
+    Ok(Attempt {
+        id: crate::notify::token().ok_or(Failure::Internal)?,
+        token,
+        created_at_ms: now_ms(),
+    })
+}
+
+/// A number whose row keeps changing under this request (joined rows given up meanwhile).
+fn contended() -> Failure {
+    down(StoreError::Unavailable(
+        "merchant number contended; try again".to_owned(),
+    ))
+}
+
 /// The merchant's own order number, from the one sent to DaxPay (a shared identity's prefix
 /// removed).
 fn own_number<'s, O: Translated>(p: &Prepared<O>, sent: &'s str) -> &'s str {
@@ -72,8 +95,9 @@ fn own_number<'s, O: Translated>(p: &Prepared<O>, sent: &'s str) -> &'s str {
         .unwrap_or(sent)
 }
 
-/// Nothing was created on DaxPay: the row written before the call may go, so that the
-/// merchant can use the number again (as after any of Jeepay's own refusals).
+/// Nothing was created on DaxPay for this request: its attempt gives up, and the row goes if no
+/// other request joined it, so that the merchant can use the number again (as after any of
+/// Jeepay's own refusals).
 fn nothing_created(failure: &Failure) -> bool {
     !failure.outcome_unknown()
         && !matches!(

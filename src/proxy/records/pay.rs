@@ -1,49 +1,53 @@
 //! Pay: one request per merchant order number (Jeepay's uniqueness is per merchant, DaxPay's per
 //! app), and what DaxPay will never return kept for the query and the notification.
 
-use super::{down, not_recorded, nothing_created, now_ms, store, Recorded};
+use super::{contended, down, new_attempt, not_recorded, nothing_created, store, Recorded};
 use crate::domain::ops::{Paid, Pay};
 use crate::domain::Failure;
 use crate::proxy::call::{Job, Prepared};
-use crate::store::{Inserted, PayRow, RowState};
+use crate::store::{Attempt, Inserted, Joined, PayRow, RowState};
 
 impl Recorded for Pay {
     /// A number already answered is refused with Jeepay's words. A row left by a request whose
-    /// outcome is unknown lets this one through: DaxPay's own uniqueness then decides (it
-    /// answers 20044, `已存在`, if the first one created the order).
+    /// outcome is unknown is joined: DaxPay's own uniqueness then decides (it answers 20044,
+    /// `已存在`, if the first one created the order), and whichever request DaxPay accepted
+    /// gives the row its fields.
     async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
         let store = store(job)?;
         // Jeepay keeps the caller's address when the merchant gives none.
         if p.op.client_ip.is_none() {
             p.op.client_ip = job.routed.cx.peer.map(|ip| ip.to_string());
         }
-        let token = relay(job, p, None)?;
-        let mut new = row(p);
-        new.token = token;
-        // By value: moved to the store, not copied (a row is a dozen strings).
-        match store.insert_pay(new).await.map_err(down)? {
-            Inserted::New => {
-                p.wrote_row = true;
-                Ok(())
-            }
-            Inserted::Exists(existing) if existing.state == RowState::Pending => {
-                tracing::info!(
-                    mch_no = p.merchant.mch_no.as_str(),
-                    "an order number whose first request has no known outcome: DaxPay decides"
-                );
-                // DaxPay may already hold the first request's URLs: keep its token (or give
-                // the row this request's, which DaxPay is about to get).
-                let had = existing.token.clone();
-                if let (None, Some(token)) = (had.as_ref(), relay(job, p, had.clone())?) {
-                    store
-                        .adopt_pay_token(&p.merchant.mch_no, &p.op.mch_order_no, &token)
-                        .await
-                        .map_err(down)?;
+        // Every attempt has its own token: DaxPay's callback then names the request it accepted.
+        let attempt = new_attempt(relay(job, p)?)?;
+        for _ in 0..3 {
+            // By value: moved to the store, not copied (a row is a dozen strings).
+            match store.insert_pay(row(p, &attempt)).await.map_err(down)? {
+                Inserted::New => {
+                    p.attempt = Some(attempt);
+                    return Ok(());
                 }
-                Ok(())
+                Inserted::Exists(existing) if existing.state == RowState::Pending => {
+                    match store.join_pay(&row(p, &attempt)).await.map_err(down)? {
+                        Joined::Joined(_) => {
+                            tracing::info!(
+                                mch_no = p.merchant.mch_no.as_str(),
+                                "an order number whose first request has no known outcome: joined, DaxPay decides"
+                            );
+                            p.attempt = Some(attempt);
+                            return Ok(());
+                        }
+                        Joined::Taken(_) => {
+                            return Err(Failure::OrderExists(p.op.mch_order_no.clone()))
+                        }
+                        // Given up meanwhile: the number is free again.
+                        Joined::Gone => continue,
+                    }
+                }
+                Inserted::Exists(_) => return Err(Failure::OrderExists(p.op.mch_order_no.clone())),
             }
-            Inserted::Exists(_) => Err(Failure::OrderExists(p.op.mch_order_no.clone())),
         }
+        Err(contended())
     }
 
     async fn after(
@@ -52,19 +56,21 @@ impl Recorded for Pay {
         outcome: Result<Paid, Failure>,
     ) -> Result<Paid, Failure> {
         let store = store(job)?;
-        let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_order_no);
+        let Some(attempt) = &p.attempt else {
+            return outcome;
+        };
         match &outcome {
             Ok(paid) => {
-                if let Err(e) = store
-                    .complete_pay(mch_no, number, &paid.order_no, row(p))
-                    .await
-                {
+                let recorded =
+                    crate::notify::settle::record_pay(store, &paid.order_no, row(p, attempt));
+                if let Err(e) = recorded.await {
                     not_recorded("pay order", e);
                 }
             }
-            Err(failure) if p.wrote_row && nothing_created(failure) => {
-                if let Err(e) = store.remove_pending_pay(mch_no, number).await {
-                    not_recorded("pay order removal", e);
+            Err(failure) if nothing_created(failure) => {
+                let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_order_no);
+                if let Err(e) = store.abandon_pay(mch_no, number, &attempt.id).await {
+                    not_recorded("pay attempt given up", e);
                 }
             }
             Err(_) => {}
@@ -73,28 +79,21 @@ impl Recorded for Pay {
     }
 }
 
-/// paybridge's callback and return URLs in the merchant's stead (under `token`, else a new
-/// one), when the merchant gave URLs of its own; its token.
-fn relay(
-    job: &Job<'_>,
-    p: &mut Prepared<Pay>,
-    token: Option<String>,
-) -> Result<Option<String>, Failure> {
+/// paybridge's callback and return URLs in the merchant's stead, under a new token, when the
+/// merchant gave URLs of its own; the token.
+fn relay(job: &Job<'_>, p: &mut Prepared<Pay>) -> Result<Option<String>, Failure> {
     if p.op.notify_url.is_none() && p.op.return_url.is_none() {
         return Ok(None);
     }
-    let (token, notify, back) = relay_urls(job, token)?;
+    let (token, notify, back) = relay_urls(job)?;
     p.op.relay.notify_url = p.op.notify_url.is_some().then_some(notify);
     p.op.relay.return_url = p.op.return_url.is_some().then_some(back);
     Ok(Some(token))
 }
 
-/// The token (`given`, else a new one) and its callback and return URLs under `public_url`; no
-/// `public_url`: the merchant's URLs cannot be relayed, and nothing is sent.
-pub(super) fn relay_urls(
-    job: &Job<'_>,
-    given: Option<String>,
-) -> Result<(String, String, String), Failure> {
+/// A new token and its callback and return URLs under `public_url`; no `public_url`: the
+/// merchant's URLs cannot be relayed, and nothing is sent.
+pub(super) fn relay_urls(job: &Job<'_>) -> Result<(String, String, String), Failure> {
     let public = job
         .rt
         .config
@@ -102,16 +101,13 @@ pub(super) fn relay_urls(
         .public_url
         .as_deref()
         .ok_or(Failure::NotifyUnconfigured)?;
-    let token = match given {
-        Some(token) => token,
-        None => crate::notify::token().ok_or(Failure::Internal)?,
-    };
+    let token = crate::notify::token().ok_or(Failure::Internal)?;
     let (notify, back) = crate::notify::relay_urls(public, &token);
     Ok((token, notify, back))
 }
 
-/// The row of this request, as written before DaxPay is called.
-fn row(p: &Prepared<Pay>) -> PayRow {
+/// This request's attempt, as its row.
+fn row(p: &Prepared<Pay>, attempt: &Attempt) -> PayRow {
     let op = &p.op;
     PayRow {
         mch_no: p.merchant.mch_no.clone(),
@@ -128,8 +124,9 @@ fn row(p: &Prepared<Pay>) -> PayRow {
         notify_url: op.notify_url.clone(),
         return_url: op.return_url.clone(),
         upstream: p.upstream.name.clone(),
-        created_at_ms: now_ms(),
+        created_at_ms: attempt.created_at_ms,
         state: RowState::Pending,
-        token: None,
+        token: attempt.token.clone(),
+        attempt: Some(attempt.id.clone()),
     }
 }

@@ -2,28 +2,33 @@
 //! would silently run a failed refund again under the same number), and the paid amount that
 //! DaxPay's refund answer lacks.
 
-use super::{down, not_recorded, nothing_created, now_ms, own_number, store, Recorded};
+use serde_json::Value;
+
+use super::Recorded;
+use super::{contended, down, new_attempt, not_recorded, nothing_created, own_number, store};
 use crate::dialect::daxpay::answer::Answer;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
+use crate::dialect::daxpay::ops::refund_query::refund_record;
 use crate::dialect::daxpay::order_query::query_fields;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{Refund, RefundRecord, Refunded};
 use crate::domain::order::{Fen, RefundOrderStatus};
 use crate::domain::{Failure, Operation};
-use crate::notify::jobs::refund_job;
+use crate::notify::settle;
 use crate::proxy::call::{exchange, probe, Job, Prepared};
-use crate::store::{Inserted, PaidBy, RefundRow, RowState};
+use crate::store::{Attempt, Inserted, Joined, PaidBy, RefundRow, RefundSettlement, RowState};
 
 impl Recorded for Refund {
     /// A refund number already used is `商户退款订单号[…]已存在` and never reaches DaxPay's
-    /// refund. One left by a request whose outcome is unknown is looked up on DaxPay: found,
-    /// it was made; not found, this request goes on.
+    /// refund. One left by a request whose outcome is unknown is joined and looked up on
+    /// DaxPay: found, it was made (what DaxPay holds is recorded, and notified once final);
+    /// not found, this request goes on.
     async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
         let store = store(job)?;
         if p.op.client_ip.is_none() {
             p.op.client_ip = job.routed.cx.peer.map(|ip| ip.to_string());
         }
-        let relayed = relay(job, p, None);
+        let relayed = relay(job, p);
         let paid_by = match (&p.op.order.order_no, &p.op.order.biz_order_no) {
             (Some(id), _) => Some(PaidBy::OrderId(id)),
             (None, Some(biz)) => Some(PaidBy::MchOrderNo(own_number(p, biz))),
@@ -40,44 +45,38 @@ impl Recorded for Refund {
                 return Err(failure);
             }
         };
-        // What the store keeps of the pay order is added by the store, in the same call as the
-        // insert (one round trip to its thread instead of two).
-        let row = RefundRow {
-            mch_no: p.merchant.mch_no.clone(),
-            app_id: p.merchant.app_id.clone(),
-            mch_refund_no: p.op.mch_refund_no.clone(),
-            refund_order_id: None,
-            pay_order_id: p.op.order.order_no.clone(),
-            mch_order_no: None,
-            refund_amount_fen: i64::try_from(p.op.amount.0).unwrap_or(i64::MAX),
-            pay_amount_fen: None,
-            currency: p.op.currency.clone(),
-            ext_param: p.op.ext_param.clone(),
-            notify_url: p.op.notify_url.clone(),
-            created_at_ms: now_ms(),
-            state: RowState::Pending,
-            token,
-        };
-        match store.insert_refund_of(paid_by, row).await.map_err(down)? {
-            Inserted::New => {
-                p.wrote_row = true;
-                Ok(())
-            }
-            Inserted::Exists(existing) if existing.state == RowState::Pending => {
-                let had = existing.token.clone();
-                if let (None, Some(token)) = (had.as_ref(), relay(job, p, had.clone())?) {
-                    store
-                        .adopt_refund_token(&p.merchant.mch_no, &p.op.mch_refund_no, &token)
-                        .await
-                        .map_err(down)?;
+        let attempt = new_attempt(token)?;
+        let taken = || Failure::RefundExists(p.op.mch_refund_no.clone());
+        for _ in 0..3 {
+            // What the store keeps of the pay order is added by the store, in the same call as
+            // the insert (one round trip to its thread instead of two).
+            match store
+                .insert_refund_of(paid_by, row(p, &attempt))
+                .await
+                .map_err(down)?
+            {
+                Inserted::New => {
+                    p.attempt = Some(attempt);
+                    return Ok(());
                 }
-                match probe(job, p).await? {
-                    None => Ok(()),
-                    Some(_) => Err(Failure::RefundExists(p.op.mch_refund_no.clone())),
+                Inserted::Exists(existing) if existing.state == RowState::Pending => {
+                    let mut mine = row(p, &attempt);
+                    if let Some(by) = paid_by {
+                        mine.of_paid(store.pay_by(&p.merchant.mch_no, by).await.map_err(down)?);
+                    }
+                    match store.join_refund(&mine).await.map_err(down)? {
+                        Joined::Joined(_) => {
+                            p.attempt = Some(attempt);
+                            return joined(job, p).await;
+                        }
+                        Joined::Taken(_) => return Err(taken()),
+                        Joined::Gone => continue,
+                    }
                 }
+                Inserted::Exists(_) => return Err(taken()),
             }
-            Inserted::Exists(_) => Err(Failure::RefundExists(p.op.mch_refund_no.clone())),
         }
+        Err(contended())
     }
 
     async fn after(
@@ -86,37 +85,53 @@ impl Recorded for Refund {
         outcome: Result<Refunded, Failure>,
     ) -> Result<Refunded, Failure> {
         let store = store(job)?;
+        let Some(attempt) = &p.attempt else {
+            return outcome;
+        };
         let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
         let mut refunded = match outcome {
             Ok(refunded) => refunded,
             Err(failure) => {
-                if p.wrote_row && nothing_created(&failure) {
-                    if let Err(e) = store.remove_pending_refund(mch_no, number).await {
-                        not_recorded("refund removal", e);
+                if nothing_created(&failure) {
+                    if let Err(e) = store.abandon_refund(mch_no, number, &attempt.id).await {
+                        not_recorded("refund attempt given up", e);
                     }
                 }
                 return Err(failure);
             }
         };
-        let row = match store.refund_by_mch_refund_no(mch_no, number).await {
-            Ok(row) => row,
+        // This attempt as the store holds it: with what the store knew of the pay order.
+        let mine = match store.refund_attempts(mch_no, number).await {
+            Ok(attempts) => attempts
+                .into_iter()
+                .find(|a| a.attempt.as_deref() == Some(attempt.id.as_str())),
             Err(e) => {
                 not_recorded("refund lookup", e);
                 None
             }
         };
-        let kept = row.as_ref().and_then(|r| r.pay_amount_fen);
-        refunded.pay_amount = match kept.and_then(|fen| u64::try_from(fen).ok()) {
+        let mut mine = mine.unwrap_or_else(|| row(p, attempt));
+        refunded.pay_amount = match mine.pay_amount_fen.and_then(|f| u64::try_from(f).ok()) {
             Some(fen) => Some(Fen(fen)),
             None => paid_amount(job, p).await,
         };
         let pay_amount = refunded.pay_amount.and_then(|f| i64::try_from(f.0).ok());
-        if let Err(e) = store
-            .complete_refund(mch_no, number, &refunded.refund_no, pay_amount)
-            .await
-        {
-            not_recorded("refund", e);
-        }
+        mine.pay_amount_fen = pay_amount;
+        let settlement = RefundSettlement {
+            mch_no: mch_no.clone(),
+            mch_refund_no: number.clone(),
+            attempt: Some(mine),
+            refund_order_id: Some(refunded.refund_no.clone()),
+            pay_amount_fen: pay_amount,
+            status: Some(refunded.status),
+        };
+        let row = match settle::record_refund(store, settlement).await {
+            Ok(row) => row,
+            Err(e) => {
+                not_recorded("refund", e);
+                None
+            }
+        };
         // DaxPay sends no callback for a refund that fails at once; Jeepay notifies it (3).
         if let (RefundOrderStatus::Fail, Some(row)) = (refunded.status, row) {
             let record = RefundRecord {
@@ -133,36 +148,77 @@ impl Recorded for Refund {
                 currency: None,
                 created_at_ms: None,
             };
-            let mut row = row;
-            // The amount just learnt (from the store or a pay query) is what the row now holds.
-            row.pay_amount_fen = pay_amount;
-            let job = refund_job(&p.merchant, &row, record, crate::notify::now_ms());
-            if crate::notify::intake::enqueue(store, job).await.is_err() {
-                not_recorded(
-                    "refund failure notification",
-                    crate::store::StoreError::Unavailable(
-                        "the notification of a failed refund".to_owned(),
-                    ),
-                );
+            if let Err(e) = settle::notify_refund(store, &p.merchant, &row, record).await {
+                not_recorded("refund failure notification", e);
             }
         }
         Ok(refunded)
     }
 }
 
-/// paybridge's callback URL in the merchant's stead (under `token`, else a new one), when the
-/// merchant gave a notify URL; its token.
-fn relay(
-    job: &Job<'_>,
-    p: &mut Prepared<Refund>,
-    token: Option<String>,
-) -> Result<Option<String>, Failure> {
+/// A request that joined a number left pending by one whose outcome is unknown: DaxPay is asked
+/// first. A refund it holds was made by an earlier request (what DaxPay holds is recorded and,
+/// once final, notified: it sends no callback for a refund that failed at once); none, this
+/// request goes on.
+async fn joined(job: &Job<'_>, p: &Prepared<Refund>) -> Result<(), Failure> {
+    match probe(job, p).await? {
+        None => Ok(()),
+        Some(found) => {
+            learnt(job, p, &found).await;
+            Err(Failure::RefundExists(p.op.mch_refund_no.clone()))
+        }
+    }
+}
+
+/// What a lookup found of this number's refund, recorded (a failure to is logged: the answer
+/// stands).
+pub(super) async fn learnt(job: &Job<'_>, p: &Prepared<Refund>, data: &Value) {
+    let Some(store) = job.rt.orders.as_ref() else {
+        return;
+    };
+    let record = match refund_record(data, &p.source()) {
+        Ok(record) if record.biz_refund_no == p.merchant.daxpay.number(&p.op.mch_refund_no) => {
+            record
+        }
+        _ => return,
+    };
+    let settled = settle::refund_final(store, &p.merchant, &p.op.mch_refund_no, record, None);
+    if let Err(e) = settled.await {
+        not_recorded("refund learnt by lookup", e);
+    }
+}
+
+/// paybridge's callback URL in the merchant's stead, under a new token, when the merchant gave
+/// a notify URL; the token.
+fn relay(job: &Job<'_>, p: &mut Prepared<Refund>) -> Result<Option<String>, Failure> {
     if p.op.notify_url.is_none() {
         return Ok(None);
     }
-    let (token, notify, _) = super::pay::relay_urls(job, token)?;
+    let (token, notify, _) = super::pay::relay_urls(job)?;
     p.op.relay_notify_url = Some(notify);
     Ok(Some(token))
+}
+
+/// This request's attempt, as its row (the store adds what it keeps of the pay order).
+fn row(p: &Prepared<Refund>, attempt: &Attempt) -> RefundRow {
+    RefundRow {
+        mch_no: p.merchant.mch_no.clone(),
+        app_id: p.merchant.app_id.clone(),
+        mch_refund_no: p.op.mch_refund_no.clone(),
+        refund_order_id: None,
+        pay_order_id: p.op.order.order_no.clone(),
+        mch_order_no: None,
+        refund_amount_fen: i64::try_from(p.op.amount.0).unwrap_or(i64::MAX),
+        pay_amount_fen: None,
+        currency: p.op.currency.clone(),
+        ext_param: p.op.ext_param.clone(),
+        notify_url: p.op.notify_url.clone(),
+        created_at_ms: attempt.created_at_ms,
+        state: RowState::Pending,
+        token: attempt.token.clone(),
+        attempt: Some(attempt.id.clone()),
+        status: None,
+    }
 }
 
 /// The paid amount of an order made outside paybridge, from a pay query (never from the refund

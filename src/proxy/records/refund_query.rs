@@ -2,9 +2,9 @@
 //! store gives to the caller are asked about (any other is `订单不存在`, or the legacy
 //! gateway's, for refunds made before the migration), and the answer must be that refund.
 
-use super::{down, store, Recorded};
+use super::{down, not_recorded, own_number, store, Recorded};
 use crate::domain::ops::{KeptRefund, RefundQuery, RefundRecord};
-use crate::domain::order::Fen;
+use crate::domain::order::{Fen, RefundOrderStatus};
 use crate::domain::Failure;
 use crate::proxy::call::{Job, Prepared};
 
@@ -34,8 +34,11 @@ impl Recorded for RefundQuery {
         Ok(())
     }
 
+    /// A refund the store has not seen completed (its first answer was lost) that DaxPay now
+    /// reports final is recorded, and the merchant notified: DaxPay sends no callback for a
+    /// refund that failed at once.
     async fn after(
-        _job: &Job<'_>,
+        job: &Job<'_>,
         p: &Prepared<Self>,
         outcome: Result<RefundRecord, Failure>,
     ) -> Result<RefundRecord, Failure> {
@@ -46,6 +49,21 @@ impl Recorded for RefundQuery {
                 "DaxPay answered a refund query with another refund: answered as not found"
             );
             return Err(Failure::OrderNotFound { verified: false });
+        }
+        if let (None, Some(store)) = (&p.op.refund_no, job.rt.orders.as_ref()) {
+            if record.status != RefundOrderStatus::Progress {
+                let own = own_number(p, &record.biz_refund_no).to_owned();
+                let settled = crate::notify::settle::refund_final(
+                    store,
+                    &p.merchant,
+                    &own,
+                    record.clone(),
+                    None,
+                );
+                if let Err(e) = settled.await {
+                    not_recorded("refund learnt by query", e);
+                }
+            }
         }
         if let Some(kept) = &p.op.kept {
             record.pay_amount = kept.pay_amount;

@@ -1,0 +1,205 @@
+//! Settling the order store from what DaxPay holds, and the merchant's notification that
+//! follows: one place for every way paybridge learns an outcome (the request's own answer, a
+//! lookup, a retry's probe, a query, a callback, and later a settlement worker).
+//!
+//! - The row is completed with the fields of the attempt DaxPay accepted, when known (a
+//!   callback's token, the request's own answer); otherwise, for a refund, with the pending
+//!   attempt whose amount and `extParam` are DaxPay's, else the live attempt's.
+//! - A final refund status is never lowered (the store's rule), and the notification of a final
+//!   refund is queued only when the row now holds that status, so a stale answer queues nothing.
+//! - A notification is queued at most once per order and state (the outbox's unique key), so
+//!   calling this again, from any instance, queues nothing more.
+//! - A completion that found no row (written again from the attempt), or a row another attempt
+//!   completed, is logged and counted (`paybridge_store_row_faults_total`), never dropped.
+
+use crate::config::Merchant;
+use crate::domain::ops::RefundRecord;
+use crate::domain::order::RefundOrderStatus;
+use crate::store::{
+    Completion, Inserted, NewNotification, OrderStore, PayRow, RefundRow, RefundSettlement,
+    RowState, StoreError,
+};
+
+use super::jobs::{refund_job, refund_state};
+use super::now_ms;
+
+/// Records that DaxPay made pay order `pay_order_id` from `accepted` (the attempt whose fields
+/// the row now carries); the row as it now stands.
+pub async fn record_pay(
+    store: &OrderStore,
+    pay_order_id: &str,
+    accepted: PayRow,
+) -> Result<Option<PayRow>, StoreError> {
+    let (mch_no, number) = (accepted.mch_no.clone(), accepted.mch_order_no.clone());
+    let completion = store
+        .complete_pay(&mch_no, &number, pay_order_id, accepted)
+        .await?;
+    Ok(faults("pay", &mch_no, completion))
+}
+
+/// Records what DaxPay holds of a refund; the row as it now stands.
+pub async fn record_refund(
+    store: &OrderStore,
+    settlement: RefundSettlement,
+) -> Result<Option<RefundRow>, StoreError> {
+    let mch_no = settlement.mch_no.clone();
+    let completion = store.settle_refund(settlement).await?;
+    Ok(faults("refund", &mch_no, completion))
+}
+
+/// "Refund `mch_refund_no` (the merchant's own number) is now as `record` says": the row
+/// settled (with `accepted`'s fields when the attempt is known) and, once final, the merchant's
+/// notification queued exactly once. What a settlement worker calls for each refund it follows
+/// up.
+pub async fn refund_final(
+    store: &OrderStore,
+    merchant: &Merchant,
+    mch_refund_no: &str,
+    record: RefundRecord,
+    accepted: Option<RefundRow>,
+) -> Result<(), StoreError> {
+    let (mch_no, number) = (merchant.mch_no.clone(), mch_refund_no.to_owned());
+    let accepted = match accepted {
+        Some(attempt) => Some(attempt),
+        None => matching_attempt(store, &mch_no, &number, &record).await?,
+    };
+    let settlement = RefundSettlement {
+        mch_no,
+        mch_refund_no: number,
+        attempt: accepted,
+        refund_order_id: Some(record.refund_no.clone()),
+        pay_amount_fen: None,
+        status: Some(record.status),
+    };
+    if let Some(row) = record_refund(store, settlement).await? {
+        notify_refund(store, merchant, &row, record).await?;
+    }
+    Ok(())
+}
+
+/// The pending attempt DaxPay's refund was made from: the one whose amount and `extParam` are
+/// DaxPay's (the newest of several alike). `None` once the row is completed (its attempt is
+/// known) or when none matches (the live attempt stays).
+async fn matching_attempt(
+    store: &OrderStore,
+    mch_no: &str,
+    number: &str,
+    record: &RefundRecord,
+) -> Result<Option<RefundRow>, StoreError> {
+    let attempts = store.refund_attempts(mch_no, number).await?;
+    Ok(attempts
+        .into_iter()
+        .rev()
+        .filter(|a| a.state == RowState::Pending)
+        .filter(|a| u64::try_from(a.refund_amount_fen).ok() == Some(record.amount.0))
+        .find(|a| a.ext_param == record.attach))
+}
+
+/// Queues the notification of a final refund (state 2 or 3) if `row` holds `record`'s status:
+/// a stale record after a higher status queues nothing. Whether a new job was written.
+pub async fn notify_refund(
+    store: &OrderStore,
+    merchant: &Merchant,
+    row: &RefundRow,
+    record: RefundRecord,
+) -> Result<bool, StoreError> {
+    if refund_state(record.status).is_none() || !holds(row, record.status) {
+        return Ok(false);
+    }
+    enqueue(store, refund_job(merchant, row, record, now_ms())).await
+}
+
+/// Whether the row's status is `status`, or one Jeepay says alike (fail and close are both 3).
+fn holds(row: &RefundRow, status: RefundOrderStatus) -> bool {
+    let state = |s: RefundOrderStatus| refund_state(s);
+    row.status.is_some_and(|held| state(held) == state(status))
+}
+
+/// Writes `job` (once per order and state) and wakes the delivery workers; whether it is new.
+pub async fn enqueue(store: &OrderStore, job: Option<NewNotification>) -> Result<bool, StoreError> {
+    let Some(job) = job else {
+        return Ok(false);
+    };
+    match store.enqueue_notification(&job, now_ms()).await? {
+        Inserted::New => {
+            tracing::info!(
+                mch_no = job.mch_no.as_str(),
+                order_id = job.order_id.as_str(),
+                state = job.state,
+                "notification queued"
+            );
+            super::wake();
+            Ok(true)
+        }
+        Inserted::Exists(_) => Ok(false),
+    }
+}
+
+/// The row of a completion; a repair, a conflict or a missing row logged and counted.
+fn faults<R>(kind: &'static str, mch_no: &str, completion: Completion<R>) -> Option<R> {
+    let fault = match &completion {
+        Completion::Completed(_) => None,
+        Completion::Repaired(_) => Some((
+            "repaired",
+            "DaxPay's outcome found no row: written again from the accepted request's fields",
+        )),
+        Completion::Conflict(_) => Some((
+            "conflict",
+            "DaxPay's outcome names a request other than the one the row was completed with: the row is kept",
+        )),
+        Completion::Missing => Some((
+            "missing",
+            "DaxPay's outcome found no row and no request's fields to write it from",
+        )),
+    };
+    if let Some((label, words)) = fault {
+        tracing::error!(kind, mch_no, fault = label, "{words}");
+        metrics::counter!("paybridge_store_row_faults_total", "kind" => kind, "fault" => label)
+            .increment(1);
+    }
+    completion.row()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: Option<RefundOrderStatus>) -> RefundRow {
+        RefundRow {
+            mch_no: "M1".to_owned(),
+            app_id: "app1".to_owned(),
+            mch_refund_no: "R1".to_owned(),
+            refund_order_id: Some("DR1".to_owned()),
+            pay_order_id: None,
+            mch_order_no: None,
+            refund_amount_fen: 100,
+            pay_amount_fen: None,
+            currency: "cny".to_owned(),
+            ext_param: None,
+            notify_url: Some("https://m.example/r".to_owned()),
+            created_at_ms: 0,
+            state: RowState::Created,
+            token: None,
+            attempt: None,
+            status,
+        }
+    }
+
+    /// A record is notified only when the row holds its Jeepay state: a stale failure after a
+    /// success, or anything before the row was settled, queues nothing.
+    #[test]
+    fn a_record_is_notified_only_when_the_row_holds_its_state() {
+        use RefundOrderStatus::*;
+        for (held, learnt, notified) in [
+            (Some(Fail), Fail, true),
+            (Some(Fail), Close, true),
+            (Some(Close), Fail, true),
+            (Some(Success), Success, true),
+            (Some(Success), Fail, false),
+            (Some(Progress), Progress, true),
+            (None, Fail, false),
+        ] {
+            assert_eq!(holds(&row(held), learnt), notified, "{held:?} {learnt:?}");
+        }
+    }
+}

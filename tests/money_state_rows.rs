@@ -1,0 +1,773 @@
+//! The row is the request DaxPay acted on (issue 19, items 1–3), through real sockets: paybridge
+//! in front of a relay that steers each of its calls on DaxPay (the sandbox) one by one, so
+//! that requests, retries, clean-ups and callbacks interleave in exactly the order a test
+//! chooses, without timing.
+//!
+//! Each test checks the order store's row (opened beside paybridge on the same SQLite file),
+//! the merchant's notification (where it went, what it said) and what a later request answers.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use paybridge::config::StoreUrl;
+use paybridge::domain::order::RefundOrderStatus;
+use paybridge::store::{NotificationKind, NotificationStatus, OrderStore, RowState};
+use paybridge_sandbox::Sandbox;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+const PAY: &str = "/unipay/pay";
+const REFUND: &str = "/unipay/refund";
+const REFUND_QUERY: &str = "/unipay/query/refundOrder";
+
+// ---------------------------------------------------------------------------------------------
+// The steering relay
+// ---------------------------------------------------------------------------------------------
+
+/// What the relay does with one steered call.
+enum Decision {
+    /// Sent on to DaxPay; its answer goes back once `release` fires (at once without one), or
+    /// is replaced by a 502 when `lose` (DaxPay acted, paybridge never learns it).
+    Forward {
+        release: Option<oneshot::Receiver<()>>,
+        lose: bool,
+    },
+    /// Answered without reaching DaxPay.
+    Answer(StatusCode, String),
+}
+
+/// A steered call, waiting for the test's decision.
+struct Arrival {
+    path: String,
+    decide: oneshot::Sender<Decision>,
+}
+
+impl Arrival {
+    fn forward(self) {
+        self.decide(Decision::Forward {
+            release: None,
+            lose: false,
+        });
+    }
+
+    /// Sent on; DaxPay's answer held until the returned sender fires (or is dropped).
+    fn forward_held(self) -> oneshot::Sender<()> {
+        let (release, held) = oneshot::channel();
+        self.decide(Decision::Forward {
+            release: Some(held),
+            lose: false,
+        });
+        release
+    }
+
+    fn forward_and_lose(self) {
+        self.decide(Decision::Forward {
+            release: None,
+            lose: true,
+        });
+    }
+
+    fn answer(self, status: StatusCode, body: &str) {
+        self.decide(Decision::Answer(status, body.to_owned()));
+    }
+
+    fn decide(self, decision: Decision) {
+        assert!(self.decide.send(decision).is_ok(), "the relay waits");
+    }
+}
+
+struct Relay {
+    addr: SocketAddr,
+    arrivals: mpsc::UnboundedReceiver<Arrival>,
+    /// Every steered call, by path, in arrival order.
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Relay {
+    /// A relay to the sandbox at `sandbox` whose calls on `steered` paths wait for a decision.
+    async fn start(sandbox: SocketAddr, steered: &[&'static str]) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, arrivals) = mpsc::unbounded_channel::<Arrival>();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let steered: BTreeSet<&'static str> = steered.iter().copied().collect();
+        let log = seen.clone();
+        let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let (tx, log, steered) = (tx.clone(), log.clone(), steered.clone());
+            async move {
+                let path = req.uri().path().to_owned();
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                let decision = if steered.contains(path.as_str()) {
+                    log.lock().unwrap().push(path.clone());
+                    let (decide, decided) = oneshot::channel();
+                    tx.send(Arrival {
+                        path: path.clone(),
+                        decide,
+                    })
+                    .unwrap();
+                    decided.await.unwrap()
+                } else {
+                    Decision::Forward {
+                        release: None,
+                        lose: false,
+                    }
+                };
+                let (status, answer) = match decision {
+                    Decision::Answer(status, body) => (status, Bytes::from(body)),
+                    Decision::Forward { release, lose } => {
+                        let answered = forward(sandbox, &path, body).await;
+                        if let Some(release) = release {
+                            let _ = release.await;
+                        }
+                        if lose {
+                            (StatusCode::BAD_GATEWAY, Bytes::new())
+                        } else {
+                            answered
+                        }
+                    }
+                };
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(Full::new(answer))
+                        .unwrap(),
+                )
+            }
+        });
+        tokio::spawn(paybridge::server::serve(
+            listener,
+            service,
+            std::future::pending::<()>(),
+            Duration::from_millis(100),
+        ));
+        Relay {
+            addr,
+            arrivals,
+            seen,
+        }
+    }
+
+    /// The next steered call (waiting at most 5 s for it).
+    async fn next(&mut self, path: &str) -> Arrival {
+        let arrival = tokio::time::timeout(Duration::from_secs(5), self.arrivals.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no call on {path} within 5 s"))
+            .unwrap();
+        assert_eq!(arrival.path, path);
+        arrival
+    }
+
+    fn calls(&self, path: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
+    }
+}
+
+async fn forward(sandbox: SocketAddr, path: &str, body: Bytes) -> (StatusCode, Bytes) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = Request::builder()
+        .method("POST")
+        .uri(format!("http://{sandbox}{path}"))
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .unwrap();
+    let answer = client.request(request).await.unwrap();
+    let status = answer.status();
+    (
+        status,
+        answer.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The merchant's notify endpoint and the world
+// ---------------------------------------------------------------------------------------------
+
+/// A notification as the merchant received it: its path and its form's parameters.
+type Received = (String, BTreeMap<String, String>);
+
+/// A merchant endpoint that acknowledges everything.
+#[derive(Clone, Default)]
+struct Merchant {
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Merchant {
+    async fn start() -> (Merchant, SocketAddr) {
+        let merchant = Merchant::default();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = merchant.received.clone();
+        let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let seen = seen.clone();
+            async move {
+                let path = req.uri().path().to_owned();
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                let params = form_urlencoded::parse(&body).into_owned().collect();
+                seen.lock().unwrap().push((path, params));
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"SUCCESS"))))
+            }
+        });
+        tokio::spawn(paybridge::server::serve(
+            listener,
+            service,
+            std::future::pending::<()>(),
+            Duration::from_millis(100),
+        ));
+        (merchant, addr)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// The first notification, once one came (waiting at most 5 s).
+    async fn first(&self) -> Received {
+        for _ in 0..250 {
+            if let Some(first) = self.received().into_iter().next() {
+                return first;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no notification within 5 s");
+    }
+}
+
+struct World {
+    proxy: SocketAddr,
+    sandbox: Sandbox,
+    relay: Relay,
+    /// The order store paybridge uses, opened on the same file.
+    store: OrderStore,
+    merchant: Merchant,
+    steered: Vec<&'static str>,
+    /// The merchant endpoint's base URL.
+    notify: String,
+    _sandbox: Running,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    /// paybridge (its own `public_url`, a SQLite file, notifications retried every 50 ms) in
+    /// front of a relay steering `steered`, in front of the sandbox.
+    async fn start(steered: &[&'static str]) -> World {
+        let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[]).replace(
+            "[sandbox]\n",
+            "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
+        ))
+        .await;
+        let relay = Relay::start(sb.addr, steered).await;
+        let (merchant, merchant_addr) = Merchant::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/orders.sqlite", dir.path().display());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = listener.local_addr().unwrap();
+        let toml = proxy_toml(
+            relay.addr,
+            "3.0",
+            "hmac_sha256",
+            "",
+            // A way code DaxPay 3.0 has no strategy for (it answers 20030).
+            "[merchants.way_codes]\nUP_QR = \"union_pay/qrcode\"\n",
+        )
+        .replace(
+            "[server]\n",
+            &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
+        )
+        .replace("timeout_ms = 2000", "timeout_ms = 8000")
+        .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
+            + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n";
+        let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
+        let gateway = paybridge::proxy::Gateway::new(config.clone());
+        gateway.start_notifier();
+        let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
+        tokio::spawn(paybridge::server::serve(
+            listener,
+            service,
+            std::future::pending::<()>(),
+            Duration::from_secs(1),
+        ));
+        World {
+            proxy,
+            sandbox,
+            relay,
+            store: OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap(),
+            merchant,
+            steered: steered.to_vec(),
+            notify: format!("http://{merchant_addr}"),
+            _sandbox: sb,
+            _dir: dir,
+        }
+    }
+
+    /// Sends `body` to `path` in the background.
+    fn send(&self, path: &'static str, body: Value) -> tokio::task::JoinHandle<Value> {
+        let proxy = self.proxy;
+        tokio::spawn(async move { post_json(proxy, path, &body).await.json() })
+    }
+
+    /// A paid order `no` of 10.00 yuan (no notify URL: no notification of its own).
+    async fn paid_order(&mut self, no: &str) -> String {
+        let pending = self.send("/api/pay/unifiedOrder", pay(no, "WX_NATIVE", "1000", None));
+        if self.steered.contains(&PAY) {
+            self.relay.next(PAY).await.forward();
+        }
+        let answer = pending.await.unwrap();
+        assert_eq!(answer["code"], 0, "{answer}");
+        let order_no = answer["data"]["payOrderId"].as_str().unwrap().to_owned();
+        self.sandbox.pay_order(&order_no).unwrap();
+        order_no
+    }
+
+    /// The notification jobs in the outbox, any status.
+    async fn jobs(&self, kind: NotificationKind) -> Vec<paybridge::store::Notification> {
+        let mut all = Vec::new();
+        for status in [
+            NotificationStatus::Pending,
+            NotificationStatus::Delivered,
+            NotificationStatus::Failed,
+        ] {
+            all.extend(self.store.notifications(status, 100).await.unwrap());
+        }
+        all.retain(|n| n.kind == kind);
+        all
+    }
+}
+
+fn pay(no: &str, way: &str, fen: &str, notify: Option<&str>) -> Value {
+    let mut fields = vec![
+        ("mchOrderNo", no),
+        ("wayCode", way),
+        ("amount", fen),
+        ("currency", "cny"),
+        ("subject", "s"),
+        ("body", "b"),
+    ];
+    if way.ends_with("_BAR") {
+        fields.push(("channelExtra", r#"{"authCode":"134567890123456789"}"#));
+    }
+    if let Some(notify) = notify {
+        fields.push(("notifyUrl", notify));
+    }
+    jeepay_body(&fields)
+}
+
+fn refund(order: &str, no: &str, fen: &str, reason: &str, notify: &str) -> Value {
+    jeepay_body(&[
+        ("mchOrderNo", order),
+        ("mchRefundNo", no),
+        ("refundAmount", fen),
+        ("currency", "cny"),
+        ("refundReason", reason),
+        ("notifyUrl", notify),
+        ("extParam", &format!("ext-{fen}")),
+    ])
+}
+
+fn refund_query(no: &str) -> Value {
+    jeepay_body(&[("mchRefundNo", no)])
+}
+
+/// DaxPay 3.0 refusing a call before its handler acted: a validation error, unsigned.
+const REFUSED_BEFORE_ACTING: &str =
+    r#"{"code":10506,"msg":"验证参数错误","data":null,"resTime":"2026-01-01 00:00:00"}"#;
+/// DaxPay 3.0's answer to a concurrent refund under the same number (its lock is taken).
+const REFUND_LOCKED: &str = r#"{"code":20043,"msg":"退款处理中，请勿重复操作","data":null,"resTime":"2026-01-01 00:00:00"}"#;
+
+// ---------------------------------------------------------------------------------------------
+// 1. A retry that joins a pending number is not undone by the first request's clean-up
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_pay_retry_that_joined_survives_the_first_requests_clean_up() {
+    let mut w = World::start(&[PAY]).await;
+    let notify = format!("{}/pay", w.notify);
+    let first = w.send(
+        "/api/pay/unifiedOrder",
+        pay("P1", "WX_NATIVE", "1230", Some(&notify)),
+    );
+    let first_call = w.relay.next(PAY).await;
+    // The merchant retries (same fields, new reqTime) while the first has no answer yet.
+    let retry = w.send(
+        "/api/pay/unifiedOrder",
+        pay("P1", "WX_NATIVE", "1230", Some(&notify)),
+    );
+    let release_retry = w.relay.next(PAY).await.forward_held();
+    // DaxPay refused the first before acting: its clean-up runs while the retry's order exists.
+    first_call.answer(StatusCode::OK, REFUSED_BEFORE_ACTING);
+    let refused = first.await.unwrap();
+    assert_ne!(refused["code"], 0, "{refused}");
+    release_retry.send(()).unwrap();
+    let created = retry.await.unwrap();
+    assert_eq!(created["code"], 0, "{created}");
+    let order_no = created["data"]["payOrderId"].as_str().unwrap();
+
+    let row = w.store.pay_by_mch_order_no(JEEPAY_MCH, "P1").await.unwrap();
+    let row = row.expect("the row of the order DaxPay made");
+    assert_eq!(
+        (row.state, row.pay_order_id.as_deref(), row.amount_fen),
+        (RowState::Created, Some(order_no), 1230)
+    );
+    // DaxPay's callback finds its order: the merchant is notified.
+    w.sandbox.pay_order(order_no).unwrap();
+    let (path, n) = w.merchant.first().await;
+    assert_eq!(
+        (path.as_str(), n["payOrderId"].as_str(), n["state"].as_str()),
+        ("/pay", order_no, "2")
+    );
+    assert_eq!(n["wayCode"], "WX_NATIVE");
+    let again = post_json(
+        w.proxy,
+        "/api/pay/unifiedOrder",
+        &pay("P1", "WX_NATIVE", "1230", Some(&notify)),
+    )
+    .await;
+    assert_eq!(again.body, error(9999, "商户订单[P1]已存在"));
+    assert_eq!(
+        w.relay.calls(PAY),
+        2,
+        "the number never reached DaxPay again"
+    );
+}
+
+#[tokio::test]
+async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
+    let mut w = World::start(&[REFUND]).await;
+    w.paid_order("P2").await;
+    let notify = format!("{}/refund", w.notify);
+    let first = w.send(
+        "/api/refund/refundOrder",
+        refund("P2", "RF-1", "100", "r", &notify),
+    );
+    let first_call = w.relay.next(REFUND).await;
+    let retry = w.send(
+        "/api/refund/refundOrder",
+        refund("P2", "RF-1", "100", "r", &notify),
+    );
+    let release_retry = w.relay.next(REFUND).await.forward_held();
+    // The first is DaxPay's concurrent duplicate: refused (20043), nothing made for it.
+    first_call.answer(StatusCode::OK, REFUND_LOCKED);
+    let refused = first.await.unwrap();
+    assert_ne!(refused["code"], 0, "{refused}");
+    release_retry.send(()).unwrap();
+    let refunded = retry.await.unwrap();
+    assert_eq!(
+        (
+            refunded["code"].as_i64(),
+            refunded["data"]["state"].as_i64()
+        ),
+        (Some(0), Some(2)),
+        "{refunded}"
+    );
+    let refund_no = refunded["data"]["refundOrderId"].as_str().unwrap();
+
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-1").await;
+    let row = row.unwrap().expect("the row of the refund DaxPay made");
+    assert_eq!(
+        (
+            row.state,
+            row.refund_order_id.as_deref(),
+            row.refund_amount_fen
+        ),
+        (RowState::Created, Some(refund_no), 100)
+    );
+    let q = post_json(w.proxy, "/api/refund/query", &refund_query("RF-1"))
+        .await
+        .json();
+    assert_eq!(
+        (
+            q["code"].as_i64(),
+            q["data"]["state"].as_i64(),
+            q["data"]["refundAmount"].as_i64()
+        ),
+        (Some(0), Some(2), Some(100)),
+        "{q}"
+    );
+    // DaxPay's success callback reaches the merchant.
+    let (path, n) = w.merchant.first().await;
+    assert_eq!(
+        (
+            path.as_str(),
+            n["refundOrderId"].as_str(),
+            n["state"].as_str()
+        ),
+        ("/refund", refund_no, "2")
+    );
+    let again = post_json(
+        w.proxy,
+        "/api/refund/refundOrder",
+        &refund("P2", "RF-1", "100", "r", &notify),
+    )
+    .await;
+    assert_eq!(again.body, error(9999, "商户退款订单号[RF-1]已存在"));
+    assert_eq!(
+        w.relay.calls(REFUND),
+        2,
+        "never sent to DaxPay's refund again"
+    );
+    assert_eq!(w.sandbox.refunds().len(), 1);
+}
+
+#[tokio::test]
+async fn a_concurrent_duplicate_daxpay_refuses_20030_does_not_lose_the_order() {
+    let mut w = World::start(&[PAY]).await;
+    // A: a way code DaxPay cannot serve (20030), to …/A; B: the same number, to …/B.
+    let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
+    let a = w.send(
+        "/api/pay/unifiedOrder",
+        pay("P3", "UP_QR", "100", Some(&to_a)),
+    );
+    let release_a = w.relay.next(PAY).await.forward_held();
+    let b = w.send(
+        "/api/pay/unifiedOrder",
+        pay("P3", "WX_NATIVE", "300", Some(&to_b)),
+    );
+    let release_b = w.relay.next(PAY).await.forward_held();
+    release_a.send(()).unwrap();
+    let refused = a.await.unwrap();
+    assert_eq!(refused["code"], 9999, "{refused}");
+    release_b.send(()).unwrap();
+    let created = b.await.unwrap();
+    assert_eq!(created["code"], 0, "{created}");
+    let order_no = created["data"]["payOrderId"].as_str().unwrap();
+
+    let row = w.store.pay_by_mch_order_no(JEEPAY_MCH, "P3").await.unwrap();
+    let row = row.expect("the row of B's order");
+    assert_eq!(
+        (
+            row.pay_order_id.as_deref(),
+            row.way_code.as_str(),
+            row.amount_fen
+        ),
+        (Some(order_no), "WX_NATIVE", 300)
+    );
+    assert_eq!(row.notify_url.as_deref(), Some(to_b.as_str()));
+    let q = post_json(
+        w.proxy,
+        "/api/pay/query",
+        &jeepay_body(&[("mchOrderNo", "P3")]),
+    )
+    .await
+    .json();
+    assert_eq!(q["data"]["wayCode"], "WX_NATIVE", "{q}");
+    w.sandbox.pay_order(order_no).unwrap();
+    let (path, n) = w.merchant.first().await;
+    assert_eq!((path.as_str(), n["amount"].as_str()), ("/B", "300"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The notification goes to the request DaxPay accepted, with its fields
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_refund_is_notified_to_the_request_daxpay_accepted() {
+    let mut w = World::start(&[REFUND]).await;
+    w.paid_order("P4").await;
+    let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
+    // A never reaches DaxPay, but paybridge cannot know: its outcome is unknown (code 10).
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("P4", "RF-2", "100", "r", &to_a),
+    );
+    w.relay
+        .next(REFUND)
+        .await
+        .answer(StatusCode::BAD_GATEWAY, "");
+    let unknown = a.await.unwrap();
+    assert_eq!(unknown["code"], 10, "{unknown}");
+    // B, the same number with other fields, is made.
+    let b = w.send(
+        "/api/refund/refundOrder",
+        refund("P4", "RF-2", "300", "r", &to_b),
+    );
+    w.relay.next(REFUND).await.forward();
+    let refunded = b.await.unwrap();
+    assert_eq!(refunded["data"]["state"], 2, "{refunded}");
+
+    let (path, n) = w.merchant.first().await;
+    assert_eq!(
+        (
+            path.as_str(),
+            n["refundAmount"].as_str(),
+            n["extParam"].as_str()
+        ),
+        ("/B", "300", "ext-300")
+    );
+    let jobs = w.jobs(NotificationKind::Refund).await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(jobs[0].url.ends_with("/B"), "{}", jobs[0].url);
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-2").await;
+    let row = row.unwrap().unwrap();
+    assert_eq!(
+        (
+            row.refund_amount_fen,
+            row.notify_url.as_deref(),
+            row.ext_param.as_deref()
+        ),
+        (300, Some(to_b.as_str()), Some("ext-300"))
+    );
+    let q = post_json(w.proxy, "/api/refund/query", &refund_query("RF-2"))
+        .await
+        .json();
+    assert_eq!(
+        (
+            q["data"]["refundAmount"].as_i64(),
+            q["data"]["extParam"].as_str()
+        ),
+        (Some(300), Some("ext-300")),
+        "{q}"
+    );
+}
+
+#[tokio::test]
+async fn a_callback_before_the_answer_notifies_the_request_daxpay_accepted() {
+    let mut w = World::start(&[PAY]).await;
+    let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
+    let a = w.send(
+        "/api/pay/unifiedOrder",
+        pay("P5", "WX_BAR", "100", Some(&to_a)),
+    );
+    w.relay.next(PAY).await.answer(StatusCode::BAD_GATEWAY, "");
+    let unknown = a.await.unwrap();
+    assert_eq!(unknown["code"], 10, "{unknown}");
+    // B's bar code is paid at once: DaxPay calls back before paybridge has B's answer.
+    let b = w.send(
+        "/api/pay/unifiedOrder",
+        pay("P5", "ALI_BAR", "300", Some(&to_b)),
+    );
+    let release_b = w.relay.next(PAY).await.forward_held();
+    let (path, n) = w.merchant.first().await;
+    assert_eq!(
+        (path.as_str(), n["amount"].as_str(), n["wayCode"].as_str()),
+        ("/B", "300", "ALI_BAR")
+    );
+    release_b.send(()).unwrap();
+    let paid = b.await.unwrap();
+    assert_eq!(
+        (paid["code"].as_i64(), paid["data"]["orderState"].as_i64()),
+        (Some(0), Some(2)),
+        "{paid}"
+    );
+    let jobs = w.jobs(NotificationKind::Pay).await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(jobs[0].url.ends_with("/B"), "{}", jobs[0].url);
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "P5")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.state, row.way_code.as_str(), row.amount_fen),
+        (RowState::Created, "ALI_BAR", 300)
+    );
+    let q = post_json(
+        w.proxy,
+        "/api/pay/query",
+        &jeepay_body(&[("mchOrderNo", "P5")]),
+    )
+    .await
+    .json();
+    assert_eq!(q["data"]["wayCode"], "ALI_BAR", "{q}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A refund that failed at once is notified however paybridge learns it
+// ---------------------------------------------------------------------------------------------
+
+/// A refund DaxPay fails at once (no callback follows), its answer lost and the lookup after
+/// it failing too: the merchant is told the outcome is unknown.
+async fn a_failed_refund_paybridge_did_not_see(w: &mut World, no: &str) -> String {
+    w.paid_order("P6").await;
+    let notify = format!("{}/refund", w.notify);
+    let body = refund("P6", no, "100", paybridge_sandbox::REFUND_FAIL, &notify);
+    let pending = w.send("/api/refund/refundOrder", body);
+    w.relay.next(REFUND).await.forward_and_lose();
+    w.relay
+        .next(REFUND_QUERY)
+        .await
+        .answer(StatusCode::INTERNAL_SERVER_ERROR, "");
+    let unknown = pending.await.unwrap();
+    assert_eq!(unknown["code"], 10, "{unknown}");
+    let refunds = w.sandbox.refunds();
+    assert_eq!(refunds.len(), 1);
+    assert!(w.merchant.received().is_empty());
+    notify
+}
+
+async fn assert_failure_notified(w: &World, no: &str) {
+    let (path, n) = w.merchant.first().await;
+    assert_eq!(
+        (
+            path.as_str(),
+            n["mchRefundNo"].as_str(),
+            n["state"].as_str()
+        ),
+        ("/refund", no, "3")
+    );
+    assert_eq!(n["refundAmount"], "100");
+    let jobs = w.jobs(NotificationKind::Refund).await;
+    assert_eq!(jobs.len(), 1, "once: {jobs:?}");
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, no).await;
+    let row = row.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.status),
+        (RowState::Created, Some(RefundOrderStatus::Fail))
+    );
+}
+
+#[tokio::test]
+async fn a_refund_failure_learnt_by_a_query_is_notified() {
+    let mut w = World::start(&[REFUND, REFUND_QUERY]).await;
+    a_failed_refund_paybridge_did_not_see(&mut w, "RF-3").await;
+    let q = w.send("/api/refund/query", refund_query("RF-3"));
+    w.relay.next(REFUND_QUERY).await.forward();
+    let q = q.await.unwrap();
+    assert_eq!(q["data"]["state"], 3, "{q}");
+    assert_failure_notified(&w, "RF-3").await;
+    // Asked again: nothing more is queued.
+    let again = w.send("/api/refund/query", refund_query("RF-3"));
+    w.relay.next(REFUND_QUERY).await.forward();
+    assert_eq!(again.await.unwrap()["data"]["state"], 3);
+    assert_eq!(w.jobs(NotificationKind::Refund).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_refund_failure_learnt_by_a_retry_is_notified_and_not_run_again() {
+    let mut w = World::start(&[REFUND, REFUND_QUERY]).await;
+    let notify = a_failed_refund_paybridge_did_not_see(&mut w, "RF-4").await;
+    let retry = w.send(
+        "/api/refund/refundOrder",
+        refund("P6", "RF-4", "100", "r", &notify),
+    );
+    // The retry looks the number up first: DaxPay holds the failed refund.
+    w.relay.next(REFUND_QUERY).await.forward();
+    let answer = retry.await.unwrap();
+    assert_eq!(
+        answer.to_string(),
+        error(9999, "商户退款订单号[RF-4]已存在")
+    );
+    assert_failure_notified(&w, "RF-4").await;
+    assert_eq!(
+        w.relay.calls(REFUND),
+        1,
+        "DaxPay's refund never called again"
+    );
+}
