@@ -17,6 +17,7 @@ mod raw;
 mod replay;
 mod routing;
 mod server;
+mod settlement;
 mod sharing;
 mod store;
 mod summary;
@@ -30,6 +31,7 @@ pub use parse::offset_text;
 pub use replay::{ReplayConfig, ReplayStoreKind, REPLAY_MARGIN};
 pub use routing::{Action, DaxTarget, Rollout, Routing, Rule};
 pub use server::{ServerConfig, SuccessReply, MAX_PUBLIC_URL_CHARS};
+pub use settlement::SettlementConfig;
 pub use store::{StoreConfig, StoreTarget, StoreUrl, DEFAULT_STORE_URL};
 pub use upstreams::{LegacyUpstream, Resilience, Upstream, DEFAULT_MAX_CONNECTIONS};
 
@@ -48,7 +50,7 @@ pub const DEFAULT_PATH: &str = "config/paybridge.toml";
 
 /// Top-level sections that `PAYBRIDGE_<SECTION>__<KEY>` variables may override (the sandbox
 /// sections' overrides are read by the sandbox crate).
-const ENV_SECTIONS: [&str; 7] = [
+const ENV_SECTIONS: [&str; 8] = [
     "server",
     "log",
     "upstreams",
@@ -56,6 +58,7 @@ const ENV_SECTIONS: [&str; 7] = [
     "replay",
     "store",
     "notify",
+    "settlement",
 ];
 
 /// The validated configuration.
@@ -81,6 +84,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Delivery of notifications to merchants.
     pub notify: NotifyConfig,
+    /// Following every order and refund up until it is final.
+    pub settlement: SettlementConfig,
     /// How many secrets are written inline (warned about when the file is readable by others).
     pub inline_secrets: usize,
 }
@@ -129,6 +134,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let replay = replay::validate(raw.replay, server.req_time_window, &merchants)?;
     let store = store::validate(raw.store)?;
     let notify = notify::validate(raw.notify)?;
+    let settlement = settlement::validate(raw.settlement)?;
 
     Ok(Config {
         server,
@@ -152,6 +158,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         replay,
         store,
         notify,
+        settlement,
         inline_secrets,
     })
 }

@@ -25,6 +25,7 @@ use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use crate::dialect::daxpay::order_query::query_fields;
 use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dispatch::DaxCall;
+use crate::domain::ops::RefundRecord;
 use crate::domain::order::{OrderRef, PayOrder};
 use crate::domain::Failure;
 use crate::proxy::runtime::Runtime;
@@ -43,7 +44,7 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Refusal::UnknownOrder => "unknown_order",
             Refusal::BadSignature => "bad_signature",
@@ -87,7 +88,7 @@ async fn take(rt: &Runtime, token: &str, body: &[u8]) -> Result<(), Refusal> {
     if let Some(row) = store.pay_by_token(token).await.map_err(down)? {
         let (merchant, upstream) = owner(rt, &row.mch_no, &row.app_id, &row.upstream)?;
         verify(&merchant, &upstream, body)?;
-        return pay(rt, store, &merchant, &upstream, &row).await;
+        return pay(rt, store, &merchant, &upstream, &row).await.map(drop);
     }
     if let Some(row) = store.refund_by_token(token).await.map_err(down)? {
         // The upstream the refund went to is its pay order's, when paybridge made the order.
@@ -98,7 +99,9 @@ async fn take(rt: &Runtime, token: &str, body: &[u8]) -> Result<(), Refusal> {
         let upstream = paid.map(|p| p.upstream).unwrap_or_default();
         let (merchant, upstream) = owner(rt, &row.mch_no, &row.app_id, &upstream)?;
         verify(&merchant, &upstream, body)?;
-        return refund(rt, store, &merchant, &upstream, &row).await;
+        return refund(rt, store, &merchant, &upstream, &row)
+            .await
+            .map(drop);
     }
     tracing::warn!("a DaxPay callback for an unknown token: not acknowledged");
     Err(Refusal::UnknownOrder)
@@ -147,31 +150,39 @@ fn verify(merchant: &Merchant, upstream: &Upstream, body: &[u8]) -> Result<(), R
     }
 }
 
-async fn pay(
+/// Reads the pay order of `row` again and queues the merchant's notification if its state calls
+/// for one (once per order and state). Answers DaxPay's status (the settlement worker's verdict).
+pub(crate) async fn pay(
     rt: &Runtime,
     store: &OrderStore,
     merchant: &Merchant,
     upstream: &Upstream,
     row: &PayRow,
-) -> Result<(), Refusal> {
+) -> Result<PayOrder, Refusal> {
     let biz = merchant.daxpay.number(&row.mch_order_no);
     let order = read_pay(rt, merchant, upstream, &biz).await?;
     if order.biz_order_no != biz {
         return Err(Refusal::UnknownOrder);
     }
-    let Some(state) = pay_state(merchant, &order) else {
-        return Ok(());
-    };
-    enqueue(store, pay_job(merchant, row, order, state, now_ms())).await
+    if let Some(state) = pay_state(merchant, &order) {
+        enqueue(
+            store,
+            pay_job(merchant, row, order.clone(), state, now_ms()),
+        )
+        .await?;
+    }
+    Ok(order)
 }
 
-async fn refund(
+/// Reads the refund of `row` again and queues the merchant's notification if it is final (once
+/// per refund and state). Answers DaxPay's record of it.
+pub(crate) async fn refund(
     rt: &Runtime,
     store: &OrderStore,
     merchant: &Merchant,
     upstream: &Upstream,
     row: &RefundRow,
-) -> Result<(), Refusal> {
+) -> Result<RefundRecord, Refusal> {
     let biz = merchant.daxpay.number(&row.mch_refund_no);
     let fields = match &row.refund_order_id {
         Some(no) => Fields::default().text("refundNo", Some(no)),
@@ -182,7 +193,8 @@ async fn refund(
     if record.biz_refund_no != biz {
         return Err(Refusal::UnknownOrder);
     }
-    enqueue(store, refund_job(merchant, row, record, now_ms())).await
+    enqueue(store, refund_job(merchant, row, record.clone(), now_ms())).await?;
+    Ok(record)
 }
 
 /// Writes the job (once per order and state, however often DaxPay calls) and wakes the workers.

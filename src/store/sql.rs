@@ -6,6 +6,7 @@
 pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_orders.sql")),
     (2, include_str!("migrations/0002_outbox.sql")),
+    (3, include_str!("migrations/0003_settlement.sql")),
 ];
 
 /// The one thing the two backends spell differently in a migration: a generated 64-bit key.
