@@ -1,9 +1,11 @@
-//! The `paybridge` command line: `serve`, `sandbox`, `check`, `sign`, `route`, `verify`.
+//! The `paybridge` command line: `serve`, `sandbox`, `check`, `sign`, `route`, `verify`,
+//! `reconcile`.
 //!
 //! The sandboxes are not part of this library: [`run`] takes them as [`Sides`], which the
 //! binary implements with the `paybridge-sandbox` crate.
 
 mod output;
+mod reconcile;
 mod route;
 mod sign;
 mod verify;
@@ -46,6 +48,8 @@ pub enum Command {
     Route(route::RouteArgs),
     /// Check the signature of a request or answer read on stdin; say why it does not verify.
     Verify(verify::VerifyArgs),
+    /// Compare the order store with DaxPay and report every difference (--repair: settle them).
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,6 +67,7 @@ pub fn run(cli: Cli, sides: &'static dyn Sides) -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Route(args) => route::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
         Command::Check(arg) => match load(&arg.config, sides) {
             Ok((config, side_summary)) => {
                 let text = format!(

@@ -88,7 +88,7 @@ async fn take(rt: &Runtime, token: &str, body: &[u8]) -> Result<(), Refusal> {
     if let Some(row) = store.pay_by_token(token).await.map_err(down)? {
         let (merchant, upstream) = owner(rt, &row.mch_no, &row.app_id, &row.upstream)?;
         verify(&merchant, &upstream, body)?;
-        return pay(rt, store, &merchant, &upstream, &row).await.map(drop);
+        return pay(rt, store, &merchant, &upstream, &row).await;
     }
     if let Some(row) = store.refund_by_token(token).await.map_err(down)? {
         // The upstream the refund went to is its pay order's, when paybridge made the order.
@@ -151,34 +151,61 @@ fn verify(merchant: &Merchant, upstream: &Upstream, body: &[u8]) -> Result<(), R
 }
 
 /// Reads the pay order of `row` again and queues the merchant's notification if its state calls
-/// for one (once per order and state). Answers DaxPay's status (the settlement worker's verdict).
-pub(crate) async fn pay(
+/// for one (once per order and state).
+async fn pay(
     rt: &Runtime,
     store: &OrderStore,
     merchant: &Merchant,
     upstream: &Upstream,
     row: &PayRow,
-) -> Result<PayOrder, Refusal> {
+) -> Result<(), Refusal> {
     let biz = merchant.daxpay.number(&row.mch_order_no);
     let order = read_pay(rt, merchant, upstream, &biz).await?;
     if order.biz_order_no != biz {
         return Err(Refusal::UnknownOrder);
     }
-    if let Some(state) = pay_state(merchant, &order) {
-        enqueue(
-            store,
-            pay_job(merchant, row, order.clone(), state, now_ms()),
-        )
-        .await?;
-    }
-    Ok(order)
+    notify_pay(store, merchant, row, order).await
 }
 
-/// Reads the refund of `row` again and queues the merchant's notification if it is final (once
-/// per refund and state). Answers DaxPay's record of it.
-pub(crate) async fn refund(
+/// Queues the merchant's notification of `order` if its state calls for one (once per order and
+/// state, however often DaxPay calls or paybridge looks).
+pub(crate) async fn notify_pay(
+    store: &OrderStore,
+    merchant: &Merchant,
+    row: &PayRow,
+    order: PayOrder,
+) -> Result<(), Refusal> {
+    match pay_state(merchant, &order) {
+        Some(state) => enqueue(store, pay_job(merchant, row, order, state, now_ms())).await,
+        None => Ok(()),
+    }
+}
+
+/// Reads the refund of `row` again and queues the merchant's notification if it is final.
+async fn refund(
     rt: &Runtime,
     store: &OrderStore,
+    merchant: &Merchant,
+    upstream: &Upstream,
+    row: &RefundRow,
+) -> Result<(), Refusal> {
+    let record = read_refund(rt, merchant, upstream, row).await?;
+    notify_refund(store, merchant, row, record).await
+}
+
+/// Queues the merchant's notification of a final refund (once per refund and state).
+pub(crate) async fn notify_refund(
+    store: &OrderStore,
+    merchant: &Merchant,
+    row: &RefundRow,
+    record: RefundRecord,
+) -> Result<(), Refusal> {
+    enqueue(store, refund_job(merchant, row, record, now_ms())).await
+}
+
+/// The refund of `row`, read again with a signed query (by DaxPay's number when known).
+pub(crate) async fn read_refund(
+    rt: &Runtime,
     merchant: &Merchant,
     upstream: &Upstream,
     row: &RefundRow,
@@ -193,7 +220,6 @@ pub(crate) async fn refund(
     if record.biz_refund_no != biz {
         return Err(Refusal::UnknownOrder);
     }
-    enqueue(store, refund_job(merchant, row, record.clone(), now_ms())).await?;
     Ok(record)
 }
 

@@ -33,13 +33,13 @@ use arc_swap::ArcSwap;
 use tokio::task::JoinSet;
 
 use crate::config::SettlementConfig;
-use crate::domain::order::{PayStatus, RefundOrderStatus};
-use crate::notify::intake::{self, Refusal};
 use crate::notify::now_ms;
 use crate::proxy::runtime::Runtime;
-use crate::store::{
-    CheckResult, OrderStore, Settlement, SettlementKind, SettlementStatus, StoreError,
-};
+use crate::store::{CheckResult, OrderStore, Settlement, SettlementStatus, StoreError};
+use check::{apply, observe, Observed};
+
+mod check;
+pub mod reconcile;
 
 /// How often the ledger's gauges are brought up to date.
 const STATS_EVERY: Duration = Duration::from_secs(5);
@@ -211,116 +211,31 @@ impl Found {
         }
     }
 
-    fn not_known(why: Refusal) -> Found {
+    fn unknown(why: impl Into<String>) -> Found {
         Found::Open {
             dax_state: None,
-            error: Some(why.label().to_owned()),
-        }
-    }
-
-    fn store(e: StoreError) -> Found {
-        Found::Open {
-            dax_state: None,
-            error: Some(e.to_string()),
+            error: Some(why.into()),
         }
     }
 }
 
+/// Looks at the entry's row and DaxPay's record, and applies what follows.
 async fn check(rt: &Runtime, store: &OrderStore, entry: &Settlement) -> Found {
-    match entry.kind {
-        SettlementKind::Pay => check_pay(rt, store, entry).await,
-        SettlementKind::Refund => check_refund(rt, store, entry).await,
+    let view = match observe(rt, store, entry.kind, &entry.mch_no, &entry.number).await {
+        Observed::Seen(view) => view,
+        Observed::NotAtDaxPay => return Found::unknown("not at DaxPay"),
+        Observed::Unknown(why) => return Found::unknown(why),
+        Observed::Gone => return Found::Gone,
+    };
+    if let Err(why) = apply(store, &view).await {
+        return Found::unknown(why);
     }
-}
-
-async fn check_pay(rt: &Runtime, store: &OrderStore, entry: &Settlement) -> Found {
-    let row = match store
-        .pay_by_mch_order_no(&entry.mch_no, &entry.number)
-        .await
-    {
-        Ok(Some(row)) => row,
-        Ok(None) => return Found::Gone,
-        Err(e) => return Found::store(e),
-    };
-    let (merchant, upstream) = match intake::owner(rt, &row.mch_no, &row.app_id, &row.upstream) {
-        Ok(owner) => owner,
-        Err(why) => return Found::not_known(why),
-    };
-    let order = match intake::pay(rt, store, &merchant, &upstream, &row).await {
-        Ok(order) => order,
-        Err(why) => return Found::not_known(why),
-    };
-    if row.pay_order_id.is_none() {
-        // DaxPay made the order though paybridge never saw its answer: the row learns its number
-        // (and a later query or refund finds it).
-        if let Err(e) = store
-            .complete_pay(&row.mch_no, &row.mch_order_no, &order.order_no, &row)
-            .await
-        {
-            return Found::store(e);
-        }
-    }
-    let state = order.status.as_str();
-    match order.status {
-        PayStatus::Wait | PayStatus::Progress => Found::Open {
-            dax_state: Some(state),
+    if view.is_final() {
+        Found::Final(view.state())
+    } else {
+        Found::Open {
+            dax_state: Some(view.state()),
             error: None,
-        },
-        PayStatus::Success
-        | PayStatus::Close
-        | PayStatus::Cancel
-        | PayStatus::Fail
-        | PayStatus::Timeout => Found::Final(state),
-    }
-}
-
-async fn check_refund(rt: &Runtime, store: &OrderStore, entry: &Settlement) -> Found {
-    let row = match store
-        .refund_by_mch_refund_no(&entry.mch_no, &entry.number)
-        .await
-    {
-        Ok(Some(row)) => row,
-        Ok(None) => return Found::Gone,
-        Err(e) => return Found::store(e),
-    };
-    // The upstream a refund went to is its pay order's, when paybridge made the order.
-    let paid = match &row.pay_order_id {
-        Some(id) => match store.pay_by_order_id(&row.mch_no, id).await {
-            Ok(paid) => paid,
-            Err(e) => return Found::store(e),
-        },
-        None => None,
-    };
-    let upstream = paid.map(|p| p.upstream).unwrap_or_default();
-    let (merchant, upstream) = match intake::owner(rt, &row.mch_no, &row.app_id, &upstream) {
-        Ok(owner) => owner,
-        Err(why) => return Found::not_known(why),
-    };
-    let record = match intake::refund(rt, store, &merchant, &upstream, &row).await {
-        Ok(record) => record,
-        Err(why) => return Found::not_known(why),
-    };
-    if row.refund_order_id.is_none() {
-        if let Err(e) = store
-            .complete_refund(
-                &row.mch_no,
-                &row.mch_refund_no,
-                &record.refund_no,
-                row.pay_amount_fen,
-            )
-            .await
-        {
-            return Found::store(e);
-        }
-    }
-    let state = record.status.as_str();
-    match record.status {
-        RefundOrderStatus::Progress => Found::Open {
-            dax_state: Some(state),
-            error: None,
-        },
-        RefundOrderStatus::Success | RefundOrderStatus::Fail | RefundOrderStatus::Close => {
-            Found::Final(state)
         }
     }
 }

@@ -183,6 +183,21 @@ pub(crate) mod sql {
         settlement_columns!(),
         " FROM settlements WHERE status = $1 ORDER BY created_at_ms, id LIMIT $2"
     );
+    /// The rows written in [$1, $2), the oldest first: (kind, mch_no, number).
+    pub(crate) const ROWS_WRITTEN: &str = "SELECT 'pay', mch_no, mch_order_no, created_at_ms \
+         FROM pay_orders WHERE created_at_ms >= $1 AND created_at_ms < $2 \
+         UNION ALL SELECT 'refund', mch_no, mch_refund_no, created_at_ms \
+         FROM refund_orders WHERE created_at_ms >= $1 AND created_at_ms < $2 \
+         ORDER BY 4, 1, 2, 3";
+    /// The entries not final yet, the oldest first: (kind, mch_no, number).
+    pub(crate) const NOT_FINAL: &str = "SELECT kind, mch_no, number, created_at_ms \
+         FROM settlements WHERE status IN ('open', 'abandoned') ORDER BY 4, 1, 2, 3";
+    /// What an operator's reconciliation found final at DaxPay, whoever holds the entry (an
+    /// entry gone stays gone).
+    pub(crate) const RECORD_FINAL: &str = "UPDATE settlements SET status = 'final', \
+         dax_state = $4, checks = checks + 1, last_error = NULL, settled_at_ms = $5, \
+         lease_owner = NULL, lease_until_ms = NULL \
+         WHERE kind = $1 AND mch_no = $2 AND number = $3 AND status <> 'gone'";
     pub(crate) const STATS: &str = "SELECT \
          count(*) FILTER (WHERE status = 'open'), \
          count(*) FILTER (WHERE status = 'abandoned'), \
@@ -274,6 +289,34 @@ impl OrderStore {
     ) -> Result<Vec<Settlement>, StoreError> {
         self.ready().await?;
         on_backend!(self, b => b.settlements(status, limit))
+    }
+
+    /// The rows written in `[from_ms, to_ms)` (or, with no window, the rows whose entry is not
+    /// final), the oldest first, as `(kind, mch_no, number)`.
+    pub async fn settlement_keys(
+        &self,
+        window: Option<(i64, i64)>,
+    ) -> Result<Vec<(SettlementKind, String, String)>, StoreError> {
+        self.ready().await?;
+        let (statement, from, to) = match window {
+            Some((from, to)) => (sql::ROWS_WRITTEN, Some(from), Some(to)),
+            None => (sql::NOT_FINAL, None, None),
+        };
+        on_backend!(self, b => b.settlement_keys(statement, from, to))
+    }
+
+    /// Records that DaxPay says `(kind, mch_no, number)` is final in `dax_state` (an operator's
+    /// repair: [`crate::settle::reconcile`]).
+    pub async fn record_final(
+        &self,
+        kind: SettlementKind,
+        mch_no: &str,
+        number: &str,
+        dax_state: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.record_final(kind, mch_no, number, dax_state, now_ms))
     }
 
     pub async fn settlement_stats(&self) -> Result<SettlementStats, StoreError> {

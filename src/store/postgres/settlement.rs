@@ -121,6 +121,40 @@ impl Postgres {
             .collect()
     }
 
+    pub(crate) async fn settlement_keys(
+        &self,
+        statement: &'static str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<(SettlementKind, String, String)>, StoreError> {
+        let rows = match (from, to) {
+            (Some(from), Some(to)) => self.query(statement, &[&from, &to]).await?,
+            _ => self.query(statement, &[]).await?,
+        };
+        rows.iter()
+            .map(|r| {
+                let kind: String = get(r, 0)?;
+                Ok((SettlementKind::parse(&kind)?, get(r, 1)?, get(r, 2)?))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn record_final(
+        &self,
+        kind: SettlementKind,
+        mch_no: &str,
+        number: &str,
+        dax_state: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.execute_with(
+            sql::RECORD_FINAL,
+            &[&kind.as_str(), &mch_no, &number, &dax_state, &now_ms],
+        )
+        .await
+        .map(drop)
+    }
+
     pub(crate) async fn settlement_stats(&self) -> Result<SettlementStats, StoreError> {
         let row = self.query(sql::STATS, &[]).await?;
         let row = row

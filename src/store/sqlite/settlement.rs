@@ -156,6 +156,51 @@ impl Sqlite {
         .await
     }
 
+    pub(crate) async fn settlement_keys(
+        &self,
+        statement: &'static str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<(SettlementKind, String, String)>, StoreError> {
+        self.call(move |conn| {
+            let stmt = conn.statement(statement).map_err(unavailable)?;
+            let read = |r: &Row<'_>| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?));
+            let rows = match (from, to) {
+                (Some(from), Some(to)) => stmt.query_map(params![from, to], read),
+                _ => stmt.query_map([], read),
+            }
+            .map_err(unavailable)?;
+            rows.map(|r| {
+                let (kind, mch_no, number) = r.map_err(read_error)?;
+                Ok((SettlementKind::parse(&kind)?, mch_no, number))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    pub(crate) async fn record_final(
+        &self,
+        kind: SettlementKind,
+        mch_no: &str,
+        number: &str,
+        dax_state: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (mch_no, number, dax_state) =
+            (mch_no.to_owned(), number.to_owned(), dax_state.to_owned());
+        self.call(move |conn| {
+            exec(
+                conn,
+                sql::RECORD_FINAL,
+                params![kind.as_str(), mch_no, number, dax_state, now_ms],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     pub(crate) async fn settlement_stats(&self) -> Result<SettlementStats, StoreError> {
         self.call(|conn| {
             conn.query_row(sql::STATS, [], |r| {
