@@ -15,6 +15,7 @@ mod notify;
 mod parse;
 mod raw;
 mod replay;
+mod retention;
 mod routing;
 mod server;
 mod settlement;
@@ -29,6 +30,7 @@ pub use notify::NotifyConfig;
 pub(crate) use parse::invalid;
 pub use parse::offset_text;
 pub use replay::{ReplayConfig, ReplayStoreKind, REPLAY_MARGIN};
+pub use retention::RetentionConfig;
 pub use routing::{Action, DaxTarget, Rollout, Routing, Rule};
 pub use server::{ServerConfig, SuccessReply, MAX_PUBLIC_URL_CHARS};
 pub use settlement::SettlementConfig;
@@ -50,7 +52,7 @@ pub const DEFAULT_PATH: &str = "config/paybridge.toml";
 
 /// Top-level sections that `PAYBRIDGE_<SECTION>__<KEY>` variables may override (the sandbox
 /// sections' overrides are read by the sandbox crate).
-const ENV_SECTIONS: [&str; 8] = [
+const ENV_SECTIONS: [&str; 9] = [
     "server",
     "log",
     "upstreams",
@@ -59,6 +61,7 @@ const ENV_SECTIONS: [&str; 8] = [
     "store",
     "notify",
     "settlement",
+    "retention",
 ];
 
 /// The validated configuration.
@@ -86,6 +89,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Following every order and refund up until it is final.
     pub settlement: SettlementConfig,
+    /// Pruning what is final and delivered.
+    pub retention: RetentionConfig,
     /// How many secrets are written inline (warned about when the file is readable by others).
     pub inline_secrets: usize,
 }
@@ -135,6 +140,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let store = store::validate(raw.store)?;
     let notify = notify::validate(raw.notify)?;
     let settlement = settlement::validate(raw.settlement)?;
+    let retention = retention::validate(raw.retention)?;
 
     Ok(Config {
         server,
@@ -159,6 +165,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         store,
         notify,
         settlement,
+        retention,
         inline_secrets,
     })
 }

@@ -32,6 +32,8 @@ pub struct RawConfig {
     pub notify: RawNotify,
     #[serde(default)]
     pub settlement: RawSettlement,
+    #[serde(default)]
+    pub retention: RawRetention,
     /// `[sandbox]`: accepted here, read and validated by the `paybridge-sandbox` crate.
     #[allow(dead_code)]
     pub sandbox: Option<IgnoredAny>,
@@ -64,6 +66,14 @@ pub struct RawReplay {
     pub ttl_secs: Option<u64>,
     /// "allow" (default) or "reject" requests while the store cannot be reached.
     pub on_store_error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub keep_days: Option<u64>,
+    pub batch: Option<usize>,
+    pub every_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

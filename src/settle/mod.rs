@@ -40,15 +40,19 @@ use check::{apply, observe, Observed};
 
 mod check;
 pub mod reconcile;
+pub mod retention;
 
 /// How often the ledger's gauges are brought up to date.
 const STATS_EVERY: Duration = Duration::from_secs(5);
 /// How often rows without an entry are looked for (after the first look, at start).
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
-/// Starts the worker on the runtime `current` holds (a reload swaps it; the worker follows).
+/// Starts the worker, and the pruning of what is finished ([`retention`]), on the runtime
+/// `current` holds (a reload swaps it; both follow).
 pub fn spawn(current: Arc<ArcSwap<Runtime>>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(run(current))
+    tokio::spawn(async move {
+        tokio::join!(run(current.clone()), retention::run(current));
+    })
 }
 
 async fn run(current: Arc<ArcSwap<Runtime>>) {

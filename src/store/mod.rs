@@ -23,6 +23,7 @@ mod sqlite;
 pub use outbox_rows::{
     NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
 };
+pub use retention::Pruned;
 pub use rows::{Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};
 pub use settlement::{CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus};
 
@@ -63,6 +64,7 @@ macro_rules! on_backend {
 
 // After the macro: they use it.
 mod outbox;
+mod retention;
 mod settlement;
 
 impl OrderStore {

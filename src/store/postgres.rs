@@ -15,6 +15,7 @@ use super::sql;
 use crate::config::StoreUrl;
 
 mod outbox;
+mod retention;
 mod settlement;
 
 /// Connecting, and waiting for a free connection: an unreachable store fails fast.
