@@ -38,15 +38,18 @@ pub struct ReconcileArgs {
 pub fn run(args: ReconcileArgs) -> ExitCode {
     let scope = match scope(args.from.as_deref(), args.to.as_deref()) {
         Ok(scope) => scope,
-        Err(e) => return super::fail(&e),
+        Err(e) => return fail(&e),
     };
     let config = match Config::load(&args.config) {
         Ok(config) => Arc::new(config),
-        Err(e) => return super::fail(&format!("{}: {e}", args.config.display())),
+        Err(e) => return fail(&format!("{}: {e}", args.config.display())),
     };
-    let runtime = match super::runtime() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
-        Err(e) => return super::fail(&format!("cannot start: {e}")),
+        Err(e) => return fail(&format!("cannot start: {e}")),
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
@@ -71,7 +74,7 @@ pub fn run(args: ReconcileArgs) -> ExitCode {
     }
     let report = match report {
         Ok(report) => report,
-        Err(e) => return super::fail(&e.to_string()),
+        Err(e) => return fail(&e.to_string()),
     };
     if args.json {
         println!(
@@ -86,6 +89,12 @@ pub fn run(args: ReconcileArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Prints `message` (any URL's password masked) and exits with 2.
+fn fail(message: &str) -> ExitCode {
+    eprintln!("paybridge: {}", crate::secret::redact_userinfo(message));
+    ExitCode::from(2)
 }
 
 fn scope(from: Option<&str>, to: Option<&str>) -> Result<Scope, String> {
@@ -119,8 +128,8 @@ mod tests {
                 Some("2026-12-02T00:00:00Z")
             ),
             Ok(Scope::Written {
-                from_ms: 1_764_518_400_000,
-                to_ms: 1_764_633_600_000
+                from_ms: 1_796_054_400_000,
+                to_ms: 1_796_169_600_000
             })
         );
         let err = scope(Some("yesterday"), None).unwrap_err();

@@ -16,16 +16,20 @@
 
 mod outbox_rows;
 mod postgres;
+mod retention_rows;
 mod rows;
+mod settlement_rows;
 mod sql;
 mod sqlite;
 
 pub use outbox_rows::{
     NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
 };
-pub use retention::Pruned;
+pub use retention_rows::Pruned;
 pub use rows::{Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};
-pub use settlement::{CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus};
+pub use settlement_rows::{
+    CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus,
+};
 
 use std::sync::Arc;
 

@@ -12,23 +12,9 @@
 //! On SQLite the file is then shrunk by incremental vacuum (`retention` turns it on once,
 //! rewriting the file, the first time it runs on a database created without it).
 
+use super::retention_rows::Pruned;
 use super::rows::StoreError;
 use super::OrderStore;
-
-/// How many of each were pruned.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pruned {
-    pub notifications: u64,
-    pub refunds: u64,
-    pub pays: u64,
-    pub settlements: u64,
-}
-
-impl Pruned {
-    pub fn total(&self) -> u64 {
-        self.notifications + self.refunds + self.pays + self.settlements
-    }
-}
 
 pub(crate) mod sql {
     // Each: created before $1, at most $2 of them.

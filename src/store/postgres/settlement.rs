@@ -6,8 +6,9 @@ use tokio_postgres::Row;
 
 use super::{get, Postgres};
 use crate::store::rows::StoreError;
-use crate::store::settlement::{
-    sql, CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus,
+use crate::store::settlement::sql;
+use crate::store::settlement_rows::{
+    CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus,
 };
 
 impl Postgres {

@@ -6,8 +6,9 @@ use rusqlite::{params, OptionalExtension, Row};
 use super::conn::{exec, query_one};
 use super::{read_error, unavailable, Sqlite};
 use crate::store::rows::StoreError;
-use crate::store::settlement::{
-    sql, CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus,
+use crate::store::settlement::sql;
+use crate::store::settlement_rows::{
+    CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus,
 };
 
 impl Sqlite {
