@@ -187,6 +187,8 @@ pub async fn run(
     }
     // Notifications queued before a restart are delivered after it.
     let notifier = gateway.start_notifier();
+    // Orders and refunds left open before a restart are followed up after it.
+    let settlement = gateway.start_settlement();
     let server = gateway.config().server.clone();
     let limits = crate::server::Limits {
         grace: SHUTDOWN_GRACE,
@@ -202,6 +204,7 @@ pub async fn run(
     let _ = side_stop_tx.send(true);
     // Jobs in flight keep their leases and are taken again after the restart.
     notifier.abort();
+    settlement.abort();
     if let Some(task) = upkeep {
         task.abort();
     }

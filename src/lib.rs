@@ -25,6 +25,7 @@ pub mod reload;
 pub mod replay;
 pub mod secret;
 pub mod server;
+pub mod settle;
 pub mod side;
 pub mod store;
 pub mod telemetry;

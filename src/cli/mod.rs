@@ -1,11 +1,12 @@
-//! The `paybridge` command line: `serve`, `sandbox`, `check`, `sign`, `route`, `verify`.
-//! `check` (`check.rs`) also connects to the stores unless `--offline`.
+//! The `paybridge` command line: `serve`, `sandbox`, `check`, `sign`, `route`, `verify`,
+//! `reconcile`. `check` (`check.rs`) also connects to the stores unless `--offline`.
 //!
 //! The sandboxes are not part of this library: [`run`] takes them as [`Sides`], which the
 //! binary implements with the `paybridge-sandbox` crate.
 
 mod check;
 mod output;
+mod reconcile;
 mod route;
 mod sign;
 mod verify;
@@ -47,6 +48,8 @@ pub enum Command {
     Route(route::RouteArgs),
     /// Check the signature of a request or answer read on stdin; say why it does not verify.
     Verify(verify::VerifyArgs),
+    /// Compare the order store with DaxPay and report every difference (--repair: settle them).
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,6 +77,7 @@ pub fn run(cli: Cli, sides: &'static dyn Sides) -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Route(args) => route::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
         Command::Check(args) => run_check(args, sides),
         Command::Serve(arg) => match load(&arg.config, sides) {
             Ok((config, _)) => {

@@ -15,8 +15,10 @@ mod notify;
 mod parse;
 mod raw;
 mod replay;
+mod retention;
 mod routing;
 mod server;
+mod settlement;
 mod sharing;
 mod store;
 mod summary;
@@ -28,8 +30,10 @@ pub use notify::NotifyConfig;
 pub(crate) use parse::invalid;
 pub use parse::offset_text;
 pub use replay::{ReplayConfig, ReplayStoreKind, REPLAY_MARGIN};
+pub use retention::RetentionConfig;
 pub use routing::{Action, DaxTarget, Rollout, Routing, Rule};
 pub use server::{ServerConfig, SuccessReply, MAX_PUBLIC_URL_CHARS};
+pub use settlement::SettlementConfig;
 pub use store::{StoreConfig, StoreTarget, StoreUrl, DEFAULT_STORE_URL};
 pub use upstreams::{LegacyUpstream, Resilience, Upstream, DEFAULT_MAX_CONNECTIONS};
 
@@ -48,7 +52,7 @@ pub const DEFAULT_PATH: &str = "config/paybridge.toml";
 
 /// Top-level sections that `PAYBRIDGE_<SECTION>__<KEY>` variables may override (the sandbox
 /// sections' overrides are read by the sandbox crate).
-const ENV_SECTIONS: [&str; 7] = [
+const ENV_SECTIONS: [&str; 9] = [
     "server",
     "log",
     "upstreams",
@@ -56,6 +60,8 @@ const ENV_SECTIONS: [&str; 7] = [
     "replay",
     "store",
     "notify",
+    "settlement",
+    "retention",
 ];
 
 /// The validated configuration.
@@ -81,6 +87,10 @@ pub struct Config {
     pub store: StoreConfig,
     /// Delivery of notifications to merchants.
     pub notify: NotifyConfig,
+    /// Following every order and refund up until it is final.
+    pub settlement: SettlementConfig,
+    /// Pruning what is final and delivered.
+    pub retention: RetentionConfig,
     /// How many secrets are written inline (warned about when the file is readable by others).
     pub inline_secrets: usize,
 }
@@ -134,6 +144,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let (admin_listen, admin_token) = admin::validate(raw.admin)?;
     let replay = replay::validate(raw.replay, server.req_time_window, &merchants)?;
     let store = store::validate(raw.store)?;
+    let settlement = settlement::validate(raw.settlement)?;
+    let retention = retention::validate(raw.retention)?;
 
     Ok(Config {
         server,
@@ -157,6 +169,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         replay,
         store,
         notify,
+        settlement,
+        retention,
         inline_secrets,
     })
 }

@@ -30,6 +30,10 @@ pub struct RawConfig {
     pub store: RawStore,
     #[serde(default)]
     pub notify: RawNotify,
+    #[serde(default)]
+    pub settlement: RawSettlement,
+    #[serde(default)]
+    pub retention: RawRetention,
     /// `[sandbox]`: accepted here, read and validated by the `paybridge-sandbox` crate.
     #[allow(dead_code)]
     pub sandbox: Option<IgnoredAny>,
@@ -62,6 +66,25 @@ pub struct RawReplay {
     pub ttl_secs: Option<u64>,
     /// "allow" (default) or "reject" requests while the store cannot be reached.
     pub on_store_error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub keep_days: Option<u64>,
+    pub batch: Option<usize>,
+    pub every_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettlement {
+    pub enabled: Option<bool>,
+    pub first_check_after_ms: Option<u64>,
+    pub max_interval_ms: Option<u64>,
+    pub give_up_after_secs: Option<usize>,
+    pub poll_ms: Option<u64>,
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

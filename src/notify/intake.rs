@@ -30,6 +30,7 @@ use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use crate::dialect::daxpay::order_query::query_fields;
 use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dispatch::DaxCall;
+use crate::domain::ops::RefundRecord;
 use crate::domain::order::{OrderRef, PayOrder};
 use crate::domain::Failure;
 use crate::proxy::runtime::Runtime;
@@ -51,7 +52,7 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Refusal::UnknownOrder => "unknown_order",
             Refusal::BadSignature => "bad_signature",
@@ -106,7 +107,9 @@ async fn take(rt: &Runtime, token: &str, body: &[u8]) -> Result<(), Refusal> {
         let upstream = paid.map(|p| p.upstream).unwrap_or_default();
         let (merchant, upstream) = owner(rt, &row.mch_no, &row.app_id, &upstream)?;
         verify(&merchant, &upstream, body)?;
-        return refund(rt, store, &merchant, &upstream, &row).await;
+        return refund(rt, store, &merchant, &upstream, &row)
+            .await
+            .map(drop);
     }
     tracing::warn!("a DaxPay callback for an unknown token: not acknowledged");
     Err(Refusal::UnknownOrder)
@@ -155,6 +158,8 @@ fn verify(merchant: &Merchant, upstream: &Upstream, body: &[u8]) -> Result<(), R
     }
 }
 
+/// Reads the pay order of `row` again and queues the merchant's notification if its state calls
+/// for one (once per order and state).
 async fn pay(
     rt: &Runtime,
     store: &OrderStore,
@@ -167,8 +172,19 @@ async fn pay(
     if order.biz_order_no != biz {
         return Err(Refusal::UnknownOrder);
     }
-    // DaxPay called back on this request's token: it accepted this request, whose fields the
-    // row carries from now on (its own answer may not have come, or may never).
+    settle_pay(store, merchant, row, order).await
+}
+
+/// DaxPay's record `order` of `row`'s pay order: a pending row is completed with `row`'s fields
+/// (those of the request DaxPay accepted when `row` came by a callback's token; the live
+/// attempt's when a settlement check read it), and the merchant's notification queued if the
+/// state calls for one (once per order and state, however often DaxPay calls or paybridge looks).
+pub(crate) async fn settle_pay(
+    store: &OrderStore,
+    merchant: &Merchant,
+    row: &PayRow,
+    order: PayOrder,
+) -> Result<(), Refusal> {
     let settled;
     let row = match row.state {
         RowState::Pending => {
@@ -186,10 +202,11 @@ async fn pay(
 }
 
 fn store_down(e: StoreError) -> Refusal {
-    tracing::error!(error = %e, "order store unavailable: DaxPay's callback is not acknowledged");
+    tracing::error!(error = %e, "order store unavailable: DaxPay's outcome is not recorded");
     Refusal::StoreDown
 }
 
+/// Reads the refund of `row` again; the row settled with this request's fields.
 async fn refund(
     rt: &Runtime,
     store: &OrderStore,
@@ -197,6 +214,35 @@ async fn refund(
     upstream: &Upstream,
     row: &RefundRow,
 ) -> Result<(), Refusal> {
+    let record = read_refund(rt, merchant, upstream, row).await?;
+    settle_refund(store, merchant, row, record, Some(row.clone())).await
+}
+
+/// DaxPay's record of `row`'s refund: the row settled with the accepted request's fields
+/// (`accepted`, when known by a callback's token; else the pending attempt that matches) and
+/// DaxPay's status (never lowered), and the notification of a final refund queued once if the
+/// row now holds that status.
+pub(crate) async fn settle_refund(
+    store: &OrderStore,
+    merchant: &Merchant,
+    row: &RefundRow,
+    record: RefundRecord,
+    accepted: Option<RefundRow>,
+) -> Result<(), Refusal> {
+    settle::refund_final(store, merchant, &row.mch_refund_no, record, accepted)
+        .await
+        .map_err(store_down)?;
+    super::wake();
+    Ok(())
+}
+
+/// The refund of `row`, read again with a signed query (by DaxPay's number when known).
+pub(crate) async fn read_refund(
+    rt: &Runtime,
+    merchant: &Merchant,
+    upstream: &Upstream,
+    row: &RefundRow,
+) -> Result<RefundRecord, Refusal> {
     let biz = merchant.daxpay.number(&row.mch_refund_no);
     let fields = match &row.refund_order_id {
         Some(no) => Fields::default().text("refundNo", Some(no)),
@@ -207,19 +253,7 @@ async fn refund(
     if record.biz_refund_no != biz {
         return Err(Refusal::UnknownOrder);
     }
-    // The row settled with this request's fields and DaxPay's status (never lowered), and the
-    // notification queued once if the row holds that status.
-    settle::refund_final(
-        store,
-        merchant,
-        &row.mch_refund_no,
-        record,
-        Some(row.clone()),
-    )
-    .await
-    .map_err(store_down)?;
-    super::wake();
-    Ok(())
+    Ok(record)
 }
 
 /// Writes the job (once per order and state, however often DaxPay calls) and wakes the workers.

@@ -93,6 +93,12 @@ impl Gateway {
         crate::notify::deliver::spawn(self.runtime.clone())
     }
 
+    /// Starts the worker that follows every order and refund up until DaxPay says it is final
+    /// (one per gateway; it follows reloads).
+    pub fn start_settlement(&self) -> tokio::task::JoinHandle<()> {
+        crate::settle::spawn(self.runtime.clone())
+    }
+
     /// The order store (`None`: it could not be opened).
     pub fn orders(&self) -> Option<crate::store::OrderStore> {
         self.runtime.load().orders.clone()

@@ -26,7 +26,9 @@
 mod outbox_rows;
 mod postgres;
 pub mod probe;
+mod retention_rows;
 mod rows;
+mod settlement_rows;
 mod sql;
 mod sqlite;
 
@@ -37,6 +39,10 @@ pub use outbox_rows::{
 pub use rows::{
     Abandoned, Attempt, Completion, Inserted, Joined, PaidBy, PayRow, RefundRow, RefundSettlement,
     RowState, StoreError,
+};
+pub use retention_rows::Pruned;
+pub use settlement_rows::{
+    CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus,
 };
 
 use std::sync::Arc;
@@ -74,8 +80,10 @@ macro_rules! on_backend {
     };
 }
 
-// After the macro: it is used there.
+// After the macro: they use it.
 mod outbox;
+mod retention;
+mod settlement;
 
 impl OrderStore {
     /// `url`: `sqlite://PATH` (file created on first use, parent directories too, WAL journal,
@@ -110,9 +118,32 @@ impl OrderStore {
     pub async fn insert_pay(&self, row: impl Into<PayRow>) -> Result<Inserted<PayRow>, StoreError> {
         self.ready().await?;
         let row = row.into();
-        match &self.inner.backend {
+        let key = (
+            row.mch_no.clone(),
+            row.mch_order_no.clone(),
+            row.created_at_ms,
+        );
+        let inserted = match &self.inner.backend {
             Backend::Sqlite(b) => b.insert_pay(row).await,
             Backend::Postgres(b) => b.insert_pay(&row).await,
+        }?;
+        if matches!(inserted, Inserted::New) {
+            self.follow(SettlementKind::Pay, &key.0, &key.1, key.2)
+                .await;
+        }
+        Ok(inserted)
+    }
+
+    /// Enrols a row just written in the settlement ledger. A failure is logged, not returned:
+    /// the row stands, and the worker's sweep ([`OrderStore::enroll_missing`]) enrols it later.
+    async fn follow(&self, kind: SettlementKind, mch_no: &str, number: &str, created_at_ms: i64) {
+        // Due at once; the worker leaves an entry alone until it is old enough (its
+        // `first_check_after`), time for DaxPay's own answer and callback.
+        if let Err(e) = self
+            .enroll(kind, mch_no, number, created_at_ms, created_at_ms)
+            .await
+        {
+            tracing::error!(error = %e, kind = kind.as_str(), "a row could not be enrolled for settlement: the sweep will");
         }
     }
 
@@ -198,7 +229,17 @@ impl OrderStore {
     /// Takes `(mch_no, mch_refund_no)` for `row`, or answers the row that holds it.
     pub async fn insert_refund(&self, row: &RefundRow) -> Result<Inserted<RefundRow>, StoreError> {
         self.ready().await?;
-        on_backend!(self, b => b.insert_refund(row))
+        let inserted = on_backend!(self, b => b.insert_refund(row))?;
+        if matches!(inserted, Inserted::New) {
+            self.follow(
+                SettlementKind::Refund,
+                &row.mch_no,
+                &row.mch_refund_no,
+                row.created_at_ms,
+            )
+            .await;
+        }
+        Ok(inserted)
     }
 
     /// [`OrderStore::insert_refund`] after reading the merchant's pay order that `paid_by` names
@@ -211,7 +252,12 @@ impl OrderStore {
         mut row: RefundRow,
     ) -> Result<Inserted<RefundRow>, StoreError> {
         self.ready().await?;
-        match &self.inner.backend {
+        let key = (
+            row.mch_no.clone(),
+            row.mch_refund_no.clone(),
+            row.created_at_ms,
+        );
+        let inserted = match &self.inner.backend {
             Backend::Sqlite(b) => b.insert_refund_of(paid_by, row).await,
             Backend::Postgres(b) => {
                 if let Some(by) = paid_by {
@@ -220,7 +266,12 @@ impl OrderStore {
                 }
                 b.insert_refund(&row).await
             }
+        }?;
+        if matches!(inserted, Inserted::New) {
+            self.follow(SettlementKind::Refund, &key.0, &key.1, key.2)
+                .await;
         }
+        Ok(inserted)
     }
 
     /// Records what DaxPay holds of a refund, in one step: DaxPay's number, the paid amount when

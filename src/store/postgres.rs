@@ -16,7 +16,9 @@ use crate::config::StoreUrl;
 
 mod attempts;
 mod outbox;
+mod retention;
 pub(crate) mod server_error;
+mod settlement;
 
 /// Connecting, and waiting for a free connection: an unreachable store fails fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

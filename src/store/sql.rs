@@ -7,6 +7,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_orders.sql")),
     (2, include_str!("migrations/0002_outbox.sql")),
     (3, include_str!("migrations/0003_attempts.sql")),
+    (4, include_str!("migrations/0004_settlement.sql")),
 ];
 
 /// The one thing the two backends spell differently in a migration: a generated 64-bit key.

@@ -20,6 +20,8 @@ use conn::{query_one, Conn, Worker};
 mod attempts;
 mod conn;
 mod outbox;
+mod retention;
+mod settlement;
 
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -20,6 +20,8 @@ use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub mod merchant;
+
 pub const JEEPAY_MCH: &str = "M1623984572";
 pub const JEEPAY_APP: &str = "60cc09bce4b0f1c0b83761c9";
 pub const JEEPAY_SECRET: &str = "EWEFD123RGSRETYDFNGFGFGSHDFGH";

@@ -124,6 +124,12 @@ impl Sandbox {
         self.inner.orders.get(order_no)
     }
 
+    /// A snapshot of the order with the merchant's number `biz_order_no` (in any app): what
+    /// DaxPay made for a request whose answer was lost.
+    pub fn order_by_biz(&self, biz_order_no: &str) -> Option<SandboxOrder> {
+        self.inner.orders.by_biz(biz_order_no)
+    }
+
     /// Changes an order as if DaxPay had moved it (paid, refunded, ...): `change` may set any
     /// field but the order number. `false` when there is no such order. A close in progress
     /// still applies its outcome when it finishes.

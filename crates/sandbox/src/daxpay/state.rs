@@ -129,6 +129,14 @@ impl Orders {
         self.lock().get(order_no).map(|e| e.order.status)
     }
 
+    /// A snapshot of the order with the merchant's number `biz_order_no`, in any app.
+    pub(super) fn by_biz(&self, biz_order_no: &str) -> Option<SandboxOrder> {
+        self.lock()
+            .values()
+            .find(|e| e.order.biz_order_no == biz_order_no)
+            .map(|e| e.order.clone())
+    }
+
     /// A snapshot of an order by its `orderNo`.
     pub(super) fn get(&self, order_no: &str) -> Option<SandboxOrder> {
         self.lock().get(order_no).map(|e| e.order.clone())

@@ -1,0 +1,16 @@
+//! What pruning reports (`super::retention` says what is pruned).
+
+/// How many of each were pruned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub notifications: u64,
+    pub refunds: u64,
+    pub pays: u64,
+    pub settlements: u64,
+}
+
+impl Pruned {
+    pub fn total(&self) -> u64 {
+        self.notifications + self.refunds + self.pays + self.settlements
+    }
+}

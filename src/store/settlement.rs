@@ -1,0 +1,237 @@
+//! The settlement ledger: one entry per pay order and refund paybridge wrote, saying whether its
+//! final state at DaxPay is known yet, and when it is next checked (the worker is `crate::settle`).
+//!
+//! - **Every row is followed:** an entry is written when a row is ([`OrderStore::insert_pay`] and
+//!   friends call [`OrderStore::enroll`]), and [`OrderStore::enroll_missing`] adds one for any row
+//!   without (a crash between the two writes, rows from before this table), so nothing paybridge
+//!   asked DaxPay to create can be forgotten.
+//! - **Leases**, as in the outbox: [`OrderStore::claim_due_settlements`] leases open entries that
+//!   are due to one owner; several instances on one PostgreSQL database never check one entry at
+//!   once (`FOR UPDATE SKIP LOCKED`), and one left by a dead instance is taken again when its
+//!   lease is over. Only the owner can record a check ([`OrderStore::record_check`]).
+//! - **Never downgraded:** a check records `final` once, and a final, gone or abandoned entry is
+//!   never claimed again, so a stale query cannot take an order back.
+
+use super::rows::StoreError;
+use super::settlement_rows::{
+    CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus,
+};
+use super::OrderStore;
+
+// The columns, in the order entries are read.
+macro_rules! settlement_columns {
+    () => {
+        "id, kind, mch_no, number, status, dax_state, checks, next_check_at_ms, last_error, \
+         lease_owner, lease_until_ms, created_at_ms, settled_at_ms"
+    };
+}
+// Open entries due at $2, written at $5 or before, whose lease is free or over, the longest due
+// first, at most $4 of them, leased to $1 until $3.
+macro_rules! claim {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE settlements SET lease_owner = $1, lease_until_ms = $3 \
+             WHERE id IN (SELECT id FROM settlements \
+             WHERE status = 'open' AND next_check_at_ms <= $2 AND created_at_ms <= $5 \
+             AND (lease_until_ms IS NULL OR lease_until_ms <= $2) \
+             ORDER BY next_check_at_ms, id LIMIT $4",
+            $lock,
+            ") RETURNING ",
+            settlement_columns!()
+        )
+    };
+}
+
+pub(crate) mod sql {
+    /// A taken `(kind, mch_no, number)` changes nothing, unless its entry is `gone` (the row was
+    /// removed, and the number written again since): then it is followed afresh.
+    pub(crate) const ENROLL: &str = "INSERT INTO settlements (kind, mch_no, number, status, \
+         checks, next_check_at_ms, created_at_ms) VALUES ($1, $2, $3, 'open', 0, $4, $5) \
+         ON CONFLICT (kind, mch_no, number) DO UPDATE SET status = 'open', checks = 0, \
+         dax_state = NULL, last_error = NULL, settled_at_ms = NULL, \
+         next_check_at_ms = excluded.next_check_at_ms, created_at_ms = excluded.created_at_ms \
+         WHERE settlements.status = 'gone'";
+    /// Entries `gone` whose row is there again (written since) are followed afresh, due at $1.
+    pub(crate) const REOPEN_GONE: &str = "UPDATE settlements SET status = 'open', checks = 0, \
+         dax_state = NULL, last_error = NULL, settled_at_ms = NULL, next_check_at_ms = $1 \
+         WHERE status = 'gone' AND ((kind = 'pay' AND EXISTS (SELECT 1 FROM pay_orders p \
+         WHERE p.mch_no = settlements.mch_no AND p.mch_order_no = settlements.number)) \
+         OR (kind = 'refund' AND EXISTS (SELECT 1 FROM refund_orders r \
+         WHERE r.mch_no = settlements.mch_no AND r.mch_refund_no = settlements.number)))";
+    /// Every pay row without an entry gets one, due at $1 (its creation time when later).
+    pub(crate) const ENROLL_MISSING_PAY: &str = "INSERT INTO settlements (kind, mch_no, number, \
+         status, checks, next_check_at_ms, created_at_ms) \
+         SELECT 'pay', p.mch_no, p.mch_order_no, 'open', 0, $1, p.created_at_ms FROM pay_orders p \
+         WHERE NOT EXISTS (SELECT 1 FROM settlements s WHERE s.kind = 'pay' \
+         AND s.mch_no = p.mch_no AND s.number = p.mch_order_no) \
+         ON CONFLICT (kind, mch_no, number) DO NOTHING";
+    pub(crate) const ENROLL_MISSING_REFUND: &str =
+        "INSERT INTO settlements (kind, mch_no, number, \
+         status, checks, next_check_at_ms, created_at_ms) \
+         SELECT 'refund', r.mch_no, r.mch_refund_no, 'open', 0, $1, r.created_at_ms \
+         FROM refund_orders r WHERE NOT EXISTS (SELECT 1 FROM settlements s \
+         WHERE s.kind = 'refund' AND s.mch_no = r.mch_no AND s.number = r.mch_refund_no) \
+         ON CONFLICT (kind, mch_no, number) DO NOTHING";
+    pub(crate) const CLAIM_POSTGRES: &str = claim!(" FOR UPDATE SKIP LOCKED");
+    pub(crate) const CLAIM_SQLITE: &str = claim!("");
+    /// Only by the lease's owner, and only while open.
+    pub(crate) const RECORD_CHECK: &str = "UPDATE settlements SET status = $3, dax_state = $4, \
+         checks = checks + 1, next_check_at_ms = $5, last_error = $6, settled_at_ms = $7, \
+         lease_owner = NULL, lease_until_ms = NULL \
+         WHERE id = $1 AND lease_owner = $2 AND status = 'open'";
+    /// Due at once (a callback or a retry says something changed), unless final.
+    pub(crate) const CHECK_SOON: &str = "UPDATE settlements SET next_check_at_ms = $4 \
+         WHERE kind = $1 AND mch_no = $2 AND number = $3 AND status = 'open' \
+         AND next_check_at_ms > $4";
+    pub(crate) const BY_KEY: &str = concat!(
+        "SELECT ",
+        settlement_columns!(),
+        " FROM settlements WHERE kind = $1 AND mch_no = $2 AND number = $3"
+    );
+    pub(crate) const BY_STATUS: &str = concat!(
+        "SELECT ",
+        settlement_columns!(),
+        " FROM settlements WHERE status = $1 ORDER BY created_at_ms, id LIMIT $2"
+    );
+    /// The rows written in [$1, $2), the oldest first: (kind, mch_no, number).
+    pub(crate) const ROWS_WRITTEN: &str = "SELECT 'pay', mch_no, mch_order_no, created_at_ms \
+         FROM pay_orders WHERE created_at_ms >= $1 AND created_at_ms < $2 \
+         UNION ALL SELECT 'refund', mch_no, mch_refund_no, created_at_ms \
+         FROM refund_orders WHERE created_at_ms >= $1 AND created_at_ms < $2 \
+         ORDER BY 4, 1, 2, 3";
+    /// The entries not final yet, the oldest first: (kind, mch_no, number).
+    pub(crate) const NOT_FINAL: &str = "SELECT kind, mch_no, number, created_at_ms \
+         FROM settlements WHERE status IN ('open', 'abandoned') ORDER BY 4, 1, 2, 3";
+    /// What an operator's reconciliation found final at DaxPay, whoever holds the entry (an
+    /// entry gone stays gone).
+    pub(crate) const RECORD_FINAL: &str = "UPDATE settlements SET status = 'final', \
+         dax_state = $4, checks = checks + 1, last_error = NULL, settled_at_ms = $5, \
+         lease_owner = NULL, lease_until_ms = NULL \
+         WHERE kind = $1 AND mch_no = $2 AND number = $3 AND status <> 'gone'";
+    pub(crate) const STATS: &str = "SELECT \
+         count(*) FILTER (WHERE status = 'open'), \
+         count(*) FILTER (WHERE status = 'abandoned'), \
+         min(created_at_ms) FILTER (WHERE status = 'open') \
+         FROM settlements";
+}
+
+impl OrderStore {
+    /// Follows `(kind, mch_no, number)` from now on, first checked at `first_check_at_ms`. An
+    /// entry already there is left as it is.
+    pub async fn enroll(
+        &self,
+        kind: SettlementKind,
+        mch_no: &str,
+        number: &str,
+        first_check_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.enroll(kind, mch_no, number, first_check_at_ms, now_ms))
+    }
+
+    /// Enrols every pay and refund row that has no entry (or whose entry is `gone` though the
+    /// row is there again), due at `due_at_ms`. Answers how many.
+    pub async fn enroll_missing(&self, due_at_ms: i64) -> Result<u64, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.enroll_missing(due_at_ms))
+    }
+
+    /// Takes up to `limit` open entries due at `now_ms`, written at `written_by_ms` or before,
+    /// whose lease is free or over (the longest due first), leased to `owner` until
+    /// `now_ms + lease_ms`.
+    pub async fn claim_due_settlements(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        written_by_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Settlement>, StoreError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        self.ready().await?;
+        let until = now_ms.saturating_add(lease_ms.max(0));
+        let mut claimed: Vec<Settlement> = on_backend!(self, b => b.claim_settlements(owner, now_ms, written_by_ms, until, limit))?;
+        claimed.sort_by_key(|s| (s.next_check_at_ms, s.id));
+        Ok(claimed)
+    }
+
+    /// Records a check of entry `id` by `owner`: only while `owner` holds it and it is open.
+    /// Answers whether it applied.
+    pub async fn record_check(
+        &self,
+        id: i64,
+        owner: &str,
+        result: &CheckResult,
+    ) -> Result<bool, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.record_check(id, owner, result))
+    }
+
+    /// Brings an open entry's next check forward to `at_ms` (a callback arrived, a retry asked).
+    pub async fn check_soon(
+        &self,
+        kind: SettlementKind,
+        mch_no: &str,
+        number: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.check_soon(kind, mch_no, number, at_ms))
+    }
+
+    pub async fn settlement(
+        &self,
+        kind: SettlementKind,
+        mch_no: &str,
+        number: &str,
+    ) -> Result<Option<Settlement>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.settlement(kind, mch_no, number))
+    }
+
+    /// Up to `limit` entries in `status`, the oldest first.
+    pub async fn settlements(
+        &self,
+        status: SettlementStatus,
+        limit: i64,
+    ) -> Result<Vec<Settlement>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.settlements(status, limit))
+    }
+
+    /// The rows written in `[from_ms, to_ms)` (or, with no window, the rows whose entry is not
+    /// final), the oldest first, as `(kind, mch_no, number)`.
+    pub async fn settlement_keys(
+        &self,
+        window: Option<(i64, i64)>,
+    ) -> Result<Vec<(SettlementKind, String, String)>, StoreError> {
+        self.ready().await?;
+        let (statement, from, to) = match window {
+            Some((from, to)) => (sql::ROWS_WRITTEN, Some(from), Some(to)),
+            None => (sql::NOT_FINAL, None, None),
+        };
+        on_backend!(self, b => b.settlement_keys(statement, from, to))
+    }
+
+    /// Records that DaxPay says `(kind, mch_no, number)` is final in `dax_state` (an operator's
+    /// repair: [`crate::settle::reconcile`]).
+    pub async fn record_final(
+        &self,
+        kind: SettlementKind,
+        mch_no: &str,
+        number: &str,
+        dax_state: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.record_final(kind, mch_no, number, dax_state, now_ms))
+    }
+
+    pub async fn settlement_stats(&self) -> Result<SettlementStats, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.settlement_stats())
+    }
+}

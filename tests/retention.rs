@@ -1,0 +1,224 @@
+//! Retention on both backends (SQLite on a file; PostgreSQL when `PAYBRIDGE_TEST_POSTGRES_URL` is
+//! set, required in CI): what is final and delivered and older than the cut-off is pruned, a
+//! batch at a time; nothing open or undelivered is, nor a pay order with refunds left.
+
+mod common;
+
+use paybridge::config::StoreUrl;
+use paybridge::settle::retention::prune;
+use paybridge::store::{
+    NewNotification, NotificationKind, OrderStore, PayRow, RefundRow, RowState, SettlementKind,
+};
+
+const OLD: i64 = 1_600_000_000_000;
+const CUTOFF: i64 = 1_650_000_000_000;
+const NEW: i64 = 1_700_000_000_000;
+
+fn pay(no: &str, order_id: &str, created_at_ms: i64) -> PayRow {
+    PayRow {
+        mch_no: "M1".to_owned(),
+        app_id: "app1".to_owned(),
+        mch_order_no: no.to_owned(),
+        pay_order_id: Some(order_id.to_owned()),
+        way_code: "WX_NATIVE".to_owned(),
+        currency: "cny".to_owned(),
+        client_ip: None,
+        amount_fen: 1,
+        subject: "s".to_owned(),
+        body: "b".to_owned(),
+        ext_param: None,
+        notify_url: None,
+        return_url: None,
+        upstream: "dax".to_owned(),
+        created_at_ms,
+        state: RowState::Created,
+        token: None,
+        attempt: None,
+    }
+}
+
+fn refund(no: &str, of: &str, created_at_ms: i64) -> RefundRow {
+    RefundRow {
+        mch_no: "M1".to_owned(),
+        app_id: "app1".to_owned(),
+        mch_refund_no: no.to_owned(),
+        refund_order_id: Some(format!("R-{no}")),
+        pay_order_id: Some(format!("P-{of}")),
+        mch_order_no: Some(of.to_owned()),
+        refund_amount_fen: 1,
+        pay_amount_fen: Some(1),
+        currency: "cny".to_owned(),
+        ext_param: None,
+        notify_url: None,
+        created_at_ms,
+        state: RowState::Created,
+        token: None,
+        attempt: None,
+        status: None,
+    }
+}
+
+fn notification(kind: NotificationKind, order_id: &str) -> NewNotification {
+    NewNotification {
+        mch_no: "M1".to_owned(),
+        app_id: "app1".to_owned(),
+        kind,
+        order_id: order_id.to_owned(),
+        state: 2,
+        url: "https://m.example/notify".to_owned(),
+        body: "a=1".to_owned(),
+        due_at_ms: OLD,
+    }
+}
+
+async fn pay_kept(store: &OrderStore, no: &str) -> bool {
+    store.pay_by_mch_order_no("M1", no).await.unwrap().is_some()
+}
+
+async fn retention_rules(store: OrderStore) {
+    // Final, delivered, old: pruned.
+    store.insert_pay(pay("DONE", "P-DONE", OLD)).await.unwrap();
+    store
+        .record_final(SettlementKind::Pay, "M1", "DONE", "success", OLD)
+        .await
+        .unwrap();
+    store
+        .enqueue_notification(&notification(NotificationKind::Pay, "P-DONE"), OLD)
+        .await
+        .unwrap();
+    let jobs = store
+        .claim_due_notifications("w", OLD, 1_000, 10)
+        .await
+        .unwrap();
+    assert!(store.mark_delivered(jobs[0].id, "w", OLD).await.unwrap());
+    // Old but still open at DaxPay: kept.
+    store.insert_pay(pay("OPEN", "P-OPEN", OLD)).await.unwrap();
+    // Final but its notification failed (undelivered): kept, notification too.
+    store
+        .insert_pay(pay("UNTOLD", "P-UNTOLD", OLD))
+        .await
+        .unwrap();
+    store
+        .record_final(SettlementKind::Pay, "M1", "UNTOLD", "success", OLD)
+        .await
+        .unwrap();
+    store
+        .enqueue_notification(&notification(NotificationKind::Pay, "P-UNTOLD"), OLD)
+        .await
+        .unwrap();
+    let jobs = store
+        .claim_due_notifications("w", OLD, 1_000, 10)
+        .await
+        .unwrap();
+    assert!(store.mark_failed(jobs[0].id, "w", "refused").await.unwrap());
+    // A final pay order with a refund still open: both kept; with a final refund: both pruned.
+    store
+        .insert_pay(pay("REFUNDING", "P-REFUNDING", OLD))
+        .await
+        .unwrap();
+    store
+        .record_final(SettlementKind::Pay, "M1", "REFUNDING", "success", OLD)
+        .await
+        .unwrap();
+    store
+        .insert_refund(&refund("RF-OPEN", "REFUNDING", OLD))
+        .await
+        .unwrap();
+    store
+        .insert_pay(pay("REFUNDED", "P-REFUNDED", OLD))
+        .await
+        .unwrap();
+    store
+        .record_final(SettlementKind::Pay, "M1", "REFUNDED", "success", OLD)
+        .await
+        .unwrap();
+    store
+        .insert_refund(&refund("RF-DONE", "REFUNDED", OLD))
+        .await
+        .unwrap();
+    store
+        .record_final(SettlementKind::Refund, "M1", "RF-DONE", "success", OLD)
+        .await
+        .unwrap();
+    // Final but new: kept.
+    store
+        .insert_pay(pay("RECENT", "P-RECENT", NEW))
+        .await
+        .unwrap();
+    store
+        .record_final(SettlementKind::Pay, "M1", "RECENT", "success", NEW)
+        .await
+        .unwrap();
+
+    // One row a batch: several batches.
+    let pruned = prune(&store, CUTOFF, 1).await.unwrap();
+    assert_eq!(
+        (
+            pruned.notifications,
+            pruned.refunds,
+            pruned.pays,
+            pruned.settlements
+        ),
+        (1, 1, 2, 3),
+        "{pruned:?}"
+    );
+    for (no, kept) in [
+        ("DONE", false),
+        ("OPEN", true),
+        ("UNTOLD", true),
+        ("REFUNDING", true),
+        ("REFUNDED", false),
+        ("RECENT", true),
+    ] {
+        assert_eq!(pay_kept(&store, no).await, kept, "{no}");
+    }
+    assert!(store
+        .refund_by_mch_refund_no("M1", "RF-OPEN")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .refund_by_mch_refund_no("M1", "RF-DONE")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .settlement(SettlementKind::Pay, "M1", "DONE")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .settlement(SettlementKind::Pay, "M1", "OPEN")
+        .await
+        .unwrap()
+        .is_some());
+    let failed = store
+        .notifications(paybridge::store::NotificationStatus::Failed, 10)
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1, "an undelivered notification stays");
+    // The sweep does not bring pruned rows back, and a second run finds nothing.
+    assert_eq!(store.enroll_missing(NEW).await.unwrap(), 0);
+    assert_eq!(prune(&store, CUTOFF, 100).await.unwrap().total(), 0);
+}
+
+#[tokio::test]
+async fn retention_on_sqlite_and_the_file_gives_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.sqlite");
+    let url = StoreUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+    retention_rules(OrderStore::open(&url).unwrap()).await;
+    let mode: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, 2, "incremental vacuum turned on");
+}
+
+#[tokio::test]
+async fn retention_on_postgres() {
+    let Some(url) = common::postgres_database("retention").await else {
+        return;
+    };
+    retention_rules(OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap()).await;
+}

@@ -1,0 +1,242 @@
+//! The settlement ledger's rules on both backends (SQLite on a file; PostgreSQL when
+//! `PAYBRIDGE_TEST_POSTGRES_URL` is set, required in CI): every row written is enrolled, entries
+//! are claimed only once due, leased to one owner at a time, recorded only by their owner, and
+//! never claimed again once final; rows without an entry are found by the sweep.
+
+mod common;
+
+use paybridge::config::StoreUrl;
+use paybridge::store::{
+    CheckResult, OrderStore, PayRow, RefundRow, RowState, SettlementKind, SettlementStatus,
+};
+
+const T0: i64 = 1_700_000_000_000;
+const LEASE: i64 = 60_000;
+
+fn pay(no: &str, created_at_ms: i64) -> PayRow {
+    PayRow {
+        mch_no: "M1".to_owned(),
+        app_id: "app1".to_owned(),
+        mch_order_no: no.to_owned(),
+        pay_order_id: None,
+        way_code: "WX_NATIVE".to_owned(),
+        currency: "cny".to_owned(),
+        client_ip: None,
+        amount_fen: 1,
+        subject: "s".to_owned(),
+        body: "b".to_owned(),
+        ext_param: None,
+        notify_url: None,
+        return_url: None,
+        upstream: "dax".to_owned(),
+        created_at_ms,
+        state: RowState::Pending,
+        token: None,
+        attempt: None,
+    }
+}
+
+fn refund(no: &str, created_at_ms: i64) -> RefundRow {
+    RefundRow {
+        mch_no: "M1".to_owned(),
+        app_id: "app1".to_owned(),
+        mch_refund_no: no.to_owned(),
+        refund_order_id: None,
+        pay_order_id: None,
+        mch_order_no: None,
+        refund_amount_fen: 1,
+        pay_amount_fen: None,
+        currency: "cny".to_owned(),
+        ext_param: None,
+        notify_url: None,
+        created_at_ms,
+        state: RowState::Pending,
+        token: None,
+        attempt: None,
+        status: None,
+    }
+}
+
+fn still_open(next_check_at_ms: i64) -> CheckResult {
+    CheckResult {
+        status: SettlementStatus::Open,
+        dax_state: Some("progress".to_owned()),
+        next_check_at_ms,
+        error: None,
+        settled_at_ms: None,
+    }
+}
+
+async fn ledger_rules(store: OrderStore) {
+    store.insert_pay(pay("P1", T0)).await.unwrap();
+    store.insert_refund(&refund("R1", T0 + 1)).await.unwrap();
+    // Enrolled when written, due at once, claimed only once old enough.
+    let entry = store
+        .settlement(SettlementKind::Pay, "M1", "P1")
+        .await
+        .unwrap()
+        .expect("a written row is enrolled");
+    assert_eq!((entry.status, entry.checks), (SettlementStatus::Open, 0));
+    let young = store
+        .claim_due_settlements("a", T0 + 10, T0 - 1, LEASE, 10)
+        .await
+        .unwrap();
+    assert!(young.is_empty(), "{young:?}");
+    let claimed = store
+        .claim_due_settlements("a", T0 + 10, T0 + 10, LEASE, 10)
+        .await
+        .unwrap();
+    let numbers: Vec<&str> = claimed.iter().map(|s| s.number.as_str()).collect();
+    assert_eq!(numbers, ["P1", "R1"]);
+    assert_eq!(claimed[1].kind, SettlementKind::Refund);
+
+    // Leased: nobody else takes them until the lease is over; only the owner records.
+    let other = store
+        .claim_due_settlements("b", T0 + 20, T0 + 20, LEASE, 10)
+        .await
+        .unwrap();
+    assert!(other.is_empty(), "{other:?}");
+    let p1 = claimed[0].id;
+    assert!(!store.record_check(p1, "b", &still_open(T0)).await.unwrap());
+    assert!(store
+        .record_check(p1, "a", &still_open(T0 + 1_000))
+        .await
+        .unwrap());
+    let entry = store
+        .settlement(SettlementKind::Pay, "M1", "P1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.checks, 1);
+    assert_eq!(entry.dax_state.as_deref(), Some("progress"));
+    assert_eq!(entry.lease_owner, None);
+    // Not due before its next check; R1's lease runs out and b takes it.
+    let later = store
+        .claim_due_settlements("b", T0 + 10 + LEASE, T0 + 10 + LEASE, LEASE, 10)
+        .await
+        .unwrap();
+    let numbers: Vec<&str> = later.iter().map(|s| s.number.as_str()).collect();
+    assert_eq!(
+        numbers,
+        ["R1", "P1"],
+        "R1's lease over (due longest), P1 due again"
+    );
+    // a's late record of R1 no longer applies: b holds it.
+    assert!(!store
+        .record_check(later[0].id, "a", &still_open(T0))
+        .await
+        .unwrap());
+
+    // Final once, never claimed again (a stale query cannot reopen it).
+    let done = CheckResult {
+        status: SettlementStatus::Final,
+        dax_state: Some("success".to_owned()),
+        next_check_at_ms: T0,
+        error: None,
+        settled_at_ms: Some(T0 + LEASE),
+    };
+    assert!(store.record_check(later[1].id, "b", &done).await.unwrap());
+    assert!(!store
+        .record_check(later[1].id, "b", &still_open(T0))
+        .await
+        .unwrap());
+    let far = T0 + 100 * LEASE;
+    let again = store
+        .claim_due_settlements("c", far, far, LEASE, 10)
+        .await
+        .unwrap();
+    let numbers: Vec<&str> = again.iter().map(|s| s.number.as_str()).collect();
+    assert_eq!(numbers, ["R1"]);
+    let stats = store.settlement_stats().await.unwrap();
+    assert_eq!((stats.open, stats.abandoned), (1, 0));
+    assert_eq!(stats.oldest_open_created_at_ms, Some(T0 + 1));
+
+    // check_soon brings an open entry forward, never a final one.
+    assert!(store
+        .record_check(again[0].id, "c", &still_open(far * 2))
+        .await
+        .unwrap());
+    store
+        .check_soon(SettlementKind::Refund, "M1", "R1", far + 1)
+        .await
+        .unwrap();
+    let soon = store
+        .settlement(SettlementKind::Refund, "M1", "R1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(soon.next_check_at_ms, far + 1);
+    let listed = store
+        .settlements(SettlementStatus::Final, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].number, "P1");
+}
+
+#[tokio::test]
+async fn the_ledger_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.sqlite");
+    let url = StoreUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+    ledger_rules(OrderStore::open(&url).unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_ledger_on_postgres() {
+    let Some(url) = common::postgres_database("ledger").await else {
+        return;
+    };
+    ledger_rules(OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn rows_without_an_entry_are_enrolled_by_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.sqlite");
+    let url = StoreUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+    let store = OrderStore::open(&url).unwrap();
+    store.insert_pay(pay("P1", T0)).await.unwrap();
+    store.insert_refund(&refund("R1", T0)).await.unwrap();
+    // As if the process died between the row and its entry (or the rows predate the ledger).
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM settlements", [])
+        .unwrap();
+    assert_eq!(store.enroll_missing(T0 + 5).await.unwrap(), 2);
+    assert_eq!(store.enroll_missing(T0 + 6).await.unwrap(), 0, "once");
+    let entry = store
+        .settlement(SettlementKind::Refund, "M1", "R1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (entry.status, entry.next_check_at_ms),
+        (SettlementStatus::Open, T0 + 5)
+    );
+}
+
+#[tokio::test]
+async fn two_postgres_instances_never_claim_one_entry_at_once() {
+    let Some(url) = common::postgres_database("ledger_two").await else {
+        return;
+    };
+    let url = StoreUrl::parse(&url).unwrap();
+    let (a, b) = (
+        OrderStore::open(&url).unwrap(),
+        OrderStore::open(&url).unwrap(),
+    );
+    for i in 0..40 {
+        a.insert_pay(pay(&format!("P{i}"), T0)).await.unwrap();
+    }
+    let (ca, cb) = tokio::join!(
+        a.claim_due_settlements("a", T0, T0, LEASE, 25),
+        b.claim_due_settlements("b", T0, T0, LEASE, 25)
+    );
+    let (ca, cb) = (ca.unwrap(), cb.unwrap());
+    assert_eq!(ca.len() + cb.len(), 40, "{} + {}", ca.len(), cb.len());
+    let mut ids: Vec<i64> = ca.iter().chain(&cb).map(|s| s.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "disjoint");
+}
