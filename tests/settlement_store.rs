@@ -240,3 +240,55 @@ async fn two_postgres_instances_never_claim_one_entry_at_once() {
     ids.dedup();
     assert_eq!(ids.len(), 40, "disjoint");
 }
+
+#[tokio::test]
+async fn a_number_written_again_after_its_row_was_removed_is_followed_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.sqlite");
+    let url = StoreUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+    let store = OrderStore::open(&url).unwrap();
+    store.insert_pay(pay("P1", T0)).await.unwrap();
+    let claimed = store
+        .claim_due_settlements("a", T0, T0, LEASE, 10)
+        .await
+        .unwrap();
+    let gone = CheckResult {
+        status: SettlementStatus::Gone,
+        dax_state: None,
+        next_check_at_ms: T0,
+        error: None,
+        settled_at_ms: Some(T0),
+    };
+    assert!(store.record_check(claimed[0].id, "a", &gone).await.unwrap());
+    // The request's call certainly failed and its row went; the merchant uses the number again.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM pay_orders", [])
+        .unwrap();
+    store.insert_pay(pay("P1", T0 + 1_000)).await.unwrap();
+    let entry = store
+        .settlement(SettlementKind::Pay, "M1", "P1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (entry.status, entry.checks, entry.created_at_ms),
+        (SettlementStatus::Open, 0, T0 + 1_000)
+    );
+    // The same when the row came back without passing through an insert (a repair): the sweep.
+    let claimed = store
+        .claim_due_settlements("a", T0 + 1_000, T0 + 1_000, LEASE, 10)
+        .await
+        .unwrap();
+    assert!(store.record_check(claimed[0].id, "a", &gone).await.unwrap());
+    assert_eq!(store.enroll_missing(T0 + 2_000).await.unwrap(), 1);
+    let entry = store
+        .settlement(SettlementKind::Pay, "M1", "P1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (entry.status, entry.next_check_at_ms),
+        (SettlementStatus::Open, T0 + 2_000)
+    );
+}

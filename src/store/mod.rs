@@ -36,11 +36,11 @@ pub use outbox_rows::{
     DueNotification, NewNotification, Notification, NotificationKind, NotificationStatus,
     OutboxStats,
 };
+pub use retention_rows::Pruned;
 pub use rows::{
     Abandoned, Attempt, Completion, Inserted, Joined, PaidBy, PayRow, RefundRow, RefundSettlement,
     RowState, StoreError,
 };
-pub use retention_rows::Pruned;
 pub use settlement_rows::{
     CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus,
 };
