@@ -26,8 +26,8 @@ pub(crate) enum Seen {
 
 /// What one look found.
 pub(crate) enum Observed {
-    /// The row and DaxPay's signed record of it.
-    Seen(View),
+    /// The row and DaxPay's signed record of it (boxed: the other variants are small).
+    Seen(Box<View>),
     /// DaxPay refused to read it: it has no such order or refund (or refused the identity).
     NotAtDaxPay,
     /// No verified answer, or the store failed: nothing is known.
@@ -102,10 +102,10 @@ async fn observe_pay(
     let biz = merchant.daxpay.number(&row.mch_order_no);
     Ok(
         match intake::read_pay(rt, &merchant, &upstream, &biz).await {
-            Ok(order) if order.biz_order_no == biz => Observed::Seen(View {
+            Ok(order) if order.biz_order_no == biz => Observed::Seen(Box::new(View {
                 merchant,
                 seen: Seen::Pay(row, order),
-            }),
+            })),
             Ok(_) => Observed::NotAtDaxPay,
             Err(why) => refused(why),
         },
@@ -127,10 +127,10 @@ async fn observe_refund(
     };
     Ok(
         match intake::read_refund(rt, &merchant, &upstream, &row).await {
-            Ok(record) => Observed::Seen(View {
+            Ok(record) => Observed::Seen(Box::new(View {
                 merchant,
                 seen: Seen::Refund(row, record),
-            }),
+            })),
             Err(why) => refused(why),
         },
     )

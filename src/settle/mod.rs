@@ -67,10 +67,9 @@ async fn run(current: Arc<ArcSwap<Runtime>>) {
         let rt = current.load_full();
         let config = rt.config.settlement.clone();
         if let (true, Some(store)) = (config.enabled, rt.orders.clone()) {
-            if swept_at.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
-                if sweep(&store).await.is_ok() {
-                    swept_at = Some(tokio::time::Instant::now());
-                }
+            if swept_at.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) && sweep(&store).await.is_ok()
+            {
+                swept_at = Some(tokio::time::Instant::now());
             }
             if stats_at.is_none_or(|at| at.elapsed() >= STATS_EVERY) {
                 stats_at = Some(tokio::time::Instant::now());
