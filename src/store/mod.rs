@@ -23,6 +23,7 @@ mod sqlite;
 pub use outbox_rows::{
     NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
 };
+pub use replay::{ClaimAt, ReplayClaim};
 pub use rows::{Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};
 
 use std::sync::Arc;
@@ -62,6 +63,7 @@ macro_rules! on_backend {
 
 // After the macro: it is used there.
 mod outbox;
+mod replay;
 
 impl OrderStore {
     /// `url`: `sqlite://PATH` (file created on first use, parent directories too, WAL journal,

@@ -15,6 +15,7 @@ use super::sql;
 use crate::config::StoreUrl;
 
 mod outbox;
+mod replay;
 
 /// Connecting, and waiting for a free connection: an unreachable store fails fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -19,6 +19,7 @@ use conn::{exec, query_one, Conn, Worker};
 
 mod conn;
 mod outbox;
+mod replay;
 
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
