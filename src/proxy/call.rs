@@ -265,7 +265,7 @@ pub(super) async fn resume<O: Translated>(
 
 /// A refusal that an earlier attempt of the same request may have caused (DaxPay's "not
 /// closable", "number taken", "in progress"): on a resumed request, the order decides.
-fn contradicts_an_earlier_attempt(refusal: &Failure) -> bool {
+pub(super) fn contradicts_an_earlier_attempt(refusal: &Failure) -> bool {
     matches!(
         refusal,
         Failure::NotClosable

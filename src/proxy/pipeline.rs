@@ -16,7 +16,7 @@ use http::Response;
 use http_body_util::Full;
 use time::OffsetDateTime;
 
-use super::call::{execute, resume, Job, Prepared, Translated};
+use super::call::{contradicts_an_earlier_attempt, execute, resume, Job, Prepared, Translated};
 use super::records::Recorded;
 use super::replay::{self, Claimed};
 use super::runtime::reply_answer;
@@ -177,7 +177,12 @@ async fn carry_out<O: Recorded>(
     p: &mut Prepared<O>,
     retry: Option<Earlier>,
 ) -> Result<O::Outcome, Failure> {
-    O::before(job, p).await?;
+    match O::before(job, p).await {
+        Ok(()) => {}
+        // An exact retry finds the number its own earlier attempt took: the lookup decides.
+        Err(taken) if retry.is_some() && contradicts_an_earlier_attempt(&taken) => {}
+        Err(e) => return Err(e),
+    }
     let outcome = match (ownership::check(job, p).await, retry) {
         (Ok(()), Some(earlier)) => resume(job, p, &earlier).await,
         (Ok(()), None) => execute(job, p).await,
