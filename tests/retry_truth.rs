@@ -132,7 +132,12 @@ impl Relay {
     }
 
     fn answered(&self, path: &str) -> usize {
-        self.answered.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.answered
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn swallow_next_answer(&self, path: &'static str) {
@@ -250,7 +255,9 @@ async fn paid(proxy: SocketAddr, sandbox: &paybridge_sandbox::Sandbox, no: &str,
         ("subject", "s"),
         ("body", "b"),
     ]);
-    let answer = post_json(proxy, "/api/pay/unifiedOrder", &body).await.json();
+    let answer = post_json(proxy, "/api/pay/unifiedOrder", &body)
+        .await
+        .json();
     assert_eq!(answer["code"], 0, "{answer}");
     sandbox
         .pay_order(answer["data"]["payOrderId"].as_str().unwrap())
@@ -260,7 +267,10 @@ async fn paid(proxy: SocketAddr, sandbox: &paybridge_sandbox::Sandbox, no: &str,
 fn assert_unknown(answer: &Value) {
     assert_eq!(answer["code"], 10, "{answer}");
     assert!(
-        answer["msg"].as_str().unwrap_or_default().contains("结果未知"),
+        answer["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("结果未知"),
         "{answer}"
     );
 }
@@ -271,7 +281,12 @@ fn assert_unknown(answer: &Value) {
 
 #[tokio::test]
 async fn a_close_retry_whose_lookup_fails_is_unknown_never_closed_again() {
-    let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[("P4", "M4", "progress")])).await;
+    let (sb, sandbox) = start_sandbox(&sandbox_toml(
+        "3.0",
+        "hmac_sha256",
+        &[("P4", "M4", "progress")],
+    ))
+    .await;
     let relay = Relay::start(sb.addr).await;
     let proxy = start_proxy(&config(relay.addr, "sqlite::memory:", "", "")).await;
     // The close reaches DaxPay (which closes the order) but its answer never comes; every
@@ -317,7 +332,11 @@ async fn an_exact_retry_after_a_restart_gets_the_first_answer() {
     relay.swallow_next_answer(CLOSE);
     relay.fail(PAY_QUERY, true);
     let close_r1 = close_body(Some("R1"), None);
-    assert_unknown(&post_json(first.addr, "/api/pay/close", &close_r1).await.json());
+    assert_unknown(
+        &post_json(first.addr, "/api/pay/close", &close_r1)
+            .await
+            .json(),
+    );
     relay.fail(PAY_QUERY, false);
     let close_r2 = close_body(Some("R2"), None);
     let answered = post_json(first.addr, "/api/pay/close", &close_r2).await;
@@ -352,7 +371,11 @@ async fn a_held_refund_is_never_sent_again_while_it_may_land() {
     // DaxPay holds the refund: paybridge times out, its lookup finds nothing yet.
     relay.hold_next(REFUND);
     let refund = refund_body("H6", "H6R", "600");
-    assert_unknown(&post_json(proxy.addr, "/api/refund/refundOrder", &refund).await.json());
+    assert_unknown(
+        &post_json(proxy.addr, "/api/refund/refundOrder", &refund)
+            .await
+            .json(),
+    );
     // The exact retry finds nothing either: that proves nothing (DaxPay 3.0 with no declared
     // request expiry may act on the held call at any time), so nothing is sent again.
     for _ in 0..2 {
@@ -399,17 +422,32 @@ async fn once_the_first_refund_cannot_land_the_retry_sends_it_afresh() {
     paid(proxy.addr, &sandbox, "E6", "1000").await;
     relay.hold_next(REFUND);
     let refund = refund_body("E6", "E6R", "400");
-    assert_unknown(&post_json(proxy.addr, "/api/refund/refundOrder", &refund).await.json());
+    assert_unknown(
+        &post_json(proxy.addr, "/api/refund/refundOrder", &refund)
+            .await
+            .json(),
+    );
     let early = post_json(proxy.addr, "/api/refund/refundOrder", &refund).await;
     assert_eq!(early.body, error(10, STILL_UNKNOWN));
     assert_eq!(relay.arrived(REFUND), 1, "not sent again while it may land");
 
     // Past its expiry (1 s) and the margin (5 s), the held call lands too late: DaxPay rejects
     // it. The retry then finds nothing, which is now proof, and sends the refund afresh.
-    tokio::time::sleep(Duration::from_secs(1) + paybridge::replay::landing::LANDING_MARGIN + Duration::from_millis(500)).await;
+    tokio::time::sleep(
+        Duration::from_secs(1)
+            + paybridge::replay::landing::LANDING_MARGIN
+            + Duration::from_millis(500),
+    )
+    .await;
     relay.release();
-    until("the held refund was answered", || relay.answered(REFUND) == 1).await;
-    assert!(sandbox.refunds().is_empty(), "DaxPay rejected the stale call");
+    until("the held refund was answered", || {
+        relay.answered(REFUND) == 1
+    })
+    .await;
+    assert!(
+        sandbox.refunds().is_empty(),
+        "DaxPay rejected the stale call"
+    );
     let resent = post_json(proxy.addr, "/api/refund/refundOrder", &refund)
         .await
         .json();
@@ -427,13 +465,18 @@ async fn once_the_first_refund_cannot_land_the_retry_sends_it_afresh() {
 /// gateway B, on the same stores, takes the claim over within a lease and answers the exact
 /// retry from a lookup. While A lives, its renewed claim holds.
 async fn a_dead_instances_claim_is_taken_over(store_url: &str, replay: &str) {
-    let (sb, sandbox) =
-        start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[("K7", "MK7", "progress")])).await;
+    let (sb, sandbox) = start_sandbox(&sandbox_toml(
+        "3.0",
+        "hmac_sha256",
+        &[("K7", "MK7", "progress")],
+    ))
+    .await;
     let relay = Relay::start(sb.addr).await;
     let lease = "claim_lease_ms = 600\n";
     let section = format!("\n[replay]\n{replay}{lease}");
     // A waits long for its answer: it is still in the middle of the call when it dies.
-    let toml_a = config(relay.addr, store_url, "", &section).replace("timeout_ms = 800", "timeout_ms = 30000");
+    let toml_a = config(relay.addr, store_url, "", &section)
+        .replace("timeout_ms = 800", "timeout_ms = 30000");
     let toml_b = config(relay.addr, store_url, "", &section);
 
     let runtime_a = tokio::runtime::Builder::new_multi_thread()
@@ -454,8 +497,7 @@ async fn a_dead_instances_claim_is_taken_over(store_url: &str, replay: &str) {
     {
         let close = close.clone();
         runtime_a.spawn(async move {
-            let client: Client<_, Full<Bytes>> =
-                Client::builder(TokioExecutor::new()).build_http();
+            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
             let request = Request::builder()
                 .method("POST")
                 .uri(format!("http://{addr_a}/api/pay/close"))

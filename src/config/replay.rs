@@ -180,4 +180,25 @@ mod tests {
         };
         assert!(!format!("{kind:?}").contains("hunter2"));
     }
+
+    #[test]
+    fn the_order_store_is_the_default_and_a_lease_is_long_enough_to_renew() {
+        let window = Some(Duration::from_secs(300));
+        let config = validate(RawReplay::default(), window, &Default::default()).unwrap();
+        assert_eq!(config.store, ReplayStoreKind::Orders);
+        assert_eq!(config.claim_lease, DEFAULT_CLAIM_LEASE);
+        let memory = RawReplay {
+            store: Some("memory".to_owned()),
+            claim_lease_ms: Some(300),
+            ..RawReplay::default()
+        };
+        let config = validate(memory, window, &Default::default()).unwrap();
+        assert!(matches!(config.store, ReplayStoreKind::Memory { .. }));
+        assert_eq!(config.claim_lease, Duration::from_millis(300));
+        let short = RawReplay {
+            claim_lease_ms: Some(299),
+            ..RawReplay::default()
+        };
+        assert!(validate(short, window, &Default::default()).is_err());
+    }
 }

@@ -257,4 +257,23 @@ mod tests {
             "https://gw.example:8443/daxpay"
         );
     }
+
+    #[test]
+    fn a_request_expiry_is_known_for_2_0_and_declared_for_3_x() {
+        let expiry = |version: &str, secs: Option<u64>| {
+            let mut raw: RawUpstream = serde_json::from_value(serde_json::json!({
+                "base_url": "http://127.0.0.1:1",
+                "version": version,
+                "sign_type": "md5",
+            }))
+            .unwrap();
+            raw.request_expiry_secs = secs;
+            let (upstreams, _) = validate([("dax".to_owned(), raw)].into(), None).unwrap();
+            upstreams["dax"].request_expiry
+        };
+        assert_eq!(expiry("2.0", None), Some(DAXPAY_2_0_REQ_TIMEOUT));
+        assert_eq!(expiry("2.0", Some(0)), None);
+        assert_eq!(expiry("3.0", None), None);
+        assert_eq!(expiry("3.0", Some(60)), Some(Duration::from_secs(60)));
+    }
 }

@@ -237,7 +237,10 @@ pub(super) async fn resume<O: Translated>(
             Ok(Unknown::Settled(outcome)) => return outcome,
             Ok(Unknown::StillUnknown) => {}
             Err(e) => {
-                tracing::warn!(error = crate::telemetry::text(&e).as_str(), "lookup unreadable");
+                tracing::warn!(
+                    error = crate::telemetry::text(&e).as_str(),
+                    "lookup unreadable"
+                );
                 return still_unknown("the lookup's answer could not be read");
             }
         },

@@ -18,8 +18,8 @@
 
 use std::time::Duration;
 
-pub(crate) use super::entry::now_ms;
 use super::entry::after;
+pub(crate) use super::entry::now_ms;
 
 /// Added to the age limit: clock differences and DaxPay's time from its check to its record.
 pub const LANDING_MARGIN: Duration = Duration::from_secs(5);

@@ -93,7 +93,9 @@ pub(crate) struct ReplayRow {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Decision {
     /// Take the record (`TAKE`); `sent_until`: `None` for a first sight.
-    Take { sent_until_ms: Option<i64> },
+    Take {
+        sent_until_ms: Option<i64>,
+    },
     Answer(ReplayClaim),
 }
 

@@ -121,9 +121,13 @@ impl Sqlite {
     ) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.call(move |conn| {
-            exec(conn, replay::UNKNOWN, params![key, sent_until_ms, expires_at_ms])
-                .map(drop)
-                .map_err(unavailable)
+            exec(
+                conn,
+                replay::UNKNOWN,
+                params![key, sent_until_ms, expires_at_ms],
+            )
+            .map(drop)
+            .map_err(unavailable)
         })
         .await
     }
@@ -156,4 +160,86 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<ReplayRow> {
         sent_until_ms: r.get(4)?,
         expires_at_ms: r.get(5)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{ClaimAt, OrderStore, ReplayClaim};
+
+    fn at(owner: &str, now_ms: i64) -> ClaimAt {
+        ClaimAt {
+            key: "k1".to_owned(),
+            owner: owner.to_owned(),
+            now_ms,
+            lease_until_ms: now_ms + 100,
+            expires_at_ms: now_ms + 10_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_lives_by_its_lease_and_its_outcome_by_the_ttl() {
+        let url = crate::config::StoreUrl::parse("sqlite::memory:").unwrap();
+        let store = OrderStore::open(&url).unwrap();
+        store.replay_ready().await.unwrap();
+        store.replay_ready().await.unwrap();
+        assert_eq!(
+            store.replay_claim(at("a", 1_000)).await.unwrap(),
+            ReplayClaim::Fresh
+        );
+        // Held under a live lease, renewed by its owner only.
+        assert_eq!(
+            store.replay_claim(at("b", 1_050)).await.unwrap(),
+            ReplayClaim::Busy
+        );
+        assert!(store.replay_renew("k1", "a", 1_200).await.unwrap());
+        assert!(!store.replay_renew("k1", "b", 1_300).await.unwrap());
+        assert_eq!(
+            store.replay_claim(at("b", 1_150)).await.unwrap(),
+            ReplayClaim::Busy
+        );
+        // The lease lapses (its owner died): taken over, sent perhaps until now.
+        assert_eq!(
+            store.replay_claim(at("b", 1_250)).await.unwrap(),
+            ReplayClaim::Retry {
+                sent_until_ms: 1_250
+            }
+        );
+        // Only the holder releases; an unknown outcome keeps its moment.
+        store.replay_release("k1", "a").await.unwrap();
+        assert_eq!(
+            store.replay_claim(at("c", 1_260)).await.unwrap(),
+            ReplayClaim::Busy
+        );
+        store.replay_unknown("k1", 1_240, 20_000).await.unwrap();
+        assert_eq!(
+            store.replay_claim(at("c", 1_300)).await.unwrap(),
+            ReplayClaim::Retry {
+                sent_until_ms: 1_240
+            }
+        );
+        store
+            .replay_complete("k1", b"answer".to_vec(), 20_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.replay_claim(at("d", 1_400)).await.unwrap(),
+            ReplayClaim::Replay(b"answer".to_vec())
+        );
+        // Dead records are pruned; a dead one is a first sight.
+        assert_eq!(store.replay_prune(19_999, 10).await.unwrap(), 0);
+        assert_eq!(
+            store.replay_claim(at("e", 20_000)).await.unwrap(),
+            ReplayClaim::Fresh
+        );
+        store.replay_release("k1", "e").await.unwrap();
+        assert_eq!(
+            store.replay_claim(at("f", 20_001)).await.unwrap(),
+            ReplayClaim::Fresh
+        );
+        store
+            .replay_complete("k1", b"x".to_vec(), 30_000)
+            .await
+            .unwrap();
+        assert_eq!(store.replay_prune(30_000, 10).await.unwrap(), 1);
+    }
 }
