@@ -91,7 +91,11 @@ impl DurableStore {
     }
 
     async fn prune_now_and_then(&self, orders: &OrderStore, now: i64) {
-        if self.claims.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY != 0 {
+        if !self
+            .claims
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY)
+        {
             return;
         }
         if let Err(e) = orders.replay_prune(now, PRUNE_BATCH).await {
