@@ -16,6 +16,7 @@
 
 mod outbox_rows;
 mod postgres;
+mod replay_rows;
 mod rows;
 mod sql;
 mod sqlite;
@@ -23,7 +24,7 @@ mod sqlite;
 pub use outbox_rows::{
     NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
 };
-pub use replay::{ClaimAt, ReplayClaim};
+pub use replay_rows::{ClaimAt, ReplayClaim};
 pub use rows::{Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};
 
 use std::sync::Arc;

@@ -5,7 +5,9 @@
 use tokio_postgres::Row;
 
 use super::{bounded, get, unavailable, Postgres, MIGRATION_LOCK};
-use crate::store::replay::{self, decide, ClaimAt, Decision, ReplayClaim, ReplayRow};
+use crate::store::replay_rows::{
+    self as replay, decide, ClaimAt, Decision, ReplayClaim, ReplayRow,
+};
 use crate::store::rows::StoreError;
 use crate::store::sql;
 

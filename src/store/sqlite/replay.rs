@@ -6,7 +6,9 @@ use rusqlite::{params, OptionalExtension, Row};
 
 use super::conn::{exec, query_one};
 use super::{read_error, unavailable, Sqlite};
-use crate::store::replay::{self, decide, ClaimAt, Decision, ReplayClaim, ReplayRow};
+use crate::store::replay_rows::{
+    self as replay, decide, ClaimAt, Decision, ReplayClaim, ReplayRow,
+};
 use crate::store::rows::StoreError;
 use crate::store::sql;
 
