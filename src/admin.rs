@@ -24,6 +24,8 @@ pub struct Admin {
     pub reloader: Option<Arc<Reloader>>,
     /// Set when shutdown begins: no longer ready for new traffic.
     pub draining: Arc<AtomicBool>,
+    /// The order store's last readiness probe, reused for a moment (one probe at a time).
+    pub store_readiness: crate::store::probe::Readiness,
 }
 
 impl Admin {
@@ -148,10 +150,14 @@ impl Admin {
         }
     }
 
-    /// Ready: configuration loaded (always, once serving), not draining, and every upstream
-    /// reached recently (or reachable now).
+    /// Ready: configuration loaded (always, once serving), not draining, the order store usable
+    /// (probed at most every couple of seconds) and every upstream reached recently (or
+    /// reachable now). Without the order store every pay and refund would be refused: a load
+    /// balancer must send them elsewhere.
     async fn ready(&self) -> (StatusCode, &'static str, String) {
         let draining = self.draining.load(Ordering::Relaxed);
+        let orders = self.gateway.orders();
+        let store = self.store_readiness.check(orders.as_ref());
         let upstreams = self.gateway.upstream_health();
         // Concurrently: one slow upstream does not add to another's time.
         let checks: Vec<_> = upstreams
@@ -159,6 +165,8 @@ impl Admin {
             .cloned()
             .map(|u| tokio::spawn(async move { u.reachable(RECENT).await }))
             .collect();
+        // The upstreams are probed meanwhile.
+        let store = store.await;
         let mut reachable = Vec::with_capacity(checks.len());
         for check in checks {
             reachable.push(check.await.unwrap_or(false));
@@ -174,11 +182,15 @@ impl Admin {
                 )
             })
             .collect();
-        let ready = all_up && !draining;
+        let ready = all_up && !draining && store.is_ok();
         let body = serde_json::json!({
             "ready": ready,
             "configuration": "loaded",
             "draining": draining,
+            "order_store": match &store {
+                Ok(()) => "usable".to_owned(),
+                Err(reason) => reason.clone(),
+            },
             "upstreams": detail,
         });
         let status = if ready {

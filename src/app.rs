@@ -161,6 +161,7 @@ pub async fn run(
             gateway: gateway.clone(),
             reloader: reloader.clone(),
             draining: draining.clone(),
+            store_readiness: Default::default(),
         };
         let service = tower::service_fn(move |req: Request<Incoming>| admin.clone().handle(req));
         side_tasks.push(tokio::spawn(crate::server::serve(

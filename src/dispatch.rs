@@ -6,6 +6,15 @@
 //! kind, its merchant path, its label for logs and metrics, and the canonical type that carries
 //! it through the pipeline. [`OpKind`] and the path table are generated from that line here;
 //! the pipeline's dispatch is generated from the same line in `proxy::registry`.
+//!
+//! A request path is read once, by [`target`], as Jeepay's servlet stack would read it
+//! ([`alias`]): an alias Spring MVC maps to a translated operation's handler (`%63lose`,
+//! `close;jsessionid=1`, a trailing `/`, …) is that operation, and is passed through, when it
+//! is, under the operation's own path; a path that only resembles one (a case variant, dot
+//! segments, an encoded `/`) is refused, never forwarded raw; every other path passes through
+//! byte for byte. The relay endpoints are matched exactly (paybridge wrote those URLs itself).
+
+mod alias;
 
 /// Calls `$callback!` with the registry of translated operations.
 #[macro_export]
@@ -71,9 +80,11 @@ pub enum Relay<'a> {
     Return(&'a str),
 }
 
-/// The relay endpoint `path` is, if any.
+/// The relay endpoint `path` is, if any: a prefix and a token of letters and digits, exactly.
 pub fn relay(path: &str) -> Option<Relay<'_>> {
-    let token = |rest: &str| (!rest.is_empty() && !rest.contains('/')).then_some(());
+    let token = |rest: &str| {
+        (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(())
+    };
     if let Some(rest) = path.strip_prefix(DAXPAY_CALLBACK_PREFIX) {
         return token(rest).map(|()| Relay::Callback(rest));
     }
@@ -81,20 +92,84 @@ pub fn relay(path: &str) -> Option<Relay<'_>> {
         .and_then(|rest| token(rest).map(|()| Relay::Return(rest)))
 }
 
-/// The operation paybridge translates `path` as.
+/// The operation whose own path `path` is (exactly; [`target`] reads aliases too).
 pub fn operation(path: &str) -> Option<OpKind> {
     OpKind::ALL.iter().copied().find(|op| op.path() == path)
 }
 
+/// What a request path is to paybridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// One of paybridge's relay endpoints.
+    Relay(Relay<'a>),
+    /// A translated operation: its own path, or an alias Jeepay maps to its handler.
+    Operation(OpKind),
+    /// A path that resembles a translated operation's or the relay's, but that Jeepay would
+    /// not map to it: refused (404), never forwarded.
+    Refused,
+    /// Any other path: passed through byte for byte.
+    Other,
+}
+
+/// What `path` (a request's raw path) is: the one reading of a path before dispatch.
+///
+/// The usual path is decided with one scan and no allocation; only a path holding something
+/// a servlet stack rewrites (`%`, `;`, `\`, `//`, dot segments, a trailing `/`) is read again.
+pub fn target(path: &str) -> Target<'_> {
+    if let Some(relay) = relay(path) {
+        return Target::Relay(relay);
+    }
+    if let Some(op) = operation(path) {
+        return Target::Operation(op);
+    }
+    if alias::is_plain(path) {
+        let segments = || path[1..].split('/');
+        return if resembles_any(segments) {
+            Target::Refused
+        } else {
+            Target::Other
+        };
+    }
+    if let Some(lookup) = alias::spring_lookup(path) {
+        let mapped = OpKind::ALL
+            .iter()
+            .copied()
+            .find(|op| alias::spring_matches(&lookup, op.path()));
+        if let Some(op) = mapped {
+            return Target::Operation(op);
+        }
+    }
+    let loose = alias::loose_segments(path);
+    if resembles_any(|| loose.iter().map(String::as_str)) {
+        Target::Refused
+    } else {
+        Target::Other
+    }
+}
+
+/// Whether the path whose segments `segments` yields resembles a translated operation's path
+/// or lies in the relay's namespace.
+fn resembles_any<'s, I>(segments: impl Fn() -> I) -> bool
+where
+    I: Iterator<Item = &'s str> + Clone,
+{
+    [DAXPAY_CALLBACK_PREFIX, RETURN_PREFIX]
+        .iter()
+        .any(|prefix| alias::under_loosely(segments(), prefix))
+        || OpKind::ALL
+            .iter()
+            .any(|op| alias::same_loosely(segments(), op.path()))
+}
+
 /// The access-log and metrics label of a path (`other` for unknown paths: no new series).
 pub fn label(path: &str) -> &'static str {
-    match operation(path) {
-        Some(op) => op.as_str(),
-        None => PASSED_THROUGH
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map_or("other", |(_, label)| label),
+    if let Target::Operation(op) = target(path) {
+        return op.as_str();
     }
+    PASSED_THROUGH
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map_or("other", |(_, label)| label)
 }
 
 /// The calls paybridge makes to DaxPay.
@@ -167,5 +242,83 @@ mod tests {
         assert_eq!(label("/api/pay/unifiedOrder"), "unified_order");
         assert_eq!(label("/api/pay/close"), "close");
         assert_eq!(label("/nope"), "other");
+        assert_eq!(label("/api/pay/%63lose"), "close");
+        assert_eq!(label("/API/pay/close"), "other");
+    }
+
+    #[test]
+    fn aliases_are_their_operation() {
+        for (alias, op) in [
+            ("/api/pay/%63lose", OpKind::Close),
+            ("/api/pay/close;jsessionid=1", OpKind::Close),
+            ("/api/pay/close/", OpKind::Close),
+            ("/api//pay/close", OpKind::Close),
+            ("//api/pay/close", OpKind::Close),
+            ("/api/pay/;x/close", OpKind::Close),
+            ("/api/refund/%72efundOrder", OpKind::Refund),
+            ("/api/refund/refundOrder;x=1", OpKind::Refund),
+            ("/api/pay/unifiedOrder/", OpKind::Pay),
+            ("/api/pay/query;a=b/", OpKind::PayQuery),
+            ("/api/refund/qu%65ry", OpKind::RefundQuery),
+            ("/api/pay/cancel//", OpKind::Cancel),
+            ("/api/pay/close//", OpKind::Close),
+        ] {
+            assert_eq!(target(alias), Target::Operation(op), "{alias}");
+        }
+    }
+
+    #[test]
+    fn look_alikes_are_refused() {
+        for refused in [
+            "/API/pay/close",
+            "/api/pay/Close",
+            "/api/pay/./close",
+            "/api/pay/x/../close",
+            "/api/pay/close/.",
+            "/api/pay/close.json",
+            "/api/pay%2Fclose",
+            "/api/pay/%2563lose",
+            "/api/pay/close%3B",
+            "/api/refund/REFUNDORDER",
+            // The relay's namespace: only the exact form is the relay.
+            "/DAXPAY/notify/abc",
+            "/daxpay//notify/abc",
+            "/daxpay/notify/%61bc",
+            "/daxpay/notify/abc;x",
+            "/daxpay/notify/abc/def",
+            "/daxpay/notify/",
+            "/daxpay/notify",
+            "/jeepay/return/abc/",
+            "/Jeepay/Return/abc",
+        ] {
+            assert_eq!(target(refused), Target::Refused, "{refused}");
+        }
+    }
+
+    #[test]
+    fn everything_else_is_other_and_the_relay_is_exact() {
+        for other in [
+            "/",
+            "/api/pay/aliBarOrder",
+            "/api/pay/aliBarOrder;x=1",
+            "/api/pay/notify/wxpay/P1",
+            "/api/pay/close/x",
+            "/api/pay/closed",
+            "/api/transferOrder/",
+            "/a/%zz/b",
+            // Tomcat refuses it (400) and no server reads `close%` as `close`.
+            "/api/pay/close%",
+            "/daxpay/other",
+        ] {
+            assert_eq!(target(other), Target::Other, "{other}");
+        }
+        assert_eq!(
+            target("/daxpay/notify/0a9F"),
+            Target::Relay(Relay::Callback("0a9F"))
+        );
+        assert_eq!(
+            target("/jeepay/return/abc"),
+            Target::Relay(Relay::Return("abc"))
+        );
     }
 }

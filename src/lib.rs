@@ -8,6 +8,7 @@
 //! (`paybridge-sandbox`); the binary runs them beside the proxy through [`side`]. See
 //! docs/architecture.md.
 
+pub mod address;
 pub mod admin;
 pub mod app;
 pub mod cli;

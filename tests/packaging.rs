@@ -224,7 +224,8 @@ fn run_of(name: &str, service: &Value, image: &Image) -> Run {
         panic!("services.{name}: {argv:?} is not a paybridge command line:\n{e}")
     });
     let container_config = match &cli.command {
-        Command::Serve(arg) | Command::Sandbox(arg) | Command::Check(arg) => arg.config.clone(),
+        Command::Serve(arg) | Command::Sandbox(arg) => arg.config.clone(),
+        Command::Check(args) => args.config.config.clone(),
         other => panic!("services.{name}: {other:?} is not a command a service runs"),
     };
     let config_path = host_path(name, service, &container_config);

@@ -1,5 +1,6 @@
-//! Every golden vector in ../shared/vectors, checked through the library and through
-//! `paybridge sign`: both the exact string to sign and the signature.
+//! Every golden vector in `vectors/golden/` (`vectors/README.md`), checked through the library and
+//! through `paybridge sign`: both the exact string to sign and the signature. The number of
+//! entries checked is asserted, so a truncated copy fails.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -10,14 +11,16 @@ use paybridge::dialect::daxpay::{self, Scheme, SignType, Version};
 use paybridge::dialect::jeepay;
 use serde_json::{Map, Value};
 
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("PAYBRIDGE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"))
-}
+/// What the golden files hold: entries of `jeepay.json`, entries of `daxpay.json`, and the
+/// signatures in those (one per sign type).
+const JEEPAY_ENTRIES: usize = 6;
+const DAXPAY_ENTRIES: usize = 6;
+const DAXPAY_SIGNATURES: usize = 17;
 
 fn load(name: &str) -> Vec<Map<String, Value>> {
-    let path = vectors_dir().join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("vectors/golden")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let entries: Vec<Map<String, Value>> =
         serde_json::from_str(&text).expect("vector file is a JSON array of objects");
@@ -41,6 +44,7 @@ fn jeepay_text(v: &Value) -> Option<String> {
 
 #[test]
 fn jeepay_vectors() {
+    let mut checked = 0;
     for entry in load("jeepay.json") {
         let name = str_of(&entry, "name");
         let secret = str_of(&entry, "secret");
@@ -67,13 +71,16 @@ fn jeepay_vectors() {
             "{name}: sign"
         );
         assert!(jeepay::sign::digest(&s).matches(&str_of(&entry, "sign").to_ascii_lowercase()));
+        checked += 1;
     }
+    assert_eq!(checked, JEEPAY_ENTRIES, "Jeepay vectors checked");
 }
 
 #[test]
 fn daxpay_vectors() {
-    let mut checked = 0;
+    let (mut entries, mut checked) = (0, 0);
     for entry in load("daxpay.json") {
+        entries += 1;
         let name = str_of(&entry, "name");
         let version: Version = str_of(&entry, "version").parse().unwrap();
         let secret = str_of(&entry, "secret");
@@ -101,12 +108,14 @@ fn daxpay_vectors() {
             checked += 1;
         }
     }
-    assert!(checked >= 3, "only {checked} DaxPay signatures checked");
+    assert_eq!(entries, DAXPAY_ENTRIES, "DaxPay vectors checked");
+    assert_eq!(checked, DAXPAY_SIGNATURES, "DaxPay signatures checked");
 }
 
 /// `paybridge sign` must reproduce every vector, with --show-string printing the string masked.
 #[test]
 fn sign_command_reproduces_every_vector() {
+    let (mut jeepay_checked, mut daxpay_checked) = (0, 0);
     for entry in load("jeepay.json") {
         let fields = entry["fields"].to_string();
         let out = run_sign(
@@ -122,6 +131,7 @@ fn sign_command_reproduces_every_vector() {
             "{}",
             str_of(&entry, "name")
         );
+        jeepay_checked += 1;
     }
     for entry in load("daxpay.json") {
         let fields = entry["fields"].to_string();
@@ -142,6 +152,7 @@ fn sign_command_reproduces_every_vector() {
                 "{} {sign_type}",
                 str_of(&entry, "name")
             );
+            daxpay_checked += 1;
         }
         let masked = run_sign(
             &[
@@ -165,6 +176,8 @@ fn sign_command_reproduces_every_vector() {
         );
         assert!(!masked.contains(secret) && !masked.contains(&secret.to_uppercase()));
     }
+    assert_eq!(jeepay_checked, JEEPAY_ENTRIES);
+    assert_eq!(daxpay_checked, DAXPAY_SIGNATURES);
 }
 
 fn run_sign(args: &[&str], secret: &str, stdin: &str) -> String {
@@ -222,4 +235,53 @@ fn sign_command_fails_cleanly() {
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "one-line error, got {err:?}");
     }
+}
+
+/// A clone must stand on its own: no file of the repository may reach outside it for vectors or
+/// protocol documents (`.ci/run` alone compares the copy with the originals when they are there).
+#[test]
+fn nothing_in_the_repository_reaches_beside_the_clone() {
+    // Built from pieces so that this file does not name what it looks for.
+    let needles = [
+        ["..", "/shared"].concat(),
+        ["shared", "/vectors"].concat(),
+        ["shared", "/protocols"].concat(),
+    ];
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut offenders = Vec::new();
+    let mut files = 0;
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                // Build output and version control are not the checkout's content.
+                if name != "target" && name != ".git" {
+                    pending.push(path);
+                }
+                continue;
+            }
+            let relative = path.strip_prefix(&root).unwrap();
+            if relative == std::path::Path::new(".ci/run") {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            files += 1;
+            let text = String::from_utf8_lossy(&bytes);
+            if needles.iter().any(|n| text.contains(n.as_str())) {
+                offenders.push(relative.display().to_string());
+            }
+        }
+    }
+    assert!(
+        files > 100,
+        "only {files} files read: is this the repository?"
+    );
+    assert!(
+        offenders.is_empty(),
+        "these files name the shared folder: {offenders:?}"
+    );
 }

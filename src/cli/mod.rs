@@ -1,8 +1,10 @@
 //! The `paybridge` command line: `serve`, `sandbox`, `check`, `sign`, `route`, `verify`.
+//! `check` (`check.rs`) also connects to the stores unless `--offline`.
 //!
 //! The sandboxes are not part of this library: [`run`] takes them as [`Sides`], which the
 //! binary implements with the `paybridge-sandbox` crate.
 
+mod check;
 mod output;
 mod route;
 mod sign;
@@ -13,8 +15,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-
-use output::emit;
 
 use crate::config::{Config, DEFAULT_PATH};
 use crate::side::{SideService, Sides};
@@ -38,14 +38,25 @@ pub enum Command {
     Serve(ConfigArg),
     /// Run only the DaxPay sandbox described in the configuration's [sandbox] section.
     Sandbox(ConfigArg),
-    /// Validate a configuration and print a summary with secrets masked.
-    Check(ConfigArg),
+    /// Validate a configuration, print a summary with secrets masked, and (unless --offline)
+    /// connect to the order store and the Redis replay store to say what stops them working.
+    Check(CheckArgs),
     /// Print the signature of a JSON object read on stdin.
     Sign(sign::SignArgs),
     /// Say which route rule a request matches, why, and what would be sent where.
     Route(route::RouteArgs),
     /// Check the signature of a request or answer read on stdin; say why it does not verify.
     Verify(verify::VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only validate the configuration: connect to no store (for a build machine, or a
+    /// start-up that must not wait for the database).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,18 +74,7 @@ pub fn run(cli: Cli, sides: &'static dyn Sides) -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Route(args) => route::run(args),
         Command::Verify(args) => verify::run(args),
-        Command::Check(arg) => match load(&arg.config, sides) {
-            Ok((config, side_summary)) => {
-                let text = format!(
-                    "{}{side_summary}configuration OK: {}\n",
-                    config.summary(),
-                    arg.config.display()
-                );
-                emit(&text);
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(&e),
-        },
+        Command::Check(args) => run_check(args, sides),
         Command::Serve(arg) => match load(&arg.config, sides) {
             Ok((config, _)) => {
                 init_tracing(&config.log_level, config.log_json);
@@ -90,6 +90,41 @@ pub fn run(cli: Cli, sides: &'static dyn Sides) -> ExitCode {
             Err(e) => fail(&e),
         },
     }
+}
+
+/// `paybridge check`: the configuration validated and summarised (exit 2 when it is not), then,
+/// unless `--offline`, its stores tried (`check.rs`; exit 1, one line per problem on stderr).
+fn run_check(args: CheckArgs, sides: &dyn Sides) -> ExitCode {
+    let path = &args.config.config;
+    let (config, side_summary) = match load(path, sides) {
+        Ok(loaded) => loaded,
+        Err(e) => return fail(&e),
+    };
+    output::emit(&format!(
+        "{}{side_summary}configuration OK: {}\n",
+        config.summary(),
+        path.display()
+    ));
+    if args.offline {
+        return ExitCode::SUCCESS;
+    }
+    let problems = match runtime() {
+        Ok(rt) => rt.block_on(check::stores(&config)),
+        Err(e) => return fail(&format!("cannot start the store checks: {e}")),
+    };
+    if problems.is_empty() {
+        output::emit("stores OK\n");
+        return ExitCode::SUCCESS;
+    }
+    for problem in &problems {
+        eprintln!("paybridge: {}", crate::secret::redact_userinfo(problem));
+    }
+    eprintln!(
+        "paybridge: {} store problem(s): serve would start but refuse every pay and refund \
+         (and /readyz would say not ready)",
+        problems.len()
+    );
+    ExitCode::from(1)
 }
 
 /// The proxy's configuration and the side services' summary, or the error naming the file.
@@ -145,6 +180,7 @@ fn serve(config: Arc<Config>, path: PathBuf, sides: &'static dyn Sides) -> ExitC
             let gateway = crate::proxy::Gateway::build(config.clone())
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
+            tokio::spawn(say_if_the_order_store_is_unusable(gateway.orders(), config.clone()));
             let reloader = crate::reload::Reloader::with_sides(path, gateway.clone(), sides);
             crate::app::run(gateway, bound, Some(reloader), crate::server::shutdown_signal()).await;
             Ok(())
@@ -153,6 +189,25 @@ fn serve(config: Arc<Config>, path: PathBuf, sides: &'static dyn Sides) -> ExitC
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("cannot serve: {e}")),
+    }
+}
+
+/// At start-up, the order store tried once (a PostgreSQL store connects lazily: a wrong
+/// password would otherwise show only as refused payments) and its failure logged in the
+/// server's own words. Serving goes on: the store may come back, and `/readyz` says not ready
+/// meanwhile.
+async fn say_if_the_order_store_is_unusable(
+    orders: Option<crate::store::OrderStore>,
+    config: Arc<Config>,
+) {
+    let Some(orders) = orders else { return };
+    if let Err(error) = orders.probe().await {
+        tracing::error!(
+            store = %config.store.url,
+            error = %crate::secret::redact_userinfo(&error.to_string()),
+            "the order store cannot be used: pay and refund requests will be refused until it can \
+             (paybridge check says why)"
+        );
     }
 }
 

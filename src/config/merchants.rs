@@ -34,6 +34,8 @@ pub struct Merchant {
     pub notify_hosts: Option<Vec<String>>,
     /// Closed, cancelled and failed payments are notified too (as states 6, 4, 3).
     pub forward_failed_payments: bool,
+    /// `[notify] allow_private_targets`: notify URLs may name internal addresses.
+    pub notify_private_targets: bool,
 }
 
 impl DaxIdentity {
@@ -55,6 +57,14 @@ impl Merchant {
                 .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
         });
         host.is_some_and(|h| hosts.contains(&h))
+    }
+
+    /// Whether a notify URL names an internal address literally (loopback, private, NAT64 of
+    /// one, …: `crate::address`), refused when the order is taken unless
+    /// `[notify] allow_private_targets`. A host name is judged where it is resolved, at each
+    /// delivery (`notify::guard`).
+    pub fn notify_url_internal(&self, url: &str) -> bool {
+        !self.notify_private_targets && crate::address::literal_internal(url)
     }
 }
 
@@ -122,6 +132,7 @@ pub(super) fn validate(
     raw: Vec<RawMerchant>,
     upstreams: &BTreeMap<String, Arc<Upstream>>,
     server: &ServerConfig,
+    notify_private_targets: bool,
 ) -> Result<Merchants, ConfigError> {
     let mut merchants = Merchants::default();
     for (i, m) in raw.into_iter().enumerate() {
@@ -164,7 +175,7 @@ pub(super) fn validate(
             version,
         )?;
         let order_prefix = order_prefix(&key("daxpay"), m.daxpay.shared, m.daxpay.order_prefix)?;
-        let way_codes = way_codes(&key("way_codes"), m.way_codes)?;
+        let way_codes = way_codes(&key("way_codes"), m.way_codes, version)?;
         let notify_hosts = match m.notify_hosts {
             None => None,
             Some(hosts) => {
@@ -209,6 +220,7 @@ pub(super) fn validate(
             way_codes,
             notify_hosts,
             forward_failed_payments: m.forward_failed_payments,
+            notify_private_targets,
             mch_no: m.mch_no,
             app_id: m.app_id,
         };
@@ -232,11 +244,19 @@ pub(super) fn validate(
 }
 
 /// `way_codes`: Jeepay way codes routed to `"channel/method"` (DaxPay codes: lower case, digits
-/// and `_`, at most 32 characters each).
-fn way_codes(key: &str, raw: BTreeMap<String, String>) -> Result<WayCodes, ConfigError> {
+/// and `_`, at most what the upstream's `PayParam` takes: 32 characters in 3.0, 20 before).
+fn way_codes(
+    key: &str,
+    raw: BTreeMap<String, String>,
+    version: Version,
+) -> Result<WayCodes, ConfigError> {
+    let max = match version {
+        Version::V3_0 => 32,
+        Version::V3_0Beta | Version::V2_0 => 20,
+    };
     let code = |s: &str| {
         !s.is_empty()
-            && s.len() <= 32
+            && s.len() <= max
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
@@ -255,7 +275,10 @@ fn way_codes(key: &str, raw: BTreeMap<String, String>) -> Result<WayCodes, Confi
             _ => {
                 return Err(invalid(
                     format!("{key}.{way_code}"),
-                    format!("`{target}` is not \"channel/method\" (e.g. \"alipay_isv/jsapi\")"),
+                    format!(
+                        "`{target}` is not \"channel/method\" (e.g. \"alipay_isv/jsapi\"; \
+                         lower case, digits and _, at most {max} characters each)"
+                    ),
                 ))
             }
         }

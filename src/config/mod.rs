@@ -122,13 +122,18 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let inline_secrets = count_inline(&raw);
     let server = server::validate(raw.server)?;
     let (upstreams, legacy) = upstreams::validate(raw.upstreams, server.req_time_window)?;
-    let merchants = merchants::validate(raw.merchants, &upstreams, &server)?;
+    let notify = notify::validate(raw.notify)?;
+    let merchants = merchants::validate(
+        raw.merchants,
+        &upstreams,
+        &server,
+        notify.allow_private_targets,
+    )?;
     sharing::check(merchants.in_order())?;
     let routing = routing::validate(raw.routing, raw.routes, &upstreams, &legacy)?;
     let (admin_listen, admin_token) = admin::validate(raw.admin)?;
     let replay = replay::validate(raw.replay, server.req_time_window, &merchants)?;
     let store = store::validate(raw.store)?;
-    let notify = notify::validate(raw.notify)?;
 
     Ok(Config {
         server,

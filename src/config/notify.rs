@@ -1,6 +1,7 @@
 //! `[notify]`: how paybridge delivers Jeepay notifications to merchants (the outbox's worker).
 //! Jeepay's own schedule by default: 6 attempts, the n-th retry n × 30 s after the previous one,
-//! 20 s per attempt.
+//! 20 s per attempt. Delivered by a pool of `concurrency` deliveries at once, at most
+//! `per_host_concurrency` of them to one host (docs/notifications.md, "Fair delivery").
 
 use std::time::Duration;
 
@@ -25,6 +26,11 @@ pub struct NotifyConfig {
     /// merchant inside the same network). Off: paybridge cannot be made to post to its own
     /// admin listener or to internal services.
     pub allow_private_targets: bool,
+    /// Deliveries one instance has in flight at most; a slot freed is refilled at once.
+    pub concurrency: usize,
+    /// Of those, at most this many to one host (`host:port`): a merchant endpoint that never
+    /// answers holds this many slots, never the pool.
+    pub per_host_concurrency: usize,
 }
 
 pub(super) fn validate(raw: RawNotify) -> Result<NotifyConfig, ConfigError> {
@@ -39,6 +45,8 @@ pub(super) fn validate(raw: RawNotify) -> Result<NotifyConfig, ConfigError> {
         // job is never sent twice at once, and one left by a crashed instance waits no longer.
         lease: timeout * 2 + Duration::from_secs(1),
         allow_private_targets: raw.allow_private_targets.unwrap_or(false),
+        concurrency: positive("notify.concurrency", raw.concurrency, 32)?,
+        per_host_concurrency: positive("notify.per_host_concurrency", raw.per_host_concurrency, 4)?,
     })
 }
 
@@ -54,11 +62,18 @@ mod tests {
             (6, Duration::from_secs(30), Duration::from_secs(20))
         );
         assert!(c.lease > c.timeout);
+        assert_eq!((c.concurrency, c.per_host_concurrency), (32, 4));
         let err = validate(RawNotify {
             max_attempts: Some(0),
             ..RawNotify::default()
         })
         .unwrap_err();
         assert!(err.to_string().contains("notify.max_attempts"));
+        let err = validate(RawNotify {
+            per_host_concurrency: Some(0),
+            ..RawNotify::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("notify.per_host_concurrency"));
     }
 }

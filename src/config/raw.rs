@@ -74,6 +74,8 @@ pub struct RawNotify {
     pub timeout_ms: Option<u64>,
     pub poll_ms: Option<u64>,
     pub allow_private_targets: Option<bool>,
+    pub concurrency: Option<usize>,
+    pub per_host_concurrency: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,6 +7,10 @@
 //! `daxpay.order_prefix` (lifecycle.md §2.7): paybridge prefixes the merchant's order numbers
 //! with it and acts only on orders that carry it. The apps of one `mchNo` are one merchant (Jeepay
 //! scopes orders by `mchNo`) and need no opt-in, but share one prefix when they opt in.
+//!
+//! DaxPay's MySQL tables compare text case-insensitively by default (`utf8mb4_general_ci`):
+//! `SHOP1` finds the order `shop1`, and app `DA1` is app `da1`. So identities are told apart,
+//! and prefixes kept distinct, ignoring ASCII case (prefixes are ASCII: `parse::order_prefix`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,26 +19,27 @@ use super::error::ConfigError;
 use super::merchants::Merchant;
 use super::parse::invalid;
 
-/// Where a merchant's orders live on DaxPay.
+/// Where a merchant's orders live on DaxPay, lower-cased (see the module's doc).
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct IdentityKey<'a> {
-    /// The upstream's base URL, lower-cased: two upstream names for one server are one server.
+struct IdentityKey {
+    /// The upstream's base URL: two upstream names for one server are one server.
     base_url: String,
-    mch_no: Option<&'a str>,
-    app_id: Option<&'a str>,
+    mch_no: Option<String>,
+    app_id: Option<String>,
 }
 
 /// Refuses merchants sharing a DaxPay identity without the opt-in, and prefixes that could
 /// name one another's orders. `merchants` in configuration order (their index names the key).
 pub(super) fn check(merchants: &[Arc<Merchant>]) -> Result<(), ConfigError> {
-    let mut identities: BTreeMap<IdentityKey<'_>, Vec<usize>> = BTreeMap::new();
+    let mut identities: BTreeMap<IdentityKey, Vec<usize>> = BTreeMap::new();
+    let lower = |s: &Option<String>| s.as_deref().map(str::to_ascii_lowercase);
     for (i, m) in merchants.iter().enumerate() {
         let identity = &m.daxpay;
         identities
             .entry(IdentityKey {
                 base_url: identity.upstream.base_url.to_ascii_lowercase(),
-                mch_no: identity.mch_no.as_deref(),
-                app_id: identity.app_id.as_deref(),
+                mch_no: lower(&identity.mch_no),
+                app_id: lower(&identity.app_id),
             })
             .or_default()
             .push(i);
@@ -73,7 +78,8 @@ pub(super) fn check(merchants: &[Arc<Merchant>]) -> Result<(), ConfigError> {
 }
 
 /// Two merchants of one identity: one merchant's apps share a prefix; different merchants'
-/// prefixes are distinct and neither starts the other (else `A` + `B1` = `AB` + `1`).
+/// prefixes are distinct and neither starts the other (else `A` + `B1` = `AB` + `1`), ignoring
+/// case (else `shop` + `1` finds `SHOP` + `1` on DaxPay).
 fn clash(merchants: &[Arc<Merchant>], earlier: usize, later: usize) -> Result<(), ConfigError> {
     let (a, b) = (&merchants[earlier], &merchants[later]);
     let (Some(pa), Some(pb)) = (&a.daxpay.order_prefix, &b.daxpay.order_prefix) else {
@@ -91,15 +97,19 @@ fn clash(merchants: &[Arc<Merchant>], earlier: usize, later: usize) -> Result<()
                 ),
             ));
         }
-    } else if pa.starts_with(pb.as_str()) || pb.starts_with(pa.as_str()) {
-        return Err(invalid(
-            key,
-            format!(
-                "`{pb}` and `{pa}` of merchants[{earlier}] (merchant {}) share the DaxPay \
-                 identity: prefixes must be distinct and none may begin another",
-                a.mch_no
-            ),
-        ));
+    } else {
+        let (la, lb) = (pa.to_ascii_lowercase(), pb.to_ascii_lowercase());
+        if la.starts_with(lb.as_str()) || lb.starts_with(la.as_str()) {
+            return Err(invalid(
+                key,
+                format!(
+                    "`{pb}` and `{pa}` of merchants[{earlier}] (merchant {}) share the DaxPay \
+                     identity: prefixes must be distinct and none may begin another, ignoring \
+                     case (DaxPay's database compares order numbers case-insensitively)",
+                    a.mch_no
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -113,4 +123,66 @@ fn describe(m: &Merchant) -> String {
         s.push_str(&format!(", appId {app}"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    /// Two merchants on one DaxPay app, each with `prefixes`' prefix; `apps` their DaxPay app ids.
+    fn two(prefixes: [&str; 2], apps: [&str; 2]) -> Result<Config, String> {
+        let merchant = |i: usize| {
+            format!(
+                "[[merchants]]\nmch_no = \"M{i}\"\napp_id = \"A{i}\"\nsecret = \"s\"\n\
+                 daxpay = {{ upstream = \"dax\", mch_no = \"DM\", app_id = \"{}\", shared = true, \
+                 order_prefix = \"{}\" }}\n",
+                apps[i], prefixes[i]
+            )
+        };
+        let toml = format!(
+            "[upstreams.dax]\nbase_url = \"http://127.0.0.1:9\"\nversion = \"3.0\"\n\
+             secret = \"dax\"\n{}{}",
+            merchant(0),
+            merchant(1)
+        );
+        Config::from_toml(&toml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn prefixes_differing_only_by_case_are_one_prefix() {
+        for pair in [
+            ["shop", "SHOP"],
+            ["Shop-", "sHOP-"],
+            ["ab", "A"],
+            ["A", "aB"],
+        ] {
+            let err = two(pair, ["DA", "DA"]).unwrap_err();
+            assert!(
+                err.starts_with("merchants[1].daxpay.order_prefix: ")
+                    && err.contains("ignoring case"),
+                "{pair:?}: {err}"
+            );
+        }
+        assert!(two(["shop-", "shoq-"], ["DA", "DA"]).is_ok());
+    }
+
+    #[test]
+    fn app_ids_differing_only_by_case_are_one_identity() {
+        let toml = |apps: [&str; 2]| {
+            format!(
+                "[upstreams.dax]\nbase_url = \"http://127.0.0.1:9\"\nversion = \"3.0\"\n\
+                 secret = \"dax\"\n\
+                 [[merchants]]\nmch_no = \"M0\"\napp_id = \"A0\"\nsecret = \"s\"\n\
+                 daxpay = {{ upstream = \"dax\", mch_no = \"DM\", app_id = \"{}\" }}\n\
+                 [[merchants]]\nmch_no = \"M1\"\napp_id = \"A1\"\nsecret = \"s\"\n\
+                 daxpay = {{ upstream = \"dax\", mch_no = \"dm\", app_id = \"{}\" }}\n",
+                apps[0], apps[1]
+            )
+        };
+        let err = Config::from_toml(&toml(["DA1", "da1"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("merchants[0].daxpay.shared: "), "{err}");
+        assert!(Config::from_toml(&toml(["DA1", "DA2"])).is_ok());
+    }
 }

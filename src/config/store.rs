@@ -72,6 +72,19 @@ impl StoreUrl {
             if config.get_hosts().is_empty() {
                 return Err(invalid(KEY, format!("`{}` names no host", redact(text))));
             }
+            // Asked for, TLS would fail at every connect (paybridge has no TLS for PostgreSQL):
+            // refused here, plainly, instead of an instance that starts and refuses every pay.
+            if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+                return Err(invalid(
+                    KEY,
+                    format!(
+                        "`{}` asks for TLS (sslmode=require), which paybridge does not speak to \
+                         PostgreSQL: remove sslmode (or write sslmode=disable) and keep the server \
+                         on localhost or a private network, or reach it through a TLS tunnel",
+                        redact(text)
+                    ),
+                ));
+            }
             StoreTarget::Postgres
         } else {
             let shown = if text.contains('@') {
@@ -188,6 +201,25 @@ mod tests {
         for text in ["mysql://h/db", "sqlite://", "", "data/paybridge.sqlite"] {
             let e = StoreUrl::parse(text).unwrap_err().to_string();
             assert!(e.starts_with("store.url: "), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn tls_asked_for_is_refused_plainly() {
+        for text in [
+            "postgres://pb:hunter2@db:5432/x?sslmode=require",
+            "postgresql://pb@db/x?application_name=a&sslmode=require",
+        ] {
+            let e = StoreUrl::parse(text).unwrap_err().to_string();
+            assert!(e.starts_with("store.url: "), "{e}");
+            assert!(e.contains("sslmode=require") && e.contains("TLS"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        for text in [
+            "postgres://pb@db/x?sslmode=disable",
+            "postgres://pb@db/x?sslmode=prefer",
+        ] {
+            assert!(StoreUrl::parse(text).is_ok(), "{text}");
         }
     }
 

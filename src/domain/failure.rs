@@ -36,6 +36,11 @@ pub enum Failure {
         kind: &'static str,
         words: &'static str,
     },
+    /// A value longer than the gateway takes (DaxPay's `@Size`), found before the call: nothing
+    /// was sent. `label`: the caller's dialect's name for the value; `max`: what the caller may
+    /// send (the gateway's limit, less what paybridge puts before the value).
+    #[error("{label} over {max} characters")]
+    TooLong { label: &'static str, max: usize },
     #[error("unsupported signType {0:?}")]
     UnsupportedSignType(String),
     #[error("unknown merchant or app")]
@@ -209,6 +214,7 @@ impl Failure {
             Failure::BodyTooLarge { .. } => "body_too_large",
             Failure::BodyTimeout => "body_timeout",
             Failure::Invalid { kind, .. } => kind,
+            Failure::TooLong { .. } => "too_long",
             Failure::UnsupportedSignType(_) => "sign_type",
             Failure::UnknownMerchant => "unknown_merchant",
             Failure::AppOfAnotherMerchant => "app_mismatch",

@@ -5,7 +5,8 @@
 //!   hint: the order is read again with a signed query, the Jeepay notification is built, signed
 //!   once and written to the outbox (in the order store), then DaxPay gets `SUCCESS`.
 //! - [`deliver`]: the worker that posts due notifications to merchants, on Jeepay's schedule,
-//!   leasing each job so that several instances never send one twice at once.
+//!   leasing each job so that several instances never send one twice at once, fairly (a pool
+//!   with a per-host cap, merchants fewest in flight first).
 //! - [`returning`]: the payer's browser coming back, redirected to the merchant's return URL
 //!   with Jeepay-signed parameters.
 //! - [`jobs`]: what a notification says, for a pay order or a refund.

@@ -29,6 +29,7 @@ use http::{Method, Request, Response};
 use http_body_util::Full;
 
 use crate::config::{Config, LegacyUpstream, ReplayStoreKind};
+use crate::dialect::jeepay::params::{is_blank, Params};
 use crate::dispatch;
 use crate::domain::Failure;
 use crate::replay::{DurableStore, MemoryStore, RedisStore, Store};
@@ -236,41 +237,60 @@ where
         .await
         .map_err(|_| Failure::BodyTimeout)??,
     };
-    // paybridge's own relay endpoints: DaxPay's callbacks and payers' browsers coming back.
-    if let Some(relay) = dispatch::relay(parts.uri.path()) {
-        return Ok(match (relay, &parts.method) {
-            (dispatch::Relay::Callback(token), &Method::POST) => {
-                Box::pin(crate::notify::intake::callback(rt, token, &body)).await
-            }
-            (dispatch::Relay::Return(token), &Method::GET) => {
-                Box::pin(crate::notify::returning::redirect(rt, token)).await
-            }
-            _ => return Err(Failure::MethodNotAllowed(parts.method.to_string())),
-        });
-    }
-    let op = dispatch::operation(parts.uri.path());
+    // The path read as Jeepay's servlet stack reads it: an alias of a translated path is that
+    // operation, a look-alike is refused, never forwarded raw (`dispatch::target`).
+    let op = match dispatch::target(parts.uri.path()) {
+        // paybridge's own relay endpoints: DaxPay's callbacks and payers' browsers coming back.
+        dispatch::Target::Relay(relay) => {
+            return Ok(match (relay, &parts.method) {
+                (dispatch::Relay::Callback(token), &Method::POST) => {
+                    Box::pin(crate::notify::intake::callback(rt, token, &body)).await
+                }
+                (dispatch::Relay::Return(token), &Method::GET) => {
+                    Box::pin(crate::notify::returning::redirect(rt, token)).await
+                }
+                _ => return Err(Failure::MethodNotAllowed(parts.method.to_string())),
+            })
+        }
+        dispatch::Target::Refused => return Err(Failure::NotFound(parts.uri.path().to_owned())),
+        dispatch::Target::Operation(op) => Some(op),
+        dispatch::Target::Other => None,
+    };
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
     let cx = Context::new(parts, body, op, peer);
+    // Routing sees the operation's own path, whatever alias the request used.
+    let path = match op {
+        Some(op) => op.path(),
+        None => cx.parts.uri.path(),
+    };
     // Read with the operation's declared fields, so that a translation reuses them. A route
     // never depends on a parse that failed: on a path the routing may translate, paybridge
     // answers an unreadable request itself (it could be a migrated merchant's, whose route
     // the unread mchNo/appId would have chosen). Elsewhere it matches no merchant condition
     // and the chosen (legacy) route reports it.
+    // Keys bind as Jeepay binds them (`mch_no` is `mchNo`), so the route follows the identity
+    // Jeepay would read; a request whose identity cannot be bound (missing, blank, two keys for
+    // it) is likewise answered by paybridge there, in Jeepay's words, never routed by default.
     let params = match cx.params(op.map_or(&[], registry::fields)) {
         Ok(params) => Some(params),
-        Err(unreadable) if routing::may_translate(&rt.config.routing, cx.parts.uri.path()) => {
+        Err(unreadable) if routing::may_translate(&rt.config.routing, path) => {
             return Err(unreadable)
         }
         Err(_) => None,
     };
+    if let Some(refusal) = params.as_ref().and_then(Params::identity_refusal) {
+        if routing::may_translate(&rt.config.routing, cx.parts.uri.path()) {
+            return Err(refusal);
+        }
+    }
     fn given(text: Option<&str>) -> Option<&str> {
-        text.filter(|s| !s.is_empty())
+        text.filter(|s| !is_blank(s))
     }
     let (mch_no, app_id) = params.as_ref().map_or((None, None), |p| {
         (given(p.get("mchNo")), given(p.get("appId")))
     });
     let facts = Facts {
-        path: cx.parts.uri.path(),
+        path,
         mch_no,
         app_id,
         headers: &cx.parts.headers,

@@ -20,6 +20,7 @@ mod durable;
 mod entry;
 pub mod landing;
 mod memory;
+pub mod probe;
 mod redis_store;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -16,13 +16,15 @@
 
 mod outbox_rows;
 mod postgres;
+pub mod probe;
 mod replay_rows;
 mod rows;
 mod sql;
 mod sqlite;
 
 pub use outbox_rows::{
-    NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
+    DueNotification, NewNotification, Notification, NotificationKind, NotificationStatus,
+    OutboxStats,
 };
 pub use replay_rows::{ClaimAt, ReplayClaim};
 pub use rows::{Inserted, PaidBy, PayRow, RefundRow, RowState, StoreError};

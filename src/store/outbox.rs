@@ -17,9 +17,20 @@
 //!   can then no longer mark it, and the job may be sent twice: at least once still holds).
 //!   `last_error` is kept for the operator. A `delivered` job is not sent again (`false`): the
 //!   merchant answered `SUCCESS`, and a new state is a new job.
+//! - **The fair claim** (the delivery worker's): [`OrderStore::due_notifications`] reads the
+//!   due, free jobs in merchants' turns (each merchant's oldest first, then each one's second,
+//!   …) without taking them; the worker chooses among them (its per-host cap, fewest in flight
+//!   per merchant first) and [`OrderStore::lease_notifications`] leases the chosen ones, each
+//!   only if it is still pending, due and free: a job another instance took meanwhile is
+//!   skipped, never leased twice. [`OrderStore::claim_due_notifications`] is the plain claim,
+//!   oldest due first, with the same lease.
 //! - [`OrderStore::notifications`] lists the newest first.
 
-use super::outbox_rows::{Mark, NewNotification, Notification, NotificationStatus, OutboxStats};
+pub(crate) mod statements;
+
+use super::outbox_rows::{
+    DueNotification, Mark, NewNotification, Notification, NotificationStatus, OutboxStats,
+};
 use super::rows::{Inserted, StoreError};
 use super::OrderStore;
 
@@ -56,6 +67,43 @@ impl OrderStore {
         // `RETURNING` keeps no order.
         claimed.sort_by_key(|n| (n.next_attempt_at_ms, n.id));
         Ok(claimed)
+    }
+
+    /// Up to `limit` pending jobs due at `now_ms` whose lease is free or expired, in merchants'
+    /// turns (every merchant's oldest due job, the oldest of those first, then every merchant's
+    /// second, …). Nothing is leased: [`OrderStore::lease_notifications`] takes the chosen ones.
+    pub async fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DueNotification>, StoreError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        self.ready().await?;
+        on_backend!(self, b => b.due_notifications(now_ms, limit))
+    }
+
+    /// Leases to `owner` until `now_ms + lease_ms` those of `ids` that are still pending, due at
+    /// `now_ms` and free (or their lease over), and answers them (in `ids`' order). The others
+    /// (taken by another instance meanwhile, delivered, no longer due) are left alone.
+    pub async fn lease_notifications(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Notification>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ready().await?;
+        let until = now_ms.saturating_add(lease_ms.max(0));
+        let mut leased: Vec<Notification> =
+            on_backend!(self, b => b.lease_notifications(owner, ids, now_ms, until))?;
+        // `RETURNING` keeps no order: the caller's (its fair order) is restored.
+        leased.sort_by_key(|n| ids.iter().position(|id| *id == n.id));
+        Ok(leased)
     }
 
     /// Only if the job is pending and leased by `owner`: delivered at `now_ms`, attempts + 1,
@@ -123,3 +171,6 @@ impl OrderStore {
         on_backend!(self, b => b.outbox_stats())
     }
 }
+
+#[cfg(test)]
+mod fair_claim_tests;

@@ -103,6 +103,16 @@ pub struct Notification {
     pub delivered_at_ms: Option<i64>,
 }
 
+/// A due job as the fair claim first sees it: enough to choose among jobs (whose merchant,
+/// which host, how long due) before leasing the chosen ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueNotification {
+    pub id: i64,
+    pub mch_no: String,
+    pub url: String,
+    pub next_attempt_at_ms: i64,
+}
+
 /// The outbox at a glance, for health checks and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OutboxStats {

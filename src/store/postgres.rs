@@ -16,6 +16,7 @@ use crate::config::StoreUrl;
 
 mod outbox;
 mod replay;
+pub(crate) mod server_error;
 
 /// Connecting, and waiting for a free connection: an unreachable store fails fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -58,10 +59,7 @@ impl Postgres {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
+        self.pool.get().await.map_err(server_error::from_pool)
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -71,9 +69,13 @@ impl Postgres {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
                 .await
                 .map_err(unavailable)?;
-            tx.batch_execute(sql::CREATE_SCHEMA_MIGRATIONS)
-                .await
-                .map_err(unavailable)?;
+            // `CREATE TABLE IF NOT EXISTS` needs CREATE on the schema even when the table
+            // exists: a role granted only the rows' rights must not be stopped by it.
+            if !schema_migrations_exists(&tx).await? {
+                tx.batch_execute(sql::CREATE_SCHEMA_MIGRATIONS)
+                    .await
+                    .map_err(unavailable)?;
+            }
             let applied: Vec<i64> = tx
                 .query(sql::APPLIED_VERSIONS, &[])
                 .await
@@ -87,7 +89,10 @@ impl Postgres {
                 }
                 let text = sql::migration_text(text, sql::Dialect::Postgres);
                 tx.batch_execute(&text).await.map_err(|e| {
-                    StoreError::Unavailable(format!("migration {version:04} failed: {e}"))
+                    StoreError::Unavailable(format!(
+                        "migration {version:04} failed: {}",
+                        server_error::describe(&e)
+                    ))
                 })?;
                 tx.execute(sql::RECORD_VERSION, &[version, &sql::now_ms()])
                     .await
@@ -343,6 +348,17 @@ impl Postgres {
     }
 }
 
+/// Whether `schema_migrations` is visible on the role's search path.
+pub(crate) async fn schema_migrations_exists(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<bool, StoreError> {
+    let row = tx
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await
+        .map_err(unavailable)?;
+    row.try_get(0).map_err(corrupt)
+}
+
 async fn bounded<T>(
     call: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
@@ -409,13 +425,6 @@ fn corrupt(e: tokio_postgres::Error) -> StoreError {
 }
 
 fn unavailable(e: tokio_postgres::Error) -> StoreError {
-    // `Display` of a server error is only its severity and code; the message says what failed.
-    match e.as_db_error() {
-        Some(db) => StoreError::Unavailable(format!(
-            "PostgreSQL: {} ({})",
-            db.message(),
-            db.code().code()
-        )),
-        None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
-    }
+    // `Display` of a server error is only "db error": its SQLSTATE and message say what failed.
+    server_error::unavailable(&e)
 }

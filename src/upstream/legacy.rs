@@ -1,7 +1,9 @@
 //! The client of one legacy Jeepay gateway: requests forwarded byte for byte.
 //!
 //! Method, path, query, body and end-to-end headers reach the gateway unchanged, so the
-//! merchant's own signature stays valid there; the answer comes back unchanged. Hop-by-hop
+//! merchant's own signature stays valid there (the path is the one the proxy hands over: an
+//! alias of a translated path has already been replaced by the operation's own path, see
+//! `dispatch::target` and `proxy/passthrough.rs`); the answer comes back unchanged. Hop-by-hop
 //! headers are dropped both ways (RFC 9110 §7.6.1), `Host` names the gateway (the caller's goes
 //! in `X-Forwarded-Host`), and the caller's address is appended to `X-Forwarded-For`.
 

@@ -1,7 +1,7 @@
 //! Stand-in gateways for paybridge: a DaxPay `/unipay` gateway ([`Sandbox`]) to translate to,
 //! and a legacy Jeepay gateway ([`LegacySandbox`]) to pass through to.
 //!
-//! Both are written from the protocol documents (`../shared/protocols/`) without any of the
+//! Both are written from the gateways' protocols (`docs/protocols.md`) without any of the
 //! proxy's code — their own configuration types ([`config`]), signers ([`sign`]), serve loop
 //! and secret handling — so that a misreading shared with the proxy cannot pass unnoticed. They
 //! read the `[sandbox]` and `[legacy_sandbox]` sections of paybridge's configuration file

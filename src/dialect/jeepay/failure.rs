@@ -60,6 +60,8 @@ impl fmt::Display for Words<'_> {
             Failure::BodyTooLarge { limit } => write!(f, "参数有误[请求体超过{limit}字节]"),
             Failure::BodyTimeout => f.write_str("参数有误[请求体读取超时]"),
             Failure::Invalid { words, .. } => f.write_str(words),
+            // Worded as Jeepay's own validation messages are (`商户订单号不能为空`).
+            Failure::TooLong { label, max } => write!(f, "{label}不能超过{max}个字符"),
             Failure::UnsupportedSignType(t) => write!(f, "不支持的签名类型[{t}]，仅支持MD5"),
             Failure::UnknownMerchant => f.write_str("商户或商户应用不存在"),
             Failure::AppOfAnotherMerchant => f.write_str("参数appId与商户号不匹配"),
@@ -168,6 +170,10 @@ mod tests {
                 kind: "required_field",
                 words: "商户号不能为空",
             },
+            Failure::TooLong {
+                label: "商户订单号",
+                max: 100,
+            },
             Failure::UnsupportedSignType("RSA\"\\\n\u{1}".to_owned()),
             Failure::UnknownMerchant,
             Failure::AppOfAnotherMerchant,
@@ -226,6 +232,13 @@ mod tests {
         assert_eq!(
             said(Failure::OrderNotFound { verified: true }),
             (9999, "订单不存在".to_owned())
+        );
+        assert_eq!(
+            said(Failure::TooLong {
+                label: "商户订单号",
+                max: 95
+            }),
+            (9999, "商户订单号不能超过95个字符".to_owned())
         );
         assert_eq!(
             said(Failure::NotClosable),

@@ -4,6 +4,7 @@
 
 pub mod envelope;
 pub mod failure;
+pub mod fold;
 pub mod notification;
 pub mod ops;
 pub mod params;

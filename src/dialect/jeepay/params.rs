@@ -1,11 +1,20 @@
 //! Jeepay's request binding, driven by each operation's declared fields.
 //!
 //! Jeepay reads a JSON object body when `Content-Type` contains `application/json` (and the method
-//! is not GET); otherwise the query string and a form body. It binds the parameters to the
-//! endpoint's request class, so only *declared* fields exist afterwards: the rest is ignored, also
-//! by signature verification. Every declared field is bound as text: a JSON number or boolean is
-//! bound as its literal text. The common fields of `AbstractMchAppRQ` come first, then the
-//! operation's own ([`super::ops`]).
+//! is not GET). Otherwise it reads the query string and a form body
+//! (`RequestKitBean.reqParam2JSON`). It binds the parameters to the endpoint's request class
+//! with fastjson, so only *declared* fields exist afterwards: the rest is ignored, also by
+//! signature verification, which serialises the bound object again (canonical names only,
+//! `ApiController.getRQByWithMchSign`). A key binds to a declared field by fastjson's smart
+//! matching, case, `_` and `-` aside ([`super::fold`], where the rule and its sources are): `mch_no`
+//! *is* `mchNo`. Two keys that bind to one field (`mchNo` and `MCHNO`, or one key twice) are
+//! refused as unreadable (code 11): Jeepay would keep one of them, by `HashMap` order, and
+//! paybridge never guesses which one a legacy gateway takes. Every declared field is bound as
+//! text: a JSON number or boolean is bound as its literal text; an object or array is refused
+//! (code 11; fastjson would bind its JSON text, in `HashMap` order). A form key `name[sub]` is an
+//! object in Jeepay (`reqParam2JSON`): refused when `name` binds to a declared field, and so is a
+//! key whose `[` is never closed (Jeepay's `substring` throws on it). The common fields of
+//! `AbstractMchAppRQ` come first, then the operation's own ([`super::ops`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,6 +22,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::fold::Fields;
 use super::sign;
 use crate::domain::Failure;
 
@@ -28,8 +38,14 @@ const COMMON: [(&str, &str); 6] = [
 
 const SIGN: usize = 2;
 
-/// Declared fields at most (common + an operation's own).
+/// Declared fields at most (common + an operation's own). A bit each in [`Params::seen`].
 pub const MAX_FIELDS: usize = 24;
+
+/// Blank as Jakarta's `@NotBlank` judges it: nothing left after Java's `String.trim()`, which
+/// strips every character up to U+0020 (controls included) and nothing else (not U+3000).
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| c <= ' ')
+}
 
 /// A declared string field: JSON strings as they are, numbers as their literal text, booleans as
 /// `true`/`false`. Objects and arrays cannot bind to a string field (code 11).
@@ -92,6 +108,8 @@ pub struct Params<'a> {
     /// The operation's own declared fields (after the common ones).
     declared: &'static [&'static str],
     values: [Option<Text<'a>>; MAX_FIELDS],
+    /// The fields some key has bound to (also to JSON `null`).
+    seen: u32,
 }
 
 impl<'a> Params<'a> {
@@ -106,25 +124,44 @@ impl<'a> Params<'a> {
         let mut params = Params {
             declared: &declared[..declared.len().min(MAX_FIELDS - COMMON.len())],
             values: Default::default(),
+            seen: 0,
         };
+        let mut names = [""; MAX_FIELDS];
+        for (i, name) in names.iter_mut().enumerate().take(params.len()) {
+            *name = params.name(i);
+        }
+        let mut fields = Fields::new(&names[..params.len()]);
         if json {
-            // serde would bind a JSON array positionally; Jeepay only takes an object.
+            // serde would bind a JSON array positionally; Jeepay only takes an object. (An empty
+            // body is an empty object to Jeepay, refused by whichever of the six `@NotBlank`
+            // checks its validator reports first, which is unspecified: code 11 here instead.)
             if body.trim_ascii_start().first() != Some(&b'{') {
                 return Err(Failure::Unreadable("body is not a JSON object".to_owned()));
             }
             let mut de = serde_json::Deserializer::from_slice(body);
             de.deserialize_map(Binder {
                 params: &mut params,
+                fields: &mut fields,
             })
             .and_then(|()| de.end())
             .map_err(|e| Failure::Unreadable(e.to_string()))?;
             return Ok(params);
         }
         if let Some(q) = query {
-            params.absorb(q.as_bytes())?;
+            params.absorb(&mut fields, q.as_bytes())?;
         }
-        params.absorb(body)?;
+        params.absorb(&mut fields, body)?;
         Ok(params)
+    }
+
+    /// Binds `value` to field `i`, unless a key bound to it already.
+    fn set(&mut self, i: usize, value: Option<Text<'a>>) -> Result<(), String> {
+        if self.seen & (1 << i) != 0 {
+            return Err(format!("two parameters bind to `{}`", self.name(i)));
+        }
+        self.seen |= 1 << i;
+        self.values[i] = value;
+        Ok(())
     }
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -146,16 +183,21 @@ impl<'a> Params<'a> {
     }
 
     /// Adds `application/x-www-form-urlencoded` pairs (query string or body).
-    fn absorb(&mut self, encoded: &'a [u8]) -> Result<(), Failure> {
+    fn absorb(&mut self, fields: &mut Fields<'_>, encoded: &'a [u8]) -> Result<(), Failure> {
         for (key, value) in form_urlencoded::parse(encoded) {
-            let Some(i) = self.index(&key) else { continue };
-            if self.values[i].is_some() {
-                // A signed parameter given twice is ambiguous: refuse rather than pick one.
-                return Err(Failure::Unreadable(format!(
-                    "parameter `{key}` given twice"
-                )));
+            if let Some(open) = key.find('[') {
+                // `reqParam2JSON`: `name[sub]` puts an object under `name`.
+                let closed = key.find(']').is_some_and(|close| close > open);
+                if !closed || fields.bind(&key[..open]).is_some() {
+                    return Err(Failure::Unreadable(
+                        "a bracketed parameter name cannot bind to a declared field".to_owned(),
+                    ));
+                }
+                continue;
             }
-            self.values[i] = Some(Text(value));
+            let Some(i) = fields.bind(&key) else { continue };
+            self.set(i, Some(Text(value)))
+                .map_err(Failure::Unreadable)?;
         }
         Ok(())
     }
@@ -170,26 +212,42 @@ impl<'a> Params<'a> {
     /// Jeepay's `@NotBlank` checks of the common fields, in declaration order, with its own
     /// messages. The operation checks its own fields when it reads the request.
     pub fn validate(&self) -> Result<Request<'_, 'a>, Failure> {
-        for (i, (_, words)) in COMMON.iter().enumerate() {
-            let text = self.values[i].as_ref().map_or("", Text::as_str);
-            if text.trim().is_empty() {
-                return Err(Failure::Invalid {
-                    kind: "required_field",
-                    words,
-                });
-            }
+        match self.first_blank() {
+            Some(refusal) => Err(refusal),
+            None => Ok(Request { params: self }),
         }
-        Ok(Request { params: self })
+    }
+
+    /// The merchant identity (`mchNo`, `appId`) is bound and not blank; otherwise the refusal
+    /// Jeepay's validation gives such a request (`@NotBlank`: the first blank common field in
+    /// declaration order; with several, Jeepay's choice among them is unspecified).
+    pub fn identity_refusal(&self) -> Option<Failure> {
+        let blank = |name| is_blank(self.get(name).unwrap_or_default());
+        if blank("mchNo") || blank("appId") {
+            return self.first_blank();
+        }
+        None
+    }
+
+    fn first_blank(&self) -> Option<Failure> {
+        COMMON.iter().enumerate().find_map(|(i, (_, words))| {
+            let text = self.values[i].as_ref().map_or("", Text::as_str);
+            is_blank(text).then_some(Failure::Invalid {
+                kind: "required_field",
+                words,
+            })
+        })
     }
 }
 
-/// Binds a JSON object's declared members, skipping the rest; a declared member given twice is
-/// refused, like any ambiguous signed input.
-struct Binder<'p, 'a> {
+/// Binds a JSON object's members to the declared fields they fold onto, skipping the rest; two
+/// members binding to one field are refused, like any ambiguous signed input.
+struct Binder<'p, 'f, 'a> {
     params: &'p mut Params<'a>,
+    fields: &'p mut Fields<'f>,
 }
 
-impl<'de: 'a, 'a> Visitor<'de> for Binder<'_, 'a> {
+impl<'de: 'a, 'a> Visitor<'de> for Binder<'_, '_, 'a> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -197,26 +255,19 @@ impl<'de: 'a, 'a> Visitor<'de> for Binder<'_, 'a> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = 0u32;
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            let Some(i) = self.params.index(&key.0) else {
+            let Some(i) = self.fields.bind(&key.0) else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
-            if seen & (1 << i) != 0 {
-                return Err(de::Error::custom(format_args!(
-                    "duplicate field `{}`",
-                    self.params.name(i)
-                )));
-            }
-            seen |= 1 << i;
-            self.params.values[i] = map.next_value::<Option<Text<'de>>>()?;
+            let value = map.next_value::<Option<Text<'de>>>()?;
+            self.params.set(i, value).map_err(de::Error::custom)?;
         }
         Ok(())
     }
 }
 
-impl<'de: 'a, 'a> DeserializeSeed<'de> for Binder<'_, 'a> {
+impl<'de: 'a, 'a> DeserializeSeed<'de> for Binder<'_, '_, 'a> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_map(self)
@@ -328,8 +379,87 @@ mod tests {
         assert!(matches!(err, Failure::Unreadable(_)));
         assert!(Params::read(CLOSE, true, None, b"[1]").is_err());
         assert!(Params::read(CLOSE, true, None, br#"["1.0","MD5"]"#).is_err());
+        assert!(Params::read(CLOSE, true, None, b" ").is_err());
         assert!(Params::read(CLOSE, true, None, b"").is_err());
         assert!(Params::read(CLOSE, true, None, br#"{"a":1} x"#).is_err());
+    }
+
+    #[test]
+    fn renamed_keys_bind_to_their_declared_field() {
+        for key in ["mch_no", "MchNo", "MCHNO", "mch-no", "mchno"] {
+            let body = format!(r#"{{"{key}":"M1","app_id":"A","PAY_ORDER_ID":"P"}}"#);
+            let p = Params::read(CLOSE, true, None, body.as_bytes()).unwrap();
+            assert_eq!(p.get("mchNo"), Some("M1"), "{key}");
+            assert_eq!(p.get("appId"), Some("A"));
+            assert_eq!(p.get("payOrderId"), Some("P"));
+            let form = format!("{key}=M1&app-id=A");
+            let p = Params::read(CLOSE, false, None, form.as_bytes()).unwrap();
+            assert_eq!(p.get("mchNo"), Some("M1"), "{key}");
+            let p = Params::read(CLOSE, false, Some(&form), b"").unwrap();
+            assert_eq!(p.get("appId"), Some("A"), "{key}");
+        }
+        // Only the canonical names are looked up afterwards.
+        let p = Params::read(CLOSE, true, None, br#"{"mch_no":"M1"}"#).unwrap();
+        assert_eq!(p.get("mch_no"), None);
+    }
+
+    #[test]
+    fn two_keys_binding_to_one_field_are_refused() {
+        for body in [
+            r#"{"mchNo":"M1","mch_no":"M2"}"#,
+            r#"{"MCHNO":"M1","mchNo":"M1"}"#,
+            r#"{"mch-no":null,"MchNo":"M2"}"#,
+            r#"{"sign":"a","SIGN":"a"}"#,
+        ] {
+            let err = Params::read(CLOSE, true, None, body.as_bytes()).unwrap_err();
+            assert!(matches!(err, Failure::Unreadable(_)), "{body}");
+        }
+        assert!(Params::read(CLOSE, false, Some("mchNo=M1"), b"MCH_NO=M2").is_err());
+        assert!(Params::read(CLOSE, false, None, b"mchNo=M1&mchno=M1").is_err());
+    }
+
+    #[test]
+    fn bracketed_form_keys_are_objects_in_jeepay() {
+        for form in ["mchNo[a]=1", "mch_no[]=1", "x[=1", "x]y[=1"] {
+            let err = Params::read(CLOSE, false, None, form.as_bytes()).unwrap_err();
+            assert!(matches!(err, Failure::Unreadable(_)), "{form}");
+        }
+        let p = Params::read(CLOSE, false, None, b"ps[abc]=1&mchNo=M1").unwrap();
+        assert_eq!(p.get("mchNo"), Some("M1"));
+    }
+
+    #[test]
+    fn the_identity_is_refused_as_jeepays_validation_refuses_it() {
+        let refusal = |body: &str| {
+            Params::read(CLOSE, true, None, body.as_bytes())
+                .unwrap()
+                .identity_refusal()
+        };
+        let full = r#""version":"1.0","signType":"MD5","sign":"S","reqTime":"1""#;
+        assert!(refusal(&format!(r#"{{{full},"mchNo":"M","appId":"A"}}"#)).is_none());
+        // Java's trim strips controls, not U+3000.
+        for (identity, words) in [
+            (r#""appId":"A""#, "商户号不能为空"),
+            (r#""mchNo":" \t\u0001","appId":"A""#, "商户号不能为空"),
+            (r#""mchNo":"M""#, "商户应用ID不能为空"),
+            (r#""mchNo":"M","appId":null"#, "商户应用ID不能为空"),
+        ] {
+            let got = refusal(&format!("{{{full},{identity}}}"));
+            assert!(
+                matches!(got, Some(Failure::Invalid { words: w, .. }) if w == words),
+                "{identity}: {got:?}"
+            );
+        }
+        assert!(refusal(&format!(r#"{{{full},"mchNo":"\u3000","appId":"A"}}"#)).is_none());
+        // Missing more than the identity: the first in declaration order.
+        assert!(matches!(
+            refusal(r#"{"appId":"A"}"#),
+            Some(Failure::Invalid {
+                words: "版本号不能为空",
+                ..
+            })
+        ));
+        assert!(refusal(r#"{"mchNo":"M","appId":"A"}"#).is_none());
     }
 
     #[test]

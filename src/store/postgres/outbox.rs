@@ -5,8 +5,10 @@
 use tokio_postgres::Row;
 
 use super::{get, Postgres};
+use crate::store::outbox::statements;
 use crate::store::outbox_rows::{
-    Mark, NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
+    DueNotification, Mark, NewNotification, Notification, NotificationKind, NotificationStatus,
+    OutboxStats,
 };
 use crate::store::rows::{Inserted, StoreError};
 use crate::store::sql;
@@ -57,6 +59,43 @@ impl Postgres {
         self.query(
             sql::CLAIM_NOTIFICATIONS_POSTGRES,
             &[&owner, &now_ms, &until_ms, &limit],
+        )
+        .await?
+        .iter()
+        .map(read_notification)
+        .collect()
+    }
+
+    pub(crate) async fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DueNotification>, StoreError> {
+        self.query(statements::DUE_NOTIFICATIONS, &[&now_ms, &limit])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(DueNotification {
+                    id: get(r, 0)?,
+                    mch_no: get(r, 1)?,
+                    url: get(r, 2)?,
+                    next_attempt_at_ms: get(r, 3)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn lease_notifications(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let ids = ids.to_vec();
+        self.query(
+            statements::LEASE_NOTIFICATIONS_POSTGRES,
+            &[&owner, &until_ms, &ids, &now_ms],
         )
         .await?
         .iter()

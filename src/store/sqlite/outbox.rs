@@ -6,8 +6,10 @@ use rusqlite::{params, OptionalExtension, Row};
 
 use super::conn::{exec, query_one, Conn};
 use super::{read_error, unavailable, Sqlite};
+use crate::store::outbox::statements;
 use crate::store::outbox_rows::{
-    Mark, NewNotification, Notification, NotificationKind, NotificationStatus, OutboxStats,
+    DueNotification, Mark, NewNotification, Notification, NotificationKind, NotificationStatus,
+    OutboxStats,
 };
 use crate::store::rows::{Inserted, StoreError};
 use crate::store::sql;
@@ -72,6 +74,58 @@ impl Sqlite {
             };
             tx.commit().map_err(unavailable)?;
             Ok(claimed)
+        })
+        .await
+    }
+
+    pub(crate) async fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DueNotification>, StoreError> {
+        self.call(move |conn| {
+            let stmt = conn
+                .statement(statements::DUE_NOTIFICATIONS)
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![now_ms, limit], |r| {
+                    Ok(DueNotification {
+                        id: r.get(0)?,
+                        mch_no: r.get(1)?,
+                        url: r.get(2)?,
+                        next_attempt_at_ms: r.get(3)?,
+                    })
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(read_error)).collect()
+        })
+        .await
+    }
+
+    /// One IMMEDIATE transaction: another process on the file waits rather than leasing a job
+    /// between two of these runs.
+    pub(crate) async fn lease_notifications(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let (owner, ids) = (owner.to_owned(), ids.to_vec());
+        self.call(move |conn| {
+            let tx = conn.immediate().map_err(unavailable)?;
+            let mut leased = Vec::with_capacity(ids.len());
+            for id in ids {
+                let stmt = conn
+                    .statement(statements::LEASE_NOTIFICATION_SQLITE)
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![owner, until_ms, id, now_ms], read_notification)
+                    .map_err(unavailable)?;
+                leased.extend(collect(rows)?);
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(leased)
         })
         .await
     }

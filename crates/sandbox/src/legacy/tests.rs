@@ -1,6 +1,6 @@
 //! The legacy Jeepay sandbox driven as a tower service. Requests are signed here with the shared
 //! MD5 primitive over field lists written out by hand; the first tests use the golden vectors
-//! of `shared/vectors/jeepay.json` verbatim.
+//! of `vectors/golden/jeepay.json` verbatim.
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! Every golden vector in `../shared/vectors/` (beside the repository), checked against the
-//! sandboxes' own signers: the exact string to sign and each signature.
+//! Every golden vector in the repository's `vectors/golden/` (`vectors/README.md`), checked
+//! against the sandboxes' own signers: the exact string to sign and each signature. The number
+//! of entries checked is asserted, so a truncated copy fails.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -9,16 +10,15 @@ use serde_json::{Map, Value};
 use super::daxpay::{fields_of, Scheme, SignType, Version};
 use super::jeepay;
 
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("PAYBRIDGE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
-        })
-}
+/// What the golden files hold: Jeepay entries, and DaxPay signatures (one per sign type).
+const JEEPAY_ENTRIES: usize = 6;
+const DAXPAY_SIGNATURES: usize = 17;
 
 fn load(name: &str) -> Vec<Map<String, Value>> {
-    let path = vectors_dir().join(name);
+    // This crate sits at crates/sandbox: the vectors are the workspace's.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../vectors/golden")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let entries: Vec<Map<String, Value>> =
         serde_json::from_str(&text).expect("vector file is a JSON array of objects");
@@ -59,11 +59,12 @@ fn every_daxpay_vector() {
             checked += 1;
         }
     }
-    assert!(checked >= 3, "only {checked} DaxPay signatures checked");
+    assert_eq!(checked, DAXPAY_SIGNATURES, "DaxPay signatures checked");
 }
 
 #[test]
 fn every_jeepay_vector() {
+    let mut checked = 0;
     for entry in load("jeepay.json") {
         let name = text(&entry, "name");
         let secret = text(&entry, "secret");
@@ -89,7 +90,9 @@ fn every_jeepay_vector() {
         let sign = jeepay::sign(&fields, secret);
         assert_eq!(sign, text(&entry, "sign"), "{name}: sign");
         assert!(jeepay::matches(&sign, &sign.to_ascii_lowercase()));
+        checked += 1;
     }
+    assert_eq!(checked, JEEPAY_ENTRIES, "Jeepay vectors checked");
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! Close and cancel on DaxPay: `/unipay/close` with an explicit `useCancel` in 3.x (the server
 //! signs its primitive default `false` when it is absent); in 2.0 `/unipay/close` or
-//! `/unipay/cancel`, both without it. The answer's `data` is null.
+//! `/unipay/cancel`, both without it. The answer's `data` is null. `PayCloseParam` (and 2.0's
+//! `PayCancelParam`) take an `orderNo` of at most 100 characters in 3.0, 32 before, and a
+//! `bizOrderNo` of at most 100.
 
 use serde_json::Value;
 
+use super::limits::{label, limit, Limit};
 use super::{DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::sign::Version;
@@ -11,7 +14,31 @@ use crate::dispatch::DaxCall;
 use crate::domain::ops::{Close, Closed};
 use crate::domain::Failure;
 
+/// The lookup fields of close, the pay query and refund (`orderNo`, `bizOrderNo`), per version.
+pub(super) const ORDER_LIMITS_3_0: &[Limit] = &[
+    limit("orderNo", 100, label::PAY_ORDER_ID),
+    limit("bizOrderNo", 100, label::MCH_ORDER_NO),
+];
+pub(super) const ORDER_LIMITS_BEFORE_3_0: &[Limit] = &[
+    limit("orderNo", 32, label::PAY_ORDER_ID),
+    limit("bizOrderNo", 100, label::MCH_ORDER_NO),
+    // The pay query's own spelling there (order_query.rs).
+    limit("bizOrderNoeNo", 100, label::MCH_ORDER_NO),
+];
+
+/// The order limits of `version`.
+pub(super) fn order_limits(version: Version) -> &'static [Limit] {
+    match version {
+        Version::V3_0 => ORDER_LIMITS_3_0,
+        Version::V3_0Beta | Version::V2_0 => ORDER_LIMITS_BEFORE_3_0,
+    }
+}
+
 impl DaxOp for Close {
+    fn limits(version: Version) -> &'static [Limit] {
+        order_limits(version)
+    }
+
     fn request(&self, version: Version) -> (DaxCall, Fields<'_>) {
         let fields = Fields::default()
             .text("orderNo", self.order.order_no.as_deref())

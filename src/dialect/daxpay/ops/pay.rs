@@ -2,11 +2,13 @@
 //! (lifecycle.md §2.4–2.6, §9). The amount is sent in yuan with trailing zeros stripped, so the
 //! wire and the signed text agree; the expiry as an absolute wall clock in the upstream's zone.
 //! 3.0-beta carries `openId`/`authCode` inside `extraParam`; 2.0 (fen, a map `extraParam`) is
-//! not translated: its pay was not read from source.
+//! not translated: its pay was not read from source. `PayParam`'s length limits are checked
+//! before the call ([`PAY_LIMITS_3_0`], [`PAY_LIMITS_3_0_BETA`]).
 
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
+use super::limits::{java_len, label, limit, Limit};
 use super::pay_query::owned;
 use super::{refusal, DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::{wall_clock, Fields};
@@ -17,8 +19,55 @@ use crate::domain::ops::{Paid, Pay};
 use crate::domain::order::Fen;
 use crate::domain::{Failure, Unknown};
 
+/// `PayParam` in 3.0.0 (`DXC/param/trade/pay/PayParam.java`): every text field paybridge sends.
+pub const PAY_LIMITS_3_0: &[Limit] = &[
+    limit("bizOrderNo", 100, label::MCH_ORDER_NO),
+    limit("title", 100, label::SUBJECT),
+    limit("description", 500, label::BODY),
+    limit("channel", 32, label::CHANNEL),
+    limit("method", 32, label::METHOD),
+    limit("openId", 128, label::OPEN_ID),
+    limit("authCode", 128, label::AUTH_CODE),
+    limit("extraParam", 2048, label::CHANNEL_EXTRA),
+    limit("attach", 500, label::EXT_PARAM),
+    limit("returnUrl", 200, label::RETURN_URL),
+    limit("notifyUrl", 200, label::NOTIFY_URL),
+];
+
+/// `PayParam` in 3.0.0-beta4 (`daxpay-single-core/.../PayParam.java`): channel and method at
+/// most 20, no `openId`/`authCode` fields (they go in `extraParam`). Also 2.0's, which is
+/// refused before its limits matter.
+pub const PAY_LIMITS_3_0_BETA: &[Limit] = &[
+    limit("bizOrderNo", 100, label::MCH_ORDER_NO),
+    limit("title", 100, label::SUBJECT),
+    limit("description", 500, label::BODY),
+    limit("channel", 20, label::CHANNEL),
+    limit("method", 20, label::METHOD),
+    limit("extraParam", 2048, label::CHANNEL_EXTRA),
+    limit("attach", 500, label::EXT_PARAM),
+    limit("returnUrl", 200, label::RETURN_URL),
+    limit("notifyUrl", 200, label::NOTIFY_URL),
+];
+
 impl DaxOp for Pay {
-    fn bind(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
+    fn limits(version: Version) -> &'static [Limit] {
+        match version {
+            Version::V3_0 => PAY_LIMITS_3_0,
+            Version::V3_0Beta | Version::V2_0 => PAY_LIMITS_3_0_BETA,
+        }
+    }
+
+    /// A shared identity's prefix, before the merchant's order number.
+    fn added_units(&self, field: &str) -> usize {
+        match (field, &self.order.biz_order_no) {
+            ("bizOrderNo", Some(sent)) => {
+                java_len(sent).saturating_sub(java_len(&self.mch_order_no))
+            }
+            _ => 0,
+        }
+    }
+
+    fn fit(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
         if upstream.version == Version::V2_0 {
             return Err(Failure::WayCodeUnsupported);
         }
@@ -91,13 +140,7 @@ impl DaxOp for Pay {
             20011 | 20012 | 20021 | 20022 | 20030 => Failure::WayCodeUnsupported,
             10506 if msg.contains("不支持的支付方式") => Failure::WayCodeUnsupported,
             // The channel's own checks (an openId or bar code missing, an expiry in the past)
-            // are the merchant's to fix: DaxPay's detail, without its prefix.
-            10506 if ["必须传入", "支付超时时间"].iter().any(|w| msg.contains(w)) => {
-                Failure::Refused {
-                    code,
-                    msg: msg.trim_start_matches("验证参数错误").trim().to_owned(),
-                }
-            }
+            // are the merchant's to fix: DaxPay's detail, without its prefix (`refusal`).
             _ => refusal(code, msg, verified, upstream),
         }
     }
@@ -241,6 +284,62 @@ mod tests {
         assert!(matches!(
             pay("WX_NATIVE", 1).bind(&upstream(Version::V2_0)),
             Err(Failure::WayCodeUnsupported)
+        ));
+    }
+
+    #[test]
+    fn payparams_limits_are_checked_before_the_call() {
+        let mut op = pay("WX_JSAPI", 1);
+        op.mch_order_no = "x".repeat(100);
+        op.order.biz_order_no = Some(op.mch_order_no.clone());
+        op.bind(&upstream(Version::V3_0)).unwrap();
+        op.mch_order_no = "x".repeat(101);
+        op.order.biz_order_no = Some(op.mch_order_no.clone());
+        assert!(matches!(
+            op.bind(&upstream(Version::V3_0)),
+            Err(Failure::TooLong {
+                label: "商户订单号",
+                max: 100
+            })
+        ));
+        // On a shared identity the merchant is told its own allowance.
+        op.mch_order_no = "x".repeat(96);
+        op.order.biz_order_no = Some(format!("shop-{}", op.mch_order_no));
+        assert!(matches!(
+            op.bind(&upstream(Version::V3_0)),
+            Err(Failure::TooLong {
+                label: "商户订单号",
+                max: 95
+            })
+        ));
+        let mut op = pay("WX_JSAPI", 1);
+        op.open_id = Some("o".repeat(129));
+        assert!(matches!(
+            op.bind(&upstream(Version::V3_0)),
+            Err(Failure::TooLong {
+                label: "openid",
+                max: 128
+            })
+        ));
+        // 3.0-beta carries the openid in extraParam (at most 2048).
+        op.bind(&upstream(Version::V3_0Beta)).unwrap();
+        let mut op = pay("WX_NATIVE", 1);
+        op.subject = "标".repeat(101);
+        assert!(matches!(
+            op.bind(&upstream(Version::V3_0)),
+            Err(Failure::TooLong {
+                label: "商品标题",
+                max: 100
+            })
+        ));
+        let mut op = pay("WX_NATIVE", 1);
+        op.ext_param = Some("e".repeat(501));
+        assert!(matches!(
+            op.bind(&upstream(Version::V3_0)),
+            Err(Failure::TooLong {
+                label: "商户扩展参数",
+                max: 500
+            })
         ));
     }
 

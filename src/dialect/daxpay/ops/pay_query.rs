@@ -5,6 +5,8 @@
 use serde_json::Value;
 use time::PrimitiveDateTime;
 
+use super::close::order_limits;
+use super::limits::Limit;
 use super::{DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::order_query::{pay_status, query_fields, text};
@@ -15,6 +17,11 @@ use crate::domain::order::{Fen, PayOrder, RefundStatus};
 use crate::domain::Failure;
 
 impl DaxOp for PayQuery {
+    /// `QueryPayParam`: as close's.
+    fn limits(version: Version) -> &'static [Limit] {
+        order_limits(version)
+    }
+
     fn request(&self, version: Version) -> (DaxCall, Fields<'_>) {
         (DaxCall::PayQuery, query_fields(&self.order, version))
     }

@@ -1,9 +1,11 @@
 //! Refund on DaxPay: `/unipay/refund` answered with `RefundResult {refundNo, bizRefundNo, status,
 //! errorMsg}` (lifecycle.md §4). A refund whose outcome is unknown is settled by looking the
 //! refund up by its merchant number (`/unipay/query/refundOrder`), never the pay order.
+//! `RefundParam`'s length limits are checked before the call ([`refund_limits`]).
 
 use serde_json::Value;
 
+use super::limits::{java_len, label, limit, Limit};
 use super::pay_query::owned;
 use super::refund_query::refund_status;
 use super::{refusal, DaxOp, Upstream};
@@ -15,20 +17,57 @@ use crate::domain::order::Fen;
 use crate::domain::{Failure, Unknown};
 
 /// DaxPay's `reason` holds at most 150 characters (Jeepay's 256): the rest is cut, as the
-/// reason is the merchant's note, not worth refusing a refund Jeepay would take.
-const MAX_REASON_CHARS: usize = 150;
+/// reason is the merchant's note, not worth refusing a refund Jeepay would take. Counted as
+/// DaxPay counts (UTF-16 units), never cutting a character in two.
+const MAX_REASON_UNITS: usize = 150;
+
+/// `RefundParam` in 3.0.0 (`DXC/param/trade/refund/RefundParam.java`); 3.0.0-beta4 takes an
+/// `orderNo` of at most 32. Every text field paybridge sends.
+fn refund_limits(version: Version) -> &'static [Limit] {
+    const COMMON: [Limit; 5] = [
+        limit("bizOrderNo", 100, label::MCH_ORDER_NO),
+        limit("bizRefundNo", 100, label::MCH_REFUND_NO),
+        limit("reason", MAX_REASON_UNITS, label::REFUND_REASON),
+        limit("attach", 500, label::EXT_PARAM),
+        limit("notifyUrl", 200, label::NOTIFY_URL),
+    ];
+    const V3_0: [Limit; 6] = with_order_no(100, COMMON);
+    const BEFORE_3_0: [Limit; 6] = with_order_no(32, COMMON);
+    match version {
+        Version::V3_0 => &V3_0,
+        Version::V3_0Beta | Version::V2_0 => &BEFORE_3_0,
+    }
+}
+
+const fn with_order_no(max: usize, common: [Limit; 5]) -> [Limit; 6] {
+    let [a, b, c, d, e] = common;
+    [limit("orderNo", max, label::PAY_ORDER_ID), a, b, c, d, e]
+}
 
 impl DaxOp for Refund {
+    fn limits(version: Version) -> &'static [Limit] {
+        refund_limits(version)
+    }
+
+    /// A shared identity's prefix, before the merchant's refund number (and its order number,
+    /// prefixed alike).
+    fn added_units(&self, field: &str) -> usize {
+        match field {
+            "bizRefundNo" | "bizOrderNo" => {
+                java_len(&self.biz_refund_no).saturating_sub(java_len(&self.mch_refund_no))
+            }
+            _ => 0,
+        }
+    }
+
     /// 2.0's refund was not read from source: refused as Jeepay refuses a channel that cannot
     /// refund.
-    fn bind(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
+    fn fit(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
         if upstream.version == Version::V2_0 {
             return Err(Failure::RefundUnsupported);
         }
         self.amount_text = self.amount.yuan_stripped();
-        if let Some((cut, _)) = self.reason.char_indices().nth(MAX_REASON_CHARS) {
-            self.reason.truncate(cut);
-        }
+        truncate_units(&mut self.reason, MAX_REASON_UNITS);
         Ok(())
     }
 
@@ -125,6 +164,18 @@ impl DaxOp for Refund {
     }
 }
 
+/// `text` cut to at most `max` UTF-16 units, at a character boundary.
+fn truncate_units(text: &mut String, max: usize) {
+    let mut units = 0;
+    for (at, c) in text.char_indices() {
+        units += c.len_utf16();
+        if units > max {
+            text.truncate(at);
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +212,44 @@ mod tests {
         let (probe, fields) = op.probe(Version::V3_0);
         assert_eq!(probe, DaxCall::RefundQuery);
         assert_eq!(fields.get("bizRefundNo"), Some(Field::Text("R1")));
+    }
+
+    #[test]
+    fn the_reason_is_cut_in_utf16_units_and_numbers_over_the_limit_refused() {
+        let upstream = Upstream {
+            name: "dax",
+            version: Version::V3_0,
+            utc_offset: UtcOffset::UTC,
+        };
+        let mut op = refund();
+        // 100 characters outside the BMP: 200 units to DaxPay, cut to 75 characters.
+        op.reason = "😀".repeat(100);
+        op.bind(&upstream).unwrap();
+        assert_eq!(op.reason.chars().count(), 75);
+        let mut op = refund();
+        op.mch_refund_no = "R".repeat(96);
+        op.biz_refund_no = format!("shop-{}", op.mch_refund_no);
+        assert!(matches!(
+            op.bind(&upstream),
+            Err(Failure::TooLong {
+                label: "商户退款单号",
+                max: 95
+            })
+        ));
+        let mut op = refund();
+        op.order = OrderRef::new(Some(&"P".repeat(33)), None);
+        op.bind(&upstream).unwrap();
+        let beta = Upstream {
+            version: Version::V3_0Beta,
+            ..upstream
+        };
+        assert!(matches!(
+            op.bind(&beta),
+            Err(Failure::TooLong {
+                label: "支付系统订单号",
+                max: 32
+            })
+        ));
     }
 
     #[test]

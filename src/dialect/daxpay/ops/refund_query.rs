@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::limits::{java_len, label, limit, Limit};
 use super::pay_query::{epoch_ms, owned};
 use super::{DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::Fields;
@@ -15,8 +16,26 @@ use crate::domain::ops::{RefundQuery, RefundRecord};
 use crate::domain::order::{Fen, RefundOrderStatus};
 use crate::domain::Failure;
 
+/// `QueryRefundParam` (the same in every version).
+const REFUND_QUERY_LIMITS: &[Limit] = &[
+    limit("refundNo", 100, label::REFUND_ORDER_ID),
+    limit("bizRefundNo", 100, label::MCH_REFUND_NO),
+];
+
 impl DaxOp for RefundQuery {
-    fn bind(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
+    fn limits(_version: Version) -> &'static [Limit] {
+        REFUND_QUERY_LIMITS
+    }
+
+    /// A shared identity's prefix, before the merchant's refund number.
+    fn added_units(&self, field: &str) -> usize {
+        match (field, &self.biz_refund_no, &self.mch_refund_no) {
+            ("bizRefundNo", Some(sent), Some(own)) => java_len(sent).saturating_sub(java_len(own)),
+            _ => 0,
+        }
+    }
+
+    fn fit(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
         if upstream.version == Version::V2_0 {
             return Err(Failure::OrderNotFound { verified: true });
         }

@@ -1,6 +1,7 @@
 //! Each operation's Jeepay wire form: its declared fields, how a verified request becomes the
 //! canonical operation, and the signed `data` of its answer.
 
+mod channel_extra;
 pub mod close;
 pub mod pay;
 pub mod pay_query;

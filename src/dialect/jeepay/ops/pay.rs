@@ -5,10 +5,11 @@
 
 use serde_json::Value;
 
+use super::channel_extra::ChannelExtra;
 use super::JeepayOp;
 use crate::config::Merchant;
 use crate::dialect::jeepay::envelope::Data;
-use crate::dialect::jeepay::params::Request;
+use crate::dialect::jeepay::params::{is_blank, Request};
 use crate::domain::ops::{Paid, Pay};
 use crate::domain::order::{Fen, OrderRef};
 use crate::domain::way_code::{classify_bar_code, PayData, JEEPAY_WAY_CODES};
@@ -54,8 +55,11 @@ impl JeepayOp for Pay {
             // A Java `Integer`: wider is a binding error there too.
             text => i64::from(text.parse::<i32>().map_err(|_| unreadable("expiredTime"))?),
         };
-        let extra = ChannelExtra::read(request.field("channelExtra"))?;
+        // `buildBizRQ`: AUTO_BAR's class is bound first, to classify its bar code; then the
+        // way code is checked, then `channelExtra` is bound to that way code's class.
+        let channel_extra = request.field("channelExtra");
         let way_code = if way_code == "AUTO_BAR" {
+            let extra = ChannelExtra::read(channel_extra, way_code)?;
             classify_bar_code(extra.auth_code.as_deref().unwrap_or_default())?.to_owned()
         } else {
             way_code.to_owned()
@@ -63,6 +67,7 @@ impl JeepayOp for Pay {
         if !JEEPAY_WAY_CODES.contains(&way_code.as_str()) {
             return Err(Failure::WayCodeUnknown);
         }
+        let extra = ChannelExtra::read(channel_extra, &way_code)?;
         let notify_url = url(
             request,
             "notifyUrl",
@@ -73,6 +78,8 @@ impl JeepayOp for Pay {
             "returnUrl",
             "同步通知地址协议仅支持http:// 或 https:// !",
         )?;
+        no_controls(notify_url.as_deref(), NOTIFY_URL_CONTROLS)?;
+        no_controls(return_url.as_deref(), RETURN_URL_CONTROLS)?;
         allowed_host(merchant, notify_url.as_deref())?;
         // paybridge's own check (Jeepay never reads it): DaxPay has no currency, so only yuan.
         if !currency.eq_ignore_ascii_case("cny") {
@@ -200,39 +207,6 @@ fn rekey_wx_app(body: &str) -> Option<String> {
     Some(Value::Object(out).to_string())
 }
 
-/// What `channelExtra` (JSON text) carries for DaxPay.
-#[derive(Debug, Default)]
-struct ChannelExtra {
-    auth_code: Option<String>,
-    open_id: Option<String>,
-    sub_open_id: bool,
-    buyer_id: Option<String>,
-}
-
-impl ChannelExtra {
-    /// Blank: nothing. Not a JSON object: refused as unreadable (Jeepay's fastjson throws
-    /// before its own checks; what it then answers is not traced, lifecycle.md §11).
-    fn read(text: &str) -> Result<ChannelExtra, Failure> {
-        if text.trim().is_empty() {
-            return Ok(ChannelExtra::default());
-        }
-        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
-            return Err(unreadable("channelExtra"));
-        };
-        let text = |key: &str| match map.get(key) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        Ok(ChannelExtra {
-            auth_code: text("authCode"),
-            open_id: text("openid"),
-            sub_open_id: text("isSubOpenId").as_deref() == Some("1"),
-            buyer_id: text("buyerUserId"),
-        })
-    }
-}
-
 /// A `@NotBlank` field.
 pub(super) fn required<'r>(
     request: &'r Request<'_, '_>,
@@ -240,7 +214,7 @@ pub(super) fn required<'r>(
     words: &'static str,
 ) -> Result<&'r str, Failure> {
     let value = request.field(name);
-    if value.trim().is_empty() {
+    if is_blank(value) {
         return Err(invalid("required_field", words));
     }
     Ok(value)
@@ -289,11 +263,31 @@ pub(super) fn url(
     }
 }
 
-/// paybridge's guard: a merchant restricted to `notify_hosts` is notified nowhere else.
+/// paybridge's refusals of a URL with a control character (Jeepay's own words are only for the
+/// scheme).
+pub(super) const NOTIFY_URL_CONTROLS: &str = "异步通知地址不能包含控制字符";
+pub(super) const RETURN_URL_CONTROLS: &str = "同步通知地址不能包含控制字符";
+
+/// paybridge's guard (Jeepay stores the URL as given): no ASCII control character (U+0000–U+001F,
+/// U+007F) in a notify or return URL. None is valid in a URL (RFC 3986), and a CR, LF or NUL
+/// would otherwise reach a `Location` header or a notification request long after the order was
+/// accepted, when the payer or the merchant can only get an error page.
+pub(super) fn no_controls(url: Option<&str>, words: &'static str) -> Result<(), Failure> {
+    match url {
+        Some(u) if u.chars().any(|c| c.is_ascii_control()) => Err(invalid("url_control", words)),
+        _ => Ok(()),
+    }
+}
+
+/// paybridge's guard: a merchant restricted to `notify_hosts` is notified nowhere else, and no
+/// merchant at an internal address named literally (`[notify] allow_private_targets`).
 pub(super) fn allowed_host(merchant: &Merchant, notify_url: Option<&str>) -> Result<(), Failure> {
     match notify_url {
         Some(u) if !merchant.may_notify(u) => {
             Err(invalid("notify_host", "异步通知地址不在商户允许的域名内"))
+        }
+        Some(u) if merchant.notify_url_internal(u) => {
+            Err(invalid("notify_internal", "异步通知地址不能是内部网络地址"))
         }
         _ => Ok(()),
     }
@@ -371,6 +365,35 @@ mod tests {
             data.contains("errMsg") && !data.contains("payData"),
             "{data}"
         );
+    }
+
+    #[test]
+    fn urls_with_control_characters_are_refused() {
+        for bad in [
+            "http://a/\r\nX: y",
+            "http://a/\n",
+            "http://a/\0",
+            "http://a/\t",
+            "http://a/\x7f",
+        ] {
+            assert!(
+                matches!(
+                    no_controls(Some(bad), NOTIFY_URL_CONTROLS),
+                    Err(Failure::Invalid {
+                        kind: "url_control",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            None,
+            Some("https://m.example/back?a=1&b=%0D%0A"),
+            Some("http://例子.cn/ü"),
+        ] {
+            assert!(no_controls(good, RETURN_URL_CONTROLS).is_ok(), "{good:?}");
+        }
     }
 
     #[test]

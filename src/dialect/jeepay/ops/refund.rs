@@ -2,7 +2,7 @@
 //! The fields' own checks, then the either-or order number and the notify URL's scheme, as
 //! Jeepay's controller; a repeated `mchRefundNo` is found in the order store.
 
-use super::pay::{allowed_host, fen, optional, required, url};
+use super::pay::{allowed_host, fen, no_controls, optional, required, url, NOTIFY_URL_CONTROLS};
 use super::{named_order, JeepayOp};
 use crate::config::Merchant;
 use crate::dialect::jeepay::envelope::Data;
@@ -44,6 +44,7 @@ impl JeepayOp for Refund {
             "notifyUrl",
             "异步通知地址协议仅支持http:// 或 https:// !",
         )?;
+        no_controls(notify_url.as_deref(), NOTIFY_URL_CONTROLS)?;
         allowed_host(merchant, notify_url.as_deref())?;
         if !currency.eq_ignore_ascii_case("cny") {
             return Err(Failure::Invalid {

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn response_signatures_match_the_golden_vectors() {
-    // daxpay-3.0-response-success and -error-20044 from shared/vectors/daxpay.json.
+    // daxpay-3.0-response-success and -error-20044 from vectors/golden/daxpay.json.
     let md5 = Scheme::new(Version::V3_0, SignType::Md5);
     let fields = vec![
         ("code", Cow::Borrowed("0")),
@@ -86,7 +86,7 @@ async fn run_serves_over_tcp_until_shutdown() {
 
 #[test]
 fn request_models_sign_like_the_golden_vectors() {
-    // From shared/vectors/daxpay.json; 3.0 and 3.0-beta omit useCancel here on purpose (signed false).
+    // From vectors/golden/daxpay.json; 3.0 and 3.0-beta omit useCancel here on purpose (signed false).
     let cases = [
         (
             Version::V3_0,

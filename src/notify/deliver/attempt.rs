@@ -1,106 +1,30 @@
-//! The delivery worker: posts due notifications to merchants until each is acknowledged
-//! (`SUCCESS`, any case, not trimmed: Jeepay's check), on Jeepay's schedule (the n-th retry
-//! n × 30 s after the previous attempt, 6 attempts, 20 s each; `[notify]`).
-//!
-//! Jobs live in the order store's outbox. A worker leases the jobs it takes, so several
-//! instances on one PostgreSQL never send one at the same time; a worker that dies leaves its
-//! lease to expire, and the job is sent again by whichever instance takes it next (a merchant
-//! may see a notification twice, as with Jeepay, never zero times). A merchant whose
-//! `notify_hosts` no longer allow the URL is not posted to.
+//! One attempt at one notification: the POST, Jeepay's acknowledgement check, and the job
+//! marked in the outbox (delivered, retried later, or failed for good), by the lease's owner.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{header, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::task::JoinSet;
 
-use super::guard::{literal_internal, PublicOnly};
-use super::now_ms;
 use crate::config::NotifyConfig;
+use crate::notify::guard::{literal_internal, PublicOnly};
+use crate::notify::now_ms;
 use crate::proxy::runtime::Runtime;
 use crate::store::{Notification, OrderStore};
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector<PublicOnly>>, Full<Bytes>>;
+pub(crate) type HttpsClient =
+    Client<hyper_rustls::HttpsConnector<HttpConnector<PublicOnly>>, Full<Bytes>>;
 
-/// Jobs one worker sends at once.
-const BATCH: i64 = 16;
 /// A merchant's answer is read up to this size (it should be `SUCCESS`).
 const MAX_ANSWER: usize = 4096;
-/// How often the outbox's gauges are brought up to date.
-const STATS_EVERY: Duration = Duration::from_secs(5);
-
-/// Starts the worker on the runtime `current` holds (a reload swaps it; the worker follows).
-pub fn spawn(current: Arc<ArcSwap<Runtime>>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(run(current))
-}
-
-async fn run(current: Arc<ArcSwap<Runtime>>) {
-    let owner = format!(
-        "{}-{}",
-        std::process::id(),
-        super::token().unwrap_or_else(|| now_ms().to_string())
-    );
-    let mut client = client_for(current.load().config.notify.allow_private_targets);
-    let mut allow_private = current.load().config.notify.allow_private_targets;
-    let mut stats_at = tokio::time::Instant::now();
-    loop {
-        let rt = current.load_full();
-        let config = rt.config.notify.clone();
-        if config.allow_private_targets != allow_private {
-            allow_private = config.allow_private_targets;
-            client = client_for(allow_private);
-        }
-        let woken = super::waker().notified();
-        if let Some(store) = rt.orders.clone() {
-            if stats_at.elapsed() >= STATS_EVERY {
-                stats_at = tokio::time::Instant::now();
-                publish_stats(&store).await;
-            }
-            let lease = i64::try_from(config.lease.as_millis()).unwrap_or(i64::MAX);
-            match store
-                .claim_due_notifications(&owner, now_ms(), lease, BATCH)
-                .await
-            {
-                Ok(jobs) if !jobs.is_empty() => {
-                    let mut sending = JoinSet::new();
-                    for job in jobs {
-                        let (client, store, config, owner, rt) = (
-                            client.clone(),
-                            store.clone(),
-                            config.clone(),
-                            owner.clone(),
-                            rt.clone(),
-                        );
-                        sending.spawn(async move {
-                            deliver(&client, &store, &config, &owner, &rt, job).await
-                        });
-                    }
-                    while sending.join_next().await.is_some() {}
-                    // More may be due: look again at once.
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "the outbox cannot be read: notifications wait")
-                }
-            }
-        }
-        tokio::select! {
-            () = woken => {}
-            () = tokio::time::sleep(config.poll) => {}
-        }
-    }
-}
 
 /// A client that connects only where [`PublicOnly`] allows (names), never following redirects
 /// (hyper's client does not).
-fn client_for(allow_private: bool) -> HttpsClient {
+pub(crate) fn client_for(allow_private: bool) -> HttpsClient {
     let mut http = HttpConnector::new_with_resolver(PublicOnly {
         allow_internal: allow_private,
     });
@@ -115,7 +39,7 @@ fn client_for(allow_private: bool) -> HttpsClient {
 }
 
 /// One attempt: acknowledged → delivered; otherwise retried later, or failed after the last.
-async fn deliver(
+pub(crate) async fn deliver(
     client: &HttpsClient,
     store: &OrderStore,
     config: &NotifyConfig,
@@ -222,19 +146,5 @@ async fn post(
     } else {
         let shown: String = String::from_utf8_lossy(&body).chars().take(64).collect();
         Err(format!("answered {shown:?}, not SUCCESS"))
-    }
-}
-
-async fn publish_stats(store: &OrderStore) {
-    match store.outbox_stats().await {
-        Ok(stats) => {
-            metrics::gauge!("paybridge_notifications_pending").set(stats.pending as f64);
-            metrics::gauge!("paybridge_notifications_failed").set(stats.failed as f64);
-            let age = stats
-                .oldest_pending_created_at_ms
-                .map_or(0.0, |at| (now_ms() - at).max(0) as f64 / 1000.0);
-            metrics::gauge!("paybridge_notifications_oldest_pending_age_seconds").set(age);
-        }
-        Err(e) => tracing::warn!(error = %e, "outbox statistics unavailable"),
     }
 }
