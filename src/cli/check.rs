@@ -31,6 +31,7 @@ async fn replay_store(config: &Config) -> Option<(String, Result<String, String>
             format!("replay store {}", crate::secret::redact_userinfo(url)),
             crate::replay::probe::diagnose(url).await,
         )),
-        ReplayStoreKind::Memory { .. } | ReplayStoreKind::Off => None,
+        // In the order store: checked with it (its migrations and rights).
+        ReplayStoreKind::Orders | ReplayStoreKind::Memory { .. } | ReplayStoreKind::Off => None,
     }
 }

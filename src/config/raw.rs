@@ -60,10 +60,12 @@ pub struct RawServer {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReplay {
-    /// "memory" (default), "off", or a `redis://` URL.
+    /// "orders" (default: the order store), "memory", "off", or a `redis://` URL.
     pub store: Option<String>,
     pub max_entries: Option<usize>,
     pub ttl_secs: Option<u64>,
+    /// How long an in-flight claim holds in a shared store unless renewed.
+    pub claim_lease_ms: Option<u64>,
     /// "allow" (default) or "reject" requests while the store cannot be reached.
     pub on_store_error: Option<String>,
 }
@@ -135,6 +137,8 @@ pub struct RawUpstream {
     pub utc_offset: Option<String>,
     /// How far a signed success's `resTime` may be from paybridge's clock; 0: not checked.
     pub res_time_window_secs: Option<u64>,
+    /// DaxPay's age limit on requests (`reqTime`); 0: DaxPay does not check.
+    pub request_expiry_secs: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub connect_timeout_ms: Option<u64>,
     /// PEM certificates trusted for this upstream's HTTPS, beside the system's roots.

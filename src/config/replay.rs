@@ -1,4 +1,5 @@
-//! `[replay]`: where answers to signed requests are kept for idempotent replay.
+//! `[replay]`: where answers to signed requests are kept for idempotent replay: the order store
+//! by default (`orders`), Redis, memory (forgets on restart), or off.
 
 use std::time::Duration;
 
@@ -21,11 +22,20 @@ pub struct ReplayConfig {
     pub ttl: Duration,
     /// Carry on without replay protection while the store cannot be reached.
     pub fail_open: bool,
+    /// How long an in-flight claim holds in a shared store (the order store, Redis) without
+    /// being renewed: the claim of an instance that died is taken over after at most this.
+    pub claim_lease: Duration,
 }
+
+/// The claim lease unless configured: short enough that a dead instance's claim is taken over
+/// within seconds, long enough for three renewals to fail first.
+pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(8);
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum ReplayStoreKind {
     Off,
+    /// The order store (`[store]`): survives restarts; shared on PostgreSQL. The default.
+    Orders,
     Memory {
         max_entries: usize,
     },
@@ -39,6 +49,7 @@ impl std::fmt::Debug for ReplayStoreKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReplayStoreKind::Off => f.write_str("Off"),
+            ReplayStoreKind::Orders => f.write_str("Orders"),
             ReplayStoreKind::Memory { max_entries } => f
                 .debug_struct("Memory")
                 .field("max_entries", max_entries)
@@ -56,8 +67,9 @@ pub(super) fn validate(
     window: Option<Duration>,
     merchants: &Merchants,
 ) -> Result<ReplayConfig, ConfigError> {
-    let store = match raw.store.as_deref().unwrap_or("memory") {
+    let store = match raw.store.as_deref().unwrap_or("orders") {
         "off" => ReplayStoreKind::Off,
+        "orders" => ReplayStoreKind::Orders,
         "memory" => ReplayStoreKind::Memory {
             max_entries: positive("replay.max_entries", raw.max_entries, 100_000)?,
         },
@@ -78,7 +90,10 @@ pub(super) fn validate(
         other => {
             return Err(invalid(
                 "replay.store",
-                format!("`{}` is not memory, off or a redis:// URL", shown(other)),
+                format!(
+                    "`{}` is not orders, memory, off or a redis:// URL",
+                    shown(other)
+                ),
             ))
         }
     };
@@ -112,10 +127,21 @@ pub(super) fn validate(
             ));
         }
     }
+    let claim_lease = match raw.claim_lease_ms {
+        None => DEFAULT_CLAIM_LEASE,
+        Some(ms) if ms < 300 => {
+            return Err(invalid(
+                "replay.claim_lease_ms",
+                "must be at least 300 (it is renewed every third of it)",
+            ))
+        }
+        Some(ms) => Duration::from_millis(ms),
+    };
     Ok(ReplayConfig {
         store,
         ttl,
         fail_open,
+        claim_lease,
     })
 }
 
@@ -153,5 +179,26 @@ mod tests {
             url: "redis://:hunter2@r:6379".to_owned(),
         };
         assert!(!format!("{kind:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_order_store_is_the_default_and_a_lease_is_long_enough_to_renew() {
+        let window = Some(Duration::from_secs(300));
+        let config = validate(RawReplay::default(), window, &Default::default()).unwrap();
+        assert_eq!(config.store, ReplayStoreKind::Orders);
+        assert_eq!(config.claim_lease, DEFAULT_CLAIM_LEASE);
+        let memory = RawReplay {
+            store: Some("memory".to_owned()),
+            claim_lease_ms: Some(300),
+            ..RawReplay::default()
+        };
+        let config = validate(memory, window, &Default::default()).unwrap();
+        assert!(matches!(config.store, ReplayStoreKind::Memory { .. }));
+        assert_eq!(config.claim_lease, Duration::from_millis(300));
+        let short = RawReplay {
+            claim_lease_ms: Some(299),
+            ..RawReplay::default()
+        };
+        assert!(validate(short, window, &Default::default()).is_err());
     }
 }

@@ -104,6 +104,7 @@ impl Config {
         }
         let replay = match &self.replay.store {
             ReplayStoreKind::Off => "off".to_owned(),
+            ReplayStoreKind::Orders => "the order store".to_owned(),
             ReplayStoreKind::Memory { max_entries } => {
                 format!("memory, at most {max_entries} entries")
             }

@@ -47,7 +47,14 @@ pub struct Upstream {
     /// Extra trust roots for HTTPS (`ca_file`).
     pub extra_roots: Vec<CertificateDer<'static>>,
     pub resilience: Resilience,
+    /// DaxPay's age limit on requests: one older is rejected before anything is done, so a
+    /// request whose outcome is unknown may be re-sent once it is this old (plus a margin,
+    /// `replay::landing`). `None`: no limit is known; such a request is never re-sent.
+    pub request_expiry: Option<Duration>,
 }
+
+/// DaxPay 2.0's `req_timeout` in its seed configuration (lifecycle-2.0.md §2.10).
+pub const DAXPAY_2_0_REQ_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Upstream {
     pub fn version(&self) -> Version {
@@ -113,6 +120,7 @@ pub(super) fn validate(
                     ("secret", u.secret.is_some()),
                     ("utc_offset", u.utc_offset.is_some()),
                     ("res_time_window_secs", u.res_time_window_secs.is_some()),
+                    ("request_expiry_secs", u.request_expiry_secs.is_some()),
                     ("forward_client_ip", u.forward_client_ip),
                     ("sm3_is_md5", u.sm3_is_md5),
                 ];
@@ -173,6 +181,13 @@ pub(super) fn validate(
             forward_client_ip: u.forward_client_ip,
             extra_roots,
             resilience,
+            // 3.x checks a request's age only when the app enables it: only the operator knows.
+            request_expiry: match (u.request_expiry_secs, version) {
+                (Some(0), _) => None,
+                (Some(secs), _) => Some(Duration::from_secs(secs)),
+                (None, Version::V2_0) => Some(DAXPAY_2_0_REQ_TIMEOUT),
+                (None, _) => None,
+            },
             name: name.clone(),
         };
         upstreams.insert(name, Arc::new(upstream));
@@ -241,5 +256,24 @@ mod tests {
             parse_base_url("k", "https://gw.example:8443/daxpay/").unwrap(),
             "https://gw.example:8443/daxpay"
         );
+    }
+
+    #[test]
+    fn a_request_expiry_is_known_for_2_0_and_declared_for_3_x() {
+        let expiry = |version: &str, secs: Option<u64>| {
+            let mut raw: RawUpstream = serde_json::from_value(serde_json::json!({
+                "base_url": "http://127.0.0.1:1",
+                "version": version,
+                "sign_type": "md5",
+            }))
+            .unwrap();
+            raw.request_expiry_secs = secs;
+            let (upstreams, _) = validate([("dax".to_owned(), raw)].into(), None).unwrap();
+            upstreams["dax"].request_expiry
+        };
+        assert_eq!(expiry("2.0", None), Some(DAXPAY_2_0_REQ_TIMEOUT));
+        assert_eq!(expiry("2.0", Some(0)), None);
+        assert_eq!(expiry("3.0", None), None);
+        assert_eq!(expiry("3.0", Some(60)), Some(Duration::from_secs(60)));
     }
 }

@@ -63,6 +63,11 @@ pub enum Failure {
     /// The same signed request is still being carried out (a duplicate waited too long).
     #[error("the same request is still in progress")]
     DuplicateInProgress,
+    /// A retry of a request whose earlier attempt's outcome is unknown, and still is: a lookup
+    /// found nothing definitive (or failed), and nothing was sent again, since the earlier
+    /// attempt may still land (`replay::landing`).
+    #[error("the outcome of an earlier attempt is still unknown")]
+    EarlierOutcomeUnknown,
     /// Load shedding: nothing was done.
     #[error("overloaded")]
     Overloaded,
@@ -151,7 +156,7 @@ impl Failure {
     pub fn outcome_unknown(&self) -> bool {
         match self {
             Failure::Upstream(e) => e.maybe_sent(),
-            Failure::Unverified { .. } => true,
+            Failure::Unverified { .. } | Failure::EarlierOutcomeUnknown => true,
             // A system error from inside DaxPay's handler (a channel SDK's exception after the
             // refund was committed, lifecycle.md §11): what it did must be found out.
             Failure::Rejected {
@@ -218,6 +223,7 @@ impl Failure {
             Failure::ReqTimeUnreadable(_) => "req_time_unreadable",
             Failure::CancelNotAllowed => "cancel_not_allowed",
             Failure::DuplicateInProgress => "duplicate_in_progress",
+            Failure::EarlierOutcomeUnknown => "earlier_outcome_unknown",
             Failure::Overloaded => "overloaded",
             Failure::ReplayStoreDown => "replay_store_down",
             Failure::OrderNotFound { .. } => "order_not_found",

@@ -19,7 +19,8 @@ use crate::dialect::jeepay::ops::JeepayOp;
 use crate::dialect::jeepay::Reply;
 use crate::dispatch::DaxCall;
 use crate::domain::{Failure, OpKind, Unknown};
-use crate::replay::{Key, Store};
+use crate::replay::landing::{resend, Resend};
+use crate::replay::{Earlier, Key, Store};
 
 /// An operation paybridge translates: a Jeepay wire form and a DaxPay one.
 pub(crate) trait Translated: JeepayOp + DaxOp {}
@@ -204,19 +205,78 @@ pub(super) async fn execute<O: Translated>(
     }
 }
 
-/// A retry of a request whose first attempt ended with an unknown outcome: find out first,
-/// call again only if the gateway does not show it.
+/// A retry of a request whose earlier attempt ended with an unknown outcome. The truth first:
+///
+/// 1. a lookup (the operation's probe); what it definitively finds (the order closed, the
+///    refund there in any state, ...) is the answer;
+/// 2. a lookup that fails (an HTTP 500, a timeout, an answer that cannot be believed) answers
+///    unknown again: nothing is sent on a guess;
+/// 3. a lookup that finds nothing definitive ("not found yet", the order still open) is no
+///    proof while the earlier attempt may still land on DaxPay (`replay::landing`): unknown again;
+/// 4. once it provably cannot land, the request is sent again with a fresh signature; DaxPay's
+///    "not closable" / "number taken" then is resolved by a lookup, not answered as a refusal
+///    (the earlier attempt, or another, may have done it).
 pub(super) async fn resume<O: Translated>(
     job: &Job<'_>,
     p: &Prepared<O>,
+    earlier: &Earlier,
 ) -> Result<O::Outcome, Failure> {
+    let still_unknown = |why: &str| {
+        tracing::info!(
+            mch_no = p.merchant.mch_no.as_str(),
+            operation = p.kind.as_str(),
+            upstream = p.upstream.name.as_str(),
+            why,
+            "retry of an unknown outcome: answered unknown again, nothing sent"
+        );
+        metrics::counter!("paybridge_retries_unknown_total").increment(1);
+        Err(Failure::EarlierOutcomeUnknown)
+    };
     match probe(job, p).await {
-        Ok(Some(found)) => match p.op.settle(Some(&found), &p.source()) {
-            Ok(Unknown::Settled(outcome)) => outcome,
-            Ok(Unknown::StillUnknown) | Err(_) => execute(job, p).await,
+        Ok(found) => match p.op.settle(found.as_ref(), &p.source()) {
+            Ok(Unknown::Settled(outcome)) => return outcome,
+            Ok(Unknown::StillUnknown) => {}
+            Err(e) => {
+                tracing::warn!(
+                    error = crate::telemetry::text(&e).as_str(),
+                    "lookup unreadable"
+                );
+                return still_unknown("the lookup's answer could not be read");
+            }
         },
-        Ok(None) | Err(_) => execute(job, p).await,
+        Err(e) => {
+            tracing::warn!(error = crate::telemetry::text(&e).as_str(), "lookup failed");
+            return still_unknown("the lookup failed");
+        }
     }
+    let now = crate::replay::landing::now_ms();
+    match resend(earlier.sent_until_ms, p.upstream.request_expiry, now) {
+        Resend::Never => still_unknown("the upstream declares no request expiry"),
+        Resend::NotBefore(_) => still_unknown("the earlier attempt may still land"),
+        Resend::Now => {
+            earlier.resending();
+            metrics::counter!("paybridge_retries_resent_total").increment(1);
+            match execute(job, p).await {
+                Err(refusal) if contradicts_an_earlier_attempt(&refusal) => {
+                    resolve(job, p, Failure::EarlierOutcomeUnknown).await
+                }
+                outcome => outcome,
+            }
+        }
+    }
+}
+
+/// A refusal that an earlier attempt of the same request may have caused (DaxPay's "not
+/// closable", "number taken", "in progress"): on a resumed request, the order decides.
+pub(super) fn contradicts_an_earlier_attempt(refusal: &Failure) -> bool {
+    matches!(
+        refusal,
+        Failure::NotClosable
+            | Failure::CloseInProgress
+            | Failure::OrderExists(_)
+            | Failure::RefundExists(_)
+            | Failure::RefundInProgress
+    )
 }
 
 /// The order as it now stands decides the answer; if it cannot be learnt, `cause` (which says

@@ -32,7 +32,7 @@ use crate::config::{Config, LegacyUpstream, ReplayStoreKind};
 use crate::dialect::jeepay::params::{is_blank, Params};
 use crate::dispatch;
 use crate::domain::Failure;
-use crate::replay::{MemoryStore, RedisStore, Store};
+use crate::replay::{DurableStore, MemoryStore, RedisStore, Store};
 use crate::server::PeerAddr;
 use crate::telemetry::access::SharedText;
 use context::Context;
@@ -52,12 +52,18 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway whose replay store is kept in memory (a Redis store is connected by [`build`]).
+    /// A gateway whose replay store is the configuration's (a Redis store is kept in memory
+    /// until [`build`] connects it).
     ///
     /// [`build`]: Gateway::build
     pub fn new(config: Arc<Config>) -> Self {
+        let runtime = Runtime::new(config.clone());
         let replay = match &config.replay.store {
             ReplayStoreKind::Off => None,
+            ReplayStoreKind::Orders => Some(Store::Orders(Arc::new(DurableStore::new(
+                runtime.orders.clone(),
+                config.replay.claim_lease,
+            )))),
             ReplayStoreKind::Memory { max_entries } => {
                 Some(Store::Memory(Arc::new(MemoryStore::new(*max_entries))))
             }
@@ -66,7 +72,7 @@ impl Gateway {
             }
         };
         Gateway {
-            runtime: Arc::new(ArcSwap::from_pointee(Runtime::new(config))),
+            runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             replay,
         }
     }
@@ -75,7 +81,8 @@ impl Gateway {
     pub async fn build(config: Arc<Config>) -> Result<Self, crate::replay::StoreError> {
         let mut gateway = Gateway::new(config.clone());
         if let ReplayStoreKind::Redis { url } = &config.replay.store {
-            gateway.replay = Some(Store::Redis(Arc::new(RedisStore::connect(url).await?)));
+            let redis = RedisStore::connect(url, config.replay.claim_lease).await?;
+            gateway.replay = Some(Store::Redis(Arc::new(redis)));
         }
         Ok(gateway)
     }

@@ -16,7 +16,7 @@ use http::Response;
 use http_body_util::Full;
 use time::OffsetDateTime;
 
-use super::call::{execute, resume, Job, Prepared, Translated};
+use super::call::{contradicts_an_earlier_attempt, execute, resume, Job, Prepared, Translated};
 use super::records::Recorded;
 use super::replay::{self, Claimed};
 use super::runtime::reply_answer;
@@ -24,6 +24,7 @@ use super::{ownership, passthrough};
 use crate::config::{LegacyUpstream, LookupError};
 use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use crate::domain::{Failure, OpKind};
+use crate::replay::Earlier;
 use crate::telemetry::access::UpstreamName;
 use crate::upstream::Answered;
 
@@ -174,13 +175,18 @@ pub(super) async fn fallback<O: Recorded>(
 async fn carry_out<O: Recorded>(
     job: &Job<'_>,
     p: &mut Prepared<O>,
-    retry: bool,
+    retry: Option<Earlier>,
 ) -> Result<O::Outcome, Failure> {
-    O::before(job, p).await?;
-    let outcome = match ownership::check(job, p).await {
-        Ok(()) if retry => resume(job, p).await,
-        Ok(()) => execute(job, p).await,
-        Err(e) => Err(e),
+    match O::before(job, p).await {
+        Ok(()) => {}
+        // An exact retry finds the number its own earlier attempt took: the lookup decides.
+        Err(taken) if retry.is_some() && contradicts_an_earlier_attempt(&taken) => {}
+        Err(e) => return Err(e),
+    }
+    let outcome = match (ownership::check(job, p).await, retry) {
+        (Ok(()), Some(earlier)) => resume(job, p, &earlier).await,
+        (Ok(()), None) => execute(job, p).await,
+        (Err(e), _) => Err(e),
     };
     O::after(job, p, outcome)
         .await
@@ -192,7 +198,7 @@ async fn claim<O: Translated>(job: &Job<'_>, p: &Prepared<O>) -> Result<Claimed,
     if !O::CHANGES_STATE {
         return Ok(Claimed::Go {
             ticket: None,
-            retry: false,
+            retry: None,
         });
     }
     // Long enough for the first request's call, and its resolution by query.

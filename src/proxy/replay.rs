@@ -16,7 +16,7 @@ use super::runtime::{Runtime, JSON_UTF8};
 use crate::config::REPLAY_MARGIN;
 use crate::dialect::jeepay::failure as jeepay_failure;
 use crate::domain::Failure;
-use crate::replay::{Claim, Key, Store, StoreError, Ticket};
+use crate::replay::{Claim, Earlier, Key, Store, StoreError, Ticket};
 use crate::upstream::Answered;
 
 /// The `code` of a Jeepay-dialect answer body, if it is one.
@@ -36,7 +36,8 @@ pub(super) enum Claimed {
     },
     Go {
         ticket: Option<Ticket>,
-        retry: bool,
+        /// A retry of a request whose outcome is unknown: its earlier attempt.
+        retry: Option<Earlier>,
     },
 }
 
@@ -53,18 +54,18 @@ pub(super) async fn claim(
     let Some(store) = replay else {
         return Ok(Claimed::Go {
             ticket: None,
-            retry: false,
+            retry: None,
         });
     };
     let ttl = entry_ttl(rt.config.replay.ttl, fresh_until, SystemTime::now());
     match store.claim(key(), ttl, wait).await {
         Ok(Claim::Fresh(ticket)) => Ok(Claimed::Go {
             ticket: Some(ticket),
-            retry: false,
+            retry: None,
         }),
-        Ok(Claim::Retry(ticket)) => Ok(Claimed::Go {
+        Ok(Claim::Retry(ticket, earlier)) => Ok(Claimed::Go {
             ticket: Some(ticket),
-            retry: true,
+            retry: Some(earlier),
         }),
         Ok(Claim::Replay(bytes)) => {
             let (stored, code) = decode_stored(bytes)?;
@@ -80,7 +81,7 @@ pub(super) async fn claim(
                 );
                 Ok(Claimed::Go {
                     ticket: None,
-                    retry: false,
+                    retry: None,
                 })
             } else {
                 tracing::error!(

@@ -43,5 +43,21 @@ pub enum StoreError {
 pub(crate) enum Verdict {
     Fresh,
     Replay(Bytes),
-    Retry,
+    /// Sent before, outcome unknown (or its claim's owner died): the earlier attempt may have
+    /// been sent until `sent_until_ms` (milliseconds since the epoch).
+    Retry {
+        sent_until_ms: i64,
+    },
+}
+
+/// Milliseconds since the epoch, the clock of replay records.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `ms` plus `d`, saturating.
+pub(crate) fn after(ms: i64, d: std::time::Duration) -> i64 {
+    ms.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -1,4 +1,6 @@
 //! The in-memory replay store: one process, bounded by entries and TTL (each entry its own).
+//! It forgets everything on a restart (an exact retry after one is carried out as a first sight),
+//! and is not shared: with several instances, each has its own.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -13,7 +15,8 @@ enum State {
     /// Being carried out; duplicates wait for the value to become `Some`.
     InFlight(watch::Sender<Option<Bytes>>),
     Done(Bytes),
-    Unknown,
+    /// Sent, outcome unknown; it may have been sent until then (ms since the epoch).
+    Unknown(i64),
 }
 
 struct Entry {
@@ -70,10 +73,11 @@ impl MemoryStore {
                 match inner.entries.get_mut(&key) {
                     Some(e) if e.expires > now => match &e.state {
                         State::Done(answer) => return Ok(Verdict::Replay(answer.clone())),
-                        State::Unknown => {
+                        State::Unknown(sent_until_ms) => {
+                            let sent_until_ms = *sent_until_ms;
                             let (tx, _) = watch::channel(None);
                             e.state = State::InFlight(tx);
-                            return Ok(Verdict::Retry);
+                            return Ok(Verdict::Retry { sent_until_ms });
                         }
                         State::InFlight(tx) => tx.subscribe(),
                     },
@@ -112,11 +116,11 @@ impl MemoryStore {
         }
     }
 
-    pub(crate) fn mark_unknown(&self, key: Key, ttl: Duration) {
+    pub(crate) fn mark_unknown(&self, key: Key, sent_until_ms: i64, ttl: Duration) {
         if let Ok(mut inner) = self.lock() {
             if let Some(e) = inner.entries.get_mut(&key) {
                 // Waiting duplicates see the sender go and claim again: one of them retries.
-                e.state = State::Unknown;
+                e.state = State::Unknown(sent_until_ms);
                 e.expires = Instant::now() + ttl;
                 let requeue = (key, e.generation, e.expires);
                 inner.order.push_back(requeue);
@@ -256,10 +260,10 @@ mod tests {
             panic!("released")
         };
         t.unknown().await;
-        assert!(matches!(
-            store.claim(key(3), TTL, WAIT).await.unwrap(),
-            Claim::Retry(_)
-        ));
+        let Claim::Retry(_, earlier) = store.claim(key(3), TTL, WAIT).await.unwrap() else {
+            panic!("a retry")
+        };
+        assert!(earlier.sent_until_ms > 0);
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@
 mod outbox_rows;
 mod postgres;
 pub mod probe;
+mod replay_rows;
 mod retention_rows;
 mod rows;
 mod settlement_rows;
@@ -36,6 +37,7 @@ pub use outbox_rows::{
     DueNotification, NewNotification, Notification, NotificationKind, NotificationStatus,
     OutboxStats,
 };
+pub use replay_rows::{ClaimAt, ReplayClaim};
 pub use retention_rows::Pruned;
 pub use rows::{
     Abandoned, Attempt, Completion, Inserted, Joined, PaidBy, PayRow, RefundRow, RefundSettlement,
@@ -82,6 +84,7 @@ macro_rules! on_backend {
 
 // After the macro: they use it.
 mod outbox;
+mod replay;
 mod retention;
 mod settlement;
 

@@ -16,6 +16,7 @@ use crate::config::StoreUrl;
 
 mod attempts;
 mod outbox;
+mod replay;
 mod retention;
 pub(crate) mod server_error;
 mod settlement;

@@ -20,6 +20,7 @@ use conn::{query_one, Conn, Worker};
 mod attempts;
 mod conn;
 mod outbox;
+mod replay;
 mod retention;
 mod settlement;
 

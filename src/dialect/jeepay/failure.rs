@@ -33,6 +33,7 @@ pub fn code(failure: &Failure) -> i64 {
         | Failure::Overloaded
         | Failure::StoreDown
         | Failure::NotifyUnconfigured
+        | Failure::EarlierOutcomeUnknown
         | Failure::ReplayStoreDown => code::SYSTEM,
         _ => code::BUSINESS,
     }
@@ -77,6 +78,9 @@ impl fmt::Display for Words<'_> {
             }
             Failure::CancelNotAllowed => f.write_str("商户应用未开通撤销订单，请使用关闭订单接口"),
             Failure::DuplicateInProgress => f.write_str("相同请求正在处理中，请稍后重试"),
+            Failure::EarlierOutcomeUnknown => {
+                f.write_str("系统异常[上次请求结果未知，请稍后查询订单]")
+            }
             Failure::Overloaded => f.write_str("系统繁忙，请稍后重试"),
             Failure::ReplayStoreDown => f.write_str("系统异常[防重放存储不可用，订单未处理]"),
             Failure::OrderNotFound { .. } => f.write_str("订单不存在"),
@@ -182,6 +186,7 @@ mod tests {
             Failure::ReqTimeUnreadable("字".repeat(400)),
             Failure::CancelNotAllowed,
             Failure::DuplicateInProgress,
+            Failure::EarlierOutcomeUnknown,
             Failure::Overloaded,
             Failure::ReplayStoreDown,
             Failure::OrderNotFound { verified: true },
