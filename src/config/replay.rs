@@ -73,7 +73,18 @@ pub(super) fn validate(
         "memory" => ReplayStoreKind::Memory {
             max_entries: positive("replay.max_entries", raw.max_entries, 100_000)?,
         },
-        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+        // The redis client is built without TLS: say so, rather than promise it and fail later.
+        url if url.starts_with("rediss://") => {
+            return Err(invalid(
+                "replay.store",
+                format!(
+                    "`{}` asks for TLS, which paybridge does not speak to Redis: use a redis:// \
+                     URL on a private network (or the order store, the default)",
+                    shown(url)
+                ),
+            ))
+        }
+        url if url.starts_with("redis://") => {
             redis::Client::open(url).map_err(|e| {
                 // Neither the URL nor redis's words about it are repeated: either may hold the
                 // password.
@@ -179,6 +190,19 @@ mod tests {
             url: "redis://:hunter2@r:6379".to_owned(),
         };
         assert!(!format!("{kind:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn tls_to_redis_is_refused_plainly() {
+        let raw = RawReplay {
+            store: Some("rediss://:hunter2@r:6379".to_owned()),
+            ..RawReplay::default()
+        };
+        let err = validate(raw, None, &Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("replay.store") && err.contains("TLS"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

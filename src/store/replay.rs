@@ -13,19 +13,17 @@
 //! - **Answers** keep the full lifetime; writing one needs no lease (it is the truth of a call
 //!   that was made, whoever holds the claim meanwhile).
 //!
-//! The table has migrations of its own (versions from 1001 on, in the same `schema_migrations`),
-//! applied by [`OrderStore::replay_ready`].
+//! The table is made by the store's migrations (`migrations/0005_replay.sql`).
 
 use super::replay_rows::{ClaimAt, ReplayClaim};
 use super::rows::StoreError;
 use super::{Backend, OrderStore};
 
 impl OrderStore {
-    /// Applies the replay store's own migrations (the order store's first). Idempotent; the
-    /// replay store calls it once.
+    /// The store's migrations applied (the replay table among them). Idempotent; the replay
+    /// store calls it once.
     pub async fn replay_ready(&self) -> Result<(), StoreError> {
-        self.ready().await?;
-        on_backend!(self, b => b.replay_migrate())
+        self.ready().await
     }
 
     /// Claims `at.key` for `at.owner` (see the module doc).

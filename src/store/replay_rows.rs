@@ -1,17 +1,6 @@
 //! What the replay records of the order store are (`super::replay` says how they are used): the
-//! table's migrations and statements, a record as stored, and the one rule by which a claim
+//! table's statements (its migration is `migrations/0005_replay.sql`, in `sql::MIGRATIONS`), a record as stored, and the one rule by which a claim
 //! decides what to do with the record it finds, shared by both backends.
-
-/// The replay store's migrations: `(version, text)`, each applied once.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1001, include_str!("migrations/1001_replay.sql"))];
-
-/// The one word the two backends spell differently in the replay migration.
-const BYTES: &str = "@BYTES@";
-
-/// A replay migration as SQLite (`postgres == false`) or PostgreSQL runs it.
-pub(crate) fn migration_text(text: &str, postgres: bool) -> String {
-    text.replace(BYTES, if postgres { "BYTEA" } else { "BLOB" })
-}
 
 pub(crate) const INSERT: &str = "INSERT INTO replay_entries \
      (replay_key, state, owner, lease_until_ms, expires_at_ms) VALUES ($1, 'P', $2, $3, $4) \

@@ -4,49 +4,13 @@
 
 use tokio_postgres::Row;
 
-use super::{bounded, get, unavailable, Postgres, MIGRATION_LOCK};
+use super::{bounded, get, unavailable, Postgres};
 use crate::store::replay_rows::{
     self as replay, decide, ClaimAt, Decision, ReplayClaim, ReplayRow,
 };
 use crate::store::rows::StoreError;
-use crate::store::sql;
 
 impl Postgres {
-    pub(crate) async fn replay_migrate(&self) -> Result<(), StoreError> {
-        bounded(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(unavailable)?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                .await
-                .map_err(unavailable)?;
-            tx.batch_execute(sql::CREATE_SCHEMA_MIGRATIONS)
-                .await
-                .map_err(unavailable)?;
-            for (version, text) in replay::MIGRATIONS {
-                let applied = tx
-                    .query_opt(
-                        "SELECT version FROM schema_migrations WHERE version = $1",
-                        &[version],
-                    )
-                    .await
-                    .map_err(unavailable)?;
-                if applied.is_some() {
-                    continue;
-                }
-                tx.batch_execute(&replay::migration_text(text, true))
-                    .await
-                    .map_err(|e| {
-                        StoreError::Unavailable(format!("migration {version:04} failed: {e}"))
-                    })?;
-                tx.execute(sql::RECORD_VERSION, &[version, &sql::now_ms()])
-                    .await
-                    .map_err(unavailable)?;
-            }
-            tx.commit().await.map_err(unavailable)
-        })
-        .await
-    }
-
     pub(crate) async fn replay_claim(&self, at: &ClaimAt) -> Result<ReplayClaim, StoreError> {
         bounded(async {
             let mut client = self.client().await?;

@@ -10,41 +10,8 @@ use crate::store::replay_rows::{
     self as replay, decide, ClaimAt, Decision, ReplayClaim, ReplayRow,
 };
 use crate::store::rows::StoreError;
-use crate::store::sql;
 
 impl Sqlite {
-    pub(crate) async fn replay_migrate(&self) -> Result<(), StoreError> {
-        self.call(|conn| {
-            let tx = conn.immediate().map_err(unavailable)?;
-            tx.execute_batch(sql::CREATE_SCHEMA_MIGRATIONS)
-                .map_err(unavailable)?;
-            for (version, text) in replay::MIGRATIONS {
-                let applied: Option<i64> = tx
-                    .query_row(
-                        "SELECT version FROM schema_migrations WHERE version = ?1",
-                        params![version],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(unavailable)?;
-                if applied.is_some() {
-                    continue;
-                }
-                tx.execute_batch(&replay::migration_text(text, false))
-                    .map_err(|e| {
-                        StoreError::Unavailable(format!("migration {version:04} failed: {e}"))
-                    })?;
-                tx.execute(
-                    &sql::for_sqlite(sql::RECORD_VERSION),
-                    params![version, sql::now_ms()],
-                )
-                .map_err(unavailable)?;
-            }
-            tx.commit().map_err(unavailable)
-        })
-        .await
-    }
-
     pub(crate) async fn replay_claim(&self, at: ClaimAt) -> Result<ReplayClaim, StoreError> {
         self.call(move |conn| {
             let tx = conn.immediate().map_err(unavailable)?;

@@ -1,7 +1,6 @@
 -- Replay records (src/store/replay.rs): the answer to each signed state-changing request, kept so
 -- that an exact retry gets it again, across restarts and across instances on one database.
--- Versions from 1001 on are the replay store's own (applied by store::replay, not sql::MIGRATIONS).
--- `@BYTES@` is BLOB on SQLite and BYTEA on PostgreSQL.
+-- `@BYTES@` is BLOB on SQLite and BYTEA on PostgreSQL (sql::migration_text).
 --
 -- replay_key: the replay key (hex SHA-256). state: 'P' in flight (held by `owner` until lease_until_ms,
 -- renewed while the request runs), 'U' sent but the outcome unknown (sent_until_ms: the latest
