@@ -189,7 +189,10 @@ async fn serve_on_an_unusable_store_is_not_ready_and_logs_the_servers_words() {
     let toml = proxy_toml(_sb.addr, "3.0", "hmac_sha256", "", "").replace(
         "url = \"sqlite::memory:\"",
         &format!("url = \"postgres://pb:{PASSWORD}@{pg}/paybridge\""),
-    ) + "\n[admin]\nlisten = \"127.0.0.1:0\"\n";
+    ) + "\n[admin]\nlisten = \"127.0.0.1:0\"\n"
+        // The background workers that poll the store (settlement, pruning) would connect too:
+        // off, so that the connects counted are the readiness probes'.
+        + "\n[settlement]\nenabled = false\n\n[retention]\nkeep_days = 0\n";
     let mut served = tokio::task::spawn_blocking(move || {
         let mut served = Served::start(&toml, "info");
         let admin = served.address("admin listener serving");

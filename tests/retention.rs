@@ -76,8 +76,10 @@ async fn pay_kept(store: &OrderStore, no: &str) -> bool {
 }
 
 async fn retention_rules(store: OrderStore) {
-    // Final, delivered, old: pruned.
-    store.insert_pay(pay("DONE", "P-DONE", OLD)).await.unwrap();
+    // Final, delivered, old: pruned, with its attempt.
+    let mut done = pay("DONE", "P-DONE", OLD);
+    done.attempt = Some("attempt-of-done".to_owned());
+    store.insert_pay(done).await.unwrap();
     store
         .record_final(SettlementKind::Pay, "M1", "DONE", "success", OLD)
         .await
@@ -124,6 +126,17 @@ async fn retention_rules(store: OrderStore) {
         .insert_refund(&refund("RF-OPEN", "REFUNDING", OLD))
         .await
         .unwrap();
+    // Its payment's notification was delivered, but the row lives on: the job stays (its key is
+    // what keeps a late callback from queueing it again).
+    store
+        .enqueue_notification(&notification(NotificationKind::Pay, "P-REFUNDING"), OLD)
+        .await
+        .unwrap();
+    let jobs = store
+        .claim_due_notifications("w", OLD, 1_000, 10)
+        .await
+        .unwrap();
+    assert!(store.mark_delivered(jobs[0].id, "w", OLD).await.unwrap());
     store
         .insert_pay(pay("REFUNDED", "P-REFUNDED", OLD))
         .await
@@ -197,6 +210,16 @@ async fn retention_rules(store: OrderStore) {
         .await
         .unwrap();
     assert_eq!(failed.len(), 1, "an undelivered notification stays");
+    let delivered = store
+        .notifications(paybridge::store::NotificationStatus::Delivered, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        delivered.len(),
+        1,
+        "a delivered notification of a living row stays"
+    );
+    assert_eq!(delivered[0].order_id, "P-REFUNDING");
     // The sweep does not bring pruned rows back, and a second run finds nothing.
     assert_eq!(store.enroll_missing(NEW).await.unwrap(), 0);
     assert_eq!(prune(&store, CUTOFF, 100).await.unwrap().total(), 0);

@@ -10,7 +10,7 @@ use crate::domain::ops::RefundRecord;
 use crate::domain::order::{PayOrder, PayStatus, RefundOrderStatus};
 use crate::notify::intake::{self, Refusal};
 use crate::proxy::runtime::Runtime;
-use crate::store::{OrderStore, PayRow, RefundRow, SettlementKind, StoreError};
+use crate::store::{OrderStore, PayRow, RefundRow, RowState, SettlementKind, StoreError};
 
 /// A row and DaxPay's record of it.
 pub(crate) struct View {
@@ -163,10 +163,34 @@ fn refused(why: Refusal) -> Observed {
 /// state calls for one (once per order and state, whoever else queued it).
 pub(crate) async fn apply(store: &OrderStore, view: &View) -> Result<(), String> {
     let merchant = &view.merchant;
+    let (kind, mch_no, number, pending) = match &view.seen {
+        Seen::Pay(row, _) => (
+            SettlementKind::Pay,
+            &row.mch_no,
+            &row.mch_order_no,
+            row.state == RowState::Pending,
+        ),
+        Seen::Refund(row, _) => (
+            SettlementKind::Refund,
+            &row.mch_no,
+            &row.mch_refund_no,
+            row.state == RowState::Pending,
+        ),
+    };
+    // A pending row that several requests joined: DaxPay acted on one of them, and nothing here
+    // says which (the fields of one may not be the other's). The accepted request's own answer
+    // or callback (its token) settles it; until then the entry stays open and is looked at again.
+    if pending
+        && store
+            .live_attempts(kind, mch_no, number)
+            .await
+            .map_err(|e| e.to_string())?
+            > 1
+    {
+        return Err("several requests joined the pending row: waiting for the accepted one's answer or callback".to_owned());
+    }
     match &view.seen {
         Seen::Pay(row, order) => intake::settle_pay(store, merchant, row, order.clone()).await,
-        // No callback token names the accepted request: the pending attempt that matches
-        // DaxPay's amount and attach is taken (`notify::settle::refund_final`).
         Seen::Refund(row, record) => {
             intake::settle_refund(store, merchant, row, record.clone(), None).await
         }

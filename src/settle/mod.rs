@@ -35,7 +35,9 @@ use tokio::task::JoinSet;
 use crate::config::SettlementConfig;
 use crate::notify::now_ms;
 use crate::proxy::runtime::Runtime;
-use crate::store::{CheckResult, OrderStore, Settlement, SettlementStatus, StoreError};
+use crate::store::{
+    CheckResult, OrderStore, Settlement, SettlementKind, SettlementStatus, StoreError,
+};
 use check::{apply, observe, Observed};
 
 mod check;
@@ -175,6 +177,11 @@ async fn settle(rt: &Runtime, store: &OrderStore, owner: &str, entry: Settlement
     metrics::counter!("paybridge_settlement_checks_total", "kind" => entry.kind.as_str(), "outcome" => outcome)
         .increment(1);
     match store.record_check(entry.id, owner, &result).await {
+        Ok(true) if result.status == SettlementStatus::Gone => {
+            // The number may have been written again between the look and the record: then
+            // the new row is followed afresh (an insert's own enrolment found this entry open).
+            reopen_if_written_again(store, &entry).await;
+        }
         Ok(true) => {}
         // Another instance took it after our lease ran out: its check stands.
         Ok(false) => tracing::warn!(
@@ -183,6 +190,28 @@ async fn settle(rt: &Runtime, store: &OrderStore, owner: &str, entry: Settlement
         ),
         Err(e) => {
             tracing::warn!(error = %e, "a settlement check could not be recorded: it is repeated")
+        }
+    }
+}
+
+async fn reopen_if_written_again(store: &OrderStore, entry: &Settlement) {
+    let now = now_ms();
+    let again = match entry.kind {
+        SettlementKind::Pay => store
+            .pay_by_mch_order_no(&entry.mch_no, &entry.number)
+            .await
+            .map(|row| row.map(|r| r.created_at_ms)),
+        SettlementKind::Refund => store
+            .refund_by_mch_refund_no(&entry.mch_no, &entry.number)
+            .await
+            .map(|row| row.map(|r| r.created_at_ms)),
+    };
+    if let Ok(Some(created_at_ms)) = again {
+        if let Err(e) = store
+            .enroll(entry.kind, &entry.mch_no, &entry.number, now, created_at_ms)
+            .await
+        {
+            tracing::warn!(error = %e, "a number written again is left to the sweep");
         }
     }
 }

@@ -172,10 +172,9 @@ async fn compare(
     if repair {
         match apply(store, &view).await {
             Ok(()) => {
-                store
+                found.repaired = store
                     .record_final(kind, mch_no, number, state, now_ms())
                     .await?;
-                found.repaired = true;
             }
             Err(why) => found.daxpay = format!("{state} (not repaired: {why})"),
         }

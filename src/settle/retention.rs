@@ -25,6 +25,7 @@ pub(super) async fn run(current: Arc<ArcSwap<Runtime>>) {
                     notifications = pruned.notifications,
                     refunds = pruned.refunds,
                     pay_orders = pruned.pays,
+                    attempts = pruned.attempts,
                     settlements = pruned.settlements,
                     "finished rows older than the retention pruned"
                 ),
@@ -44,11 +45,13 @@ pub async fn prune(store: &OrderStore, cutoff_ms: i64, batch: usize) -> Result<P
         all.notifications += pruned.notifications;
         all.refunds += pruned.refunds;
         all.pays += pruned.pays;
+        all.attempts += pruned.attempts;
         all.settlements += pruned.settlements;
         for (kind, n) in [
             ("notification", pruned.notifications),
             ("refund", pruned.refunds),
             ("pay", pruned.pays),
+            ("attempt", pruned.attempts),
             ("settlement", pruned.settlements),
         ] {
             metrics::counter!("paybridge_store_pruned_total", "kind" => kind).increment(n);

@@ -20,7 +20,8 @@ pub(crate) const COMPLETE: &str = "INSERT INTO replay_entries \
 pub(crate) const UNKNOWN: &str = "INSERT INTO replay_entries \
      (replay_key, state, sent_until_ms, expires_at_ms) VALUES ($1, 'U', $2, $3) \
      ON CONFLICT (replay_key) DO UPDATE SET state = 'U', answer = NULL, owner = NULL, \
-     lease_until_ms = NULL, sent_until_ms = $2, expires_at_ms = $3";
+     lease_until_ms = NULL, sent_until_ms = $2, expires_at_ms = $3 \
+     WHERE replay_entries.state <> 'D'";
 pub(crate) const RELEASE: &str =
     "DELETE FROM replay_entries WHERE replay_key = $1 AND state = 'P' AND owner = $2";
 pub(crate) const PRUNE: &str = "DELETE FROM replay_entries WHERE replay_key IN \

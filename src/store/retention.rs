@@ -2,12 +2,15 @@
 //! ledger entries, older than a cut-off, a batch at a time (`crate::settle::retention` runs it).
 //!
 //! Nothing open or undelivered is ever pruned:
-//! - a notification only once `delivered` (a `failed` one stays for the operator);
+//! - a notification only once `delivered` (a `failed` one stays for the operator), and only once
+//!   its row is gone (while the row lives, the job's unique key keeps a late callback or check
+//!   from queueing it again);
 //! - a refund only once its settlement entry is `final` or `gone`, and no notification of it is
 //!   still undelivered;
 //! - a pay order on the same terms, and only once none of its refunds is left in the store
 //!   (refunds go first, so a pay order outlives them);
-//! - a ledger entry only once its row is gone (else the sweep would enrol the row again).
+//! - attempts and a ledger entry only once their row is gone (else the sweep would enrol the row
+//!   again, or an old attempt's token would name a new order of the same number).
 //!
 //! On SQLite the file is then shrunk by incremental vacuum (`retention` turns it on once,
 //! rewriting the file, the first time it runs on a database created without it).
@@ -18,9 +21,15 @@ use super::OrderStore;
 
 pub(crate) mod sql {
     // Each: created before $1, at most $2 of them.
+    /// Delivered, and its order or refund row already pruned (while the row lives, the job's
+    /// unique key is what keeps a later callback or check from queueing it again).
     pub(crate) const PRUNE_NOTIFICATIONS: &str = "DELETE FROM notifications WHERE id IN \
-         (SELECT id FROM notifications WHERE status = 'delivered' AND created_at_ms < $1 \
-         ORDER BY id LIMIT $2)";
+         (SELECT n.id FROM notifications n WHERE n.status = 'delivered' AND n.created_at_ms < $1 \
+         AND NOT (n.kind = 'pay' AND EXISTS (SELECT 1 FROM pay_orders p \
+         WHERE p.mch_no = n.mch_no AND p.pay_order_id = n.order_id)) \
+         AND NOT (n.kind = 'refund' AND EXISTS (SELECT 1 FROM refund_orders r \
+         WHERE r.mch_no = n.mch_no AND r.refund_order_id = n.order_id)) \
+         ORDER BY n.id LIMIT $2)";
     pub(crate) const PRUNE_REFUNDS: &str = "DELETE FROM refund_orders \
          WHERE (mch_no, mch_refund_no) IN (SELECT r.mch_no, r.mch_refund_no FROM refund_orders r \
          JOIN settlements s ON s.kind = 'refund' AND s.mch_no = r.mch_no \
@@ -39,6 +48,16 @@ pub(crate) mod sql {
          AND NOT EXISTS (SELECT 1 FROM refund_orders r WHERE r.mch_no = p.mch_no \
          AND (r.mch_order_no = p.mch_order_no OR r.pay_order_id = p.pay_order_id)) \
          ORDER BY p.created_at_ms LIMIT $2)";
+    /// Attempts whose order row is gone (pruned, or removed with nothing created).
+    pub(crate) const PRUNE_PAY_ATTEMPTS: &str = "DELETE FROM pay_attempts \
+         WHERE (mch_no, mch_order_no, attempt) IN (SELECT a.mch_no, a.mch_order_no, a.attempt \
+         FROM pay_attempts a WHERE a.created_at_ms < $1 AND NOT EXISTS (SELECT 1 FROM pay_orders p \
+         WHERE p.mch_no = a.mch_no AND p.mch_order_no = a.mch_order_no) LIMIT $2)";
+    pub(crate) const PRUNE_REFUND_ATTEMPTS: &str = "DELETE FROM refund_attempts \
+         WHERE (mch_no, mch_refund_no, attempt) IN (SELECT a.mch_no, a.mch_refund_no, a.attempt \
+         FROM refund_attempts a WHERE a.created_at_ms < $1 AND NOT EXISTS \
+         (SELECT 1 FROM refund_orders r WHERE r.mch_no = a.mch_no \
+         AND r.mch_refund_no = a.mch_refund_no) LIMIT $2)";
     pub(crate) const PRUNE_SETTLEMENTS: &str = "DELETE FROM settlements WHERE id IN \
          (SELECT s.id FROM settlements s WHERE s.status IN ('final', 'gone') \
          AND s.created_at_ms < $1 \
@@ -49,11 +68,14 @@ pub(crate) mod sql {
          ORDER BY s.id LIMIT $2)";
 }
 
-/// The statements in the order they run: what depends on a row goes before it.
-pub(crate) const PRUNE_ORDER: [&str; 4] = [
-    sql::PRUNE_NOTIFICATIONS,
+/// The statements in the order they run: a refund before its pay order; what hangs on a row
+/// (its delivered notifications, its attempts, its ledger entry) after the row.
+pub(crate) const PRUNE_ORDER: [&str; 6] = [
     sql::PRUNE_REFUNDS,
     sql::PRUNE_PAYS,
+    sql::PRUNE_NOTIFICATIONS,
+    sql::PRUNE_PAY_ATTEMPTS,
+    sql::PRUNE_REFUND_ATTEMPTS,
     sql::PRUNE_SETTLEMENTS,
 ];
 
@@ -63,15 +85,16 @@ impl OrderStore {
     pub async fn prune(&self, cutoff_ms: i64, batch: usize) -> Result<Pruned, StoreError> {
         self.ready().await?;
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
-        let mut counts = [0u64; 4];
+        let mut counts = [0u64; 6];
         for (count, statement) in counts.iter_mut().zip(PRUNE_ORDER) {
             *count = on_backend!(self, b => b.prune(statement, cutoff_ms, batch))?;
         }
-        let [notifications, refunds, pays, settlements] = counts;
+        let [refunds, pays, notifications, pay_attempts, refund_attempts, settlements] = counts;
         Ok(Pruned {
             notifications,
             refunds,
             pays,
+            attempts: pay_attempts + refund_attempts,
             settlements,
         })
     }

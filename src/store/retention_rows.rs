@@ -6,11 +6,13 @@ pub struct Pruned {
     pub notifications: u64,
     pub refunds: u64,
     pub pays: u64,
+    /// Requests' own fields (pay and refund attempts).
+    pub attempts: u64,
     pub settlements: u64,
 }
 
 impl Pruned {
     pub fn total(&self) -> u64 {
-        self.notifications + self.refunds + self.pays + self.settlements
+        self.notifications + self.refunds + self.pays + self.attempts + self.settlements
     }
 }

@@ -51,9 +51,15 @@ pub(crate) mod sql {
          dax_state = NULL, last_error = NULL, settled_at_ms = NULL, \
          next_check_at_ms = excluded.next_check_at_ms, created_at_ms = excluded.created_at_ms \
          WHERE settlements.status = 'gone'";
-    /// Entries `gone` whose row is there again (written since) are followed afresh, due at $1.
+    /// Entries `gone` whose row is there again (written since) are followed afresh, due at $1,
+    /// aged from the new row.
     pub(crate) const REOPEN_GONE: &str = "UPDATE settlements SET status = 'open', checks = 0, \
-         dax_state = NULL, last_error = NULL, settled_at_ms = NULL, next_check_at_ms = $1 \
+         dax_state = NULL, last_error = NULL, settled_at_ms = NULL, next_check_at_ms = $1, \
+         created_at_ms = COALESCE((SELECT p.created_at_ms FROM pay_orders p \
+         WHERE settlements.kind = 'pay' AND p.mch_no = settlements.mch_no \
+         AND p.mch_order_no = settlements.number), (SELECT r.created_at_ms FROM refund_orders r \
+         WHERE settlements.kind = 'refund' AND r.mch_no = settlements.mch_no \
+         AND r.mch_refund_no = settlements.number), created_at_ms) \
          WHERE status = 'gone' AND ((kind = 'pay' AND EXISTS (SELECT 1 FROM pay_orders p \
          WHERE p.mch_no = settlements.mch_no AND p.mch_order_no = settlements.number)) \
          OR (kind = 'refund' AND EXISTS (SELECT 1 FROM refund_orders r \
@@ -108,6 +114,11 @@ pub(crate) mod sql {
          dax_state = $4, checks = checks + 1, last_error = NULL, settled_at_ms = $5, \
          lease_owner = NULL, lease_until_ms = NULL \
          WHERE kind = $1 AND mch_no = $2 AND number = $3 AND status <> 'gone'";
+    /// How many requests a pending row's number has that were not given up.
+    pub(crate) const PAY_ATTEMPTS_LIVE: &str =
+        "SELECT attempts FROM pay_orders WHERE mch_no = $1 AND mch_order_no = $2";
+    pub(crate) const REFUND_ATTEMPTS_LIVE: &str =
+        "SELECT attempts FROM refund_orders WHERE mch_no = $1 AND mch_refund_no = $2";
     pub(crate) const STATS: &str = "SELECT \
          count(*) FILTER (WHERE status = 'open'), \
          count(*) FILTER (WHERE status = 'abandoned'), \
@@ -217,7 +228,7 @@ impl OrderStore {
     }
 
     /// Records that DaxPay says `(kind, mch_no, number)` is final in `dax_state` (an operator's
-    /// repair: [`crate::settle::reconcile`]).
+    /// repair: [`crate::settle::reconcile`]). Whether an entry was there to record it on.
     pub async fn record_final(
         &self,
         kind: SettlementKind,
@@ -225,9 +236,24 @@ impl OrderStore {
         number: &str,
         dax_state: &str,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.ready().await?;
         on_backend!(self, b => b.record_final(kind, mch_no, number, dax_state, now_ms))
+    }
+
+    /// How many requests on the row's number may have reached DaxPay (not given up); 0: no row.
+    pub async fn live_attempts(
+        &self,
+        kind: SettlementKind,
+        mch_no: &str,
+        number: &str,
+    ) -> Result<i64, StoreError> {
+        self.ready().await?;
+        let statement = match kind {
+            SettlementKind::Pay => sql::PAY_ATTEMPTS_LIVE,
+            SettlementKind::Refund => sql::REFUND_ATTEMPTS_LIVE,
+        };
+        on_backend!(self, b => b.live_attempts(statement, mch_no, number))
     }
 
     pub async fn settlement_stats(&self) -> Result<SettlementStats, StoreError> {

@@ -26,3 +26,9 @@ CREATE TABLE settlements (
 );
 
 CREATE INDEX settlements_due ON settlements (status, next_check_at_ms);
+
+-- What pruning (src/store/retention.rs) and `paybridge reconcile --from/--to` look rows up by.
+CREATE INDEX pay_orders_by_created ON pay_orders (created_at_ms);
+CREATE INDEX refund_orders_by_created ON refund_orders (created_at_ms);
+CREATE INDEX refund_orders_by_pay_order ON refund_orders (mch_no, pay_order_id);
+CREATE INDEX refund_orders_by_mch_order ON refund_orders (mch_no, mch_order_no);

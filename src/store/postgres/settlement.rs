@@ -148,13 +148,26 @@ impl Postgres {
         number: &str,
         dax_state: &str,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.execute_with(
-            sql::RECORD_FINAL,
-            &[&kind.as_str(), &mch_no, &number, &dax_state, &now_ms],
-        )
-        .await
-        .map(drop)
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .execute_with(
+                sql::RECORD_FINAL,
+                &[&kind.as_str(), &mch_no, &number, &dax_state, &now_ms],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    pub(crate) async fn live_attempts(
+        &self,
+        statement: &'static str,
+        mch_no: &str,
+        number: &str,
+    ) -> Result<i64, StoreError> {
+        match self.query_opt(statement, &[&mch_no, &number]).await? {
+            Some(row) => get(&row, 0),
+            None => Ok(0),
+        }
     }
 
     pub(crate) async fn settlement_stats(&self) -> Result<SettlementStats, StoreError> {

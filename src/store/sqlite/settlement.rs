@@ -188,7 +188,7 @@ impl Sqlite {
         number: &str,
         dax_state: &str,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (mch_no, number, dax_state) =
             (mch_no.to_owned(), number.to_owned(), dax_state.to_owned());
         self.call(move |conn| {
@@ -197,8 +197,24 @@ impl Sqlite {
                 sql::RECORD_FINAL,
                 params![kind.as_str(), mch_no, number, dax_state, now_ms],
             )
-            .map(drop)
+            .map(|changed| changed == 1)
             .map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(crate) async fn live_attempts(
+        &self,
+        statement: &'static str,
+        mch_no: &str,
+        number: &str,
+    ) -> Result<i64, StoreError> {
+        let (mch_no, number) = (mch_no.to_owned(), number.to_owned());
+        self.call(move |conn| {
+            query_one(conn, statement, params![mch_no, number], |r| r.get(0))
+                .optional()
+                .map(Option::unwrap_or_default)
+                .map_err(read_error)
         })
         .await
     }
