@@ -415,3 +415,56 @@ async fn many_open_rows_are_each_checked_and_none_is_notified_twice() {
     assert_eq!(ids.len(), 24);
     assert!(paid.iter().all(|no| ids.contains(no.as_str())));
 }
+
+#[tokio::test]
+async fn a_pending_row_several_requests_joined_waits_for_the_accepted_ones_answer() {
+    let merchant = Merchant::start(&["SUCCESS"]).await;
+    let (w, relay) = world(Some(&["/unipay/pay", "/unipay/query/payOrder"])).await;
+    let relay = relay.unwrap();
+    relay.lose.store(true, Ordering::SeqCst);
+    let url = format!("http://{}/pay", merchant.addr);
+    // The first request's outcome is lost; the merchant sends the order again (a new request:
+    // new reqTime, new signature), which joins the pending row and reaches DaxPay too.
+    let first = post_json(w.proxy, "/api/pay/unifiedOrder", &pay_body("S5", &url))
+        .await
+        .json();
+    assert_eq!(first["code"], 10, "{first}");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = post_json(w.proxy, "/api/pay/unifiedOrder", &pay_body("S5", &url))
+        .await
+        .json();
+    assert_eq!(again["code"], 10, "{again}");
+    relay.lose.store(false, Ordering::SeqCst);
+    assert_eq!(
+        w.orders
+            .live_attempts(SettlementKind::Pay, JEEPAY_MCH, "S5")
+            .await
+            .unwrap(),
+        2
+    );
+    // DaxPay made the order for one of them; nothing the query says tells which: the row is
+    // not completed with a guess, and the entry stays open, saying why.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let entry = w
+        .orders
+        .settlement(SettlementKind::Pay, JEEPAY_MCH, "S5")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.status, SettlementStatus::Open, "{entry:?}");
+    assert!(
+        entry
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("several requests")),
+        "{entry:?}"
+    );
+    let row = w
+        .orders
+        .pay_by_mch_order_no(JEEPAY_MCH, "S5")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.pay_order_id, None, "not completed on a guess");
+    assert!(merchant.received().is_empty());
+}
