@@ -71,6 +71,34 @@ fn notification(kind: NotificationKind, order_id: &str) -> NewNotification {
     }
 }
 
+/// A final pay order written at `at` (DaxPay's state recorded in the ledger).
+async fn final_pay(store: &OrderStore, row: PayRow, at: i64) {
+    let no = row.mch_order_no.clone();
+    store.insert_pay(row).await.unwrap();
+    store
+        .record_final(SettlementKind::Pay, "M1", &no, "success", at)
+        .await
+        .unwrap();
+}
+
+/// The pay notification of `order_id`, attempted once: delivered, or failed for good.
+async fn notified(store: &OrderStore, order_id: &str, delivered: bool) {
+    store
+        .enqueue_notification(&notification(NotificationKind::Pay, order_id), OLD)
+        .await
+        .unwrap();
+    let jobs = store
+        .claim_due_notifications("w", OLD, 1_000, 10)
+        .await
+        .unwrap();
+    let marked = if delivered {
+        store.mark_delivered(jobs[0].id, "w", OLD).await
+    } else {
+        store.mark_failed(jobs[0].id, "w", "refused").await
+    };
+    assert!(marked.unwrap());
+}
+
 async fn pay_kept(store: &OrderStore, no: &str) -> bool {
     store.pay_by_mch_order_no("M1", no).await.unwrap().is_some()
 }
@@ -79,72 +107,23 @@ async fn retention_rules(store: OrderStore) {
     // Final, delivered, old: pruned, with its attempt.
     let mut done = pay("DONE", "P-DONE", OLD);
     done.attempt = Some("attempt-of-done".to_owned());
-    store.insert_pay(done).await.unwrap();
-    store
-        .record_final(SettlementKind::Pay, "M1", "DONE", "success", OLD)
-        .await
-        .unwrap();
-    store
-        .enqueue_notification(&notification(NotificationKind::Pay, "P-DONE"), OLD)
-        .await
-        .unwrap();
-    let jobs = store
-        .claim_due_notifications("w", OLD, 1_000, 10)
-        .await
-        .unwrap();
-    assert!(store.mark_delivered(jobs[0].id, "w", OLD).await.unwrap());
+    final_pay(&store, done, OLD).await;
+    notified(&store, "P-DONE", true).await;
     // Old but still open at DaxPay: kept.
     store.insert_pay(pay("OPEN", "P-OPEN", OLD)).await.unwrap();
     // Final but its notification failed (undelivered): kept, notification too.
-    store
-        .insert_pay(pay("UNTOLD", "P-UNTOLD", OLD))
-        .await
-        .unwrap();
-    store
-        .record_final(SettlementKind::Pay, "M1", "UNTOLD", "success", OLD)
-        .await
-        .unwrap();
-    store
-        .enqueue_notification(&notification(NotificationKind::Pay, "P-UNTOLD"), OLD)
-        .await
-        .unwrap();
-    let jobs = store
-        .claim_due_notifications("w", OLD, 1_000, 10)
-        .await
-        .unwrap();
-    assert!(store.mark_failed(jobs[0].id, "w", "refused").await.unwrap());
+    final_pay(&store, pay("UNTOLD", "P-UNTOLD", OLD), OLD).await;
+    notified(&store, "P-UNTOLD", false).await;
     // A final pay order with a refund still open: both kept; with a final refund: both pruned.
-    store
-        .insert_pay(pay("REFUNDING", "P-REFUNDING", OLD))
-        .await
-        .unwrap();
-    store
-        .record_final(SettlementKind::Pay, "M1", "REFUNDING", "success", OLD)
-        .await
-        .unwrap();
+    final_pay(&store, pay("REFUNDING", "P-REFUNDING", OLD), OLD).await;
     store
         .insert_refund(&refund("RF-OPEN", "REFUNDING", OLD))
         .await
         .unwrap();
     // Its payment's notification was delivered, but the row lives on: the job stays (its key is
     // what keeps a late callback from queueing it again).
-    store
-        .enqueue_notification(&notification(NotificationKind::Pay, "P-REFUNDING"), OLD)
-        .await
-        .unwrap();
-    let jobs = store
-        .claim_due_notifications("w", OLD, 1_000, 10)
-        .await
-        .unwrap();
-    assert!(store.mark_delivered(jobs[0].id, "w", OLD).await.unwrap());
-    store
-        .insert_pay(pay("REFUNDED", "P-REFUNDED", OLD))
-        .await
-        .unwrap();
-    store
-        .record_final(SettlementKind::Pay, "M1", "REFUNDED", "success", OLD)
-        .await
-        .unwrap();
+    notified(&store, "P-REFUNDING", true).await;
+    final_pay(&store, pay("REFUNDED", "P-REFUNDED", OLD), OLD).await;
     store
         .insert_refund(&refund("RF-DONE", "REFUNDED", OLD))
         .await
@@ -154,14 +133,7 @@ async fn retention_rules(store: OrderStore) {
         .await
         .unwrap();
     // Final but new: kept.
-    store
-        .insert_pay(pay("RECENT", "P-RECENT", NEW))
-        .await
-        .unwrap();
-    store
-        .record_final(SettlementKind::Pay, "M1", "RECENT", "success", NEW)
-        .await
-        .unwrap();
+    final_pay(&store, pay("RECENT", "P-RECENT", NEW), NEW).await;
 
     // One row a batch: several batches.
     let pruned = prune(&store, CUTOFF, 1).await.unwrap();
@@ -170,9 +142,10 @@ async fn retention_rules(store: OrderStore) {
             pruned.notifications,
             pruned.refunds,
             pruned.pays,
+            pruned.attempts,
             pruned.settlements
         ),
-        (1, 1, 2, 3),
+        (1, 1, 2, 1, 3),
         "{pruned:?}"
     );
     for (no, kept) in [

@@ -154,6 +154,16 @@ fn refund_body(no: &str, refund_no: &str, reason: &str, notify: &str) -> Value {
     ])
 }
 
+/// An order `no` of 12.30 created through paybridge, notified to `merchant`: DaxPay's number.
+async fn created(w: &World, no: &str, merchant: &Merchant) -> String {
+    let url = format!("http://{}/pay", merchant.addr);
+    let answer = post_json(w.proxy, "/api/pay/unifiedOrder", &pay_body(no, &url))
+        .await
+        .json();
+    assert_eq!(answer["code"], 0, "{answer}");
+    answer["data"]["payOrderId"].as_str().unwrap().to_owned()
+}
+
 /// Waits up to 10 s for `check` to hold.
 async fn eventually(what: &str, check: impl Fn() -> bool) {
     for _ in 0..500 {
@@ -189,15 +199,7 @@ async fn settled(
 async fn a_payment_never_called_back_is_found_by_polling_and_notified_once() {
     let merchant = Merchant::start(&["SUCCESS"]).await;
     let (w, _) = world(None).await;
-    let answer = post_json(
-        w.proxy,
-        "/api/pay/unifiedOrder",
-        &pay_body("S1", &format!("http://{}/pay", merchant.addr)),
-    )
-    .await
-    .json();
-    assert_eq!(answer["code"], 0, "{answer}");
-    let order_no = answer["data"]["payOrderId"].as_str().unwrap().to_owned();
+    let order_no = created(&w, "S1", &merchant).await;
     // Paid at DaxPay, and DaxPay never calls back (a 2.0.8 DaxPay's one attempt was lost).
     assert!(w.sandbox.set_order_status(&order_no, OrderStatus::Success));
     eventually("the payment's notification", || {
@@ -242,14 +244,7 @@ async fn a_payment_never_called_back_is_found_by_polling_and_notified_once() {
 async fn an_unpaid_order_is_followed_until_daxpay_closes_it() {
     let merchant = Merchant::start(&["SUCCESS"]).await;
     let (w, _) = world(None).await;
-    let answer = post_json(
-        w.proxy,
-        "/api/pay/unifiedOrder",
-        &pay_body("S2", &format!("http://{}/pay", merchant.addr)),
-    )
-    .await
-    .json();
-    let order_no = answer["data"]["payOrderId"].as_str().unwrap().to_owned();
+    let order_no = created(&w, "S2", &merchant).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let entry = w
         .orders
@@ -274,14 +269,7 @@ async fn a_refund_that_failed_unseen_is_notified_as_failed() {
     let merchant = Merchant::start(&["SUCCESS"]).await;
     let (w, relay) = world(Some(&["/unipay/refund", "/unipay/query/refundOrder"])).await;
     let relay = relay.unwrap();
-    let answer = post_json(
-        w.proxy,
-        "/api/pay/unifiedOrder",
-        &pay_body("S3", &format!("http://{}/pay", merchant.addr)),
-    )
-    .await
-    .json();
-    let order_no = answer["data"]["payOrderId"].as_str().unwrap().to_owned();
+    let order_no = created(&w, "S3", &merchant).await;
     w.sandbox.pay_order(&order_no).unwrap();
     eventually("the payment's notification", || {
         merchant.received().len() == 1
