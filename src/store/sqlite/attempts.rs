@@ -39,29 +39,20 @@ impl Sqlite {
                     row.attempt,
                 ],
             );
-            match inserted {
-                Ok(_) => {
-                    insert_pay_attempt(conn, &row)?;
-                    Ok(Inserted::New)
-                }
-                Err(e) if is_unique_violation(&e) => {
-                    // Read under the same lock: no other call of this store slips in between.
-                    match pay_row(
+            settle_insert(
+                conn,
+                inserted,
+                |conn| insert_pay_attempt(conn, &row),
+                |conn| {
+                    pay_row(
                         conn,
                         sql::PAY_BY_MCH_ORDER_NO,
                         params![row.mch_no, row.mch_order_no],
-                    )? {
-                        Some(existing) => Ok(Inserted::Exists(existing)),
-                        None => Err(taken_token_or(
-                            conn,
-                            sql::PAY_BY_TOKEN,
-                            row.token.as_deref(),
-                            "pay order vanished while its number was taken; try again",
-                        )),
-                    }
-                }
-                Err(e) => Err(unavailable(e)),
-            }
+                    )
+                },
+                (sql::PAY_BY_TOKEN, row.token.as_deref()),
+                "pay order vanished while its number was taken; try again",
+            )
         })
         .await
     }
@@ -349,26 +340,41 @@ pub(super) fn insert_refund_on(
             row.status.map(|s| s.as_str()),
         ],
     );
-    match inserted {
-        Ok(_) => {
-            insert_refund_attempt(conn, &row)?;
-            Ok(Inserted::New)
-        }
-        Err(e) if is_unique_violation(&e) => {
-            match refund_row(
+    settle_insert(
+        conn,
+        inserted,
+        |conn| insert_refund_attempt(conn, &row),
+        |conn| {
+            refund_row(
                 conn,
                 sql::REFUND_BY_MCH_REFUND_NO,
                 params![row.mch_no, row.mch_refund_no],
-            )? {
-                Some(existing) => Ok(Inserted::Exists(existing)),
-                None => Err(taken_token_or(
-                    conn,
-                    sql::REFUND_BY_TOKEN,
-                    row.token.as_deref(),
-                    "refund vanished while its number was taken; try again",
-                )),
-            }
+            )
+        },
+        (sql::REFUND_BY_TOKEN, row.token.as_deref()),
+        "refund vanished while its number was taken; try again",
+    )
+}
+
+/// What an order row's insert did: new (and its attempt recorded), or the number taken (the row
+/// that holds it, read under the same lock: no other call of this store slips in between).
+fn settle_insert<R>(
+    conn: &mut Conn<'_>,
+    inserted: rusqlite::Result<usize>,
+    record_attempt: impl FnOnce(&mut Conn<'_>) -> Result<(), StoreError>,
+    holder: impl FnOnce(&mut Conn<'_>) -> Result<Option<R>, StoreError>,
+    (by_token, token): (&'static str, Option<&str>),
+    vanished: &str,
+) -> Result<Inserted<R>, StoreError> {
+    match inserted {
+        Ok(_) => {
+            record_attempt(conn)?;
+            Ok(Inserted::New)
         }
+        Err(e) if is_unique_violation(&e) => match holder(conn)? {
+            Some(existing) => Ok(Inserted::Exists(existing)),
+            None => Err(taken_token_or(conn, by_token, token, vanished)),
+        },
         Err(e) => Err(unavailable(e)),
     }
 }
