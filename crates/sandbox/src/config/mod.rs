@@ -16,6 +16,7 @@ use figment::Figment;
 
 pub use daxpay::{
     CallbackSignOrder, SandboxApp, SandboxConfig, SandboxOrder, DEFAULT_CALLBACK_RETRY_MS,
+    DEFAULT_PAY_LIMIT_FEN,
 };
 pub use legacy::{LegacyApp, LegacyOrder, LegacySandboxConfig};
 

@@ -48,16 +48,18 @@ mod reply;
 pub mod result;
 mod settle;
 mod state;
+mod v20;
 
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -96,6 +98,10 @@ struct Inner {
     orders: Orders,
     callbacks: Arc<callback::Callbacks>,
     requests_seen: AtomicU64,
+    /// Requests per path (any method, valid or not).
+    requests_by_path: Mutex<HashMap<String, u64>>,
+    /// The 2.0 platform's configuration and the sandbox's 2.0 switches.
+    v20: v20::V20State,
 }
 
 impl Sandbox {
@@ -110,6 +116,8 @@ impl Sandbox {
                 orders: Orders::new(&config.orders, config.utc_offset),
                 callbacks: callback::Callbacks::new(config.callback_retry.clone()),
                 requests_seen: AtomicU64::new(0),
+                requests_by_path: Mutex::new(HashMap::new()),
+                v20: v20::V20State::new(config),
             }),
         }
     }
@@ -156,6 +164,16 @@ impl Sandbox {
     pub fn requests_seen(&self) -> u64 {
         self.inner.requests_seen.load(Ordering::Relaxed)
     }
+
+    /// How many HTTP requests reached `path` (e.g. `/unipay/refund`), valid or not.
+    pub fn requests_to(&self, path: &str) -> u64 {
+        let counts = self
+            .inner
+            .requests_by_path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        counts.get(path).copied().unwrap_or(0)
+    }
 }
 
 impl fmt::Debug for Sandbox {
@@ -184,6 +202,13 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         // Counted here, not in the future, so that a request abandoned mid-way still counts.
         self.inner.requests_seen.fetch_add(1, Ordering::Relaxed);
+        *self
+            .inner
+            .requests_by_path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(request.uri().path().to_owned())
+            .or_insert(0) += 1;
         let inner = Arc::clone(&self.inner);
         // Like a servlet container, DaxPay finishes a request whose client went away: a close
         // that was sent happens even when nobody waits for its answer.
@@ -298,6 +323,9 @@ impl Inner {
         if let Some(response) = self.settle(&parts.method, path) {
             return response;
         }
+        if let Some(response) = self.settle_refund_http(&parts.method, path) {
+            return response;
+        }
         let endpoint = match self.route(&parts.method, path) {
             Ok(endpoint) => endpoint,
             Err(why) => {
@@ -305,7 +333,14 @@ impl Inner {
                 return self.no_route(why, &parts.method, path);
             }
         };
-        let outcome = match Limited::new(body, BODY_LIMIT).collect().await {
+        let collected = Limited::new(body, BODY_LIMIT).collect().await;
+        if self.version == Version::V2_0 {
+            let bytes = collected.map(|c| c.to_bytes()).unwrap_or_default();
+            let (code, msg, response) = self.process_v20(endpoint, &bytes).await;
+            tracing::debug!(version = %self.version, path, code, msg, "sandbox answered");
+            return response;
+        }
+        let outcome = match collected {
             Ok(collected) => self.process(endpoint, &collected.to_bytes()).await,
             Err(err) => {
                 tracing::debug!(path, error = %err, "sandbox: body unreadable or too large");

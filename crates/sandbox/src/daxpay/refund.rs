@@ -212,6 +212,7 @@ impl Orders {
             status: RefundOrderStatus::Progress,
             attach: p.text("attach").map(str::to_owned),
             client_ip: p.text("clientIp").map(str::to_owned),
+            error_code: None,
             error_msg: None,
             notify_url: p.text("notifyUrl").map(str::to_owned),
         };
