@@ -23,13 +23,8 @@ const SIGN_TYPES: [&str; 2] = ["hmac_sha256", "md5"];
 struct World {
     proxy: SocketAddr,
     sandbox: Sandbox,
-    orders: paybridge::store::OrderStore,
     _sandbox_server: Running,
 }
-
-/// Checks begin 50 ms after a row is written and back off to 200 ms.
-const FAST: &str =
-    "\n[settlement]\nfirst_check_after_ms = 50\nmax_interval_ms = 200\npoll_ms = 20\n";
 /// No background settlement: only the request itself and DaxPay's callbacks settle anything.
 const NO_SETTLEMENT: &str = "\n[settlement]\nenabled = false\n";
 
@@ -47,7 +42,6 @@ async fn world(sign_type: &str, extra_merchant: &str, settlement: &str) -> World
     let gateway = paybridge::proxy::Gateway::new(config.clone());
     gateway.start_notifier();
     gateway.start_settlement();
-    let orders = gateway.orders().expect("an order store");
     let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
     tokio::spawn(paybridge::server::serve(
         listener,
@@ -58,7 +52,6 @@ async fn world(sign_type: &str, extra_merchant: &str, settlement: &str) -> World
     World {
         proxy,
         sandbox,
-        orders,
         _sandbox_server: sb,
     }
 }
@@ -194,7 +187,8 @@ async fn every_mappable_way_code_is_paid_and_answered_in_jeepay_shape() {
             !d.is_empty()
         }),
     ];
-    let routes = "[merchants.way_codes]\nYSF_BAR = \"union_pay/barcode\"\nUP_QR = \"union_pay/qrcode\"\n";
+    let routes =
+        "[merchants.way_codes]\nYSF_BAR = \"union_pay/barcode\"\nUP_QR = \"union_pay/qrcode\"\n";
     for sign_type in SIGN_TYPES {
         let w = world(sign_type, routes, NO_SETTLEMENT).await;
         for (i, (way, extra, channel, method, data_type, check)) in rows.iter().enumerate() {
@@ -207,20 +201,31 @@ async fn every_mappable_way_code_is_paid_and_answered_in_jeepay_shape() {
             let answer = pay(w.proxy, &fields).await;
             let data = accepted(&answer);
             assert_eq!(data["mchOrderNo"], no.as_str(), "{sign_type} {way}");
-            assert_eq!(data["payDataType"], *data_type, "{sign_type} {way}: {answer}");
+            assert_eq!(
+                data["payDataType"], *data_type,
+                "{sign_type} {way}: {answer}"
+            );
             let pay_data = data["payData"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{way}: {answer}"));
             assert!(check(pay_data), "{sign_type} {way}: {pay_data}");
             let bar = method == &"barcode";
-            assert_eq!(data["orderState"], if bar { 2 } else { 1 }, "{way}: {answer}");
+            assert_eq!(
+                data["orderState"],
+                if bar { 2 } else { 1 },
+                "{way}: {answer}"
+            );
             let order_no = data["payOrderId"].as_str().unwrap();
             let order = w
                 .sandbox
                 .order(order_no)
                 .unwrap_or_else(|| panic!("{way}: not on DaxPay"));
             assert_eq!(
-                (order.channel.as_str(), order.method.as_str(), order.amount.fen()),
+                (
+                    order.channel.as_str(),
+                    order.method.as_str(),
+                    order.amount.fen()
+                ),
                 (*channel, *method, 1230),
                 "{sign_type} {way}"
             );
@@ -302,7 +307,11 @@ async fn repeats_are_refused_without_reaching_daxpay() {
         let mut again = pay_fields("R1", "ALI_BAR", "999");
         again.push(("channelExtra", bar));
         refused(&pay(w.proxy, &again).await, "商户订单[R1]已存在");
-        assert_eq!(w.sandbox.requests_seen(), seen, "{sign_type}: the pay was not sent");
+        assert_eq!(
+            w.sandbox.requests_seen(),
+            seen,
+            "{sign_type}: the pay was not sent"
+        );
         let first = refund_fields("R1", "RF1", "230", "x");
         accepted(&refund(w.proxy, &first).await);
         let seen = w.sandbox.requests_seen();
@@ -310,7 +319,11 @@ async fn repeats_are_refused_without_reaching_daxpay() {
             &refund(w.proxy, &refund_fields("R1", "RF1", "100", "y")).await,
             "商户退款订单号[RF1]已存在",
         );
-        assert_eq!(w.sandbox.requests_seen(), seen, "{sign_type}: the refund was not sent");
+        assert_eq!(
+            w.sandbox.requests_seen(),
+            seen,
+            "{sign_type}: the refund was not sent"
+        );
     }
 }
 
@@ -378,9 +391,19 @@ async fn refunds_in_parts_until_fully_refunded_each_taken_from_the_refund_query(
         .await
         .json();
         let d = accepted(&q);
-        assert_eq!((d["state"].as_i64(), d["refundAmount"].as_i64()), (Some(2), Some(1000)));
-        assert!(d["successTime"].as_i64().unwrap() > 1_700_000_000_000, "{q}");
-        assert_eq!(d["successTime"].as_i64().unwrap() % 1000, 0, "epoch seconds × 1000");
+        assert_eq!(
+            (d["state"].as_i64(), d["refundAmount"].as_i64()),
+            (Some(2), Some(1000))
+        );
+        assert!(
+            d["successTime"].as_i64().unwrap() > 1_700_000_000_000,
+            "{q}"
+        );
+        assert_eq!(
+            d["successTime"].as_i64().unwrap() % 1000,
+            0,
+            "epoch seconds × 1000"
+        );
     }
 }
 
@@ -396,8 +419,14 @@ async fn a_failed_refund_is_answered_and_notified_as_failed() {
         let answer = refund(w.proxy, &fields).await;
         let data = accepted(&answer);
         assert_eq!(data["state"], 3, "{sign_type}: {answer}");
-        assert!(!data["errMsg"].as_str().unwrap_or_default().is_empty(), "{answer}");
-        eventually("the failure's notification", || merchant.received().len() == 1).await;
+        assert!(
+            !data["errMsg"].as_str().unwrap_or_default().is_empty(),
+            "{answer}"
+        );
+        eventually("the failure's notification", || {
+            merchant.received().len() == 1
+        })
+        .await;
         let n = &merchant.received()[0];
         assert!(n.verified, "{n:?}");
         assert_eq!(n.params["state"], "3");
@@ -412,7 +441,7 @@ async fn a_failed_refund_is_answered_and_notified_as_failed() {
 #[tokio::test]
 async fn the_pay_query_reads_2_0_8_epoch_second_times_and_close_answers_jeepays_words() {
     for sign_type in SIGN_TYPES {
-        let w = world(sign_type, "", NO_SETTLEMENT).await;
+        let w = world(sign_type, "allow_cancel = true\n", NO_SETTLEMENT).await;
         let order_no = paid_alipay(&w, "Q1", "1230").await;
         let answer = post_json(
             w.proxy,
@@ -427,10 +456,22 @@ async fn the_pay_query_reads_2_0_8_epoch_second_times_and_close_answers_jeepays_
         assert!(success_time > 1_700_000_000_000, "{answer}");
         assert_eq!(success_time % 1000, 0, "epoch seconds × 1000: {answer}");
         // A paid order cannot be closed or cancelled; an unknown one does not exist.
-        let close = post_json(w.proxy, "/api/pay/close", &close_body(Some(&order_no), None))
-            .await
-            .json();
+        let close = post_json(
+            w.proxy,
+            "/api/pay/close",
+            &close_body(Some(&order_no), None),
+        )
+        .await
+        .json();
         refused(&close, "当前订单不可关闭");
+        let cancel = post_json(
+            w.proxy,
+            "/api/pay/cancel",
+            &close_body(Some(&order_no), None),
+        )
+        .await
+        .json();
+        refused(&cancel, "当前订单不可关闭");
         let unknown = post_json(w.proxy, "/api/pay/close", &close_body(None, Some("NOPE")))
             .await
             .json();
