@@ -147,7 +147,10 @@ impl Config {
 /// between paybridge and DaxPay beyond a few seconds makes it refuse every request.
 fn v2_0_warning(name: &str) -> String {
     format!(
-        "  warning: upstream {name} is DaxPay 2.0.8 (2.0.6 and 2.0.7 differ on the wire and are not supported);          it refuses requests older than its req_timeout, 10 s by default: keep paybridge's and DaxPay's clocks          within a few seconds (NTP), or raise pay_platform_config.req_timeout"
+        "  warning: upstream {name} is DaxPay 2.0.8 (2.0.6 and 2.0.7 differ on the wire and are not \
+         supported); it refuses requests older than its req_timeout, 10 s by default: keep \
+         paybridge's and DaxPay's clocks within a few seconds (NTP), or raise \
+         pay_platform_config.req_timeout"
     )
 }
 
