@@ -4,6 +4,7 @@
 pub mod close;
 pub mod limits;
 pub mod pay;
+pub mod pay_2_0;
 pub mod pay_query;
 pub mod refund;
 pub mod refund_query;
