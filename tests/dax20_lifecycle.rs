@@ -497,3 +497,25 @@ async fn the_pay_query_reads_2_0_8_epoch_second_times_and_close_answers_jeepays_
         refused(&again, "当前订单不可关闭");
     }
 }
+
+/// 2.0.8 refuses a request older than its `req_timeout` (10 s in its seed) before its handler,
+/// unsigned: paybridge says it is the clocks, not a generic upstream refusal.
+#[tokio::test]
+async fn a_request_daxpay_finds_expired_is_reported_as_such() {
+    use bytes::Bytes;
+    use http::Response;
+    use http_body_util::Full;
+    let expired = start_fake(|_body: Bytes| async {
+        Response::new(Full::new(Bytes::from(
+            "{\"msg\":\"验证参数错误\\n请求已过期，请重新发送！\\n\",\"code\":10006,\"data\":null,\"traceId\":\"t\"}",
+        )))
+    })
+    .await;
+    let proxy = start_proxy(&proxy_toml(expired.addr, "2.0", "md5", "", "")).await;
+    let answer = pay(proxy.addr, &pay_fields("E1", "WX_NATIVE", "1")).await;
+    assert_eq!(answer["code"], 10, "{answer}");
+    assert_eq!(
+        answer["msg"],
+        "系统异常[上游拒绝请求，代码10006：请求时间超出上游允许范围（时钟偏差），订单未处理]"
+    );
+}
