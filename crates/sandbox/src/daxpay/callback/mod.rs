@@ -71,6 +71,18 @@ impl Callbacks {
         })
     }
 
+    /// The delays between attempts.
+    #[cfg(test)]
+    pub(super) fn retry_schedule(&self) -> &[Duration] {
+        &self.retry
+    }
+
+    /// No callback was ever registered.
+    #[cfg(test)]
+    pub(super) fn nothing_registered(&self) -> bool {
+        lock(&self.latest).is_empty()
+    }
+
     /// Records `callback` as the latest of its order/refund and starts delivering it.
     fn register(self: &Arc<Self>, callback: Registered) {
         let callback = Arc::new(callback);

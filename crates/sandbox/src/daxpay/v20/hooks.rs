@@ -210,6 +210,12 @@ impl Sandbox {
             .store(delay.as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Commits every change still uncommitted now: the queries answer the new states at once.
+    pub fn commit_pending(&self) {
+        lock(&self.inner.v20.orders_before).clear();
+        lock(&self.inner.v20.refunds_before).clear();
+    }
+
     /// `true`: no callback is sent from now on (changes still happen).
     pub fn mute_callbacks(&self, muted: bool) {
         self.inner.v20.muted.store(muted, Ordering::Relaxed);
