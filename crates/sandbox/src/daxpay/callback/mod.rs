@@ -249,13 +249,7 @@ impl Inner {
             sm3_is_md5: self.sm3_is_md5 && self.version == Version::V3_0,
         };
         let now = OffsetDateTime::now_utc();
-        let built = match self.version {
-            Version::V2_0 => body::Built {
-                body: v20::notice::body(scheme, app.secret.expose(), now, data),
-                exact_ack: true,
-            },
-            _ => body::build(scheme, app, data, now, self.utc_offset),
-        };
+        let built = body::build(scheme, app, data, now, self.utc_offset);
         let content_type = match self.version {
             Version::V2_0 => "application/json",
             _ => "application/json;charset=UTF-8",
