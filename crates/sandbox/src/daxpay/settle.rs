@@ -304,10 +304,6 @@ impl Inner {
                     - i128::from(self.utc_offset.whole_seconds());
                 (now - then).abs() <= window
             }
-            Some(ReqTime::EpochSeconds(then)) => {
-                let then = i128::from(then);
-                then <= now + 60 && now - then <= window
-            }
             None => false,
         };
         if fresh {

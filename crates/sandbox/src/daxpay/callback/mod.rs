@@ -71,6 +71,18 @@ impl Callbacks {
         })
     }
 
+    /// The delays between attempts.
+    #[cfg(test)]
+    pub(super) fn retry_schedule(&self) -> &[Duration] {
+        &self.retry
+    }
+
+    /// No callback was ever registered.
+    #[cfg(test)]
+    pub(super) fn nothing_registered(&self) -> bool {
+        lock(&self.latest).is_empty()
+    }
+
     /// Records `callback` as the latest of its order/refund and starts delivering it.
     fn register(self: &Arc<Self>, callback: Registered) {
         let callback = Arc::new(callback);
@@ -237,13 +249,7 @@ impl Inner {
             sm3_is_md5: self.sm3_is_md5 && self.version == Version::V3_0,
         };
         let now = OffsetDateTime::now_utc();
-        let built = match self.version {
-            Version::V2_0 => body::Built {
-                body: v20::notice::body(scheme, app.secret.expose(), now, data),
-                exact_ack: true,
-            },
-            _ => body::build(scheme, app, data, now, self.utc_offset),
-        };
+        let built = body::build(scheme, app, data, now, self.utc_offset);
         let content_type = match self.version {
             Version::V2_0 => "application/json",
             _ => "application/json;charset=UTF-8",

@@ -8,6 +8,8 @@
 //!   (§7.1);
 //! - **muted callbacks** ([`Sandbox::mute_callbacks`]): changes happen, notices are never sent
 //!   (the one attempt lost; the retry job ships stopped, §7.4);
+//! - **held locks** ([`Sandbox::hold_lock`]): a pay or refund of that merchant number is
+//!   running, so another one answers 2.0.8's "in progress" result;
 //! - **held refunds** ([`Sandbox::hold_refunds`]): every refund stays `progress` until
 //!   [`Sandbox::succeed_refund`] (two success notices, as the channel's callback path sends) or
 //!   [`Sandbox::close_refund`] (one `close` notice, the balance given back).
@@ -41,6 +43,9 @@ pub(crate) struct V20State {
     before_commit_ms: AtomicU64,
     muted: AtomicBool,
     held: AtomicBool,
+    /// Merchant numbers whose Redis lock (`payment:pay:<bizOrderNo>`,
+    /// `payment:refund:<bizRefundNo>`) a test holds.
+    locks: Mutex<std::collections::HashSet<String>>,
     /// Orders and refunds as they were before an uncommitted change, until when.
     orders_before: Mutex<HashMap<String, (Instant, SandboxOrder)>>,
     refunds_before: Mutex<HashMap<String, (Instant, SandboxRefund)>>,
@@ -58,6 +63,7 @@ impl V20State {
             before_commit_ms: AtomicU64::new(config.callback_before_commit.as_millis() as u64),
             muted: AtomicBool::new(false),
             held: AtomicBool::new(false),
+            locks: Mutex::new(std::collections::HashSet::new()),
             orders_before: Mutex::new(HashMap::new()),
             refunds_before: Mutex::new(HashMap::new()),
         }
@@ -76,6 +82,11 @@ impl V20State {
 
     pub(crate) fn refunds_held(&self) -> bool {
         self.held.load(Ordering::Relaxed)
+    }
+
+    /// Whether a pay or refund of merchant number `no` is running (its lock is held).
+    pub(crate) fn locked(&self, no: &str) -> bool {
+        lock(&self.locks).contains(no)
     }
 
     fn before_commit(&self) -> Option<Duration> {
@@ -208,6 +219,24 @@ impl Sandbox {
             .v20
             .before_commit_ms
             .store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Commits every change still uncommitted now: the queries answer the new states at once.
+    pub fn commit_pending(&self) {
+        lock(&self.inner.v20.orders_before).clear();
+        lock(&self.inner.v20.refunds_before).clear();
+    }
+
+    /// Holds 2.0.8's Redis lock of a merchant number, as a pay (`bizOrderNo`) or refund
+    /// (`bizRefundNo`) still running would: until [`Sandbox::release_lock`], a pay of it answers
+    /// `正在支付中，请勿重复支付` and a refund `退款处理中，请勿重复操作`.
+    pub fn hold_lock(&self, merchant_no: &str) {
+        lock(&self.inner.v20.locks).insert(merchant_no.to_owned());
+    }
+
+    /// Releases a lock taken by [`Sandbox::hold_lock`].
+    pub fn release_lock(&self, merchant_no: &str) {
+        lock(&self.inner.v20.locks).remove(merchant_no);
     }
 
     /// `true`: no callback is sent from now on (changes still happen).

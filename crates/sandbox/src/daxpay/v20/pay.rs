@@ -3,7 +3,9 @@
 //!
 //! 1. `amount` above the platform's `limit_amount` (`pay_limit_fen`, seed 19911): shape B
 //!    `支付金额超过限额`;
-//! 2. from here every failure is a `PayResult` with `code 0`, only `msg` set, no order fields
+//! 2. the lock of `bizOrderNo` held (a pay still running, [`crate::Sandbox::hold_lock`]):
+//!    `正在支付中，请勿重复支付`;
+//!    from here every failure is a `PayResult` with `code 0`, only `msg` set, no order fields
 //!    (§3.3); an existing `bizOrderNo` (the whole instance): `progress` and expired →
 //!    `支付已超时，请重新确认支付状态` (the sync finds the channel unpaid and closes it),
 //!    `progress` → **repeated on the same order with its stored amount, title and expiry**,
@@ -117,17 +119,12 @@ impl Inner {
         if amount > 0 && amount.unsigned_abs() > self.v20.limit_fen {
             return Answer::refused("支付金额超过限额");
         }
+        if self.v20.locked(p.text("bizOrderNo").unwrap_or_default()) {
+            return failed_pay("正在支付中，请勿重复支付".to_owned());
+        }
         match self.pay_in_handler(p, now) {
             Ok(answer) => answer,
-            Err(msg) => Answer::Data {
-                msg: Some(msg),
-                fields: vec![
-                    ("bizOrderNo", Member::Null),
-                    ("orderNo", Member::Null),
-                    ("status", Member::Null),
-                    ("payBody", Member::Null),
-                ],
-            },
+            Err(msg) => failed_pay(msg),
         }
     }
 
@@ -269,6 +266,19 @@ impl Inner {
             seq % 1_000_000
         );
         (no, seq)
+    }
+}
+
+/// A `PayResult` with only `msg` (§3.3): nothing was paid.
+fn failed_pay(msg: String) -> Answer {
+    Answer::Data {
+        msg: Some(msg),
+        fields: vec![
+            ("bizOrderNo", Member::Null),
+            ("orderNo", Member::Null),
+            ("status", Member::Null),
+            ("payBody", Member::Null),
+        ],
     }
 }
 

@@ -1,6 +1,8 @@
 //! `POST /unipay/refund` as 2.0.8's `RefundService` runs it (`lifecycle-2.0.md` §5.2, §5.3):
 //!
-//! 1. an existing `bizRefundNo` (the whole instance): not `fail` → shape B
+//! 1. the lock of `bizRefundNo` held (a refund still running, [`crate::Sandbox::hold_lock`]):
+//!    code 0, `msg` `退款处理中，请勿重复操作`, `refundNo` = the merchant's number;
+//!    an existing `bizRefundNo` (the whole instance): not `fail` → shape B
 //!    `只有失败状态的才可以重新发起退款`; `fail` → **re-sent with its stored order and amount**
 //!    (only `attach`, `clientIp`, `notifyUrl` updated), no pay-order checks;
 //! 2. the pay order by non-null `orderNo`, else non-null `bizOrderNo`: none → shape C 10010
@@ -94,6 +96,18 @@ impl Inner {
     pub(super) fn refund_v20(&self, p: &Bound, now: OffsetDateTime) -> Answer {
         let wall = wall_clock_at(now, self.utc_offset);
         let held = self.v20.refunds_held();
+        let biz = p.text("bizRefundNo").unwrap_or_default();
+        if self.v20.locked(biz) {
+            // The merchant's number stands in `refundNo` here (§5.2 step 2).
+            return Answer::Data {
+                msg: Some("退款处理中，请勿重复操作".to_owned()),
+                fields: vec![
+                    ("refundNo", Member::Text(biz.to_owned())),
+                    ("bizRefundNo", Member::Text(biz.to_owned())),
+                    ("status", Member::Null),
+                ],
+            };
+        }
         let (answer, notify) = {
             let mut table = self.orders.lock();
             let mut refunds = lock_refunds(&self.orders.refunds);

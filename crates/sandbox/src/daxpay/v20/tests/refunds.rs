@@ -291,3 +291,46 @@ async fn wechat_refunds_stay_in_progress_until_the_channel_settles_them() {
     );
     assert_eq!(sb.requests_to("/unipay/refund"), 2);
 }
+
+#[tokio::test]
+async fn a_running_pay_or_refund_holds_its_lock() {
+    let sign_type = SignType::HmacSha256;
+    let sb = sandbox(sign_type, vec![paid("P1", "B1", 100)]);
+    sb.hold_lock("RF1");
+    let answer = call(
+        &sb,
+        sign_type,
+        "/unipay/refund",
+        refund_body("P1", "RF1", 1, "r"),
+    )
+    .await;
+    let data = ok_data(sign_type, &answer);
+    assert_eq!(data["msg"], "退款处理中，请勿重复操作");
+    assert_eq!(
+        (data["refundNo"].as_str(), data["bizRefundNo"].as_str()),
+        (Some("RF1"), Some("RF1"))
+    );
+    assert!(sb.refunds().is_empty(), "nothing done");
+    sb.hold_lock("B9");
+    let body = json!({"bizOrderNo": "B9", "title": "T", "channel": "ali_pay", "method": "qrcode", "amount": 1});
+    let answer = call(&sb, sign_type, "/unipay/pay", body.clone()).await;
+    let data = ok_data(sign_type, &answer);
+    assert_eq!(data["msg"], "正在支付中，请勿重复支付");
+    assert!(data["orderNo"].is_null() && sb.order_by_biz("B9").is_none());
+    sb.release_lock("B9");
+    sb.release_lock("RF1");
+    assert_eq!(
+        ok_data(sign_type, &call(&sb, sign_type, "/unipay/pay", body).await)["status"],
+        "progress"
+    );
+    refund_no(
+        sign_type,
+        &call(
+            &sb,
+            sign_type,
+            "/unipay/refund",
+            refund_body("P1", "RF1", 1, "r"),
+        )
+        .await,
+    );
+}

@@ -116,6 +116,19 @@ fn v7_req_time_as_a_numeric_string() {
     assert_eq!(bound.epoch("reqTime"), Some(1_719_815_400));
 }
 
+/// The golden `daxpay-2.0-close-orderNo` (vectors/golden/daxpay.json): `useCancel` is not a
+/// 2.0 field and is dropped, a null `bizOrderNo` skipped.
+#[test]
+fn golden_close_binds_and_signs() {
+    let wire = r#"{"orderNo":"P2024062712000000001","reqTime":1719460800,"nonceStr":"a8f5f167f44f4964","useCancel":true,"bizOrderNo":null}"#;
+    let bound = Bound::parse(close::DECLARED, wire.as_bytes()).expect("binds");
+    assert!(scheme(SignType::Md5).verify(
+        &bound.sign_fields(),
+        SECRET,
+        "0bdbd4644b7ca6021cf57aecbbd22344"
+    ));
+}
+
 /// A received answer or notice: §2.5's rule, the exact string, the given signature.
 fn answer_vector(sign_type: SignType, wire: &str, string: &str) {
     let value: Value = serde_json::from_str(wire).expect("JSON");
