@@ -519,3 +519,28 @@ async fn a_request_daxpay_finds_expired_is_reported_as_such() {
         "系统异常[上游拒绝请求，代码10006：请求时间超出上游允许范围（时钟偏差），订单未处理]"
     );
 }
+
+/// 2.0.8's Redis lock of a merchant number held by a request still running: a pay answers
+/// `正在支付中，请勿重复支付` (code 0, no status) and a refund `退款处理中，请勿重复操作` (code 0, no
+/// status, its `refundNo` the merchant's): Jeepay's "exists" and "refund in progress", never a
+/// success. Once the lock is free the refund number can be used.
+#[tokio::test]
+async fn daxpays_held_locks_are_refused_in_jeepays_words() {
+    for sign_type in SIGN_TYPES {
+        let w = world(sign_type, "", NO_SETTLEMENT).await;
+        w.sandbox.hold_lock("L1");
+        refused(
+            &pay(w.proxy, &pay_fields("L1", "WX_NATIVE", "1")).await,
+            "商户订单[L1]已存在",
+        );
+        paid_alipay(&w, "L2", "1230").await;
+        w.sandbox.hold_lock("L2-R1");
+        refused(
+            &refund(w.proxy, &refund_fields("L2", "L2-R1", "230", "退")).await,
+            "支付订单具有在途退款申请，请稍后再试",
+        );
+        w.sandbox.release_lock("L2-R1");
+        let answer = refund(w.proxy, &refund_fields("L2", "L2-R1", "230", "退")).await;
+        assert_eq!(accepted(&answer)["state"], 2, "{sign_type}: {answer}");
+    }
+}
