@@ -303,3 +303,62 @@ async fn a_refund_success_notified_twice_reaches_the_merchant_once() {
         assert_eq!(notices[0].params["refundAmount"], "230");
     }
 }
+
+/// A notice that does not verify, or a verified pay notice posted to a refund's relay URL (2.0.8's
+/// notices carry no type: paybridge tells them apart by the URL it gave), is not acknowledged and
+/// tells the merchant nothing.
+#[tokio::test]
+async fn forged_or_misdirected_notices_are_not_acknowledged() {
+    for sign_type in SIGN_TYPES {
+        let w = world(sign_type, NO_SETTLEMENT).await;
+        let merchant = Merchant::start(&["SUCCESS"]).await;
+        let order_no = created(&w, "X1", &merchant).await;
+        w.sandbox.pay_order(&order_no).unwrap();
+        eventually("the notification", || pay_notices(&merchant).len() == 1).await;
+        let genuine = w.sandbox.callbacks()[0].clone();
+        let data = refunded(&w, "X1", "X1-R1", &merchant).await;
+        assert_eq!(data["state"], 1, "{data}");
+        let refund = w
+            .sandbox
+            .refund(data["refundOrderId"].as_str().unwrap())
+            .unwrap();
+        let refund_url = refund.notify_url.expect("a relay URL");
+        let path = |url: &str| {
+            url.split_once("127.0.0.1")
+                .unwrap()
+                .1
+                .split_once('/')
+                .unwrap()
+                .1
+                .to_owned()
+        };
+        let post = |url: String, body: String| async move {
+            send(
+                w.proxy,
+                "POST",
+                &format!("/{}", path(&url)),
+                Some("application/json"),
+                body,
+                &[],
+            )
+            .await
+        };
+        // The pay notice at the refund's URL: verified, but not a refund's.
+        let misdirected = post(refund_url.clone(), genuine.body.clone()).await;
+        assert_ne!(misdirected.body, "SUCCESS", "{sign_type}");
+        // A tampered notice at its own URL.
+        let mut forged: Value = serde_json::from_str(&genuine.body).unwrap();
+        forged["amount"] = Value::from(1);
+        let tampered = post(genuine.url.clone(), forged.to_string()).await;
+        assert_ne!(tampered.body, "SUCCESS", "{sign_type}");
+        // The genuine one, again: acknowledged, nothing more sent.
+        let again = post(genuine.url.clone(), genuine.body.clone()).await;
+        assert_eq!(again.body, "SUCCESS", "{sign_type}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(pay_notices(&merchant).len(), 1);
+        assert!(
+            merchant.received().iter().all(|n| n.path != "/refund"),
+            "{sign_type}: no refund notification"
+        );
+    }
+}
