@@ -230,6 +230,15 @@ const CONFIRM_DELAYS: [Duration; 3] = [
     Duration::from_millis(800),
 ];
 
+/// No further confirming query starts once this much of DaxPay's 5 s wait for `SUCCESS` has gone
+/// (a slow query must not make the acknowledgement late).
+const CONFIRM_BUDGET: Duration = Duration::from_secs(3);
+
+/// Whether another confirming query after `delay` still fits in [`CONFIRM_BUDGET`].
+fn may_ask_again(started: tokio::time::Instant, delay: Duration) -> bool {
+    started.elapsed() + delay < CONFIRM_BUDGET
+}
+
 /// A notice claimed `claimed` but the query still says otherwise after [`CONFIRM_DELAYS`]:
 /// acknowledged, and the settlement worker's check of the row brought forward.
 async fn not_yet_committed(
@@ -265,11 +274,12 @@ async fn pay(
     claimed: Option<String>,
 ) -> Result<(), Refusal> {
     let biz = merchant.daxpay.number(&row.mch_order_no);
+    let started = tokio::time::Instant::now();
     let mut order = read_pay(rt, merchant, upstream, &biz).await?;
     if let Some(claimed) = &claimed {
         let behind = |o: &PayOrder| matches!(o.status, PayStatus::Wait | PayStatus::Progress);
         for delay in CONFIRM_DELAYS {
-            if !behind(&order) {
+            if !behind(&order) || !may_ask_again(started, delay) {
                 break;
             }
             tokio::time::sleep(delay).await;
@@ -335,11 +345,12 @@ async fn refund(
     row: &RefundRow,
     claimed: Option<String>,
 ) -> Result<(), Refusal> {
+    let started = tokio::time::Instant::now();
     let mut record = read_refund(rt, merchant, upstream, row).await?;
     if let Some(claimed) = &claimed {
         let behind = |r: &RefundRecord| r.status == RefundOrderStatus::Progress;
         for delay in CONFIRM_DELAYS {
-            if !behind(&record) {
+            if !behind(&record) || !may_ask_again(started, delay) {
                 break;
             }
             tokio::time::sleep(delay).await;
