@@ -268,6 +268,11 @@ impl World {
     /// paybridge (its own `public_url`, a SQLite file, notifications retried every 50 ms) in
     /// front of a relay steering `steered`, in front of the sandbox.
     async fn start(steered: &[&'static str]) -> World {
+        World::start_with(steered, "").await
+    }
+
+    /// The same, with `upstream` added to the DaxPay upstream's section.
+    async fn start_with(steered: &[&'static str], upstream: &str) -> World {
         let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[]).replace(
             "[sandbox]\n",
             "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
@@ -291,7 +296,7 @@ impl World {
             "[server]\n",
             &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
         )
-        .replace("timeout_ms = 2000", "timeout_ms = 8000")
+        .replace("timeout_ms = 2000", &format!("{upstream}timeout_ms = 8000"))
         .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
             + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n";
         let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
@@ -388,6 +393,8 @@ fn refund_query(no: &str) -> Value {
 /// DaxPay 3.0 refusing a call before its handler acted: a validation error, unsigned.
 const REFUSED_BEFORE_ACTING: &str =
     r#"{"code":10506,"msg":"验证参数错误","data":null,"resTime":"2026-01-01 00:00:00"}"#;
+/// A request of a number whose earlier request may still land: unknown, nothing sent.
+const EARLIER_UNKNOWN: &str = "系统异常[上次请求结果未知，请稍后查询订单]";
 /// DaxPay 3.0's answer to a concurrent refund under the same number (its lock is taken).
 const REFUND_LOCKED: &str = r#"{"code":20043,"msg":"退款处理中，请勿重复操作","data":null,"resTime":"2026-01-01 00:00:00"}"#;
 
@@ -448,7 +455,7 @@ async fn a_pay_retry_that_joined_survives_the_first_requests_clean_up() {
 }
 
 #[tokio::test]
-async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
+async fn a_refund_retry_that_joins_is_not_sent_and_the_number_is_free_after_the_clean_up() {
     let mut w = World::start(&[REFUND]).await;
     w.paid_order("P2").await;
     let notify = format!("{}/refund", w.notify);
@@ -457,17 +464,33 @@ async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
         refund("P2", "RF-1", "100", "r", &notify),
     );
     let first_call = w.relay.next(REFUND).await;
-    let retry = w.send(
+    // The retry joins while the first is on its way: it may still land, so the retry is
+    // answered unknown and never sent (gap 2), and gives its attempt up.
+    let retry = post_json(
+        w.proxy,
         "/api/refund/refundOrder",
-        refund("P2", "RF-1", "100", "r", &notify),
-    );
-    let release_retry = w.relay.next(REFUND).await.forward_held();
-    // The first is DaxPay's concurrent duplicate: refused (20043), nothing made for it.
+        &refund("P2", "RF-1", "100", "r", &notify),
+    )
+    .await;
+    assert_eq!(retry.body, error(10, EARLIER_UNKNOWN));
+    assert_eq!(w.relay.calls(REFUND), 1, "the retry was not sent");
+    // The first is DaxPay's concurrent duplicate: refused (20043), nothing made for it. Its
+    // clean-up frees the number (no other request relies on it).
     first_call.answer(StatusCode::OK, REFUND_LOCKED);
     let refused = first.await.unwrap();
     assert_ne!(refused["code"], 0, "{refused}");
-    release_retry.send(()).unwrap();
-    let refunded = retry.await.unwrap();
+    assert!(w
+        .store
+        .refund_by_mch_refund_no(JEEPAY_MCH, "RF-1")
+        .await
+        .unwrap()
+        .is_none());
+    let again = w.send(
+        "/api/refund/refundOrder",
+        refund("P2", "RF-1", "100", "r", &notify),
+    );
+    w.relay.next(REFUND).await.forward();
+    let refunded = again.await.unwrap();
     assert_eq!(
         (
             refunded["code"].as_i64(),
@@ -477,7 +500,6 @@ async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
         "{refunded}"
     );
     let refund_no = refunded["data"]["refundOrderId"].as_str().unwrap();
-
     let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-1").await;
     let row = row.unwrap().expect("the row of the refund DaxPay made");
     assert_eq!(
@@ -488,18 +510,6 @@ async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
         ),
         (RowState::Created, Some(refund_no), 100)
     );
-    let q = post_json(w.proxy, "/api/refund/query", &refund_query("RF-1"))
-        .await
-        .json();
-    assert_eq!(
-        (
-            q["code"].as_i64(),
-            q["data"]["state"].as_i64(),
-            q["data"]["refundAmount"].as_i64()
-        ),
-        (Some(0), Some(2), Some(100)),
-        "{q}"
-    );
     // DaxPay's success callback reaches the merchant.
     let (path, n) = w.merchant.first().await;
     assert_eq!(
@@ -509,18 +519,6 @@ async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
             n["state"].as_str()
         ),
         ("/refund", refund_no, "2")
-    );
-    let again = post_json(
-        w.proxy,
-        "/api/refund/refundOrder",
-        &refund("P2", "RF-1", "100", "r", &notify),
-    )
-    .await;
-    assert_eq!(again.body, error(9999, "商户退款订单号[RF-1]已存在"));
-    assert_eq!(
-        w.relay.calls(REFUND),
-        2,
-        "never sent to DaxPay's refund again"
     );
     assert_eq!(w.sandbox.refunds().len(), 1);
 }
@@ -578,7 +576,9 @@ async fn a_concurrent_duplicate_daxpay_refuses_20030_does_not_lose_the_order() {
 
 #[tokio::test]
 async fn a_refund_is_notified_to_the_request_daxpay_accepted() {
-    let mut w = World::start(&[REFUND]).await;
+    // DaxPay rejects requests older than 1 s, as the operator declares: once A's latest landing
+    // moment is past (1 s + the margin after its call ended), B may be sent.
+    let mut w = World::start_with(&[REFUND], "request_expiry_secs = 1\n").await;
     w.paid_order("P4").await;
     let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
     // A never reaches DaxPay, but paybridge cannot know: its outcome is unknown (code 10).
@@ -592,6 +592,12 @@ async fn a_refund_is_notified_to_the_request_daxpay_accepted() {
         .answer(StatusCode::BAD_GATEWAY, "");
     let unknown = a.await.unwrap();
     assert_eq!(unknown["code"], 10, "{unknown}");
+    tokio::time::sleep(
+        Duration::from_secs(1)
+            + paybridge::replay::landing::LANDING_MARGIN
+            + Duration::from_millis(300),
+    )
+    .await;
     // B, the same number with other fields, is made.
     let b = w.send(
         "/api/refund/refundOrder",
@@ -634,6 +640,42 @@ async fn a_refund_is_notified_to_the_request_daxpay_accepted() {
         (Some(300), Some("ext-300")),
         "{q}"
     );
+}
+
+/// Gap 2: a request with other fields (or the same fields and a new `reqTime`) that joins a
+/// refund number whose earlier request is on its way is never sent while that one may land:
+/// DaxPay 3.0 would run a failed refund again for it, after its failure (state 3) was
+/// notified. The earlier one fails at once; the merchant is told so once, and DaxPay ran the
+/// refund once.
+#[tokio::test]
+async fn a_refund_request_joining_one_that_may_land_is_never_sent() {
+    let mut w = World::start(&[REFUND]).await;
+    w.paid_order("P7").await;
+    let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("P7", "RF-7", "100", paybridge_sandbox::REFUND_FAIL, &to_a),
+    );
+    // A is on its way: the relay holds it before DaxPay sees it.
+    let a_call = w.relay.next(REFUND).await;
+    let b = post_json(
+        w.proxy,
+        "/api/refund/refundOrder",
+        &refund("P7", "RF-7", "300", "r", &to_b),
+    )
+    .await;
+    assert_eq!(b.body, error(10, EARLIER_UNKNOWN));
+    assert_eq!(w.relay.calls(REFUND), 1, "B was never sent");
+    let attempts = w.store.refund_attempts(JEEPAY_MCH, "RF-7").await.unwrap();
+    assert_eq!(attempts.len(), 1, "B gave its attempt up: {attempts:?}");
+    // A fails at once at DaxPay: its answer says so, and the failure is notified, once.
+    a_call.forward();
+    let failed = a.await.unwrap();
+    assert_eq!(failed["data"]["state"], 3, "{failed}");
+    let (path, n) = w.merchant.first().await;
+    assert_eq!((path.as_str(), n["state"].as_str()), ("/A", "3"));
+    assert_eq!(w.jobs(NotificationKind::Refund).await.len(), 1);
+    assert_eq!(w.sandbox.refunds().len(), 1, "DaxPay ran the refund once");
 }
 
 #[tokio::test]

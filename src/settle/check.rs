@@ -9,6 +9,7 @@ use crate::config::{Merchant, Upstream};
 use crate::domain::ops::RefundRecord;
 use crate::domain::order::{PayOrder, PayStatus, RefundOrderStatus};
 use crate::notify::intake::{self, Refusal};
+use crate::notify::settle::{self, Settled};
 use crate::proxy::runtime::Runtime;
 use crate::store::{OrderStore, PayRow, RefundRow, RowState, SettlementKind, StoreError};
 
@@ -187,13 +188,25 @@ pub(crate) async fn apply(store: &OrderStore, view: &View) -> Result<(), String>
             .map_err(|e| e.to_string())?
             > 1
     {
-        return Err("several requests joined the pending row: waiting for the accepted one's answer or callback".to_owned());
+        return Err(settle::SEVERAL_JOINED.to_owned());
     }
     match &view.seen {
-        Seen::Pay(row, order) => intake::settle_pay(store, merchant, row, order.clone()).await,
+        Seen::Pay(row, order) => intake::settle_pay(store, merchant, row, order.clone())
+            .await
+            .map_err(|why| why.label().to_owned()),
+        // The same rules as any other lookup's (`notify::settle::refund_final`): a failure is
+        // not final while another request of the refund may still land.
         Seen::Refund(row, record) => {
-            intake::settle_refund(store, merchant, row, record.clone(), None).await
+            match settle::refund_final(store, merchant, &row.mch_refund_no, record.clone(), None)
+                .await
+            {
+                Ok(Settled::Done) => {
+                    crate::notify::wake();
+                    Ok(())
+                }
+                Ok(Settled::LeftOpen(why)) => Err(why.to_owned()),
+                Err(e) => Err(e.to_string()),
+            }
         }
     }
-    .map_err(|why| why.label().to_owned())
 }

@@ -83,6 +83,7 @@ macro_rules! on_backend {
 }
 
 // After the macro: they use it.
+pub mod landing;
 mod outbox;
 mod replay;
 mod retention;

@@ -9,6 +9,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_attempts.sql")),
     (4, include_str!("migrations/0004_settlement.sql")),
     (5, include_str!("migrations/0005_replay.sql")),
+    (6, include_str!("migrations/0006_attempt_windows.sql")),
 ];
 
 /// The one thing the two backends spell differently in a migration: a generated 64-bit key.
