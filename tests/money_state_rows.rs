@@ -813,3 +813,63 @@ async fn a_refund_failure_learnt_by_a_retry_is_notified_and_not_run_again() {
         "DaxPay's refund never called again"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Gap 3: a row written again by a completion is followed by the settlement worker at once
+// ---------------------------------------------------------------------------------------------
+
+/// A refund's row goes away while DaxPay makes it (a clean-up on a lagging instance), and the
+/// settlement worker finds the row gone; the request's answer then writes the row again. It is
+/// followed again at once (its ledger entry open), not only by the sweep minutes later.
+#[tokio::test]
+async fn a_row_written_again_by_its_completion_is_followed_at_once() {
+    use paybridge::store::{CheckResult, SettlementKind, SettlementStatus};
+    let mut w = World::start(&[REFUND]).await;
+    w.paid_order("P9").await;
+    let notify = format!("{}/refund", w.notify);
+    let pending = w.send(
+        "/api/refund/refundOrder",
+        refund("P9", "RF-9", "100", "r", &notify),
+    );
+    let release = w.relay.next(REFUND).await.forward_held();
+    let attempts = w.store.refund_attempts(JEEPAY_MCH, "RF-9").await.unwrap();
+    let attempt = attempts[0].attempt.clone().unwrap();
+    w.store
+        .abandon_refund(JEEPAY_MCH, "RF-9", &attempt)
+        .await
+        .unwrap();
+    // The worker looks and finds the row gone.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let due = w
+        .store
+        .claim_due_settlements("test", now, now, 60_000, 100)
+        .await
+        .unwrap();
+    let entry = due
+        .iter()
+        .find(|e| e.kind == SettlementKind::Refund && e.number == "RF-9")
+        .expect("the refund's entry");
+    let gone = CheckResult {
+        status: SettlementStatus::Gone,
+        dax_state: None,
+        next_check_at_ms: now,
+        error: None,
+        settled_at_ms: Some(now),
+    };
+    assert!(w.store.record_check(entry.id, "test", &gone).await.unwrap());
+    release.send(()).unwrap();
+    let refunded = pending.await.unwrap();
+    assert_eq!(refunded["data"]["state"], 2, "{refunded}");
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-9").await;
+    assert_eq!(row.unwrap().unwrap().state, RowState::Created, "repaired");
+    let entry = w
+        .store
+        .settlement(SettlementKind::Refund, JEEPAY_MCH, "RF-9")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.status, SettlementStatus::Open, "{entry:?}");
+}
