@@ -268,11 +268,12 @@ impl World {
     /// paybridge (its own `public_url`, a SQLite file, notifications retried every 50 ms) in
     /// front of a relay steering `steered`, in front of the sandbox.
     async fn start(steered: &[&'static str]) -> World {
-        World::start_with(steered, "").await
+        World::start_with(steered, "", "").await
     }
 
-    /// The same, with `upstream` added to the DaxPay upstream's section.
-    async fn start_with(steered: &[&'static str], upstream: &str) -> World {
+    /// The same, with `upstream` added to the DaxPay upstream's section and `extra` to the
+    /// configuration.
+    async fn start_with(steered: &[&'static str], upstream: &str, extra: &str) -> World {
         let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[]).replace(
             "[sandbox]\n",
             "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
@@ -298,10 +299,14 @@ impl World {
         )
         .replace("timeout_ms = 2000", &format!("{upstream}timeout_ms = 8000"))
         .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
-            + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n";
+            + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n"
+            + extra;
         let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
         let gateway = paybridge::proxy::Gateway::new(config.clone());
         gateway.start_notifier();
+        if extra.contains("[settlement]") {
+            gateway.start_settlement();
+        }
         let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
         tokio::spawn(paybridge::server::serve(
             listener,
@@ -578,7 +583,7 @@ async fn a_concurrent_duplicate_daxpay_refuses_20030_does_not_lose_the_order() {
 async fn a_refund_is_notified_to_the_request_daxpay_accepted() {
     // DaxPay rejects requests older than 1 s, as the operator declares: once A's latest landing
     // moment is past (1 s + the margin after its call ended), B may be sent.
-    let mut w = World::start_with(&[REFUND], "request_expiry_secs = 1\n").await;
+    let mut w = World::start_with(&[REFUND], "request_expiry_secs = 1\n", "").await;
     w.paid_order("P4").await;
     let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
     // A never reaches DaxPay, but paybridge cannot know: its outcome is unknown (code 10).
@@ -872,4 +877,68 @@ async fn a_row_written_again_by_its_completion_is_followed_at_once() {
         .unwrap()
         .unwrap();
     assert_eq!(entry.status, SettlementStatus::Open, "{entry:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gap 4: a row whose request provably never reached DaxPay is released
+// ---------------------------------------------------------------------------------------------
+
+/// A pay request whose call never reached DaxPay (paybridge cannot know: its outcome is
+/// unknown) on an upstream whose request expiry is declared (1 s): once the call can no longer
+/// land, the settlement worker's "not found" is proof, and the row is released (the entry
+/// `gone`) instead of being followed for two days and abandoned. The number is free again.
+#[tokio::test]
+async fn a_row_whose_request_cannot_land_any_more_is_released() {
+    use paybridge::store::{SettlementKind, SettlementStatus};
+    let w = World::start_with(
+        &[PAY],
+        "request_expiry_secs = 1\n",
+        "\n[settlement]\nfirst_check_after_ms = 50\nmax_interval_ms = 200\npoll_ms = 20\n",
+    )
+    .await;
+    let mut w = w;
+    let a = w.send(
+        "/api/pay/unifiedOrder",
+        pay("P10", "WX_NATIVE", "100", None),
+    );
+    w.relay.next(PAY).await.answer(StatusCode::BAD_GATEWAY, "");
+    let unknown = a.await.unwrap();
+    assert_eq!(unknown["code"], 10, "{unknown}");
+    // While the call may land (1 s + the margin after it ended), the row stays.
+    let row = w.store.pay_by_mch_order_no(JEEPAY_MCH, "P10").await;
+    assert_eq!(row.unwrap().unwrap().state, RowState::Pending);
+    let mut released = false;
+    for _ in 0..600 {
+        let entry = w
+            .store
+            .settlement(SettlementKind::Pay, JEEPAY_MCH, "P10")
+            .await
+            .unwrap()
+            .unwrap();
+        if entry.status == SettlementStatus::Gone {
+            released = true;
+            break;
+        }
+        assert_eq!(entry.status, SettlementStatus::Open);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let entry = w
+        .store
+        .settlement(SettlementKind::Pay, JEEPAY_MCH, "P10")
+        .await
+        .unwrap();
+    assert!(released, "released within 12 s: {entry:?}");
+    assert!(w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "P10")
+        .await
+        .unwrap()
+        .is_none());
+    // The number is the merchant's again.
+    let again = w.send(
+        "/api/pay/unifiedOrder",
+        pay("P10", "WX_NATIVE", "100", None),
+    );
+    w.relay.next(PAY).await.forward();
+    assert_eq!(again.await.unwrap()["code"], 0);
 }

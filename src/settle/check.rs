@@ -210,3 +210,25 @@ pub(crate) async fn apply(store: &OrderStore, view: &View) -> Result<(), String>
         }
     }
 }
+
+/// The age limit DaxPay applies to requests of the row's upstream (`None` inside: none
+/// declared); `None`: the row or its owner cannot be found.
+pub(crate) async fn request_expiry(
+    rt: &Runtime,
+    store: &OrderStore,
+    kind: SettlementKind,
+    mch_no: &str,
+    number: &str,
+) -> Option<Option<std::time::Duration>> {
+    let owner = match kind {
+        SettlementKind::Pay => {
+            let row = store.pay_by_mch_order_no(mch_no, number).await.ok()??;
+            intake::owner(rt, &row.mch_no, &row.app_id, &row.upstream).ok()?
+        }
+        SettlementKind::Refund => {
+            let row = store.refund_by_mch_refund_no(mch_no, number).await.ok()??;
+            refund_owner(rt, store, &row).await.ok()?.ok()?
+        }
+    };
+    Some(owner.1.request_expiry)
+}
