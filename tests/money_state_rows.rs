@@ -942,3 +942,102 @@ async fn a_row_whose_request_cannot_land_any_more_is_released() {
     w.relay.next(PAY).await.forward();
     assert_eq!(again.await.unwrap()["code"], 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Gap 1: the records' own lookups follow the worker's rule; a joiner that found the refund gives up
+// ---------------------------------------------------------------------------------------------
+
+/// A joins and its call is lost after DaxPay made the refund (its lookup fails too: unknown).
+/// B, the same number with other fields, looks it up first and finds it: B is told the number
+/// is taken, gives its attempt up (it sent nothing), and the row is A's.
+#[tokio::test]
+async fn a_joiner_that_finds_the_refund_gives_its_attempt_up() {
+    let mut w = World::start(&[REFUND, REFUND_QUERY]).await;
+    w.paid_order("P11").await;
+    let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
+    // A fails at DaxPay (no callback follows for a failure).
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("P11", "RF-11", "100", paybridge_sandbox::REFUND_FAIL, &to_a),
+    );
+    w.relay.next(REFUND).await.forward_and_lose();
+    w.relay
+        .next(REFUND_QUERY)
+        .await
+        .answer(StatusCode::INTERNAL_SERVER_ERROR, "");
+    assert_eq!(a.await.unwrap()["code"], 10);
+    let b = w.send(
+        "/api/refund/refundOrder",
+        refund("P11", "RF-11", "300", "r", &to_b),
+    );
+    w.relay.next(REFUND_QUERY).await.forward();
+    assert_eq!(
+        b.await.unwrap().to_string(),
+        error(9999, "商户退款订单号[RF-11]已存在")
+    );
+    let attempts = w.store.refund_attempts(JEEPAY_MCH, "RF-11").await.unwrap();
+    assert_eq!(attempts.len(), 1, "B gave up: {attempts:?}");
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-11").await;
+    let row = row.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.refund_amount_fen, row.notify_url.as_deref()),
+        (RowState::Created, 100, Some(to_a.as_str()))
+    );
+    assert_eq!(w.relay.calls(REFUND), 1);
+}
+
+/// Two requests of a refund number may each have reached DaxPay (A's call can no longer land,
+/// so B was sent; B's answer has not come). A refund query learns the refund meanwhile: nothing
+/// says which request it was made from, so the row is left pending (as the settlement worker
+/// leaves it) and B's own answer completes it with B's fields.
+#[tokio::test]
+async fn a_lookup_leaves_a_row_several_requests_joined_to_the_accepted_ones_answer() {
+    let mut w = World::start_with(&[REFUND], "request_expiry_secs = 1\n", "").await;
+    w.paid_order("P12").await;
+    let to_a = format!("{}/A", w.notify);
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("P12", "RF-12", "100", "r", &to_a),
+    );
+    w.relay
+        .next(REFUND)
+        .await
+        .answer(StatusCode::BAD_GATEWAY, "");
+    assert_eq!(a.await.unwrap()["code"], 10);
+    tokio::time::sleep(
+        Duration::from_secs(1)
+            + paybridge::replay::landing::LANDING_MARGIN
+            + Duration::from_millis(300),
+    )
+    .await;
+    // B gives no notify URL: no callback names its request before its answer does.
+    let b = w.send(
+        "/api/refund/refundOrder",
+        jeepay_body(&[
+            ("mchOrderNo", "P12"),
+            ("mchRefundNo", "RF-12"),
+            ("refundAmount", "200"),
+            ("currency", "cny"),
+            ("refundReason", "r"),
+        ]),
+    );
+    let release_b = w.relay.next(REFUND).await.forward_held();
+    let q = post_json(w.proxy, "/api/refund/query", &refund_query("RF-12"))
+        .await
+        .json();
+    assert_eq!(q["data"]["state"], 2, "{q}");
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-12").await;
+    assert_eq!(
+        row.unwrap().unwrap().state,
+        RowState::Pending,
+        "left to the accepted request's answer"
+    );
+    release_b.send(()).unwrap();
+    assert_eq!(b.await.unwrap()["data"]["state"], 2);
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-12").await;
+    let row = row.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.refund_amount_fen, row.notify_url.as_deref()),
+        (RowState::Created, 200, None)
+    );
+}
