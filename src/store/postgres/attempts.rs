@@ -514,7 +514,15 @@ impl Postgres {
             Completion::Missing => Err(StoreError::Unavailable(
                 "refund written and removed during its repair; try again".to_owned(),
             )),
-            completion => Ok(completion),
+            completion => {
+                // Completed with the accepted attempt's fields: its token must name it.
+                if let (Completion::Completed(_), Some(a)) =
+                    (&completion, s.attempt.as_ref().and_then(refund_attempt))
+                {
+                    self.execute_with(a.statement, &a.params).await?;
+                }
+                Ok(completion)
+            }
         }
     }
 
