@@ -24,6 +24,14 @@ pub struct RetentionConfig {
     pub every: Duration,
 }
 
+impl RetentionConfig {
+    /// How long a paid order is kept: the longer of `keep` and `keep_paid`.
+    pub fn paid_keep(&self) -> Option<Duration> {
+        self.keep
+            .map(|keep| keep.max(self.keep_paid.unwrap_or_default()))
+    }
+}
+
 pub(super) fn validate(raw: RawRetention) -> Result<RetentionConfig, ConfigError> {
     let days = raw.keep_days.unwrap_or(180);
     let paid_days = raw.keep_paid_days.unwrap_or(366);
@@ -51,13 +59,5 @@ mod tests {
         })
         .unwrap();
         assert_eq!(forever.keep, None);
-    }
-}
-
-impl RetentionConfig {
-    /// How long a paid order is kept: the longer of `keep` and `keep_paid`.
-    pub fn paid_keep(&self) -> Option<Duration> {
-        self.keep
-            .map(|keep| keep.max(self.keep_paid.unwrap_or_default()))
     }
 }
