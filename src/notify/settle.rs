@@ -4,7 +4,11 @@
 //!
 //! - The row is completed with the fields of the attempt DaxPay accepted, when known (a
 //!   callback's token, the request's own answer); otherwise, for a refund, with the pending
-//!   attempt whose amount and `extParam` are DaxPay's, else the live attempt's.
+//!   attempt whose amount and `extParam` are DaxPay's, else the live attempt's — but a pending
+//!   row that several requests joined is left open for the accepted one's answer or callback
+//!   (the settlement worker's rule): nothing says which of them DaxPay acted on.
+//! - A refund's failure (or close) is not recorded nor notified while another request of its
+//!   number may still land on DaxPay (`replay::landing`): DaxPay 3.0 would run it again.
 //! - A final refund status is never lowered (the store's rule), and the notification of a final
 //!   refund is queued only when the row now holds that status, so a stale answer queues nothing.
 //! - A notification is queued at most once per order and state (the outbox's unique key), so

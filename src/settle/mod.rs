@@ -19,7 +19,9 @@
 //! | pay `wait`, `progress` | checked again later | — |
 //! | refund `success`, `fail`, `close` | final | notified: state 2 or 3 |
 //! | refund `progress` | checked again later | — |
+//! | not found, and no request of the row can land any more | gone: the row released | — |
 //! | refused (not found, …), no verified answer | checked again later; abandoned after the age | — |
+//! | refund `fail`/`close` while another request of it may land | checked again later | — |
 //! | the row is no longer in the store | gone (its call certainly failed) | — |
 //!
 //! A final entry is never checked again, so a stale query cannot take a row back; the outbox
