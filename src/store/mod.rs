@@ -38,8 +38,7 @@ pub use outbox_rows::{
     OutboxStats,
 };
 pub use replay_rows::{ClaimAt, ReplayClaim};
-pub use retention::Cutoff;
-pub use retention_rows::Pruned;
+pub use retention_rows::{Cutoff, Pruned};
 pub use rows::{
     Abandoned, Attempt, Completion, Inserted, Joined, PaidBy, PayRow, RefundRow, RefundSettlement,
     RowState, StoreError,

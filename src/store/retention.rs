@@ -17,7 +17,7 @@
 //! On SQLite the file is then shrunk by incremental vacuum (`retention` turns it on once,
 //! rewriting the file, the first time it runs on a database created without it).
 
-use super::retention_rows::Pruned;
+use super::retention_rows::{Cutoff, Pruned};
 use super::rows::StoreError;
 use super::OrderStore;
 
@@ -70,14 +70,6 @@ pub(crate) mod sql {
          AND NOT EXISTS (SELECT 1 FROM refund_orders r WHERE s.kind = 'refund' \
          AND r.mch_no = s.mch_no AND r.mch_refund_no = s.number) \
          ORDER BY s.id LIMIT $2)";
-}
-
-/// What is old enough to prune: finished rows created before `finished_ms`, and among pay orders,
-/// paid ones (refundable) only if also created before `paid_ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cutoff {
-    pub finished_ms: i64,
-    pub paid_ms: i64,
 }
 
 /// The statements in the order they run: a refund before its pay order; what hangs on a row
