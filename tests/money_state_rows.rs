@@ -1041,3 +1041,41 @@ async fn a_lookup_leaves_a_row_several_requests_joined_to_the_accepted_ones_answ
         (RowState::Created, 200, None)
     );
 }
+
+/// Gap 2's last rule: a refund's failure is not notified while another request of its number
+/// may still land. B is on its way when A joins and looks the number up; B fails at once while
+/// A's lookup is still out (A might yet be sent, as far as B's answer knows): B is told state 3
+/// but nothing is queued. A's lookup then finds B's failed refund, A gives up, and the failure
+/// is notified, once, to B's notify URL.
+#[tokio::test]
+async fn a_refund_failure_is_not_notified_while_another_request_may_land() {
+    let mut w = World::start(&[REFUND, REFUND_QUERY]).await;
+    w.paid_order("P13").await;
+    let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
+    let b = w.send(
+        "/api/refund/refundOrder",
+        refund("P13", "RF-13", "100", paybridge_sandbox::REFUND_FAIL, &to_b),
+    );
+    let b_call = w.relay.next(REFUND).await;
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("P13", "RF-13", "300", "r", &to_a),
+    );
+    let a_lookup = w.relay.next(REFUND_QUERY).await;
+    b_call.forward();
+    let failed = b.await.unwrap();
+    assert_eq!(failed["data"]["state"], 3, "{failed}");
+    assert!(
+        w.jobs(NotificationKind::Refund).await.is_empty(),
+        "not notified while A may still be sent"
+    );
+    a_lookup.forward();
+    assert_eq!(
+        a.await.unwrap().to_string(),
+        error(9999, "商户退款订单号[RF-13]已存在")
+    );
+    let (path, n) = w.merchant.first().await;
+    assert_eq!((path.as_str(), n["state"].as_str()), ("/B", "3"));
+    assert_eq!(w.jobs(NotificationKind::Refund).await.len(), 1);
+    assert_eq!(w.relay.calls(REFUND), 1, "A was never sent");
+}
