@@ -268,6 +268,12 @@ impl World {
     /// paybridge (its own `public_url`, a SQLite file, notifications retried every 50 ms) in
     /// front of a relay steering `steered`, in front of the sandbox.
     async fn start(steered: &[&'static str]) -> World {
+        World::start_with(steered, "", "").await
+    }
+
+    /// The same, with `upstream` added to the DaxPay upstream's section and `extra` to the
+    /// configuration.
+    async fn start_with(steered: &[&'static str], upstream: &str, extra: &str) -> World {
         let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[]).replace(
             "[sandbox]\n",
             "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
@@ -291,12 +297,16 @@ impl World {
             "[server]\n",
             &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
         )
-        .replace("timeout_ms = 2000", "timeout_ms = 8000")
+        .replace("timeout_ms = 2000", &format!("{upstream}timeout_ms = 8000"))
         .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
-            + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n";
+            + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n"
+            + extra;
         let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
         let gateway = paybridge::proxy::Gateway::new(config.clone());
         gateway.start_notifier();
+        if extra.contains("[settlement]") {
+            gateway.start_settlement();
+        }
         let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
         tokio::spawn(paybridge::server::serve(
             listener,
@@ -388,6 +398,8 @@ fn refund_query(no: &str) -> Value {
 /// DaxPay 3.0 refusing a call before its handler acted: a validation error, unsigned.
 const REFUSED_BEFORE_ACTING: &str =
     r#"{"code":10506,"msg":"验证参数错误","data":null,"resTime":"2026-01-01 00:00:00"}"#;
+/// A request of a number whose earlier request may still land: unknown, nothing sent.
+const EARLIER_UNKNOWN: &str = "系统异常[上次请求结果未知，请稍后查询订单]";
 /// DaxPay 3.0's answer to a concurrent refund under the same number (its lock is taken).
 const REFUND_LOCKED: &str = r#"{"code":20043,"msg":"退款处理中，请勿重复操作","data":null,"resTime":"2026-01-01 00:00:00"}"#;
 
@@ -448,7 +460,7 @@ async fn a_pay_retry_that_joined_survives_the_first_requests_clean_up() {
 }
 
 #[tokio::test]
-async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
+async fn a_refund_retry_that_joins_is_not_sent_and_the_number_is_free_after_the_clean_up() {
     let mut w = World::start(&[REFUND]).await;
     w.paid_order("P2").await;
     let notify = format!("{}/refund", w.notify);
@@ -457,17 +469,33 @@ async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
         refund("P2", "RF-1", "100", "r", &notify),
     );
     let first_call = w.relay.next(REFUND).await;
-    let retry = w.send(
+    // The retry joins while the first is on its way: it may still land, so the retry is
+    // answered unknown and never sent (gap 2), and gives its attempt up.
+    let retry = post_json(
+        w.proxy,
         "/api/refund/refundOrder",
-        refund("P2", "RF-1", "100", "r", &notify),
-    );
-    let release_retry = w.relay.next(REFUND).await.forward_held();
-    // The first is DaxPay's concurrent duplicate: refused (20043), nothing made for it.
+        &refund("P2", "RF-1", "100", "r", &notify),
+    )
+    .await;
+    assert_eq!(retry.body, error(10, EARLIER_UNKNOWN));
+    assert_eq!(w.relay.calls(REFUND), 1, "the retry was not sent");
+    // The first is DaxPay's concurrent duplicate: refused (20043), nothing made for it. Its
+    // clean-up frees the number (no other request relies on it).
     first_call.answer(StatusCode::OK, REFUND_LOCKED);
     let refused = first.await.unwrap();
     assert_ne!(refused["code"], 0, "{refused}");
-    release_retry.send(()).unwrap();
-    let refunded = retry.await.unwrap();
+    assert!(w
+        .store
+        .refund_by_mch_refund_no(JEEPAY_MCH, "RF-1")
+        .await
+        .unwrap()
+        .is_none());
+    let again = w.send(
+        "/api/refund/refundOrder",
+        refund("P2", "RF-1", "100", "r", &notify),
+    );
+    w.relay.next(REFUND).await.forward();
+    let refunded = again.await.unwrap();
     assert_eq!(
         (
             refunded["code"].as_i64(),
@@ -477,7 +505,6 @@ async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
         "{refunded}"
     );
     let refund_no = refunded["data"]["refundOrderId"].as_str().unwrap();
-
     let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-1").await;
     let row = row.unwrap().expect("the row of the refund DaxPay made");
     assert_eq!(
@@ -488,18 +515,6 @@ async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
         ),
         (RowState::Created, Some(refund_no), 100)
     );
-    let q = post_json(w.proxy, "/api/refund/query", &refund_query("RF-1"))
-        .await
-        .json();
-    assert_eq!(
-        (
-            q["code"].as_i64(),
-            q["data"]["state"].as_i64(),
-            q["data"]["refundAmount"].as_i64()
-        ),
-        (Some(0), Some(2), Some(100)),
-        "{q}"
-    );
     // DaxPay's success callback reaches the merchant.
     let (path, n) = w.merchant.first().await;
     assert_eq!(
@@ -509,18 +524,6 @@ async fn a_refund_retry_that_joined_survives_the_first_requests_clean_up() {
             n["state"].as_str()
         ),
         ("/refund", refund_no, "2")
-    );
-    let again = post_json(
-        w.proxy,
-        "/api/refund/refundOrder",
-        &refund("P2", "RF-1", "100", "r", &notify),
-    )
-    .await;
-    assert_eq!(again.body, error(9999, "商户退款订单号[RF-1]已存在"));
-    assert_eq!(
-        w.relay.calls(REFUND),
-        2,
-        "never sent to DaxPay's refund again"
     );
     assert_eq!(w.sandbox.refunds().len(), 1);
 }
@@ -578,7 +581,9 @@ async fn a_concurrent_duplicate_daxpay_refuses_20030_does_not_lose_the_order() {
 
 #[tokio::test]
 async fn a_refund_is_notified_to_the_request_daxpay_accepted() {
-    let mut w = World::start(&[REFUND]).await;
+    // DaxPay rejects requests older than 1 s, as the operator declares: once A's latest landing
+    // moment is past (1 s + the margin after its call ended), B may be sent.
+    let mut w = World::start_with(&[REFUND], "request_expiry_secs = 1\n", "").await;
     w.paid_order("P4").await;
     let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
     // A never reaches DaxPay, but paybridge cannot know: its outcome is unknown (code 10).
@@ -592,6 +597,12 @@ async fn a_refund_is_notified_to_the_request_daxpay_accepted() {
         .answer(StatusCode::BAD_GATEWAY, "");
     let unknown = a.await.unwrap();
     assert_eq!(unknown["code"], 10, "{unknown}");
+    tokio::time::sleep(
+        Duration::from_secs(1)
+            + paybridge::replay::landing::LANDING_MARGIN
+            + Duration::from_millis(300),
+    )
+    .await;
     // B, the same number with other fields, is made.
     let b = w.send(
         "/api/refund/refundOrder",
@@ -634,6 +645,42 @@ async fn a_refund_is_notified_to_the_request_daxpay_accepted() {
         (Some(300), Some("ext-300")),
         "{q}"
     );
+}
+
+/// Gap 2: a request with other fields (or the same fields and a new `reqTime`) that joins a
+/// refund number whose earlier request is on its way is never sent while that one may land:
+/// DaxPay 3.0 would run a failed refund again for it, after its failure (state 3) was
+/// notified. The earlier one fails at once; the merchant is told so once, and DaxPay ran the
+/// refund once.
+#[tokio::test]
+async fn a_refund_request_joining_one_that_may_land_is_never_sent() {
+    let mut w = World::start(&[REFUND]).await;
+    w.paid_order("P7").await;
+    let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("P7", "RF-7", "100", paybridge_sandbox::REFUND_FAIL, &to_a),
+    );
+    // A is on its way: the relay holds it before DaxPay sees it.
+    let a_call = w.relay.next(REFUND).await;
+    let b = post_json(
+        w.proxy,
+        "/api/refund/refundOrder",
+        &refund("P7", "RF-7", "300", "r", &to_b),
+    )
+    .await;
+    assert_eq!(b.body, error(10, EARLIER_UNKNOWN));
+    assert_eq!(w.relay.calls(REFUND), 1, "B was never sent");
+    let attempts = w.store.refund_attempts(JEEPAY_MCH, "RF-7").await.unwrap();
+    assert_eq!(attempts.len(), 1, "B gave its attempt up: {attempts:?}");
+    // A fails at once at DaxPay: its answer says so, and the failure is notified, once.
+    a_call.forward();
+    let failed = a.await.unwrap();
+    assert_eq!(failed["data"]["state"], 3, "{failed}");
+    let (path, n) = w.merchant.first().await;
+    assert_eq!((path.as_str(), n["state"].as_str()), ("/A", "3"));
+    assert_eq!(w.jobs(NotificationKind::Refund).await.len(), 1);
+    assert_eq!(w.sandbox.refunds().len(), 1, "DaxPay ran the refund once");
 }
 
 #[tokio::test]
@@ -770,4 +817,265 @@ async fn a_refund_failure_learnt_by_a_retry_is_notified_and_not_run_again() {
         1,
         "DaxPay's refund never called again"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gap 3: a row written again by a completion is followed by the settlement worker at once
+// ---------------------------------------------------------------------------------------------
+
+/// A refund's row goes away while DaxPay makes it (a clean-up on a lagging instance), and the
+/// settlement worker finds the row gone; the request's answer then writes the row again. It is
+/// followed again at once (its ledger entry open), not only by the sweep minutes later.
+#[tokio::test]
+async fn a_row_written_again_by_its_completion_is_followed_at_once() {
+    use paybridge::store::{CheckResult, SettlementKind, SettlementStatus};
+    let mut w = World::start(&[REFUND]).await;
+    w.paid_order("P9").await;
+    let notify = format!("{}/refund", w.notify);
+    let pending = w.send(
+        "/api/refund/refundOrder",
+        refund("P9", "RF-9", "100", "r", &notify),
+    );
+    let release = w.relay.next(REFUND).await.forward_held();
+    let attempts = w.store.refund_attempts(JEEPAY_MCH, "RF-9").await.unwrap();
+    let attempt = attempts[0].attempt.clone().unwrap();
+    w.store
+        .abandon_refund(JEEPAY_MCH, "RF-9", &attempt)
+        .await
+        .unwrap();
+    // The worker looks and finds the row gone.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let due = w
+        .store
+        .claim_due_settlements("test", now, now, 60_000, 100)
+        .await
+        .unwrap();
+    let entry = due
+        .iter()
+        .find(|e| e.kind == SettlementKind::Refund && e.number == "RF-9")
+        .expect("the refund's entry");
+    let gone = CheckResult {
+        status: SettlementStatus::Gone,
+        dax_state: None,
+        next_check_at_ms: now,
+        error: None,
+        settled_at_ms: Some(now),
+    };
+    assert!(w.store.record_check(entry.id, "test", &gone).await.unwrap());
+    release.send(()).unwrap();
+    let refunded = pending.await.unwrap();
+    assert_eq!(refunded["data"]["state"], 2, "{refunded}");
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-9").await;
+    assert_eq!(row.unwrap().unwrap().state, RowState::Created, "repaired");
+    let entry = w
+        .store
+        .settlement(SettlementKind::Refund, JEEPAY_MCH, "RF-9")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.status, SettlementStatus::Open, "{entry:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gap 4: a row whose request provably never reached DaxPay is released
+// ---------------------------------------------------------------------------------------------
+
+/// A pay request whose call never reached DaxPay (paybridge cannot know: its outcome is
+/// unknown) on an upstream whose request expiry is declared (1 s): once the call can no longer
+/// land, the settlement worker's "not found" is proof, and the row is released (the entry
+/// `gone`) instead of being followed for two days and abandoned. The number is free again.
+#[tokio::test]
+async fn a_row_whose_request_cannot_land_any_more_is_released() {
+    use paybridge::store::{SettlementKind, SettlementStatus};
+    let w = World::start_with(
+        &[PAY],
+        "request_expiry_secs = 1\n",
+        "\n[settlement]\nfirst_check_after_ms = 50\nmax_interval_ms = 200\npoll_ms = 20\n",
+    )
+    .await;
+    let mut w = w;
+    let a = w.send(
+        "/api/pay/unifiedOrder",
+        pay("P10", "WX_NATIVE", "100", None),
+    );
+    w.relay.next(PAY).await.answer(StatusCode::BAD_GATEWAY, "");
+    let unknown = a.await.unwrap();
+    assert_eq!(unknown["code"], 10, "{unknown}");
+    // While the call may land (1 s + the margin after it ended), the row stays.
+    let row = w.store.pay_by_mch_order_no(JEEPAY_MCH, "P10").await;
+    assert_eq!(row.unwrap().unwrap().state, RowState::Pending);
+    let mut released = false;
+    for _ in 0..600 {
+        let entry = w
+            .store
+            .settlement(SettlementKind::Pay, JEEPAY_MCH, "P10")
+            .await
+            .unwrap()
+            .unwrap();
+        if entry.status == SettlementStatus::Gone {
+            released = true;
+            break;
+        }
+        assert_eq!(entry.status, SettlementStatus::Open);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let entry = w
+        .store
+        .settlement(SettlementKind::Pay, JEEPAY_MCH, "P10")
+        .await
+        .unwrap();
+    assert!(released, "released within 12 s: {entry:?}");
+    assert!(w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "P10")
+        .await
+        .unwrap()
+        .is_none());
+    // The number is the merchant's again.
+    let again = w.send(
+        "/api/pay/unifiedOrder",
+        pay("P10", "WX_NATIVE", "100", None),
+    );
+    w.relay.next(PAY).await.forward();
+    assert_eq!(again.await.unwrap()["code"], 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gap 1: the records' own lookups follow the worker's rule; a joiner that found the refund gives up
+// ---------------------------------------------------------------------------------------------
+
+/// A joins and its call is lost after DaxPay made the refund (its lookup fails too: unknown).
+/// B, the same number with other fields, looks it up first and finds it: B is told the number
+/// is taken, gives its attempt up (it sent nothing), and the row is A's.
+#[tokio::test]
+async fn a_joiner_that_finds_the_refund_gives_its_attempt_up() {
+    let mut w = World::start(&[REFUND, REFUND_QUERY]).await;
+    w.paid_order("P11").await;
+    let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
+    // A fails at DaxPay (no callback follows for a failure).
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("P11", "RF-11", "100", paybridge_sandbox::REFUND_FAIL, &to_a),
+    );
+    w.relay.next(REFUND).await.forward_and_lose();
+    w.relay
+        .next(REFUND_QUERY)
+        .await
+        .answer(StatusCode::INTERNAL_SERVER_ERROR, "");
+    assert_eq!(a.await.unwrap()["code"], 10);
+    let b = w.send(
+        "/api/refund/refundOrder",
+        refund("P11", "RF-11", "300", "r", &to_b),
+    );
+    w.relay.next(REFUND_QUERY).await.forward();
+    assert_eq!(
+        b.await.unwrap().to_string(),
+        error(9999, "商户退款订单号[RF-11]已存在")
+    );
+    let attempts = w.store.refund_attempts(JEEPAY_MCH, "RF-11").await.unwrap();
+    assert_eq!(attempts.len(), 1, "B gave up: {attempts:?}");
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-11").await;
+    let row = row.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.refund_amount_fen, row.notify_url.as_deref()),
+        (RowState::Created, 100, Some(to_a.as_str()))
+    );
+    assert_eq!(w.relay.calls(REFUND), 1);
+}
+
+/// Two requests of a refund number may each have reached DaxPay (A's call can no longer land,
+/// so B was sent; B's answer has not come). A refund query learns the refund meanwhile: nothing
+/// says which request it was made from, so the row is left pending (as the settlement worker
+/// leaves it) and B's own answer completes it with B's fields.
+#[tokio::test]
+async fn a_lookup_leaves_a_row_several_requests_joined_to_the_accepted_ones_answer() {
+    let mut w = World::start_with(&[REFUND], "request_expiry_secs = 1\n", "").await;
+    w.paid_order("P12").await;
+    let to_a = format!("{}/A", w.notify);
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("P12", "RF-12", "100", "r", &to_a),
+    );
+    w.relay
+        .next(REFUND)
+        .await
+        .answer(StatusCode::BAD_GATEWAY, "");
+    assert_eq!(a.await.unwrap()["code"], 10);
+    tokio::time::sleep(
+        Duration::from_secs(1)
+            + paybridge::replay::landing::LANDING_MARGIN
+            + Duration::from_millis(300),
+    )
+    .await;
+    // B gives no notify URL: no callback names its request before its answer does.
+    let b = w.send(
+        "/api/refund/refundOrder",
+        jeepay_body(&[
+            ("mchOrderNo", "P12"),
+            ("mchRefundNo", "RF-12"),
+            ("refundAmount", "200"),
+            ("currency", "cny"),
+            ("refundReason", "r"),
+        ]),
+    );
+    let release_b = w.relay.next(REFUND).await.forward_held();
+    let q = post_json(w.proxy, "/api/refund/query", &refund_query("RF-12"))
+        .await
+        .json();
+    assert_eq!(q["data"]["state"], 2, "{q}");
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-12").await;
+    assert_eq!(
+        row.unwrap().unwrap().state,
+        RowState::Pending,
+        "left to the accepted request's answer"
+    );
+    release_b.send(()).unwrap();
+    assert_eq!(b.await.unwrap()["data"]["state"], 2);
+    let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-12").await;
+    let row = row.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.refund_amount_fen, row.notify_url.as_deref()),
+        (RowState::Created, 200, None)
+    );
+}
+
+/// Gap 2's last rule: a refund's failure is not notified while another request of its number
+/// may still land. B is on its way when A joins and looks the number up; B fails at once while
+/// A's lookup is still out (A might yet be sent, as far as B's answer knows): B is told state 3
+/// but nothing is queued. A's lookup then finds B's failed refund, A gives up, and the failure
+/// is notified, once, to B's notify URL.
+#[tokio::test]
+async fn a_refund_failure_is_not_notified_while_another_request_may_land() {
+    let mut w = World::start(&[REFUND, REFUND_QUERY]).await;
+    w.paid_order("P13").await;
+    let (to_a, to_b) = (format!("{}/A", w.notify), format!("{}/B", w.notify));
+    let b = w.send(
+        "/api/refund/refundOrder",
+        refund("P13", "RF-13", "100", paybridge_sandbox::REFUND_FAIL, &to_b),
+    );
+    let b_call = w.relay.next(REFUND).await;
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("P13", "RF-13", "300", "r", &to_a),
+    );
+    let a_lookup = w.relay.next(REFUND_QUERY).await;
+    b_call.forward();
+    let failed = b.await.unwrap();
+    assert_eq!(failed["data"]["state"], 3, "{failed}");
+    assert!(
+        w.jobs(NotificationKind::Refund).await.is_empty(),
+        "not notified while A may still be sent"
+    );
+    a_lookup.forward();
+    assert_eq!(
+        a.await.unwrap().to_string(),
+        error(9999, "商户退款订单号[RF-13]已存在")
+    );
+    let (path, n) = w.merchant.first().await;
+    assert_eq!((path.as_str(), n["state"].as_str()), ("/B", "3"));
+    assert_eq!(w.jobs(NotificationKind::Refund).await.len(), 1);
+    assert_eq!(w.relay.calls(REFUND), 1, "A was never sent");
 }

@@ -7,12 +7,18 @@ mod common;
 use paybridge::config::StoreUrl;
 use paybridge::settle::retention::prune;
 use paybridge::store::{
-    NewNotification, NotificationKind, OrderStore, PayRow, RefundRow, RowState, SettlementKind,
+    Cutoff, NewNotification, NotificationKind, OrderStore, PayRow, RefundRow, RowState,
+    SettlementKind,
 };
 
 const OLD: i64 = 1_600_000_000_000;
 const CUTOFF: i64 = 1_650_000_000_000;
 const NEW: i64 = 1_700_000_000_000;
+/// Everything finished before `CUTOFF` is old enough, paid orders too.
+const ALL_OLD: Cutoff = Cutoff {
+    finished_ms: CUTOFF,
+    paid_ms: CUTOFF,
+};
 
 fn pay(no: &str, order_id: &str, created_at_ms: i64) -> PayRow {
     PayRow {
@@ -73,10 +79,15 @@ fn notification(kind: NotificationKind, order_id: &str) -> NewNotification {
 
 /// A final pay order written at `at` (DaxPay's state recorded in the ledger).
 async fn final_pay(store: &OrderStore, row: PayRow, at: i64) {
+    final_pay_in(store, row, at, "success").await
+}
+
+/// A final pay order whose final state at DaxPay is `state`.
+async fn final_pay_in(store: &OrderStore, row: PayRow, at: i64, state: &str) {
     let no = row.mch_order_no.clone();
     store.insert_pay(row).await.unwrap();
     store
-        .record_final(SettlementKind::Pay, "M1", &no, "success", at)
+        .record_final(SettlementKind::Pay, "M1", &no, state, at)
         .await
         .unwrap();
 }
@@ -136,7 +147,7 @@ async fn retention_rules(store: OrderStore) {
     final_pay(&store, pay("RECENT", "P-RECENT", NEW), NEW).await;
 
     // One row a batch: several batches.
-    let pruned = prune(&store, CUTOFF, 1).await.unwrap();
+    let pruned = prune(&store, ALL_OLD, 1).await.unwrap();
     assert_eq!(
         (
             pruned.notifications,
@@ -195,7 +206,7 @@ async fn retention_rules(store: OrderStore) {
     assert_eq!(delivered[0].order_id, "P-REFUNDING");
     // The sweep does not bring pruned rows back, and a second run finds nothing.
     assert_eq!(store.enroll_missing(NEW).await.unwrap(), 0);
-    assert_eq!(prune(&store, CUTOFF, 100).await.unwrap().total(), 0);
+    assert_eq!(prune(&store, ALL_OLD, 100).await.unwrap().total(), 0);
 }
 
 #[tokio::test]
@@ -217,4 +228,47 @@ async fn retention_on_postgres() {
         return;
     };
     retention_rules(OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap()).await;
+}
+
+/// Gap 6: a paid order older than `keep_days` is kept while its channel takes refunds (until
+/// the paid cut-off); a closed one of the same age goes. Past the paid cut-off, both go.
+async fn paid_orders_are_kept_while_refundable(store: OrderStore) {
+    final_pay_in(&store, pay("PAID", "P-PAID", OLD), OLD, "success").await;
+    final_pay_in(&store, pay("CLOSED", "P-CLOSED", OLD), OLD, "close").await;
+    let refundable = Cutoff {
+        finished_ms: CUTOFF,
+        paid_ms: OLD - 1,
+    };
+    let pruned = prune(&store, refundable, 10).await.unwrap();
+    assert_eq!(pruned.pays, 1, "{pruned:?}");
+    assert!(pay_kept(&store, "PAID").await, "refundable: kept");
+    assert!(!pay_kept(&store, "CLOSED").await);
+    // A refund of it still finds its pay order (and the upstream it was made on).
+    let paid = store
+        .pay_by("M1", paybridge::store::PaidBy::MchOrderNo("PAID"))
+        .await
+        .unwrap()
+        .expect("the paid order");
+    assert_eq!(paid.upstream, "dax");
+    assert_eq!(prune(&store, ALL_OLD, 10).await.unwrap().pays, 1);
+    assert!(!pay_kept(&store, "PAID").await);
+}
+
+#[tokio::test]
+async fn paid_orders_are_kept_while_refundable_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.sqlite");
+    let url = StoreUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+    paid_orders_are_kept_while_refundable(OrderStore::open(&url).unwrap()).await;
+}
+
+#[tokio::test]
+async fn paid_orders_are_kept_while_refundable_on_postgres() {
+    let Some(url) = common::postgres_database("retention_paid").await else {
+        return;
+    };
+    paid_orders_are_kept_while_refundable(
+        OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap(),
+    )
+    .await;
 }

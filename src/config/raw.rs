@@ -74,6 +74,7 @@ pub struct RawReplay {
 #[serde(deny_unknown_fields)]
 pub struct RawRetention {
     pub keep_days: Option<u64>,
+    pub keep_paid_days: Option<u64>,
     pub batch: Option<usize>,
     pub every_ms: Option<u64>,
 }

@@ -4,7 +4,11 @@
 //!
 //! - The row is completed with the fields of the attempt DaxPay accepted, when known (a
 //!   callback's token, the request's own answer); otherwise, for a refund, with the pending
-//!   attempt whose amount and `extParam` are DaxPay's, else the live attempt's.
+//!   attempt whose amount and `extParam` are DaxPay's, else the live attempt's — but a pending
+//!   row that several requests joined is left open for the accepted one's answer or callback
+//!   (the settlement worker's rule): nothing says which of them DaxPay acted on.
+//! - A refund's failure (or close) is not recorded nor notified while another request of its
+//!   number may still land on DaxPay (`replay::landing`): DaxPay 3.0 would run it again.
 //! - A final refund status is never lowered (the store's rule), and the notification of a final
 //!   refund is queued only when the row now holds that status, so a stale answer queues nothing.
 //! - A notification is queued at most once per order and state (the outbox's unique key), so
@@ -15,9 +19,11 @@
 use crate::config::Merchant;
 use crate::domain::ops::RefundRecord;
 use crate::domain::order::RefundOrderStatus;
+use crate::replay::landing::{attempt_window, Window};
+use crate::store::landing::RowAttempts;
 use crate::store::{
     Completion, Inserted, NewNotification, OrderStore, PayRow, RefundRow, RefundSettlement,
-    RowState, StoreError,
+    RowState, SettlementKind, StoreError,
 };
 
 use super::jobs::{refund_job, refund_state};
@@ -47,22 +53,60 @@ pub async fn record_refund(
     Ok(faults("refund", &mch_no, completion))
 }
 
+/// What [`refund_final`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The row settled (and the notification queued when owed).
+    Done,
+    /// Nothing recorded yet, for the reason given: the row stays open for a later look.
+    LeftOpen(&'static str),
+}
+
+/// Why a refund is left open: several requests joined its pending row and nothing says which
+/// one DaxPay acted on (the settlement worker's rule, `settle::check::apply`).
+pub const SEVERAL_JOINED: &str =
+    "several requests joined the pending row: waiting for the accepted one's answer or callback";
+/// Why a failed refund is not notified yet: DaxPay 3.0 runs a failed refund again when another
+/// request of its number lands, so "failed" is final only once none can.
+pub const MAY_STILL_LAND: &str =
+    "another request of this refund may still land on DaxPay: its failure is not final yet";
+
 /// "Refund `mch_refund_no` (the merchant's own number) is now as `record` says": the row
 /// settled (with `accepted`'s fields when the attempt is known) and, once final, the merchant's
 /// notification queued exactly once. What a settlement worker calls for each refund it follows
 /// up.
+///
+/// Without a known attempt, a pending row that several requests joined is left as it is (its
+/// accepted request's answer or callback names the attempt); a failure (or close) is left
+/// while another request of the number may still land (`replay::landing`).
 pub async fn refund_final(
     store: &OrderStore,
     merchant: &Merchant,
     mch_refund_no: &str,
     record: RefundRecord,
     accepted: Option<RefundRow>,
-) -> Result<(), StoreError> {
+) -> Result<Settled, StoreError> {
     let (mch_no, number) = (merchant.mch_no.clone(), mch_refund_no.to_owned());
+    let attempts = store
+        .attempt_windows(SettlementKind::Refund, &mch_no, &number)
+        .await?;
     let accepted = match accepted {
         Some(attempt) => Some(attempt),
+        None if attempts.as_ref().is_some_and(|a| a.pending && a.live > 1) => {
+            return Ok(Settled::LeftOpen(SEVERAL_JOINED));
+        }
         None => matching_attempt(store, &mch_no, &number, &record).await?,
     };
+    if record.status != RefundOrderStatus::Success && refund_state(record.status).is_some() {
+        let lander = accepted
+            .as_ref()
+            .and_then(|a| a.attempt.clone())
+            .or_else(|| attempts.as_ref().and_then(|a| a.carried.clone()));
+        let expiry = merchant.daxpay.upstream.request_expiry;
+        if another_may_land(attempts.as_ref(), lander.as_deref(), expiry) {
+            return Ok(Settled::LeftOpen(MAY_STILL_LAND));
+        }
+    }
     let settlement = RefundSettlement {
         mch_no,
         mch_refund_no: number,
@@ -74,12 +118,36 @@ pub async fn refund_final(
     if let Some(row) = record_refund(store, settlement).await? {
         notify_refund(store, merchant, &row, record).await?;
     }
-    Ok(())
+    Ok(Settled::Done)
+}
+
+/// Whether an attempt of the row other than `except` may still land on DaxPay.
+pub fn another_may_land(
+    attempts: Option<&RowAttempts>,
+    except: Option<&str>,
+    request_expiry: Option<std::time::Duration>,
+) -> bool {
+    let now = now_ms();
+    attempts.is_some_and(|a| {
+        a.windows
+            .iter()
+            .filter(|w| Some(w.attempt.as_str()) != except)
+            .any(|w| {
+                attempt_window(
+                    w.created_at_ms,
+                    w.sent_until_ms,
+                    w.answered,
+                    request_expiry,
+                    now,
+                ) != Window::Closed
+            })
+    })
 }
 
 /// The pending attempt DaxPay's refund was made from: the one whose amount and `extParam` are
 /// DaxPay's (the newest of several alike). `None` once the row is completed (its attempt is
-/// known) or when none matches (the live attempt stays).
+/// known) or when none matches (the live attempt stays: with at most one live attempt, it is
+/// that one).
 async fn matching_attempt(
     store: &OrderStore,
     mch_no: &str,

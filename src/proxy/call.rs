@@ -151,6 +151,26 @@ pub(super) async fn call<O: Translated>(
     p: &Prepared<O>,
 ) -> Result<O::Outcome, Failure> {
     let cx = job.routed.cx;
+    // An attempt's call is signed within its send window or not at all: what lets another
+    // request of the number know when this one can no longer land (`replay::landing`).
+    if let Some(attempt) = &p.attempt {
+        if !crate::replay::landing::may_send(
+            attempt.created_at_ms,
+            crate::replay::landing::now_ms(),
+        ) {
+            tracing::warn!(
+                mch_no = p.merchant.mch_no.as_str(),
+                operation = p.kind.as_str(),
+                "the attempt's send window is over: not sent"
+            );
+            return Err(Failure::Upstream(
+                crate::upstream::UpstreamError::Exhausted {
+                    upstream: p.upstream.name.clone(),
+                    open: 0,
+                },
+            ));
+        }
+    }
     let (call, fields) = p.op.request(p.upstream.version());
     match exchange(job, p, call, &fields).await? {
         Answer::Done { trace_id, data } => {

@@ -24,6 +24,53 @@ pub(crate) use super::entry::now_ms;
 /// Added to the age limit: clock differences and DaxPay's time from its check to its record.
 pub const LANDING_MARGIN: Duration = Duration::from_secs(5);
 
+/// A pay or refund call is never signed later than this after its attempt was recorded in the
+/// order store (`proxy::call` refuses to send it then, as "not processed"): an attempt still
+/// without an end is thereby known to have been sent, if at all, by `created + SEND_WINDOW`,
+/// even when its instance died mid-request. It covers a joining refund's lookup, a retry's
+/// lookup and the call's own connection wait, each bounded by the upstream's `timeout_ms`.
+pub const SEND_WINDOW: Duration = Duration::from_secs(60);
+
+/// Until when one attempt on a merchant number may land on DaxPay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// It cannot land (any more): DaxPay answered it (a request lands once), or its latest
+    /// landing moment is past.
+    Closed,
+    /// It may land until then (ms since the epoch).
+    Until(i64),
+    /// The upstream declares no age limit: it may land at any time.
+    Open,
+}
+
+/// The window of an attempt recorded at `created_at_ms`, whose call ended with an unknown
+/// outcome at `sent_until_ms` (`None`: it may still be sending, at most until
+/// `created_at_ms + SEND_WINDOW`), `answered` when DaxPay's verified answer to it came.
+pub fn attempt_window(
+    created_at_ms: i64,
+    sent_until_ms: Option<i64>,
+    answered: bool,
+    request_expiry: Option<Duration>,
+    now_ms: i64,
+) -> Window {
+    if answered {
+        return Window::Closed;
+    }
+    // Signed by the end of its send window in any case, and by the end of its call if known.
+    let window_end = after(created_at_ms, SEND_WINDOW);
+    let sent_by = sent_until_ms.map_or(window_end, |at| at.min(window_end));
+    match resend(sent_by, request_expiry, now_ms) {
+        Resend::Now => Window::Closed,
+        Resend::NotBefore(at) => Window::Until(at),
+        Resend::Never => Window::Open,
+    }
+}
+
+/// Whether a call of an attempt recorded at `created_at_ms` may still be signed at `now_ms`.
+pub fn may_send(created_at_ms: i64, now_ms: i64) -> bool {
+    now_ms <= after(created_at_ms, SEND_WINDOW)
+}
+
 /// What a retry may do when a lookup does not show the earlier attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resend {
@@ -52,6 +99,40 @@ pub fn resend(sent_until_ms: i64, request_expiry: Option<Duration>, now_ms: i64)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attempt_lands_until_its_send_and_the_expiry_are_past() {
+        let created = 1_000_000;
+        let ten = Some(Duration::from_secs(10));
+        let margin = LANDING_MARGIN.as_millis() as i64;
+        // Answered: it landed, once.
+        assert_eq!(
+            attempt_window(created, None, true, None, created),
+            Window::Closed
+        );
+        // Ended unknown at +2 s: lands until +2 s + 10 s + margin.
+        let until = created + 2_000 + 10_000 + margin;
+        assert_eq!(
+            attempt_window(created, Some(created + 2_000), false, ten, created + 3_000),
+            Window::Until(until)
+        );
+        assert_eq!(
+            attempt_window(created, Some(created + 2_000), false, ten, until + 1),
+            Window::Closed
+        );
+        // Still sending (or its instance died): bounded by the send window.
+        let window = SEND_WINDOW.as_millis() as i64;
+        assert_eq!(
+            attempt_window(created, None, false, ten, created),
+            Window::Until(created + window + 10_000 + margin)
+        );
+        assert_eq!(
+            attempt_window(created, None, false, None, created + 1),
+            Window::Open
+        );
+        assert!(may_send(created, created + window));
+        assert!(!may_send(created, created + window + 1));
+    }
 
     #[test]
     fn nothing_is_sent_again_while_the_first_may_land() {

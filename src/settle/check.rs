@@ -9,6 +9,7 @@ use crate::config::{Merchant, Upstream};
 use crate::domain::ops::RefundRecord;
 use crate::domain::order::{PayOrder, PayStatus, RefundOrderStatus};
 use crate::notify::intake::{self, Refusal};
+use crate::notify::settle::{self, Settled};
 use crate::proxy::runtime::Runtime;
 use crate::store::{OrderStore, PayRow, RefundRow, RowState, SettlementKind, StoreError};
 
@@ -187,13 +188,47 @@ pub(crate) async fn apply(store: &OrderStore, view: &View) -> Result<(), String>
             .map_err(|e| e.to_string())?
             > 1
     {
-        return Err("several requests joined the pending row: waiting for the accepted one's answer or callback".to_owned());
+        return Err(settle::SEVERAL_JOINED.to_owned());
     }
     match &view.seen {
-        Seen::Pay(row, order) => intake::settle_pay(store, merchant, row, order.clone()).await,
+        Seen::Pay(row, order) => intake::settle_pay(store, merchant, row, order.clone())
+            .await
+            .map_err(|why| why.label().to_owned()),
+        // The same rules as any other lookup's (`notify::settle::refund_final`): a failure is
+        // not final while another request of the refund may still land.
         Seen::Refund(row, record) => {
-            intake::settle_refund(store, merchant, row, record.clone(), None).await
+            match settle::refund_final(store, merchant, &row.mch_refund_no, record.clone(), None)
+                .await
+            {
+                Ok(Settled::Done) => {
+                    crate::notify::wake();
+                    Ok(())
+                }
+                Ok(Settled::LeftOpen(why)) => Err(why.to_owned()),
+                Err(e) => Err(e.to_string()),
+            }
         }
     }
-    .map_err(|why| why.label().to_owned())
+}
+
+/// The age limit DaxPay applies to requests of the row's upstream (`None` inside: none
+/// declared); `None`: the row or its owner cannot be found.
+pub(crate) async fn request_expiry(
+    rt: &Runtime,
+    store: &OrderStore,
+    kind: SettlementKind,
+    mch_no: &str,
+    number: &str,
+) -> Option<Option<std::time::Duration>> {
+    let owner = match kind {
+        SettlementKind::Pay => {
+            let row = store.pay_by_mch_order_no(mch_no, number).await.ok()??;
+            intake::owner(rt, &row.mch_no, &row.app_id, &row.upstream).ok()?
+        }
+        SettlementKind::Refund => {
+            let row = store.refund_by_mch_refund_no(mch_no, number).await.ok()??;
+            refund_owner(rt, store, &row).await.ok()?.ok()?
+        }
+    };
+    Some(owner.1.request_expiry)
 }

@@ -19,7 +19,9 @@
 //! | pay `wait`, `progress` | checked again later | — |
 //! | refund `success`, `fail`, `close` | final | notified: state 2 or 3 |
 //! | refund `progress` | checked again later | — |
+//! | not found, and no request of the row can land any more | gone: the row released | — |
 //! | refused (not found, …), no verified answer | checked again later; abandoned after the age | — |
+//! | refund `fail`/`close` while another request of it may land | checked again later | — |
 //! | the row is no longer in the store | gone (its call certainly failed) | — |
 //!
 //! A final entry is never checked again, so a stale query cannot take a row back; the outbox
@@ -35,6 +37,7 @@ use tokio::task::JoinSet;
 use crate::config::SettlementConfig;
 use crate::notify::now_ms;
 use crate::proxy::runtime::Runtime;
+use crate::replay::landing::{attempt_window, Window};
 use crate::store::{
     CheckResult, OrderStore, Settlement, SettlementKind, SettlementStatus, StoreError,
 };
@@ -253,9 +256,12 @@ impl Found {
 
 /// Looks at the entry's row and DaxPay's record, and applies what follows.
 async fn check(rt: &Runtime, store: &OrderStore, entry: &Settlement) -> Found {
+    let looked_at = now_ms();
     let view = match observe(rt, store, entry.kind, &entry.mch_no, &entry.number).await {
         Observed::Seen(view) => view,
-        Observed::NotAtDaxPay => return Found::unknown("not at DaxPay"),
+        Observed::NotAtDaxPay => {
+            return release_if_it_cannot_land(rt, store, entry, looked_at).await
+        }
         Observed::Unknown(why) => return Found::unknown(why),
         Observed::Gone => return Found::Gone,
     };
@@ -269,6 +275,57 @@ async fn check(rt: &Runtime, store: &OrderStore, entry: &Settlement) -> Found {
             dax_state: Some(view.state()),
             error: None,
         }
+    }
+}
+
+/// DaxPay has no such order or refund. Once none of the row's requests can land any more (each
+/// answered, or past its latest landing moment, `replay::landing`) before DaxPay was asked,
+/// that is proof that nothing was made: the pending row is released (the merchant may use the
+/// number again, as Jeepay allows after a failed create) and its entry is `gone`, instead of
+/// being followed for `give_up_after_secs` and then abandoned. On an upstream that declares no
+/// request expiry (DaxPay 3.x by default) nothing is ever proof, and the row waits as before.
+async fn release_if_it_cannot_land(
+    rt: &Runtime,
+    store: &OrderStore,
+    entry: &Settlement,
+    looked_at: i64,
+) -> Found {
+    let not_found = || Found::unknown("not at DaxPay");
+    let (kind, mch_no, number) = (entry.kind, &entry.mch_no, &entry.number);
+    let Ok(Some(attempts)) = store.attempt_windows(kind, mch_no, number).await else {
+        return not_found();
+    };
+    // A row from before attempts were recorded, or whose count and attempts differ: no proof.
+    let complete = i64::try_from(attempts.windows.len()).ok() == Some(attempts.live);
+    if !attempts.pending || attempts.windows.is_empty() || !complete {
+        return not_found();
+    }
+    let Some(expiry) = check::request_expiry(rt, store, kind, mch_no, number).await else {
+        return not_found();
+    };
+    // An attempt DaxPay answered without making the order (a "number taken") is no proof of
+    // absence either.
+    let cannot_land = attempts.windows.iter().all(|w| {
+        !w.answered
+            && attempt_window(w.created_at_ms, w.sent_until_ms, false, expiry, looked_at)
+                == Window::Closed
+    });
+    if !cannot_land {
+        return not_found();
+    }
+    match store.release(kind, mch_no, number, attempts.live).await {
+        Ok(true) => {
+            tracing::info!(
+                kind = kind.as_str(),
+                mch_no = mch_no.as_str(),
+                "a row whose requests never reached DaxPay and can no longer land: released"
+            );
+            metrics::counter!("paybridge_settlement_released_total", "kind" => kind.as_str())
+                .increment(1);
+            Found::Gone
+        }
+        Ok(false) => not_found(),
+        Err(e) => Found::unknown(e.to_string()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The pruning task: every `[retention] every_ms`, what is finished and older than
-//! `[retention] keep_days` is deleted a batch at a time (`crate::store::retention` says what is
+//! `[retention] keep_days` (a paid order: also older than `keep_paid_days`, while refundable)
+//! is deleted a batch at a time (`crate::store::retention` says what is
 //! finished; nothing open or undelivered goes), then SQLite gives the space back.
 
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use arc_swap::ArcSwap;
 
 use crate::notify::now_ms;
 use crate::proxy::runtime::Runtime;
-use crate::store::{OrderStore, Pruned, StoreError};
+use crate::store::{Cutoff, OrderStore, Pruned, StoreError};
 
 /// Batches per run at most: a run that still finds work stops here and goes on at the next.
 const MAX_BATCHES: usize = 1_000;
@@ -17,9 +18,16 @@ pub(super) async fn run(current: Arc<ArcSwap<Runtime>>) {
     loop {
         let rt = current.load_full();
         let config = rt.config.retention.clone();
-        if let (Some(keep), Some(store)) = (config.keep, rt.orders.clone()) {
-            let cutoff =
-                now_ms().saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
+        if let (Some(keep), Some(paid_keep), Some(store)) =
+            (config.keep, config.paid_keep(), rt.orders.clone())
+        {
+            let before = |age: std::time::Duration| {
+                now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
+            };
+            let cutoff = Cutoff {
+                finished_ms: before(keep),
+                paid_ms: before(paid_keep),
+            };
             match prune(&store, cutoff, config.batch).await {
                 Ok(pruned) if pruned.total() > 0 => tracing::info!(
                     notifications = pruned.notifications,
@@ -38,10 +46,10 @@ pub(super) async fn run(current: Arc<ArcSwap<Runtime>>) {
 }
 
 /// Prunes batch after batch until nothing is left to prune (or [`MAX_BATCHES`]).
-pub async fn prune(store: &OrderStore, cutoff_ms: i64, batch: usize) -> Result<Pruned, StoreError> {
+pub async fn prune(store: &OrderStore, cutoff: Cutoff, batch: usize) -> Result<Pruned, StoreError> {
     let mut all = Pruned::default();
     for _ in 0..MAX_BATCHES {
-        let pruned = store.prune(cutoff_ms, batch).await?;
+        let pruned = store.prune(cutoff, batch).await?;
         all.notifications += pruned.notifications;
         all.refunds += pruned.refunds;
         all.pays += pruned.pays;

@@ -38,7 +38,7 @@ pub use outbox_rows::{
     OutboxStats,
 };
 pub use replay_rows::{ClaimAt, ReplayClaim};
-pub use retention_rows::Pruned;
+pub use retention_rows::{Cutoff, Pruned};
 pub use rows::{
     Abandoned, Attempt, Completion, Inserted, Joined, PaidBy, PayRow, RefundRow, RefundSettlement,
     RowState, StoreError,
@@ -53,6 +53,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::{StoreTarget, StoreUrl};
 use postgres::Postgres;
+use sql::now_ms;
 use sqlite::Sqlite;
 
 /// A handle on the order store; clones share it.
@@ -83,6 +84,7 @@ macro_rules! on_backend {
 }
 
 // After the macro: they use it.
+pub mod landing;
 mod outbox;
 mod replay;
 mod retention;
@@ -166,10 +168,22 @@ impl OrderStore {
         self.ready().await?;
         let mut row = row.into();
         (row.mch_no, row.mch_order_no) = (mch_no.to_owned(), mch_order_no.to_owned());
-        match &self.inner.backend {
+        let completion = match &self.inner.backend {
             Backend::Sqlite(b) => b.complete_pay(pay_order_id, row).await,
             Backend::Postgres(b) => b.complete_pay(pay_order_id, &row).await,
+        }?;
+        // A row written again is followed at once, like any new row (its entry may be `gone`
+        // since the row went away): not only by the sweep, minutes later.
+        if let Completion::Repaired(row) = &completion {
+            self.follow(
+                SettlementKind::Pay,
+                &row.mch_no,
+                &row.mch_order_no,
+                now_ms(),
+            )
+            .await;
         }
+        Ok(completion)
     }
 
     /// Joins `row`'s attempt (its own fields and token) to the pending row of its number, so
@@ -287,10 +301,20 @@ impl OrderStore {
         settlement: RefundSettlement,
     ) -> Result<Completion<RefundRow>, StoreError> {
         self.ready().await?;
-        match &self.inner.backend {
+        let completion = match &self.inner.backend {
             Backend::Sqlite(b) => b.settle_refund(settlement).await,
             Backend::Postgres(b) => b.settle_refund(&settlement).await,
+        }?;
+        if let Completion::Repaired(row) = &completion {
+            self.follow(
+                SettlementKind::Refund,
+                &row.mch_no,
+                &row.mch_refund_no,
+                now_ms(),
+            )
+            .await;
         }
+        Ok(completion)
     }
 
     /// The same as [`OrderStore::join_pay`] for a refund.

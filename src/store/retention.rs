@@ -8,14 +8,16 @@
 //! - a refund only once its settlement entry is `final` or `gone`, and no notification of it is
 //!   still undelivered;
 //! - a pay order on the same terms, and only once none of its refunds is left in the store
-//!   (refunds go first, so a pay order outlives them);
+//!   (refunds go first, so a pay order outlives them); a paid one (`success` at DaxPay) only once
+//!   older than the paid cut-off too (`[retention] keep_paid_days`): its channel still takes
+//!   refunds, and a refund needs the row to reach the upstream the order was made on;
 //! - attempts and a ledger entry only once their row is gone (else the sweep would enrol the row
 //!   again, or an old attempt's token would name a new order of the same number).
 //!
 //! On SQLite the file is then shrunk by incremental vacuum (`retention` turns it on once,
 //! rewriting the file, the first time it runs on a database created without it).
 
-use super::retention_rows::Pruned;
+use super::retention_rows::{Cutoff, Pruned};
 use super::rows::StoreError;
 use super::OrderStore;
 
@@ -38,11 +40,13 @@ pub(crate) mod sql {
          AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.kind = 'refund' \
          AND n.mch_no = r.mch_no AND n.order_id = r.refund_order_id AND n.status <> 'delivered') \
          ORDER BY r.created_at_ms LIMIT $2)";
+    /// A paid order (`success` at DaxPay) only once older than $3 too: refundable until then.
     pub(crate) const PRUNE_PAYS: &str = "DELETE FROM pay_orders \
          WHERE (mch_no, mch_order_no) IN (SELECT p.mch_no, p.mch_order_no FROM pay_orders p \
          JOIN settlements s ON s.kind = 'pay' AND s.mch_no = p.mch_no \
          AND s.number = p.mch_order_no \
          WHERE s.status IN ('final', 'gone') AND p.created_at_ms < $1 \
+         AND (s.dax_state IS NULL OR s.dax_state <> 'success' OR p.created_at_ms < $3) \
          AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.kind = 'pay' \
          AND n.mch_no = p.mch_no AND n.order_id = p.pay_order_id AND n.status <> 'delivered') \
          AND NOT EXISTS (SELECT 1 FROM refund_orders r WHERE r.mch_no = p.mch_no \
@@ -82,12 +86,17 @@ pub(crate) const PRUNE_ORDER: [&str; 6] = [
 impl OrderStore {
     /// Prunes at most `batch` rows of each kind that are finished and were created before
     /// `cutoff_ms` (the module doc says what "finished" means). Call again while it prunes.
-    pub async fn prune(&self, cutoff_ms: i64, batch: usize) -> Result<Pruned, StoreError> {
+    pub async fn prune(&self, cutoff: Cutoff, batch: usize) -> Result<Pruned, StoreError> {
         self.ready().await?;
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        let (cutoff_ms, paid_ms) = (cutoff.finished_ms, cutoff.paid_ms.min(cutoff.finished_ms));
         let mut counts = [0u64; 6];
         for (count, statement) in counts.iter_mut().zip(PRUNE_ORDER) {
-            *count = on_backend!(self, b => b.prune(statement, cutoff_ms, batch))?;
+            *count = if statement == sql::PRUNE_PAYS {
+                on_backend!(self, b => b.prune_paid(statement, cutoff_ms, batch, paid_ms))?
+            } else {
+                on_backend!(self, b => b.prune(statement, cutoff_ms, batch))?
+            };
         }
         let [refunds, pays, notifications, pay_attempts, refund_attempts, settlements] = counts;
         Ok(Pruned {

@@ -1,4 +1,4 @@
-//! What pruning reports (`super::retention` says what is pruned).
+//! What pruning is told (its cut-offs) and reports (`super::retention` says what is pruned).
 
 /// How many of each were pruned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,4 +15,12 @@ impl Pruned {
     pub fn total(&self) -> u64 {
         self.notifications + self.refunds + self.pays + self.attempts + self.settlements
     }
+}
+
+/// What is old enough to prune: finished rows created before `finished_ms`, and among pay orders,
+/// paid ones (refundable) only if also created before `paid_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoff {
+    pub finished_ms: i64,
+    pub paid_ms: i64,
 }

@@ -78,6 +78,22 @@ pub(crate) mod sql {
          FROM refund_orders r WHERE NOT EXISTS (SELECT 1 FROM settlements s \
          WHERE s.kind = 'refund' AND s.mch_no = r.mch_no AND s.number = r.mch_refund_no) \
          ON CONFLICT (kind, mch_no, number) DO NOTHING";
+    /// SQLite: the same, one batch of rows at a time (rowid in ($2, $3]), so that no statement
+    /// holds the database's one write lock for a scan of every row.
+    pub(crate) const ENROLL_MISSING_PAY_BATCH: &str = "INSERT INTO settlements (kind, mch_no, \
+         number, status, checks, next_check_at_ms, created_at_ms) \
+         SELECT 'pay', p.mch_no, p.mch_order_no, 'open', 0, $1, p.created_at_ms FROM pay_orders p \
+         WHERE p.rowid > $2 AND p.rowid <= $3 AND NOT EXISTS (SELECT 1 FROM settlements s \
+         WHERE s.kind = 'pay' AND s.mch_no = p.mch_no AND s.number = p.mch_order_no) \
+         ON CONFLICT (kind, mch_no, number) DO NOTHING";
+    pub(crate) const ENROLL_MISSING_REFUND_BATCH: &str = "INSERT INTO settlements (kind, mch_no, \
+         number, status, checks, next_check_at_ms, created_at_ms) \
+         SELECT 'refund', r.mch_no, r.mch_refund_no, 'open', 0, $1, r.created_at_ms \
+         FROM refund_orders r WHERE r.rowid > $2 AND r.rowid <= $3 AND NOT EXISTS \
+         (SELECT 1 FROM settlements s WHERE s.kind = 'refund' AND s.mch_no = r.mch_no \
+         AND s.number = r.mch_refund_no) ON CONFLICT (kind, mch_no, number) DO NOTHING";
+    pub(crate) const LAST_PAY_ROWID: &str = "SELECT max(rowid) FROM pay_orders";
+    pub(crate) const LAST_REFUND_ROWID: &str = "SELECT max(rowid) FROM refund_orders";
     pub(crate) const CLAIM_POSTGRES: &str = claim!(" FOR UPDATE SKIP LOCKED");
     pub(crate) const CLAIM_SQLITE: &str = claim!("");
     /// Only by the lease's owner, and only while open.

@@ -9,6 +9,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_attempts.sql")),
     (4, include_str!("migrations/0004_settlement.sql")),
     (5, include_str!("migrations/0005_replay.sql")),
+    (6, include_str!("migrations/0006_attempt_windows.sql")),
 ];
 
 /// The one thing the two backends spell differently in a migration: a generated 64-bit key.
@@ -62,6 +63,14 @@ pub(crate) const INSERT_PAY: &str = concat!(
     "INSERT INTO pay_orders (",
     pay_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+);
+/// A repair's insert: a row of the number written meanwhile (a new request's, or another
+/// instance's repair) is left to the completion that follows it.
+pub(crate) const REPAIR_PAY: &str = concat!(
+    "INSERT INTO pay_orders (",
+    pay_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+     ON CONFLICT DO NOTHING"
 );
 pub(crate) const PAY_BY_MCH_ORDER_NO: &str = concat!(
     "SELECT ",
@@ -153,6 +162,13 @@ pub(crate) const INSERT_REFUND: &str = concat!(
     "INSERT INTO refund_orders (",
     refund_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+);
+/// A repair's insert (see [`REPAIR_PAY`]).
+pub(crate) const REPAIR_REFUND: &str = concat!(
+    "INSERT INTO refund_orders (",
+    refund_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     ON CONFLICT DO NOTHING"
 );
 pub(crate) const REFUND_BY_MCH_REFUND_NO: &str = concat!(
     "SELECT ",

@@ -24,7 +24,8 @@ use super::call::{Job, Prepared, Translated};
 use crate::domain::ops::Close;
 use crate::domain::Failure;
 pub(super) use crate::notify::now_ms;
-use crate::store::{Attempt, OrderStore, StoreError};
+use crate::store::landing::Landing;
+use crate::store::{Attempt, OrderStore, SettlementKind, StoreError};
 
 /// An operation's use of the order store.
 pub(crate) trait Recorded: Translated {
@@ -106,4 +107,53 @@ fn nothing_created(failure: &Failure) -> bool {
         )
         // A channel failure leaves DaxPay's order behind (`progress`).
         && !matches!(failure, Failure::Refused { code: 20045 | 20080, .. })
+}
+
+/// Records what became of this attempt's call, for the requests of its number that come later
+/// (`replay::landing`): ended without a verified answer (it may still land until its window
+/// closes), or answered by DaxPay (it landed). Nothing is recorded for a call given up (its
+/// attempt is gone). A failure to record is logged: the attempt then counts as still sending
+/// until its send window is over, which only delays another request.
+async fn mark_landing<T>(
+    store: &OrderStore,
+    kind: SettlementKind,
+    (mch_no, number, attempt): (&str, &str, &str),
+    outcome: &Result<T, Failure>,
+) {
+    let now = now_ms();
+    let landing = match outcome {
+        Err(failure) if failure.outcome_unknown() => Landing::SentUntil(now),
+        _ => Landing::Answered(now),
+    };
+    if let Err(e) = store
+        .mark_landing(kind, mch_no, number, attempt, landing)
+        .await
+    {
+        not_recorded("attempt landing", e);
+    }
+}
+
+/// This attempt made nothing on DaxPay and will send nothing: it gives up (the row goes if no
+/// other request joined it).
+async fn give_up(
+    store: &OrderStore,
+    kind: SettlementKind,
+    mch_no: &str,
+    number: &str,
+    attempt: &str,
+) {
+    let given_up = match kind {
+        SettlementKind::Pay => store.abandon_pay(mch_no, number, attempt).await,
+        SettlementKind::Refund => store.abandon_refund(mch_no, number, attempt).await,
+    };
+    if let Err(e) = given_up {
+        not_recorded("attempt given up", e);
+    }
+}
+
+/// Whether this attempt's request ended having created nothing on DaxPay: refused before
+/// DaxPay acted, never sent, or a retry answered from a lookup (`EarlierOutcomeUnknown`: it
+/// sent nothing, or DaxPay refused what it sent).
+fn gives_up(failure: &Failure) -> bool {
+    nothing_created(failure) || matches!(failure, Failure::EarlierOutcomeUnknown)
 }

@@ -1,17 +1,25 @@
 //! Pay: one request per merchant order number (Jeepay's uniqueness is per merchant, DaxPay's per
 //! app), and what DaxPay will never return kept for the query and the notification.
 
-use super::{contended, down, new_attempt, not_recorded, nothing_created, store, Recorded};
+use super::{
+    contended, down, give_up, gives_up, mark_landing, new_attempt, not_recorded, store, Recorded,
+};
 use crate::domain::ops::{Paid, Pay};
 use crate::domain::Failure;
 use crate::proxy::call::{Job, Prepared};
-use crate::store::{Attempt, Inserted, Joined, PayRow, RowState};
+use crate::store::{Attempt, Inserted, Joined, PayRow, RowState, SettlementKind};
 
 impl Recorded for Pay {
     /// A number already answered is refused with Jeepay's words. A row left by a request whose
     /// outcome is unknown is joined: DaxPay's own uniqueness then decides (it answers 20044,
     /// `已存在`, if the first one created the order), and whichever request DaxPay accepted
     /// gives the row its fields.
+    ///
+    /// Unlike a refund's, a pay request that joins is sent at once, even while an earlier one
+    /// may still land: DaxPay keeps one pay order per `bizOrderNo` and app, under a lock, and
+    /// never runs a pay again (lifecycle.md §2.5: any existing order answers 20044 or 20043;
+    /// a channel failure leaves the order `progress`, and a later pay of the number is 20044),
+    /// so two sends can make at most one order, whichever lands first.
     async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
         let store = store(job)?;
         // Jeepay keeps the caller's address when the merchant gives none.
@@ -67,14 +75,19 @@ impl Recorded for Pay {
                     not_recorded("pay order", e);
                 }
             }
-            Err(failure) if nothing_created(failure) => {
+            Err(failure) if gives_up(failure) => {
                 let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_order_no);
-                if let Err(e) = store.abandon_pay(mch_no, number, &attempt.id).await {
-                    not_recorded("pay attempt given up", e);
-                }
+                give_up(store, SettlementKind::Pay, mch_no, number, &attempt.id).await;
+                return outcome;
             }
             Err(_) => {}
         }
+        let key = (
+            p.merchant.mch_no.as_str(),
+            p.op.mch_order_no.as_str(),
+            attempt.id.as_str(),
+        );
+        mark_landing(store, SettlementKind::Pay, key, &outcome).await;
         outcome
     }
 }

@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 use super::Recorded;
-use super::{contended, down, new_attempt, not_recorded, nothing_created, own_number, store};
+use super::{contended, down, new_attempt, not_recorded, own_number, store};
+use super::{give_up, gives_up, mark_landing};
 use crate::dialect::daxpay::answer::Answer;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::dialect::daxpay::ops::refund_query::refund_record;
@@ -16,7 +17,9 @@ use crate::domain::order::{Fen, RefundOrderStatus};
 use crate::domain::{Failure, Operation};
 use crate::notify::settle;
 use crate::proxy::call::{exchange, probe, Job, Prepared};
-use crate::store::{Attempt, Inserted, Joined, PaidBy, RefundRow, RefundSettlement, RowState};
+use crate::store::{
+    Attempt, Inserted, Joined, PaidBy, RefundRow, RefundSettlement, RowState, SettlementKind,
+};
 
 impl Recorded for Refund {
     /// A refund number already used is `商户退款订单号[…]已存在` and never reaches DaxPay's
@@ -67,7 +70,24 @@ impl Recorded for Refund {
                     match store.join_refund(&mine).await.map_err(down)? {
                         Joined::Joined(_) => {
                             p.attempt = Some(attempt);
-                            return joined(job, p).await;
+                            let joined = joined(job, p).await;
+                            if joined.is_err() {
+                                // Nothing will be sent for this attempt: it must not count as
+                                // a request that may land, nor keep the row alive.
+                                if let Some(attempt) = p.attempt.take() {
+                                    let (mch_no, number) =
+                                        (&p.merchant.mch_no, &p.op.mch_refund_no);
+                                    give_up(
+                                        store,
+                                        SettlementKind::Refund,
+                                        mch_no,
+                                        number,
+                                        &attempt.id,
+                                    )
+                                    .await;
+                                }
+                            }
+                            return joined;
                         }
                         Joined::Taken(_) => return Err(taken()),
                         Joined::Gone => continue,
@@ -89,17 +109,18 @@ impl Recorded for Refund {
             return outcome;
         };
         let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
-        let mut refunded = match outcome {
-            Ok(refunded) => refunded,
-            Err(failure) => {
-                if nothing_created(&failure) {
-                    if let Err(e) = store.abandon_refund(mch_no, number, &attempt.id).await {
-                        not_recorded("refund attempt given up", e);
-                    }
-                }
-                return Err(failure);
-            }
-        };
+        if matches!(&outcome, Err(failure) if gives_up(failure)) {
+            give_up(store, SettlementKind::Refund, mch_no, number, &attempt.id).await;
+            return outcome;
+        }
+        mark_landing(
+            store,
+            SettlementKind::Refund,
+            (mch_no, number, &attempt.id),
+            &outcome,
+        )
+        .await;
+        let mut refunded = outcome?;
         // This attempt as the store holds it: with what the store knew of the pay order.
         let mine = match store.refund_attempts(mch_no, number).await {
             Ok(attempts) => attempts
@@ -132,8 +153,27 @@ impl Recorded for Refund {
                 None
             }
         };
-        // DaxPay sends no callback for a refund that fails at once; Jeepay notifies it (3).
-        if let (RefundOrderStatus::Fail, Some(row)) = (refunded.status, row) {
+        // DaxPay sends no callback for a refund that fails at once; Jeepay notifies it (3) —
+        // once no other request of the number may still land (DaxPay 3.0 would run the failed
+        // refund again): until then the settlement worker keeps it open and notifies it later.
+        let others = match store
+            .attempt_windows(SettlementKind::Refund, mch_no, number)
+            .await
+        {
+            Ok(attempts) => settle::another_may_land(
+                attempts.as_ref(),
+                Some(&attempt.id),
+                p.upstream.request_expiry,
+            ),
+            Err(e) => {
+                not_recorded("refund attempts", e);
+                true
+            }
+        };
+        if others {
+            tracing::info!(mch_no = mch_no.as_str(), "{}", settle::MAY_STILL_LAND);
+        }
+        if let (RefundOrderStatus::Fail, Some(row), false) = (refunded.status, row, others) {
             let record = RefundRecord {
                 refund_no: refunded.refund_no.clone(),
                 biz_refund_no: refunded.biz_refund_no.clone(),
@@ -158,16 +198,44 @@ impl Recorded for Refund {
 
 /// A request that joined a number left pending by one whose outcome is unknown: DaxPay is asked
 /// first. A refund it holds was made by an earlier request (what DaxPay holds is recorded and,
-/// once final, notified: it sends no callback for a refund that failed at once); none, this
-/// request goes on.
-async fn joined(job: &Job<'_>, p: &Prepared<Refund>) -> Result<(), Failure> {
-    match probe(job, p).await? {
-        None => Ok(()),
-        Some(found) => {
-            learnt(job, p, &found).await;
-            Err(Failure::RefundExists(p.op.mch_refund_no.clone()))
+/// once final, notified: it sends no callback for a refund that failed at once). None: that is
+/// proof only once no earlier request of the number can land any more (`replay::landing`: a
+/// held request that lands after this one failed would make DaxPay 3.0 run the refund again,
+/// and a failed one re-run after its state 3 was notified); until then this request is answered
+/// unknown and nothing is sent. Any error here: the caller gives this attempt up.
+async fn joined(job: &Job<'_>, p: &mut Prepared<Refund>) -> Result<(), Failure> {
+    let store = store(job)?;
+    if let Some(found) = probe(job, p).await? {
+        // This request sent nothing: it is no candidate for what DaxPay made, so it gives up
+        // before what was found is recorded (else the row would look joined by several).
+        if let Some(attempt) = p.attempt.take() {
+            let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
+            give_up(store, SettlementKind::Refund, mch_no, number, &attempt.id).await;
         }
+        learnt(job, p, &found).await;
+        return Err(Failure::RefundExists(p.op.mch_refund_no.clone()));
     }
+    let mine = p.attempt.as_ref().map(|a| a.id.as_str());
+    let attempts = store
+        .attempt_windows(
+            SettlementKind::Refund,
+            &p.merchant.mch_no,
+            &p.op.mch_refund_no,
+        )
+        .await
+        .map_err(down)?;
+    // The row went away meanwhile: nothing to join; the merchant tries again.
+    if attempts.is_none()
+        || settle::another_may_land(attempts.as_ref(), mine, p.upstream.request_expiry)
+    {
+        tracing::info!(
+            mch_no = p.merchant.mch_no.as_str(),
+            "a refund number whose earlier request may still land: answered unknown, nothing sent"
+        );
+        metrics::counter!("paybridge_retries_unknown_total").increment(1);
+        return Err(Failure::EarlierOutcomeUnknown);
+    }
+    Ok(())
 }
 
 /// What a lookup found of this number's refund, recorded (a failure to is logged: the answer
@@ -183,8 +251,16 @@ pub(super) async fn learnt(job: &Job<'_>, p: &Prepared<Refund>, data: &Value) {
         _ => return,
     };
     let settled = settle::refund_final(store, &p.merchant, &p.op.mch_refund_no, record, None);
-    if let Err(e) = settled.await {
-        not_recorded("refund learnt by lookup", e);
+    match settled.await {
+        Ok(settle::Settled::Done) => {}
+        Ok(settle::Settled::LeftOpen(why)) => {
+            tracing::info!(
+                mch_no = p.merchant.mch_no.as_str(),
+                why,
+                "refund learnt by lookup left open"
+            )
+        }
+        Err(e) => not_recorded("refund learnt by lookup", e),
     }
 }
 

@@ -60,8 +60,14 @@ impl Recorded for RefundQuery {
                     record.clone(),
                     None,
                 );
-                if let Err(e) = settled.await {
-                    not_recorded("refund learnt by query", e);
+                match settled.await {
+                    Ok(crate::notify::settle::Settled::Done) => {}
+                    Ok(crate::notify::settle::Settled::LeftOpen(why)) => tracing::info!(
+                        mch_no = p.merchant.mch_no.as_str(),
+                        why,
+                        "refund learnt by query left open"
+                    ),
+                    Err(e) => not_recorded("refund learnt by query", e),
                 }
             }
         }

@@ -283,30 +283,25 @@ impl Postgres {
         pay_order_id: &str,
         row: &PayRow,
     ) -> Result<Completion<PayRow>, StoreError> {
-        let completed = self
-            .execute_with(
-                sql::COMPLETE_PAY,
-                &[
-                    &row.mch_no,
-                    &row.mch_order_no,
-                    &pay_order_id,
-                    &row.way_code,
-                    &row.currency,
-                    &row.client_ip,
-                    &row.amount_fen,
-                    &row.subject,
-                    &row.body,
-                    &row.ext_param,
-                    &row.notify_url,
-                    &row.return_url,
-                    &row.upstream,
-                    &row.created_at_ms,
-                    &row.token,
-                    &row.attempt,
-                ],
-            )
-            .await?
-            == 1;
+        let complete: [&(dyn ToSql + Sync); 16] = [
+            &row.mch_no,
+            &row.mch_order_no,
+            &pay_order_id,
+            &row.way_code,
+            &row.currency,
+            &row.client_ip,
+            &row.amount_fen,
+            &row.subject,
+            &row.body,
+            &row.ext_param,
+            &row.notify_url,
+            &row.return_url,
+            &row.upstream,
+            &row.created_at_ms,
+            &row.token,
+            &row.attempt,
+        ];
+        let completed = self.execute_with(sql::COMPLETE_PAY, &complete).await? == 1;
         let done = PayRow {
             pay_order_id: Some(pay_order_id.to_owned()),
             state: RowState::Created,
@@ -323,11 +318,14 @@ impl Postgres {
             let outcome = match one(&tx, sql::PAY_BY_MCH_ORDER_NO, &key).await? {
                 Some(now) => Completion::Conflict(read_pay(&now)?),
                 None => {
-                    // The row is gone: written again, complete, from the attempt's fields.
+                    // The row is gone: written again, complete, from the attempt's fields. An
+                    // insert of the number by another transaction meanwhile (a new request, or
+                    // another instance's repair) is waited for, not a unique violation: the
+                    // completion is then applied to that row, as to any other.
                     let state = done.state.as_str();
-                    run(
+                    let repaired = run(
                         &tx,
-                        sql::INSERT_PAY,
+                        sql::REPAIR_PAY,
                         &[
                             &done.mch_no,
                             &done.app_id,
@@ -349,11 +347,28 @@ impl Postgres {
                             &done.attempt,
                         ],
                     )
-                    .await?;
-                    if let Some(a) = pay_attempt(&done) {
-                        run(&tx, a.statement, &a.params).await?;
+                    .await?
+                        == 1;
+                    let outcome =
+                        if repaired {
+                            Completion::Repaired(done.clone())
+                        } else if run(&tx, sql::COMPLETE_PAY, &complete).await? == 1 {
+                            Completion::Completed(done.clone())
+                        } else {
+                            match one(&tx, sql::PAY_BY_MCH_ORDER_NO, &key).await? {
+                                Some(now) => Completion::Conflict(read_pay(&now)?),
+                                None => return Err(StoreError::Unavailable(
+                                    "pay order written and removed during its repair; try again"
+                                        .to_owned(),
+                                )),
+                            }
+                        };
+                    if !matches!(outcome, Completion::Conflict(_)) {
+                        if let Some(a) = pay_attempt(&done) {
+                            run(&tx, a.statement, &a.params).await?;
+                        }
                     }
-                    Completion::Repaired(done.clone())
+                    outcome
                 }
             };
             tx.commit().await.map_err(unavailable)?;
@@ -365,6 +380,15 @@ impl Postgres {
     pub(crate) async fn settle_refund(
         &self,
         s: &RefundSettlement,
+    ) -> Result<Completion<RefundRow>, StoreError> {
+        self.settle_refund_with(s, true).await
+    }
+
+    /// `repair`: a missing row is written again from the attempt (else: `Missing`).
+    async fn settle_refund_with(
+        &self,
+        s: &RefundSettlement,
+        repair: bool,
     ) -> Result<Completion<RefundRow>, StoreError> {
         bounded(async {
             let mut client = self.client().await?;
@@ -423,6 +447,7 @@ impl Postgres {
             ) {
                 (Some(now), _) if completed => Completion::Completed(read_refund(&now)?),
                 (Some(now), _) => Completion::Conflict(read_refund(&now)?),
+                (None, Some(_)) if !repair => Completion::Missing,
                 (None, Some(a)) => {
                     let repaired = RefundRow {
                         refund_order_id: s.refund_order_id.clone(),
@@ -435,9 +460,12 @@ impl Postgres {
                         repaired.state.as_str(),
                         repaired.status.map(refund_status_text),
                     );
-                    run(
+                    // As for a pay order: a row of the number inserted meanwhile by another
+                    // transaction is waited for and left as it is (the next look settles it),
+                    // never a unique violation that loses DaxPay's outcome.
+                    let inserted = run(
                         &tx,
-                        sql::INSERT_REFUND,
+                        sql::REPAIR_REFUND,
                         &[
                             &repaired.mch_no,
                             &repaired.app_id,
@@ -457,7 +485,12 @@ impl Postgres {
                             &status,
                         ],
                     )
-                    .await?;
+                    .await?
+                        == 1;
+                    if !inserted {
+                        tx.commit().await.map_err(unavailable)?;
+                        return self.settle_refund_again(s).await;
+                    }
                     if let Some(a) = refund_attempt(&repaired) {
                         run(&tx, a.statement, &a.params).await?;
                     }
@@ -469,6 +502,28 @@ impl Postgres {
             Ok(outcome)
         })
         .await
+    }
+
+    /// A refund repair found its number written meanwhile: settled once more, now against that
+    /// row (completed, or a conflict); a row gone yet again is reported, not retried for ever.
+    async fn settle_refund_again(
+        &self,
+        s: &RefundSettlement,
+    ) -> Result<Completion<RefundRow>, StoreError> {
+        match Box::pin(self.settle_refund_with(s, false)).await? {
+            Completion::Missing => Err(StoreError::Unavailable(
+                "refund written and removed during its repair; try again".to_owned(),
+            )),
+            completion => {
+                // Completed with the accepted attempt's fields: its token must name it.
+                if let (Completion::Completed(_), Some(a)) =
+                    (&completion, s.attempt.as_ref().and_then(refund_attempt))
+                {
+                    self.execute_with(a.statement, &a.params).await?;
+                }
+                Ok(completion)
+            }
+        }
     }
 
     pub(crate) async fn refund_attempts(

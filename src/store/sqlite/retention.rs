@@ -24,6 +24,22 @@ impl Sqlite {
         .await
     }
 
+    /// [`Self::prune`] with the paid orders' cut-off (`$3`).
+    pub(crate) async fn prune_paid(
+        &self,
+        statement: &'static str,
+        cutoff_ms: i64,
+        batch: i64,
+        paid_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.call(move |conn| {
+            exec(conn, statement, params![cutoff_ms, batch, paid_ms])
+                .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
+                .map_err(unavailable)
+        })
+        .await
+    }
+
     pub(crate) async fn reclaim_space(&self) -> Result<(), StoreError> {
         self.call(|conn| {
             // 2 = INCREMENTAL. A database created without it needs one VACUUM to switch

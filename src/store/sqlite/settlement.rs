@@ -11,6 +11,9 @@ use crate::store::settlement_rows::{
     CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus,
 };
 
+/// Rows of the orders tables looked at per statement of the sweep.
+const SWEEP_BATCH: i64 = 1_000;
+
 impl Sqlite {
     pub(crate) async fn enroll(
         &self,
@@ -33,18 +36,37 @@ impl Sqlite {
         .await
     }
 
+    /// A batch of rows at a time, each its own short statement (the write lock is held for one
+    /// batch, through the primary key's range and the ledger's unique index, and released
+    /// between batches so requests go on).
     pub(crate) async fn enroll_missing(&self, due_at_ms: i64) -> Result<u64, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.immediate().map_err(unavailable)?;
-            let pay =
-                exec(conn, sql::ENROLL_MISSING_PAY, params![due_at_ms]).map_err(unavailable)?;
-            let refund =
-                exec(conn, sql::ENROLL_MISSING_REFUND, params![due_at_ms]).map_err(unavailable)?;
-            let reopened = exec(conn, sql::REOPEN_GONE, params![due_at_ms]).map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(u64::try_from(pay + refund + reopened).unwrap_or(u64::MAX))
-        })
-        .await
+        let mut enrolled = 0usize;
+        for (last, batch) in [
+            (sql::LAST_PAY_ROWID, sql::ENROLL_MISSING_PAY_BATCH),
+            (sql::LAST_REFUND_ROWID, sql::ENROLL_MISSING_REFUND_BATCH),
+        ] {
+            let last: i64 = self
+                .call(move |conn| {
+                    query_one(conn, last, [], |r| r.get::<_, Option<i64>>(0))
+                        .map(Option::unwrap_or_default)
+                        .map_err(read_error)
+                })
+                .await?;
+            let mut from = 0i64;
+            while from < last {
+                let to = from.saturating_add(SWEEP_BATCH);
+                enrolled += self
+                    .call(move |conn| {
+                        exec(conn, batch, params![due_at_ms, from, to]).map_err(unavailable)
+                    })
+                    .await?;
+                from = to;
+            }
+        }
+        enrolled += self
+            .call(move |conn| exec(conn, sql::REOPEN_GONE, params![due_at_ms]).map_err(unavailable))
+            .await?;
+        Ok(u64::try_from(enrolled).unwrap_or(u64::MAX))
     }
 
     pub(crate) async fn claim_settlements(
