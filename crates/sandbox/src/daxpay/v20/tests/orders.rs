@@ -262,3 +262,48 @@ async fn shape_a_answers_bad_bodies_and_signatures() {
     );
     assert_eq!(sb.order_status("P1"), Some(OrderStatus::Progress));
 }
+
+#[tokio::test]
+async fn every_pay_and_refund_status_reads_back() {
+    use crate::order::RefundStatus;
+    let sign_type = SignType::HmacSha256;
+    let mut orders = Vec::new();
+    for (i, status) in [
+        OrderStatus::Progress,
+        OrderStatus::Success,
+        OrderStatus::Close,
+        OrderStatus::Cancel,
+        OrderStatus::Fail,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut o = paid(&format!("P{i}"), &format!("B{i}"), 1230);
+        o.status = status;
+        orders.push(o);
+    }
+    for (i, refund) in RefundStatus::ALL.into_iter().enumerate() {
+        let mut o = paid(&format!("R{i}"), &format!("BR{i}"), 1230);
+        o.refund_status = refund;
+        orders.push(o);
+    }
+    let sb = sandbox(sign_type, orders.clone());
+    for o in &orders {
+        let answer = call(
+            &sb,
+            sign_type,
+            "/unipay/query/payOrder",
+            json!({"orderNo": o.order_no}),
+        )
+        .await;
+        let data = ok_data(sign_type, &answer);
+        assert_eq!(data["status"], o.status.as_str(), "{answer}");
+        assert_eq!(data["refundStatus"], o.refund_status.as_str(), "{answer}");
+        let balance = if o.refund_status == RefundStatus::Refunded {
+            0
+        } else {
+            1230
+        };
+        assert_eq!(data["refundableBalance"], balance, "{answer}");
+    }
+}
