@@ -230,6 +230,8 @@ struct World {
     /// The order store paybridge uses, opened on the same file.
     store: OrderStore,
     merchant: Merchant,
+    /// paybridge's configuration, for a second instance on the same store.
+    toml: String,
     /// The merchant endpoint's base URL.
     notify: String,
     _sandbox: Running,
@@ -274,6 +276,7 @@ impl World {
             + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n"
             + extra;
         let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
+        let toml = toml.clone();
         let gateway = paybridge::proxy::Gateway::new(config.clone());
         gateway.start_notifier();
         if extra.contains("[settlement]") {
@@ -293,9 +296,21 @@ impl World {
             store: OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap(),
             merchant,
             notify: format!("http://{merchant_addr}"),
+            toml,
             _sandbox: sb,
             _dir: dir,
         }
+    }
+
+    /// A second paybridge on the same store and relay that only runs the settlement worker,
+    /// started once the requests of a test are done (its queries then come in a known order).
+    fn start_settlement_worker(&self) {
+        let toml = format!(
+            "{}\n[settlement]\nfirst_check_after_ms = 10\nmax_interval_ms = 50\npoll_ms = 10\n",
+            self.toml
+        );
+        let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
+        paybridge::proxy::Gateway::new(config).start_settlement();
     }
 
     /// Sends `body` to `path` in the background.
@@ -514,4 +529,104 @@ async fn f2_a_request_daxpays_record_cannot_tell_from_the_maker_is_answered_unkn
         .unwrap();
     assert_eq!(row.state, RowState::Created);
     assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store's list of a number's pay attempts, on both backends
+// ---------------------------------------------------------------------------------------------
+
+fn attempt_row(id: &str, created_at_ms: i64, notify: &str, ext: &str) -> paybridge::store::PayRow {
+    paybridge::store::PayRow {
+        mch_no: "M1".to_owned(),
+        app_id: "app1".to_owned(),
+        mch_order_no: "S1".to_owned(),
+        pay_order_id: None,
+        way_code: "WX_NATIVE".to_owned(),
+        currency: "cny".to_owned(),
+        client_ip: None,
+        amount_fen: 100,
+        subject: "s".to_owned(),
+        body: "b".to_owned(),
+        ext_param: Some(ext.to_owned()),
+        notify_url: Some(notify.to_owned()),
+        return_url: None,
+        upstream: "daxpay".to_owned(),
+        created_at_ms,
+        state: RowState::Pending,
+        token: Some(format!("tok-{id}")),
+        attempt: Some(id.to_owned()),
+    }
+}
+
+/// Every attempt of a number, oldest first, each with its own fields and the row's state.
+async fn pay_attempts_are_listed(store: OrderStore) {
+    let (a, b) = (
+        attempt_row("a", 1_000, "/a", "x"),
+        attempt_row("b", 2_000, "/b", "y"),
+    );
+    store.insert_pay(&a).await.unwrap();
+    store.join_pay(&b).await.unwrap();
+    let listed = store.pay_attempts("M1", "S1").await.unwrap();
+    assert_eq!(listed, vec![a.clone(), b.clone()]);
+    store.complete_pay("M1", "S1", "P9", &a).await.unwrap();
+    let listed = store.pay_attempts("M1", "S1").await.unwrap();
+    assert!(listed
+        .iter()
+        .all(|r| r.state == RowState::Created && r.pay_order_id.as_deref() == Some("P9")));
+    assert_eq!(listed[1].notify_url.as_deref(), Some("/b"));
+    assert!(store.pay_attempts("M1", "S2").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn pay_attempts_are_listed_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/orders.sqlite", dir.path().display());
+    pay_attempts_are_listed(OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn pay_attempts_are_listed_on_postgres() {
+    let Some(url) = postgres_database("pay_attempts").await else {
+        return;
+    };
+    pay_attempts_are_listed(OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap()).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The settlement worker settles a row several requests joined when DaxPay's record names one
+// ---------------------------------------------------------------------------------------------
+
+/// A made the order, B (other fields) joined; neither learnt anything (both lookups failed).
+/// The worker finds DaxPay's order, whose amount and extParam are A's: the row becomes A's at
+/// once, not left open for a callback that an unpaid order never sends.
+#[tokio::test]
+async fn the_worker_settles_a_joined_pay_row_with_the_request_daxpays_record_names() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    lost(&mut w, pay("W1", "900", &to_a, "a")).await;
+    lost(&mut w, pay("W1", "900", &to_b, "b")).await;
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "W1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, RowState::Pending);
+
+    w.start_settlement_worker();
+    for _ in 0..20 {
+        w.relay.next(PAY_QUERY).await.forward();
+        let row = w
+            .store
+            .pay_by_mch_order_no(JEEPAY_MCH, "W1")
+            .await
+            .unwrap()
+            .unwrap();
+        if row.state == RowState::Created {
+            assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+            assert_eq!(row.ext_param.as_deref(), Some("a"));
+            return;
+        }
+    }
+    panic!("the worker left the row open");
 }

@@ -178,9 +178,10 @@ pub(crate) async fn apply(store: &OrderStore, view: &View) -> Result<(), String>
             row.state == RowState::Pending,
         ),
     };
-    // A pending row that several requests joined: DaxPay acted on one of them, and nothing here
-    // says which (the fields of one may not be the other's). The accepted request's own answer
-    // or callback (its token) settles it; until then the entry stays open and is looked at again.
+    // A pending row that several requests joined: DaxPay acted on one of them. A pay order's
+    // amount and `attach` name it when no other request alike matches (`settle::pay_maker`);
+    // otherwise (and for a refund) nothing here says which, and the accepted request's own
+    // answer or callback (its token) settles it: until then the entry stays open.
     if pending
         && store
             .live_attempts(kind, mch_no, number)
@@ -188,7 +189,18 @@ pub(crate) async fn apply(store: &OrderStore, view: &View) -> Result<(), String>
             .map_err(|e| e.to_string())?
             > 1
     {
-        return Err(settle::SEVERAL_JOINED.to_owned());
+        let Seen::Pay(row, order) = &view.seen else {
+            return Err(settle::SEVERAL_JOINED.to_owned());
+        };
+        let maker = settle::pay_maker(store, &row.mch_no, &row.mch_order_no, order)
+            .await
+            .map_err(|e| e.to_string())?;
+        let settle::PayMaker::Attempt(maker) = maker else {
+            return Err(settle::SEVERAL_JOINED.to_owned());
+        };
+        return intake::settle_pay(store, merchant, &maker, order.clone())
+            .await
+            .map_err(|why| why.label().to_owned());
     }
     match &view.seen {
         Seen::Pay(row, order) => intake::settle_pay(store, merchant, row, order.clone())
