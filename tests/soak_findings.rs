@@ -605,27 +605,50 @@ async fn the_worker_settles_a_joined_pay_row_with_the_request_daxpays_record_nam
     let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
     lost(&mut w, pay("W1", "900", &to_a, "a")).await;
     lost(&mut w, pay("W1", "900", &to_b, "b")).await;
+    let row = settled_by_the_worker(&mut w, "W1").await;
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+    assert_eq!(row.ext_param.as_deref(), Some("a"));
+}
+
+/// The merchant sent the same order twice (a new reqTime): one request sent again. The row
+/// takes the first's fields (its createdAt), as Jeepay would report the order.
+#[tokio::test]
+async fn the_worker_settles_a_row_of_alike_requests_with_the_first() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let to_a = format!("{}/a", w.notify);
+    lost(&mut w, pay("W2", "900", &to_a, "a")).await;
+    let first = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "W2")
+        .await
+        .unwrap()
+        .unwrap();
+    lost(&mut w, pay("W2", "900", &to_a, "a")).await;
+    let row = settled_by_the_worker(&mut w, "W2").await;
+    assert_eq!(row.created_at_ms, first.created_at_ms);
+    assert_eq!(row.token, first.token);
+}
+
+/// Starts a settlement worker and forwards its queries until the row `no` is created.
+async fn settled_by_the_worker(w: &mut World, no: &str) -> paybridge::store::PayRow {
     let row = w
         .store
-        .pay_by_mch_order_no(JEEPAY_MCH, "W1")
+        .pay_by_mch_order_no(JEEPAY_MCH, no)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(row.state, RowState::Pending);
-
     w.start_settlement_worker();
     for _ in 0..20 {
         w.relay.next(PAY_QUERY).await.forward();
         let row = w
             .store
-            .pay_by_mch_order_no(JEEPAY_MCH, "W1")
+            .pay_by_mch_order_no(JEEPAY_MCH, no)
             .await
             .unwrap()
             .unwrap();
         if row.state == RowState::Created {
-            assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
-            assert_eq!(row.ext_param.as_deref(), Some("a"));
-            return;
+            return row;
         }
     }
     panic!("the worker left the row open");

@@ -17,6 +17,7 @@
 //!   completed, is logged and counted (`paybridge_store_row_faults_total`), never dropped.
 
 use crate::config::Merchant;
+use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::RefundRecord;
 use crate::domain::order::{PayOrder, RefundOrderStatus};
 use crate::replay::landing::{attempt_window, Window};
@@ -58,28 +59,35 @@ pub enum PayMaker {
     NoMatch,
 }
 
-/// Which attempt of `(mch_no, mch_order_no)` DaxPay's `order` was made from. DaxPay keeps one
-/// order per `bizOrderNo` and never runs a pay again (lifecycle.md §2.5), so its amount and
-/// `attach` are its maker's; requests alike in every field the merchant sees (a merchant's
-/// retry with a new `reqTime`) are one request sent again, and the oldest of them stands for
-/// them all.
+/// Which attempt of `(mch_no, mch_order_no)` DaxPay's `order` (read from `version`) was made
+/// from. DaxPay 3.x keeps one order per `bizOrderNo` and never runs a pay again (lifecycle.md
+/// §2.5), so its amount and `attach` are its maker's; requests alike in every field the
+/// merchant sees (a merchant's retry with a new `reqTime`) are one request sent again, and the
+/// oldest of them stands for them all. DaxPay 2.0 returns no `attach` and overwrites a
+/// `progress` order's `notifyUrl` and `attach` with a later pay's (lifecycle-2.0.md §3.2 step
+/// 6): its record names the maker only when the number had a single request.
 pub async fn pay_maker(
     store: &OrderStore,
-    mch_no: &str,
-    mch_order_no: &str,
+    (mch_no, mch_order_no): (&str, &str),
     order: &PayOrder,
+    version: Version,
 ) -> Result<PayMaker, StoreError> {
     let attempts = store.pay_attempts(mch_no, mch_order_no).await?;
-    Ok(maker_among(attempts, order))
+    Ok(match version {
+        Version::V2_0 if attempts.len() > 1 => PayMaker::Unclear,
+        Version::V2_0 => maker_among(attempts, order, false),
+        Version::V3_0 | Version::V3_0Beta => maker_among(attempts, order, true),
+    })
 }
 
-/// [`pay_maker`] among `attempts` (oldest first).
-fn maker_among(attempts: Vec<PayRow>, order: &PayOrder) -> PayMaker {
+/// [`pay_maker`] among `attempts` (oldest first); `by_attach`: DaxPay's record has the
+/// `attach` it was made with.
+fn maker_among(attempts: Vec<PayRow>, order: &PayOrder, by_attach: bool) -> PayMaker {
     let blank = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
     let attach = blank(order.attach.as_deref());
     let mut makers = attempts.into_iter().filter(|a| {
         u64::try_from(a.amount_fen).ok() == Some(order.amount.0)
-            && blank(a.ext_param.as_deref()) == attach
+            && (!by_attach || blank(a.ext_param.as_deref()) == attach)
     });
     let Some(first) = makers.next() else {
         return PayMaker::NoMatch;
@@ -376,7 +384,7 @@ mod tests {
         let a2 = attempt("a2", 100, Some("x"), "/A");
         let c = attempt("c", 100, Some("x"), "/C");
         let who = |attempts: &[&PayRow], o: &PayOrder| {
-            maker_among(attempts.iter().map(|r| (*r).clone()).collect(), o)
+            maker_among(attempts.iter().map(|r| (*r).clone()).collect(), o, true)
         };
         assert_eq!(
             who(&[&a, &b], &order(100, Some("y"))),

@@ -5,6 +5,7 @@ use super::{
     contended, down, give_up, gives_up, mark_landing, new_attempt, not_recorded, store, Recorded,
 };
 use crate::dialect::daxpay::ops::pay_query::pay_order;
+use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::{Paid, Pay};
 use crate::domain::Failure;
 use crate::notify::intake::settle_pay;
@@ -125,6 +126,13 @@ async fn whose(
     attempt: &Attempt,
     found: &serde_json::Value,
 ) -> Whose {
+    // DaxPay 2.0 repeats a pay on its `progress` order with the later request's notifyUrl and
+    // attach (lifecycle-2.0.md §3.2 step 6), and its query has no attach: what it holds is the
+    // last request that landed, as before.
+    let version = p.upstream.version();
+    if version == Version::V2_0 {
+        return Whose::This;
+    }
     let Ok(order) = pay_order(found, &p.source()) else {
         return Whose::Unclear;
     };
@@ -141,21 +149,23 @@ async fn whose(
                 _ => Whose::Another,
             });
         }
-        Ok::<_, StoreError>(match pay_maker(store, mch_no, number, &order).await? {
-            PayMaker::Attempt(maker) if told_alike(&maker, &this) => Whose::This,
-            PayMaker::Attempt(maker) => {
-                if let Err(why) = settle_pay(store, &p.merchant, &maker, order.clone()).await {
-                    tracing::warn!(
-                        why = why.label(),
-                        "another request's order is not recorded: the settlement worker will"
-                    );
+        Ok::<_, StoreError>(
+            match pay_maker(store, (mch_no, number), &order, version).await? {
+                PayMaker::Attempt(maker) if told_alike(&maker, &this) => Whose::This,
+                PayMaker::Attempt(maker) => {
+                    if let Err(why) = settle_pay(store, &p.merchant, &maker, order.clone()).await {
+                        tracing::warn!(
+                            why = why.label(),
+                            "another request's order is not recorded: the settlement worker will"
+                        );
+                    }
+                    Whose::Another
                 }
-                Whose::Another
-            }
-            PayMaker::Unclear => Whose::Unclear,
-            // Made from no request paybridge keeps: this one's fields are not DaxPay's.
-            PayMaker::NoMatch => Whose::Another,
-        })
+                PayMaker::Unclear => Whose::Unclear,
+                // Made from no request paybridge keeps: this one's fields are not DaxPay's.
+                PayMaker::NoMatch => Whose::Another,
+            },
+        )
     };
     looked.await.unwrap_or_else(|e| {
         not_recorded("pay order lookup", e);

@@ -57,7 +57,8 @@ async fn kept(
     if !pending {
         return Ok(None);
     }
-    let PayMaker::Attempt(maker) = pay_maker(store, mch_no, number, order).await? else {
+    let version = p.upstream.version();
+    let PayMaker::Attempt(maker) = pay_maker(store, (mch_no, number), order, version).await? else {
         // Unclear (or nobody's): the fields of no request rather than another request's.
         return Ok(None);
     };
