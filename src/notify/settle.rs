@@ -49,8 +49,8 @@ pub async fn record_pay(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PayMaker {
     /// This attempt: the only one (or the oldest of several alike) whose amount and `extParam`
-    /// are DaxPay's.
-    Attempt(PayRow),
+    /// are DaxPay's (boxed: a row is a dozen strings).
+    Attempt(Box<PayRow>),
     /// Several attempts match DaxPay's record but differ in what the merchant is told (the
     /// notify URL, the way code, ...): nothing says which one DaxPay acted on; its callback's
     /// token will.
@@ -93,7 +93,7 @@ fn maker_among(attempts: Vec<PayRow>, order: &PayOrder, by_attach: bool) -> PayM
         return PayMaker::NoMatch;
     };
     if makers.all(|other| told_alike(&first, &other)) {
-        PayMaker::Attempt(first)
+        PayMaker::Attempt(Box::new(first))
     } else {
         PayMaker::Unclear
     }
@@ -388,22 +388,22 @@ mod tests {
         };
         assert_eq!(
             who(&[&a, &b], &order(100, Some("y"))),
-            PayMaker::Attempt(b.clone())
+            PayMaker::Attempt(Box::new(b.clone()))
         );
         assert_eq!(
             who(&[&a, &b], &order(100, Some("x"))),
-            PayMaker::Attempt(a.clone())
+            PayMaker::Attempt(Box::new(a.clone()))
         );
         assert_eq!(
             who(&[&a, &a2], &order(100, Some("x"))),
-            PayMaker::Attempt(a.clone())
+            PayMaker::Attempt(Box::new(a.clone()))
         );
         assert_eq!(who(&[&a, &c], &order(100, Some("x"))), PayMaker::Unclear);
         assert_eq!(who(&[&a, &b], &order(200, Some("x"))), PayMaker::NoMatch);
         let none = attempt("n", 100, Some(""), "/N");
         assert_eq!(
             who(&[&none], &order(100, None)),
-            PayMaker::Attempt(none.clone())
+            PayMaker::Attempt(Box::new(none.clone()))
         );
     }
 
