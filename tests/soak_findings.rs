@@ -47,6 +47,12 @@ enum Decision {
     },
     /// Answered without reaching DaxPay.
     Answer(StatusCode, String),
+    /// Answered 502 at once; sent on to DaxPay only once `release` fires (DaxPay acts after
+    /// paybridge gave up), `landed` fired when DaxPay answered.
+    LandLater {
+        release: oneshot::Receiver<()>,
+        landed: oneshot::Sender<()>,
+    },
 }
 
 /// A steered call, waiting for the test's decision.
@@ -68,6 +74,15 @@ impl Arrival {
             release: None,
             lose: true,
         });
+    }
+
+    /// Lost now, landing on DaxPay when the first returned sender fires; the receiver
+    /// resolves once DaxPay acted.
+    fn land_later(self) -> (oneshot::Sender<()>, oneshot::Receiver<()>) {
+        let (release_tx, release) = oneshot::channel();
+        let (landed, landed_rx) = oneshot::channel();
+        self.decide(Decision::LandLater { release, landed });
+        (release_tx, landed_rx)
     }
 
     fn answer(self, status: StatusCode, body: &str) {
@@ -112,6 +127,15 @@ impl Relay {
                 };
                 let (status, answer) = match decision {
                     Decision::Answer(status, body) => (status, Bytes::from(body)),
+                    Decision::LandLater { release, landed } => {
+                        tokio::spawn(async move {
+                            if release.await.is_ok() {
+                                forward(sandbox, &path, body).await;
+                                let _ = landed.send(());
+                            }
+                        });
+                        (StatusCode::BAD_GATEWAY, Bytes::new())
+                    }
                     Decision::Forward { release, lose } => {
                         let answered = forward(sandbox, &path, body).await;
                         if let Some(release) = release {
@@ -652,4 +676,80 @@ async fn settled_by_the_worker(w: &mut World, no: &str) -> paybridge::store::Pay
         }
     }
     panic!("the worker left the row open");
+}
+
+// ---------------------------------------------------------------------------------------------
+// F3. A refund retry with other fields while the first request may still land
+// ---------------------------------------------------------------------------------------------
+
+const REFUND: &str = "/unipay/refund";
+const REFUND_QUERY: &str = "/unipay/query/refundOrder";
+
+fn refund(order: &str, no: &str, notify: &str, ext: &str) -> Value {
+    jeepay_body(&[
+        ("mchOrderNo", order),
+        ("mchRefundNo", no),
+        ("refundAmount", "3947"),
+        ("currency", "cny"),
+        ("refundReason", "SANDBOX_REFUND_FAIL"),
+        ("notifyUrl", notify),
+        ("extParam", ext),
+    ])
+}
+
+/// The soak's trail: refund A is held on its way and lands after paybridge gave up (DaxPay
+/// fails it at the channel); B, under the same number with another notifyUrl and extParam,
+/// comes meanwhile. B is never sent (A may still land: DaxPay 3.0 would run the failed refund
+/// again) and is answered unknown, not "state 3"; the refund, its query and its state-3
+/// notification are A's. (The soak's binary predated the rule that holds B back.)
+#[tokio::test]
+async fn f3_a_refund_retry_with_other_fields_is_not_told_the_earlier_requests_outcome() {
+    let mut w = World::start(&[PAY, REFUND, REFUND_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    let paid = w.send("/api/pay/unifiedOrder", pay("F3", "4385", &to_a, "p"));
+    w.relay.next(PAY).await.forward();
+    let paid = paid.await.unwrap();
+    assert_eq!(paid["code"], 0, "{paid}");
+    w.sandbox.pay_order("F3").unwrap();
+    let (path, _) = w.merchant.first().await;
+    assert_eq!(path, "/a", "the pay notification");
+
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("F3", "F3R0", &to_a, "fs21395"),
+    );
+    let (release, landed) = w.relay.next(REFUND).await.land_later();
+    w.relay.next(REFUND_QUERY).await.forward();
+    assert_eq!(a.await.unwrap()["code"], 10);
+
+    let b = w.send(
+        "/api/refund/refundOrder",
+        refund("F3", "F3R0", &to_b, "fs21586"),
+    );
+    w.relay.next(REFUND_QUERY).await.forward();
+    let answer = b.await.unwrap();
+    assert_eq!(answer["code"], 10, "B is not told A's outcome: {answer}");
+    assert_eq!(answer["msg"], EARLIER_UNKNOWN, "{answer}");
+
+    // A lands: DaxPay fails it. The refund query learns it: A's fields, A's notification.
+    release.send(()).unwrap();
+    landed.await.unwrap();
+    let query = w.send("/api/refund/query", jeepay_body(&[("mchRefundNo", "F3R0")]));
+    w.relay.next(REFUND_QUERY).await.forward();
+    let answer = query.await.unwrap();
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["data"]["state"], 3, "{answer}");
+    assert_eq!(answer["data"]["extParam"], "fs21395", "{answer}");
+    for _ in 0..250 {
+        if w.merchant.received().len() > 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let received = w.merchant.received();
+    let (path, params) = received.last().unwrap();
+    assert_eq!(path, "/a", "{received:?}");
+    assert_eq!(params["state"], "3");
+    assert_eq!(params["extParam"], "fs21395");
+    assert!(received.iter().all(|(p, _)| p != "/b"));
 }
