@@ -753,3 +753,29 @@ async fn f3_a_refund_retry_with_other_fields_is_not_told_the_earlier_requests_ou
     assert_eq!(params["extParam"], "fs21395");
     assert!(received.iter().all(|(p, _)| p != "/b"));
 }
+
+/// DaxPay itself refuses B (20044, the order exists): B made nothing and cannot, so it gives
+/// its attempt up and the row is A's alone (the worker may then complete it with A's fields).
+#[tokio::test]
+async fn f2_a_joined_request_daxpay_refuses_as_existing_gives_its_attempt_up() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    lost(&mut w, pay("R3", "500", &to_a, "a")).await;
+    let b = w.send("/api/pay/unifiedOrder", pay("R3", "500", &to_b, "b"));
+    w.relay.next(PAY).await.forward();
+    let answer = b.await.unwrap();
+    assert_eq!(answer["msg"], "商户订单[R3]已存在", "{answer}");
+    let live = w
+        .store
+        .live_attempts(paybridge::store::SettlementKind::Pay, JEEPAY_MCH, "R3")
+        .await
+        .unwrap();
+    assert_eq!(live, 1, "B's attempt is given up");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "R3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+}
