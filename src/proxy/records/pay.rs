@@ -81,7 +81,13 @@ impl Recorded for Pay {
         let outcome = match (outcome, p.looked_up.get()) {
             (Ok(paid), Some(found)) => match whose(store, p, attempt, found).await {
                 Whose::This => Ok(paid),
-                Whose::Another => Err(Failure::OrderExists(p.op.mch_order_no.clone())),
+                // It made nothing and cannot (DaxPay answers 20044 if it still lands).
+                Whose::Another => {
+                    give_up(store, SettlementKind::Pay, mch_no, number, &attempt.id).await;
+                    return Err(Failure::OrderExists(p.op.mch_order_no.clone()));
+                }
+                // Not this one's either; its attempt goes only if others hold the row.
+                Whose::Nobody => Err(Failure::OrderExists(p.op.mch_order_no.clone())),
                 // This request's attempt may be the one: it stays, as one that may have landed.
                 Whose::Unclear => {
                     let unknown = Err(Failure::EarlierOutcomeUnknown);
@@ -113,7 +119,10 @@ impl Recorded for Pay {
 /// Whose request DaxPay's order (found by a lookup) was made from, as far as this one is told.
 enum Whose {
     This,
+    /// Another request paybridge keeps (the row names it, or DaxPay's record does).
     Another,
+    /// No request paybridge keeps matches DaxPay's record.
+    Nobody,
     Unclear,
 }
 
@@ -163,7 +172,7 @@ async fn whose(
                 }
                 PayMaker::Unclear => Whose::Unclear,
                 // Made from no request paybridge keeps: this one's fields are not DaxPay's.
-                PayMaker::NoMatch => Whose::Another,
+                PayMaker::NoMatch => Whose::Nobody,
             },
         )
     };
