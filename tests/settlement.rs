@@ -412,13 +412,16 @@ async fn a_pending_row_several_requests_joined_waits_for_the_accepted_ones_answe
     relay.lose.store(true, Ordering::SeqCst);
     let url = format!("http://{}/pay", merchant.addr);
     // The first request's outcome is lost; the merchant sends the order again (a new request:
-    // new reqTime, new signature), which joins the pending row and reaches DaxPay too.
+    // new reqTime, new signature) with another notifyUrl, which joins the pending row and
+    // reaches DaxPay too. (Requests alike in all the merchant sees would be one request sent
+    // again: the row would take the first's fields, `soak_findings.rs`.)
     let first = post_json(w.proxy, "/api/pay/unifiedOrder", &pay_body("S5", &url))
         .await
         .json();
     assert_eq!(first["code"], 10, "{first}");
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let again = post_json(w.proxy, "/api/pay/unifiedOrder", &pay_body("S5", &url))
+    let other = format!("{url}/other");
+    let again = post_json(w.proxy, "/api/pay/unifiedOrder", &pay_body("S5", &other))
         .await
         .json();
     assert_eq!(again["code"], 10, "{again}");
@@ -430,8 +433,9 @@ async fn a_pending_row_several_requests_joined_waits_for_the_accepted_ones_answe
             .unwrap(),
         2
     );
-    // DaxPay made the order for one of them; nothing the query says tells which: the row is
-    // not completed with a guess, and the entry stays open, saying why.
+    // DaxPay made the order for one of them; nothing the query says tells which (the amount
+    // and attach are alike, the notifyUrl is not): the row is not completed with a guess, and
+    // the entry stays open, saying why.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let entry = w
         .orders

@@ -17,8 +17,9 @@
 //!   completed, is logged and counted (`paybridge_store_row_faults_total`), never dropped.
 
 use crate::config::Merchant;
+use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::RefundRecord;
-use crate::domain::order::RefundOrderStatus;
+use crate::domain::order::{PayOrder, RefundOrderStatus};
 use crate::replay::landing::{attempt_window, Window};
 use crate::store::landing::RowAttempts;
 use crate::store::{
@@ -41,6 +42,84 @@ pub async fn record_pay(
         .complete_pay(&mch_no, &number, pay_order_id, accepted)
         .await?;
     Ok(faults("pay", &mch_no, completion))
+}
+
+/// Which request of a pay order number DaxPay's order was made from, as far as its record
+/// tells ([`pay_maker`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayMaker {
+    /// This attempt: the only one (or the oldest of several alike) whose amount and `extParam`
+    /// are DaxPay's (boxed: a row is a dozen strings).
+    Attempt(Box<PayRow>),
+    /// Several attempts match DaxPay's record but differ in what the merchant is told (the
+    /// notify URL, the way code, ...): nothing says which one DaxPay acted on; its callback's
+    /// token will.
+    Unclear,
+    /// No attempt of the number matches DaxPay's record.
+    NoMatch,
+}
+
+/// Which attempt of `(mch_no, mch_order_no)` DaxPay's `order` (read from `version`) was made
+/// from. DaxPay 3.x keeps one order per `bizOrderNo` and never runs a pay again (lifecycle.md
+/// §2.5), so its amount and `attach` are its maker's; requests alike in every field the
+/// merchant sees (a merchant's retry with a new `reqTime`) are one request sent again, and the
+/// oldest of them stands for them all. DaxPay 2.0 returns no `attach` and overwrites a
+/// `progress` order's `notifyUrl` and `attach` with a later pay's (lifecycle-2.0.md §3.2 step
+/// 6): its record names the maker only when the number had a single request.
+pub async fn pay_maker(
+    store: &OrderStore,
+    (mch_no, mch_order_no): (&str, &str),
+    order: &PayOrder,
+    version: Version,
+) -> Result<PayMaker, StoreError> {
+    let attempts = store.pay_attempts(mch_no, mch_order_no).await?;
+    Ok(match version {
+        Version::V2_0 if attempts.len() > 1 => PayMaker::Unclear,
+        Version::V2_0 => maker_among(attempts, order, false),
+        Version::V3_0 | Version::V3_0Beta => maker_among(attempts, order, true),
+    })
+}
+
+/// [`pay_maker`] among `attempts` (oldest first); `by_attach`: DaxPay's record has the
+/// `attach` it was made with.
+fn maker_among(attempts: Vec<PayRow>, order: &PayOrder, by_attach: bool) -> PayMaker {
+    let blank = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
+    let attach = blank(order.attach.as_deref());
+    let mut makers = attempts.into_iter().filter(|a| {
+        u64::try_from(a.amount_fen).ok() == Some(order.amount.0)
+            && (!by_attach || blank(a.ext_param.as_deref()) == attach)
+    });
+    let Some(first) = makers.next() else {
+        return PayMaker::NoMatch;
+    };
+    if makers.all(|other| told_alike(&first, &other)) {
+        PayMaker::Attempt(Box::new(first))
+    } else {
+        PayMaker::Unclear
+    }
+}
+
+/// Two attempts that tell the merchant the same: the fields of the query's answer and of the
+/// notification, and where it goes (the payer's IP and the moment aside: a retry may come from
+/// another of the merchant's servers, later).
+pub fn told_alike(a: &PayRow, b: &PayRow) -> bool {
+    (
+        &a.way_code,
+        &a.currency,
+        &a.subject,
+        &a.body,
+        &a.notify_url,
+        &a.return_url,
+        &a.upstream,
+    ) == (
+        &b.way_code,
+        &b.currency,
+        &b.subject,
+        &b.body,
+        &b.notify_url,
+        &b.return_url,
+        &b.upstream,
+    )
 }
 
 /// Records what DaxPay holds of a refund; the row as it now stands.
@@ -251,6 +330,81 @@ mod tests {
             attempt: None,
             status,
         }
+    }
+
+    fn attempt(id: &str, fen: i64, ext: Option<&str>, notify: &str) -> PayRow {
+        PayRow {
+            mch_no: "M1".to_owned(),
+            app_id: "app1".to_owned(),
+            mch_order_no: "O1".to_owned(),
+            pay_order_id: None,
+            way_code: "WX_NATIVE".to_owned(),
+            currency: "cny".to_owned(),
+            client_ip: None,
+            amount_fen: fen,
+            subject: "s".to_owned(),
+            body: "b".to_owned(),
+            ext_param: ext.map(str::to_owned),
+            notify_url: Some(notify.to_owned()),
+            return_url: None,
+            upstream: "dax".to_owned(),
+            created_at_ms: 0,
+            state: RowState::Pending,
+            token: None,
+            attempt: Some(id.to_owned()),
+        }
+    }
+
+    fn order(fen: u64, attach: Option<&str>) -> PayOrder {
+        PayOrder {
+            order_no: "P1".to_owned(),
+            biz_order_no: "O1".to_owned(),
+            channel: None,
+            method: None,
+            amount: crate::domain::order::Fen(fen),
+            status: crate::domain::order::PayStatus::Progress,
+            refund_status: None,
+            title: None,
+            description: None,
+            out_order_no: None,
+            attach: attach.map(str::to_owned),
+            error_code: None,
+            error_msg: None,
+            paid_at_ms: None,
+            kept: None,
+        }
+    }
+
+    /// DaxPay's amount and attach name the request it acted on; alike requests are one; unlike
+    /// ones that match alike leave it unclear; an empty extParam is none.
+    #[test]
+    fn the_pay_maker_is_the_attempt_daxpay_s_record_matches() {
+        let a = attempt("a", 100, Some("x"), "/A");
+        let b = attempt("b", 100, Some("y"), "/B");
+        let a2 = attempt("a2", 100, Some("x"), "/A");
+        let c = attempt("c", 100, Some("x"), "/C");
+        let who = |attempts: &[&PayRow], o: &PayOrder| {
+            maker_among(attempts.iter().map(|r| (*r).clone()).collect(), o, true)
+        };
+        assert_eq!(
+            who(&[&a, &b], &order(100, Some("y"))),
+            PayMaker::Attempt(Box::new(b.clone()))
+        );
+        assert_eq!(
+            who(&[&a, &b], &order(100, Some("x"))),
+            PayMaker::Attempt(Box::new(a.clone()))
+        );
+        assert_eq!(
+            who(&[&a, &a2], &order(100, Some("x"))),
+            PayMaker::Attempt(Box::new(a.clone()))
+        );
+        assert_eq!(who(&[&a, &c], &order(100, Some("x"))), PayMaker::Unclear);
+        assert_eq!(who(&[&a, &b], &order(200, Some("x"))), PayMaker::NoMatch);
+        let none = attempt("n", 100, Some(""), "/N");
+        assert_eq!(
+            who(&[&none], &order(100, None)),
+            PayMaker::Attempt(Box::new(none.clone()))
+        );
     }
 
     /// A record is notified only when the row holds its Jeepay state: a stale failure after a

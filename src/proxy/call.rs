@@ -53,6 +53,9 @@ pub(crate) struct Prepared<O> {
     /// This request's attempt in the order store, once recorded (its fields are the row's only
     /// if DaxPay accepts it; its clean-up never removes a row another attempt joined).
     pub(crate) attempt: Option<crate::store::Attempt>,
+    /// DaxPay's record, when a lookup (not DaxPay's answer to this request's own call) settled
+    /// the outcome: the record may be another request's of the same number (`records`).
+    pub(crate) looked_up: std::sync::OnceLock<serde_json::Value>,
 }
 
 impl<O: Translated> Prepared<O> {
@@ -254,7 +257,7 @@ pub(super) async fn resume<O: Translated>(
     };
     match probe(job, p).await {
         Ok(found) => match p.op.settle(found.as_ref(), &p.source()) {
-            Ok(Unknown::Settled(outcome)) => return outcome,
+            Ok(Unknown::Settled(outcome)) => return learnt(p, found, outcome),
             Ok(Unknown::StillUnknown) => {}
             Err(e) => {
                 tracing::warn!(
@@ -315,19 +318,19 @@ pub(super) async fn resolve<O: Translated>(
     );
     metrics::counter!("paybridge_outcome_resolutions_total").increment(1);
     let settled = match probe(job, p).await {
-        Ok(found) => p.op.settle(found.as_ref(), &p.source()),
+        Ok(found) => p.op.settle(found.as_ref(), &p.source()).map(|s| (s, found)),
         Err(e) => Err(e),
     };
     match settled {
-        Ok(Unknown::Settled(outcome)) => {
+        Ok((Unknown::Settled(outcome), found)) => {
             tracing::info!(
                 mch_no = p.merchant.mch_no.as_str(),
                 operation = p.kind.as_str(),
                 "outcome resolved by query"
             );
-            outcome
+            learnt(p, found, outcome)
         }
-        Ok(Unknown::StillUnknown) => Err(cause),
+        Ok((Unknown::StillUnknown, _)) => Err(cause),
         Err(query_error) => {
             tracing::warn!(
                 error = crate::telemetry::text(&query_error).as_str(),
@@ -336,6 +339,20 @@ pub(super) async fn resolve<O: Translated>(
             Err(cause)
         }
     }
+}
+
+/// An outcome a lookup settled: the record it read is kept beside the request, for its
+/// records to tell whose request it is.
+fn learnt<O: Translated, T>(
+    p: &Prepared<O>,
+    found: Option<serde_json::Value>,
+    outcome: Result<T, Failure>,
+) -> Result<T, Failure> {
+    if let Some(found) = found {
+        // Set once per request: a later lookup of the same request reads the same order.
+        let _ = p.looked_up.set(found);
+    }
+    outcome
 }
 
 /// What the operation's probe finds, as DaxPay verifiably holds it (`None`: nothing).

@@ -88,6 +88,7 @@ pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failu
             .map_err(|_| Failure::BadSignature)?,
         fresh_until,
         attempt: None,
+        looked_up: Default::default(),
         op,
         merchant,
         upstream,

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::config::{Merchant, Upstream};
+use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::RefundRecord;
 use crate::domain::order::{PayOrder, PayStatus, RefundOrderStatus};
 use crate::notify::intake::{self, Refusal};
@@ -16,6 +17,8 @@ use crate::store::{OrderStore, PayRow, RefundRow, RowState, SettlementKind, Stor
 /// A row and DaxPay's record of it.
 pub(crate) struct View {
     pub merchant: Arc<Merchant>,
+    /// The DaxPay version that answered (what its record can tell).
+    pub version: Version,
     pub seen: Seen,
 }
 
@@ -105,6 +108,7 @@ async fn observe_pay(
         match intake::read_pay(rt, &merchant, &upstream, &biz).await {
             Ok(order) if order.biz_order_no == biz => Observed::Seen(Box::new(View {
                 merchant,
+                version: upstream.version(),
                 seen: Seen::Pay(row, order),
             })),
             Ok(_) => Observed::NotAtDaxPay,
@@ -130,6 +134,7 @@ async fn observe_refund(
         match intake::read_refund(rt, &merchant, &upstream, &row).await {
             Ok(record) => Observed::Seen(Box::new(View {
                 merchant,
+                version: upstream.version(),
                 seen: Seen::Refund(row, record),
             })),
             Err(why) => refused(why),
@@ -178,9 +183,10 @@ pub(crate) async fn apply(store: &OrderStore, view: &View) -> Result<(), String>
             row.state == RowState::Pending,
         ),
     };
-    // A pending row that several requests joined: DaxPay acted on one of them, and nothing here
-    // says which (the fields of one may not be the other's). The accepted request's own answer
-    // or callback (its token) settles it; until then the entry stays open and is looked at again.
+    // A pending row that several requests joined: DaxPay acted on one of them. A pay order's
+    // amount and `attach` name it when no other request alike matches (`settle::pay_maker`);
+    // otherwise (and for a refund) nothing here says which, and the accepted request's own
+    // answer or callback (its token) settles it: until then the entry stays open.
     if pending
         && store
             .live_attempts(kind, mch_no, number)
@@ -188,7 +194,19 @@ pub(crate) async fn apply(store: &OrderStore, view: &View) -> Result<(), String>
             .map_err(|e| e.to_string())?
             > 1
     {
-        return Err(settle::SEVERAL_JOINED.to_owned());
+        let Seen::Pay(row, order) = &view.seen else {
+            return Err(settle::SEVERAL_JOINED.to_owned());
+        };
+        let number = (row.mch_no.as_str(), row.mch_order_no.as_str());
+        let maker = settle::pay_maker(store, number, order, view.version)
+            .await
+            .map_err(|e| e.to_string())?;
+        let settle::PayMaker::Attempt(maker) = maker else {
+            return Err(settle::SEVERAL_JOINED.to_owned());
+        };
+        return intake::settle_pay(store, merchant, &maker, order.clone())
+            .await
+            .map_err(|why| why.label().to_owned());
     }
     match &view.seen {
         Seen::Pay(row, order) => intake::settle_pay(store, merchant, row, order.clone())

@@ -209,6 +209,17 @@ impl OrderStore {
         on_backend!(self, b => b.abandon(&sql::PAY_ATTEMPT_SQL, mch_no, mch_order_no, attempt))
     }
 
+    /// Every attempt on a pay order number (each with its own fields and the row's state),
+    /// oldest first.
+    pub async fn pay_attempts(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+    ) -> Result<Vec<PayRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.pay_attempts(mch_no, mch_order_no))
+    }
+
     pub async fn pay_by_mch_order_no(
         &self,
         mch_no: &str,

@@ -135,6 +135,13 @@ pub(crate) const PAY_ATTEMPT_BY_TOKEN: &str = "SELECT a.mch_no, a.app_id, a.mch_
      a.ext_param, a.notify_url, a.return_url, a.upstream, a.created_at_ms, o.state, a.token, \
      a.attempt FROM pay_attempts a JOIN pay_orders o \
      ON o.mch_no = a.mch_no AND o.mch_order_no = a.mch_order_no WHERE a.token = $1";
+/// Every attempt on a pay order number (each with its own fields), oldest first.
+pub(crate) const PAY_ATTEMPTS: &str = "SELECT a.mch_no, a.app_id, a.mch_order_no, \
+     o.pay_order_id, a.way_code, a.currency, a.client_ip, a.amount_fen, a.subject, a.body, \
+     a.ext_param, a.notify_url, a.return_url, a.upstream, a.created_at_ms, o.state, a.token, \
+     a.attempt FROM pay_attempts a JOIN pay_orders o \
+     ON o.mch_no = a.mch_no AND o.mch_order_no = a.mch_order_no \
+     WHERE a.mch_no = $1 AND a.mch_order_no = $2 ORDER BY a.created_at_ms, a.attempt";
 /// Another attempt joins a pending row.
 pub(crate) const JOIN_PAY: &str = "UPDATE pay_orders SET attempts = attempts + 1 \
      WHERE mch_no = $1 AND mch_order_no = $2 AND state = 'pending'";

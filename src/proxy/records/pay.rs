@@ -4,10 +4,16 @@
 use super::{
     contended, down, give_up, gives_up, mark_landing, new_attempt, not_recorded, store, Recorded,
 };
+use crate::dialect::daxpay::ops::pay_query::pay_order;
+use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::{Paid, Pay};
 use crate::domain::Failure;
+use crate::notify::intake::settle_pay;
+use crate::notify::settle::{pay_maker, PayMaker};
 use crate::proxy::call::{Job, Prepared};
-use crate::store::{Attempt, Inserted, Joined, PayRow, RowState, SettlementKind};
+use crate::store::{
+    Attempt, Inserted, Joined, OrderStore, PayRow, RowState, SettlementKind, StoreError,
+};
 
 impl Recorded for Pay {
     /// A number already answered is refused with Jeepay's words. A row left by a request whose
@@ -58,6 +64,9 @@ impl Recorded for Pay {
         Err(contended())
     }
 
+    /// The row completed with this request's fields when DaxPay accepted it. An outcome a
+    /// lookup learnt (this request's own answer lost, or a retry) is first matched against
+    /// DaxPay's record ([`whose`]): another request's order is no "created" for this one.
     async fn after(
         job: &Job<'_>,
         p: &Prepared<Self>,
@@ -67,6 +76,27 @@ impl Recorded for Pay {
         let Some(attempt) = &p.attempt else {
             return outcome;
         };
+        let (mch_no, number) = (p.merchant.mch_no.as_str(), p.op.mch_order_no.as_str());
+        let key = (mch_no, number, attempt.id.as_str());
+        let outcome = match (outcome, p.looked_up.get()) {
+            (Ok(paid), Some(found)) => match whose(store, p, attempt, found).await {
+                Whose::This => Ok(paid),
+                // It made nothing and cannot (DaxPay answers 20044 if it still lands).
+                Whose::Another => {
+                    give_up(store, SettlementKind::Pay, mch_no, number, &attempt.id).await;
+                    return Err(Failure::OrderExists(p.op.mch_order_no.clone()));
+                }
+                // Not this one's either; its attempt goes only if others hold the row.
+                Whose::Nobody => Err(Failure::OrderExists(p.op.mch_order_no.clone())),
+                // This request's attempt may be the one: it stays, as one that may have landed.
+                Whose::Unclear => {
+                    let unknown = Err(Failure::EarlierOutcomeUnknown);
+                    mark_landing(store, SettlementKind::Pay, key, &unknown).await;
+                    return unknown;
+                }
+            },
+            (outcome, _) => outcome,
+        };
         match &outcome {
             Ok(paid) => {
                 let recorded =
@@ -75,20 +105,111 @@ impl Recorded for Pay {
                     not_recorded("pay order", e);
                 }
             }
-            Err(failure) if gives_up(failure) => {
-                let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_order_no);
+            Err(failure) if gives_up(failure) || another_made_it(store, key, failure).await => {
                 give_up(store, SettlementKind::Pay, mch_no, number, &attempt.id).await;
                 return outcome;
             }
             Err(_) => {}
         }
-        let key = (
-            p.merchant.mch_no.as_str(),
-            p.op.mch_order_no.as_str(),
-            attempt.id.as_str(),
-        );
         mark_landing(store, SettlementKind::Pay, key, &outcome).await;
         outcome
+    }
+}
+
+/// Whose request DaxPay's order (found by a lookup) was made from, as far as this one is told.
+enum Whose {
+    This,
+    /// Another request paybridge keeps (the row names it, or DaxPay's record does).
+    Another,
+    /// No request paybridge keeps matches DaxPay's record.
+    Nobody,
+    Unclear,
+}
+
+/// Matches DaxPay's record `found` against the number's requests (`notify::settle::pay_maker`);
+/// a row already completed names its request. DaxPay's order made from another request is
+/// recorded there and then, with that request's fields, as the settlement worker would.
+async fn whose(
+    store: &OrderStore,
+    p: &Prepared<Pay>,
+    attempt: &Attempt,
+    found: &serde_json::Value,
+) -> Whose {
+    // DaxPay 2.0 repeats a pay on its `progress` order with the later request's notifyUrl and
+    // attach (lifecycle-2.0.md §3.2 step 6), and its query has no attach: what it holds is the
+    // last request that landed, as before.
+    let version = p.upstream.version();
+    if version == Version::V2_0 {
+        return Whose::This;
+    }
+    let Ok(order) = pay_order(found, &p.source()) else {
+        return Whose::Unclear;
+    };
+    let (mch_no, number) = (p.merchant.mch_no.as_str(), p.op.mch_order_no.as_str());
+    let this = row(p, attempt);
+    let looked = async {
+        let attempts = store
+            .attempt_windows(SettlementKind::Pay, mch_no, number)
+            .await?;
+        if let Some(carried) = attempts.filter(|a| !a.pending).and_then(|a| a.carried) {
+            // Completed meanwhile (a callback, a query, the worker): its request decides.
+            return Ok(match store.pay_by_mch_order_no(mch_no, number).await? {
+                Some(row) if carried == attempt.id || told_alike(&row, &this) => Whose::This,
+                _ => Whose::Another,
+            });
+        }
+        Ok::<_, StoreError>(
+            match pay_maker(store, (mch_no, number), &order, version).await? {
+                PayMaker::Attempt(maker) if told_alike(&maker, &this) => Whose::This,
+                PayMaker::Attempt(maker) => {
+                    if let Err(why) = settle_pay(store, &p.merchant, &maker, order.clone()).await {
+                        tracing::warn!(
+                            why = why.label(),
+                            "another request's order is not recorded: the settlement worker will"
+                        );
+                    }
+                    Whose::Another
+                }
+                PayMaker::Unclear => Whose::Unclear,
+                // Made from no request paybridge keeps: this one's fields are not DaxPay's.
+                PayMaker::NoMatch => Whose::Nobody,
+            },
+        )
+    };
+    looked.await.unwrap_or_else(|e| {
+        not_recorded("pay order lookup", e);
+        Whose::Unclear
+    })
+}
+
+/// `a` tells the merchant what `b` does (the same amount, `extParam` and URLs).
+fn told_alike(a: &PayRow, b: &PayRow) -> bool {
+    a.amount_fen == b.amount_fen
+        && a.ext_param.as_deref().unwrap_or_default() == b.ext_param.as_deref().unwrap_or_default()
+        && crate::notify::settle::told_alike(a, b)
+}
+
+/// DaxPay refused this request because the number's order exists, while other requests joined
+/// the row: one of them made it, and this attempt, which made nothing, gives up (so that the
+/// row is theirs alone). The only request of a row keeps it (DaxPay has an order paybridge
+/// never saw made).
+async fn another_made_it(
+    store: &OrderStore,
+    (mch_no, number, _): (&str, &str, &str),
+    failure: &Failure,
+) -> bool {
+    if !matches!(failure, Failure::OrderExists(_)) {
+        return false;
+    }
+    match store
+        .attempt_windows(SettlementKind::Pay, mch_no, number)
+        .await
+    {
+        Ok(attempts) => attempts.is_some_and(|a| a.pending && a.live > 1),
+        Err(e) => {
+            not_recorded("pay attempts", e);
+            false
+        }
     }
 }
 

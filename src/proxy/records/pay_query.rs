@@ -1,11 +1,19 @@
 //! The pay query: what DaxPay does not return (way code, currency, the payer's IP, when it was
 //! made) from the order store, for orders made through paybridge.
+//!
+//! A row whose creating answer was lost has no DaxPay number yet: it is found by the merchant's
+//! number, and answers with the fields of the request DaxPay's record was made from (its
+//! amount and `extParam`, `notify::settle::pay_maker`), never another request's. What the query
+//! learnt is then recorded as the settlement worker would (the row completed with that
+//! request's fields, the notification queued if the order is paid).
 
-use super::Recorded;
+use super::{own_number, Recorded};
 use crate::domain::ops::PayQuery;
-use crate::domain::order::PayOrder;
+use crate::domain::order::{KeptPay, PayOrder};
 use crate::domain::Failure;
+use crate::notify::settle::{pay_maker, PayMaker};
 use crate::proxy::call::{Job, Prepared};
+use crate::store::{OrderStore, RowState, StoreError};
 
 impl Recorded for PayQuery {
     /// A query is read-only: when the store cannot be read, the verified answer goes out
@@ -19,14 +27,8 @@ impl Recorded for PayQuery {
         let Some(store) = job.rt.orders.as_ref() else {
             return Ok(order);
         };
-        match store
-            .pay_by_order_id(&p.merchant.mch_no, &order.order_no)
-            .await
-        {
-            Ok(Some(row)) => {
-                order.kept = Some(row.kept());
-            }
-            Ok(None) => {}
+        match kept(store, p, &order).await {
+            Ok(kept) => order.kept = kept,
             Err(e) => {
                 tracing::warn!(error = %e, "order store unreadable: the query is answered without its fields");
                 metrics::counter!("paybridge_store_errors_total").increment(1);
@@ -34,4 +36,41 @@ impl Recorded for PayQuery {
         }
         Ok(order)
     }
+}
+
+/// What the store keeps of DaxPay's `order`: its row's, found by DaxPay's number; else, for a
+/// row still pending under the merchant's number, its maker's (recorded there and then).
+async fn kept(
+    store: &OrderStore,
+    p: &Prepared<PayQuery>,
+    order: &PayOrder,
+) -> Result<Option<KeptPay>, StoreError> {
+    let mch_no = p.merchant.mch_no.as_str();
+    if let Some(row) = store.pay_by_order_id(mch_no, &order.order_no).await? {
+        return Ok(Some(row.kept()));
+    }
+    let number = own_number(p, &order.biz_order_no);
+    let pending = store
+        .pay_by_mch_order_no(mch_no, number)
+        .await?
+        .is_some_and(|row| row.state == RowState::Pending && row.pay_order_id.is_none());
+    if !pending {
+        return Ok(None);
+    }
+    let version = p.upstream.version();
+    let PayMaker::Attempt(maker) = pay_maker(store, (mch_no, number), order, version).await? else {
+        // Unclear (or nobody's): the fields of no request rather than another request's.
+        return Ok(None);
+    };
+    let kept = maker.kept();
+    // As the settlement worker records what it learns (`notify::intake::settle_pay`).
+    if let Err(why) =
+        crate::notify::intake::settle_pay(store, &p.merchant, &maker, order.clone()).await
+    {
+        tracing::warn!(
+            why = why.label(),
+            "what the pay query learnt is not recorded: the settlement worker will"
+        );
+    }
+    Ok(Some(kept))
 }

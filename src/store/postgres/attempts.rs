@@ -526,6 +526,18 @@ impl Postgres {
         }
     }
 
+    pub(crate) async fn pay_attempts(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+    ) -> Result<Vec<PayRow>, StoreError> {
+        self.query(sql::PAY_ATTEMPTS, &[&mch_no, &mch_order_no])
+            .await?
+            .iter()
+            .map(read_pay)
+            .collect()
+    }
+
     pub(crate) async fn refund_attempts(
         &self,
         mch_no: &str,

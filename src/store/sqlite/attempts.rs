@@ -287,6 +287,30 @@ impl Sqlite {
         .await
     }
 
+    pub(crate) async fn pay_attempts(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+    ) -> Result<Vec<PayRow>, StoreError> {
+        let (mch_no, number) = (mch_no.to_owned(), mch_order_no.to_owned());
+        self.call(move |conn| {
+            let stmt = conn.statement(sql::PAY_ATTEMPTS).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![mch_no, number], super::read_pay)
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (row, state) = row.map_err(super::read_error)?;
+                out.push(PayRow {
+                    state: RowState::parse(&state)?,
+                    ..row
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     pub(crate) async fn refund_attempts(
         &self,
         mch_no: &str,

@@ -1,0 +1,781 @@
+//! The lifecycle soak's findings (issue 19, `/work/prompts/soak-findings.md` F1, F2), each
+//! reproduced through real sockets: paybridge in front of a relay that steers its calls on
+//! DaxPay (the sandbox) one by one, as in `money_state_rows.rs`.
+//!
+//! - F1: a pay query while the order's creating answer was lost answers with the store's fields
+//!   (way code, currency, the payer's IP, when it was made) of the request DaxPay's order was
+//!   made from, and records what it learnt.
+//! - F2: a request under a number whose earlier request's outcome is unknown, with other fields,
+//!   is not told it created the order the earlier request made; the row and its notification
+//!   carry the fields of the request DaxPay acted on.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use paybridge::config::StoreUrl;
+use paybridge::store::{OrderStore, RowState};
+use paybridge_sandbox::Sandbox;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+const PAY: &str = "/unipay/pay";
+const PAY_QUERY: &str = "/unipay/query/payOrder";
+
+// ---------------------------------------------------------------------------------------------
+// The steering relay
+// ---------------------------------------------------------------------------------------------
+
+/// What the relay does with one steered call.
+enum Decision {
+    /// Sent on to DaxPay; its answer goes back once `release` fires (at once without one), or
+    /// is replaced by a 502 when `lose` (DaxPay acted, paybridge never learns it).
+    Forward {
+        release: Option<oneshot::Receiver<()>>,
+        lose: bool,
+    },
+    /// Answered without reaching DaxPay.
+    Answer(StatusCode, String),
+    /// Answered 502 at once; sent on to DaxPay only once `release` fires (DaxPay acts after
+    /// paybridge gave up), `landed` fired when DaxPay answered.
+    LandLater {
+        release: oneshot::Receiver<()>,
+        landed: oneshot::Sender<()>,
+    },
+}
+
+/// A steered call, waiting for the test's decision.
+struct Arrival {
+    path: String,
+    decide: oneshot::Sender<Decision>,
+}
+
+impl Arrival {
+    fn forward(self) {
+        self.decide(Decision::Forward {
+            release: None,
+            lose: false,
+        });
+    }
+
+    fn forward_and_lose(self) {
+        self.decide(Decision::Forward {
+            release: None,
+            lose: true,
+        });
+    }
+
+    /// Lost now, landing on DaxPay when the first returned sender fires; the receiver
+    /// resolves once DaxPay acted.
+    fn land_later(self) -> (oneshot::Sender<()>, oneshot::Receiver<()>) {
+        let (release_tx, release) = oneshot::channel();
+        let (landed, landed_rx) = oneshot::channel();
+        self.decide(Decision::LandLater { release, landed });
+        (release_tx, landed_rx)
+    }
+
+    fn answer(self, status: StatusCode, body: &str) {
+        self.decide(Decision::Answer(status, body.to_owned()));
+    }
+
+    fn decide(self, decision: Decision) {
+        assert!(self.decide.send(decision).is_ok(), "the relay waits");
+    }
+}
+
+struct Relay {
+    addr: SocketAddr,
+    arrivals: mpsc::UnboundedReceiver<Arrival>,
+}
+
+impl Relay {
+    /// A relay to the sandbox at `sandbox` whose calls on `steered` paths wait for a decision.
+    async fn start(sandbox: SocketAddr, steered: &[&'static str]) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, arrivals) = mpsc::unbounded_channel::<Arrival>();
+        let steered: BTreeSet<&'static str> = steered.iter().copied().collect();
+        let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let (tx, steered) = (tx.clone(), steered.clone());
+            async move {
+                let path = req.uri().path().to_owned();
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                let decision = if steered.contains(path.as_str()) {
+                    let (decide, decided) = oneshot::channel();
+                    tx.send(Arrival {
+                        path: path.clone(),
+                        decide,
+                    })
+                    .unwrap();
+                    decided.await.unwrap()
+                } else {
+                    Decision::Forward {
+                        release: None,
+                        lose: false,
+                    }
+                };
+                let (status, answer) = match decision {
+                    Decision::Answer(status, body) => (status, Bytes::from(body)),
+                    Decision::LandLater { release, landed } => {
+                        tokio::spawn(async move {
+                            if release.await.is_ok() {
+                                forward(sandbox, &path, body).await;
+                                let _ = landed.send(());
+                            }
+                        });
+                        (StatusCode::BAD_GATEWAY, Bytes::new())
+                    }
+                    Decision::Forward { release, lose } => {
+                        let answered = forward(sandbox, &path, body).await;
+                        if let Some(release) = release {
+                            let _ = release.await;
+                        }
+                        if lose {
+                            (StatusCode::BAD_GATEWAY, Bytes::new())
+                        } else {
+                            answered
+                        }
+                    }
+                };
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(Full::new(answer))
+                        .unwrap(),
+                )
+            }
+        });
+        tokio::spawn(paybridge::server::serve(
+            listener,
+            service,
+            std::future::pending::<()>(),
+            Duration::from_millis(100),
+        ));
+        Relay { addr, arrivals }
+    }
+
+    /// The next steered call (waiting at most 5 s for it).
+    async fn next(&mut self, path: &str) -> Arrival {
+        let arrival = tokio::time::timeout(Duration::from_secs(5), self.arrivals.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no call on {path} within 5 s"))
+            .unwrap();
+        assert_eq!(arrival.path, path);
+        arrival
+    }
+}
+
+async fn forward(sandbox: SocketAddr, path: &str, body: Bytes) -> (StatusCode, Bytes) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = Request::builder()
+        .method("POST")
+        .uri(format!("http://{sandbox}{path}"))
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .unwrap();
+    let answer = client.request(request).await.unwrap();
+    let status = answer.status();
+    (
+        status,
+        answer.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The merchant's notify endpoint and the world
+// ---------------------------------------------------------------------------------------------
+
+/// A notification as the merchant received it: its path and its form's parameters.
+type Received = (String, BTreeMap<String, String>);
+
+/// A merchant endpoint that acknowledges everything.
+#[derive(Clone, Default)]
+struct Merchant {
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Merchant {
+    async fn start() -> (Merchant, SocketAddr) {
+        let merchant = Merchant::default();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = merchant.received.clone();
+        let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let seen = seen.clone();
+            async move {
+                let path = req.uri().path().to_owned();
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                let params = form_urlencoded::parse(&body).into_owned().collect();
+                seen.lock().unwrap().push((path, params));
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"SUCCESS"))))
+            }
+        });
+        tokio::spawn(paybridge::server::serve(
+            listener,
+            service,
+            std::future::pending::<()>(),
+            Duration::from_millis(100),
+        ));
+        (merchant, addr)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// The first notification, once one came (waiting at most 5 s).
+    async fn first(&self) -> Received {
+        for _ in 0..250 {
+            if let Some(first) = self.received().into_iter().next() {
+                return first;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no notification within 5 s");
+    }
+}
+
+struct World {
+    proxy: SocketAddr,
+    sandbox: Sandbox,
+    relay: Relay,
+    /// The order store paybridge uses, opened on the same file.
+    store: OrderStore,
+    merchant: Merchant,
+    /// paybridge's configuration, for a second instance on the same store.
+    toml: String,
+    /// The merchant endpoint's base URL.
+    notify: String,
+    _sandbox: Running,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    /// paybridge (its own `public_url`, a SQLite file, notifications retried every 50 ms) in
+    /// front of a relay steering `steered`, in front of the sandbox.
+    async fn start(steered: &[&'static str]) -> World {
+        World::start_with(steered, "", "").await
+    }
+
+    /// The same, with `upstream` added to the DaxPay upstream's section and `extra` to the
+    /// configuration.
+    async fn start_with(steered: &[&'static str], upstream: &str, extra: &str) -> World {
+        let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[]).replace(
+            "[sandbox]\n",
+            "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
+        ))
+        .await;
+        let relay = Relay::start(sb.addr, steered).await;
+        let (merchant, merchant_addr) = Merchant::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/orders.sqlite", dir.path().display());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = listener.local_addr().unwrap();
+        let toml = proxy_toml(
+            relay.addr,
+            "3.0",
+            "hmac_sha256",
+            "",
+            // A way code DaxPay 3.0 has no strategy for (it answers 20030).
+            "[merchants.way_codes]\nUP_QR = \"union_pay/qrcode\"\n",
+        )
+        .replace(
+            "[server]\n",
+            &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
+        )
+        .replace("timeout_ms = 2000", &format!("{upstream}timeout_ms = 8000"))
+        .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
+            + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n"
+            + extra;
+        let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
+        let toml = toml.clone();
+        let gateway = paybridge::proxy::Gateway::new(config.clone());
+        gateway.start_notifier();
+        if extra.contains("[settlement]") {
+            gateway.start_settlement();
+        }
+        let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
+        tokio::spawn(paybridge::server::serve(
+            listener,
+            service,
+            std::future::pending::<()>(),
+            Duration::from_secs(1),
+        ));
+        World {
+            proxy,
+            sandbox,
+            relay,
+            store: OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap(),
+            merchant,
+            notify: format!("http://{merchant_addr}"),
+            toml,
+            _sandbox: sb,
+            _dir: dir,
+        }
+    }
+
+    /// A second paybridge on the same store and relay that only runs the settlement worker,
+    /// started once the requests of a test are done (its queries then come in a known order).
+    fn start_settlement_worker(&self) {
+        let toml = format!(
+            "{}\n[settlement]\nfirst_check_after_ms = 10\nmax_interval_ms = 50\npoll_ms = 10\n",
+            self.toml
+        );
+        let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
+        paybridge::proxy::Gateway::new(config).start_settlement();
+    }
+
+    /// Sends `body` to `path` in the background.
+    fn send(&self, path: &'static str, body: Value) -> tokio::task::JoinHandle<Value> {
+        let proxy = self.proxy;
+        tokio::spawn(async move { post_json(proxy, path, &body).await.json() })
+    }
+}
+
+/// A WeChat QR pay of `fen` under `no`, its notification to `notify`, `ext` echoed.
+fn pay(no: &str, fen: &str, notify: &str, ext: &str) -> Value {
+    jeepay_body(&[
+        ("mchOrderNo", no),
+        ("wayCode", "WX_NATIVE"),
+        ("amount", fen),
+        ("currency", "cny"),
+        ("subject", "s"),
+        ("body", "b"),
+        ("notifyUrl", notify),
+        ("extParam", ext),
+    ])
+}
+
+fn pay_query(no: &str) -> Value {
+    jeepay_body(&[("mchOrderNo", no)])
+}
+
+const SERVER_ERROR: &str = r#"{"code":500,"msg":"系统错误","data":null}"#;
+const EARLIER_UNKNOWN: &str = "系统异常[上次请求结果未知，请稍后查询订单]";
+
+/// Request `body` whose call DaxPay carries out but whose answer is lost, and whose lookup
+/// fails: answered unknown (code 10), the order made on DaxPay.
+async fn lost(w: &mut World, body: Value) -> Value {
+    let pending = w.send("/api/pay/unifiedOrder", body);
+    w.relay.next(PAY).await.forward_and_lose();
+    w.relay
+        .next(PAY_QUERY)
+        .await
+        .answer(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR);
+    let answer = pending.await.unwrap();
+    assert_eq!(answer["code"], 10, "{answer}");
+    answer
+}
+
+// ---------------------------------------------------------------------------------------------
+// F1. A pay query while the row has no DaxPay number yet
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn f1_a_pay_query_of_an_order_whose_answer_was_lost_has_the_stores_fields() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let notify = format!("{}/a", w.notify);
+    lost(&mut w, pay("Q1", "4211", &notify, "fs1")).await;
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "Q1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, RowState::Pending);
+
+    let query = w.send("/api/pay/query", pay_query("Q1"));
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = query.await.unwrap();
+    assert_eq!(answer["code"], 0, "{answer}");
+    let data = &answer["data"];
+    assert_eq!(data["extParam"], "fs1", "{answer}");
+    assert_eq!(
+        data["wayCode"], "WX_NATIVE",
+        "the store's way code: {answer}"
+    );
+    assert_eq!(data["currency"], "cny", "{answer}");
+    assert_eq!(data["clientIp"], "127.0.0.1", "{answer}");
+    assert_eq!(data["createdAt"], row.created_at_ms, "{answer}");
+
+    // What the query learnt is recorded: the row has DaxPay's number, with the request's fields.
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "Q1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, RowState::Created);
+    assert_eq!(row.pay_order_id.as_deref(), data["payOrderId"].as_str());
+    assert_eq!(row.notify_url.as_deref(), Some(notify.as_str()));
+}
+
+/// Two requests under the number, both possible makers: the query answers the fields of the
+/// one whose amount and extParam DaxPay's order has, never the other's.
+#[tokio::test]
+async fn f1_a_pay_query_takes_the_fields_of_the_request_daxpays_order_matches() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    lost(&mut w, pay("Q2", "300", &to_a, "a")).await;
+    // B joins; DaxPay refuses it before acting (its answer never reaches paybridge either).
+    let b = w.send(
+        "/api/pay/unifiedOrder",
+        jeepay_body(&[
+            ("mchOrderNo", "Q2"),
+            ("wayCode", "ALI_QR"),
+            ("amount", "500"),
+            ("currency", "cny"),
+            ("subject", "s"),
+            ("body", "b"),
+            ("notifyUrl", &to_b),
+            ("extParam", "b"),
+        ]),
+    );
+    w.relay.next(PAY).await.answer(StatusCode::BAD_GATEWAY, "");
+    w.relay
+        .next(PAY_QUERY)
+        .await
+        .answer(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR);
+    assert_eq!(b.await.unwrap()["code"], 10);
+
+    let query = w.send("/api/pay/query", pay_query("Q2"));
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = query.await.unwrap();
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["data"]["extParam"], "a", "{answer}");
+    assert_eq!(
+        answer["data"]["wayCode"], "WX_NATIVE",
+        "A's, not B's: {answer}"
+    );
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "Q2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, RowState::Created);
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+    assert_eq!(row.amount_fen, 300);
+}
+
+// ---------------------------------------------------------------------------------------------
+// F2. A request with other fields under a number whose first outcome is unknown
+// ---------------------------------------------------------------------------------------------
+
+/// The soak's trail: A made the order (answer lost), B (other notifyUrl and extParam) is sent,
+/// its own answer lost too, and its lookup finds A's order. B is told the number exists; the
+/// row and the notification are A's.
+#[tokio::test]
+async fn f2_a_request_with_other_fields_is_not_told_it_created_the_earlier_requests_order() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    lost(&mut w, pay("R1", "3485", &to_a, "fs1211")).await;
+
+    let b = w.send("/api/pay/unifiedOrder", pay("R1", "3485", &to_b, "fs1526"));
+    // DaxPay refuses B (20044: the order exists); paybridge never sees it and looks up.
+    w.relay.next(PAY).await.forward_and_lose();
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = b.await.unwrap();
+    assert_ne!(answer["code"], 0, "B did not create the order: {answer}");
+    assert_eq!(answer["msg"], "商户订单[R1]已存在", "{answer}");
+
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "R1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, RowState::Created, "A's order recorded");
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+    assert_eq!(row.ext_param.as_deref(), Some("fs1211"));
+
+    // The payer pays: the notification goes to A's notifyUrl, with A's fields.
+    w.sandbox
+        .pay_order(row.pay_order_id.as_deref().unwrap())
+        .unwrap();
+    // The callback's intake reads the order again.
+    w.relay.next(PAY_QUERY).await.forward();
+    let (path, params) = w.merchant.first().await;
+    assert_eq!(path, "/a");
+    assert_eq!(params["extParam"], "fs1211");
+    assert_eq!(params["amount"], "3485");
+    assert_eq!(params["state"], "2");
+    // B's URL never hears of it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(w.merchant.received().iter().all(|(p, _)| p == "/a"));
+}
+
+/// B differs from A only where DaxPay's record cannot tell them apart (the notifyUrl): B is
+/// answered unknown, not "created"; the row waits for DaxPay's callback, whose token names A.
+#[tokio::test]
+async fn f2_a_request_daxpays_record_cannot_tell_from_the_maker_is_answered_unknown() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    lost(&mut w, pay("R2", "700", &to_a, "same")).await;
+
+    let b = w.send("/api/pay/unifiedOrder", pay("R2", "700", &to_b, "same"));
+    w.relay.next(PAY).await.forward_and_lose();
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = b.await.unwrap();
+    assert_eq!(answer["code"], 10, "{answer}");
+    assert_eq!(answer["msg"], EARLIER_UNKNOWN, "{answer}");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "R2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, RowState::Pending, "nothing says whose it is yet");
+
+    // Paid: DaxPay calls A's relay URL back; the row becomes A's, the notification goes to A.
+    w.sandbox.pay_order("R2").unwrap();
+    w.relay.next(PAY_QUERY).await.forward();
+    let (path, params) = w.merchant.first().await;
+    assert_eq!(path, "/a");
+    assert_eq!(params["state"], "2");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "R2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, RowState::Created);
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store's list of a number's pay attempts, on both backends
+// ---------------------------------------------------------------------------------------------
+
+fn attempt_row(id: &str, created_at_ms: i64, notify: &str, ext: &str) -> paybridge::store::PayRow {
+    paybridge::store::PayRow {
+        mch_no: "M1".to_owned(),
+        app_id: "app1".to_owned(),
+        mch_order_no: "S1".to_owned(),
+        pay_order_id: None,
+        way_code: "WX_NATIVE".to_owned(),
+        currency: "cny".to_owned(),
+        client_ip: None,
+        amount_fen: 100,
+        subject: "s".to_owned(),
+        body: "b".to_owned(),
+        ext_param: Some(ext.to_owned()),
+        notify_url: Some(notify.to_owned()),
+        return_url: None,
+        upstream: "daxpay".to_owned(),
+        created_at_ms,
+        state: RowState::Pending,
+        token: Some(format!("tok-{id}")),
+        attempt: Some(id.to_owned()),
+    }
+}
+
+/// Every attempt of a number, oldest first, each with its own fields and the row's state.
+async fn pay_attempts_are_listed(store: OrderStore) {
+    let (a, b) = (
+        attempt_row("a", 1_000, "/a", "x"),
+        attempt_row("b", 2_000, "/b", "y"),
+    );
+    store.insert_pay(&a).await.unwrap();
+    store.join_pay(&b).await.unwrap();
+    let listed = store.pay_attempts("M1", "S1").await.unwrap();
+    assert_eq!(listed, vec![a.clone(), b.clone()]);
+    store.complete_pay("M1", "S1", "P9", &a).await.unwrap();
+    let listed = store.pay_attempts("M1", "S1").await.unwrap();
+    assert!(listed
+        .iter()
+        .all(|r| r.state == RowState::Created && r.pay_order_id.as_deref() == Some("P9")));
+    assert_eq!(listed[1].notify_url.as_deref(), Some("/b"));
+    assert!(store.pay_attempts("M1", "S2").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn pay_attempts_are_listed_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/orders.sqlite", dir.path().display());
+    pay_attempts_are_listed(OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn pay_attempts_are_listed_on_postgres() {
+    let Some(url) = postgres_database("pay_attempts").await else {
+        return;
+    };
+    pay_attempts_are_listed(OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap()).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The settlement worker settles a row several requests joined when DaxPay's record names one
+// ---------------------------------------------------------------------------------------------
+
+/// A made the order, B (other fields) joined; neither learnt anything (both lookups failed).
+/// The worker finds DaxPay's order, whose amount and extParam are A's: the row becomes A's at
+/// once, not left open for a callback that an unpaid order never sends.
+#[tokio::test]
+async fn the_worker_settles_a_joined_pay_row_with_the_request_daxpays_record_names() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    lost(&mut w, pay("W1", "900", &to_a, "a")).await;
+    lost(&mut w, pay("W1", "900", &to_b, "b")).await;
+    let row = settled_by_the_worker(&mut w, "W1").await;
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+    assert_eq!(row.ext_param.as_deref(), Some("a"));
+}
+
+/// The merchant sent the same order twice (a new reqTime): one request sent again. The row
+/// takes the first's fields (its createdAt), as Jeepay would report the order.
+#[tokio::test]
+async fn the_worker_settles_a_row_of_alike_requests_with_the_first() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let to_a = format!("{}/a", w.notify);
+    lost(&mut w, pay("W2", "900", &to_a, "a")).await;
+    let first = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "W2")
+        .await
+        .unwrap()
+        .unwrap();
+    lost(&mut w, pay("W2", "900", &to_a, "a")).await;
+    let row = settled_by_the_worker(&mut w, "W2").await;
+    assert_eq!(row.created_at_ms, first.created_at_ms);
+    assert_eq!(row.token, first.token);
+}
+
+/// Starts a settlement worker and forwards its queries until the row `no` is created.
+async fn settled_by_the_worker(w: &mut World, no: &str) -> paybridge::store::PayRow {
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, no)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, RowState::Pending);
+    w.start_settlement_worker();
+    for _ in 0..20 {
+        w.relay.next(PAY_QUERY).await.forward();
+        let row = w
+            .store
+            .pay_by_mch_order_no(JEEPAY_MCH, no)
+            .await
+            .unwrap()
+            .unwrap();
+        if row.state == RowState::Created {
+            return row;
+        }
+    }
+    panic!("the worker left the row open");
+}
+
+// ---------------------------------------------------------------------------------------------
+// F3. A refund retry with other fields while the first request may still land
+// ---------------------------------------------------------------------------------------------
+
+const REFUND: &str = "/unipay/refund";
+const REFUND_QUERY: &str = "/unipay/query/refundOrder";
+
+fn refund(order: &str, no: &str, notify: &str, ext: &str) -> Value {
+    jeepay_body(&[
+        ("mchOrderNo", order),
+        ("mchRefundNo", no),
+        ("refundAmount", "3947"),
+        ("currency", "cny"),
+        ("refundReason", "SANDBOX_REFUND_FAIL"),
+        ("notifyUrl", notify),
+        ("extParam", ext),
+    ])
+}
+
+/// The soak's trail: refund A is held on its way and lands after paybridge gave up (DaxPay
+/// fails it at the channel); B, under the same number with another notifyUrl and extParam,
+/// comes meanwhile. B is never sent (A may still land: DaxPay 3.0 would run the failed refund
+/// again) and is answered unknown, not "state 3"; the refund, its query and its state-3
+/// notification are A's. (The soak's binary predated the rule that holds B back.)
+#[tokio::test]
+async fn f3_a_refund_retry_with_other_fields_is_not_told_the_earlier_requests_outcome() {
+    let mut w = World::start(&[PAY, REFUND, REFUND_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    let paid = w.send("/api/pay/unifiedOrder", pay("F3", "4385", &to_a, "p"));
+    w.relay.next(PAY).await.forward();
+    let paid = paid.await.unwrap();
+    assert_eq!(paid["code"], 0, "{paid}");
+    w.sandbox.pay_order("F3").unwrap();
+    let (path, _) = w.merchant.first().await;
+    assert_eq!(path, "/a", "the pay notification");
+
+    let a = w.send(
+        "/api/refund/refundOrder",
+        refund("F3", "F3R0", &to_a, "fs21395"),
+    );
+    let (release, landed) = w.relay.next(REFUND).await.land_later();
+    w.relay.next(REFUND_QUERY).await.forward();
+    assert_eq!(a.await.unwrap()["code"], 10);
+
+    let b = w.send(
+        "/api/refund/refundOrder",
+        refund("F3", "F3R0", &to_b, "fs21586"),
+    );
+    w.relay.next(REFUND_QUERY).await.forward();
+    let answer = b.await.unwrap();
+    assert_eq!(answer["code"], 10, "B is not told A's outcome: {answer}");
+    assert_eq!(answer["msg"], EARLIER_UNKNOWN, "{answer}");
+
+    // A lands: DaxPay fails it. The refund query learns it: A's fields, A's notification.
+    release.send(()).unwrap();
+    landed.await.unwrap();
+    let query = w.send("/api/refund/query", jeepay_body(&[("mchRefundNo", "F3R0")]));
+    w.relay.next(REFUND_QUERY).await.forward();
+    let answer = query.await.unwrap();
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["data"]["state"], 3, "{answer}");
+    assert_eq!(answer["data"]["extParam"], "fs21395", "{answer}");
+    for _ in 0..250 {
+        if w.merchant.received().len() > 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let received = w.merchant.received();
+    let (path, params) = received.last().unwrap();
+    assert_eq!(path, "/a", "{received:?}");
+    assert_eq!(params["state"], "3");
+    assert_eq!(params["extParam"], "fs21395");
+    assert!(received.iter().all(|(p, _)| p != "/b"));
+}
+
+/// DaxPay itself refuses B (20044, the order exists): B made nothing and cannot, so it gives
+/// its attempt up and the row is A's alone (the worker may then complete it with A's fields).
+#[tokio::test]
+async fn f2_a_joined_request_daxpay_refuses_as_existing_gives_its_attempt_up() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    lost(&mut w, pay("R3", "500", &to_a, "a")).await;
+    let b = w.send("/api/pay/unifiedOrder", pay("R3", "500", &to_b, "b"));
+    w.relay.next(PAY).await.forward();
+    let answer = b.await.unwrap();
+    assert_eq!(answer["msg"], "商户订单[R3]已存在", "{answer}");
+    let live = w
+        .store
+        .live_attempts(paybridge::store::SettlementKind::Pay, JEEPAY_MCH, "R3")
+        .await
+        .unwrap();
+    assert_eq!(live, 1, "B's attempt is given up");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "R3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+}
