@@ -303,6 +303,9 @@ async fn run(o: &Options) -> Result<bool, String> {
     }
     let load_took = load_started.elapsed();
 
+    // Calls the relay holds land up to `HOLD` after their request ended: only then are DaxPay's
+    // books final (nothing but queries reaches it afterwards).
+    tokio::time::sleep(cast::HOLD + Duration::from_secs(2)).await;
     // Settlement: the relays keep failing, DaxPay keeps calling back, paybridge keeps looking.
     let truth = truth::Truth::read(&ctx);
     let (settled_in, left) = notices::settle(&truth, &endpoint, o.settle).await;
