@@ -403,7 +403,7 @@ pub(crate) async fn judge_records(
     let jobs = Arc::new(std::sync::Mutex::new(jobs));
     let results = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..16 {
         let (ctx, jobs, results) = (Arc::clone(ctx), Arc::clone(&jobs), Arc::clone(&results));
         tasks.push(tokio::spawn(async move {
             loop {

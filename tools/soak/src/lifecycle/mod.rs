@@ -154,10 +154,20 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Interrupted (Ctrl-C, or SIGTERM from `timeout`): dropping the run kills the instances.
     let outcome = runtime.block_on(async {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = run(&o) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
+            () = terminate => None,
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -173,6 +183,11 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
             ExitCode::from(130)
         }
     }
+}
+
+/// A progress line on stderr (the report goes to stdout at the end).
+fn progress(started: Instant, what: &str) {
+    eprintln!("[{:>6.1} s] {what}", started.elapsed().as_secs_f64());
 }
 
 async fn bind() -> std::io::Result<TcpListener> {
@@ -261,6 +276,7 @@ async fn run(o: &Options) -> Result<bool, String> {
         instances.iter().map(|i| i.addr).collect(),
     ));
 
+    progress(started, "instances ready; load starts");
     let load_started = Instant::now();
     let deadline = load_started + Duration::from_secs(o.seconds);
     let tag = format!("L{:05}", o.seed % 100_000);
@@ -297,6 +313,7 @@ async fn run(o: &Options) -> Result<bool, String> {
         if !ready {
             return Err(format!("{} did not come back after kill -9", instance.name));
         }
+        progress(started, &format!("kill -9 of {}; back", instance.name));
     }
     for w in workers {
         let _ = w.await;
@@ -308,11 +325,19 @@ async fn run(o: &Options) -> Result<bool, String> {
     tokio::time::sleep(cast::HOLD + Duration::from_secs(2)).await;
     // Settlement: the relays keep failing, DaxPay keeps calling back, paybridge keeps looking.
     let truth = truth::Truth::read(&ctx);
+    progress(started, "load over; waiting for settlement");
     let (settled_in, left) = notices::settle(&truth, &endpoint, o.settle).await;
+    // The records are asked on a quiet line: what paybridge knows, not how it copes.
+    dax_relay.faults_on.store(false, Ordering::Relaxed);
+    progress(
+        started,
+        "asking paybridge about every order and refund DaxPay holds",
+    );
     let mut wrongs = judge::Wrongs::default();
     let (records, record_wrongs) = judge::judge_records(&ctx, &truth, &mut wrongs).await;
     // A last look for what the final queries may have queued, then the quiet judgement.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    progress(started, "judging every answer and notification");
     let answers = judge::judge_answers(&ctx, &truth, &mut wrongs);
     let notices = notices::judge(&ctx, &truth, &endpoint, &mut wrongs);
     for forged in lock(&callbacks.forged_acked).iter() {
