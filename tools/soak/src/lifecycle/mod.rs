@@ -19,7 +19,9 @@
 //! prints a table and exits 1 on any wrong.
 //!
 //! Environment: `SOAK_BIN` (the paybridge binary, default `target/release/paybridge`),
-//! `SOAK_POSTGRES_URL` (pair), `SOAK_SEED` (the randomness; default from the clock).
+//! `SOAK_POSTGRES_URL` (pair), `SOAK_SEED` (the randomness; default from the clock),
+//! `SOAK_LIFECYCLE_DIR` (where each topology's files go, default `target/soak-lifecycle`; wiped
+//! at the start of a run).
 
 mod book;
 mod cast;
@@ -85,7 +87,9 @@ fn options(args: &[String]) -> Options {
         bin: std::env::var_os("SOAK_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target/release/paybridge")),
-        dir: root.join("target/soak-lifecycle"),
+        dir: std::env::var_os("SOAK_LIFECYCLE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/soak-lifecycle")),
         seed: std::env::var("SOAK_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -184,6 +188,18 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         }
     }
 }
+
+/// The metrics of paybridge's the report shows.
+const WATCHED_METRICS: [&str; 8] = [
+    "paybridge_settlement_open",
+    "paybridge_settlement_abandoned",
+    "paybridge_notifications_pending",
+    "paybridge_notifications_failed",
+    "paybridge_store_row_faults_total",
+    "paybridge_callbacks_total",
+    "paybridge_retries_resent_total",
+    "paybridge_retries_unknown_total",
+];
 
 /// A progress line on stderr (the report goes to stdout at the end).
 fn progress(started: Instant, what: &str) {
@@ -347,6 +363,19 @@ async fn run(o: &Options) -> Result<bool, String> {
     callbacks.faults_on.store(false, Ordering::Relaxed);
     endpoint.flaky.store(false, Ordering::Relaxed);
 
+    // paybridge's own view at the end (counters count since each instance's last start).
+    let mut metrics = Vec::new();
+    for instance in &instances {
+        let text = net::get_text(&client, instance.admin, "/metrics")
+            .await
+            .unwrap_or_default();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| WATCHED_METRICS.iter().any(|m| l.starts_with(m)))
+            .map(str::to_owned)
+            .collect();
+        metrics.push((instance.name.clone(), lines));
+    }
     let mut shutdowns = Vec::new();
     for instance in &mut instances {
         shutdowns.push((
@@ -376,6 +405,7 @@ async fn run(o: &Options) -> Result<bool, String> {
         forged: callbacks.forged_sent.load(Ordering::Relaxed),
         shutdowns,
         logs,
+        metrics,
     };
     let (text, pass) = r.render();
     println!("{text}");

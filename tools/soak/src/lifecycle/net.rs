@@ -153,3 +153,18 @@ pub(crate) async fn get_status(client: &HttpClient, addr: SocketAddr, path: &str
         .ok()?;
     Some(response.status().as_u16())
 }
+
+/// GET `http://addr/path`'s body as text, `None` on a transport failure.
+pub(crate) async fn get_text(client: &HttpClient, addr: SocketAddr, path: &str) -> Option<String> {
+    let request = Request::get(format!("http://{addr}{path}"))
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let exchange = async {
+        let response = client.request(request).await.ok()?;
+        let body = response.into_body().collect().await.ok()?.to_bytes();
+        Some(String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()?
+}

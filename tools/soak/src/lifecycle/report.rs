@@ -31,6 +31,7 @@ pub(crate) struct Report<'a> {
     pub(crate) forged: u64,
     pub(crate) shutdowns: Vec<(String, Option<bool>)>,
     pub(crate) logs: Vec<(String, String)>,
+    pub(crate) metrics: Vec<(String, Vec<String>)>,
 }
 
 impl Report<'_> {
@@ -216,6 +217,12 @@ impl Report<'_> {
             if panics > 0 {
                 pass = false;
                 let _ = writeln!(s, "  FAIL: {name} panicked");
+            }
+        }
+        for (name, lines) in &self.metrics {
+            let _ = writeln!(s, "  {name} /metrics at the end (since its last start):");
+            for line in lines {
+                let _ = writeln!(s, "    {line}");
             }
         }
         if self.wrongs.total() > 0 {
