@@ -176,3 +176,41 @@ pub(crate) struct Book {
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_counts_as_unknown() {
+        let unknown = [
+            Answer::Lost("timeout".to_owned()),
+            Answer::from_body(
+                200,
+                r#"{"code":10,"msg":"系统异常[上游应答超时，结果未知，请稍后查询订单]"}"#
+                    .as_bytes(),
+            ),
+            Answer::from_body(
+                200,
+                r#"{"code":9999,"msg":"相同请求正在处理中，请稍后重试"}"#.as_bytes(),
+            ),
+            Answer::from_body(
+                503,
+                r#"{"code":10,"msg":"系统繁忙，请稍后重试"}"#.as_bytes(),
+            ),
+        ];
+        assert!(unknown.iter().all(Answer::unknown));
+        let known = [
+            Answer::from_body(200, br#"{"code":0,"data":{"state":2},"msg":"SUCCESS"}"#),
+            Answer::from_body(200, r#"{"code":9999,"msg":"订单不存在"}"#.as_bytes()),
+        ];
+        assert!(!known.iter().any(Answer::unknown));
+        assert_eq!(known[0].data("state").as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn field_sets_are_named_by_their_ext_param() {
+        assert_eq!(FieldSet::id_of(&FieldSet::ext_of(42)), Some(42));
+        assert_eq!(FieldSet::id_of("x42"), None);
+    }
+}

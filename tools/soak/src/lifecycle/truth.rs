@@ -100,3 +100,20 @@ pub(crate) fn accepted(ctx: &Ctx, attach: Option<&str>) -> Option<FieldSet> {
     let id = FieldSet::id_of(attach?)?;
     lock(&ctx.book.fieldsets).get(&id).cloned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jeepay_states_of_daxpay_records() {
+        let mut o = SandboxOrder::new("P1", "B1", OrderStatus::Success);
+        assert_eq!(pay_state(&o), "2");
+        o.refund_status = RefundStatus::Refunded;
+        assert_eq!(pay_state(&o), "5");
+        o.status = OrderStatus::Close;
+        assert_eq!(pay_state(&o), "6");
+        o.status = OrderStatus::Progress;
+        assert_eq!(pay_state(&o), "1");
+    }
+}
