@@ -20,24 +20,37 @@ use super::truth::{accepted, pay_state, refund_state, Truth};
 #[derive(Default)]
 pub(crate) struct Wrongs {
     pub(crate) by_kind: std::collections::BTreeMap<String, u64>,
+    /// The first few of each kind.
     pub(crate) samples: Vec<String>,
-    /// The merchant order numbers of the first wrongs, whose trail the report prints.
+    /// The merchant order numbers of the first wrongs of each kind, whose trail the report
+    /// prints.
     pub(crate) orders: Vec<String>,
+    /// The order the next wrong is about (see [`Wrongs::about`]).
+    next_order: Option<String>,
 }
+
+/// Samples and trails kept per kind of wrong.
+const SAMPLES_PER_KIND: u64 = 6;
+const TRAILS_PER_KIND: u64 = 2;
 
 impl Wrongs {
     pub(crate) fn add(&mut self, kind: &str, detail: String) {
-        *self.by_kind.entry(kind.to_owned()).or_default() += 1;
-        if self.samples.len() < 40 {
+        let seen = self.by_kind.entry(kind.to_owned()).or_default();
+        *seen += 1;
+        let seen = *seen;
+        if seen <= SAMPLES_PER_KIND {
             self.samples.push(format!("[{kind}] {detail}"));
+        }
+        if let Some(order) = self.next_order.take() {
+            if seen <= TRAILS_PER_KIND && !self.orders.contains(&order) {
+                self.orders.push(order);
+            }
         }
     }
 
-    /// Notes the order a wrong is about (its trail is printed for the first few).
+    /// Names the order the next wrong added is about (its trail may be printed).
     pub(crate) fn about(&mut self, order: &str) {
-        if self.orders.len() < 8 && !self.orders.iter().any(|o| o == order) {
-            self.orders.push(order.to_owned());
-        }
+        self.next_order = Some(order.to_owned());
     }
 
     pub(crate) fn total(&self) -> u64 {
