@@ -109,8 +109,7 @@ impl FaultRelay {
             return (Fault::Pass, jitter);
         }
         let r = rng.below(1000) as u64;
-        let share = UPSTREAM_FAULTS_PER_MILLE / 7;
-        let fault = match r / share.max(1) {
+        let fault = match r % 7 {
             _ if r >= UPSTREAM_FAULTS_PER_MILLE => Fault::Pass,
             0 => Fault::DropBefore,
             1 => Fault::Status500Before,
