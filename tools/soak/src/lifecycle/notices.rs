@@ -67,17 +67,17 @@ fn missing(
 }
 
 /// Waits, at most `bound`, until every expected notification arrived; how long it took and
-/// how many are still missing.
+/// which are still missing then.
 pub(crate) async fn settle(
     truth: &Truth,
     endpoint: &Endpoint,
     bound: Duration,
-) -> (Duration, usize) {
+) -> (Duration, Vec<(&'static str, String)>) {
     let want = expected(truth);
     let started = Instant::now();
     loop {
-        let left = missing(&want, &endpoint.snapshot()).len();
-        if left == 0 || started.elapsed() >= bound {
+        let left = missing(&want, &endpoint.snapshot());
+        if left.is_empty() || started.elapsed() >= bound {
             return (started.elapsed(), left);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -19,7 +19,7 @@ pub(crate) struct Report<'a> {
     pub(crate) load_took: Duration,
     pub(crate) restarts: Vec<(String, Duration, bool)>,
     pub(crate) settled_in: Duration,
-    pub(crate) unsettled: usize,
+    pub(crate) unsettled: Vec<(&'static str, String)>,
     pub(crate) truth: &'a Truth,
     pub(crate) ctx: &'a Ctx,
     pub(crate) answers: HashMap<Op, (u64, u64)>,
@@ -68,11 +68,14 @@ impl Report<'_> {
         let _ = writeln!(
             s,
             "settlement: {} of the final orders and refunds notified after {:.1} s (bound {} s); {} still missing then",
-            if self.unsettled == 0 { "all" } else { "not all" },
+            if self.unsettled.is_empty() { "all" } else { "not all" },
             self.settled_in.as_secs_f64(),
             o.settle.as_secs(),
-            self.unsettled
+            self.unsettled.len()
         );
+        for (kind, no) in self.unsettled.iter().take(5) {
+            let _ = writeln!(s, "  still owed then: {kind} {no}");
+        }
 
         let _ = writeln!(s, "\nDaxPay (the sandbox) at the end:");
         let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
