@@ -119,7 +119,14 @@ pub(crate) fn judge(
             ),
         );
     }
+    // A notification retried after a 500 or a hang arrives again unchanged (same `reqTime` and
+    // signature): it is judged once.
+    let mut judged = HashSet::new();
     for n in &received {
+        let identity = (n.path.clone(), n.fields.get("sign").cloned());
+        if !judged.insert(identity) {
+            continue;
+        }
         if let Some(why) = check(ctx, truth, n) {
             wrong += 1;
             if let Some(order) = n.fields.get("mchOrderNo") {

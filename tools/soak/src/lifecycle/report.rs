@@ -150,7 +150,7 @@ impl Report<'_> {
         let _ = writeln!(
             s,
             "{:<44} {:>8} {:>8} {:>8}",
-            "notifications received (all judged)",
+            "notifications received (each distinct judged)",
             n.received,
             "-",
             n.wrong - n.missing as u64
