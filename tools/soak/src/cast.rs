@@ -43,6 +43,9 @@ pub(crate) const LEGACY: Merchant = Merchant {
 
 pub(crate) const DAX_MCH: &str = "M1723635576766";
 pub(crate) const DAX_APP: &str = "M8207639754663343";
+/// T2's own DaxPay app: two merchants may not share one DaxPay identity on one upstream unless
+/// declared `shared` (with order prefixes), which the seeded order numbers do not have.
+pub(crate) const DAX_APP_T2: &str = "M8207639754663344";
 pub(crate) const DAX_SECRET: &str = "dax_secret_Key123";
 
 /// The slow upstream's timeout, and how late the fake answers.

@@ -102,18 +102,30 @@ fallback = "legacy"
         l1 = LEGACY.mch,
         t2 = T2.mch,
     );
-    for (m, upstream) in [(T1, "dax"), (T2, "dax"), (DEAD, "dead"), (SLOW, "slow")] {
+    for (m, upstream, dax_app) in [
+        (T1, "dax", DAX_APP),
+        (T2, "dax", DAX_APP_T2),
+        (DEAD, "dead", DAX_APP),
+        (SLOW, "slow", DAX_APP),
+    ] {
         let _ = write!(
             s,
-            "[[merchants]]\nmch_no = \"{}\"\napp_id = \"{}\"\nsecret = \"{}\"\n[merchants.daxpay]\nupstream = \"{upstream}\"\nmch_no = \"{DAX_MCH}\"\napp_id = \"{DAX_APP}\"\n\n",
+            "[[merchants]]\nmch_no = \"{}\"\napp_id = \"{}\"\nsecret = \"{}\"\nallow_cancel = true\n[merchants.daxpay]\nupstream = \"{upstream}\"\nmch_no = \"{DAX_MCH}\"\napp_id = \"{dax_app}\"\n\n",
             m.mch, m.app, m.secret
         );
     }
     let _ = write!(
         s,
-        "[sandbox]\nembedded = true\nlisten = \"127.0.0.1:{}\"\nversion = \"3.0\"\n\n[[sandbox.apps]]\nmch_no = \"{DAX_MCH}\"\napp_id = \"{DAX_APP}\"\nsign_type = \"hmac_sha256\"\nsecret = \"{DAX_SECRET}\"\n\n",
+        "[sandbox]\nembedded = true\nlisten = \"127.0.0.1:{}\"\nversion = \"3.0\"\n\n",
         p.daxpay
     );
+    // Seeded orders have no app: either app sees them.
+    for app in [DAX_APP, DAX_APP_T2] {
+        let _ = write!(
+            s,
+            "[[sandbox.apps]]\nmch_no = \"{DAX_MCH}\"\napp_id = \"{app}\"\nsign_type = \"hmac_sha256\"\nsecret = \"{DAX_SECRET}\"\n\n"
+        );
+    }
     for i in 0..o.orders {
         let (no, state) = dax_order(i);
         let status = match state {

@@ -1,5 +1,9 @@
 //! A bounded soak of the release `paybridge serve` binary, on 127.0.0.1 only.
 //!
+//! Two modes: this one (closes and cancels under load, every answer predicted exactly), and
+//! `paybridge-soak lifecycle …` ([`lifecycle`]: the whole payment lifecycle under faults and
+//! kill -9, judged against the DaxPay sandbox's ground truth; `scripts/soak-lifecycle`).
+//!
 //! ```sh
 //! scripts/soak [SECONDS] [CONCURRENCY]          # builds, then runs this; default 60 s, 64
 //! cargo run --release -p paybridge-soak -- [SECONDS] [CONCURRENCY]
@@ -49,6 +53,7 @@ mod cli;
 mod config;
 mod driver;
 mod invalid;
+mod lifecycle;
 mod mix;
 mod model;
 mod report;
@@ -66,6 +71,10 @@ use run::soak;
 use slow::slow_upstream;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("lifecycle") {
+        return lifecycle::main(&args[1..]);
+    }
     let o = options();
     if let Err(e) = std::fs::create_dir_all(&o.dir) {
         eprintln!("cannot create {}: {e}", o.dir.display());
