@@ -250,3 +250,87 @@ fn first_match(
     }
     best
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each mistake made on purpose, its wrong string written out by hand and digested directly.
+
+    use super::super::{diagnose_epay, Cause};
+    use super::*;
+
+    const KEY: &str = "89unJUB8HZ54Hj7x4nUj56HN4nUzUJ8i";
+
+    fn md5_hex(s: &str) -> String {
+        hex::encode(Md5::digest(s.as_bytes()))
+    }
+
+    fn causes(input: &str, filter: Filter) -> Vec<Cause> {
+        let d = diagnose_epay(input, EpayKey::Md5(KEY), filter, 0).unwrap();
+        assert!(!d.valid, "expected a mismatch: {d:?}");
+        d.causes
+    }
+
+    #[test]
+    fn php_urlencode_keeps_only_what_php_keeps() {
+        assert_eq!(
+            php_urlencode("a-b_c.d e*~/会"),
+            "a-b_c.d+e%2A%7E%2F%E4%BC%9A"
+        );
+    }
+
+    #[test]
+    fn valid_md5_has_no_cause_and_masks_the_key() {
+        let sign = md5_hex(&format!("a=1&b=2{KEY}"));
+        let d = diagnose_epay(
+            &format!("b=2&a=1&sign={sign}"),
+            EpayKey::Md5(KEY),
+            Filter::Build3094,
+            0,
+        )
+        .unwrap();
+        assert!(d.valid);
+        assert_eq!(d.string_to_sign, "a=1&b=2***");
+        assert!(d.causes.is_empty() && d.notes.is_empty());
+    }
+
+    #[test]
+    fn a_flag_that_changes_nothing_is_not_a_cause() {
+        // No empty value and nothing to encode: only the key's separator differs.
+        let sign = md5_hex(&format!("a=1&b=2&key={KEY}"));
+        assert_eq!(
+            causes(&format!("a=1&b=2&sign={sign}"), Filter::Build3094),
+            [Cause::EpayKeyAsJeepay]
+        );
+    }
+
+    #[test]
+    fn the_fewest_deviations_win() {
+        let sign = md5_hex(&format!("a=&b=x+y{KEY}"));
+        assert_eq!(
+            causes(&format!("a=&b=x%20y&sign={sign}"), Filter::Build3094),
+            [
+                Cause::EpayEmptySigned(vec!["a".to_owned()]),
+                Cause::EpayUrlEncoded(vec!["b".to_owned()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn rsa_without_a_timestamp_is_noted() {
+        let public = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAgSAdXuZQGLRcl6uSPFCEOionWGXFpJ9EsFUvEZNEjWVa7y/1CZOkNc5CbOKVAspEwUv7U6z9qzTzrCtVTvwEByM4bwLo7L+1Cti6bXLLjUTwheRmMZ3UJzmsABijUCrDLjXA88rskzG2SARGEkViKFN3TM+MFhBbKP1XVUuLik2VmZwTngg3cwwCe08G5mjpE/dfQ32W1wKDB/Z97BuATKakBMUw6BWOnauhD1wllWYKFH3nAIDSkn1+U2oElGgMauHheb7FH74/ixaWCKyLLJklRK7WbkVyx1lUhG7DcXQzzbktwbcVhGOxkTxfUSXr7aAuS+Szexp/kWAqmTWb+wIDAQAB";
+        let verifier = RsaVerifier::from_text(public).unwrap();
+        let d = diagnose_epay(
+            "a=1&sign=AAAA",
+            EpayKey::Rsa(&verifier),
+            Filter::Build3094,
+            0,
+        )
+        .unwrap();
+        assert!(!d.valid);
+        assert_eq!(d.causes, [Cause::WrongKey]);
+        assert_eq!(
+            d.notes,
+            ["the timestamp is missing: a V2 gateway refuses it now (时间戳(timestamp)字段不能为空), and SDK2 refuses such an answer or notification"]
+        );
+    }
+}
