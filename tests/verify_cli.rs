@@ -403,7 +403,7 @@ fn bad_input_is_one_line_on_stderr_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        "paybridge verify: missing key: give --key SECRET or --key-env VAR\n"
+        "paybridge verify: missing key: give --key SECRET, --key-env VAR or --key-file PATH\n"
     );
     let run = verify(JEEPAY, "", r#"{"sign":"x"}"#);
     assert_eq!(

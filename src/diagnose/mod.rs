@@ -8,14 +8,20 @@
 //! than guessed. Only when no variant matches is the wrong key (or a value changed after signing)
 //! named, as it cannot be proven.
 //!
-//! The correct signing is the library's ([`jeepay::sign`], [`daxpay::sign`]). The few variants the
+//! epay's parameters are read from a form body, a query string or URL, or a JSON answer
+//! ([`diagnose_epay`]), and checked by MD5 or RSA with the variants of `epay_variants.rs`.
+//!
+//! The correct signing is the library's ([`jeepay::sign`], [`daxpay::sign`],
+//! [`epay::sign`](crate::dialect::epay::sign)). The few variants the
 //! library cannot express are written here, each marked as deliberately *wrong* signing.
 
 use serde_json::{Map, Value};
 
 use crate::dialect::daxpay::{self, SignType, Version};
+use crate::dialect::epay::{params, sign::Filter};
 
 mod daxpay_variants;
+mod epay_variants;
 mod jeepay_variants;
 mod report;
 #[cfg(test)]
@@ -25,6 +31,8 @@ use report::Redactor;
 pub use report::{Cause, Diagnosis, InputError, JEEPAY_CLOSE_DECLARED};
 
 use daxpay_variants::DaxpaySubject;
+pub use epay_variants::EpayKey;
+use epay_variants::EpaySubject;
 use jeepay_variants::JeepaySubject;
 
 /// Which side's rules to verify with.
@@ -81,6 +89,53 @@ pub fn diagnose(body: &str, secret: &str, dialect: Dialect) -> Result<Diagnosis,
     };
     diagnosis.received = redact.clean(received);
     Ok(diagnosis)
+}
+
+/// Verifies a set of epay parameters (`input`: a form body, a query string or a URL with one, or a
+/// JSON object such as a V2 answer) with `key`, by the rule of the gateway build `filter`, and when
+/// the signature does not verify, finds out why. `now` (Unix seconds) is what an RSA-signed
+/// `timestamp` is compared with; a stale one is noted, not counted against the signature.
+pub fn diagnose_epay(
+    input: &str,
+    key: EpayKey<'_>,
+    filter: Filter,
+    now: i64,
+) -> Result<Diagnosis, InputError> {
+    let secret = match key {
+        EpayKey::Md5("") => return Err(InputError::EmptyKey),
+        EpayKey::Md5(secret) => secret,
+        EpayKey::Rsa(_) => "",
+    };
+    let owned = epay_params(input)?;
+    let pairs = params::borrowed(&owned);
+    let received = match pairs.iter().rev().find(|(k, _)| *k == "sign") {
+        None => return Err(InputError::NoEpaySign),
+        Some((_, "")) => return Err(InputError::EmptySign),
+        Some((_, sign)) => *sign,
+    };
+    let redact = Redactor::new(secret);
+    let subject = EpaySubject {
+        params: &pairs,
+        filter,
+    };
+    let mut diagnosis = subject.diagnose(key, received, &redact, now);
+    diagnosis.received = redact.clean(received);
+    Ok(diagnosis)
+}
+
+/// epay parameters from a JSON object (text starting with `{`) or a form / query string / URL.
+pub fn epay_params(input: &str) -> Result<Vec<(String, String)>, InputError> {
+    let trimmed = input.trim();
+    let read = if trimmed.starts_with('{') {
+        match serde_json::from_str::<Value>(trimmed) {
+            Ok(Value::Object(o)) => params::from_json(&o),
+            Ok(_) => return Err(InputError::NotObject),
+            Err(e) => return Err(InputError::NotJson(e.to_string())),
+        }
+    } else {
+        params::from_form(trimmed)
+    };
+    read.map_err(|e| InputError::Params(e.to_string()))
 }
 
 /// Where the signed fields and the signature are in the body.

@@ -27,6 +27,10 @@ pub enum InputError {
     EmptyKey,
     /// A declared Jeepay close field holding an object or array: Jeepay cannot bind it.
     Unbindable(String),
+    /// epay: no `sign` parameter.
+    NoEpaySign,
+    /// epay: input that is not a flat set of parameters.
+    Params(String),
 }
 
 impl fmt::Display for InputError {
@@ -44,6 +48,8 @@ impl fmt::Display for InputError {
                 f,
                 "field `{key}` is an object or array: Jeepay cannot bind it to its close request (it answers code 11)"
             ),
+            InputError::NoEpaySign => f.write_str("input has no `sign` parameter"),
+            InputError::Params(e) => f.write_str(e),
         }
     }
 }
@@ -79,6 +85,19 @@ pub enum Cause {
         /// A 3.0.0 server configured for sm3 computes MD5.
         sm3_is_md5: bool,
     },
+    /// epay: the key was appended as `&key=KEY` (Jeepay's way), not directly.
+    EpayKeyAsJeepay,
+    /// epay: the digest is not lower-case hex (epay compares exactly).
+    EpayDigestNotLowerCase,
+    /// epay: parameters whose value is `""` were signed.
+    EpayEmptySigned(Vec<String>),
+    /// epay: values were URL-encoded before signing (in these parameters).
+    EpayUrlEncoded(Vec<String>),
+    /// epay: `sign_type` was signed.
+    EpaySignTypeSigned,
+    /// epay: whitespace-only values signed by build 3065's rule (`true`) or left out by build
+    /// 3094's (`false`), the other build's rule being the one configured.
+    EpayBlankRule { signed: bool, names: Vec<String> },
     /// Nothing else matched: unprovable, hence last.
     WrongKey,
 }
@@ -138,6 +157,35 @@ impl fmt::Display for Cause {
                 }
                 Ok(())
             }
+            Cause::EpayKeyAsJeepay => f.write_str(
+                "the key was appended as \"&key=KEY\", as Jeepay does: epay appends the key directly, md5(\"a=1&b=2\" + KEY)",
+            ),
+            Cause::EpayDigestNotLowerCase => f.write_str(
+                "the digest is not in lower case: epay compares signatures exactly and expects lower-case hex",
+            ),
+            Cause::EpayEmptySigned(names) => write!(
+                f,
+                "empty-string parameters were signed ({}): epay leaves out parameters whose value is \"\"",
+                names.join(", ")
+            ),
+            Cause::EpayUrlEncoded(names) => write!(
+                f,
+                "values were URL-encoded before signing ({}): epay signs the decoded values raw",
+                names.join(", ")
+            ),
+            Cause::EpaySignTypeSigned => f.write_str(
+                "sign_type was signed: epay leaves out sign and sign_type",
+            ),
+            Cause::EpayBlankRule { signed: true, names } => write!(
+                f,
+                "whitespace-only values were signed ({}), as epay build 3065 and SDK1 do: build 3094 leaves them out (to verify by 3065's rule: --keep-blank)",
+                names.join(", ")
+            ),
+            Cause::EpayBlankRule { signed: false, names } => write!(
+                f,
+                "whitespace-only values were left out ({}), as epay build 3094 does: build 3065 signs them (to verify by 3094's rule: drop --keep-blank)",
+                names.join(", ")
+            ),
             Cause::WrongKey => f.write_str("wrong key, or a field value changed after signing"),
         }
     }
@@ -226,6 +274,14 @@ pub(super) enum Deviation {
     SignType(SignType),
     /// The digest's letter case (only where case decides validity).
     Case,
+    /// epay: the key appended as `&key=KEY`.
+    KeyAsJeepay,
+    /// epay: values URL-encoded before signing.
+    UrlEncoded,
+    /// epay: `sign_type` signed.
+    SignTypeSigned,
+    /// epay: the other build's rule for whitespace-only values.
+    OtherBlankRule,
 }
 
 /// The binary deviations of a dialect, as bits of a mask, in report order.
@@ -233,6 +289,14 @@ pub(super) const JEEPAY_FLAGS: [Deviation; 3] = [
     Deviation::KeepEmpty,
     Deviation::AllFields,
     Deviation::PlainSort,
+];
+/// epay's binary deviations; the last one applies to MD5 only.
+pub(super) const EPAY_FLAGS: [Deviation; 5] = [
+    Deviation::KeepEmpty,
+    Deviation::UrlEncoded,
+    Deviation::SignTypeSigned,
+    Deviation::OtherBlankRule,
+    Deviation::KeyAsJeepay,
 ];
 pub(super) const DAXPAY_FLAGS: [Deviation; 3] = [
     Deviation::DropEmpty,

@@ -1,4 +1,5 @@
 //! The wire dialects paybridge speaks: one module each, holding its wire types and its signing.
 
 pub mod daxpay;
+pub mod epay;
 pub mod jeepay;
