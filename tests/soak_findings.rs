@@ -779,3 +779,64 @@ async fn f2_a_joined_request_daxpay_refuses_as_existing_gives_its_attempt_up() {
         .unwrap();
     assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// F4. A refund's state-3 notification while the pay row has no DaxPay number yet
+// ---------------------------------------------------------------------------------------------
+
+/// The order's creating answer was lost (no callback follows: the merchant gave no URL); it is
+/// paid; a refund of it by mchOrderNo fails at once. Its state-3 notification carries
+/// payOrderId (learnt by a pay query, which also records the pay row).
+#[tokio::test]
+async fn f4_a_refund_failure_notification_carries_the_pay_order_id() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let body = jeepay_body(&[
+        ("mchOrderNo", "F4"),
+        ("wayCode", "ALI_WAP"),
+        ("amount", "4385"),
+        ("currency", "cny"),
+        ("subject", "s"),
+        ("body", "b"),
+    ]);
+    lost(&mut w, body).await;
+    let paid = w.sandbox.pay_order("F4").unwrap();
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "F4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.pay_order_id, None,
+        "the pay row has no DaxPay number yet"
+    );
+
+    let to_r = format!("{}/r", w.notify);
+    let refund = w.send(
+        "/api/refund/refundOrder",
+        jeepay_body(&[
+            ("mchOrderNo", "F4"),
+            ("mchRefundNo", "F4R0"),
+            ("refundAmount", "2447"),
+            ("currency", "cny"),
+            ("refundReason", "SANDBOX_REFUND_FAIL"),
+            ("notifyUrl", &to_r),
+            ("extParam", "fs1036"),
+        ]),
+    );
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = refund.await.unwrap();
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["data"]["state"], 3, "{answer}");
+    let (path, params) = w.merchant.first().await;
+    assert_eq!(path, "/r");
+    assert_eq!(params["state"], "3");
+    assert_eq!(params["payOrderId"], paid.order_no, "{params:?}");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "F4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.pay_order_id.as_deref(), Some(paid.order_no.as_str()));
+}

@@ -177,7 +177,7 @@ impl Recorded for Refund {
             let record = RefundRecord {
                 refund_no: refunded.refund_no.clone(),
                 biz_refund_no: refunded.biz_refund_no.clone(),
-                order_no: p.op.order.order_no.clone().or(row.pay_order_id.clone()),
+                order_no: pay_order_no(job, p, &row).await,
                 amount: refunded.refund_amount,
                 status: refunded.status,
                 out_refund_no: None,
@@ -295,6 +295,30 @@ fn row(p: &Prepared<Refund>, attempt: &Attempt) -> RefundRow {
         attempt: Some(attempt.id.clone()),
         status: None,
     }
+}
+
+/// The refunded pay order's DaxPay number, for the notification (Jeepay's carries
+/// `payOrderId`): the request's, the row's, else read by a pay query, the pay row having had
+/// no DaxPay number yet (its creating answer was lost; what the query learnt is recorded, as a
+/// pay query records it). `None` if it cannot be learnt.
+async fn pay_order_no(job: &Job<'_>, p: &Prepared<Refund>, row: &RefundRow) -> Option<String> {
+    if let Some(known) = p.op.order.order_no.clone().or(row.pay_order_id.clone()) {
+        return Some(known);
+    }
+    let fields = query_fields(p.op.order(), p.upstream.version());
+    let Ok(Answer::Done { data, .. }) = exchange(job, p, DaxCall::PayQuery, &fields).await else {
+        return None;
+    };
+    let order = pay_order(&data, &p.source()).ok()?;
+    if let Some(store) = job.rt.orders.as_ref() {
+        let number = own_number(p, &order.biz_order_no);
+        let version = p.upstream.version();
+        let learnt = super::pay_query::learn_pending(store, &p.merchant, version, number, &order);
+        if let Err(e) = learnt.await {
+            not_recorded("pay order learnt by a refund", e);
+        }
+    }
+    Some(order.order_no)
 }
 
 /// The paid amount of an order made outside paybridge, from a pay query (never from the refund
