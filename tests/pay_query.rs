@@ -173,7 +173,13 @@ async fn every_state_of_every_version_and_sign_type_is_answered_signed() {
                 format!("CH{}", o.order_no),
                 "{case}"
             );
-            assert_eq!(data["extParam"], "a=1&b=2", "{case}");
+            // 2.0.8's `PayOrderResult` has no `attach` (lifecycle-2.0.md §4): a seeded order,
+            // not made through paybridge, has no `extParam` there.
+            if version == "2.0" {
+                assert!(data.get("extParam").is_none(), "{case}");
+            } else {
+                assert_eq!(data["extParam"], "a=1&b=2", "{case}");
+            }
             match o.pay_time {
                 Some(_) => assert_eq!(data["successTime"], PAID_AT_MS, "{case}"),
                 None => assert!(data.get("successTime").is_none(), "{case}"),

@@ -34,6 +34,9 @@ impl Config {
                 if u.forward_client_ip { " · forwards clientIp" } else { "" },
                 if u.scheme.sm3_is_md5 { " · sm3 digested as md5" } else { "" },
             );
+            if u.scheme.version == crate::dialect::daxpay::Version::V2_0 {
+                let _ = writeln!(out, "{}", v2_0_warning(&u.name));
+            }
         }
         for u in self.legacy.values() {
             let _ = writeln!(
@@ -139,6 +142,18 @@ impl Config {
 }
 
 /// A URL with any password replaced by `***` (a Redis URL may carry one).
+/// What an operator of a DaxPay 2.0 upstream must know (lifecycle-2.0.md §1, §2.3, §2.10):
+/// which release it is, and that its request-age window is 10 s by default, so a clock skew
+/// between paybridge and DaxPay beyond a few seconds makes it refuse every request.
+fn v2_0_warning(name: &str) -> String {
+    format!(
+        "  warning: upstream {name} is DaxPay 2.0.8 (2.0.6 and 2.0.7 differ on the wire and are not \
+         supported); it refuses requests older than its req_timeout, 10 s by default: keep \
+         paybridge's and DaxPay's clocks within a few seconds (NTP), or raise \
+         pay_platform_config.req_timeout"
+    )
+}
+
 fn mask_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
@@ -172,6 +187,24 @@ mod tests {
             "redis://user:***@host/0"
         );
         assert_eq!(mask_url("redis://host:6379"), "redis://host:6379");
+    }
+
+    #[test]
+    fn a_2_0_upstream_is_warned_about_its_request_age_window() {
+        let toml = |version: &str| {
+            format!(
+                "[upstreams.dax]\nbase_url = \"http://127.0.0.1:1\"\nversion = \"{version}\"\n\
+                 sign_type = \"md5\"\nsecret = \"s3cret\"\n"
+            )
+        };
+        let summary = Config::from_toml(&toml("2.0")).unwrap().summary();
+        assert!(
+            summary.contains("warning: upstream dax is DaxPay 2.0.8"),
+            "{summary}"
+        );
+        assert!(summary.contains("10 s by default"), "{summary}");
+        let summary = Config::from_toml(&toml("3.0-beta")).unwrap().summary();
+        assert!(!summary.contains("warning"), "{summary}");
     }
 
     #[test]

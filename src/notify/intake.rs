@@ -11,13 +11,25 @@
 //! accepted: the order store's row is completed with that request's fields (the callback may
 //! come before the request's own answer, or instead of it), and the notification is built from
 //! them, never from another request's for the same number (`super::settle`).
+//!
+//! DaxPay 2.0.8 (lifecycle-2.0.md §7) posts a flat notice with no type field: a pay notice on a
+//! pay order's token, a refund notice (it carries `refundNo`) on a refund's; the other kind on a
+//! token is not acknowledged. 2.0.8 registers its notice from inside the transaction that
+//! changes the order, so the notice can arrive before the change is committed and the query
+//! still shows the order as it was: the query is then asked again, backing off, for up to
+//! about 1.5 s ([`CONFIRM_DELAYS`]); a notice still ahead of the query is acknowledged (the
+//! signed notice was received; 2.0.8 would by default never send it again anyway) and the
+//! order's settlement check is brought forward, so the worker (`crate::settle`) confirms it by
+//! query and notifies the merchant once it is final. Nothing is ever notified on the notice's
+//! word alone, and a stale query never lowers a final state the store holds.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::config::{Merchant, Upstream};
@@ -29,13 +41,14 @@ use crate::dialect::daxpay::ops::refund_query::refund_record;
 use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use crate::dialect::daxpay::order_query::query_fields;
 use crate::dialect::daxpay::res_time::ResTimeCheck;
+use crate::dialect::daxpay::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::RefundRecord;
-use crate::domain::order::{OrderRef, PayOrder};
+use crate::domain::order::{OrderRef, PayOrder, PayStatus, RefundOrderStatus};
 use crate::domain::Failure;
 use crate::proxy::runtime::Runtime;
 use crate::store::{
-    Inserted, NewNotification, OrderStore, PayRow, RefundRow, RowState, StoreError,
+    Inserted, NewNotification, OrderStore, PayRow, RefundRow, RowState, SettlementKind, StoreError,
 };
 
 use super::jobs::{pay_job, pay_state};
@@ -95,8 +108,9 @@ async fn take(rt: &Runtime, token: &str, body: &[u8]) -> Result<(), Refusal> {
     };
     if let Some(row) = store.pay_by_token(token).await.map_err(down)? {
         let (merchant, upstream) = owner(rt, &row.mch_no, &row.app_id, &row.upstream)?;
-        verify(&merchant, &upstream, body)?;
-        return pay(rt, store, &merchant, &upstream, &row).await;
+        let notice = verify(&merchant, &upstream, body)?;
+        let claimed = notice_of(&upstream, &notice, Kind::Pay)?;
+        return pay(rt, store, &merchant, &upstream, &row, claimed).await;
     }
     if let Some(row) = store.refund_by_token(token).await.map_err(down)? {
         // The upstream the refund went to is its pay order's, when paybridge made the order.
@@ -106,8 +120,9 @@ async fn take(rt: &Runtime, token: &str, body: &[u8]) -> Result<(), Refusal> {
         };
         let upstream = paid.map(|p| p.upstream).unwrap_or_default();
         let (merchant, upstream) = owner(rt, &row.mch_no, &row.app_id, &upstream)?;
-        verify(&merchant, &upstream, body)?;
-        return refund(rt, store, &merchant, &upstream, &row)
+        let notice = verify(&merchant, &upstream, body)?;
+        let claimed = notice_of(&upstream, &notice, Kind::Refund)?;
+        return refund(rt, store, &merchant, &upstream, &row, claimed)
             .await
             .map(drop);
     }
@@ -139,12 +154,17 @@ pub(crate) fn owner(
     Ok((merchant.clone(), upstream))
 }
 
-fn verify(merchant: &Merchant, upstream: &Upstream, body: &[u8]) -> Result<(), Refusal> {
+/// The verified notice's fields (3.x: its `data`; 2.0: the flat notice itself).
+fn verify(
+    merchant: &Merchant,
+    upstream: &Upstream,
+    body: &[u8],
+) -> Result<Map<String, Value>, Refusal> {
     match read_callback(&upstream.scheme, merchant.daxpay.secret.expose(), body) {
         Ok(callback) => {
             metrics::counter!("paybridge_callback_sign_order_total", "order" => callback.order.as_str())
                 .increment(1);
-            Ok(())
+            Ok(callback.data)
         }
         Err(fault) => {
             tracing::warn!(
@@ -158,17 +178,126 @@ fn verify(merchant: &Merchant, upstream: &Upstream, body: &[u8]) -> Result<(), R
     }
 }
 
+/// What a token's row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pay,
+    Refund,
+}
+
+/// The final state a verified 2.0.8 notice claims (`None`: not final, or a 3.x callback, whose
+/// confirmation is the query alone). A notice of the other kind than the token's row is not
+/// acknowledged: 2.0.8's notices carry no type, paybridge tells them apart by the token it
+/// wrote and checks the notice agrees (a refund notice carries `refundNo`).
+fn notice_of(
+    upstream: &Upstream,
+    notice: &Map<String, Value>,
+    kind: Kind,
+) -> Result<Option<String>, Refusal> {
+    if upstream.version() != Version::V2_0 {
+        return Ok(None);
+    }
+    let says_refund = notice.get("refundNo").is_some_and(|v| !v.is_null());
+    if says_refund != (kind == Kind::Refund) {
+        tracing::warn!(
+            upstream = upstream.name.as_str(),
+            token_kind = ?kind,
+            "a DaxPay 2.0 notice of the other kind than its URL's: not acknowledged"
+        );
+        return Err(Refusal::UnknownOrder);
+    }
+    let status = notice
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let is_final = match kind {
+        Kind::Pay => PayStatus::parse(status)
+            .is_some_and(|s| !matches!(s, PayStatus::Wait | PayStatus::Progress)),
+        Kind::Refund => {
+            RefundOrderStatus::parse(status).is_some_and(|s| s != RefundOrderStatus::Progress)
+        }
+    };
+    Ok(is_final.then(|| status.to_owned()))
+}
+
+/// How long apart the query confirming a 2.0.8 notice is asked again while it still shows the
+/// order as it was before the notice (a notice may precede DaxPay's commit, lifecycle-2.0.md
+/// §7.1). About 1.5 s in all, well within the 5 s DaxPay waits for `SUCCESS`; how long the
+/// window really is was not established (§12), so the settlement worker takes over after.
+const CONFIRM_DELAYS: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+    Duration::from_millis(800),
+];
+
+/// No further confirming query starts once this much of DaxPay's 5 s wait for `SUCCESS` has gone
+/// (a slow query must not make the acknowledgement late).
+const CONFIRM_BUDGET: Duration = Duration::from_secs(3);
+
+/// Whether another confirming query after `delay` still fits in [`CONFIRM_BUDGET`].
+fn may_ask_again(started: tokio::time::Instant, delay: Duration) -> bool {
+    started.elapsed() + delay < CONFIRM_BUDGET
+}
+
+/// A notice claimed `claimed` but the query still says otherwise after [`CONFIRM_DELAYS`]:
+/// acknowledged, and the settlement worker's check of the row brought forward.
+async fn not_yet_committed(
+    store: &OrderStore,
+    kind: SettlementKind,
+    mch_no: &str,
+    number: &str,
+    claimed: &str,
+    queried: &str,
+) {
+    tracing::info!(
+        mch_no,
+        number,
+        claimed,
+        queried,
+        "a DaxPay 2.0 notice ahead of its order's query (before DaxPay's commit?): acknowledged, confirmed later by the settlement worker"
+    );
+    metrics::counter!("paybridge_callbacks_ahead_of_query_total").increment(1);
+    if let Err(e) = store.check_soon(kind, mch_no, number, now_ms()).await {
+        tracing::warn!(error = %e, "the settlement check could not be brought forward: it stays on its schedule");
+    }
+}
+
 /// Reads the pay order of `row` again and queues the merchant's notification if its state calls
-/// for one (once per order and state).
+/// for one (once per order and state). A 2.0.8 notice claiming a final state the query does not
+/// show yet is confirmed by asking again, backing off.
 async fn pay(
     rt: &Runtime,
     store: &OrderStore,
     merchant: &Merchant,
     upstream: &Upstream,
     row: &PayRow,
+    claimed: Option<String>,
 ) -> Result<(), Refusal> {
     let biz = merchant.daxpay.number(&row.mch_order_no);
-    let order = read_pay(rt, merchant, upstream, &biz).await?;
+    let started = tokio::time::Instant::now();
+    let mut order = read_pay(rt, merchant, upstream, &biz).await?;
+    if let Some(claimed) = &claimed {
+        let behind = |o: &PayOrder| matches!(o.status, PayStatus::Wait | PayStatus::Progress);
+        for delay in CONFIRM_DELAYS {
+            if !behind(&order) || !may_ask_again(started, delay) {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            order = read_pay(rt, merchant, upstream, &biz).await?;
+        }
+        if behind(&order) {
+            let queried = order.status.as_str();
+            not_yet_committed(
+                store,
+                SettlementKind::Pay,
+                &row.mch_no,
+                &row.mch_order_no,
+                claimed,
+                queried,
+            )
+            .await;
+        }
+    }
     if order.biz_order_no != biz {
         return Err(Refusal::UnknownOrder);
     }
@@ -206,15 +335,40 @@ fn store_down(e: StoreError) -> Refusal {
     Refusal::StoreDown
 }
 
-/// Reads the refund of `row` again; the row settled with this request's fields.
+/// Reads the refund of `row` again; the row settled with this request's fields. A 2.0.8 notice
+/// claiming a final state the query does not show yet is confirmed by asking again.
 async fn refund(
     rt: &Runtime,
     store: &OrderStore,
     merchant: &Merchant,
     upstream: &Upstream,
     row: &RefundRow,
+    claimed: Option<String>,
 ) -> Result<(), Refusal> {
-    let record = read_refund(rt, merchant, upstream, row).await?;
+    let started = tokio::time::Instant::now();
+    let mut record = read_refund(rt, merchant, upstream, row).await?;
+    if let Some(claimed) = &claimed {
+        let behind = |r: &RefundRecord| r.status == RefundOrderStatus::Progress;
+        for delay in CONFIRM_DELAYS {
+            if !behind(&record) || !may_ask_again(started, delay) {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            record = read_refund(rt, merchant, upstream, row).await?;
+        }
+        if behind(&record) {
+            let queried = record.status.as_str();
+            not_yet_committed(
+                store,
+                SettlementKind::Refund,
+                &row.mch_no,
+                &row.mch_refund_no,
+                claimed,
+                queried,
+            )
+            .await;
+        }
+    }
     settle_refund(store, merchant, row, record, Some(row.clone())).await
 }
 

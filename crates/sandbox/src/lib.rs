@@ -18,7 +18,7 @@ pub mod sign;
 
 pub use config::{
     CallbackSignOrder, ConfigError, LegacyApp, LegacyOrder, LegacySandboxConfig, SandboxApp,
-    SandboxConfig, SandboxOrder, Sandboxes,
+    SandboxConfig, SandboxOrder, Sandboxes, DEFAULT_PAY_LIMIT_FEN,
 };
 pub use daxpay::result;
 pub use daxpay::{

@@ -154,6 +154,8 @@ pub struct SandboxRefund {
     pub status: RefundOrderStatus,
     pub attach: Option<String>,
     pub client_ip: Option<String>,
+    /// 2.0: the channel's error code of a failed refund (`"0"` when it was no channel error).
+    pub error_code: Option<String>,
     pub error_msg: Option<String>,
     /// Where DaxPay POSTs the refund's callbacks (`notifyUrl` of `/unipay/refund`).
     pub notify_url: Option<String>,

@@ -283,9 +283,39 @@ fn read_data_signed(
             data: Value::Object(data),
         }
     } else {
-        let msg = msg.to_owned();
-        refused(code, msg, true, trace_id)
+        refused(code_of_2_0(code, msg), msg.to_owned(), true, trace_id)
     })
+}
+
+/// 2.0.8 answers every refusal from inside its handler as `data {code: 1, msg}`: the specific
+/// code (20041, 20044, ...) is replaced by 1 and the message is the only discriminator
+/// (lifecycle-2.0.md §2.6, §2.7). The code is given back from the message for the texts whose
+/// meaning the operations rely on (the messages of `PayCloseService`, `PayCancelService`,
+/// `RefundAssistService`, the query services and `PayService`'s limit check); any other
+/// message stays code 1 (a business refusal in DaxPay's words).
+pub fn code_of_2_0(code: i64, msg: &str) -> i64 {
+    if code != 1 {
+        return code;
+    }
+    const NOT_FOUND: i64 = 20041;
+    const PROCESSING: i64 = 20043;
+    const STATE: i64 = 20044;
+    const OVER_LIMIT: i64 = 20060;
+    match msg {
+        "支付订单不存在" | "退款订单不存在" => NOT_FOUND,
+        "支付订单已在关闭中，请勿重复发起" | "支付订单已在撤销中，请勿重复发起" => {
+            PROCESSING
+        }
+        "只有失败状态的才可以重新发起退款" => STATE,
+        "支付金额超过限额" => OVER_LIMIT,
+        // `订单不是支付中, 无法进行关闭订单` / `…撤销订单`; `当前支付单订状态[…]` (sic) and
+        // `当前支付单退款状态[…]不允许发起退款操作`.
+        m if m.starts_with("订单不是支付中") => STATE,
+        m if m.starts_with("当前支付单") && m.ends_with("不允许发起退款操作") => {
+            STATE
+        }
+        _ => code,
+    }
 }
 
 fn refused(code: i64, msg: String, signed: bool, trace_id: Option<String>) -> Answer {
@@ -337,6 +367,57 @@ mod tests {
                 "{res_time}"
             );
         }
+    }
+
+    /// lifecycle-2.0.md §2.6 shape B: a refusal from inside 2.0.8's handler is `data {code: 1}`,
+    /// signed; the meaning is in the message, and the code is given back from it.
+    #[test]
+    fn version_2_refusals_get_their_code_back_from_the_message() {
+        let scheme = Scheme::new(Version::V2_0, SignType::HmacSha256);
+        for (msg, code) in [
+            ("支付订单不存在", 20041),
+            ("退款订单不存在", 20041),
+            ("订单不是支付中, 无法进行关闭订单", 20044),
+            ("订单不是支付中, 无法进行撤销订单", 20044),
+            ("支付订单已在关闭中，请勿重复发起", 20043),
+            ("当前支付单订状态[支付中]不允许发起退款操作", 20044),
+            ("当前支付单退款状态[全部退款]不允许发起退款操作", 20044),
+            ("只有失败状态的才可以重新发起退款", 20044),
+            ("支付金额超过限额", 20060),
+            ("关闭订单失败", 1),
+        ] {
+            let sign = scheme.sign(
+                &mut [
+                    ("code", Cow::Borrowed("1")),
+                    ("msg", Cow::Borrowed(msg)),
+                    ("resTime", Cow::Borrowed("1719815401")),
+                ],
+                "k",
+            );
+            let body = format!(
+                r#"{{"msg":"success","code":0,"data":{{"code":1,"msg":"{msg}","resTime":1719815401,"sign":"{sign}"}},"traceId":"t"}}"#
+            );
+            assert_eq!(
+                read_answer(&scheme, "k", body.as_bytes()),
+                Ok(Answer::Refused {
+                    code,
+                    msg: msg.to_owned(),
+                    signed: true,
+                    trace_id: Some("t".to_owned())
+                }),
+                "{msg}"
+            );
+        }
+        // Shape A (unsigned, envelope code) keeps its own code.
+        let body = r#"{"msg":"验证参数错误\n请求已过期，请重新发送！","code":10006,"data":null,"traceId":"t"}"#;
+        assert!(matches!(
+            read_answer(&scheme, "k", body.as_bytes()),
+            Ok(Answer::Refused {
+                code: 10006,
+                signed: false,
+                ..
+            })
+        ));
     }
 
     #[test]

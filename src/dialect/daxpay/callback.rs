@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::render::{fields_of, render};
+use super::render::{case_insensitive, fields_of, render};
 use super::sign::{Scheme, Version};
 use crate::domain::AnswerFault;
 
@@ -106,12 +106,6 @@ fn sorted(data: &Map<String, Value>) -> Map<String, Value> {
         .into_iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
-}
-
-/// Java's `String.CASE_INSENSITIVE_ORDER`: char by char, upper- then lower-cased.
-fn case_insensitive(a: &str, b: &str) -> std::cmp::Ordering {
-    let fold = |c: char| c.to_uppercase().flat_map(char::to_lowercase);
-    a.chars().flat_map(fold).cmp(b.chars().flat_map(fold))
 }
 
 #[cfg(test)]

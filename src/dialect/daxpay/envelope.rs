@@ -32,6 +32,9 @@ pub enum Field<'a> {
     Bool(bool),
     /// A JSON number, written and signed as this literal text.
     Number(&'a str),
+    /// A JSON object, written as this text and signed as it (2.0's map `extraParam`, written
+    /// the way DaxPay's signer renders it: see [`super::render::sorted_map`]).
+    Json(&'a str),
 }
 
 /// An operation's own request fields, in the order they are written.
@@ -53,6 +56,14 @@ impl<'a> Fields<'a> {
     /// Adds a JSON number, written and signed as `literal`.
     pub fn number(mut self, key: &'static str, literal: &'a str) -> Self {
         self.push(key, Field::Number(literal));
+        self
+    }
+
+    /// Adds a JSON object, written and signed as `json` (`None`: not sent).
+    pub fn json(mut self, key: &'static str, json: Option<&'a str>) -> Self {
+        if let Some(json) = json {
+            self.push(key, Field::Json(json));
+        }
         self
     }
 
@@ -232,7 +243,7 @@ impl<'a> Field<'a> {
     /// The value as it is signed.
     pub fn text(self) -> &'a str {
         match self {
-            Field::Text(t) | Field::Number(t) => t,
+            Field::Text(t) | Field::Number(t) | Field::Json(t) => t,
             Field::Bool(true) => "true",
             Field::Bool(false) => "false",
         }

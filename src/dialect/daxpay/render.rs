@@ -18,10 +18,50 @@ pub fn render(value: &Value) -> Option<Cow<'_, str>> {
         Value::Number(n) => Some(Cow::Owned(plain_decimal(&n.to_string()))),
         nested => {
             let mut out = String::with_capacity(256);
-            write_hutool(nested, &mut out);
+            write_hutool(nested, &mut out, Nulls::KeptInArrays);
             Some(Cow::Owned(out))
         }
     }
+}
+
+/// A map field (2.0.8's `PayParam.extraParam`) as DaxPay's `PaySignUtil` renders it
+/// (lifecycle-2.0.md §2.4): copied into a `TreeMap(String.CASE_INSENSITIVE_ORDER)` (top-level
+/// keys sorted case-insensitively; two keys equal but for case collapse into one, the first
+/// key's spelling with the last value), then written by hutool's `JSONUtil.toJsonStr` (nested
+/// objects in the order received, nulls dropped at every level, hutool's escaping). The text is
+/// valid JSON that DaxPay reads back to the same map, so it is also what paybridge sends.
+pub fn sorted_map(map: &serde_json::Map<String, Value>) -> String {
+    let mut entries: Vec<(&String, &Value)> = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        match entries
+            .iter_mut()
+            .find(|(k, _)| case_insensitive(k, key).is_eq())
+        {
+            Some(entry) => entry.1 = value,
+            None => entries.push((key, value)),
+        }
+    }
+    entries.sort_by(|a, b| case_insensitive(a.0, b.0));
+    let mut out = String::with_capacity(64);
+    out.push('{');
+    let mut first = true;
+    for (key, value) in entries.into_iter().filter(|(_, v)| !v.is_null()) {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        quote_hutool(key, &mut out);
+        out.push(':');
+        write_hutool(value, &mut out, Nulls::Dropped);
+    }
+    out.push('}');
+    out
+}
+
+/// Java's `String.CASE_INSENSITIVE_ORDER`: UTF-16 unit by unit, each upper- then lower-cased.
+pub fn case_insensitive(a: &str, b: &str) -> std::cmp::Ordering {
+    let fold = |c: char| c.to_uppercase().flat_map(char::to_lowercase);
+    a.chars().flat_map(fold).cmp(b.chars().flat_map(fold))
 }
 
 /// Collects the signable fields of a JSON object: everything but `sign` and nulls.
@@ -77,9 +117,18 @@ fn plain_decimal(text: &str) -> String {
     out
 }
 
+/// Whether an array's null items are written (a typed result's list, as 3.x renders its
+/// `data`) or dropped like null members (a map converted by hutool 5.8.27, whose `JSONArray`
+/// ignores null values too: lifecycle-2.0.md §2.4, `[null,"a",{"k":null}]` → `[a,{}]`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nulls {
+    KeptInArrays,
+    Dropped,
+}
+
 /// `value` as hutool's `JSONUtil.toJsonStr` writes it: compact, object members in their order
 /// with nulls dropped, numbers stripped of trailing zeros.
-fn write_hutool(value: &Value, out: &mut String) {
+fn write_hutool(value: &Value, out: &mut String, nulls: Nulls) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -87,11 +136,14 @@ fn write_hutool(value: &Value, out: &mut String) {
         Value::String(s) => quote_hutool(s, out),
         Value::Array(items) => {
             out.push('[');
-            for (i, item) in items.iter().enumerate() {
+            let kept = items
+                .iter()
+                .filter(|item| nulls == Nulls::KeptInArrays || !item.is_null());
+            for (i, item) in kept.enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_hutool(item, out);
+                write_hutool(item, out, nulls);
             }
             out.push(']');
         }
@@ -105,7 +157,7 @@ fn write_hutool(value: &Value, out: &mut String) {
                 first = false;
                 quote_hutool(key, out);
                 out.push(':');
-                write_hutool(item, out);
+                write_hutool(item, out, nulls);
             }
             out.push('}');
         }
@@ -168,6 +220,19 @@ mod tests {
             render(&v).unwrap(),
             r#"{"b":1.5,"c":{"z":"q","y":2},"d":[true,null]}"#
         );
+    }
+
+    #[test]
+    fn a_map_is_sorted_case_insensitively_at_the_top_only() {
+        let v: Value = serde_json::from_str(
+            r#"{"authCode":"1","Zeta":"z","alpha":"A","n":null,"z":{"b":2,"a":[1,null,{"k":null}]},"ALPHA":"B"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            sorted_map(v.as_object().unwrap()),
+            r#"{"alpha":"B","authCode":"1","z":{"b":2,"a":[1,{}]},"Zeta":"z"}"#
+        );
+        assert_eq!(sorted_map(&serde_json::Map::new()), "{}");
     }
 
     #[test]

@@ -113,6 +113,16 @@ impl fmt::Display for Words<'_> {
                 AnswerFault::BadSignature => "系统异常[上游应答验签失败，结果未知，请稍后查询订单]",
                 AnswerFault::Stale(_) => "系统异常[上游应答时间无效，结果未知，请稍后查询订单]",
             }),
+            // DaxPay 2.0.8's request-age window (10 s in its seed; 10006 is 2.0's validation
+            // code): the clocks, not the order.
+            Failure::Rejected {
+                code: 10006,
+                msg,
+                signed: false,
+                ..
+            } if msg.contains("请求已过期") || msg.contains("请求时间晚于") => f.write_str(
+                "系统异常[上游拒绝请求，代码10006：请求时间超出上游允许范围（时钟偏差），订单未处理]",
+            ),
             Failure::Rejected { code, .. } => write!(f, "系统异常[上游拒绝请求，代码{code}]"),
             Failure::NotFound(path) => write!(f, "请求路径不存在[{path}]"),
             Failure::MethodNotAllowed(m) => write!(f, "请求方法不支持[{m}]"),

@@ -1,6 +1,6 @@
 //! The `[sandbox]` section: the DaxPay sandbox, its apps and its seeded pay orders.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -32,9 +32,20 @@ pub struct SandboxConfig {
     /// Delays between a callback's attempts (`callback_retry_ms`); the first attempt is sent
     /// at once, one more after each delay. Default [`DEFAULT_CALLBACK_RETRY_MS`].
     pub callback_retry: Vec<Duration>,
+    /// 2.0: the platform's `limit_amount`, fen (`pay_limit_fen`, default 19911).
+    pub pay_limit_fen: u64,
+    /// 2.0: each channel config's `pay_ways` (`[sandbox.pay_ways]`); a channel not listed
+    /// keeps the seed's.
+    pub pay_ways: HashMap<String, Vec<String>>,
+    /// 2.0: for this long after a change made outside a request, whose notice is already
+    /// sent, the queries answer the state before it (`callback_before_commit_ms`, default 0).
+    pub callback_before_commit: Duration,
     pub apps: Vec<SandboxApp>,
     pub orders: Vec<SandboxOrder>,
 }
+
+/// DaxPay 2.0.8's seed platform `limit_amount`: 199.11 yuan, in fen.
+pub const DEFAULT_PAY_LIMIT_FEN: u64 = 19_911;
 
 /// DaxPay 3.0.0's delays between callback attempts (`MerchantCallbackTaskService`): 15 s,
 /// 30 s, 3 m, 10 m, 20 m, 30 m, 30 m, 30 m, 1 h, 3 h, 3 h, 3 h, 6 h, 6 h.
@@ -121,6 +132,10 @@ pub struct SandboxOrder {
     pub notify_url: Option<String>,
     /// The browser's return address (`returnUrl` of `/unipay/pay`); stored only.
     pub return_url: Option<String>,
+    /// 2.0: `allocation` of `/unipay/pay` (null stored as false).
+    pub allocation: bool,
+    /// 2.0: the channel's error code, when it refused.
+    pub error_code: Option<String>,
 }
 
 impl SandboxOrder {
@@ -149,6 +164,8 @@ impl SandboxOrder {
             client_ip: None,
             notify_url: None,
             return_url: None,
+            allocation: false,
+            error_code: None,
         }
     }
 
@@ -276,18 +293,47 @@ pub(super) fn validate(raw: RawSandbox) -> Result<SandboxConfig, ConfigError> {
         listen: parse_addr("sandbox.listen", raw.listen.as_deref(), "127.0.0.1:9090")?,
         version,
         utc_offset: parse_offset("sandbox.utc_offset", raw.utc_offset.as_deref())?,
+        // 2.0.8's seed `req_timeout` is 10 s; 3.x apps default to 300 here.
         req_time_window: match raw.req_time_window_secs {
             Some(0) => None,
-            other => Some(Duration::from_secs(other.unwrap_or(300))),
+            Some(secs) => Some(Duration::from_secs(secs)),
+            None if version == Version::V2_0 => Some(Duration::from_secs(10)),
+            None => Some(Duration::from_secs(300)),
         },
         sm3_is_md5: raw.sm3_is_md5,
+        // 2.0.8's retry job ships stopped: one attempt unless configured.
         callback_retry: raw
             .callback_retry_ms
-            .unwrap_or_else(|| DEFAULT_CALLBACK_RETRY_MS.to_vec())
+            .unwrap_or_else(|| match version {
+                Version::V2_0 => Vec::new(),
+                _ => DEFAULT_CALLBACK_RETRY_MS.to_vec(),
+            })
             .into_iter()
             .map(Duration::from_millis)
             .collect(),
+        pay_limit_fen: raw.pay_limit_fen.unwrap_or(DEFAULT_PAY_LIMIT_FEN),
+        pay_ways: validate_pay_ways(raw.pay_ways.unwrap_or_default())?,
+        callback_before_commit: Duration::from_millis(raw.callback_before_commit_ms),
         apps,
         orders,
     })
+}
+
+/// `[sandbox.pay_ways]`: 2.0.8's channels and methods only.
+fn validate_pay_ways(
+    ways: HashMap<String, Vec<String>>,
+) -> Result<HashMap<String, Vec<String>>, ConfigError> {
+    const METHODS: [&str; 8] = [
+        "normal", "wap", "app", "web", "qrcode", "barcode", "jsapi", "b2b",
+    ];
+    for (channel, methods) in &ways {
+        let key = format!("sandbox.pay_ways.{channel}");
+        if !["ali_pay", "wechat_pay", "union_pay", "wallet_pay"].contains(&channel.as_str()) {
+            return Err(invalid(key, "not a DaxPay 2.0 channel"));
+        }
+        if let Some(bad) = methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
+            return Err(invalid(key, format!("`{bad}` is not a DaxPay 2.0 method")));
+        }
+    }
+    Ok(ways)
 }

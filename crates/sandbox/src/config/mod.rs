@@ -16,6 +16,7 @@ use figment::Figment;
 
 pub use daxpay::{
     CallbackSignOrder, SandboxApp, SandboxConfig, SandboxOrder, DEFAULT_CALLBACK_RETRY_MS,
+    DEFAULT_PAY_LIMIT_FEN,
 };
 pub use legacy::{LegacyApp, LegacyOrder, LegacySandboxConfig};
 
@@ -201,5 +202,49 @@ mod tests {
         assert_eq!(o1.real_amount(), None);
         assert_eq!(o1.refundable_balance().fen(), 1);
         assert!(o2.pay_time.is_some());
+    }
+
+    #[test]
+    fn daxpay_2_0_keys_and_defaults() {
+        let base =
+            "[sandbox]\nversion = \"2.0\"\n[[sandbox.apps]]\nsign_type = \"md5\"\nsecret = \"s\"\n";
+        let sb = Sandboxes::from_toml(base)
+            .expect("valid")
+            .sandbox
+            .expect("sandbox");
+        // 2.0.8's seed: a 10 s request age, one callback attempt, a 199.11 yuan limit.
+        assert_eq!(sb.req_time_window, Some(std::time::Duration::from_secs(10)));
+        assert!(sb.callback_retry.is_empty());
+        assert_eq!(sb.pay_limit_fen, DEFAULT_PAY_LIMIT_FEN);
+        assert!(sb.pay_ways.is_empty() && sb.callback_before_commit.is_zero());
+        let toml = base.replace(
+            "[[sandbox.apps]]",
+            "pay_limit_fen = 500000\ncallback_before_commit_ms = 1500\ncallback_retry_ms = [15000]\n\
+             [sandbox.pay_ways]\nali_pay = [\"jsapi\", \"qrcode\"]\n[[sandbox.apps]]",
+        );
+        let sb = Sandboxes::from_toml(&toml)
+            .expect("valid")
+            .sandbox
+            .expect("sandbox");
+        assert_eq!(sb.pay_limit_fen, 500_000);
+        assert_eq!(sb.callback_before_commit.as_millis(), 1500);
+        assert_eq!(sb.callback_retry.len(), 1);
+        assert_eq!(sb.pay_ways["ali_pay"], ["jsapi", "qrcode"]);
+        for (bad, key) in [
+            (
+                "[sandbox.pay_ways]\npaypal = [\"qrcode\"]\n",
+                "sandbox.pay_ways.paypal",
+            ),
+            (
+                "[sandbox.pay_ways]\nali_pay = [\"face\"]\n",
+                "sandbox.pay_ways.ali_pay",
+            ),
+        ] {
+            let err = Sandboxes::from_toml(
+                &base.replace("[[sandbox.apps]]", &format!("{bad}[[sandbox.apps]]")),
+            )
+            .unwrap_err();
+            assert!(err.to_string().starts_with(&format!("{key}: ")), "{err}");
+        }
     }
 }

@@ -32,8 +32,16 @@ pub struct RawSandbox {
     pub req_time_window_secs: Option<u64>,
     #[serde(default)]
     pub sm3_is_md5: bool,
-    /// Delays between callback attempts, in milliseconds; default DaxPay's schedule.
+    /// Delays between callback attempts, in milliseconds; default DaxPay's schedule (3.x),
+    /// none (2.0: the retry job ships stopped).
     pub callback_retry_ms: Option<Vec<u64>>,
+    /// 2.0: the platform's `limit_amount` in fen (default the seed's 19911).
+    pub pay_limit_fen: Option<u64>,
+    /// 2.0: each channel config's `pay_ways` (default the seed's).
+    pub pay_ways: Option<std::collections::HashMap<String, Vec<String>>>,
+    /// 2.0: how long the queries answer the state before a change whose notice was sent.
+    #[serde(default)]
+    pub callback_before_commit_ms: u64,
     #[serde(default)]
     pub apps: Vec<RawSandboxApp>,
     #[serde(default)]

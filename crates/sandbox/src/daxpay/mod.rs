@@ -1,21 +1,22 @@
-//! The DaxPay sandbox: a stand-in for DaxPay's `/unipay` gateway, server side of close,
-//! cancel and the pay order query, speaking one wire version (`3.0`, `3.0-beta` or `2.0`) per
-//! instance.
+//! The DaxPay sandbox: a stand-in for DaxPay's `/unipay` gateway — close, cancel, the pay order
+//! query, pay, refund and the refund query, and the callbacks — speaking one wire version
+//! (`3.0`, `3.0-beta` or `2.0`) per instance.
 //!
 //! It exists so that the proxy can be tested end to end, and tried by new users, without a real
-//! DaxPay. To be worth that, it re-implements DaxPay's behaviour from `protocols/daxpay.md` and
-//! `protocols/lifecycle.md` independently of the proxy, signing included ([`crate::sign`]): a
-//! misreading shared by both sides would otherwise pass unnoticed.
+//! DaxPay. To be worth that, it re-implements DaxPay's behaviour from the protocol documents
+//! independently of the proxy, signing included ([`crate::sign`]): a misreading shared by both
+//! sides would otherwise pass unnoticed.
 //!
-//! A request goes through DaxPay's steps in DaxPay's order; the first failure answers:
+//! **2.0** (2.0.8, `lifecycle-2.0.md`) has its own steps, answers and notices: [`v20`]. The rest
+//! of this module is 3.x. A 3.x request goes through DaxPay's steps in DaxPay's order; the first
+//! failure answers:
 //!
-//! 1. deserialise into the version's own model ([`model`]): 10505 / 10005, unsigned;
-//! 2. bean validation: 10506 / 10006, unsigned;
+//! 1. deserialise into the version's own model ([`model`]): 10505, unsigned;
+//! 2. bean validation: 10506, unsigned;
 //! 3. app lookup: 20023, unsigned;
 //! 4. signature over the *model*: 20052, unsigned;
-//! 5. `reqTime` window: 10506 / 10006, unsigned;
-//! 6. the handler ([`state`]): close 20041 / 20043 / 20044 / 20080, query 20041, signed (3.x) or
-//!    in the 2.0 envelope.
+//! 5. `reqTime` window: 10506, unsigned;
+//! 6. the handler ([`state`]): close 20041 / 20043 / 20044 / 20080, query 20041, signed.
 //!
 //! Answers are built in [`reply`].
 //!
@@ -30,9 +31,6 @@
 //!   does: declaration order, nulls dropped, decimals stripped (`12.3`), hutool string escaping.
 //! - 3.0-beta: the same result; its request model misspells `bizOrderNo` as `bizOrderNoeNo`
 //!   (a client sending `bizOrderNo` has it dropped), and `orderNo` is at most 32 characters.
-//! - 2.0: the request has the same `bizOrderNoeNo` typo; the envelope is unsigned and `data` is
-//!   the flat result, amounts in fen and `errorCode` included, with `code`, `msg`, `resTime` and
-//!   `sign` beside the order's fields, signed over all its non-null fields (keys sorted).
 //!
 //! `realAmount` is the amount once the order succeeded (null before); `refundableBalance` is the
 //! amount unless the order is `refunded` (then 0); `closeTime` is set when the sandbox closes or
@@ -48,16 +46,18 @@ mod reply;
 pub mod result;
 mod settle;
 mod state;
+mod v20;
 
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -96,6 +96,10 @@ struct Inner {
     orders: Orders,
     callbacks: Arc<callback::Callbacks>,
     requests_seen: AtomicU64,
+    /// Requests per path (any method, valid or not).
+    requests_by_path: Mutex<HashMap<String, u64>>,
+    /// The 2.0 platform's configuration and the sandbox's 2.0 switches.
+    v20: v20::V20State,
 }
 
 impl Sandbox {
@@ -110,6 +114,8 @@ impl Sandbox {
                 orders: Orders::new(&config.orders, config.utc_offset),
                 callbacks: callback::Callbacks::new(config.callback_retry.clone()),
                 requests_seen: AtomicU64::new(0),
+                requests_by_path: Mutex::new(HashMap::new()),
+                v20: v20::V20State::new(config),
             }),
         }
     }
@@ -156,6 +162,16 @@ impl Sandbox {
     pub fn requests_seen(&self) -> u64 {
         self.inner.requests_seen.load(Ordering::Relaxed)
     }
+
+    /// How many HTTP requests reached `path` (e.g. `/unipay/refund`), valid or not.
+    pub fn requests_to(&self, path: &str) -> u64 {
+        let counts = self
+            .inner
+            .requests_by_path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        counts.get(path).copied().unwrap_or(0)
+    }
 }
 
 impl fmt::Debug for Sandbox {
@@ -184,6 +200,13 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         // Counted here, not in the future, so that a request abandoned mid-way still counts.
         self.inner.requests_seen.fetch_add(1, Ordering::Relaxed);
+        *self
+            .inner
+            .requests_by_path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(request.uri().path().to_owned())
+            .or_insert(0) += 1;
         let inner = Arc::clone(&self.inner);
         // Like a servlet container, DaxPay finishes a request whose client went away: a close
         // that was sent happens even when nobody waits for its answer.
@@ -247,27 +270,24 @@ enum Rejection {
     UnknownApp,
     #[error("签名校验失败")]
     BadSignature,
-    /// 3.x reports this as a validation error, 2.0 with its own bare message.
+    /// Reported as a validation error.
     #[error("请求已过期，请重新发送！")]
     Expired,
 }
 
 impl Rejection {
-    fn code(&self, version: Version) -> i64 {
-        let v2 = version == Version::V2_0;
+    fn code(&self) -> i64 {
         match self {
-            Rejection::Parse if v2 => 10005,
             Rejection::Parse => 10505,
-            Rejection::Invalid(_) | Rejection::Expired if v2 => 10006,
             Rejection::Invalid(_) | Rejection::Expired => 10506,
             Rejection::UnknownApp => 20023,
             Rejection::BadSignature => 20052,
         }
     }
 
-    fn message(&self, version: Version) -> String {
+    fn message(&self) -> String {
         match self {
-            Rejection::Expired if version != Version::V2_0 => format!("验证参数错误\n{self}"),
+            Rejection::Expired => format!("验证参数错误\n{self}"),
             _ => self.to_string(),
         }
     }
@@ -298,6 +318,9 @@ impl Inner {
         if let Some(response) = self.settle(&parts.method, path) {
             return response;
         }
+        if let Some(response) = self.settle_refund_http(&parts.method, path) {
+            return response;
+        }
         let endpoint = match self.route(&parts.method, path) {
             Ok(endpoint) => endpoint,
             Err(why) => {
@@ -305,7 +328,14 @@ impl Inner {
                 return self.no_route(why, &parts.method, path);
             }
         };
-        let outcome = match Limited::new(body, BODY_LIMIT).collect().await {
+        let collected = Limited::new(body, BODY_LIMIT).collect().await;
+        if self.version == Version::V2_0 {
+            let bytes = collected.map(|c| c.to_bytes()).unwrap_or_default();
+            let (code, msg, response) = self.process_v20(endpoint, &bytes).await;
+            tracing::debug!(version = %self.version, path, code, msg, "sandbox answered");
+            return response;
+        }
+        let outcome = match collected {
             Ok(collected) => self.process(endpoint, &collected.to_bytes()).await,
             Err(err) => {
                 tracing::debug!(path, error = %err, "sandbox: body unreadable or too large");
@@ -425,50 +455,33 @@ impl Inner {
         Ok((signer, result.map(|_| Done::Closed)))
     }
 
-    /// The answer for `outcome`, with the code and message logged for it.
+    /// The 3.x answer for `outcome`, with the code and message logged for it.
     fn answer(
         &self,
         outcome: Result<Handled<'_>, Rejection>,
     ) -> (i64, String, Response<Full<Bytes>>) {
-        let version = self.version;
         let now = OffsetDateTime::now_utc();
         match outcome {
             Err(rejection) => {
-                let (code, msg) = (rejection.code(version), rejection.message(version));
+                let (code, msg) = (rejection.code(), rejection.message());
                 let response = reply::unsigned(code, &msg);
                 (code, msg, response)
             }
             Ok((signer, Ok(Done::Found(order)))) => {
-                let response = match version {
-                    Version::V2_0 => reply::query_2x(&signer, now, &order),
-                    _ => reply::query_3x(&signer, now, self.utc_offset, &order),
-                };
+                let response = reply::query_3x(&signer, now, self.utc_offset, &order);
                 (0, "success".to_owned(), response)
             }
             Ok((signer, Ok(Done::Data(data)))) => {
-                let response = match version {
-                    Version::V2_0 => reply::typed_2x(&signer, now, data),
-                    _ => reply::typed_3x(&signer, now, self.utc_offset, &data),
-                };
+                let response = reply::typed_3x(&signer, now, self.utc_offset, &data);
                 (0, "success".to_owned(), response)
             }
             Ok((signer, Ok(Done::Closed))) => {
-                let response = match version {
-                    Version::V2_0 => reply::data_2x(&signer, now, 0, "success"),
-                    _ => reply::success_3x(&signer, now, self.utc_offset),
-                };
+                let response = reply::success_3x(&signer, now, self.utc_offset);
                 (0, "success".to_owned(), response)
             }
             Ok((signer, Err(refusal))) => {
                 let (code, msg) = (refusal.code(), refusal.to_string());
-                let response = match version {
-                    // 2.0 reports a channel failure as a successful call with a failed `data`.
-                    Version::V2_0 if refusal == Refusal::ChannelFailed => {
-                        reply::data_2x(&signer, now, 1, &msg)
-                    }
-                    Version::V2_0 => reply::unsigned(code, &msg),
-                    _ => reply::refusal_3x(&signer, code, &msg),
-                };
+                let response = reply::refusal_3x(&signer, code, &msg);
                 (code, msg, response)
             }
         }

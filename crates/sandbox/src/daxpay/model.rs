@@ -25,8 +25,6 @@ pub(super) const WALL_CLOCK: &[BorrowedFormatItem<'static>] =
 pub(super) enum ReqTime {
     /// 3.x: the server's local wall clock, without a zone.
     WallClock(PrimitiveDateTime),
-    /// 2.0: epoch seconds.
-    EpochSeconds(i64),
 }
 
 impl ReqTime {
@@ -34,7 +32,6 @@ impl ReqTime {
     fn render(self) -> String {
         match self {
             ReqTime::WallClock(t) => t.format(WALL_CLOCK).unwrap_or_default(),
-            ReqTime::EpochSeconds(s) => s.to_string(),
         }
     }
 }
@@ -93,18 +90,6 @@ struct Close30Beta {
     use_cancel: bool,
 }
 
-/// The 2.0 close / cancel parameter: one platform, epoch-second `reqTime`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Close20 {
-    client_ip: Option<String>,
-    nonce_str: Option<String>,
-    sign: Option<String>,
-    req_time: Option<i64>,
-    order_no: Option<String>,
-    biz_order_no: Option<String>,
-}
-
 /// The 3.0.0 `QueryPayParam`: the common fields and the two order numbers, no `useCancel`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -130,19 +115,6 @@ struct Query30Beta {
     sign: Option<String>,
     #[serde(default, deserialize_with = "wall_clock")]
     req_time: Option<PrimitiveDateTime>,
-    order_no: Option<String>,
-    #[serde(rename = "bizOrderNoeNo")]
-    biz_order_no: Option<String>,
-}
-
-/// The 2.0 `QueryPayParam`: the close parameter's fields, with the typo `bizOrderNoeNo`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Query20 {
-    client_ip: Option<String>,
-    nonce_str: Option<String>,
-    sign: Option<String>,
-    req_time: Option<i64>,
     order_no: Option<String>,
     #[serde(rename = "bizOrderNoeNo")]
     biz_order_no: Option<String>,
@@ -295,36 +267,6 @@ impl OrderRequest {
                     use_cancel: Some(m.use_cancel),
                 }
             }
-            (Model::Query, Version::V2_0) => {
-                let m: Query20 = object(body).map_err(fail)?;
-                OrderRequest {
-                    mch_no: None,
-                    app_id: None,
-                    client_ip: m.client_ip,
-                    nonce_str: m.nonce_str,
-                    sign: m.sign,
-                    req_time: m.req_time.map(ReqTime::EpochSeconds),
-                    order_no: m.order_no,
-                    biz_order_no: m.biz_order_no,
-                    biz_order_no_key: "bizOrderNoeNo",
-                    use_cancel: None,
-                }
-            }
-            (Model::Close, Version::V2_0) => {
-                let m: Close20 = object(body).map_err(fail)?;
-                OrderRequest {
-                    mch_no: None,
-                    app_id: None,
-                    client_ip: m.client_ip,
-                    nonce_str: m.nonce_str,
-                    sign: m.sign,
-                    req_time: m.req_time.map(ReqTime::EpochSeconds),
-                    order_no: m.order_no,
-                    biz_order_no: m.biz_order_no,
-                    biz_order_no_key: "bizOrderNo",
-                    use_cancel: None,
-                }
-            }
             (Model::Query, Version::V3_0) => {
                 let m: Query30 = object(body).map_err(fail)?;
                 OrderRequest {
@@ -340,6 +282,8 @@ impl OrderRequest {
                     use_cancel: None,
                 }
             }
+            // 2.0.8 is read by `super::v20`.
+            (_, Version::V2_0) => return Err(fail("not a 3.x model".to_owned())),
             (Model::Query, Version::V3_0Beta) => {
                 let m: Query30Beta = object(body).map_err(fail)?;
                 OrderRequest {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use time::PrimitiveDateTime;
 
 use super::model::{parse_wall_clock, ReqTime, WALL_CLOCK};
-use crate::sign::daxpay::{render, strip_decimal, Version};
+use crate::sign::daxpay::{strip_decimal, Version};
 
 /// The Java type of a declared field, as far as reading and signing go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,16 +21,10 @@ pub(super) enum Kind {
     Text,
     /// `BigDecimal`: a JSON number or numeric string, kept as written.
     Decimal,
-    /// `Integer` / `Long`: a JSON integer (2.0 amounts in fen).
-    Integer,
     /// `Boolean`.
     Bool,
     /// `LocalDateTime` as `yyyy-MM-dd HH:mm:ss` (3.x `reqTime`, `expiredTime`).
     Time,
-    /// 2.0 `reqTime`: epoch seconds.
-    Epoch,
-    /// A `Map` (2.0 `extraParam`): any JSON object.
-    Object,
 }
 
 /// A field list: the model's declared fields in declaration order.
@@ -41,11 +35,8 @@ pub(super) type Declared = &'static [(&'static str, Kind)];
 pub(super) enum Val {
     Text(String),
     Decimal(String),
-    Integer(i64),
     Bool(bool),
     Time(PrimitiveDateTime),
-    Epoch(i64),
-    Object(Map<String, Value>),
 }
 
 /// A request read into its model: the non-null declared fields.
@@ -72,12 +63,8 @@ pub(super) fn common(version: Version) -> Declared {
             ("sign", Kind::Text),
             ("reqTime", Kind::Time),
         ],
-        Version::V2_0 => &[
-            ("clientIp", Kind::Text),
-            ("nonceStr", Kind::Text),
-            ("sign", Kind::Text),
-            ("reqTime", Kind::Epoch),
-        ],
+        // 2.0.8 is read by `super::v20`.
+        Version::V2_0 => &[],
     }
 }
 
@@ -121,7 +108,6 @@ impl Params {
     pub(super) fn req_time(&self) -> Option<ReqTime> {
         match self.get("reqTime") {
             Some(Val::Time(t)) => Some(ReqTime::WallClock(*t)),
-            Some(Val::Epoch(s)) => Some(ReqTime::EpochSeconds(*s)),
             _ => None,
         }
     }
@@ -138,16 +124,14 @@ impl Params {
         self.fields
             .iter()
             .filter(|(k, _)| *k != "sign")
-            .filter_map(|(k, v)| {
+            .map(|(k, v)| {
                 let rendered = match v {
                     Val::Text(s) => Cow::Borrowed(s.as_str()),
                     Val::Decimal(d) => Cow::Owned(strip_decimal(d)),
-                    Val::Integer(n) | Val::Epoch(n) => Cow::Owned(n.to_string()),
                     Val::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
                     Val::Time(t) => Cow::Owned(t.format(WALL_CLOCK).unwrap_or_default()),
-                    Val::Object(m) => render(&Value::Object(m.clone()))?.into_owned().into(),
                 };
-                Some((*k, rendered))
+                (*k, rendered)
             })
             .collect()
     }
@@ -165,20 +149,11 @@ fn read(kind: Kind, value: &Value) -> Result<Option<Val>, String> {
         (Kind::Text, Value::Bool(b)) => Val::Text(b.to_string()),
         (Kind::Decimal, Value::Number(n)) => Val::Decimal(plain_decimal(&n.to_string())?),
         (Kind::Decimal, Value::String(s)) => Val::Decimal(plain_decimal(s.trim())?),
-        (Kind::Integer | Kind::Epoch, Value::Number(n)) => {
-            let n = n.as_i64().ok_or("not an integer")?;
-            if kind == Kind::Epoch {
-                Val::Epoch(n)
-            } else {
-                Val::Integer(n)
-            }
-        }
         (Kind::Bool, Value::Bool(b)) => Val::Bool(*b),
         (Kind::Time, Value::String(s)) if s.is_empty() => return Ok(None),
         (Kind::Time, Value::String(s)) => {
             Val::Time(parse_wall_clock(s).ok_or("not yyyy-MM-dd HH:mm:ss")?)
         }
-        (Kind::Object, Value::Object(m)) => Val::Object(m.clone()),
         _ => return wrong(),
     }))
 }

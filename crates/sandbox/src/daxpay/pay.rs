@@ -28,8 +28,8 @@ pub const CHANNEL_FAIL: &str = "SANDBOX_CHANNEL_FAIL";
 /// The error message the failing channel gives.
 const CHANNEL_FAIL_MSG: &str = "沙箱通道模拟失败";
 
-/// `PayParam`'s own fields, per version (3.0-beta and 2.0 carry openId / authCode inside
-/// `extraParam`, which 2.0 declares as a map).
+/// `PayParam`'s own fields, per 3.x version (3.0-beta carries openId / authCode inside
+/// `extraParam`).
 pub(super) fn declared(version: Version) -> Declared {
     match version {
         Version::V3_0 => &[
@@ -69,21 +69,8 @@ pub(super) fn declared(version: Version) -> Declared {
             ("quitUrl", Kind::Text),
             ("notifyUrl", Kind::Text),
         ],
-        Version::V2_0 => &[
-            ("bizOrderNo", Kind::Text),
-            ("title", Kind::Text),
-            ("description", Kind::Text),
-            ("allocation", Kind::Bool),
-            ("expiredTime", Kind::Time),
-            ("channel", Kind::Text),
-            ("method", Kind::Text),
-            ("amount", Kind::Integer),
-            ("extraParam", Kind::Object),
-            ("attach", Kind::Text),
-            ("returnUrl", Kind::Text),
-            ("quitUrl", Kind::Text),
-            ("notifyUrl", Kind::Text),
-        ],
+        // 2.0.8 is read by `super::v20`.
+        Version::V2_0 => &[],
     }
 }
 
@@ -133,7 +120,7 @@ pub(super) fn at_most(p: &Params, name: &str, max: usize, msg: &str) -> Result<(
     }
 }
 
-/// `@NotNull @DecimalMin("0.01") @Digits(8, 2)` (3.x yuan), or a positive integer (2.0 fen).
+/// `@NotNull @DecimalMin("0.01") @Digits(8, 2)`: yuan.
 pub(super) fn amount(p: &Params, name: &str, missing: &str) -> Result<(), String> {
     match p.get(name) {
         None => Err(missing.to_owned()),
@@ -142,7 +129,6 @@ pub(super) fn amount(p: &Params, name: &str, missing: &str) -> Result<(), String
             Err(AmountError::BelowMinimum) => Err("支付金额不可小于0.01元".to_owned()),
             Err(AmountError::Digits) => Err("支付金额精度到分, 且要小于一亿元".to_owned()),
         },
-        Some(Val::Integer(n)) if *n >= 1 => Ok(()),
         Some(_) => Err("支付金额不可小于0.01元".to_owned()),
     }
 }
@@ -151,20 +137,14 @@ pub(super) fn amount(p: &Params, name: &str, missing: &str) -> Result<(), String
 pub(super) fn amount_of(p: &Params, name: &str) -> Amount {
     match p.get(name) {
         Some(Val::Decimal(d)) => Amount::from_fen(yuan_to_fen(d).unwrap_or(0)),
-        Some(Val::Integer(n)) => Amount::from_fen(u64::try_from(*n).unwrap_or(0)),
         _ => Amount::ZERO,
     }
 }
 
-/// A `ValidationFailedException` raised inside the handler: 10506 (10006 in 2.0), prefixed.
-pub(super) fn invalid(version: Version, detail: &str) -> Refusal {
-    let code = if version == Version::V2_0 {
-        10006
-    } else {
-        10506
-    };
+/// A `ValidationFailedException` raised inside the handler: 10506, prefixed.
+pub(super) fn invalid(_version: Version, detail: &str) -> Refusal {
     Refusal::Trade {
-        code,
+        code: 10506,
         msg: format!("验证参数错误\n{detail}"),
     }
 }
@@ -196,8 +176,7 @@ fn method_exists(version: Version, method: &str) -> bool {
     let base = ["wap", "app", "web", "qrcode", "barcode", "jsapi"].contains(&method);
     match version {
         Version::V3_0 => base || method == "other",
-        Version::V3_0Beta => base,
-        Version::V2_0 => base || method == "normal" || method == "b2b",
+        Version::V3_0Beta | Version::V2_0 => base,
     }
 }
 
@@ -207,7 +186,6 @@ fn extra(p: &Params, version: Version, key: &str) -> Option<String> {
         return p.filled(key).map(str::to_owned);
     }
     let object = match p.get("extraParam") {
-        Some(Val::Object(m)) => m.clone(),
         Some(Val::Text(t)) => match serde_json::from_str::<Value>(t) {
             Ok(Value::Object(m)) => m,
             _ => return None,

@@ -35,7 +35,7 @@ pub const REFUND_PENDING: &str = "SANDBOX_REFUND_PENDING";
 
 const REFUND_FAIL_MSG: &str = "沙箱通道模拟退款失败";
 
-/// `RefundParam`'s own fields (3.0-beta has no `outOrderNo`; 2.0 amounts are fen).
+/// `RefundParam`'s own fields (3.0-beta has no `outOrderNo`).
 pub(super) fn declared(version: Version) -> Declared {
     match version {
         Version::V3_0 => &[
@@ -59,16 +59,8 @@ pub(super) fn declared(version: Version) -> Declared {
             ("attach", Kind::Text),
             ("notifyUrl", Kind::Text),
         ],
-        Version::V2_0 => &[
-            ("bizRefundNo", Kind::Text),
-            ("orderNo", Kind::Text),
-            ("bizOrderNo", Kind::Text),
-            ("amount", Kind::Integer),
-            ("extraParam", Kind::Text),
-            ("reason", Kind::Text),
-            ("attach", Kind::Text),
-            ("notifyUrl", Kind::Text),
-        ],
+        // 2.0.8 is read by `super::v20`.
+        Version::V2_0 => &[],
     }
 }
 
@@ -212,6 +204,7 @@ impl Orders {
             status: RefundOrderStatus::Progress,
             attach: p.text("attach").map(str::to_owned),
             client_ip: p.text("clientIp").map(str::to_owned),
+            error_code: None,
             error_msg: None,
             notify_url: p.text("notifyUrl").map(str::to_owned),
         };
@@ -287,12 +280,9 @@ fn refund_result(refund: &SandboxRefund) -> Typed {
 }
 
 /// `RefundOrderResult` in declaration order. `orderAmount` is an `Integer` in 3.0 (MapStruct
-/// truncates the yuan), a `BigDecimal` in 3.0-beta; 2.0 writes fen.
+/// truncates the yuan), a `BigDecimal` in 3.0-beta. (2.0: `super::v20::query`.)
 pub(super) fn refund_order_result(r: &SandboxRefund, version: Version) -> Typed {
-    let amount = |a: Amount| match version {
-        Version::V2_0 => Member::Integer(a.fen()),
-        _ => Member::Decimal(a.yuan_4()),
-    };
+    let amount = |a: Amount| Member::Decimal(a.yuan_4());
     let order_amount = match version {
         Version::V3_0 => Member::Integer(r.order_amount.whole_yuan()),
         _ => amount(r.order_amount),

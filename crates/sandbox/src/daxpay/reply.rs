@@ -1,6 +1,6 @@
 //! DaxPay's answers, byte for byte in content (key order aside): the unsigned envelope of
-//! pre-handler failures, the signed 3.x envelope, and the 2.0 envelope with its signed `data`;
-//! for the query endpoint, the same envelopes around the pay order.
+//! pre-handler failures and the signed 3.x envelope; for the query endpoint, the same envelope
+//! around the pay order. (2.0's answers: [`super::v20::answer`].)
 //! Every answer is JSON; DaxPay answers HTTP 200 in every case, the sandbox too except for
 //! requests that never reach a DaxPay route (404 / 405).
 
@@ -32,7 +32,7 @@ impl Signer<'_> {
     }
 }
 
-/// Pre-handler failures (and 2.0 handler errors): never signed.
+/// Pre-handler failures (and 2.0's shapes A, C, D): never signed.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Unsigned<'a> {
@@ -53,25 +53,6 @@ struct Signed3<'a, D = ()> {
     sign: String,
     res_time: Option<String>,
     trace_id: Option<String>,
-}
-
-/// The 2.0 envelope: unsigned itself, carrying a signed `data`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope2<'a> {
-    msg: &'a str,
-    code: i64,
-    data: Data2<'a>,
-    trace_id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Data2<'a> {
-    code: i64,
-    msg: &'a str,
-    res_time: i64,
-    sign: String,
 }
 
 /// An unsigned `{msg, code, data: null, traceId}` with HTTP 200.
@@ -102,18 +83,6 @@ fn unsigned_body(code: i64, msg: &str) -> Unsigned<'_> {
         data: None,
         trace_id: trace_id(),
     }
-}
-
-/// The 2.0 envelope of a query: the order result is itself the signed `data` (DaxPay 2.0's
-/// `PayOrderResult` extends its `CommonResult`, so it carries `code, msg, resTime, sign` beside
-/// the order's own fields).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct QueryEnvelope2<'a> {
-    msg: &'a str,
-    code: i64,
-    data: Box<RawValue>,
-    trace_id: String,
 }
 
 /// 3.x success: signed over `code, msg, resTime, traceId` (`data` is null, so left out).
@@ -163,35 +132,6 @@ pub(super) fn refusal_3x(signer: &Signer<'_>, code: i64, msg: &str) -> Response<
     )
 }
 
-/// 2.0 answer with envelope code 0 and a signed `data` (`data.code` 0 success, 1 failure).
-pub(super) fn data_2x(
-    signer: &Signer<'_>,
-    now: OffsetDateTime,
-    code: i64,
-    msg: &str,
-) -> Response<Full<Bytes>> {
-    let res_time = now.unix_timestamp();
-    let sign = signer.sign(&[
-        ("code", Cow::Owned(code.to_string())),
-        ("msg", Cow::Borrowed(msg)),
-        ("resTime", Cow::Owned(res_time.to_string())),
-    ]);
-    json(
-        StatusCode::OK,
-        &Envelope2 {
-            msg: "success",
-            code: 0,
-            data: Data2 {
-                code,
-                msg,
-                res_time,
-                sign,
-            },
-            trace_id: trace_id(),
-        },
-    )
-}
-
 /// 3.x query success: `data` is the order's `PayOrderResult` ([`typed_3x`]).
 pub(super) fn query_3x(
     signer: &Signer<'_>,
@@ -235,56 +175,6 @@ pub(super) fn typed_3x(
             sign,
             res_time: Some(res_time),
             trace_id: Some(trace_id),
-        },
-    )
-}
-
-/// 2.0 query success: the flat `PayOrderResult` ([`typed_2x`]).
-pub(super) fn query_2x(
-    signer: &Signer<'_>,
-    now: OffsetDateTime,
-    order: &SandboxOrder,
-) -> Response<Full<Bytes>> {
-    typed_2x(
-        signer,
-        now,
-        result::pay_order_result(order, signer.scheme.version),
-    )
-}
-
-/// 2.0 success: an unsigned envelope whose `data` is the flat result (2.0's results extend its
-/// `CommonResult`) with `code` 0, `msg`, `resTime` (epoch seconds) and `sign` beside the
-/// result's own fields, signed over all of its non-null fields.
-pub(super) fn typed_2x(
-    signer: &Signer<'_>,
-    now: OffsetDateTime,
-    result: result::Typed,
-) -> Response<Full<Bytes>> {
-    let mut data: result::Typed = vec![
-        ("code", Member::Integer(0)),
-        ("msg", Member::Text("success".to_owned())),
-        (
-            "resTime",
-            Member::Integer(now.unix_timestamp().unsigned_abs()),
-        ),
-    ];
-    data.extend(result);
-    let fields: Vec<(&str, Cow<'_, str>)> = data
-        .iter()
-        .filter_map(|(k, v)| v.plain().map(|v| (*k, Cow::Owned(v))))
-        .collect();
-    let sign = signer.sign(&fields);
-    data.push(("sign", Member::Text(sign)));
-    let Ok(data) = RawValue::from_string(result::wire_json(&data)) else {
-        return unsigned(10001, "system error");
-    };
-    json(
-        StatusCode::OK,
-        &QueryEnvelope2 {
-            msg: "success",
-            code: 0,
-            data,
-            trace_id: trace_id(),
         },
     )
 }

@@ -114,14 +114,12 @@ pub fn hutool_escape(s: &str) -> String {
     out
 }
 
-/// The order's `PayOrderResult`, in the server class's declaration order. 3.x writes amounts
-/// in yuan with 4 decimals; 2.0 in fen, and adds `errorCode`.
+/// The order's 3.x `PayOrderResult`, in the server class's declaration order, amounts in yuan
+/// with 4 decimals. (2.0: `super::v20::query`.)
 pub fn pay_order_result(order: &SandboxOrder, version: Version) -> Typed {
-    let amount = |a: Amount| match version {
-        Version::V2_0 => Member::Integer(a.fen()),
-        _ => Member::Decimal(a.yuan_4()),
-    };
-    let mut result = vec![
+    let _ = version;
+    let amount = |a: Amount| Member::Decimal(a.yuan_4());
+    vec![
         ("bizOrderNo", Member::Text(order.biz_order_no.clone())),
         ("orderNo", Member::Text(order.order_no.clone())),
         ("outOrderNo", Member::text(order.out_order_no.as_deref())),
@@ -151,11 +149,7 @@ pub fn pay_order_result(order: &SandboxOrder, version: Version) -> Typed {
         ("expiredTime", Member::time(order.expired_time)),
         ("attach", Member::text(order.attach.as_deref())),
         ("errorMsg", Member::text(order.error_msg.as_deref())),
-    ];
-    if version == Version::V2_0 {
-        result.push(("errorCode", Member::Null));
-    }
-    result
+    ]
 }
 
 /// `now` on the wall clock of `offset`.

@@ -41,22 +41,35 @@ impl Sandbox {
     /// becomes `success` with `payTime` now and `realAmount` = amount. Returns the order.
     /// Sends the order's callback when it has a notifyUrl.
     pub fn pay_order(&self, biz_or_order_no: &str) -> Result<SandboxOrder, SettleError> {
-        let order = self.inner.orders.settle(biz_or_order_no, false)?;
-        self.inner.order_changed(&order);
-        Ok(order)
+        self.inner.payer_settles(biz_or_order_no, false)
     }
 
     /// The payment failed: a `wait` or `progress` order becomes `fail` with an `errorMsg` and
     /// `closeTime` (DaxPay's `PayAssistService.fail`). Returns the order.
     /// Sends the order's callback when it has a notifyUrl.
     pub fn fail_order(&self, biz_or_order_no: &str) -> Result<SandboxOrder, SettleError> {
-        let order = self.inner.orders.settle(biz_or_order_no, true)?;
-        self.inner.order_changed(&order);
+        self.inner.payer_settles(biz_or_order_no, true)
+    }
+}
+
+impl Inner {
+    /// The payer paid (or the payment failed): the order settled, the state before it kept for
+    /// the queries while uncommitted (2.0), its callback sent.
+    fn payer_settles(&self, no: &str, fail: bool) -> Result<SandboxOrder, SettleError> {
+        let before = self.orders.by_order_or_biz(no);
+        let order = self.orders.settle(no, fail)?;
+        self.uncommitted_change(before, None);
+        self.order_changed(&order);
         Ok(order)
     }
 }
 
 impl Orders {
+    /// A snapshot of the order named by orderNo, else bizOrderNo (any app).
+    fn by_order_or_biz(&self, no: &str) -> Option<SandboxOrder> {
+        self.get(no).or_else(|| self.by_biz(no))
+    }
+
     /// Pays (or fails) a `wait` / `progress` order named by orderNo, else bizOrderNo.
     fn settle(&self, no: &str, fail: bool) -> Result<SandboxOrder, SettleError> {
         let wall = wall_clock_at(OffsetDateTime::now_utc(), self.utc_offset);
@@ -99,9 +112,21 @@ impl Sandbox {
     /// amount goes back to the order's refundable balance, and its callback is sent. `None`:
     /// no such refund, or it is not open.
     pub fn close_refund(&self, refund_no: &str) -> Option<SandboxRefund> {
+        self.inner.close_refund(refund_no)
+    }
+
+    /// Every refund order, oldest first.
+    pub fn refunds(&self) -> Vec<SandboxRefund> {
+        lock_refunds(&self.inner.orders.refunds).clone()
+    }
+}
+
+impl Inner {
+    /// The channel says a refund failed after all: see [`Sandbox::close_refund`].
+    pub(super) fn close_refund(&self, refund_no: &str) -> Option<SandboxRefund> {
         let closed = {
-            let mut table = self.inner.orders.lock();
-            let mut refunds = lock_refunds(&self.inner.orders.refunds);
+            let mut table = self.orders.lock();
+            let mut refunds = lock_refunds(&self.orders.refunds);
             let refund = refunds.iter_mut().find(|r| {
                 r.refund_no == refund_no
                     && matches!(
@@ -109,6 +134,8 @@ impl Sandbox {
                         RefundOrderStatus::Progress | RefundOrderStatus::Fail
                     )
             })?;
+            let refund_before = refund.clone();
+            let order_before = table.get(&refund.order_no).map(|e| e.order.clone());
             refund.status = RefundOrderStatus::Close;
             refund.error_msg = Some("沙箱通道退款关闭".to_owned());
             if let Some(entry) = table.get_mut(&refund.order_no) {
@@ -121,19 +148,14 @@ impl Sandbox {
                     RefundStatus::PartialRefund
                 };
             }
-            refund.clone()
+            (refund.clone(), order_before, refund_before)
         };
-        self.inner.refund_changed(&closed);
+        let (closed, order_before, refund_before) = closed;
+        self.uncommitted_change(order_before, Some(refund_before));
+        self.refund_changed(&closed);
         Some(closed)
     }
 
-    /// Every refund order, oldest first.
-    pub fn refunds(&self) -> Vec<SandboxRefund> {
-        lock_refunds(&self.inner.orders.refunds).clone()
-    }
-}
-
-impl Inner {
     /// `POST /sandbox/orders/{no}/pay|fail|callback`; `None` for any other path.
     pub(super) fn settle(&self, method: &Method, path: &str) -> Option<Response<Full<Bytes>>> {
         let rest = path.strip_prefix("/sandbox/orders/")?;
@@ -160,10 +182,7 @@ impl Inner {
                 ),
             });
         }
-        let outcome = self.orders.settle(no, action == "fail");
-        if let Ok(order) = &outcome {
-            self.order_changed(order);
-        }
+        let outcome = self.payer_settles(no, action == "fail");
         Some(match outcome {
             Ok(order) => body(
                 StatusCode::OK,
@@ -284,10 +303,6 @@ impl Inner {
                 let then = i128::from(t.assume_utc().unix_timestamp())
                     - i128::from(self.utc_offset.whole_seconds());
                 (now - then).abs() <= window
-            }
-            Some(ReqTime::EpochSeconds(then)) => {
-                let then = i128::from(then);
-                then <= now + 60 && now - then <= window
             }
             None => false,
         };

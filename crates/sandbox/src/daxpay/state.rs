@@ -82,6 +82,11 @@ pub(super) struct Entry {
 }
 
 impl Entry {
+    /// A close or cancel of the order is running (DaxPay's per-order lock is taken).
+    pub(super) fn is_closing(&self) -> bool {
+        self.closing
+    }
+
     pub(super) fn new(order: SandboxOrder, id: u64) -> Entry {
         Entry {
             order,

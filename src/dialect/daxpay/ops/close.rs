@@ -130,4 +130,34 @@ mod tests {
         assert!(op.settled_by_query(&Failure::CloseInProgress));
         assert!(!op.settled_by_query(&Failure::NotClosable));
     }
+
+    /// 2.0.8's close and cancel refusals (`PayCloseService`, `PayCancelService`) come as code 1;
+    /// with the code given back from the message they are Jeepay's `订单不存在` and
+    /// `当前订单不可关闭`.
+    #[test]
+    fn version_2_refusals_are_read_by_their_message() {
+        use crate::dialect::daxpay::answer::code_of_2_0;
+        let op = close(false);
+        let said = |msg: &str| op.refusal(code_of_2_0(1, msg), msg.into(), true, "u");
+        assert!(matches!(
+            said("支付订单不存在"),
+            Failure::OrderNotFound { verified: true }
+        ));
+        assert!(matches!(
+            said("订单不是支付中, 无法进行关闭订单"),
+            Failure::NotClosable
+        ));
+        assert!(matches!(
+            said("订单不是支付中, 无法进行撤销订单"),
+            Failure::NotClosable
+        ));
+        assert!(matches!(
+            said("支付订单已在撤销中，请勿重复发起"),
+            Failure::CloseInProgress
+        ));
+        assert!(matches!(
+            said("撤销订单失败"),
+            Failure::Refused { code: 1, .. }
+        ));
+    }
 }

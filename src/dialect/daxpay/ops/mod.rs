@@ -4,6 +4,7 @@
 pub mod close;
 pub mod limits;
 pub mod pay;
+pub mod pay_2_0;
 pub mod pay_query;
 pub mod refund;
 pub mod refund_query;
@@ -94,7 +95,21 @@ pub fn refusal(code: i64, msg: String, verified: bool, upstream: &str) -> Failur
         // words; paybridge's own fields and its clock are the operator's to fix.
         10506 | 10006 => match validation_detail(&msg) {
             Some(detail) => Failure::Refused { code, msg: detail },
-            None => rejected(code, msg, upstream),
+            None => {
+                if request_expired(&msg) {
+                    // Reported as what it is: paybridge's and DaxPay's clocks disagree by more
+                    // than DaxPay's window (2.0.8's seed: 10 s, lifecycle-2.0.md §2.3).
+                    tracing::warn!(
+                        upstream,
+                        code,
+                        msg = msg.as_str(),
+                        "DaxPay refused the request as expired: check the clocks of paybridge and DaxPay (2.0.8 allows 10 s by default)"
+                    );
+                    metrics::counter!("paybridge_upstream_request_expired_total", "upstream" => upstream.to_owned())
+                        .increment(1);
+                }
+                rejected(code, msg, upstream)
+            }
         },
         20041 => Failure::OrderNotFound { verified },
         // Our signature rejected, or our DaxPay app unknown: configuration, not the merchant.
@@ -103,6 +118,12 @@ pub fn refusal(code: i64, msg: String, verified: bool, upstream: &str) -> Failur
         1 | 20000..=29999 => Failure::Refused { code, msg },
         _ => rejected(code, msg, upstream),
     }
+}
+
+/// DaxPay 2.0.8's `reqTime` window refusals (`请求已过期，请重新发送！`, `请求时间晚于服务器
+/// 接收到的时间，请检查`; lifecycle-2.0.md §2.3).
+pub fn request_expired(msg: &str) -> bool {
+    msg.contains("请求已过期") || msg.contains("请求时间晚于")
 }
 
 /// Whether DaxPay signed it is the caller's to set (`proxy::call`): the code alone cannot say.

@@ -1,22 +1,26 @@
 //! Pay on DaxPay: `/unipay/pay` answered with `PayResult {bizOrderNo, orderNo, status, payBody}`
-//! (lifecycle.md §2.4–2.6, §9). The amount is sent in yuan with trailing zeros stripped, so the
-//! wire and the signed text agree; the expiry as an absolute wall clock in the upstream's zone.
-//! 3.0-beta carries `openId`/`authCode` inside `extraParam`; 2.0 (fen, a map `extraParam`) is
-//! not translated: its pay was not read from source. `PayParam`'s length limits are checked
-//! before the call ([`PAY_LIMITS_3_0`], [`PAY_LIMITS_3_0_BETA`]).
+//! (lifecycle.md §2.4–2.6, §9; lifecycle-2.0.md §3). In 3.x the amount is sent in yuan with
+//! trailing zeros stripped, so the wire and the signed text agree, and the expiry as an absolute
+//! wall clock in the upstream's zone; 3.0-beta carries `openId`/`authCode` inside `extraParam`.
+//! In 2.0.8 the amount is integer fen (at most `Integer.MAX_VALUE`), the expiry epoch seconds,
+//! and `extraParam` a JSON *object* signed as DaxPay renders a map (`pay_2_0.rs`); its answer
+//! is a success only with a non-null `status` (a failure is `code 0` with a message only), and
+//! the ways 2.0.8 cannot serve faithfully are refused before the call ([`unfaithful_on_2_0`]).
+//! `PayParam`'s length limits are checked before the call ([`PAY_LIMITS_3_0`],
+//! [`PAY_LIMITS_3_0_BETA`], [`PAY_LIMITS_2_0`]).
 
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::limits::{java_len, label, limit, Limit};
-use super::pay_query::owned;
+use super::pay_2_0::{extra_param_2_0, unfaithful_on_2_0, MAX_FEN_2_0, PAY_LIMITS_2_0};
+use super::pay_query::{amount, owned};
 use super::{refusal, DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::{wall_clock, Fields};
 use crate::dialect::daxpay::order_query::pay_status;
 use crate::dialect::daxpay::sign::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{Paid, Pay};
-use crate::domain::order::Fen;
 use crate::domain::{Failure, Unknown};
 
 /// `PayParam` in 3.0.0 (`DXC/param/trade/pay/PayParam.java`): every text field paybridge sends.
@@ -35,8 +39,7 @@ pub const PAY_LIMITS_3_0: &[Limit] = &[
 ];
 
 /// `PayParam` in 3.0.0-beta4 (`daxpay-single-core/.../PayParam.java`): channel and method at
-/// most 20, no `openId`/`authCode` fields (they go in `extraParam`). Also 2.0's, which is
-/// refused before its limits matter.
+/// most 20, no `openId`/`authCode` fields (they go in `extraParam`).
 pub const PAY_LIMITS_3_0_BETA: &[Limit] = &[
     limit("bizOrderNo", 100, label::MCH_ORDER_NO),
     limit("title", 100, label::SUBJECT),
@@ -53,7 +56,8 @@ impl DaxOp for Pay {
     fn limits(version: Version) -> &'static [Limit] {
         match version {
             Version::V3_0 => PAY_LIMITS_3_0,
-            Version::V3_0Beta | Version::V2_0 => PAY_LIMITS_3_0_BETA,
+            Version::V3_0Beta => PAY_LIMITS_3_0_BETA,
+            Version::V2_0 => PAY_LIMITS_2_0,
         }
     }
 
@@ -68,13 +72,27 @@ impl DaxOp for Pay {
     }
 
     fn fit(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
-        if upstream.version == Version::V2_0 {
-            return Err(Failure::WayCodeUnsupported);
-        }
         // At most an `Integer` of seconds from now: within `time`'s range, checked anyway.
         let expires = OffsetDateTime::now_utc()
             .checked_add(Duration::seconds(self.expires_in_secs))
             .ok_or(Failure::Internal)?;
+        if upstream.version == Version::V2_0 {
+            if unfaithful_on_2_0(&self.route.channel, &self.route.method) {
+                return Err(Failure::WayCodeUnsupported);
+            }
+            if self.amount.0 > MAX_FEN_2_0 {
+                return Err(Failure::Invalid {
+                    kind: "amount_too_large",
+                    words: "支付金额超出上限[最多2147483647分]",
+                });
+            }
+            // Epoch seconds, absolute (DaxPay does not check it is in the future: Jeepay's
+            // reader already refused an expiry that is not).
+            self.upstream_text.expired_time = expires.unix_timestamp().to_string();
+            self.upstream_text.amount = self.amount.0.to_string();
+            self.upstream_text.extra_param = extra_param_2_0(self);
+            return Ok(());
+        }
         self.upstream_text.expired_time = wall_clock(expires, upstream.utc_offset);
         self.upstream_text.amount = self.amount.yuan_stripped();
         self.upstream_text.extra_param = extra_param(self, upstream.version);
@@ -90,6 +108,9 @@ impl DaxOp for Pay {
 
     fn request(&self, version: Version) -> (DaxCall, Fields<'_>) {
         let t = &self.upstream_text;
+        if version == Version::V2_0 {
+            return (DaxCall::Pay, self.request_2_0());
+        }
         let mut fields = Fields::default()
             .text("bizOrderNo", self.order.biz_order_no.as_deref())
             .text("title", Some(&self.subject))
@@ -119,6 +140,10 @@ impl DaxOp for Pay {
     }
 
     fn outcome(&self, data: &Value, upstream: &Upstream<'_>) -> Result<Paid, Failure> {
+        // 2.0.8: `code 0` with a null `status` is a failure told by its message only (§3.3).
+        if upstream.version == Version::V2_0 && data.get("status").is_none_or(Value::is_null) {
+            return Err(self.failure_2_0(owned(data, "msg"), upstream.name));
+        }
         let required = |key: &str| {
             owned(data, key).ok_or_else(|| upstream.malformed(format!("pay answer has no {key}")))
         };
@@ -157,11 +182,8 @@ impl DaxOp for Pay {
         };
         // Another request's order under the same number (an earlier one whose outcome was
         // unknown) is not this one's: the number is taken.
-        let amount = owned(data, "amount").map(|a| match upstream.version {
-            Version::V2_0 => Fen::from_fen_text(&a),
-            _ => Fen::from_yuan(&a),
-        });
-        if !matches!(amount, Some(Ok(a)) if a == self.amount) {
+        let found = owned(data, "amount").map(|a| amount(&a, upstream));
+        if !matches!(found, Some(Ok(a)) if a == self.amount) {
             return Ok(Unknown::Settled(Err(Failure::OrderExists(
                 self.mch_order_no.clone(),
             ))));
@@ -205,6 +227,7 @@ mod tests {
     use super::*;
     use crate::dialect::daxpay::envelope::Field;
     use crate::dialect::jeepay::ops::JeepayOp;
+    use crate::domain::order::Fen;
     use crate::domain::way_code::default_route;
     use crate::domain::OpKind;
     use time::UtcOffset;
@@ -281,10 +304,6 @@ mod tests {
             ali.upstream_text.extra_param.as_deref(),
             Some(r#"{"buyerId":"2088"}"#)
         );
-        assert!(matches!(
-            pay("WX_NATIVE", 1).bind(&upstream(Version::V2_0)),
-            Err(Failure::WayCodeUnsupported)
-        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The pay query on DaxPay: `/unipay/query/payOrder` answered with `PayOrderResult`
 //! (lifecycle.md §3, §9). Amounts are yuan with DaxPay's 4 stored decimals in 3.x (`12.3000`),
-//! integer fen in 2.0; `payTime` is a wall clock in the upstream's zone.
+//! integer fen in 2.0; `payTime` is a wall clock in the upstream's zone in 3.x, epoch seconds
+//! (a JSON number) in 2.0.8 (lifecycle-2.0.md §2.9, §4).
 
 use serde_json::Value;
 use time::PrimitiveDateTime;
@@ -40,12 +41,7 @@ pub fn pay_order(data: &Value, upstream: &Upstream<'_>) -> Result<PayOrder, Fail
     let required = |key: &str| {
         owned(data, key).ok_or_else(|| upstream.malformed(format!("query answer has no {key}")))
     };
-    let amount_text = required("amount")?;
-    let amount = match upstream.version {
-        Version::V2_0 => Fen::from_fen_text(&amount_text),
-        Version::V3_0 | Version::V3_0Beta => Fen::from_yuan(&amount_text),
-    }
-    .map_err(|e| upstream.malformed(e.to_string()))?;
+    let amount = amount(&required("amount")?, upstream)?;
     let refund_status = match text(data, "refundStatus") {
         None => None,
         Some(s) => Some(
@@ -53,10 +49,7 @@ pub fn pay_order(data: &Value, upstream: &Upstream<'_>) -> Result<PayOrder, Fail
                 .ok_or_else(|| upstream.malformed(format!("unknown refund status `{s}`")))?,
         ),
     };
-    let paid_at_ms = match text(data, "payTime") {
-        None => None,
-        Some(t) => Some(epoch_ms(&t, upstream)?),
-    };
+    let paid_at_ms = time_ms(data, "payTime", upstream)?;
     Ok(PayOrder {
         order_no: required("orderNo")?,
         biz_order_no: required("bizOrderNo")?,
@@ -74,6 +67,44 @@ pub fn pay_order(data: &Value, upstream: &Upstream<'_>) -> Result<PayOrder, Fail
         paid_at_ms,
         kept: None,
     })
+}
+
+/// An amount as the upstream writes it: integer fen in 2.0, yuan in 3.x.
+pub(super) fn amount(text: &str, upstream: &Upstream<'_>) -> Result<Fen, Failure> {
+    match upstream.version {
+        Version::V2_0 => Fen::from_fen_text(text),
+        Version::V3_0 | Version::V3_0Beta => Fen::from_yuan(text),
+    }
+    .map_err(|e| upstream.malformed(e.to_string()))
+}
+
+/// A time field of a verified result as Unix milliseconds (`None`: absent or null): epoch
+/// seconds in 2.0.8, a wall clock in the upstream's zone in 3.x.
+pub(super) fn time_ms(
+    data: &Value,
+    key: &str,
+    upstream: &Upstream<'_>,
+) -> Result<Option<i64>, Failure> {
+    let Some(t) = text(data, key) else {
+        return Ok(None);
+    };
+    match upstream.version {
+        Version::V2_0 => epoch_seconds_ms(&t, upstream).map(Some),
+        Version::V3_0 | Version::V3_0Beta => epoch_ms(&t, upstream).map(Some),
+    }
+}
+
+/// 2.0.8's epoch seconds (`LocalDateTimeToTimestampSerializer`) as Unix milliseconds.
+fn epoch_seconds_ms(seconds: &str, upstream: &Upstream<'_>) -> Result<i64, Failure> {
+    let unreadable = || upstream.malformed(format!("`{seconds}` is not epoch seconds"));
+    if seconds.is_empty() || !seconds.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(unreadable());
+    }
+    seconds
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| s.checked_mul(1000))
+        .ok_or_else(unreadable)
 }
 
 /// DaxPay's `yyyy-MM-dd HH:mm:ss`, a wall clock in the upstream's zone, as Unix milliseconds.
@@ -126,6 +157,26 @@ mod tests {
         let order = pay_order(&data, &upstream(Version::V2_0)).unwrap();
         assert_eq!(order.amount, Fen(1230));
         assert_eq!(order.error_code.as_deref(), Some("E1"));
+    }
+
+    #[test]
+    fn version_2_times_are_epoch_seconds() {
+        // lifecycle-2.0.md §4: `payTime`, `expiredTime`, `closeTime` are JSON numbers of seconds.
+        let data: Value = serde_json::from_str(
+            r#"{"code":0,"msg":null,"resTime":1719815460,"bizOrderNo":"M1","orderNo":"P1",
+            "amount":1,"refundableBalance":1,"status":"success","refundStatus":"no_refund",
+            "payTime":1719815455,"expiredTime":1719822600,"closeTime":null}"#,
+        )
+        .unwrap();
+        let order = pay_order(&data, &upstream(Version::V2_0)).unwrap();
+        assert_eq!(order.paid_at_ms, Some(1_719_815_455_000));
+        for bad in [r#""2024-07-01 14:30:55""#, "-5", "1.5"] {
+            let data: Value = serde_json::from_str(&format!(
+                r#"{{"bizOrderNo":"M1","orderNo":"P1","amount":1,"status":"success","payTime":{bad}}}"#
+            ))
+            .unwrap();
+            assert!(pay_order(&data, &upstream(Version::V2_0)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,19 +1,21 @@
 //! Refund on DaxPay: `/unipay/refund` answered with `RefundResult {refundNo, bizRefundNo, status,
 //! errorMsg}` (lifecycle.md §4). A refund whose outcome is unknown is settled by looking the
 //! refund up by its merchant number (`/unipay/query/refundOrder`), never the pay order.
+//! 2.0.8 (lifecycle-2.0.md §5) takes integer fen and answers **without a status** (and with a
+//! `msg` that may be stale): its outcome is always that refund query's, never the answer's.
 //! `RefundParam`'s length limits are checked before the call ([`refund_limits`]).
 
 use serde_json::Value;
 
 use super::limits::{java_len, label, limit, Limit};
-use super::pay_query::owned;
+use super::pay_query::{amount, owned};
 use super::refund_query::refund_status;
 use super::{refusal, DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::sign::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{Refund, Refunded};
-use crate::domain::order::Fen;
+use crate::domain::AnswerFault;
 use crate::domain::{Failure, Unknown};
 
 /// DaxPay's `reason` holds at most 150 characters (Jeepay's 256): the rest is cut, as the
@@ -60,13 +62,19 @@ impl DaxOp for Refund {
         }
     }
 
-    /// 2.0's refund was not read from source: refused as Jeepay refuses a channel that cannot
-    /// refund.
+    /// The amount in the upstream's unit: yuan in 3.x, an `Integer` of fen in 2.0.8 (more does
+    /// not bind there: refused as Jeepay words an amount over its range).
     fn fit(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
-        if upstream.version == Version::V2_0 {
-            return Err(Failure::RefundUnsupported);
-        }
-        self.amount_text = self.amount.yuan_stripped();
+        self.amount_text = match upstream.version {
+            Version::V2_0 if self.amount.0 > i32::MAX as u64 => {
+                return Err(Failure::Invalid {
+                    kind: "amount_too_large",
+                    words: "退款金额超出上限[最多2147483647分]",
+                })
+            }
+            Version::V2_0 => self.amount.0.to_string(),
+            Version::V3_0 | Version::V3_0Beta => self.amount.yuan_stripped(),
+        };
         truncate_units(&mut self.reason, MAX_REASON_UNITS);
         Ok(())
     }
@@ -77,11 +85,21 @@ impl DaxOp for Refund {
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
     }
 
-    fn request(&self, _version: Version) -> (DaxCall, Fields<'_>) {
+    fn request(&self, version: Version) -> (DaxCall, Fields<'_>) {
+        // 2.0.8's `RefundParam` declares the refund number first (§5.1).
+        let leading = match version {
+            Version::V2_0 => Some(self.biz_refund_no.as_str()),
+            Version::V3_0 | Version::V3_0Beta => None,
+        };
+        let trailing = match version {
+            Version::V2_0 => None,
+            Version::V3_0 | Version::V3_0Beta => Some(self.biz_refund_no.as_str()),
+        };
         let fields = Fields::default()
+            .text("bizRefundNo", leading)
             .text("orderNo", self.order.order_no.as_deref())
             .text("bizOrderNo", self.order.biz_order_no.as_deref())
-            .text("bizRefundNo", Some(&self.biz_refund_no))
+            .text("bizRefundNo", trailing)
             .number("amount", &self.amount_text)
             .text("reason", Some(&self.reason))
             .text("attach", self.ext_param.as_deref())
@@ -90,6 +108,9 @@ impl DaxOp for Refund {
     }
 
     fn outcome(&self, data: &Value, upstream: &Upstream<'_>) -> Result<Refunded, Failure> {
+        if upstream.version == Version::V2_0 {
+            return Err(outcome_2_0(data, upstream));
+        }
         let required = |key: &str| {
             owned(data, key)
                 .ok_or_else(|| upstream.malformed(format!("refund answer has no {key}")))
@@ -105,10 +126,15 @@ impl DaxOp for Refund {
         })
     }
 
-    /// lifecycle.md §4's error mapping.
+    /// lifecycle.md §4's error mapping; 2.0.8's (lifecycle-2.0.md §5.4): its shape-B texts come
+    /// with their codes given back (`answer::code_of_2_0`), its "no such pay order" is 10010
+    /// and its balance and number checks are 10006.
     fn refusal(&self, code: i64, msg: String, verified: bool, upstream: &str) -> Failure {
         match code {
             10405 | 20041 => Failure::RefundOfUnknownOrder { verified },
+            10010 if msg.contains("支付订单不存在") => {
+                Failure::RefundOfUnknownOrder { verified }
+            }
             20044 if msg.contains("退款状态[全部退款]") => Failure::FullyRefunded,
             20044 if msg.contains("退款状态[退款中]") => Failure::RefundInProgress,
             // `当前支付单订状态[…]` (sic): the pay order is not paid.
@@ -117,10 +143,10 @@ impl DaxOp for Refund {
             20044 if msg.contains("只有失败状态") => {
                 Failure::RefundExists(self.mch_refund_no.clone())
             }
-            10506 if msg.contains("退款单号已存在") => {
+            10506 | 10006 if msg.contains("退款单号已存在") => {
                 Failure::RefundExists(self.mch_refund_no.clone())
             }
-            10506 if msg.contains("退款金额不能大于支付金额") => {
+            10506 | 10006 if msg.contains("退款金额不能大于支付金额") => {
                 Failure::RefundOverBalance
             }
             _ => refusal(code, msg, verified, upstream),
@@ -145,8 +171,8 @@ impl DaxOp for Refund {
             return Ok(Unknown::StillUnknown);
         };
         // A refund of another amount under this number is an earlier request's, not this one.
-        let amount = owned(data, "amount").map(|a| Fen::from_yuan(&a));
-        if !matches!(amount, Some(Ok(a)) if a == self.amount) {
+        let refunded = owned(data, "amount").map(|a| amount(&a, upstream));
+        if !matches!(refunded, Some(Ok(a)) if a == self.amount) {
             return Ok(Unknown::Settled(Err(Failure::RefundExists(
                 self.mch_refund_no.clone(),
             ))));
@@ -157,10 +183,31 @@ impl DaxOp for Refund {
             biz_refund_no: self.biz_refund_no.clone(),
             status: refund_status(data, upstream)?,
             error_msg: owned(data, "errorMsg"),
-            pay_amount: None,
+            // 2.0.8's `orderAmount` is exact fen; 3.0 truncates it (never read there).
+            pay_amount: match upstream.version {
+                Version::V2_0 => owned(data, "orderAmount").and_then(|a| amount(&a, upstream).ok()),
+                Version::V3_0 | Version::V3_0Beta => None,
+            },
             refund_amount: self.amount,
             channel_refund_no: owned(data, "outRefundNo"),
         })))
+    }
+}
+
+/// 2.0.8's refund answer (§5.3): `status` is never set and `msg` can be stale, so it says only
+/// whether a refund order exists. `退款处理中，请勿重复操作`: another request holds the number's
+/// lock (no refund of this request's); anything else: DaxPay made a refund order, whose
+/// outcome is its refund query's — an outcome unknown until then, settled by the lookup
+/// ([`DaxOp::probe`], [`DaxOp::settle`]).
+fn outcome_2_0(data: &Value, upstream: &Upstream<'_>) -> Failure {
+    if owned(data, "msg").as_deref() == Some("退款处理中，请勿重复操作") {
+        return Failure::RefundInProgress;
+    }
+    Failure::Unverified {
+        upstream: upstream.name.to_owned(),
+        fault: AnswerFault::Malformed(
+            "DaxPay 2.0's refund answer carries no status: the refund query tells".to_owned(),
+        ),
     }
 }
 
@@ -181,7 +228,7 @@ mod tests {
     use super::*;
     use crate::dialect::daxpay::envelope::Field;
     use crate::dialect::jeepay::ops::JeepayOp;
-    use crate::domain::order::{OrderRef, RefundOrderStatus};
+    use crate::domain::order::{Fen, OrderRef, RefundOrderStatus};
     use crate::domain::OpKind;
     use time::UtcOffset;
 
@@ -249,6 +296,72 @@ mod tests {
                 label: "支付系统订单号",
                 max: 32
             })
+        ));
+    }
+
+    #[test]
+    fn version_2_refunds_in_fen_and_learns_the_outcome_by_query() {
+        let v2 = Upstream {
+            name: "dax",
+            version: Version::V2_0,
+            utc_offset: UtcOffset::from_hms(8, 0, 0).unwrap(),
+        };
+        let mut op = refund();
+        op.bind(&v2).unwrap();
+        let (call, fields) = op.request(Version::V2_0);
+        assert_eq!(call, DaxCall::Refund);
+        assert_eq!(fields.get("amount"), Some(Field::Number("1230")));
+        assert_eq!(fields.iter().next().map(|(k, _)| k), Some("bizRefundNo"));
+        assert_eq!(
+            fields.iter().filter(|(k, _)| *k == "bizRefundNo").count(),
+            1
+        );
+        // The answer never carries a status: the outcome is the query's.
+        let answer: Value = serde_json::from_str(
+            r#"{"code":0,"msg":"余额不足","resTime":1,"sign":"s","refundNo":"R9","bizRefundNo":"R1","status":null}"#,
+        )
+        .unwrap();
+        let unknown = op.outcome(&answer, &v2).unwrap_err();
+        assert!(op.settled_by_query(&unknown), "{unknown}");
+        let busy: Value =
+            serde_json::from_str(r#"{"code":0,"msg":"退款处理中，请勿重复操作","refundNo":"R1"}"#)
+                .unwrap();
+        assert!(matches!(
+            op.outcome(&busy, &v2),
+            Err(Failure::RefundInProgress)
+        ));
+        let queried: Value = serde_json::from_str(
+            r#"{"refundNo":"R9","bizRefundNo":"R1","orderAmount":5000,"amount":1230,"status":"fail","errorMsg":"x"}"#,
+        )
+        .unwrap();
+        let Unknown::Settled(Ok(done)) = op.settle(Some(&queried), &v2).unwrap() else {
+            panic!("settled")
+        };
+        assert_eq!(done.status, RefundOrderStatus::Fail);
+        assert_eq!(done.pay_amount, Some(Fen(5000)));
+        let other: Value = serde_json::from_str(
+            r#"{"refundNo":"R9","bizRefundNo":"R1","amount":1,"status":"success"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            op.settle(Some(&other), &v2).unwrap(),
+            Unknown::Settled(Err(Failure::RefundExists(_)))
+        ));
+        let mut huge = refund();
+        huge.amount = Fen(2_147_483_648);
+        assert!(matches!(huge.bind(&v2), Err(Failure::Invalid { .. })));
+        let said = |code, msg: &str| op.refusal(code, msg.into(), true, "u");
+        assert!(matches!(
+            said(10010, "支付订单不存在"),
+            Failure::RefundOfUnknownOrder { verified: true }
+        ));
+        assert!(!matches!(
+            said(10010, "微信支付配置不存在"),
+            Failure::RefundOfUnknownOrder { .. }
+        ));
+        assert!(matches!(
+            said(10006, "验证参数错误\n退款金额不能大于支付金额"),
+            Failure::RefundOverBalance
         ));
     }
 

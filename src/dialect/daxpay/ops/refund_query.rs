@@ -1,19 +1,19 @@
 //! The refund query on DaxPay: `/unipay/query/refundOrder` answered with `RefundOrderResult`
 //! (lifecycle.md §5). DaxPay's lookup is not scoped by app: the pipeline only asks about refunds
-//! its order store gives to the caller. `orderAmount` is never read: 3.0 truncates it to whole
-//! yuan.
+//! its order store gives to the caller. `orderAmount` is read only from 2.0.8, where it is exact
+//! fen (3.0 truncates it to whole yuan); 2.0.8's times are epoch seconds (lifecycle-2.0.md §6).
 
 use serde_json::Value;
 
 use super::limits::{java_len, label, limit, Limit};
-use super::pay_query::{epoch_ms, owned};
+use super::pay_query::{amount, owned, time_ms};
 use super::{DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::order_query::text;
 use crate::dialect::daxpay::sign::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{RefundQuery, RefundRecord};
-use crate::domain::order::{Fen, RefundOrderStatus};
+use crate::domain::order::RefundOrderStatus;
 use crate::domain::Failure;
 
 /// `QueryRefundParam` (the same in every version).
@@ -35,13 +35,6 @@ impl DaxOp for RefundQuery {
         }
     }
 
-    fn fit(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
-        if upstream.version == Version::V2_0 {
-            return Err(Failure::OrderNotFound { verified: true });
-        }
-        Ok(())
-    }
-
     /// DaxPay's number when known (it wins there too), else the merchant's.
     fn request(&self, _version: Version) -> (DaxCall, Fields<'_>) {
         let fields = match &self.refund_no {
@@ -61,23 +54,24 @@ pub fn refund_record(data: &Value, upstream: &Upstream<'_>) -> Result<RefundReco
     let required = |key: &str| {
         owned(data, key).ok_or_else(|| upstream.malformed(format!("refund answer has no {key}")))
     };
-    let amount =
-        Fen::from_yuan(&required("amount")?).map_err(|e| upstream.malformed(e.to_string()))?;
-    let finished_at_ms = match text(data, "finishTime") {
-        None => None,
-        Some(t) => Some(epoch_ms(&t, upstream)?),
+    let refunded = amount(&required("amount")?, upstream)?;
+    let finished_at_ms = time_ms(data, "finishTime", upstream)?;
+    // Exact fen in 2.0.8 only; 3.0 truncates it to whole yuan.
+    let pay_amount = match (upstream.version, text(data, "orderAmount")) {
+        (Version::V2_0, Some(t)) => Some(amount(&t, upstream)?),
+        _ => None,
     };
     Ok(RefundRecord {
         refund_no: required("refundNo")?,
         biz_refund_no: required("bizRefundNo")?,
         order_no: owned(data, "orderNo"),
-        amount,
+        amount: refunded,
         status: refund_status(data, upstream)?,
         out_refund_no: owned(data, "outRefundNo"),
         attach: owned(data, "attach"),
         error_msg: owned(data, "errorMsg"),
         finished_at_ms,
-        pay_amount: None,
+        pay_amount,
         currency: None,
         created_at_ms: None,
     })
@@ -94,6 +88,7 @@ pub fn refund_status(data: &Value, upstream: &Upstream<'_>) -> Result<RefundOrde
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::order::Fen;
     use time::UtcOffset;
 
     #[test]
@@ -119,5 +114,38 @@ mod tests {
         )
         .unwrap();
         assert!(refund_record(&bad, &upstream).is_err());
+    }
+
+    #[test]
+    fn a_2_0_refund_is_in_fen_and_epoch_seconds() {
+        let upstream = Upstream {
+            name: "dax",
+            version: Version::V2_0,
+            utc_offset: UtcOffset::from_hms(8, 0, 0).unwrap(),
+        };
+        // lifecycle-2.0.md §11 vector 12, as the refund query answers it.
+        let data: Value = serde_json::from_str(
+            r#"{"code":0,"msg":null,"resTime":1719815760,"sign":"e4","orderNo":"P24070112000056000001",
+            "bizOrderNo":"M20240701001","outOrderNo":"4200002222202407011234567890","title":"测试商品",
+            "refundNo":"R24070112050056000002","bizRefundNo":"R20240701001",
+            "outRefundNo":"50300009999202407011234567890","channel":"wechat_pay","orderAmount":1230,
+            "amount":1,"reason":"用户申请退款","refundTime":null,"finishTime":1719815730,
+            "status":"success","errorCode":null,"errorMsg":null}"#,
+        )
+        .unwrap();
+        let r = refund_record(&data, &upstream).unwrap();
+        assert_eq!(r.amount, Fen(1));
+        assert_eq!(r.pay_amount, Some(Fen(1230)));
+        assert_eq!(r.finished_at_ms, Some(1_719_815_730_000));
+        assert_eq!(r.status, RefundOrderStatus::Success);
+        assert_eq!(
+            r.out_refund_no.as_deref(),
+            Some("50300009999202407011234567890")
+        );
+        let yuan: Value = serde_json::from_str(
+            r#"{"refundNo":"R9","bizRefundNo":"R1","amount":0.01,"status":"success"}"#,
+        )
+        .unwrap();
+        assert!(refund_record(&yuan, &upstream).is_err());
     }
 }

@@ -6,8 +6,7 @@
 //!   `data`'s keys sorted case-insensitively inside the signed string (or, with
 //!   `callback_sign_order = "declared"`, in declaration order as the SDK's example).
 //! - 3.0-beta: `{code, msg, data, sign}`, signed over `code, msg, data` the same way.
-//! - 2.0: the flat result (amounts in fen) with `code, msg, resTime, sign`, signed over every
-//!   non-null field.
+//! - 2.0: `super::super::v20::notice` (2.0.8's flat notices).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -71,7 +70,7 @@ pub(crate) struct Built {
 pub(crate) fn build(
     scheme: Scheme,
     app: &SandboxApp,
-    data: &[(&str, Member)],
+    data: &[(&'static str, Member)],
     now: OffsetDateTime,
     offset: UtcOffset,
 ) -> Built {
@@ -124,27 +123,10 @@ pub(crate) fn build(
                 exact_ack: false,
             }
         }
-        Version::V2_0 => {
-            let mut flat: Vec<(&str, Member)> = data.to_vec();
-            flat.extend([
-                ("code", Member::Integer(0)),
-                ("msg", Member::Text("success".to_owned())),
-                (
-                    "resTime",
-                    Member::Integer(now.unix_timestamp().unsigned_abs()),
-                ),
-            ]);
-            let fields: Vec<(&str, Cow<'_, str>)> = flat
-                .iter()
-                .filter_map(|(k, v)| v.plain().map(|v| (*k, Cow::Owned(v))))
-                .collect();
-            let sign = scheme.sign(&fields, secret);
-            flat.push(("sign", Member::Text(sign)));
-            Built {
-                body: signed_json(&flat),
-                exact_ack: true,
-            }
-        }
+        Version::V2_0 => Built {
+            body: super::super::v20::notice::body(scheme, secret, now, data),
+            exact_ack: true,
+        },
     }
 }
 

@@ -32,14 +32,14 @@ pub(crate) fn sendable(url: &str) -> Result<(), String> {
 }
 
 /// POSTs `body` as JSON to `url`; the answer's body as text, or why there is none.
-pub(crate) async fn post_json(url: &str, body: &str) -> Result<String, String> {
-    match tokio::time::timeout(TIMEOUT, exchange(url, body)).await {
+pub(crate) async fn post_json(url: &str, body: &str, content_type: &str) -> Result<String, String> {
+    match tokio::time::timeout(TIMEOUT, exchange(url, body, content_type)).await {
         Ok(result) => result,
         Err(_) => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
     }
 }
 
-async fn exchange(url: &str, body: &str) -> Result<String, String> {
+async fn exchange(url: &str, body: &str, content_type: &str) -> Result<String, String> {
     let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
     let authority = uri.authority().ok_or("no host")?.clone();
     let host = authority
@@ -61,7 +61,7 @@ async fn exchange(url: &str, body: &str) -> Result<String, String> {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let request = Request::post(path)
         .header(HOST, authority.as_str())
-        .header(CONTENT_TYPE, "application/json;charset=UTF-8")
+        .header(CONTENT_TYPE, content_type)
         .header(CONNECTION, "close")
         .body(Full::new(Bytes::from(body.to_owned())))
         .map_err(|e| format!("request: {e}"))?;

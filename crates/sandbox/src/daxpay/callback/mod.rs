@@ -16,7 +16,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::result::{pay_order_result, Member};
-use super::{refund, Done, Endpoint, Inner, Sandbox};
+use super::{refund, v20, Done, Endpoint, Inner, Sandbox};
 use crate::config::{SandboxApp, SandboxOrder};
 use crate::order::{OrderStatus, RefundOrderStatus, SandboxRefund};
 use crate::sign::daxpay::{Scheme, Version};
@@ -46,6 +46,7 @@ struct Registered {
     url: String,
     body: String,
     exact_ack: bool,
+    content_type: &'static str,
     attempts: AtomicU32,
 }
 
@@ -70,6 +71,18 @@ impl Callbacks {
         })
     }
 
+    /// The delays between attempts.
+    #[cfg(test)]
+    pub(super) fn retry_schedule(&self) -> &[Duration] {
+        &self.retry
+    }
+
+    /// No callback was ever registered.
+    #[cfg(test)]
+    pub(super) fn nothing_registered(&self) -> bool {
+        lock(&self.latest).is_empty()
+    }
+
     /// Records `callback` as the latest of its order/refund and starts delivering it.
     fn register(self: &Arc<Self>, callback: Registered) {
         let callback = Arc::new(callback);
@@ -86,7 +99,7 @@ impl Callbacks {
     /// One attempt: POST, record, `true` if acknowledged.
     async fn attempt(&self, callback: &Registered) -> bool {
         let attempt = callback.attempts.fetch_add(1, Ordering::Relaxed) + 1;
-        let outcome = http::post_json(&callback.url, &callback.body).await;
+        let outcome = http::post_json(&callback.url, &callback.body, callback.content_type).await;
         let acknowledged = match &outcome {
             Ok(answer) if callback.exact_ack => answer == "SUCCESS",
             Ok(answer) => answer.eq_ignore_ascii_case("SUCCESS"),
@@ -175,14 +188,19 @@ impl Sandbox {
 
 impl Inner {
     /// Sends the order's callback if its status is one DaxPay calls back for and it has a
-    /// notifyUrl.
+    /// notifyUrl (2.0.8 never notifies `fail`).
     pub(super) fn order_changed(&self, order: &SandboxOrder) {
-        let calls_back = matches!(
-            order.status,
-            OrderStatus::Success | OrderStatus::Fail | OrderStatus::Close | OrderStatus::Cancel
-        );
+        let v2 = self.version == Version::V2_0;
+        let calls_back = match order.status {
+            OrderStatus::Success | OrderStatus::Close | OrderStatus::Cancel => true,
+            OrderStatus::Fail => !v2,
+            _ => false,
+        };
         if calls_back {
-            let data = pay_order_result(order, self.version);
+            let data = match self.version {
+                Version::V2_0 => v20::notice::pay_notice(order, self.utc_offset),
+                _ => pay_order_result(order, self.version),
+            };
             let target = (&order.order_no, &order.biz_order_no, &order.notify_url);
             self.call_back(target, order.app_id.as_deref(), &data);
         }
@@ -195,7 +213,10 @@ impl Inner {
             r.status,
             RefundOrderStatus::Success | RefundOrderStatus::Close
         ) {
-            let data = refund::refund_order_result(r, self.version);
+            let data = match self.version {
+                Version::V2_0 => v20::notice::refund_notice(r, self.utc_offset),
+                _ => refund::refund_order_result(r, self.version),
+            };
             let target = (&r.refund_no, &r.biz_refund_no, &r.notify_url);
             self.call_back(target, r.app_id.as_deref(), &data);
         }
@@ -205,7 +226,7 @@ impl Inner {
         &self,
         (no, biz_no, url): (&String, &String, &Option<String>),
         app_id: Option<&str>,
-        data: &[(&str, Member)],
+        data: &[(&'static str, Member)],
     ) {
         // `StrUtil.isNotBlank`.
         let Some(url) = url.as_deref().filter(|u| !u.trim().is_empty()) else {
@@ -213,6 +234,10 @@ impl Inner {
         };
         if let Err(why) = http::sendable(url) {
             tracing::warn!(no, url, why, "sandbox: callback skipped");
+            return;
+        }
+        if self.v20.callbacks_muted() {
+            tracing::info!(no, url, "sandbox: callbacks muted, this one is never sent");
             return;
         }
         let Some(app) = self.callback_app(app_id) else {
@@ -223,19 +248,19 @@ impl Inner {
             sign_type: app.sign_type,
             sm3_is_md5: self.sm3_is_md5 && self.version == Version::V3_0,
         };
-        let built = body::build(
-            scheme,
-            app,
-            data,
-            OffsetDateTime::now_utc(),
-            self.utc_offset,
-        );
+        let now = OffsetDateTime::now_utc();
+        let built = body::build(scheme, app, data, now, self.utc_offset);
+        let content_type = match self.version {
+            Version::V2_0 => "application/json",
+            _ => "application/json;charset=UTF-8",
+        };
         self.callbacks.register(Registered {
             no: no.clone(),
             biz_no: biz_no.clone(),
             url: url.to_owned(),
             body: built.body,
             exact_ack: built.exact_ack,
+            content_type,
             attempts: AtomicU32::new(0),
         });
     }

@@ -224,15 +224,7 @@ async fn unparsable_bodies_are_a_10505() {
     )
     .await;
     assert_unsigned(&answer, 10505, "参数解析错误");
-
-    let v2 = sandbox(Version::V2_0, vec![]);
-    let answer = post(
-        &v2,
-        "/unipay/close",
-        br#"{"reqTime":"2025-08-26 12:00:00"}"#.to_vec(),
-    )
-    .await;
-    assert_unsigned(&answer, 10005, "参数解析错误");
+    // 2.0: `v20::tests`.
 }
 
 #[tokio::test]
@@ -330,77 +322,6 @@ async fn v30_beta_refuses_a_wait_order() {
     assert_eq!(sb.order_status("O1"), Some(OrderStatus::Wait));
 }
 
-fn close_20(order_no: &str) -> Map<String, Value> {
-    obj(json!({
-        "nonceStr": "3c6e0b8a9c15224a",
-        "reqTime": epoch(0),
-        "orderNo": order_no,
-        "clientIp": "",
-    }))
-}
-
-#[tokio::test]
-async fn v20_cancel_answers_with_a_signed_data() {
-    let sb = sandbox(
-        Version::V2_0,
-        vec![
-            order("O1", "B1", OrderStatus::Progress),
-            order("O2", "B2", OrderStatus::Progress),
-        ],
-    );
-    let answer = post(
-        &sb,
-        "/unipay/cancel",
-        signed(scheme(Version::V2_0), close_20("O1")),
-    )
-    .await;
-    assert_eq!(answer["code"], 0, "{answer}");
-    assert_eq!(answer["msg"], "success");
-    assert!(answer.get("sign").is_none(), "the 2.0 envelope is unsigned");
-    let data = &answer["data"];
-    assert_eq!(data["code"], 0);
-    assert_eq!(data["msg"], "success");
-    assert!(data["resTime"].is_i64());
-    assert!(verifies(scheme(Version::V2_0), data), "{answer}");
-    assert_eq!(sb.order_status("O1"), Some(OrderStatus::Cancel));
-
-    let answer = post(
-        &sb,
-        "/unipay/close",
-        signed(scheme(Version::V2_0), close_20("O2")),
-    )
-    .await;
-    assert_eq!(answer["data"]["code"], 0, "{answer}");
-    assert_eq!(sb.order_status("O2"), Some(OrderStatus::Close));
-
-    // Handler errors are plain unsigned envelopes in 2.0.
-    let answer = post(
-        &sb,
-        "/unipay/close",
-        signed(scheme(Version::V2_0), close_20("O2")),
-    )
-    .await;
-    assert_unsigned(&answer, 20044, "订单不是支付中, 无法进行关闭订单");
-}
-
-#[tokio::test]
-async fn v20_req_time_rules() {
-    let sb = sandbox(
-        Version::V2_0,
-        vec![order("O1", "B1", OrderStatus::Progress)],
-    );
-    for skew in [61, -301] {
-        let mut body = close_20("O1");
-        body.insert("reqTime".to_owned(), json!(epoch(skew)));
-        let answer = post(&sb, "/unipay/close", signed(scheme(Version::V2_0), body)).await;
-        assert_unsigned(&answer, 10006, "请求已过期，请重新发送！");
-    }
-    let mut body = close_20("O1");
-    body.remove("reqTime");
-    let answer = post(&sb, "/unipay/close", signed(scheme(Version::V2_0), body)).await;
-    assert_unsigned(&answer, 10006, "验证参数错误\n请求时间不可为空");
-}
-
 #[tokio::test]
 async fn channel_failure_leaves_the_order_unchanged() {
     let mut failing = order("O1", "B1", OrderStatus::Progress);
@@ -413,19 +334,6 @@ async fn channel_failure_leaves_the_order_unchanged() {
     )
     .await;
     assert_signed_refusal(Version::V3_0, &answer, 20080, "通道关闭订单失败");
-    assert_eq!(sb.order_status("O1"), Some(OrderStatus::Progress));
-
-    let sb = sandbox(Version::V2_0, vec![failing]);
-    let answer = post(
-        &sb,
-        "/unipay/close",
-        signed(scheme(Version::V2_0), close_20("O1")),
-    )
-    .await;
-    assert_eq!(answer["code"], 0, "{answer}");
-    assert_eq!(answer["data"]["code"], 1);
-    assert_eq!(answer["data"]["msg"], "通道关闭订单失败");
-    assert!(verifies(scheme(Version::V2_0), &answer["data"]));
     assert_eq!(sb.order_status("O1"), Some(OrderStatus::Progress));
 }
 

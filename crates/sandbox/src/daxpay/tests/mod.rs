@@ -48,6 +48,9 @@ fn config(version: Version, orders: Vec<SandboxOrder>) -> SandboxConfig {
         req_time_window: Some(Duration::from_secs(300)),
         sm3_is_md5: false,
         callback_retry: vec![Duration::from_millis(50), Duration::from_millis(100)],
+        pay_limit_fen: crate::config::DEFAULT_PAY_LIMIT_FEN,
+        pay_ways: std::collections::HashMap::new(),
+        callback_before_commit: Duration::ZERO,
         apps: vec![app(version, SignType::HmacSha256)],
         orders,
     }
@@ -64,10 +67,6 @@ fn scheme(version: Version) -> Scheme {
 fn wall_clock(offset_secs: i64) -> String {
     let t = OffsetDateTime::now_utc() + time::Duration::seconds(offset_secs);
     reply::wall_clock(t, BEIJING)
-}
-
-fn epoch(offset_secs: i64) -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp() + offset_secs
 }
 
 /// A 3.0 close request for `orderNo`, `useCancel` explicit.

@@ -113,14 +113,6 @@ fn query_30(order_no: &str) -> Map<String, Value> {
     }))
 }
 
-fn query_20(order_no: &str) -> Map<String, Value> {
-    obj(json!({
-        "nonceStr": "0cc175b9c0f1b6a8",
-        "reqTime": epoch(0),
-        "orderNo": order_no,
-    }))
-}
-
 #[tokio::test]
 async fn v30_query_reports_the_order_in_a_signed_envelope() {
     let sb = sandbox(
@@ -218,10 +210,6 @@ async fn query_of_an_unknown_order_is_a_20041() {
         .await;
         assert_signed_refusal(Version::V3_0, &answer, 20041, "支付订单不存在");
     }
-
-    let v2 = sandbox(Version::V2_0, vec![]);
-    let answer = post(&v2, QUERY, signed(scheme(Version::V2_0), query_20("NOPE"))).await;
-    assert_unsigned(&answer, 20041, "支付订单不存在");
 }
 
 #[tokio::test]
@@ -263,30 +251,6 @@ async fn query_runs_the_pre_handler_pipeline() {
 
     let (status, _) = send(&sb, Method::GET, QUERY, vec![]).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-}
-
-#[tokio::test]
-async fn v20_query_signs_the_order_inside_data() {
-    let sb = sandbox(
-        Version::V2_0,
-        vec![order("O1", "B1", OrderStatus::Progress)],
-    );
-    let answer = post(&sb, QUERY, signed(scheme(Version::V2_0), query_20("O1"))).await;
-    assert_eq!(answer["code"], 0, "{answer}");
-    assert_eq!(answer["msg"], "success");
-    assert!(answer.get("sign").is_none(), "the 2.0 envelope is unsigned");
-    assert_eq!(answer["traceId"].as_str().map(str::len), Some(12));
-    let data = &answer["data"];
-    assert_eq!(data["code"], 0);
-    assert_eq!(data["msg"], "success");
-    assert!(data["resTime"].is_i64());
-    assert_eq!(data["orderNo"], "O1");
-    assert_eq!(data["bizOrderNo"], "B1");
-    assert_eq!(data["status"], "progress");
-    assert_eq!(data["channel"], "ali_pay");
-    assert_eq!(data["method"], "barcode");
-    assert!(data.get("errorMsg").is_some_and(Value::is_null), "{answer}");
-    assert!(verifies(scheme(Version::V2_0), data), "{answer}");
 }
 
 #[tokio::test]
@@ -451,37 +415,7 @@ async fn beta_and_v20_queries_read_biz_order_no_under_its_typo() {
     long.remove("mchNo");
     let answer = post(&beta, QUERY, signed(scheme(Version::V3_0Beta), long)).await;
     assert_unsigned(&answer, 10506, "验证参数错误\n订单号长度不能超过32");
-
-    let v2 = sandbox(
-        Version::V2_0,
-        vec![order("O1", "B1", OrderStatus::Progress)],
-    );
-    let mut body = query_20("O1");
-    body.remove("orderNo");
-    body.insert("bizOrderNoeNo".to_owned(), json!("B1"));
-    let answer = post(&v2, QUERY, signed(scheme(Version::V2_0), body)).await;
-    assert_eq!(answer["data"]["orderNo"], "O1", "{answer}");
-    // A signed `bizOrderNo` is an undeclared field: the signature no longer matches.
-    let mut body = query_20("O1");
-    body.insert("bizOrderNo".to_owned(), json!("B1"));
-    let answer = post(&v2, QUERY, signed(scheme(Version::V2_0), body)).await;
-    assert_unsigned(&answer, 20052, "签名校验失败");
-}
-
-#[tokio::test]
-async fn v20_query_amounts_are_fen_and_error_code_is_there() {
-    let sb = sandbox(Version::V2_0, vec![paid_order()]);
-    let bytes = post_bytes(&sb, QUERY, signed(scheme(Version::V2_0), query_20("O1"))).await;
-    let text = String::from_utf8(bytes.clone()).expect("UTF-8");
-    for piece in [
-        r#""amount":1230,"#,
-        r#""realAmount":1230,"#,
-        r#""errorCode":null"#,
-    ] {
-        assert!(text.contains(piece), "{piece} in {text}");
-    }
-    let answer: Value = serde_json::from_slice(&bytes).expect("JSON");
-    assert!(verifies(scheme(Version::V2_0), &answer["data"]), "{answer}");
+    // 2.0: `v20::tests`.
 }
 
 /// lifecycle.md §10, "Query answer": the `PayOrderResult` signed in declaration order.

@@ -100,12 +100,7 @@ fn request_models_sign_like_the_golden_vectors() {
                 "orderNo":"DEVP24051019404463000001","nonceStr":"a8f5f167f44f4964","useCancel":null}"#,
             "1e44abb410708fdfb7a7c80658d7aaed",
         ),
-        (
-            Version::V2_0,
-            r#"{"orderNo":"P2024062712000000001","reqTime":1719460800,"nonceStr":"a8f5f167f44f4964",
-                "useCancel":true,"bizOrderNo":null}"#,
-            "0bdbd4644b7ca6021cf57aecbbd22344",
-        ),
+        // 2.0: `v20::tests::vectors`.
     ];
     for (version, body, md5) in cases {
         let request = model::OrderRequest::parse_as(version, model::Model::Close, body.as_bytes())
