@@ -840,3 +840,56 @@ async fn f4_a_refund_failure_notification_carries_the_pay_order_id() {
         .unwrap();
     assert_eq!(row.pay_order_id.as_deref(), Some(paid.order_no.as_str()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// F5. DaxPay 2.0 pays a repeated order number again, with the stored amount
+// ---------------------------------------------------------------------------------------------
+
+/// 2.0.8 keeps a channel-refused order `progress` and pays it again for a later request of the
+/// number, with the stored amount (lifecycle-2.0.md §3.2 step 6). The repeat is refused before
+/// DaxPay pays anything: the merchant who asked for 9.99 is never charged 12.30.
+#[tokio::test]
+async fn f5_a_repeat_of_a_channel_refused_2_0_order_is_refused_not_paid_with_the_stored_amount() {
+    for sign_type in ["hmac_sha256", "md5"] {
+        let (sb, _sandbox) = start_sandbox(&sandbox_toml("2.0", sign_type, &[])).await;
+        let proxy = start_proxy(&proxy_toml(sb.addr, "2.0", sign_type, "", "")).await;
+        let bar = |code: &str| format!(r#"{{"authCode":"{code}"}}"#);
+        let order = |fen: &str, code: &str| {
+            jeepay_body(&[
+                ("mchOrderNo", "RV1"),
+                ("wayCode", "ALI_BAR"),
+                ("amount", fen),
+                ("currency", "cny"),
+                ("subject", "s"),
+                ("body", "b"),
+                ("channelExtra", &bar(code)),
+            ])
+        };
+        let first = post_json(
+            proxy.addr,
+            "/api/pay/unifiedOrder",
+            &order("1230", "SANDBOX_CHANNEL_FAIL"),
+        )
+        .await
+        .json();
+        assert_eq!(first["code"], 9999, "{sign_type}: {first}");
+        let again = post_json(
+            proxy.addr,
+            "/api/pay/unifiedOrder",
+            &order("999", "284567890123456789"),
+        )
+        .await
+        .json();
+        assert_eq!(again["code"], 9999, "{sign_type}: {again}");
+        assert_eq!(again["msg"], "商户订单[RV1]已存在", "{sign_type}: {again}");
+        let query = post_json(proxy.addr, "/api/pay/query", &pay_query("RV1"))
+            .await
+            .json();
+        assert_eq!(query["code"], 0, "{sign_type}: {query}");
+        assert_ne!(
+            query["data"]["state"], 2,
+            "{sign_type}: never paid: {query}"
+        );
+        assert_eq!(query["data"]["amount"], 1230, "{sign_type}: {query}");
+    }
+}
