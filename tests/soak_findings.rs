@@ -266,46 +266,37 @@ impl World {
     /// paybridge (its own `public_url`, a SQLite file, notifications retried every 50 ms) in
     /// front of a relay steering `steered`, in front of the sandbox.
     async fn start(steered: &[&'static str]) -> World {
-        World::start_with(steered, "", "").await
+        World::start_on("3.0", steered).await
     }
 
-    /// The same, with `upstream` added to the DaxPay upstream's section and `extra` to the
-    /// configuration.
-    async fn start_with(steered: &[&'static str], upstream: &str, extra: &str) -> World {
-        let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[]).replace(
-            "[sandbox]\n",
-            "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
-        ))
-        .await;
+    /// The same in front of a sandbox of DaxPay `version`.
+    async fn start_on(version: &str, steered: &[&'static str]) -> World {
+        let mut sandbox_config = sandbox_toml(version, "hmac_sha256", &[]);
+        if version != "2.0" {
+            sandbox_config = sandbox_config.replace(
+                "[sandbox]\n",
+                "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
+            );
+        }
+        let (sb, sandbox) = start_sandbox(&sandbox_config).await;
         let relay = Relay::start(sb.addr, steered).await;
         let (merchant, merchant_addr) = Merchant::start().await;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/orders.sqlite", dir.path().display());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = listener.local_addr().unwrap();
-        let toml = proxy_toml(
-            relay.addr,
-            "3.0",
-            "hmac_sha256",
-            "",
-            // A way code DaxPay 3.0 has no strategy for (it answers 20030).
-            "[merchants.way_codes]\nUP_QR = \"union_pay/qrcode\"\n",
-        )
-        .replace(
-            "[server]\n",
-            &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
-        )
-        .replace("timeout_ms = 2000", &format!("{upstream}timeout_ms = 8000"))
-        .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
-            + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n"
-            + extra;
+        let toml = proxy_toml(relay.addr, version, "hmac_sha256", "", "")
+            .replace(
+                "[server]\n",
+                &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
+            )
+            .replace("timeout_ms = 2000", "timeout_ms = 8000")
+            .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
+            + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n";
         let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
         let toml = toml.clone();
         let gateway = paybridge::proxy::Gateway::new(config.clone());
         gateway.start_notifier();
-        if extra.contains("[settlement]") {
-            gateway.start_settlement();
-        }
         let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
         tokio::spawn(paybridge::server::serve(
             listener,
@@ -892,4 +883,42 @@ async fn f5_a_repeat_of_a_channel_refused_2_0_order_is_refused_not_paid_with_the
         );
         assert_eq!(query["data"]["amount"], 1230, "{sign_type}: {query}");
     }
+}
+
+/// DaxPay 2.0, A's call held on its way (it may still land: 2.0's request age is 10 s); B, with
+/// other fields, joins: DaxPay is asked first, holds nothing yet, and B is answered unknown and
+/// never sent (2.0 would pay A's order again for B, with the stored amount). Once A lands, the
+/// order is A's.
+#[tokio::test]
+async fn f5_on_2_0_a_joining_pay_is_not_sent_while_the_first_may_land() {
+    let mut w = World::start_on("2.0", &[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    let a = w.send("/api/pay/unifiedOrder", pay("V1", "1230", &to_a, "a"));
+    let (release, landed) = w.relay.next(PAY).await.land_later();
+    w.relay
+        .next(PAY_QUERY)
+        .await
+        .answer(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR);
+    assert_eq!(a.await.unwrap()["code"], 10);
+
+    let b = w.send("/api/pay/unifiedOrder", pay("V1", "999", &to_b, "b"));
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = b.await.unwrap();
+    assert_eq!(answer["code"], 10, "{answer}");
+    assert_eq!(answer["msg"], EARLIER_UNKNOWN, "{answer}");
+    assert!(w.relay.arrivals.try_recv().is_err(), "B was not sent");
+
+    release.send(()).unwrap();
+    landed.await.unwrap();
+    let query = w.send("/api/pay/query", pay_query("V1"));
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = query.await.unwrap();
+    assert_eq!(answer["data"]["amount"], 1230, "{answer}");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "V1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
 }
