@@ -922,3 +922,90 @@ async fn f5_on_2_0_a_joining_pay_is_not_sent_while_the_first_may_land() {
         .unwrap();
     assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// F7. A refund's exact retry answered from the lookup of another request's refund
+// ---------------------------------------------------------------------------------------------
+
+/// A's refund is held on its way; B (other notifyUrl and extParam) is held back as unknown; A
+/// lands and succeeds; B's exact retry finds A's refund: the number is taken (`已存在`), not
+/// "state 2" for a refund B never asked for.
+#[tokio::test]
+async fn f7_a_retry_of_a_held_back_refund_is_not_answered_with_anothers_refund() {
+    let mut w = World::start(&[REFUND, REFUND_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    let paid = w.send("/api/pay/unifiedOrder", pay("F7", "4385", &to_a, "p"));
+    assert_eq!(paid.await.unwrap()["code"], 0);
+    w.sandbox.pay_order("F7").unwrap();
+    let body = |notify: &str, ext: &str| {
+        jeepay_body(&[
+            ("mchOrderNo", "F7"),
+            ("mchRefundNo", "F7R0"),
+            ("refundAmount", "753"),
+            ("currency", "cny"),
+            ("refundReason", "r"),
+            ("notifyUrl", notify),
+            ("extParam", ext),
+        ])
+    };
+    let a = w.send("/api/refund/refundOrder", body(&to_a, "fs786"));
+    let (release, landed) = w.relay.next(REFUND).await.land_later();
+    w.relay.next(REFUND_QUERY).await.forward();
+    assert_eq!(a.await.unwrap()["code"], 10);
+
+    let b_body = body(&to_b, "fs995");
+    let b = w.send("/api/refund/refundOrder", b_body.clone());
+    w.relay.next(REFUND_QUERY).await.forward();
+    assert_eq!(b.await.unwrap()["msg"], EARLIER_UNKNOWN);
+
+    release.send(()).unwrap();
+    landed.await.unwrap();
+    // From here every steered call is a lookup (A's callback's, the retry's), let through.
+    let mut arrivals = std::mem::replace(&mut w.relay.arrivals, mpsc::unbounded_channel().1);
+    let paths = Arc::new(Mutex::new(Vec::new()));
+    let seen = paths.clone();
+    tokio::spawn(async move {
+        while let Some(arrival) = arrivals.recv().await {
+            seen.lock().unwrap().push(arrival.path.clone());
+            arrival.forward();
+        }
+    });
+    let again = w.send("/api/refund/refundOrder", b_body);
+    let answer = again.await.unwrap();
+    assert_eq!(answer["code"], 9999, "{answer}");
+    assert_eq!(answer["msg"], "商户退款订单号[F7R0]已存在", "{answer}");
+    let paths = paths.lock().unwrap().clone();
+    assert!(
+        paths.iter().all(|p| p == REFUND_QUERY),
+        "nothing else sent: {paths:?}"
+    );
+}
+
+/// The pay side of F7: B (other fields) learns nothing (its answer and its lookup lost); the
+/// row becomes A's (a pay query learns it); B's exact retry finds A's order by its lookup: the
+/// number is taken, not A's order answered as B's.
+#[tokio::test]
+async fn f7_an_exact_retry_of_a_pay_is_not_answered_with_anothers_order() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    lost(&mut w, pay("R7", "3485", &to_a, "fs1")).await;
+    let b_body = pay("R7", "3485", &to_b, "fs2");
+    lost(&mut w, b_body.clone()).await;
+
+    let query = w.send("/api/pay/query", pay_query("R7"));
+    w.relay.next(PAY_QUERY).await.forward();
+    assert_eq!(query.await.unwrap()["data"]["extParam"], "fs1");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "R7")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+
+    let again = w.send("/api/pay/unifiedOrder", b_body);
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = again.await.unwrap();
+    assert_eq!(answer["code"], 9999, "{answer}");
+    assert_eq!(answer["msg"], "商户订单[R7]已存在", "{answer}");
+}

@@ -98,7 +98,14 @@ impl Recorded for Pay {
     ) -> Result<Paid, Failure> {
         let store = store(job)?;
         let Some(attempt) = &p.attempt else {
-            return outcome;
+            // A retry whose attempt was given up (the number taken meanwhile), answered from a
+            // lookup: another request's order is no answer to this one.
+            return match (outcome, p.looked_up.get()) {
+                (Ok(_), Some(found)) if !asked_by_this(p, found) => {
+                    Err(Failure::OrderExists(p.op.mch_order_no.clone()))
+                }
+                (outcome, _) => outcome,
+            };
         };
         let (mch_no, number) = (p.merchant.mch_no.as_str(), p.op.mch_order_no.as_str());
         let key = (mch_no, number, attempt.id.as_str());
@@ -242,6 +249,18 @@ async fn whose(
         not_recorded("pay order lookup", e);
         Whose::Unclear
     })
+}
+
+/// Whether DaxPay's order `found` was made from a request with this one's amount and
+/// `extParam` (DaxPay 2.0's query has no `attach`, and its repeats overwrite it: the amount).
+fn asked_by_this(p: &Prepared<Pay>, found: &serde_json::Value) -> bool {
+    let Ok(order) = pay_order(found, &p.source()) else {
+        return true;
+    };
+    let blank = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
+    order.amount == p.op.amount
+        && (p.upstream.version() == Version::V2_0
+            || blank(order.attach.as_deref()) == blank(p.op.ext_param.as_deref()))
 }
 
 /// `a` tells the merchant what `b` does (the same amount, `extParam` and URLs).

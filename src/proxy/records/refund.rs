@@ -11,6 +11,7 @@ use crate::dialect::daxpay::answer::Answer;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::dialect::daxpay::ops::refund_query::refund_record;
 use crate::dialect::daxpay::order_query::query_fields;
+use crate::dialect::daxpay::sign::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{Refund, RefundRecord, Refunded};
 use crate::domain::order::{Fen, RefundOrderStatus};
@@ -105,10 +106,22 @@ impl Recorded for Refund {
         outcome: Result<Refunded, Failure>,
     ) -> Result<Refunded, Failure> {
         let store = store(job)?;
+        let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
+        // A refund a lookup found that another request of the number asked for (its amount or
+        // `attach` not this request's): the number is taken, as Jeepay answers a second request.
+        if outcome.is_ok()
+            && p.looked_up
+                .get()
+                .is_some_and(|found| !asked_by_this(p, found))
+        {
+            if let Some(attempt) = &p.attempt {
+                give_up(store, SettlementKind::Refund, mch_no, number, &attempt.id).await;
+            }
+            return Err(Failure::RefundExists(number.clone()));
+        }
         let Some(attempt) = &p.attempt else {
             return outcome;
         };
-        let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
         if matches!(&outcome, Err(failure) if gives_up(failure)) {
             give_up(store, SettlementKind::Refund, mch_no, number, &attempt.id).await;
             return outcome;
@@ -236,6 +249,19 @@ async fn joined(job: &Job<'_>, p: &mut Prepared<Refund>) -> Result<(), Failure> 
         return Err(Failure::EarlierOutcomeUnknown);
     }
     Ok(())
+}
+
+/// Whether DaxPay's refund `found` is the one this request asked for: its amount and `attach`
+/// are this request's (a failed refund run again takes the later request's `attach`). DaxPay
+/// 2.0's refund query has no `attach`: the amount alone.
+fn asked_by_this(p: &Prepared<Refund>, found: &Value) -> bool {
+    let Ok(record) = refund_record(found, &p.source()) else {
+        return true;
+    };
+    let blank = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
+    record.amount == p.op.amount
+        && (p.upstream.version() == Version::V2_0
+            || blank(record.attach.as_deref()) == blank(p.op.ext_param.as_deref()))
 }
 
 /// What a lookup found of this number's refund, recorded (a failure to is logged: the answer
