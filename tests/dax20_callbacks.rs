@@ -214,6 +214,24 @@ async fn a_notice_long_before_the_commit_is_settled_by_the_worker() {
     }
 }
 
+/// A notice long before the commit while no settlement worker runs: nothing would confirm it
+/// later, so it is not acknowledged (2.0.8 counts it failed) rather than taken and lost; the
+/// merchant is not notified on the notice's word.
+#[tokio::test]
+async fn a_notice_nothing_would_confirm_later_is_not_acknowledged() {
+    for sign_type in SIGN_TYPES {
+        let w = world(sign_type, NO_SETTLEMENT).await;
+        let merchant = Merchant::start(&["SUCCESS"]).await;
+        let order_no = created(&w, "B3", &merchant).await;
+        w.sandbox.set_callback_before_commit(Duration::from_secs(6));
+        w.sandbox.pay_order(&order_no).unwrap();
+        eventually("the notice answered", || !w.sandbox.callbacks().is_empty()).await;
+        let sent = w.sandbox.callbacks();
+        assert!(!sent[0].acknowledged, "{sign_type}: {sent:?}");
+        assert!(pay_notices(&merchant).is_empty(), "{sign_type}");
+    }
+}
+
 /// 2.0.8's notice retries ship stopped: one attempt, and here not even that. The order and the
 /// refund are found by polling and the merchant notified once each.
 #[tokio::test]

@@ -878,7 +878,10 @@ async fn a_row_written_again_by_its_completion_is_followed_at_once() {
         .unwrap();
     // Reopened: still open, or already followed by the running worker and found final.
     assert!(
-        matches!(entry.status, SettlementStatus::Open | SettlementStatus::Final),
+        matches!(
+            entry.status,
+            SettlementStatus::Open | SettlementStatus::Final
+        ),
         "{entry:?}"
     );
 }

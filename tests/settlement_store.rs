@@ -292,3 +292,75 @@ async fn a_number_written_again_after_its_row_was_removed_is_followed_afresh() {
         (SettlementStatus::Open, T0 + 2_000)
     );
 }
+
+/// `follow_soon` (a DaxPay 2.0 notice that only the worker can confirm): an entry missing is
+/// enrolled, an open one brought forward (never put back), and a final one is reported as not
+/// followed; on both backends.
+async fn follow_soon_rules(store: OrderStore) {
+    let next = |n: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .settlement(SettlementKind::Pay, "M1", n)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // No entry at all (the row's enrolment failed, or the row is gone): enrolled, due then.
+    assert!(store
+        .follow_soon(SettlementKind::Pay, "M1", "F1", T0)
+        .await
+        .unwrap());
+    let entry = next("F1").await;
+    assert_eq!(
+        (entry.status, entry.next_check_at_ms),
+        (SettlementStatus::Open, T0)
+    );
+    // Open and due later: brought forward; due earlier: kept.
+    assert!(store
+        .follow_soon(SettlementKind::Pay, "M1", "F1", T0 - 5)
+        .await
+        .unwrap());
+    assert_eq!(next("F1").await.next_check_at_ms, T0 - 5);
+    assert!(store
+        .follow_soon(SettlementKind::Pay, "M1", "F1", T0 + 5)
+        .await
+        .unwrap());
+    assert_eq!(next("F1").await.next_check_at_ms, T0 - 5);
+    // Final: nothing follows it any more.
+    let id = next("F1").await.id;
+    let claimed = store
+        .claim_due_settlements("a", T0, T0, LEASE, 10)
+        .await
+        .unwrap();
+    assert!(claimed.iter().any(|c| c.id == id));
+    let done = CheckResult {
+        status: SettlementStatus::Final,
+        dax_state: Some("success".to_owned()),
+        next_check_at_ms: T0,
+        error: None,
+        settled_at_ms: Some(T0),
+    };
+    assert!(store.record_check(id, "a", &done).await.unwrap());
+    assert!(!store
+        .follow_soon(SettlementKind::Pay, "M1", "F1", T0)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn follow_soon_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.sqlite");
+    let url = StoreUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+    follow_soon_rules(OrderStore::open(&url).unwrap()).await;
+}
+
+#[tokio::test]
+async fn follow_soon_on_postgres() {
+    let Some(url) = common::postgres_database("follow_soon").await else {
+        return;
+    };
+    follow_soon_rules(OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap()).await;
+}

@@ -266,46 +266,37 @@ impl World {
     /// paybridge (its own `public_url`, a SQLite file, notifications retried every 50 ms) in
     /// front of a relay steering `steered`, in front of the sandbox.
     async fn start(steered: &[&'static str]) -> World {
-        World::start_with(steered, "", "").await
+        World::start_on("3.0", steered).await
     }
 
-    /// The same, with `upstream` added to the DaxPay upstream's section and `extra` to the
-    /// configuration.
-    async fn start_with(steered: &[&'static str], upstream: &str, extra: &str) -> World {
-        let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[]).replace(
-            "[sandbox]\n",
-            "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
-        ))
-        .await;
+    /// The same in front of a sandbox of DaxPay `version`.
+    async fn start_on(version: &str, steered: &[&'static str]) -> World {
+        let mut sandbox_config = sandbox_toml(version, "hmac_sha256", &[]);
+        if version != "2.0" {
+            sandbox_config = sandbox_config.replace(
+                "[sandbox]\n",
+                "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
+            );
+        }
+        let (sb, sandbox) = start_sandbox(&sandbox_config).await;
         let relay = Relay::start(sb.addr, steered).await;
         let (merchant, merchant_addr) = Merchant::start().await;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/orders.sqlite", dir.path().display());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = listener.local_addr().unwrap();
-        let toml = proxy_toml(
-            relay.addr,
-            "3.0",
-            "hmac_sha256",
-            "",
-            // A way code DaxPay 3.0 has no strategy for (it answers 20030).
-            "[merchants.way_codes]\nUP_QR = \"union_pay/qrcode\"\n",
-        )
-        .replace(
-            "[server]\n",
-            &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
-        )
-        .replace("timeout_ms = 2000", &format!("{upstream}timeout_ms = 8000"))
-        .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
-            + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n"
-            + extra;
+        let toml = proxy_toml(relay.addr, version, "hmac_sha256", "", "")
+            .replace(
+                "[server]\n",
+                &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
+            )
+            .replace("timeout_ms = 2000", "timeout_ms = 8000")
+            .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
+            + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n";
         let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
         let toml = toml.clone();
         let gateway = paybridge::proxy::Gateway::new(config.clone());
         gateway.start_notifier();
-        if extra.contains("[settlement]") {
-            gateway.start_settlement();
-        }
         let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
         tokio::spawn(paybridge::server::serve(
             listener,
@@ -778,4 +769,243 @@ async fn f2_a_joined_request_daxpay_refuses_as_existing_gives_its_attempt_up() {
         .unwrap()
         .unwrap();
     assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// F4. A refund's state-3 notification while the pay row has no DaxPay number yet
+// ---------------------------------------------------------------------------------------------
+
+/// The order's creating answer was lost (no callback follows: the merchant gave no URL); it is
+/// paid; a refund of it by mchOrderNo fails at once. Its state-3 notification carries
+/// payOrderId (learnt by a pay query, which also records the pay row).
+#[tokio::test]
+async fn f4_a_refund_failure_notification_carries_the_pay_order_id() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let body = jeepay_body(&[
+        ("mchOrderNo", "F4"),
+        ("wayCode", "ALI_WAP"),
+        ("amount", "4385"),
+        ("currency", "cny"),
+        ("subject", "s"),
+        ("body", "b"),
+    ]);
+    lost(&mut w, body).await;
+    let paid = w.sandbox.pay_order("F4").unwrap();
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "F4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.pay_order_id, None,
+        "the pay row has no DaxPay number yet"
+    );
+
+    let to_r = format!("{}/r", w.notify);
+    let refund = w.send(
+        "/api/refund/refundOrder",
+        jeepay_body(&[
+            ("mchOrderNo", "F4"),
+            ("mchRefundNo", "F4R0"),
+            ("refundAmount", "2447"),
+            ("currency", "cny"),
+            ("refundReason", "SANDBOX_REFUND_FAIL"),
+            ("notifyUrl", &to_r),
+            ("extParam", "fs1036"),
+        ]),
+    );
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = refund.await.unwrap();
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["data"]["state"], 3, "{answer}");
+    let (path, params) = w.merchant.first().await;
+    assert_eq!(path, "/r");
+    assert_eq!(params["state"], "3");
+    assert_eq!(params["payOrderId"], paid.order_no, "{params:?}");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "F4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.pay_order_id.as_deref(), Some(paid.order_no.as_str()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// F5. DaxPay 2.0 pays a repeated order number again, with the stored amount
+// ---------------------------------------------------------------------------------------------
+
+/// 2.0.8 keeps a channel-refused order `progress` and pays it again for a later request of the
+/// number, with the stored amount (lifecycle-2.0.md §3.2 step 6). The repeat is refused before
+/// DaxPay pays anything: the merchant who asked for 9.99 is never charged 12.30.
+#[tokio::test]
+async fn f5_a_repeat_of_a_channel_refused_2_0_order_is_refused_not_paid_with_the_stored_amount() {
+    for sign_type in ["hmac_sha256", "md5"] {
+        let (sb, _sandbox) = start_sandbox(&sandbox_toml("2.0", sign_type, &[])).await;
+        let proxy = start_proxy(&proxy_toml(sb.addr, "2.0", sign_type, "", "")).await;
+        let bar = |code: &str| format!(r#"{{"authCode":"{code}"}}"#);
+        let order = |fen: &str, code: &str| {
+            jeepay_body(&[
+                ("mchOrderNo", "RV1"),
+                ("wayCode", "ALI_BAR"),
+                ("amount", fen),
+                ("currency", "cny"),
+                ("subject", "s"),
+                ("body", "b"),
+                ("channelExtra", &bar(code)),
+            ])
+        };
+        let first = post_json(
+            proxy.addr,
+            "/api/pay/unifiedOrder",
+            &order("1230", "SANDBOX_CHANNEL_FAIL"),
+        )
+        .await
+        .json();
+        assert_eq!(first["code"], 9999, "{sign_type}: {first}");
+        let again = post_json(
+            proxy.addr,
+            "/api/pay/unifiedOrder",
+            &order("999", "284567890123456789"),
+        )
+        .await
+        .json();
+        assert_eq!(again["code"], 9999, "{sign_type}: {again}");
+        assert_eq!(again["msg"], "商户订单[RV1]已存在", "{sign_type}: {again}");
+        let query = post_json(proxy.addr, "/api/pay/query", &pay_query("RV1"))
+            .await
+            .json();
+        assert_eq!(query["code"], 0, "{sign_type}: {query}");
+        assert_ne!(
+            query["data"]["state"], 2,
+            "{sign_type}: never paid: {query}"
+        );
+        assert_eq!(query["data"]["amount"], 1230, "{sign_type}: {query}");
+    }
+}
+
+/// DaxPay 2.0, A's call held on its way (it may still land: 2.0's request age is 10 s); B, with
+/// other fields, joins: DaxPay is asked first, holds nothing yet, and B is answered unknown and
+/// never sent (2.0 would pay A's order again for B, with the stored amount). Once A lands, the
+/// order is A's.
+#[tokio::test]
+async fn f5_on_2_0_a_joining_pay_is_not_sent_while_the_first_may_land() {
+    let mut w = World::start_on("2.0", &[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    let a = w.send("/api/pay/unifiedOrder", pay("V1", "1230", &to_a, "a"));
+    let (release, landed) = w.relay.next(PAY).await.land_later();
+    w.relay
+        .next(PAY_QUERY)
+        .await
+        .answer(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR);
+    assert_eq!(a.await.unwrap()["code"], 10);
+
+    let b = w.send("/api/pay/unifiedOrder", pay("V1", "999", &to_b, "b"));
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = b.await.unwrap();
+    assert_eq!(answer["code"], 10, "{answer}");
+    assert_eq!(answer["msg"], EARLIER_UNKNOWN, "{answer}");
+    assert!(w.relay.arrivals.try_recv().is_err(), "B was not sent");
+
+    release.send(()).unwrap();
+    landed.await.unwrap();
+    let query = w.send("/api/pay/query", pay_query("V1"));
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = query.await.unwrap();
+    assert_eq!(answer["data"]["amount"], 1230, "{answer}");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "V1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// F7. A refund's exact retry answered from the lookup of another request's refund
+// ---------------------------------------------------------------------------------------------
+
+/// A's refund is held on its way; B (other notifyUrl and extParam) is held back as unknown; A
+/// lands and succeeds; B's exact retry finds A's refund: the number is taken (`已存在`), not
+/// "state 2" for a refund B never asked for.
+#[tokio::test]
+async fn f7_a_retry_of_a_held_back_refund_is_not_answered_with_anothers_refund() {
+    let mut w = World::start(&[REFUND, REFUND_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    let paid = w.send("/api/pay/unifiedOrder", pay("F7", "4385", &to_a, "p"));
+    assert_eq!(paid.await.unwrap()["code"], 0);
+    w.sandbox.pay_order("F7").unwrap();
+    let body = |notify: &str, ext: &str| {
+        jeepay_body(&[
+            ("mchOrderNo", "F7"),
+            ("mchRefundNo", "F7R0"),
+            ("refundAmount", "753"),
+            ("currency", "cny"),
+            ("refundReason", "r"),
+            ("notifyUrl", notify),
+            ("extParam", ext),
+        ])
+    };
+    let a = w.send("/api/refund/refundOrder", body(&to_a, "fs786"));
+    let (release, landed) = w.relay.next(REFUND).await.land_later();
+    w.relay.next(REFUND_QUERY).await.forward();
+    assert_eq!(a.await.unwrap()["code"], 10);
+
+    let b_body = body(&to_b, "fs995");
+    let b = w.send("/api/refund/refundOrder", b_body.clone());
+    w.relay.next(REFUND_QUERY).await.forward();
+    assert_eq!(b.await.unwrap()["msg"], EARLIER_UNKNOWN);
+
+    release.send(()).unwrap();
+    landed.await.unwrap();
+    // From here every steered call is a lookup (A's callback's, the retry's), let through.
+    let mut arrivals = std::mem::replace(&mut w.relay.arrivals, mpsc::unbounded_channel().1);
+    let paths = Arc::new(Mutex::new(Vec::new()));
+    let seen = paths.clone();
+    tokio::spawn(async move {
+        while let Some(arrival) = arrivals.recv().await {
+            seen.lock().unwrap().push(arrival.path.clone());
+            arrival.forward();
+        }
+    });
+    let again = w.send("/api/refund/refundOrder", b_body);
+    let answer = again.await.unwrap();
+    assert_eq!(answer["code"], 9999, "{answer}");
+    assert_eq!(answer["msg"], "商户退款订单号[F7R0]已存在", "{answer}");
+    let paths = paths.lock().unwrap().clone();
+    assert!(
+        paths.iter().all(|p| p == REFUND_QUERY),
+        "nothing else sent: {paths:?}"
+    );
+}
+
+/// The pay side of F7: B (other fields) learns nothing (its answer and its lookup lost); the
+/// row becomes A's (a pay query learns it); B's exact retry finds A's order by its lookup: the
+/// number is taken, not A's order answered as B's.
+#[tokio::test]
+async fn f7_an_exact_retry_of_a_pay_is_not_answered_with_anothers_order() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    lost(&mut w, pay("R7", "3485", &to_a, "fs1")).await;
+    let b_body = pay("R7", "3485", &to_b, "fs2");
+    lost(&mut w, b_body.clone()).await;
+
+    let query = w.send("/api/pay/query", pay_query("R7"));
+    w.relay.next(PAY_QUERY).await.forward();
+    assert_eq!(query.await.unwrap()["data"]["extParam"], "fs1");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "R7")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+
+    let again = w.send("/api/pay/unifiedOrder", b_body);
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = again.await.unwrap();
+    assert_eq!(answer["code"], 9999, "{answer}");
+    assert_eq!(answer["msg"], "商户订单[R7]已存在", "{answer}");
 }

@@ -62,6 +62,9 @@ pub(crate) enum Refusal {
     BadSignature,
     Unverified,
     StoreDown,
+    /// A notice ahead of its order's query that nothing would confirm later (the settlement
+    /// worker is off, or cannot follow the row): not acknowledged rather than taken and lost.
+    Unconfirmed,
 }
 
 impl Refusal {
@@ -71,6 +74,7 @@ impl Refusal {
             Refusal::BadSignature => "bad_signature",
             Refusal::Unverified => "unverified",
             Refusal::StoreDown => "store_down",
+            Refusal::Unconfirmed => "unconfirmed",
         }
     }
 
@@ -78,7 +82,9 @@ impl Refusal {
         match self {
             Refusal::UnknownOrder => StatusCode::NOT_FOUND,
             Refusal::BadSignature => StatusCode::BAD_REQUEST,
-            Refusal::Unverified | Refusal::StoreDown => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Unverified | Refusal::StoreDown | Refusal::Unconfirmed => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -240,15 +246,40 @@ fn may_ask_again(started: tokio::time::Instant, delay: Duration) -> bool {
 }
 
 /// A notice claimed `claimed` but the query still says otherwise after [`CONFIRM_DELAYS`]:
-/// acknowledged, and the settlement worker's check of the row brought forward.
+/// acknowledged only when the settlement worker will confirm it (`settles`: it runs; the row's
+/// entry enrolled, reopened or brought forward and open): 2.0.8 sends a notice once, so one
+/// taken must be followed up. Otherwise it is not acknowledged (DaxPay counts it failed):
+/// nothing claims it was taken.
 async fn not_yet_committed(
     store: &OrderStore,
-    kind: SettlementKind,
-    mch_no: &str,
-    number: &str,
+    settles: bool,
+    (kind, mch_no, number): (SettlementKind, &str, &str),
     claimed: &str,
     queried: &str,
-) {
+) -> Result<(), Refusal> {
+    metrics::counter!("paybridge_callbacks_ahead_of_query_total").increment(1);
+    let followed = if settles {
+        match store.follow_soon(kind, mch_no, number, now_ms()).await {
+            Ok(followed) => followed,
+            Err(e) => {
+                tracing::warn!(error = %e, "the settlement check could not be brought forward");
+                false
+            }
+        }
+    } else {
+        false
+    };
+    if !followed {
+        tracing::warn!(
+            mch_no,
+            number,
+            claimed,
+            queried,
+            settles,
+            "a DaxPay 2.0 notice ahead of its order's query that nothing would confirm later: not acknowledged"
+        );
+        return Err(Refusal::Unconfirmed);
+    }
     tracing::info!(
         mch_no,
         number,
@@ -256,10 +287,7 @@ async fn not_yet_committed(
         queried,
         "a DaxPay 2.0 notice ahead of its order's query (before DaxPay's commit?): acknowledged, confirmed later by the settlement worker"
     );
-    metrics::counter!("paybridge_callbacks_ahead_of_query_total").increment(1);
-    if let Err(e) = store.check_soon(kind, mch_no, number, now_ms()).await {
-        tracing::warn!(error = %e, "the settlement check could not be brought forward: it stays on its schedule");
-    }
+    Ok(())
 }
 
 /// Reads the pay order of `row` again and queues the merchant's notification if its state calls
@@ -287,15 +315,13 @@ async fn pay(
         }
         if behind(&order) {
             let queried = order.status.as_str();
-            not_yet_committed(
-                store,
+            let key = (
                 SettlementKind::Pay,
-                &row.mch_no,
-                &row.mch_order_no,
-                claimed,
-                queried,
-            )
-            .await;
+                row.mch_no.as_str(),
+                row.mch_order_no.as_str(),
+            );
+            let settles = rt.config.settlement.enabled;
+            not_yet_committed(store, settles, key, claimed, queried).await?;
         }
     }
     if order.biz_order_no != biz {
@@ -358,15 +384,13 @@ async fn refund(
         }
         if behind(&record) {
             let queried = record.status.as_str();
-            not_yet_committed(
-                store,
+            let key = (
                 SettlementKind::Refund,
-                &row.mch_no,
-                &row.mch_refund_no,
-                claimed,
-                queried,
-            )
-            .await;
+                row.mch_no.as_str(),
+                row.mch_refund_no.as_str(),
+            );
+            let settles = rt.config.settlement.enabled;
+            not_yet_committed(store, settles, key, claimed, queried).await?;
         }
     }
     settle_refund(store, merchant, row, record, Some(row.clone())).await

@@ -7,7 +7,7 @@
 //!   attempt whose amount and `extParam` are DaxPay's, else the live attempt's — but a pending
 //!   row that several requests joined is left open for the accepted one's answer or callback
 //!   (the settlement worker's rule): nothing says which of them DaxPay acted on.
-//! - A refund's failure (or close) is not recorded nor notified while another request of its
+//! - A refund's failure (not a close: DaxPay never runs a closed refund again) is not recorded nor notified while another request of its
 //!   number may still land on DaxPay (`replay::landing`): DaxPay 3.0 would run it again.
 //! - A final refund status is never lowered (the store's rule), and the notification of a final
 //!   refund is queued only when the row now holds that status, so a stale answer queues nothing.
@@ -176,7 +176,9 @@ pub async fn refund_final(
         }
         None => matching_attempt(store, &mch_no, &number, &record).await?,
     };
-    if record.status != RefundOrderStatus::Success && refund_state(record.status).is_some() {
+    // Only a failed refund is run again by a later request of its number (lifecycle.md §4: any
+    // other status answers 20044): a close is final at once.
+    if record.status == RefundOrderStatus::Fail {
         let lander = accepted
             .as_ref()
             .and_then(|a| a.attempt.clone())

@@ -102,9 +102,11 @@ pub(crate) mod sql {
          lease_owner = NULL, lease_until_ms = NULL \
          WHERE id = $1 AND lease_owner = $2 AND status = 'open'";
     /// Due at once (a callback or a retry says something changed), unless final.
-    pub(crate) const CHECK_SOON: &str = "UPDATE settlements SET next_check_at_ms = $4 \
-         WHERE kind = $1 AND mch_no = $2 AND number = $3 AND status = 'open' \
-         AND next_check_at_ms > $4";
+    /// An open entry due at `$4` at the latest (one due earlier keeps its time): one row
+    /// changed when the entry is open.
+    pub(crate) const CHECK_SOON: &str = "UPDATE settlements SET next_check_at_ms = \
+         CASE WHEN next_check_at_ms > $4 THEN $4 ELSE next_check_at_ms END \
+         WHERE kind = $1 AND mch_no = $2 AND number = $3 AND status = 'open'";
     pub(crate) const BY_KEY: &str = concat!(
         "SELECT ",
         settlement_columns!(),
@@ -197,16 +199,31 @@ impl OrderStore {
         on_backend!(self, b => b.record_check(id, owner, result))
     }
 
-    /// Brings an open entry's next check forward to `at_ms` (a callback arrived, a retry asked).
+    /// Brings an open entry's next check forward to `at_ms` (a callback arrived, a retry asked);
+    /// whether an open entry is there.
     pub async fn check_soon(
         &self,
         kind: SettlementKind,
         mch_no: &str,
         number: &str,
         at_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.ready().await?;
         on_backend!(self, b => b.check_soon(kind, mch_no, number, at_ms))
+    }
+
+    /// Makes sure `(kind, mch_no, number)` is followed, checked by `at_ms`: enrolled if it has no
+    /// entry, reopened if its entry is `gone`, brought forward if open. Whether an open entry
+    /// now follows it (`false`: its entry is final or abandoned).
+    pub async fn follow_soon(
+        &self,
+        kind: SettlementKind,
+        mch_no: &str,
+        number: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.enroll(kind, mch_no, number, at_ms, at_ms).await?;
+        self.check_soon(kind, mch_no, number, at_ms).await
     }
 
     pub async fn settlement(

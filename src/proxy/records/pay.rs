@@ -1,6 +1,7 @@
 //! Pay: one request per merchant order number (Jeepay's uniqueness is per merchant, DaxPay's per
 //! app), and what DaxPay will never return kept for the query and the notification.
 
+use super::pay_query::learn_pending;
 use super::{
     contended, down, give_up, gives_up, mark_landing, new_attempt, not_recorded, store, Recorded,
 };
@@ -9,8 +10,8 @@ use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::{Paid, Pay};
 use crate::domain::Failure;
 use crate::notify::intake::settle_pay;
-use crate::notify::settle::{pay_maker, PayMaker};
-use crate::proxy::call::{Job, Prepared};
+use crate::notify::settle::{another_may_land, pay_maker, PayMaker};
+use crate::proxy::call::{probe, Job, Prepared};
 use crate::store::{
     Attempt, Inserted, Joined, OrderStore, PayRow, RowState, SettlementKind, StoreError,
 };
@@ -26,6 +27,10 @@ impl Recorded for Pay {
     /// never runs a pay again (lifecycle.md §2.5: any existing order answers 20044 or 20043;
     /// a channel failure leaves the order `progress`, and a later pay of the number is 20044),
     /// so two sends can make at most one order, whichever lands first.
+    ///
+    /// DaxPay 2.0 is different: it pays a `progress` order of the number again, with the
+    /// stored amount and the later request's URLs (lifecycle-2.0.md §3.2 step 6), so there a
+    /// joining request is held back as a refund's is ([`joined_on_2_0`]).
     async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
         let store = store(job)?;
         // Jeepay keeps the caller's address when the merchant gives none.
@@ -49,7 +54,26 @@ impl Recorded for Pay {
                                 "an order number whose first request has no known outcome: joined, DaxPay decides"
                             );
                             p.attempt = Some(attempt);
-                            return Ok(());
+                            if p.upstream.version() != Version::V2_0 {
+                                return Ok(());
+                            }
+                            let joined = joined_on_2_0(job, p).await;
+                            if joined.is_err() {
+                                // Nothing is sent for it: it must not count as a request that
+                                // may land, nor keep the row alive.
+                                if let Some(attempt) = p.attempt.take() {
+                                    let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_order_no);
+                                    give_up(
+                                        store,
+                                        SettlementKind::Pay,
+                                        mch_no,
+                                        number,
+                                        &attempt.id,
+                                    )
+                                    .await;
+                                }
+                            }
+                            return joined;
                         }
                         Joined::Taken(_) => {
                             return Err(Failure::OrderExists(p.op.mch_order_no.clone()))
@@ -74,7 +98,14 @@ impl Recorded for Pay {
     ) -> Result<Paid, Failure> {
         let store = store(job)?;
         let Some(attempt) = &p.attempt else {
-            return outcome;
+            // A retry whose attempt was given up (the number taken meanwhile), answered from a
+            // lookup: another request's order is no answer to this one.
+            return match (outcome, p.looked_up.get()) {
+                (Ok(_), Some(found)) if !asked_by_this(p, found) => {
+                    Err(Failure::OrderExists(p.op.mch_order_no.clone()))
+                }
+                (outcome, _) => outcome,
+            };
         };
         let (mch_no, number) = (p.merchant.mch_no.as_str(), p.op.mch_order_no.as_str());
         let key = (mch_no, number, attempt.id.as_str());
@@ -114,6 +145,44 @@ impl Recorded for Pay {
         mark_landing(store, SettlementKind::Pay, key, &outcome).await;
         outcome
     }
+}
+
+/// A request that joined a pending number on DaxPay 2.0, which would pay an order of the
+/// number again with its stored amount: DaxPay is asked first. An order there (made by an
+/// earlier request, or left `progress` by a channel refusal) takes the number:
+/// `商户订单[…]已存在`, and what was found is recorded. None: proof only once no earlier request
+/// of the number can land any more (`replay::landing`, 2.0's `req_timeout`); until then the
+/// request is answered unknown and nothing is sent. Any error: the caller gives the attempt up.
+async fn joined_on_2_0(job: &Job<'_>, p: &mut Prepared<Pay>) -> Result<(), Failure> {
+    let store = store(job)?;
+    let (mch_no, number) = (p.merchant.mch_no.clone(), p.op.mch_order_no.clone());
+    if let Some(found) = probe(job, p).await? {
+        // It sent nothing: no candidate for what DaxPay made (it gives up before the record).
+        if let Some(attempt) = p.attempt.take() {
+            give_up(store, SettlementKind::Pay, &mch_no, &number, &attempt.id).await;
+        }
+        if let Ok(order) = pay_order(&found, &p.source()) {
+            let learnt = learn_pending(store, &p.merchant, Version::V2_0, &number, &order);
+            if let Err(e) = learnt.await {
+                not_recorded("pay order learnt by a joining request", e);
+            }
+        }
+        return Err(Failure::OrderExists(number));
+    }
+    let mine = p.attempt.as_ref().map(|a| a.id.as_str());
+    let attempts = store
+        .attempt_windows(SettlementKind::Pay, &mch_no, &number)
+        .await
+        .map_err(down)?;
+    if attempts.is_none() || another_may_land(attempts.as_ref(), mine, p.upstream.request_expiry) {
+        tracing::info!(
+            mch_no = mch_no.as_str(),
+            "a pay number whose earlier request may still land on DaxPay 2.0: answered unknown, nothing sent"
+        );
+        metrics::counter!("paybridge_retries_unknown_total").increment(1);
+        return Err(Failure::EarlierOutcomeUnknown);
+    }
+    Ok(())
 }
 
 /// Whose request DaxPay's order (found by a lookup) was made from, as far as this one is told.
@@ -180,6 +249,18 @@ async fn whose(
         not_recorded("pay order lookup", e);
         Whose::Unclear
     })
+}
+
+/// Whether DaxPay's order `found` was made from a request with this one's amount and
+/// `extParam` (DaxPay 2.0's query has no `attach`, and its repeats overwrite it: the amount).
+fn asked_by_this(p: &Prepared<Pay>, found: &serde_json::Value) -> bool {
+    let Ok(order) = pay_order(found, &p.source()) else {
+        return true;
+    };
+    let blank = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
+    order.amount == p.op.amount
+        && (p.upstream.version() == Version::V2_0
+            || blank(order.attach.as_deref()) == blank(p.op.ext_param.as_deref()))
 }
 
 /// `a` tells the merchant what `b` does (the same amount, `extParam` and URLs).

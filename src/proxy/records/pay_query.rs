@@ -8,12 +8,14 @@
 //! request's fields, the notification queued if the order is paid).
 
 use super::{own_number, Recorded};
+use crate::config::Merchant;
+use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::PayQuery;
 use crate::domain::order::{KeptPay, PayOrder};
 use crate::domain::Failure;
 use crate::notify::settle::{pay_maker, PayMaker};
 use crate::proxy::call::{Job, Prepared};
-use crate::store::{OrderStore, RowState, StoreError};
+use crate::store::{OrderStore, PayRow, RowState, StoreError};
 
 impl Recorded for PayQuery {
     /// A query is read-only: when the store cannot be read, the verified answer goes out
@@ -50,6 +52,23 @@ async fn kept(
         return Ok(Some(row.kept()));
     }
     let number = own_number(p, &order.biz_order_no);
+    let learnt = learn_pending(store, &p.merchant, p.upstream.version(), number, order).await?;
+    Ok(learnt.map(|maker| maker.kept()))
+}
+
+/// DaxPay's pay `order` of the merchant's number `number`, read by any request: a row of it
+/// still pending (its creating answer lost) is completed with its maker's fields, as the
+/// settlement worker would (`notify::intake::settle_pay`: the notification queued if paid);
+/// the maker. `None`: no pending row, or nothing says whose the order is (the fields of no
+/// request rather than another request's).
+pub(super) async fn learn_pending(
+    store: &OrderStore,
+    merchant: &Merchant,
+    version: Version,
+    number: &str,
+    order: &PayOrder,
+) -> Result<Option<PayRow>, StoreError> {
+    let mch_no = merchant.mch_no.as_str();
     let pending = store
         .pay_by_mch_order_no(mch_no, number)
         .await?
@@ -57,20 +76,16 @@ async fn kept(
     if !pending {
         return Ok(None);
     }
-    let version = p.upstream.version();
     let PayMaker::Attempt(maker) = pay_maker(store, (mch_no, number), order, version).await? else {
-        // Unclear (or nobody's): the fields of no request rather than another request's.
         return Ok(None);
     };
-    let kept = maker.kept();
-    // As the settlement worker records what it learns (`notify::intake::settle_pay`).
     if let Err(why) =
-        crate::notify::intake::settle_pay(store, &p.merchant, &maker, order.clone()).await
+        crate::notify::intake::settle_pay(store, merchant, &maker, order.clone()).await
     {
         tracing::warn!(
             why = why.label(),
-            "what the pay query learnt is not recorded: the settlement worker will"
+            "what a lookup learnt of a pay order is not recorded: the settlement worker will"
         );
     }
-    Ok(Some(kept))
+    Ok(Some(*maker))
 }

@@ -11,6 +11,7 @@ use crate::dialect::daxpay::answer::Answer;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::dialect::daxpay::ops::refund_query::refund_record;
 use crate::dialect::daxpay::order_query::query_fields;
+use crate::dialect::daxpay::sign::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{Refund, RefundRecord, Refunded};
 use crate::domain::order::{Fen, RefundOrderStatus};
@@ -105,10 +106,22 @@ impl Recorded for Refund {
         outcome: Result<Refunded, Failure>,
     ) -> Result<Refunded, Failure> {
         let store = store(job)?;
+        let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
+        // A refund a lookup found that another request of the number asked for (its amount or
+        // `attach` not this request's): the number is taken, as Jeepay answers a second request.
+        if outcome.is_ok()
+            && p.looked_up
+                .get()
+                .is_some_and(|found| !asked_by_this(p, found))
+        {
+            if let Some(attempt) = &p.attempt {
+                give_up(store, SettlementKind::Refund, mch_no, number, &attempt.id).await;
+            }
+            return Err(Failure::RefundExists(number.clone()));
+        }
         let Some(attempt) = &p.attempt else {
             return outcome;
         };
-        let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
         if matches!(&outcome, Err(failure) if gives_up(failure)) {
             give_up(store, SettlementKind::Refund, mch_no, number, &attempt.id).await;
             return outcome;
@@ -177,7 +190,7 @@ impl Recorded for Refund {
             let record = RefundRecord {
                 refund_no: refunded.refund_no.clone(),
                 biz_refund_no: refunded.biz_refund_no.clone(),
-                order_no: p.op.order.order_no.clone().or(row.pay_order_id.clone()),
+                order_no: pay_order_no(job, p, &row).await,
                 amount: refunded.refund_amount,
                 status: refunded.status,
                 out_refund_no: None,
@@ -238,6 +251,19 @@ async fn joined(job: &Job<'_>, p: &mut Prepared<Refund>) -> Result<(), Failure> 
     Ok(())
 }
 
+/// Whether DaxPay's refund `found` is the one this request asked for: its amount and `attach`
+/// are this request's (a failed refund run again takes the later request's `attach`). DaxPay
+/// 2.0's refund query has no `attach`: the amount alone.
+fn asked_by_this(p: &Prepared<Refund>, found: &Value) -> bool {
+    let Ok(record) = refund_record(found, &p.source()) else {
+        return true;
+    };
+    let blank = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
+    record.amount == p.op.amount
+        && (p.upstream.version() == Version::V2_0
+            || blank(record.attach.as_deref()) == blank(p.op.ext_param.as_deref()))
+}
+
 /// What a lookup found of this number's refund, recorded (a failure to is logged: the answer
 /// stands).
 pub(super) async fn learnt(job: &Job<'_>, p: &Prepared<Refund>, data: &Value) {
@@ -295,6 +321,30 @@ fn row(p: &Prepared<Refund>, attempt: &Attempt) -> RefundRow {
         attempt: Some(attempt.id.clone()),
         status: None,
     }
+}
+
+/// The refunded pay order's DaxPay number, for the notification (Jeepay's carries
+/// `payOrderId`): the request's, the row's, else read by a pay query, the pay row having had
+/// no DaxPay number yet (its creating answer was lost; what the query learnt is recorded, as a
+/// pay query records it). `None` if it cannot be learnt.
+async fn pay_order_no(job: &Job<'_>, p: &Prepared<Refund>, row: &RefundRow) -> Option<String> {
+    if let Some(known) = p.op.order.order_no.clone().or(row.pay_order_id.clone()) {
+        return Some(known);
+    }
+    let fields = query_fields(p.op.order(), p.upstream.version());
+    let Ok(Answer::Done { data, .. }) = exchange(job, p, DaxCall::PayQuery, &fields).await else {
+        return None;
+    };
+    let order = pay_order(&data, &p.source()).ok()?;
+    if let Some(store) = job.rt.orders.as_ref() {
+        let number = own_number(p, &order.biz_order_no);
+        let version = p.upstream.version();
+        let learnt = super::pay_query::learn_pending(store, &p.merchant, version, number, &order);
+        if let Err(e) = learnt.await {
+            not_recorded("pay order learnt by a refund", e);
+        }
+    }
+    Some(order.order_no)
 }
 
 /// The paid amount of an order made outside paybridge, from a pay query (never from the refund

@@ -92,10 +92,10 @@ impl Postgres {
         mch_no: &str,
         number: &str,
         at_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.execute_with(sql::CHECK_SOON, &[&kind.as_str(), &mch_no, &number, &at_ms])
             .await
-            .map(drop)
+            .map(|changed| changed == 1)
     }
 
     pub(crate) async fn settlement(

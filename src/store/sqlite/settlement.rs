@@ -129,7 +129,7 @@ impl Sqlite {
         mch_no: &str,
         number: &str,
         at_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (mch_no, number) = (mch_no.to_owned(), number.to_owned());
         self.call(move |conn| {
             exec(
@@ -137,7 +137,7 @@ impl Sqlite {
                 sql::CHECK_SOON,
                 params![kind.as_str(), mch_no, number, at_ms],
             )
-            .map(drop)
+            .map(|changed| changed == 1)
             .map_err(unavailable)
         })
         .await
