@@ -36,6 +36,15 @@ impl Config {
             );
             if u.scheme.version == crate::dialect::daxpay::Version::V2_0 {
                 let _ = writeln!(out, "{}", v2_0_warning(&u.name));
+                if !self.settlement.enabled {
+                    // 2.0.8 makes one callback attempt by default (lifecycle-2.0.md §7.4): without
+                    // the worker's polling, an order whose one callback is lost stays open.
+                    let _ = writeln!(
+                        out,
+                        "  warning: [settlement] is off: DaxPay 2.0.8 sends each callback once, so \
+                         an order or refund whose callback is lost or early is never settled"
+                    );
+                }
             }
         }
         for u in self.legacy.values() {
@@ -203,6 +212,10 @@ mod tests {
             "{summary}"
         );
         assert!(summary.contains("10 s by default"), "{summary}");
+        assert!(!summary.contains("[settlement] is off"), "{summary}");
+        let off = format!("{}[settlement]\nenabled = false\n", toml("2.0"));
+        let summary = Config::from_toml(&off).unwrap().summary();
+        assert!(summary.contains("[settlement] is off"), "{summary}");
         let summary = Config::from_toml(&toml("3.0-beta")).unwrap().summary();
         assert!(!summary.contains("warning"), "{summary}");
     }
