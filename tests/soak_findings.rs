@@ -832,6 +832,59 @@ async fn f4_a_refund_failure_notification_carries_the_pay_order_id() {
     assert_eq!(row.pay_order_id.as_deref(), Some(paid.order_no.as_str()));
 }
 
+/// F4 again, seen by the soak after its fix: the pay query that learns the pay order's number
+/// fails too. The failure is then not notified without `payOrderId`: the settlement worker's
+/// refund query, which carries it, queues the notification.
+#[tokio::test]
+async fn f4_a_refund_failure_whose_pay_order_cannot_be_read_is_notified_with_it_later() {
+    let mut w = World::start(&[PAY, PAY_QUERY]).await;
+    let body = jeepay_body(&[
+        ("mchOrderNo", "F4B"),
+        ("wayCode", "ALI_WAP"),
+        ("amount", "3033"),
+        ("currency", "cny"),
+        ("subject", "s"),
+        ("body", "b"),
+    ]);
+    lost(&mut w, body).await;
+    let paid = w.sandbox.pay_order("F4B").unwrap();
+    let to_r = format!("{}/r", w.notify);
+    let refund = w.send(
+        "/api/refund/refundOrder",
+        jeepay_body(&[
+            ("mchOrderNo", "F4B"),
+            ("mchRefundNo", "F4BR0"),
+            ("refundAmount", "2730"),
+            ("currency", "cny"),
+            ("refundReason", "SANDBOX_REFUND_FAIL"),
+            ("notifyUrl", &to_r),
+            ("extParam", "fs709"),
+        ]),
+    );
+    w.relay
+        .next(PAY_QUERY)
+        .await
+        .answer(StatusCode::INTERNAL_SERVER_ERROR, "{}");
+    let answer = refund.await.unwrap();
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["data"]["state"], 3, "{answer}");
+
+    w.start_settlement_worker();
+    for _ in 0..100 {
+        if let Some((path, params)) = w.merchant.received().into_iter().next() {
+            assert_eq!(path, "/r");
+            assert_eq!(params["state"], "3");
+            assert_eq!(params["payOrderId"], paid.order_no, "{params:?}");
+            return;
+        }
+        tokio::select! {
+            arrival = w.relay.next(PAY_QUERY) => arrival.forward(),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    panic!("the refund's failure was never notified");
+}
+
 // ---------------------------------------------------------------------------------------------
 // F5. DaxPay 2.0 pays a repeated order number again, with the stored amount
 // ---------------------------------------------------------------------------------------------

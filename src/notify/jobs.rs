@@ -78,6 +78,9 @@ pub fn refund_job(
     let url = row.notify_url.as_deref()?;
     let state = refund_state(record.status)?;
     record.biz_refund_no = row.mch_refund_no.clone();
+    if record.order_no.is_none() {
+        record.order_no = row.pay_order_id.clone();
+    }
     record.pay_amount = row
         .pay_amount_fen
         .and_then(|f| u64::try_from(f).ok())

@@ -187,10 +187,21 @@ impl Recorded for Refund {
             tracing::info!(mch_no = mch_no.as_str(), "{}", settle::MAY_STILL_LAND);
         }
         if let (RefundOrderStatus::Fail, Some(row), false) = (refunded.status, row, others) {
+            let order_no = pay_order_no(job, p, &row).await;
+            // Jeepay's notification always names the pay order: when it cannot be learnt now (the
+            // pay query failed too), the settlement worker's refund query, which carries it,
+            // queues the notification instead (its entry stays open until it has looked).
+            if order_no.is_none() && job.rt.config.settlement.enabled {
+                tracing::info!(
+                    mch_no = mch_no.as_str(),
+                    "refund failure: its pay order's number is not known yet; notified by the settlement worker"
+                );
+                return Ok(refunded);
+            }
             let record = RefundRecord {
                 refund_no: refunded.refund_no.clone(),
                 biz_refund_no: refunded.biz_refund_no.clone(),
-                order_no: pay_order_no(job, p, &row).await,
+                order_no,
                 amount: refunded.refund_amount,
                 status: refunded.status,
                 out_refund_no: None,
