@@ -870,13 +870,25 @@ async fn a_row_written_again_by_its_completion_is_followed_at_once() {
     assert_eq!(refunded["data"]["state"], 2, "{refunded}");
     let row = w.store.refund_by_mch_refund_no(JEEPAY_MCH, "RF-9").await;
     assert_eq!(row.unwrap().unwrap().state, RowState::Created, "repaired");
-    let entry = w
-        .store
-        .settlement(SettlementKind::Refund, JEEPAY_MCH, "RF-9")
-        .await
-        .unwrap()
-        .unwrap();
-    // Reopened: still open, or already followed by the running worker and found final.
+    // Reopened: still open, or already followed by the running worker and found final (read
+    // until it is not `gone` any more, for at most 2 s: the answer may leave before the entry
+    // is written on a loaded machine).
+    let mut entry = None;
+    for _ in 0..40 {
+        let read = w
+            .store
+            .settlement(SettlementKind::Refund, JEEPAY_MCH, "RF-9")
+            .await
+            .unwrap()
+            .unwrap();
+        let gone = read.status == SettlementStatus::Gone;
+        entry = Some(read);
+        if !gone {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let entry = entry.unwrap();
     assert!(
         matches!(
             entry.status,
