@@ -8,193 +8,27 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::steering::Relay;
 use common::*;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use paybridge::config::StoreUrl;
 use paybridge::domain::order::RefundOrderStatus;
 use paybridge::store::{NotificationKind, NotificationStatus, OrderStore, RowState};
 use paybridge_sandbox::Sandbox;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
 
 const PAY: &str = "/unipay/pay";
 const REFUND: &str = "/unipay/refund";
 const REFUND_QUERY: &str = "/unipay/query/refundOrder";
-
-// ---------------------------------------------------------------------------------------------
-// The steering relay
-// ---------------------------------------------------------------------------------------------
-
-/// What the relay does with one steered call.
-enum Decision {
-    /// Sent on to DaxPay; its answer goes back once `release` fires (at once without one), or
-    /// is replaced by a 502 when `lose` (DaxPay acted, paybridge never learns it).
-    Forward {
-        release: Option<oneshot::Receiver<()>>,
-        lose: bool,
-    },
-    /// Answered without reaching DaxPay.
-    Answer(StatusCode, String),
-}
-
-/// A steered call, waiting for the test's decision.
-struct Arrival {
-    path: String,
-    decide: oneshot::Sender<Decision>,
-}
-
-impl Arrival {
-    fn forward(self) {
-        self.decide(Decision::Forward {
-            release: None,
-            lose: false,
-        });
-    }
-
-    /// Sent on; DaxPay's answer held until the returned sender fires (or is dropped).
-    fn forward_held(self) -> oneshot::Sender<()> {
-        let (release, held) = oneshot::channel();
-        self.decide(Decision::Forward {
-            release: Some(held),
-            lose: false,
-        });
-        release
-    }
-
-    fn forward_and_lose(self) {
-        self.decide(Decision::Forward {
-            release: None,
-            lose: true,
-        });
-    }
-
-    fn answer(self, status: StatusCode, body: &str) {
-        self.decide(Decision::Answer(status, body.to_owned()));
-    }
-
-    fn decide(self, decision: Decision) {
-        assert!(self.decide.send(decision).is_ok(), "the relay waits");
-    }
-}
-
-struct Relay {
-    addr: SocketAddr,
-    arrivals: mpsc::UnboundedReceiver<Arrival>,
-    /// Every steered call, by path, in arrival order.
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Relay {
-    /// A relay to the sandbox at `sandbox` whose calls on `steered` paths wait for a decision.
-    async fn start(sandbox: SocketAddr, steered: &[&'static str]) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, arrivals) = mpsc::unbounded_channel::<Arrival>();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let steered: BTreeSet<&'static str> = steered.iter().copied().collect();
-        let log = seen.clone();
-        let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
-            let (tx, log, steered) = (tx.clone(), log.clone(), steered.clone());
-            async move {
-                let path = req.uri().path().to_owned();
-                let body = req.into_body().collect().await.unwrap().to_bytes();
-                let decision = if steered.contains(path.as_str()) {
-                    log.lock().unwrap().push(path.clone());
-                    let (decide, decided) = oneshot::channel();
-                    tx.send(Arrival {
-                        path: path.clone(),
-                        decide,
-                    })
-                    .unwrap();
-                    decided.await.unwrap()
-                } else {
-                    Decision::Forward {
-                        release: None,
-                        lose: false,
-                    }
-                };
-                let (status, answer) = match decision {
-                    Decision::Answer(status, body) => (status, Bytes::from(body)),
-                    Decision::Forward { release, lose } => {
-                        let answered = forward(sandbox, &path, body).await;
-                        if let Some(release) = release {
-                            let _ = release.await;
-                        }
-                        if lose {
-                            (StatusCode::BAD_GATEWAY, Bytes::new())
-                        } else {
-                            answered
-                        }
-                    }
-                };
-                Ok::<_, Infallible>(
-                    Response::builder()
-                        .status(status)
-                        .header("content-type", "application/json")
-                        .body(Full::new(answer))
-                        .unwrap(),
-                )
-            }
-        });
-        tokio::spawn(paybridge::server::serve(
-            listener,
-            service,
-            std::future::pending::<()>(),
-            Duration::from_millis(100),
-        ));
-        Relay {
-            addr,
-            arrivals,
-            seen,
-        }
-    }
-
-    /// The next steered call (waiting at most 5 s for it).
-    async fn next(&mut self, path: &str) -> Arrival {
-        let arrival = tokio::time::timeout(Duration::from_secs(5), self.arrivals.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no call on {path} within 5 s"))
-            .unwrap();
-        assert_eq!(arrival.path, path);
-        arrival
-    }
-
-    fn calls(&self, path: &str) -> usize {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| *p == path)
-            .count()
-    }
-}
-
-async fn forward(sandbox: SocketAddr, path: &str, body: Bytes) -> (StatusCode, Bytes) {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let request = Request::builder()
-        .method("POST")
-        .uri(format!("http://{sandbox}{path}"))
-        .header("content-type", "application/json")
-        .body(Full::new(body))
-        .unwrap();
-    let answer = client.request(request).await.unwrap();
-    let status = answer.status();
-    (
-        status,
-        answer.into_body().collect().await.unwrap().to_bytes(),
-    )
-}
 
 // ---------------------------------------------------------------------------------------------
 // The merchant's notify endpoint and the world

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub mod merchant;
+pub mod steering;
 
 pub const JEEPAY_MCH: &str = "M1623984572";
 pub const JEEPAY_APP: &str = "60cc09bce4b0f1c0b83761c9";
