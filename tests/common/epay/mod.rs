@@ -10,6 +10,7 @@ pub mod client;
 pub mod keys;
 pub mod merchant;
 pub mod sign;
+pub mod world;
 
 pub use client::{form, EpayClient, Number};
 pub use merchant::{browser_target, query_pairs, EpayMerchantSite, Notice};
