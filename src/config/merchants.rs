@@ -281,6 +281,14 @@ pub(super) fn validate(
             mch_no,
             app_id,
         };
+        if let Some(epay) = merchant.epay.as_ref() {
+            if merchants.by_pid.contains_key(&epay.pid) {
+                return Err(invalid(
+                    key("pid"),
+                    format!("duplicate epay merchant `{}`", epay.pid),
+                ));
+            }
+        }
         if merchants.by_app_id.contains_key(&merchant.app_id) {
             return Err(invalid(
                 key("app_id"),
@@ -293,16 +301,7 @@ pub(super) fn validate(
             .or_default() += 1;
         let merchant = Arc::new(merchant);
         if let Some(epay) = &merchant.epay {
-            if merchants
-                .by_pid
-                .insert(epay.pid.clone(), merchant.clone())
-                .is_some()
-            {
-                return Err(invalid(
-                    key("pid"),
-                    format!("duplicate epay merchant `{}`", epay.pid),
-                ));
-            }
+            merchants.by_pid.insert(epay.pid.clone(), merchant.clone());
         }
         merchants.in_order.push(merchant.clone());
         merchants

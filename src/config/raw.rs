@@ -233,6 +233,8 @@ pub struct RawRoute {
     pub paths: Option<Vec<String>>,
     pub mch_no: Option<Vec<String>>,
     pub app_id: Option<Vec<String>>,
+    /// epay merchant ids.
+    pub pid: Option<Vec<String>>,
     pub header: Option<RawHeaderMatch>,
     pub action: String,
     pub upstream: Option<String>,

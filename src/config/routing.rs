@@ -28,6 +28,8 @@ pub struct Rule {
     pub paths: Option<Vec<String>>,
     pub mch_no: Option<HashSet<String>>,
     pub app_id: Option<HashSet<String>>,
+    /// epay merchant ids (an epay request has no `mchNo`/`appId`; a Jeepay one no `pid`).
+    pub pid: Option<HashSet<String>>,
     pub header: Option<(HeaderName, String)>,
     pub action: Action,
 }
@@ -109,6 +111,7 @@ pub(super) fn validate(
             };
         let mch_no = set("mch_no", raw.mch_no.clone())?;
         let app_id = set("app_id", raw.app_id.clone())?;
+        let pid = set("pid", raw.pid.clone())?;
         let header = match &raw.header {
             Some(h) => Some((
                 HeaderName::try_from(h.name.as_str()).map_err(|_| {
@@ -126,7 +129,7 @@ pub(super) fn validate(
             if let Some(p) = paths.iter().find(|p| !crate::dispatch::translated(p)) {
                 return Err(invalid(
                     format!("{key}.paths"),
-                    format!("`{p}` cannot be translated (only /api/pay/close and /api/pay/cancel)"),
+                    format!("`{p}` cannot be translated (not a path of a translated operation)"),
                 ));
             }
         }
@@ -135,6 +138,7 @@ pub(super) fn validate(
             paths,
             mch_no,
             app_id,
+            pid,
             header,
             action,
         });
@@ -145,6 +149,7 @@ pub(super) fn validate(
             if raw.paths.is_some()
                 || raw.mch_no.is_some()
                 || raw.app_id.is_some()
+                || raw.pid.is_some()
                 || raw.header.is_some()
             {
                 return Err(invalid(
@@ -322,6 +327,9 @@ impl Rule {
         }
         if let Some(a) = &self.app_id {
             conditions.push(format!("appId in {:?}", sorted(a)));
+        }
+        if let Some(p) = &self.pid {
+            conditions.push(format!("pid in {:?}", sorted(p)));
         }
         if let Some((name, value)) = &self.header {
             conditions.push(format!("header {name}: {value}"));

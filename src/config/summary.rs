@@ -97,6 +97,21 @@ impl Config {
             if m.allow_cancel {
                 let _ = writeln!(out, "  /api/pay/cancel allowed");
             }
+            if let Some(epay) = &m.epay {
+                let _ = writeln!(
+                    out,
+                    "  epay merchant pid {} · V2 public key {}",
+                    epay.pid,
+                    if epay.public_key.is_some() {
+                        "set (RSA requests verified)"
+                    } else {
+                        "none (RSA requests refused; MD5 with timestamp accepted)"
+                    }
+                );
+                for (pay_type, way_code) in &epay.way_codes {
+                    let _ = writeln!(out, "  epay type {pay_type} → way code {way_code}");
+                }
+            }
             for (way_code, channel, method) in m.way_codes.overrides() {
                 let _ = writeln!(out, "  way code {way_code} → {channel}/{method}");
             }
@@ -113,6 +128,17 @@ impl Config {
                     m.success.code, m.success.msg
                 );
             }
+        }
+        if self.merchants.iter().any(|m| m.epay.is_some()) {
+            let _ = writeln!(
+                out,
+                "epay: platform key {}",
+                match &self.epay.platform_key {
+                    Some(key) => format!("read ({key:?})"),
+                    None => "none: V2 requests are refused (nothing could sign their answers)"
+                        .to_owned(),
+                }
+            );
         }
         let replay = match &self.replay.store {
             ReplayStoreKind::Off => "off".to_owned(),

@@ -72,20 +72,22 @@ pub fn decide<'r>(routing: &'r Routing, facts: &Facts<'_>, explain: bool) -> Dec
             };
         let mch_ok = in_set(&rule.mch_no, facts.mch_no);
         let app_ok = in_set(&rule.app_id, facts.app_id);
+        let pid_ok = in_set(&rule.pid, facts.pid);
         let header_ok = rule.header.as_ref().is_none_or(|(name, value)| {
             facts.headers.get(name).and_then(|v| v.to_str().ok()) == Some(value.as_str())
         });
         if explain {
             reasons.push(format!(
-                "rule {i} `{}`: path {}, mchNo {}, appId {}, header {}",
+                "rule {i} `{}`: path {}, mchNo {}, appId {}, pid {}, header {}",
                 rule.name,
                 yes_no(path_ok),
                 yes_no(mch_ok),
                 yes_no(app_ok),
+                yes_no(pid_ok),
                 yes_no(header_ok)
             ));
         }
-        if path_ok && mch_ok && app_ok && header_ok {
+        if path_ok && mch_ok && app_ok && pid_ok && header_ok {
             found = Some(i);
             break;
         }
@@ -182,12 +184,21 @@ fn resolve<'r>(
                 fallback: None,
                 shadow: None,
             };
-            let Some(mch_no) = facts.mch_no else {
-                note(
-                    reasons,
-                    "rollout: no mchNo in the request, so it passes through".to_owned(),
-                );
-                return others;
+            // An epay merchant is `epay:<pid>` in allow/deny lists and buckets, as everywhere.
+            let epay_named;
+            let mch_no = match (facts.mch_no, facts.pid) {
+                (Some(mch_no), _) => mch_no,
+                (None, Some(pid)) => {
+                    epay_named = crate::config::epay_mch_no(pid);
+                    epay_named.as_str()
+                }
+                (None, None) => {
+                    note(
+                        reasons,
+                        "rollout: no mchNo or pid in the request, so it passes through".to_owned(),
+                    );
+                    return others;
+                }
             };
             if rollout.deny.contains(mch_no) {
                 note(reasons, format!("rollout: {mch_no} is denied"));
