@@ -84,6 +84,9 @@ pub fn words(failure: &Failure, endpoint: Endpoint) -> String {
             "订单号不存在".to_owned()
         }
         Failure::OrderNotFound { .. } if endpoint == Endpoint::V2Query => "订单号不存在".to_owned(),
+        Failure::OrderNotFound { .. } if endpoint == Endpoint::V2RefundQuery => {
+            "退款记录不存在".to_owned()
+        }
         Failure::OrderNotFound { .. } | Failure::RefundOfUnknownOrder { .. } => {
             "当前订单不存在！".to_owned()
         }
@@ -169,11 +172,16 @@ pub fn render(failure: &Failure, endpoint: Endpoint, signing: Option<Signing<'_>
                 ("code", Json::Int(code(failure, endpoint))),
                 ("msg", Json::Text(words(failure, endpoint))),
             ];
+            // `api.php` writes every answer with plain `json_encode`; the others `echojson`.
+            let flags = match endpoint.is_api_php() {
+                true => Flags::Plain,
+                false => Flags::UnescapedUnicode,
+            };
             match signing {
                 Some(signing) if returned_by_handler(failure, endpoint) => {
-                    answer::v2_signed(fields.to_vec(), signing, Flags::UnescapedUnicode)
+                    answer::v2_signed(fields.to_vec(), signing, flags)
                 }
-                _ => answer::unsigned(&fields, Flags::UnescapedUnicode),
+                _ => answer::unsigned(&fields, flags),
             }
         }
     };
@@ -183,7 +191,10 @@ pub fn render(failure: &Failure, endpoint: Endpoint, signing: Option<Signing<'_>
 
 /// `api.php` with an `act` paybridge does not serve (`orders`, `query`, `settle`, …).
 pub fn no_act() -> EpayReply {
-    answer::error(-5, "No Act!")
+    answer::unsigned(
+        &[("code", Json::Int(-5)), ("msg", "No Act!".into())],
+        Flags::Plain,
+    )
 }
 
 /// A V2 path paybridge does not serve (`/api/merchant/*`, `/api/transfer/*`, …).
@@ -232,7 +243,7 @@ mod tests {
         );
         assert_eq!(
             said(&Failure::UnknownMerchant, Endpoint::ApiOrder),
-            r#"{"code":-3,"msg":"商户ID不存在"}"#
+            r#"{"code":-3,"msg":"\u5546\u6237ID\u4e0d\u5b58\u5728"}"#
         );
         assert_eq!(
             said(&Failure::UnknownMerchant, Endpoint::Mapi),
@@ -243,7 +254,7 @@ mod tests {
                 &invalid(op_kind::NO_ORDER_ID, "订单号不能为空"),
                 Endpoint::ApiOrder
             ),
-            r#"{"code":-4,"msg":"订单号不能为空"}"#
+            r#"{"code":-4,"msg":"\u8ba2\u5355\u53f7\u4e0d\u80fd\u4e3a\u7a7a"}"#
         );
         assert_eq!(
             said(
@@ -257,14 +268,14 @@ mod tests {
                 &Failure::OrderNotFound { verified: true },
                 Endpoint::ApiOrder
             ),
-            r#"{"code":-1,"msg":"订单号不存在"}"#
+            r#"{"code":-1,"msg":"\u8ba2\u5355\u53f7\u4e0d\u5b58\u5728"}"#
         );
         assert_eq!(
             said(
                 &Failure::RefundOfUnknownOrder { verified: true },
                 Endpoint::ApiRefund
             ),
-            r#"{"code":-1,"msg":"当前订单不存在！"}"#
+            r#"{"code":-1,"msg":"\u5f53\u524d\u8ba2\u5355\u4e0d\u5b58\u5728\uff01"}"#
         );
         assert_eq!(
             said(&Failure::WayCodeUnsupported, Endpoint::Mapi),
@@ -276,7 +287,7 @@ mod tests {
                     code: 1,
                     msg: "余额不足".into()
                 },
-                Endpoint::ApiRefund
+                Endpoint::V2Refund
             ),
             r#"{"code":-1,"msg":"退款失败：余额不足"}"#
         );

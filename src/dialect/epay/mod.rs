@@ -16,6 +16,7 @@ pub mod answer;
 pub mod auth;
 pub mod failure;
 pub mod money;
+pub mod ops;
 pub mod params;
 pub mod php;
 pub mod request;
