@@ -10,6 +10,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_settlement.sql")),
     (5, include_str!("migrations/0005_replay.sql")),
     (6, include_str!("migrations/0006_attempt_windows.sql")),
+    // 0008 is the outbox's (issue 22, epay notifications).
+    (7, include_str!("migrations/0007_dialect_orders.sql")),
 ];
 
 /// The one thing the two backends spell differently in a migration: a generated 64-bit key.
