@@ -7,10 +7,11 @@
 //! other V2 bodies `JSON_UNESCAPED_UNICODE`. Keys in the gateway's insertion order.
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 
 use super::php::{self, Flags, Json};
 use super::sign::{self, Filter, RsaSigner};
+use crate::dialect::merchant::Answer;
 
 pub const JSON: &str = "application/json; charset=UTF-8";
 pub const HTML: &str = "text/html; charset=UTF-8";
@@ -43,6 +44,26 @@ impl EpayReply {
     /// The body as text (tests, logs).
     pub fn text(&self) -> &str {
         std::str::from_utf8(&self.body).unwrap_or_default()
+    }
+}
+
+/// As the pipeline writes it; a JSON answer's `code` goes to the access log.
+impl From<EpayReply> for Answer {
+    fn from(reply: EpayReply) -> Answer {
+        let code = (reply.content_type == JSON)
+            .then(|| {
+                serde_json::from_slice::<serde_json::Value>(&reply.body)
+                    .ok()?
+                    .get("code")?
+                    .as_i64()
+            })
+            .flatten();
+        Answer {
+            status: reply.status,
+            content_type: HeaderValue::from_static(reply.content_type),
+            body: reply.body,
+            code,
+        }
     }
 }
 

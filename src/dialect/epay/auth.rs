@@ -10,7 +10,7 @@
 
 use subtle::ConstantTimeEq;
 
-use super::request::{EpayRequest, Version};
+use super::request::{EndpointExt, EpayRequest, Version};
 use super::sign::{self, Filter, RsaVerifier};
 use crate::domain::Failure;
 

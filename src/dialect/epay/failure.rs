@@ -13,8 +13,10 @@ use http::StatusCode;
 use super::answer::{self, EpayReply, Signing};
 use super::auth::kind;
 use super::php::{Flags, Json};
-use super::request::Endpoint;
+use super::request::{Endpoint, EndpointExt};
+use super::sign::RsaSigner;
 use crate::dialect::jeepay::failure::Words as SystemWords;
+use crate::dialect::merchant::Answer;
 use crate::domain::Failure;
 
 /// Failure kinds the operations give whose code is not -1.
@@ -38,6 +40,7 @@ pub fn code(failure: &Failure, endpoint: Endpoint) -> i64 {
             | kind::INTERNAL_SIGN => -3,
             _ => -1,
         },
+        Failure::InDialect { code, .. } => *code,
         Failure::UnknownMerchant | Failure::AppOfAnotherMerchant if endpoint.is_api_php() => -3,
         Failure::BadSignature | Failure::ReqTimeOutside { .. } | Failure::ReqTimeUnreadable(_) => {
             -3
@@ -66,6 +69,7 @@ pub fn words(failure: &Failure, endpoint: Endpoint) -> String {
     let refund = matches!(endpoint, Endpoint::ApiRefund | Endpoint::V2Refund);
     match failure {
         Failure::Invalid { words, .. } => (*words).to_owned(),
+        Failure::InDialect { msg, .. } => msg.clone(),
         Failure::Unreadable(_) => "参数格式错误".to_owned(),
         Failure::BodyTooLarge { limit } => format!("请求参数过长[超过{limit}字节]"),
         Failure::BodyTimeout => "请求参数读取超时".to_owned(),
@@ -123,7 +127,7 @@ pub fn changed_order_words(out_trade_no: &str) -> String {
 
 /// epay's refusal of a repeated `out_trade_no` already paid (epay.md §6.1 step 16).
 pub fn paid_order(out_trade_no: &str) -> Failure {
-    Failure::Refused {
+    Failure::InDialect {
         code: -1,
         msg: format!("该订单({out_trade_no})已完成支付，请勿重复发起支付"),
     }
@@ -187,6 +191,16 @@ pub fn render(failure: &Failure, endpoint: Endpoint, signing: Option<Signing<'_>
     };
     reply.status = status(failure);
     reply
+}
+
+/// Every `Failure` of an epay request in epay's words, for the failure layer
+/// (`dialect::failures`): V2 refusals the handlers return are signed with `platform_key`.
+pub fn answer(failure: &Failure, endpoint: Endpoint, platform_key: Option<&RsaSigner>) -> Answer {
+    let signing = platform_key.map(|platform_key| Signing {
+        platform_key,
+        now: super::trade_no::now_secs(),
+    });
+    render(failure, endpoint, signing).into()
 }
 
 /// `api.php` with an `act` paybridge does not serve (`orders`, `query`, `settle`, …).

@@ -14,6 +14,7 @@
 
 pub mod answer;
 pub mod auth;
+pub mod dialect;
 pub mod failure;
 pub mod money;
 pub mod ops;

@@ -4,30 +4,8 @@
 
 use std::net::IpAddr;
 
-/// epay's endpoints that paybridge translates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// V1 `submit.php`: the payer's browser.
-    Submit,
-    /// V1 `mapi.php`: pay, server to server.
-    Mapi,
-    /// V1 `api.php?act=order`: query, the key in clear.
-    ApiOrder,
-    /// V1 `api.php?act=refund`: refund, the key in clear.
-    ApiRefund,
-    /// V2 `/api/pay/submit`: the payer's browser.
-    V2Submit,
-    /// V2 `/api/pay/create`.
-    V2Create,
-    /// V2 `/api/pay/query`.
-    V2Query,
-    /// V2 `/api/pay/refund`.
-    V2Refund,
-    /// V2 `/api/pay/refundquery`.
-    V2RefundQuery,
-    /// V2 `/api/pay/close` (build 3095).
-    V2Close,
-}
+/// epay's endpoints that paybridge translates (`dispatch` names them).
+pub use crate::dispatch::EpayEndpoint as Endpoint;
 
 /// Which of epay's APIs an order or request belongs to: it decides the signatures of answers
 /// and notifications (V2: RSA with the platform key).
@@ -55,53 +33,25 @@ impl Version {
     }
 }
 
-impl Endpoint {
-    pub const ALL: [Endpoint; 10] = [
-        Endpoint::Submit,
-        Endpoint::Mapi,
-        Endpoint::ApiOrder,
-        Endpoint::ApiRefund,
-        Endpoint::V2Submit,
-        Endpoint::V2Create,
-        Endpoint::V2Query,
-        Endpoint::V2Refund,
-        Endpoint::V2RefundQuery,
-        Endpoint::V2Close,
-    ];
+/// What this dialect asks of an endpoint beyond what `dispatch` says.
+pub trait EndpointExt {
+    fn version(self) -> Version;
+    /// `api.php`: authenticated by the key in clear, answered with its own codes (-3, -4) and
+    /// plain `json_encode`.
+    fn is_api_php(&self) -> bool;
+}
 
-    pub fn version(self) -> Version {
-        match self {
-            Endpoint::Submit | Endpoint::Mapi | Endpoint::ApiOrder | Endpoint::ApiRefund => {
-                Version::V1
-            }
-            _ => Version::V2,
+impl EndpointExt for Endpoint {
+    fn version(self) -> Version {
+        if self.is_v2() {
+            Version::V2
+        } else {
+            Version::V1
         }
     }
 
-    /// Answered with an HTML page (the payer's browser), not JSON.
-    pub fn is_page(self) -> bool {
-        matches!(self, Endpoint::Submit | Endpoint::V2Submit)
-    }
-
-    /// `api.php`: authenticated by the key in clear, answered with its own codes (-3, -4).
-    pub fn is_api_php(self) -> bool {
+    fn is_api_php(&self) -> bool {
         matches!(self, Endpoint::ApiOrder | Endpoint::ApiRefund)
-    }
-
-    /// The path (and `act`) as merchants call it, for logs and docs.
-    pub fn label(self) -> &'static str {
-        match self {
-            Endpoint::Submit => "submit.php",
-            Endpoint::Mapi => "mapi.php",
-            Endpoint::ApiOrder => "api.php?act=order",
-            Endpoint::ApiRefund => "api.php?act=refund",
-            Endpoint::V2Submit => "/api/pay/submit",
-            Endpoint::V2Create => "/api/pay/create",
-            Endpoint::V2Query => "/api/pay/query",
-            Endpoint::V2Refund => "/api/pay/refund",
-            Endpoint::V2RefundQuery => "/api/pay/refundquery",
-            Endpoint::V2Close => "/api/pay/close",
-        }
     }
 }
 

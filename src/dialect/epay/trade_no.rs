@@ -37,6 +37,13 @@ fn china_time(unix_secs: i64) -> OffsetDateTime {
         .to_offset(CHINA)
 }
 
+/// Unix seconds now.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// A new epay-style number for `unix_secs`: `YYYYMMDDhhmmss` (UTC+8) and five digits.
 pub fn generate(unix_secs: i64) -> String {
     let t = china_time(unix_secs);

@@ -16,6 +16,9 @@
 //! once the merchant routes those way codes (`[merchants.way_codes]`). `qqpay`, `jdpay`,
 //! `paypal` and any other type have no counterpart: `支付方式(type)不存在`, as the gateway
 //! answers a type that is off.
+//!
+//! A merchant's own entries (`epay_way_codes = { "alipay" = "ALI_QR", "wxpay/mobile" = "WX_H5" }`)
+//! name a situation by the names of [`Situation::as_str`].
 
 use std::collections::BTreeMap;
 
@@ -117,63 +120,29 @@ pub fn default_way(pay_type: &str, situation: Situation) -> Option<&'static str>
     })
 }
 
-/// A configured entry that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WaysError {
-    #[error("`{0}` is not `<type>.<situation>` with a situation among pc, mobile, wechat, jsapi, app, scan, applet")]
-    BadKey(String),
-    #[error("`{0}` is not a pay type name (letters, digits, `_`)")]
-    BadType(String),
+/// A merchant's table: its own entries (`[merchants] epay_way_codes`: `type` or
+/// `type/<situation>` → way code, checked by the configuration), the defaults for the rest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EpayWays<'a> {
+    own: Option<&'a BTreeMap<String, String>>,
 }
 
-/// A merchant's table: the defaults, with its own entries over them. An entry of `""` turns a
-/// type off in that situation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EpayWays {
-    overrides: BTreeMap<(String, Situation), String>,
-    /// The type a `submit.php` without `type` pays with (epay shows its cashier there;
-    /// paybridge has none): `None` refuses it with `支付方式(type)不能为空`.
-    pub default_type: Option<String>,
-}
-
-impl EpayWays {
-    /// Adds `key` = `<type>.<situation>` → `way_code` (`""`: off).
-    pub fn set(&mut self, key: &str, way_code: &str) -> Result<(), WaysError> {
-        let (pay_type, situation) = key
-            .split_once('.')
-            .and_then(|(t, s)| Some((t, Situation::parse(s)?)))
-            .ok_or_else(|| WaysError::BadKey(key.to_owned()))?;
-        if pay_type.is_empty()
-            || !pay_type
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            return Err(WaysError::BadType(pay_type.to_owned()));
-        }
-        self.overrides
-            .insert((pay_type.to_owned(), situation), way_code.trim().to_owned());
-        Ok(())
+impl<'a> EpayWays<'a> {
+    pub fn new(own: &'a BTreeMap<String, String>) -> EpayWays<'a> {
+        EpayWays { own: Some(own) }
     }
 
-    /// The way code for `pay_type` in `situation`: the merchant's entry, else a mobile
-    /// browser's entry for WeChat's browser, else the default. `None`: `支付方式(type)不存在`.
-    pub fn way_code(&self, pay_type: &str, situation: Situation) -> Option<&str> {
-        let own = |s: Situation| self.overrides.get(&(pay_type.to_owned(), s));
-        let chosen = match own(situation) {
-            Some(way) => Some(way.as_str()),
-            None if situation == Situation::Wechat && own(Situation::Mobile).is_some() => {
-                own(Situation::Mobile).map(String::as_str)
-            }
-            None => default_way(pay_type, situation),
-        };
-        chosen.filter(|way| !way.is_empty())
-    }
-
-    /// The merchant's own entries, as configured (for `paybridge check` and the docs).
-    pub fn overrides(&self) -> impl Iterator<Item = (String, &str)> {
-        self.overrides
-            .iter()
-            .map(|((t, s), way)| (format!("{t}.{}", s.as_str()), way.as_str()))
+    /// The way code for `pay_type` in `situation`: the merchant's `type/<situation>` entry
+    /// (WeChat's browser: else its `type/mobile`), else its `type` entry, else the default.
+    /// `None`: `支付方式(type)不存在`.
+    pub fn way_code(&self, pay_type: &str, situation: Situation) -> Option<&'a str> {
+        let own = |key: String| self.own.and_then(|m| m.get(&key)).map(String::as_str);
+        let specific = |s: Situation| own(format!("{pay_type}/{}", s.as_str()));
+        specific(situation)
+            .or_else(|| (situation == Situation::Wechat).then(|| specific(Situation::Mobile))?)
+            .or_else(|| own(pay_type.to_owned()))
+            .or_else(|| default_way(pay_type, situation))
+            .filter(|way| !way.is_empty())
     }
 }
 
@@ -198,25 +167,23 @@ mod tests {
     }
 
     #[test]
-    fn merchants_override_and_turn_off() {
-        let mut ways = EpayWays::default();
-        ways.set("alipay.pc", "ALI_QR").unwrap();
-        ways.set("wxpay.mobile", "").unwrap();
-        ways.set("qqpay.pc", "QR_CASHIER").unwrap();
+    fn merchants_entries_come_first() {
+        let own: BTreeMap<String, String> = [
+            ("alipay/pc", "ALI_QR"),
+            ("wxpay/mobile", "WX_NATIVE"),
+            ("qqpay", "QR_CASHIER"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let ways = EpayWays::new(&own);
         assert_eq!(ways.way_code("alipay", Situation::Pc), Some("ALI_QR"));
-        assert_eq!(ways.way_code("wxpay", Situation::Mobile), None);
+        assert_eq!(ways.way_code("alipay", Situation::Mobile), Some("ALI_WAP"));
+        assert_eq!(ways.way_code("wxpay", Situation::Mobile), Some("WX_NATIVE"));
         // WeChat's browser follows the merchant's mobile entry.
-        assert_eq!(ways.way_code("wxpay", Situation::Wechat), None);
+        assert_eq!(ways.way_code("wxpay", Situation::Wechat), Some("WX_NATIVE"));
         assert_eq!(ways.way_code("qqpay", Situation::Pc), Some("QR_CASHIER"));
-        assert_eq!(
-            ways.set("alipay.tv", "X"),
-            Err(WaysError::BadKey("alipay.tv".to_owned()))
-        );
-        assert_eq!(
-            ways.set("ali pay.pc", "X"),
-            Err(WaysError::BadType("ali pay".to_owned()))
-        );
-        assert_eq!(ways.overrides().count(), 3);
+        assert_eq!(ways.way_code("qqpay", Situation::Scan), Some("QR_CASHIER"));
     }
 
     #[test]

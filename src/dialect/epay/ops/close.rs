@@ -13,27 +13,16 @@ use crate::domain::ops::Close;
 use crate::domain::order::OrderRef;
 use crate::domain::Failure;
 
-/// A close in epay's terms around the canonical one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EpayClose {
-    /// `order` holds the merchant's number when it was named so; for a `trade_no` the order
-    /// store fills it in.
-    pub close: Close,
-    pub named: NamedOrder,
-}
-
-pub fn read(request: &EpayRequest) -> Result<EpayClose, Failure> {
-    let named = NamedOrder::read(request)?;
-    let order = match &named {
-        NamedOrder::OutTradeNo(no) => OrderRef::new(None, Some(no)),
+/// The close: by `out_trade_no` the order is named here; by `trade_no` the pipeline names it
+/// from the order store.
+pub fn read(request: &EpayRequest) -> Result<Close, Failure> {
+    let order = match NamedOrder::read(request)? {
+        NamedOrder::OutTradeNo(no) => OrderRef::new(None, Some(&no)),
         NamedOrder::TradeNo(_) => OrderRef::default(),
     };
-    Ok(EpayClose {
-        close: Close {
-            order,
-            cancel: false,
-        },
-        named,
+    Ok(Close {
+        order,
+        cancel: false,
     })
 }
 
@@ -59,8 +48,8 @@ mod tests {
             vec![("out_trade_no".into(), "O1".into())],
         );
         let close = read(&request).unwrap();
-        assert_eq!(close.close.order.biz_order_no.as_deref(), Some("O1"));
-        assert!(!close.close.cancel);
+        assert_eq!(close.order.biz_order_no.as_deref(), Some("O1"));
+        assert!(!close.cancel);
         let key = RsaSigner::from_text(SAMPLE_PRIVATE).unwrap();
         let reply = answer(Some(Signing {
             platform_key: &key,

@@ -13,7 +13,8 @@ pub mod refund;
 pub mod refund_query;
 
 use super::request::{EpayRequest, Version};
-use crate::domain::order::Fen;
+use crate::config::Merchant;
+use crate::domain::order::{Fen, PayOrder};
 use crate::domain::Failure;
 
 pub(crate) fn invalid(kind: &'static str, words: &'static str) -> Failure {
@@ -63,6 +64,30 @@ pub struct EpayOrderFacts {
     pub version: Option<Version>,
     /// How much of it has been refunded so far (G3094's `refundmoney`).
     pub refunded: Option<Fen>,
+}
+
+/// What is known of an order for its query answer: the `trade_no` the request named it by,
+/// the rest from DaxPay's order and paybridge's pay row (`kept`).
+pub fn facts_of(order: &PayOrder, trade_no: Option<&str>, _merchant: &Merchant) -> EpayOrderFacts {
+    let kept = order.kept.as_ref();
+    EpayOrderFacts {
+        trade_no: trade_no.map(str::to_owned),
+        pay_type: None,
+        name: order.title.clone(),
+        param: order.attach.clone(),
+        client_ip: kept.and_then(|k| k.client_ip.clone()),
+        created_at_ms: kept.map(|k| k.created_at_ms),
+        version: None,
+        refunded: None,
+    }
+}
+
+/// A merchant order number in the merchant's own terms (a shared identity's prefix removed).
+pub fn unprefixed<'n>(number: &'n str, merchant: &Merchant) -> &'n str {
+    match merchant.daxpay.order_prefix.as_deref() {
+        Some(prefix) => number.strip_prefix(prefix).unwrap_or(number),
+        None => number,
+    }
 }
 
 #[cfg(test)]

@@ -17,12 +17,12 @@
 use super::super::answer::{self, EpayReply, Signing};
 use super::super::money;
 use super::super::php::{self, Flags, Json};
-use super::super::request::{Endpoint, EpayRequest, Version};
+use super::super::request::{Endpoint, EndpointExt, EpayRequest, Version};
 use super::super::trade_no;
 use super::super::ways::{EpayWays, Situation};
 use super::invalid;
 use crate::config::Merchant;
-use crate::domain::ops::{Paid, Pay};
+use crate::domain::ops::{InDialect, Paid, Pay};
 use crate::domain::order::{OrderRef, PayStatus};
 use crate::domain::way_code::PayData;
 use crate::domain::Failure;
@@ -37,27 +37,12 @@ pub const NAME_MAX_CHARS: usize = 64;
 /// `param`'s column: `varchar(255)`.
 pub const PARAM_MAX_CHARS: usize = 255;
 
-/// A pay request in epay's terms around the canonical one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EpayPay {
-    pub pay: Pay,
-    pub endpoint: Endpoint,
-    /// paybridge's epay-style number for the order (`trade_no`).
-    pub trade_no: String,
-    /// The pay type name (`alipay`), as answered and notified.
-    pub pay_type: String,
-    /// `name` as stored (cut as the gateway cuts it), raw.
-    pub name: String,
-    /// `param` as stored, raw (`None` when empty).
-    pub param: Option<String>,
-    /// `pid` as the merchant is known (`intval`).
-    pub pid: i64,
-}
+/// The name `InDialect` carries for epay.
+pub const DIALECT: &str = "epay";
 
-impl EpayPay {
-    pub fn version(&self) -> Version {
-        self.endpoint.version()
-    }
+/// A new `trade_no` when the first is another order's (`InDialect::renew`).
+pub fn renew_trade_no() -> String {
+    trade_no::generate(super::super::trade_no::now_secs())
 }
 
 /// `^[a-zA-Z0-9._\-|]+$`.
@@ -135,11 +120,10 @@ fn return_guard(url: Option<&str>) -> Result<(), Failure> {
 /// `trade_no`'s time).
 pub fn read(
     request: &EpayRequest,
-    pid: i64,
     merchant: &Merchant,
-    ways: &EpayWays,
+    ways: &EpayWays<'_>,
     now: i64,
-) -> Result<EpayPay, Failure> {
+) -> Result<Pay, Failure> {
     let endpoint = request.endpoint;
     let page = endpoint.is_page();
     let method = request.field("method");
@@ -194,9 +178,9 @@ pub fn read(
     }
     notify_guard(merchant, notify_url)?;
     return_guard(return_url)?;
-    let pay_type = match pay_type.or_else(|| ways.default_type.clone()) {
-        Some(t) => t,
-        None => return Err(invalid("required_field", "支付方式(type)不能为空")),
+    // A page without `type`: the gateway's cashier lets the payer choose; paybridge has none.
+    let Some(pay_type) = pay_type else {
+        return Err(invalid("required_field", "支付方式(type)不能为空"));
     };
     let way_code = ways
         .way_code(&pay_type, situation)
@@ -214,7 +198,7 @@ pub fn read(
     let param = request
         .given("param")
         .map(|p| php::chars(p, PARAM_MAX_CHARS).to_owned());
-    let pay = Pay {
+    Ok(Pay {
         order: OrderRef::new(None, Some(out_trade_no)),
         mch_order_no: out_trade_no.to_owned(),
         way_code,
@@ -222,12 +206,12 @@ pub fn read(
         amount,
         currency: "cny".to_owned(),
         subject: name.clone(),
-        body: name.clone(),
+        body: name,
         client_ip,
         notify_url: Some(notify_url.to_owned()),
         return_url: return_url.map(str::to_owned),
         expires_in_secs: EXPIRY_SECS,
-        ext_param: param.clone(),
+        ext_param: param,
         division_mode: 0,
         auth_code,
         open_id,
@@ -235,15 +219,13 @@ pub fn read(
         buyer_id,
         upstream_text: Default::default(),
         relay: Default::default(),
-    };
-    Ok(EpayPay {
-        pay,
-        endpoint,
-        trade_no: trade_no::generate(now),
-        pay_type,
-        name,
-        param,
-        pid,
+        in_dialect: Some(InDialect {
+            dialect: DIALECT,
+            trade_no: trade_no::generate(now),
+            renew: renew_trade_no,
+            origin: endpoint.version().as_str(),
+            pay_type,
+        }),
     })
 }
 
@@ -266,19 +248,14 @@ fn situation(request: &EpayRequest, method: &str) -> Situation {
 }
 
 /// What DaxPay gave the payer in epay's terms: (V1 key, V2 `pay_type`, the value).
-fn pay_info(pay: &EpayPay, paid: &Paid) -> Option<(&'static str, &'static str, String)> {
+fn pay_info(pay: &Pay, paid: &Paid) -> Option<(&'static str, &'static str, String)> {
     let body = paid.pay_body.as_deref().filter(|b| !b.is_empty())?;
-    Some(match pay.pay.route.data {
+    Some(match pay.route.data {
         _ if body.trim_start().starts_with('<') => ("html", "html", body.to_owned()),
         PayData::Url => ("payurl", "jump", body.to_owned()),
         // The payer comes back through paybridge's return endpoint when there is one.
         PayData::WxH5 => {
-            let back = pay
-                .pay
-                .relay
-                .return_url
-                .as_ref()
-                .or(pay.pay.return_url.as_ref());
+            let back = pay.relay.return_url.as_ref().or(pay.return_url.as_ref());
             let url = match back {
                 Some(back) => {
                     let encoded: String =
@@ -298,23 +275,37 @@ fn pay_info(pay: &EpayPay, paid: &Paid) -> Option<(&'static str, &'static str, S
 }
 
 /// `{"code":-2,"trade_no":…,"msg":…}`: the channel-side failure (plain `json_encode`).
-fn channel_failure(pay: &EpayPay, msg: &str) -> EpayReply {
+fn channel_failure(trade_no: &str, msg: &str) -> EpayReply {
     answer::unsigned(
         &[
             ("code", Json::Int(-2)),
-            ("trade_no", pay.trade_no.as_str().into()),
+            ("trade_no", trade_no.into()),
             ("msg", msg.into()),
         ],
         Flags::Plain,
     )
 }
 
-/// The answer to a created order. `signing`: required for V2 (the caller refuses V2 without a
-/// platform key before anything is sent).
-pub fn answer(pay: &EpayPay, paid: &Paid, signing: Option<Signing<'_>>) -> EpayReply {
-    let failed = |words: &str| match pay.endpoint.is_page() {
+/// The epay-side facts `read` put on the order (kept by the order store, which gives a repeated
+/// `out_trade_no` its first `trade_no` back).
+fn facts(pay: &Pay) -> (&str, &str) {
+    pay.in_dialect
+        .as_ref()
+        .map_or(("", ""), |d| (d.trade_no.as_str(), d.pay_type.as_str()))
+}
+
+/// The answer to a created order at `endpoint`. `signing`: required for V2 (the dialect
+/// refuses V2 without a platform key before anything is sent).
+pub fn answer(
+    pay: &Pay,
+    paid: &Paid,
+    endpoint: Endpoint,
+    signing: Option<Signing<'_>>,
+) -> EpayReply {
+    let (trade_no, pay_type) = facts(pay);
+    let failed = |words: &str| match endpoint.is_page() {
         true => answer::sysmsg(words),
-        false => channel_failure(pay, words),
+        false => channel_failure(trade_no, words),
     };
     match paid.status {
         PayStatus::Fail | PayStatus::Close | PayStatus::Cancel | PayStatus::Timeout => {
@@ -322,19 +313,19 @@ pub fn answer(pay: &EpayPay, paid: &Paid, signing: Option<Signing<'_>>) -> EpayR
             return failed(reason.unwrap_or("支付通道下单失败，请更换订单号重新发起支付"));
         }
         // A payment code paid at once (V2 `method=scan`).
-        PayStatus::Success if pay.pay.route.data == PayData::Nothing => {
-            if let Some(signing) = signing.filter(|_| pay.endpoint == Endpoint::V2Create) {
+        PayStatus::Success if pay.route.data == PayData::Nothing => {
+            if let Some(signing) = signing.filter(|_| endpoint == Endpoint::V2Create) {
                 let info = php::json_object(
                     &[
-                        ("type", pay.pay_type.as_str().into()),
-                        ("trade_no", pay.trade_no.as_str().into()),
+                        ("type", pay_type.into()),
+                        ("trade_no", trade_no.into()),
                         ("api_trade_no", paid.order_no.as_str().into()),
                         ("buyer", Json::Null),
-                        ("money", money::stored(pay.pay.amount).into()),
+                        ("money", money::stored(pay.amount).into()),
                     ],
                     Flags::Plain,
                 );
-                return answer::v2_signed(success(pay, "scan", info), signing, Flags::Plain);
+                return answer::v2_signed(success(trade_no, "scan", info), signing, Flags::Plain);
             }
         }
         _ => {}
@@ -344,25 +335,24 @@ pub fn answer(pay: &EpayPay, paid: &Paid, signing: Option<Signing<'_>>) -> EpayR
         // payment code still being confirmed): never a success without it.
         return failed("支付结果未知，请稍后查询订单");
     };
-    match pay.endpoint {
+    match endpoint {
         Endpoint::Submit | Endpoint::V2Submit => match v2_type {
             "html" => answer::channel_html(&value),
-            "qrcode" => answer::qrcode_page(
-                &pay.pay_type,
-                &value,
-                &money::stored(pay.pay.amount),
-                &pay.name,
-            ),
+            "qrcode" => {
+                answer::qrcode_page(pay_type, &value, &money::stored(pay.amount), &pay.subject)
+            }
             _ => answer::jump(&value),
         },
         Endpoint::V2Create => match signing {
-            Some(signing) => answer::v2_signed(success(pay, v2_type, value), signing, Flags::Plain),
+            Some(signing) => {
+                answer::v2_signed(success(trade_no, v2_type, value), signing, Flags::Plain)
+            }
             None => failed("系统异常[平台密钥未配置]"),
         },
         _ => answer::unsigned(
             &[
                 ("code", Json::Int(1)),
-                ("trade_no", pay.trade_no.as_str().into()),
+                ("trade_no", trade_no.into()),
                 (v1_key, value.into()),
             ],
             Flags::Plain,
@@ -370,10 +360,10 @@ pub fn answer(pay: &EpayPay, paid: &Paid, signing: Option<Signing<'_>>) -> EpayR
     }
 }
 
-fn success<'a>(pay: &'a EpayPay, pay_type: &'a str, info: String) -> Vec<(&'a str, Json)> {
+fn success<'a>(trade_no: &'a str, pay_type: &'a str, info: String) -> Vec<(&'a str, Json)> {
     vec![
         ("code", Json::Int(0)),
-        ("trade_no", pay.trade_no.as_str().into()),
+        ("trade_no", trade_no.into()),
         ("pay_type", pay_type.into()),
         ("pay_info", info.into()),
     ]

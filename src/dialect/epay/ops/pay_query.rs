@@ -18,45 +18,28 @@ use crate::domain::ops::PayQuery;
 use crate::domain::order::{OrderRef, PayOrder};
 use crate::domain::Failure;
 
-/// A query in epay's terms around the canonical one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EpayQuery {
-    /// `order` holds the merchant's number when it was named so; for a `trade_no` the order
-    /// store fills it in.
-    pub query: PayQuery,
-    pub named: NamedOrder,
-    pub endpoint: Endpoint,
-    pub pid: i64,
-}
-
-pub fn read(request: &EpayRequest, pid: i64) -> Result<EpayQuery, Failure> {
-    let named = NamedOrder::read(request)?;
-    let order = match &named {
-        NamedOrder::OutTradeNo(no) => OrderRef::new(None, Some(no)),
+/// The query: by `out_trade_no` the order is named here; by `trade_no` the pipeline names it
+/// from the order store (`MerchantOp::trade_no`).
+pub fn read(request: &EpayRequest) -> Result<PayQuery, Failure> {
+    let order = match NamedOrder::read(request)? {
+        NamedOrder::OutTradeNo(no) => OrderRef::new(None, Some(&no)),
         NamedOrder::TradeNo(_) => OrderRef::default(),
     };
-    Ok(EpayQuery {
-        query: PayQuery { order },
-        named,
-        endpoint: request.endpoint,
-        pid,
-    })
+    Ok(PayQuery { order })
 }
 
 /// The fields of the answer, in the gateway's order (V1's `code`/`msg` and V2's `code` first).
 fn fields(
-    query: &EpayQuery,
     order: &PayOrder,
     facts: &EpayOrderFacts,
+    endpoint: Endpoint,
+    pid: i64,
 ) -> Vec<(&'static str, Json)> {
-    let v2 = query.endpoint == Endpoint::V2Query;
+    let v2 = endpoint == Endpoint::V2Query;
+    // An order paybridge has no epay number for (made elsewhere): DaxPay's.
     let trade_no = facts
         .trade_no
         .clone()
-        .or_else(|| match &query.named {
-            NamedOrder::TradeNo(no) => Some(no.clone()),
-            NamedOrder::OutTradeNo(_) => None,
-        })
         .unwrap_or_else(|| order.order_no.clone());
     let pay_type = facts.pay_type.clone().or_else(|| {
         order
@@ -87,7 +70,7 @@ fn fields(
         ("api_trade_no", order.out_order_no.clone().into()),
         ("bill_trade_no", Json::Null),
         ("type", pay_type.into()),
-        ("pid", Json::Int(query.pid)),
+        ("pid", Json::Int(pid)),
         ("addtime", facts.created_at_ms.map(time_text).into()),
         ("endtime", order.paid_at_ms.map(time_text).into()),
         ("name", name.into()),
@@ -115,13 +98,14 @@ fn fields(
 
 /// The answer to a found order. `signing`: required for V2.
 pub fn answer(
-    query: &EpayQuery,
     order: &PayOrder,
     facts: &EpayOrderFacts,
+    endpoint: Endpoint,
+    pid: i64,
     signing: Option<Signing<'_>>,
 ) -> EpayReply {
-    let fields = fields(query, order, facts);
-    match (query.endpoint, signing) {
+    let fields = fields(order, facts, endpoint, pid);
+    match (endpoint, signing) {
         (Endpoint::V2Query, Some(signing)) => {
             answer::v2_signed(fields, signing, Flags::UnescapedUnicode)
         }
@@ -170,7 +154,7 @@ mod tests {
         }
     }
 
-    fn query(endpoint: Endpoint, params: &[(&str, &str)]) -> EpayQuery {
+    fn query(endpoint: Endpoint, params: &[(&str, &str)]) -> PayQuery {
         let request = EpayRequest::new(
             endpoint,
             params
@@ -178,15 +162,20 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         );
-        read(&request, 1001).unwrap()
+        read(&request).unwrap()
     }
 
     #[test]
     fn v1_answer_has_every_key_in_the_gateways_order() {
         let q = query(Endpoint::ApiOrder, &[("trade_no", "2024070112000012345")]);
-        assert_eq!(q.named, NamedOrder::TradeNo("2024070112000012345".into()));
-        assert!(q.query.order.is_empty());
-        let reply = answer(&q, &order(PayStatus::Wait), &facts(), None);
+        assert!(q.order.is_empty());
+        let reply = answer(
+            &order(PayStatus::Wait),
+            &facts(),
+            Endpoint::ApiOrder,
+            1001,
+            None,
+        );
         assert_eq!(
             reply.text(),
             r#"{"code":1,"msg":"succ","trade_no":"2024070112000012345","out_trade_no":"20160806151343349","api_trade_no":null,"bill_trade_no":null,"type":"alipay","pid":1001,"addtime":"2024-07-01 12:00:00","endtime":null,"name":"VIP\u4f1a\u5458 A&amp;B","money":"1.50","param":null,"buyer":null,"status":0,"payurl":null}"#
@@ -194,7 +183,9 @@ mod tests {
         let mut paid = order(PayStatus::Success);
         paid.paid_at_ms = Some(1_719_806_460_000);
         paid.out_order_no = Some("2024070122001".into());
-        let text = answer(&q, &paid, &facts(), None).text().to_owned();
+        let text = answer(&paid, &facts(), Endpoint::ApiOrder, 1001, None)
+            .text()
+            .to_owned();
         assert!(text.contains(r#""api_trade_no":"2024070122001""#), "{text}");
         assert!(
             text.contains(r#""endtime":"2024-07-01 12:01:00""#),
@@ -208,10 +199,7 @@ mod tests {
         let key = RsaSigner::from_text(SAMPLE_PRIVATE).unwrap();
         let public = RsaVerifier::from_text(SAMPLE_PUBLIC).unwrap();
         let q = query(Endpoint::V2Query, &[("out_trade_no", "20160806151343349")]);
-        assert_eq!(
-            q.query.order.biz_order_no.as_deref(),
-            Some("20160806151343349")
-        );
+        assert_eq!(q.order.biz_order_no.as_deref(), Some("20160806151343349"));
         let mut refunded = order(PayStatus::Success);
         refunded.refund_status = Some(RefundStatus::PartialRefund);
         let facts = EpayOrderFacts {
@@ -219,9 +207,10 @@ mod tests {
             ..facts()
         };
         let reply = answer(
-            &q,
             &refunded,
             &facts,
+            Endpoint::V2Query,
+            1001,
             Some(Signing {
                 platform_key: &key,
                 now: 1_700_000_000,
@@ -262,7 +251,7 @@ mod tests {
     #[test]
     fn no_number_is_refused() {
         let request = EpayRequest::new(Endpoint::ApiOrder, vec![("pid".into(), "1001".into())]);
-        let failure = read(&request, 1001).unwrap_err();
+        let failure = read(&request).unwrap_err();
         assert_eq!(
             crate::dialect::epay::failure::render(&failure, Endpoint::ApiOrder, None).text(),
             r#"{"code":-4,"msg":"\u8ba2\u5355\u53f7\u4e0d\u80fd\u4e3a\u7a7a"}"#

@@ -36,17 +36,20 @@ fn with(name: &'static str, value: &'static str) -> Vec<(&'static str, &'static 
     params
 }
 
-fn read_mapi(params: &[(&str, &str)]) -> Result<EpayPay, Failure> {
+fn read_mapi(params: &[(&str, &str)]) -> Result<Pay, Failure> {
     read(
         &request(Endpoint::Mapi, params),
-        1001,
         &crate::config::test_merchant(),
         &EpayWays::default(),
         NOW,
     )
 }
 
-fn refusal(result: Result<EpayPay, Failure>) -> String {
+fn dialect(pay: &Pay) -> &InDialect {
+    pay.in_dialect.as_ref().unwrap()
+}
+
+fn refusal(result: Result<Pay, Failure>) -> String {
     match result {
         Err(failure) => crate::dialect::epay::failure::words(&failure, Endpoint::Mapi),
         Ok(pay) => panic!("accepted: {pay:?}"),
@@ -56,19 +59,20 @@ fn refusal(result: Result<EpayPay, Failure>) -> String {
 #[test]
 fn a_mapi_request_becomes_the_canonical_pay() {
     let pay = read_mapi(&MAPI).unwrap();
-    assert_eq!(pay.pay.mch_order_no, "ORDER-2024_0001");
-    assert_eq!(pay.pay.way_code, "WX_NATIVE");
-    assert_eq!(pay.pay.amount, Fen(1));
-    assert_eq!(pay.pay.subject, "VIP会员");
-    assert_eq!(pay.pay.body, "VIP会员");
-    assert_eq!(pay.pay.client_ip.as_deref(), Some("192.168.1.100"));
-    assert_eq!(pay.pay_type, "wxpay");
-    assert!(trade_no::looks_like(&pay.trade_no));
-    assert_eq!(pay.version(), Version::V1);
+    assert_eq!(pay.mch_order_no, "ORDER-2024_0001");
+    assert_eq!(pay.way_code, "WX_NATIVE");
+    assert_eq!(pay.amount, Fen(1));
+    assert_eq!(pay.subject, "VIP会员");
+    assert_eq!(pay.body, "VIP会员");
+    assert_eq!(pay.client_ip.as_deref(), Some("192.168.1.100"));
+    assert_eq!(dialect(&pay).pay_type, "wxpay");
+    assert!(trade_no::looks_like(&dialect(&pay).trade_no));
+    assert_eq!(dialect(&pay).origin, "v1");
+    assert_eq!(dialect(&pay).dialect, "epay");
     let mobile = read_mapi(&with("device", "mobile")).unwrap();
-    assert_eq!(mobile.pay.way_code, "WX_H5");
+    assert_eq!(mobile.way_code, "WX_H5");
     let param = read_mapi(&with("param", "uid=7&from=app")).unwrap();
-    assert_eq!(param.pay.ext_param.as_deref(), Some("uid=7&from=app"));
+    assert_eq!(param.ext_param.as_deref(), Some("uid=7&from=app"));
 }
 
 #[test]
@@ -121,9 +125,9 @@ fn names_and_params_are_cut_as_the_gateway_stores_them() {
     let long: &'static str = Box::leak("会".repeat(80).into_boxed_str());
     let pay = read_mapi(&with("name", long)).unwrap();
     // 127 bytes hold 42 three-byte characters.
-    assert_eq!(pay.name.chars().count(), 42);
+    assert_eq!(pay.subject.chars().count(), 42);
     let ascii: &'static str = Box::leak("n".repeat(100).into_boxed_str());
-    assert_eq!(read_mapi(&with("name", ascii)).unwrap().name.len(), 64);
+    assert_eq!(read_mapi(&with("name", ascii)).unwrap().subject.len(), 64);
 }
 
 #[test]
@@ -135,27 +139,22 @@ fn submit_needs_return_url_and_takes_the_browser() {
     r.peer = Some("203.0.113.9".parse().unwrap());
     let merchant = crate::config::test_merchant();
     let ways = EpayWays::default();
-    let refused = read(&r, 1001, &merchant, &ways, NOW).unwrap_err();
+    let refused = read(&r, &merchant, &ways, NOW).unwrap_err();
     assert_eq!(
         crate::dialect::epay::failure::words(&refused, Endpoint::Submit),
         "回调地址(return_url)不能为空"
     );
     r.params
         .push(("return_url".into(), "https://shop.example.com/r".into()));
-    let pay = read(&r, 1001, &merchant, &ways, NOW).unwrap();
-    assert_eq!(pay.pay.way_code, "WX_H5");
-    assert_eq!(pay.pay.client_ip.as_deref(), Some("203.0.113.9"));
-    // No type: the merchant's default type, else refused.
+    let pay = read(&r, &merchant, &ways, NOW).unwrap();
+    assert_eq!(pay.way_code, "WX_H5");
+    assert_eq!(pay.client_ip.as_deref(), Some("203.0.113.9"));
+    // No type: the gateway's cashier; paybridge has none.
     r.params.retain(|(k, _)| k != "type");
-    assert!(read(&r, 1001, &merchant, &ways, NOW).is_err());
-    let mut with_default = EpayWays::default();
-    with_default.default_type = Some("alipay".into());
+    let refused = read(&r, &merchant, &ways, NOW).unwrap_err();
     assert_eq!(
-        read(&r, 1001, &merchant, &with_default, NOW)
-            .unwrap()
-            .pay
-            .way_code,
-        "ALI_WAP"
+        crate::dialect::epay::failure::words(&refused, Endpoint::Submit),
+        "支付方式(type)不能为空"
     );
 }
 
@@ -166,15 +165,9 @@ fn v2_methods_and_their_checks() {
     let v2 = |extra: &[(&'static str, &'static str)]| {
         let mut params = MAPI.to_vec();
         params.extend_from_slice(extra);
-        read(
-            &request(Endpoint::V2Create, &params),
-            1001,
-            &merchant,
-            &ways,
-            NOW,
-        )
+        read(&request(Endpoint::V2Create, &params), &merchant, &ways, NOW)
     };
-    let words = |r: Result<EpayPay, Failure>| {
+    let words = |r: Result<Pay, Failure>| {
         crate::dialect::epay::failure::words(&r.unwrap_err(), Endpoint::V2Create)
     };
     assert_eq!(
@@ -192,7 +185,7 @@ fn v2_methods_and_their_checks() {
     ])
     .unwrap();
     assert_eq!(
-        (jsapi.pay.way_code.as_str(), jsapi.pay.open_id.as_deref()),
+        (jsapi.way_code.as_str(), jsapi.open_id.as_deref()),
         ("WX_JSAPI", Some("o1"))
     );
     assert_eq!(
@@ -203,7 +196,6 @@ fn v2_methods_and_their_checks() {
     untyped.extend([("method", "scan"), ("auth_code", "99456789012345678")]);
     let unknown = read(
         &request(Endpoint::V2Create, &untyped),
-        1001,
         &merchant,
         &ways,
         NOW,
@@ -213,27 +205,25 @@ fn v2_methods_and_their_checks() {
     untyped.push(("auth_code", "284567890123456789"));
     let scan = read(
         &request(Endpoint::V2Create, &untyped),
-        1001,
         &merchant,
         &ways,
         NOW,
     )
     .unwrap();
     assert_eq!(
-        (scan.pay_type.as_str(), scan.pay.way_code.as_str()),
+        (
+            scan.in_dialect.as_ref().unwrap().pay_type.as_str(),
+            scan.way_code.as_str()
+        ),
         ("alipay", "ALI_BAR")
     );
-    assert_eq!(scan.pay.auth_code.as_deref(), Some("284567890123456789"));
+    assert_eq!(scan.auth_code.as_deref(), Some("284567890123456789"));
     // SDK parameters have no V1 field: refused there, answered on V2.
-    let mut app_ways = EpayWays::default();
-    app_ways.set("wxpay.pc", "WX_APP").unwrap();
-    let v1 = read(
-        &request(Endpoint::Mapi, &MAPI),
-        1001,
-        &merchant,
-        &app_ways,
-        NOW,
-    );
+    let own = [("wxpay/pc".to_owned(), "WX_APP".to_owned())]
+        .into_iter()
+        .collect();
+    let app_ways = EpayWays::new(&own);
+    let v1 = read(&request(Endpoint::Mapi, &MAPI), &merchant, &app_ways, NOW);
     assert!(matches!(v1, Err(Failure::WayCodeUnsupported)));
 }
 
@@ -247,8 +237,8 @@ fn paid(status: PayStatus, body: Option<&str>) -> Paid {
     }
 }
 
-fn fixed(mut pay: EpayPay) -> EpayPay {
-    pay.trade_no = "2024070112000012345".into();
+fn fixed(mut pay: Pay) -> Pay {
+    pay.in_dialect.as_mut().unwrap().trade_no = "2024070112000012345".into();
     pay
 }
 
@@ -258,6 +248,7 @@ fn v1_answers_byte_for_byte() {
     let reply = answer(
         &pay,
         &paid(PayStatus::Wait, Some("weixin://wxpay/bizpayurl?pr=04IPMKM")),
+        Endpoint::Mapi,
         None,
     );
     assert_eq!(
@@ -269,6 +260,7 @@ fn v1_answers_byte_for_byte() {
         answer(
             &ali,
             &paid(PayStatus::Wait, Some("https://openapi.alipay.com/x?a=1")),
+            Endpoint::Mapi,
             None
         )
         .text(),
@@ -277,13 +269,15 @@ fn v1_answers_byte_for_byte() {
     let mut failed = paid(PayStatus::Fail, None);
     failed.error_msg = Some("余额不足".into());
     assert_eq!(
-        answer(&pay, &failed, None).text(),
+        answer(&pay, &failed, Endpoint::Mapi, None).text(),
         r#"{"code":-2,"trade_no":"2024070112000012345","msg":"\u4f59\u989d\u4e0d\u8db3"}"#
     );
     // Settled by query: no pay data, never a success.
-    assert!(answer(&pay, &paid(PayStatus::Wait, None), None)
-        .text()
-        .starts_with(r#"{"code":-2"#));
+    assert!(
+        answer(&pay, &paid(PayStatus::Wait, None), Endpoint::Mapi, None)
+            .text()
+            .starts_with(r#"{"code":-2"#)
+    );
 }
 
 #[test]
@@ -295,7 +289,6 @@ fn v2_create_answers_verify_with_the_platform_key() {
     let merchant = crate::config::test_merchant();
     let pay = read(
         &request(Endpoint::V2Create, &params),
-        1001,
         &merchant,
         &EpayWays::default(),
         NOW,
@@ -305,6 +298,7 @@ fn v2_create_answers_verify_with_the_platform_key() {
     let reply = answer(
         &pay,
         &paid(PayStatus::Wait, Some("weixin://x")),
+        Endpoint::V2Create,
         Some(Signing {
             platform_key: &key,
             now: NOW,
@@ -335,7 +329,6 @@ fn pages_jump_show_or_explain() {
         fixed(
             read(
                 &request(Endpoint::Submit, &p),
-                1001,
                 &merchant,
                 &EpayWays::default(),
                 NOW,
@@ -347,14 +340,20 @@ fn pages_jump_show_or_explain() {
     let jump = answer(
         &ali,
         &paid(PayStatus::Wait, Some("https://openapi.alipay.com/p")),
+        Endpoint::Submit,
         None,
     );
     assert!(jump
         .text()
         .starts_with("<script>window.location.replace('https://openapi.alipay.com/p');"));
     let wx = read_page("wxpay");
-    let qr = answer(&wx, &paid(PayStatus::Wait, Some("weixin://x")), None);
+    let qr = answer(
+        &wx,
+        &paid(PayStatus::Wait, Some("weixin://x")),
+        Endpoint::Submit,
+        None,
+    );
     assert!(qr.text().contains("weixin://x") && qr.text().contains("微信"));
-    let failed = answer(&wx, &paid(PayStatus::Fail, None), None);
+    let failed = answer(&wx, &paid(PayStatus::Fail, None), Endpoint::Submit, None);
     assert!(failed.text().contains("<h3>站点提示信息</h3>"));
 }

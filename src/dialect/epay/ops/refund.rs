@@ -28,75 +28,58 @@ use crate::domain::Failure;
 /// this).
 pub const REASON: &str = "申请退款";
 
-/// A refund in epay's terms around the canonical one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EpayRefund {
-    /// `order` holds the merchant's number when it was named so; for a `trade_no` the order
-    /// store fills it in.
-    pub refund: Refund,
-    pub named: NamedOrder,
+/// What a refund's answer repeats of the request and its order.
+#[derive(Debug, Clone, Copy)]
+pub struct Echo<'a> {
     pub endpoint: Endpoint,
     pub pid: i64,
     /// `money` as posted, trimmed: the gateway echoes it so.
-    pub money_text: String,
+    pub money_text: &'a str,
+    /// The refunded order's numbers, as far as they are known.
+    pub trade_no: Option<&'a str>,
+    pub out_trade_no: Option<&'a str>,
 }
 
-pub fn read(
-    request: &EpayRequest,
-    pid: i64,
-    merchant: &Merchant,
-    now: i64,
-) -> Result<EpayRefund, Failure> {
+/// The refund: by `out_trade_no` the order is named here; by `trade_no` the pipeline names it
+/// from the order store.
+pub fn read(request: &EpayRequest, merchant: &Merchant, now: i64) -> Result<Refund, Failure> {
     let amount = money::refund_money(request.get("money")).map_err(|e| match e {
         MoneyError::TooLarge => invalid("amount", "退款金额不能超过该订单剩余可退款金额！"),
         MoneyError::Empty | MoneyError::Invalid => invalid("amount", "金额输入错误"),
     })?;
-    let money_text = request
-        .field("money")
-        .trim_matches([' ', '\t', '\n', '\r', '\0', '\x0B'])
-        .to_owned();
-    let named = NamedOrder::read(request)?;
-    let order = match &named {
-        NamedOrder::OutTradeNo(no) => OrderRef::new(None, Some(no)),
+    let order = match NamedOrder::read(request)? {
+        NamedOrder::OutTradeNo(no) => OrderRef::new(None, Some(&no)),
         NamedOrder::TradeNo(_) => OrderRef::default(),
     };
     let mch_refund_no = match request.given("out_refund_no") {
         Some(own) if request.endpoint == Endpoint::V2Refund && own.len() > 5 => own.to_owned(),
         _ => trade_no::generate(now),
     };
-    Ok(EpayRefund {
-        refund: Refund {
-            order,
-            biz_refund_no: merchant.daxpay.number(&mch_refund_no),
-            mch_refund_no,
-            amount,
-            currency: "cny".to_owned(),
-            reason: REASON.to_owned(),
-            client_ip: None,
-            notify_url: None,
-            ext_param: None,
-            amount_text: String::new(),
-            relay_notify_url: None,
-        },
-        named,
-        endpoint: request.endpoint,
-        pid,
-        money_text,
+    Ok(Refund {
+        order,
+        biz_refund_no: merchant.daxpay.number(&mch_refund_no),
+        mch_refund_no,
+        amount,
+        currency: "cny".to_owned(),
+        reason: REASON.to_owned(),
+        client_ip: None,
+        notify_url: None,
+        ext_param: None,
+        amount_text: String::new(),
+        relay_notify_url: None,
     })
 }
 
-/// The answer to a refund DaxPay took. `trade_no` / `out_trade_no`: the refunded order's, from
-/// the order store. `signing`: required for V2.
+/// The answer to a refund DaxPay took. `signing`: required for V2.
 pub fn answer(
-    refund: &EpayRefund,
+    refund: &Refund,
     refunded: &Refunded,
-    trade_no: Option<&str>,
-    out_trade_no: Option<&str>,
+    echo: &Echo<'_>,
     signing: Option<Signing<'_>>,
 ) -> EpayReply {
-    let v2 = refund.endpoint == Endpoint::V2Refund;
+    let v2 = echo.endpoint == Endpoint::V2Refund;
     let yuan = if v2 { '¥' } else { '￥' };
-    let money = refund.money_text.as_str();
+    let money = echo.money_text;
     let msg = match refunded.status {
         RefundOrderStatus::Success => format!("退款成功！退款金额{yuan}{money}"),
         RefundOrderStatus::Progress => format!("退款已受理，正在处理中！退款金额{yuan}{money}"),
@@ -118,25 +101,15 @@ pub fn answer(
             };
         }
     };
-    let trade_no = trade_no.map(str::to_owned).or_else(|| match &refund.named {
-        NamedOrder::TradeNo(no) => Some(no.clone()),
-        NamedOrder::OutTradeNo(_) => None,
-    });
-    let out_trade_no = out_trade_no
-        .map(str::to_owned)
-        .or_else(|| match &refund.named {
-            NamedOrder::OutTradeNo(no) => Some(no.clone()),
-            NamedOrder::TradeNo(_) => None,
-        });
     let fields = vec![
         ("code", Json::Int(0)),
         ("refund_no", refunded.refund_no.as_str().into()),
-        ("out_refund_no", refund.refund.mch_refund_no.as_str().into()),
-        ("trade_no", trade_no.into()),
-        ("out_trade_no", out_trade_no.into()),
-        ("uid", Json::Int(refund.pid)),
+        ("out_refund_no", refund.mch_refund_no.as_str().into()),
+        ("trade_no", echo.trade_no.into()),
+        ("out_trade_no", echo.out_trade_no.into()),
+        ("uid", Json::Int(echo.pid)),
         ("money", money.into()),
-        ("reducemoney", money::stored(refund.refund.amount).into()),
+        ("reducemoney", money::stored(refund.amount).into()),
         ("msg", msg.into()),
     ];
     match (v2, signing) {
@@ -162,7 +135,7 @@ mod tests {
     use crate::dialect::epay::test_keys::{SAMPLE_PRIVATE, SAMPLE_PUBLIC};
     use crate::domain::order::Fen;
 
-    fn read_with(endpoint: Endpoint, params: &[(&str, &str)]) -> Result<EpayRefund, Failure> {
+    fn read_with(endpoint: Endpoint, params: &[(&str, &str)]) -> Result<Refund, Failure> {
         let request = EpayRequest::new(
             endpoint,
             params
@@ -170,12 +143,7 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         );
-        read(
-            &request,
-            1001,
-            &crate::config::test_merchant(),
-            1_721_206_072,
-        )
+        read(&request, &crate::config::test_merchant(), 1_721_206_072)
     }
 
     fn refunded(status: RefundOrderStatus) -> Refunded {
@@ -190,7 +158,17 @@ mod tests {
         }
     }
 
-    fn words(result: Result<EpayRefund, Failure>, endpoint: Endpoint) -> String {
+    fn echo(endpoint: Endpoint) -> Echo<'static> {
+        Echo {
+            endpoint,
+            pid: 1001,
+            money_text: "1.00",
+            trade_no: Some("2024070112000012345"),
+            out_trade_no: Some("OUT1"),
+        }
+    }
+
+    fn words(result: Result<Refund, Failure>, endpoint: Endpoint) -> String {
         crate::dialect::epay::failure::words(&result.unwrap_err(), endpoint)
     }
 
@@ -201,17 +179,17 @@ mod tests {
             &[("trade_no", "2024070112000012345"), ("money", " 1.00 ")],
         )
         .unwrap();
-        assert_eq!(refund.refund.amount, Fen(100));
-        assert!(trade_no::looks_like(&refund.refund.mch_refund_no));
-        assert_eq!(refund.refund.biz_refund_no, refund.refund.mch_refund_no);
-        assert_eq!(refund.refund.reason, "申请退款");
+        assert_eq!(refund.amount, Fen(100));
+        assert!(trade_no::looks_like(&refund.mch_refund_no));
+        assert_eq!(refund.biz_refund_no, refund.mch_refund_no);
+        assert_eq!(refund.reason, "申请退款");
+        assert!(refund.order.is_empty());
         let mut fixed = refund.clone();
-        fixed.refund.mch_refund_no = "2024070112000054321".into();
+        fixed.mch_refund_no = "2024070112000054321".into();
         let reply = answer(
             &fixed,
             &refunded(RefundOrderStatus::Success),
-            None,
-            Some("OUT1"),
+            &echo(Endpoint::ApiRefund),
             None,
         );
         assert_eq!(
@@ -260,8 +238,8 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(own.refund.mch_refund_no, "R-000001");
-        assert_eq!(own.refund.order.biz_order_no.as_deref(), Some("O1"));
+        assert_eq!(own.mch_refund_no, "R-000001");
+        assert_eq!(own.order.biz_order_no.as_deref(), Some("O1"));
         let short = read_with(
             Endpoint::V2Refund,
             &[
@@ -271,14 +249,17 @@ mod tests {
             ],
         )
         .unwrap();
-        assert!(trade_no::looks_like(&short.refund.mch_refund_no));
+        assert!(trade_no::looks_like(&short.mch_refund_no));
         let key = RsaSigner::from_text(SAMPLE_PRIVATE).unwrap();
         let public = RsaVerifier::from_text(SAMPLE_PUBLIC).unwrap();
+        let v2 = Echo {
+            money_text: "0.5",
+            ..echo(Endpoint::V2Refund)
+        };
         let reply = answer(
             &own,
             &refunded(RefundOrderStatus::Success),
-            Some("2024070112000012345"),
-            None,
+            &v2,
             Some(Signing {
                 platform_key: &key,
                 now: 1_700_000_000,
@@ -296,7 +277,7 @@ mod tests {
         ));
         let mut failed = refunded(RefundOrderStatus::Close);
         failed.error_msg = Some("余额不足".into());
-        let reply = answer(&own, &failed, None, None, None);
+        let reply = answer(&own, &failed, &v2, None);
         assert_eq!(reply.text(), r#"{"code":-1,"msg":"退款失败：余额不足"}"#);
     }
 }
