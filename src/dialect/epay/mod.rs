@@ -10,7 +10,8 @@
 //! - [`php`]: the PHP behaviours its wire depends on (`empty()`, `json_encode`, echoed text);
 //! - [`answer`]: its JSON answers (V2 signed with the platform key) and the payer's pages;
 //!   [`failure`]: every `Failure` in its codes and words;
-//! - `ops/<op>.rs`: each operation's wire form.
+//! - `ops/<op>.rs`: each operation's wire form; [`dialect`]: [`Epay`], the `MerchantDialect`,
+//!   and every domain operation as a `MerchantOp<Epay>`.
 
 pub mod answer;
 pub mod auth;
@@ -28,3 +29,5 @@ pub mod ways;
 
 #[cfg(test)]
 pub(crate) mod test_keys;
+
+pub use dialect::Epay;
