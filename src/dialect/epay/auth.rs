@@ -53,10 +53,16 @@ pub fn pid(request: &EpayRequest) -> Result<i64, Failure> {
     {
         return Err(refuse(kind::INTERNAL_SIGN, "verify sign failed"));
     }
+    // `api.php` looks `intval(pid)` up at once: none, or 0, is an unknown merchant there.
+    let api_php = request.endpoint.is_api_php();
     let Some(text) = request.get("pid") else {
+        if api_php {
+            return Err(Failure::UnknownMerchant);
+        }
         return Err(refuse(kind::NO_PARAMS, "未传入任何参数"));
     };
     match super::php::intval(text) {
+        0 if api_php => Err(Failure::UnknownMerchant),
         0 => Err(refuse(kind::PID_EMPTY, "商户ID不能为空")),
         pid => Ok(pid),
     }
@@ -185,6 +191,12 @@ mod tests {
             ))),
             "verify sign failed"
         );
+        for params in [&[][..], &[("pid", "0")][..]] {
+            assert!(matches!(
+                pid(&request(Endpoint::ApiOrder, params)),
+                Err(Failure::UnknownMerchant)
+            ));
+        }
     }
 
     #[test]
