@@ -4,9 +4,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
-
 use crate::dialect::merchant::Answer;
 use crate::dispatch::Endpoint;
 use crate::domain::Failure;
@@ -24,19 +21,10 @@ pub struct Speaker {
 pub fn failure_answer(failure: &Failure, speaker: Option<&Speaker>) -> Answer {
     match speaker.map(|s| s.endpoint) {
         None | Some(Endpoint::Jeepay(_)) => crate::dialect::jeepay::failure::answer(failure),
-        // Until epay's renderer is wired (epaywire), its failures are answered as mapi.php's
-        // JSON `{"code":-1,"msg":…}`.
-        Some(Endpoint::Epay(_)) => interim_epay_failure(failure),
-    }
-}
-
-fn interim_epay_failure(failure: &Failure) -> Answer {
-    let msg = crate::dialect::jeepay::failure::Words(failure).to_string();
-    let body = serde_json::json!({"code": -1, "msg": msg}).to_string();
-    Answer {
-        status: StatusCode::OK,
-        content_type: HeaderValue::from_static("application/json; charset=UTF-8"),
-        body: Bytes::from(body),
-        code: Some(-1),
+        Some(Endpoint::Epay(endpoint)) => crate::dialect::epay::failure::answer(
+            failure,
+            endpoint,
+            speaker.and_then(|s| s.platform_key.as_deref()),
+        ),
     }
 }

@@ -28,6 +28,10 @@ pub struct Inbound<'a> {
     /// The raw query string (without `?`).
     pub query: Option<&'a str>,
     pub body: &'a [u8],
+    /// The `User-Agent` header (epay's `submit.php` sniffs the payer's browser).
+    pub user_agent: Option<&'a str>,
+    /// The TCP peer (epay's `submit.php` takes the payer's IP from it).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// An answer in the merchant's dialect (a success, or a failure rendered).

@@ -55,6 +55,12 @@ impl Context {
                 .unwrap_or_default(),
             query: self.parts.uri.query(),
             body: &self.body,
+            user_agent: self
+                .parts
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            peer: self.peer,
         }
     }
 

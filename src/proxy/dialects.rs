@@ -1,23 +1,16 @@
 //! Which dialect a request is in, where its path does not say it alone: epay's `api.php` (its
 //! `act`) and the two paths Jeepay and epay V2 share (`/api/pay/query`, `/api/pay/close`:
-//! `pid` and no `mchNo` is epay's; both is refused), and the entry of epay requests.
+//! `pid` and no `mchNo` is epay's; both is refused).
 
-use bytes::Bytes;
-use http::{Method, Response};
-use http_body_util::Full;
+use http::Method;
 
 use super::context::Context;
-use super::passthrough;
-use super::routing::{self, Facts, Route};
-use super::runtime::Runtime;
-use crate::dialect::epay::params::from_form;
 use crate::dialect::jeepay::dialect::is_form;
 use crate::dialect::jeepay::params::is_blank;
 use crate::dialect::jeepay::Jeepay;
 use crate::dialect::merchant::MerchantDialect;
 use crate::dispatch::{Endpoint, EpayEndpoint, OpKind};
 use crate::domain::Failure;
-use crate::replay::Store;
 
 /// The endpoint `api.php`'s `act` names. epay reads `act` from the query string always
 /// (epay.md §2; `act=refund` must be there, its other parameters in the body). An act
@@ -65,39 +58,4 @@ pub(super) fn shared_path(cx: &Context, kind: OpKind) -> Result<Option<Endpoint>
         });
     }
     Ok(Some(Endpoint::Epay(epay)))
-}
-
-/// An epay request. Until the epay dialect's operations are wired, an epay merchant is routed
-/// by its `pid` and passed through; a request routed to be translated is refused (404).
-pub(super) async fn epay(
-    rt: &Runtime,
-    _replay: Option<&Store>,
-    cx: &Context,
-    endpoint: Endpoint,
-) -> Result<Response<Full<Bytes>>, Failure> {
-    let inbound = cx.inbound();
-    let pid = from_form(std::str::from_utf8(inbound.body).unwrap_or_default())
-        .ok()
-        .and_then(|params| params.into_iter().find(|(k, _)| k == "pid").map(|(_, v)| v));
-    let facts = Facts {
-        path: endpoint.path(),
-        mch_no: None,
-        app_id: None,
-        pid: pid.as_deref(),
-        headers: &cx.parts.headers,
-    };
-    match routing::decide(&rt.config.routing, &facts, false).route {
-        Route::Passthrough { upstream, .. } => {
-            cx.note(|r| {
-                r.action = Some("passthrough");
-                r.upstream = Some(crate::telemetry::access::UpstreamName::Legacy(
-                    upstream.clone(),
-                ));
-            });
-            passthrough::forward(rt, cx, upstream)
-                .await
-                .map(passthrough::into_response)
-        }
-        Route::Translate { .. } => Err(Failure::NotFound(cx.parts.uri.path().to_owned())),
-    }
 }

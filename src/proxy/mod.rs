@@ -31,6 +31,7 @@ use http::{Method, Request, Response};
 use http_body_util::Full;
 
 use crate::config::{Config, ReplayStoreKind};
+use crate::dialect::epay::Epay;
 use crate::dialect::failures::Speaker;
 use crate::dialect::jeepay::Jeepay;
 use crate::dispatch::{self, Endpoint};
@@ -280,7 +281,7 @@ where
                 platform_key: rt.config.epay.platform_key.clone(),
             })
         });
-        return Box::pin(dialects::epay(rt, replay, &cx, endpoint)).await;
+        return Box::pin(serve::serve::<Epay>(rt, replay, &cx, Some(endpoint))).await;
     }
     Box::pin(serve::serve::<Jeepay>(rt, replay, &cx, endpoint)).await
 }

@@ -14,12 +14,12 @@ use super::context::Context;
 use super::passthrough;
 use super::runtime::{Runtime, JSON_UTF8};
 use crate::config::REPLAY_MARGIN;
-use crate::dialect::jeepay::failure as jeepay_failure;
+use crate::dialect::failures::failure_answer;
 use crate::domain::Failure;
 use crate::replay::{Claim, Earlier, Key, Store, StoreError, Ticket};
 use crate::upstream::Answered;
 
-/// The `code` of a Jeepay-dialect answer body, if it is one.
+/// The `code` of a JSON answer body (either dialect's), if it is one.
 fn jeepay_code(body: &[u8]) -> Option<i64> {
     #[derive(serde::Deserialize)]
     struct Coded {
@@ -125,12 +125,14 @@ pub(super) async fn record(
             Ok(passthrough::into_response(answer))
         }
         Err(e) if e.is_definitive() => {
-            // Rendered once, here: the stored bytes are the answer too.
-            let body = jeepay_failure::body(&e);
-            let stored = encode_stored(jeepay_failure::status(&e), Some(&JSON_UTF8), &body);
+            // Rendered once, here, in the request's dialect: the stored bytes are the answer too.
+            let mut speaker = None;
+            cx.note(|r| speaker = r.speaker.clone());
+            let answer = failure_answer(&e, speaker.as_ref());
+            let stored = encode_stored(answer.status, Some(&answer.content_type), &answer.body);
             ticket.complete(stored.clone()).await;
             cx.note(|r| {
-                r.code = Some(jeepay_failure::code(&e));
+                r.code = answer.code;
                 r.error_kind = Some(e.kind());
             });
             tracing::debug!(

@@ -40,6 +40,8 @@ fn inbound<'a>(method: &'a Method, query: Option<&'a str>, body: &'a [u8]) -> In
         content_type: "application/x-www-form-urlencoded",
         query,
         body,
+        user_agent: None,
+        peer: None,
     }
 }
 
