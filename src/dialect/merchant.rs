@@ -118,10 +118,10 @@ pub trait MerchantDialect: Sized + Send + Sync + 'static {
     /// is no reason to fall back.
     fn says_no_such_order(status: StatusCode, body: &[u8]) -> bool;
 
-    /// What the order store keeps of the order the request names ([`OrderFacts`]), given
-    /// before the answer is rendered, for the dialect to keep in its `Answering`. Called only
-    /// for merchants whose dialect keeps numbers of its own (`Merchant::keeps_dialect_orders`)
-    /// and orders paybridge made for them.
+    /// What the order store keeps of the order a successful request was about
+    /// ([`OrderFacts`]), given just before [`MerchantOp::answer`], for the dialect to keep in
+    /// its `Answering`. Called only for merchants whose dialect keeps numbers of its own
+    /// (`Merchant::keeps_dialect_orders`) and orders paybridge made for them.
     fn learnt(_answering: &mut Self::Answering, _facts: OrderFacts) {}
 
     /// Finds the merchant, verifies the signature and the freshness, with the dialect's checks

@@ -92,6 +92,10 @@ pub enum Failure {
     /// The merchant's order number is taken (Jeepay: unique per merchant).
     #[error("merchant order number already used")]
     OrderExists(String),
+    /// The merchant's order number is its order's, already paid: a repeated request for it is
+    /// refused (epay's re-submit of a paid `out_trade_no`).
+    #[error("merchant order already paid")]
+    OrderPaid(String),
     /// The merchant's refund number is taken.
     #[error("merchant refund number already used")]
     RefundExists(String),
@@ -181,6 +185,7 @@ impl Failure {
                 | Failure::CloseInProgress
                 | Failure::Refused { .. }
                 | Failure::OrderExists(_)
+                | Failure::OrderPaid(_)
                 | Failure::RefundExists(_)
                 | Failure::RefundOfUnknownOrder { .. }
                 | Failure::NotRefundable
@@ -235,6 +240,7 @@ impl Failure {
             Failure::OrderNotFound { .. } => "order_not_found",
             Failure::NotClosable | Failure::CloseInProgress | Failure::Refused { .. } => "refused",
             Failure::OrderExists(_) => "order_exists",
+            Failure::OrderPaid(_) => "order_paid",
             Failure::RefundExists(_) => "refund_exists",
             Failure::WayCodeUnknown => "way_code_unknown",
             Failure::WayCodeUnsupported => "way_code_unsupported",

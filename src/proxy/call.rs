@@ -50,6 +50,12 @@ pub(crate) struct Prepared<O> {
     /// paybridge's own number for the order, as the request named it (epay's `trade_no`),
     /// until the order store says which order it is.
     pub(super) trade_no: Option<String>,
+    /// The order's row in its merchant's dialect, once found (by `trade_no`, or for the
+    /// answer).
+    pub(crate) dialect_order: Option<crate::store::dialect_orders::DialectOrder>,
+    /// The merchant's number of the order the request is about, when only the store knows it
+    /// (a refund query's refund row): where the answer's dialect facts are looked up.
+    pub(crate) order_hint: Option<String>,
     /// When the request stops passing the `reqTime` check (`None`: the merchant has no
     /// window): its replay entry must live at least until then.
     pub(super) fresh_until: Option<SystemTime>,

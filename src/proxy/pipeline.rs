@@ -78,6 +78,8 @@ where
             .flatten(),
         replay_id: checked.replay_id,
         trade_no,
+        dialect_order: None,
+        order_hint: None,
         fresh_until: checked.fresh_until,
         attempt: None,
         looked_up: Default::default(),
@@ -88,32 +90,18 @@ where
     Ok((prepared, checked.answering))
 }
 
-/// What the order store keeps of the named order in the merchant's dialect, given to the
-/// dialect for its answer (and an order named by paybridge's own number named by the
-/// merchant's).
-async fn learn_facts<D, O>(
-    job: &Job<'_>,
-    p: &mut Prepared<O>,
-    answering: &mut D::Answering,
-) -> Result<(), Failure>
-where
-    D: MerchantDialect,
-    O: Translated + MerchantOp<D>,
-{
-    if let Some(facts) = records::dialect_facts(job, p).await? {
-        D::learnt(answering, facts);
-    }
-    Ok(())
-}
-
-/// The success answer, in the request's dialect.
-fn success<D: MerchantDialect, O: Translated + MerchantOp<D>>(
+/// The success answer, in the request's dialect, with what the store keeps of the order in it
+/// (`MerchantDialect::learnt`).
+async fn success<D: MerchantDialect, O: Translated + MerchantOp<D>>(
     job: &Job<'_>,
     p: &Prepared<O>,
-    answering: &D::Answering,
+    mut answering: D::Answering,
     outcome: &O::Outcome,
 ) -> Answered {
-    let answer = p.op.answer(outcome, answering, &p.merchant);
+    if let Some(facts) = records::dialect_facts(job, p).await {
+        D::learnt(&mut answering, facts);
+    }
+    let answer = p.op.answer(outcome, &answering, &p.merchant);
     job.routed.cx.note(|r| r.code = answer.code);
     reply_answer(answer)
 }
@@ -132,10 +120,10 @@ where
 {
     let (rt, cx) = (job.rt, job.routed.cx);
     cx.note(|r| r.action = Some("translate"));
-    let (mut prepared, mut answering) = prepare::<D, O>(job, params)?;
+    let (mut prepared, answering) = prepare::<D, O>(job, params)?;
     // An order named by paybridge's own number that the store does not know is "not found":
     // the legacy gateway may know it (fallback, below).
-    let named = learn_facts::<D, O>(job, &mut prepared, &mut answering).await;
+    let named = records::name_by_trade_no(job, &mut prepared).await;
     cx.note(|r| r.upstream = Some(UpstreamName::DaxPay(prepared.upstream.clone())));
     let (ticket, retry) = match claim(job, &prepared).await? {
         Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),
@@ -160,7 +148,8 @@ where
             });
             passthrough::forward(rt, cx, legacy).await
         }
-        (outcome, _) => outcome.map(|outcome| success(job, &prepared, &answering, &outcome)),
+        (Ok(outcome), _) => Ok(success(job, &prepared, answering, &outcome).await),
+        (Err(e), _) => Err(e),
     };
     replay::record(cx, ticket, answer).await
 }
@@ -178,7 +167,7 @@ where
 {
     let cx = job.routed.cx;
     let prepared = prepare::<D, O>(job, params);
-    let (mut prepared, mut answering) = match prepared {
+    let (mut prepared, answering) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
             tracing::info!(
@@ -195,7 +184,7 @@ where
         &prepared.merchant.mch_no,
     );
     cx.note(|r| r.fallback = true);
-    learn_facts::<D, O>(job, &mut prepared, &mut answering).await?;
+    records::name_by_trade_no(job, &mut prepared).await?;
     // Claimed and recorded like a direct translation (the same key): a replay of the request
     // that fell back is answered from the store, not closed on DaxPay again.
     let (ticket, retry) = match claim(job, &prepared).await? {
@@ -203,7 +192,10 @@ where
         Claimed::Go { ticket, retry } => (ticket, retry),
     };
     let outcome = carry_out(job, &mut prepared, retry).await;
-    let answer = outcome.map(|outcome| success(job, &prepared, &answering, &outcome));
+    let answer = match outcome {
+        Ok(outcome) => Ok(success(job, &prepared, answering, &outcome).await),
+        Err(e) => Err(e),
+    };
     replay::record(cx, ticket, answer).await
 }
 
@@ -217,7 +209,9 @@ async fn carry_out<O: Recorded>(
     retry: Option<Earlier>,
 ) -> Result<O::Outcome, Failure> {
     match O::before(job, p).await {
-        Ok(()) => {}
+        Ok(None) => {}
+        // Answered from the store: nothing was sent, no attempt to complete.
+        Ok(Some(outcome)) => return ownership::strip(p, outcome),
         // An exact retry finds the number its own earlier attempt took: the lookup decides.
         Err(taken) if retry.is_some() && contradicts_an_earlier_attempt(&taken) => {}
         Err(e) => return Err(e),

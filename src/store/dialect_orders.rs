@@ -21,6 +21,8 @@ pub struct DialectOrder {
     pub origin: String,
     /// The dialect's pay type (epay `type`; `""` when none was given).
     pub pay_type: String,
+    /// What the payer needs (a URL, QR content, a page), as DaxPay first gave it.
+    pub pay_body: Option<String>,
     pub created_at_ms: i64,
 }
 
@@ -39,9 +41,12 @@ pub(crate) const INSERT: &str = "INSERT INTO dialect_orders \
      (mch_no, mch_order_no, dialect, trade_no, origin, pay_type, created_at_ms) \
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
 pub(crate) const BY_ORDER: &str = "SELECT mch_no, mch_order_no, dialect, trade_no, origin, \
-     pay_type, created_at_ms FROM dialect_orders WHERE mch_no = $1 AND mch_order_no = $2";
+     pay_type, created_at_ms, pay_body FROM dialect_orders WHERE mch_no = $1 AND mch_order_no = $2";
 pub(crate) const BY_TRADE_NO: &str = "SELECT mch_no, mch_order_no, dialect, trade_no, origin, \
-     pay_type, created_at_ms FROM dialect_orders WHERE mch_no = $1 AND trade_no = $2";
+     pay_type, created_at_ms, pay_body FROM dialect_orders WHERE mch_no = $1 AND trade_no = $2";
+/// What the payer needs, kept once DaxPay gave it.
+pub(crate) const KEEP_PAY_BODY: &str =
+    "UPDATE dialect_orders SET pay_body = $3 WHERE mch_no = $1 AND mch_order_no = $2";
 
 /// The refunds DaxPay accepted for a merchant's pay order, summed.
 pub(crate) const REFUNDED: &str = "SELECT COALESCE(SUM(refund_amount_fen), 0) FROM refund_orders \
@@ -59,6 +64,17 @@ impl OrderStore {
     pub async fn keep_dialect_order(&self, row: &DialectOrder) -> Result<Kept, StoreError> {
         self.ready().await?;
         on_backend!(self, b => b.keep_dialect_order(row))
+    }
+
+    /// Keeps what the payer needs for the order (a repeated request is answered with it).
+    pub async fn keep_pay_body(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+        pay_body: &str,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.keep_pay_body(mch_no, mch_order_no, pay_body))
     }
 
     /// The row of merchant `mch_no`'s order `mch_order_no`.

@@ -87,6 +87,7 @@ impl fmt::Display for Words<'_> {
             Failure::OrderNotFound { .. } => f.write_str("订单不存在"),
             Failure::NotClosable => f.write_str("当前订单不可关闭"),
             Failure::OrderExists(no) => write!(f, "商户订单[{no}]已存在"),
+            Failure::OrderPaid(no) => write!(f, "商户订单[{no}]已支付"),
             Failure::RefundExists(no) => write!(f, "商户退款订单号[{no}]已存在"),
             Failure::WayCodeUnknown => f.write_str("不支持的支付方式"),
             Failure::WayCodeUnsupported => f.write_str("商户应用不支持该支付方式"),

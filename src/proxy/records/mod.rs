@@ -17,6 +17,7 @@ mod pay;
 mod pay_query;
 mod refund;
 mod refund_query;
+mod repeats;
 
 use std::future::Future;
 
@@ -31,11 +32,13 @@ use crate::store::{Attempt, OrderStore, SettlementKind, StoreError};
 /// An operation's use of the order store.
 pub(crate) trait Recorded: Translated {
     /// Before DaxPay is called: a repeated merchant number is refused, the row is written.
+    /// `Some`: the request is answered from the store (a dialect's idempotent repeat of a
+    /// number already answered), nothing is sent.
     fn before(
         _job: &Job<'_>,
         _p: &mut Prepared<Self>,
-    ) -> impl Future<Output = Result<(), Failure>> + Send {
-        async { Ok(()) }
+    ) -> impl Future<Output = Result<Option<Self::Outcome>, Failure>> + Send {
+        async { Ok(None) }
     }
 
     /// After: the row completed (or removed when nothing was created), the outcome given what
@@ -51,54 +54,69 @@ pub(crate) trait Recorded: Translated {
 
 impl Recorded for Close {}
 
-/// The order a request names, as its dialect keeps it ([`OrderFacts`]). An order named by
-/// paybridge's own number for it (epay's `trade_no`) is named by the merchant number it was given
-/// for; a number this merchant was never given is "order not found" (verified: the legacy
-/// gateway may know it, when the route falls back). An order named by the merchant's number is
-/// looked up only for a merchant whose dialect keeps numbers (none for Jeepay: no store read).
-pub(super) async fn dialect_facts<O: Translated>(
+/// An order named by paybridge's own number for it (epay's `trade_no`) is named by the merchant
+/// number it was given for; a number this merchant was never given is "order not found"
+/// (verified: the legacy gateway may know it, when the route falls back).
+pub(super) async fn name_by_trade_no<O: Translated>(
     job: &Job<'_>,
     p: &mut Prepared<O>,
-) -> Result<Option<OrderFacts>, Failure> {
-    let found = match p.trade_no.as_deref() {
-        Some(trade_no) => {
-            let found = store(job)?
-                .dialect_order_by_trade_no(&p.merchant.mch_no, trade_no)
-                .await
-                .map_err(down)?;
-            let Some(found) = found else {
-                return Err(Failure::OrderNotFound { verified: true });
-            };
-            let order = p.op.order_mut();
-            order.order_no = None;
-            order.biz_order_no = Some(p.merchant.daxpay.number(&found.mch_order_no));
-            found
-        }
-        None if p.merchant.keeps_dialect_orders() => {
-            let Some(sent) = p.op.order().biz_order_no.clone() else {
-                return Ok(None);
-            };
-            let own = own_number(p, &sent).to_owned();
-            let found = store(job)?
-                .dialect_order(&p.merchant.mch_no, &own)
-                .await
-                .map_err(down)?;
-            let Some(found) = found else { return Ok(None) };
-            found
-        }
-        None => return Ok(None),
+) -> Result<(), Failure> {
+    let Some(trade_no) = p.trade_no.as_deref() else {
+        return Ok(());
     };
-    let refunded = store(job)?
-        .refunded_fen(&found.mch_no, &found.mch_order_no)
+    let found = store(job)?
+        .dialect_order_by_trade_no(&p.merchant.mch_no, trade_no)
         .await
         .map_err(down)?;
-    Ok(Some(OrderFacts {
-        trade_no: found.trade_no,
-        out_trade_no: found.mch_order_no,
-        origin: found.origin,
-        pay_type: found.pay_type,
-        refunded: u64::try_from(refunded).ok().map(crate::domain::order::Fen),
-    }))
+    let Some(found) = found else {
+        return Err(Failure::OrderNotFound { verified: true });
+    };
+    let order = p.op.order_mut();
+    order.order_no = None;
+    order.biz_order_no = Some(p.merchant.daxpay.number(&found.mch_order_no));
+    p.dialect_order = Some(found);
+    Ok(())
+}
+
+/// What the store keeps of the order a successful request was about, in its merchant's dialect
+/// ([`OrderFacts`]), for the answer: only for a merchant whose dialect keeps numbers (no store
+/// read for Jeepay's), and only for orders paybridge made. The answer is DaxPay's, verified: a
+/// store that cannot be read leaves the facts out (logged), it does not fail the request.
+pub(super) async fn dialect_facts<O: Translated>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+) -> Option<OrderFacts> {
+    if !p.merchant.keeps_dialect_orders() {
+        return None;
+    }
+    let store = job.rt.orders.as_ref()?;
+    let mch_no = p.merchant.mch_no.as_str();
+    let looked_up = async {
+        let found = match (&p.dialect_order, &p.order_hint, &p.op.order().biz_order_no) {
+            (Some(found), _, _) => Some(found.clone()),
+            (None, Some(own), _) => store.dialect_order(mch_no, own).await?,
+            (None, None, Some(sent)) => store.dialect_order(mch_no, own_number(p, sent)).await?,
+            (None, None, None) => None,
+        };
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let refunded = store.refunded_fen(mch_no, &found.mch_order_no).await?;
+        Ok::<_, StoreError>(Some(OrderFacts {
+            trade_no: found.trade_no,
+            out_trade_no: found.mch_order_no,
+            origin: found.origin,
+            pay_type: found.pay_type,
+            refunded: u64::try_from(refunded).ok().map(crate::domain::order::Fen),
+        }))
+    };
+    match looked_up.await {
+        Ok(facts) => facts,
+        Err(e) => {
+            not_recorded("dialect facts of the order (read)", e);
+            None
+        }
+    }
 }
 
 /// The order store, or "unavailable" (it could not be opened).

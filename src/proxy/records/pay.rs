@@ -31,7 +31,7 @@ impl Recorded for Pay {
     /// DaxPay 2.0 is different: it pays a `progress` order of the number again, with the
     /// stored amount and the later request's URLs (lifecycle-2.0.md §3.2 step 6), so there a
     /// joining request is held back as a refund's is ([`joined_on_2_0`]).
-    async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
+    async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<Option<Paid>, Failure> {
         let store = store(job)?;
         // Jeepay keeps the caller's address when the merchant gives none.
         if p.op.client_ip.is_none() {
@@ -45,7 +45,7 @@ impl Recorded for Pay {
             match store.insert_pay(row(p, &attempt)).await.map_err(down)? {
                 Inserted::New => {
                     p.attempt = Some(attempt);
-                    return Ok(());
+                    return Ok(None);
                 }
                 Inserted::Exists(existing) if existing.state == RowState::Pending => {
                     match store.join_pay(&row(p, &attempt)).await.map_err(down)? {
@@ -56,9 +56,9 @@ impl Recorded for Pay {
                             );
                             p.attempt = Some(attempt);
                             if p.upstream.version() != Version::V2_0 {
-                                return Ok(());
+                                return Ok(None);
                             }
-                            let joined = joined_on_2_0(job, p).await;
+                            let joined = joined_on_2_0(job, p).await.map(|()| None);
                             if joined.is_err() {
                                 // Nothing is sent for it: it must not count as a request that
                                 // may land, nor keep the row alive.
@@ -82,6 +82,10 @@ impl Recorded for Pay {
                         // Given up meanwhile: the number is free again.
                         Joined::Gone => continue,
                     }
+                }
+                // A dialect that answers a repeated number again (epay) does so from the store.
+                Inserted::Exists(existing) if p.op.in_dialect.is_some() => {
+                    return super::repeats::pay_again(job, p, &existing).await.map(Some)
                 }
                 Inserted::Exists(_) => return Err(Failure::OrderExists(p.op.mch_order_no.clone())),
             }
@@ -136,6 +140,11 @@ impl Recorded for Pay {
                 if let Err(e) = recorded.await {
                     not_recorded("pay order", e);
                 }
+                if let (Some(_), Some(body)) = (&p.op.in_dialect, &paid.pay_body) {
+                    if let Err(e) = store.keep_pay_body(mch_no, number, body).await {
+                        not_recorded("what the payer needs", e);
+                    }
+                }
             }
             Err(failure) if gives_up(failure) || another_made_it(store, key, failure).await => {
                 give_up(store, SettlementKind::Pay, mch_no, number, &attempt.id).await;
@@ -163,6 +172,7 @@ async fn keep_in_dialect(store: &OrderStore, p: &mut Prepared<Pay>) -> Result<()
             trade_no: in_dialect.trade_no.clone(),
             origin: in_dialect.origin.to_owned(),
             pay_type: in_dialect.pay_type.clone(),
+            pay_body: None,
             created_at_ms: super::now_ms(),
         };
         match store.keep_dialect_order(&row).await.map_err(down)? {

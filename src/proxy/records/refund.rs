@@ -27,7 +27,7 @@ impl Recorded for Refund {
     /// refund. One left by a request whose outcome is unknown is joined and looked up on
     /// DaxPay: found, it was made (what DaxPay holds is recorded, and notified once final);
     /// not found, this request goes on.
-    async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
+    async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<Option<Refunded>, Failure> {
         let store = store(job)?;
         if p.op.client_ip.is_none() {
             p.op.client_ip = job.routed.cx.peer.map(|ip| ip.to_string());
@@ -61,7 +61,7 @@ impl Recorded for Refund {
             {
                 Inserted::New => {
                     p.attempt = Some(attempt);
-                    return Ok(());
+                    return Ok(None);
                 }
                 Inserted::Exists(existing) if existing.state == RowState::Pending => {
                     let mut mine = row(p, &attempt);
@@ -71,7 +71,7 @@ impl Recorded for Refund {
                     match store.join_refund(&mine).await.map_err(down)? {
                         Joined::Joined(_) => {
                             p.attempt = Some(attempt);
-                            let joined = joined(job, p).await;
+                            let joined = joined(job, p).await.map(|()| None);
                             if joined.is_err() {
                                 // Nothing will be sent for this attempt: it must not count as
                                 // a request that may land, nor keep the row alive.
@@ -93,6 +93,11 @@ impl Recorded for Refund {
                         Joined::Taken(_) => return Err(taken()),
                         Joined::Gone => continue,
                     }
+                }
+                // A dialect whose refund numbers are idempotency keys (epay V2's `out_refund_no`)
+                // answers a refund DaxPay made again.
+                Inserted::Exists(existing) if p.merchant.keeps_dialect_orders() => {
+                    return super::repeats::refund_again(p, &existing).map(Some)
                 }
                 Inserted::Exists(_) => return Err(taken()),
             }

@@ -10,7 +10,10 @@ use crate::proxy::call::{Job, Prepared};
 
 impl Recorded for RefundQuery {
     /// `refundOrderId` wins, as in Jeepay; the lookup is the caller's merchant's only.
-    async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<(), Failure> {
+    async fn before(
+        job: &Job<'_>,
+        p: &mut Prepared<Self>,
+    ) -> Result<Option<RefundRecord>, Failure> {
         let store = store(job)?;
         let mch_no = &p.merchant.mch_no;
         let row = match (&p.op.refund_no, &p.op.mch_refund_no) {
@@ -22,6 +25,7 @@ impl Recorded for RefundQuery {
         // Not the caller's (or made before the migration): no such refund here.
         .ok_or(Failure::OrderNotFound { verified: true })?;
         p.op.biz_refund_no = Some(p.merchant.daxpay.number(&row.mch_refund_no));
+        p.order_hint = row.mch_order_no.clone();
         p.op.refund_no = row.refund_order_id.clone();
         p.op.kept = Some(KeptRefund {
             pay_amount: row
@@ -31,7 +35,7 @@ impl Recorded for RefundQuery {
             currency: row.currency,
             created_at_ms: row.created_at_ms,
         });
-        Ok(())
+        Ok(None)
     }
 
     /// A refund the store has not seen completed (its first answer was lost) that DaxPay now

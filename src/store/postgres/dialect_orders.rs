@@ -1,7 +1,7 @@
 //! Dialect order rows on PostgreSQL (`crate::store::dialect_orders` says what each call means).
 
 use super::{get, Postgres};
-use crate::store::dialect_orders::{DialectOrder, Kept, BY_ORDER, INSERT, REFUNDED};
+use crate::store::dialect_orders::{DialectOrder, Kept, BY_ORDER, INSERT, KEEP_PAY_BODY, REFUNDED};
 use crate::store::rows::StoreError;
 
 impl Postgres {
@@ -28,6 +28,17 @@ impl Postgres {
                 None => Kept::TradeNoTaken,
             },
         )
+    }
+
+    pub(crate) async fn keep_pay_body(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+        pay_body: &str,
+    ) -> Result<(), StoreError> {
+        self.execute_with(KEEP_PAY_BODY, &[&mch_no, &mch_order_no, &pay_body])
+            .await
+            .map(drop)
     }
 
     pub(crate) async fn refunded_fen(
@@ -58,6 +69,7 @@ impl Postgres {
             origin: get(&r, 4)?,
             pay_type: get(&r, 5)?,
             created_at_ms: get(&r, 6)?,
+            pay_body: get(&r, 7)?,
         }))
     }
 }

@@ -4,7 +4,7 @@ use rusqlite::params;
 
 use super::conn::{exec, query_one};
 use super::{read_error, unavailable, Sqlite};
-use crate::store::dialect_orders::{DialectOrder, Kept, BY_ORDER, INSERT, REFUNDED};
+use crate::store::dialect_orders::{DialectOrder, Kept, BY_ORDER, INSERT, KEEP_PAY_BODY, REFUNDED};
 use crate::store::rows::StoreError;
 
 impl Sqlite {
@@ -31,6 +31,25 @@ impl Sqlite {
                     None => Kept::TradeNoTaken,
                 },
             )
+        })
+        .await
+    }
+
+    pub(crate) async fn keep_pay_body(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+        pay_body: &str,
+    ) -> Result<(), StoreError> {
+        let values = (
+            mch_no.to_owned(),
+            mch_order_no.to_owned(),
+            pay_body.to_owned(),
+        );
+        self.call(move |conn| {
+            exec(conn, KEEP_PAY_BODY, params![values.0, values.1, values.2])
+                .map(drop)
+                .map_err(unavailable)
         })
         .await
     }
@@ -74,6 +93,7 @@ fn dialect_order(
             origin: r.get(4)?,
             pay_type: r.get(5)?,
             created_at_ms: r.get(6)?,
+            pay_body: r.get(7)?,
         })
     });
     match found {
