@@ -79,7 +79,7 @@ mod client_pinned_by_vectors {
 
 use std::time::Duration;
 
-use common::epay::world::{dax_order, world, World};
+use common::epay::world::{dax_order, world, world_answering, World};
 use common::epay::{browser_target, query_pairs, EpayClient, Number, KEY, PID};
 use serde_json::Value;
 
@@ -308,6 +308,38 @@ async fn v1_notification_verified_as_epaycore_and_acknowledged_once() {
             "sign_type"
         ],
         "§11's order, no param (none was given)"
+    );
+}
+
+#[tokio::test]
+#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+async fn v1_notification_retried_until_the_body_contains_success() {
+    // epay's rule (§11): the body must contain `success`, `SUCCESS` or `Success`; the HTTP
+    // status is ignored. `ok` and `fail` are not acknowledgements; `Success` inside text is.
+    let w = world_answering(
+        None,
+        "",
+        &["fail", "ok", "<p>Result: Success</p>", "success"],
+    )
+    .await;
+    let client = w.client();
+    created(&client, &pay(&w, "N2", "wxpay", "重试", "0.10")).await;
+    w.sandbox
+        .pay_order(&dax_order(&w.sandbox, "重试").order_no)
+        .unwrap();
+    let seen = w.site.wait_for(3, Duration::from_secs(5)).await;
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = w.site.received();
+    assert_eq!(seen.len(), 3, "acknowledged by the third answer: {seen:?}");
+    for n in &seen {
+        assert!(n.md5_verified(KEY), "{n:?}");
+        n.business_checks("N2", 10).unwrap();
+        assert_eq!(n.get("money"), Some("0.1"));
+    }
+    assert_eq!(
+        seen[0].raw_query, seen[2].raw_query,
+        "a V1 notification is the same each time"
     );
 }
 

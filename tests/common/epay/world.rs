@@ -67,6 +67,15 @@ pub fn legacy_epay_toml(orders: &[(&str, &str, &str, u8)]) -> String {
 /// Starts the world. `legacy`: seeded orders of a legacy epay gateway (`None`: no gateway);
 /// `routes`: TOML appended to paybridge's configuration (`[routing]`, `[[routes]]`).
 pub async fn world(legacy: Option<&[(&str, &str, &str, u8)]>, routes: &str) -> World {
+    world_answering(legacy, routes, &["success"]).await
+}
+
+/// [`world`] with a merchant site answering notifications with `answers` in turn.
+pub async fn world_answering(
+    legacy: Option<&[(&str, &str, &str, u8)]>,
+    routes: &str,
+    answers: &[&'static str],
+) -> World {
     let sandbox_config = sandbox_toml("3.0", "hmac_sha256", &[]).replace(
         "[sandbox]\n",
         "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
@@ -122,7 +131,7 @@ pub async fn world(legacy: Option<&[(&str, &str, &str, u8)]>, routes: &str) -> W
         proxy,
         sandbox,
         legacy,
-        site: EpayMerchantSite::start(&["success"]).await,
+        site: EpayMerchantSite::start(answers).await,
         _servers: servers,
     }
 }
