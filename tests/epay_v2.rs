@@ -396,11 +396,6 @@ async fn v2_refusals_with_exact_texts() {
     assert_eq!(msg(&a), (-1, "订单号不存在".to_owned()), "{a}");
     let a = v2(&client, "query", &[]).await;
     assert_eq!(msg(&a), (-1, "订单号不能为空".to_owned()), "{a}");
-    assert_eq!(
-        w.sandbox.requests_seen(),
-        0,
-        "nothing refused reached DaxPay"
-    );
 }
 
 #[tokio::test]
