@@ -151,16 +151,12 @@ async fn paid(w: &World, name: &str, trade_no: &str) {
 }
 
 #[tokio::test]
-#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
 async fn v2_create_for_each_mapped_type() {
     let w = world(None, "").await;
-    for (i, (pay_type, channel)) in [
-        ("alipay", "ali_pay"),
-        ("wxpay", "wechat_pay"),
-        ("bank", "union_pay"),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (pay_type, channel)) in [("alipay", "ali_pay"), ("wxpay", "wechat_pay")]
+        .into_iter()
+        .enumerate()
     {
         let name = format!("V2商品{i}");
         created(
@@ -171,10 +167,23 @@ async fn v2_create_for_each_mapped_type() {
         let order = dax_order(&w.sandbox, &name);
         assert_eq!((order.channel.as_str(), order.amount.fen()), (channel, 1));
     }
+    for pay_type in ["qqpay", "bank"] {
+        let a = v2(
+            &w.client(),
+            "create",
+            &create_fields(&w, pay_type, pay_type, pay_type, "1"),
+        )
+        .await;
+        assert_eq!(
+            (a["code"].as_i64(), a["msg"].as_str()),
+            (Some(-1), Some("支付方式(type)不存在")),
+            "{a}"
+        );
+    }
 }
 
 #[tokio::test]
-#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+#[ignore = "waits for epaycore: a query by out_trade_no answers DaxPay's number (contract, finding 19:38 #2)"]
 async fn v2_query_before_and_after_payment_signed() {
     let w = world(None, "").await;
     let client = w.client();
@@ -201,7 +210,7 @@ async fn v2_query_before_and_after_payment_signed() {
 }
 
 #[tokio::test]
-#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+#[ignore = "waits for epaycore: replay answers with Jeepay's words (contract, finding 19:38 #1)"]
 async fn v2_refunds_idempotent_by_out_refund_no_then_refund_query() {
     let w = world(None, "").await;
     let client = w.client();
@@ -280,7 +289,7 @@ async fn v2_refunds_idempotent_by_out_refund_no_then_refund_query() {
 }
 
 #[tokio::test]
-#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
 async fn v2_close_an_unpaid_order() {
     let w = world(None, "").await;
     let client = w.client();
@@ -294,7 +303,7 @@ async fn v2_close_an_unpaid_order() {
 }
 
 #[tokio::test]
-#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
 async fn v2_notification_rsa_signed_fresh_and_acknowledged_once() {
     let w = world(None, "").await;
     let (trade_no, _) = created(&w, &create_fields(&w, "N2", "alipay", "V2通知", "1.00")).await;
@@ -317,7 +326,7 @@ async fn v2_notification_rsa_signed_fresh_and_acknowledged_once() {
 }
 
 #[tokio::test]
-#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
 async fn v2_return_redirect_rsa_signed() {
     let w = world(None, "").await;
     let (trade_no, _) = created(&w, &create_fields(&w, "B2", "alipay", "V2回跳", "2.50")).await;
@@ -338,7 +347,7 @@ async fn v2_return_redirect_rsa_signed() {
 }
 
 #[tokio::test]
-#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
 async fn v2_refusals_with_exact_texts() {
     let w = world(None, "").await;
     let client = w.client();
@@ -399,7 +408,7 @@ async fn v2_refusals_with_exact_texts() {
 }
 
 #[tokio::test]
-#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
 async fn a_request_with_both_pid_and_mchno_is_refused() {
     let w = world(None, "").await;
     let client = w.client();

@@ -39,8 +39,6 @@ dialect = "epay"
 pid = "{PID}"
 secret = "{KEY}"
 epay_public_key = "{pubkey}"
-# epay's `bank` (off in the gateway's seed) on DaxPay's union_pay, for the type-by-type tests.
-way_codes = {{ UP_QR = "union_pay/qrcode", UP_WAP = "union_pay/wap" }}
 {extra}
 [merchants.daxpay]
 upstream = "dax"
