@@ -146,7 +146,7 @@ async fn query(client: &EpayClient, number: Number<'_>) -> Value {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v1_create_for_each_mapped_type() {
     let w = world(None, "").await;
     let client = w.client();
@@ -187,7 +187,7 @@ async fn v1_create_for_each_mapped_type() {
 }
 
 #[tokio::test]
-#[ignore = "waits for epaycore: a query by out_trade_no answers DaxPay's number (contract, finding 19:38 #2)"]
+#[ignore = "waits for epaycore: the store's epay facts (trade_no, refundmoney) in answers (contract, finding 19:38 #2)"]
 async fn v1_query_before_and_after_payment() {
     let w = world(None, "").await;
     let client = w.client();
@@ -239,7 +239,7 @@ async fn paid(w: &World, client: &EpayClient, name: &str, trade_no: &str) {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v1_partial_and_full_refunds_and_an_over_refund_refused() {
     let w = world(None, "").await;
     let client = w.client();
@@ -274,7 +274,7 @@ async fn v1_partial_and_full_refunds_and_an_over_refund_refused() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v1_notification_verified_as_epaycore_and_acknowledged_once() {
     let w = world(None, "").await;
     let client = w.client();
@@ -316,10 +316,83 @@ async fn v1_notification_verified_as_epaycore_and_acknowledged_once() {
         ],
         "§11's order, no param (none was given)"
     );
+    // The name as the gateway stores and echoes it (§9: `htmlspecialchars(addslashes())`).
+    assert_eq!(n.get("name"), Some("VIP会员 A&amp;B"));
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
+async fn v1_notification_echoes_param_as_the_gateway_stores_it() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let mut fields = pay(&w, "N3", "wxpay", "参数", "1.00");
+    fields.push(("param".into(), "uid=7&from=app".into()));
+    let (trade_no, _) = created(&client, &fields).await;
+    w.sandbox
+        .pay_order(&dax_order(&w.sandbox, "参数").order_no)
+        .unwrap();
+    let seen = w.site.wait_for(1, Duration::from_secs(5)).await;
+    let n = &seen[0];
+    assert!(n.md5_verified(KEY), "{n:?}");
+    n.business_checks("N3", 100).unwrap();
+    let names: Vec<&str> = n.params.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "pid",
+            "trade_no",
+            "out_trade_no",
+            "type",
+            "name",
+            "money",
+            "trade_status",
+            "param",
+            "sign",
+            "sign_type"
+        ],
+        "§11's order (3065/3094), param after trade_status"
+    );
+    assert_eq!(
+        n.get("param"),
+        Some("uid=7&amp;from=app"),
+        "E7's stored form"
+    );
+    assert_eq!(n.get("money"), Some("1"));
+    let q = query(&client, Number::Trade(&trade_no)).await;
+    assert_eq!(
+        q["param"], "uid=7&amp;from=app",
+        "the query answers the stored form too: {q}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
+async fn v1_money_is_exact_both_ways() {
+    let w = world(None, "").await;
+    let client = w.client();
+    // §9: accepted forms, stored as decimal(10,2) (half away from zero); §16: fen = that × 100.
+    for (i, (money, fen, text)) in [
+        ("0.01", 1, "0.01"),
+        ("01.50", 150, "1.50"),
+        (".5", 50, "0.50"),
+        ("1.", 100, "1.00"),
+        ("1.005", 101, "1.01"),
+        ("99999.99", 9_999_999, "99999.99"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("金额{i}");
+        let (trade_no, _) =
+            created(&client, &pay(&w, &format!("M{i}"), "alipay", &name, money)).await;
+        assert_eq!(dax_order(&w.sandbox, &name).amount.fen(), fen, "{money}");
+        let q = query(&client, Number::Trade(&trade_no)).await;
+        assert_eq!(q["money"], text, "{money}: {q}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v1_notification_retried_until_the_body_contains_success() {
     // epay's rule (§11): the body must contain `success`, `SUCCESS` or `Success`; the HTTP
     // status is ignored. `ok` and `fail` are not acknowledgements; `Success` inside text is.
@@ -351,7 +424,7 @@ async fn v1_notification_retried_until_the_body_contains_success() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v1_the_return_redirect_is_signed_as_the_notification() {
     let w = world(None, "").await;
     let client = w.client();
@@ -381,7 +454,7 @@ async fn v1_the_return_redirect_is_signed_as_the_notification() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v1_submit_sends_the_browser_on() {
     let w = world(None, "").await;
     let client = w.client();
@@ -416,7 +489,7 @@ async fn v1_submit_sends_the_browser_on() {
 }
 
 #[tokio::test]
-#[ignore = "waits for epaycore: replay answers with Jeepay's words (contract, finding 19:38 #1)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v1_every_refusal_with_its_exact_text() {
     let w = world(None, "").await;
     let client = w.client();
@@ -492,17 +565,7 @@ async fn v1_every_refusal_with_its_exact_text() {
         msg(&client.mapi(&view(&fields)).await.json()),
         (-1, "订单号(out_trade_no)格式不正确".to_owned())
     );
-    // A repeated out_trade_no with other parameters.
     created(&client, &base).await;
-    let mut changed = base.clone();
-    changed.iter_mut().find(|(k, _)| k == "money").unwrap().1 = "2".into();
-    assert_eq!(
-        msg(&client.mapi(&view(&changed)).await.json()),
-        (
-            -1,
-            "该订单(E2)支付参数有变化，请更换订单号重新发起支付".to_owned()
-        )
-    );
     // Unknown merchant; no parameters at all.
     let mut other = client.clone();
     other.pid = "9999".into();
@@ -561,7 +624,7 @@ async fn v1_every_refusal_with_its_exact_text() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn a_jeepay_merchant_on_the_same_listener_is_unaffected() {
     let w = world(None, "").await;
     let body = common::jeepay_body(&[
@@ -590,4 +653,39 @@ async fn a_jeepay_merchant_on_the_same_listener_is_unaffected() {
     assert!(common::sdk_accepts(&q, common::JEEPAY_SECRET));
     // And an epay order alongside.
     created(&w.client(), &pay(&w, "J1", "alipay", "并存", "1")).await;
+}
+
+#[tokio::test]
+#[ignore = "waits for epaycore: replay answers with Jeepay's words (contract, finding 19:38 #1)"]
+async fn v1_repeated_out_trade_no_as_the_gateway_treats_it() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let base = pay(&w, "D1", "alipay", "重复", "1.00");
+    let (trade_no, _) = created(&client, &base).await;
+    // Identical: the same order again (§6.1 step 16).
+    let (again, _) = created(&client, &base).await;
+    assert_eq!(again, trade_no);
+    // Changed: refused in epay's words.
+    let mut changed = base.clone();
+    changed.iter_mut().find(|(k, _)| k == "money").unwrap().1 = "2".into();
+    let a = client.mapi(&view(&changed)).await.json();
+    assert_eq!(
+        (a["code"].as_i64(), a["msg"].as_str()),
+        (
+            Some(-1),
+            Some("该订单(D1)支付参数有变化，请更换订单号重新发起支付")
+        ),
+        "{a}"
+    );
+    // Paid: refused in epay's words.
+    w.sandbox
+        .pay_order(&dax_order(&w.sandbox, "重复").order_no)
+        .unwrap();
+    w.site.wait_for(1, Duration::from_secs(5)).await;
+    let a = client.mapi(&view(&base)).await.json();
+    assert_eq!(
+        (a["code"].as_i64(), a["msg"].as_str()),
+        (Some(-1), Some("该订单(D1)已完成支付，请勿重复发起支付")),
+        "{a}"
+    );
 }

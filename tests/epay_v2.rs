@@ -151,7 +151,7 @@ async fn paid(w: &World, name: &str, trade_no: &str) {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v2_create_for_each_mapped_type() {
     let w = world(None, "").await;
     for (i, (pay_type, channel)) in [("alipay", "ali_pay"), ("wxpay", "wechat_pay")]
@@ -183,7 +183,7 @@ async fn v2_create_for_each_mapped_type() {
 }
 
 #[tokio::test]
-#[ignore = "waits for epaycore: a query by out_trade_no answers DaxPay's number (contract, finding 19:38 #2)"]
+#[ignore = "waits for epaycore: the store's epay facts (trade_no, refundmoney) in answers (contract, finding 19:38 #2)"]
 async fn v2_query_before_and_after_payment_signed() {
     let w = world(None, "").await;
     let client = w.client();
@@ -210,7 +210,7 @@ async fn v2_query_before_and_after_payment_signed() {
 }
 
 #[tokio::test]
-#[ignore = "waits for epaycore: replay answers with Jeepay's words (contract, finding 19:38 #1)"]
+#[ignore = "waits for epaycore: the store's epay facts (trade_no, refundmoney) in answers (contract, finding 19:38 #2)"]
 async fn v2_refunds_idempotent_by_out_refund_no_then_refund_query() {
     let w = world(None, "").await;
     let client = w.client();
@@ -245,20 +245,6 @@ async fn v2_refunds_idempotent_by_out_refund_no_then_refund_query() {
         "the same out_refund_no answers the earlier refund: {again}"
     );
     assert_eq!(w.sandbox.refunds().len(), 1, "refunded once");
-    let over = v2(
-        &client,
-        "refund",
-        &owned(&[
-            ("out_trade_no", "R2"),
-            ("money", "0.61"),
-            ("out_refund_no", "RF-000002"),
-        ]),
-    )
-    .await;
-    assert_eq!(over["code"], -1, "{over}");
-    let q = v2(&client, "query", &owned(&[("trade_no", &trade_no)])).await;
-    assert_eq!(status(&q), "2", "{q}");
-    assert_eq!(q["refundmoney"], "0.40", "{q}");
     let rq = v2(
         &client,
         "refundquery",
@@ -289,7 +275,7 @@ async fn v2_refunds_idempotent_by_out_refund_no_then_refund_query() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v2_close_an_unpaid_order() {
     let w = world(None, "").await;
     let client = w.client();
@@ -303,7 +289,7 @@ async fn v2_close_an_unpaid_order() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v2_notification_rsa_signed_fresh_and_acknowledged_once() {
     let w = world(None, "").await;
     let (trade_no, _) = created(&w, &create_fields(&w, "N2", "alipay", "V2通知", "1.00")).await;
@@ -326,7 +312,7 @@ async fn v2_notification_rsa_signed_fresh_and_acknowledged_once() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v2_return_redirect_rsa_signed() {
     let w = world(None, "").await;
     let (trade_no, _) = created(&w, &create_fields(&w, "B2", "alipay", "V2回跳", "2.50")).await;
@@ -347,7 +333,7 @@ async fn v2_return_redirect_rsa_signed() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn v2_refusals_with_exact_texts() {
     let w = world(None, "").await;
     let client = w.client();
@@ -408,7 +394,7 @@ async fn v2_refusals_with_exact_texts() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:38)"]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
 async fn a_request_with_both_pid_and_mchno_is_refused() {
     let w = world(None, "").await;
     let client = w.client();
@@ -428,4 +414,49 @@ async fn a_request_with_both_pid_and_mchno_is_refused() {
     // A Jeepay query on the same path still works; an epay one too.
     let q = v2(&client, "query", &owned(&[("trade_no", &trade_no)])).await;
     assert_eq!(q["code"], 0, "{q}");
+}
+
+#[tokio::test]
+#[ignore = "waits for epaycore: replay answers with Jeepay's words (contract, finding 19:38 #1); the store's epay facts (trade_no, refundmoney) in answers (contract, finding 19:38 #2)"]
+async fn v2_an_over_refund_is_refused_signed_and_refundmoney_shows_the_refunded_part() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let (trade_no, _) = created(&w, &create_fields(&w, "R3", "alipay", "V2超额", "1.00")).await;
+    paid(&w, "V2超额", &trade_no).await;
+    let first = v2(
+        &client,
+        "refund",
+        &owned(&[
+            ("trade_no", &trade_no),
+            ("money", "0.40"),
+            ("out_refund_no", "RF-300001"),
+        ]),
+    )
+    .await;
+    assert_eq!(first["code"], 0, "{first}");
+    let over = v2(
+        &client,
+        "refund",
+        &owned(&[
+            ("out_trade_no", "R3"),
+            ("money", "0.61"),
+            ("out_refund_no", "RF-300002"),
+        ]),
+    )
+    .await;
+    // §7.4: a business failure the handler returns is `code -1`, signed; §6.5 (3094) its text.
+    assert_eq!(
+        (over["code"].as_i64(), over["msg"].as_str()),
+        (Some(-1), Some("退款金额不能超过该订单剩余可退款金额！")),
+        "{over}"
+    );
+    assert!(over.get("sign").is_some(), "signed: {over}");
+    let q = v2(&client, "query", &owned(&[("trade_no", &trade_no)])).await;
+    client.sdk2_accepts(&q).unwrap();
+    assert_eq!(status(&q), "2", "{q}");
+    assert_eq!(
+        q["refundmoney"], "0.40",
+        "§7.3: only after a partial refund: {q}"
+    );
+    assert_eq!(w.sandbox.refunds().len(), 1);
 }
