@@ -67,7 +67,7 @@ mod client_pinned_by_vectors {
 
 use std::time::Duration;
 
-use common::epay::world::{dax_order, world, World};
+use common::epay::world::{dax_order, world, world_with, World};
 use common::epay::{browser_target, query_pairs, sign::pairs, EpayClient, KEY, PID};
 use serde_json::Value;
 
@@ -512,4 +512,25 @@ async fn v2_the_page_endpoint_answers_html() {
         "an HTML page: {}",
         page.body
     );
+}
+
+#[tokio::test]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:45)"]
+async fn v2_each_notification_attempt_is_signed_afresh() {
+    // §11: "each attempt rebuilds the URL, so V2 attempts carry a new timestamp and signature".
+    // Attempts at least 1.1 s apart have different whole-second timestamps.
+    let w = world_with(None, "", &["fail", "success"], 1100).await;
+    let (_, _) = created(&w, &create_fields(&w, "F2", "wxpay", "V2重签", "0.50")).await;
+    w.sandbox
+        .pay_order(&dax_order(&w.sandbox, "V2重签").order_no)
+        .unwrap();
+    let seen = w.site.wait_for(2, Duration::from_secs(8)).await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for n in &seen {
+        n.rsa_verified(common::epay::keys::PLATFORM_PUBLIC_KEY)
+            .unwrap_or_else(|e| panic!("{e}: {n:?}"));
+        n.business_checks("F2", 50).unwrap();
+    }
+    assert_ne!(seen[0].get("timestamp"), seen[1].get("timestamp"));
+    assert_ne!(seen[0].get("sign"), seen[1].get("sign"));
 }

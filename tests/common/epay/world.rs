@@ -76,6 +76,16 @@ pub async fn world_answering(
     routes: &str,
     answers: &[&'static str],
 ) -> World {
+    world_with(legacy, routes, answers, 50).await
+}
+
+/// [`world_answering`] with paybridge's `[notify] retry_step_ms`.
+pub async fn world_with(
+    legacy: Option<&[(&str, &str, &str, u8)]>,
+    routes: &str,
+    answers: &[&'static str],
+    retry_step_ms: u64,
+) -> World {
     let sandbox_config = sandbox_toml("3.0", "hmac_sha256", &[]).replace(
         "[sandbox]\n",
         "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
@@ -105,7 +115,7 @@ pub async fn world_answering(
         &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
     ) + &epay_merchant_toml("")
         + &format!(
-            "\n[epay]\nplatform_private_key = \"{}\"\n\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n",
+            "\n[epay]\nplatform_private_key = \"{}\"\n\n[notify]\nretry_step_ms = {retry_step_ms}\nallow_private_targets = true\n",
             keys::PLATFORM_PRIVATE_KEY
         )
         + &legacy_upstream
