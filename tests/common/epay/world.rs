@@ -49,11 +49,15 @@ app_id = "{DAX_APP_EPAY}"
     )
 }
 
-/// The legacy epay gateway: merchant 1001 with the same key, and `orders` seeded as
+/// The legacy epay gateway (V1 and V2): merchant 1001 with the same keys, and `orders` seeded as
 /// (`trade_no`, `out_trade_no`, money, status).
 pub fn legacy_epay_toml(orders: &[(&str, &str, &str, u8)]) -> String {
+    // The same platform key as paybridge's: a migrating merchant keeps the platform public key.
     let mut toml = format!(
-        "[legacy_sandbox]\n[[legacy_sandbox.epay_merchants]]\npid = {PID}\nkey = \"{KEY}\"\n"
+        "[legacy_sandbox]\nepay_platform_private_key = \"{}\"\n\
+         [[legacy_sandbox.epay_merchants]]\npid = {PID}\nkey = \"{KEY}\"\npublic_key = \"{}\"\n",
+        keys::PLATFORM_PRIVATE_KEY,
+        keys::MERCHANT_PUBLIC_KEY,
     );
     for (trade_no, out_trade_no, money, status) in orders {
         toml.push_str(&format!(
