@@ -49,11 +49,15 @@ app_id = "{DAX_APP_EPAY}"
     )
 }
 
-/// The legacy epay gateway: merchant 1001 with the same key, and `orders` seeded as
+/// The legacy epay gateway (V1 and V2): merchant 1001 with the same keys, and `orders` seeded as
 /// (`trade_no`, `out_trade_no`, money, status).
 pub fn legacy_epay_toml(orders: &[(&str, &str, &str, u8)]) -> String {
+    // The same platform key as paybridge's: a migrating merchant keeps the platform public key.
     let mut toml = format!(
-        "[legacy_sandbox]\n[[legacy_sandbox.epay_merchants]]\npid = {PID}\nkey = \"{KEY}\"\n"
+        "[legacy_sandbox]\nepay_platform_private_key = \"{}\"\n\
+         [[legacy_sandbox.epay_merchants]]\npid = {PID}\nkey = \"{KEY}\"\npublic_key = \"{}\"\n",
+        keys::PLATFORM_PRIVATE_KEY,
+        keys::MERCHANT_PUBLIC_KEY,
     );
     for (trade_no, out_trade_no, money, status) in orders {
         toml.push_str(&format!(
@@ -67,6 +71,25 @@ pub fn legacy_epay_toml(orders: &[(&str, &str, &str, u8)]) -> String {
 /// Starts the world. `legacy`: seeded orders of a legacy epay gateway (`None`: no gateway);
 /// `routes`: TOML appended to paybridge's configuration (`[routing]`, `[[routes]]`).
 pub async fn world(legacy: Option<&[(&str, &str, &str, u8)]>, routes: &str) -> World {
+    world_answering(legacy, routes, &["success"]).await
+}
+
+/// [`world`] with a merchant site answering notifications with `answers` in turn.
+pub async fn world_answering(
+    legacy: Option<&[(&str, &str, &str, u8)]>,
+    routes: &str,
+    answers: &[&'static str],
+) -> World {
+    world_with(legacy, routes, answers, 50).await
+}
+
+/// [`world_answering`] with paybridge's `[notify] retry_step_ms`.
+pub async fn world_with(
+    legacy: Option<&[(&str, &str, &str, u8)]>,
+    routes: &str,
+    answers: &[&'static str],
+    retry_step_ms: u64,
+) -> World {
     let sandbox_config = sandbox_toml("3.0", "hmac_sha256", &[]).replace(
         "[sandbox]\n",
         "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
@@ -96,7 +119,7 @@ pub async fn world(legacy: Option<&[(&str, &str, &str, u8)]>, routes: &str) -> W
         &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
     ) + &epay_merchant_toml("")
         + &format!(
-            "\n[epay]\nplatform_private_key = \"{}\"\n\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n",
+            "\n[epay]\nplatform_private_key = \"{}\"\n\n[notify]\nretry_step_ms = {retry_step_ms}\nallow_private_targets = true\n",
             keys::PLATFORM_PRIVATE_KEY
         )
         + &legacy_upstream
@@ -122,7 +145,7 @@ pub async fn world(legacy: Option<&[(&str, &str, &str, u8)]>, routes: &str) -> W
         proxy,
         sandbox,
         legacy,
-        site: EpayMerchantSite::start(&["success"]).await,
+        site: EpayMerchantSite::start(answers).await,
         _servers: servers,
     }
 }

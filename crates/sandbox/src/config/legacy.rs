@@ -21,6 +21,8 @@ pub struct LegacySandboxConfig {
     /// The legacy epay gateway's merchants (served at `mapi.php`, `submit.php`, `api.php`).
     pub epay_merchants: Vec<EpayMerchant>,
     pub epay_orders: Vec<EpayOrder>,
+    /// V2 (`/api/pay/*`): the platform key signing answers; V2 is off without it.
+    pub epay_platform_key: Option<std::sync::Arc<crate::sign::epay::RsaSigner>>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +73,7 @@ pub(super) fn validate(raw: RawLegacySandbox) -> Result<LegacySandboxConfig, Con
         });
     }
     let epay_merchants = legacy_epay::merchants(raw.epay_merchants)?;
+    let epay_platform_key = legacy_epay::platform_key(raw.epay_platform_private_key)?;
     if apps.is_empty() && epay_merchants.is_empty() {
         return Err(invalid("legacy_sandbox.apps", "at least one app is needed"));
     }
@@ -114,5 +117,6 @@ pub(super) fn validate(raw: RawLegacySandbox) -> Result<LegacySandboxConfig, Con
         orders,
         epay_merchants,
         epay_orders,
+        epay_platform_key,
     })
 }

@@ -7,12 +7,15 @@ use super::parse::{invalid, require_text, resolve_secret};
 use super::raw::{RawEpayMerchant, RawEpayOrder, RawPid};
 use super::ConfigError;
 use crate::secret::Secret;
+use crate::sign::epay::{RsaSigner, RsaVerifier};
 
 /// An epay merchant: its integer `pid` and its one MD5 key (`pre_user.key`).
 #[derive(Debug, Clone)]
 pub struct EpayMerchant {
     pub pid: u64,
     pub key: Secret,
+    /// V2: the merchant's public key (requests signed RSA verify with it).
+    pub public_key: Option<RsaVerifier>,
 }
 
 /// An epay order as the gateway stores it (`pre_order`). Text fields hold the stored forms
@@ -89,9 +92,32 @@ pub(super) fn merchants(raw: Vec<RawEpayMerchant>) -> Result<Vec<EpayMerchant>, 
         if secret.is_empty() {
             return Err(invalid(key("key"), "must not be empty"));
         }
-        out.push(EpayMerchant { pid, key: secret });
+        let public_key = m
+            .public_key
+            .map(|text| RsaVerifier::from_base64(&text))
+            .transpose()
+            .map_err(|e| invalid(key("public_key"), e.to_string()))?;
+        out.push(EpayMerchant {
+            pid,
+            key: secret,
+            public_key,
+        });
     }
     Ok(out)
+}
+
+/// `[legacy_sandbox] epay_platform_private_key`: the V2 platform key, if given.
+pub(super) fn platform_key(
+    raw: Option<super::raw::RawSecret>,
+) -> Result<Option<std::sync::Arc<RsaSigner>>, ConfigError> {
+    const KEY: &str = "legacy_sandbox.epay_platform_private_key";
+    raw.map(|raw| {
+        let secret = resolve_secret(KEY, raw)?;
+        RsaSigner::from_base64(secret.expose())
+            .map(std::sync::Arc::new)
+            .map_err(|e| invalid(KEY, e.to_string()))
+    })
+    .transpose()
 }
 
 pub(super) fn orders(

@@ -103,6 +103,8 @@ pub struct RawLegacySandbox {
     /// And its orders.
     #[serde(default)]
     pub epay_orders: Vec<RawEpayOrder>,
+    /// V2: the platform's private key (base64 PKCS#8) signing answers.
+    pub epay_platform_private_key: Option<RawSecret>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +113,8 @@ pub struct RawEpayMerchant {
     /// epay's merchant id, an integer (written as a number or as text).
     pub pid: RawPid,
     pub key: RawSecret,
+    /// V2: the merchant's RSA public key (base64 SPKI).
+    pub public_key: Option<String>,
 }
 
 /// `1001` or `"1001"`.

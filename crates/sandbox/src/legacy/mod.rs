@@ -115,6 +115,7 @@ impl LegacySandbox {
                 epay: epay::EpayState::new(
                     config.epay_merchants.clone(),
                     config.epay_orders.clone(),
+                    config.epay_platform_key.clone(),
                 ),
             }),
         }
@@ -273,7 +274,7 @@ impl Inner {
             body: body.clone(),
         });
         let path = parts.uri.path();
-        if epay::serves(path) {
+        if self.epay.serves(path, &parts.headers, &body) {
             // A body cut short reads as what arrived; PHP would see the same truncated form.
             let _ = complete;
             return self.epay.handle(

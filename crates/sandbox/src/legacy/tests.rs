@@ -57,6 +57,7 @@ fn config(orders: Vec<LegacyOrder>) -> LegacySandboxConfig {
         orders,
         epay_merchants: Vec::new(),
         epay_orders: Vec::new(),
+        epay_platform_key: None,
     }
 }
 

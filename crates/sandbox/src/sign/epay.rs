@@ -5,8 +5,14 @@
 //!
 //! Build 3094 also leaves out whitespace-only values (PHP's `trim` set) and arrays; build 3065
 //! keeps whitespace-only values. [`Filter`] names the two.
+//!
+//! V2 (§5): the same string (3094's filter), SHA256WithRSA (PKCS#1 v1.5) with keys stored as
+//! base64 DER without armour, signatures in standard base64: [`rsa_sign`], [`rsa_verify`].
 
+use base64ct::{Base64, Encoding};
 use md5::{Digest, Md5};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::sha2::Sha256;
 
 /// Which values the string to sign leaves out besides `sign` and `sign_type` (§4 step 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +70,69 @@ pub fn matches(expected: &str, given: &str) -> bool {
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
 }
+
+/// A key that does not read as base64 DER RSA.
+#[derive(Debug, thiserror::Error)]
+#[error("not a base64 {0} RSA key")]
+pub struct BadKey(&'static str);
+
+/// An RSA private key (PKCS#8, base64 DER as epay stores it) that signs V2 answers.
+pub struct RsaSigner(rsa::PrivateKey);
+
+impl RsaSigner {
+    pub fn from_base64(text: &str) -> Result<Self, BadKey> {
+        let der = Base64::decode_vec(text.trim()).map_err(|_| BadKey("PKCS#8"))?;
+        rsa::PrivateKey::from_pkcs8_der(&der)
+            .map(RsaSigner)
+            .map_err(|_| BadKey("PKCS#8"))
+    }
+}
+
+impl std::fmt::Debug for RsaSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RsaSigner(***)")
+    }
+}
+
+/// An RSA public key (SPKI, base64 DER) that verifies a merchant's V2 requests.
+#[derive(Debug, Clone)]
+pub struct RsaVerifier(rsa::PublicKey);
+
+impl RsaVerifier {
+    pub fn from_base64(text: &str) -> Result<Self, BadKey> {
+        let der = Base64::decode_vec(text.trim()).map_err(|_| BadKey("SPKI"))?;
+        rsa::PublicKey::from_public_key_der(&der)
+            .map(RsaVerifier)
+            .map_err(|_| BadKey("SPKI"))
+    }
+}
+
+/// SHA256WithRSA over the V2 string (3094's filter), standard base64.
+pub fn rsa_sign(params: &[(&str, &str)], key: &RsaSigner) -> String {
+    let text = string_to_sign(params, Filter::Blank);
+    // Signing with a key that parsed cannot fail for a 2048-bit key and a SHA-256 digest.
+    key.0
+        .pkcs1v15_sign::<Sha256>(text.as_bytes())
+        .map(|sig| Base64::encode_string(&sig))
+        .unwrap_or_default()
+}
+
+/// `openssl_verify(…) === 1` over the V2 string.
+pub fn rsa_verify(params: &[(&str, &str)], signature: &str, key: &RsaVerifier) -> bool {
+    let Ok(sig) = Base64::decode_vec(signature) else {
+        return false;
+    };
+    let text = string_to_sign(params, Filter::Blank);
+    key.0
+        .pkcs1v15_verify::<Sha256>(text.as_bytes(), &sig)
+        .is_ok()
+}
+
+/// SDK2's sample merchant key (epay.md Appendix A) and its public key (§15), for tests.
+#[cfg(test)]
+pub(crate) const SDK2_PRIVATE: &str = include_str!("epay_sdk2_private.b64");
+#[cfg(test)]
+pub(crate) const SDK2_PUBLIC: &str = include_str!("epay_sdk2_public.b64");
 
 #[cfg(test)]
 mod tests {
@@ -202,5 +271,31 @@ mod tests {
         assert!(matches(s, s));
         assert!(!matches(s, &s.to_uppercase()));
         assert!(!matches(s, &s[..31]));
+    }
+
+    #[test]
+    fn vector_e9_rsa_request() {
+        let p = [
+            ("pid", "1000"),
+            ("method", "web"),
+            ("device", "pc"),
+            ("type", "alipay"),
+            ("out_trade_no", "20240717100000001"),
+            ("notify_url", "http://127.0.0.1/SDK/notify_url.php"),
+            ("return_url", "http://127.0.0.1/SDK/return_url.php"),
+            ("name", "VIP会员"),
+            ("money", "1.00"),
+            ("clientip", "192.168.1.100"),
+            ("param", ""),
+            ("timestamp", "1721206072"),
+            ("sign_type", "RSA"),
+        ];
+        let expected = "Kq3372xbu7867BrKVSFiYzzcBgtL/Y+4fssFNERem/Y0fDMsVWeK5DLDWlfmNsUEpWvkXe/eLYkeX4+t5Hmvw0qcS79uwK1S8krr2d3wn8VYYHOJumljcYeTfJnhKJpFy/bT4IiET2xmTz41+Hn844vwTjj67zQmKURgAO6hk385ANU71fCC14rOXLDLpg/G5x4XR/29e16C9ylRr/U0Ft48N7vtkWiQfZ3GPKr0msfkGBoSO9ST9HjxtnZP+crcU4ug6lO+lqfyxDbc7dtTEmGrV7Iz/5LamEqqYTI2eQDMw02yToIX3v4nGtV0WLBM7+ZnSKfEret7E4qyufEysg==";
+        let signer = RsaSigner::from_base64(SDK2_PRIVATE).expect("key");
+        assert_eq!(rsa_sign(&p, &signer), expected);
+        let verifier = RsaVerifier::from_base64(SDK2_PUBLIC).expect("key");
+        assert!(rsa_verify(&p, expected, &verifier));
+        assert!(!rsa_verify(&p[1..], expected, &verifier));
+        assert_eq!(format!("{signer:?}"), "RsaSigner(***)");
     }
 }

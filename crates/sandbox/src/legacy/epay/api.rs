@@ -103,40 +103,18 @@ impl EpayState {
         if trade_no.is_empty() && out_trade_no.is_empty() {
             return answer(-4, "订单号不能为空");
         }
-        let mut orders = lock(&self.orders);
-        let Some(order) = orders
-            .iter_mut()
-            .filter(|o| o.pid == pid)
-            .find(|o| matches_numbers(o, trade_no, out_trade_no))
-        else {
-            return answer(-1, "当前订单不存在！");
+        let refund = match self.refund_order(pid, trade_no, out_trade_no, fen, None) {
+            Ok(refund) => refund,
+            Err(msg) => return answer(-1, msg),
         };
-        if !matches!(order.status, 1..=3) {
-            return answer(-1, "该订单状态不支持退款！");
-        }
-        if order.refund_fen >= order.money_fen {
-            return answer(-1, "该订单已全额退款！");
-        }
-        if fen > order.money_fen - order.refund_fen {
-            return answer(-1, "退款金额不能超过该订单剩余可退款金额！");
-        }
-        order.refund_fen += fen;
-        order.status = 2;
-        let refund_no = self.number();
-        lock(&self.refunds).push(EpayRefund {
-            refund_no: refund_no.clone(),
-            trade_no: order.trade_no.clone(),
-            pid,
-            money_fen: fen,
-        });
         let text = |v: &str| Json::Str(v.to_owned());
         json(json_object(
             &[
                 ("code", Json::Int(0)),
-                ("refund_no", text(&refund_no)),
-                ("out_refund_no", text(&refund_no)),
-                ("trade_no", text(&order.trade_no)),
-                ("out_trade_no", text(&order.out_trade_no)),
+                ("refund_no", text(&refund.refund_no)),
+                ("out_refund_no", text(&refund.out_refund_no)),
+                ("trade_no", text(&refund.trade_no)),
+                ("out_trade_no", text(&refund.out_trade_no)),
                 ("uid", Json::Int(pid as i64)),
                 ("money", text(money)),
                 ("reducemoney", text(&php::yuan(fen))),
@@ -145,10 +123,51 @@ impl EpayState {
             false,
         ))
     }
+
+    /// `Order::refund` (build 3094, cumulative): the order of `pid` named by its numbers, its
+    /// state and its refundable balance checked in the gateway's order; the refund recorded.
+    pub(super) fn refund_order(
+        &self,
+        pid: u64,
+        trade_no: &str,
+        out_trade_no: &str,
+        fen: u64,
+        out_refund_no: Option<&str>,
+    ) -> Result<EpayRefund, &'static str> {
+        let mut orders = lock(&self.orders);
+        let order = orders
+            .iter_mut()
+            .filter(|o| o.pid == pid)
+            .find(|o| matches_numbers(o, trade_no, out_trade_no))
+            .ok_or("当前订单不存在！")?;
+        if !matches!(order.status, 1..=3) {
+            return Err("该订单状态不支持退款！");
+        }
+        if order.refund_fen >= order.money_fen {
+            return Err("该订单已全额退款！");
+        }
+        if fen > order.money_fen - order.refund_fen {
+            return Err("退款金额不能超过该订单剩余可退款金额！");
+        }
+        order.refund_fen += fen;
+        order.status = 2;
+        let refund_no = self.number();
+        let refund = EpayRefund {
+            out_refund_no: out_refund_no.map_or_else(|| refund_no.clone(), str::to_owned),
+            refund_no,
+            trade_no: order.trade_no.clone(),
+            out_trade_no: order.out_trade_no.clone(),
+            pid,
+            money_fen: fen,
+            addtime: super::epay_now(),
+        };
+        lock(&self.refunds).push(refund.clone());
+        Ok(refund)
+    }
 }
 
 /// The order of `pid` by `trade_no` when non-empty (it wins), else by `out_trade_no`.
-fn find<'a>(
+pub(super) fn find<'a>(
     orders: &'a [EpayOrder],
     pid: u64,
     trade_no: &str,
@@ -169,7 +188,7 @@ fn matches_numbers(order: &EpayOrder, trade_no: &str, out_trade_no: &str) -> boo
 }
 
 /// The refund amount: digits and at most one dot with a digit (`0` passes), rounded to fen.
-fn refund_fen(money: &str) -> Option<u64> {
+pub(super) fn refund_fen(money: &str) -> Option<u64> {
     if money.chars().all(|c| c == '0' || c == '.') && money.contains('0') {
         // `0`, `0.00`: numeric, so accepted, refunding nothing.
         return (money.matches('.').count() <= 1).then_some(0);

@@ -12,18 +12,21 @@
 //! Choices where builds differ (epay.md §1): build 3094 throughout: `mapi.php` reads the POST
 //! body only, signature failures are code -3 `缺少签名参数` / `MD5签名校验失败`, whitespace-only
 //! values are not signed, refunds are cumulative, `bill_trade_no` is in the query answer.
-//! Not modelled: operator policies (real-name, domain whitelist, blocked words, limits), the
-//! 10-day window on repeated `out_trade_no` (every order here is recent), RSA (V2).
+//! V2 ([`v2`]: `/api/pay/create|query|refund|refundquery|close`) is served when the section has
+//! `epay_platform_private_key`. Not modelled: operator policies (real-name, domain whitelist,
+//! blocked words, limits), the 10-day window on repeated `out_trade_no` (every order here is
+//! recent), V2's `submit` page, merchants' `keytype` (RSA only).
 
 mod api;
 mod pay;
 pub(crate) mod php;
+mod v2;
 
 #[cfg(test)]
 mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
@@ -33,6 +36,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 use super::lock;
 use crate::config::{EpayMerchant, EpayOrder};
+use crate::sign::epay::RsaSigner;
 
 pub(crate) const MAPI_PATH: &str = "/mapi.php";
 pub(crate) const SUBMIT_PATH: &str = "/submit.php";
@@ -42,32 +46,63 @@ pub(crate) const API_PATH: &str = "/api.php";
 const JSON_UTF8: &str = "application/json; charset=UTF-8";
 const HTML_UTF8: &str = "text/html; charset=UTF-8";
 
-/// `true` for the paths the epay gateway serves.
-pub(crate) fn serves(path: &str) -> bool {
-    matches!(path, MAPI_PATH | SUBMIT_PATH | API_PATH)
+/// The V2 paths' prefix (`/api/pay/<method>`).
+const V2_PREFIX: &str = "/api/pay/";
+
+impl EpayState {
+    /// `true` for the requests the epay gateway serves: its V1 paths, and with a platform key
+    /// its V2 paths; `/api/pay/query` and `/api/pay/close` are Jeepay's too, and epay's when
+    /// the form body carries `pid` (what epay reads; Jeepay's requests never do).
+    pub(crate) fn serves(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+        if matches!(path, MAPI_PATH | SUBMIT_PATH | API_PATH) {
+            return true;
+        }
+        let Some(method) = path.strip_prefix(V2_PREFIX) else {
+            return false;
+        };
+        if self.platform_key.is_none() || !v2::METHODS.contains(&method) {
+            return false;
+        }
+        match method {
+            "query" | "close" => is_form(headers) && php::Params::parse(body).has("pid"),
+            _ => true,
+        }
+    }
 }
 
 /// A refund made through `api.php?act=refund`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpayRefund {
     pub refund_no: String,
+    /// The merchant's number (V2 `out_refund_no`); the `refund_no` when none was given.
+    pub out_refund_no: String,
     pub trade_no: String,
+    pub out_trade_no: String,
     pub pid: u64,
     pub money_fen: u64,
+    /// `YYYY-MM-DD HH:MM:SS`, UTC+8 (also its `endtime`: refunds finish at once).
+    pub addtime: String,
 }
 
 /// The epay gateway's state: merchants, orders, refunds.
 pub(crate) struct EpayState {
     merchants: Vec<EpayMerchant>,
+    /// V2's platform key; V2 is served only with one.
+    platform_key: Option<Arc<RsaSigner>>,
     pub(crate) orders: Mutex<Vec<EpayOrder>>,
     pub(crate) refunds: Mutex<Vec<EpayRefund>>,
     numbers: AtomicU64,
 }
 
 impl EpayState {
-    pub(crate) fn new(merchants: Vec<EpayMerchant>, orders: Vec<EpayOrder>) -> Self {
+    pub(crate) fn new(
+        merchants: Vec<EpayMerchant>,
+        orders: Vec<EpayOrder>,
+        platform_key: Option<Arc<RsaSigner>>,
+    ) -> Self {
         EpayState {
             merchants,
+            platform_key,
             orders: Mutex::new(orders),
             refunds: Mutex::new(Vec::new()),
             numbers: AtomicU64::new(0),
@@ -118,7 +153,8 @@ impl EpayState {
         match path {
             MAPI_PATH => self.mapi(&post, host),
             SUBMIT_PATH => self.submit(&get, &post, host),
-            _ => self.api(&get, &post),
+            API_PATH => self.api(&get, &post),
+            _ => self.v2(path.trim_start_matches(V2_PREFIX), &post, host),
         }
     }
 }

@@ -15,7 +15,7 @@ const ENABLED_TYPES: [&str; 3] = ["alipay", "wxpay", "qqpay"];
 
 /// Which endpoint is creating: the required fields differ (§6.1 vs §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
+pub(super) enum Endpoint {
     Submit,
     Mapi,
 }
@@ -27,7 +27,7 @@ pub(crate) struct Refusal {
     pub(crate) msg: String,
 }
 
-fn refuse(code: i64, msg: impl Into<String>) -> Refusal {
+pub(super) fn refuse(code: i64, msg: impl Into<String>) -> Refusal {
     Refusal {
         code,
         msg: msg.into(),
@@ -35,9 +35,9 @@ fn refuse(code: i64, msg: impl Into<String>) -> Refusal {
 }
 
 /// An order created (or reused by an identical re-submit), and its type when enabled.
-struct Created {
-    trade_no: String,
-    pay_type: Option<&'static str>,
+pub(super) struct Created {
+    pub(super) trade_no: String,
+    pub(super) pay_type: Option<&'static str>,
 }
 
 impl EpayState {
@@ -121,6 +121,17 @@ impl EpayState {
             .merchant(pid)
             .ok_or_else(|| refuse(-1, "商户不存在！"))?;
         verify(p, merchant.key.expose())?;
+        self.create_order(p, endpoint, pid)
+    }
+
+    /// The field checks, the repeated-number rule and the order, after the merchant and the
+    /// signature were checked (§6.1 from step 7, §6.2 from step 6, §7.2 after §5).
+    pub(super) fn create_order(
+        &self,
+        p: &Params,
+        endpoint: Endpoint,
+        pid: u64,
+    ) -> Result<Created, Refusal> {
         let mut required = vec![
             ("out_trade_no", "订单号(out_trade_no)不能为空"),
             ("notify_url", "通知地址(notify_url)不能为空"),
@@ -233,7 +244,7 @@ fn verify(p: &Params, key: &str) -> Result<(), Refusal> {
 }
 
 /// The QR content a channel would give for `pay_type` (only its shape is epay's, §17).
-fn qr_content(pay_type: &str, trade_no: &str) -> String {
+pub(super) fn qr_content(pay_type: &str, trade_no: &str) -> String {
     match pay_type {
         "wxpay" => format!("weixin://wxpay/bizpayurl?pr={}", tail(trade_no, 7)),
         "qqpay" => format!("https://qpay.qq.com/qr/{}", tail(trade_no, 8)),

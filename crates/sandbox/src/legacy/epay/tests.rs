@@ -319,3 +319,224 @@ async fn refunds_are_cumulative_and_bounded() {
     assert_eq!((order.status, order.refund_fen), (2, 150));
     assert_eq!(gw.epay_refunds().len(), 2);
 }
+
+mod v2 {
+    use super::*;
+    use crate::sign::epay::{
+        rsa_sign, rsa_verify, RsaSigner, RsaVerifier, SDK2_PRIVATE, SDK2_PUBLIC,
+    };
+
+    /// Merchant 1001 with SDK2's sample key pair, which also stands in for the platform's.
+    fn gateway() -> LegacySandbox {
+        let toml = format!(
+            "[legacy_sandbox]\nepay_platform_private_key = \"{SDK2_PRIVATE}\"\n\
+             [[legacy_sandbox.epay_merchants]]\npid = 1001\nkey = \"{KEY}\"\npublic_key = \"{SDK2_PUBLIC}\"\n\
+             [[legacy_sandbox.epay_orders]]\ntrade_no = \"2024070112000012345\"\n\
+             out_trade_no = \"OLD-1\"\npid = 1001\nmoney = \"1.50\"\nstatus = 1\n"
+        );
+        let config = Sandboxes::from_toml(&toml).expect("valid");
+        LegacySandbox::new(config.legacy_sandbox.as_ref().expect("section"))
+    }
+
+    fn now() -> String {
+        time::OffsetDateTime::now_utc().unix_timestamp().to_string()
+    }
+
+    /// `fields` + `pid`, `timestamp` (unless given), `sign_type=RSA` and the RSA `sign`.
+    fn rsa_form(fields: &[(&str, &str)]) -> String {
+        let ts = now();
+        let mut all = vec![("pid", "1001")];
+        all.extend_from_slice(fields);
+        if !fields.iter().any(|(k, _)| *k == "timestamp") {
+            all.push(("timestamp", &ts));
+        }
+        let key = RsaSigner::from_base64(SDK2_PRIVATE).expect("key");
+        let sig = rsa_sign(&all, &key);
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &all {
+            s.append_pair(k, v);
+        }
+        s.append_pair("sign_type", "RSA").append_pair("sign", &sig);
+        s.finish()
+    }
+
+    async fn post(gw: &LegacySandbox, method: &str, form: String) -> serde_json::Value {
+        let body = call(gw, Method::POST, &format!("/api/pay/{method}"), Some(form)).await;
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+
+    /// SDK2's check of an answer: RSA over every scalar but `sign`/`sign_type`.
+    fn verified(answer: &serde_json::Value) -> bool {
+        let fields: Vec<(String, String)> = answer
+            .as_object()
+            .expect("object")
+            .iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+                serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
+                _ => None,
+            })
+            .collect();
+        let pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let key = RsaVerifier::from_base64(SDK2_PUBLIC).expect("key");
+        rsa_verify(&pairs, answer["sign"].as_str().unwrap_or(""), &key)
+    }
+
+    fn create_fields(no: &str) -> Vec<(&str, &str)> {
+        vec![
+            ("method", "web"),
+            ("type", "wxpay"),
+            ("out_trade_no", no),
+            ("notify_url", "http://127.0.0.1/n"),
+            ("name", "VIP会员"),
+            ("money", "2.00"),
+            ("clientip", "192.168.1.100"),
+        ]
+    }
+
+    #[tokio::test]
+    async fn create_query_refund_close_signed() {
+        let gw = gateway();
+        let created = post(&gw, "create", rsa_form(&create_fields("V2-1"))).await;
+        assert_eq!(created["code"], 0, "{created}");
+        assert!(verified(&created), "{created}");
+        assert_eq!(created["pay_type"], "qrcode");
+        let trade_no = created["trade_no"].as_str().unwrap().to_owned();
+        let q = post(&gw, "query", rsa_form(&[("out_trade_no", "V2-1")])).await;
+        assert!(verified(&q), "{q}");
+        assert_eq!(
+            (q["status"].as_i64(), q["money"].as_str()),
+            (Some(0), Some("2.00"))
+        );
+        assert!(
+            q.get("endtime").is_none() && q.get("param").is_none(),
+            "{q}"
+        );
+        let closed = post(&gw, "close", rsa_form(&[("trade_no", &trade_no)])).await;
+        assert_eq!(
+            (closed["code"].as_i64(), closed["msg"].as_str()),
+            (Some(0), Some("订单关闭成功"))
+        );
+        assert!(verified(&closed));
+        assert!(gw.epay_mark_paid(&trade_no));
+        let refund = |money: &'static str, no: &'static str| {
+            rsa_form(&[
+                ("trade_no", "2024070112000012345"),
+                ("money", money),
+                ("out_refund_no", no),
+            ])
+        };
+        let r = post(&gw, "refund", refund("0.50", "RF-0001")).await;
+        assert_eq!(r["code"], 0, "{r}");
+        assert!(verified(&r));
+        assert_eq!(r["msg"], "退款成功！退款金额¥0.50");
+        let again = post(&gw, "refund", refund("0.50", "RF-0001")).await;
+        assert_eq!(again["msg"], "已存在相同退款单号！退款金额¥0.50");
+        assert_eq!(gw.epay_refunds().len(), 1);
+        let over = post(&gw, "refund", refund("1.01", "RF-0002")).await;
+        assert_eq!(over["msg"], "退款金额不能超过该订单剩余可退款金额！");
+        assert!(verified(&over), "business failures are signed: {over}");
+        let q = post(
+            &gw,
+            "query",
+            rsa_form(&[("trade_no", "2024070112000012345")]),
+        )
+        .await;
+        assert_eq!(
+            (q["status"].as_i64(), q["refundmoney"].as_str()),
+            (Some(2), Some("0.50"))
+        );
+        let rq = post(
+            &gw,
+            "refundquery",
+            rsa_form(&[("out_refund_no", "RF-0001")]),
+        )
+        .await;
+        assert!(verified(&rq));
+        assert_eq!(
+            (rq["trade_no"].as_str(), rq["status"].as_i64()),
+            (Some("2024070112000012345"), Some(1))
+        );
+        let paid_close = post(
+            &gw,
+            "close",
+            rsa_form(&[("trade_no", "2024070112000012345")]),
+        )
+        .await;
+        assert_eq!(paid_close["msg"], "该订单状态不支持关闭！");
+    }
+
+    #[tokio::test]
+    async fn refusals_in_apihelpers_order() {
+        let gw = gateway();
+        let msg = |v: &serde_json::Value| {
+            (
+                v["code"].as_i64().unwrap_or(99),
+                v["msg"].as_str().unwrap_or("").to_owned(),
+            )
+        };
+        assert_eq!(
+            msg(&post(&gw, "refund", "a=1".into()).await),
+            (-4, "未传入任何参数".into())
+        );
+        assert_eq!(
+            msg(&post(&gw, "query", "pid=x".into()).await),
+            (-1, "商户ID不能为空".into())
+        );
+        assert_eq!(
+            msg(&post(&gw, "query", "pid=9".into()).await),
+            (-1, "商户不存在！".into())
+        );
+        assert_eq!(
+            msg(&post(&gw, "query", "pid=1001".into()).await),
+            (-3, "时间戳(timestamp)字段不能为空".into())
+        );
+        let stale = (time::OffsetDateTime::now_utc().unix_timestamp() - 301).to_string();
+        assert_eq!(
+            msg(&post(
+                &gw,
+                "query",
+                rsa_form(&[("trade_no", "1"), ("timestamp", &stale)])
+            )
+            .await),
+            (-3, "时间戳字段不正确，请检查服务器时间".into())
+        );
+        assert_eq!(
+            msg(&post(&gw, "query", format!("pid=1001&timestamp={}", now())).await),
+            (-3, "缺少签名参数".into())
+        );
+        let tampered = rsa_form(&[("trade_no", "1")]).replace("trade_no=1", "trade_no=2");
+        assert_eq!(
+            msg(&post(&gw, "query", tampered).await),
+            (-3, "RSA签名校验失败".into())
+        );
+        assert_eq!(
+            msg(&post(&gw, "query", rsa_form(&[])).await),
+            (-1, "订单号不能为空".into())
+        );
+        assert_eq!(
+            msg(&post(&gw, "query", rsa_form(&[("out_trade_no", "NOPE")])).await),
+            (-1, "订单号不存在".into())
+        );
+        let body = call(
+            &gw,
+            Method::POST,
+            "/api/pay/query",
+            Some(rsa_form(&[("out_trade_no", "NOPE")])),
+        )
+        .await;
+        assert_eq!(
+            body, r#"{"code":-1,"msg":"订单号不存在"}"#,
+            "echojson: Chinese raw, unsigned"
+        );
+        // Without `pid`, `/api/pay/query` is still Jeepay's.
+        let jeepay = call(&gw, Method::POST, "/api/pay/query", Some("mchNo=M1".into())).await;
+        assert!(
+            jeepay.contains("9999") || jeepay.contains("\"code\":11"),
+            "{jeepay}"
+        );
+    }
+}
