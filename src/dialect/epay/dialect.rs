@@ -101,14 +101,19 @@ impl MerchantDialect for Epay {
             Endpoint::Submit | Endpoint::V2Submit if query.iter().any(|(k, _)| k == "pid") => query,
             _ => form_params(body)?,
         };
-        Ok(EpayRequest::new(endpoint, params))
+        let mut request = EpayRequest::new(endpoint, params);
+        request.peer = inbound.peer;
+        request.user_agent = inbound.user_agent.map(str::to_owned);
+        Ok(request)
     }
 
+    /// `pid` as `verify` looks the merchant up (`intval`: `1001abc` is 1001), so that routing
+    /// and verification agree.
     fn identity<'p>(params: &'p EpayRequest) -> Identity<'p> {
         Identity {
             mch_no: None,
             app_id: None,
-            pid: params.get("pid").filter(|p| !p.trim().is_empty()),
+            pid: params.pid.as_deref(),
         }
     }
 
@@ -137,7 +142,7 @@ impl MerchantDialect for Epay {
         let pid = auth::pid(params)?;
         let merchant = config
             .merchants
-            .by_pid(&pid.to_string())
+            .by_pid(params.pid.as_deref().unwrap_or_default())
             .filter(|m| m.dialect == Dialect::Epay)
             .ok_or(Failure::UnknownMerchant)?;
         let epay = merchant.epay.as_ref().ok_or(Failure::UnknownMerchant)?;

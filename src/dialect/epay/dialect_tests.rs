@@ -40,8 +40,8 @@ fn inbound<'a>(method: &'a Method, query: Option<&'a str>, body: &'a [u8]) -> In
         content_type: "application/x-www-form-urlencoded",
         query,
         body,
-        user_agent: None,
-        peer: None,
+        user_agent: Some("Mozilla/5.0 (iPhone) MicroMessenger/8.0"),
+        peer: Some("203.0.113.9".parse().unwrap()),
     }
 }
 
@@ -89,10 +89,21 @@ fn parameters_come_from_the_map_the_gateway_reads() {
     // mapi.php (build 3094) reads the body only: a GET has no parameters.
     let r = read(Endpoint::Mapi, &get, Some("pid=1"), "");
     assert!(r.params.is_empty());
+    // Routing goes by the pid verification looks up (`intval`).
+    let loose = read(Endpoint::V2Create, &post, None, "pid=1001abc");
+    assert_eq!(Epay::identity(&loose).pid, Some("1001"));
     assert_eq!(
-        Epay::identity(&read(Endpoint::V2Create, &post, None, "pid=1001")).pid,
-        Some("1001")
+        Epay::identity(&read(Endpoint::V2Create, &post, None, "pid=x")).pid,
+        None
     );
+    // The browser and the payer's address, for submit.php.
+    let page = read(Endpoint::Submit, &get, Some("pid=1001"), "");
+    assert_eq!(page.peer, Some("203.0.113.9".parse().unwrap()));
+    assert!(page
+        .user_agent
+        .as_deref()
+        .unwrap()
+        .contains("MicroMessenger"));
 }
 
 #[test]
