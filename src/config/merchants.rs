@@ -57,6 +57,12 @@ impl DaxIdentity {
 }
 
 impl Merchant {
+    /// Whether its dialect names orders by numbers of paybridge's own, kept beside the pay
+    /// rows (epay's `trade_no`: `store::dialect_orders`).
+    pub fn keeps_dialect_orders(&self) -> bool {
+        self.epay.is_some()
+    }
+
     /// Whether a notify URL's host is one this merchant may be notified at.
     pub fn may_notify(&self, url: &str) -> bool {
         let Some(hosts) = &self.notify_hosts else {

@@ -71,6 +71,22 @@ pub struct Checked<R, A> {
     pub answering: A,
 }
 
+/// What the order store keeps of the order a request names, in the merchant's dialect (epay:
+/// its `trade_no`, origin and `type`), and what was refunded of it so far through paybridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFacts {
+    /// paybridge's number for the order in the dialect (epay's `trade_no`).
+    pub trade_no: String,
+    /// The merchant's own order number (epay's `out_trade_no`).
+    pub out_trade_no: String,
+    /// Where the order came in (epay: `v1`, `v2`).
+    pub origin: String,
+    /// The dialect's pay type (epay `type`; `""` when none).
+    pub pay_type: String,
+    /// The refunds DaxPay accepted for it, summed (`None`: not known).
+    pub refunded: Option<crate::domain::order::Fen>,
+}
+
 /// A merchant dialect.
 pub trait MerchantDialect: Sized + Send + Sync + 'static {
     /// The request's parameters as read (before verification), for routing and verification.
@@ -101,6 +117,12 @@ pub trait MerchantDialect: Sized + Send + Sync + 'static {
     /// cue for a fallback to DaxPay). Anything else (another error, an empty body, a success)
     /// is no reason to fall back.
     fn says_no_such_order(status: StatusCode, body: &[u8]) -> bool;
+
+    /// What the order store keeps of the order the request names ([`OrderFacts`]), given
+    /// before the answer is rendered, for the dialect to keep in its `Answering`. Called only
+    /// for merchants whose dialect keeps numbers of its own (`Merchant::keeps_dialect_orders`)
+    /// and orders paybridge made for them.
+    fn learnt(_answering: &mut Self::Answering, _facts: OrderFacts) {}
 
     /// Finds the merchant, verifies the signature and the freshness, with the dialect's checks
     /// and words, in its order.

@@ -88,6 +88,24 @@ where
     Ok((prepared, checked.answering))
 }
 
+/// What the order store keeps of the named order in the merchant's dialect, given to the
+/// dialect for its answer (and an order named by paybridge's own number named by the
+/// merchant's).
+async fn learn_facts<D, O>(
+    job: &Job<'_>,
+    p: &mut Prepared<O>,
+    answering: &mut D::Answering,
+) -> Result<(), Failure>
+where
+    D: MerchantDialect,
+    O: Translated + MerchantOp<D>,
+{
+    if let Some(facts) = records::dialect_facts(job, p).await? {
+        D::learnt(answering, facts);
+    }
+    Ok(())
+}
+
 /// The success answer, in the request's dialect.
 fn success<D: MerchantDialect, O: Translated + MerchantOp<D>>(
     job: &Job<'_>,
@@ -114,10 +132,10 @@ where
 {
     let (rt, cx) = (job.rt, job.routed.cx);
     cx.note(|r| r.action = Some("translate"));
-    let (mut prepared, answering) = prepare::<D, O>(job, params)?;
+    let (mut prepared, mut answering) = prepare::<D, O>(job, params)?;
     // An order named by paybridge's own number that the store does not know is "not found":
     // the legacy gateway may know it (fallback, below).
-    let named = records::name_by_trade_no(job, &mut prepared).await;
+    let named = learn_facts::<D, O>(job, &mut prepared, &mut answering).await;
     cx.note(|r| r.upstream = Some(UpstreamName::DaxPay(prepared.upstream.clone())));
     let (ticket, retry) = match claim(job, &prepared).await? {
         Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),
@@ -160,7 +178,7 @@ where
 {
     let cx = job.routed.cx;
     let prepared = prepare::<D, O>(job, params);
-    let (mut prepared, answering) = match prepared {
+    let (mut prepared, mut answering) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
             tracing::info!(
@@ -177,7 +195,7 @@ where
         &prepared.merchant.mch_no,
     );
     cx.note(|r| r.fallback = true);
-    records::name_by_trade_no(job, &mut prepared).await?;
+    learn_facts::<D, O>(job, &mut prepared, &mut answering).await?;
     // Claimed and recorded like a direct translation (the same key): a replay of the request
     // that fell back is answered from the store, not closed on DaxPay again.
     let (ticket, retry) = match claim(job, &prepared).await? {

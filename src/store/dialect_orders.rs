@@ -43,7 +43,18 @@ pub(crate) const BY_ORDER: &str = "SELECT mch_no, mch_order_no, dialect, trade_n
 pub(crate) const BY_TRADE_NO: &str = "SELECT mch_no, mch_order_no, dialect, trade_no, origin, \
      pay_type, created_at_ms FROM dialect_orders WHERE mch_no = $1 AND trade_no = $2";
 
+/// The refunds DaxPay accepted for a merchant's pay order, summed.
+pub(crate) const REFUNDED: &str = "SELECT COALESCE(SUM(refund_amount_fen), 0) FROM refund_orders \
+     WHERE mch_no = $1 AND mch_order_no = $2 AND status = 'success'";
+
 impl OrderStore {
+    /// What the refunds DaxPay accepted for merchant `mch_no`'s order `mch_order_no` add up to,
+    /// in fen (refunds paybridge made: their rows).
+    pub async fn refunded_fen(&self, mch_no: &str, mch_order_no: &str) -> Result<i64, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.refunded_fen(mch_no, mch_order_no))
+    }
+
     /// Keeps `row` for its merchant order, unless one is kept already (that one is answered).
     pub async fn keep_dialect_order(&self, row: &DialectOrder) -> Result<Kept, StoreError> {
         self.ready().await?;

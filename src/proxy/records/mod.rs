@@ -21,6 +21,7 @@ mod refund_query;
 use std::future::Future;
 
 use super::call::{Job, Prepared, Translated};
+use crate::dialect::merchant::OrderFacts;
 use crate::domain::ops::Close;
 use crate::domain::Failure;
 pub(super) use crate::notify::now_ms;
@@ -50,27 +51,54 @@ pub(crate) trait Recorded: Translated {
 
 impl Recorded for Close {}
 
-/// An order the request names by paybridge's own number for it (epay's `trade_no`) is named by
-/// the merchant number it was given for; a number this merchant was never given is "order not
-/// found" (verified: the legacy gateway may know it, when the route falls back).
-pub(super) async fn name_by_trade_no<O: Translated>(
+/// The order a request names, as its dialect keeps it ([`OrderFacts`]). An order named by
+/// paybridge's own number for it (epay's `trade_no`) is named by the merchant number it was given
+/// for; a number this merchant was never given is "order not found" (verified: the legacy
+/// gateway may know it, when the route falls back). An order named by the merchant's number is
+/// looked up only for a merchant whose dialect keeps numbers (none for Jeepay: no store read).
+pub(super) async fn dialect_facts<O: Translated>(
     job: &Job<'_>,
     p: &mut Prepared<O>,
-) -> Result<(), Failure> {
-    let Some(trade_no) = p.trade_no.as_deref() else {
-        return Ok(());
+) -> Result<Option<OrderFacts>, Failure> {
+    let found = match p.trade_no.as_deref() {
+        Some(trade_no) => {
+            let found = store(job)?
+                .dialect_order_by_trade_no(&p.merchant.mch_no, trade_no)
+                .await
+                .map_err(down)?;
+            let Some(found) = found else {
+                return Err(Failure::OrderNotFound { verified: true });
+            };
+            let order = p.op.order_mut();
+            order.order_no = None;
+            order.biz_order_no = Some(p.merchant.daxpay.number(&found.mch_order_no));
+            found
+        }
+        None if p.merchant.keeps_dialect_orders() => {
+            let Some(sent) = p.op.order().biz_order_no.clone() else {
+                return Ok(None);
+            };
+            let own = own_number(p, &sent).to_owned();
+            let found = store(job)?
+                .dialect_order(&p.merchant.mch_no, &own)
+                .await
+                .map_err(down)?;
+            let Some(found) = found else { return Ok(None) };
+            found
+        }
+        None => return Ok(None),
     };
-    let found = store(job)?
-        .dialect_order_by_trade_no(&p.merchant.mch_no, trade_no)
+    let refunded = store(job)?
+        .refunded_fen(&found.mch_no, &found.mch_order_no)
         .await
         .map_err(down)?;
-    let Some(found) = found else {
-        return Err(Failure::OrderNotFound { verified: true });
-    };
-    let order = p.op.order_mut();
-    order.order_no = None;
-    order.biz_order_no = Some(p.merchant.daxpay.number(&found.mch_order_no));
-    Ok(())
+    Ok(Some(OrderFacts {
+        trade_no: found.trade_no,
+        out_trade_no: found.mch_order_no,
+        origin: found.origin,
+        pay_type: found.pay_type,
+        refunded: u64::try_from(refunded).ok().map(crate::domain::order::Fen),
+    }))
 }
 
 /// The order store, or "unavailable" (it could not be opened).

@@ -1,7 +1,7 @@
 //! Dialect order rows on PostgreSQL (`crate::store::dialect_orders` says what each call means).
 
 use super::{get, Postgres};
-use crate::store::dialect_orders::{DialectOrder, Kept, BY_ORDER, INSERT};
+use crate::store::dialect_orders::{DialectOrder, Kept, BY_ORDER, INSERT, REFUNDED};
 use crate::store::rows::StoreError;
 
 impl Postgres {
@@ -28,6 +28,17 @@ impl Postgres {
                 None => Kept::TradeNoTaken,
             },
         )
+    }
+
+    pub(crate) async fn refunded_fen(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+    ) -> Result<i64, StoreError> {
+        match self.query_opt(REFUNDED, &[&mch_no, &mch_order_no]).await? {
+            Some(r) => get(&r, 0),
+            None => Ok(0),
+        }
     }
 
     pub(crate) async fn dialect_order_by(

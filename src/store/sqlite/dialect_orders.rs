@@ -4,7 +4,7 @@ use rusqlite::params;
 
 use super::conn::{exec, query_one};
 use super::{read_error, unavailable, Sqlite};
-use crate::store::dialect_orders::{DialectOrder, Kept, BY_ORDER, INSERT};
+use crate::store::dialect_orders::{DialectOrder, Kept, BY_ORDER, INSERT, REFUNDED};
 use crate::store::rows::StoreError;
 
 impl Sqlite {
@@ -31,6 +31,18 @@ impl Sqlite {
                     None => Kept::TradeNoTaken,
                 },
             )
+        })
+        .await
+    }
+
+    pub(crate) async fn refunded_fen(
+        &self,
+        mch_no: &str,
+        mch_order_no: &str,
+    ) -> Result<i64, StoreError> {
+        let (mch_no, number) = (mch_no.to_owned(), mch_order_no.to_owned());
+        self.call(move |conn| {
+            query_one(conn, REFUNDED, params![mch_no, number], |r| r.get(0)).map_err(read_error)
         })
         .await
     }
