@@ -16,7 +16,9 @@ use super::trade_no::now_secs;
 use super::ways::EpayWays;
 use crate::config::{Config, Merchant};
 use crate::dialect::jeepay::dialect::is_form;
-use crate::dialect::merchant::{Answer, Checked, Identity, Inbound, MerchantDialect, MerchantOp};
+use crate::dialect::merchant::{
+    Answer, Checked, Identity, Inbound, MerchantDialect, MerchantOp, OrderFacts,
+};
 use crate::dispatch::{Dialect, Endpoint as AnyEndpoint, OpKind};
 use crate::domain::ops::{
     Close, Closed, Paid, Pay, PayQuery, Refund, RefundQuery, RefundRecord, Refunded,
@@ -49,6 +51,8 @@ pub struct Answering {
     pub trade_no: Option<String>,
     /// A refund's `money` as posted, trimmed (the gateway echoes it so).
     pub money_text: String,
+    /// What the order store keeps of the named order in epay's terms (`learnt`).
+    pub facts: Option<OrderFacts>,
 }
 
 impl Answering {
@@ -101,14 +105,19 @@ impl MerchantDialect for Epay {
             Endpoint::Submit | Endpoint::V2Submit if query.iter().any(|(k, _)| k == "pid") => query,
             _ => form_params(body)?,
         };
-        Ok(EpayRequest::new(endpoint, params))
+        let mut request = EpayRequest::new(endpoint, params);
+        request.peer = inbound.peer;
+        request.user_agent = inbound.user_agent.map(str::to_owned);
+        Ok(request)
     }
 
+    /// `pid` as `verify` looks the merchant up (`intval`: `1001abc` is 1001), so that routing
+    /// and verification agree.
     fn identity<'p>(params: &'p EpayRequest) -> Identity<'p> {
         Identity {
             mch_no: None,
             app_id: None,
-            pid: params.get("pid").filter(|p| !p.trim().is_empty()),
+            pid: params.pid.as_deref(),
         }
     }
 
@@ -128,6 +137,11 @@ impl MerchantDialect for Epay {
             })
     }
 
+    /// The order's `trade_no`, `type`, numbers and refunds so far, for the answer.
+    fn learnt(answering: &mut Answering, facts: OrderFacts) {
+        answering.facts = Some(facts);
+    }
+
     fn verify<'p, 'a: 'p>(
         params: &'p EpayRequest,
         endpoint: AnyEndpoint,
@@ -137,7 +151,7 @@ impl MerchantDialect for Epay {
         let pid = auth::pid(params)?;
         let merchant = config
             .merchants
-            .by_pid(&pid.to_string())
+            .by_pid(params.pid.as_deref().unwrap_or_default())
             .filter(|m| m.dialect == Dialect::Epay)
             .ok_or(Failure::UnknownMerchant)?;
         let epay = merchant.epay.as_ref().ok_or(Failure::UnknownMerchant)?;
@@ -194,6 +208,7 @@ impl MerchantDialect for Epay {
                 pid,
                 trade_no,
                 money_text,
+                facts: None,
             },
         })
     }
@@ -253,10 +268,14 @@ impl MerchantOp<Epay> for PayQuery {
         named_trade_no(request)
     }
 
-    fn answer(&self, order: &PayOrder, answering: &Answering, merchant: &Merchant) -> Answer {
+    fn answer(&self, order: &PayOrder, answering: &Answering, _merchant: &Merchant) -> Answer {
         into_answer(ops::pay_query::answer(
             order,
-            &ops::facts_of(order, answering.trade_no.as_deref(), merchant),
+            &ops::facts_of(
+                order,
+                answering.trade_no.as_deref(),
+                answering.facts.as_ref(),
+            ),
             answering.endpoint,
             answering.pid,
             answering.signing(),
@@ -280,11 +299,16 @@ impl MerchantOp<Epay> for Refund {
     }
 
     fn answer(&self, refunded: &Refunded, answering: &Answering, merchant: &Merchant) -> Answer {
-        let out_trade_no = self
-            .order
-            .biz_order_no
-            .as_deref()
-            .map(|n| ops::unprefixed(n, merchant));
+        let facts = answering.facts.as_ref();
+        let out_trade_no = facts.map(|f| f.out_trade_no.as_str()).or_else(|| {
+            self.order
+                .biz_order_no
+                .as_deref()
+                .map(|n| ops::unprefixed(n, merchant))
+        });
+        let trade_no = facts
+            .map(|f| f.trade_no.as_str())
+            .or(answering.trade_no.as_deref());
         into_answer(ops::refund::answer(
             self,
             refunded,
@@ -292,7 +316,7 @@ impl MerchantOp<Epay> for Refund {
                 endpoint: answering.endpoint,
                 pid: answering.pid,
                 money_text: &answering.money_text,
-                trade_no: answering.trade_no.as_deref(),
+                trade_no,
                 out_trade_no,
             },
             answering.signing(),
@@ -312,11 +336,12 @@ impl MerchantOp<Epay> for RefundQuery {
     }
 
     fn answer(&self, record: &RefundRecord, answering: &Answering, _merchant: &Merchant) -> Answer {
+        let facts = answering.facts.as_ref();
         into_answer(ops::refund_query::answer(
             answering.pid,
             record,
-            None,
-            None,
+            facts.map(|f| f.trade_no.as_str()),
+            facts.map(|f| f.out_trade_no.as_str()),
             answering.signing(),
         ))
     }

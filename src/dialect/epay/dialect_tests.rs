@@ -40,8 +40,8 @@ fn inbound<'a>(method: &'a Method, query: Option<&'a str>, body: &'a [u8]) -> In
         content_type: "application/x-www-form-urlencoded",
         query,
         body,
-        user_agent: None,
-        peer: None,
+        user_agent: Some("Mozilla/5.0 (iPhone) MicroMessenger/8.0"),
+        peer: Some("203.0.113.9".parse().unwrap()),
     }
 }
 
@@ -89,10 +89,21 @@ fn parameters_come_from_the_map_the_gateway_reads() {
     // mapi.php (build 3094) reads the body only: a GET has no parameters.
     let r = read(Endpoint::Mapi, &get, Some("pid=1"), "");
     assert!(r.params.is_empty());
+    // Routing goes by the pid verification looks up (`intval`).
+    let loose = read(Endpoint::V2Create, &post, None, "pid=1001abc");
+    assert_eq!(Epay::identity(&loose).pid, Some("1001"));
     assert_eq!(
-        Epay::identity(&read(Endpoint::V2Create, &post, None, "pid=1001")).pid,
-        Some("1001")
+        Epay::identity(&read(Endpoint::V2Create, &post, None, "pid=x")).pid,
+        None
     );
+    // The browser and the payer's address, for submit.php.
+    let page = read(Endpoint::Submit, &get, Some("pid=1001"), "");
+    assert_eq!(page.peer, Some("203.0.113.9".parse().unwrap()));
+    assert!(page
+        .user_agent
+        .as_deref()
+        .unwrap()
+        .contains("MicroMessenger"));
 }
 
 #[test]
@@ -220,6 +231,7 @@ fn answers_go_out_with_their_code() {
         pid: 1001,
         trade_no: None,
         money_text: String::new(),
+        facts: None,
     };
     let close = Close {
         order: OrderRef::new(None, Some("O1")),
@@ -231,4 +243,98 @@ fn answers_go_out_with_their_code() {
     let failure =
         crate::dialect::epay::failure::answer(&Failure::UnknownMerchant, Endpoint::ApiOrder, None);
     assert_eq!(failure.code, Some(-3));
+}
+
+fn paid_order() -> PayOrder {
+    PayOrder {
+        order_no: "P2026".into(),
+        biz_order_no: "Q1".into(),
+        channel: Some("wechat_pay".into()),
+        method: Some("qrcode".into()),
+        amount: crate::domain::order::Fen(100),
+        status: crate::domain::order::PayStatus::Success,
+        refund_status: Some(crate::domain::order::RefundStatus::PartialRefund),
+        title: Some("查询".into()),
+        description: None,
+        out_order_no: None,
+        attach: None,
+        error_code: None,
+        error_msg: None,
+        paid_at_ms: Some(1_719_806_460_000),
+        kept: None,
+    }
+}
+
+#[test]
+fn what_the_store_keeps_reaches_the_answers() {
+    let config = config(true);
+    let merchant = config.merchants.by_pid("1001").unwrap().clone();
+    let mut answering = Answering {
+        endpoint: Endpoint::V2Query,
+        platform_key: config.epay.platform_key.clone(),
+        pid: 1001,
+        trade_no: None,
+        money_text: String::new(),
+        facts: None,
+    };
+    let query = PayQuery {
+        order: OrderRef::new(None, Some("Q1")),
+    };
+    // Without the store's row: DaxPay's number, the type from the channel, no refundmoney.
+    let before =
+        <PayQuery as MerchantOp<Epay>>::answer(&query, &paid_order(), &answering, &merchant);
+    let before: serde_json::Value = serde_json::from_slice(&before.body).unwrap();
+    assert_eq!(
+        (before["trade_no"].as_str(), before["type"].as_str()),
+        (Some("P2026"), Some("wxpay"))
+    );
+    assert!(before.get("refundmoney").is_none());
+    Epay::learnt(
+        &mut answering,
+        OrderFacts {
+            trade_no: "2024070112000012345".into(),
+            out_trade_no: "Q1".into(),
+            origin: "v2".into(),
+            pay_type: "wxpay".into(),
+            refunded: Some(crate::domain::order::Fen(40)),
+        },
+    );
+    let after =
+        <PayQuery as MerchantOp<Epay>>::answer(&query, &paid_order(), &answering, &merchant);
+    let after: serde_json::Value = serde_json::from_slice(&after.body).unwrap();
+    assert_eq!(after["trade_no"], "2024070112000012345");
+    assert_eq!(after["status"], 2);
+    assert_eq!(after["refundmoney"], "0.40");
+    let record = RefundRecord {
+        refund_no: "R1".into(),
+        biz_refund_no: "RF-000001".into(),
+        order_no: Some("P2026".into()),
+        amount: crate::domain::order::Fen(40),
+        status: crate::domain::order::RefundOrderStatus::Success,
+        out_refund_no: None,
+        attach: None,
+        error_msg: None,
+        finished_at_ms: None,
+        pay_amount: None,
+        currency: None,
+        created_at_ms: None,
+    };
+    answering.endpoint = Endpoint::V2RefundQuery;
+    let rq = RefundQuery {
+        refund_no: None,
+        mch_refund_no: Some("RF-000001".into()),
+        biz_refund_no: Some("RF-000001".into()),
+        order: OrderRef::default(),
+        kept: None,
+    };
+    let answer = <RefundQuery as MerchantOp<Epay>>::answer(&rq, &record, &answering, &merchant);
+    let answer: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(
+        (
+            answer["trade_no"].as_str(),
+            answer["out_trade_no"].as_str(),
+            answer["status"].as_i64()
+        ),
+        (Some("2024070112000012345"), Some("Q1"), Some(1))
+    );
 }

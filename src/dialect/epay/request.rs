@@ -66,16 +66,26 @@ pub struct EpayRequest {
     pub peer: Option<IpAddr>,
     /// The browser's User-Agent (`submit.php` without `device`).
     pub user_agent: Option<String>,
+    /// `pid` as the merchant is looked up (`intval`, in decimal), when it names one: what
+    /// routing and verification both go by.
+    pub pid: Option<String>,
 }
 
 impl EpayRequest {
     pub fn new(endpoint: Endpoint, params: Vec<(String, String)>) -> EpayRequest {
-        EpayRequest {
+        let mut request = EpayRequest {
             endpoint,
             params,
             peer: None,
             user_agent: None,
-        }
+            pid: None,
+        };
+        request.pid = request
+            .get("pid")
+            .map(super::php::intval)
+            .filter(|pid| *pid > 0)
+            .map(|pid| pid.to_string());
+        request
     }
 
     /// The parameter as received (`None`: not sent).
@@ -134,6 +144,11 @@ mod tests {
             ],
         );
         assert_eq!(request.get("pid"), Some("1001"));
+        assert_eq!(request.pid.as_deref(), Some("1001"));
+        let loose = EpayRequest::new(Endpoint::Mapi, vec![("pid".into(), " 1001abc".into())]);
+        assert_eq!(loose.pid.as_deref(), Some("1001"));
+        let none = EpayRequest::new(Endpoint::Mapi, vec![("pid".into(), "abc".into())]);
+        assert_eq!(none.pid, None);
         assert_eq!(request.get("param"), Some("0"));
         assert_eq!(request.given("param"), None);
         assert_eq!(request.given("name"), None);

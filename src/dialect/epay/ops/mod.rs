@@ -14,6 +14,7 @@ pub mod refund_query;
 
 use super::request::{EpayRequest, Version};
 use crate::config::Merchant;
+use crate::dialect::merchant::OrderFacts;
 use crate::domain::order::{Fen, PayOrder};
 use crate::domain::Failure;
 
@@ -66,19 +67,26 @@ pub struct EpayOrderFacts {
     pub refunded: Option<Fen>,
 }
 
-/// What is known of an order for its query answer: the `trade_no` the request named it by,
-/// the rest from DaxPay's order and paybridge's pay row (`kept`).
-pub fn facts_of(order: &PayOrder, trade_no: Option<&str>, _merchant: &Merchant) -> EpayOrderFacts {
+/// What is known of an order for its query answer: the order store's epay row (`stored`:
+/// `trade_no`, `type`, origin, refunds so far), else the `trade_no` the request named it by; the
+/// rest from DaxPay's order and paybridge's pay row (`kept`).
+pub fn facts_of(
+    order: &PayOrder,
+    requested_trade_no: Option<&str>,
+    stored: Option<&OrderFacts>,
+) -> EpayOrderFacts {
     let kept = order.kept.as_ref();
     EpayOrderFacts {
-        trade_no: trade_no.map(str::to_owned),
-        pay_type: None,
+        trade_no: stored
+            .map(|f| f.trade_no.clone())
+            .or_else(|| requested_trade_no.map(str::to_owned)),
+        pay_type: stored.map(|f| f.pay_type.clone()).filter(|t| !t.is_empty()),
         name: order.title.clone(),
         param: order.attach.clone(),
         client_ip: kept.and_then(|k| k.client_ip.clone()),
         created_at_ms: kept.map(|k| k.created_at_ms),
-        version: None,
-        refunded: None,
+        version: stored.and_then(|f| Version::parse(&f.origin)),
+        refunded: stored.and_then(|f| f.refunded),
     }
 }
 

@@ -271,6 +271,10 @@ fn pay_info(pay: &Pay, paid: &Paid) -> Option<(&'static str, &'static str, Strin
         PayData::AliApp | PayData::WxAppRekeyed => ("payurl", "app", body.to_owned()),
         PayData::AliTradeNo | PayData::WxApp => ("payurl", "jsapi", body.to_owned()),
         PayData::Nothing => return None,
+        // A self-submitting form (Union Pay's pages, `PayData::Form` on newer tables) and any
+        // shape still to come: epay's `html`.
+        #[allow(unreachable_patterns)]
+        _ => ("html", "html", body.to_owned()),
     })
 }
 
