@@ -7,5 +7,6 @@
 //! parameters they are computed over ([`params`]), used by `paybridge sign` / `paybridge verify
 //! --dialect epay` and checked against epay's vectors (`vectors/derived/epay.json`).
 
+pub mod notification;
 pub mod params;
 pub mod sign;
