@@ -347,6 +347,7 @@ fn job(order_id: &str, state: i64, due_at_ms: i64) -> NewNotification {
         url: "https://m.example/refund".to_owned(),
         body: format!("refundOrderId={order_id}&state={state}&sign=ABC"),
         due_at_ms,
+        wire: paybridge::store::NotificationWire::JeepayPost,
     }
 }
 

@@ -7,7 +7,7 @@ use crate::dialect::jeepay::notification::notification;
 use crate::dialect::jeepay::ops::JeepayOp;
 use crate::domain::ops::{PayQuery, RefundQuery, RefundRecord};
 use crate::domain::order::{Fen, OrderRef, PayOrder, PayStatus, RefundOrderStatus};
-use crate::store::{NewNotification, NotificationKind, PayRow, RefundRow};
+use crate::store::{NewNotification, NotificationKind, NotificationWire, PayRow, RefundRow};
 
 /// The Jeepay state a pay order is notified with, if at all: successes always (Jeepay), the
 /// end of an unpaid order only for merchants that asked (`forward_failed_payments`).
@@ -65,6 +65,7 @@ pub fn pay_job(
         url: n.url,
         body: n.body,
         due_at_ms: now_ms,
+        wire: NotificationWire::JeepayPost,
     })
 }
 
@@ -106,5 +107,6 @@ pub fn refund_job(
         url: n.url,
         body: n.body,
         due_at_ms: now_ms,
+        wire: NotificationWire::JeepayPost,
     })
 }

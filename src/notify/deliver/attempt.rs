@@ -1,5 +1,6 @@
-//! One attempt at one notification: the POST, Jeepay's acknowledgement check, and the job
-//! marked in the outbox (delivered, retried later, or failed for good), by the lease's owner.
+//! One attempt at one notification: the POST and Jeepay's acknowledgement check (an epay job:
+//! the GET of `super::epay`), and the job marked in the outbox (delivered, retried later on its
+//! dialect's schedule, or failed for good), by the lease's owner.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use super::epay;
 use crate::config::NotifyConfig;
 use crate::notify::guard::{literal_internal, PublicOnly};
 use crate::notify::now_ms;
@@ -57,6 +59,12 @@ pub(crate) async fn deliver(
         Err("the merchant's notify_hosts do not allow this URL (or the app is gone)".to_owned())
     } else if internal {
         Err("the URL names an internal address ([notify] allow_private_targets)".to_owned())
+    } else if job.wire.is_epay() {
+        let platform = epay::platform_signer(rt);
+        match epay::target(&job, platform.as_ref(), now_ms() / 1000) {
+            Ok(url) => epay::get(client, &url, epay::timeout(job.wire, config)).await,
+            Err(why) => Err(why),
+        }
     } else {
         post(client, config, &job).await
     };
@@ -84,18 +92,11 @@ pub(crate) async fn deliver(
             };
             metrics::counter!("paybridge_notification_attempts_total", "outcome" => outcome)
                 .increment(1);
-            if !allowed || attempt >= i64::from(config.max_attempts) {
-                tracing::warn!(
-                    id = job.id,
-                    mch_no = job.mch_no.as_str(),
-                    attempt,
-                    why = why.as_str(),
-                    "notification failed for good"
-                );
-                store.mark_failed(job.id, owner, why).await
-            } else {
-                let step = i64::try_from(config.retry_step.as_millis()).unwrap_or(i64::MAX);
-                let next = now_ms().saturating_add(step.saturating_mul(attempt));
+            let schedule_set = epay::schedule_set(config);
+            let next = epay::next_delay(job.wire, attempt, config, schedule_set);
+            if let (true, Some(delay)) = (allowed, next) {
+                let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                let next = now_ms().saturating_add(delay);
                 tracing::info!(
                     id = job.id,
                     mch_no = job.mch_no.as_str(),
@@ -104,6 +105,15 @@ pub(crate) async fn deliver(
                     "notification not acknowledged: retried later"
                 );
                 store.mark_retry(job.id, owner, next, why).await
+            } else {
+                tracing::warn!(
+                    id = job.id,
+                    mch_no = job.mch_no.as_str(),
+                    attempt,
+                    why = why.as_str(),
+                    "notification failed for good"
+                );
+                store.mark_failed(job.id, owner, why).await
             }
         }
     };

@@ -17,6 +17,7 @@
 //! keeps in memory is the count of its own deliveries in flight.
 
 mod attempt;
+mod epay;
 pub(crate) mod fair;
 
 use std::collections::HashMap;
