@@ -1,8 +1,14 @@
 //! What a notification says (lifecycle.md §6.1): a pay order's `QueryPayOrderRS` fields or a
 //! refund's `QueryRefundOrderRS` fields, plus `reqTime` and `sign`, signed with the merchant's
 //! key once, when the job is written, and sent unchanged on every attempt.
+//!
+//! An epay order's notification ([`epay_pay_job`], epay.md §11) is the GET query of
+//! `dialect::epay::notification`: a V1 order's signed once with the merchant's MD5 key, a V2
+//! order's kept unsigned and signed with the platform key at each attempt. epay notifies
+//! successful payments only, never refunds or closes.
 
 use crate::config::Merchant;
+use crate::dialect::epay::notification::{http_build_query, PaidOrder};
 use crate::dialect::jeepay::notification::notification;
 use crate::dialect::jeepay::ops::JeepayOp;
 use crate::domain::ops::{PayQuery, RefundQuery, RefundRecord};
@@ -109,4 +115,49 @@ pub fn refund_job(
         due_at_ms: now_ms,
         wire: NotificationWire::JeepayPost,
     })
+}
+
+/// Which signature an epay order's notification carries: that of the API it was made through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpaySigning {
+    /// `submit.php` / `mapi.php`: MD5 with the merchant's key, computed once.
+    V1Md5,
+    /// `/api/pay/*`: SHA256WithRSA with the platform key and a fresh `timestamp` per attempt.
+    V2Rsa,
+}
+
+/// The notification of a paid epay order: to `notify_url`, about DaxPay's pay order
+/// `order_id`, for the merchant app `(mch_no, app_id)` the outbox keys it by. `key`: the
+/// merchant's MD5 key (V1 only; V2 keeps no signature in the outbox).
+pub fn epay_pay_job(
+    (mch_no, app_id): (&str, &str),
+    notify_url: &str,
+    order_id: &str,
+    paid: &PaidOrder,
+    signing: EpaySigning,
+    key: &str,
+    now_ms: i64,
+) -> NewNotification {
+    let (body, wire) = match signing {
+        EpaySigning::V1Md5 => (
+            http_build_query(&paid.v1_signed(key)),
+            NotificationWire::EpayGet,
+        ),
+        EpaySigning::V2Rsa => (
+            http_build_query(&paid.v2_unsigned()),
+            NotificationWire::EpayGetResigned,
+        ),
+    };
+    NewNotification {
+        mch_no: mch_no.to_owned(),
+        app_id: app_id.to_owned(),
+        kind: NotificationKind::Pay,
+        order_id: order_id.to_owned(),
+        // epay notifies payments only: the job's state is the paid one, as Jeepay's.
+        state: 2,
+        url: notify_url.to_owned(),
+        body,
+        due_at_ms: now_ms,
+        wire,
+    }
 }
