@@ -98,7 +98,8 @@ impl Got {
             .parse::<i64>()
             .is_ok_and(|t| (self.at - t).abs() <= 300);
         let der = Base64::decode_vec(platform_public).unwrap();
-        let key = VerifyingKey::<Sha256>::new(rsa::RsaPublicKey::from_public_key_der(&der).unwrap());
+        let key =
+            VerifyingKey::<Sha256>::new(rsa::RsaPublicKey::from_public_key_der(&der).unwrap());
         let Ok(bytes) = Base64::decode_vec(&sign) else {
             return false;
         };
@@ -206,7 +207,8 @@ async fn world(notify: &str, extra: &str) -> World {
     let toml = proxy_toml("127.0.0.1:9".parse().unwrap(), "3.0", "hmac_sha256", "", "")
         .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
         + &format!("\n[notify]\nallow_private_targets = true\npoll_ms = 20\n{notify}\n{extra}\n");
-    let config = Arc::new(paybridge::config::Config::from_toml(&toml).expect("valid configuration"));
+    let config =
+        Arc::new(paybridge::config::Config::from_toml(&toml).expect("valid configuration"));
     let gateway = paybridge::proxy::Gateway::new(config);
     gateway.start_notifier();
     let store = OrderStore::open(&paybridge::config::StoreUrl::parse(&url).unwrap()).unwrap();
@@ -239,7 +241,10 @@ impl World {
             EPAY_KEY,
             now_ms(),
         );
-        self.store.enqueue_notification(&job, now_ms()).await.unwrap();
+        self.store
+            .enqueue_notification(&job, now_ms())
+            .await
+            .unwrap();
         paybridge::notify::wake();
         let mut found = None;
         for status in [NotificationStatus::Pending, NotificationStatus::Delivered] {
@@ -275,7 +280,11 @@ async fn a_v1_notification_is_a_get_that_epaycore_verifies() {
     let shop = Shop::start(&[(200, "<html><body>ok: success</body></html>")]).await;
     let w = world("", "").await;
     let id = w
-        .queue(&shop.url("/notify.php"), &paid("20160806151343349"), EpaySigning::V1Md5)
+        .queue(
+            &shop.url("/notify.php"),
+            &paid("20160806151343349"),
+            EpaySigning::V1Md5,
+        )
         .await;
     w.until_status(id, NotificationStatus::Delivered).await;
     let got = shop.got();
@@ -292,7 +301,12 @@ async fn a_v1_notification_is_a_get_that_epaycore_verifies() {
     assert!(g.sdk1_verifies(EPAY_KEY));
     assert!(!g.sdk1_verifies("another key"));
     assert_eq!(g.param("trade_status").as_deref(), Some("TRADE_SUCCESS"));
-    let header = |name: &str| g.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let header = |name: &str| {
+        g.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
     assert_eq!(header("accept"), "*/*");
     assert_eq!(header("accept-language"), "zh-CN,zh;q=0.8");
     assert_eq!(header("connection"), "close");
@@ -311,7 +325,11 @@ async fn a_notify_url_with_a_query_is_joined_with_an_ampersand() {
         .await;
     w.until_status(id, NotificationStatus::Delivered).await;
     let got = shop.got();
-    assert!(got[0].query.starts_with("shop=7&pid=1001&trade_no="), "{}", got[0].query);
+    assert!(
+        got[0].query.starts_with("shop=7&pid=1001&trade_no="),
+        "{}",
+        got[0].query
+    );
 }
 
 /// `fail` is no acknowledgement; an HTTP 500 whose body says `SUCCESS` is one (epay ignores the
@@ -320,7 +338,9 @@ async fn a_notify_url_with_a_query_is_joined_with_an_ampersand() {
 async fn fail_is_retried_and_success_in_a_500_acknowledges() {
     let shop = Shop::start(&[(200, "fail"), (200, "FAIL"), (500, "Internal SUCCESS page")]).await;
     let w = world("retry_step_ms = 50\nmax_attempts = 5", "").await;
-    let id = w.queue(&shop.url("/n"), &paid("R1"), EpaySigning::V1Md5).await;
+    let id = w
+        .queue(&shop.url("/n"), &paid("R1"), EpaySigning::V1Md5)
+        .await;
     w.until_status(id, NotificationStatus::Delivered).await;
     let got = shop.got();
     assert_eq!(got.len(), 3, "{got:?}");
@@ -334,13 +354,18 @@ async fn fail_is_retried_and_success_in_a_500_acknowledges() {
 async fn never_acknowledged_is_given_up_after_the_last_attempt() {
     let shop = Shop::start(&[(200, "sucess? no: fail")]).await;
     let w = world("retry_step_ms = 20\nmax_attempts = 3", "").await;
-    let id = w.queue(&shop.url("/n"), &paid("G1"), EpaySigning::V1Md5).await;
+    let id = w
+        .queue(&shop.url("/n"), &paid("G1"), EpaySigning::V1Md5)
+        .await;
     w.until_status(id, NotificationStatus::Failed).await;
     assert_eq!(w.status(id).await, (NotificationStatus::Failed, 3));
     assert_eq!(shop.got().len(), 3);
     let n = w.store.notification(id).await.unwrap().unwrap();
     assert!(
-        n.last_error.as_deref().unwrap_or("").contains("without success"),
+        n.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("without success"),
         "{:?}",
         n.last_error
     );

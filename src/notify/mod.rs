@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod deliver;
+pub mod epay_return;
 pub mod guard;
 pub mod intake;
 pub mod jobs;

@@ -114,7 +114,10 @@ fn is_php_blank(b: u8) -> bool {
 }
 
 fn borrowed(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
-    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 /// Money in fen as PHP prints `(float)` of the stored two-decimal yuan: trailing zeros and a

@@ -62,7 +62,10 @@ fn sdk1_accepts(url: &str, key: &str) -> bool {
         .collect();
     kept.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let string: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let sign = get.iter().find(|(k, _)| k == "sign").map(|(_, v)| v.as_str());
+    let sign = get
+        .iter()
+        .find(|(k, _)| k == "sign")
+        .map(|(_, v)| v.as_str());
     Some(md5_sign(&string.join("&"), key).as_str()) == sign
 }
 
@@ -77,7 +80,10 @@ fn v2board_accepts(url: &str, key: &str) -> bool {
     kept.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let string: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let string = string.join("&").replace('\\', "");
-    let sign = get.iter().find(|(k, _)| k == "sign").map(|(_, v)| v.as_str());
+    let sign = get
+        .iter()
+        .find(|(k, _)| k == "sign")
+        .map(|(_, v)| v.as_str());
     Some(md5_sign(&string, key).as_str()) == sign
 }
 
@@ -182,7 +188,14 @@ fn php_empty_values_and_blank_ones_are_never_sent() {
     let names: Vec<&str> = kept.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         names,
-        ["pid", "trade_no", "out_trade_no", "type", "money", "trade_status"]
+        [
+            "pid",
+            "trade_no",
+            "out_trade_no",
+            "type",
+            "money",
+            "trade_status"
+        ]
     );
     let mut v1 = e7();
     v1.param = Some(String::new());
@@ -210,7 +223,10 @@ fn question_mark_rule_is_strpos() {
     assert_eq!(append_query("http://m/n?x=1", "a=1"), "http://m/n?x=1&a=1");
     assert_eq!(append_query("?x", "a=1"), "?x?a=1", "a `?` at 0 is falsy");
     assert_eq!(append_query("http://m/r#top", "a=1"), "http://m/r?a=1#top");
-    assert_eq!(notify_target("http://m/n?x=1#top", "a=1"), "http://m/n?x=1&a=1");
+    assert_eq!(
+        notify_target("http://m/n?x=1#top", "a=1"),
+        "http://m/n?x=1&a=1"
+    );
 }
 
 #[test]

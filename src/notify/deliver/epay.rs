@@ -168,10 +168,7 @@ mod tests {
         let at: Vec<Option<u64>> = (1..=6)
             .map(|n| next_delay(NotificationWire::EpayGet, n, &c, false).map(|d| d.as_secs()))
             .collect();
-        assert_eq!(
-            at,
-            [Some(60), Some(120), Some(960), Some(2160), None, None]
-        );
+        assert_eq!(at, [Some(60), Some(120), Some(960), Some(2160), None, None]);
         let mut when = 0;
         let mut times = vec![0];
         for n in 1..=4 {

@@ -450,7 +450,10 @@ async fn a_job_keeps_its_wire() {
     };
     assert_eq!(wire(jeepay).await, NotificationWire::JeepayPost);
     assert_eq!(wire(epay).await, NotificationWire::EpayGetResigned);
-    let leased = store.lease_notifications("w", &[epay], 0, 1_000).await.unwrap();
+    let leased = store
+        .lease_notifications("w", &[epay], 0, 1_000)
+        .await
+        .unwrap();
     assert_eq!(leased[0].wire, NotificationWire::EpayGetResigned);
     for wire in [
         NotificationWire::JeepayPost,
