@@ -45,7 +45,7 @@ pub enum NotificationWire {
 }
 
 impl NotificationWire {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             NotificationWire::JeepayPost => "jeepay",
             NotificationWire::EpayGet => "epay",

@@ -8,6 +8,10 @@
 //! may see a notification twice, as with Jeepay, never zero times). A merchant whose
 //! `notify_hosts` no longer allow the URL is not posted to.
 //!
+//! An epay job ([`epay`]) is a GET instead, acknowledged when the answer contains `success`,
+//! on epay's schedule (0/1/3/19/55 minutes) unless `[notify]` writes one; a V2 order's is signed
+//! again at each attempt. Everything else (leases, the pool, fairness) is the same.
+//!
 //! **Fair delivery** (docs/notifications.md): a pool of at most `[notify] concurrency`
 //! deliveries, refilled as soon as one finishes (no batch waits for its slowest job), at most
 //! `per_host_concurrency` of them to one host, merchants served fewest-in-flight first
