@@ -8,7 +8,7 @@
 //! - refunded (G3094: any refund): the gateway's "refunded" page;
 //! - not paid: a waiting page that looks again by itself (the gateway sends an unpaid order
 //!   nowhere; paybridge's own return URL is where DaxPay sends the payer, possibly before its
-//!   callback).
+//!   callback); an order that ended unpaid (closed, failed): a page saying so.
 //!
 //! The gateway redirects with a script page (`window.location.href=atob(…)`); paybridge answers
 //! `302 Found` with the same URL (no script needed; the browser lands on the same address).
@@ -32,6 +32,8 @@ const WAIT_REFRESH_SECS: u32 = 3;
 pub enum Standing {
     /// Not paid (yet).
     Unpaid,
+    /// Ended without payment (closed, cancelled, failed, timed out).
+    Ended,
     /// Paid, at this time if known (epoch ms).
     Paid { at_ms: Option<i64> },
     /// Paid, then refunded (in part or in full).
@@ -49,6 +51,8 @@ pub enum EpayReturn {
     RefundedPage,
     /// Not paid yet: look again shortly.
     Waiting,
+    /// Ended without payment: nothing to wait for.
+    UnpaidPage,
     /// A V2 order, but no platform key to sign its parameters with.
     Unsignable,
 }
@@ -65,6 +69,7 @@ pub fn decide(
 ) -> EpayReturn {
     let at_ms = match standing {
         Standing::Unpaid => return EpayReturn::Waiting,
+        Standing::Ended => return EpayReturn::UnpaidPage,
         Standing::Refunded => return EpayReturn::RefundedPage,
         Standing::Paid { at_ms } => at_ms,
     };
@@ -103,6 +108,7 @@ pub fn render(decision: EpayReturn) -> Response<Full<Bytes>> {
             "订单尚未支付，正在等待支付结果...",
             &format!("<meta http-equiv=\"refresh\" content=\"{WAIT_REFRESH_SECS}\">"),
         ),
+        EpayReturn::UnpaidPage => page(StatusCode::OK, "订单未支付", ""),
         EpayReturn::Unsignable => page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "支付结果暂不可用，请稍后查询订单",
@@ -195,6 +201,7 @@ mod tests {
         assert_eq!(decide_v1(url, stale), EpayReturn::PaidPage);
         assert_eq!(decide_v1(url, Standing::Refunded), EpayReturn::RefundedPage);
         assert_eq!(decide_v1(url, Standing::Unpaid), EpayReturn::Waiting);
+        assert_eq!(decide_v1(url, Standing::Ended), EpayReturn::UnpaidPage);
         assert_eq!(
             decide_v1(None, Standing::Paid { at_ms: Some(NOW) }),
             EpayReturn::PaidPage
