@@ -62,6 +62,203 @@ macro_rules! declare_kinds {
 }
 operations!(declare_kinds);
 
+/// The merchant dialects paybridge speaks (`[[merchants]] dialect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Dialect {
+    /// Jeepay (`mchNo` + `appId`, MD5 over declared fields, `{code,data,msg,sign}`).
+    #[default]
+    Jeepay,
+    /// 彩虹易支付 ("epay"): `pid` + `key`, V1 (MD5) and V2 (SHA256WithRSA + `timestamp`).
+    Epay,
+}
+
+impl Dialect {
+    /// The configuration's name for it (`dialect = "epay"`), also used in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Jeepay => "jeepay",
+            Dialect::Epay => "epay",
+        }
+    }
+}
+
+/// epay's endpoints (epay.md §6, §7), each an operation of [`OpKind`]. V1 is `submit.php`,
+/// `mapi.php` and `api.php?act=order|refund`; V2 is `/api/pay/*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EpayEndpoint {
+    /// `submit.php`: a page payment, the payer's browser (answers are HTML).
+    Submit,
+    /// `mapi.php`: an API payment, server to server.
+    Mapi,
+    /// `api.php?act=order`: query one order (the key in clear).
+    ApiOrder,
+    /// `api.php?act=refund`: refund (the key in clear; success is `code` 0).
+    ApiRefund,
+    /// `/api/pay/submit` (V2 page payment, HTML answers).
+    V2Submit,
+    /// `/api/pay/create` (V2 unified order).
+    V2Create,
+    /// `/api/pay/query` (V2; the path is Jeepay's too: a body with `pid` and no `mchNo`).
+    V2Query,
+    /// `/api/pay/refund` (V2).
+    V2Refund,
+    /// `/api/pay/refundquery` (V2).
+    V2RefundQuery,
+    /// `/api/pay/close` (V2, build 3095; the path is Jeepay's too).
+    V2Close,
+}
+
+/// `api.php`'s own path: the operation is its `act` (query string or form, as PHP's `$_REQUEST`).
+pub const EPAY_API_PATH: &str = "/api.php";
+
+impl EpayEndpoint {
+    pub const ALL: [EpayEndpoint; 10] = [
+        EpayEndpoint::Submit,
+        EpayEndpoint::Mapi,
+        EpayEndpoint::ApiOrder,
+        EpayEndpoint::ApiRefund,
+        EpayEndpoint::V2Submit,
+        EpayEndpoint::V2Create,
+        EpayEndpoint::V2Query,
+        EpayEndpoint::V2Refund,
+        EpayEndpoint::V2RefundQuery,
+        EpayEndpoint::V2Close,
+    ];
+
+    /// The canonical operation it is.
+    pub fn op(self) -> OpKind {
+        match self {
+            EpayEndpoint::Submit
+            | EpayEndpoint::Mapi
+            | EpayEndpoint::V2Submit
+            | EpayEndpoint::V2Create => OpKind::Pay,
+            EpayEndpoint::ApiOrder | EpayEndpoint::V2Query => OpKind::PayQuery,
+            EpayEndpoint::ApiRefund | EpayEndpoint::V2Refund => OpKind::Refund,
+            EpayEndpoint::V2RefundQuery => OpKind::RefundQuery,
+            EpayEndpoint::V2Close => OpKind::Close,
+        }
+    }
+
+    /// V2 (`/api/pay/*`: RSA or MD5 with `timestamp`, answers RSA-signed) or V1.
+    pub fn is_v2(self) -> bool {
+        !matches!(
+            self,
+            EpayEndpoint::Submit
+                | EpayEndpoint::Mapi
+                | EpayEndpoint::ApiOrder
+                | EpayEndpoint::ApiRefund
+        )
+    }
+
+    /// Answered as an HTML page for a browser (`submit.php`, `/api/pay/submit`).
+    pub fn is_page(self) -> bool {
+        matches!(self, EpayEndpoint::Submit | EpayEndpoint::V2Submit)
+    }
+
+    /// The path routing rules name it by (`api.php`'s acts share `/api.php`).
+    pub fn path(self) -> &'static str {
+        match self {
+            EpayEndpoint::Submit => "/submit.php",
+            EpayEndpoint::Mapi => "/mapi.php",
+            EpayEndpoint::ApiOrder | EpayEndpoint::ApiRefund => EPAY_API_PATH,
+            EpayEndpoint::V2Submit => "/api/pay/submit",
+            EpayEndpoint::V2Create => "/api/pay/create",
+            EpayEndpoint::V2Query => "/api/pay/query",
+            EpayEndpoint::V2Refund => "/api/pay/refund",
+            EpayEndpoint::V2RefundQuery => "/api/pay/refundquery",
+            EpayEndpoint::V2Close => "/api/pay/close",
+        }
+    }
+
+    /// A short, stable name for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            EpayEndpoint::Submit => "epay_submit",
+            EpayEndpoint::Mapi => "epay_mapi",
+            EpayEndpoint::ApiOrder => "epay_api_order",
+            EpayEndpoint::ApiRefund => "epay_api_refund",
+            EpayEndpoint::V2Submit => "epay_v2_submit",
+            EpayEndpoint::V2Create => "epay_v2_create",
+            EpayEndpoint::V2Query => "epay_v2_query",
+            EpayEndpoint::V2Refund => "epay_v2_refund",
+            EpayEndpoint::V2RefundQuery => "epay_v2_refundquery",
+            EpayEndpoint::V2Close => "epay_v2_close",
+        }
+    }
+
+    /// The endpoint `api.php`'s `act` names (`None`: an act paybridge does not translate).
+    pub fn api_act(act: &str) -> Option<EpayEndpoint> {
+        match act {
+            "order" => Some(EpayEndpoint::ApiOrder),
+            "refund" => Some(EpayEndpoint::ApiRefund),
+            _ => None,
+        }
+    }
+
+    /// The epay endpoint whose own path `path` is, exactly (PHP serves no aliases); `api.php`
+    /// and the two paths Jeepay shares are decided with the request's parameters.
+    fn of_path(path: &str) -> Option<EpayEndpoint> {
+        match path {
+            "/submit.php" => Some(EpayEndpoint::Submit),
+            "/mapi.php" => Some(EpayEndpoint::Mapi),
+            "/api/pay/submit" => Some(EpayEndpoint::V2Submit),
+            "/api/pay/create" => Some(EpayEndpoint::V2Create),
+            "/api/pay/refund" => Some(EpayEndpoint::V2Refund),
+            "/api/pay/refundquery" => Some(EpayEndpoint::V2RefundQuery),
+            _ => None,
+        }
+    }
+
+    /// The epay endpoint a request to a path Jeepay shares is, when its parameters are epay's.
+    pub fn sharing(op: OpKind) -> Option<EpayEndpoint> {
+        match op {
+            OpKind::PayQuery => Some(EpayEndpoint::V2Query),
+            OpKind::Close => Some(EpayEndpoint::V2Close),
+            _ => None,
+        }
+    }
+}
+
+/// Where a request came in, in its dialect's terms: kept in the request's context, so that its
+/// answers and its failures are rendered in that dialect and for that endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Jeepay(OpKind),
+    Epay(EpayEndpoint),
+}
+
+impl Endpoint {
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Endpoint::Jeepay(_) => Dialect::Jeepay,
+            Endpoint::Epay(_) => Dialect::Epay,
+        }
+    }
+
+    /// The canonical operation.
+    pub fn op(self) -> OpKind {
+        match self {
+            Endpoint::Jeepay(op) => op,
+            Endpoint::Epay(e) => e.op(),
+        }
+    }
+
+    /// The path routing sees.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Jeepay(op) => op.path(),
+            Endpoint::Epay(e) => e.path(),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Jeepay(op) => op.as_str(),
+            Endpoint::Epay(e) => e.label(),
+        }
+    }
+}
+
 /// Merchant paths paybridge knows but only passes through (yet), with their labels, so that
 /// the access log and the metrics can tell them apart.
 const PASSED_THROUGH: &[(&str, &str)] = &[];
@@ -97,6 +294,12 @@ pub fn operation(path: &str) -> Option<OpKind> {
     OpKind::ALL.iter().copied().find(|op| op.path() == path)
 }
 
+/// Whether `path` is one paybridge may translate: a Jeepay operation's or an epay endpoint's
+/// own path.
+pub fn translated(path: &str) -> bool {
+    operation(path).is_some() || EpayEndpoint::of_path(path).is_some() || path == EPAY_API_PATH
+}
+
 /// What a request path is to paybridge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target<'a> {
@@ -104,6 +307,10 @@ pub enum Target<'a> {
     Relay(Relay<'a>),
     /// A translated operation: its own path, or an alias Jeepay maps to its handler.
     Operation(OpKind),
+    /// An epay endpoint with a path of its own (exact: PHP serves no aliases).
+    Epay(EpayEndpoint),
+    /// epay's `api.php`: the endpoint is its `act` (query string or form).
+    EpayApi,
     /// A path that resembles a translated operation's or the relay's, but that Jeepay would
     /// not map to it: refused (404), never forwarded.
     Refused,
@@ -121,6 +328,12 @@ pub fn target(path: &str) -> Target<'_> {
     }
     if let Some(op) = operation(path) {
         return Target::Operation(op);
+    }
+    if let Some(endpoint) = EpayEndpoint::of_path(path) {
+        return Target::Epay(endpoint);
+    }
+    if path == EPAY_API_PATH {
+        return Target::EpayApi;
     }
     if alias::is_plain(path) {
         let segments = || path[1..].split('/');
@@ -163,8 +376,11 @@ where
 
 /// The access-log and metrics label of a path (`other` for unknown paths: no new series).
 pub fn label(path: &str) -> &'static str {
-    if let Target::Operation(op) = target(path) {
-        return op.as_str();
+    match target(path) {
+        Target::Operation(op) => return op.as_str(),
+        Target::Epay(endpoint) => return endpoint.label(),
+        Target::EpayApi => return "epay_api",
+        _ => {}
     }
     PASSED_THROUGH
         .iter()

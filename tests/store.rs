@@ -273,7 +273,10 @@ async fn instances_starting_together_migrate_once() {
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/migrations"))
         .unwrap()
         .count() as i64;
-    assert_eq!(files, 7, "0001 orders … 0006 attempt windows, 0008 notification wire");
+    assert_eq!(
+        files, 8,
+        "0001 orders … 0006 attempt windows, 0007 dialect orders, 0008 notification wire"
+    );
     assert_eq!(
         db.scalar("SELECT count(*) FROM schema_migrations").await,
         files

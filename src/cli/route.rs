@@ -73,6 +73,7 @@ pub fn explain(
         path,
         mch_no,
         app_id,
+        pid: None,
         headers,
     };
     let decision = table::decide(&config.routing, &facts, true);

@@ -1,21 +1,31 @@
-//! `[[merchants]]`: the Jeepay merchant apps and the DaxPay identity each is translated to.
+//! `[[merchants]]`: the merchant apps (Jeepay's, and epay's by `pid`) and the DaxPay identity
+//! each is translated to.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::epay::{epay_mch_no, EpayMerchant};
 use super::error::ConfigError;
 use super::parse::{identity_field, invalid, order_prefix, require_text, resolve_secret, window};
 use super::raw::RawMerchant;
 use super::server::{ServerConfig, SuccessReply};
 use super::upstreams::Upstream;
 use crate::dialect::daxpay::Version;
+use crate::dispatch::Dialect;
 use crate::domain::way_code::{WayCodes, JEEPAY_WAY_CODES};
 use crate::secret::Secret;
 
-/// One Jeepay merchant app and the DaxPay identity it is translated to.
+/// One merchant app and the DaxPay identity it is translated to.
+///
+/// An epay merchant is one too: its `mch_no` and `app_id` are `epay:<pid>` (a namespace no Jeepay
+/// number shares), so that order rows, outbox jobs, replay keys and logs need no other key.
 #[derive(Debug)]
 pub struct Merchant {
+    /// The dialect its requests are in.
+    pub dialect: Dialect,
+    /// epay merchants: the `pid`, the V2 public key, the pay-type table.
+    pub epay: Option<EpayMerchant>,
     pub mch_no: String,
     pub app_id: String,
     pub secret: Secret,
@@ -83,6 +93,8 @@ pub struct DaxIdentity {
 #[derive(Debug, Default)]
 pub struct Merchants {
     by_app_id: HashMap<String, Arc<Merchant>>,
+    /// epay merchants by `pid`.
+    by_pid: HashMap<String, Arc<Merchant>>,
     mch_nos: HashMap<String, usize>,
     /// In configuration order (errors about them name `merchants[i]`).
     in_order: Vec<Arc<Merchant>>,
@@ -108,6 +120,12 @@ impl Merchants {
             return Err(LookupError::AppOfAnotherMerchant);
         }
         Ok(app)
+    }
+
+    /// The epay merchant with this `pid`, as configured (epay reads `pid` with PHP's
+    /// `intval`: the dialect normalises it before asking).
+    pub fn by_pid(&self, pid: &str) -> Option<&Arc<Merchant>> {
+        self.by_pid.get(pid)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Merchant>> {
@@ -137,8 +155,45 @@ pub(super) fn validate(
     let mut merchants = Merchants::default();
     for (i, m) in raw.into_iter().enumerate() {
         let key = |field: &str| format!("merchants[{i}].{field}");
-        require_text(&key("mch_no"), &m.mch_no)?;
-        require_text(&key("app_id"), &m.app_id)?;
+        let dialect = match m.dialect.as_deref().unwrap_or("jeepay") {
+            "jeepay" => Dialect::Jeepay,
+            "epay" => Dialect::Epay,
+            other => {
+                return Err(invalid(
+                    key("dialect"),
+                    format!("`{other}` is not jeepay or epay"),
+                ))
+            }
+        };
+        let (mch_no, app_id, epay) = match dialect {
+            Dialect::Jeepay => {
+                require_text(&key("mch_no"), &m.mch_no)?;
+                require_text(&key("app_id"), &m.app_id)?;
+                for (field, given) in [
+                    ("pid", m.pid.is_some()),
+                    ("epay_public_key", m.epay_public_key.is_some()),
+                    ("epay_way_codes", !m.epay_way_codes.is_empty()),
+                ] {
+                    if given {
+                        return Err(invalid(key(field), "only for dialect = \"epay\""));
+                    }
+                }
+                (m.mch_no, m.app_id, None)
+            }
+            Dialect::Epay => {
+                for (field, given) in [("mch_no", &m.mch_no), ("app_id", &m.app_id)] {
+                    if !given.is_empty() {
+                        return Err(invalid(
+                            key(field),
+                            "an epay merchant is named by `pid` alone",
+                        ));
+                    }
+                }
+                let epay = super::epay::merchant(&key, m.pid, m.epay_public_key, m.epay_way_codes)?;
+                let id = epay_mch_no(&epay.pid);
+                (id.clone(), id, Some(epay))
+            }
+        };
         let secret = resolve_secret(&key("secret"), m.secret)?;
         if secret.is_empty() {
             return Err(invalid(key("secret"), "must not be empty"));
@@ -221,8 +276,10 @@ pub(super) fn validate(
             notify_hosts,
             forward_failed_payments: m.forward_failed_payments,
             notify_private_targets,
-            mch_no: m.mch_no,
-            app_id: m.app_id,
+            dialect,
+            epay,
+            mch_no,
+            app_id,
         };
         if merchants.by_app_id.contains_key(&merchant.app_id) {
             return Err(invalid(
@@ -235,6 +292,18 @@ pub(super) fn validate(
             .entry(merchant.mch_no.clone())
             .or_default() += 1;
         let merchant = Arc::new(merchant);
+        if let Some(epay) = &merchant.epay {
+            if merchants
+                .by_pid
+                .insert(epay.pid.clone(), merchant.clone())
+                .is_some()
+            {
+                return Err(invalid(
+                    key("pid"),
+                    format!("duplicate epay merchant `{}`", epay.pid),
+                ));
+            }
+        }
         merchants.in_order.push(merchant.clone());
         merchants
             .by_app_id

@@ -8,6 +8,7 @@
 //! `paybridge-sandbox` crate, which reads them itself: here they are accepted and ignored.
 
 mod admin;
+pub mod epay;
 mod error;
 pub mod exposure;
 mod merchants;
@@ -24,6 +25,7 @@ mod store;
 mod summary;
 mod upstreams;
 
+pub use epay::{epay_mch_no, EpayConfig, EpayMerchant};
 pub use error::ConfigError;
 pub use merchants::{DaxIdentity, LookupError, Merchant, Merchants};
 pub use notify::NotifyConfig;
@@ -91,6 +93,8 @@ pub struct Config {
     pub settlement: SettlementConfig,
     /// Pruning what is final and delivered.
     pub retention: RetentionConfig,
+    /// `[epay]`: the platform key of the epay dialect.
+    pub epay: EpayConfig,
     /// How many secrets are written inline (warned about when the file is readable by others).
     pub inline_secrets: usize,
 }
@@ -146,6 +150,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let store = store::validate(raw.store)?;
     let settlement = settlement::validate(raw.settlement)?;
     let retention = retention::validate(raw.retention)?;
+    let epay = epay::validate(raw.epay)?;
 
     Ok(Config {
         server,
@@ -171,6 +176,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         notify,
         settlement,
         retention,
+        epay,
         inline_secrets,
     })
 }

@@ -16,6 +16,9 @@ pub struct NotifyConfig {
     pub max_attempts: u32,
     /// After the n-th failed attempt, the next is n × this later.
     pub retry_step: Duration,
+    /// `max_attempts` or `retry_step_ms` is written in `[notify]`: the schedule then applies to
+    /// every dialect (epay's notifications otherwise follow epay's own schedule).
+    pub schedule_set: bool,
     /// How long a merchant may take to answer one attempt.
     pub timeout: Duration,
     /// How often due notifications are looked for when nothing wakes the worker.
@@ -34,11 +37,13 @@ pub struct NotifyConfig {
 }
 
 pub(super) fn validate(raw: RawNotify) -> Result<NotifyConfig, ConfigError> {
+    let schedule_set = raw.max_attempts.is_some() || raw.retry_step_ms.is_some();
     let max_attempts = positive("notify.max_attempts", raw.max_attempts, 6)?;
     let timeout = millis("notify.timeout_ms", raw.timeout_ms, 20_000)?;
     Ok(NotifyConfig {
         max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
         retry_step: millis("notify.retry_step_ms", raw.retry_step_ms, 30_000)?,
+        schedule_set,
         timeout,
         poll: millis("notify.poll_ms", raw.poll_ms, 1_000)?,
         // Longer than an attempt can take (twice its timeout, and a second for the store): a
@@ -61,6 +66,13 @@ mod tests {
             (c.max_attempts, c.retry_step, c.timeout),
             (6, Duration::from_secs(30), Duration::from_secs(20))
         );
+        assert!(!c.schedule_set);
+        let set = validate(RawNotify {
+            retry_step_ms: Some(1_000),
+            ..RawNotify::default()
+        })
+        .unwrap();
+        assert!(set.schedule_set);
         assert!(c.lease > c.timeout);
         assert_eq!((c.concurrency, c.per_host_concurrency), (32, 4));
         let err = validate(RawNotify {

@@ -34,6 +34,8 @@ pub struct RawConfig {
     pub settlement: RawSettlement,
     #[serde(default)]
     pub retention: RawRetention,
+    #[serde(default)]
+    pub epay: RawEpay,
     /// `[sandbox]`: accepted here, read and validated by the `paybridge-sandbox` crate.
     #[allow(dead_code)]
     pub sandbox: Option<IgnoredAny>,
@@ -158,8 +160,20 @@ pub struct RawUpstream {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMerchant {
+    /// `"jeepay"` (the default) or `"epay"`.
+    pub dialect: Option<String>,
+    /// Jeepay merchants: the merchant number and app.
+    #[serde(default)]
     pub mch_no: String,
+    #[serde(default)]
     pub app_id: String,
+    /// epay merchants: the merchant id.
+    pub pid: Option<String>,
+    /// epay V2: the merchant's RSA public key (base64 DER, as epay stores it, or PEM).
+    pub epay_public_key: Option<RawSecret>,
+    /// epay `type` or `type/device` → Jeepay way code, over the dialect's default table.
+    #[serde(default)]
+    pub epay_way_codes: std::collections::BTreeMap<String, String>,
     pub secret: RawSecret,
     #[serde(default)]
     pub close_uses_cancel: bool,
@@ -237,4 +251,13 @@ pub struct RawRoute {
 pub struct RawHeaderMatch {
     pub name: String,
     pub value: String,
+}
+
+/// `[epay]`: what the epay dialect shares across merchants.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEpay {
+    /// The platform's RSA private key (base64 PKCS#8 DER, or PEM): signs V2 answers and
+    /// notifications.
+    pub platform_private_key: Option<RawSecret>,
 }

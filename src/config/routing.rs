@@ -123,10 +123,7 @@ pub(super) fn validate(
         };
         let action = action(&key, raw, dax, legacy)?;
         if let (Action::Translate { .. }, Some(paths)) = (&action, &paths) {
-            if let Some(p) = paths
-                .iter()
-                .find(|p| crate::dispatch::operation(p).is_none())
-            {
+            if let Some(p) = paths.iter().find(|p| !crate::dispatch::translated(p)) {
                 return Err(invalid(
                     format!("{key}.paths"),
                     format!("`{p}` cannot be translated (only /api/pay/close and /api/pay/cancel)"),

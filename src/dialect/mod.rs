@@ -2,4 +2,6 @@
 
 pub mod daxpay;
 pub mod epay;
+pub mod failures;
 pub mod jeepay;
+pub mod merchant;

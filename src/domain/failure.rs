@@ -36,6 +36,11 @@ pub enum Failure {
         kind: &'static str,
         words: &'static str,
     },
+    /// A refusal in the request's own dialect, with the code and words its gateway answers
+    /// (a text with values in it, e.g. epay's `该订单(…)已完成支付，请勿重复发起支付`); found
+    /// before anything was sent. Another dialect renders it as a business refusal.
+    #[error("refused in the dialect ({code}): {msg}")]
+    InDialect { code: i64, msg: String },
     /// A value longer than the gateway takes (DaxPay's `@Size`), found before the call: nothing
     /// was sent. `label`: the caller's dialect's name for the value; `max`: what the caller may
     /// send (the gateway's limit, less what paybridge puts before the value).
@@ -214,6 +219,7 @@ impl Failure {
             Failure::BodyTooLarge { .. } => "body_too_large",
             Failure::BodyTimeout => "body_timeout",
             Failure::Invalid { kind, .. } => kind,
+            Failure::InDialect { .. } => "dialect_refusal",
             Failure::TooLong { .. } => "too_long",
             Failure::UnsupportedSignType(_) => "sign_type",
             Failure::UnknownMerchant => "unknown_merchant",

@@ -16,9 +16,8 @@ use http_body_util::Full;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::dialect::jeepay::failure as jeepay;
+use crate::dialect::failures::{failure_answer, Speaker};
 use crate::domain::Failure;
-use crate::proxy::JSON_UTF8;
 use crate::telemetry::access::AccessHandle;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -72,11 +71,10 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let access = req.extensions().get::<AccessHandle>().cloned();
         if let Some(error) = self.not_ready.take() {
-            note(access.as_ref(), &error);
             return DialectErrorsFuture {
                 inner: None,
                 not_ready: Some(error),
-                access: None,
+                access,
             };
         }
         DialectErrorsFuture {
@@ -107,32 +105,42 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(future) = this.inner.as_pin_mut() else {
-            // Polled again after answering (a caller's bug): an internal error, not a panic.
+            // Not ready, or polled again after answering (a caller's bug: an internal error,
+            // not a panic).
             let error = this.not_ready.take().unwrap_or(Failure::Internal);
-            return Poll::Ready(Ok(render(&error)));
+            return Poll::Ready(Ok(answer(this.access.take().as_ref(), &error)));
         };
         Poll::Ready(Ok(match ready!(future.poll(cx)) {
             Ok(response) => response,
-            Err(error) => {
-                note(this.access.as_ref(), &error);
-                render(&error)
-            }
+            Err(error) => answer(this.access.as_ref(), &error),
         }))
     }
 }
 
-/// Tells the access log what the merchant is answered for `error`.
-fn note(access: Option<&AccessHandle>, error: &Failure) {
+/// The answer for `error`, in the dialect the request came in (as the handler noted it), and
+/// noted in the access log.
+fn answer(access: Option<&AccessHandle>, error: &Failure) -> Response<Full<Bytes>> {
+    let mut speaker: Option<Speaker> = None;
+    if let Some(handle) = access {
+        handle.note(|r| speaker = r.speaker.clone());
+    }
+    let (response, code) = render_for(error, speaker.as_ref());
     if let Some(handle) = access {
         handle.note(|r| {
-            r.code = Some(jeepay::code(error));
+            r.code = code;
             r.error_kind = Some(error.kind());
         });
     }
+    response
 }
 
-/// The answer for `error`, logged at a level that fits whose fault it is.
+/// The answer for `error` in Jeepay's dialect, logged at a level that fits whose fault it is.
 pub fn render(error: &Failure) -> Response<Full<Bytes>> {
+    render_for(error, None).0
+}
+
+/// The answer for `error` in `speaker`'s dialect (`None`: Jeepay's), and its code.
+fn render_for(error: &Failure, speaker: Option<&Speaker>) -> (Response<Full<Bytes>>, Option<i64>) {
     match error {
         e if e.is_operator_fault() => {
             tracing::warn!(
@@ -149,15 +157,20 @@ pub fn render(error: &Failure) -> Response<Full<Bytes>> {
             "request refused"
         ),
     }
-    let mut response = Response::new(Full::new(jeepay::body(error)));
-    *response.status_mut() = jeepay::status(error);
-    response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8);
+    let answer = failure_answer(error, speaker);
+    let mut response = Response::new(Full::new(answer.body));
+    *response.status_mut() = answer.status;
     response
+        .headers_mut()
+        .insert(CONTENT_TYPE, answer.content_type);
+    (response, answer.code)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialect::jeepay::failure as jeepay;
+    use crate::proxy::JSON_UTF8;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 

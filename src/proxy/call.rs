@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use time::OffsetDateTime;
 
 use super::runtime::{Routed, Runtime};
@@ -15,22 +14,23 @@ use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
 use crate::dialect::daxpay::ops::{DaxOp, Upstream as AnswerSource};
 use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dialect::daxpay::sign::Version;
-use crate::dialect::jeepay::ops::JeepayOp;
-use crate::dialect::jeepay::Reply;
 use crate::dispatch::DaxCall;
 use crate::domain::{Failure, OpKind, Unknown};
 use crate::replay::landing::{resend, Resend};
 use crate::replay::{Earlier, Key, Store};
 
-/// An operation paybridge translates: a Jeepay wire form and a DaxPay one.
-pub(crate) trait Translated: JeepayOp + DaxOp {}
-impl<T: JeepayOp + DaxOp> Translated for T {}
+/// An operation paybridge translates, on its DaxPay side (its merchant side is
+/// `MerchantOp<D>` for the request's dialect `D`).
+pub(crate) trait Translated: DaxOp {}
+impl<T: DaxOp> Translated for T {}
 
 /// A routed request on its way to DaxPay.
 pub(crate) struct Job<'a> {
     pub rt: &'a Runtime,
     pub replay: Option<&'a Store>,
     pub routed: &'a Routed<'a>,
+    /// Where the request came in (its dialect's endpoint); `op` is its operation.
+    pub endpoint: crate::dispatch::Endpoint,
     pub op: OpKind,
     /// The route's DaxPay upstream; `None`: the merchant identity's own.
     pub upstream: Option<&'a Arc<Upstream>>,
@@ -44,9 +44,12 @@ pub(crate) struct Prepared<O> {
     pub merchant: Arc<Merchant>,
     pub upstream: Arc<Upstream>,
     pub client_ip: Option<String>,
-    /// The request's verified MD5 signature (32 hex digits): with the merchant and the
-    /// operation it identifies the request for idempotent replay.
-    pub(super) sign: [u8; 32],
+    /// What identifies the verified request for idempotent replay, with the merchant and the
+    /// operation (Jeepay: its MD5 signature); `None`: the request is not claimed.
+    pub(super) replay_id: Option<String>,
+    /// paybridge's own number for the order, as the request named it (epay's `trade_no`),
+    /// until the order store says which order it is.
+    pub(super) trade_no: Option<String>,
     /// When the request stops passing the `reqTime` check (`None`: the merchant has no
     /// window): its replay entry must live at least until then.
     pub(super) fresh_until: Option<SystemTime>,
@@ -66,7 +69,7 @@ impl<O: Translated> Prepared<O> {
             self.kind.as_str(),
             &self.merchant.mch_no,
             &self.merchant.app_id,
-            std::str::from_utf8(&self.sign).unwrap_or_default(),
+            self.replay_id.as_deref().unwrap_or_default(),
         )
     }
 
@@ -96,19 +99,6 @@ impl<O: Translated> Prepared<O> {
             now: OffsetDateTime::now_utc(),
             nonce,
         }
-    }
-
-    /// The merchant's answer for an outcome, signed with its key.
-    pub(super) fn success(&self, outcome: &O::Outcome) -> Bytes {
-        let m = &self.merchant;
-        let data = self.op.data(outcome, m);
-        Reply::success(
-            m.success.code,
-            m.success.msg.clone(),
-            data,
-            m.secret.expose(),
-        )
-        .to_bytes()
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod call;
 mod context;
+mod dialects;
 mod ownership;
 mod passthrough;
 mod pipeline;
@@ -17,6 +18,7 @@ pub mod registry;
 mod replay;
 pub mod routing;
 pub(crate) mod runtime;
+mod serve;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,17 +30,15 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 use http_body_util::Full;
 
-use crate::config::{Config, LegacyUpstream, ReplayStoreKind};
-use crate::dialect::jeepay::params::{is_blank, Params};
-use crate::dispatch;
+use crate::config::{Config, ReplayStoreKind};
+use crate::dialect::failures::Speaker;
+use crate::dialect::jeepay::Jeepay;
+use crate::dispatch::{self, Endpoint};
 use crate::domain::Failure;
 use crate::replay::{DurableStore, MemoryStore, RedisStore, Store};
 use crate::server::PeerAddr;
-use crate::telemetry::access::SharedText;
 use context::Context;
 pub use registry::daxpay_call;
-use routing::{Facts, Route};
-use runtime::Routed;
 pub use runtime::{Runtime, JSON_UTF8};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -244,8 +244,10 @@ where
         .map_err(|_| Failure::BodyTimeout)??,
     };
     // The path read as Jeepay's servlet stack reads it: an alias of a translated path is that
-    // operation, a look-alike is refused, never forwarded raw (`dispatch::target`).
-    let op = match dispatch::target(parts.uri.path()) {
+    // operation, a look-alike is refused, never forwarded raw (`dispatch::target`). epay's own
+    // paths are exact (PHP serves no aliases).
+    let target = dispatch::target(parts.uri.path());
+    let op = match target {
         // paybridge's own relay endpoints: DaxPay's callbacks and payers' browsers coming back.
         dispatch::Target::Relay(relay) => {
             return Ok(match (relay, &parts.method) {
@@ -259,124 +261,28 @@ where
             })
         }
         dispatch::Target::Refused => return Err(Failure::NotFound(parts.uri.path().to_owned())),
-        dispatch::Target::Operation(op) => Some(op),
+        dispatch::Target::Operation(op) => Some(Endpoint::Jeepay(op)),
+        dispatch::Target::Epay(endpoint) => Some(Endpoint::Epay(endpoint)),
+        dispatch::Target::EpayApi => dialects::api_php(parts.uri.query()).map(Endpoint::Epay),
         dispatch::Target::Other => None,
     };
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
     let cx = Context::new(parts, body, op, peer);
-    // Routing sees the operation's own path, whatever alias the request used.
-    let path = match op {
-        Some(op) => op.path(),
-        None => cx.parts.uri.path(),
+    // `/api/pay/query` and `/api/pay/close` are epay V2's too: its parameters decide.
+    let endpoint = match op {
+        Some(Endpoint::Jeepay(kind)) => dialects::shared_path(&cx, kind)?,
+        other => other,
     };
-    // Read with the operation's declared fields, so that a translation reuses them. A route
-    // never depends on a parse that failed: on a path the routing may translate, paybridge
-    // answers an unreadable request itself (it could be a migrated merchant's, whose route
-    // the unread mchNo/appId would have chosen). Elsewhere it matches no merchant condition
-    // and the chosen (legacy) route reports it.
-    // Keys bind as Jeepay binds them (`mch_no` is `mchNo`), so the route follows the identity
-    // Jeepay would read; a request whose identity cannot be bound (missing, blank, two keys for
-    // it) is likewise answered by paybridge there, in Jeepay's words, never routed by default.
-    let params = match cx.params(op.map_or(&[], registry::fields)) {
-        Ok(params) => Some(params),
-        Err(unreadable) if routing::may_translate(&rt.config.routing, path) => {
-            return Err(unreadable)
-        }
-        Err(_) => None,
-    };
-    if let Some(refusal) = params.as_ref().and_then(Params::identity_refusal) {
-        if routing::may_translate(&rt.config.routing, cx.parts.uri.path()) {
-            return Err(refusal);
-        }
+    if let Some(endpoint @ Endpoint::Epay(_)) = endpoint {
+        cx.note(|r| {
+            r.speaker = Some(Speaker {
+                endpoint,
+                platform_key: rt.config.epay.platform_key.clone(),
+            })
+        });
+        return Box::pin(dialects::epay(rt, replay, &cx, endpoint)).await;
     }
-    fn given(text: Option<&str>) -> Option<&str> {
-        text.filter(|s| !is_blank(s))
-    }
-    let (mch_no, app_id) = params.as_ref().map_or((None, None), |p| {
-        (given(p.get("mchNo")), given(p.get("appId")))
-    });
-    let facts = Facts {
-        path,
-        mch_no,
-        app_id,
-        headers: &cx.parts.headers,
-    };
-    let decision = routing::decide(&rt.config.routing, &facts, false);
-    cx.note(|r| r.mch_no = mch_no.map(|m| SharedText::within(&cx.body, m)));
-    let routed = Routed {
-        cx: &cx,
-        params: params.as_ref(),
-        rule: decision.rule_name,
-    };
-    match decision.route {
-        Route::Translate { upstream, fallback } => {
-            let op = cx
-                .op
-                .ok_or_else(|| Failure::NotFound(cx.parts.uri.path().to_owned()))?;
-            let job = call::Job {
-                rt,
-                replay,
-                routed: &routed,
-                op,
-                upstream,
-            };
-            Box::pin(registry::translate(&job, fallback)).await
-        }
-        Route::Passthrough {
-            upstream,
-            fallback,
-            shadow,
-        } => {
-            Box::pin(passed_through(
-                rt, replay, &routed, upstream, fallback, shadow,
-            ))
-            .await
-        }
-    }
-}
-
-/// A request passed through unchanged (shadowed first when asked), translated once instead
-/// when the legacy gateway says the order does not exist and a fallback is configured (that
-/// translation claims and records in the replay store like any other).
-async fn passed_through(
-    rt: &Runtime,
-    replay: Option<&Store>,
-    routed: &Routed<'_>,
-    upstream: &Arc<LegacyUpstream>,
-    fallback: Option<&crate::config::DaxTarget>,
-    shadow: Option<&crate::config::DaxTarget>,
-) -> Result<Response<Full<Bytes>>, Failure> {
-    let cx = routed.cx;
-    cx.note(|r| {
-        r.action = Some("passthrough");
-        r.upstream = Some(crate::telemetry::access::UpstreamName::Legacy(
-            upstream.clone(),
-        ));
-    });
-    if let (Some(target), Some(op)) = (shadow, cx.op) {
-        let job = call::Job {
-            rt,
-            replay: None,
-            routed,
-            op,
-            upstream: target.upstream(),
-        };
-        registry::shadow(&job);
-    }
-    let answer = passthrough::forward(rt, cx, upstream).await?;
-    match (fallback, cx.op) {
-        (Some(target), Some(op)) if passthrough::says_no_such_order(&answer) => {
-            let job = call::Job {
-                rt,
-                replay,
-                routed,
-                op,
-                upstream: target.upstream(),
-            };
-            Box::pin(registry::fallback(&job, answer)).await
-        }
-        _ => Ok(passthrough::into_response(answer)),
-    }
+    Box::pin(serve::serve::<Jeepay>(rt, replay, &cx, endpoint)).await
 }
 
 /// The bytes of a body already in memory: a `Full<Bytes>`, which is what

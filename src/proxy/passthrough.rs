@@ -11,14 +11,14 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Response, StatusCode, Uri};
+use http::{Response, Uri};
 use http_body_util::Full;
 
 use super::context::Context;
 use super::runtime::Runtime;
 use crate::config::LegacyUpstream;
-use crate::dialect::jeepay::failure::code;
-use crate::domain::{Failure, OpKind};
+use crate::dispatch::Endpoint;
+use crate::domain::Failure;
 use crate::upstream::Answered;
 
 pub(super) async fn forward(
@@ -31,7 +31,7 @@ pub(super) async fn forward(
         .legacy(&upstream.name)
         .ok_or(Failure::Internal)?;
     let p = &cx.parts;
-    let uri = forwarded_uri(&p.uri, cx.op)?;
+    let uri = forwarded_uri(&p.uri, cx.endpoint.map(Endpoint::path))?;
     Ok(client
         .forward(&p.method, &uri, &p.headers, cx.body.clone(), cx.peer)
         .await?)
@@ -39,9 +39,9 @@ pub(super) async fn forward(
 
 /// The request's URI as the gateway gets it: unchanged, unless its path is an alias of the
 /// operation's own path, which then replaces it (the query stays as it came).
-fn forwarded_uri(uri: &Uri, op: Option<OpKind>) -> Result<Cow<'_, Uri>, Failure> {
-    let canonical = match op {
-        Some(op) if uri.path() != op.path() => op.path(),
+fn forwarded_uri<'u>(uri: &'u Uri, path: Option<&'static str>) -> Result<Cow<'u, Uri>, Failure> {
+    let canonical = match path {
+        Some(path) if uri.path() != path => path,
         _ => return Ok(Cow::Borrowed(uri)),
     };
     let path_and_query = match uri.query() {
@@ -63,23 +63,6 @@ pub(super) fn into_response(answer: Answered) -> Response<Full<Bytes>> {
     response
 }
 
-/// A clean Jeepay "order does not exist": HTTP 200, `{"code":9999,"msg":"订单不存在"}`.
-/// Anything else (another error, an empty body, a success) is not a reason to fall back.
-pub(super) fn says_no_such_order(answer: &Answered) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Verdict<'a> {
-        code: i64,
-        #[serde(borrow)]
-        msg: Option<std::borrow::Cow<'a, str>>,
-    }
-    answer.status == StatusCode::OK
-        && serde_json::from_slice::<Verdict<'_>>(&answer.body).is_ok_and(|v| {
-            // A refund of an unknown order is `退款订单不存在` (sic) in Jeepay.
-            v.code == code::BUSINESS
-                && matches!(v.msg.as_deref(), Some("订单不存在" | "退款订单不存在"))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,16 +72,22 @@ mod tests {
         let uri = |s: &str| s.parse::<Uri>().unwrap();
         let forwarded = |raw: &str, op| forwarded_uri(&uri(raw), op).unwrap().to_string();
         assert_eq!(
-            forwarded("/api/pay/%63lose;x=1?a=%2F&b", Some(OpKind::Close)),
+            forwarded(
+                "/api/pay/%63lose;x=1?a=%2F&b",
+                Some(crate::domain::OpKind::Close.path())
+            ),
             "/api/pay/close?a=%2F&b"
         );
         assert_eq!(
-            forwarded("/api/refund/refundOrder/", Some(OpKind::Refund)),
+            forwarded(
+                "/api/refund/refundOrder/",
+                Some(crate::domain::OpKind::Refund.path())
+            ),
             "/api/refund/refundOrder"
         );
         let exact = uri("/api/pay/close?x=1");
         assert!(matches!(
-            forwarded_uri(&exact, Some(OpKind::Close)),
+            forwarded_uri(&exact, Some(crate::domain::OpKind::Close.path())),
             Ok(Cow::Borrowed(_))
         ));
         let other = uri("/api/pay/aliBarOrder;a=%2f?q=%zz");

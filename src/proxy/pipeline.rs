@@ -1,7 +1,9 @@
 //! The one pipeline every translated operation goes through, written once:
 //!
-//! read → verify → freshness → replay claim → call DaxPay → resolve an unknown outcome →
-//! fall back to the legacy gateway → record for duplicates → render in Jeepay's dialect.
+//! read → verify → freshness (the dialect's, [`MerchantDialect::verify`]) → the operation read
+//! ([`MerchantOp::read`]) → replay claim → call DaxPay → resolve an unknown outcome → fall back
+//! to the legacy gateway → record for duplicates → rendered in the request's dialect
+//! ([`MerchantOp::answer`]). No dialect is named here.
 //!
 //! Nothing is reported as success that DaxPay did not sign. When a state-changing call was sent
 //! but its outcome is unknown (no answer, an answer that cannot be believed, or the operation's
@@ -9,64 +11,58 @@
 //! told "failed" for an order that was closed.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::Response;
 use http_body_util::Full;
-use time::OffsetDateTime;
 
 use super::call::{contradicts_an_earlier_attempt, execute, resume, Job, Prepared, Translated};
 use super::records::Recorded;
 use super::replay::{self, Claimed};
 use super::runtime::reply_answer;
-use super::{ownership, passthrough};
-use crate::config::{LegacyUpstream, LookupError};
+use super::{ownership, passthrough, records};
+use crate::config::LegacyUpstream;
 use crate::dialect::daxpay::ops::Upstream as AnswerSource;
-use crate::domain::{Failure, OpKind};
+use crate::dialect::merchant::{MerchantDialect, MerchantOp};
+use crate::domain::Failure;
 use crate::replay::Earlier;
 use crate::telemetry::access::UpstreamName;
 use crate::upstream::Answered;
 
-/// Reads and verifies the request as Jeepay does (then checks its `reqTime` window), on the
-/// job's upstream when given, else on the merchant identity's own.
-pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failure> {
-    let cx = job.routed.cx;
+/// Reads and verifies the request as its dialect does, on the job's upstream when given, else
+/// on the merchant identity's own. `params`: as read for routing (`None`: read here).
+pub(crate) fn prepare<D, O>(
+    job: &Job<'_>,
+    params: Option<&D::Params<'_>>,
+) -> Result<(Prepared<O>, D::Answering), Failure>
+where
+    D: MerchantDialect,
+    O: Translated + MerchantOp<D>,
+{
     // The parameters read for routing are reused; read here only when they could not be.
-    let read;
-    let params = match job.routed.params {
-        Some(p) => p,
+    match params {
+        Some(params) => prepare_from::<D, O>(job, params),
         None => {
-            read = cx.params(O::FIELDS)?;
-            &read
+            let read = job.routed.cx.params::<D>(Some(job.endpoint), O::FIELDS)?;
+            prepare_from::<D, O>(job, &read)
         }
-    };
-    let request = params.validate()?;
-    if !request.sign_type_supported() {
-        return Err(Failure::UnsupportedSignType(request.sign_type().to_owned()));
     }
-    let merchant = job
-        .rt
-        .config
-        .merchants
-        .lookup(request.mch_no(), request.app_id())
-        .map_err(|e| match e {
-            LookupError::Unknown => Failure::UnknownMerchant,
-            LookupError::AppOfAnotherMerchant => Failure::AppOfAnotherMerchant,
-        })?
-        .clone();
-    if !request.verify(merchant.secret.expose()) {
-        return Err(Failure::BadSignature);
-    }
-    let fresh_until = match merchant.req_time_window {
-        Some(window) => Some(check_req_time(request.req_time(), window)? + window),
-        None => None,
-    };
-    // The path is not signed: without the merchant's opt-in, a captured close is no cancel.
-    if job.op == OpKind::Cancel && !merchant.allow_cancel {
-        return Err(Failure::CancelNotAllowed);
-    }
-    let mut op = O::read(&request, job.op, &merchant)?;
+}
+
+fn prepare_from<D, O>(
+    job: &Job<'_>,
+    params: &D::Params<'_>,
+) -> Result<(Prepared<O>, D::Answering), Failure>
+where
+    D: MerchantDialect,
+    O: Translated + MerchantOp<D>,
+{
+    let cx = job.routed.cx;
+    let checked = D::verify(params, job.endpoint, &job.rt.config)?;
+    let merchant = checked.merchant;
+    let mut op = O::read(&checked.request, job.op, &merchant)?;
+    let trade_no = O::trade_no(&checked.request);
     ownership::prefix(&mut op, &merchant);
     let upstream = job.upstream.unwrap_or(&merchant.daxpay.upstream).clone();
     op.bind(&AnswerSource {
@@ -74,43 +70,63 @@ pub(crate) fn prepare<O: Translated>(job: &Job<'_>) -> Result<Prepared<O>, Failu
         version: upstream.version(),
         utc_offset: upstream.utc_offset,
     })?;
-    Ok(Prepared {
+    let prepared = Prepared {
         kind: job.op,
         client_ip: upstream
             .forward_client_ip
             .then(|| cx.peer.map(|ip| ip.to_string()))
             .flatten(),
-        // A verified signature is an MD5 digest in hex.
-        sign: request
-            .sign()
-            .as_bytes()
-            .try_into()
-            .map_err(|_| Failure::BadSignature)?,
-        fresh_until,
+        replay_id: checked.replay_id,
+        trade_no,
+        fresh_until: checked.fresh_until,
         attempt: None,
         looked_up: Default::default(),
         op,
         merchant,
         upstream,
-    })
+    };
+    Ok((prepared, checked.answering))
+}
+
+/// The success answer, in the request's dialect.
+fn success<D: MerchantDialect, O: Translated + MerchantOp<D>>(
+    job: &Job<'_>,
+    p: &Prepared<O>,
+    answering: &D::Answering,
+    outcome: &O::Outcome,
+) -> Answered {
+    let answer = p.op.answer(outcome, answering, &p.merchant);
+    job.routed.cx.note(|r| r.code = answer.code);
+    reply_answer(answer)
 }
 
 /// A translated request: verified, claimed in the replay store, carried out on DaxPay
 /// (falling back once to the legacy gateway for an order DaxPay verifiably does not have), and
 /// its outcome recorded for duplicates.
-pub(super) async fn translate<O: Recorded>(
+pub(super) async fn translate<D, O>(
     job: &Job<'_>,
+    params: Option<&D::Params<'_>>,
     fallback: Option<&Arc<LegacyUpstream>>,
-) -> Result<Response<Full<Bytes>>, Failure> {
+) -> Result<Response<Full<Bytes>>, Failure>
+where
+    D: MerchantDialect,
+    O: Recorded + MerchantOp<D>,
+{
     let (rt, cx) = (job.rt, job.routed.cx);
     cx.note(|r| r.action = Some("translate"));
-    let mut prepared = prepare::<O>(job)?;
+    let (mut prepared, answering) = prepare::<D, O>(job, params)?;
+    // An order named by paybridge's own number that the store does not know is "not found":
+    // the legacy gateway may know it (fallback, below).
+    let named = records::name_by_trade_no(job, &mut prepared).await;
     cx.note(|r| r.upstream = Some(UpstreamName::DaxPay(prepared.upstream.clone())));
     let (ticket, retry) = match claim(job, &prepared).await? {
         Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),
         Claimed::Go { ticket, retry } => (ticket, retry),
     };
-    let outcome = carry_out(job, &mut prepared, retry).await;
+    let outcome = match named {
+        Ok(()) => carry_out(job, &mut prepared, retry).await,
+        Err(e) => Err(e),
+    };
     let answer = match (outcome, fallback) {
         (Err(e), Some(legacy))
             if e.verified_not_found() && prepared.op.falls_back_when_not_found() =>
@@ -126,22 +142,25 @@ pub(super) async fn translate<O: Recorded>(
             });
             passthrough::forward(rt, cx, legacy).await
         }
-        (outcome, _) => outcome.map(|outcome| {
-            cx.note(|r| r.code = Some(prepared.merchant.success.code));
-            reply_answer(prepared.success(&outcome))
-        }),
+        (outcome, _) => outcome.map(|outcome| success(job, &prepared, &answering, &outcome)),
     };
     replay::record(cx, ticket, answer).await
 }
 
 /// The legacy gateway does not know the order: translated once instead. A request paybridge
 /// cannot translate (no merchant key, a bad signature...) keeps the legacy gateway's answer.
-pub(super) async fn fallback<O: Recorded>(
+pub(super) async fn fallback<D, O>(
     job: &Job<'_>,
+    params: Option<&D::Params<'_>>,
     legacy_answer: Answered,
-) -> Result<Response<Full<Bytes>>, Failure> {
+) -> Result<Response<Full<Bytes>>, Failure>
+where
+    D: MerchantDialect,
+    O: Recorded + MerchantOp<D>,
+{
     let cx = job.routed.cx;
-    let mut prepared = match prepare::<O>(job) {
+    let prepared = prepare::<D, O>(job, params);
+    let (mut prepared, answering) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
             tracing::info!(
@@ -158,6 +177,7 @@ pub(super) async fn fallback<O: Recorded>(
         &prepared.merchant.mch_no,
     );
     cx.note(|r| r.fallback = true);
+    records::name_by_trade_no(job, &mut prepared).await?;
     // Claimed and recorded like a direct translation (the same key): a replay of the request
     // that fell back is answered from the store, not closed on DaxPay again.
     let (ticket, retry) = match claim(job, &prepared).await? {
@@ -165,7 +185,7 @@ pub(super) async fn fallback<O: Recorded>(
         Claimed::Go { ticket, retry } => (ticket, retry),
     };
     let outcome = carry_out(job, &mut prepared, retry).await;
-    let answer = outcome.map(|outcome| reply_answer(prepared.success(&outcome)));
+    let answer = outcome.map(|outcome| success(job, &prepared, &answering, &outcome));
     replay::record(cx, ticket, answer).await
 }
 
@@ -196,7 +216,7 @@ async fn carry_out<O: Recorded>(
 
 /// A state-changing request claimed in the replay store (others are not stored).
 async fn claim<O: Translated>(job: &Job<'_>, p: &Prepared<O>) -> Result<Claimed, Failure> {
-    if !O::CHANGES_STATE {
+    if !O::CHANGES_STATE || p.replay_id.is_none() {
         return Ok(Claimed::Go {
             ticket: None,
             retry: None,
@@ -228,10 +248,14 @@ fn replayed<O: Translated>(
 
 /// Shadow (dry run): the DaxPay request a translation *would* send, built, signed and logged.
 /// Nothing is sent: a close there would close a real order.
-pub(super) fn shadow<O: Translated>(job: &Job<'_>) {
+pub(super) fn shadow<D, O>(job: &Job<'_>, params: Option<&D::Params<'_>>)
+where
+    D: MerchantDialect,
+    O: Translated + MerchantOp<D>,
+{
     let rule = job.routed.rule;
-    match prepare::<O>(job) {
-        Ok(p) => {
+    match prepare::<D, O>(job, params) {
+        Ok((p, _)) => {
             let identity = &p.merchant.daxpay;
             let (call, body) = p.daxpay_request();
             let order = p.op.order();
@@ -273,63 +297,4 @@ fn fallback_taken(direction: &'static str, rule: &str, mch_no: &str) {
         "fallback: order does not exist, trying the other gateway"
     );
     metrics::counter!("paybridge_fallbacks_total", "direction" => direction).increment(1);
-}
-
-/// Jeepay SDKs send epoch seconds, milliseconds or microseconds (10, 13 or 16 digits). A
-/// `reqTime` within `window` of now is the time the request says it was sent.
-fn check_req_time(req_time: &str, window: Duration) -> Result<SystemTime, Failure> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i128);
-    let digits = req_time.trim();
-    let value: Option<i128> = digits
-        .bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| digits.parse().ok())
-        .flatten();
-    let sent_ms = match (digits.len(), value) {
-        (10, Some(v)) => v * 1000,
-        (13, Some(v)) => v,
-        (16, Some(v)) => v / 1000,
-        _ => return Err(Failure::ReqTimeUnreadable(req_time.to_owned())),
-    };
-    if (now_ms - sent_ms).unsigned_abs() > window.as_millis() {
-        let server = OffsetDateTime::from_unix_timestamp_nanos(now_ms * 1_000_000)
-            .map(|t| crate::dialect::daxpay::envelope::wall_clock(t, time::UtcOffset::UTC))
-            .unwrap_or_default();
-        return Err(Failure::ReqTimeOutside {
-            window_secs: window.as_secs(),
-            server_time: format!("{server} UTC ({now_ms})"),
-        });
-    }
-    // Digits only, at most 16 of them: a few centuries' worth of milliseconds.
-    Ok(UNIX_EPOCH + Duration::from_millis(u64::try_from(sent_ms).unwrap_or_default()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn req_time_accepts_seconds_millis_and_micros() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let w = Duration::from_secs(300);
-        assert!(check_req_time(&now.as_secs().to_string(), w).is_ok());
-        assert!(check_req_time(&now.as_millis().to_string(), w).is_ok());
-        assert!(check_req_time(&now.as_micros().to_string(), w).is_ok());
-        let old = (now.as_millis() - 301_000).to_string();
-        let err = check_req_time(&old, w).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Failure::ReqTimeOutside {
-                    window_secs: 300,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(check_req_time("20190723141000", w).is_err());
-        assert!(check_req_time("12345678901x3", w).is_err());
-    }
 }

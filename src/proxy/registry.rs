@@ -1,6 +1,7 @@
 //! The pipeline's dispatch, generated from the registry line of each operation in
-//! [`crate::dispatch::operations!`]: adding an operation is its files (domain, Jeepay and DaxPay
-//! wire forms, sandbox handler) and that one line.
+//! [`crate::dispatch::operations!`]: adding an operation is its files (domain, each dialect's
+//! and DaxPay's wire forms, sandbox handler) and that one line. Generic over the merchant
+//! dialect: a dialect is served once every operation is a `MerchantOp` of it.
 
 use std::sync::Arc;
 
@@ -15,43 +16,58 @@ use crate::dialect::daxpay::envelope::Field;
 use crate::dialect::daxpay::ops::DaxOp;
 use crate::dialect::daxpay::sign::Version;
 use crate::dialect::jeepay::ops::JeepayOp;
+use crate::dialect::merchant::{MerchantDialect, MerchantOp};
 use crate::dispatch::DaxCall;
 use crate::domain::{Failure, OpKind, Operation};
 use crate::upstream::Answered;
 
 macro_rules! registry {
     ($($kind:ident => $path:literal, $label:literal, $op:ty;)+) => {
-        /// The fields the operation's Jeepay request class declares beyond the common ones.
-        pub(crate) fn fields(kind: OpKind) -> &'static [&'static str] {
+        /// The fields the operation's request declares in dialect `D` (Jeepay binds to them).
+        pub(crate) fn fields<D: MerchantDialect>(kind: OpKind) -> &'static [&'static str]
+        where
+            $($op: MerchantOp<D>,)+
+        {
             match kind {
-                $(OpKind::$kind => <$op as JeepayOp>::FIELDS,)+
+                $(OpKind::$kind => <$op as MerchantOp<D>>::FIELDS,)+
             }
         }
 
         /// A translated request of this kind, through the pipeline.
-        pub(super) async fn translate(
+        pub(super) async fn translate<D: MerchantDialect>(
             job: &Job<'_>,
+            params: Option<&D::Params<'_>>,
             fallback: Option<&Arc<LegacyUpstream>>,
-        ) -> Result<Response<Full<Bytes>>, Failure> {
+        ) -> Result<Response<Full<Bytes>>, Failure>
+        where
+            $($op: MerchantOp<D>,)+
+        {
             match job.op {
-                $(OpKind::$kind => pipeline::translate::<$op>(job, fallback).await,)+
+                $(OpKind::$kind => pipeline::translate::<D, $op>(job, params, fallback).await,)+
             }
         }
 
         /// The legacy gateway does not know the order: translated once instead.
-        pub(super) async fn fallback(
+        pub(super) async fn fallback<D: MerchantDialect>(
             job: &Job<'_>,
+            params: Option<&D::Params<'_>>,
             answer: Answered,
-        ) -> Result<Response<Full<Bytes>>, Failure> {
+        ) -> Result<Response<Full<Bytes>>, Failure>
+        where
+            $($op: MerchantOp<D>,)+
+        {
             match job.op {
-                $(OpKind::$kind => pipeline::fallback::<$op>(job, answer).await,)+
+                $(OpKind::$kind => pipeline::fallback::<D, $op>(job, params, answer).await,)+
             }
         }
 
         /// Logs the DaxPay request a translation would send (nothing is sent).
-        pub(super) fn shadow(job: &Job<'_>) {
+        pub(super) fn shadow<D: MerchantDialect>(job: &Job<'_>, params: Option<&D::Params<'_>>)
+        where
+            $($op: MerchantOp<D>,)+
+        {
             match job.op {
-                $(OpKind::$kind => pipeline::shadow::<$op>(job),)+
+                $(OpKind::$kind => pipeline::shadow::<D, $op>(job, params),)+
             }
         }
 

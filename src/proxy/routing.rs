@@ -42,6 +42,8 @@ pub struct Facts<'a> {
     pub path: &'a str,
     pub mch_no: Option<&'a str>,
     pub app_id: Option<&'a str>,
+    /// epay's merchant id.
+    pub pid: Option<&'a str>,
     pub headers: &'a HeaderMap,
 }
 
@@ -56,7 +58,7 @@ pub fn rollout_bucket(mch_no: &str) -> u32 {
 
 pub fn decide<'r>(routing: &'r Routing, facts: &Facts<'_>, explain: bool) -> Decision<'r> {
     let mut reasons = Vec::new();
-    let translatable = crate::dispatch::operation(facts.path).is_some();
+    let translatable = crate::dispatch::translated(facts.path);
     let mut found = None;
     for (i, rule) in routing.rules.iter().enumerate() {
         let path_ok = match &rule.paths {
@@ -130,7 +132,7 @@ pub fn decide<'r>(routing: &'r Routing, facts: &Facts<'_>, explain: bool) -> Dec
 /// Deliberately blind to the request: a request whose parameters cannot be read has no mchNo or
 /// appId to match, so on such a path it is answered by paybridge and never routed by default.
 pub fn may_translate(routing: &Routing, path: &str) -> bool {
-    if crate::dispatch::operation(path).is_none() {
+    if !crate::dispatch::translated(path) {
         return false;
     }
     let reaches_daxpay = |action: &Action| match action {

@@ -3,18 +3,16 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::HeaderValue;
 
 use super::context::Context;
 use crate::config::Config;
-use crate::dialect::jeepay::Params;
+use crate::dialect::merchant::Answer;
 use crate::store::OrderStore;
 use crate::upstream::{Answered, Upstreams};
 
 /// Jeepay answers with this content type.
-pub const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json;charset=UTF-8");
+pub use crate::dialect::jeepay::envelope::JSON_UTF8;
 
 /// One configuration and the upstream clients built for it.
 pub struct Runtime {
@@ -57,21 +55,20 @@ fn open_orders(config: &Config) -> Option<OrderStore> {
     }
 }
 
-/// A request whose route is decided: the request, its parameters as read for routing (`None`:
-/// unreadable), and the rule that matched.
+/// A request whose route is decided: the request and the rule that matched. Its parameters as
+/// read for routing go beside it, in its dialect's type.
 pub(crate) struct Routed<'a> {
     pub cx: &'a Context,
-    pub params: Option<&'a Params<'a>>,
     pub rule: &'a str,
 }
 
-/// A Jeepay answer as an HTTP answer.
-pub(crate) fn reply_answer(body: Bytes) -> Answered {
+/// A dialect's answer as an HTTP answer.
+pub(crate) fn reply_answer(answer: Answer) -> Answered {
     let mut headers = http::HeaderMap::new();
-    headers.insert(CONTENT_TYPE, JSON_UTF8);
+    headers.insert(CONTENT_TYPE, answer.content_type);
     Answered {
-        status: http::StatusCode::OK,
+        status: answer.status,
         headers,
-        body,
+        body: answer.body,
     }
 }

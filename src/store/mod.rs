@@ -84,6 +84,7 @@ macro_rules! on_backend {
 }
 
 // After the macro: they use it.
+pub mod dialect_orders;
 pub mod landing;
 mod outbox;
 mod replay;

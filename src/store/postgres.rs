@@ -15,6 +15,7 @@ use super::sql;
 use crate::config::StoreUrl;
 
 mod attempts;
+mod dialect_orders;
 mod landing;
 mod outbox;
 mod replay;

@@ -10,6 +10,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_settlement.sql")),
     (5, include_str!("migrations/0005_replay.sql")),
     (6, include_str!("migrations/0006_attempt_windows.sql")),
+    (7, include_str!("migrations/0007_dialect_orders.sql")),
     (8, include_str!("migrations/0008_notification_wire.sql")),
 ];
 

@@ -19,6 +19,7 @@ use conn::{query_one, Conn, Worker};
 
 mod attempts;
 mod conn;
+mod dialect_orders;
 mod landing;
 mod outbox;
 mod replay;

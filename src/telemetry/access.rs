@@ -36,6 +36,9 @@ pub struct AccessRecord {
     /// Why a request failed, as a stable name (see `Failure::kind`).
     pub error_kind: Option<&'static str>,
     pub fallback: bool,
+    /// Where the request came in, in its dialect (`None`: Jeepay's, or not yet known): a
+    /// failure is answered in that dialect (`middleware::dialect_errors`).
+    pub speaker: Option<crate::dialect::failures::Speaker>,
 }
 
 /// Text that shares the bytes it was read from (a request body) when it can.

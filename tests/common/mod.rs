@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub mod epay;
 pub mod merchant;
 pub mod steering;
 

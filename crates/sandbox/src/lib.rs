@@ -1,5 +1,6 @@
 //! Stand-in gateways for paybridge: a DaxPay `/unipay` gateway ([`Sandbox`]) to translate to,
-//! and a legacy Jeepay gateway ([`LegacySandbox`]) to pass through to.
+//! and a legacy gateway ([`LegacySandbox`]) to pass through to, speaking Jeepay and, on the same
+//! listener, epay (彩虹易支付) V1.
 //!
 //! Both are written from the gateways' protocols (`docs/protocols.md`) without any of the
 //! proxy's code — their own configuration types ([`config`]), signers ([`sign`]), serve loop
@@ -17,14 +18,14 @@ mod serve;
 pub mod sign;
 
 pub use config::{
-    CallbackSignOrder, ConfigError, LegacyApp, LegacyOrder, LegacySandboxConfig, SandboxApp,
-    SandboxConfig, SandboxOrder, Sandboxes, DEFAULT_PAY_LIMIT_FEN,
+    CallbackSignOrder, ConfigError, EpayMerchant, EpayOrder, LegacyApp, LegacyOrder,
+    LegacySandboxConfig, SandboxApp, SandboxConfig, SandboxOrder, Sandboxes, DEFAULT_PAY_LIMIT_FEN,
 };
 pub use daxpay::result;
 pub use daxpay::{
     run, Sandbox, SentCallback, SettleError, CHANNEL_FAIL, REFUND_FAIL, REFUND_PENDING,
 };
-pub use legacy::{run_legacy, LegacyRefund, LegacySandbox, ReceivedRequest};
+pub use legacy::{run_legacy, EpayRefund, LegacyRefund, LegacySandbox, ReceivedRequest};
 pub use order::{Amount, OrderStatus, RefundOrderStatus, RefundStatus, SandboxRefund};
 pub use secret::Secret;
 pub use serve::SHUTDOWN_GRACE;

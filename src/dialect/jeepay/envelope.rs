@@ -14,6 +14,10 @@ use bytes::Bytes;
 use super::sign;
 use crate::text::StackText;
 
+/// Jeepay answers with this content type.
+pub const JSON_UTF8: http::HeaderValue =
+    http::HeaderValue::from_static("application/json;charset=UTF-8");
+
 /// The `data` of a success: named values (text or a number), absent ones left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Data {

@@ -60,6 +60,7 @@ impl fmt::Display for Words<'_> {
             Failure::BodyTooLarge { limit } => write!(f, "参数有误[请求体超过{limit}字节]"),
             Failure::BodyTimeout => f.write_str("参数有误[请求体读取超时]"),
             Failure::Invalid { words, .. } => f.write_str(words),
+            Failure::InDialect { msg, .. } => f.write_str(msg),
             // Worded as Jeepay's own validation messages are (`商户订单号不能为空`).
             Failure::TooLong { label, max } => write!(f, "{label}不能超过{max}个字符"),
             Failure::UnsupportedSignType(t) => write!(f, "不支持的签名类型[{t}]，仅支持MD5"),
@@ -157,6 +158,16 @@ impl fmt::Display for Transport<'_> {
 /// The answer body for `failure`.
 pub fn body(failure: &Failure) -> Bytes {
     error_bytes(code(failure), &Words(failure))
+}
+
+/// `failure` as Jeepay's answer: the JSON body, its HTTP status and its code.
+pub fn answer(failure: &Failure) -> crate::dialect::merchant::Answer {
+    crate::dialect::merchant::Answer {
+        status: status(failure),
+        content_type: super::envelope::JSON_UTF8,
+        body: body(failure),
+        code: Some(code(failure)),
+    }
 }
 
 /// `failure` as a [`Reply`].

@@ -2,6 +2,7 @@
 //! declared fields, `{code,data,msg,sign}` answers, and the merchant-facing words of every
 //! failure.
 
+pub mod dialect;
 pub mod envelope;
 pub mod failure;
 pub mod fold;
@@ -10,5 +11,6 @@ pub mod ops;
 pub mod params;
 pub mod sign;
 
+pub use dialect::Jeepay;
 pub use envelope::{Data, Reply};
 pub use params::{Params, Request};

@@ -7,7 +7,7 @@ pub mod refund;
 pub mod refund_query;
 
 pub use close::{Close, Closed};
-pub use pay::{Paid, Pay, Relay};
+pub use pay::{InDialect, Paid, Pay, Relay};
 pub use pay_query::PayQuery;
 pub use refund::{Refund, Refunded};
 pub use refund_query::{KeptRefund, RefundQuery, RefundRecord};

@@ -46,7 +46,41 @@ pub struct Pay {
     /// paybridge's own notify and return URLs given to DaxPay in the merchant's stead (set when
     /// the merchant gave its own: the merchant's are kept in the order store).
     pub relay: Relay,
+    /// What a merchant dialect other than Jeepay keeps with the order (epay: its `trade_no`).
+    pub in_dialect: Option<InDialect>,
 }
+
+/// A pay order's number and facts in a merchant dialect other than Jeepay, kept by the order
+/// store beside the pay row (`store::DialectOrder`).
+#[derive(Debug, Clone)]
+pub struct InDialect {
+    /// `epay`.
+    pub dialect: &'static str,
+    /// paybridge's number for the order in the dialect (epay's `trade_no`). When the merchant's
+    /// order already has one (a repeated `out_trade_no`), the store's replaces it.
+    pub trade_no: String,
+    /// A new number, when this one is another order's.
+    pub renew: fn() -> String,
+    /// Where the order came in (epay: `v1`, `v2`).
+    pub origin: &'static str,
+    /// The dialect's pay type (epay `type`; `""` when none).
+    pub pay_type: String,
+}
+
+/// Equal when what is kept is (how a new number is made is no part of it).
+impl PartialEq for InDialect {
+    fn eq(&self, other: &Self) -> bool {
+        (self.dialect, &self.trade_no, self.origin, &self.pay_type)
+            == (
+                other.dialect,
+                &other.trade_no,
+                other.origin,
+                &other.pay_type,
+            )
+    }
+}
+
+impl Eq for InDialect {}
 
 /// paybridge's URLs that DaxPay calls and sends browsers to, in place of the merchant's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

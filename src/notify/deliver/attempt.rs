@@ -61,7 +61,7 @@ pub(crate) async fn deliver(
         Err("the URL names an internal address ([notify] allow_private_targets)".to_owned())
     } else if job.wire.is_epay() {
         let platform = epay::platform_signer(rt);
-        match epay::target(&job, platform.as_ref(), now_ms() / 1000) {
+        match epay::target(&job, platform.as_deref(), now_ms() / 1000) {
             Ok(url) => epay::get(client, &url, epay::timeout(job.wire, config)).await,
             Err(why) => Err(why),
         }
@@ -92,8 +92,7 @@ pub(crate) async fn deliver(
             };
             metrics::counter!("paybridge_notification_attempts_total", "outcome" => outcome)
                 .increment(1);
-            let schedule_set = epay::schedule_set(config);
-            let next = epay::next_delay(job.wire, attempt, config, schedule_set);
+            let next = epay::next_delay(job.wire, attempt, config);
             if let (true, Some(delay)) = (allowed, next) {
                 let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
                 let next = now_ms().saturating_add(delay);

@@ -10,6 +10,7 @@
 //! The schedule is epay's (`cron.php?do=notify`): attempts at 0, ≈1, ≈3, ≈19 and ≈55 minutes,
 //! then given up; the `[notify]` schedule instead when the operator wrote one ([`next_delay`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -45,26 +46,20 @@ const EPAY_GAPS: [Duration; 4] = [
 
 /// The platform key that signs V2 orders' notifications (`[epay] platform_private_key`), read at
 /// each attempt so that a reload takes effect and the key is never copied into the outbox.
-pub(crate) fn platform_signer(_rt: &Runtime) -> Option<RsaSigner> {
-    None
-}
-
-/// Whether the operator wrote a `[notify]` schedule (`max_attempts` or `retry_step_ms`): then it
-/// applies to epay's jobs too. Told from Jeepay's defaults until the configuration says it.
-pub(crate) fn schedule_set(config: &NotifyConfig) -> bool {
-    config.max_attempts != 6 || config.retry_step != Duration::from_secs(30)
+pub(crate) fn platform_signer(rt: &Runtime) -> Option<Arc<RsaSigner>> {
+    rt.config.epay.platform_key.clone()
 }
 
 /// When the next attempt comes after `attempt` (from 1) failed; `None`: given up. Jeepay's
-/// jobs, and epay's when the operator wrote a `[notify]` schedule, retry n × `retry_step`
-/// after the n-th, `max_attempts` in all; epay's jobs otherwise follow [`EPAY_GAPS`].
+/// jobs, and epay's when the operator wrote a `[notify]` schedule (`schedule_set`), retry
+/// n × `retry_step` after the n-th, `max_attempts` in all; epay's jobs otherwise follow
+/// [`EPAY_GAPS`].
 pub(crate) fn next_delay(
     wire: NotificationWire,
     attempt: i64,
     config: &NotifyConfig,
-    schedule_set: bool,
 ) -> Option<Duration> {
-    if !wire.is_epay() || schedule_set {
+    if !wire.is_epay() || config.schedule_set {
         if attempt >= i64::from(config.max_attempts) {
             return None;
         }
@@ -159,6 +154,7 @@ mod tests {
             allow_private_targets: false,
             concurrency: 32,
             per_host_concurrency: 4,
+            schedule_set: false,
         }
     }
 
@@ -166,13 +162,13 @@ mod tests {
     fn epay_retries_at_1_3_19_55_minutes_then_gives_up() {
         let c = config();
         let at: Vec<Option<u64>> = (1..=6)
-            .map(|n| next_delay(NotificationWire::EpayGet, n, &c, false).map(|d| d.as_secs()))
+            .map(|n| next_delay(NotificationWire::EpayGet, n, &c).map(|d| d.as_secs()))
             .collect();
         assert_eq!(at, [Some(60), Some(120), Some(960), Some(2160), None, None]);
         let mut when = 0;
         let mut times = vec![0];
         for n in 1..=4 {
-            when += next_delay(NotificationWire::EpayGetResigned, n, &c, false)
+            when += next_delay(NotificationWire::EpayGetResigned, n, &c)
                 .unwrap()
                 .as_secs();
             times.push(when / 60);
@@ -184,17 +180,23 @@ mod tests {
     fn jeepay_keeps_its_schedule_and_a_written_one_applies_to_epay_too() {
         let mut c = config();
         assert_eq!(
-            next_delay(NotificationWire::JeepayPost, 2, &c, false),
+            next_delay(NotificationWire::JeepayPost, 2, &c),
             Some(Duration::from_secs(60))
         );
-        assert_eq!(next_delay(NotificationWire::JeepayPost, 6, &c, false), None);
+        assert_eq!(next_delay(NotificationWire::JeepayPost, 6, &c), None);
         c.retry_step = Duration::from_millis(50);
         c.max_attempts = 3;
         assert_eq!(
-            next_delay(NotificationWire::EpayGet, 2, &c, true),
+            next_delay(NotificationWire::EpayGet, 2, &c),
+            Some(Duration::from_secs(120)),
+            "epay's own schedule while none is written"
+        );
+        c.schedule_set = true;
+        assert_eq!(
+            next_delay(NotificationWire::EpayGet, 2, &c),
             Some(Duration::from_millis(100))
         );
-        assert_eq!(next_delay(NotificationWire::EpayGet, 3, &c, true), None);
+        assert_eq!(next_delay(NotificationWire::EpayGet, 3, &c), None);
     }
 
     #[test]

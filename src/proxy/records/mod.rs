@@ -50,6 +50,29 @@ pub(crate) trait Recorded: Translated {
 
 impl Recorded for Close {}
 
+/// An order the request names by paybridge's own number for it (epay's `trade_no`) is named by
+/// the merchant number it was given for; a number this merchant was never given is "order not
+/// found" (verified: the legacy gateway may know it, when the route falls back).
+pub(super) async fn name_by_trade_no<O: Translated>(
+    job: &Job<'_>,
+    p: &mut Prepared<O>,
+) -> Result<(), Failure> {
+    let Some(trade_no) = p.trade_no.as_deref() else {
+        return Ok(());
+    };
+    let found = store(job)?
+        .dialect_order_by_trade_no(&p.merchant.mch_no, trade_no)
+        .await
+        .map_err(down)?;
+    let Some(found) = found else {
+        return Err(Failure::OrderNotFound { verified: true });
+    };
+    let order = p.op.order_mut();
+    order.order_no = None;
+    order.biz_order_no = Some(p.merchant.daxpay.number(&found.mch_order_no));
+    Ok(())
+}
+
 /// The order store, or "unavailable" (it could not be opened).
 fn store<'a>(job: &Job<'a>) -> Result<&'a OrderStore, Failure> {
     job.rt.orders.as_ref().ok_or(Failure::StoreDown)

@@ -37,6 +37,7 @@ impl Recorded for Pay {
         if p.op.client_ip.is_none() {
             p.op.client_ip = job.routed.cx.peer.map(|ip| ip.to_string());
         }
+        keep_in_dialect(store, p).await?;
         // Every attempt has its own token: DaxPay's callback then names the request it accepted.
         let attempt = new_attempt(relay(job, p)?)?;
         for _ in 0..3 {
@@ -145,6 +146,36 @@ impl Recorded for Pay {
         mark_landing(store, SettlementKind::Pay, key, &outcome).await;
         outcome
     }
+}
+
+/// The order's number in its merchant's dialect (epay's `trade_no`), kept before anything else:
+/// a merchant order that has one already keeps it (a repeated `out_trade_no` is answered with
+/// the first request's number, as epay does); a number another order holds is renewed.
+async fn keep_in_dialect(store: &OrderStore, p: &mut Prepared<Pay>) -> Result<(), Failure> {
+    let Some(in_dialect) = p.op.in_dialect.as_mut() else {
+        return Ok(());
+    };
+    for _ in 0..5 {
+        let row = crate::store::dialect_orders::DialectOrder {
+            mch_no: p.merchant.mch_no.clone(),
+            mch_order_no: p.op.mch_order_no.clone(),
+            dialect: in_dialect.dialect.to_owned(),
+            trade_no: in_dialect.trade_no.clone(),
+            origin: in_dialect.origin.to_owned(),
+            pay_type: in_dialect.pay_type.clone(),
+            created_at_ms: super::now_ms(),
+        };
+        match store.keep_dialect_order(&row).await.map_err(down)? {
+            crate::store::dialect_orders::Kept::Row(kept) => {
+                in_dialect.trade_no = kept.trade_no;
+                return Ok(());
+            }
+            crate::store::dialect_orders::Kept::TradeNoTaken => {
+                in_dialect.trade_no = (in_dialect.renew)()
+            }
+        }
+    }
+    Err(contended())
 }
 
 /// A request that joined a pending number on DaxPay 2.0, which would pay an order of the

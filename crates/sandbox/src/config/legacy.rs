@@ -1,8 +1,10 @@
-//! The `[legacy_sandbox]` section: the legacy Jeepay gateway, its apps and its orders.
+//! The `[legacy_sandbox]` section: the legacy Jeepay gateway, its apps and its orders (the epay
+//! gateway's merchants and orders in [`super::legacy_epay`]).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
+use super::legacy_epay::{self, EpayMerchant, EpayOrder};
 use super::parse::{invalid, parse_addr, require_text, resolve_secret};
 use super::raw::RawLegacySandbox;
 use super::ConfigError;
@@ -16,6 +18,9 @@ pub struct LegacySandboxConfig {
     pub listen: SocketAddr,
     pub apps: Vec<LegacyApp>,
     pub orders: Vec<LegacyOrder>,
+    /// The legacy epay gateway's merchants (served at `mapi.php`, `submit.php`, `api.php`).
+    pub epay_merchants: Vec<EpayMerchant>,
+    pub epay_orders: Vec<EpayOrder>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,9 +70,12 @@ pub(super) fn validate(raw: RawLegacySandbox) -> Result<LegacySandboxConfig, Con
             secret,
         });
     }
-    if apps.is_empty() {
+    let epay_merchants = legacy_epay::merchants(raw.epay_merchants)?;
+    if apps.is_empty() && epay_merchants.is_empty() {
         return Err(invalid("legacy_sandbox.apps", "at least one app is needed"));
     }
+    let now = crate::legacy::epay_now();
+    let epay_orders = legacy_epay::orders(raw.epay_orders, &epay_merchants, &now)?;
     let mut orders: Vec<LegacyOrder> = Vec::new();
     let mut seen_ids = HashSet::new();
     let mut seen_refs = HashSet::new();
@@ -104,5 +112,7 @@ pub(super) fn validate(raw: RawLegacySandbox) -> Result<LegacySandboxConfig, Con
         )?,
         apps,
         orders,
+        epay_merchants,
+        epay_orders,
     })
 }

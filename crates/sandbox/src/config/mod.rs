@@ -5,6 +5,7 @@
 
 mod daxpay;
 mod legacy;
+mod legacy_epay;
 mod parse;
 mod raw;
 
@@ -19,6 +20,7 @@ pub use daxpay::{
     DEFAULT_PAY_LIMIT_FEN,
 };
 pub use legacy::{LegacyApp, LegacyOrder, LegacySandboxConfig};
+pub use legacy_epay::{EpayMerchant, EpayOrder};
 
 /// The sections whose keys `PAYBRIDGE_<SECTION>__<KEY>` variables may override.
 const ENV_SECTIONS: [&str; 2] = ["sandbox", "legacy_sandbox"];
@@ -79,10 +81,12 @@ impl Sandboxes {
         if let Some(lg) = &self.legacy_sandbox {
             let _ = writeln!(
                 out,
-                "legacy sandbox: {} · {} app(s) · {} order(s){}",
+                "legacy sandbox: {} · {} app(s) · {} order(s) · {} epay merchant(s) · {} epay order(s){}",
                 lg.listen,
                 lg.apps.len(),
                 lg.orders.len(),
+                lg.epay_merchants.len(),
+                lg.epay_orders.len(),
                 embedded(lg.embedded),
             );
         }

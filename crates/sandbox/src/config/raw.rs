@@ -97,6 +97,53 @@ pub struct RawLegacySandbox {
     pub apps: Vec<RawLegacyApp>,
     #[serde(default)]
     pub orders: Vec<RawLegacyOrder>,
+    /// The legacy epay (彩虹易支付) gateway served beside Jeepay: its merchants.
+    #[serde(default)]
+    pub epay_merchants: Vec<RawEpayMerchant>,
+    /// And its orders.
+    #[serde(default)]
+    pub epay_orders: Vec<RawEpayOrder>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEpayMerchant {
+    /// epay's merchant id, an integer (written as a number or as text).
+    pub pid: RawPid,
+    pub key: RawSecret,
+}
+
+/// `1001` or `"1001"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawPid {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEpayOrder {
+    pub trade_no: String,
+    pub out_trade_no: String,
+    pub pid: RawPid,
+    /// Yuan as text (`"1.00"`).
+    pub money: String,
+    /// 0 unpaid, 1 paid, 2 refunded, 3 frozen, 4 pre-authorised; default 0.
+    #[serde(default)]
+    pub status: u8,
+    /// Default `alipay`.
+    #[serde(rename = "type")]
+    pub pay_type: Option<String>,
+    /// Default `product`.
+    pub name: Option<String>,
+    pub param: Option<String>,
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
+    pub api_trade_no: Option<String>,
+    pub buyer: Option<String>,
+    /// Yuan already refunded, default none.
+    pub refundmoney: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

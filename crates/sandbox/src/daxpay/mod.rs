@@ -136,6 +136,12 @@ impl Sandbox {
         self.inner.orders.by_biz(biz_order_no)
     }
 
+    /// A snapshot of every order, seeded and created (no particular order): for tests whose
+    /// merchant dialect does not answer DaxPay's numbers (epay's `trade_no` is paybridge's own).
+    pub fn orders(&self) -> Vec<SandboxOrder> {
+        self.inner.orders.all()
+    }
+
     /// Changes an order as if DaxPay had moved it (paid, refunded, ...): `change` may set any
     /// field but the order number. `false` when there is no such order. A close in progress
     /// still applies its outcome when it finishes.

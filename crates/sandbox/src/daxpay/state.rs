@@ -142,6 +142,11 @@ impl Orders {
             .map(|e| e.order.clone())
     }
 
+    /// A snapshot of every order (no particular order).
+    pub(super) fn all(&self) -> Vec<SandboxOrder> {
+        self.lock().values().map(|e| e.order.clone()).collect()
+    }
+
     /// A snapshot of an order by its `orderNo`.
     pub(super) fn get(&self, order_no: &str) -> Option<SandboxOrder> {
         self.lock().get(order_no).map(|e| e.order.clone())

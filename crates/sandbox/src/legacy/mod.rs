@@ -23,6 +23,7 @@
 //! missing or throws: HTTP 200 with an empty body (and, like Jeepay, no `Content-Type`, since no
 //! message converter ran), the order unchanged.
 
+pub(crate) mod epay;
 mod params;
 
 #[cfg(test)]
@@ -44,13 +45,15 @@ use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::config::{LegacyApp, LegacyOrder, LegacySandboxConfig};
+use crate::config::{EpayOrder, LegacyApp, LegacyOrder, LegacySandboxConfig};
 use crate::sign::jeepay as sign;
 use params::{CloseRq, Params};
 
 mod query;
 mod trade;
 
+pub(crate) use epay::epay_now;
+pub use epay::EpayRefund;
 pub use trade::LegacyRefund;
 
 /// The paths served: close, and the pay query (enough of it for the proxy's fallback tests).
@@ -90,6 +93,8 @@ struct Inner {
     refunds: Mutex<Vec<LegacyRefund>>,
     requests_seen: AtomicU64,
     log: Mutex<VecDeque<ReceivedRequest>>,
+    /// The legacy epay gateway on the same listener (`mapi.php`, `submit.php`, `api.php`).
+    epay: epay::EpayState,
 }
 
 /// A panic elsewhere cannot leave these inconsistent (every update is one assignment or one
@@ -107,6 +112,10 @@ impl LegacySandbox {
                 refunds: Mutex::new(Vec::new()),
                 requests_seen: AtomicU64::new(0),
                 log: Mutex::new(VecDeque::new()),
+                epay: epay::EpayState::new(
+                    config.epay_merchants.clone(),
+                    config.epay_orders.clone(),
+                ),
             }),
         }
     }
@@ -136,6 +145,29 @@ impl LegacySandbox {
     /// Every refund order made through `/api/refund/refundOrder`, oldest first.
     pub fn refunds(&self) -> Vec<LegacyRefund> {
         lock(&self.inner.refunds).clone()
+    }
+
+    /// A snapshot of an epay order by `trade_no`.
+    pub fn epay_order(&self, trade_no: &str) -> Option<EpayOrder> {
+        lock(&self.inner.epay.orders)
+            .iter()
+            .find(|o| o.trade_no == trade_no)
+            .cloned()
+    }
+
+    /// Every epay order, seeded ones first.
+    pub fn epay_orders(&self) -> Vec<EpayOrder> {
+        lock(&self.inner.epay.orders).clone()
+    }
+
+    /// Every refund made through `api.php?act=refund`, oldest first.
+    pub fn epay_refunds(&self) -> Vec<EpayRefund> {
+        lock(&self.inner.epay.refunds).clone()
+    }
+
+    /// Marks an epay order paid (status 1), as the channel's notice would; `false` if unknown.
+    pub fn epay_mark_paid(&self, trade_no: &str) -> bool {
+        self.inner.epay.mark_paid(trade_no)
     }
 
     /// Every request received, in order, exactly as it arrived: method, path-and-query, headers,
@@ -241,6 +273,17 @@ impl Inner {
             body: body.clone(),
         });
         let path = parts.uri.path();
+        if epay::serves(path) {
+            // A body cut short reads as what arrived; PHP would see the same truncated form.
+            let _ = complete;
+            return self.epay.handle(
+                &parts.method,
+                path,
+                &parts.headers,
+                parts.uri.query(),
+                &body,
+            );
+        }
         type Handler =
             fn(&Inner, &Method, Option<&[u8]>, Option<&str>, &[u8]) -> Result<String, Refusal>;
         let handler: Option<Handler> = match path {

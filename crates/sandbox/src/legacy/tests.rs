@@ -55,6 +55,8 @@ fn config(orders: Vec<LegacyOrder>) -> LegacySandboxConfig {
             },
         ],
         orders,
+        epay_merchants: Vec::new(),
+        epay_orders: Vec::new(),
     }
 }
 

@@ -1,9 +1,10 @@
-//! The sandboxes' own signing, written from `protocols/daxpay.md` and `protocols/jeepay.md`
-//! without the proxy's code: DaxPay's `PaySignUtil` ([`daxpay`]) and Jeepay's MD5
-//! ([`jeepay`]). Both build the string to sign in full, then digest it: slow but plain, and
-//! checked against every golden vector in the repository's `vectors/golden/`.
+//! The sandboxes' own signing, written from `protocols/daxpay.md`, `protocols/jeepay.md` and
+//! `protocols/epay.md` without the proxy's code: DaxPay's `PaySignUtil` ([`daxpay`]), Jeepay's
+//! MD5 ([`jeepay`]) and epay's MD5 ([`epay`]). Each builds the string to sign in full, then
+//! digests it: slow but plain, and checked against the golden vectors.
 
 pub mod daxpay;
+pub mod epay;
 pub mod jeepay;
 
 #[cfg(test)]

@@ -108,6 +108,7 @@ impl JeepayOp for Pay {
             buyer_id: extra.buyer_id,
             upstream_text: Default::default(),
             relay: Default::default(),
+            in_dialect: None,
         })
     }
 
@@ -134,6 +135,7 @@ impl JeepayOp for Pay {
             buyer_id: None,
             upstream_text: Default::default(),
             relay: Default::default(),
+            in_dialect: None,
         }
     }
 

@@ -1,0 +1,554 @@
+//! epay V1 (彩虹易支付 `mapi.php`, `submit.php`, `api.php`) through paybridge onto DaxPay, with an
+//! epay client written from epay.md only (`tests/common/epay`). First the client itself, pinned
+//! by §15's MD5 vectors, so that its checks below mean what epay means.
+
+mod common;
+
+use common::epay::sign;
+
+mod client_pinned_by_vectors {
+    use super::*;
+
+    const KEY: &str = common::epay::KEY;
+
+    #[test]
+    fn e1_page_payment() {
+        let p = [
+            ("pid", "1001"),
+            ("type", "alipay"),
+            ("out_trade_no", "20160806151343349"),
+            ("notify_url", "http://www.pay.com/notify_url.php"),
+            ("return_url", "http://www.pay.com/return_url.php"),
+            ("name", "VIP会员"),
+            ("money", "1.00"),
+            ("sign_type", "MD5"),
+        ];
+        assert_eq!(sign::md5_sign(&p, KEY), "427724b6656aa612cfdbe7a2262036a3");
+    }
+
+    #[test]
+    fn e2_empty_values_and_stale_sign() {
+        let p = [
+            ("pid", "1001"),
+            ("type", "wxpay"),
+            ("out_trade_no", "ORDER-2024_0001"),
+            ("notify_url", "https://shop.example.com/notify"),
+            ("return_url", ""),
+            ("name", "Test"),
+            ("money", "0.01"),
+            ("clientip", "192.168.1.100"),
+            ("device", ""),
+            ("param", ""),
+            ("sign", "ignored"),
+            ("sign_type", "MD5"),
+        ];
+        assert_eq!(
+            sign::md5_string(&p),
+            "clientip=192.168.1.100&money=0.01&name=Test&notify_url=https://shop.example.com/notify&out_trade_no=ORDER-2024_0001&pid=1001&type=wxpay"
+        );
+        assert_eq!(sign::md5_sign(&p, KEY), "74aefe7c1c5cd6b96136c22d822f7333");
+    }
+
+    #[test]
+    fn e5_whitespace_is_signed_by_sdk1() {
+        let p = [
+            ("pid", "1001"),
+            ("type", "alipay"),
+            ("out_trade_no", "Z1"),
+            ("notify_url", "https://shop.example.com/n"),
+            ("return_url", "https://shop.example.com/r"),
+            ("name", "n"),
+            ("money", "5.00"),
+            ("param", "0"),
+            ("sitename", " "),
+        ];
+        assert_eq!(sign::md5_sign(&p, KEY), "90f639d4a56afa2e9351d728ac1a3e91");
+    }
+
+    #[test]
+    fn e7_notification_url_verifies_as_sdk1_does() {
+        let url = "https://shop.example.com/notify.php?pid=1001&trade_no=2024070112000012345&out_trade_no=20160806151343349&type=alipay&name=VIP%E4%BC%9A%E5%91%98+A%26amp%3BB&money=1.5&trade_status=TRADE_SUCCESS&param=uid%3D7%26amp%3Bfrom%3Dapp&sign=a872b215c2dbd68864aaa2a8b94b167b&sign_type=MD5";
+        let params = common::epay::query_pairs(url);
+        assert!(sign::md5_verify(&sign::pairs(&params), KEY));
+        let tampered = url.replace("money=1.5", "money=1.50");
+        let params = common::epay::query_pairs(&tampered);
+        assert!(!sign::md5_verify(&sign::pairs(&params), KEY));
+        assert_eq!(common::epay::merchant::round2_fen("1.5"), Some(150));
+    }
+}
+
+use std::time::Duration;
+
+use common::epay::world::{dax_order, world, World};
+use common::epay::{browser_target, query_pairs, EpayClient, Number, KEY, PID};
+use serde_json::Value;
+
+/// A `mapi.php` request's fields: merchant 1001, `type`, `out_trade_no`, `name` (distinct per
+/// order: it finds the DaxPay order), money, the merchant site's URLs.
+fn pay<'a>(
+    w: &'a World,
+    no: &'a str,
+    pay_type: &'a str,
+    name: &'a str,
+    money: &'a str,
+) -> Vec<(String, String)> {
+    [
+        ("pid", PID.to_owned()),
+        ("type", pay_type.to_owned()),
+        ("out_trade_no", no.to_owned()),
+        ("notify_url", w.site.notify_url()),
+        ("return_url", w.site.return_url()),
+        ("name", name.to_owned()),
+        ("money", money.to_owned()),
+        ("clientip", "192.168.1.100".to_owned()),
+        ("device", "pc".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn view(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    common::epay::sign::pairs(fields)
+}
+
+/// Creates through `mapi.php`; the answer must be epay's success: code 1, a 19-digit
+/// `trade_no`, exactly one of `payurl`, `qrcode`, `urlscheme`, `html`, and no signature.
+async fn created(client: &EpayClient, fields: &[(String, String)]) -> (String, Value) {
+    let answer = client.mapi(&view(fields)).await;
+    assert_eq!(answer.status, 200);
+    let ct = answer.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let json = answer.json();
+    assert_eq!(json["code"], 1, "{json}");
+    let trade_no = json["trade_no"].as_str().expect("trade_no").to_owned();
+    assert!(
+        trade_no.len() == 19 && trade_no.bytes().all(|b| b.is_ascii_digit()),
+        "epay-style trade_no: {trade_no}"
+    );
+    let shown: Vec<&str> = ["payurl", "qrcode", "urlscheme", "html"]
+        .into_iter()
+        .filter(|k| json.get(*k).is_some())
+        .collect();
+    assert_eq!(shown.len(), 1, "{json}");
+    assert!(
+        json.get("sign").is_none(),
+        "V1 answers carry no signature: {json}"
+    );
+    (trade_no, json)
+}
+
+async fn query(client: &EpayClient, number: Number<'_>) -> Value {
+    client.query(number).await.json()
+}
+
+#[tokio::test]
+#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+async fn v1_create_for_each_mapped_type() {
+    let w = world(None, "").await;
+    let client = w.client();
+    for (i, (pay_type, device, channel)) in [
+        ("alipay", "pc", "ali_pay"),
+        ("alipay", "mobile", "ali_pay"),
+        ("wxpay", "pc", "wechat_pay"),
+        ("wxpay", "mobile", "wechat_pay"),
+        ("bank", "pc", "union_pay"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let no = format!("T{i}");
+        let name = format!("商品{i}");
+        let mut fields = pay(&w, &no, pay_type, &name, "12.30");
+        fields.retain(|(k, _)| k != "device");
+        fields.push(("device".into(), device.into()));
+        let (_, json) = created(&client, &fields).await;
+        let order = dax_order(&w.sandbox, &name);
+        assert_eq!(order.amount.fen(), 1230, "{pay_type}/{device}: money exact");
+        assert_eq!(order.channel, channel, "{pay_type}/{device}: {json}");
+    }
+    // A type with no DaxPay counterpart: epay's own text.
+    let answer = client.mapi(&view(&pay(&w, "TQ", "qqpay", "QQ", "1"))).await;
+    assert!(
+        answer.body.contains("支付方式(type)不存在"),
+        "{}",
+        answer.body
+    );
+}
+
+#[tokio::test]
+#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+async fn v1_query_before_and_after_payment() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let (trade_no, _) = created(&client, &pay(&w, "Q1", "alipay", "查询", "1.50")).await;
+    let before = query(&client, Number::Trade(&trade_no)).await;
+    assert_eq!(before["code"], 1, "{before}");
+    assert_eq!(before["trade_no"], trade_no.as_str());
+    assert_eq!(before["out_trade_no"], "Q1");
+    assert_eq!(before["type"], "alipay");
+    assert_eq!(before["money"], "1.50");
+    assert_eq!(before["name"], "查询");
+    assert_eq!(before["status"].to_string().trim_matches('"'), "0");
+    assert!(before["endtime"].is_null(), "{before}");
+    assert_eq!(before["pid"].to_string().trim_matches('"'), PID);
+
+    w.sandbox
+        .pay_order(&dax_order(&w.sandbox, "查询").order_no)
+        .unwrap();
+    let mut after = query(&client, Number::Out("Q1")).await;
+    for _ in 0..100 {
+        if after["status"].to_string().trim_matches('"') == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = query(&client, Number::Out("Q1")).await;
+    }
+    assert_eq!(
+        after["status"].to_string().trim_matches('"'),
+        "1",
+        "{after}"
+    );
+    assert_eq!(after["trade_no"], trade_no.as_str());
+    assert!(after["endtime"].is_string(), "set when paid: {after}");
+}
+
+/// Pays the order named `name` at DaxPay and waits until paybridge's query says status 1.
+async fn paid(w: &World, client: &EpayClient, name: &str, trade_no: &str) {
+    w.sandbox
+        .pay_order(&dax_order(&w.sandbox, name).order_no)
+        .unwrap();
+    for _ in 0..250 {
+        let q = query(client, Number::Trade(trade_no)).await;
+        if q["status"].to_string().trim_matches('"') == "1" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{trade_no} never paid");
+}
+
+#[tokio::test]
+#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+async fn v1_partial_and_full_refunds_and_an_over_refund_refused() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let (trade_no, _) = created(&client, &pay(&w, "R1", "wxpay", "退款", "1.00")).await;
+    paid(&w, &client, "退款", &trade_no).await;
+
+    let first = client.refund(Number::Trade(&trade_no), "0.30").await.json();
+    assert_eq!(first["code"], 0, "refund success is code 0: {first}");
+    let over = client.refund(Number::Out("R1"), "0.71").await.json();
+    assert_eq!(over["code"], -1, "{over}");
+    assert!(
+        [
+            "退款金额不能超过该订单剩余可退款金额！",
+            "退款金额不能大于订单金额"
+        ]
+        .contains(&over["msg"].as_str().unwrap_or("")),
+        "{over}"
+    );
+    let q = query(&client, Number::Trade(&trade_no)).await;
+    assert_eq!(
+        q["status"].to_string().trim_matches('"'),
+        "2",
+        "refunded in part: {q}"
+    );
+    let rest = client.refund(Number::Out("R1"), "0.70").await.json();
+    assert_eq!(rest["code"], 0, "{rest}");
+    let again = client.refund(Number::Out("R1"), "0.01").await.json();
+    assert_eq!(again["code"], -1, "{again}");
+    let refunds = w.sandbox.refunds();
+    let fen: Vec<u64> = refunds.iter().map(|r| r.amount.fen()).collect();
+    assert_eq!(fen, [30, 70], "exact amounts reached DaxPay: {refunds:?}");
+}
+
+#[tokio::test]
+#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+async fn v1_notification_verified_as_epaycore_and_acknowledged_once() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let (trade_no, _) = created(&client, &pay(&w, "N1", "alipay", "VIP会员 A&B", "1.50")).await;
+    assert!(w.site.received().is_empty(), "nothing before payment");
+    let order_no = dax_order(&w.sandbox, "VIP会员 A&B").order_no;
+    w.sandbox.pay_order(&order_no).unwrap();
+    let seen = w.site.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    // DaxPay calls twice more: still one delivery (acknowledged by `success`).
+    assert!(w.sandbox.send_callback_again(&order_no));
+    assert!(w.sandbox.send_callback_again(&order_no));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = w.site.received();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let n = &seen[0];
+    assert_eq!(n.path, "/notify.php");
+    assert!(n.body.is_empty());
+    assert!(n.md5_verified(KEY), "SDK1 verifyNotify: {n:?}");
+    n.business_checks("N1", 150).unwrap();
+    assert_eq!(n.get("trade_no"), Some(trade_no.as_str()));
+    assert_eq!(n.get("pid"), Some(PID));
+    assert_eq!(n.get("type"), Some("alipay"));
+    assert_eq!(n.get("money"), Some("1.5"), "PHP float form");
+    assert_eq!(n.get("sign_type"), Some("MD5"));
+    let names: Vec<&str> = n.params.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "pid",
+            "trade_no",
+            "out_trade_no",
+            "type",
+            "name",
+            "money",
+            "trade_status",
+            "sign",
+            "sign_type"
+        ],
+        "§11's order, no param (none was given)"
+    );
+}
+
+#[tokio::test]
+#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+async fn v1_the_return_redirect_is_signed_as_the_notification() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let (trade_no, _) = created(&client, &pay(&w, "B1", "alipay", "回跳", "2.00")).await;
+    let order = dax_order(&w.sandbox, "回跳");
+    let given = order.return_url.clone().expect("paybridge's return URL");
+    assert!(
+        given.starts_with(&format!("http://{}/", w.proxy)),
+        "{given}"
+    );
+    w.sandbox.pay_order(&order.order_no).unwrap();
+    let path = given.trim_start_matches(&format!("http://{}", w.proxy));
+    let answer = common::send(w.proxy, "GET", path, None, "", &[]).await;
+    let target = browser_target(&answer.headers, &answer.body)
+        .unwrap_or_else(|| panic!("no redirect: {} {}", answer.status, answer.body));
+    assert!(target.starts_with(&w.site.return_url()), "{target}");
+    let params = query_pairs(&target);
+    let pairs = common::epay::sign::pairs(&params);
+    assert!(
+        common::epay::sign::md5_verify(&pairs, KEY),
+        "SDK1 verifyReturn: {target}"
+    );
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("trade_no"), Some(trade_no.as_str()));
+    assert_eq!(get("trade_status"), Some("TRADE_SUCCESS"));
+    assert_eq!(get("money"), Some("2"));
+}
+
+#[tokio::test]
+#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+async fn v1_submit_sends_the_browser_on() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let mut fields = pay(&w, "S1", "alipay", "页面", "3.00");
+    fields.retain(|(k, _)| k != "clientip");
+    let link = client.submit_get(&view(&fields)).await;
+    let target = browser_target(&link.headers, &link.body)
+        .unwrap_or_else(|| panic!("no redirect: {} {}", link.status, link.body));
+    assert!(target.starts_with("http"), "{target}");
+    let form = client.submit_post(&view(&fields)).await;
+    assert!(
+        browser_target(&form.headers, &form.body).is_some(),
+        "{}",
+        form.body
+    );
+    assert_eq!(
+        w.sandbox
+            .orders()
+            .iter()
+            .filter(|o| o.title.as_deref() == Some("页面"))
+            .count(),
+        1,
+        "the identical re-submit reuses the order"
+    );
+    fields.retain(|(k, _)| k != "return_url");
+    let page = client.submit_post(&view(&fields)).await;
+    assert!(
+        page.body.contains("回调地址(return_url)不能为空"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+async fn v1_every_refusal_with_its_exact_text() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let msg = |v: &Value| {
+        (
+            v["code"].as_i64().unwrap_or(99),
+            v["msg"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    // Signature: build 3065's or 3094's text, nothing else.
+    let mut form = client.v1_signed(&view(&pay(&w, "E1", "alipay", "e", "1")));
+    form.iter_mut().find(|(k, _)| k == "money").unwrap().1 = "2".into();
+    let bad = client.post_form("/mapi.php", &form).await.json();
+    assert!(
+        [
+            (-1, "签名校验失败，请返回重试！".to_owned()),
+            (-3, "MD5签名校验失败".to_owned())
+        ]
+        .contains(&msg(&bad)),
+        "{bad}"
+    );
+    let upper: Vec<(String, String)> = client
+        .v1_signed(&view(&pay(&w, "E1", "alipay", "e", "1")))
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "sign" {
+                (k, v.to_uppercase())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    assert_ne!(
+        client.post_form("/mapi.php", &upper).await.json()["code"],
+        1,
+        "upper case refused"
+    );
+    let base = pay(&w, "E2", "alipay", "e2", "1");
+    let without = |name: &str| -> Vec<(String, String)> {
+        base.iter().filter(|(k, _)| k != name).cloned().collect()
+    };
+    for (fields, text) in [
+        (without("out_trade_no"), "订单号(out_trade_no)不能为空"),
+        (without("notify_url"), "通知地址(notify_url)不能为空"),
+        (without("name"), "商品名称(name)不能为空"),
+        (without("money"), "金额(money)不能为空"),
+        (without("type"), "支付方式(type)不能为空"),
+        (without("clientip"), "用户IP地址(clientip)不能为空"),
+    ] {
+        let a = client.mapi(&view(&fields)).await.json();
+        assert_eq!(msg(&a), (-1, text.to_owned()), "{a}");
+    }
+    for (money, text) in [
+        ("0", "金额(money)不能为空"),
+        ("1e2", "金额不合法"),
+        ("-1", "金额不合法"),
+    ] {
+        let mut fields = base.clone();
+        fields.iter_mut().find(|(k, _)| k == "money").unwrap().1 = money.into();
+        assert_eq!(
+            msg(&client.mapi(&view(&fields)).await.json()),
+            (-1, text.to_owned()),
+            "{money}"
+        );
+    }
+    let mut fields = base.clone();
+    fields
+        .iter_mut()
+        .find(|(k, _)| k == "out_trade_no")
+        .unwrap()
+        .1 = "A B".into();
+    assert_eq!(
+        msg(&client.mapi(&view(&fields)).await.json()),
+        (-1, "订单号(out_trade_no)格式不正确".to_owned())
+    );
+    // A repeated out_trade_no with other parameters.
+    created(&client, &base).await;
+    let mut changed = base.clone();
+    changed.iter_mut().find(|(k, _)| k == "money").unwrap().1 = "2".into();
+    assert_eq!(
+        msg(&client.mapi(&view(&changed)).await.json()),
+        (
+            -1,
+            "该订单(E2)支付参数有变化，请更换订单号重新发起支付".to_owned()
+        )
+    );
+    // Unknown merchant; no parameters at all.
+    let mut other = client.clone();
+    other.pid = "9999".into();
+    let mut fields = base.clone();
+    fields[0].1 = "9999".into();
+    assert_eq!(
+        msg(&other.mapi(&view(&fields)).await.json()),
+        (-1, "商户不存在！".to_owned())
+    );
+    let empty = common::send(
+        w.proxy,
+        "POST",
+        "/mapi.php",
+        Some(common::epay::client::FORM),
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(empty.json()["code"], -4, "{}", empty.body);
+    // Query and refund: the key in clear; unknown orders.
+    let mut wrong = client.clone();
+    wrong.key = "x".repeat(32);
+    assert_eq!(
+        msg(&query(&wrong, Number::Out("E2")).await),
+        (-3, "商户密钥错误".to_owned())
+    );
+    assert_eq!(
+        msg(&query(&client, Number::Out("NOPE")).await),
+        (-1, "订单号不存在".to_owned())
+    );
+    let none = client
+        .get_query(
+            "/api.php",
+            &[
+                ("act".into(), "order".into()),
+                ("pid".into(), PID.into()),
+                ("key".into(), KEY.into()),
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(msg(&none), (-4, "订单号不能为空".to_owned()));
+    assert_eq!(
+        msg(&client.refund(Number::Out("NOPE"), "1").await.json()),
+        (-1, "当前订单不存在！".to_owned())
+    );
+    assert_eq!(
+        msg(&client.refund(Number::Out("E2"), "x").await.json()),
+        (-1, "金额输入错误".to_owned())
+    );
+    let unpaid = client.refund(Number::Out("E2"), "0.5").await.json();
+    assert_eq!(
+        unpaid["code"], -1,
+        "an unpaid order is not refunded: {unpaid}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "waits for the epay dialect (branches epaycore, epaywire, epaynotify)"]
+async fn a_jeepay_merchant_on_the_same_listener_is_unaffected() {
+    let w = world(None, "").await;
+    let body = common::jeepay_body(&[
+        ("mchOrderNo", "J1"),
+        ("wayCode", "WX_NATIVE"),
+        ("amount", "100"),
+        ("currency", "cny"),
+        ("subject", "s"),
+        ("body", "b"),
+        ("notifyUrl", "http://127.0.0.1:9/n"),
+    ]);
+    let answer = common::post_json(w.proxy, "/api/pay/unifiedOrder", &body)
+        .await
+        .json();
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert!(common::sdk_accepts(&answer, common::JEEPAY_SECRET));
+    let pay_order_id = answer["data"]["payOrderId"].as_str().unwrap();
+    let q = common::post_json(
+        w.proxy,
+        "/api/pay/query",
+        &common::jeepay_body(&[("payOrderId", pay_order_id)]),
+    )
+    .await
+    .json();
+    assert_eq!(q["code"], 0, "{q}");
+    assert!(common::sdk_accepts(&q, common::JEEPAY_SECRET));
+    // And an epay order alongside.
+    created(&w.client(), &pay(&w, "J1", "alipay", "并存", "1")).await;
+}
