@@ -20,6 +20,8 @@ use http_body_util::Full;
 use super::jobs::EpaySigning;
 use crate::dialect::epay::notification::{append_query, http_build_query, signed_v2, PaidOrder};
 use crate::dialect::epay::sign::RsaSigner;
+use crate::dialect::epay::state;
+use crate::domain::order::{PayOrder, PayStatus};
 
 /// How long after the payment the browser is still sent back with the signed parameters.
 pub const RETURN_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -38,6 +40,19 @@ pub enum Standing {
     Paid { at_ms: Option<i64> },
     /// Paid, then refunded (in part or in full).
     Refunded,
+}
+
+/// Where DaxPay's verified record `order` leaves the payer, in epay's states (`status` 2 after
+/// any refund, 1 paid, 0 otherwise: `dialect::epay::state`).
+pub fn standing(order: &PayOrder) -> Standing {
+    match state::pay_status(order.status, order.refund_status) {
+        2 => Standing::Refunded,
+        1 => Standing::Paid {
+            at_ms: order.paid_at_ms,
+        },
+        _ if matches!(order.status, PayStatus::Wait | PayStatus::Progress) => Standing::Unpaid,
+        _ => Standing::Ended,
+    }
 }
 
 /// The browser's answer.

@@ -8,16 +8,26 @@
 //! successful payments only, never refunds or closes.
 
 use crate::config::Merchant;
+use crate::dispatch::Dialect;
 use crate::dialect::epay::notification::{http_build_query, PaidOrder};
+use crate::dialect::epay::php::echo_form;
 use crate::dialect::jeepay::notification::notification;
 use crate::dialect::jeepay::ops::JeepayOp;
 use crate::domain::ops::{PayQuery, RefundQuery, RefundRecord};
 use crate::domain::order::{Fen, OrderRef, PayOrder, PayStatus, RefundOrderStatus};
-use crate::store::{NewNotification, NotificationKind, NotificationWire, PayRow, RefundRow};
+use crate::store::dialect_orders::DialectOrder;
+use crate::store::{
+    NewNotification, NotificationKind, NotificationWire, OrderStore, PayRow,
+    RefundRow, StoreError,
+};
 
 /// The Jeepay state a pay order is notified with, if at all: successes always (Jeepay), the
 /// end of an unpaid order only for merchants that asked (`forward_failed_payments`).
 pub fn pay_state(merchant: &Merchant, order: &PayOrder) -> Option<i64> {
+    // epay notifies successful payments only (epay.md §11).
+    if merchant.dialect == Dialect::Epay {
+        return (order.status == PayStatus::Success).then_some(2);
+    }
     let state = crate::dialect::jeepay::ops::pay_query::state(order.status, order.refund_status);
     match order.status {
         // Jeepay notifies a payment once, on success: state 2 (the job's key), whatever
@@ -82,6 +92,10 @@ pub fn refund_job(
     mut record: RefundRecord,
     now_ms: i64,
 ) -> Option<NewNotification> {
+    // epay never notifies refunds (epay.md §11, §13).
+    if merchant.dialect == Dialect::Epay {
+        return None;
+    }
     let url = row.notify_url.as_deref()?;
     let state = refund_state(record.status)?;
     record.biz_refund_no = row.mch_refund_no.clone();
@@ -115,6 +129,72 @@ pub fn refund_job(
         due_at_ms: now_ms,
         wire: NotificationWire::JeepayPost,
     })
+}
+
+/// The notification of a paid epay order (`order`, DaxPay's verified record of `row`): its
+/// `trade_no`, origin (V1/V2) and `type` from the order store's dialect row, the rest from the
+/// pay row. `None` when the merchant gave no `notify_url`; an error when the dialect row is
+/// missing (written before the pay row: the store is inconsistent, nothing is acknowledged).
+pub async fn epay_job_for(
+    store: &OrderStore,
+    merchant: &Merchant,
+    row: &PayRow,
+    order: &PayOrder,
+    now_ms: i64,
+) -> Result<Option<NewNotification>, StoreError> {
+    let Some(url) = row.notify_url.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let kept = store
+        .dialect_order(&row.mch_no, &row.mch_order_no)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "epay order {} of {} has no dialect row (trade_no)",
+                row.mch_order_no, row.mch_no
+            ))
+        })?;
+    let (paid, signing) = epay_paid(merchant, row, order, &kept);
+    Ok(Some(epay_pay_job(
+        (&row.mch_no, &row.app_id),
+        url,
+        &order.order_no,
+        &paid,
+        signing,
+        merchant.secret.expose(),
+        now_ms,
+    )))
+}
+
+/// What an epay order's notification (and return) says: the stored facts, echoed as the
+/// gateway echoes them (`name`, `param` in their §9 form), and how it is signed.
+pub fn epay_paid(
+    merchant: &Merchant,
+    row: &PayRow,
+    order: &PayOrder,
+    kept: &DialectOrder,
+) -> (PaidOrder, EpaySigning) {
+    let pid = merchant
+        .epay
+        .as_ref()
+        .map_or_else(String::new, |e| e.pid.clone());
+    let paid = PaidOrder {
+        pid,
+        trade_no: kept.trade_no.clone(),
+        out_trade_no: row.mch_order_no.clone(),
+        pay_type: kept.pay_type.clone(),
+        name: echo_form(&row.subject),
+        money_fen: order.amount.0,
+        param: row.ext_param.as_deref().map(echo_form),
+        api_trade_no: order.out_order_no.clone(),
+        buyer: None,
+    };
+    let signing = if kept.origin == "v2" {
+        EpaySigning::V2Rsa
+    } else {
+        EpaySigning::V1Md5
+    };
+    (paid, signing)
 }
 
 /// Which signature an epay order's notification carries: that of the API it was made through.

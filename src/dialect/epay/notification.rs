@@ -20,6 +20,7 @@
 //! too (epay.md §14). Leaving such a value out keeps every merchant's check passing.
 
 use super::sign::{md5_sign, string_to_sign, Filter, RsaSigner};
+use crate::domain::order::Fen;
 
 /// Parameters in the order they are sent.
 pub type Pairs = Vec<(String, String)>;
@@ -121,16 +122,10 @@ fn borrowed(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 /// Money in fen as PHP prints `(float)` of the stored two-decimal yuan: trailing zeros and a
-/// trailing dot removed (`150` → `1.5`, `100` → `1`, `1` → `0.01`). Exact for every amount a
-/// `decimal(10,2)` holds (PHP's 14 significant digits cover its 10).
+/// trailing dot removed (`150` → `1.5`, `100` → `1`, `1` → `0.01`; [`super::money::float_text`]).
+/// Exact for every amount a `decimal(10,2)` holds (PHP's 14 significant digits cover its 10).
 pub fn php_money(fen: u64) -> String {
-    let yuan = fen / 100;
-    let cents = fen % 100;
-    match (cents / 10, cents % 10) {
-        (0, 0) => yuan.to_string(),
-        (tenths, 0) => format!("{yuan}.{tenths}"),
-        _ => format!("{yuan}.{cents:02}"),
-    }
+    super::money::float_text(Fen(fen))
 }
 
 /// PHP's `http_build_query` over `pairs` (its default RFC 1738 form, as `urlencode`): letters,

@@ -1,0 +1,142 @@
+//! An epay request as the operations read it: which endpoint it came to (V1 or V2, a page or
+//! JSON), and its parameters as PHP decoded them (`params::from_form`, from the one map the
+//! endpoint reads: epay.md §2).
+
+use std::net::IpAddr;
+
+/// epay's endpoints that paybridge translates (`dispatch` names them).
+pub use crate::dispatch::EpayEndpoint as Endpoint;
+
+/// Which of epay's APIs an order or request belongs to: it decides the signatures of answers
+/// and notifications (V2: RSA with the platform key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+impl Version {
+    /// As the order store keeps it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V1 => "v1",
+            Version::V2 => "v2",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Version> {
+        match text {
+            "v1" => Some(Version::V1),
+            "v2" => Some(Version::V2),
+            _ => None,
+        }
+    }
+}
+
+/// What this dialect asks of an endpoint beyond what `dispatch` says.
+pub trait EndpointExt {
+    fn version(self) -> Version;
+    /// `api.php`: authenticated by the key in clear, answered with its own codes (-3, -4) and
+    /// plain `json_encode`.
+    fn is_api_php(&self) -> bool;
+}
+
+impl EndpointExt for Endpoint {
+    fn version(self) -> Version {
+        if self.is_v2() {
+            Version::V2
+        } else {
+            Version::V1
+        }
+    }
+
+    fn is_api_php(&self) -> bool {
+        matches!(self, Endpoint::ApiOrder | Endpoint::ApiRefund)
+    }
+}
+
+/// One request to an epay endpoint.
+#[derive(Debug, Clone)]
+pub struct EpayRequest {
+    pub endpoint: Endpoint,
+    /// Decoded as PHP decodes them, each name once (the last of repeated names).
+    pub params: Vec<(String, String)>,
+    /// The payer's address as the connection gives it (`submit.php` takes the buyer's IP from
+    /// the request, `real_ip()`).
+    pub peer: Option<IpAddr>,
+    /// The browser's User-Agent (`submit.php` without `device`).
+    pub user_agent: Option<String>,
+}
+
+impl EpayRequest {
+    pub fn new(endpoint: Endpoint, params: Vec<(String, String)>) -> EpayRequest {
+        EpayRequest {
+            endpoint,
+            params,
+            peer: None,
+            user_agent: None,
+        }
+    }
+
+    /// The parameter as received (`None`: not sent).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The parameter, `""` when not sent.
+    pub fn field(&self, name: &str) -> &str {
+        self.get(name).unwrap_or_default()
+    }
+
+    /// The parameter unless PHP finds it `empty()`.
+    pub fn given(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !super::php::empty(Some(v)))
+    }
+
+    /// Borrowed pairs, as the signing functions take them.
+    pub fn pairs(&self) -> Vec<(&str, &str)> {
+        super::params::borrowed(&self.params)
+    }
+
+    pub fn version(&self) -> Version {
+        self.endpoint.version()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_pages() {
+        assert_eq!(Endpoint::Mapi.version(), Version::V1);
+        assert_eq!(Endpoint::V2Close.version(), Version::V2);
+        assert!(Endpoint::Submit.is_page() && Endpoint::V2Submit.is_page());
+        assert!(!Endpoint::V2Create.is_page());
+        assert!(Endpoint::ApiRefund.is_api_php());
+        for v in [Version::V1, Version::V2] {
+            assert_eq!(Version::parse(v.as_str()), Some(v));
+        }
+    }
+
+    #[test]
+    fn parameters_as_php_reads_them() {
+        let request = EpayRequest::new(
+            Endpoint::Mapi,
+            vec![
+                ("pid".into(), "1001".into()),
+                ("param".into(), "0".into()),
+                ("name".into(), "".into()),
+            ],
+        );
+        assert_eq!(request.get("pid"), Some("1001"));
+        assert_eq!(request.get("param"), Some("0"));
+        assert_eq!(request.given("param"), None);
+        assert_eq!(request.given("name"), None);
+        assert_eq!(request.field("absent"), "");
+    }
+}
