@@ -32,7 +32,9 @@ use rsa::signature::Verifier;
 use sha2::Sha256;
 use tokio::net::TcpListener;
 
-const EPAY_KEY: &str = "89unJUB8HZ54Hj7x4nUj56HN4nUzUJ8i";
+const EPAY_KEY: &str = epay::KEY;
+/// The epay merchant 1001 as the order store and outbox name it (`mch_no` and `app_id`).
+const EPAY_MCH: &str = "epay:1001";
 
 /// One GET as the merchant saw it.
 #[derive(Debug, Clone)]
@@ -98,8 +100,7 @@ impl Got {
             .parse::<i64>()
             .is_ok_and(|t| (self.at - t).abs() <= 300);
         let der = Base64::decode_vec(platform_public).unwrap();
-        let key =
-            VerifyingKey::<Sha256>::new(rsa::RsaPublicKey::from_public_key_der(&der).unwrap());
+        let key = VerifyingKey::<Sha256>::new(rsa::PublicKey::from_public_key_der(&der).unwrap());
         let Ok(bytes) = Base64::decode_vec(&sign) else {
             return false;
         };
@@ -183,17 +184,6 @@ fn now_ms() -> i64 {
     unix_now() * 1000
 }
 
-/// Polls `done` every 20 ms until it holds (at most 20 s: a bound, not a timing assertion).
-async fn until(what: &str, done: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never happened: {what}");
-}
-
 /// paybridge's delivery worker over a SQLite file, and a second handle on that store to
 /// write jobs with. `notify`: extra `[notify]` keys.
 struct World {
@@ -201,12 +191,27 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-async fn world(notify: &str, extra: &str) -> World {
+async fn world(notify: &str) -> World {
+    world_with_platform_key(notify, true).await
+}
+
+/// The same, with or without `[epay] platform_private_key`.
+async fn world_with_platform_key(notify: &str, platform_key: bool) -> World {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/orders.sqlite", dir.path().display());
+    let epay = if platform_key {
+        format!(
+            "\n[epay]\nplatform_private_key = \"{}\"\n",
+            epay::keys::PLATFORM_PRIVATE_KEY
+        )
+    } else {
+        String::new()
+    };
     let toml = proxy_toml("127.0.0.1:9".parse().unwrap(), "3.0", "hmac_sha256", "", "")
         .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
-        + &format!("\n[notify]\nallow_private_targets = true\npoll_ms = 20\n{notify}\n{extra}\n");
+        + &epay::world::epay_merchant_toml("")
+        + &epay
+        + &format!("\n[notify]\nallow_private_targets = true\npoll_ms = 20\n{notify}\n");
     let config =
         Arc::new(paybridge::config::Config::from_toml(&toml).expect("valid configuration"));
     let gateway = paybridge::proxy::Gateway::new(config);
@@ -233,7 +238,7 @@ impl World {
     /// Queues `paid`'s notification to `url` the way paybridge does, answering the job's id.
     async fn queue(&self, url: &str, paid: &PaidOrder, signing: EpaySigning) -> i64 {
         let job = epay_pay_job(
-            (JEEPAY_MCH, JEEPAY_APP),
+            (EPAY_MCH, EPAY_MCH),
             url,
             &format!("P{}", paid.out_trade_no),
             paid,
@@ -278,7 +283,7 @@ impl World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v1_notification_is_a_get_that_epaycore_verifies() {
     let shop = Shop::start(&[(200, "<html><body>ok: success</body></html>")]).await;
-    let w = world("", "").await;
+    let w = world("").await;
     let id = w
         .queue(
             &shop.url("/notify.php"),
@@ -319,7 +324,7 @@ async fn a_v1_notification_is_a_get_that_epaycore_verifies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notify_url_with_a_query_is_joined_with_an_ampersand() {
     let shop = Shop::start(&[(200, "success")]).await;
-    let w = world("", "").await;
+    let w = world("").await;
     let id = w
         .queue(&shop.url("/n.php?shop=7"), &paid("Q1"), EpaySigning::V1Md5)
         .await;
@@ -337,7 +342,7 @@ async fn a_notify_url_with_a_query_is_joined_with_an_ampersand() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_is_retried_and_success_in_a_500_acknowledges() {
     let shop = Shop::start(&[(200, "fail"), (200, "FAIL"), (500, "Internal SUCCESS page")]).await;
-    let w = world("retry_step_ms = 50\nmax_attempts = 5", "").await;
+    let w = world("retry_step_ms = 50\nmax_attempts = 5").await;
     let id = w
         .queue(&shop.url("/n"), &paid("R1"), EpaySigning::V1Md5)
         .await;
@@ -353,7 +358,7 @@ async fn fail_is_retried_and_success_in_a_500_acknowledges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_acknowledged_is_given_up_after_the_last_attempt() {
     let shop = Shop::start(&[(200, "sucess? no: fail")]).await;
-    let w = world("retry_step_ms = 20\nmax_attempts = 3", "").await;
+    let w = world("retry_step_ms = 20\nmax_attempts = 3").await;
     let id = w
         .queue(&shop.url("/n"), &paid("G1"), EpaySigning::V1Md5)
         .await;
@@ -369,4 +374,111 @@ async fn never_acknowledged_is_given_up_after_the_last_attempt() {
         "{:?}",
         n.last_error
     );
+}
+
+fn v2_paid(out_trade_no: &str) -> PaidOrder {
+    PaidOrder {
+        pid: "1001".to_owned(),
+        trade_no: "2024071719404366151".to_owned(),
+        out_trade_no: out_trade_no.to_owned(),
+        pay_type: "alipay".to_owned(),
+        name: "VIP会员".to_owned(),
+        money_fen: 100,
+        param: None,
+        api_trade_no: Some("2024071722001400000000000001".to_owned()),
+        buyer: Some("2088000000000001".to_owned()),
+    }
+}
+
+/// A V2 order's notification is signed with the platform key and a fresh `timestamp` at every
+/// attempt: the outbox holds neither, and two attempts over a second apart carry two
+/// timestamps and two signatures, each verified as SDK2 verifies it on arrival.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_notification_is_signed_again_at_each_attempt() {
+    let shop = Shop::start(&[(200, "fail"), (200, "success")]).await;
+    // The retry comes 1.1 s after the first attempt failed: a later Unix second.
+    let w = world("retry_step_ms = 1100\nmax_attempts = 3").await;
+    let id = w
+        .queue(
+            &shop.url("/v2/notify"),
+            &v2_paid("V2-1"),
+            EpaySigning::V2Rsa,
+        )
+        .await;
+    let kept = w.store.notification(id).await.unwrap().unwrap();
+    assert_eq!(kept.wire, NotificationWire::EpayGetResigned);
+    assert!(
+        !kept.body.contains("sign") && !kept.body.contains("timestamp"),
+        "the outbox keeps no signature: {}",
+        kept.body
+    );
+    w.until_status(id, NotificationStatus::Delivered).await;
+    let got = shop.got();
+    assert_eq!(got.len(), 2, "{got:?}");
+    for g in &got {
+        assert!(
+            g.sdk2_verifies(epay::keys::PLATFORM_PUBLIC_KEY),
+            "{}",
+            g.query
+        );
+        assert!(!g.sdk2_verifies(epay::keys::MERCHANT_PUBLIC_KEY));
+        assert_eq!(g.param("sign_type").as_deref(), Some("RSA"));
+        assert_eq!(
+            g.param("api_trade_no").as_deref(),
+            Some("2024071722001400000000000001")
+        );
+    }
+    let stamp = |g: &Got| g.param("timestamp").unwrap().parse::<i64>().unwrap();
+    assert!(
+        stamp(&got[1]) > stamp(&got[0]),
+        "a new timestamp per attempt"
+    );
+    assert_ne!(got[0].param("sign"), got[1].param("sign"));
+}
+
+/// Without `[epay] platform_private_key` a V2 order's notification cannot be signed: nothing
+/// unsigned is sent, and the job says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_notification_without_the_platform_key_is_never_sent_unsigned() {
+    let shop = Shop::start(&[(200, "success")]).await;
+    let w = world_with_platform_key("retry_step_ms = 20\nmax_attempts = 2", false).await;
+    let id = w
+        .queue(&shop.url("/n"), &v2_paid("V2-2"), EpaySigning::V2Rsa)
+        .await;
+    w.until_status(id, NotificationStatus::Failed).await;
+    assert!(shop.got().is_empty());
+    let n = w.store.notification(id).await.unwrap().unwrap();
+    assert!(
+        n.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("platform_private_key"),
+        "{:?}",
+        n.last_error
+    );
+}
+
+/// With no `[notify]` schedule written, epay's own applies: after a failed first attempt the
+/// next is a minute later (cron.php), not Jeepay's 30 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epays_schedule_by_default_waits_a_minute_after_the_first_attempt() {
+    let shop = Shop::start(&[(200, "fail")]).await;
+    let w = world("").await;
+    let id = w
+        .queue(&shop.url("/n"), &paid("S1"), EpaySigning::V1Md5)
+        .await;
+    for _ in 0..1000 {
+        if w.status(id).await.1 == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let n = w.store.notification(id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.attempts), (NotificationStatus::Pending, 1));
+    assert!(
+        n.next_attempt_at_ms >= n.created_at_ms + 60_000,
+        "next attempt {} ms after the job was written",
+        n.next_attempt_at_ms - n.created_at_ms
+    );
+    assert_eq!(shop.got().len(), 1);
 }

@@ -8,17 +8,16 @@
 //! successful payments only, never refunds or closes.
 
 use crate::config::Merchant;
-use crate::dispatch::Dialect;
 use crate::dialect::epay::notification::{http_build_query, PaidOrder};
 use crate::dialect::epay::php::echo_form;
 use crate::dialect::jeepay::notification::notification;
 use crate::dialect::jeepay::ops::JeepayOp;
+use crate::dispatch::Dialect;
 use crate::domain::ops::{PayQuery, RefundQuery, RefundRecord};
 use crate::domain::order::{Fen, OrderRef, PayOrder, PayStatus, RefundOrderStatus};
 use crate::store::dialect_orders::DialectOrder;
 use crate::store::{
-    NewNotification, NotificationKind, NotificationWire, OrderStore, PayRow,
-    RefundRow, StoreError,
+    NewNotification, NotificationKind, NotificationWire, OrderStore, PayRow, RefundRow, StoreError,
 };
 
 /// The Jeepay state a pay order is notified with, if at all: successes always (Jeepay), the
