@@ -482,3 +482,92 @@ async fn epays_schedule_by_default_waits_a_minute_after_the_first_attempt() {
     );
     assert_eq!(shop.got().len(), 1);
 }
+
+/// Creates an epay V1 order through `mapi.php` on `w`'s paybridge (named `name`: it finds the
+/// DaxPay order) and answers DaxPay's order and the relay path DaxPay was given for the payer.
+async fn mapi_order(w: &epay::world::World, no: &str, name: &str) -> (String, String) {
+    let fields = [
+        ("pid", epay::PID.to_owned()),
+        ("type", "alipay".to_owned()),
+        ("out_trade_no", no.to_owned()),
+        ("notify_url", w.site.notify_url()),
+        ("return_url", w.site.return_url()),
+        ("name", name.to_owned()),
+        ("money", "1.00".to_owned()),
+        ("clientip", "192.168.1.100".to_owned()),
+        ("device", "pc".to_owned()),
+    ];
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let answer = w.client().mapi(&pairs).await.json();
+    assert_eq!(answer["code"], 1, "{answer}");
+    let order = epay::world::dax_order(&w.sandbox, name);
+    let given = order.return_url.clone().expect("paybridge's return URL");
+    let path = given
+        .strip_prefix(&format!("http://{}", w.proxy))
+        .unwrap_or_else(|| panic!("{given}"))
+        .to_owned();
+    (order.order_no, path)
+}
+
+/// The payer's browser coming back to paybridge's return URL.
+async fn come_back(w: &epay::world::World, path: &str) -> (u16, Option<String>, String) {
+    let answer = send(w.proxy, "GET", path, None, "", &[]).await;
+    let location = answer
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (answer.status.as_u16(), location, answer.body)
+}
+
+/// epay.md §12 through sockets: unpaid → a page that waits (no redirect); paid → back to
+/// `return_url` with the signed query; paid more than 5 minutes ago → the "payment done" page,
+/// no signed parameters replayed; refunded → the "refunded" page; closed unpaid → "unpaid".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "waits for epaycore to serve epay requests (serve::<Epay>)"]
+async fn the_return_follows_the_order_as_the_gateway_does() {
+    let w = epay::world::world(None, "").await;
+    let (order_no, path) = mapi_order(&w, "RT1", "回跳等待").await;
+    let (status, location, body) = come_back(&w, &path).await;
+    assert_eq!((status, location.as_deref()), (200, None), "{body}");
+    assert!(body.contains("正在等待支付结果") && body.contains("http-equiv=\"refresh\""));
+
+    w.sandbox.pay_order(&order_no).unwrap();
+    let (status, location, _) = come_back(&w, &path).await;
+    assert_eq!(status, 302);
+    let target = location.expect("a redirect once paid");
+    assert!(target.starts_with(&w.site.return_url()), "{target}");
+    let pairs = epay::query_pairs(&target);
+    assert!(
+        epay::sign::md5_verify(&epay::sign::pairs(&pairs), epay::KEY),
+        "{target}"
+    );
+
+    // Paid ten minutes ago: the gateway no longer sends the payer back with signed parameters.
+    let paid_at = w.sandbox.order(&order_no).unwrap().pay_time.unwrap();
+    w.sandbox
+        .set_pay_time(&order_no, Some(paid_at - time::Duration::minutes(10)));
+    let (status, location, body) = come_back(&w, &path).await;
+    assert_eq!((status, location), (200, None));
+    assert!(body.contains("支付成功，请回到网站查看订单"), "{body}");
+
+    let refund = w
+        .client()
+        .refund(epay::Number::Out("RT1"), "0.40")
+        .await
+        .json();
+    assert_eq!(refund["code"], 0, "{refund}");
+    let (status, location, body) = come_back(&w, &path).await;
+    assert_eq!((status, location), (200, None));
+    assert!(body.contains("已自动退款"), "{body}");
+
+    let (closed_no, closed_path) = mapi_order(&w, "RT2", "回跳关闭").await;
+    w.sandbox
+        .set_order_status(&closed_no, paybridge_sandbox::OrderStatus::Close);
+    let (status, location, body) = come_back(&w, &closed_path).await;
+    assert_eq!((status, location), (200, None));
+    assert!(
+        body.contains("订单未支付") && !body.contains("refresh"),
+        "{body}"
+    );
+}
