@@ -2,43 +2,20 @@
 //! the GET of `super::epay`), and the job marked in the outbox (delivered, retried later on its
 //! dialect's schedule, or failed for good), by the lease's owner.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::{header, Request};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
+use super::client::HttpsClient;
 use super::epay;
 use crate::config::NotifyConfig;
-use crate::notify::guard::{literal_internal, PublicOnly};
+use crate::notify::guard::literal_internal;
 use crate::notify::now_ms;
 use crate::proxy::runtime::Runtime;
 use crate::store::{Notification, OrderStore};
 
-pub(crate) type HttpsClient =
-    Client<hyper_rustls::HttpsConnector<HttpConnector<PublicOnly>>, Full<Bytes>>;
-
 /// A merchant's answer is read up to this size (it should be `SUCCESS`).
 const MAX_ANSWER: usize = 4096;
-
-/// A client that connects only where [`PublicOnly`] allows (names), never following redirects
-/// (hyper's client does not).
-pub(crate) fn client_for(allow_private: bool) -> HttpsClient {
-    let mut http = HttpConnector::new_with_resolver(PublicOnly {
-        allow_internal: allow_private,
-    });
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(Duration::from_secs(5)));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(crate::upstream::tls_config(&[]))
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new()).build(https)
-}
 
 /// One attempt: acknowledged → delivered; otherwise retried later, or failed after the last.
 pub(crate) async fn deliver(

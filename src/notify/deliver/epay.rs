@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{header, Request};
 use http_body_util::{BodyExt, Full};
 
-use super::attempt::HttpsClient;
+use super::client::HttpsClient;
 use crate::config::NotifyConfig;
 use crate::dialect::epay::notification::{
     acknowledged, http_build_query, notify_target, parse_query, signed_v2,

@@ -21,6 +21,7 @@
 //! keeps in memory is the count of its own deliveries in flight.
 
 mod attempt;
+mod client;
 mod epay;
 pub(crate) mod fair;
 
@@ -31,7 +32,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::task::{Id, JoinSet};
 
-use self::attempt::{client_for, deliver};
+use self::attempt::deliver;
+use self::client::client_for;
 use self::fair::{host_of, pick, InFlight};
 use super::now_ms;
 use crate::config::NotifyConfig;
