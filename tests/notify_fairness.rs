@@ -392,6 +392,7 @@ async fn two_instances_on_postgres_lease_each_fairly_chosen_job_once() {
                 body: "b".to_owned(),
                 // M0's ten are the oldest, then M1's, …
                 due_at_ms: m * 100 + i,
+                wire: paybridge::store::NotificationWire::JeepayPost,
             };
             one.enqueue_notification(&n, 0).await.unwrap();
         }

@@ -74,6 +74,7 @@ fn notification(kind: NotificationKind, order_id: &str) -> NewNotification {
         url: "https://m.example/notify".to_owned(),
         body: "a=1".to_owned(),
         due_at_ms: OLD,
+        wire: paybridge::store::NotificationWire::JeepayPost,
     }
 }
 

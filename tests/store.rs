@@ -273,7 +273,10 @@ async fn instances_starting_together_migrate_once() {
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/migrations"))
         .unwrap()
         .count() as i64;
-    assert_eq!(files, 6, "0001 orders … 0006 attempt windows");
+    assert_eq!(
+        files, 8,
+        "0001 orders … 0006 attempt windows, 0007 dialect orders, 0008 notification wire"
+    );
     assert_eq!(
         db.scalar("SELECT count(*) FROM schema_migrations").await,
         files
@@ -347,6 +350,7 @@ fn job(order_id: &str, state: i64, due_at_ms: i64) -> NewNotification {
         url: "https://m.example/refund".to_owned(),
         body: format!("refundOrderId={order_id}&state={state}&sign=ABC"),
         due_at_ms,
+        wire: paybridge::store::NotificationWire::JeepayPost,
     }
 }
 

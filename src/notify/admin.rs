@@ -77,6 +77,7 @@ fn view(n: &Notification) -> serde_json::Value {
         "orderId": n.order_id,
         "state": n.state,
         "url": n.url,
+        "wire": n.wire.as_str(),
         "status": match n.status {
             NotificationStatus::Pending => "pending",
             NotificationStatus::Delivered => "delivered",

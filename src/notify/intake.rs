@@ -42,7 +42,7 @@ use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use crate::dialect::daxpay::order_query::query_fields;
 use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dialect::daxpay::Version;
-use crate::dispatch::DaxCall;
+use crate::dispatch::{DaxCall, Dialect};
 use crate::domain::ops::RefundRecord;
 use crate::domain::order::{OrderRef, PayOrder, PayStatus, RefundOrderStatus};
 use crate::domain::Failure;
@@ -51,7 +51,7 @@ use crate::store::{
     Inserted, NewNotification, OrderStore, PayRow, RefundRow, RowState, SettlementKind, StoreError,
 };
 
-use super::jobs::{pay_job, pay_state};
+use super::jobs::{epay_job_for, pay_job, pay_state};
 use super::now_ms;
 use super::settle;
 
@@ -353,7 +353,13 @@ pub(crate) async fn settle_pay(
     let Some(state) = pay_state(merchant, &order) else {
         return Ok(());
     };
-    enqueue(store, pay_job(merchant, row, order, state, now_ms())).await
+    let job = match merchant.dialect {
+        Dialect::Epay => epay_job_for(store, merchant, row, &order, now_ms())
+            .await
+            .map_err(store_down)?,
+        Dialect::Jeepay => pay_job(merchant, row, order, state, now_ms()),
+    };
+    enqueue(store, job).await
 }
 
 fn store_down(e: StoreError) -> Refusal {

@@ -9,10 +9,13 @@
 //!   with a per-host cap, merchants fewest in flight first).
 //! - [`returning`]: the payer's browser coming back, redirected to the merchant's return URL
 //!   with Jeepay-signed parameters.
-//! - [`jobs`]: what a notification says, for a pay order or a refund.
+//! - [`jobs`]: what a notification says, for a pay order or a refund; for an epay order, the GET
+//!   query of `dialect::epay::notification` (payments only).
+//! - [`epay_return`]: where an epay payer's browser goes back to (epay.md §12).
 
 pub mod admin;
 pub mod deliver;
+pub mod epay_return;
 pub mod guard;
 pub mod intake;
 pub mod jobs;

@@ -35,7 +35,7 @@ mod sqlite;
 
 pub use outbox_rows::{
     DueNotification, NewNotification, Notification, NotificationKind, NotificationStatus,
-    OutboxStats,
+    NotificationWire, OutboxStats,
 };
 pub use replay_rows::{ClaimAt, ReplayClaim};
 pub use retention_rows::{Cutoff, Pruned};

@@ -29,6 +29,47 @@ impl NotificationKind {
     }
 }
 
+/// How a job goes to the merchant (in which dialect); stored as `'jeepay'` / `'epay'` /
+/// `'epay-rsa'` (migration 0008 says what each means).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum NotificationWire {
+    /// Jeepay's: `body` (a form) POSTed to `url`, acknowledged by `SUCCESS` ignoring case.
+    #[default]
+    JeepayPost,
+    /// epay's, V1 orders: a GET of `url` with `body` (the query, signed once) appended,
+    /// acknowledged when the answer contains `success`, `SUCCESS` or `Success`.
+    EpayGet,
+    /// epay's, V2 orders: as [`NotificationWire::EpayGet`], but `body` holds the parameters
+    /// without `timestamp` and signature; each attempt signs them afresh with the platform key.
+    EpayGetResigned,
+}
+
+impl NotificationWire {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationWire::JeepayPost => "jeepay",
+            NotificationWire::EpayGet => "epay",
+            NotificationWire::EpayGetResigned => "epay-rsa",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<NotificationWire, StoreError> {
+        match text {
+            "jeepay" => Ok(NotificationWire::JeepayPost),
+            "epay" => Ok(NotificationWire::EpayGet),
+            "epay-rsa" => Ok(NotificationWire::EpayGetResigned),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown notification wire `{other}`"
+            ))),
+        }
+    }
+
+    /// Whether the job is epay's (a GET, the substring acknowledgement, epay's schedule).
+    pub fn is_epay(self) -> bool {
+        !matches!(self, NotificationWire::JeepayPost)
+    }
+}
+
 /// Where a job is; stored as `'pending'` / `'delivered'` / `'failed'`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotificationStatus {
@@ -69,14 +110,18 @@ pub struct NewNotification {
     pub kind: NotificationKind,
     /// DaxPay's `orderNo` (pay) or `refundNo` (refund).
     pub order_id: String,
-    /// The Jeepay state notified.
+    /// The state notified (Jeepay's; epay notifies only payments, as 2).
     pub state: i64,
-    /// Where to POST: the merchant's notifyUrl without its query.
+    /// Jeepay: where to POST, the merchant's notifyUrl without its query. epay: the merchant's
+    /// `notify_url`, the query appended at each attempt.
     pub url: String,
-    /// The form-encoded body, computed (and signed) once and sent as is on every attempt.
+    /// Jeepay: the form-encoded body, computed (and signed) once and sent as is on every
+    /// attempt. epay: the query (V1: signed once; V2: without timestamp and signature).
     pub body: String,
     /// The first attempt's time (epoch ms).
     pub due_at_ms: i64,
+    /// How it is delivered.
+    pub wire: NotificationWire,
 }
 
 /// A job in the outbox.
@@ -101,6 +146,7 @@ pub struct Notification {
     pub lease_until_ms: Option<i64>,
     pub created_at_ms: i64,
     pub delivered_at_ms: Option<i64>,
+    pub wire: NotificationWire,
 }
 
 /// A due job as the fair claim first sees it: enough to choose among jobs (whose merchant,

@@ -10,8 +10,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_settlement.sql")),
     (5, include_str!("migrations/0005_replay.sql")),
     (6, include_str!("migrations/0006_attempt_windows.sql")),
-    // 0008 is the outbox's (issue 22, epay notifications).
     (7, include_str!("migrations/0007_dialect_orders.sql")),
+    (8, include_str!("migrations/0008_notification_wire.sql")),
 ];
 
 /// The one thing the two backends spell differently in a migration: a generated 64-bit key.
@@ -258,7 +258,7 @@ macro_rules! notification_columns {
     () => {
         "id, mch_no, app_id, kind, order_id, state, url, body, status, attempts, \
          next_attempt_at_ms, last_error, lease_owner, lease_until_ms, created_at_ms, \
-         delivered_at_ms"
+         delivered_at_ms, wire"
     };
 }
 // Pending jobs due at $2 whose lease is free or over, oldest due first, at most $4 of them, leased
@@ -280,8 +280,8 @@ macro_rules! claim {
 
 /// Both backends: a taken `(mch_no, kind, order_id, state)` changes nothing.
 pub(crate) const ENQUEUE_NOTIFICATION: &str = "INSERT INTO notifications (mch_no, app_id, kind, \
-     order_id, state, url, body, status, attempts, next_attempt_at_ms, created_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9) \
+     order_id, state, url, body, status, attempts, next_attempt_at_ms, created_at_ms, wire) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9, $10) \
      ON CONFLICT (mch_no, kind, order_id, state) DO NOTHING";
 pub(crate) const NOTIFICATION_BY_KEY: &str = concat!(
     "SELECT ",

@@ -11,13 +11,16 @@
 //! - [`answer`]: its JSON answers (V2 signed with the platform key) and the payer's pages;
 //!   [`failure`]: every `Failure` in its codes and words;
 //! - `ops/<op>.rs`: each operation's wire form; [`dialect`]: [`Epay`], the `MerchantDialect`,
-//!   and every domain operation as a `MerchantOp<Epay>`.
+//!   and every domain operation as a `MerchantOp<Epay>`;
+//! - [`notification`]: the GET notification and return query of a paid order (V1 MD5 signed
+//!   once, V2 RSA signed at each attempt), and the acknowledgement rule.
 
 pub mod answer;
 pub mod auth;
 pub mod dialect;
 pub mod failure;
 pub mod money;
+pub mod notification;
 pub mod ops;
 pub mod params;
 pub mod php;

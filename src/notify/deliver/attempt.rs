@@ -1,42 +1,21 @@
-//! One attempt at one notification: the POST, Jeepay's acknowledgement check, and the job
-//! marked in the outbox (delivered, retried later, or failed for good), by the lease's owner.
-
-use std::time::Duration;
+//! One attempt at one notification: the POST and Jeepay's acknowledgement check (an epay job:
+//! the GET of `super::epay`), and the job marked in the outbox (delivered, retried later on its
+//! dialect's schedule, or failed for good), by the lease's owner.
 
 use bytes::Bytes;
 use http::{header, Request};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
+use super::client::HttpsClient;
+use super::epay;
 use crate::config::NotifyConfig;
-use crate::notify::guard::{literal_internal, PublicOnly};
+use crate::notify::guard::literal_internal;
 use crate::notify::now_ms;
 use crate::proxy::runtime::Runtime;
 use crate::store::{Notification, OrderStore};
 
-pub(crate) type HttpsClient =
-    Client<hyper_rustls::HttpsConnector<HttpConnector<PublicOnly>>, Full<Bytes>>;
-
 /// A merchant's answer is read up to this size (it should be `SUCCESS`).
 const MAX_ANSWER: usize = 4096;
-
-/// A client that connects only where [`PublicOnly`] allows (names), never following redirects
-/// (hyper's client does not).
-pub(crate) fn client_for(allow_private: bool) -> HttpsClient {
-    let mut http = HttpConnector::new_with_resolver(PublicOnly {
-        allow_internal: allow_private,
-    });
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(Duration::from_secs(5)));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(crate::upstream::tls_config(&[]))
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new()).build(https)
-}
 
 /// One attempt: acknowledged → delivered; otherwise retried later, or failed after the last.
 pub(crate) async fn deliver(
@@ -57,6 +36,12 @@ pub(crate) async fn deliver(
         Err("the merchant's notify_hosts do not allow this URL (or the app is gone)".to_owned())
     } else if internal {
         Err("the URL names an internal address ([notify] allow_private_targets)".to_owned())
+    } else if job.wire.is_epay() {
+        let platform = epay::platform_signer(rt);
+        match epay::target(&job, platform.as_deref(), now_ms() / 1000) {
+            Ok(url) => epay::get(client, &url, epay::timeout(job.wire, config)).await,
+            Err(why) => Err(why),
+        }
     } else {
         post(client, config, &job).await
     };
@@ -84,18 +69,10 @@ pub(crate) async fn deliver(
             };
             metrics::counter!("paybridge_notification_attempts_total", "outcome" => outcome)
                 .increment(1);
-            if !allowed || attempt >= i64::from(config.max_attempts) {
-                tracing::warn!(
-                    id = job.id,
-                    mch_no = job.mch_no.as_str(),
-                    attempt,
-                    why = why.as_str(),
-                    "notification failed for good"
-                );
-                store.mark_failed(job.id, owner, why).await
-            } else {
-                let step = i64::try_from(config.retry_step.as_millis()).unwrap_or(i64::MAX);
-                let next = now_ms().saturating_add(step.saturating_mul(attempt));
+            let next = epay::next_delay(job.wire, attempt, config);
+            if let (true, Some(delay)) = (allowed, next) {
+                let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                let next = now_ms().saturating_add(delay);
                 tracing::info!(
                     id = job.id,
                     mch_no = job.mch_no.as_str(),
@@ -104,6 +81,15 @@ pub(crate) async fn deliver(
                     "notification not acknowledged: retried later"
                 );
                 store.mark_retry(job.id, owner, next, why).await
+            } else {
+                tracing::warn!(
+                    id = job.id,
+                    mch_no = job.mch_no.as_str(),
+                    attempt,
+                    why = why.as_str(),
+                    "notification failed for good"
+                );
+                store.mark_failed(job.id, owner, why).await
             }
         }
     };

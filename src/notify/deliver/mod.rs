@@ -8,6 +8,10 @@
 //! may see a notification twice, as with Jeepay, never zero times). A merchant whose
 //! `notify_hosts` no longer allow the URL is not posted to.
 //!
+//! An epay job ([`epay`]) is a GET instead, acknowledged when the answer contains `success`,
+//! on epay's schedule (0/1/3/19/55 minutes) unless `[notify]` writes one; a V2 order's is signed
+//! again at each attempt. Everything else (leases, the pool, fairness) is the same.
+//!
 //! **Fair delivery** (docs/notifications.md): a pool of at most `[notify] concurrency`
 //! deliveries, refilled as soon as one finishes (no batch waits for its slowest job), at most
 //! `per_host_concurrency` of them to one host, merchants served fewest-in-flight first
@@ -17,6 +21,8 @@
 //! keeps in memory is the count of its own deliveries in flight.
 
 mod attempt;
+mod client;
+mod epay;
 pub(crate) mod fair;
 
 use std::collections::HashMap;
@@ -26,7 +32,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::task::{Id, JoinSet};
 
-use self::attempt::{client_for, deliver};
+use self::attempt::deliver;
+use self::client::client_for;
 use self::fair::{host_of, pick, InFlight};
 use super::now_ms;
 use crate::config::NotifyConfig;

@@ -18,6 +18,7 @@ fn job(mch_no: &str, order_id: &str, due_at_ms: i64) -> NewNotification {
         url: format!("https://{}.example/n", mch_no.to_ascii_lowercase()),
         body: format!("payOrderId={order_id}"),
         due_at_ms,
+        wire: NotificationWire::JeepayPost,
     }
 }
 

@@ -8,7 +8,7 @@ macro_rules! leased_columns {
     () => {
         "id, mch_no, app_id, kind, order_id, state, url, body, status, attempts, \
          next_attempt_at_ms, last_error, lease_owner, lease_until_ms, created_at_ms, \
-         delivered_at_ms"
+         delivered_at_ms, wire"
     };
 }
 

@@ -8,7 +8,7 @@ use super::{get, Postgres};
 use crate::store::outbox::statements;
 use crate::store::outbox_rows::{
     DueNotification, Mark, NewNotification, Notification, NotificationKind, NotificationStatus,
-    OutboxStats,
+    NotificationWire, OutboxStats,
 };
 use crate::store::rows::{Inserted, StoreError};
 use crate::store::sql;
@@ -19,7 +19,7 @@ impl Postgres {
         n: &NewNotification,
         now_ms: i64,
     ) -> Result<Inserted<Notification>, StoreError> {
-        let kind = n.kind.as_str();
+        let (kind, wire) = (n.kind.as_str(), n.wire.as_str());
         let inserted = self
             .execute_with(
                 sql::ENQUEUE_NOTIFICATION,
@@ -33,6 +33,7 @@ impl Postgres {
                     &n.body,
                     &n.due_at_ms,
                     &now_ms,
+                    &wire,
                 ],
             )
             .await?;
@@ -183,5 +184,6 @@ fn read_notification(r: &Row) -> Result<Notification, StoreError> {
         lease_until_ms: get(r, 13)?,
         created_at_ms: get(r, 14)?,
         delivered_at_ms: get(r, 15)?,
+        wire: NotificationWire::parse(get(r, 16)?)?,
     })
 }

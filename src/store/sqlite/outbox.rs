@@ -9,7 +9,7 @@ use super::{read_error, unavailable, Sqlite};
 use crate::store::outbox::statements;
 use crate::store::outbox_rows::{
     DueNotification, Mark, NewNotification, Notification, NotificationKind, NotificationStatus,
-    OutboxStats,
+    NotificationWire, OutboxStats,
 };
 use crate::store::rows::{Inserted, StoreError};
 use crate::store::sql;
@@ -36,6 +36,7 @@ impl Sqlite {
                     n.body,
                     n.due_at_ms,
                     now_ms,
+                    n.wire.as_str(),
                 ],
             )
             .map_err(unavailable)?;
@@ -220,9 +221,9 @@ fn collect(
         .collect()
 }
 
-/// A notification with its kind and status still as text (rusqlite's row closure cannot return
-/// our error).
-type Raw = (Notification, String, String);
+/// A notification with its kind, status and wire still as text (rusqlite's row closure cannot
+/// return our error).
+type Raw = (Notification, String, String, String);
 
 fn read_notification(r: &Row<'_>) -> rusqlite::Result<Raw> {
     Ok((
@@ -243,16 +244,19 @@ fn read_notification(r: &Row<'_>) -> rusqlite::Result<Raw> {
             lease_until_ms: r.get(13)?,
             created_at_ms: r.get(14)?,
             delivered_at_ms: r.get(15)?,
+            wire: NotificationWire::JeepayPost,
         },
         r.get(3)?,
         r.get(8)?,
+        r.get(16)?,
     ))
 }
 
-fn parse((n, kind, status): Raw) -> Result<Notification, StoreError> {
+fn parse((n, kind, status, wire): Raw) -> Result<Notification, StoreError> {
     Ok(Notification {
         kind: NotificationKind::parse(&kind)?,
         status: NotificationStatus::parse(&status)?,
+        wire: NotificationWire::parse(&wire)?,
         ..n
     })
 }

@@ -14,6 +14,7 @@ fn job(order_id: &str, state: i64, due_at_ms: i64) -> NewNotification {
         url: "https://m.example/notify".to_owned(),
         body: format!("payOrderId={order_id}&state={state}&sign=ABC"),
         due_at_ms,
+        wire: NotificationWire::JeepayPost,
     }
 }
 
@@ -66,6 +67,7 @@ async fn one_job_per_order_kind_and_state() {
             lease_until_ms: None,
             created_at_ms: 500,
             delivered_at_ms: None,
+            wire: NotificationWire::JeepayPost,
         }
     );
     assert_eq!(
@@ -431,4 +433,34 @@ fn the_outbox_statements_read_the_same_on_both_backends() {
     }
     assert!(sql::CLAIM_NOTIFICATIONS_POSTGRES.contains("FOR UPDATE SKIP LOCKED"));
     assert!(!sql::CLAIM_NOTIFICATIONS_SQLITE.contains("FOR UPDATE"));
+}
+
+/// An epay job keeps how it is delivered (migration 0008); a Jeepay job stays Jeepay's.
+#[tokio::test]
+async fn a_job_keeps_its_wire() {
+    let store = memory();
+    let jeepay = enqueue(&store, &job("D1", 2, 0)).await;
+    let mut epay = job("D2", 2, 0);
+    epay.wire = NotificationWire::EpayGetResigned;
+    epay.body = "pid=1000&trade_no=1&money=1".to_owned();
+    let epay = enqueue(&store, &epay).await;
+    let wire = |id| {
+        let store = store.clone();
+        async move { store.notification(id).await.unwrap().unwrap().wire }
+    };
+    assert_eq!(wire(jeepay).await, NotificationWire::JeepayPost);
+    assert_eq!(wire(epay).await, NotificationWire::EpayGetResigned);
+    let leased = store
+        .lease_notifications("w", &[epay], 0, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(leased[0].wire, NotificationWire::EpayGetResigned);
+    for wire in [
+        NotificationWire::JeepayPost,
+        NotificationWire::EpayGet,
+        NotificationWire::EpayGetResigned,
+    ] {
+        assert_eq!(NotificationWire::parse(wire.as_str()).unwrap(), wire);
+    }
+    assert!(NotificationWire::parse("smtp").is_err());
 }
