@@ -172,12 +172,12 @@ impl MerchantDialect for Epay {
             });
         }
         let sign = params.given("sign").map(str::to_owned);
-        // Signed requests that change state are claimed for replay by their signature; V1's
-        // `api.php?act=refund` is unsigned (a re-sent one refunds again, as at the gateway).
-        let replay_id = match endpoint {
-            Endpoint::ApiRefund | Endpoint::ApiOrder => None,
-            _ => sign,
-        };
+        // V2 requests are claimed for replay by their signature (its timestamp makes each one
+        // unique). V1 has none: a byte-identical re-submit of `submit.php` / `mapi.php` is normal
+        // traffic that the gateway answers afresh (the same `trade_no` while unpaid, refused once
+        // paid: the order store's repeat rule does that), and `api.php` is not signed at all (a
+        // re-sent refund refunds again, as at the gateway).
+        let replay_id = if endpoint.is_v2() { sign } else { None };
         let fresh_until = endpoint
             .is_v2()
             .then(|| params.get("timestamp")?.parse::<u64>().ok())

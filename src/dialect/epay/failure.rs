@@ -97,6 +97,7 @@ pub fn words(failure: &Failure, endpoint: Endpoint) -> String {
         Failure::NotClosable => "该订单状态不支持关闭！".to_owned(),
         Failure::CloseInProgress => "该订单正在关闭中，请稍后查询".to_owned(),
         Failure::OrderExists(no) => changed_order_words(no),
+        Failure::OrderPaid(no) => format!("该订单({no})已完成支付，请勿重复发起支付"),
         Failure::RefundExists(no) => format!("退款单号({no})已存在，请勿重复提交"),
         Failure::WayCodeUnknown | Failure::WayCodeUnsupported => "支付方式(type)不存在".to_owned(),
         Failure::NotRefundable => "该订单状态不支持退款！".to_owned(),
@@ -127,10 +128,7 @@ pub fn changed_order_words(out_trade_no: &str) -> String {
 
 /// epay's refusal of a repeated `out_trade_no` already paid (epay.md §6.1 step 16).
 pub fn paid_order(out_trade_no: &str) -> Failure {
-    Failure::InDialect {
-        code: -1,
-        msg: format!("该订单({out_trade_no})已完成支付，请勿重复发起支付"),
-    }
+    Failure::OrderPaid(out_trade_no.to_owned())
 }
 
 /// The refusals a V2 refund or close handler returns (signed), not throws (unsigned).
