@@ -524,7 +524,6 @@ async fn come_back(w: &epay::world::World, path: &str) -> (u16, Option<String>, 
 /// `return_url` with the signed query; paid more than 5 minutes ago → the "payment done" page,
 /// no signed parameters replayed; refunded → the "refunded" page; closed unpaid → "unpaid".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "waits for epaycore to serve epay requests (serve::<Epay>)"]
 async fn the_return_follows_the_order_as_the_gateway_does() {
     let w = epay::world::world(None, "").await;
     let (order_no, path) = mapi_order(&w, "RT1", "回跳等待").await;
