@@ -55,7 +55,6 @@ async fn a_repeated_out_trade_no_is_the_same_order_again_unless_changed() {
 }
 
 #[tokio::test]
-#[ignore = "waits for epaywire's words for Failure::OrderPaid"]
 async fn a_repeated_out_trade_no_of_a_paid_order_is_refused() {
     let w = world(None, "").await;
     let client = w.client();

@@ -120,3 +120,30 @@ async fn epay_merchants_are_routed_by_pid() {
         );
     }
 }
+
+/// `paybridge route --pid`: the rule an epay merchant's request matches, and its DaxPay call.
+#[test]
+fn paybridge_route_explains_an_epay_merchant() {
+    let toml = common::proxy_toml("127.0.0.1:9".parse().unwrap(), "3.0", "hmac_sha256", "", "")
+        + &common::epay::world::epay_merchant_toml("")
+        + "\n[upstreams.legacy]\nkind = \"legacy\"\nbase_url = \"http://127.0.0.1:9\"\n\
+           [routing]\ndefault = { action = \"passthrough\", upstream = \"legacy\" }\n\
+           [[routes]]\nname = \"epay on DaxPay\"\npid = [\"1001\"]\naction = \"translate\"\n";
+    let config = paybridge::config::Config::from_toml(&toml).unwrap();
+    let identity = |pid| paybridge::dialect::merchant::Identity {
+        mch_no: None,
+        app_id: None,
+        pid: Some(pid),
+    };
+    let headers = http::HeaderMap::new();
+    let out = paybridge::cli::explain_route_for(&config, "/mapi.php", identity("1001"), &headers);
+    assert!(out.contains("request: /mapi.php pid=1001"), "{out}");
+    assert!(out.contains("matches: rule 0 `epay on DaxPay`"), "{out}");
+    assert!(
+        out.contains("action: translate unified_order → DaxPay"),
+        "{out}"
+    );
+    let out = paybridge::cli::explain_route_for(&config, "/mapi.php", identity("1002"), &headers);
+    assert!(out.contains("matches: the default rule"), "{out}");
+    assert!(out.contains("action: pass through"), "{out}");
+}

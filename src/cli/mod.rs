@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, DEFAULT_PATH};
 use crate::side::{SideService, Sides};
 
-pub use route::explain as explain_route;
+pub use route::{explain as explain_route, explain_identity as explain_route_for};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -7,6 +7,7 @@ use clap::Args;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{Config, DaxTarget, DEFAULT_PATH};
+use crate::dialect::merchant::Identity;
 use crate::proxy::routing::{self as table, Facts, Route};
 
 #[derive(Debug, Args)]
@@ -20,6 +21,9 @@ pub struct RouteArgs {
     mch_no: Option<String>,
     #[arg(long)]
     app_id: Option<String>,
+    /// An epay merchant's `pid` (epay paths: `/mapi.php`, `/api/pay/create`, ...).
+    #[arg(long)]
+    pid: Option<String>,
     /// A request header, `name: value` (repeatable).
     #[arg(long = "header")]
     headers: Vec<String>,
@@ -51,17 +55,16 @@ pub fn run(args: RouteArgs) -> ExitCode {
             }
         }
     }
-    super::output::emit(&explain(
-        &config,
-        &args.path,
-        args.mch_no.as_deref(),
-        args.app_id.as_deref(),
-        &headers,
-    ));
+    let identity = Identity {
+        mch_no: args.mch_no.as_deref(),
+        app_id: args.app_id.as_deref(),
+        pid: args.pid.as_deref(),
+    };
+    super::output::emit(&explain_identity(&config, &args.path, identity, &headers));
     ExitCode::SUCCESS
 }
 
-/// The explanation `paybridge route` prints.
+/// The explanation `paybridge route` prints, for a Jeepay merchant.
 pub fn explain(
     config: &Config,
     path: &str,
@@ -69,11 +72,32 @@ pub fn explain(
     app_id: Option<&str>,
     headers: &HeaderMap,
 ) -> String {
+    let identity = Identity {
+        mch_no,
+        app_id,
+        pid: None,
+    };
+    explain_identity(config, path, identity, headers)
+}
+
+/// The explanation `paybridge route` prints, for the merchant `identity` names (Jeepay's
+/// `mchNo`/`appId`, or epay's `pid`).
+pub fn explain_identity(
+    config: &Config,
+    path: &str,
+    identity: Identity<'_>,
+    headers: &HeaderMap,
+) -> String {
+    let Identity {
+        mch_no,
+        app_id,
+        pid,
+    } = identity;
     let facts = Facts {
         path,
         mch_no,
         app_id,
-        pid: None,
+        pid,
         headers,
     };
     let decision = table::decide(&config.routing, &facts, true);
@@ -82,28 +106,43 @@ pub fn explain(
         Some(i) => format!("rule {i} `{}`", decision.rule_name),
         None => "the default rule".to_owned(),
     };
-    out.push_str(&format!(
-        "request: {path} mchNo={} appId={}\n",
-        mch_no.unwrap_or("-"),
-        app_id.unwrap_or("-")
-    ));
+    match pid {
+        Some(pid) => out.push_str(&format!("request: {path} pid={pid}\n")),
+        None => out.push_str(&format!(
+            "request: {path} mchNo={} appId={}\n",
+            mch_no.unwrap_or("-"),
+            app_id.unwrap_or("-")
+        )),
+    }
     out.push_str(&format!("matches: {rule}\n"));
     for reason in &decision.reasons {
         out.push_str(&format!("  because {reason}\n"));
     }
-    let merchant = mch_no
-        .zip(app_id)
-        .and_then(|(m, a)| config.merchants.lookup(m, a).ok());
+    let merchant = match pid {
+        Some(pid) => config.merchants.by_pid(pid),
+        None => mch_no
+            .zip(app_id)
+            .and_then(|(m, a)| config.merchants.lookup(m, a).ok()),
+    };
     match decision.route {
         Route::Translate { upstream, fallback } => {
-            let Some(op) = crate::dispatch::operation(path) else {
+            let op = match crate::dispatch::target(path) {
+                crate::dispatch::Target::Operation(op) => Some(op),
+                crate::dispatch::Target::Epay(endpoint) => Some(endpoint.op()),
+                _ => None,
+            };
+            let Some(op) = op else {
                 out.push_str(&format!(
                     "action: translate, but {path} is not translated: the merchant gets HTTP 404\n"
                 ));
                 return out;
             };
             let Some(m) = merchant else {
-                out.push_str("action: translate, but no merchant app is configured for this mchNo/appId: the merchant gets 9999 商户或商户应用不存在\n");
+                out.push_str(if pid.is_some() {
+                    "action: translate, but no epay merchant is configured for this pid: the merchant gets 商户不存在！\n"
+                } else {
+                    "action: translate, but no merchant app is configured for this mchNo/appId: the merchant gets 9999 商户或商户应用不存在\n"
+                });
                 return out;
             };
             let u = upstream.unwrap_or(&m.daxpay.upstream);
