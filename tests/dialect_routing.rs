@@ -79,6 +79,22 @@ async fn a_jeepay_request_on_a_shared_path_stays_jeepay() {
     assert_eq!(legacy.received()[0].uri, "/api/pay/close");
 }
 
+/// An epay merchant is `epay:<pid>` in the store, but no Jeepay app: a Jeepay-signed request
+/// naming it (signed with the epay merchant's own key) is refused as an unknown app, nothing sent.
+#[tokio::test]
+async fn an_epay_merchant_is_no_jeepay_app() {
+    let w = world(None, "").await;
+    let body = common::jeepay_body_for(
+        "epay:1001",
+        "epay:1001",
+        epay::KEY,
+        &[("mchOrderNo", "MO-E")],
+    );
+    let a = post_json(w.proxy, "/api/pay/close", &body).await;
+    assert_eq!(a.body, common::error(9999, "商户或商户应用不存在"));
+    assert_eq!(w.sandbox.requests_seen(), 0, "nothing sent");
+}
+
 /// A `pid` rule routes the epay merchant and no Jeepay merchant; a rollout names an epay
 /// merchant `epay:<pid>` in `allow`/`deny`.
 #[tokio::test]
