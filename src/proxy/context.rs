@@ -55,10 +55,10 @@ impl Context {
                 .unwrap_or_default(),
             query: self.parts.uri.query(),
             body: &self.body,
-            user_agent: self
-                .parts
-                .headers
-                .get(http::header::USER_AGENT)
+            // Only a payer's browser is sniffed (epay's page endpoints): no lookup for the rest.
+            user_agent: matches!(self.endpoint, Some(Endpoint::Epay(e)) if e.is_page())
+                .then(|| self.parts.headers.get(http::header::USER_AGENT))
+                .flatten()
                 .and_then(|v| v.to_str().ok()),
             peer: self.peer,
         }

@@ -281,9 +281,10 @@ where
                 platform_key: rt.config.epay.platform_key.clone(),
             })
         });
-        return Box::pin(serve::serve::<Epay>(rt, replay, &cx, Some(endpoint))).await;
+        return serve::serve::<Epay>(rt, replay, &cx, Some(endpoint)).await;
     }
-    Box::pin(serve::serve::<Jeepay>(rt, replay, &cx, endpoint)).await
+    // Not boxed: its branches are (an allocation fewer per request).
+    serve::serve::<Jeepay>(rt, replay, &cx, endpoint).await
 }
 
 /// The bytes of a body already in memory: a `Full<Bytes>`, which is what
