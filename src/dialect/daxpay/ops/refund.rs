@@ -15,7 +15,6 @@ use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::sign::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{Refund, Refunded};
-use crate::domain::AnswerFault;
 use crate::domain::{Failure, Unknown};
 
 /// DaxPay's `reason` holds at most 150 characters (Jeepay's 256): the rest is cut, as the
@@ -197,17 +196,15 @@ impl DaxOp for Refund {
 /// 2.0.8's refund answer (§5.3): `status` is never set and `msg` can be stale, so it says only
 /// whether a refund order exists. `退款处理中，请勿重复操作`: another request holds the number's
 /// lock (no refund of this request's); anything else: DaxPay made a refund order, whose
-/// outcome is its refund query's — an outcome unknown until then, settled by the lookup
-/// ([`DaxOp::probe`], [`DaxOp::settle`]).
+/// outcome is its refund query's — an outcome pending until then, settled by the lookup
+/// ([`DaxOp::probe`], [`DaxOp::settle`]); should that lookup fail, the merchant is told the
+/// refund was accepted and is to be queried, and no upstream fault is counted.
 fn outcome_2_0(data: &Value, upstream: &Upstream<'_>) -> Failure {
     if owned(data, "msg").as_deref() == Some("退款处理中，请勿重复操作") {
         return Failure::RefundInProgress;
     }
-    Failure::Unverified {
+    Failure::RefundOutcomePending {
         upstream: upstream.name.to_owned(),
-        fault: AnswerFault::Malformed(
-            "DaxPay 2.0's refund answer carries no status: the refund query tells".to_owned(),
-        ),
     }
 }
 
@@ -323,6 +320,10 @@ mod tests {
         .unwrap();
         let unknown = op.outcome(&answer, &v2).unwrap_err();
         assert!(op.settled_by_query(&unknown), "{unknown}");
+        assert!(
+            matches!(unknown, Failure::RefundOutcomePending { .. }),
+            "{unknown}"
+        );
         let busy: Value =
             serde_json::from_str(r#"{"code":0,"msg":"退款处理中，请勿重复操作","refundNo":"R1"}"#)
                 .unwrap();
