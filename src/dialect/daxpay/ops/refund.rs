@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::limits::{java_len, label, limit, Limit};
 use super::pay_query::{amount, owned};
-use super::refund_query::refund_status;
+use super::refund_query::{refund_error, refund_status};
 use super::{refusal, DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::sign::Version;
@@ -176,12 +176,13 @@ impl DaxOp for Refund {
                 self.mch_refund_no.clone(),
             ))));
         }
+        let status = refund_status(data, upstream)?;
         Ok(Unknown::Settled(Ok(Refunded {
             refund_no: owned(data, "refundNo")
                 .ok_or_else(|| upstream.malformed("refund query answer has no refundNo"))?,
             biz_refund_no: self.biz_refund_no.clone(),
-            status: refund_status(data, upstream)?,
-            error_msg: owned(data, "errorMsg"),
+            status,
+            error_msg: refund_error(data, status, upstream),
             // 2.0.8's `orderAmount` is exact fen; 3.0 truncates it (never read there).
             pay_amount: match upstream.version {
                 Version::V2_0 => owned(data, "orderAmount").and_then(|a| amount(&a, upstream).ok()),
@@ -340,6 +341,19 @@ mod tests {
         };
         assert_eq!(done.status, RefundOrderStatus::Fail);
         assert_eq!(done.pay_amount, Some(Fen(5000)));
+        assert_eq!(done.error_msg.as_deref(), Some("x"));
+        // 2.0.8 never clears `errorMsg`: a success keeps an old failure's, never told.
+        let stale: Value = serde_json::from_str(
+            r#"{"refundNo":"R9","bizRefundNo":"R1","orderAmount":5000,"amount":1230,"status":"success","errorMsg":"余额不足"}"#,
+        )
+        .unwrap();
+        let Unknown::Settled(Ok(done)) = op.settle(Some(&stale), &v2).unwrap() else {
+            panic!("settled")
+        };
+        assert_eq!(
+            (done.status, done.error_msg),
+            (RefundOrderStatus::Success, None)
+        );
         let other: Value = serde_json::from_str(
             r#"{"refundNo":"R9","bizRefundNo":"R1","amount":1,"status":"success"}"#,
         )
