@@ -200,6 +200,12 @@ async fn a_pay_the_channel_refused_is_stored_failed_at_once() {
             "{sign_type}: {entry:?}"
         );
         assert_eq!(entry.dax_state.as_deref(), Some("fail"), "{entry:?}");
+        // The query tells it failed (Jeepay's state 3, with the channel's words), not paying.
+        let query = post(&w, "/api/pay/query", &[("mchOrderNo", "F1")]).await;
+        let data = accepted(&query);
+        assert_eq!(data["state"], 3, "{sign_type}: {query}");
+        assert_eq!(data["payOrderId"], dax.order_no.as_str(), "{query}");
+        assert_eq!(data["errMsg"], "沙箱通道模拟失败", "{query}");
         // The same number again, with another amount: refused before DaxPay.
         let seen = w.sandbox.requests_seen();
         let again = [

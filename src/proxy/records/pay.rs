@@ -1,7 +1,7 @@
 //! Pay: one request per merchant order number (Jeepay's uniqueness is per merchant, DaxPay's per
 //! app), and what DaxPay will never return kept for the query and the notification.
 
-use super::pay_query::learn_pending;
+use super::pay_query::{learn_pending, STORED_FAILED};
 use super::{
     contended, down, give_up, gives_up, mark_landing, new_attempt, not_recorded, now_ms, store,
     Recorded,
@@ -234,7 +234,7 @@ async fn refused_by_channel_2_0(job: &Job<'_>, p: &Prepared<Pay>, attempt: &Atte
             "DaxPay's number of a pay the channel refused was not read back: the row stays pending, final"
         ),
     }
-    let recorded = store.record_final(SettlementKind::Pay, mch_no, number, "fail", now_ms());
+    let recorded = store.record_final(SettlementKind::Pay, mch_no, number, STORED_FAILED, now_ms());
     if let Err(e) = recorded.await {
         not_recorded("pay refused by the channel, final", e);
     }
