@@ -364,6 +364,9 @@ async fn a_stale_query_after_a_stored_final_state_lowers_nothing() {
             .unwrap()
             .unwrap();
         assert_eq!(row.status, Some(RefundOrderStatus::Success), "{row:?}");
+        // The merchant's own refund query, answered from the same stale DaxPay query.
+        let answer = post(&w, "/api/refund/query", &[("mchRefundNo", "SQ1-R1")]).await;
+        assert_eq!(accepted(&answer)["state"], 2, "{sign_type}: {answer}");
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
             refund_notices(&merchant),
