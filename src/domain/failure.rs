@@ -132,6 +132,12 @@ pub enum Failure {
     /// gateway's own words.
     #[error("gateway refused with code {code}: {msg}")]
     Refused { code: i64, msg: String },
+    /// DaxPay 2.0 made the refund order (its refund answer never carries a status, so the
+    /// outcome is always its refund query's), and that query failed: the refund is accepted,
+    /// its outcome pending, for the merchant to query. The answer was read as designed, so it
+    /// is no fault of the upstream's.
+    #[error("upstream {upstream}: refund accepted, its outcome not learnt yet")]
+    RefundOutcomePending { upstream: String },
     /// The call failed in transport.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -165,7 +171,9 @@ impl Failure {
     pub fn outcome_unknown(&self) -> bool {
         match self {
             Failure::Upstream(e) => e.maybe_sent(),
-            Failure::Unverified { .. } | Failure::EarlierOutcomeUnknown => true,
+            Failure::Unverified { .. }
+            | Failure::EarlierOutcomeUnknown
+            | Failure::RefundOutcomePending { .. } => true,
             // A system error from inside DaxPay's handler (a channel SDK's exception after the
             // refund was committed, lifecycle.md §11): what it did must be found out.
             Failure::Rejected {
@@ -252,6 +260,7 @@ impl Failure {
             | Failure::RefundUnsupported => "refused",
             Failure::StoreDown => "store_down",
             Failure::NotifyUnconfigured => "notify_unconfigured",
+            Failure::RefundOutcomePending { .. } => "refund_outcome_pending",
             Failure::Upstream(e) => e.kind(),
             Failure::Unverified { fault, .. } => match fault {
                 AnswerFault::Malformed(_) => "upstream_malformed",

@@ -1,7 +1,9 @@
 //! Jeepay way codes in DaxPay's terms (lifecycle.md §2.2, §2.7): which channel and method a way
 //! code is paid with, and how DaxPay's `payBody` is given back as Jeepay's `payDataType` /
-//! `payData`. The table is open-source DaxPay 3.0.0's; a merchant may route a way code elsewhere
-//! (`way_codes` in its configuration, e.g. `alipay_isv`).
+//! `payData`. Each DaxPay version has its table ([`WayTable`]): open-source 3.0.0 has no Union
+//! Pay channel, 2.0.8 has one (lifecycle-2.0.md §3.5), so UP_WAP, UP_PC, UP_QR, UP_BAR and
+//! YSF_BAR are routed by default on a 2.0 upstream only. A merchant may route a way code
+//! elsewhere (`way_codes` in its configuration, e.g. `alipay_isv`).
 
 use std::collections::BTreeMap;
 
@@ -56,6 +58,9 @@ pub enum PayData {
     WxAppRekeyed,
     /// WeChat H5: the URL with `redirect_url` appended: `payurl`.
     WxH5,
+    /// An HTML form that submits itself (Union Pay's web and wap pages): `form`, the HTML as
+    /// it is (Jeepay's `CommonPayDataRS.formContent`).
+    Form,
 }
 
 impl PayData {
@@ -67,17 +72,30 @@ impl PayData {
             PayData::CodeUrl => "codeUrl",
             PayData::AliApp | PayData::AliTradeNo => "aliapp",
             PayData::WxApp | PayData::WxAppRekeyed => "wxapp",
+            PayData::Form => "form",
         }
     }
 
-    /// The shape of a method's answer when a merchant routes a way code the table lacks.
-    fn for_method(method: &str) -> PayData {
-        match method {
-            "barcode" => PayData::Nothing,
-            "qrcode" => PayData::CodeUrl,
+    /// The shape of a channel and method's answer when a merchant routes a way code the table
+    /// lacks. Union Pay's web and wap pay bodies are form HTML (2.0.8 and 3.0.0-beta4's
+    /// `UnionPayService`, lifecycle-2.0.md §3.3, lifecycle.md §2.7).
+    fn for_method(channel: &str, method: &str) -> PayData {
+        match (channel, method) {
+            (_, "barcode") => PayData::Nothing,
+            (_, "qrcode") => PayData::CodeUrl,
+            ("union_pay", "wap" | "web") => PayData::Form,
             _ => PayData::Url,
         }
     }
+}
+
+/// Which default table a merchant's way codes start from: its DaxPay upstream's version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WayTable {
+    /// Open-source DaxPay 3.0.0 (and 3.0.0-beta4 as paybridge serves it): Alipay and WeChat.
+    DaxPay3,
+    /// DaxPay 2.0.8: the same, and Union Pay (lifecycle-2.0.md §3.5).
+    DaxPay2,
 }
 
 /// A way code's DaxPay channel and method, and its answer's shape.
@@ -111,6 +129,30 @@ pub fn default_route(way_code: &str) -> Option<PayRoute> {
     })
 }
 
+/// The default of `table` for a way code (`None`: no channel there). DaxPay 2.0.8 adds Union
+/// Pay to 3.0.0's table (lifecycle-2.0.md §3.5): UP_WAP and UP_PC as form HTML, UP_QR as QR
+/// content, UP_BAR and YSF_BAR as bar codes. UP_APP (the JSON Jeepay merchants expect around the
+/// bare `tn` is not established), UP_JSAPI and YSF_JSAPI (2.0.8 never calls the channel) and
+/// UP_B2B (rejected by 2.0.8) have none.
+pub fn default_route_in(table: WayTable, way_code: &str) -> Option<PayRoute> {
+    let union = match (table, way_code) {
+        (WayTable::DaxPay3, _) => None,
+        (WayTable::DaxPay2, "UP_WAP") => Some(("wap", PayData::Form)),
+        (WayTable::DaxPay2, "UP_PC") => Some(("web", PayData::Form)),
+        (WayTable::DaxPay2, "UP_QR") => Some(("qrcode", PayData::CodeUrl)),
+        (WayTable::DaxPay2, "UP_BAR" | "YSF_BAR") => Some(("barcode", PayData::Nothing)),
+        (WayTable::DaxPay2, _) => None,
+    };
+    match union {
+        Some((method, data)) => Some(PayRoute {
+            channel: "union_pay".to_owned(),
+            method: method.to_owned(),
+            data,
+        }),
+        None => default_route(way_code),
+    }
+}
+
 /// A merchant's way-code table: the defaults, with its own routes over them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WayCodes {
@@ -123,15 +165,22 @@ impl WayCodes {
         WayCodes { overrides }
     }
 
-    /// The route of `way_code` for this merchant; a way code with no channel is
-    /// `商户应用不支持该支付方式`.
+    /// The route of `way_code` for this merchant on DaxPay 3.0.0's table
+    /// ([`WayCodes::route_in`]).
     pub fn route(&self, way_code: &str) -> Result<PayRoute, Failure> {
-        let default = default_route(way_code);
+        self.route_in(WayTable::DaxPay3, way_code)
+    }
+
+    /// The route of `way_code` for this merchant, its own route over `table`'s default; a way
+    /// code with no channel is `商户应用不支持该支付方式`. A routed way code keeps its
+    /// default's answer shape, or takes its channel and method's.
+    pub fn route_in(&self, table: WayTable, way_code: &str) -> Result<PayRoute, Failure> {
+        let default = default_route_in(table, way_code);
         match self.overrides.get(way_code) {
             Some((channel, method)) => Ok(PayRoute {
                 channel: channel.clone(),
                 method: method.clone(),
-                data: default.map_or_else(|| PayData::for_method(method), |d| d.data),
+                data: default.map_or_else(|| PayData::for_method(channel, method), |d| d.data),
             }),
             None => default.ok_or(Failure::WayCodeUnsupported),
         }
@@ -245,5 +294,62 @@ mod tests {
             Err(Failure::WayCodeUnsupported)
         ));
         assert_eq!(codes.route("WX_NATIVE").unwrap().method, "qrcode");
+        // On 3.0 a Union Pay page routed by the merchant is still a form.
+        let mut own = BTreeMap::new();
+        own.insert(
+            "UP_PC".to_owned(),
+            ("union_pay".to_owned(), "web".to_owned()),
+        );
+        let routed = WayCodes::new(own).route("UP_PC").unwrap();
+        assert_eq!(routed.data, PayData::Form);
+        assert_eq!(routed.data.data_type(), "form");
+    }
+
+    #[test]
+    fn daxpay_2_routes_union_pay_by_default_and_3_does_not() {
+        let codes = WayCodes::default();
+        for (way, method, data) in [
+            ("UP_WAP", "wap", PayData::Form),
+            ("UP_PC", "web", PayData::Form),
+            ("UP_QR", "qrcode", PayData::CodeUrl),
+            ("UP_BAR", "barcode", PayData::Nothing),
+            ("YSF_BAR", "barcode", PayData::Nothing),
+        ] {
+            let route = codes.route_in(WayTable::DaxPay2, way).unwrap();
+            assert_eq!(
+                (route.channel.as_str(), route.method.as_str(), route.data),
+                ("union_pay", method, data),
+                "{way}"
+            );
+            assert!(
+                matches!(
+                    codes.route_in(WayTable::DaxPay3, way),
+                    Err(Failure::WayCodeUnsupported)
+                ),
+                "{way}"
+            );
+        }
+        for way in [
+            "UP_APP",
+            "UP_JSAPI",
+            "YSF_JSAPI",
+            "UP_B2B",
+            "QR_CASHIER",
+            "PP_PC",
+        ] {
+            assert!(
+                matches!(
+                    codes.route_in(WayTable::DaxPay2, way),
+                    Err(Failure::WayCodeUnsupported)
+                ),
+                "{way}"
+            );
+        }
+        // The rest of the table is 3.0.0's.
+        for way in JEEPAY_WAY_CODES {
+            if let Some(route) = default_route(way) {
+                assert_eq!(default_route_in(WayTable::DaxPay2, way), Some(route));
+            }
+        }
     }
 }

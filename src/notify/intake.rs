@@ -381,6 +381,17 @@ async fn refund(
     let mut record = read_refund(rt, merchant, upstream, row).await?;
     if let Some(claimed) = &claimed {
         let behind = |r: &RefundRecord| r.status == RefundOrderStatus::Progress;
+        // The row already holds, final, what the notice claims (a notice sent again, the query
+        // behind): nothing to confirm and nothing to lower, so it is acknowledged as it is.
+        let stored = row.status.filter(|s| *s != RefundOrderStatus::Progress);
+        if behind(&record) && stored.is_some_and(|s| s.as_str() == claimed.as_str()) {
+            tracing::info!(
+                mch_no = row.mch_no.as_str(),
+                claimed = claimed.as_str(),
+                "a DaxPay 2.0 notice of a refund already final, its query behind: acknowledged, nothing lowered"
+            );
+            return Ok(());
+        }
         for delay in CONFIRM_DELAYS {
             if !behind(&record) || !may_ask_again(started, delay) {
                 break;

@@ -34,6 +34,7 @@ pub fn code(failure: &Failure) -> i64 {
         | Failure::StoreDown
         | Failure::NotifyUnconfigured
         | Failure::EarlierOutcomeUnknown
+        | Failure::RefundOutcomePending { .. }
         | Failure::ReplayStoreDown => code::SYSTEM,
         _ => code::BUSINESS,
     }
@@ -106,6 +107,10 @@ impl fmt::Display for Words<'_> {
                 write!(f, "上游处理失败[{code}]")
             }
             Failure::Refused { msg, .. } => f.write_str(msg),
+            // Worded as the other unknown outcomes, saying what is known: DaxPay took it.
+            Failure::RefundOutcomePending { .. } => {
+                f.write_str("系统异常[退款已受理，结果待确认，请稍后查询退款订单]")
+            }
             Failure::Upstream(e) => write!(f, "系统异常[{}]", Transport(e)),
             Failure::Unverified { fault, .. } => f.write_str(match fault {
                 AnswerFault::Malformed(_) => "系统异常[上游应答无法解析，结果未知，请稍后查询订单]",
@@ -231,6 +236,9 @@ mod tests {
                 msg: "签名".to_owned(),
                 signed: false,
             },
+            Failure::RefundOutcomePending {
+                upstream: "dax".to_owned(),
+            },
             Failure::NotFound("/x?y=\"z\"".to_owned()),
             Failure::MethodNotAllowed("PATCH".to_owned()),
             Failure::Internal,
@@ -289,6 +297,19 @@ mod tests {
             (
                 9999,
                 "商户应用未开通撤销订单，请使用关闭订单接口".to_owned()
+            )
+        );
+        // A 2.0 refund DaxPay took whose refund query failed: a system error, and not the
+        // upstream's fault (it answered as 2.0.8 always does).
+        let pending = Failure::RefundOutcomePending {
+            upstream: "d".to_owned(),
+        };
+        assert!(pending.outcome_unknown() && !pending.is_operator_fault());
+        assert_eq!(
+            said(pending),
+            (
+                10,
+                "系统异常[退款已受理，结果待确认，请稍后查询退款订单]".to_owned()
             )
         );
         assert_eq!(

@@ -26,6 +26,9 @@ pub struct KeptRefund {
     pub pay_amount: Option<Fen>,
     pub currency: String,
     pub created_at_ms: i64,
+    /// The refund's status as the store last learnt it: a final one is never answered lower
+    /// (DaxPay 2.0.8 can answer a query from before its own commit, lifecycle-2.0.md §7).
+    pub status: Option<RefundOrderStatus>,
 }
 
 /// A refund as the gateway reports it.

@@ -1,13 +1,16 @@
 //! Pay: one request per merchant order number (Jeepay's uniqueness is per merchant, DaxPay's per
 //! app), and what DaxPay will never return kept for the query and the notification.
 
-use super::pay_query::learn_pending;
+use super::pay_query::{learn_pending, STORED_FAILED};
 use super::{
-    contended, down, give_up, gives_up, mark_landing, new_attempt, not_recorded, store, Recorded,
+    contended, down, give_up, gives_up, mark_landing, new_attempt, not_recorded, now_ms, store,
+    Recorded,
 };
+use crate::dialect::daxpay::ops::pay_2_0::CHANNEL_REFUSED_2_0;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::{Paid, Pay};
+use crate::domain::order::PayStatus;
 use crate::domain::Failure;
 use crate::notify::intake::settle_pay;
 use crate::notify::settle::{another_may_land, pay_maker, PayMaker};
@@ -150,6 +153,12 @@ impl Recorded for Pay {
                 give_up(store, SettlementKind::Pay, mch_no, number, &attempt.id).await;
                 return outcome;
             }
+            Err(Failure::Refused {
+                code: CHANNEL_REFUSED_2_0,
+                ..
+            }) if p.upstream.version() == Version::V2_0 => {
+                refused_by_channel_2_0(job, p, attempt).await;
+            }
             Err(_) => {}
         }
         mark_landing(store, SettlementKind::Pay, key, &outcome).await;
@@ -224,6 +233,56 @@ async fn joined_on_2_0(job: &Job<'_>, p: &mut Prepared<Pay>) -> Result<(), Failu
         return Err(Failure::EarlierOutcomeUnknown);
     }
     Ok(())
+}
+
+/// DaxPay 2.0 answered that the channel refused this pay (lifecycle-2.0.md §3.2 step 5, §3.6):
+/// it keeps its order `progress` and would pay it again on a repeat of the number, and nothing
+/// will move it by itself (2.0.8 ships its expiry job stopped). So the order is stored failed
+/// at once: the row completed with DaxPay's number (read back, as 2.0.8's failure answer has
+/// none) and this request's fields, and its settlement entry final as `fail`. A repeat is then
+/// refused from the store alone, and the settlement worker does not poll an order that cannot
+/// move. If DaxPay's number cannot be read back, the entry is still final: a repeat then finds
+/// the order by a lookup, as before.
+async fn refused_by_channel_2_0(job: &Job<'_>, p: &Prepared<Pay>, attempt: &Attempt) {
+    let Ok(store) = store(job) else {
+        return;
+    };
+    let (mch_no, number) = (p.merchant.mch_no.as_str(), p.op.mch_order_no.as_str());
+    let found = match probe(job, p).await {
+        Ok(Some(found)) => pay_order(&found, &p.source()).map_err(|e| e.to_string()),
+        Ok(None) => Err("DaxPay has no order of the number".to_owned()),
+        Err(e) => Err(e.to_string()),
+    };
+    match found {
+        Ok(order) if matches!(order.status, PayStatus::Wait | PayStatus::Progress) => {
+            let recorded = crate::notify::settle::record_pay(store, &order.order_no, row(p, attempt));
+            if let Err(e) = recorded.await {
+                not_recorded("pay order refused by the channel", e);
+            }
+        }
+        // Moved on meanwhile (paid after all?): the settlement worker follows it as any other.
+        Ok(order) => {
+            tracing::warn!(
+                mch_no,
+                dax_state = order.status.as_str(),
+                "DaxPay 2.0 answered a channel refusal, but its order is no longer in progress: left to settlement"
+            );
+            return;
+        }
+        Err(why) => tracing::warn!(
+            mch_no,
+            why = why.as_str(),
+            "DaxPay's number of a pay the channel refused was not read back: the row stays pending, final"
+        ),
+    }
+    let recorded = store.record_final(SettlementKind::Pay, mch_no, number, STORED_FAILED, now_ms());
+    if let Err(e) = recorded.await {
+        not_recorded("pay refused by the channel, final", e);
+    }
+    tracing::info!(
+        mch_no,
+        "a pay the channel refused on DaxPay 2.0 is stored failed (DaxPay keeps it in progress)"
+    );
 }
 
 /// Whose request DaxPay's order (found by a lookup) was made from, as far as this one is told.

@@ -11,11 +11,15 @@ use super::{own_number, Recorded};
 use crate::config::Merchant;
 use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::PayQuery;
-use crate::domain::order::{KeptPay, PayOrder};
+use crate::domain::order::{KeptPay, PayOrder, PayStatus};
 use crate::domain::Failure;
 use crate::notify::settle::{pay_maker, PayMaker};
 use crate::proxy::call::{Job, Prepared};
-use crate::store::{OrderStore, PayRow, RowState, StoreError};
+use crate::store::{OrderStore, PayRow, RowState, SettlementKind, SettlementStatus, StoreError};
+
+/// The settlement entry's DaxPay state of a pay the channel refused on DaxPay 2.0, stored failed
+/// by paybridge while DaxPay keeps it `progress` (`records::pay`).
+pub(super) const STORED_FAILED: &str = "fail";
 
 impl Recorded for PayQuery {
     /// A query is read-only: when the store cannot be read, the verified answer goes out
@@ -34,6 +38,19 @@ impl Recorded for PayQuery {
             Err(e) => {
                 tracing::warn!(error = %e, "order store unreadable: the query is answered without its fields");
                 metrics::counter!("paybridge_store_errors_total").increment(1);
+            }
+        }
+        // DaxPay 2.0 keeps a pay the channel refused `progress`; paybridge stored it failed.
+        if p.upstream.version() == Version::V2_0
+            && matches!(order.status, PayStatus::Wait | PayStatus::Progress)
+        {
+            let number = own_number(p, &order.biz_order_no);
+            match stored_failed(store, &p.merchant.mch_no, number).await {
+                Ok(true) => order.status = PayStatus::Fail,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "order store unreadable: DaxPay's state answered")
+                }
             }
         }
         Ok(order)
@@ -88,4 +105,16 @@ pub(super) async fn learn_pending(
         );
     }
     Ok(Some(*maker))
+}
+
+/// Whether paybridge stored the merchant's pay order `number` failed while DaxPay 2.0 keeps it
+/// `progress` (the channel refused it): what the pay query then answers (Jeepay's state 3), not
+/// "paying".
+async fn stored_failed(store: &OrderStore, mch_no: &str, number: &str) -> Result<bool, StoreError> {
+    let entry = store
+        .settlement(SettlementKind::Pay, mch_no, number)
+        .await?;
+    Ok(entry.is_some_and(|e| {
+        e.status == SettlementStatus::Final && e.dax_state.as_deref() == Some(STORED_FAILED)
+    }))
 }

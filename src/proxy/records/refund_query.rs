@@ -34,6 +34,7 @@ impl Recorded for RefundQuery {
                 .map(Fen),
             currency: row.currency,
             created_at_ms: row.created_at_ms,
+            status: row.status,
         });
         Ok(None)
     }
@@ -76,10 +77,41 @@ impl Recorded for RefundQuery {
             }
         }
         if let Some(kept) = &p.op.kept {
+            record.status = never_lower(record.status, kept.status);
             record.pay_amount = kept.pay_amount;
             record.currency = Some(kept.currency.clone());
             record.created_at_ms = Some(kept.created_at_ms);
         }
         Ok(record)
+    }
+}
+
+/// What a refund query answers when DaxPay's status and the store's differ: a refund the store
+/// knows succeeded or was closed is never reported in progress again (a query answered from
+/// before DaxPay's commit). A stored `fail` may legitimately go back to progress: DaxPay re-runs
+/// a failed refund asked again with the same number.
+fn never_lower(daxpay: RefundOrderStatus, stored: Option<RefundOrderStatus>) -> RefundOrderStatus {
+    match (daxpay, stored) {
+        (
+            RefundOrderStatus::Progress,
+            Some(stored @ (RefundOrderStatus::Success | RefundOrderStatus::Close)),
+        ) => stored,
+        (daxpay, _) => daxpay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RefundOrderStatus::*;
+
+    #[test]
+    fn a_stored_final_refund_is_never_answered_in_progress() {
+        assert_eq!(never_lower(Progress, Some(Success)), Success);
+        assert_eq!(never_lower(Progress, Some(Close)), Close);
+        assert_eq!(never_lower(Progress, Some(Fail)), Progress);
+        assert_eq!(never_lower(Progress, None), Progress);
+        assert_eq!(never_lower(Success, Some(Progress)), Success);
+        assert_eq!(never_lower(Close, Some(Success)), Close);
     }
 }

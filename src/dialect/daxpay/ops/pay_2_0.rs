@@ -10,8 +10,21 @@ use serde_json::{Map, Value};
 use super::limits::{label, limit, Limit};
 use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::render::sorted_map;
+use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::Pay;
+use crate::domain::way_code::WayTable;
 use crate::domain::Failure;
+
+/// The way-code table each version starts from: 2.0.8 has a Union Pay channel, 3.0.0 (and
+/// 3.0.0-beta4 as paybridge serves it) has not (lifecycle-2.0.md §3.5, lifecycle.md §2.7).
+impl From<Version> for WayTable {
+    fn from(version: Version) -> WayTable {
+        match version {
+            Version::V2_0 => WayTable::DaxPay2,
+            Version::V3_0 | Version::V3_0Beta => WayTable::DaxPay3,
+        }
+    }
+}
 
 /// `PayParam` in 2.0.8 (lifecycle-2.0.md §3.1). `extraParam` is a map there, whose `@Size`
 /// counts entries, not characters (paybridge sends at most two).
@@ -33,13 +46,22 @@ pub(super) const MAX_FEN_2_0: u64 = i32::MAX as u64;
 /// (lifecycle-2.0.md §3.3–§3.5): WeChat APP (only a `prepay_id` comes back, where Jeepay's
 /// `wxapp` is a parameter set signed with the WeChat API key paybridge does not hold), Alipay
 /// JSAPI (2.0.8 sends the payer as `op_buyer_open_id`, where Jeepay merchants hold a `2088…`
-/// user id) and Union JSAPI (accepted, but the channel is never called).
+/// user id), Union JSAPI (accepted, but the channel is never called) and Union APP (only the
+/// bare `tn` comes back; the `ysfapp` JSON Jeepay merchants expect around it is not
+/// established, §12).
 pub fn unfaithful_on_2_0(channel: &str, method: &str) -> bool {
     matches!(
         (channel, method),
-        ("wechat_pay", "app") | ("ali_pay", "jsapi") | ("union_pay", "jsapi")
+        ("wechat_pay", "app")
+            | ("ali_pay", "jsapi")
+            | ("union_pay", "jsapi")
+            | ("union_pay", "app")
     )
 }
+
+/// The code a 2.0.8 pay answer without a `status` is given when its message is the channel's
+/// refusal (§3.6): DaxPay keeps its order `progress`, so paybridge stores it failed.
+pub const CHANNEL_REFUSED_2_0: i64 = 20045;
 
 /// 2.0.8's answers without a `status` (§3.3, §3.6) in Jeepay's terms. The texts are
 /// `PayService`'s, `PayAssistService`'s and the channels' validation's.
@@ -133,7 +155,10 @@ impl Pay {
         } else {
             // The channel refused (Alipay's `sub_msg`, WeChat's `err_code_des`): DaxPay keeps
             // the order `progress`, so it is a channel failure that leaves the order behind.
-            Failure::Refused { code: 20045, msg }
+            Failure::Refused {
+                code: CHANNEL_REFUSED_2_0,
+                msg,
+            }
         }
     }
 }
@@ -158,7 +183,6 @@ mod tests {
     use super::*;
     use crate::dialect::daxpay::envelope::Field;
     use crate::dialect::daxpay::ops::{DaxOp, Upstream};
-    use crate::dialect::daxpay::sign::Version;
     use crate::dialect::jeepay::ops::JeepayOp;
     use crate::dispatch::DaxCall;
     use crate::domain::order::Fen;
@@ -230,6 +254,10 @@ mod tests {
             );
         }
         assert!(unfaithful_on_2_0("union_pay", "jsapi"));
+        assert!(unfaithful_on_2_0("union_pay", "app"));
+        assert!(!unfaithful_on_2_0("union_pay", "wap"));
+        assert_eq!(WayTable::from(Version::V2_0), WayTable::DaxPay2);
+        assert_eq!(WayTable::from(Version::V3_0Beta), WayTable::DaxPay3);
         pay("WX_NATIVE", 2_147_483_647)
             .bind(&upstream(Version::V2_0))
             .unwrap();

@@ -9,13 +9,12 @@ use serde_json::Value;
 
 use super::limits::{java_len, label, limit, Limit};
 use super::pay_query::{amount, owned};
-use super::refund_query::refund_status;
+use super::refund_query::{refund_error, refund_status};
 use super::{refusal, DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::sign::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::ops::{Refund, Refunded};
-use crate::domain::AnswerFault;
 use crate::domain::{Failure, Unknown};
 
 /// DaxPay's `reason` holds at most 150 characters (Jeepay's 256): the rest is cut, as the
@@ -177,12 +176,13 @@ impl DaxOp for Refund {
                 self.mch_refund_no.clone(),
             ))));
         }
+        let status = refund_status(data, upstream)?;
         Ok(Unknown::Settled(Ok(Refunded {
             refund_no: owned(data, "refundNo")
                 .ok_or_else(|| upstream.malformed("refund query answer has no refundNo"))?,
             biz_refund_no: self.biz_refund_no.clone(),
-            status: refund_status(data, upstream)?,
-            error_msg: owned(data, "errorMsg"),
+            status,
+            error_msg: refund_error(data, status, upstream),
             // 2.0.8's `orderAmount` is exact fen; 3.0 truncates it (never read there).
             pay_amount: match upstream.version {
                 Version::V2_0 => owned(data, "orderAmount").and_then(|a| amount(&a, upstream).ok()),
@@ -197,17 +197,15 @@ impl DaxOp for Refund {
 /// 2.0.8's refund answer (§5.3): `status` is never set and `msg` can be stale, so it says only
 /// whether a refund order exists. `退款处理中，请勿重复操作`: another request holds the number's
 /// lock (no refund of this request's); anything else: DaxPay made a refund order, whose
-/// outcome is its refund query's — an outcome unknown until then, settled by the lookup
-/// ([`DaxOp::probe`], [`DaxOp::settle`]).
+/// outcome is its refund query's — an outcome pending until then, settled by the lookup
+/// ([`DaxOp::probe`], [`DaxOp::settle`]); should that lookup fail, the merchant is told the
+/// refund was accepted and is to be queried, and no upstream fault is counted.
 fn outcome_2_0(data: &Value, upstream: &Upstream<'_>) -> Failure {
     if owned(data, "msg").as_deref() == Some("退款处理中，请勿重复操作") {
         return Failure::RefundInProgress;
     }
-    Failure::Unverified {
+    Failure::RefundOutcomePending {
         upstream: upstream.name.to_owned(),
-        fault: AnswerFault::Malformed(
-            "DaxPay 2.0's refund answer carries no status: the refund query tells".to_owned(),
-        ),
     }
 }
 
@@ -323,6 +321,10 @@ mod tests {
         .unwrap();
         let unknown = op.outcome(&answer, &v2).unwrap_err();
         assert!(op.settled_by_query(&unknown), "{unknown}");
+        assert!(
+            matches!(unknown, Failure::RefundOutcomePending { .. }),
+            "{unknown}"
+        );
         let busy: Value =
             serde_json::from_str(r#"{"code":0,"msg":"退款处理中，请勿重复操作","refundNo":"R1"}"#)
                 .unwrap();
@@ -339,6 +341,19 @@ mod tests {
         };
         assert_eq!(done.status, RefundOrderStatus::Fail);
         assert_eq!(done.pay_amount, Some(Fen(5000)));
+        assert_eq!(done.error_msg.as_deref(), Some("x"));
+        // 2.0.8 never clears `errorMsg`: a success keeps an old failure's, never told.
+        let stale: Value = serde_json::from_str(
+            r#"{"refundNo":"R9","bizRefundNo":"R1","orderAmount":5000,"amount":1230,"status":"success","errorMsg":"余额不足"}"#,
+        )
+        .unwrap();
+        let Unknown::Settled(Ok(done)) = op.settle(Some(&stale), &v2).unwrap() else {
+            panic!("settled")
+        };
+        assert_eq!(
+            (done.status, done.error_msg),
+            (RefundOrderStatus::Success, None)
+        );
         let other: Value = serde_json::from_str(
             r#"{"refundNo":"R9","bizRefundNo":"R1","amount":1,"status":"success"}"#,
         )

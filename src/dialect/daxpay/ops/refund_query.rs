@@ -55,6 +55,7 @@ pub fn refund_record(data: &Value, upstream: &Upstream<'_>) -> Result<RefundReco
         owned(data, key).ok_or_else(|| upstream.malformed(format!("refund answer has no {key}")))
     };
     let refunded = amount(&required("amount")?, upstream)?;
+    let status = refund_status(data, upstream)?;
     let finished_at_ms = time_ms(data, "finishTime", upstream)?;
     // Exact fen in 2.0.8 only; 3.0 truncates it to whole yuan.
     let pay_amount = match (upstream.version, text(data, "orderAmount")) {
@@ -66,15 +67,29 @@ pub fn refund_record(data: &Value, upstream: &Upstream<'_>) -> Result<RefundReco
         biz_refund_no: required("bizRefundNo")?,
         order_no: owned(data, "orderNo"),
         amount: refunded,
-        status: refund_status(data, upstream)?,
+        status,
         out_refund_no: owned(data, "outRefundNo"),
         attach: owned(data, "attach"),
-        error_msg: owned(data, "errorMsg"),
+        error_msg: refund_error(data, status, upstream),
         finished_at_ms,
         pay_amount,
         currency: None,
         created_at_ms: None,
     })
+}
+
+/// A refund's `errorMsg` as the merchant's `errMsg`. 2.0.8 never clears it, so a refund re-run
+/// after a failure keeps the old message whatever its outcome (lifecycle-2.0.md §5.3): there it
+/// is told only with a failed or closed refund (§5.4: "only when state 3").
+pub fn refund_error(
+    data: &Value,
+    status: RefundOrderStatus,
+    upstream: &Upstream<'_>,
+) -> Option<String> {
+    let failed = matches!(status, RefundOrderStatus::Fail | RefundOrderStatus::Close);
+    (upstream.version != Version::V2_0 || failed)
+        .then(|| owned(data, "errorMsg"))
+        .flatten()
 }
 
 /// A refund's `status` (`RefundStatusEnum`).

@@ -5,7 +5,9 @@
 //! `JSONObject.parseObject(channelExtra, <class>)` for the way codes it has a branch for, then
 //! copies the outer request's fields over the result (`BeanUtils.copyProperties`), so only the
 //! class's own fields come from `channelExtra` (lifecycle.md §2.2). A way code without a branch
-//! (`WX_APP`, every `UP_*`) never parses it. So the SDK demo's `{"openId":…}` fills `openid` of
+//! (`WX_APP`, every other `UP_*`) never parses it. `UP_BAR` has no branch either, but its class
+//! (`UpBarOrderRQ`) declares `authCode` and DaxPay 2.0.8 pays it with one (lifecycle-2.0.md §3.5):
+//! paybridge binds it, since without the code the payment cannot happen at all. So the SDK demo's `{"openId":…}` fills `openid` of
 //! `WxJsapiOrderRQ`, and so do `open_id` and `OPENID`; a key two of which bind to one field is
 //! refused (code 11), as in the request itself.
 
@@ -33,7 +35,7 @@ fn class(way_code: &str) -> Option<&'static [&'static str]> {
         // AliJsapiOrderRQ, AliLiteOrderRQ, AliAppOrderRQ: `buyerUserId`.
         "ALI_JSAPI" | "ALI_LITE" | "ALI_APP" => unified_order_rq!("buyerUserId"),
         // The bar codes (AUTO_BAR classifies its `authCode` first).
-        "ALI_BAR" | "WX_BAR" | "YSF_BAR" | "AUTO_BAR" => unified_order_rq!("authCode"),
+        "ALI_BAR" | "WX_BAR" | "YSF_BAR" | "UP_BAR" | "AUTO_BAR" => unified_order_rq!("authCode"),
         // CommonPayDataRQ's descendants.
         "WX_NATIVE" | "WX_H5" | "ALI_PC" | "ALI_WAP" | "ALI_QR" | "ALI_OC" | "QR_CASHIER" => {
             unified_order_rq!("payDataType")

@@ -85,7 +85,9 @@ impl JeepayOp for Pay {
         if !currency.eq_ignore_ascii_case("cny") {
             return Err(invalid("currency", "不支持的货币代码，仅支持cny"));
         }
-        let route = merchant.way_codes.route(&way_code)?;
+        // The default table is the merchant's DaxPay version's (2.0.8 has Union Pay).
+        let table = merchant.daxpay.upstream.version().into();
+        let route = merchant.way_codes.route_in(table, &way_code)?;
         let amount = Pay::check_amount(amount)?;
         Ok(Pay {
             order: OrderRef::new(None, Some(mch_order_no)),
@@ -177,7 +179,9 @@ fn pay_data(pay: &Pay, body: Option<&str>) -> (&'static str, String) {
             }
             None => body.to_owned(),
         },
-        PayData::Url | PayData::CodeUrl | PayData::AliApp | PayData::WxApp => body.to_owned(),
+        PayData::Url | PayData::CodeUrl | PayData::AliApp | PayData::WxApp | PayData::Form => {
+            body.to_owned()
+        }
     };
     (kind.data_type(), text)
 }

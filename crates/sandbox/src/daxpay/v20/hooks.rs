@@ -12,7 +12,12 @@
 //!   running, so another one answers 2.0.8's "in progress" result;
 //! - **held refunds** ([`Sandbox::hold_refunds`]): every refund stays `progress` until
 //!   [`Sandbox::succeed_refund`] (two success notices, as the channel's callback path sends) or
-//!   [`Sandbox::close_refund`] (one `close` notice, the balance given back).
+//!   [`Sandbox::close_refund`] (one `close` notice, the balance given back);
+//! - **a stale refund message** ([`Sandbox::set_stale_refund_msg`]): every new refund carries an
+//!   old `errorMsg`, as a refund re-run after a failure does in 2.0.8 (it never clears it, §5.3),
+//!   so its answer's `msg` is non-null whatever the outcome;
+//! - **a stale refund query** ([`Sandbox::stale_refund_query`]): for a while the refund query
+//!   answers a refund as `progress` again (a query behind a change, §7.1), whatever it is now.
 //!
 //! Over HTTP, on the sandbox's listener only: `POST /sandbox/refunds/{refundNo}/success` and
 //! `/close`.
@@ -49,6 +54,8 @@ pub(crate) struct V20State {
     /// Orders and refunds as they were before an uncommitted change, until when.
     orders_before: Mutex<HashMap<String, (Instant, SandboxOrder)>>,
     refunds_before: Mutex<HashMap<String, (Instant, SandboxRefund)>>,
+    /// The `errorMsg` every new refund starts with (`None`: none).
+    stale_msg: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -66,7 +73,13 @@ impl V20State {
             locks: Mutex::new(std::collections::HashSet::new()),
             orders_before: Mutex::new(HashMap::new()),
             refunds_before: Mutex::new(HashMap::new()),
+            stale_msg: Mutex::new(None),
         }
+    }
+
+    /// The `errorMsg` a new refund starts with ([`Sandbox::set_stale_refund_msg`]).
+    pub(crate) fn stale_msg(&self) -> Option<String> {
+        lock(&self.stale_msg).clone()
     }
 
     pub(crate) fn pay_way_enabled(&self, channel: &str, method: &str) -> bool {
@@ -242,6 +255,32 @@ impl Sandbox {
     /// `true`: no callback is sent from now on (changes still happen).
     pub fn mute_callbacks(&self, muted: bool) {
         self.inner.v20.muted.store(muted, Ordering::Relaxed);
+    }
+
+    /// Every new refund starts with `msg` as its `errorMsg` (`None`: none), as a refund re-run
+    /// after a channel failure keeps its old one in 2.0.8: its answer's `msg` and its query's
+    /// `errorMsg` then say it whatever the outcome (lifecycle-2.0.md §5.3).
+    pub fn set_stale_refund_msg(&self, msg: Option<&str>) {
+        *lock(&self.inner.v20.stale_msg) = msg.map(str::to_owned);
+    }
+
+    /// For `window` from now the refund query answers refund `refund_no` as it was while still
+    /// `progress` (no finish time, no channel number), whatever it is now: a query that is
+    /// behind. `false`: no such refund.
+    pub fn stale_refund_query(&self, refund_no: &str, window: Duration) -> bool {
+        let Some(mut stale) = lock_refunds(&self.inner.orders.refunds)
+            .iter()
+            .find(|r| r.refund_no == refund_no)
+            .cloned()
+        else {
+            return false;
+        };
+        stale.status = RefundOrderStatus::Progress;
+        stale.finish_time = None;
+        stale.out_refund_no = None;
+        lock(&self.inner.v20.refunds_before)
+            .insert(refund_no.to_owned(), (Instant::now() + window, stale));
+        true
     }
 
     /// `true`: every new refund stays `progress` (the channel has not answered) until

@@ -171,6 +171,8 @@ impl Inner {
                     }
                 };
                 let mut refund = new_refund(order, order_id, refund_no, p, amount);
+                // A test's stale `errorMsg` (`Sandbox::set_stale_refund_msg`).
+                refund.error_msg = self.v20.stale_msg();
                 let outcome = channel_outcome(p, &refund.channel, held);
                 run_channel(&mut refund, order, outcome, wall);
                 let result = refund_result(&refund);
