@@ -782,3 +782,44 @@ async fn the_merchant_key_never_reaches_the_debug_log() {
     assert!(!all.contains(KEY), "the merchant key is in the log: {all}");
     assert!(!all.contains("key="), "{all}");
 }
+
+/// The same when the request passes through to a legacy epay gateway (and falls back).
+#[tokio::test]
+#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
+async fn the_merchant_key_never_reaches_the_debug_log_on_passthrough() {
+    let (sb, _sandbox) = common::start_sandbox(&common::epay::world::sandbox_config()).await;
+    let orders = [("2024070112000012345", "LEGACY-PAID", "1.50", 1u8)];
+    let (lg, _legacy) = common::start_legacy(&common::epay::world::legacy_epay_toml(&orders)).await;
+    let unused: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let toml = common::epay::world::proxy_config(sb.addr, unused, 50)
+        + &format!(
+            "\n[upstreams.legacy]\nkind = \"legacy\"\nbase_url = \"http://{}\"\ntimeout_ms = 2000\n\
+             [routing]\ndefault = {{ action = \"passthrough\", upstream = \"legacy\", fallback = \"merchant\" }}\n",
+            lg.addr
+        );
+    let mut served = binary::Served::start(&toml, "debug");
+    let addr = served.address("paybridge serving");
+    let client = common::epay::client(addr);
+    assert_eq!(
+        query(&client, Number::Out("LEGACY-PAID")).await["status"],
+        1
+    );
+    assert_eq!(
+        query(&client, Number::Out("NOPE")).await["code"],
+        -1,
+        "asked on both sides"
+    );
+    let refund = client
+        .refund(Number::Out("LEGACY-PAID"), "0.10")
+        .await
+        .json();
+    assert_eq!(refund["code"], 0, "{refund}");
+    served.drain(Duration::from_millis(500));
+    let all = served.all();
+    assert!(
+        all.matches("paybridge::access").count() >= 3,
+        "every request logged: {all}"
+    );
+    assert!(!all.contains(KEY), "the merchant key is in the log: {all}");
+    assert!(!all.contains("key="), "{all}");
+}
