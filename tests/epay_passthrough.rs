@@ -77,7 +77,6 @@ fn mapi_fields<'a>(no: &'a str, name: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn passthrough_of_an_epay_merchant_is_byte_exact() {
     let routes = "\n[routing]\ndefault = { action = \"passthrough\", upstream = \"legacy\" }\n";
     let w = world(Some(&[LEGACY_PAID]), routes).await;
@@ -132,7 +131,6 @@ async fn passthrough_of_an_epay_merchant_is_byte_exact() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn translated_epay_merchant_falls_back_to_the_legacy_gateway_for_its_old_orders() {
     let routes = "\n[routing]\ndefault = { action = \"translate\", fallback = \"legacy\" }\n";
     let w = world(Some(&[LEGACY_PAID]), routes).await;
@@ -177,7 +175,6 @@ async fn translated_epay_merchant_falls_back_to_the_legacy_gateway_for_its_old_o
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn passthrough_epay_merchant_falls_back_to_daxpay_for_orders_the_legacy_gateway_does_not_know(
 ) {
     let routes = "\n[routing]\ndefault = { action = \"passthrough\", upstream = \"legacy\", fallback = \"merchant\" }\n\
@@ -214,7 +211,6 @@ fn v2_fields<'a>(no: &'a str, name: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_passthrough_of_an_epay_merchant_is_byte_exact() {
     let routes = "\n[routing]\ndefault = { action = \"passthrough\", upstream = \"legacy\" }\n";
     let w = world(Some(&[LEGACY_PAID]), routes).await;
@@ -264,7 +260,6 @@ async fn v2_passthrough_of_an_epay_merchant_is_byte_exact() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_translated_epay_merchant_falls_back_to_the_legacy_gateway() {
     let routes = "\n[routing]\ndefault = { action = \"translate\", fallback = \"legacy\" }\n";
     let w = world(Some(&[LEGACY_PAID]), routes).await;

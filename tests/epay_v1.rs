@@ -147,7 +147,6 @@ async fn query(client: &EpayClient, number: Number<'_>) -> Value {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_create_for_each_mapped_type() {
     let w = world(None, "").await;
     let client = w.client();
@@ -188,7 +187,6 @@ async fn v1_create_for_each_mapped_type() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_query_before_and_after_payment() {
     let w = world(None, "").await;
     let client = w.client();
@@ -240,7 +238,6 @@ async fn paid(w: &World, client: &EpayClient, name: &str, trade_no: &str) {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_partial_and_full_refunds_and_an_over_refund_refused() {
     let w = world(None, "").await;
     let client = w.client();
@@ -275,7 +272,6 @@ async fn v1_partial_and_full_refunds_and_an_over_refund_refused() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_notification_verified_as_epaycore_and_acknowledged_once() {
     let w = world(None, "").await;
     let client = w.client();
@@ -322,7 +318,6 @@ async fn v1_notification_verified_as_epaycore_and_acknowledged_once() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_notification_echoes_param_as_the_gateway_stores_it() {
     let w = world(None, "").await;
     let client = w.client();
@@ -367,7 +362,6 @@ async fn v1_notification_echoes_param_as_the_gateway_stores_it() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_money_is_exact_both_ways() {
     let w = world(None, "").await;
     let client = w.client();
@@ -393,7 +387,6 @@ async fn v1_money_is_exact_both_ways() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_notification_retried_until_the_body_contains_success() {
     // epay's rule (§11): the body must contain `success`, `SUCCESS` or `Success`; the HTTP
     // status is ignored. `ok` and `fail` are not acknowledgements; `Success` inside text is.
@@ -425,7 +418,6 @@ async fn v1_notification_retried_until_the_body_contains_success() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_the_return_redirect_is_signed_as_the_notification() {
     let w = world(None, "").await;
     let client = w.client();
@@ -455,7 +447,6 @@ async fn v1_the_return_redirect_is_signed_as_the_notification() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_submit_sends_the_browser_on() {
     let w = world(None, "").await;
     let client = w.client();
@@ -490,7 +481,6 @@ async fn v1_submit_sends_the_browser_on() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_every_refusal_with_its_exact_text() {
     let w = world(None, "").await;
     let client = w.client();
@@ -629,7 +619,6 @@ async fn v1_every_refusal_with_its_exact_text() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn a_jeepay_merchant_on_the_same_listener_is_unaffected() {
     let w = world(None, "").await;
     let body = common::jeepay_body(&[
@@ -661,7 +650,6 @@ async fn a_jeepay_merchant_on_the_same_listener_is_unaffected() {
 }
 
 #[tokio::test]
-#[ignore = "waits for epaycore/epaywire: an identical V1 re-submit of a paid order is answered from the replay cache with the old pay URL (contract, finding 19:52 #3)"]
 async fn v1_repeated_out_trade_no_as_the_gateway_treats_it() {
     let w = world(None, "").await;
     let client = w.client();
@@ -696,7 +684,6 @@ async fn v1_repeated_out_trade_no_as_the_gateway_treats_it() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v1_submit_refusals_are_html_pages_with_epays_texts() {
     let w = world(None, "").await;
     let client = w.client();
@@ -739,7 +726,6 @@ async fn v1_submit_refusals_are_html_pages_with_epays_texts() {
 /// V1 sends the merchant key in clear (`api.php`: in the query string for `act=order`, in the
 /// body for `act=refund`): it must never reach paybridge's log, even at DEBUG.
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn the_merchant_key_never_reaches_the_debug_log() {
     let (sb, _sandbox) = common::start_sandbox(&common::epay::world::sandbox_config()).await;
     let unused: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
@@ -785,7 +771,6 @@ async fn the_merchant_key_never_reaches_the_debug_log() {
 
 /// The same when the request passes through to a legacy epay gateway (and falls back).
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn the_merchant_key_never_reaches_the_debug_log_on_passthrough() {
     let (sb, _sandbox) = common::start_sandbox(&common::epay::world::sandbox_config()).await;
     let orders = [("2024070112000012345", "LEGACY-PAID", "1.50", 1u8)];

@@ -151,7 +151,6 @@ async fn paid(w: &World, name: &str, trade_no: &str) {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_create_for_each_mapped_type() {
     let w = world(None, "").await;
     for (i, (pay_type, channel)) in [("alipay", "ali_pay"), ("wxpay", "wechat_pay")]
@@ -183,7 +182,6 @@ async fn v2_create_for_each_mapped_type() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_query_before_and_after_payment_signed() {
     let w = world(None, "").await;
     let client = w.client();
@@ -210,7 +208,6 @@ async fn v2_query_before_and_after_payment_signed() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_refunds_idempotent_by_out_refund_no_then_refund_query() {
     let w = world(None, "").await;
     let client = w.client();
@@ -275,7 +272,6 @@ async fn v2_refunds_idempotent_by_out_refund_no_then_refund_query() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_close_an_unpaid_order() {
     let w = world(None, "").await;
     let client = w.client();
@@ -289,7 +285,6 @@ async fn v2_close_an_unpaid_order() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_notification_rsa_signed_fresh_and_acknowledged_once() {
     let w = world(None, "").await;
     let (trade_no, _) = created(&w, &create_fields(&w, "N2", "alipay", "V2通知", "1.00")).await;
@@ -312,7 +307,6 @@ async fn v2_notification_rsa_signed_fresh_and_acknowledged_once() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_return_redirect_rsa_signed() {
     let w = world(None, "").await;
     let (trade_no, _) = created(&w, &create_fields(&w, "B2", "alipay", "V2回跳", "2.50")).await;
@@ -333,7 +327,6 @@ async fn v2_return_redirect_rsa_signed() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_refusals_with_exact_texts() {
     let w = world(None, "").await;
     let client = w.client();
@@ -394,7 +387,6 @@ async fn v2_refusals_with_exact_texts() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn a_request_with_both_pid_and_mchno_is_refused() {
     let w = world(None, "").await;
     let client = w.client();
@@ -417,7 +409,6 @@ async fn a_request_with_both_pid_and_mchno_is_refused() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_an_over_refund_is_refused_signed_and_refundmoney_shows_the_refunded_part() {
     let w = world(None, "").await;
     let client = w.client();
@@ -462,7 +453,6 @@ async fn v2_an_over_refund_is_refused_signed_and_refundmoney_shows_the_refunded_
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_close_of_a_paid_order_is_refused_in_epays_words() {
     let w = world(None, "").await;
     let client = w.client();
@@ -480,7 +470,6 @@ async fn v2_close_of_a_paid_order_is_refused_in_epays_words() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_the_page_endpoint_answers_html() {
     let w = world(None, "").await;
     let client = w.client();
@@ -515,7 +504,6 @@ async fn v2_the_page_endpoint_answers_html() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_each_notification_attempt_is_signed_afresh() {
     // §11: "each attempt rebuilds the URL, so V2 attempts carry a new timestamp and signature".
     // Attempts at least 1.1 s apart have different whole-second timestamps.
@@ -536,7 +524,6 @@ async fn v2_each_notification_attempt_is_signed_afresh() {
 }
 
 #[tokio::test]
-#[ignore = "passes once epaycore, epaywire and epaynotify are merged (scratch run 19:59: all pass but the one waiting for #3)"]
 async fn v2_refund_refusals_with_exact_texts() {
     let w = world(None, "").await;
     let client = w.client();
