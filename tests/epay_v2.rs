@@ -569,3 +569,40 @@ async fn v2_refund_refusals_with_exact_texts() {
     assert_eq!(msg(&a), (-1, "退款记录不存在".to_owned()), "{a}");
     assert!(w.sandbox.refunds().is_empty());
 }
+
+#[tokio::test]
+async fn v2_accepts_md5_with_a_timestamp_and_still_signs_with_rsa() {
+    // §5 step 7: V2 routes accept MD5 requests (with `timestamp`); answers are RSA-signed anyway
+    // and the order is a V2 order (RSA notifications).
+    let w = world(None, "").await;
+    let client = w.client();
+    let ts = common::epay::sign::timestamp();
+    let mut fields: Vec<(&str, &str)> = vec![("pid", PID)];
+    let owned_fields = create_fields(&w, "M5", "alipay", "V2用MD5", "1.00");
+    fields.extend(pairs(&owned_fields));
+    fields.push(("timestamp", &ts));
+    let form = client.v1_signed(&fields);
+    assert!(form.iter().any(|(k, v)| k == "sign_type" && v == "MD5"));
+    let a = client.post_form("/api/pay/create", &form).await.json();
+    assert_eq!(a["code"], 0, "{a}");
+    client
+        .sdk2_accepts(&a)
+        .unwrap_or_else(|e| panic!("{e}: {a}"));
+    let order_no = dax_order(&w.sandbox, "V2用MD5").order_no;
+    w.sandbox.pay_order(&order_no).unwrap();
+    let seen = w.site.wait_for(1, Duration::from_secs(5)).await;
+    let n = &seen[0];
+    n.rsa_verified(common::epay::keys::PLATFORM_PUBLIC_KEY)
+        .unwrap_or_else(|e| panic!("a V2 order is RSA-notified: {e}: {n:?}"));
+    // Without the timestamp, MD5 is refused on V2 as RSA is.
+    let stale: Vec<(&str, &str)> = fields
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "timestamp")
+        .collect();
+    let a = client
+        .post_form("/api/pay/create", &client.v1_signed(&stale))
+        .await
+        .json();
+    assert_eq!(a["msg"], "时间戳(timestamp)字段不能为空", "{a}");
+}
