@@ -2,6 +2,7 @@
 //! epay client written from epay.md only (`tests/common/epay`). First the client itself, pinned
 //! by §15's MD5 vectors, so that its checks below mean what epay means.
 
+mod binary;
 mod common;
 
 use common::epay::sign;
@@ -607,9 +608,13 @@ async fn v1_every_refusal_with_its_exact_text() {
         (-1, "金额输入错误".to_owned())
     );
     let unpaid = client.refund(Number::Out("E2"), "0.5").await.json();
-    assert_eq!(
-        unpaid["code"], -1,
-        "an unpaid order is not refunded: {unpaid}"
+    assert!(
+        [
+            (-1, "该订单状态不支持退款！".to_owned()),
+            (-1, "只支持退款已支付状态的订单".to_owned())
+        ]
+        .contains(&msg(&unpaid)),
+        "an unpaid order is not refunded, in 3094's or 3065's words: {unpaid}"
     );
 }
 
@@ -716,4 +721,90 @@ async fn v1_submit_refusals_are_html_pages_with_epays_texts() {
         w.sandbox.orders().is_empty(),
         "nothing refused reached DaxPay"
     );
+}
+
+/// V1 sends the merchant key in clear (`api.php`: in the query string for `act=order`, in the
+/// body for `act=refund`): it must never reach paybridge's log, even at DEBUG.
+#[tokio::test]
+async fn the_merchant_key_never_reaches_the_debug_log() {
+    let (sb, _sandbox) = common::start_sandbox(&common::epay::world::sandbox_config()).await;
+    let unused: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let toml = common::epay::world::proxy_config(sb.addr, unused, 50);
+    let mut served = binary::Served::start(&toml, "debug");
+    let addr = served.address("paybridge serving");
+    let client = common::epay::client(addr);
+    let created = client
+        .mapi(&[
+            ("pid", PID),
+            ("type", "alipay"),
+            ("out_trade_no", "LOG1"),
+            ("notify_url", "http://127.0.0.1:9/n"),
+            ("name", "日志"),
+            ("money", "1"),
+            ("clientip", "192.168.1.100"),
+        ])
+        .await
+        .json();
+    assert_eq!(created["code"], 1, "{created}");
+    assert_eq!(query(&client, Number::Out("LOG1")).await["code"], 1);
+    assert_eq!(query(&client, Number::Out("NOPE")).await["code"], -1);
+    let mut wrong = client.clone();
+    wrong.key = format!("{KEY}x");
+    assert_eq!(query(&wrong, Number::Out("LOG1")).await["code"], -3);
+    assert_eq!(
+        client.refund(Number::Out("LOG1"), "0.5").await.json()["code"],
+        -1
+    );
+    assert_eq!(
+        wrong.refund(Number::Out("LOG1"), "0.5").await.json()["code"],
+        -3
+    );
+    served.drain(Duration::from_millis(500));
+    let all = served.all();
+    assert!(
+        all.matches("paybridge::access").count() >= 6,
+        "every request logged: {all}"
+    );
+    assert!(!all.contains(KEY), "the merchant key is in the log: {all}");
+    assert!(!all.contains("key="), "{all}");
+}
+
+/// The same when the request passes through to a legacy epay gateway (and falls back).
+#[tokio::test]
+async fn the_merchant_key_never_reaches_the_debug_log_on_passthrough() {
+    let (sb, _sandbox) = common::start_sandbox(&common::epay::world::sandbox_config()).await;
+    let orders = [("2024070112000012345", "LEGACY-PAID", "1.50", 1u8)];
+    let (lg, _legacy) = common::start_legacy(&common::epay::world::legacy_epay_toml(&orders)).await;
+    let unused: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let toml = common::epay::world::proxy_config(sb.addr, unused, 50)
+        + &format!(
+            "\n[upstreams.legacy]\nkind = \"legacy\"\nbase_url = \"http://{}\"\ntimeout_ms = 2000\n\
+             [routing]\ndefault = {{ action = \"passthrough\", upstream = \"legacy\", fallback = \"merchant\" }}\n",
+            lg.addr
+        );
+    let mut served = binary::Served::start(&toml, "debug");
+    let addr = served.address("paybridge serving");
+    let client = common::epay::client(addr);
+    assert_eq!(
+        query(&client, Number::Out("LEGACY-PAID")).await["status"],
+        1
+    );
+    assert_eq!(
+        query(&client, Number::Out("NOPE")).await["code"],
+        -1,
+        "asked on both sides"
+    );
+    let refund = client
+        .refund(Number::Out("LEGACY-PAID"), "0.10")
+        .await
+        .json();
+    assert_eq!(refund["code"], 0, "{refund}");
+    served.drain(Duration::from_millis(500));
+    let all = served.all();
+    assert!(
+        all.matches("paybridge::access").count() >= 3,
+        "every request logged: {all}"
+    );
+    assert!(!all.contains(KEY), "the merchant key is in the log: {all}");
+    assert!(!all.contains("key="), "{all}");
 }

@@ -522,3 +522,87 @@ async fn v2_each_notification_attempt_is_signed_afresh() {
     assert_ne!(seen[0].get("timestamp"), seen[1].get("timestamp"));
     assert_ne!(seen[0].get("sign"), seen[1].get("sign"));
 }
+
+#[tokio::test]
+async fn v2_refund_refusals_with_exact_texts() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let msg = |v: &Value| {
+        (
+            v["code"].as_i64().unwrap_or(99),
+            v["msg"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    let (trade_no, _) = created(&w, &create_fields(&w, "RR", "alipay", "V2退款错", "1.00")).await;
+    // §7.4's exceptions (unsigned), then Order::refund's refusal of an unpaid order (§6.5, 3094).
+    let a = v2(
+        &client,
+        "refund",
+        &owned(&[("trade_no", &trade_no), ("money", "x")]),
+    )
+    .await;
+    assert_eq!(msg(&a), (-1, "金额输入错误".to_owned()), "{a}");
+    let a = v2(&client, "refund", &owned(&[("money", "0.10")])).await;
+    assert_eq!(msg(&a), (-1, "订单号不能为空".to_owned()), "{a}");
+    let a = v2(
+        &client,
+        "refund",
+        &owned(&[("out_trade_no", "NOPE"), ("money", "0.10")]),
+    )
+    .await;
+    assert_eq!(msg(&a), (-1, "当前订单不存在！".to_owned()), "{a}");
+    let a = v2(
+        &client,
+        "refund",
+        &owned(&[("trade_no", &trade_no), ("money", "0.10")]),
+    )
+    .await;
+    assert_eq!(msg(&a), (-1, "该订单状态不支持退款！".to_owned()), "{a}");
+    let a = v2(&client, "refundquery", &[]).await;
+    assert_eq!(msg(&a), (-1, "商户退款单号不能为空".to_owned()), "{a}");
+    let a = v2(
+        &client,
+        "refundquery",
+        &owned(&[("out_refund_no", "RF-NOPE01")]),
+    )
+    .await;
+    assert_eq!(msg(&a), (-1, "退款记录不存在".to_owned()), "{a}");
+    assert!(w.sandbox.refunds().is_empty());
+}
+
+#[tokio::test]
+async fn v2_accepts_md5_with_a_timestamp_and_still_signs_with_rsa() {
+    // §5 step 7: V2 routes accept MD5 requests (with `timestamp`); answers are RSA-signed anyway
+    // and the order is a V2 order (RSA notifications).
+    let w = world(None, "").await;
+    let client = w.client();
+    let ts = common::epay::sign::timestamp();
+    let mut fields: Vec<(&str, &str)> = vec![("pid", PID)];
+    let owned_fields = create_fields(&w, "M5", "alipay", "V2用MD5", "1.00");
+    fields.extend(pairs(&owned_fields));
+    fields.push(("timestamp", &ts));
+    let form = client.v1_signed(&fields);
+    assert!(form.iter().any(|(k, v)| k == "sign_type" && v == "MD5"));
+    let a = client.post_form("/api/pay/create", &form).await.json();
+    assert_eq!(a["code"], 0, "{a}");
+    client
+        .sdk2_accepts(&a)
+        .unwrap_or_else(|e| panic!("{e}: {a}"));
+    let order_no = dax_order(&w.sandbox, "V2用MD5").order_no;
+    w.sandbox.pay_order(&order_no).unwrap();
+    let seen = w.site.wait_for(1, Duration::from_secs(5)).await;
+    let n = &seen[0];
+    n.rsa_verified(common::epay::keys::PLATFORM_PUBLIC_KEY)
+        .unwrap_or_else(|e| panic!("a V2 order is RSA-notified: {e}: {n:?}"));
+    // Without the timestamp, MD5 is refused on V2 as RSA is.
+    let stale: Vec<(&str, &str)> = fields
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "timestamp")
+        .collect();
+    let a = client
+        .post_form("/api/pay/create", &client.v1_signed(&stale))
+        .await
+        .json();
+    assert_eq!(a["msg"], "时间戳(timestamp)字段不能为空", "{a}");
+}

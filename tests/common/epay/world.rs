@@ -68,6 +68,32 @@ pub fn legacy_epay_toml(orders: &[(&str, &str, &str, u8)]) -> String {
     toml
 }
 
+/// The DaxPay sandbox's section: 3.0, HMAC-SHA256, quick callback retries, and the epay
+/// merchant's own app beside the Jeepay merchants'.
+pub fn sandbox_config() -> String {
+    sandbox_toml("3.0", "hmac_sha256", &[]).replace(
+        "[sandbox]\n",
+        "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
+    ) + &format!(
+        "[[sandbox.apps]]\nmch_no = \"{DAX_MCH}\"\napp_id = \"{DAX_APP_EPAY}\"\n\
+         sign_type = \"hmac_sha256\"\nsecret = \"{}\"\n",
+        crate::common::DAX_SECRET
+    )
+}
+
+/// paybridge's configuration: the Jeepay merchants of `proxy_toml`, the epay merchant, the
+/// platform key, notifications retried every `retry_step_ms` to loopback sites.
+pub fn proxy_config(dax: SocketAddr, proxy: SocketAddr, retry_step_ms: u64) -> String {
+    proxy_toml(dax, "3.0", "hmac_sha256", "", "").replace(
+        "[server]\n",
+        &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
+    ) + &epay_merchant_toml("")
+        + &format!(
+            "\n[epay]\nplatform_private_key = \"{}\"\n\n[notify]\nretry_step_ms = {retry_step_ms}\nallow_private_targets = true\n",
+            keys::PLATFORM_PRIVATE_KEY
+        )
+}
+
 /// Starts the world. `legacy`: seeded orders of a legacy epay gateway (`None`: no gateway);
 /// `routes`: TOML appended to paybridge's configuration (`[routing]`, `[[routes]]`).
 pub async fn world(legacy: Option<&[(&str, &str, &str, u8)]>, routes: &str) -> World {
@@ -90,15 +116,7 @@ pub async fn world_with(
     answers: &[&'static str],
     retry_step_ms: u64,
 ) -> World {
-    let sandbox_config = sandbox_toml("3.0", "hmac_sha256", &[]).replace(
-        "[sandbox]\n",
-        "[sandbox]\ncallback_retry_ms = [50, 100, 200]\n",
-    ) + &format!(
-        "[[sandbox.apps]]\nmch_no = \"{DAX_MCH}\"\napp_id = \"{DAX_APP_EPAY}\"\n\
-         sign_type = \"hmac_sha256\"\nsecret = \"{}\"\n",
-        crate::common::DAX_SECRET
-    );
-    let (sb, sandbox) = start_sandbox(&sandbox_config).await;
+    let (sb, sandbox) = start_sandbox(&sandbox_config()).await;
     let mut servers = vec![sb];
     let (legacy_upstream, legacy) = match legacy {
         Some(orders) => {
@@ -114,16 +132,7 @@ pub async fn world_with(
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy = listener.local_addr().unwrap();
-    let toml = proxy_toml(servers[0].addr, "3.0", "hmac_sha256", "", "").replace(
-        "[server]\n",
-        &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
-    ) + &epay_merchant_toml("")
-        + &format!(
-            "\n[epay]\nplatform_private_key = \"{}\"\n\n[notify]\nretry_step_ms = {retry_step_ms}\nallow_private_targets = true\n",
-            keys::PLATFORM_PRIVATE_KEY
-        )
-        + &legacy_upstream
-        + routes;
+    let toml = proxy_config(servers[0].addr, proxy, retry_step_ms) + &legacy_upstream + routes;
     let config = Arc::new(
         paybridge::config::Config::from_toml(&toml)
             .unwrap_or_else(|e| panic!("valid configuration ({e}):\n{toml}")),

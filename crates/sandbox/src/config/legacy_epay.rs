@@ -186,4 +186,23 @@ mod tests {
         assert_eq!(yuan_to_fen(".5"), None);
         assert_eq!(yuan_to_fen("-1"), None);
     }
+
+    #[test]
+    fn keys_never_in_debug_output() {
+        let private = crate::sign::epay::SDK2_PRIVATE;
+        let toml = format!(
+            "[legacy_sandbox]\nepay_platform_private_key = \"{private}\"\n\
+             [[legacy_sandbox.epay_merchants]]\npid = 1001\nkey = \"md5-key-of-1001\"\n"
+        );
+        let config = crate::config::Sandboxes::from_toml(&toml).expect("valid");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("md5-key-of-1001"), "{shown}");
+        assert!(!shown.contains(&private[40..80]), "{shown}");
+        let bad = toml.replace(&private[..20], "!!!!");
+        let err = crate::config::Sandboxes::from_toml(&bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "legacy_sandbox.epay_platform_private_key: not a base64 PKCS#8 RSA key"
+        );
+    }
 }
