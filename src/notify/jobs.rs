@@ -332,6 +332,7 @@ app_id = "DA2"
             trade_no: "2024070112000012345".to_owned(),
             origin: origin.to_owned(),
             pay_type: "alipay".to_owned(),
+            pay_body: None,
             created_at_ms: 0,
         }
     }
