@@ -186,7 +186,9 @@ pub fn read(
         .way_code(&pay_type, situation)
         .ok_or(Failure::WayCodeUnsupported)?
         .to_owned();
-    let route = merchant.way_codes.route(&way_code)?;
+    let route = merchant
+        .way_codes
+        .route_in(merchant.daxpay.upstream.version().into(), &way_code)?;
     let sdk_answer = matches!(
         route.data,
         PayData::AliApp | PayData::AliTradeNo | PayData::WxApp | PayData::WxAppRekeyed
