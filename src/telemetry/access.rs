@@ -242,9 +242,14 @@ enum Outcome {
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Without `core::fmt`'s integer formatting: written on every access line (issue 23).
         match self {
-            Outcome::Code(code) => write!(f, "{code}"),
-            Outcome::StatusClass(class) => write!(f, "http_{class}xx"),
+            Outcome::Code(code) => f.write_str(itoa::Buffer::new().format(*code)),
+            Outcome::StatusClass(class) => {
+                f.write_str("http_")?;
+                f.write_str(itoa::Buffer::new().format(*class))?;
+                f.write_str("xx")
+            }
         }
     }
 }
