@@ -364,3 +364,45 @@ async fn follow_soon_on_postgres() {
     };
     follow_soon_rules(OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap()).await;
 }
+
+/// A row and its ledger entry are written in one transaction (issue 23): an entry that cannot
+/// be written takes the row with it, and the request is refused as the store's failure, before
+/// anything reaches DaxPay, rather than leaving a row no one follows until the next sweep.
+#[tokio::test]
+async fn a_row_whose_entry_cannot_be_written_is_not_written_either() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.sqlite");
+    let url = StoreUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+    let store = OrderStore::open(&url).unwrap();
+    store.ready().await.unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER no_entries BEFORE INSERT ON settlements \
+             BEGIN SELECT RAISE(ABORT, 'ledger refused'); END;",
+        )
+        .unwrap();
+    assert!(store.insert_pay(pay("P1", T0)).await.is_err());
+    assert!(store.insert_refund(&refund("R1", T0)).await.is_err());
+    assert!(store
+        .pay_by_mch_order_no("M1", "P1")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .refund_by_mch_refund_no("M1", "R1")
+        .await
+        .unwrap()
+        .is_none());
+    // With the ledger writable again, the same numbers are taken, each with its entry.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TRIGGER no_entries;")
+        .unwrap();
+    store.insert_pay(pay("P1", T0)).await.unwrap();
+    store.insert_refund(&refund("R1", T0)).await.unwrap();
+    for (kind, number) in [(SettlementKind::Pay, "P1"), (SettlementKind::Refund, "R1")] {
+        let entry = store.settlement(kind, "M1", number).await.unwrap();
+        assert!(entry.is_some(), "{number} enrolled");
+    }
+}

@@ -120,28 +120,20 @@ impl OrderStore {
     }
 
     /// Takes `(mch_no, mch_order_no)` for `row`, or answers the row that holds it. A row given
-    /// by value is moved to the store's thread, not copied.
+    /// by value is moved to the store's thread, not copied. A new row is enrolled in the
+    /// settlement ledger in the same transaction (due at once, like [`OrderStore::follow`]'s).
     pub async fn insert_pay(&self, row: impl Into<PayRow>) -> Result<Inserted<PayRow>, StoreError> {
         self.ready().await?;
         let row = row.into();
-        let key = (
-            row.mch_no.clone(),
-            row.mch_order_no.clone(),
-            row.created_at_ms,
-        );
-        let inserted = match &self.inner.backend {
+        match &self.inner.backend {
             Backend::Sqlite(b) => b.insert_pay(row).await,
             Backend::Postgres(b) => b.insert_pay(&row).await,
-        }?;
-        if matches!(inserted, Inserted::New) {
-            self.follow(SettlementKind::Pay, &key.0, &key.1, key.2)
-                .await;
         }
-        Ok(inserted)
     }
 
-    /// Enrols a row just written in the settlement ledger. A failure is logged, not returned:
-    /// the row stands, and the worker's sweep ([`OrderStore::enroll_missing`]) enrols it later.
+    /// Enrols a row written again (a repair) in the settlement ledger. A failure is logged, not
+    /// returned: the row stands, and the worker's sweep ([`OrderStore::enroll_missing`]) enrols
+    /// it later. (A new row's entry is written in the row's own transaction.)
     async fn follow(&self, kind: SettlementKind, mch_no: &str, number: &str, created_at_ms: i64) {
         // Due at once; the worker leaves an entry alone until it is old enough (its
         // `first_check_after`), time for DaxPay's own answer and callback.
@@ -255,20 +247,11 @@ impl OrderStore {
         on_backend!(self, b => b.pay_by_token(token))
     }
 
-    /// Takes `(mch_no, mch_refund_no)` for `row`, or answers the row that holds it.
+    /// Takes `(mch_no, mch_refund_no)` for `row`, or answers the row that holds it (a new row
+    /// enrolled for settlement in the same transaction).
     pub async fn insert_refund(&self, row: &RefundRow) -> Result<Inserted<RefundRow>, StoreError> {
         self.ready().await?;
-        let inserted = on_backend!(self, b => b.insert_refund(row))?;
-        if matches!(inserted, Inserted::New) {
-            self.follow(
-                SettlementKind::Refund,
-                &row.mch_no,
-                &row.mch_refund_no,
-                row.created_at_ms,
-            )
-            .await;
-        }
-        Ok(inserted)
+        on_backend!(self, b => b.insert_refund(row))
     }
 
     /// [`OrderStore::insert_refund`] after reading the merchant's pay order that `paid_by` names
@@ -281,12 +264,7 @@ impl OrderStore {
         mut row: RefundRow,
     ) -> Result<Inserted<RefundRow>, StoreError> {
         self.ready().await?;
-        let key = (
-            row.mch_no.clone(),
-            row.mch_refund_no.clone(),
-            row.created_at_ms,
-        );
-        let inserted = match &self.inner.backend {
+        match &self.inner.backend {
             Backend::Sqlite(b) => b.insert_refund_of(paid_by, row).await,
             Backend::Postgres(b) => {
                 if let Some(by) = paid_by {
@@ -295,12 +273,7 @@ impl OrderStore {
                 }
                 b.insert_refund(&row).await
             }
-        }?;
-        if matches!(inserted, Inserted::New) {
-            self.follow(SettlementKind::Refund, &key.0, &key.1, key.2)
-                .await;
         }
-        Ok(inserted)
     }
 
     /// Records what DaxPay holds of a refund, in one step: DaxPay's number, the paid amount when

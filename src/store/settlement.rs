@@ -1,10 +1,10 @@
 //! The settlement ledger: one entry per pay order and refund paybridge wrote, saying whether its
 //! final state at DaxPay is known yet, and when it is next checked (the worker is `crate::settle`).
 //!
-//! - **Every row is followed:** an entry is written when a row is ([`OrderStore::insert_pay`] and
-//!   friends call [`OrderStore::enroll`]), and [`OrderStore::enroll_missing`] adds one for any row
-//!   without (a crash between the two writes, rows from before this table), so nothing paybridge
-//!   asked DaxPay to create can be forgotten.
+//! - **Every row is followed:** an entry is written in the transaction that writes a row
+//!   ([`OrderStore::insert_pay`] and friends; a repair calls [`OrderStore::enroll`]), and
+//!   [`OrderStore::enroll_missing`] adds one for any row without (a repair's entry that failed,
+//!   rows from before this table), so nothing paybridge asked DaxPay to create can be forgotten.
 //! - **Leases**, as in the outbox: [`OrderStore::claim_due_settlements`] leases open entries that
 //!   are due to one owner; several instances on one PostgreSQL database never check one entry at
 //!   once (`FOR UPDATE SKIP LOCKED`), and one left by a dead instance is taken again when its

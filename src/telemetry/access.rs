@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
@@ -245,9 +245,14 @@ enum Outcome {
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Without `core::fmt`'s integer formatting: written on every access line (issue 23).
         match self {
-            Outcome::Code(code) => write!(f, "{code}"),
-            Outcome::StatusClass(class) => write!(f, "http_{class}xx"),
+            Outcome::Code(code) => f.write_str(itoa::Buffer::new().format(*code)),
+            Outcome::StatusClass(class) => {
+                f.write_str("http_")?;
+                f.write_str(itoa::Buffer::new().format(*class))?;
+                f.write_str("xx")
+            }
         }
     }
 }
@@ -258,12 +263,59 @@ impl std::fmt::Display for Outcome {
 /// (The recorder has no idle timeout: a kept handle stays its series' for good.)
 const CACHED: usize = 256;
 
-type Cache<K, H> = &'static LocalKey<RefCell<HashMap<K, H>>>;
+type Cache<K, H> = &'static LocalKey<RefCell<Labels<K, H>>>;
+type Labels<K, H> = HashMap<K, H, BuildHasherDefault<LabelHasher>>;
 
 thread_local! {
-    static REQUESTS: RefCell<HashMap<(&'static str, &'static str, Outcome), Counter>> =
-        RefCell::new(HashMap::new());
-    static LATENCIES: RefCell<HashMap<&'static str, Histogram>> = RefCell::new(HashMap::new());
+    static REQUESTS: RefCell<Labels<(&'static str, &'static str, Outcome), Counter>> =
+        RefCell::new(HashMap::default());
+    static LATENCIES: RefCell<Labels<&'static str, Histogram>> = RefCell::new(HashMap::default());
+}
+
+/// FxHash (rustc's own hasher) for the caches' keys: a few short labels from fixed sets, in a
+/// map of at most [`CACHED`] entries, so SipHash's defence against chosen keys buys nothing
+/// there, and it cost some 500 instructions a request (callgrind, issue 23).
+#[derive(Default)]
+struct LabelHasher(u64);
+
+impl LabelHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for LabelHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let mut word = [0; 8];
+        word[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.add(u64::from_le_bytes(word));
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// The handle for `key`: kept from an earlier request, else from `register` (and kept when

@@ -8,8 +8,8 @@
 //! common case and the timestamp's date and time of day formatted once per second. Everything
 //! else (other events, events inside a span, colours on a terminal) goes to the default format.
 
-use std::cell::Cell;
-use std::fmt;
+use std::cell::{Cell, RefCell};
+use std::fmt::{self, Write as _};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
@@ -45,20 +45,43 @@ where
         {
             return self.full.format_event(ctx, writer, event);
         }
-        write_timestamp(&mut writer, SystemTime::now())?;
-        writer.write_str(level_text(meta.level()))?;
-        writer.write_char(' ')?;
-        writer.write_str(meta.target())?;
-        writer.write_str(": ")?;
-        let mut fields = Fields {
-            writer: &mut writer,
-            first: true,
-            result: Ok(()),
-        };
-        event.record(&mut fields);
-        fields.result?;
-        writer.write_char('\n')
+        // The line is built in a buffer of this thread's, with plain byte pushes, and handed
+        // to the writer whole: one dynamic call where there were some forty (issue 23).
+        let written = LINE.try_with(|cell| {
+            let mut line = cell.try_borrow_mut().ok()?;
+            line.clear();
+            access_line(&mut line, meta, event);
+            let result = writer.write_str(&line);
+            if line.capacity() > KEPT_CAPACITY {
+                *line = String::new();
+            }
+            Some(result)
+        });
+        match written {
+            Ok(Some(result)) => result,
+            // Re-entered (a field's `Debug` that logs) or the thread ending: the default format.
+            _ => self.full.format_event(ctx, writer, event),
+        }
     }
+}
+
+/// A buffer grown past this by an unusually long line is not kept.
+const KEPT_CAPACITY: usize = 16 * 1024;
+
+thread_local! {
+    /// The access line being written on this thread (its capacity kept between lines).
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The whole access line for `event`, newline included, appended to `line`.
+fn access_line(line: &mut String, meta: &tracing::Metadata<'_>, event: &Event<'_>) {
+    push_timestamp(line, SystemTime::now());
+    line.push_str(level_text(meta.level()));
+    line.push(' ');
+    line.push_str(meta.target());
+    line.push_str(": ");
+    event.record(&mut Fields { line, first: true });
+    line.push('\n');
 }
 
 /// The level as the default format pads it (five characters, then the separating space).
@@ -74,80 +97,72 @@ fn level_text(level: &Level) -> &'static str {
 
 /// Writes fields as the default format's visitor does: `message` bare, others `name=value`
 /// with `Debug` values, separated by one space.
-struct Fields<'w, 'a> {
-    writer: &'w mut Writer<'a>,
+struct Fields<'l> {
+    line: &'l mut String,
     first: bool,
-    result: fmt::Result,
 }
 
-impl Fields<'_, '_> {
-    fn separate(&mut self) -> fmt::Result {
-        if self.first {
-            self.first = false;
-            Ok(())
-        } else {
-            self.writer.write_char(' ')
+impl Fields<'_> {
+    /// The separator and `name=` (nothing for `message`), before a value.
+    fn name(&mut self, field: &Field) {
+        if !std::mem::take(&mut self.first) {
+            self.line.push(' ');
         }
-    }
-
-    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
-        if self.result.is_err() {
-            return;
+        let name = field.name();
+        if name != "message" {
+            // `r#type`-style names are written without their prefix.
+            self.line.push_str(name.strip_prefix("r#").unwrap_or(name));
+            self.line.push('=');
         }
-        self.result = self.separate().and_then(|()| {
-            let name = field.name();
-            if name != "message" {
-                // `r#type`-style names are written without their prefix.
-                self.writer
-                    .write_str(name.strip_prefix("r#").unwrap_or(name))?;
-                self.writer.write_char('=')?;
-            }
-            value(self.writer)
-        });
     }
 }
 
-impl Visit for Fields<'_, '_> {
+impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
+        self.name(field);
         if field.name() == "message" {
-            self.field(field, |w| w.write_str(value));
+            self.line.push_str(value);
         } else {
-            self.field(field, |w| write_quoted(w, value));
+            push_quoted(self.line, value);
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.field(field, |w| w.write_str(if value { "true" } else { "false" }));
+        self.name(field);
+        self.line.push_str(if value { "true" } else { "false" });
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
+        self.name(field);
+        self.line.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
+        self.name(field);
+        self.line.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.field(field, |w| write!(w, "{value:?}"));
+        self.name(field);
+        // Writing to a `String` cannot fail.
+        let _ = write!(self.line, "{value:?}");
     }
 }
 
 /// `value` as `{:?}` writes it: quoted, escaped. Text of printable ASCII without `"` or `\`
 /// (request ids, merchant numbers, upstream names) needs no escaping and is copied whole; any
 /// other text goes through `Debug`, so the escaping is the standard library's, byte for byte.
-fn write_quoted(w: &mut Writer<'_>, value: &str) -> fmt::Result {
+fn push_quoted(line: &mut String, value: &str) {
     // Folded without short-circuit so that the compiler can check many bytes at once.
     let escaped = value.bytes().fold(false, |escaped, b| {
         escaped | !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
     });
-    let plain = !escaped;
-    if plain {
-        w.write_char('"')?;
-        w.write_str(value)?;
-        w.write_char('"')
+    if escaped {
+        let _ = write!(line, "{value:?}");
     } else {
-        write!(w, "{value:?}")
+        line.push('"');
+        line.push_str(value);
+        line.push('"');
     }
 }
 
@@ -158,9 +173,10 @@ thread_local! {
 
 /// `time` as tracing-subscriber's `SystemTime` timer writes it (`2026-12-01T09:22:29.123456Z`),
 /// then a space.
-fn write_timestamp(w: &mut Writer<'_>, time: SystemTime) -> fmt::Result {
+fn push_timestamp(line: &mut String, time: SystemTime) {
     let Ok(since) = time.duration_since(UNIX_EPOCH) else {
-        return w.write_str("<unknown time> ");
+        line.push_str("<unknown time> ");
+        return;
     };
     let (secs, micros) = (since.as_secs(), since.subsec_micros());
     let prefix = SECOND
@@ -181,8 +197,9 @@ fn write_timestamp(w: &mut Writer<'_>, time: SystemTime) -> fmt::Result {
         rest /= 10;
     }
     // Both are ASCII digits and separators written above.
-    w.write_str(std::str::from_utf8(&prefix).map_err(|_| fmt::Error)?)?;
-    w.write_str(std::str::from_utf8(&tail).map_err(|_| fmt::Error)?)
+    for part in [&prefix[..], &tail[..]] {
+        line.push_str(std::str::from_utf8(part).unwrap_or("?"));
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.` for `secs` since the epoch, UTC (years 1970–9999; later ones do not
@@ -250,12 +267,12 @@ mod tests {
     fn timestamps_carry_microseconds_zero_padded() {
         let mut text = String::new();
         let time = UNIX_EPOCH + Duration::new(951_782_400, 1_234_567);
-        write_timestamp(&mut Writer::new(&mut text), time).unwrap();
+        push_timestamp(&mut text, time);
         assert_eq!(text, "2000-02-29T00:00:00.001234Z ");
         text.clear();
         // The cached second is reused, with the new microseconds.
         let time = UNIX_EPOCH + Duration::new(951_782_400, 999_999_999);
-        write_timestamp(&mut Writer::new(&mut text), time).unwrap();
+        push_timestamp(&mut text, time);
         assert_eq!(text, "2000-02-29T00:00:00.999999Z ");
     }
 

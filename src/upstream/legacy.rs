@@ -89,7 +89,9 @@ impl LegacyClient {
         // Only the operations paybridge knows give the circuit breaker a verdict on 5xx.
         let known = crate::dispatch::label(uri.path()) != "other";
         let mut answer = self.transport.send(req, known).await?;
-        answer.headers = end_to_end(&answer.headers);
+        if has_hop_by_hop(&answer.headers) {
+            answer.headers = end_to_end(&answer.headers);
+        }
         Ok(answer)
     }
 }
@@ -120,12 +122,23 @@ impl LegacyClient {
     }
 }
 
+/// Whether `headers` has any hop-by-hop header (`Connection` names the others it adds).
+fn has_hop_by_hop(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| HOP_BY_HOP.contains(name))
+}
+
 /// A copy of `headers` without hop-by-hop ones, including those `Connection` lists.
 ///
-/// Built by copying the headers that stay (the values share their bytes) rather than cloning the
-/// map and removing nine names from it: one hash lookup per removed name and a reordering of the
-/// rest, on every request and every answer (callgrind: docs/benchmarks.md, issue 14).
+/// The usual message has none: it is copied whole, in its order, `Content-Length` included (the
+/// body was read whole by that length, so it is still right; a `HEAD` answer needs it). One
+/// with some is rebuilt by copying the headers that stay (the values share their bytes) rather
+/// than cloning the map and removing names from it (one hash lookup per name and a reordering of
+/// the rest), `Content-Length` dropped too: a chunked body was buffered, and its length is the
+/// buffer's (callgrind: docs/benchmarks.md, issues 14 and 23).
 pub fn end_to_end(headers: &HeaderMap) -> HeaderMap {
+    if !has_hop_by_hop(headers) {
+        return headers.clone();
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -207,6 +220,34 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out["x-merchant"], "kept");
         assert_eq!(out[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn a_message_without_hop_by_hop_headers_is_copied_whole_in_order() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        h.append("x-b", HeaderValue::from_static("1"));
+        h.append("x-b", HeaderValue::from_static("2"));
+        h.insert("x-a", HeaderValue::from_static("3"));
+        assert!(!has_hop_by_hop(&h));
+        let out = end_to_end(&h);
+        assert_eq!(out, h);
+        let order = |m: &HeaderMap| {
+            m.iter()
+                .map(|(n, v)| format!("{n}={v:?}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&out), order(&h));
+        // With a hop-by-hop header, the length goes with it (it may have been chunked).
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        let out = end_to_end(&h);
+        assert!(out.get(header::CONTENT_LENGTH).is_none());
+        assert!(out.get(header::TRANSFER_ENCODING).is_none());
+        assert_eq!(out.len(), 4);
     }
 
     fn client(base_url: &str) -> LegacyClient {

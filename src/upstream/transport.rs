@@ -108,7 +108,13 @@ impl Transport {
         let mut req = req;
         let mut connect_failed = false;
         let result = loop {
-            let failure = match self.send_once(req, deadline).await {
+            // The first attempt starts now; a retry after its backoff.
+            let attempt_started = if attempt == 0 {
+                started
+            } else {
+                Instant::now()
+            };
+            let failure = match self.send_once(req, attempt_started, deadline).await {
                 Ok(answer) => break Ok(answer),
                 Err(failure) => failure,
             };
@@ -166,33 +172,29 @@ impl Transport {
         )
     }
 
-    /// One attempt: the answer read whole before `deadline`.
+    /// One attempt, begun at `started`: the answer read whole before `deadline`.
     pub(super) async fn send_once(
         &self,
         req: Request<Full<Bytes>>,
+        started: Instant,
         deadline: Instant,
     ) -> Result<Answered, pool::Failure> {
-        let started = Instant::now();
         // Half of what is left to get a connection at most: the other half is the exchange's.
-        let now = Instant::now();
-        let send_by = now + deadline.saturating_duration_since(now) / 2;
+        let send_by = started + deadline.saturating_duration_since(started) / 2;
         let (response, lease) = self.pool.send(req, send_by, deadline).await?;
         let (parts, body) = response.into_parts();
         let sent = |error| pool::Failure {
             error,
             unsent: None,
         };
-        let body =
-            match tokio::time::timeout_at(deadline, Limited::new(body, MAX_ANSWER_BYTES).collect())
-                .await
-            {
-                Ok(Ok(collected)) => collected.to_bytes(),
-                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-                    return Err(sent(pool::PoolError::AnswerTooLarge))
-                }
-                Ok(Err(e)) => return Err(sent(pool::PoolError::Broken(e.to_string()))),
-                Err(_) => return Err(sent(pool::PoolError::TimedOut)),
-            };
+        let body = match pool::by(deadline, Limited::new(body, MAX_ANSWER_BYTES).collect()).await {
+            Some(Ok(collected)) => collected.to_bytes(),
+            Some(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(sent(pool::PoolError::AnswerTooLarge))
+            }
+            Some(Err(e)) => return Err(sent(pool::PoolError::Broken(e.to_string()))),
+            None => return Err(sent(pool::PoolError::TimedOut)),
+        };
         lease.release();
         let seconds = started.elapsed().as_secs_f64();
         // A handle taken before the recorder exists would stay a no-op: cache only after.

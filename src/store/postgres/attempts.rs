@@ -10,6 +10,8 @@ use crate::store::rows::{
     refund_status_text, Abandoned, Completion, Inserted, Joined, PayRow, RefundRow,
     RefundSettlement, RowState, StoreError,
 };
+use crate::store::settlement::sql as settlement_sql;
+use crate::store::settlement_rows::SettlementKind;
 use crate::store::sql::{self, AttemptSql};
 
 /// An attempt's own row to insert beside its order row.
@@ -117,7 +119,12 @@ impl Postgres {
         // free again: try once more.
         for _ in 0..3 {
             if self
-                .insert_with_attempt(&insert, &params, pay_attempt(row))
+                .insert_with_attempt(
+                    &insert,
+                    &params,
+                    pay_attempt(row),
+                    (SettlementKind::Pay, &row.mch_order_no, row.created_at_ms),
+                )
                 .await?
             {
                 return Ok(Inserted::New);
@@ -164,7 +171,16 @@ impl Postgres {
         ];
         for _ in 0..3 {
             if self
-                .insert_with_attempt(&insert, &params, refund_attempt(row))
+                .insert_with_attempt(
+                    &insert,
+                    &params,
+                    refund_attempt(row),
+                    (
+                        SettlementKind::Refund,
+                        &row.mch_refund_no,
+                        row.created_at_ms,
+                    ),
+                )
                 .await?
             {
                 return Ok(Inserted::New);
@@ -185,13 +201,16 @@ impl Postgres {
         ))
     }
 
-    /// `insert` (an `ON CONFLICT DO NOTHING`), and the attempt's own row if it inserted, in one
-    /// transaction; whether it inserted.
+    /// `insert` (an `ON CONFLICT DO NOTHING`; its `$1` is the merchant number), and if it
+    /// inserted, the attempt's own row and the row's settlement entry (`kind`, `number`, due at
+    /// `at_ms`), in one transaction; whether it inserted. The entry was a statement, a pooled
+    /// connection and a commit of its own until issue 23.
     pub(super) async fn insert_with_attempt(
         &self,
         insert: &str,
         params: &[&(dyn ToSql + Sync)],
         attempt: Option<AttemptInsert<'_>>,
+        (kind, number, at_ms): (SettlementKind, &str, i64),
     ) -> Result<bool, StoreError> {
         bounded(async {
             let mut client = self.client().await?;
@@ -199,6 +218,12 @@ impl Postgres {
             let inserted = run(&tx, insert, params).await? == 1;
             if let (true, Some(a)) = (inserted, &attempt) {
                 run(&tx, a.statement, &a.params).await?;
+            }
+            if inserted {
+                let mch_no = params[0];
+                let kind = kind.as_str();
+                let entry: [&(dyn ToSql + Sync); 5] = [&kind, mch_no, &number, &at_ms, &at_ms];
+                run(&tx, settlement_sql::ENROLL, &entry).await?;
             }
             tx.commit().await.map_err(unavailable)?;
             Ok(inserted)

@@ -5,16 +5,21 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::conn::{exec, query_one, Conn};
+use super::settlement::enroll_on;
 use super::{is_unique_violation, pay_row, refund_row, unavailable, Sqlite};
 use crate::store::rows::{
     refund_status_text, Abandoned, Completion, Inserted, Joined, PaidBy, PayRow, RefundRow,
     RefundSettlement, RowState, StoreError,
 };
+use crate::store::settlement_rows::SettlementKind;
 use crate::store::sql::{self, AttemptSql};
 
 impl Sqlite {
+    /// The row, its attempt and its settlement entry in one transaction (one commit; the
+    /// entry was a call and a commit of its own until issue 23).
     pub(crate) async fn insert_pay(&self, row: PayRow) -> Result<Inserted<PayRow>, StoreError> {
         self.call(move |conn| {
+            let tx = conn.immediate().map_err(unavailable)?;
             let inserted = exec(
                 conn,
                 sql::INSERT_PAY,
@@ -39,10 +44,14 @@ impl Sqlite {
                     row.attempt,
                 ],
             );
-            settle_insert(
+            let settled = settle_insert(
                 conn,
                 inserted,
-                |conn| insert_pay_attempt(conn, &row),
+                |conn| {
+                    insert_pay_attempt(conn, &row)?;
+                    let key = (row.mch_no.as_str(), row.mch_order_no.as_str());
+                    enroll_on(conn, SettlementKind::Pay, key, row.created_at_ms)
+                },
                 |conn| {
                     pay_row(
                         conn,
@@ -52,7 +61,9 @@ impl Sqlite {
                 },
                 (sql::PAY_BY_TOKEN, row.token.as_deref()),
                 "pay order vanished while its number was taken; try again",
-            )
+            )?;
+            tx.commit().map_err(unavailable)?;
+            Ok(settled)
         })
         .await
     }
@@ -275,8 +286,9 @@ impl Sqlite {
                         status: s.status,
                         ..a
                     };
-                    // The row was missing, so this is an insert (its attempt recorded too).
-                    insert_refund_on(conn, repaired.clone())?;
+                    // The row was missing, so this is an insert (its attempt recorded too; the
+                    // caller enrols it afresh).
+                    insert_refund_in(conn, repaired.clone(), false)?;
                     Completion::Repaired(repaired)
                 }
                 (None, None) => Completion::Missing,
@@ -337,10 +349,23 @@ impl Sqlite {
     }
 }
 
-/// Takes `(mch_no, mch_refund_no)` for `row`, or answers the row that holds it.
+/// Takes `(mch_no, mch_refund_no)` for `row`, or answers the row that holds it: the row, its
+/// attempt and its settlement entry in one transaction.
 pub(super) fn insert_refund_on(
     conn: &mut Conn<'_>,
     row: RefundRow,
+) -> Result<Inserted<RefundRow>, StoreError> {
+    let tx = conn.immediate().map_err(unavailable)?;
+    let inserted = insert_refund_in(conn, row, true)?;
+    tx.commit().map_err(unavailable)?;
+    Ok(inserted)
+}
+
+/// [`insert_refund_on`] inside the caller's transaction; the entry written only if `enroll`.
+fn insert_refund_in(
+    conn: &mut Conn<'_>,
+    row: RefundRow,
+    enroll: bool,
 ) -> Result<Inserted<RefundRow>, StoreError> {
     let inserted = exec(
         conn,
@@ -367,7 +392,14 @@ pub(super) fn insert_refund_on(
     settle_insert(
         conn,
         inserted,
-        |conn| insert_refund_attempt(conn, &row),
+        |conn| {
+            insert_refund_attempt(conn, &row)?;
+            let key = (row.mch_no.as_str(), row.mch_refund_no.as_str());
+            if !enroll {
+                return Ok(());
+            }
+            enroll_on(conn, SettlementKind::Refund, key, row.created_at_ms)
+        },
         |conn| {
             refund_row(
                 conn,

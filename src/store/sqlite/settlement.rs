@@ -3,13 +3,30 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::conn::{exec, query_one};
+use super::conn::{exec, query_one, Conn};
 use super::{read_error, unavailable, Sqlite};
 use crate::store::rows::StoreError;
 use crate::store::settlement::sql;
 use crate::store::settlement_rows::{
     CheckResult, Settlement, SettlementKind, SettlementStats, SettlementStatus,
 };
+
+/// Enrols the row `(mch_no, number)` just written at `at_ms` (due then), on a call that writes
+/// it: the row and its entry are committed together.
+pub(super) fn enroll_on(
+    conn: &mut Conn<'_>,
+    kind: SettlementKind,
+    (mch_no, number): (&str, &str),
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    exec(
+        conn,
+        sql::ENROLL,
+        params![kind.as_str(), mch_no, number, at_ms, at_ms],
+    )
+    .map(drop)
+    .map_err(unavailable)
+}
 
 /// Rows of the orders tables looked at per statement of the sweep.
 const SWEEP_BATCH: i64 = 1_000;
