@@ -58,7 +58,8 @@ impl Recorded for PayQuery {
 }
 
 /// What the store keeps of DaxPay's `order`: its row's, found by DaxPay's number; else, for a
-/// row still pending under the merchant's number, its maker's (recorded there and then).
+/// row still pending under the merchant's number, its maker's (recorded there and then); else
+/// the row's once more, if it was completed meanwhile.
 async fn kept(
     store: &OrderStore,
     p: &Prepared<PayQuery>,
@@ -70,7 +71,14 @@ async fn kept(
     }
     let number = own_number(p, &order.biz_order_no);
     let learnt = learn_pending(store, &p.merchant, p.upstream.version(), number, order).await?;
-    Ok(learnt.map(|maker| maker.kept()))
+    if let Some(maker) = learnt {
+        return Ok(Some(maker.kept()));
+    }
+    // Not pending any more: a callback, the settlement worker or another instance may have
+    // completed the row between the two reads (found by the lifecycle soak: a query answered
+    // without its way code). Read again rather than answer without the store's fields.
+    let row = store.pay_by_order_id(mch_no, &order.order_no).await?;
+    Ok(row.map(|row| row.kept()))
 }
 
 /// DaxPay's pay `order` of the merchant's number `number`, read by any request: a row of it
