@@ -26,7 +26,9 @@
 //! `RESULT <requests> <microseconds> <p50> <p99> <p999> <max> <not success> <socket errors>`
 //! (latencies in µs; "not success" is every answer but a verified success: a non-2xx status,
 //! a refusal, an unsigned or badly signed answer, an unexpected state), and a summary on stderr
-//! (requests/s, the latencies, the first few answers that were not a success, by kind).
+//! (requests/s, the latencies, the first few answers that were not a success, by kind), after a
+//! line `measuring` on stderr when the measured time starts (the script reads the processes' CPU
+//! time then).
 
 mod conn;
 mod jeepay;
