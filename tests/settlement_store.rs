@@ -6,8 +6,10 @@
 mod common;
 
 use paybridge::config::StoreUrl;
+use paybridge::domain::order::RefundOrderStatus;
 use paybridge::store::{
-    CheckResult, OrderStore, PayRow, RefundRow, RowState, SettlementKind, SettlementStatus,
+    CheckResult, OrderStore, PayRow, RefundRow, RefundSettlement, RowState, SettlementKind,
+    SettlementStatus,
 };
 
 const T0: i64 = 1_700_000_000_000;
@@ -404,5 +406,161 @@ async fn a_row_whose_entry_cannot_be_written_is_not_written_either() {
     for (kind, number) in [(SettlementKind::Pay, "P1"), (SettlementKind::Refund, "R1")] {
         let entry = store.settlement(kind, "M1", number).await.unwrap();
         assert!(entry.is_some(), "{number} enrolled");
+    }
+}
+
+/// A row's completion and its attempt's "answered" mark (`replay::landing`) are one
+/// transaction (issue 23: they were two calls to the store and two commits): after a request
+/// DaxPay answered, the row is completed and the attempt marked, both.
+async fn completed_and_answered_together(store: OrderStore) {
+    let attempt = |no: &str| Some(format!("att-{no}"));
+    let paid = PayRow {
+        attempt: attempt("P1"),
+        ..pay("P1", T0)
+    };
+    store.insert_pay(paid.clone()).await.unwrap();
+    let done = store
+        .complete_pay_answered("DP1", paid, T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!(done.row().unwrap().pay_order_id.as_deref(), Some("DP1"));
+    let windows = store
+        .attempt_windows(SettlementKind::Pay, "M1", "P1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!windows.pending, "the row is completed");
+    assert_eq!(windows.windows.len(), 1);
+    assert!(windows.windows[0].answered, "its call is marked answered");
+
+    let asked = RefundRow {
+        attempt: attempt("R1"),
+        ..refund("R1", T0)
+    };
+    store.insert_refund(&asked).await.unwrap();
+    let settled = store
+        .settle_refund_answered(refund_settled(asked), T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        settled.row().unwrap().refund_order_id.as_deref(),
+        Some("DR1")
+    );
+    let windows = store
+        .attempt_windows(SettlementKind::Refund, "M1", "R1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!windows.pending, "the refund row is completed");
+    assert!(windows.windows[0].answered, "its call is marked answered");
+}
+
+fn refund_settled(attempt: RefundRow) -> RefundSettlement {
+    RefundSettlement {
+        mch_no: attempt.mch_no.clone(),
+        mch_refund_no: attempt.mch_refund_no.clone(),
+        attempt: Some(attempt),
+        refund_order_id: Some("DR1".to_owned()),
+        pay_amount_fen: Some(100),
+        status: Some(RefundOrderStatus::Success),
+    }
+}
+
+#[tokio::test]
+async fn a_completion_and_its_answered_mark_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.sqlite");
+    let url = StoreUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+    completed_and_answered_together(OrderStore::open(&url).unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_completion_and_its_answered_mark_on_postgres() {
+    let Some(url) = common::postgres_database("answered").await else {
+        return;
+    };
+    completed_and_answered_together(OrderStore::open(&StoreUrl::parse(&url).unwrap()).unwrap())
+        .await;
+}
+
+/// ... or neither: a mark that cannot be written takes the completion with it (the row stays
+/// pending, for the settlement worker to complete), rather than a completed row whose attempt
+/// still counts as sending, or a mark without its completion.
+#[tokio::test]
+async fn a_completion_whose_answered_mark_cannot_be_written_is_not_written_either() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.sqlite");
+    let url = StoreUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+    let store = OrderStore::open(&url).unwrap();
+    store.ready().await.unwrap();
+    let paid = PayRow {
+        attempt: Some("att-P1".to_owned()),
+        ..pay("P1", T0)
+    };
+    store.insert_pay(paid.clone()).await.unwrap();
+    let asked = RefundRow {
+        attempt: Some("att-R1".to_owned()),
+        ..refund("R1", T0)
+    };
+    store.insert_refund(&asked).await.unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER no_pay_mark BEFORE UPDATE OF answered_at_ms ON pay_attempts \
+             BEGIN SELECT RAISE(ABORT, 'mark refused'); END; \
+             CREATE TRIGGER no_refund_mark BEFORE UPDATE OF answered_at_ms ON refund_attempts \
+             BEGIN SELECT RAISE(ABORT, 'mark refused'); END;",
+        )
+        .unwrap();
+    assert!(store
+        .complete_pay_answered("DP1", paid.clone(), T0 + 5)
+        .await
+        .is_err());
+    assert!(store
+        .settle_refund_answered(refund_settled(asked.clone()), T0 + 5)
+        .await
+        .is_err());
+    let row = store
+        .pay_by_mch_order_no("M1", "P1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.state,
+        RowState::Pending,
+        "the completion is not written"
+    );
+    assert_eq!(row.pay_order_id, None);
+    let row = store
+        .refund_by_mch_refund_no("M1", "R1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.state,
+        RowState::Pending,
+        "the refund's settlement is not written"
+    );
+    assert_eq!(row.refund_order_id, None);
+    // With the mark writable again, both are written by the next completion.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TRIGGER no_pay_mark; DROP TRIGGER no_refund_mark;")
+        .unwrap();
+    store
+        .complete_pay_answered("DP1", paid, T0 + 6)
+        .await
+        .unwrap();
+    store
+        .settle_refund_answered(refund_settled(asked), T0 + 6)
+        .await
+        .unwrap();
+    for (kind, number) in [(SettlementKind::Pay, "P1"), (SettlementKind::Refund, "R1")] {
+        let windows = store
+            .attempt_windows(kind, "M1", number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!windows.pending && windows.windows[0].answered, "{number}");
     }
 }

@@ -44,6 +44,21 @@ pub async fn record_pay(
     Ok(faults("pay", &mch_no, completion))
 }
 
+/// [`record_pay`] from the request DaxPay has just answered (at `answered_at_ms`): the row
+/// completed and the attempt's call marked answered (`replay::landing`) in one transaction.
+pub async fn record_answered_pay(
+    store: &OrderStore,
+    pay_order_id: &str,
+    accepted: PayRow,
+    answered_at_ms: i64,
+) -> Result<Option<PayRow>, StoreError> {
+    let mch_no = accepted.mch_no.clone();
+    let completion = store
+        .complete_pay_answered(pay_order_id, accepted, answered_at_ms)
+        .await?;
+    Ok(faults("pay", &mch_no, completion))
+}
+
 /// Which request of a pay order number DaxPay's order was made from, as far as its record
 /// tells ([`pay_maker`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +144,21 @@ pub async fn record_refund(
 ) -> Result<Option<RefundRow>, StoreError> {
     let mch_no = settlement.mch_no.clone();
     let completion = store.settle_refund(settlement).await?;
+    Ok(faults("refund", &mch_no, completion))
+}
+
+/// [`record_refund`] from the request DaxPay has just answered (at `answered_at_ms`; its
+/// attempt is `settlement.attempt`): the row settled and the call marked answered in one
+/// transaction.
+pub async fn record_answered_refund(
+    store: &OrderStore,
+    settlement: RefundSettlement,
+    answered_at_ms: i64,
+) -> Result<Option<RefundRow>, StoreError> {
+    let mch_no = settlement.mch_no.clone();
+    let completion = store
+        .settle_refund_answered(settlement, answered_at_ms)
+        .await?;
     Ok(faults("refund", &mch_no, completion))
 }
 

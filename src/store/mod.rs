@@ -158,12 +158,34 @@ impl OrderStore {
         pay_order_id: &str,
         row: impl Into<PayRow>,
     ) -> Result<Completion<PayRow>, StoreError> {
-        self.ready().await?;
         let mut row = row.into();
         (row.mch_no, row.mch_order_no) = (mch_no.to_owned(), mch_order_no.to_owned());
+        self.complete_pay_with(pay_order_id, row, None).await
+    }
+
+    /// [`OrderStore::complete_pay`] for the attempt whose call DaxPay has just answered (at
+    /// `answered_at_ms`): that is recorded too ([`landing`]), in the same transaction: both are
+    /// written or neither (one call to the store and one commit; they were two).
+    pub async fn complete_pay_answered(
+        &self,
+        pay_order_id: &str,
+        row: PayRow,
+        answered_at_ms: i64,
+    ) -> Result<Completion<PayRow>, StoreError> {
+        self.complete_pay_with(pay_order_id, row, Some(answered_at_ms))
+            .await
+    }
+
+    async fn complete_pay_with(
+        &self,
+        pay_order_id: &str,
+        row: PayRow,
+        answered_at_ms: Option<i64>,
+    ) -> Result<Completion<PayRow>, StoreError> {
+        self.ready().await?;
         let completion = match &self.inner.backend {
-            Backend::Sqlite(b) => b.complete_pay(pay_order_id, row).await,
-            Backend::Postgres(b) => b.complete_pay(pay_order_id, &row).await,
+            Backend::Sqlite(b) => b.complete_pay(pay_order_id, row, answered_at_ms).await,
+            Backend::Postgres(b) => b.complete_pay(pay_order_id, &row, answered_at_ms).await,
         }?;
         // A row written again is followed at once, like any new row (its entry may be `gone`
         // since the row went away): not only by the sweep, minutes later.
@@ -285,10 +307,30 @@ impl OrderStore {
         &self,
         settlement: RefundSettlement,
     ) -> Result<Completion<RefundRow>, StoreError> {
+        self.settle_refund_with(settlement, None).await
+    }
+
+    /// [`OrderStore::settle_refund`] with the accepted attempt's call (`settlement.attempt`)
+    /// answered at `answered_at_ms`, recorded in the same transaction ([`landing`]): both are
+    /// written or neither.
+    pub async fn settle_refund_answered(
+        &self,
+        settlement: RefundSettlement,
+        answered_at_ms: i64,
+    ) -> Result<Completion<RefundRow>, StoreError> {
+        self.settle_refund_with(settlement, Some(answered_at_ms))
+            .await
+    }
+
+    async fn settle_refund_with(
+        &self,
+        settlement: RefundSettlement,
+        answered_at_ms: Option<i64>,
+    ) -> Result<Completion<RefundRow>, StoreError> {
         self.ready().await?;
         let completion = match &self.inner.backend {
-            Backend::Sqlite(b) => b.settle_refund(settlement).await,
-            Backend::Postgres(b) => b.settle_refund(&settlement).await,
+            Backend::Sqlite(b) => b.settle_refund(settlement, answered_at_ms).await,
+            Backend::Postgres(b) => b.settle_refund(&settlement, answered_at_ms).await,
         }?;
         if let Completion::Repaired(row) = &completion {
             self.follow(

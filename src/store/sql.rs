@@ -93,13 +93,24 @@ pub(crate) const PAY_BY_TOKEN: &str = concat!(
 );
 /// The row takes the fields of attempt `$16` (DaxPay accepted it) and DaxPay's number: only a row
 /// still pending, or already that attempt's (or written before attempts existed).
-pub(crate) const COMPLETE_PAY: &str =
-    "UPDATE pay_orders SET pay_order_id = $3, state = 'created', \
-     way_code = $4, currency = $5, client_ip = $6, amount_fen = $7, subject = $8, body = $9, \
-     ext_param = $10, notify_url = $11, return_url = $12, upstream = $13, created_at_ms = $14, \
-     token = $15, attempt = $16 \
-     WHERE mch_no = $1 AND mch_order_no = $2 \
-     AND (state = 'pending' OR attempt = $16 OR attempt IS NULL)";
+macro_rules! complete_pay {
+    () => {
+        "UPDATE pay_orders SET pay_order_id = $3, state = 'created', \
+         way_code = $4, currency = $5, client_ip = $6, amount_fen = $7, subject = $8, body = $9, \
+         ext_param = $10, notify_url = $11, return_url = $12, upstream = $13, created_at_ms = $14, \
+         token = $15, attempt = $16 \
+         WHERE mch_no = $1 AND mch_order_no = $2 \
+         AND (state = 'pending' OR attempt = $16 OR attempt IS NULL)"
+    };
+}
+pub(crate) const COMPLETE_PAY: &str = complete_pay!();
+/// PostgreSQL only: [`COMPLETE_PAY`] and the attempt's call marked answered at `$17`
+/// (`landing::sql::PAY_ANSWERED`) in one statement: one round trip and one commit.
+pub(crate) const COMPLETE_PAY_ANSWERED: &str = concat!(
+    "WITH landed AS (UPDATE pay_attempts SET answered_at_ms = $17 \
+     WHERE mch_no = $1 AND mch_order_no = $2 AND attempt = $16) ",
+    complete_pay!()
+);
 
 /// The statements that give up an attempt, per kind of row.
 pub(crate) struct AttemptSql {

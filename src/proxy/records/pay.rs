@@ -138,8 +138,15 @@ impl Recorded for Pay {
         };
         match &outcome {
             Ok(paid) => {
-                let recorded =
-                    crate::notify::settle::record_pay(store, &paid.order_no, row(p, attempt));
+                // The row completed and this attempt's call marked answered in one
+                // transaction (one call, one commit; `mark_landing` below was a second). Not
+                // written: both are left, the attempt counts as sending until its window ends.
+                let recorded = crate::notify::settle::record_answered_pay(
+                    store,
+                    &paid.order_no,
+                    row(p, attempt),
+                    now_ms(),
+                );
                 if let Err(e) = recorded.await {
                     not_recorded("pay order", e);
                 }
@@ -148,6 +155,7 @@ impl Recorded for Pay {
                         not_recorded("what the payer needs", e);
                     }
                 }
+                return outcome;
             }
             Err(failure) if gives_up(failure) || another_made_it(store, key, failure).await => {
                 give_up(store, SettlementKind::Pay, mch_no, number, &attempt.id).await;

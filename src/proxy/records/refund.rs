@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Recorded;
 use super::{contended, down, new_attempt, not_recorded, own_number, store};
-use super::{give_up, gives_up, mark_landing};
+use super::{give_up, gives_up, mark_landing, now_ms};
 use crate::dialect::daxpay::answer::Answer;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::dialect::daxpay::ops::refund_query::refund_record;
@@ -131,13 +131,12 @@ impl Recorded for Refund {
             give_up(store, SettlementKind::Refund, mch_no, number, &attempt.id).await;
             return outcome;
         }
-        mark_landing(
-            store,
-            SettlementKind::Refund,
-            (mch_no, number, &attempt.id),
-            &outcome,
-        )
-        .await;
+        // A failure is marked at once; a refund DaxPay answered is marked with its settlement,
+        // in the same transaction (one call and one commit fewer).
+        if outcome.is_err() {
+            let key = (mch_no.as_str(), number.as_str(), attempt.id.as_str());
+            mark_landing(store, SettlementKind::Refund, key, &outcome).await;
+        }
         let mut refunded = outcome?;
         // This attempt as the store holds it: with what the store knew of the pay order.
         let mine = match store.refund_attempts(mch_no, number).await {
@@ -164,7 +163,7 @@ impl Recorded for Refund {
             pay_amount_fen: pay_amount,
             status: Some(refunded.status),
         };
-        let row = match settle::record_refund(store, settlement).await {
+        let row = match settle::record_answered_refund(store, settlement, now_ms()).await {
             Ok(row) => row,
             Err(e) => {
                 not_recorded("refund", e);
@@ -174,20 +173,22 @@ impl Recorded for Refund {
         // DaxPay sends no callback for a refund that fails at once; Jeepay notifies it (3) —
         // once no other request of the number may still land (DaxPay 3.0 would run the failed
         // refund again): until then the settlement worker keeps it open and notifies it later.
-        let others = match store
-            .attempt_windows(SettlementKind::Refund, mch_no, number)
-            .await
-        {
-            Ok(attempts) => settle::another_may_land(
-                attempts.as_ref(),
-                Some(&attempt.id),
-                p.upstream.request_expiry,
-            ),
-            Err(e) => {
-                not_recorded("refund attempts", e);
-                true
-            }
-        };
+        // Only a failure waits for them: no store read for a refund that did not fail.
+        let others = refunded.status == RefundOrderStatus::Fail
+            && match store
+                .attempt_windows(SettlementKind::Refund, mch_no, number)
+                .await
+            {
+                Ok(attempts) => settle::another_may_land(
+                    attempts.as_ref(),
+                    Some(&attempt.id),
+                    p.upstream.request_expiry,
+                ),
+                Err(e) => {
+                    not_recorded("refund attempts", e);
+                    true
+                }
+            };
         if others {
             tracing::info!(mch_no = mch_no.as_str(), "{}", settle::MAY_STILL_LAND);
         }

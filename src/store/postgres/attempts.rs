@@ -6,6 +6,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
 use super::{bounded, read_pay, read_refund, unavailable, Postgres};
+use crate::store::landing::sql::{PAY_ANSWERED, REFUND_ANSWERED};
 use crate::store::rows::{
     refund_status_text, Abandoned, Completion, Inserted, Joined, PayRow, RefundRow,
     RefundSettlement, RowState, StoreError,
@@ -303,10 +304,12 @@ impl Postgres {
         .await
     }
 
+    /// `answered_at_ms`: the attempt's call answered then, marked by the same statement.
     pub(crate) async fn complete_pay(
         &self,
         pay_order_id: &str,
         row: &PayRow,
+        answered_at_ms: Option<i64>,
     ) -> Result<Completion<PayRow>, StoreError> {
         let complete: [&(dyn ToSql + Sync); 16] = [
             &row.mch_no,
@@ -326,7 +329,13 @@ impl Postgres {
             &row.token,
             &row.attempt,
         ];
-        let completed = self.execute_with(sql::COMPLETE_PAY, &complete).await? == 1;
+        let completed = match &answered_at_ms {
+            None => self.execute_with(sql::COMPLETE_PAY, &complete).await?,
+            Some(at) => {
+                self.execute_with(sql::COMPLETE_PAY_ANSWERED, &[&complete[..], &[at]].concat())
+                    .await?
+            }
+        } == 1;
         let done = PayRow {
             pay_order_id: Some(pay_order_id.to_owned()),
             state: RowState::Created,
@@ -392,6 +401,10 @@ impl Postgres {
                         if let Some(a) = pay_attempt(&done) {
                             run(&tx, a.statement, &a.params).await?;
                         }
+                        if let (Some(at), Some(a)) = (&answered_at_ms, &done.attempt) {
+                            let (m, n) = (&done.mch_no, &done.mch_order_no);
+                            run(&tx, PAY_ANSWERED, &[m, n, a, at]).await?;
+                        }
                     }
                     outcome
                 }
@@ -402,11 +415,13 @@ impl Postgres {
         .await
     }
 
+    /// `answered_at_ms`: the accepted attempt's call answered then, marked in the transaction.
     pub(crate) async fn settle_refund(
         &self,
         s: &RefundSettlement,
+        answered_at_ms: Option<i64>,
     ) -> Result<Completion<RefundRow>, StoreError> {
-        self.settle_refund_with(s, true).await
+        self.settle_refund_with(s, true, answered_at_ms).await
     }
 
     /// `repair`: a missing row is written again from the attempt (else: `Missing`).
@@ -414,6 +429,7 @@ impl Postgres {
         &self,
         s: &RefundSettlement,
         repair: bool,
+        answered_at_ms: Option<i64>,
     ) -> Result<Completion<RefundRow>, StoreError> {
         bounded(async {
             let mut client = self.client().await?;
@@ -514,7 +530,7 @@ impl Postgres {
                         == 1;
                     if !inserted {
                         tx.commit().await.map_err(unavailable)?;
-                        return self.settle_refund_again(s).await;
+                        return self.settle_refund_again(s, answered_at_ms).await;
                     }
                     if let Some(a) = refund_attempt(&repaired) {
                         run(&tx, a.statement, &a.params).await?;
@@ -523,6 +539,11 @@ impl Postgres {
                 }
                 (None, None) => Completion::Missing,
             };
+            // After a repair too: its attempt was written again just above.
+            let answered = s.attempt.as_ref().and_then(|a| a.attempt.as_ref());
+            if let (Some(at), Some(a)) = (&answered_at_ms, answered) {
+                run(&tx, REFUND_ANSWERED, &[&s.mch_no, &s.mch_refund_no, a, at]).await?;
+            }
             tx.commit().await.map_err(unavailable)?;
             Ok(outcome)
         })
@@ -534,8 +555,9 @@ impl Postgres {
     async fn settle_refund_again(
         &self,
         s: &RefundSettlement,
+        answered_at_ms: Option<i64>,
     ) -> Result<Completion<RefundRow>, StoreError> {
-        match Box::pin(self.settle_refund_with(s, false)).await? {
+        match Box::pin(self.settle_refund_with(s, false, answered_at_ms)).await? {
             Completion::Missing => Err(StoreError::Unavailable(
                 "refund written and removed during its repair; try again".to_owned(),
             )),

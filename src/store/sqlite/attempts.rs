@@ -7,6 +7,7 @@ use rusqlite::{params, OptionalExtension};
 use super::conn::{exec, query_one, Conn};
 use super::settlement::enroll_on;
 use super::{is_unique_violation, pay_row, refund_row, unavailable, Sqlite};
+use crate::store::landing::sql::{PAY_ANSWERED, REFUND_ANSWERED};
 use crate::store::rows::{
     refund_status_text, Abandoned, Completion, Inserted, Joined, PaidBy, PayRow, RefundRow,
     RefundSettlement, RowState, StoreError,
@@ -167,68 +168,107 @@ impl Sqlite {
         .await
     }
 
+    /// `answered_at_ms`: the attempt's call was answered then (`crate::store::landing`),
+    /// recorded in the completion's transaction (one call and one commit; they were two).
     pub(crate) async fn complete_pay(
         &self,
         pay_order_id: &str,
         row: PayRow,
+        answered_at_ms: Option<i64>,
     ) -> Result<Completion<PayRow>, StoreError> {
         let id = pay_order_id.to_owned();
         self.call(move |conn| {
-            let completed = exec(
-                conn,
-                sql::COMPLETE_PAY,
-                params![
-                    row.mch_no,
-                    row.mch_order_no,
-                    id,
-                    row.way_code,
-                    row.currency,
-                    row.client_ip,
-                    row.amount_fen,
-                    row.subject,
-                    row.body,
-                    row.ext_param,
-                    row.notify_url,
-                    row.return_url,
-                    row.upstream,
-                    row.created_at_ms,
-                    row.token,
-                    row.attempt,
-                ],
-            )
-            .map_err(unavailable)?
-                == 1;
-            let done = PayRow {
-                pay_order_id: Some(id),
-                state: RowState::Created,
-                ..row
+            let Some(at) = answered_at_ms else {
+                return complete_pay_on(conn, id, row, false);
             };
-            // The usual case: one statement, and the row is what was just written.
-            if completed {
-                return Ok(Completion::Completed(done));
+            let tx = conn.immediate().map_err(unavailable)?;
+            let landing = (
+                row.mch_no.clone(),
+                row.mch_order_no.clone(),
+                row.attempt.clone(),
+            );
+            let completion = complete_pay_on(conn, id, row, true)?;
+            if let (mch_no, number, Some(attempt)) = landing {
+                exec(conn, PAY_ANSWERED, params![mch_no, number, attempt, at])
+                    .map_err(unavailable)?;
             }
-            let key = params![done.mch_no, done.mch_order_no];
-            match pay_row(conn, sql::PAY_BY_MCH_ORDER_NO, key)? {
-                Some(now) => Ok(Completion::Conflict(now)),
-                None => {
-                    // The row is gone: written again, complete, from the attempt's fields.
-                    let tx = conn.immediate().map_err(unavailable)?;
-                    insert_pay_row(conn, &done)?;
-                    insert_pay_attempt(conn, &done)?;
-                    tx.commit().map_err(unavailable)?;
-                    Ok(Completion::Repaired(done))
-                }
-            }
+            tx.commit().map_err(unavailable)?;
+            Ok(completion)
         })
         .await
     }
+}
 
+/// The completion of a pay row; `in_transaction`: the caller's (a repair then writes in it).
+fn complete_pay_on(
+    conn: &mut Conn<'_>,
+    id: String,
+    row: PayRow,
+    in_transaction: bool,
+) -> Result<Completion<PayRow>, StoreError> {
+    let completed = exec(
+        conn,
+        sql::COMPLETE_PAY,
+        params![
+            row.mch_no,
+            row.mch_order_no,
+            id,
+            row.way_code,
+            row.currency,
+            row.client_ip,
+            row.amount_fen,
+            row.subject,
+            row.body,
+            row.ext_param,
+            row.notify_url,
+            row.return_url,
+            row.upstream,
+            row.created_at_ms,
+            row.token,
+            row.attempt,
+        ],
+    )
+    .map_err(unavailable)?
+        == 1;
+    let done = PayRow {
+        pay_order_id: Some(id),
+        state: RowState::Created,
+        ..row
+    };
+    // The usual case: one statement, and the row is what was just written.
+    if completed {
+        return Ok(Completion::Completed(done));
+    }
+    let key = params![done.mch_no, done.mch_order_no];
+    match pay_row(conn, sql::PAY_BY_MCH_ORDER_NO, key)? {
+        Some(now) => Ok(Completion::Conflict(now)),
+        None => {
+            // The row is gone: written again, complete, from the attempt's fields.
+            let tx = match in_transaction {
+                true => None,
+                false => Some(conn.immediate().map_err(unavailable)?),
+            };
+            insert_pay_row(conn, &done)?;
+            insert_pay_attempt(conn, &done)?;
+            if let Some(tx) = tx {
+                tx.commit().map_err(unavailable)?;
+            }
+            Ok(Completion::Repaired(done))
+        }
+    }
+}
+
+impl Sqlite {
+    /// `answered_at_ms`: the accepted attempt's call was answered then, recorded in the same
+    /// transaction (it was a call and a commit of its own).
     pub(crate) async fn settle_refund(
         &self,
         s: RefundSettlement,
+        answered_at_ms: Option<i64>,
     ) -> Result<Completion<RefundRow>, StoreError> {
         self.call(move |conn| {
             let tx = conn.immediate().map_err(unavailable)?;
+            let answered = s.attempt.as_ref().and_then(|a| a.attempt.clone());
             let key = params![s.mch_no, s.mch_refund_no];
             let completed = match &s.attempt {
                 Some(a) => exec(
@@ -293,6 +333,11 @@ impl Sqlite {
                 }
                 (None, None) => Completion::Missing,
             };
+            // After a repair too: its attempt was written again just above.
+            if let (Some(at), Some(attempt)) = (answered_at_ms, answered) {
+                let landed = params![s.mch_no, s.mch_refund_no, attempt, at];
+                exec(conn, REFUND_ANSWERED, landed).map_err(unavailable)?;
+            }
             tx.commit().map_err(unavailable)?;
             Ok(outcome)
         })
