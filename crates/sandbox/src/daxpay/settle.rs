@@ -77,7 +77,7 @@ impl Orders {
         let entry = match table.contains_key(no) {
             true => table.get_mut(no),
             // Any app: the hook and the endpoint are the payer's side, not an app's.
-            false => table.values_mut().find(|e| e.order.biz_order_no == no),
+            false => table.first_by_biz_mut(no),
         }
         .ok_or(SettleError::NotFound)?;
         if !matches!(

@@ -480,9 +480,9 @@ fn lifecycle_pay_answer_vector() {
 
 fn answer_order_no(sb: &Sandbox, biz: &str) -> String {
     let table = sb.inner.orders.lock();
-    table
+    let found = table
         .values()
         .find(|e| e.order.biz_order_no == biz)
-        .map(|e| e.order.order_no.clone())
-        .expect("order")
+        .map(|e| e.order.order_no.clone());
+    found.expect("order")
 }
