@@ -14,7 +14,6 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::admin::Admin;
@@ -22,7 +21,7 @@ use crate::config::Config;
 use crate::middleware::dialect_errors::DialectErrorsLayer;
 use crate::middleware::in_flight::InFlightLimitLayer;
 use crate::middleware::read_body::{BodyLimits, ReadBodyLayer};
-use crate::middleware::request_id::{MakeId, PlainRequestIdLayer};
+use crate::middleware::request_id::RequestIdLayer;
 use crate::proxy::{Gateway, JSON_UTF8};
 use crate::reload::Reloader;
 use crate::side::SideService;
@@ -65,9 +64,7 @@ pub fn proxy_service(
         }
     };
     ServiceBuilder::new()
-        .layer(PlainRequestIdLayer)
-        .layer(SetRequestIdLayer::x_request_id(MakeId::default()))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(RequestIdLayer::default())
         .layer(AccessLogLayer)
         .layer(TraceLayer::new_for_http().make_span_with(request_span::<Incoming>))
         .layer(CatchPanicLayer::custom(|_panic| panic_answer()))
