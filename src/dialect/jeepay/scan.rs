@@ -24,20 +24,21 @@ fn skip_space(body: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// A string at `at` with no escape and no control character, and where it ends.
-fn plain_string(body: &[u8], at: usize) -> Option<(&str, usize)> {
+/// A string at `at` with no escape and no control character, and where it ends. `text` is
+/// valid UTF-8 as a whole, and a string's quotes are ASCII: its contents are too.
+fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
+    let body = text.as_bytes();
     if body.get(at) != Some(&b'"') {
         return None;
     }
-    let rest = &body[at + 1..];
-    let len = rest
+    let start = at + 1;
+    let len = body[start..]
         .iter()
         .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    if rest[len] != b'"' {
+    if body[start + len] != b'"' {
         return None;
     }
-    let text = std::str::from_utf8(&rest[..len]).ok()?;
-    Some((text, at + 1 + len + 1))
+    Some((text.get(start..start + len)?, start + len + 1))
 }
 
 /// Hands each member of a plain object to `member`, in order; `false` when the body is not a
@@ -47,6 +48,11 @@ pub(super) fn plain_object<'a>(
     body: &'a [u8],
     mut member: impl FnMut(&'a str, &'a str) -> bool,
 ) -> bool {
+    // Checked once for the whole body (serde checks each string; outside the strings a plain
+    // object has ASCII only): a body that is not UTF-8 is serde's to refuse.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return false;
+    };
     let mut at = skip_space(body, 0);
     if body.get(at) != Some(&b'{') {
         return false;
@@ -56,7 +62,7 @@ pub(super) fn plain_object<'a>(
         return skip_space(body, at + 1) == body.len();
     }
     loop {
-        let Some((key, next)) = plain_string(body, at) else {
+        let Some((key, next)) = plain_string(text, at) else {
             return false;
         };
         at = skip_space(body, next);
@@ -64,7 +70,7 @@ pub(super) fn plain_object<'a>(
             return false;
         }
         at = skip_space(body, at + 1);
-        let Some((value, next)) = plain_string(body, at) else {
+        let Some((value, next)) = plain_string(text, at) else {
             return false;
         };
         if !member(key, value) {
