@@ -22,6 +22,7 @@ use crate::middleware::dialect_errors::DialectErrorsLayer;
 use crate::middleware::in_flight::InFlightLimitLayer;
 use crate::middleware::read_body::{BodyLimits, ReadBodyLayer};
 use crate::middleware::request_id::RequestIdLayer;
+use crate::middleware::traced::Optional;
 use crate::proxy::{Gateway, JSON_UTF8};
 use crate::reload::Reloader;
 use crate::side::SideService;
@@ -66,12 +67,26 @@ pub fn proxy_service(
     ServiceBuilder::new()
         .layer(RequestIdLayer::default())
         .layer(AccessLogLayer)
-        .layer(TraceLayer::new_for_http().make_span_with(request_span::<Incoming>))
+        .layer(Optional::new(
+            TraceLayer::new_for_http().make_span_with(request_span::<Incoming>),
+            traced(),
+        ))
         .layer(CatchPanicLayer::custom(|_panic| panic_answer()))
         .layer(DialectErrorsLayer)
         .layer(ReadBodyLayer::new(limits))
         .layer(InFlightLimitLayer::new(max_in_flight))
         .service(gateway)
+}
+
+/// Whether the log filter records the request's span or tower-http's `debug` events: only then
+/// is the trace layer in the stack (`middleware::traced`).
+fn traced() -> bool {
+    use tracing::Level;
+    tracing::enabled!(target: "paybridge::app", Level::DEBUG)
+        || tracing::enabled!(target: "tower_http::trace::on_request", Level::DEBUG)
+        || tracing::enabled!(target: "tower_http::trace::on_response", Level::DEBUG)
+        || tracing::enabled!(target: "tower_http::trace::on_body_chunk", Level::DEBUG)
+        || tracing::enabled!(target: "tower_http::trace::on_eos", Level::DEBUG)
 }
 
 /// The trace span of a request: its method and path only. The query string is left out: a GET
