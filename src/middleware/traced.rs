@@ -128,14 +128,10 @@ mod tests {
 
     fn answer(
         status: u16,
-    ) -> impl Service<
-        Request<()>,
-        Response = Response<&'static str>,
-        Error = Infallible,
-        Future = impl Send,
-    > + Clone {
+    ) -> impl Service<Request<()>, Response = Response<String>, Error = Infallible, Future = impl Send>
+           + Clone {
         tower::service_fn(move |_req: Request<()>| async move {
-            let mut response = Response::new("body");
+            let mut response = Response::new("body".to_owned());
             *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
             Ok::<_, Infallible>(response)
         })
@@ -145,10 +141,9 @@ mod tests {
     #[derive(Clone)]
     struct Mark;
     impl<S> Layer<S> for Mark {
-        type Service =
-            tower::util::MapResponse<S, fn(Response<&'static str>) -> Response<&'static str>>;
+        type Service = tower::util::MapResponse<S, fn(Response<String>) -> Response<String>>;
         fn layer(&self, inner: S) -> Self::Service {
-            tower::util::MapResponse::new(inner, |mut r: Response<&'static str>| {
+            tower::util::MapResponse::new(inner, |mut r: Response<String>| {
                 r.headers_mut()
                     .insert("marked", http::HeaderValue::from_static("1"));
                 r
@@ -170,10 +165,76 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_server_error_passes_unchanged_without_the_layer() {
-        let service = Optional::new(Mark, false).layer(answer(503));
-        let response = service.oneshot(Request::new(())).await.unwrap();
-        assert_eq!(response.status(), 503);
+    /// The lines an `info` subscriber writes while `f` runs.
+    fn logged(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = sink.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn serve(status: u16, on: bool) -> u16 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let service = Optional::new(Mark, on).layer(answer(status));
+        let response = runtime.block_on(service.oneshot(Request::new(()))).unwrap();
+        response.status().as_u16()
+    }
+
+    #[test]
+    fn a_server_error_is_logged_as_tower_http_logs_it_without_the_layer() {
+        let lines = logged(|| assert_eq!(serve(503, false), 503));
+        assert!(
+            lines.contains("ERROR tower_http::trace::on_failure: response failed")
+                && lines.contains("classification=Status code: 503 Service Unavailable")
+                && lines.contains("latency=0 ms"),
+            "{lines}"
+        );
+        assert_eq!(logged(|| assert_eq!(serve(200, false), 200)), "");
+        assert_eq!(logged(|| assert_eq!(serve(404, false), 404)), "");
+    }
+
+    /// The same answer through tower-http's own layer, for the words.
+    #[test]
+    fn tower_https_own_failure_line_reads_the_same() {
+        let lines = logged(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let failing = tower::service_fn(|_req: Request<String>| async {
+                let mut response = Response::new(String::new());
+                *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                Ok::<_, Infallible>(response)
+            });
+            let service = tower_http::trace::TraceLayer::new_for_http().layer(failing);
+            runtime
+                .block_on(service.oneshot(Request::new(String::new())))
+                .unwrap();
+        });
+        assert!(
+            lines.contains("ERROR tower_http::trace::on_failure: response failed")
+                && lines.contains("classification=Status code: 503 Service Unavailable")
+                && lines.contains("latency=0 ms"),
+            "{lines}"
+        );
     }
 }
