@@ -24,6 +24,20 @@ fn skip_space(body: &[u8], mut at: usize) -> usize {
     at
 }
 
+/// The bytes a plain string cannot hold as they are: its closing quote, an escape, a control
+/// character (one table look-up a byte instead of three comparisons).
+static ENDS_PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// A string at `at` with no escape and no control character, and where it ends. `text` is
 /// valid UTF-8 as a whole, and a string's quotes are ASCII: its contents are too.
 fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
@@ -34,7 +48,7 @@ fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
     let start = at + 1;
     let len = body[start..]
         .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        .position(|&b| ENDS_PLAIN[usize::from(b)])?;
     if body[start + len] != b'"' {
         return None;
     }
