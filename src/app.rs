@@ -14,7 +14,6 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::admin::Admin;
@@ -22,7 +21,8 @@ use crate::config::Config;
 use crate::middleware::dialect_errors::DialectErrorsLayer;
 use crate::middleware::in_flight::InFlightLimitLayer;
 use crate::middleware::read_body::{BodyLimits, ReadBodyLayer};
-use crate::middleware::request_id::{MakeId, PlainRequestIdLayer};
+use crate::middleware::request_id::RequestIdLayer;
+use crate::middleware::traced::Optional;
 use crate::proxy::{Gateway, JSON_UTF8};
 use crate::reload::Reloader;
 use crate::side::SideService;
@@ -65,16 +65,28 @@ pub fn proxy_service(
         }
     };
     ServiceBuilder::new()
-        .layer(PlainRequestIdLayer)
-        .layer(SetRequestIdLayer::x_request_id(MakeId::default()))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(RequestIdLayer::default())
         .layer(AccessLogLayer)
-        .layer(TraceLayer::new_for_http().make_span_with(request_span::<Incoming>))
+        .layer(Optional::new(
+            TraceLayer::new_for_http().make_span_with(request_span::<Incoming>),
+            traced(),
+        ))
         .layer(CatchPanicLayer::custom(|_panic| panic_answer()))
         .layer(DialectErrorsLayer)
         .layer(ReadBodyLayer::new(limits))
         .layer(InFlightLimitLayer::new(max_in_flight))
         .service(gateway)
+}
+
+/// Whether the log filter records the request's span or tower-http's `debug` events: only then
+/// is the trace layer in the stack (`middleware::traced`).
+fn traced() -> bool {
+    use tracing::Level;
+    tracing::enabled!(target: "paybridge::app", Level::DEBUG)
+        || tracing::enabled!(target: "tower_http::trace::on_request", Level::DEBUG)
+        || tracing::enabled!(target: "tower_http::trace::on_response", Level::DEBUG)
+        || tracing::enabled!(target: "tower_http::trace::on_body_chunk", Level::DEBUG)
+        || tracing::enabled!(target: "tower_http::trace::on_eos", Level::DEBUG)
 }
 
 /// The trace span of a request: its method and path only. The query string is left out: a GET

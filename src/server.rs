@@ -6,7 +6,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +17,6 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::{Service, ServiceExt};
-
-/// The peer of the connection a request came in on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
 
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +95,8 @@ pub async fn serve<S, B>(
         let service = service
             .clone()
             .map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(PeerAddr(peer));
+                req.extensions_mut()
+                    .insert(crate::telemetry::access::RequestScope::new(Some(peer)));
                 req
             });
         let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));

@@ -18,7 +18,7 @@ use tower::{Layer, Service};
 
 use crate::dialect::failures::{failure_answer, Speaker};
 use crate::domain::Failure;
-use crate::telemetry::access::AccessHandle;
+use crate::telemetry::access::{AccessHandle, RequestScope};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DialectErrorsLayer;
@@ -69,7 +69,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let access = req.extensions().get::<AccessHandle>().cloned();
+        let access = RequestScope::access_of(req.extensions()).cloned();
         if let Some(error) = self.not_ready.take() {
             return DialectErrorsFuture {
                 inner: None,
@@ -177,9 +177,10 @@ mod tests {
     async fn answer(
         svc: impl Service<http::Request<()>, Response = Response<Full<Bytes>>, Error = Infallible>,
     ) -> (Response<Bytes>, AccessHandle) {
-        let handle = AccessHandle::default();
+        let scope = RequestScope::new(None);
+        let handle = scope.access.clone();
         let mut req = http::Request::new(());
-        req.extensions_mut().insert(handle.clone());
+        req.extensions_mut().insert(scope);
         let response = svc.oneshot(req).await.unwrap();
         let (parts, body) = response.into_parts();
         let body = body.collect().await.unwrap().to_bytes();

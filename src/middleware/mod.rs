@@ -4,3 +4,4 @@ pub mod dialect_errors;
 pub mod in_flight;
 pub mod read_body;
 pub mod request_id;
+pub mod traced;

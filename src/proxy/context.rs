@@ -12,7 +12,7 @@ use http::HeaderValue;
 use crate::dialect::merchant::{Inbound, MerchantDialect};
 use crate::dispatch::Endpoint;
 use crate::domain::Failure;
-use crate::telemetry::access::{AccessHandle, AccessRecord};
+use crate::telemetry::access::{AccessRecord, RequestScope};
 
 /// One merchant request, read once and shared by every phase.
 pub(crate) struct Context {
@@ -89,7 +89,7 @@ impl Context {
 
     /// Adds to the request's access-log record.
     pub fn note(&self, f: impl FnOnce(&mut AccessRecord)) {
-        if let Some(handle) = self.parts.extensions.get::<AccessHandle>() {
+        if let Some(handle) = RequestScope::access_of(&self.parts.extensions) {
             handle.note(f);
         }
     }

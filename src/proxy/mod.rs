@@ -37,7 +37,7 @@ use crate::dialect::jeepay::Jeepay;
 use crate::dispatch::{self, Endpoint};
 use crate::domain::Failure;
 use crate::replay::{DurableStore, MemoryStore, RedisStore, Store};
-use crate::server::PeerAddr;
+use crate::telemetry::access::RequestScope;
 use context::Context;
 pub use registry::daxpay_call;
 pub use runtime::{Runtime, JSON_UTF8};
@@ -267,7 +267,11 @@ where
         dispatch::Target::EpayApi => dialects::api_php(parts.uri.query()).map(Endpoint::Epay),
         dispatch::Target::Other => None,
     };
-    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+    let peer = parts
+        .extensions
+        .get::<RequestScope>()
+        .and_then(|scope| scope.peer)
+        .map(|peer| peer.ip());
     let cx = Context::new(parts, body, op, peer);
     // `/api/pay/query` and `/api/pay/close` are epay V2's too: its parameters decide.
     let endpoint = match op {

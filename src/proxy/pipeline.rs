@@ -123,7 +123,12 @@ where
     let (mut prepared, answering) = prepare::<D, O>(job, params)?;
     // An order named by paybridge's own number that the store does not know is "not found":
     // the legacy gateway may know it (fallback, below).
-    let named = records::name_by_trade_no(job, &mut prepared).await;
+    // Only epay names orders so: boxed where it is needed, so that its store lookup does not
+    // weigh on every translated request's future.
+    let named = match prepared.trade_no {
+        Some(_) => Box::pin(records::name_by_trade_no(job, &mut prepared)).await,
+        None => Ok(()),
+    };
     cx.note(|r| r.upstream = Some(UpstreamName::DaxPay(prepared.upstream.clone())));
     let (ticket, retry) = match claim(job, &prepared).await? {
         Claimed::Replay { stored, code } => return Ok(replayed(job, &prepared, stored, code)),

@@ -34,6 +34,12 @@ macro_rules! registry {
         }
 
         /// A translated request of this kind, through the pipeline.
+        ///
+        /// Each operation's pipeline is boxed in its own arm: unboxed, this future would be as
+        /// large as the largest operation's (a refund's, with the order store's hooks: some
+        /// 18 KiB), and every translated request, a close too, would copy all of it into its
+        /// box (callgrind: 18,300 instructions of `memcpy` a close). Boxed per arm, a request
+        /// copies only its own operation's future, and this one stays a pointer wide.
         pub(super) async fn translate<D: MerchantDialect>(
             job: &Job<'_>,
             params: Option<&D::Params<'_>>,
@@ -43,7 +49,7 @@ macro_rules! registry {
             $($op: MerchantOp<D>,)+
         {
             match job.op {
-                $(OpKind::$kind => pipeline::translate::<D, $op>(job, params, fallback).await,)+
+                $(OpKind::$kind => Box::pin(pipeline::translate::<D, $op>(job, params, fallback)).await,)+
             }
         }
 

@@ -91,7 +91,8 @@ where
                 op: endpoint.op(),
                 upstream,
             };
-            Box::pin(registry::translate::<D>(&job, params.as_ref(), fallback)).await
+            // Not boxed here: each operation's pipeline is boxed in its own arm (the registry).
+            registry::translate::<D>(&job, params.as_ref(), fallback).await
         }
         Route::Passthrough {
             upstream,

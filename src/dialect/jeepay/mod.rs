@@ -9,6 +9,7 @@ pub mod fold;
 pub mod notification;
 pub mod ops;
 pub mod params;
+mod scan;
 pub mod sign;
 
 pub use dialect::Jeepay;

@@ -23,6 +23,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 use serde::Deserialize;
 
 use super::fold::Fields;
+use super::scan;
 use super::sign;
 use crate::domain::Failure;
 
@@ -113,6 +114,15 @@ pub struct Params<'a> {
 }
 
 impl<'a> Params<'a> {
+    /// Nothing bound yet.
+    fn unbound(declared: &'static [&'static str]) -> Self {
+        Params {
+            declared: &declared[..declared.len().min(MAX_FIELDS - COMMON.len())],
+            values: Default::default(),
+            seen: 0,
+        }
+    }
+
     /// Reads the parameters the way Jeepay's `getReqParamJSON` does, binding the common fields
     /// and `declared`. `json` is true when the content type says JSON and the method is not GET.
     pub fn read(
@@ -121,11 +131,7 @@ impl<'a> Params<'a> {
         query: Option<&'a str>,
         body: &'a [u8],
     ) -> Result<Self, Failure> {
-        let mut params = Params {
-            declared: &declared[..declared.len().min(MAX_FIELDS - COMMON.len())],
-            values: Default::default(),
-            seen: 0,
-        };
+        let mut params = Params::unbound(declared);
         let mut names = [""; MAX_FIELDS];
         for (i, name) in names.iter_mut().enumerate().take(params.len()) {
             *name = params.name(i);
@@ -138,19 +144,59 @@ impl<'a> Params<'a> {
             if body.trim_ascii_start().first() != Some(&b'{') {
                 return Err(Failure::Unreadable("body is not a JSON object".to_owned()));
             }
-            let mut de = serde_json::Deserializer::from_slice(body);
-            de.deserialize_map(Binder {
-                params: &mut params,
-                fields: &mut fields,
-            })
-            .and_then(|()| de.end())
-            .map_err(|e| Failure::Unreadable(e.to_string()))?;
-            return Ok(params);
+            // The usual body, strings only, bound by a scan; anything else (or a refusal, so
+            // that its words are serde's) is bound by serde below, from the start.
+            let scanned = scan::plain_object(body, |key, value| match fields.bind(key) {
+                Some(i) => params.set(i, Some(Text(Cow::Borrowed(value)))).is_ok(),
+                None => true,
+            });
+            if scanned {
+                return Ok(params);
+            }
+            return Self::bound_by_serde(declared, &mut fields, body);
         }
         if let Some(q) = query {
             params.absorb(&mut fields, q.as_bytes())?;
         }
         params.absorb(&mut fields, body)?;
+        Ok(params)
+    }
+
+    /// A JSON body bound by serde_json alone, as before the scan (for the tests that compare
+    /// the two).
+    #[cfg(test)]
+    pub(super) fn read_by_serde(
+        declared: &'static [&'static str],
+        body: &'a [u8],
+    ) -> Result<Self, Failure> {
+        let unbound = Params::unbound(declared);
+        let names: Vec<_> = (0..unbound.len()).map(|i| unbound.name(i)).collect();
+        Self::bound_by_serde(declared, &mut Fields::new(&names), body)
+    }
+
+    /// Every field's text as bound, and which fields some key bound (for comparisons).
+    #[cfg(test)]
+    pub(super) fn bound(&self) -> (u32, Vec<Option<&str>>) {
+        let values = (0..self.len())
+            .map(|i| self.values[i].as_ref().map(Text::as_str))
+            .collect();
+        (self.seen, values)
+    }
+
+    /// A JSON body bound by serde_json (`fields`: the common and `declared` fields' names).
+    fn bound_by_serde(
+        declared: &'static [&'static str],
+        fields: &mut Fields<'_>,
+        body: &'a [u8],
+    ) -> Result<Self, Failure> {
+        let mut params = Params::unbound(declared);
+        let mut de = serde_json::Deserializer::from_slice(body);
+        de.deserialize_map(Binder {
+            params: &mut params,
+            fields,
+        })
+        .and_then(|()| de.end())
+        .map_err(|e| Failure::Unreadable(e.to_string()))?;
         Ok(params)
     }
 
