@@ -119,9 +119,7 @@ impl Orders {
         let mut table = self.lock();
         let mut refunds = super::lock_refunds(&self.refunds);
 
-        let existing = refunds
-            .iter()
-            .position(|r| r.biz_refund_no == biz_refund_no && r.app_id.as_deref() == app_id);
+        let existing = refunds.position_by_biz(biz_refund_no, app_id);
         if let Some(at) = existing {
             let refund = &mut refunds[at];
             if refund.status != RefundOrderStatus::Fail {
@@ -164,7 +162,7 @@ impl Orders {
                 format!("当前支付单退款状态[{name}]不允许发起退款操作"),
             ));
         }
-        if refunds.iter().any(|r| r.refund_no == biz_refund_no) {
+        if refunds.position_by_no(biz_refund_no).is_some() {
             return Err(invalid(version, "退款单号已存在"));
         }
         let amount = amount_of(p, "amount");
@@ -182,7 +180,7 @@ impl Orders {
         order.refund_status = RefundStatus::Refunding;
         let (refund_no, _) = loop {
             let (no, seq) = self.trade_no('R', now);
-            if !refunds.iter().any(|r| r.refund_no == no) {
+            if refunds.position_by_no(&no).is_none() {
                 break (no, seq);
             }
         };
@@ -231,14 +229,12 @@ impl Orders {
         }
         let refunds = super::lock_refunds(&self.refunds);
         let found = match (p.filled("refundNo"), p.filled("bizRefundNo")) {
-            (Some(no), _) => refunds.iter().find(|r| r.refund_no == no),
-            (None, Some(biz)) => refunds
-                .iter()
-                .find(|r| r.biz_refund_no == biz && r.app_id.as_deref() == app_id),
+            (Some(no), _) => refunds.position_by_no(no),
+            (None, Some(biz)) => refunds.position_by_biz(biz, app_id),
             (None, None) => None,
         };
         found
-            .cloned()
+            .map(|at| refunds[at].clone())
             .ok_or_else(|| refused(20041, "退款订单不存在"))
     }
 }

@@ -14,7 +14,7 @@ use super::model::{validate_common, Common, ReqTime};
 use super::params::{common, Params};
 use super::reply::{self, Signer};
 use super::result::wall_clock_at;
-use super::state::{Orders, Refusal};
+use super::state::{Orders, Refunds, Refusal};
 use super::{pay, refund, Done, Endpoint, Handled, Inner, Rejection, Sandbox};
 use crate::config::{SandboxApp, SandboxOrder};
 use crate::order::{Amount, OrderStatus, RefundOrderStatus, RefundStatus, SandboxRefund};
@@ -22,7 +22,7 @@ use crate::sign::daxpay::{Scheme, Version};
 
 /// A panic elsewhere cannot leave the refunds inconsistent (every update is one assignment or
 /// one push), so a poisoned lock is simply taken over.
-pub(super) fn lock_refunds(m: &Mutex<Vec<SandboxRefund>>) -> MutexGuard<'_, Vec<SandboxRefund>> {
+pub(super) fn lock_refunds(m: &Mutex<Refunds>) -> MutexGuard<'_, Refunds> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -101,10 +101,9 @@ impl Orders {
 impl Sandbox {
     /// A refund order by its DaxPay refundNo.
     pub fn refund(&self, refund_no: &str) -> Option<SandboxRefund> {
-        lock_refunds(&self.inner.orders.refunds)
-            .iter()
-            .find(|r| r.refund_no == refund_no)
-            .cloned()
+        let refunds = lock_refunds(&self.inner.orders.refunds);
+        let at = refunds.position_by_no(refund_no)?;
+        Some(refunds[at].clone())
     }
 
     /// The channel says a refund failed after all (DaxPay's refund sync or callback, or an
@@ -117,7 +116,7 @@ impl Sandbox {
 
     /// Every refund order, oldest first.
     pub fn refunds(&self) -> Vec<SandboxRefund> {
-        lock_refunds(&self.inner.orders.refunds).clone()
+        lock_refunds(&self.inner.orders.refunds).to_vec()
     }
 }
 

@@ -150,7 +150,7 @@ impl Inner {
                         "当前支付单退款状态[{name}]不允许发起退款操作"
                     ));
                 }
-                if refunds.iter().any(|r| r.refund_no == biz_refund_no) {
+                if refunds.position_by_no(biz_refund_no).is_some() {
                     return Answer::invalid("退款单号已存在");
                 }
                 let Some(amount) = p.int("amount") else {
@@ -166,7 +166,7 @@ impl Inner {
                 order.refund_status = RefundStatus::Refunding;
                 let (refund_no, _) = loop {
                     let (no, seq) = self.order_no_v20('R', OffsetDateTime::now_utc());
-                    if !refunds.iter().any(|r| r.refund_no == no) {
+                    if refunds.position_by_no(&no).is_none() {
                         break (no, seq);
                     }
                 };
