@@ -285,6 +285,13 @@ mod tests {
         (dir, path, Worker::start(db).unwrap())
     }
 
+    /// Releases the holder once every other branch of the `join!` it is last in was polled once
+    /// (each call is queued on its first poll).
+    async fn release_after_queued(release: mpsc::Sender<()>) {
+        tokio::task::yield_now().await;
+        release.send(()).unwrap();
+    }
+
     /// A call that holds the thread until `release` is sent: the calls made meanwhile queue
     /// (whether it runs alone or heads their group depends on when the thread looks).
     fn holder(
@@ -336,10 +343,7 @@ mod tests {
     async fn calls_that_wait_together_share_one_commit_and_each_is_answered_after_it() {
         let (_dir, path, worker) = worker_on_file();
         let (release, held) = holder(&worker);
-        let released = async {
-            tokio::task::yield_now().await;
-            release.send(()).unwrap();
-        };
+        let released = release_after_queued(release);
         // join! polls each call once in order before the release: all four are queued behind it.
         let (_, a, b, c, d, ()) = tokio::join!(
             held,
@@ -362,10 +366,7 @@ mod tests {
     async fn a_call_that_fails_or_panics_in_a_group_is_rolled_back_alone() {
         let (_dir, path, worker) = worker_on_file();
         let (release, held) = holder(&worker);
-        let released = async {
-            tokio::task::yield_now().await;
-            release.send(()).unwrap();
-        };
+        let released = release_after_queued(release);
         let fails = worker.call(|conn| -> Result<(), StoreError> {
             let tx = conn.immediate().unwrap();
             tx.execute("INSERT INTO t (n) VALUES (20)", []).unwrap();
@@ -395,10 +396,7 @@ mod tests {
     async fn a_group_whose_commit_fails_answers_every_call_with_the_failure() {
         let (_dir, path, worker) = worker_on_file();
         let (release, held) = holder(&worker);
-        let released = async {
-            tokio::task::yield_now().await;
-            release.send(()).unwrap();
-        };
+        let released = release_after_queued(release);
         // Parent 99 does not exist: the deferred foreign key fails the group's COMMIT, after
         // every savepoint was released.
         let (_, innocent, culprit, ()) = tokio::join!(
