@@ -6,7 +6,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::merchant::Merchant;
@@ -14,7 +13,6 @@ use common::*;
 use paybridge::store::{OrderStore, SettlementKind, SettlementStatus};
 use paybridge_sandbox::Sandbox;
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 const SIGN_TYPES: [&str; 2] = ["hmac_sha256", "md5"];
 
@@ -33,43 +31,13 @@ struct World {
 
 async fn world(sign_type: &str, settlement: &str) -> World {
     let (sb, sandbox) = start_sandbox(&sandbox_toml("2.0", sign_type, &[])).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = listener.local_addr().unwrap();
-    let toml = proxy_toml(sb.addr, "2.0", sign_type, "", "").replace(
-        "[server]\n",
-        &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
-    ) + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n"
-        + settlement;
-    let config =
-        Arc::new(paybridge::config::Config::from_toml(&toml).expect("valid configuration"));
-    let gateway = paybridge::proxy::Gateway::new(config.clone());
-    gateway.start_notifier();
-    gateway.start_settlement();
-    let orders = gateway.orders().expect("an order store");
-    let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
-    tokio::spawn(paybridge::server::serve(
-        listener,
-        service,
-        std::future::pending::<()>(),
-        Duration::from_secs(1),
-    ));
+    let (proxy, orders) = start_relaying(sb.addr, "2.0", sign_type, "", "", settlement).await;
     World {
         proxy,
         sandbox,
         orders,
         _sandbox_server: sb,
     }
-}
-
-/// Waits up to 10 s for `check` to hold.
-async fn eventually(what: &str, check: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("not within 10 s: {what}");
 }
 
 /// A WeChat QR order `no` of 12.30 through paybridge, notified to `merchant`: DaxPay's number.

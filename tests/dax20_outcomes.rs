@@ -3,7 +3,8 @@
 //! `progress` and would pay it again, lifecycle-2.0.md §3.6); a refund notice that arrives
 //! before DaxPay's commit (§7.1); a refund answer with a stale `msg` whose outcome still comes
 //! from the refund query (§5.3); a stale query after a stored final state, which lowers
-//! nothing; and a refund whose follow-up query fails, answered as accepted and pending.
+//! nothing; and a refund whose follow-up query fails, answered in progress under the number
+//! DaxPay's answer gave it, and finished by the settlement worker.
 
 mod common;
 
@@ -20,12 +21,14 @@ use paybridge::domain::order::RefundOrderStatus;
 use paybridge::store::{OrderStore, RowState, SettlementKind, SettlementStatus};
 use paybridge_sandbox::Sandbox;
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 const SIGN_TYPES: [&str; 2] = ["hmac_sha256", "md5"];
 
 /// No background settlement: only the request itself and DaxPay's callbacks settle anything.
 const NO_SETTLEMENT: &str = "\n[settlement]\nenabled = false\n";
+/// Checks begin 50 ms after a row is written and back off to 200 ms.
+const FAST: &str =
+    "\n[settlement]\nfirst_check_after_ms = 50\nmax_interval_ms = 200\npoll_ms = 20\n";
 
 /// The refund query 2.0.8 answers at, the lookup of a refund's outcome.
 const REFUND_QUERY: &str = "/unipay/query/refundOrder";
@@ -41,32 +44,18 @@ struct World {
 /// paybridge before the 2.0 sandbox (through a steering relay of `steered` paths, if any),
 /// notifications running, no settlement worker.
 async fn world(sign_type: &str, steered: &[&'static str]) -> World {
+    world_settling(sign_type, steered, NO_SETTLEMENT).await
+}
+
+/// [`world`] with the `[settlement]` section `settlement`.
+async fn world_settling(sign_type: &str, steered: &[&'static str], settlement: &str) -> World {
     let (sb, sandbox) = start_sandbox(&sandbox_toml("2.0", sign_type, &[])).await;
     let relay = match steered {
         [] => None,
         paths => Some(Relay::start(sb.addr, paths).await),
     };
     let upstream = relay.as_ref().map_or(sb.addr, |r| r.addr);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = listener.local_addr().unwrap();
-    let toml = proxy_toml(upstream, "2.0", sign_type, "", "").replace(
-        "[server]\n",
-        &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
-    ) + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n"
-        + NO_SETTLEMENT;
-    let config =
-        Arc::new(paybridge::config::Config::from_toml(&toml).expect("valid configuration"));
-    let gateway = paybridge::proxy::Gateway::new(config.clone());
-    gateway.start_notifier();
-    gateway.start_settlement();
-    let orders = gateway.orders().expect("an order store");
-    let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
-    tokio::spawn(paybridge::server::serve(
-        listener,
-        service,
-        std::future::pending::<()>(),
-        Duration::from_secs(1),
-    ));
+    let (proxy, orders) = start_relaying(upstream, "2.0", sign_type, "", "", settlement).await;
     World {
         proxy,
         sandbox,
@@ -76,26 +65,8 @@ async fn world(sign_type: &str, steered: &[&'static str]) -> World {
     }
 }
 
-/// Waits up to 10 s for `check` to hold.
-async fn eventually(what: &str, check: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("not within 10 s: {what}");
-}
-
 async fn post(w: &World, path: &str, fields: &[(&str, &str)]) -> Value {
     post_json(w.proxy, path, &jeepay_body(fields)).await.json()
-}
-
-/// A success the Jeepay SDK accepts: its `data`.
-fn accepted(answer: &Value) -> &Value {
-    assert_eq!(answer["code"], 0, "{answer}");
-    assert!(sdk_accepts(answer, JEEPAY_SECRET), "signature: {answer}");
-    &answer["data"]
 }
 
 /// An order `no` of 12.30 on `way_code`, notified to `merchant`: the answer's `data`.
@@ -377,13 +348,14 @@ async fn a_stale_query_after_a_stored_final_state_lowers_nothing() {
 }
 
 /// Every 2.0 refund's outcome is its refund query's. When that query fails (here an HTTP 502
-/// on the way), the merchant is told the refund was accepted and its outcome is to be queried,
-/// in Jeepay's code for a system error, not that DaxPay's answer could not be read; once the
-/// query works again, the refund query answers the outcome.
+/// on the way), DaxPay's signed answer still proves the refund exists and names it: the
+/// merchant is answered as Jeepay answers a refund under way (code 0, state 1, that
+/// `refundOrderId`). Once the query works again, the settlement worker learns the outcome and
+/// the merchant is notified once; the refund query answers it too.
 #[tokio::test]
-async fn a_refund_whose_query_fails_is_answered_accepted_and_pending() {
+async fn a_refund_whose_query_fails_is_answered_in_progress_and_settled_later() {
     for sign_type in SIGN_TYPES {
-        let mut w = world(sign_type, &[REFUND_QUERY]).await;
+        let mut w = world_settling(sign_type, &[REFUND_QUERY], FAST).await;
         let merchant = Merchant::start(&["SUCCESS"]).await;
         paid_alipay(&w, "QF1", &merchant).await;
         // The refund query fails (an HTTP 502 on the way) until `failing` is cleared.
@@ -400,16 +372,26 @@ async fn a_refund_whose_query_fails_is_answered_accepted_and_pending() {
                 }
             }
         });
+        // No callback either: only the settlement worker can learn the outcome.
+        w.sandbox.mute_callbacks(true);
         let answer = refund(&w, "QF1", "QF1-R1", &merchant).await;
-        assert_eq!(answer["code"], 10, "{sign_type}: {answer}");
-        assert_eq!(
-            answer["msg"], "系统异常[退款已受理，结果待确认，请稍后查询退款订单]",
-            "{answer}"
-        );
+        let data = accepted(&answer);
         let refunds = w.sandbox.refunds();
         assert_eq!(refunds.len(), 1, "DaxPay took the refund");
-        // The query works again: the merchant's refund query tells the outcome.
+        assert_eq!(
+            (data["state"].as_i64(), data["refundOrderId"].as_str()),
+            (Some(1), Some(refunds[0].refund_no.as_str())),
+            "{sign_type}: {answer}"
+        );
+        assert_eq!(data["mchRefundNo"], "QF1-R1", "{answer}");
+        assert_eq!(data["refundAmount"], 230, "{answer}");
+        assert!(refund_notices(&merchant).is_empty(), "not final yet");
+        // The query works again: the worker settles it and the merchant hears once.
         failing.store(false, Ordering::SeqCst);
+        eventually("the refund's notification", || {
+            refund_notices(&merchant).len() == 1
+        })
+        .await;
         let answer = post(&w, "/api/refund/query", &[("mchRefundNo", "QF1-R1")]).await;
         let data = accepted(&answer);
         assert_eq!(data["state"], 2, "{sign_type}: {answer}");
@@ -417,6 +399,15 @@ async fn a_refund_whose_query_fails_is_answered_accepted_and_pending() {
             data["refundOrderId"],
             refunds[0].refund_no.as_str(),
             "{answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(refund_notices(&merchant), ["2"], "{sign_type}: once");
+        assert!(
+            w.sandbox
+                .callbacks()
+                .iter()
+                .all(|c| c.no != refunds[0].refund_no),
+            "settled by polling"
         );
     }
 }

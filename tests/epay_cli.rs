@@ -351,10 +351,11 @@ fn rsa_mistakes_are_named_too() {
 #[test]
 fn bad_input_is_one_line_on_stderr_and_exit_2() {
     let (private_key, _) = sample_keys();
-    let cases: [(&[&str], &str, &str); 9] = [
+    // An array parameter (`a[]=1`) is no bad input: build 3094 leaves it out of the signed
+    // string, and so does paybridge.
+    let cases: [(&[&str], &str, &str); 8] = [
         // The MD5 key is valid base64, but no public key.
         (&["--sign-type", "rsa"], "pid=1&sign=x", "the key is not an RSA public key in X.509 SubjectPublicKeyInfo DER (epay's merchant public key: base64 of the DER, as `openssl rsa -pubout -outform DER` writes it)"),
-        (&[], "pid=1&a[]=1&sign=x", "parameter `a[]` is an array (`name[...]`): epay signs only plain values"),
         (&[], "pid=1", "input has no `sign` parameter"),
         (&[], "pid=1&sign=", "the `sign` field is empty"),
         (&[], r#"{"pid":{"a":1},"sign":"x"}"#, "field `pid` is a JSON object or array: epay signs only plain values"),
@@ -420,4 +421,50 @@ fn run_sign_shown(form: &str) -> String {
     let run = run("sign", &["--dialect", "epay", "--show-string"], KEY, form);
     assert_eq!(run.code, 0, "{}", run.stderr);
     run.stdout
+}
+
+/// `paybridge route --pid` explains an epay path as the server reads it: `api.php` by the `act`
+/// in `--path`'s query string (translated for `order` and `refund`, the gateway's `No Act!` for
+/// the others and for none), an `/api/…` path that is no translated V2 method with the answer
+/// the server gives a translated merchant.
+#[test]
+fn route_explains_epay_paths_as_the_server_reads_them() {
+    let explain = |path: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_paybridge"))
+            .args([
+                "route",
+                "--config",
+                "config/paybridge.toml",
+                "--pid",
+                "1001",
+                "--path",
+                path,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{path}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let order = explain("/api.php?act=order");
+    assert!(
+        order.contains("request: /api.php?act=order pid=1001"),
+        "{order}"
+    );
+    assert!(
+        order.contains("action: translate query → DaxPay")
+            && order.contains("/unipay/query/payOrder"),
+        "{order}"
+    );
+    let refund = explain("/api.php?act=refund");
+    assert!(refund.contains("/unipay/refund"), "{refund}");
+    for unserved in ["/api.php", "/api.php?act=settle"] {
+        let text = explain(unserved);
+        assert!(
+            text.contains(r#"the merchant gets the gateway's {"code":-5,"msg":"No Act!"}"#),
+            "{text}"
+        );
+        assert!(!text.contains("HTTP 404"), "{text}");
+    }
+    let v2 = explain("/api/pay/create");
+    assert!(v2.contains("/unipay/pay"), "{v2}");
 }

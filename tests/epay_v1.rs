@@ -480,6 +480,43 @@ async fn v1_submit_sends_the_browser_on() {
     );
 }
 
+/// A WeChat pay from a PC browser is a QR code to scan: the page draws it (inline SVG) from
+/// exactly the channel's content, and links the content for a payer already on the phone.
+#[tokio::test]
+async fn v1_submit_wxpay_from_a_pc_is_a_scannable_qr_page() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let mut fields = pay(&w, "S2", "wxpay", "扫码", "0.01");
+    fields.retain(|(k, _)| k != "clientip");
+    let page = client.submit_get(&view(&fields)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("请使用微信扫码支付"), "{}", page.body);
+    let link = page
+        .body
+        .split("<a href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no link: {}", page.body))
+        .replace("&amp;", "&");
+    assert!(link.starts_with("weixin://"), "{link}");
+    let drawn = qrcode::QrCode::new(link.as_bytes())
+        .unwrap()
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build();
+    let svg = &drawn[drawn.find("<svg").unwrap()..];
+    assert!(
+        page.body.contains(svg),
+        "the QR code of the content: {}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("<?xml"),
+        "no XML declaration inside HTML"
+    );
+}
+
 #[tokio::test]
 async fn v1_every_refusal_with_its_exact_text() {
     let w = world(None, "").await;
@@ -807,4 +844,189 @@ async fn the_merchant_key_never_reaches_the_debug_log_on_passthrough() {
     );
     assert!(!all.contains(KEY), "the merchant key is in the log: {all}");
     assert!(!all.contains("key="), "{all}");
+}
+
+/// Review finding 5: `mapi.php` with `device=jump` asks for a URL only (epay.md §6.2: "always
+/// `payurl`"): wxpay answers `payurl`, never `qrcode`.
+#[tokio::test]
+async fn v1_device_jump_answers_payurl_for_wxpay() {
+    let w = world(None, "").await;
+    let mut fields = pay(&w, "J1", "wxpay", "跳转支付", "1");
+    fields.iter_mut().find(|(k, _)| k == "device").unwrap().1 = "jump".into();
+    let (_, json) = created(&w.client(), &fields).await;
+    let url = json["payurl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("payurl: {json}"));
+    assert!(url.starts_with("http"), "{json}");
+}
+
+/// Review finding 9: an array parameter (`extra[k]=…`) is left out of the signature by build
+/// 3094, which then carries on: the request is served, not refused with a text of paybridge's.
+#[tokio::test]
+async fn v1_an_array_parameter_is_left_out_as_the_gateway_does() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let mut form = client.v1_signed(&view(&pay(&w, "ARR1", "alipay", "数组参数", "1")));
+    form.push(("extra[k]".to_owned(), "v".to_owned()));
+    form.push(("list[]".to_owned(), "1".to_owned()));
+    let json = client.post_form("/mapi.php", &form).await.json();
+    assert_eq!(json["code"], 1, "{json}");
+}
+
+/// Review finding 9: the gateway takes any `out_trade_no` length (its column keeps 150
+/// characters); DaxPay keeps 100, so a longer one is refused before anything is sent, in the
+/// gateway's form (code -1, the field named as epay names it) with the limit said.
+#[tokio::test]
+async fn v1_an_out_trade_no_over_100_is_refused_with_its_limit() {
+    let w = world(None, "").await;
+    let long = "L".repeat(101);
+    let json = w
+        .client()
+        .mapi(&view(&pay(&w, &long, "alipay", "长订单号", "1")))
+        .await
+        .json();
+    assert_eq!(
+        (json["code"].as_i64(), json["msg"].as_str()),
+        (Some(-1), Some("订单号(out_trade_no)不能超过100个字符")),
+        "{json}"
+    );
+    assert!(w.sandbox.orders().is_empty());
+}
+
+/// Review finding 4: a V1 refund's `refund_no` is epay's 19-digit number and equals its
+/// `out_refund_no` (§6.5, G3094), never DaxPay's refund number.
+#[tokio::test]
+async fn v1_refund_no_is_epays_19_digits_and_its_out_refund_no() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let (trade_no, _) = created(&client, &pay(&w, "RN1", "alipay", "退款号", "1.00")).await;
+    paid(&w, &client, "退款号", &trade_no).await;
+    let json = client.refund(Number::Trade(&trade_no), "0.50").await.json();
+    assert_eq!(json["code"], 0, "{json}");
+    let refund_no = json["refund_no"].as_str().unwrap();
+    assert!(
+        refund_no.len() == 19 && refund_no.bytes().all(|b| b.is_ascii_digit()),
+        "{json}"
+    );
+    assert_eq!(json["out_refund_no"].as_str(), Some(refund_no), "{json}");
+}
+
+/// Review finding 6: `submit.php` without `type` (V2Board/Xboard's default, epay.md §14) is the
+/// cashier, as at the gateway: the payer picks one of the merchant's types, and the pick creates
+/// the order with exactly the merchant's signed parameters.
+#[tokio::test]
+async fn v1_submit_without_type_is_the_cashier_and_the_payers_pick_pays() {
+    use common::epay::cashier::{action, choices, hidden_fields, post_path};
+    let w = world(None, "").await;
+    let client = w.client();
+    let mut fields = pay(&w, "CS1", "alipay", "收银台", "2.50");
+    fields.retain(|(k, _)| k != "clientip" && k != "type" && k != "device");
+    let page = client.submit_get(&view(&fields)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("收银台"), "{}", page.body);
+    let offered = choices(&page.body);
+    let types: Vec<&str> = offered.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(
+        types,
+        ["alipay", "wxpay"],
+        "the merchant's types: {}",
+        page.body
+    );
+    assert!(
+        w.sandbox.orders().is_empty(),
+        "nothing made before the pick"
+    );
+    let hidden = hidden_fields(&page.body);
+    assert_eq!(
+        hidden,
+        client.v1_signed(&view(&fields)),
+        "sent back as signed"
+    );
+    assert_eq!(
+        action(&page.body).as_deref(),
+        Some("submit.php"),
+        "relative"
+    );
+    let path = post_path("/submit.php", &page.body).unwrap();
+    assert_eq!(path, "/submit.php");
+    // Behind a path prefix (`public_url = "https://pay.example/epay"`) it stays under it.
+    assert_eq!(
+        post_path("/epay/submit.php", &page.body).as_deref(),
+        Some("/epay/submit.php")
+    );
+    // The payer picks alipay: the browser posts the form with that button.
+    let (button, alipay) = offered[0].clone();
+    let mut picked = hidden.clone();
+    picked.push((button.clone(), alipay));
+    let paid = client.post_form(&path, &picked).await;
+    let target = browser_target(&paid.headers, &paid.body)
+        .unwrap_or_else(|| panic!("sent on to pay: {}", paid.body));
+    assert!(target.starts_with("http"), "{target}");
+    let order = dax_order(&w.sandbox, "收银台");
+    assert_eq!(
+        (order.channel.as_str(), order.amount.fen()),
+        ("ali_pay", 250)
+    );
+    // The payer cannot change what the merchant signed: another amount is refused.
+    let mut tampered = picked.clone();
+    tampered.iter_mut().find(|(k, _)| k == "money").unwrap().1 = "0.01".into();
+    let refused = client.post_form(&path, &tampered).await;
+    assert!(refused.body.contains("站点提示信息"), "{}", refused.body);
+    assert!(refused.body.contains("签名校验失败"), "{}", refused.body);
+}
+
+/// The payer's pick never overrides a `type` the merchant signed, and is no parameter of the
+/// server-to-server `mapi.php` (where an unsigned extra parameter fails the signature).
+#[tokio::test]
+async fn v1_the_payers_pick_never_overrides_a_signed_type() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let mut fields = pay(&w, "CS2", "alipay", "已选类型", "1.00");
+    fields.retain(|(k, _)| k != "clientip");
+    let mut form = client.v1_signed(&view(&fields));
+    form.push(("__paytype".to_owned(), "wxpay".to_owned()));
+    let page = client.post_form("/submit.php", &form).await;
+    assert!(
+        browser_target(&page.headers, &page.body).is_some(),
+        "{}",
+        page.body
+    );
+    assert_eq!(dax_order(&w.sandbox, "已选类型").channel, "ali_pay");
+    let mut mapi = client.v1_signed(&view(&pay(&w, "CS3", "alipay", "接口", "1.00")));
+    mapi.push(("__paytype".to_owned(), "wxpay".to_owned()));
+    let json = client.post_form("/mapi.php", &mapi).await.json();
+    assert_ne!(json["code"], 1, "{json}");
+}
+
+/// Review finding 10: `paybridge check` says the schedule epay merchants get (epay's own, 1, 3,
+/// 19 and 55 minutes, unless `[notify]` sets one), not only Jeepay's.
+#[test]
+fn check_says_the_epay_merchants_notify_schedule() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paybridge"))
+        .args(["check", "--config", "config/paybridge.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8(out.stdout).unwrap();
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("notify (epay merchants)"))
+        .unwrap_or_else(|| panic!("no epay notify line: {summary}"));
+    assert!(line.contains("0, 1, 3, 19 and 55 min"), "{line}");
+    let toml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/paybridge.toml"
+    ))
+    .unwrap();
+    assert!(
+        toml.contains(
+            "epay merchants: epay's own\n# schedule by default (5 GETs at 0, 1, 3, 19 and 55 min"
+        ),
+        "the [notify] comment says both schedules"
+    );
 }

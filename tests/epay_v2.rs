@@ -232,7 +232,8 @@ async fn v2_refunds_idempotent_by_out_refund_no_then_refund_query() {
         "refund",
         &owned(&[
             ("trade_no", &trade_no),
-            ("money", "0.40"),
+            // Another amount: the gateway answers the earlier refund as it stored it.
+            ("money", "0.30"),
             ("out_refund_no", "RF-000001"),
         ]),
     )
@@ -241,6 +242,38 @@ async fn v2_refunds_idempotent_by_out_refund_no_then_refund_query() {
         again["code"], 0,
         "the same out_refund_no answers the earlier refund: {again}"
     );
+    client.sdk2_accepts(&again).unwrap();
+    // G3094 `lib/api/Pay.php` `refund`: the refundorder row's fields, no out_trade_no.
+    let keys: Vec<&str> = again
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "code",
+            "refund_no",
+            "out_refund_no",
+            "trade_no",
+            "uid",
+            "money",
+            "reducemoney",
+            "msg",
+            "timestamp",
+            "sign_type",
+            "sign"
+        ],
+        "{again}"
+    );
+    assert_eq!(again["refund_no"], first["refund_no"]);
+    assert_eq!(again["trade_no"], trade_no.as_str());
+    assert_eq!(
+        (again["money"].as_str(), again["reducemoney"].as_str()),
+        (Some("0.40"), Some("0.40"))
+    );
+    assert_eq!(again["msg"], "已存在相同退款单号！退款金额¥0.40");
     assert_eq!(w.sandbox.refunds().len(), 1, "refunded once");
     let rq = v2(
         &client,
@@ -269,6 +302,39 @@ async fn v2_refunds_idempotent_by_out_refund_no_then_refund_query() {
     assert_eq!(rest["code"], 0, "{rest}");
     let fen: Vec<u64> = w.sandbox.refunds().iter().map(|r| r.amount.fen()).collect();
     assert_eq!(fen, [40, 60]);
+}
+
+/// epay.md §7.4: an `out_refund_no` of 5 characters or fewer is ignored: two refunds with the
+/// same short number are two refunds, each with its own generated number.
+#[tokio::test]
+async fn v2_a_short_out_refund_no_is_not_an_idempotency_key() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let (trade_no, _) = created(&w, &create_fields(&w, "R5", "alipay", "短号", "1.00")).await;
+    paid(&w, "短号", &trade_no).await;
+    let mut numbers = Vec::new();
+    // Two amounts: the very same signed request again would be a retry, answered as the first.
+    for money in ["0.10", "0.20"] {
+        let answer = v2(
+            &client,
+            "refund",
+            &owned(&[
+                ("trade_no", &trade_no),
+                ("money", money),
+                ("out_refund_no", "RF001"),
+            ]),
+        )
+        .await;
+        assert_eq!(answer["code"], 0, "{answer}");
+        client.sdk2_accepts(&answer).unwrap();
+        assert_eq!(answer["msg"], format!("退款成功！退款金额¥{money}"));
+        let own = answer["out_refund_no"].as_str().unwrap().to_owned();
+        assert_ne!(own, "RF001", "{answer}");
+        assert_eq!(own.len(), 19, "a generated 19-digit number: {answer}");
+        numbers.push(own);
+    }
+    assert_ne!(numbers[0], numbers[1]);
+    assert_eq!(w.sandbox.refunds().len(), 2, "refunded twice");
 }
 
 #[tokio::test]
@@ -605,4 +671,203 @@ async fn v2_accepts_md5_with_a_timestamp_and_still_signs_with_rsa() {
         .await
         .json();
     assert_eq!(a["msg"], "时间戳(timestamp)字段不能为空", "{a}");
+}
+
+/// Review finding 5: V2 `method=jump` asks for a URL only (epay.md §7.2, §8): wxpay answers
+/// `pay_type:"jump"` with a URL the payer opens, never `qrcode`.
+#[tokio::test]
+async fn v2_method_jump_answers_a_url_for_wxpay() {
+    let w = world(None, "").await;
+    let mut fields = create_fields(&w, "J1", "wxpay", "V2跳转", "1");
+    fields.retain(|(k, _)| k != "method");
+    fields.push(("method".to_owned(), "jump".to_owned()));
+    let (_, json) = created(&w, &fields).await;
+    assert_eq!(json["pay_type"], "jump", "{json}");
+    let url = json["pay_info"].as_str().unwrap();
+    assert!(url.starts_with("http"), "a URL to open: {json}");
+}
+
+/// Review finding 7: a payment code paid at once names no DaxPay number as the channel's
+/// `api_trade_no`: the query and the notification give the channel's number, so the scan
+/// answer must not give another value (it is not known yet: `null`).
+#[tokio::test]
+async fn v2_scan_api_trade_no_is_never_daxpays_order_number() {
+    let w = world(None, "").await;
+    let mut fields = create_fields(&w, "S7", "wxpay", "V2付款码", "1");
+    fields.retain(|(k, _)| k != "method" && k != "type");
+    fields.push(("method".to_owned(), "scan".to_owned()));
+    fields.push(("auth_code".to_owned(), "134567890123456789".to_owned()));
+    let client = w.client();
+    let json = v2(&client, "create", &fields).await;
+    assert_eq!(
+        (json["code"].as_i64(), json["pay_type"].as_str()),
+        (Some(0), Some("scan")),
+        "{json}"
+    );
+    client.sdk2_accepts(&json).unwrap();
+    let info: Value = serde_json::from_str(json["pay_info"].as_str().unwrap()).unwrap();
+    let order = dax_order(&w.sandbox, "V2付款码");
+    assert_ne!(
+        info["api_trade_no"].as_str(),
+        Some(order.order_no.as_str()),
+        "{info}"
+    );
+    let q = v2(&client, "query", &owned(&[("out_trade_no", "S7")])).await;
+    match info["api_trade_no"].as_str() {
+        Some(given) => assert_eq!(q["api_trade_no"].as_str(), Some(given), "{q}"),
+        None => assert!(info["api_trade_no"].is_null(), "{info}"),
+    }
+}
+
+/// Review finding 8: the same order created again after a close, parameters unchanged: the
+/// gateway reuses its `trade_no` and its channel refuses the closed trade (code -2 with the
+/// `trade_no`), never `支付参数有变化` (nothing changed).
+#[tokio::test]
+async fn v2_create_again_after_close_says_closed_not_changed() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let fields = create_fields(&w, "K8", "alipay", "V2关闭重建", "1");
+    let (trade_no, _) = created(&w, &fields).await;
+    let closed = v2(&client, "close", &owned(&[("trade_no", &trade_no)])).await;
+    assert_eq!(closed["code"], 0, "{closed}");
+    // Another request of the same order (the same parameters the gateway compares; a
+    // parameter it does not compare makes it another signed request, not a replay).
+    let mut same = fields.clone();
+    same.push(("sitename".to_owned(), "again".to_owned()));
+    let again = v2(&client, "create", &same).await;
+    assert_eq!(again["code"], -2, "{again}");
+    assert_eq!(
+        again["trade_no"].as_str(),
+        Some(trade_no.as_str()),
+        "{again}"
+    );
+    let msg = again["msg"].as_str().unwrap();
+    assert_eq!(msg, "该订单(K8)已关闭，请更换订单号重新发起支付");
+    // A changed parameter is still the gateway's refusal.
+    let changed = create_fields(&w, "K8", "alipay", "V2关闭重建", "2");
+    let refused = v2(&client, "create", &changed).await;
+    assert_eq!(
+        refused["msg"],
+        "该订单(K8)支付参数有变化，请更换订单号重新发起支付"
+    );
+}
+
+/// Review finding 9: `method=applet` without the payer's id is refused in the gateway's own
+/// words for such a parameter, never DaxPay's `微信JSAPI支付必须传入openId参数`.
+#[tokio::test]
+async fn v2_applet_without_sub_openid_in_epays_words() {
+    let w = world(None, "").await;
+    let mut fields = create_fields(&w, "A9", "wxpay", "V2小程序", "1");
+    fields.retain(|(k, _)| k != "method");
+    fields.push(("method".to_owned(), "applet".to_owned()));
+    let json = v2(&w.client(), "create", &fields).await;
+    assert_eq!(
+        (json["code"].as_i64(), json["msg"].as_str()),
+        (Some(-1), Some("applet支付时参数(sub_openid)不能为空")),
+        "{json}"
+    );
+    assert!(w.sandbox.orders().is_empty(), "nothing sent to DaxPay");
+}
+
+fn epay_number(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|n| n.len() == 19 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Review finding 4: `refund_no` is epay's 19-digit number (§7.4, §9), never DaxPay's; with a
+/// short `out_refund_no` it equals `out_refund_no` (§7.4); `refundquery` finds the refund by
+/// either number, for a long merchant number too, and answers the same numbers.
+#[tokio::test]
+async fn v2_refund_no_is_epays_19_digits_and_refundquery_finds_it() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let (trade_no, _) = created(&w, &create_fields(&w, "RN4", "alipay", "V2退款号", "2.00")).await;
+    paid(&w, "V2退款号", &trade_no).await;
+    let short = v2(
+        &client,
+        "refund",
+        &owned(&[
+            ("trade_no", &trade_no),
+            ("money", "0.50"),
+            ("out_refund_no", "R1"),
+        ]),
+    )
+    .await;
+    assert_eq!(short["code"], 0, "{short}");
+    assert!(epay_number(&short["refund_no"]), "{short}");
+    assert_eq!(short["out_refund_no"], short["refund_no"], "{short}");
+    let long = v2(
+        &client,
+        "refund",
+        &owned(&[
+            ("trade_no", &trade_no),
+            ("money", "0.70"),
+            ("out_refund_no", "MERCHANT-REFUND-0004"),
+        ]),
+    )
+    .await;
+    assert_eq!(long["code"], 0, "{long}");
+    assert!(epay_number(&long["refund_no"]), "{long}");
+    assert_eq!(long["out_refund_no"], "MERCHANT-REFUND-0004");
+    for (answer, money) in [(&short, "0.50"), (&long, "0.70")] {
+        let refund_no = answer["refund_no"].as_str().unwrap();
+        let out_refund_no = answer["out_refund_no"].as_str().unwrap();
+        for by in [("refund_no", refund_no), ("out_refund_no", out_refund_no)] {
+            let q = v2(&client, "refundquery", &owned(&[by])).await;
+            assert_eq!(q["code"], 0, "{by:?}: {q}");
+            client.sdk2_accepts(&q).unwrap();
+            assert_eq!(
+                (
+                    q["refund_no"].as_str(),
+                    q["out_refund_no"].as_str(),
+                    q["money"].as_str()
+                ),
+                (Some(refund_no), Some(out_refund_no), Some(money)),
+                "{by:?}: {q}"
+            );
+        }
+    }
+    // The long number again: the earlier refund, under the same refund_no.
+    let again = v2(
+        &client,
+        "refund",
+        &owned(&[
+            ("trade_no", &trade_no),
+            ("money", "0.70"),
+            ("out_refund_no", "MERCHANT-REFUND-0004"),
+        ]),
+    )
+    .await;
+    assert_eq!(again["refund_no"], long["refund_no"], "{again}");
+}
+
+/// Review finding 6, V2: `/api/pay/submit` without `type` is the cashier too; the payer's pick
+/// goes back to `/api/pay/submit` with the merchant's RSA-signed parameters as they were.
+#[tokio::test]
+async fn v2_page_without_type_is_the_cashier() {
+    use common::epay::cashier::{action, choices, hidden_fields, post_path};
+    let w = world(None, "").await;
+    let client = w.client();
+    let mut fields = create_fields(&w, "CS4", "wxpay", "V2收银台", "1");
+    fields.retain(|(k, _)| k != "type" && k != "method" && k != "device" && k != "clientip");
+    let page = client.v2("submit", &pairs(&fields)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let offered = choices(&page.body);
+    let (button, _) = offered
+        .iter()
+        .find(|(_, v)| v == "wxpay")
+        .unwrap_or_else(|| panic!("wxpay offered: {}", page.body))
+        .clone();
+    assert_eq!(action(&page.body).as_deref(), Some("submit"), "relative");
+    let path = post_path("/api/pay/submit", &page.body).unwrap();
+    assert_eq!(path, "/api/pay/submit");
+    let mut picked = hidden_fields(&page.body);
+    assert!(
+        picked.iter().any(|(k, v)| k == "sign_type" && v == "RSA"),
+        "{picked:?}"
+    );
+    picked.push((button, "wxpay".to_owned()));
+    let qr = client.post_form(&path, &picked).await;
+    assert!(qr.body.contains("请使用微信扫码支付"), "{}", qr.body);
+    assert_eq!(dax_order(&w.sandbox, "V2收银台").channel, "wechat_pay");
 }

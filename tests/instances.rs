@@ -565,61 +565,9 @@ async fn a_role_with_the_rows_rights_on_existing_tables_is_enough() {
 
 // ---- Redis -----------------------------------------------------------------------------------
 
-/// A redis-server on a free loopback port that wants `PASSWORD`; killed when dropped.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server() -> Option<Redis> {
-    let port = dead_port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--requirepass",
-            PASSWORD,
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn();
-    match child {
-        Ok(child) => {
-            let redis = Redis { child, port };
-            for _ in 0..200 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(redis);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            panic!("redis-server did not start");
-        }
-        Err(e) => {
-            assert!(
-                std::env::var_os("PAYBRIDGE_REQUIRE_REDIS").is_none(),
-                "redis-server is required: {e}"
-            );
-            eprintln!("redis-server not installed: skipping the Redis check test ({e})");
-            None
-        }
-    }
-}
-
 #[test]
 fn check_tries_the_redis_replay_store() {
-    let Some(redis) = redis_server() else {
+    let Some(redis) = common::redis::redis_server(Some(PASSWORD)) else {
         return;
     };
     let with = |url: &str| {

@@ -293,6 +293,41 @@ async fn the_payer_comes_back_through_paybridge_with_signed_parameters() {
     assert_eq!(unknown.status.as_u16(), 404);
 }
 
+/// A Jeepay order with a notify URL and no return URL shares its token with no return page:
+/// the return endpoint under that token is 404 at once, with no query of DaxPay (a guessed or
+/// leaked callback token costs nothing).
+#[tokio::test]
+async fn a_jeepay_order_without_a_return_url_has_no_return_page() {
+    let merchant = Merchant::start(&["SUCCESS"]).await;
+    let (_sb, sandbox, proxy) = world("").await;
+    let order_no = created(
+        proxy,
+        &pay_body("B2", &format!("http://{}/n", merchant.addr), None),
+    )
+    .await;
+    let notify = sandbox.order(&order_no).unwrap().notify_url.unwrap();
+    let token = notify
+        .rsplit_once("/daxpay/notify/")
+        .map(|(_, token)| token.to_owned())
+        .unwrap_or_else(|| panic!("paybridge's callback URL: {notify}"));
+    let queries = sandbox.requests_to("/unipay/query/payOrder");
+    let answer = send(
+        proxy,
+        "GET",
+        &format!("/jeepay/return/{token}"),
+        None,
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status.as_u16(), 404, "{}", answer.body);
+    assert_eq!(
+        sandbox.requests_to("/unipay/query/payOrder"),
+        queries,
+        "DaxPay is not asked"
+    );
+}
+
 #[tokio::test]
 async fn a_notify_url_outside_the_merchants_hosts_is_refused() {
     let (sb, sandbox) = start_sandbox(&sandbox_toml("3.0", "hmac_sha256", &[])).await;

@@ -208,51 +208,9 @@ async fn concurrent_duplicates_are_coalesced() {
     assert_eq!(sandbox.requests_seen(), 1, "exactly one went upstream");
 }
 
-/// Starts a redis-server on a free loopback port, when one is installed.
-fn redis_server() -> Option<(std::process::Child, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn();
-    match child {
-        Ok(child) => {
-            for _ in 0..100 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some((child, format!("redis://127.0.0.1:{port}/0")));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            panic!("redis-server did not start");
-        }
-        Err(e) => {
-            // CI installs redis-server and sets PAYBRIDGE_REQUIRE_REDIS so this cannot pass silently.
-            assert!(
-                std::env::var_os("PAYBRIDGE_REQUIRE_REDIS").is_none(),
-                "redis-server is required: {e}"
-            );
-            eprintln!("redis-server not installed: skipping the Redis replay test ({e})");
-            None
-        }
-    }
-}
-
 #[tokio::test]
 async fn two_instances_share_replays_through_redis() {
-    let Some((mut redis, url)) = redis_server() else {
+    let Some(redis) = common::redis::redis_server(None) else {
         return;
     };
     let (sb, sandbox) = start_sandbox(
@@ -261,7 +219,7 @@ async fn two_instances_share_replays_through_redis() {
     )
     .await;
     let toml = proxy_toml(sb.addr, "3.0", "hmac_sha256", "", "")
-        + &format!("\n[replay]\nstore = \"{url}\"\n");
+        + &format!("\n[replay]\nstore = \"{}\"\n", redis.url());
     let config = std::sync::Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
     let mut instances = Vec::new();
     for _ in 0..2 {
@@ -299,7 +257,7 @@ async fn two_instances_share_replays_through_redis() {
     let later = post_json(instances[1].addr, "/api/pay/close", &body).await;
     assert_eq!(later.headers["x-paybridge-replay"], "true");
     assert_eq!(sandbox.requests_seen(), 1);
-    let _ = redis.kill();
+    drop(redis);
 }
 
 #[tokio::test]

@@ -539,61 +539,10 @@ async fn a_dead_instances_claim_on_one_postgres_database_is_taken_over() {
 
 #[tokio::test]
 async fn a_dead_instances_claim_in_redis_is_taken_over() {
-    let Some((_redis, url)) = redis_server() else {
+    let Some(redis) = common::redis::redis_server(None) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    a_dead_instances_claim_is_taken_over(&sqlite_url(&dir), &format!("store = \"{url}\"\n")).await;
-}
-
-/// A redis-server this test started, stopped when dropped (a failed assertion too).
-struct RedisServer(std::process::Child);
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a redis-server on a free loopback port, when one is installed.
-fn redis_server() -> Option<(RedisServer, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    match child {
-        Ok(child) => {
-            for _ in 0..100 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some((RedisServer(child), format!("redis://127.0.0.1:{port}/0")));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            panic!("redis-server did not start");
-        }
-        Err(e) => {
-            assert!(
-                std::env::var_os("PAYBRIDGE_REQUIRE_REDIS").is_none(),
-                "redis-server is required: {e}"
-            );
-            eprintln!("redis-server not installed: skipping the Redis test ({e})");
-            None
-        }
-    }
+    let replay = format!("store = \"{}\"\n", redis.url());
+    a_dead_instances_claim_is_taken_over(&sqlite_url(&dir), &replay).await;
 }

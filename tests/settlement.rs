@@ -102,26 +102,7 @@ async fn world(relay_paths: Option<&'static [&'static str]>) -> (World, Option<R
         None => None,
     };
     let upstream = relay.as_ref().map_or(sb.addr, |r| r.addr);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = listener.local_addr().unwrap();
-    let toml = proxy_toml(upstream, "3.0", "hmac_sha256", "", "").replace(
-        "[server]\n",
-        &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
-    ) + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n"
-        + FAST;
-    let config =
-        Arc::new(paybridge::config::Config::from_toml(&toml).expect("valid configuration"));
-    let gateway = paybridge::proxy::Gateway::new(config.clone());
-    gateway.start_notifier();
-    gateway.start_settlement();
-    let orders = gateway.orders().expect("an order store");
-    let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
-    tokio::spawn(paybridge::server::serve(
-        listener,
-        service,
-        std::future::pending::<()>(),
-        Duration::from_secs(1),
-    ));
+    let (proxy, orders) = start_relaying(upstream, "3.0", "hmac_sha256", "", "", FAST).await;
     let world = World {
         proxy,
         sandbox,

@@ -27,7 +27,6 @@ use paybridge::store::{OrderStore, RowState};
 use paybridge_sandbox::Sandbox;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 const PAY: &str = "/unipay/pay";
 const PAY_QUERY: &str = "/unipay/query/payOrder";
@@ -110,6 +109,16 @@ impl World {
 
     /// The same in front of a sandbox of DaxPay `version`.
     async fn start_on(version: &str, steered: &[&'static str]) -> World {
+        World::start_configured(version, steered, None).await
+    }
+
+    /// The same, DaxPay's callbacks sent to `callback_url` instead of paybridge (`None`:
+    /// paybridge itself).
+    async fn start_configured(
+        version: &str,
+        steered: &[&'static str],
+        callback_url: Option<String>,
+    ) -> World {
         let mut sandbox_config = sandbox_toml(version, "hmac_sha256", &[]);
         if version != "2.0" {
             sandbox_config = sandbox_config.replace(
@@ -127,7 +136,10 @@ impl World {
         let toml = proxy_toml(relay.addr, version, "hmac_sha256", "", "")
             .replace(
                 "[server]\n",
-                &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
+                &format!(
+                    "[server]\npublic_url = \"{}\"\n",
+                    callback_url.unwrap_or_else(|| format!("http://{proxy}"))
+                ),
             )
             .replace("timeout_ms = 2000", "timeout_ms = 8000")
             .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
@@ -824,7 +836,19 @@ async fn f5_on_2_0_a_joining_pay_is_not_sent_while_the_first_may_land() {
 /// "state 2" for a refund B never asked for.
 #[tokio::test]
 async fn f7_a_retry_of_a_held_back_refund_is_not_answered_with_anothers_refund() {
-    let mut w = World::start(&[REFUND, REFUND_QUERY]).await;
+    a_retry_of_a_held_back_refund_is_not_answered_with_anothers_refund("3.0").await;
+}
+
+/// The same on DaxPay 2.0 (the 2.0 lifecycle soak's finding, seed 1001: a retry with another
+/// notifyUrl answered "refunding" with the refund its earlier request made). 2.0's refund query
+/// has no `attach`, and both requests ask for the same amount: the store tells whose it is.
+#[tokio::test]
+async fn f7_on_2_0_a_retry_of_a_held_back_refund_is_not_answered_with_anothers_refund() {
+    a_retry_of_a_held_back_refund_is_not_answered_with_anothers_refund("2.0").await;
+}
+
+async fn a_retry_of_a_held_back_refund_is_not_answered_with_anothers_refund(version: &str) {
+    let mut w = World::start_on(version, &[REFUND, REFUND_QUERY]).await;
     let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
     let paid = w.send("/api/pay/unifiedOrder", pay("F7", "4385", &to_a, "p"));
     assert_eq!(paid.await.unwrap()["code"], 0);
@@ -853,15 +877,7 @@ async fn f7_a_retry_of_a_held_back_refund_is_not_answered_with_anothers_refund()
     release.send(()).unwrap();
     landed.await.unwrap();
     // From here every steered call is a lookup (A's callback's, the retry's), let through.
-    let mut arrivals = std::mem::replace(&mut w.relay.arrivals, mpsc::unbounded_channel().1);
-    let paths = Arc::new(Mutex::new(Vec::new()));
-    let seen = paths.clone();
-    tokio::spawn(async move {
-        while let Some(arrival) = arrivals.recv().await {
-            seen.lock().unwrap().push(arrival.path.clone());
-            arrival.forward();
-        }
-    });
+    let paths = w.relay.forward_the_rest();
     let again = w.send("/api/refund/refundOrder", b_body);
     let answer = again.await.unwrap();
     assert_eq!(answer["code"], 9999, "{answer}");
@@ -900,4 +916,183 @@ async fn f7_an_exact_retry_of_a_pay_is_not_answered_with_anothers_order() {
     let answer = again.await.unwrap();
     assert_eq!(answer["code"], 9999, "{answer}");
     assert_eq!(answer["msg"], "商户订单[R7]已存在", "{answer}");
+}
+
+/// The pay side on DaxPay 2.0 (the 2.0 lifecycle soak's finding, seed 1002): A's pay is held on
+/// its way; B (the same amount, another notifyUrl and extParam) is held back as unknown (F5); A
+/// lands; B's exact retry finds A's order by its lookup. 2.0's query has no `attach`: the store
+/// tells it is A's, so the number is taken, not A's order answered as B's.
+#[tokio::test]
+async fn f7_on_2_0_an_exact_retry_of_a_held_back_pay_is_not_answered_with_anothers_order() {
+    let mut w = World::start_on("2.0", &[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    let a = w.send("/api/pay/unifiedOrder", pay("V7", "1230", &to_a, "a"));
+    let (release, landed) = w.relay.next(PAY).await.land_later();
+    w.relay
+        .next(PAY_QUERY)
+        .await
+        .answer(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR);
+    assert_eq!(a.await.unwrap()["code"], 10);
+
+    let b_body = pay("V7", "1230", &to_b, "b");
+    let b = w.send("/api/pay/unifiedOrder", b_body.clone());
+    w.relay.next(PAY_QUERY).await.forward();
+    assert_eq!(b.await.unwrap()["msg"], EARLIER_UNKNOWN);
+
+    release.send(()).unwrap();
+    landed.await.unwrap();
+    // From here every steered call is a lookup (the retry's), let through.
+    let paths = w.relay.forward_the_rest();
+    let again = w.send("/api/pay/unifiedOrder", b_body);
+    let answer = again.await.unwrap();
+    assert_eq!(answer["code"], 9999, "{answer}");
+    assert_eq!(answer["msg"], "商户订单[V7]已存在", "{answer}");
+    let paths = paths.lock().unwrap().clone();
+    assert!(
+        paths.iter().all(|p| p == PAY_QUERY),
+        "nothing else sent: {paths:?}"
+    );
+    let query = w.send("/api/pay/query", pay_query("V7"));
+    assert_eq!(query.await.unwrap()["data"]["extParam"], "a");
+}
+
+/// DaxPay 2.0, the 2.0 lifecycle soak's finding (seed 1002): A's pay answer is lost; a second
+/// request with the very same fields stands beside it (its process was killed with its call in
+/// flight: its attempt is never given up). Whichever of the two DaxPay's order came from, it
+/// tells the merchant the same: a pay query answers with the store's fields (`extParam`,
+/// `wayCode`, ...), not without them as for requests that differ.
+#[tokio::test]
+async fn f1_on_2_0_requests_alike_leave_no_doubt_about_the_stores_fields() {
+    let mut w = World::start_on("2.0", &[PAY, PAY_QUERY]).await;
+    let to_a = format!("{}/a", w.notify);
+    lost(&mut w, pay("V8", "1230", &to_a, "a")).await;
+    join_an_alike_attempt(&w, "V8").await;
+
+    let query = w.send("/api/pay/query", pay_query("V8"));
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = query.await.unwrap();
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["data"]["state"], 1, "{answer}");
+    assert_eq!(answer["data"]["extParam"], "a", "{answer}");
+    assert_eq!(answer["data"]["wayCode"], "WX_NATIVE", "{answer}");
+}
+
+/// A second attempt on pending number `no`, alike the first in every field: a request sent
+/// again whose process was killed with its call in flight (its attempt is never given up).
+async fn join_an_alike_attempt(w: &World, no: &str) {
+    let first = w.store.pay_attempts(JEEPAY_MCH, no).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let mut killed = first[0].clone();
+    killed.attempt = Some("killed-mid-flight".to_owned());
+    killed.token = Some("tok-killed".to_owned());
+    killed.created_at_ms += 500;
+    w.store.join_pay(&killed).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// F10. A paid 2.0 order whose joined request died before it was sent
+// ---------------------------------------------------------------------------------------------
+
+/// DaxPay 2.0, the 2.0 lifecycle soak's F10 (seed 2008): A's pay lands but its answer and
+/// lookup are lost (its attempt stands); B (the same amount, another notifyUrl and extParam)
+/// joins, and its request dies during its probe, as in a kill -9 (its attempt is never given
+/// up, and it was never sent: `joined_on_2_0`). The payer pays; DaxPay's one callback is lost
+/// (paybridge's public URL leads nowhere). The settlement worker must still find the order
+/// A's: B, never marked as sent, is no candidate. The row completes with A's fields, A's
+/// notifyUrl is told once (state 2), and the pay query carries A's extParam.
+#[tokio::test]
+async fn f10_on_2_0_a_paid_order_beside_a_joined_request_that_died_unsent_is_notified() {
+    // A port nothing listens on: DaxPay's callback finds no one.
+    let nowhere = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let callback_url = Some(format!("http://{nowhere}"));
+    let mut w = World::start_configured("2.0", &[PAY, PAY_QUERY], callback_url).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    lost(&mut w, pay("V10", "1094", &to_a, "fs5963")).await;
+
+    let b = w.send("/api/pay/unifiedOrder", pay("V10", "1094", &to_b, "fs6264"));
+    // B's probe is held at the relay (never answered while the test runs) and B's client goes
+    // away: its handler is dropped, as a killed instance's, before anything was sent.
+    let _held_probe = w.relay.next(PAY_QUERY).await;
+    b.abort();
+    let _ = b.await;
+    let attempts = w.store.pay_attempts(JEEPAY_MCH, "V10").await.unwrap();
+    assert_eq!(attempts.len(), 2, "B's attempt stands: {attempts:?}");
+    assert_eq!(w.relay.calls(PAY), 1, "B was never sent");
+
+    w.sandbox.pay_order("V10").unwrap();
+    // From here every steered call is a query (the worker's, the merchant's), let through.
+    w.relay.forward_the_rest();
+    w.start_settlement_worker();
+    let (path, params) = w.merchant.first().await;
+    assert_eq!(path, "/a");
+    assert_eq!(params["state"], "2");
+    assert_eq!(params["extParam"], "fs5963");
+    let row = w
+        .store
+        .pay_by_mch_order_no(JEEPAY_MCH, "V10")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.notify_url.as_deref(), Some(to_a.as_str()));
+    assert_eq!(row.ext_param.as_deref(), Some("fs5963"));
+
+    let query = w.send("/api/pay/query", pay_query("V10"));
+    let answer = query.await.unwrap();
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(answer["data"]["state"], 2, "{answer}");
+    assert_eq!(answer["data"]["extParam"], "fs5963", "{answer}");
+    assert_eq!(answer["data"]["wayCode"], "WX_NATIVE", "{answer}");
+    let told = w.merchant.received();
+    assert_eq!(told.len(), 1, "notified once: {told:?}");
+}
+
+/// The other half of F10's rule: a joined 2.0 request that got past its probe is marked as
+/// possibly sent before its call, so one killed during the call stays a candidate. A's pay never
+/// reached DaxPay (its outcome unknown; its window then past, written to the store as though the
+/// time had passed); B (another notifyUrl and extParam) joins, its probe finds nothing, it is
+/// sent and DaxPay makes the order, and B's client goes away before the answer (a kill). The
+/// order is B's: a pay query must not answer it with A's fields.
+#[tokio::test]
+async fn f10_on_2_0_a_joined_request_killed_during_its_call_stays_a_candidate() {
+    use paybridge::store::landing::Landing;
+    use paybridge::store::SettlementKind;
+    let mut w = World::start_on("2.0", &[PAY, PAY_QUERY]).await;
+    let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
+    let a = w.send("/api/pay/unifiedOrder", pay("V11", "1094", &to_a, "fs1"));
+    w.relay.next(PAY).await.answer(StatusCode::BAD_GATEWAY, "");
+    w.relay
+        .next(PAY_QUERY)
+        .await
+        .answer(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR);
+    assert_eq!(a.await.unwrap()["code"], 10);
+    let first = w.store.pay_attempts(JEEPAY_MCH, "V11").await.unwrap();
+    let first = first[0].attempt.clone().unwrap();
+    w.store
+        .mark_landing(
+            SettlementKind::Pay,
+            JEEPAY_MCH,
+            "V11",
+            &first,
+            Landing::SentUntil(1),
+        )
+        .await
+        .unwrap();
+
+    let b = w.send("/api/pay/unifiedOrder", pay("V11", "1094", &to_b, "fs2"));
+    w.relay.next(PAY_QUERY).await.forward();
+    let _answer_held = w.relay.next(PAY).await.forward_held();
+    b.abort();
+    let _ = b.await;
+    let attempts = w.store.pay_attempts(JEEPAY_MCH, "V11").await.unwrap();
+    assert_eq!(attempts.len(), 2, "B's attempt stands: {attempts:?}");
+
+    let query = w.send("/api/pay/query", pay_query("V11"));
+    w.relay.next(PAY_QUERY).await.forward();
+    let answer = query.await.unwrap();
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_ne!(answer["data"]["extParam"], "fs1", "not A's: {answer}");
 }

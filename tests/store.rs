@@ -274,8 +274,9 @@ async fn instances_starting_together_migrate_once() {
         .unwrap()
         .count() as i64;
     assert_eq!(
-        files, 8,
-        "0001 orders … 0006 attempt windows, 0007 dialect orders, 0008 notification wire"
+        files, 9,
+        "0001 orders … 0006 attempt windows, 0007 dialect orders, 0008 notification wire, \
+         0009 refund dialect numbers"
     );
     assert_eq!(
         db.scalar("SELECT count(*) FROM schema_migrations").await,

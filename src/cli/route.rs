@@ -93,6 +93,12 @@ pub fn explain_identity(
         app_id,
         pid,
     } = identity;
+    // The query is no part of the path routing sees; epay's `api.php` reads its `act` there.
+    let (shown, (path, query)) = (
+        path,
+        path.split_once('?')
+            .map_or((path, None), |(p, q)| (p, Some(q))),
+    );
     let facts = Facts {
         path,
         mch_no,
@@ -107,9 +113,9 @@ pub fn explain_identity(
         None => "the default rule".to_owned(),
     };
     match pid {
-        Some(pid) => out.push_str(&format!("request: {path} pid={pid}\n")),
+        Some(pid) => out.push_str(&format!("request: {shown} pid={pid}\n")),
         None => out.push_str(&format!(
-            "request: {path} mchNo={} appId={}\n",
+            "request: {shown} mchNo={} appId={}\n",
             mch_no.unwrap_or("-"),
             app_id.unwrap_or("-")
         )),
@@ -126,9 +132,17 @@ pub fn explain_identity(
     };
     match decision.route {
         Route::Translate { upstream, fallback } => {
-            let op = match crate::dispatch::target(path) {
-                crate::dispatch::Target::Operation(op) => Some(op),
-                crate::dispatch::Target::Epay(endpoint) => Some(endpoint.op()),
+            let epay = pid.and_then(|_| crate::proxy::epay_at(path, query));
+            let op = match (epay, crate::dispatch::target(path)) {
+                (Some(Ok(endpoint)), _) => Some(endpoint.op()),
+                (Some(Err(answer)), _) => {
+                    out.push_str(&format!(
+                        "action: translate, but paybridge does not serve {shown}: the merchant gets the gateway's {answer}\n"
+                    ));
+                    return out;
+                }
+                (None, crate::dispatch::Target::Operation(op)) => Some(op),
+                (None, crate::dispatch::Target::Epay(endpoint)) => Some(endpoint.op()),
                 _ => None,
             };
             let Some(op) = op else {
@@ -184,7 +198,7 @@ pub fn explain_identity(
         } => {
             out.push_str(&format!(
                 "action: pass through → legacy {}: {}{} unchanged (body, method, query, end-to-end headers)\n",
-                upstream.name, upstream.base_url, path
+                upstream.name, upstream.base_url, shown
             ));
             let dax = |t: &DaxTarget| match (t, merchant) {
                 (DaxTarget::Named(u), _) => format!("{} ({})", u.name, u.base_url),

@@ -1,6 +1,8 @@
-//! `[notify]`: how paybridge delivers Jeepay notifications to merchants (the outbox's worker).
+//! `[notify]`: how paybridge delivers notifications to merchants (the outbox's worker).
 //! Jeepay's own schedule by default: 6 attempts, the n-th retry n × 30 s after the previous one,
-//! 20 s per attempt. Delivered by a pool of `concurrency` deliveries at once, at most
+//! 20 s per attempt. epay merchants get epay's own schedule (attempts at 0, 1, 3, 19 and 55
+//! min, 5 s each: `notify/deliver/epay.rs`) unless `max_attempts` or `retry_step_ms` is
+//! written here, which then sets the schedule for both dialects. Delivered by a pool of `concurrency` deliveries at once, at most
 //! `per_host_concurrency` of them to one host (docs/notifications.md, "Fair delivery").
 
 use std::time::Duration;

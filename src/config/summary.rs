@@ -45,6 +45,8 @@ impl Config {
                          an order or refund whose callback is lost or early is never settled"
                     );
                 }
+            } else if u.request_expiry.is_none() {
+                let _ = writeln!(out, "{}", no_expiry_note(&u.name));
             }
         }
         for u in self.legacy.values() {
@@ -172,11 +174,28 @@ impl Config {
                 ""
             }
         );
+        if self.merchants.iter().any(|m| m.epay.is_some()) {
+            let _ = writeln!(out, "{}", epay_notify_line(n));
+        }
         out
     }
 }
 
-/// A URL with any password replaced by `***` (a Redis URL may carry one).
+/// How epay merchants are notified: epay's own schedule (`cron.php`: attempts at 0, 1, 3, 19
+/// and 55 minutes, then given up), unless `[notify]` writes one, which then applies to both
+/// dialects; an attempt takes at most epay's 5 s.
+fn epay_notify_line(n: &super::NotifyConfig) -> String {
+    let each = n.timeout.min(std::time::Duration::from_secs(5)).as_millis();
+    if n.schedule_set {
+        format!("notify (epay merchants): the same schedule ([notify] sets it), {each} ms each")
+    } else {
+        format!(
+            "notify (epay merchants): epay's schedule, 5 attempts at 0, 1, 3, 19 and 55 min \
+             ([notify] max_attempts / retry_step_ms would replace it), {each} ms each"
+        )
+    }
+}
+
 /// What an operator of a DaxPay 2.0 upstream must know (lifecycle-2.0.md §1, §2.3, §2.10):
 /// which release it is, and that its request-age window is 10 s by default, so a clock skew
 /// between paybridge and DaxPay beyond a few seconds makes it refuse every request.
@@ -189,6 +208,21 @@ fn v2_0_warning(name: &str) -> String {
     )
 }
 
+/// What a 3.x upstream without `request_expiry_secs` means (reliability.md, "Retries that say
+/// the truth"): paybridge cannot know when a request whose outcome is unknown can no longer
+/// land, so it never sends one again, and a refund DaxPay failed while another request of its
+/// number may still land (and make DaxPay run it again) is not reported failed until an
+/// operator looks. Declaring DaxPay's own reqTime limit, where the app enforces one, ends both.
+fn no_expiry_note(name: &str) -> String {
+    format!(
+        "  note: upstream {name} declares no request_expiry_secs: a request whose outcome is \
+         unknown is never sent again (answered from lookups), and a failed refund that another \
+         request of its number may still reach is not reported failed until an operator \
+         settles it (paybridge reconcile); if the DaxPay app checks reqTime, declare its limit"
+    )
+}
+
+/// A URL with any password replaced by `***` (a Redis URL may carry one).
 fn mask_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
@@ -210,6 +244,19 @@ fn mask(secret: Option<&Secret>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn epay_merchants_notify_line_says_their_schedule() {
+        let mut n = super::super::notify::validate(Default::default()).unwrap();
+        assert!(!n.schedule_set);
+        let line = epay_notify_line(&n);
+        assert!(
+            line.contains("5 attempts at 0, 1, 3, 19 and 55 min"),
+            "{line}"
+        );
+        n.schedule_set = true;
+        assert!(epay_notify_line(&n).contains("the same schedule"));
+    }
 
     #[test]
     fn redis_passwords_are_masked() {
@@ -244,6 +291,20 @@ mod tests {
         assert!(summary.contains("[settlement] is off"), "{summary}");
         let summary = Config::from_toml(&toml("3.0-beta")).unwrap().summary();
         assert!(!summary.contains("warning"), "{summary}");
+    }
+
+    #[test]
+    fn a_3_x_upstream_without_a_request_expiry_is_noted() {
+        let toml = "[upstreams.dax]\nbase_url = \"http://127.0.0.1:1\"\nversion = \"3.0\"\n\
+                    secret = \"s3cret\"\n";
+        let summary = Config::from_toml(toml).unwrap().summary();
+        assert!(
+            summary.contains("note: upstream dax declares no request_expiry_secs"),
+            "{summary}"
+        );
+        let declared = format!("{toml}request_expiry_secs = 300\n");
+        let summary = Config::from_toml(&declared).unwrap().summary();
+        assert!(!summary.contains("request_expiry_secs"), "{summary}");
     }
 
     #[test]

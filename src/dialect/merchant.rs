@@ -118,6 +118,15 @@ pub trait MerchantDialect: Sized + Send + Sync + 'static {
     /// is no reason to fall back.
     fn says_no_such_order(status: StatusCode, body: &[u8]) -> bool;
 
+    /// Whether the legacy gateway's answer to a request at `endpoint` that fell back to it (an
+    /// order DaxPay verifiably does not have) is an answer in this dialect. A foreign one
+    /// (another gateway's bytes from the same host, a web server's error page) is not relayed:
+    /// the merchant gets paybridge's own "does not exist" in its dialect. By default every
+    /// answer is relayed as it is (Jeepay's fallback).
+    fn answers_in_dialect(_endpoint: Endpoint, _status: StatusCode, _body: &[u8]) -> bool {
+        true
+    }
+
     /// What the order store keeps of the order a successful request was about
     /// ([`OrderFacts`]), given just before [`MerchantOp::answer`], for the dialect to keep in
     /// its `Answering`. Called only for merchants whose dialect keeps numbers of its own

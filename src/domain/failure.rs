@@ -135,9 +135,14 @@ pub enum Failure {
     /// DaxPay 2.0 made the refund order (its refund answer never carries a status, so the
     /// outcome is always its refund query's), and that query failed: the refund is accepted,
     /// its outcome pending, for the merchant to query. The answer was read as designed, so it
-    /// is no fault of the upstream's.
+    /// is no fault of the upstream's. `refund_no`: DaxPay's refund number, when its verified
+    /// answer gave it (then the refund exists for certain and is answered in progress,
+    /// `proxy::records::refund`).
     #[error("upstream {upstream}: refund accepted, its outcome not learnt yet")]
-    RefundOutcomePending { upstream: String },
+    RefundOutcomePending {
+        upstream: String,
+        refund_no: Option<String>,
+    },
     /// The call failed in transport.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),

@@ -233,6 +233,9 @@ pub struct KeptPay {
     pub currency: String,
     pub client_ip: Option<String>,
     pub created_at_ms: i64,
+    /// The merchant's `extParam`: DaxPay 2.0.8's query and notices carry no `attach`
+    /// (lifecycle-2.0.md §4, §7.5), so Jeepay's `extParam` comes from here when DaxPay gives none.
+    pub ext_param: Option<String>,
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
 use super::jobs::EpaySigning;
+use crate::dialect::epay::answer::WAITING_MARK;
 use crate::dialect::epay::notification::{append_query, http_build_query, signed_v2, PaidOrder};
 use crate::dialect::epay::sign::RsaSigner;
 use crate::dialect::epay::state;
@@ -66,6 +67,9 @@ pub enum EpayReturn {
     RefundedPage,
     /// Not paid yet: look again shortly.
     Waiting,
+    /// Not paid yet, and this page is where the payer pays (epay's jump page for QR content:
+    /// `returning::pay_page`): the QR page, marked as waiting, as it is.
+    PayPage(String),
     /// Ended without payment: nothing to wait for.
     UnpaidPage,
     /// A V2 order, but no platform key to sign its parameters with.
@@ -118,11 +122,22 @@ pub fn render(decision: EpayReturn) -> Response<Full<Bytes>> {
         },
         EpayReturn::PaidPage => page(StatusCode::OK, "支付成功，请回到网站查看订单", ""),
         EpayReturn::RefundedPage => page(StatusCode::OK, "该订单处理异常，已自动退款！", ""),
+        // Marked, for the QR page's poll to tell it from a final answer.
         EpayReturn::Waiting => page(
             StatusCode::OK,
             "订单尚未支付，正在等待支付结果...",
-            &format!("<meta http-equiv=\"refresh\" content=\"{WAIT_REFRESH_SECS}\">"),
+            &format!("<meta http-equiv=\"refresh\" content=\"{WAIT_REFRESH_SECS}\">{WAITING_MARK}"),
         ),
+        EpayReturn::PayPage(html) => {
+            let mut response = Response::new(Full::new(Bytes::from(html)));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=UTF-8"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
         EpayReturn::UnpaidPage => page(StatusCode::OK, "订单未支付", ""),
         EpayReturn::Unsignable => page(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -264,6 +279,22 @@ mod tests {
         assert_eq!(r.headers()[header::LOCATION], "https://m/r?a=1");
         let w = render(EpayReturn::Waiting);
         assert_eq!(w.status(), StatusCode::OK);
+        let body = |r: Response<Full<Bytes>>| {
+            use hyper::body::Body as _;
+            let mut body = r.into_body();
+            let frame = std::pin::Pin::new(&mut body)
+                .poll_frame(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+            match frame {
+                std::task::Poll::Ready(Some(Ok(f))) => f.into_data().unwrap_or_default(),
+                _ => Bytes::new(),
+            }
+        };
+        let waiting = body(render(EpayReturn::Waiting));
+        assert!(std::str::from_utf8(&waiting)
+            .unwrap()
+            .contains(WAITING_MARK));
+        let done = body(render(EpayReturn::PaidPage));
+        assert!(!std::str::from_utf8(&done).unwrap().contains(WAITING_MARK));
         assert_eq!(w.headers()[header::CACHE_CONTROL], "no-store");
     }
 }

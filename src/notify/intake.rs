@@ -19,8 +19,10 @@
 //! still shows the order as it was: the query is then asked again, backing off, for up to
 //! about 1.5 s ([`CONFIRM_DELAYS`]); a notice still ahead of the query is acknowledged (the
 //! signed notice was received; 2.0.8 would by default never send it again anyway) and the
-//! order's settlement check is brought forward, so the worker (`crate::settle`) confirms it by
-//! query and notifies the merchant once it is final. Nothing is ever notified on the notice's
+//! order's settlement entry is checked 1, 3 and 8 s later, even while the row is younger than
+//! the worker's first check (`OrderStore::follow_after_notice`), so the worker (`crate::settle`)
+//! confirms it by query and notifies the merchant within seconds once it is final, then backs
+//! off as usual. Nothing is ever notified on the notice's
 //! word alone, and a stale query never lowers a final state the store holds.
 
 use std::sync::Arc;
@@ -259,7 +261,10 @@ async fn not_yet_committed(
 ) -> Result<(), Refusal> {
     metrics::counter!("paybridge_callbacks_ahead_of_query_total").increment(1);
     let followed = if settles {
-        match store.follow_soon(kind, mch_no, number, now_ms()).await {
+        match store
+            .follow_after_notice(kind, mch_no, number, now_ms())
+            .await
+        {
             Ok(followed) => followed,
             Err(e) => {
                 tracing::warn!(error = %e, "the settlement check could not be brought forward");

@@ -107,6 +107,10 @@ pub fn refund_job(
         .map(Fen);
     record.currency = Some(row.currency.clone());
     record.created_at_ms = Some(row.created_at_ms);
+    // DaxPay 2.0.8's refund query has no `attach`: the merchant's `extParam` is the store's.
+    if record.attach.is_none() {
+        record.attach = row.ext_param.clone();
+    }
     let order_id = record.refund_no.clone();
     let data = RefundQuery {
         refund_no: None,
@@ -383,6 +387,7 @@ app_id = "DA2"
             status: RefundOrderStatus::Success,
             out_refund_no: None,
             attach: None,
+            error_code: None,
             error_msg: None,
             finished_at_ms: None,
             pay_amount: None,

@@ -81,17 +81,61 @@ pub enum PayMaker {
 /// oldest of them stands for them all. DaxPay 2.0 returns no `attach` and overwrites a
 /// `progress` order's `notifyUrl` and `attach` with a later pay's (lifecycle-2.0.md §3.2 step
 /// 6): its record names the maker only when the number had a single request.
+///
+/// On 2.0, a joined attempt (any but the row's first, which is sent without a probe) is sent
+/// only after `proxy::records::pay::joined_on_2_0` found no order and no earlier attempt able
+/// to land, and it is marked possibly sent (`sent_until_ms`) before its call. One that stands
+/// with no mark and no answer never reached DaxPay (its instance died before: soak finding
+/// F10): it is no candidate for the order, and is left out before the rest are judged.
 pub async fn pay_maker(
     store: &OrderStore,
     (mch_no, mch_order_no): (&str, &str),
     order: &PayOrder,
     version: Version,
 ) -> Result<PayMaker, StoreError> {
-    let attempts = store.pay_attempts(mch_no, mch_order_no).await?;
+    let mut attempts = store.pay_attempts(mch_no, mch_order_no).await?;
+    if version == Version::V2_0 && attempts.len() > 1 {
+        let windows = store
+            .attempt_windows(SettlementKind::Pay, mch_no, mch_order_no)
+            .await?;
+        if let Some(windows) = windows {
+            attempts.retain(|a| !never_sent_2_0(&windows, a.attempt.as_deref()));
+        }
+    }
     Ok(match version {
-        Version::V2_0 if attempts.len() > 1 => PayMaker::Unclear,
+        // 2.0 pays a `progress` order again for a later request, which overwrites its
+        // notifyUrl and attach, and its query has no attach: several requests leave it unclear
+        // — unless they all tell the merchant the same, when whichever landed is the same
+        // request (the 2.0 lifecycle soak's finding: a retry in flight across a kill -9).
+        Version::V2_0 if attempts.len() > 1 && !all_alike(&attempts) => PayMaker::Unclear,
         Version::V2_0 => maker_among(attempts, order, false),
         Version::V3_0 | Version::V3_0Beta => maker_among(attempts, order, true),
+    })
+}
+
+/// Whether `attempt` is a joined 2.0 attempt that never reached DaxPay: not the row's oldest,
+/// neither marked possibly sent nor answered ([`pay_maker`]). An attempt not listed (or
+/// unnamed) is kept: nothing proves it sent nothing.
+fn never_sent_2_0(windows: &RowAttempts, attempt: Option<&str>) -> bool {
+    let Some(attempt) = attempt else {
+        return false;
+    };
+    let oldest = windows.windows.first().map(|w| w.attempt.as_str());
+    windows.windows.iter().any(|w| {
+        w.attempt == attempt && Some(attempt) != oldest && w.sent_until_ms.is_none() && !w.answered
+    })
+}
+
+/// Whether `attempts` are one request sent again: the same amount and `extParam`, told alike.
+fn all_alike(attempts: &[PayRow]) -> bool {
+    let Some(first) = attempts.first() else {
+        return true;
+    };
+    let blank = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
+    attempts.iter().all(|a| {
+        a.amount_fen == first.amount_fen
+            && blank(a.ext_param.as_deref()) == blank(first.ext_param.as_deref())
+            && told_alike(first, a)
     })
 }
 
@@ -437,6 +481,36 @@ mod tests {
             who(&[&none], &order(100, None)),
             PayMaker::Attempt(Box::new(none.clone()))
         );
+    }
+
+    /// On 2.0, a joined attempt with no send mark and no answer never reached DaxPay; the
+    /// row's first attempt (sent without a probe), a marked one and an answered one did.
+    #[test]
+    fn a_joined_2_0_attempt_without_a_send_mark_sent_nothing() {
+        use crate::store::landing::AttemptWindow;
+        let window = |attempt: &str, sent_until_ms: Option<i64>, answered: bool| AttemptWindow {
+            attempt: attempt.to_owned(),
+            created_at_ms: 1,
+            sent_until_ms,
+            answered,
+        };
+        let row = RowAttempts {
+            pending: true,
+            live: 4,
+            carried: Some("a".to_owned()),
+            windows: vec![
+                window("a", None, false),
+                window("b", None, false),
+                window("c", Some(5), false),
+                window("d", None, true),
+            ],
+        };
+        assert!(!never_sent_2_0(&row, Some("a")));
+        assert!(never_sent_2_0(&row, Some("b")));
+        assert!(!never_sent_2_0(&row, Some("c")));
+        assert!(!never_sent_2_0(&row, Some("d")));
+        assert!(!never_sent_2_0(&row, Some("unlisted")));
+        assert!(!never_sent_2_0(&row, None));
     }
 
     /// A record is notified only when the row holds its Jeepay state: a stale failure after a

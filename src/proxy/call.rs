@@ -216,6 +216,11 @@ pub(super) async fn execute<O: Translated>(
     job: &Job<'_>,
     p: &Prepared<O>,
 ) -> Result<O::Outcome, Failure> {
+    // A refusal held back until after the order store's duplicate check (`DaxOp::defer`) means
+    // the request was never fully bound: it is answered, never sent.
+    if let Some(refusal) = p.op.deferred() {
+        return Err(refusal);
+    }
     match call(job, p).await {
         Err(cause) if O::CHANGES_STATE && p.op.settled_by_query(&cause) => {
             resolve(job, p, cause).await

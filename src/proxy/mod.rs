@@ -19,6 +19,7 @@ mod replay;
 pub mod routing;
 pub(crate) mod runtime;
 mod serve;
+mod unserved;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -39,6 +40,7 @@ use crate::domain::Failure;
 use crate::replay::{DurableStore, MemoryStore, RedisStore, Store};
 use crate::telemetry::access::RequestScope;
 use context::Context;
+pub use dialects::epay_at;
 pub use registry::daxpay_call;
 pub use runtime::{Runtime, JSON_UTF8};
 
@@ -248,6 +250,9 @@ where
     // operation, a look-alike is refused, never forwarded raw (`dispatch::target`). epay's own
     // paths are exact (PHP serves no aliases).
     let target = dispatch::target(parts.uri.path());
+    // An epay endpoint paybridge does not serve (`proxy::unserved`).
+    let mut unserved = None;
+    let other_path = target == dispatch::Target::Other;
     let op = match target {
         // paybridge's own relay endpoints: DaxPay's callbacks and payers' browsers coming back.
         dispatch::Target::Relay(relay) => {
@@ -264,7 +269,13 @@ where
         dispatch::Target::Refused => return Err(Failure::NotFound(parts.uri.path().to_owned())),
         dispatch::Target::Operation(op) => Some(Endpoint::Jeepay(op)),
         dispatch::Target::Epay(endpoint) => Some(Endpoint::Epay(endpoint)),
-        dispatch::Target::EpayApi => dialects::api_php(parts.uri.query()).map(Endpoint::Epay),
+        dispatch::Target::EpayApi => match dialects::api_php(parts.uri.query()) {
+            Ok(endpoint) => Some(Endpoint::Epay(endpoint)),
+            Err(act) => {
+                unserved = Some(act);
+                None
+            }
+        },
         dispatch::Target::Other => None,
     };
     let peer = parts
@@ -273,6 +284,12 @@ where
         .and_then(|scope| scope.peer)
         .map(|peer| peer.ip());
     let cx = Context::new(parts, body, op, peer);
+    if other_path {
+        unserved = unserved.or(dialects::unserved_v2(&cx));
+    }
+    if let Some(unserved) = unserved {
+        return Box::pin(unserved::serve(rt, &cx, unserved)).await;
+    }
     // `/api/pay/query` and `/api/pay/close` are epay V2's too: its parameters decide.
     let endpoint = match op {
         Some(Endpoint::Jeepay(kind)) => dialects::shared_path(&cx, kind)?,

@@ -72,8 +72,9 @@ where
     })?;
     let prepared = Prepared {
         kind: job.op,
-        client_ip: upstream
-            .forward_client_ip
+        // The caller's address only when the operator forwards it, or when the call cannot
+        // do without a payer IP (WeChat H5 on 3.x, lifecycle.md §2.7).
+        client_ip: (upstream.forward_client_ip || op.needs_payer_ip(upstream.version()))
             .then(|| cx.peer.map(|ip| ip.to_string()))
             .flatten(),
         replay_id: checked.replay_id,
@@ -151,7 +152,21 @@ where
                 r.fallback = true;
                 r.upstream = Some(UpstreamName::Legacy(legacy.clone()));
             });
-            passthrough::forward(rt, cx, legacy).await
+            match passthrough::forward(rt, cx, legacy).await {
+                // Not the dialect's answer (another gateway's on that host): this side's own
+                // "does not exist", in the merchant's words, rather than foreign bytes.
+                Ok(answer) if !D::answers_in_dialect(job.endpoint, answer.status, &answer.body) => {
+                    tracing::warn!(
+                        rule = job.routed.rule,
+                        upstream = legacy.name.as_str(),
+                        status = answer.status.as_u16(),
+                        "fallback: the legacy gateway's answer is not in the merchant's dialect; \
+                         answered that the order does not exist"
+                    );
+                    Err(e)
+                }
+                forwarded => forwarded,
+            }
         }
         (Ok(outcome), _) => Ok(success(job, &prepared, answering, &outcome).await),
         (Err(e), _) => Err(e),
@@ -271,7 +286,12 @@ where
     O: Translated + MerchantOp<D>,
 {
     let rule = job.routed.rule;
-    match prepare::<D, O>(job, params) {
+    // A refusal kept for after the duplicate check would be answered all the same.
+    let prepared = prepare::<D, O>(job, params).and_then(|(p, answering)| match p.op.deferred() {
+        Some(refusal) => Err(refusal),
+        None => Ok((p, answering)),
+    });
+    match prepared {
         Ok((p, _)) => {
             let identity = &p.merchant.daxpay;
             let (call, body) = p.daxpay_request();

@@ -2,14 +2,19 @@
 //! clients, the routed request, and the answer's content type.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::CONTENT_TYPE;
 
 use super::context::Context;
 use crate::config::Config;
 use crate::dialect::merchant::Answer;
+use crate::domain::order::PayOrder;
 use crate::store::OrderStore;
-use crate::upstream::{Answered, Upstreams};
+use crate::upstream::{Answered, SharedReads, Upstreams};
+
+/// How often DaxPay is asked about one order for payers' browsers, at most.
+const RETURN_READ_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Jeepay answers with this content type.
 pub use crate::dialect::jeepay::envelope::JSON_UTF8;
@@ -21,6 +26,9 @@ pub struct Runtime {
     /// The order store (`None`: it could not be opened; operations that need it answer that
     /// it is unavailable and call nothing).
     pub(crate) orders: Option<OrderStore>,
+    /// DaxPay's reads of an order for the payer's browser (the return relay, the QR page's
+    /// poll), by the order's relay token: shared, at most one a second per order.
+    pub(crate) return_reads: SharedReads<Option<PayOrder>>,
 }
 
 impl Runtime {
@@ -37,6 +45,7 @@ impl Runtime {
             config,
             upstreams,
             orders,
+            return_reads: SharedReads::new(RETURN_READ_INTERVAL),
         }
     }
 }

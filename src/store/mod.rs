@@ -383,6 +383,17 @@ impl OrderStore {
         on_backend!(self, b => b.refund_by(sql::REFUND_BY_MCH_REFUND_NO, mch_no, mch_refund_no))
     }
 
+    /// By the refund number a merchant dialect answered with (epay's `refund_no`, kept in the
+    /// row's `ext_param`), within the merchant's refunds.
+    pub async fn refund_by_dialect_no(
+        &self,
+        mch_no: &str,
+        number: &str,
+    ) -> Result<Option<RefundRow>, StoreError> {
+        self.ready().await?;
+        on_backend!(self, b => b.refund_by(sql::REFUND_BY_DIALECT_NO, mch_no, number))
+    }
+
     /// By DaxPay's number, within the merchant's refunds.
     pub async fn refund_by_order_id(
         &self,

@@ -183,6 +183,7 @@ impl PayRow {
             currency: self.currency.clone(),
             client_ip: self.client_ip.clone(),
             created_at_ms: self.created_at_ms,
+            ext_param: self.ext_param.clone(),
         }
     }
 }

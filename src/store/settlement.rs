@@ -25,14 +25,25 @@ macro_rules! settlement_columns {
          lease_owner, lease_until_ms, created_at_ms, settled_at_ms"
     };
 }
-// Open entries due at $2, written at $5 or before, whose lease is free or over, the longest due
+// The marks of an entry whose DaxPay 2.0 notice came ahead of DaxPay's commit, one per short
+// check still to come (`OrderStore::follow_after_notice`), as an SQL list.
+macro_rules! ahead_of_commit {
+    () => {
+        "('notice ahead of commit: check 1 of 3', 'notice ahead of commit: check 2 of 3', \
+         'notice ahead of commit: check 3 of 3')"
+    };
+}
+// Open entries due at $2, written at $5 or before (or marked ahead of commit), whose lease is free or over, the longest due
 // first, at most $4 of them, leased to $1 until $3.
 macro_rules! claim {
     ($lock:literal) => {
         concat!(
             "UPDATE settlements SET lease_owner = $1, lease_until_ms = $3 \
              WHERE id IN (SELECT id FROM settlements \
-             WHERE status = 'open' AND next_check_at_ms <= $2 AND created_at_ms <= $5 \
+             WHERE status = 'open' AND next_check_at_ms <= $2 \
+             AND (created_at_ms <= $5 OR last_error IN ",
+            ahead_of_commit!(),
+            ") \
              AND (lease_until_ms IS NULL OR lease_until_ms <= $2) \
              ORDER BY next_check_at_ms, id LIMIT $4",
             $lock,
@@ -41,6 +52,14 @@ macro_rules! claim {
         )
     };
 }
+
+/// The first short check after a notice ahead of DaxPay's commit, after the notice.
+pub(crate) const FIRST_CHECK_AFTER_NOTICE_MS: i64 = 1000;
+
+/// What an entry's `last_error` says while its short checks after a notice ahead of DaxPay's
+/// commit are under way (the first; `sql::RECORD_CHECK` moves it on).
+#[cfg(test)]
+const AHEAD_OF_COMMIT_MARK: &str = "notice ahead of commit: check 1 of 3";
 
 pub(crate) mod sql {
     /// A taken `(kind, mch_no, number)` changes nothing, unless its entry is `gone` (the row was
@@ -96,11 +115,31 @@ pub(crate) mod sql {
     pub(crate) const LAST_REFUND_ROWID: &str = "SELECT max(rowid) FROM refund_orders";
     pub(crate) const CLAIM_POSTGRES: &str = claim!(" FOR UPDATE SKIP LOCKED");
     pub(crate) const CLAIM_SQLITE: &str = claim!("");
-    /// Only by the lease's owner, and only while open.
+    /// Only by the lease's owner, and only while open. An entry marked ahead of commit that is
+    /// still open is due again 2 s, then 5 s after its last due time (the checks at 1, 3 and
+    /// 8 s after the notice, [`super::OrderStore::follow_after_notice`]), and those checks do
+    /// not count in its backoff: after the third, it backs off as if they had not been.
     pub(crate) const RECORD_CHECK: &str = "UPDATE settlements SET status = $3, dax_state = $4, \
-         checks = checks + 1, next_check_at_ms = $5, last_error = $6, settled_at_ms = $7, \
-         lease_owner = NULL, lease_until_ms = NULL \
+         checks = checks + CASE WHEN last_error IN ('notice ahead of commit: check 1 of 3', \
+         'notice ahead of commit: check 2 of 3', 'notice ahead of commit: check 3 of 3') \
+         THEN 0 ELSE 1 END, \
+         next_check_at_ms = CASE \
+         WHEN $3 = 'open' AND last_error = 'notice ahead of commit: check 1 of 3' \
+         THEN next_check_at_ms + 2000 \
+         WHEN $3 = 'open' AND last_error = 'notice ahead of commit: check 2 of 3' \
+         THEN next_check_at_ms + 5000 ELSE $5 END, \
+         last_error = CASE \
+         WHEN $3 = 'open' AND last_error = 'notice ahead of commit: check 1 of 3' \
+         THEN 'notice ahead of commit: check 2 of 3' \
+         WHEN $3 = 'open' AND last_error = 'notice ahead of commit: check 2 of 3' \
+         THEN 'notice ahead of commit: check 3 of 3' ELSE $6 END, \
+         settled_at_ms = $7, lease_owner = NULL, lease_until_ms = NULL \
          WHERE id = $1 AND lease_owner = $2 AND status = 'open'";
+    /// An open entry due at $4 and marked for the first of its short checks after a notice
+    /// ahead of DaxPay's commit.
+    pub(crate) const AHEAD_OF_COMMIT: &str = "UPDATE settlements SET next_check_at_ms = $4, \
+         last_error = 'notice ahead of commit: check 1 of 3' \
+         WHERE kind = $1 AND mch_no = $2 AND number = $3 AND status = 'open'";
     /// Due at once (a callback or a retry says something changed), unless final.
     /// An open entry due at `$4` at the latest (one due earlier keeps its time): one row
     /// changed when the entry is open.
@@ -209,7 +248,7 @@ impl OrderStore {
         at_ms: i64,
     ) -> Result<bool, StoreError> {
         self.ready().await?;
-        on_backend!(self, b => b.check_soon(kind, mch_no, number, at_ms))
+        on_backend!(self, b => b.reschedule(sql::CHECK_SOON, kind, mch_no, number, at_ms))
     }
 
     /// Makes sure `(kind, mch_no, number)` is followed, checked by `at_ms`: enrolled if it has no
@@ -224,6 +263,23 @@ impl OrderStore {
     ) -> Result<bool, StoreError> {
         self.enroll(kind, mch_no, number, at_ms, at_ms).await?;
         self.check_soon(kind, mch_no, number, at_ms).await
+    }
+
+    /// A DaxPay 2.0 notice came ahead of DaxPay's commit (lifecycle-2.0.md §7.1): the entry is
+    /// followed as [`OrderStore::follow_soon`] does, then checked 1, 3 and 8 s after `now_ms`
+    /// (short waits of about 1, 2 and 5 s), even while the row is younger than the worker's
+    /// first check, before backing off as usual: the merchant waits seconds, not the first
+    /// check's 30. Whether an open entry now follows it.
+    pub async fn follow_after_notice(
+        &self,
+        kind: SettlementKind,
+        mch_no: &str,
+        number: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.enroll(kind, mch_no, number, now_ms, now_ms).await?;
+        let due = now_ms.saturating_add(FIRST_CHECK_AFTER_NOTICE_MS);
+        on_backend!(self, b => b.reschedule(sql::AHEAD_OF_COMMIT, kind, mch_no, number, due))
     }
 
     pub async fn settlement(
@@ -292,5 +348,21 @@ impl OrderStore {
     pub async fn settlement_stats(&self) -> Result<SettlementStats, StoreError> {
         self.ready().await?;
         on_backend!(self, b => b.settlement_stats())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statements_agree_on_the_marks_ahead_of_commit() {
+        assert!(sql::AHEAD_OF_COMMIT.contains(AHEAD_OF_COMMIT_MARK));
+        for n in 1..=3 {
+            let mark = format!("notice ahead of commit: check {n} of 3");
+            assert!(sql::RECORD_CHECK.contains(&mark), "{mark}");
+            assert!(sql::CLAIM_SQLITE.contains(&mark), "{mark}");
+            assert!(sql::CLAIM_POSTGRES.contains(&mark), "{mark}");
+        }
     }
 }

@@ -12,6 +12,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_attempt_windows.sql")),
     (7, include_str!("migrations/0007_dialect_orders.sql")),
     (8, include_str!("migrations/0008_notification_wire.sql")),
+    (
+        9,
+        include_str!("migrations/0009_refund_dialect_numbers.sql"),
+    ),
 ];
 
 /// The one thing the two backends spell differently in a migration: a generated 64-bit key.
@@ -194,6 +198,16 @@ pub(crate) const REFUND_BY_MCH_REFUND_NO: &str = concat!(
     "SELECT ",
     refund_columns!(),
     " FROM refund_orders WHERE mch_no = $1 AND mch_refund_no = $2"
+);
+/// By the refund number a merchant dialect answered with (epay's `refund_no`), which paybridge
+/// gave DaxPay as the refund's `attach` and keeps in `ext_param` (`dialect/epay/refund_no.rs`);
+/// `length(ext_param) = 19` is migration 0009's partial index's condition, repeated so that
+/// both backends use it.
+pub(crate) const REFUND_BY_DIALECT_NO: &str = concat!(
+    "SELECT ",
+    refund_columns!(),
+    " FROM refund_orders WHERE mch_no = $1 AND ext_param = $2 AND length(ext_param) = 19 \
+     ORDER BY created_at_ms, mch_refund_no LIMIT 1"
 );
 pub(crate) const REFUND_BY_ORDER_ID: &str = concat!(
     "SELECT ",

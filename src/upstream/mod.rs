@@ -10,6 +10,7 @@ mod daxpay;
 pub mod error;
 mod legacy;
 mod pool;
+mod shared_read;
 mod transport;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use std::time::Duration;
 pub use daxpay::DaxClient;
 pub use error::UpstreamError;
 pub use legacy::LegacyClient;
+pub use shared_read::SharedReads;
 pub(crate) use transport::tls_config;
 pub use transport::Answered;
 

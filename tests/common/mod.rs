@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 pub mod epay;
 pub mod merchant;
+pub mod redis;
 pub mod steering;
 
 pub const JEEPAY_MCH: &str = "M1623984572";
@@ -149,6 +150,40 @@ pub async fn start_app(config_toml: &str) -> Running {
         addr,
         stop: Some(stop),
     }
+}
+
+/// Starts paybridge before `upstream` (a DaxPay sandbox, or a relay in front of one) with
+/// `public_url` its own address and its notifier and settlement worker running, so DaxPay's
+/// callbacks reach it and merchants are notified (`proxy_toml`'s sections, then `[notify]` fast
+/// and allowed to reach loopback, then `extra`). Its address and its order store.
+pub async fn start_relaying(
+    upstream: SocketAddr,
+    version: &str,
+    sign_type: &str,
+    extra_upstream: &str,
+    extra_merchant: &str,
+    extra: &str,
+) -> (SocketAddr, paybridge::store::OrderStore) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    let toml = proxy_toml(upstream, version, sign_type, extra_upstream, extra_merchant).replace(
+        "[server]\n",
+        &format!("[server]\npublic_url = \"http://{proxy}\"\n"),
+    ) + "\n[notify]\nretry_step_ms = 50\nallow_private_targets = true\n"
+        + extra;
+    let config = Arc::new(Config::from_toml(&toml).expect("valid configuration"));
+    let gateway = paybridge::proxy::Gateway::new(config.clone());
+    gateway.start_notifier();
+    gateway.start_settlement();
+    let orders = gateway.orders().expect("an order store");
+    let service = paybridge::app::proxy_service(gateway, config.server.max_in_flight);
+    tokio::spawn(paybridge::server::serve(
+        listener,
+        service,
+        std::future::pending::<()>(),
+        Duration::from_secs(1),
+    ));
+    (proxy, orders)
 }
 
 /// Starts a fake upstream answering every request with `answer(body)`.
@@ -420,6 +455,25 @@ pub fn jeepay_success(secret: &str) -> String {
         r#"{{"code":0,"data":{{}},"msg":"SUCCESS","sign":"{}"}}"#,
         jeepay_sign(&[], secret)
     )
+}
+
+/// A Jeepay success the Jeepay SDK accepts (code 0, `data` signed with the demo merchant's
+/// secret): its `data`.
+pub fn accepted(answer: &Value) -> &Value {
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert!(sdk_accepts(answer, JEEPAY_SECRET), "signature: {answer}");
+    &answer["data"]
+}
+
+/// Waits up to 10 s for `check` to hold.
+pub async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("not within 10 s: {what}");
 }
 
 /// Checks an answer the way the Jeepay Java SDK does: `sign` equals the upper-case MD5 of `data`.

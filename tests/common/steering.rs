@@ -176,6 +176,21 @@ impl Relay {
         arrival
     }
 
+    /// From now on every steered call is sent on as it comes (the test decides no more); the
+    /// paths of those calls, in arrival order.
+    pub fn forward_the_rest(&mut self) -> Arc<Mutex<Vec<String>>> {
+        let mut arrivals = std::mem::replace(&mut self.arrivals, mpsc::unbounded_channel().1);
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let seen = paths.clone();
+        tokio::spawn(async move {
+            while let Some(arrival) = arrivals.recv().await {
+                seen.lock().unwrap().push(arrival.path.clone());
+                arrival.forward();
+            }
+        });
+        paths
+    }
+
     /// How many steered calls on `path` came so far.
     pub fn calls(&self, path: &str) -> usize {
         self.seen

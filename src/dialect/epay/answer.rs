@@ -159,24 +159,100 @@ pub fn jump(url: &str) -> EpayReply {
     ))
 }
 
-/// A page for QR content (`weixin://…`, `https://qr.alipay.com/…`): paybridge has no QR
-/// renderer, so the content is shown and linked for the payer to open on a phone.
-pub fn qrcode_page(pay_type: &str, content: &str, money: &str, name: &str) -> EpayReply {
+/// A page for QR content (`weixin://…`, `https://qr.alipay.com/…`): the code drawn as an inline
+/// SVG for the payer to scan (the gateway draws it in the browser with a script; an inline image
+/// needs none), with the content also linked for a payer already on the phone.
+///
+/// `back`: paybridge's return relay for the order (`None`: the merchant gave no `return_url`).
+/// The gateway's page polls the order and, once paid, sends the payer on to `return_url`; this
+/// one does the same through the relay, which already decides where a payer goes (a signed 302
+/// to `return_url` once paid, a waiting page marked [`WAITING_MARK`] while unpaid): a small
+/// inline script asks the relay every few seconds without following its redirect, and
+/// navigates there once it redirects or says anything but "waiting"; a plain link does it by
+/// hand for a browser without JavaScript. Nothing is loaded from elsewhere.
+pub fn qrcode_page(
+    pay_type: &str,
+    content: &str,
+    money: &str,
+    name: &str,
+    back: Option<&str>,
+) -> EpayReply {
     let app = match pay_type {
         "wxpay" => "微信",
         "alipay" => "支付宝",
         _ => "支付应用",
     };
+    let back = back.map_or_else(String::new, |url| {
+        format!(
+            "<p><a id=\"back\" href=\"{}\">已完成支付？点此返回商户</a></p>\n{}",
+            php::html(url),
+            poll_script(url)
+        )
+    });
     EpayReply::html(format!(
         "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\" />\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1.0\">\n\
          <title>扫码支付</title>\n{STYLE}</head>\n<body>\n<h3>请使用{app}扫码支付</h3>\n\
-         <p>商品：{}</p>\n<p>金额：￥{}</p>\n<p>支付链接：<a href=\"{}\">{}</a></p>\n</body>\n</html>",
+         <div class=\"qrcode\">{}</div>\n\
+         <p>商品：{}</p>\n<p>金额：￥{}</p>\n<p>支付链接：<a href=\"{}\">{}</a></p>\n{back}</body>\n</html>",
+        qr_svg(content),
         php::html(name),
         php::html(money),
         php::html(content),
         php::html(content)
     ))
+}
+
+/// What marks the return relay's "not paid yet" page (`notify::epay_return`), for the QR page's
+/// script to tell waiting from an answer worth showing the payer.
+pub const WAITING_MARK: &str = "<meta name=\"epay-return\" content=\"waiting\">";
+
+/// How often the QR page asks the relay, in milliseconds: often for its first minute (a payer
+/// who scans pays then), less after (each ask is a query of DaxPay by the relay).
+const POLL_MS: u32 = 3000;
+const POLL_LATER_MS: u32 = 10_000;
+const POLL_OFTEN: u32 = 20;
+
+/// The QR page's poll of the relay at `url` (same origin: the relay is on paybridge's public
+/// URL): `redirect: "manual"` shows a 302 as an opaque redirect without following it (the
+/// signed parameters stay out of the script's reach), then the browser itself goes there. A 404
+/// (the order is unknown) stops it; a network error or a 5xx waits longer and asks again. It
+/// ends by itself with the order: a closed or expired one is a final page it navigates to.
+fn poll_script(url: &str) -> String {
+    format!(
+        "<script>(function(){{var u='{url}',m='{mark}',n=0;\
+         function go(){{window.location.href=u;}}\
+         function later(t){{n++;setTimeout(look,Math.max(t,n>{POLL_OFTEN}?{POLL_LATER_MS}:0));}}\
+         function look(){{fetch(u,{{redirect:'manual',cache:'no-store',credentials:'same-origin'}})\
+         .then(function(r){{if(r.type==='opaqueredirect'||(r.status>=300&&r.status<400)){{go();return;}}\
+         if(r.status===404){{return;}}\
+         if(r.status!==200){{later({slow});return;}}\
+         return r.text().then(function(t){{if(t.indexOf(m)<0){{go();}}else{{later({POLL_MS});}}}});}})\
+         .catch(function(){{later({slow});}});}}\
+         if(window.fetch){{later({POLL_MS});}}}})();</script>\n",
+        url = js_string(url),
+        mark = js_string(WAITING_MARK),
+        slow = POLL_MS * 2,
+    )
+}
+
+/// `content` as a QR code in SVG, or nothing when it is too long for one (the link remains).
+fn qr_svg(content: &str) -> String {
+    use qrcode::render::svg;
+    match qrcode::QrCode::new(content.as_bytes()) {
+        Ok(code) => {
+            let image = code
+                .render::<svg::Color<'_>>()
+                .min_dimensions(240, 240)
+                .quiet_zone(true)
+                .build();
+            // From `<svg`: the renderer's XML declaration has no place inside HTML.
+            image
+                .find("<svg")
+                .map_or_else(String::new, |at| image[at..].to_owned())
+        }
+        Err(_) => String::new(),
+    }
 }
 
 /// A channel's HTML (an auto-submitting form) written as it is, as the gateway's `html` case.
@@ -189,6 +265,58 @@ mod tests {
     use super::*;
     use crate::dialect::epay::sign::RsaVerifier;
     use crate::dialect::epay::test_keys::{SAMPLE_PRIVATE, SAMPLE_PUBLIC};
+
+    #[test]
+    fn the_qr_page_draws_the_content_and_falls_back_to_the_link() {
+        let page = qrcode_page(
+            "wxpay",
+            "weixin://wxpay/bizpayurl?pr=04IPMKM",
+            "0.01",
+            "<b>",
+            None,
+        );
+        let text = page.text().to_string();
+        assert!(text.contains("<div class=\"qrcode\"><svg"), "{text}");
+        assert!(!text.contains("<?xml"));
+        assert!(text.contains("商品：&lt;b&gt;"), "{text}");
+        assert!(!text.contains("<script"), "no relay, nothing to poll");
+        // Beyond a QR code's capacity (2,953 bytes): the link alone.
+        let long = format!("https://qr.alipay.com/{}", "x".repeat(3_000));
+        let text = qrcode_page("alipay", &long, "1.00", "n", None)
+            .text()
+            .to_string();
+        assert!(!text.contains("<svg"));
+        assert!(text.contains(&long));
+    }
+
+    #[test]
+    fn the_qr_page_polls_the_relay_and_links_it() {
+        let relay = "http://pay.example/jeepay/return/AbC123";
+        let page = qrcode_page("wxpay", "weixin://x", "1.00", "n", Some(relay));
+        let text = page.text().to_string();
+        assert!(
+            text.contains("<a id=\"back\" href=\"http://pay.example/jeepay/return/AbC123\">"),
+            "{text}"
+        );
+        assert!(
+            text.contains("var u='http://pay.example/jeepay/return/AbC123'"),
+            "{text}"
+        );
+        assert!(text.contains("redirect:'manual'"), "{text}");
+        assert!(text.contains("epay-return"), "{text}");
+        // Self-contained: nothing fetched but the relay, nothing loaded from elsewhere.
+        for external in [" src=", "<link", "<img", "<iframe", "@import"] {
+            assert!(!text.contains(external), "{external}: {text}");
+        }
+        // A URL cannot end the script or the attribute.
+        let odd = qrcode_page("wxpay", "w", "1", "n", Some("http://h/r?'</script><\""))
+            .text()
+            .to_string();
+        assert!(
+            !odd.contains("'</script>") && !odd.contains("r?'\"><"),
+            "{odd}"
+        );
+    }
 
     #[test]
     fn e10_the_v2_create_answer_byte_for_byte() {

@@ -8,8 +8,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::answer::{EpayReply, Signing};
 use super::auth::{self, Credentials};
+use super::cashier;
 use super::ops::{self, NamedOrder};
-use super::params::from_form;
+use super::params::from_wire;
 use super::request::{Endpoint, EpayRequest};
 use super::sign::{Filter, RsaSigner};
 use super::trade_no::now_secs;
@@ -53,6 +54,10 @@ pub struct Answering {
     pub money_text: String,
     /// What the order store keeps of the named order in epay's terms (`learnt`).
     pub facts: Option<OrderFacts>,
+    /// A pay request asked for a URL only (`device=jump`, V2 `method=jump`).
+    pub jump: bool,
+    /// A refund request's number is paybridge's own (`ops::refund::generates_number`).
+    pub refund_number_generated: bool,
 }
 
 impl Answering {
@@ -77,7 +82,7 @@ fn epay_endpoint(endpoint: Option<AnyEndpoint>) -> Option<Endpoint> {
 fn form_params(text: Option<&str>) -> Result<Vec<(String, String)>, Failure> {
     match text {
         None => Ok(Vec::new()),
-        Some(text) => from_form(text).map_err(|e| Failure::Unreadable(e.to_string())),
+        Some(text) => from_wire(text).map_err(|e| Failure::Unreadable(e.to_string())),
     }
 }
 
@@ -100,12 +105,22 @@ impl MerchantDialect for Epay {
             .then(|| std::str::from_utf8(inbound.body).ok())
             .flatten();
         let query = form_params(inbound.query)?;
-        let params = match endpoint {
+        let mut params = match endpoint {
             Endpoint::ApiOrder => query,
             Endpoint::Submit | Endpoint::V2Submit if query.iter().any(|(k, _)| k == "pid") => query,
             _ => form_params(body)?,
         };
+        // A page's payer's pick on paybridge's cashier: out of the merchant's parameters, as
+        // the gateway takes its own `__defend` out before verifying (`cashier.rs`).
+        let payer_type = match endpoint.is_page() {
+            true => params
+                .iter()
+                .position(|(k, _)| k == cashier::PAYER_TYPE)
+                .map(|at| params.remove(at).1),
+            false => None,
+        };
         let mut request = EpayRequest::new(endpoint, params);
+        request.payer_type = payer_type;
         request.peer = inbound.peer;
         request.user_agent = inbound.user_agent.map(str::to_owned);
         Ok(request)
@@ -135,6 +150,13 @@ impl MerchantDialect for Epay {
                 code == Some(-1)
                     && matches!(v.msg.as_deref(), Some("订单号不存在" | "当前订单不存在！"))
             })
+    }
+
+    /// An epay answer of the endpoint's version (`legacy_answer`): JSON with one of epay's codes;
+    /// a V2 success signed as V2 signs.
+    fn answers_in_dialect(endpoint: AnyEndpoint, status: http::StatusCode, body: &[u8]) -> bool {
+        epay_endpoint(Some(endpoint))
+            .is_some_and(|endpoint| super::legacy_answer::is_epay(endpoint, status, body))
     }
 
     /// The order's `trade_no`, `type`, numbers and refunds so far, for the answer.
@@ -209,6 +231,8 @@ impl MerchantDialect for Epay {
                 trade_no,
                 money_text,
                 facts: None,
+                jump: ops::pay::asks_for_jump(params),
+                refund_number_generated: ops::refund::generates_number(params),
             },
         })
     }
@@ -246,6 +270,7 @@ impl MerchantOp<Epay> for Pay {
             self,
             paid,
             answering.endpoint,
+            answering.jump,
             answering.signing(),
         ))
     }
@@ -318,6 +343,7 @@ impl MerchantOp<Epay> for Refund {
                 money_text: &answering.money_text,
                 trade_no,
                 out_trade_no,
+                number_generated: answering.refund_number_generated,
             },
             answering.signing(),
         ))
@@ -335,10 +361,11 @@ impl MerchantOp<Epay> for RefundQuery {
         <RefundQuery as crate::dialect::jeepay::ops::JeepayOp>::sample(kind, merchant)
     }
 
-    fn answer(&self, record: &RefundRecord, answering: &Answering, _merchant: &Merchant) -> Answer {
+    fn answer(&self, record: &RefundRecord, answering: &Answering, merchant: &Merchant) -> Answer {
         let facts = answering.facts.as_ref();
         into_answer(ops::refund_query::answer(
             answering.pid,
+            merchant,
             record,
             facts.map(|f| f.trade_no.as_str()),
             facts.map(|f| f.out_trade_no.as_str()),

@@ -234,6 +234,8 @@ fn answers_go_out_with_their_code() {
         trade_no: None,
         money_text: String::new(),
         facts: None,
+        jump: false,
+        refund_number_generated: false,
     };
     let close = Close {
         order: OrderRef::new(None, Some("O1")),
@@ -278,6 +280,8 @@ fn what_the_store_keeps_reaches_the_answers() {
         trade_no: None,
         money_text: String::new(),
         facts: None,
+        jump: false,
+        refund_number_generated: false,
     };
     let query = PayQuery {
         order: OrderRef::new(None, Some("Q1")),
@@ -315,6 +319,7 @@ fn what_the_store_keeps_reaches_the_answers() {
         status: crate::domain::order::RefundOrderStatus::Success,
         out_refund_no: None,
         attach: None,
+        error_code: None,
         error_msg: None,
         finished_at_ms: None,
         pay_amount: None,

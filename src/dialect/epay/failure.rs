@@ -12,6 +12,7 @@ use http::StatusCode;
 
 use super::answer::{self, EpayReply, Signing};
 use super::auth::kind;
+use super::cashier;
 use super::php::{Flags, Json};
 use super::request::{Endpoint, EndpointExt};
 use super::sign::RsaSigner;
@@ -98,7 +99,19 @@ pub fn words(failure: &Failure, endpoint: Endpoint) -> String {
         Failure::CloseInProgress => "该订单正在关闭中，请稍后查询".to_owned(),
         Failure::OrderExists(no) => changed_order_words(no),
         Failure::OrderPaid(no) => format!("该订单({no})已完成支付，请勿重复发起支付"),
-        Failure::RefundExists(no) => format!("退款单号({no})已存在，请勿重复提交"),
+        // V2's `out_refund_no` already taken by a refund that failed or was closed (DaxPay
+        // will not take the number again), or one DaxPay holds that is not recorded yet. The
+        // gateway has no words (its refunds are synchronous, one PHP request each): these say
+        // what is safe, never "change the number", which could refund twice, and never
+        // `退款失败` about a refund that may have been made (a request meeting one in flight
+        // waits for it and is answered as its repeat, `records::refund`).
+        Failure::RefundExists(no) => {
+            format!("退款单号({no})已提交过，请通过退款查询接口确认结果")
+        }
+        // A refund of the number still in flight after the wait: its outcome is not known yet.
+        Failure::DuplicateInProgress if refund => {
+            "该退款单号的退款正在处理中，请稍后通过退款查询接口确认结果".to_owned()
+        }
         Failure::WayCodeUnknown | Failure::WayCodeUnsupported => "支付方式(type)不存在".to_owned(),
         Failure::NotRefundable => "该订单状态不支持退款！".to_owned(),
         Failure::FullyRefunded => "该订单已全额退款！".to_owned(),
@@ -137,6 +150,7 @@ fn returned_by_handler(failure: &Failure, endpoint: Endpoint) -> bool {
         && matches!(
             failure,
             Failure::NotClosable
+                | Failure::RefundExists(_)
                 | Failure::CloseInProgress
                 | Failure::Refused { .. }
                 | Failure::NotRefundable
@@ -164,7 +178,11 @@ pub fn render(failure: &Failure, endpoint: Endpoint, signing: Option<Signing<'_>
         Endpoint::Submit | Endpoint::V2Submit if no_params => {
             EpayReply::html("你还未配置支付接口商户！".to_owned())
         }
-        Endpoint::Submit | Endpoint::V2Submit => answer::sysmsg(&words(failure, endpoint)),
+        // paybridge's cashier (a page without `type`) is the page itself.
+        Endpoint::Submit | Endpoint::V2Submit => match cashier::is_page(failure) {
+            Some(page) => EpayReply::html(page.to_owned()),
+            None => answer::sysmsg(&words(failure, endpoint)),
+        },
         // `mapi.php`'s literal, space included.
         Endpoint::Mapi if no_params => {
             EpayReply::json("{\"code\":-4, \"msg\":\"未传入任何参数\"}".to_owned())
@@ -212,6 +230,12 @@ pub fn no_act() -> EpayReply {
 /// A V2 path paybridge does not serve (`/api/merchant/*`, `/api/transfer/*`, …).
 pub fn no_method() -> EpayReply {
     answer::error(-5, "接口方法不存在")
+}
+
+/// An `/api/…` path that is no route of the gateway's (`ApiHelper::load_api`'s pattern,
+/// epay.md §7).
+pub fn url_error() -> EpayReply {
+    answer::error(-5, "URL Error!")
 }
 
 #[cfg(test)]
@@ -372,5 +396,18 @@ mod tests {
             Some(signing),
         );
         assert_eq!(thrown.text(), r#"{"code":-1,"msg":"当前订单不存在！"}"#);
+        // A taken out_refund_no: the refund handler's refusal, signed, saying what is safe.
+        let taken = render(
+            &Failure::RefundExists("RF-000001".into()),
+            Endpoint::V2Refund,
+            Some(signing),
+        );
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&taken.body).unwrap();
+        assert_eq!(
+            object["msg"],
+            "退款单号(RF-000001)已提交过，请通过退款查询接口确认结果"
+        );
+        assert!(object.contains_key("sign"));
     }
 }

@@ -17,13 +17,16 @@
 
 pub mod answer;
 pub mod auth;
+pub mod cashier;
 pub mod dialect;
 pub mod failure;
+pub mod legacy_answer;
 pub mod money;
 pub mod notification;
 pub mod ops;
 pub mod params;
 pub mod php;
+pub mod refund_no;
 pub mod request;
 pub mod sign;
 pub mod state;

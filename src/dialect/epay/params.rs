@@ -7,30 +7,42 @@ use serde_json::{Map, Value};
 /// Input that is not a flat set of epay parameters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamsError {
-    /// `a[]=…` / `a[k]=…`: PHP makes an array, which epay does not sign as a value.
-    #[error("parameter `{0}` is an array (`name[...]`): epay signs only plain values")]
-    Array(String),
     /// A JSON value that is an object or an array.
     #[error("field `{0}` is a JSON object or array: epay signs only plain values")]
     Nested(String),
 }
 
-/// Decodes `a=1&b=2` as PHP does: split on `&`, the first `=` separates name and value, `+` and
-/// `%XX` decoded in both, a pair without `=` has the value `""`, the last of repeated names wins,
-/// `.` and space in names become `_`. A leading `?` (or a whole URL) is skipped.
+/// A pasted text, as an operator gives it to `paybridge sign` / `verify` and the diagnosis: a
+/// whole URL (or a leading `?`) is skipped to its query string, then read as [`from_wire`].
+/// Never for a request: there a literal `?` is part of a value (PHP splits on `&` only).
 pub fn from_form(text: &str) -> Result<Vec<(String, String)>, ParamsError> {
     let text = text.trim_end_matches(['\r', '\n']);
     let query = match text.split_once('?') {
         Some((_, query)) => query,
         None => text,
     };
+    from_wire(query)
+}
+
+/// Decodes `a=1&b=2` as PHP does (a request's query string or form body, epay.md §2): split on
+/// `&`, the first `=` separates name and value, `+` and `%XX` decoded in both, a pair without
+/// `=` has the value `""`, the last of repeated names wins, `.` and space in names become `_`.
+/// A `?` is an ordinary character (`notify_url=http://h/n?a=1` unencoded is that URL).
+///
+/// `a[]=…` / `a[k]=…` make PHP an array under `a`, which build 3094 leaves out of the signed
+/// string (`isEmpty`) and then carries on: such a parameter is left out here (it replaces an
+/// earlier plain `a`, as in PHP), so it is neither signed nor read, and the request goes on
+/// as the gateway's does (a field the endpoint needs then reads as absent).
+pub fn from_wire(query: &str) -> Result<Vec<(String, String)>, ParamsError> {
     let mut params: Vec<(String, String)> = Vec::new();
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         if name.is_empty() {
             continue; // PHP skips a pair without a name
         }
-        if name.contains('[') {
-            return Err(ParamsError::Array(name.into_owned()));
+        if let Some((base, _)) = name.split_once('[') {
+            let base = base.replace(['.', ' '], "_");
+            params.retain(|(n, _)| *n != base);
+            continue;
         }
         let name = name.replace(['.', ' '], "_");
         match params.iter_mut().find(|(n, _)| *n == name) {
@@ -87,9 +99,28 @@ mod tests {
             from_form("https://shop.example/n.php?pid=1\n").unwrap(),
             [("pid".to_owned(), "1".to_owned())]
         );
+        // Arrays are left out (G3094 signs none), replacing an earlier plain value.
         assert_eq!(
-            from_form("a[]=1").unwrap_err(),
-            ParamsError::Array("a[]".to_owned())
+            from_form("a=1&a[]=1&b[k]=2&c=3").unwrap(),
+            [("c".to_owned(), "3".to_owned())]
+        );
+        assert_eq!(
+            from_form("a[]=1&a=2").unwrap(),
+            [("a".to_owned(), "2".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_request_keeps_a_literal_question_mark_in_its_values() {
+        let body = "pid=1001&notify_url=http://h/n?a=1&return_url=http://h/r.php?id=1&name=x";
+        assert_eq!(
+            from_wire(body).unwrap(),
+            [
+                ("pid".to_owned(), "1001".to_owned()),
+                ("notify_url".to_owned(), "http://h/n?a=1".to_owned()),
+                ("return_url".to_owned(), "http://h/r.php?id=1".to_owned()),
+                ("name".to_owned(), "x".to_owned()),
+            ]
         );
     }
 

@@ -1,5 +1,5 @@
 //! An epay request as the operations read it: which endpoint it came to (V1 or V2, a page or
-//! JSON), and its parameters as PHP decoded them (`params::from_form`, from the one map the
+//! JSON), and its parameters as PHP decoded them (`params::from_wire`, from the one map the
 //! endpoint reads: epay.md §2).
 
 use std::net::IpAddr;
@@ -69,6 +69,9 @@ pub struct EpayRequest {
     /// `pid` as the merchant is looked up (`intval`, in decimal), when it names one: what
     /// routing and verification both go by.
     pub pid: Option<String>,
+    /// A page's payer's pick on paybridge's cashier (`cashier::PAYER_TYPE`), taken out of
+    /// `params` before anything reads them: never signed, never the merchant's.
+    pub payer_type: Option<String>,
 }
 
 impl EpayRequest {
@@ -79,6 +82,7 @@ impl EpayRequest {
             peer: None,
             user_agent: None,
             pid: None,
+            payer_type: None,
         };
         request.pid = request
             .get("pid")

@@ -3,11 +3,11 @@
 //! (`domain::way_code`). Defaults from epay.md §16 (what the gateway's own Jeepay plugin does),
 //! each overridable per merchant in the configuration.
 //!
-//! | type \ situation | pc | mobile (qq, alipay, app browsers) | wechat browser | jsapi | app | scan | applet |
-//! |---|---|---|---|---|---|---|---|
-//! | `alipay` | ALI_PC | ALI_WAP | ALI_WAP | ALI_JSAPI | ALI_APP | ALI_BAR | ALI_LITE |
-//! | `wxpay` | WX_NATIVE | WX_H5 | WX_NATIVE | WX_JSAPI | WX_APP | WX_BAR | WX_LITE |
-//! | `bank` | UP_QR | UP_WAP | UP_WAP | UP_JSAPI | UP_APP | UP_BAR | — |
+//! | type \ situation | pc | mobile (qq, alipay, app browsers) | wechat browser | jump | jsapi | app | scan | applet |
+//! |---|---|---|---|---|---|---|---|---|
+//! | `alipay` | ALI_PC | ALI_WAP | ALI_WAP | ALI_PC | ALI_JSAPI | ALI_APP | ALI_BAR | ALI_LITE |
+//! | `wxpay` | WX_NATIVE | WX_H5 | WX_NATIVE | WX_NATIVE | WX_JSAPI | WX_APP | WX_BAR | WX_LITE |
+//! | `bank` | UP_QR | UP_WAP | UP_WAP | UP_QR | UP_JSAPI | UP_APP | UP_BAR | — |
 //!
 //! Why: `ALI_PC`/`ALI_WAP` answer a URL the payer opens (epay's `payurl`), `WX_NATIVE` QR
 //! content (`qrcode`), `WX_H5` a URL that works in a phone browser but not inside WeChat, where
@@ -19,18 +19,30 @@
 //!
 //! A merchant's own entries (`epay_way_codes = { "alipay" = "ALI_QR", "wxpay/mobile" = "WX_H5" }`)
 //! name a situation by the names of [`Situation::as_str`].
+//!
+//! `jump` (`mapi.php` `device=jump`, V2 `method=jump`; epay.md §6.2, §8) asks for a URL only:
+//! the gateway answers `payurl` (V2 `pay_type:"jump"`) whatever the type, a page of its own
+//! (`{site}pay/submit/{trade_no}/`) that the merchant sends the payer to. paybridge's page for
+//! an order is its return URL (`notify::returning`): while the order is unpaid it shows the QR
+//! code (with the same polling as `submit.php`'s page), once paid it sends the payer on to the
+//! merchant. So jump takes the PC way codes: `ALI_PC` (a URL, answered as it is), `WX_NATIVE` and
+//! `UP_QR` (QR content: answered with that page's URL; `ops/pay.rs`), which work on a desktop as
+//! on a phone. On a page (`submit.php`) `device=jump` means nothing: the payer's browser decides,
+//! as the gateway sniffs it.
 
 use std::collections::BTreeMap;
 
 /// Where the payer pays, in the table's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Situation {
-    /// A desktop browser (`device=pc`, the default; `device=jump` too).
+    /// A desktop browser (`device=pc`, the default).
     Pc,
     /// A phone browser (`device=mobile`, `qq`, `alipay`, `app`).
     Mobile,
     /// WeChat's own browser (`device=wechat`).
     Wechat,
+    /// A URL only (`mapi.php` `device=jump`, V2 `method=jump`).
+    Jump,
     /// V2 `method=jsapi`.
     Jsapi,
     /// V2 `method=app`.
@@ -42,10 +54,11 @@ pub enum Situation {
 }
 
 impl Situation {
-    pub const ALL: [Situation; 7] = [
+    pub const ALL: [Situation; 8] = [
         Situation::Pc,
         Situation::Mobile,
         Situation::Wechat,
+        Situation::Jump,
         Situation::Jsapi,
         Situation::App,
         Situation::Scan,
@@ -58,6 +71,7 @@ impl Situation {
             Situation::Pc => "pc",
             Situation::Mobile => "mobile",
             Situation::Wechat => "wechat",
+            Situation::Jump => "jump",
             Situation::Jsapi => "jsapi",
             Situation::App => "app",
             Situation::Scan => "scan",
@@ -71,11 +85,12 @@ impl Situation {
 
     /// epay's `device` (`mapi.php`, V2 `method=web`): `pc` (also empty and unknown values, the
     /// gateway's default), `mobile`, `qq`/`alipay`/`app` (mobile with a hint), `wechat`, `jump`
-    /// (as pc: paybridge has no page of its own to jump to).
+    /// (a URL only).
     pub fn of_device(device: &str) -> Situation {
         match device {
             "mobile" | "qq" | "alipay" | "app" => Situation::Mobile,
             "wechat" => Situation::Wechat,
+            "jump" => Situation::Jump,
             _ => Situation::Pc,
         }
     }
@@ -99,19 +114,19 @@ impl Situation {
 pub fn default_way(pay_type: &str, situation: Situation) -> Option<&'static str> {
     use Situation::*;
     Some(match (pay_type, situation) {
-        ("alipay", Pc) => "ALI_PC",
+        ("alipay", Pc | Jump) => "ALI_PC",
         ("alipay", Mobile | Wechat) => "ALI_WAP",
         ("alipay", Jsapi) => "ALI_JSAPI",
         ("alipay", App) => "ALI_APP",
         ("alipay", Scan) => "ALI_BAR",
         ("alipay", Applet) => "ALI_LITE",
-        ("wxpay", Pc | Wechat) => "WX_NATIVE",
+        ("wxpay", Pc | Wechat | Jump) => "WX_NATIVE",
         ("wxpay", Mobile) => "WX_H5",
         ("wxpay", Jsapi) => "WX_JSAPI",
         ("wxpay", App) => "WX_APP",
         ("wxpay", Scan) => "WX_BAR",
         ("wxpay", Applet) => "WX_LITE",
-        ("bank", Pc) => "UP_QR",
+        ("bank", Pc | Jump) => "UP_QR",
         ("bank", Mobile | Wechat) => "UP_WAP",
         ("bank", Jsapi) => "UP_JSAPI",
         ("bank", App) => "UP_APP",
@@ -130,6 +145,18 @@ pub struct EpayWays<'a> {
 impl<'a> EpayWays<'a> {
     pub fn new(own: &'a BTreeMap<String, String>) -> EpayWays<'a> {
         EpayWays { own: Some(own) }
+    }
+
+    /// The types the merchant's own entries name (`alipay` of `alipay/pc`), for the cashier.
+    pub fn own_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = Vec::new();
+        for key in self.own.into_iter().flat_map(|m| m.keys()) {
+            let name = key.split_once('/').map_or(key.as_str(), |(t, _)| t);
+            if !types.iter().any(|t| t == name) {
+                types.push(name.to_owned());
+            }
+        }
+        types
     }
 
     /// The way code for `pay_type` in `situation`: the merchant's `type/<situation>` entry
@@ -189,7 +216,15 @@ mod tests {
     #[test]
     fn devices_and_browsers() {
         assert_eq!(Situation::of_device(""), Situation::Pc);
-        assert_eq!(Situation::of_device("jump"), Situation::Pc);
+        assert_eq!(Situation::of_device("jump"), Situation::Jump);
+        assert_eq!(
+            EpayWays::default().way_code("wxpay", Situation::Jump),
+            Some("WX_NATIVE")
+        );
+        assert_eq!(
+            EpayWays::default().way_code("alipay", Situation::Jump),
+            Some("ALI_PC")
+        );
         assert_eq!(Situation::of_device("qq"), Situation::Mobile);
         assert_eq!(Situation::of_device("wechat"), Situation::Wechat);
         assert_eq!(

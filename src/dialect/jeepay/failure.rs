@@ -238,6 +238,7 @@ mod tests {
             },
             Failure::RefundOutcomePending {
                 upstream: "dax".to_owned(),
+                refund_no: None,
             },
             Failure::NotFound("/x?y=\"z\"".to_owned()),
             Failure::MethodNotAllowed("PATCH".to_owned()),
@@ -303,6 +304,7 @@ mod tests {
         // upstream's fault (it answered as 2.0.8 always does).
         let pending = Failure::RefundOutcomePending {
             upstream: "d".to_owned(),
+            refund_no: None,
         };
         assert!(pending.outcome_unknown() && !pending.is_operator_fault());
         assert_eq!(

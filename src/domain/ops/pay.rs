@@ -87,6 +87,10 @@ impl Eq for InDialect {}
 pub struct Relay {
     pub notify_url: Option<String>,
     pub return_url: Option<String>,
+    /// The payer is sent to paybridge's return URL to pay (epay's `jump`: a page of the
+    /// gateway's own, showing the QR code while unpaid), so it is made even when the merchant
+    /// gave no return URL.
+    pub pay_page: bool,
 }
 
 /// Values the DaxPay request writes in the upstream's own terms, fixed once the upstream is
@@ -96,6 +100,47 @@ pub struct UpstreamText {
     pub expired_time: String,
     pub amount: String,
     pub extra_param: Option<String>,
+    /// What the upstream's wire form refuses (a way it cannot serve, a value over its limits),
+    /// answered only after the order store's duplicate check: Jeepay refuses a repeated
+    /// `mchOrderNo` before any of these (lifecycle.md §2.1 step 3).
+    pub refused: Option<BindRefusal>,
+}
+
+/// A refusal found while binding the request to its upstream, kept for after the duplicate
+/// check (the failures it stands for carry only static texts and numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindRefusal {
+    WayCodeUnsupported,
+    Invalid {
+        kind: &'static str,
+        words: &'static str,
+    },
+    TooLong {
+        label: &'static str,
+        max: usize,
+    },
+}
+
+impl BindRefusal {
+    /// The refusal `failure` stands for, when it is one that can be kept.
+    pub fn of(failure: &Failure) -> Option<BindRefusal> {
+        match *failure {
+            Failure::WayCodeUnsupported => Some(BindRefusal::WayCodeUnsupported),
+            Failure::Invalid { kind, words } => Some(BindRefusal::Invalid { kind, words }),
+            Failure::TooLong { label, max } => Some(BindRefusal::TooLong { label, max }),
+            _ => None,
+        }
+    }
+}
+
+impl From<BindRefusal> for Failure {
+    fn from(refusal: BindRefusal) -> Failure {
+        match refusal {
+            BindRefusal::WayCodeUnsupported => Failure::WayCodeUnsupported,
+            BindRefusal::Invalid { kind, words } => Failure::Invalid { kind, words },
+            BindRefusal::TooLong { label, max } => Failure::TooLong { label, max },
+        }
+    }
 }
 
 /// What DaxPay created.

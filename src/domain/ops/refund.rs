@@ -32,6 +32,8 @@ pub struct Refunded {
     /// The merchant's refund number as DaxPay reports it.
     pub biz_refund_no: String,
     pub status: RefundOrderStatus,
+    /// The channel's error code of a failed or closed refund (2.0.8's `errorCode`; 3.0 has none).
+    pub error_code: Option<String>,
     pub error_msg: Option<String>,
     /// The paid order's amount (from paybridge's store, or a pay query): DaxPay's refund
     /// answer has none, and its refund query truncates it to whole yuan.
@@ -39,6 +41,10 @@ pub struct Refunded {
     pub refund_amount: Fen,
     /// The channel's refund number, when known.
     pub channel_refund_no: Option<String>,
+    /// The merchant's refund number was used before and this is that earlier refund, answered
+    /// again with nothing sent (epay V2's `out_refund_no` is an idempotency key, and its
+    /// gateway words such an answer differently).
+    pub repeated: bool,
 }
 
 impl Operation for Refund {

@@ -29,6 +29,8 @@ pub struct KeptRefund {
     /// The refund's status as the store last learnt it: a final one is never answered lower
     /// (DaxPay 2.0.8 can answer a query from before its own commit, lifecycle-2.0.md §7).
     pub status: Option<RefundOrderStatus>,
+    /// The merchant's `extParam`: 2.0.8's refund query has no `attach` (lifecycle-2.0.md §6).
+    pub ext_param: Option<String>,
 }
 
 /// A refund as the gateway reports it.
@@ -43,6 +45,8 @@ pub struct RefundRecord {
     /// The channel's refund number.
     pub out_refund_no: Option<String>,
     pub attach: Option<String>,
+    /// The channel's error code of a failed or closed refund (2.0.8's `errorCode`; 3.0 has none).
+    pub error_code: Option<String>,
     pub error_msg: Option<String>,
     /// When it finished, in Unix milliseconds.
     pub finished_at_ms: Option<i64>,

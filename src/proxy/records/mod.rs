@@ -4,7 +4,8 @@
 //!
 //! A state-changing operation writes its row before DaxPay is called and completes it after; a
 //! store that cannot be reached answers that it is unavailable, and nothing is called. The
-//! hooks of each operation live in a file of their own; close needs none.
+//! hooks of each operation live in a file of their own; close's two checks around DaxPay's
+//! answer (DaxPay 2.0; a dialect that keeps no closed state) are in `close.rs`.
 //!
 //! Each request is an attempt (`store::Attempt`) with its own fields and notification token: a
 //! request that finds its number pending joins the row rather than sharing another's fields,
@@ -13,6 +14,7 @@
 //! request joined it). Completions go through `notify::settle`, which logs and counts a row
 //! that had to be written again.
 
+mod close;
 mod pay;
 mod pay_query;
 mod refund;
@@ -23,7 +25,6 @@ use std::future::Future;
 
 use super::call::{Job, Prepared, Translated};
 use crate::dialect::merchant::OrderFacts;
-use crate::domain::ops::Close;
 use crate::domain::Failure;
 pub(super) use crate::notify::now_ms;
 use crate::store::landing::Landing;
@@ -51,8 +52,6 @@ pub(crate) trait Recorded: Translated {
         async { outcome }
     }
 }
-
-impl Recorded for Close {}
 
 /// An order named by paybridge's own number for it (epay's `trade_no`) is named by the merchant
 /// number it was given for; a number this merchant was never given is "order not found"
@@ -199,6 +198,31 @@ async fn mark_landing<T>(
         .await
     {
         not_recorded("attempt landing", e);
+    }
+}
+
+/// Whose request DaxPay's order or refund (found by a lookup) was made from, as far as this
+/// one is told.
+enum Whose {
+    This,
+    /// Another request paybridge keeps (the row names it, or DaxPay's record does).
+    Another,
+    /// No request paybridge keeps matches DaxPay's record.
+    Nobody,
+    Unclear,
+}
+
+impl Whose {
+    /// Among the requests the store holds for the number (`candidates`), those `alike` this
+    /// one: none held, or all alike, it is this one's; none alike, another's; some, unclear.
+    fn among<R>(candidates: &[R], alike: impl Fn(&R) -> bool) -> Whose {
+        let same = candidates.iter().filter(|c| alike(c)).count();
+        match (same, candidates.len()) {
+            (_, 0) => Whose::This,
+            (0, _) => Whose::Another,
+            (same, all) if same == all => Whose::This,
+            _ => Whose::Unclear,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use super::pay_query::{learn_pending, STORED_FAILED};
 use super::{
     contended, down, give_up, gives_up, mark_landing, new_attempt, not_recorded, now_ms, store,
-    Recorded,
+    Recorded, Whose,
 };
 use crate::dialect::daxpay::ops::pay_2_0::CHANNEL_REFUSED_2_0;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
@@ -15,6 +15,7 @@ use crate::domain::Failure;
 use crate::notify::intake::settle_pay;
 use crate::notify::settle::{another_may_land, pay_maker, PayMaker};
 use crate::proxy::call::{probe, Job, Prepared};
+use crate::store::landing::Landing;
 use crate::store::{
     Attempt, Inserted, Joined, OrderStore, PayRow, RowState, SettlementKind, StoreError,
 };
@@ -35,23 +36,28 @@ impl Recorded for Pay {
     /// stored amount and the later request's URLs (lifecycle-2.0.md §3.2 step 6), so there a
     /// joining request is held back as a refund's is ([`joined_on_2_0`]).
     async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<Option<Paid>, Failure> {
-        let store = store(job)?;
-        // Jeepay keeps the caller's address when the merchant gives none.
-        if p.op.client_ip.is_none() {
-            p.op.client_ip = job.routed.cx.peer.map(|ip| ip.to_string());
+        // Read, not taken: the refusal stays on the order, so `execute` never sends its
+        // half-bound request (a retry whose earlier attempt took the number goes on to a lookup).
+        if let Some(refused) = p.op.upstream_text.refused {
+            return Err(refused_after_duplicate_check(job, p, refused.into()).await);
         }
+        let store = store(job)?;
         keep_in_dialect(store, p).await?;
         // Every attempt has its own token: DaxPay's callback then names the request it accepted.
         let attempt = new_attempt(relay(job, p)?)?;
         for _ in 0..3 {
             // By value: moved to the store, not copied (a row is a dozen strings).
-            match store.insert_pay(row(p, &attempt)).await.map_err(down)? {
+            match store
+                .insert_pay(row(job, p, &attempt))
+                .await
+                .map_err(down)?
+            {
                 Inserted::New => {
                     p.attempt = Some(attempt);
                     return Ok(None);
                 }
                 Inserted::Exists(existing) if existing.state == RowState::Pending => {
-                    match store.join_pay(&row(p, &attempt)).await.map_err(down)? {
+                    match store.join_pay(&row(job, p, &attempt)).await.map_err(down)? {
                         Joined::Joined(_) => {
                             tracing::info!(
                                 mch_no = p.merchant.mch_no.as_str(),
@@ -61,7 +67,10 @@ impl Recorded for Pay {
                             if p.upstream.version() != Version::V2_0 {
                                 return Ok(None);
                             }
-                            let joined = joined_on_2_0(job, p).await.map(|()| None);
+                            let joined = match joined_on_2_0(job, p).await {
+                                Ok(()) => sending_on_2_0(store, p).await.map(|()| None),
+                                Err(failure) => Err(failure),
+                            };
                             if joined.is_err() {
                                 // Nothing is sent for it: it must not count as a request that
                                 // may land, nor keep the row alive.
@@ -112,13 +121,23 @@ impl Recorded for Pay {
                 (Ok(_), Some(found)) if !asked_by_this(p, found) => {
                     Err(Failure::OrderExists(p.op.mch_order_no.clone()))
                 }
+                // 2.0's query has no `attach` to tell: the store says whose it may be.
+                (Ok(paid), Some(_)) if p.upstream.version() == Version::V2_0 => {
+                    match retry_maker_on_2_0(job, p).await {
+                        Whose::This => Ok(paid),
+                        Whose::Unclear => Err(Failure::EarlierOutcomeUnknown),
+                        Whose::Another | Whose::Nobody => {
+                            Err(Failure::OrderExists(p.op.mch_order_no.clone()))
+                        }
+                    }
+                }
                 (outcome, _) => outcome,
             };
         };
         let (mch_no, number) = (p.merchant.mch_no.as_str(), p.op.mch_order_no.as_str());
         let key = (mch_no, number, attempt.id.as_str());
         let outcome = match (outcome, p.looked_up.get()) {
-            (Ok(paid), Some(found)) => match whose(store, p, attempt, found).await {
+            (Ok(paid), Some(found)) => match whose(job, p, attempt, found).await {
                 Whose::This => Ok(paid),
                 // It made nothing and cannot (DaxPay answers 20044 if it still lands).
                 Whose::Another => {
@@ -144,7 +163,7 @@ impl Recorded for Pay {
                 let recorded = crate::notify::settle::record_answered_pay(
                     store,
                     &paid.order_no,
-                    row(p, attempt),
+                    row(job, p, attempt),
                     now_ms(),
                 );
                 if let Err(e) = recorded.await {
@@ -171,6 +190,37 @@ impl Recorded for Pay {
         }
         mark_landing(store, SettlementKind::Pay, key, &outcome).await;
         outcome
+    }
+}
+
+/// A request DaxPay's wire form refuses (`DaxOp::defer`: a way the upstream cannot serve, a
+/// value over its limits, what its channel would refuse) is answered as Jeepay answers it: a
+/// number the merchant already used is `商户订单[…]已存在` first (lifecycle.md §2.1 step 3),
+/// else the refusal. Nothing is written and nothing sent. The store only makes the answer more
+/// precise: one that cannot be read leaves the refusal, which holds either way. A dialect that
+/// answers a repeated number from the store (epay) keeps its refusal first, as before.
+async fn refused_after_duplicate_check(
+    job: &Job<'_>,
+    p: &Prepared<Pay>,
+    refusal: Failure,
+) -> Failure {
+    let Ok(store) = store(job) else {
+        return refusal;
+    };
+    if p.op.in_dialect.is_some() {
+        return refusal;
+    }
+    match store
+        .pay_by_mch_order_no(&p.merchant.mch_no, &p.op.mch_order_no)
+        .await
+    {
+        Ok(Some(_)) => Failure::OrderExists(p.op.mch_order_no.clone()),
+        Ok(None) => refusal,
+        Err(e) => {
+            tracing::warn!(error = %e, "order store unreadable: the request's own refusal is answered");
+            metrics::counter!("paybridge_store_errors_total").increment(1);
+            refusal
+        }
     }
 }
 
@@ -243,6 +293,31 @@ async fn joined_on_2_0(job: &Job<'_>, p: &mut Prepared<Pay>) -> Result<(), Failu
     Ok(())
 }
 
+/// A joined 2.0 request that [`joined_on_2_0`] lets through is marked as possibly sent (until
+/// its call's deadline) before anything is sent: an attempt that stands without a mark then
+/// provably never reached DaxPay (its instance died during the probe), and the settlement
+/// rule drops it from the candidates for DaxPay's order (`notify::settle::pay_maker`, F10).
+/// The call's own end overwrites the mark. A mark that cannot be written: nothing is sent
+/// (the caller gives the attempt up), answered as the store being down.
+async fn sending_on_2_0(store: &OrderStore, p: &Prepared<Pay>) -> Result<(), Failure> {
+    let Some(attempt) = &p.attempt else {
+        return Ok(());
+    };
+    // The call, retries included, ends by its deadline: it was sent by then, if at all.
+    let timeout = i64::try_from(p.upstream.timeout.as_millis()).unwrap_or(i64::MAX);
+    let until = now_ms().saturating_add(timeout);
+    store
+        .mark_landing(
+            SettlementKind::Pay,
+            &p.merchant.mch_no,
+            &p.op.mch_order_no,
+            &attempt.id,
+            Landing::SentUntil(until),
+        )
+        .await
+        .map_err(down)
+}
+
 /// DaxPay 2.0 answered that the channel refused this pay (lifecycle-2.0.md §3.2 step 5, §3.6):
 /// it keeps its order `progress` and would pay it again on a repeat of the number, and nothing
 /// will move it by itself (2.0.8 ships its expiry job stopped). So the order is stored failed
@@ -263,7 +338,7 @@ async fn refused_by_channel_2_0(job: &Job<'_>, p: &Prepared<Pay>, attempt: &Atte
     };
     match found {
         Ok(order) if matches!(order.status, PayStatus::Wait | PayStatus::Progress) => {
-            let recorded = crate::notify::settle::record_pay(store, &order.order_no, row(p, attempt));
+            let recorded = crate::notify::settle::record_pay(store, &order.order_no, row(job, p, attempt));
             if let Err(e) = recorded.await {
                 not_recorded("pay order refused by the channel", e);
             }
@@ -293,21 +368,11 @@ async fn refused_by_channel_2_0(job: &Job<'_>, p: &Prepared<Pay>, attempt: &Atte
     );
 }
 
-/// Whose request DaxPay's order (found by a lookup) was made from, as far as this one is told.
-enum Whose {
-    This,
-    /// Another request paybridge keeps (the row names it, or DaxPay's record does).
-    Another,
-    /// No request paybridge keeps matches DaxPay's record.
-    Nobody,
-    Unclear,
-}
-
 /// Matches DaxPay's record `found` against the number's requests (`notify::settle::pay_maker`);
 /// a row already completed names its request. DaxPay's order made from another request is
 /// recorded there and then, with that request's fields, as the settlement worker would.
 async fn whose(
-    store: &OrderStore,
+    job: &Job<'_>,
     p: &Prepared<Pay>,
     attempt: &Attempt,
     found: &serde_json::Value,
@@ -323,7 +388,10 @@ async fn whose(
         return Whose::Unclear;
     };
     let (mch_no, number) = (p.merchant.mch_no.as_str(), p.op.mch_order_no.as_str());
-    let this = row(p, attempt);
+    let Ok(store) = store(job) else {
+        return Whose::Unclear;
+    };
+    let this = row(job, p, attempt);
     let looked = async {
         let attempts = store
             .attempt_windows(SettlementKind::Pay, mch_no, number)
@@ -357,6 +425,42 @@ async fn whose(
         not_recorded("pay order lookup", e);
         Whose::Unclear
     })
+}
+
+/// A retry whose attempt was given up, answered from a lookup on DaxPay 2.0, whose query has no
+/// `attach` (the 2.0 lifecycle soak's finding, seed 1002: a retry with another notifyUrl told
+/// "created" for the order its earlier request made, notified to that request's URL). The
+/// requests that may have made the order are those the store holds for the number (a completed
+/// row's, else its standing attempts): all told alike this one, it is this one's; none, another's;
+/// some, unclear. A store that cannot say: the amount alone, as before.
+async fn retry_maker_on_2_0(job: &Job<'_>, p: &Prepared<Pay>) -> Whose {
+    let Ok(store) = store(job) else {
+        return Whose::This;
+    };
+    let (mch_no, number) = (p.merchant.mch_no.as_str(), p.op.mch_order_no.as_str());
+    // A completed row names its request; a pending one has its standing attempts.
+    let candidates = async {
+        let row = store.pay_by_mch_order_no(mch_no, number).await?;
+        if let Some(row) = row.filter(|r| r.state != RowState::Pending) {
+            return Ok::<_, StoreError>(vec![row]);
+        }
+        store.pay_attempts(mch_no, number).await
+    };
+    let candidates: Vec<PayRow> = match candidates.await {
+        Ok(candidates) => candidates,
+        Err(e) => {
+            not_recorded("pay order lookup", e);
+            return Whose::This;
+        }
+    };
+    // This request as a row (no attempt of its own stands).
+    let unattempted = Attempt {
+        id: String::new(),
+        token: None,
+        created_at_ms: 0,
+    };
+    let this = row(job, p, &unattempted);
+    Whose::among(&candidates, |c| told_alike(c, &this))
 }
 
 /// Whether DaxPay's order `found` was made from a request with this one's amount and
@@ -403,14 +507,16 @@ async fn another_made_it(
 }
 
 /// paybridge's callback and return URLs in the merchant's stead, under a new token, when the
-/// merchant gave URLs of its own; the token.
+/// merchant gave URLs of its own (the return URL also when the payer pays on paybridge's page:
+/// `Relay::pay_page`); the token.
 fn relay(job: &Job<'_>, p: &mut Prepared<Pay>) -> Result<Option<String>, Failure> {
-    if p.op.notify_url.is_none() && p.op.return_url.is_none() {
+    let page = p.op.relay.pay_page;
+    if p.op.notify_url.is_none() && p.op.return_url.is_none() && !page {
         return Ok(None);
     }
     let (token, notify, back) = relay_urls(job)?;
     p.op.relay.notify_url = p.op.notify_url.is_some().then_some(notify);
-    p.op.relay.return_url = p.op.return_url.is_some().then_some(back);
+    p.op.relay.return_url = (p.op.return_url.is_some() || page).then_some(back);
     Ok(Some(token))
 }
 
@@ -429,9 +535,15 @@ pub(super) fn relay_urls(job: &Job<'_>) -> Result<(String, String, String), Fail
     Ok((token, notify, back))
 }
 
-/// This request's attempt, as its row.
-fn row(p: &Prepared<Pay>, attempt: &Attempt) -> PayRow {
+/// This request's attempt, as its row. Its `clientIp` is the merchant's, else (as Jeepay
+/// stores it) the caller's address: kept for the query's answer, but sent to DaxPay only with
+/// `forward_client_ip` (`proxy::call`).
+fn row(job: &Job<'_>, p: &Prepared<Pay>, attempt: &Attempt) -> PayRow {
     let op = &p.op;
+    let client_ip = op
+        .client_ip
+        .clone()
+        .or_else(|| job.routed.cx.peer.map(|ip| ip.to_string()));
     PayRow {
         mch_no: p.merchant.mch_no.clone(),
         app_id: p.merchant.app_id.clone(),
@@ -439,7 +551,7 @@ fn row(p: &Prepared<Pay>, attempt: &Attempt) -> PayRow {
         pay_order_id: None,
         way_code: op.way_code.clone(),
         currency: op.currency.clone(),
-        client_ip: op.client_ip.clone(),
+        client_ip,
         amount_fen: i64::try_from(op.amount.0).unwrap_or(i64::MAX),
         subject: op.subject.clone(),
         body: op.body.clone(),

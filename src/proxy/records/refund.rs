@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Recorded;
 use super::{contended, down, new_attempt, not_recorded, own_number, store};
-use super::{give_up, gives_up, mark_landing, now_ms};
+use super::{give_up, gives_up, mark_landing, now_ms, Whose};
 use crate::dialect::daxpay::answer::Answer;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::dialect::daxpay::ops::refund_query::refund_record;
@@ -29,9 +29,6 @@ impl Recorded for Refund {
     /// not found, this request goes on.
     async fn before(job: &Job<'_>, p: &mut Prepared<Self>) -> Result<Option<Refunded>, Failure> {
         let store = store(job)?;
-        if p.op.client_ip.is_none() {
-            p.op.client_ip = job.routed.cx.peer.map(|ip| ip.to_string());
-        }
         let relayed = relay(job, p);
         let paid_by = match (&p.op.order.order_no, &p.op.order.biz_order_no) {
             (Some(id), _) => Some(PaidBy::OrderId(id)),
@@ -64,6 +61,17 @@ impl Recorded for Refund {
                     return Ok(None);
                 }
                 Inserted::Exists(existing) if existing.state == RowState::Pending => {
+                    // A dialect whose refund numbers are idempotency keys: a request meeting
+                    // the number in flight waits for it, and is answered as its repeat.
+                    if p.merchant.keeps_dialect_orders() {
+                        match settled_meanwhile(store, p).await? {
+                            Waited::Settled(row) => {
+                                return super::repeats::refund_again(p, &row).map(Some)
+                            }
+                            Waited::Gone => continue,
+                            Waited::Pending => {}
+                        }
+                    }
                     let mut mine = row(p, &attempt);
                     if let Some(by) = paid_by {
                         mine.of_paid(store.pay_by(&p.merchant.mch_no, by).await.map_err(down)?);
@@ -88,7 +96,19 @@ impl Recorded for Refund {
                                     .await;
                                 }
                             }
-                            return joined;
+                            return match joined {
+                                // Found on DaxPay (and recorded): a dialect whose numbers are
+                                // idempotency keys answers it as the repeat it is.
+                                Err(Failure::RefundExists(_))
+                                    if p.merchant.keeps_dialect_orders() =>
+                                {
+                                    repeat_once_settled(store, p).await
+                                }
+                                joined => joined,
+                            };
+                        }
+                        Joined::Taken(row) if p.merchant.keeps_dialect_orders() => {
+                            return super::repeats::refund_again(p, &row).map(Some)
                         }
                         Joined::Taken(_) => return Err(taken()),
                         Joined::Gone => continue,
@@ -112,6 +132,7 @@ impl Recorded for Refund {
     ) -> Result<Refunded, Failure> {
         let store = store(job)?;
         let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
+        let outcome = accepted_pending(p, outcome);
         // A refund a lookup found that another request of the number asked for (its amount or
         // `attach` not this request's): the number is taken, as Jeepay answers a second request.
         if outcome.is_ok()
@@ -123,6 +144,21 @@ impl Recorded for Refund {
                 give_up(store, SettlementKind::Refund, mch_no, number, &attempt.id).await;
             }
             return Err(Failure::RefundExists(number.clone()));
+        }
+        // 2.0's refund query has no `attach` to tell: the store says whose it may be.
+        if outcome.is_ok() && p.looked_up.get().is_some() && p.upstream.version() == Version::V2_0 {
+            match maker_on_2_0(store, p).await {
+                Whose::This => {}
+                Whose::Another | Whose::Nobody => {
+                    if let Some(attempt) = &p.attempt {
+                        give_up(store, SettlementKind::Refund, mch_no, number, &attempt.id).await;
+                    }
+                    return Err(Failure::RefundExists(number.clone()));
+                }
+                // This request's attempt, if any, stays: DaxPay's callback, whose token names
+                // its request, or the settlement worker completes the row.
+                Whose::Unclear => return Err(Failure::EarlierOutcomeUnknown),
+            }
         }
         let Some(attempt) = &p.attempt else {
             return outcome;
@@ -212,6 +248,7 @@ impl Recorded for Refund {
                 status: refunded.status,
                 out_refund_no: None,
                 attach: p.op.ext_param.clone(),
+                error_code: refunded.error_code.clone(),
                 error_msg: refunded.error_msg.clone(),
                 finished_at_ms: None,
                 pay_amount: None,
@@ -224,6 +261,92 @@ impl Recorded for Refund {
         }
         Ok(refunded)
     }
+}
+
+/// What waiting for a pending refund number found.
+enum Waited {
+    /// DaxPay's answer for it is recorded: the row as it now stands.
+    Settled(Box<RefundRow>),
+    /// Its last attempt gave up: the number is free again.
+    Gone,
+    /// Still pending when the wait ended.
+    Pending,
+}
+
+/// How often a request waiting for a refund number in flight reads the store again.
+const WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Waits (at most the upstream's timeout, the longest the request in flight can take to be
+/// answered) for the refund row of this number to leave `Pending`, reading the store as the
+/// replay claim's waiters do. epay V2's `out_refund_no` is an idempotency key: a concurrent
+/// request with it must get the same answer as the first, not a refusal that looks final
+/// (SDK2 records any `code` other than 0 as a failed refund).
+async fn settled_meanwhile(
+    store: &crate::store::OrderStore,
+    p: &Prepared<Refund>,
+) -> Result<Waited, Failure> {
+    let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
+    let until = tokio::time::Instant::now() + p.upstream.timeout;
+    loop {
+        match store
+            .refund_by_mch_refund_no(mch_no, number)
+            .await
+            .map_err(down)?
+        {
+            None => return Ok(Waited::Gone),
+            Some(row) if row.state != RowState::Pending => {
+                return Ok(Waited::Settled(Box::new(row)))
+            }
+            Some(_) if tokio::time::Instant::now() >= until => return Ok(Waited::Pending),
+            Some(_) => tokio::time::sleep(WAIT_STEP).await,
+        }
+    }
+}
+
+/// A refund of this number a lookup found on DaxPay (and recorded): answered as a repeat once
+/// the row says so; still pending, it is in progress (never a refusal that looks final).
+async fn repeat_once_settled(
+    store: &crate::store::OrderStore,
+    p: &Prepared<Refund>,
+) -> Result<Option<Refunded>, Failure> {
+    match settled_meanwhile(store, p).await? {
+        Waited::Settled(row) => super::repeats::refund_again(p, &row).map(Some),
+        Waited::Gone | Waited::Pending => Err(Failure::DuplicateInProgress),
+    }
+}
+
+/// DaxPay 2.0's verified refund answer named the refund it made (`refundNo`), and the refund
+/// query that tells its outcome failed: the refund exists for certain, so it is answered as
+/// Jeepay answers a refund the channel is still carrying out (code 0, state 1, that
+/// `refundOrderId`), recorded in progress, and finished by the settlement worker, which
+/// notifies the merchant once it is final (lifecycle-2.0.md §5.3). An answer that did not name
+/// it stays an unknown outcome.
+fn accepted_pending(
+    p: &Prepared<Refund>,
+    outcome: Result<Refunded, Failure>,
+) -> Result<Refunded, Failure> {
+    let Err(Failure::RefundOutcomePending {
+        refund_no: Some(refund_no),
+        ..
+    }) = outcome
+    else {
+        return outcome;
+    };
+    tracing::info!(
+        mch_no = p.merchant.mch_no.as_str(),
+        "DaxPay 2.0 took the refund, its query failed: answered in progress, settled later"
+    );
+    Ok(Refunded {
+        refund_no,
+        biz_refund_no: p.op.biz_refund_no.clone(),
+        status: RefundOrderStatus::Progress,
+        error_code: None,
+        error_msg: None,
+        pay_amount: None,
+        refund_amount: p.op.amount,
+        channel_refund_no: None,
+        repeated: false,
+    })
 }
 
 /// A request that joined a number left pending by one whose outcome is unknown: DaxPay is asked
@@ -279,6 +402,40 @@ fn asked_by_this(p: &Prepared<Refund>, found: &Value) -> bool {
     record.amount == p.op.amount
         && (p.upstream.version() == Version::V2_0
             || blank(record.attach.as_deref()) == blank(p.op.ext_param.as_deref()))
+}
+
+/// DaxPay 2.0's refund query has no `attach` (lifecycle-2.0.md §6), so a refund of this
+/// request's amount may be another request's of the number, with another `extParam` or
+/// `notifyUrl` (the 2.0 lifecycle soak's finding: a retry with another notifyUrl told
+/// "refunding" for the refund its earlier request made, which is notified to that request's
+/// URL). The requests that may have made it are those the store holds for the number (a
+/// completed row's, else its standing attempts): all alike this one, it is this one's; none,
+/// another's (the number is taken, as Jeepay answers a second request); some, unclear. A store
+/// that cannot say: the amount alone, as before.
+async fn maker_on_2_0(store: &crate::store::OrderStore, p: &Prepared<Refund>) -> Whose {
+    let (mch_no, number) = (&p.merchant.mch_no, &p.op.mch_refund_no);
+    // A completed row names its request; a pending one has its standing attempts.
+    let candidates = async {
+        let row = store.refund_by_mch_refund_no(mch_no, number).await?;
+        if let Some(row) = row.filter(|r| r.state != RowState::Pending) {
+            return Ok(vec![row]);
+        }
+        store.refund_attempts(mch_no, number).await
+    };
+    let candidates = match candidates.await {
+        Ok(candidates) => candidates,
+        Err(e) => {
+            not_recorded("refund lookup", e);
+            return Whose::This;
+        }
+    };
+    let blank = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
+    let alike = |r: &RefundRow| {
+        u64::try_from(r.refund_amount_fen).ok() == Some(p.op.amount.0)
+            && blank(r.ext_param.as_deref()) == blank(p.op.ext_param.as_deref())
+            && blank(r.notify_url.as_deref()) == blank(p.op.notify_url.as_deref())
+    };
+    Whose::among(&candidates, alike)
 }
 
 /// What a lookup found of this number's refund, recorded (a failure to is logged: the answer

@@ -18,7 +18,14 @@ impl Recorded for RefundQuery {
         let mch_no = &p.merchant.mch_no;
         let row = match (&p.op.refund_no, &p.op.mch_refund_no) {
             (Some(id), _) => store.refund_by_order_id(mch_no, id).await,
-            (None, Some(number)) => store.refund_by_mch_refund_no(mch_no, number).await,
+            (None, Some(number)) => match store.refund_by_mch_refund_no(mch_no, number).await {
+                // A dialect that answers refunds with a number of its own (epay's `refund_no`
+                // for a merchant's long `out_refund_no`) finds them by it too.
+                Ok(None) if p.merchant.keeps_dialect_orders() => {
+                    store.refund_by_dialect_no(mch_no, number).await
+                }
+                other => other,
+            },
             (None, None) => Ok(None),
         }
         .map_err(down)?
@@ -35,6 +42,7 @@ impl Recorded for RefundQuery {
             currency: row.currency,
             created_at_ms: row.created_at_ms,
             status: row.status,
+            ext_param: row.ext_param,
         });
         Ok(None)
     }
@@ -81,6 +89,10 @@ impl Recorded for RefundQuery {
             record.pay_amount = kept.pay_amount;
             record.currency = Some(kept.currency.clone());
             record.created_at_ms = Some(kept.created_at_ms);
+            // 2.0.8's refund query has no `attach` (lifecycle-2.0.md §6: `extParam ← store`).
+            if record.attach.is_none() {
+                record.attach = kept.ext_param.clone();
+            }
         }
         Ok(record)
     }

@@ -86,14 +86,17 @@ impl Postgres {
         Ok(changed == 1)
     }
 
-    pub(crate) async fn check_soon(
+    /// Runs `statement` (`sql::CHECK_SOON`, `sql::AHEAD_OF_COMMIT`) on an open entry: moves
+    /// its next check to `at_ms`; whether an open entry was there.
+    pub(crate) async fn reschedule(
         &self,
+        statement: &'static str,
         kind: SettlementKind,
         mch_no: &str,
         number: &str,
         at_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.execute_with(sql::CHECK_SOON, &[&kind.as_str(), &mch_no, &number, &at_ms])
+        self.execute_with(statement, &[&kind.as_str(), &mch_no, &number, &at_ms])
             .await
             .map(|changed| changed == 1)
     }

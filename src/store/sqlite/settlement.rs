@@ -140,8 +140,11 @@ impl Sqlite {
         .await
     }
 
-    pub(crate) async fn check_soon(
+    /// Runs `statement` (`sql::CHECK_SOON`, `sql::AHEAD_OF_COMMIT`) on an open entry: moves
+    /// its next check to `at_ms`; whether an open entry was there.
+    pub(crate) async fn reschedule(
         &self,
+        statement: &'static str,
         kind: SettlementKind,
         mch_no: &str,
         number: &str,
@@ -151,7 +154,7 @@ impl Sqlite {
         self.call(move |conn| {
             exec(
                 conn,
-                sql::CHECK_SOON,
+                statement,
                 params![kind.as_str(), mch_no, number, at_ms],
             )
             .map(|changed| changed == 1)

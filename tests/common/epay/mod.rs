@@ -6,6 +6,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod cashier;
 pub mod client;
 pub mod keys;
 pub mod merchant;

@@ -10,6 +10,7 @@ use paybridge_sandbox::{LegacySandbox, Sandbox};
 use tokio::net::TcpListener;
 
 use super::{keys, EpayClient, EpayMerchantSite, KEY, PID};
+use crate::common::steering::Relay;
 use crate::common::{proxy_toml, sandbox_toml, start_legacy, start_sandbox, Running, DAX_MCH};
 
 /// The epay merchant's own DaxPay app (a third identity beside the Jeepay merchants').
@@ -116,7 +117,30 @@ pub async fn world_with(
     answers: &[&'static str],
     retry_step_ms: u64,
 ) -> World {
+    world_steered(legacy, routes, answers, retry_step_ms, &[])
+        .await
+        .0
+}
+
+/// [`world`] with paybridge reaching DaxPay through a steering relay whose calls on `steered`
+/// paths wait for the test's decision (`common::steering`).
+pub async fn world_through(steered: &[&'static str]) -> (World, Option<Relay>) {
+    world_steered(None, "", &["success"], 50, steered).await
+}
+
+async fn world_steered(
+    legacy: Option<&[(&str, &str, &str, u8)]>,
+    routes: &str,
+    answers: &[&'static str],
+    retry_step_ms: u64,
+    steered: &[&'static str],
+) -> (World, Option<Relay>) {
     let (sb, sandbox) = start_sandbox(&sandbox_config()).await;
+    let relay = match steered {
+        [] => None,
+        paths => Some(Relay::start(sb.addr, paths).await),
+    };
+    let dax = relay.as_ref().map_or(sb.addr, |r| r.addr);
     let mut servers = vec![sb];
     let (legacy_upstream, legacy) = match legacy {
         Some(orders) => {
@@ -132,7 +156,7 @@ pub async fn world_with(
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy = listener.local_addr().unwrap();
-    let toml = proxy_config(servers[0].addr, proxy, retry_step_ms) + &legacy_upstream + routes;
+    let toml = proxy_config(dax, proxy, retry_step_ms) + &legacy_upstream + routes;
     let config = Arc::new(
         paybridge::config::Config::from_toml(&toml)
             .unwrap_or_else(|e| panic!("valid configuration ({e}):\n{toml}")),
@@ -150,13 +174,14 @@ pub async fn world_with(
         Duration::from_secs(1),
     ));
     servers.push(Running::new(proxy, stop));
-    World {
+    let world = World {
         proxy,
         sandbox,
         legacy,
         site: EpayMerchantSite::start(answers).await,
         _servers: servers,
-    }
+    };
+    (world, relay)
 }
 
 /// The DaxPay order paybridge made for an epay order: the one whose title is `name` (each

@@ -10,7 +10,9 @@
 //!    the channel's own checks (10506);
 //! 4. the order is created `progress` with `refundableBalance = amount`;
 //! 5. the "channel": [`CHANNEL_FAIL`] as title or authCode fails it (the order stays
-//!    `progress` with `errorMsg`, 20045 `支付失败: <msg>`); a barcode is paid at once.
+//!    `progress` with `errorMsg`, 20045 `支付失败: <msg>`), and so does a WeChat H5 (`wap`) pay
+//!    without `clientIp` (`微信V3手机网站支付失败: …`, WeChat needs the payer's IP); a barcode is
+//!    paid at once.
 
 use serde_json::Value;
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -27,6 +29,10 @@ pub const CHANNEL_FAIL: &str = "SANDBOX_CHANNEL_FAIL";
 
 /// The error message the failing channel gives.
 const CHANNEL_FAIL_MSG: &str = "沙箱通道模拟失败";
+
+/// What the sandbox's WeChat says to an H5 pay without the payer's IP (WeChat's own words are
+/// not in the documents; DaxPay's prefix is `WechatPayV3Service`'s).
+const NO_PAYER_IP_MSG: &str = "沙箱通道: 缺少用户终端IP(scene_info.payer_client_ip)";
 
 /// `PayParam`'s own fields, per 3.x version (3.0-beta carries openId / authCode inside
 /// `extraParam`).
@@ -298,6 +304,16 @@ impl Orders {
         }
         if let Some(url) = p.text("returnUrl") {
             order.return_url = Some(url.to_owned());
+        }
+        // WeChat H5: DaxPay hands WeChat the order's `clientIp` as `scene_info.payer_client_ip`
+        // (`WechatPayV3Service.wapPay`, lifecycle.md §2.7), which WeChat requires: without one
+        // the channel call fails like any other (the order stays `progress`, 20045).
+        if family == Family::Wechat && method == "wap" && p.filled("clientIp").is_none() {
+            order.error_msg = Some(NO_PAYER_IP_MSG.to_owned());
+            return Err(refused(
+                20045,
+                format!("微信V3手机网站支付失败: {NO_PAYER_IP_MSG}"),
+            ));
         }
         if order.title.as_deref() == Some(CHANNEL_FAIL)
             || auth_code.as_deref() == Some(CHANNEL_FAIL)

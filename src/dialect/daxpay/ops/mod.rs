@@ -25,7 +25,19 @@ pub trait DaxOp: Operation {
     /// checked against DaxPay's own limits ([`DaxOp::limits`]), so that a request DaxPay's
     /// validation would refuse is refused here, in the merchant's terms, with nothing sent.
     /// Not to be overridden: an operation's own binding is `fit`.
+    /// A refusal the operation answers only after the order store's duplicate check is kept on
+    /// it ([`DaxOp::defer`]).
     fn bind(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
+        // A request refused while it was read is bound no further: that refusal is its answer.
+        if self.deferred().is_some() {
+            return Ok(());
+        }
+        self.bind_at_once(upstream)
+            .or_else(|refusal| self.defer(refusal))
+    }
+
+    /// [`DaxOp::bind`], every refusal answered at once.
+    fn bind_at_once(&mut self, upstream: &Upstream<'_>) -> Result<(), Failure> {
         self.fit(upstream)?;
         let (_, fields) = self.request(upstream.version);
         limits::check(&fields, Self::limits(upstream.version), |field| {
@@ -51,6 +63,24 @@ pub trait DaxOp: Operation {
     /// The payer's IP the call carries as DaxPay's `clientIp`, when the operation has one.
     fn client_ip(&self) -> Option<&str> {
         None
+    }
+
+    /// Whether the call needs a payer IP on `version` whatever `forward_client_ip` says (the
+    /// caller's address stands in for a merchant that gave none).
+    fn needs_payer_ip(&self, _version: Version) -> bool {
+        false
+    }
+
+    /// The refusal kept by [`DaxOp::defer`], if any (what a dry run reports).
+    fn deferred(&self) -> Option<Failure> {
+        None
+    }
+
+    /// Keeps `refusal`, found while binding, to be answered after the order store's duplicate
+    /// check (Jeepay refuses a repeated number before anything else it checks there);
+    /// `Err`: it is answered at once (by default every refusal is).
+    fn defer(&mut self, refusal: Failure) -> Result<(), Failure> {
+        Err(refusal)
     }
 
     /// The call and the operation's own fields, for the upstream's version.

@@ -13,13 +13,17 @@ use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::limits::{java_len, label, limit, Limit};
-use super::pay_2_0::{extra_param_2_0, unfaithful_on_2_0, MAX_FEN_2_0, PAY_LIMITS_2_0};
+use super::pay_2_0::{
+    extra_param_2_0, missing_on_2_0, unfaithful_on_2_0, EXPIRY_NOT_FUTURE, MAX_FEN_2_0,
+    PAY_LIMITS_2_0,
+};
 use super::pay_query::{amount, owned};
 use super::{refusal, DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::{wall_clock, Fields};
 use crate::dialect::daxpay::order_query::pay_status;
 use crate::dialect::daxpay::sign::Version;
 use crate::dispatch::DaxCall;
+use crate::domain::ops::pay::BindRefusal;
 use crate::domain::ops::{Paid, Pay};
 use crate::domain::{Failure, Unknown};
 
@@ -86,8 +90,13 @@ impl DaxOp for Pay {
                     words: "支付金额超出上限[最多2147483647分]",
                 });
             }
-            // Epoch seconds, absolute (DaxPay does not check it is in the future: Jeepay's
-            // reader already refused an expiry that is not).
+            // 2.0.8 checks neither of these (lifecycle-2.0.md §3.1, §3.2) and would make an
+            // order that is expired at once, or one left `progress` for good.
+            if self.expires_in_secs <= 0 {
+                return Err(EXPIRY_NOT_FUTURE);
+            }
+            missing_on_2_0(self)?;
+            // Epoch seconds, absolute.
             self.upstream_text.expired_time = expires.unix_timestamp().to_string();
             self.upstream_text.amount = self.amount.0.to_string();
             self.upstream_text.extra_param = extra_param_2_0(self);
@@ -104,6 +113,30 @@ impl DaxOp for Pay {
         self.client_ip
             .as_deref()
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+    }
+
+    /// WeChat H5 on 3.x: DaxPay gives WeChat the order's `clientIp` as the payer's
+    /// (`WechatPayV3Service.wapPay`, `scene_info.payer_client_ip`, which WeChat requires;
+    /// lifecycle.md §2.7), so without the merchant's the caller's address is sent. 2.0.8 gives
+    /// WeChat its own host's address instead (lifecycle-2.0.md §3.4): nothing needed there.
+    fn needs_payer_ip(&self, version: Version) -> bool {
+        version != Version::V2_0 && wechat_h5(&self.route.channel, &self.route.method)
+    }
+
+    fn deferred(&self) -> Option<Failure> {
+        self.upstream_text.refused.map(Failure::from)
+    }
+
+    /// What DaxPay's wire form refuses is answered after the duplicate check (Jeepay's order:
+    /// a repeated number first, then the app's ways, then the channel's checks).
+    fn defer(&mut self, refusal: Failure) -> Result<(), Failure> {
+        match BindRefusal::of(&refusal) {
+            Some(kept) => {
+                self.upstream_text.refused.get_or_insert(kept);
+                Ok(())
+            }
+            None => Err(refusal),
+        }
     }
 
     fn request(&self, version: Version) -> (DaxCall, Fields<'_>) {
@@ -199,6 +232,11 @@ impl DaxOp for Pay {
     }
 }
 
+/// A WeChat H5 pay (merchant or ISV channel): WeChat needs the payer's IP.
+fn wechat_h5(channel: &str, method: &str) -> bool {
+    matches!(channel, "wechat_pay" | "wechat_pay_isv") && method == "wap"
+}
+
 /// `extraParam` (JSON text): Alipay's buyer id, WeChat ISV's sub-merchant openid; in 3.0-beta
 /// also the openid and the bar code, which have no fields of their own there.
 fn extra_param(pay: &Pay, version: Version) -> Option<String> {
@@ -261,7 +299,7 @@ mod tests {
             (9_999_999_999, "99999999.99"),
         ] {
             let mut op = pay("WX_NATIVE", fen);
-            op.bind(&upstream(Version::V3_0)).unwrap();
+            op.bind_at_once(&upstream(Version::V3_0)).unwrap();
             let (call, fields) = op.request(Version::V3_0);
             assert_eq!(call, DaxCall::Pay);
             assert_eq!(fields.get("amount"), Some(Field::Number(yuan)));
@@ -274,7 +312,7 @@ mod tests {
     fn the_expiry_is_absolute_in_the_upstreams_zone() {
         let mut op = pay("WX_NATIVE", 1);
         op.expires_in_secs = 7200;
-        op.bind(&upstream(Version::V3_0)).unwrap();
+        op.bind_at_once(&upstream(Version::V3_0)).unwrap();
         let expected = wall_clock(
             OffsetDateTime::now_utc() + Duration::hours(2),
             UtcOffset::from_hms(8, 0, 0).unwrap(),
@@ -286,7 +324,7 @@ mod tests {
     #[test]
     fn beta_carries_openid_and_bar_code_in_extra_param() {
         let mut op = pay("WX_JSAPI", 1);
-        op.bind(&upstream(Version::V3_0Beta)).unwrap();
+        op.bind_at_once(&upstream(Version::V3_0Beta)).unwrap();
         let (_, fields) = op.request(Version::V3_0Beta);
         assert_eq!(fields.get("openId"), None);
         assert_eq!(
@@ -294,12 +332,12 @@ mod tests {
             Some(Field::Text(r#"{"openId":"o1"}"#))
         );
         let mut op = pay("WX_JSAPI", 1);
-        op.bind(&upstream(Version::V3_0)).unwrap();
+        op.bind_at_once(&upstream(Version::V3_0)).unwrap();
         let (_, fields) = op.request(Version::V3_0);
         assert_eq!(fields.get("openId"), Some(Field::Text("o1")));
         assert_eq!(fields.get("extraParam"), None);
         let mut ali = pay("ALI_JSAPI", 1);
-        ali.bind(&upstream(Version::V3_0)).unwrap();
+        ali.bind_at_once(&upstream(Version::V3_0)).unwrap();
         assert_eq!(
             ali.upstream_text.extra_param.as_deref(),
             Some(r#"{"buyerId":"2088"}"#)
@@ -311,11 +349,11 @@ mod tests {
         let mut op = pay("WX_JSAPI", 1);
         op.mch_order_no = "x".repeat(100);
         op.order.biz_order_no = Some(op.mch_order_no.clone());
-        op.bind(&upstream(Version::V3_0)).unwrap();
+        op.bind_at_once(&upstream(Version::V3_0)).unwrap();
         op.mch_order_no = "x".repeat(101);
         op.order.biz_order_no = Some(op.mch_order_no.clone());
         assert!(matches!(
-            op.bind(&upstream(Version::V3_0)),
+            op.bind_at_once(&upstream(Version::V3_0)),
             Err(Failure::TooLong {
                 label: "商户订单号",
                 max: 100
@@ -325,7 +363,7 @@ mod tests {
         op.mch_order_no = "x".repeat(96);
         op.order.biz_order_no = Some(format!("shop-{}", op.mch_order_no));
         assert!(matches!(
-            op.bind(&upstream(Version::V3_0)),
+            op.bind_at_once(&upstream(Version::V3_0)),
             Err(Failure::TooLong {
                 label: "商户订单号",
                 max: 95
@@ -334,18 +372,18 @@ mod tests {
         let mut op = pay("WX_JSAPI", 1);
         op.open_id = Some("o".repeat(129));
         assert!(matches!(
-            op.bind(&upstream(Version::V3_0)),
+            op.bind_at_once(&upstream(Version::V3_0)),
             Err(Failure::TooLong {
                 label: "openid",
                 max: 128
             })
         ));
         // 3.0-beta carries the openid in extraParam (at most 2048).
-        op.bind(&upstream(Version::V3_0Beta)).unwrap();
+        op.bind_at_once(&upstream(Version::V3_0Beta)).unwrap();
         let mut op = pay("WX_NATIVE", 1);
         op.subject = "标".repeat(101);
         assert!(matches!(
-            op.bind(&upstream(Version::V3_0)),
+            op.bind_at_once(&upstream(Version::V3_0)),
             Err(Failure::TooLong {
                 label: "商品标题",
                 max: 100
@@ -354,7 +392,7 @@ mod tests {
         let mut op = pay("WX_NATIVE", 1);
         op.ext_param = Some("e".repeat(501));
         assert!(matches!(
-            op.bind(&upstream(Version::V3_0)),
+            op.bind_at_once(&upstream(Version::V3_0)),
             Err(Failure::TooLong {
                 label: "商户扩展参数",
                 max: 500

@@ -1,8 +1,10 @@
 //! Pay on DaxPay 2.0.8 (lifecycle-2.0.md §3): `PayParam` in declared order with the amount in
 //! integer fen (at most `Integer.MAX_VALUE`), the expiry in epoch seconds and `extraParam` a JSON
 //! object signed as DaxPay renders a map ([`sorted_map`]); the answer's failures, which come as
-//! `code 0` with only a message, in Jeepay's terms (§3.6); and the ways 2.0.8 accepts but cannot
-//! serve faithfully, refused before the call ([`unfaithful_on_2_0`]). The version-independent
+//! `code 0` with only a message, in Jeepay's terms (§3.6); and what 2.0.8 accepts but cannot
+//! serve, refused before the call: the ways it cannot serve faithfully ([`unfaithful_on_2_0`]),
+//! an expiry not in the future ([`EXPIRY_NOT_FUTURE`]) and a missing openid or bar code
+//! ([`missing_on_2_0`]), which would leave an order it never finishes. The version-independent
 //! parts of pay are `pay.rs`'s.
 
 use serde_json::{Map, Value};
@@ -57,6 +59,35 @@ pub fn unfaithful_on_2_0(channel: &str, method: &str) -> bool {
             | ("union_pay", "jsapi")
             | ("union_pay", "app")
     )
+}
+
+/// An expiry that is not in the future (Jeepay's `expiredTime` ≤ 0): 2.0.8 makes an order that
+/// is expired at once (§3.1, §3.5: "reject ≤ 0 yourself"). DaxPay 3.0 refuses it with these
+/// words (`PayParam`'s check, 10506, answered 9999 with its prefix removed), so both versions
+/// answer alike.
+pub(super) const EXPIRY_NOT_FUTURE: Failure = Failure::Invalid {
+    kind: "expiry_not_future",
+    words: "支付超时时间设置有误, 请检查!",
+};
+
+/// What the channel needs that the merchant did not give: 2.0.8 sends a WeChat JSAPI pay
+/// without an `openId` and a bar-code pay without an `authCode` to the channel, which refuses,
+/// and keeps the order `progress` for good (§3.2 step 3). Refused before the call, in 3.0's
+/// words where 3.0 checks it (WeChat, lifecycle.md §2.4), else in Jeepay's own (its channels'
+/// `preCheck`, `用户支付条码[authCode]不可为空`). Alipay JSAPI never reaches 2.0.8
+/// ([`unfaithful_on_2_0`]).
+pub(super) fn missing_on_2_0(pay: &Pay) -> Result<(), Failure> {
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let words = match (pay.route.channel.as_str(), pay.route.method.as_str()) {
+        ("wechat_pay", "jsapi") if !given(&pay.open_id) => "微信JSAPI支付必须传入openId参数",
+        ("wechat_pay", "barcode") if !given(&pay.auth_code) => "微信付款码支付必须传入付款码参数",
+        (_, "barcode") if !given(&pay.auth_code) => "用户支付条码[authCode]不可为空",
+        _ => return Ok(()),
+    };
+    Err(Failure::Invalid {
+        kind: "channel_extra_missing",
+        words,
+    })
 }
 
 /// The code a 2.0.8 pay answer without a `status` is given when its message is the channel's
@@ -213,7 +244,7 @@ mod tests {
     fn version_2_sends_fen_epoch_seconds_and_a_map() {
         let mut op = pay("WX_JSAPI", 1230);
         op.expires_in_secs = 7200;
-        op.bind(&upstream(Version::V2_0)).unwrap();
+        op.bind_at_once(&upstream(Version::V2_0)).unwrap();
         let (call, fields) = op.request(Version::V2_0);
         assert_eq!(call, DaxCall::Pay);
         assert_eq!(fields.get("amount"), Some(Field::Number("1230")));
@@ -231,14 +262,14 @@ mod tests {
         let mut bar = pay("WX_BAR", 1);
         bar.open_id = None;
         bar.auth_code = Some("134567890123456789".into());
-        bar.bind(&upstream(Version::V2_0)).unwrap();
+        bar.bind_at_once(&upstream(Version::V2_0)).unwrap();
         assert_eq!(
             bar.request(Version::V2_0).1.get("extraParam"),
             Some(Field::Json(r#"{"authCode":"134567890123456789"}"#))
         );
         let mut native = pay("WX_NATIVE", 1);
         native.open_id = None;
-        native.bind(&upstream(Version::V2_0)).unwrap();
+        native.bind_at_once(&upstream(Version::V2_0)).unwrap();
         assert_eq!(native.request(Version::V2_0).1.get("extraParam"), None);
     }
 
@@ -247,7 +278,7 @@ mod tests {
         for way in ["WX_APP", "ALI_JSAPI", "ALI_LITE"] {
             assert!(
                 matches!(
-                    pay(way, 1).bind(&upstream(Version::V2_0)),
+                    pay(way, 1).bind_at_once(&upstream(Version::V2_0)),
                     Err(Failure::WayCodeUnsupported)
                 ),
                 "{way}"
@@ -259,15 +290,48 @@ mod tests {
         assert_eq!(WayTable::from(Version::V2_0), WayTable::DaxPay2);
         assert_eq!(WayTable::from(Version::V3_0Beta), WayTable::DaxPay3);
         pay("WX_NATIVE", 2_147_483_647)
-            .bind(&upstream(Version::V2_0))
+            .bind_at_once(&upstream(Version::V2_0))
             .unwrap();
         assert!(matches!(
-            pay("WX_NATIVE", 2_147_483_648).bind(&upstream(Version::V2_0)),
+            pay("WX_NATIVE", 2_147_483_648).bind_at_once(&upstream(Version::V2_0)),
             Err(Failure::Invalid {
                 kind: "amount_too_large",
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn version_2_refuses_what_2_0_8_would_leave_behind_before_the_call() {
+        let v2 = upstream(Version::V2_0);
+        let words = |op: &mut Pay| match op.bind_at_once(&v2) {
+            Err(Failure::Invalid { words, .. }) => words,
+            other => panic!("{other:?}"),
+        };
+        for secs in [0, -5] {
+            let mut op = pay("WX_NATIVE", 1);
+            op.expires_in_secs = secs;
+            assert_eq!(words(&mut op), "支付超时时间设置有误, 请检查!");
+        }
+        // 3.0 gets the expiry and refuses it itself.
+        let mut op = pay("WX_NATIVE", 1);
+        op.expires_in_secs = 0;
+        op.bind_at_once(&upstream(Version::V3_0)).unwrap();
+        for way in ["WX_JSAPI", "WX_LITE"] {
+            let mut op = pay(way, 1);
+            op.open_id = Some(" ".into());
+            assert_eq!(words(&mut op), "微信JSAPI支付必须传入openId参数", "{way}");
+        }
+        let mut op = pay("WX_BAR", 1);
+        assert_eq!(words(&mut op), "微信付款码支付必须传入付款码参数");
+        let mut op = pay("ALI_BAR", 1);
+        assert_eq!(words(&mut op), "用户支付条码[authCode]不可为空");
+        let mut op = pay("ALI_BAR", 1);
+        op.route.channel = "union_pay".into();
+        assert_eq!(words(&mut op), "用户支付条码[authCode]不可为空");
+        op.auth_code = Some("6212345678901234567".into());
+        op.bind_at_once(&v2).unwrap();
+        pay("WX_JSAPI", 1).bind_at_once(&v2).unwrap();
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::limits::{java_len, label, limit, Limit};
 use super::pay_query::{amount, owned};
-use super::refund_query::{refund_error, refund_status};
+use super::refund_query::{refund_error, refund_error_code, refund_status};
 use super::{refusal, DaxOp, Upstream};
 use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::sign::Version;
@@ -108,7 +108,7 @@ impl DaxOp for Refund {
 
     fn outcome(&self, data: &Value, upstream: &Upstream<'_>) -> Result<Refunded, Failure> {
         if upstream.version == Version::V2_0 {
-            return Err(outcome_2_0(data, upstream));
+            return Err(self.outcome_2_0(data, upstream));
         }
         let required = |key: &str| {
             owned(data, key)
@@ -118,10 +118,12 @@ impl DaxOp for Refund {
             refund_no: required("refundNo")?,
             biz_refund_no: required("bizRefundNo")?,
             status: refund_status(data, upstream)?,
+            error_code: None,
             error_msg: owned(data, "errorMsg"),
             pay_amount: None,
             refund_amount: self.amount,
             channel_refund_no: None,
+            repeated: false,
         })
     }
 
@@ -182,6 +184,7 @@ impl DaxOp for Refund {
                 .ok_or_else(|| upstream.malformed("refund query answer has no refundNo"))?,
             biz_refund_no: self.biz_refund_no.clone(),
             status,
+            error_code: refund_error_code(data, status, upstream),
             error_msg: refund_error(data, status, upstream),
             // 2.0.8's `orderAmount` is exact fen; 3.0 truncates it (never read there).
             pay_amount: match upstream.version {
@@ -190,22 +193,29 @@ impl DaxOp for Refund {
             },
             refund_amount: self.amount,
             channel_refund_no: owned(data, "outRefundNo"),
+            repeated: false,
         })))
     }
 }
 
-/// 2.0.8's refund answer (§5.3): `status` is never set and `msg` can be stale, so it says only
-/// whether a refund order exists. `退款处理中，请勿重复操作`: another request holds the number's
-/// lock (no refund of this request's); anything else: DaxPay made a refund order, whose
-/// outcome is its refund query's — an outcome pending until then, settled by the lookup
-/// ([`DaxOp::probe`], [`DaxOp::settle`]); should that lookup fail, the merchant is told the
-/// refund was accepted and is to be queried, and no upstream fault is counted.
-fn outcome_2_0(data: &Value, upstream: &Upstream<'_>) -> Failure {
-    if owned(data, "msg").as_deref() == Some("退款处理中，请勿重复操作") {
-        return Failure::RefundInProgress;
-    }
-    Failure::RefundOutcomePending {
-        upstream: upstream.name.to_owned(),
+impl Refund {
+    /// 2.0.8's refund answer (§5.3): `status` is never set and `msg` can be stale, so it says
+    /// only whether a refund order exists. `退款处理中，请勿重复操作`: another request holds the
+    /// number's lock (no refund of this request's); anything else: DaxPay made a refund order,
+    /// whose outcome is its refund query's — an outcome pending until then, settled by the
+    /// lookup ([`DaxOp::probe`], [`DaxOp::settle`]). Should that lookup fail, the verified
+    /// answer's `refundNo` (for this request's `bizRefundNo`) still proves the refund exists:
+    /// it is kept in the failure, and the refund answered in progress under that number
+    /// (`proxy::records::refund`); without it, the merchant is told to query.
+    fn outcome_2_0(&self, data: &Value, upstream: &Upstream<'_>) -> Failure {
+        if owned(data, "msg").as_deref() == Some("退款处理中，请勿重复操作") {
+            return Failure::RefundInProgress;
+        }
+        let ours = owned(data, "bizRefundNo").as_deref() == Some(self.biz_refund_no.as_str());
+        Failure::RefundOutcomePending {
+            upstream: upstream.name.to_owned(),
+            refund_no: owned(data, "refundNo").filter(|no| ours && !no.trim().is_empty()),
+        }
     }
 }
 
@@ -321,10 +331,29 @@ mod tests {
         .unwrap();
         let unknown = op.outcome(&answer, &v2).unwrap_err();
         assert!(op.settled_by_query(&unknown), "{unknown}");
+        // The verified answer names the refund DaxPay made: kept, to be answered in progress.
         assert!(
-            matches!(unknown, Failure::RefundOutcomePending { .. }),
+            matches!(&unknown, Failure::RefundOutcomePending { refund_no: Some(no), .. } if no == "R9"),
             "{unknown}"
         );
+        // Not this request's number, or no number: nothing proves which refund exists.
+        for other in [
+            r#"{"code":0,"msg":null,"refundNo":"R9","bizRefundNo":"R2","status":null}"#,
+            r#"{"code":0,"msg":null,"refundNo":null,"bizRefundNo":"R1","status":null}"#,
+            r#"{"code":0,"msg":null,"refundNo":"R9","status":null}"#,
+        ] {
+            let answer: Value = serde_json::from_str(other).unwrap();
+            assert!(
+                matches!(
+                    op.outcome(&answer, &v2),
+                    Err(Failure::RefundOutcomePending {
+                        refund_no: None,
+                        ..
+                    })
+                ),
+                "{other}"
+            );
+        }
         let busy: Value =
             serde_json::from_str(r#"{"code":0,"msg":"退款处理中，请勿重复操作","refundNo":"R1"}"#)
                 .unwrap();
@@ -333,7 +362,7 @@ mod tests {
             Err(Failure::RefundInProgress)
         ));
         let queried: Value = serde_json::from_str(
-            r#"{"refundNo":"R9","bizRefundNo":"R1","orderAmount":5000,"amount":1230,"status":"fail","errorMsg":"x"}"#,
+            r#"{"refundNo":"R9","bizRefundNo":"R1","orderAmount":5000,"amount":1230,"status":"fail","errorCode":"40004","errorMsg":"x"}"#,
         )
         .unwrap();
         let Unknown::Settled(Ok(done)) = op.settle(Some(&queried), &v2).unwrap() else {
@@ -342,17 +371,18 @@ mod tests {
         assert_eq!(done.status, RefundOrderStatus::Fail);
         assert_eq!(done.pay_amount, Some(Fen(5000)));
         assert_eq!(done.error_msg.as_deref(), Some("x"));
+        assert_eq!(done.error_code.as_deref(), Some("40004"));
         // 2.0.8 never clears `errorMsg`: a success keeps an old failure's, never told.
         let stale: Value = serde_json::from_str(
-            r#"{"refundNo":"R9","bizRefundNo":"R1","orderAmount":5000,"amount":1230,"status":"success","errorMsg":"余额不足"}"#,
+            r#"{"refundNo":"R9","bizRefundNo":"R1","orderAmount":5000,"amount":1230,"status":"success","errorCode":"40004","errorMsg":"余额不足"}"#,
         )
         .unwrap();
         let Unknown::Settled(Ok(done)) = op.settle(Some(&stale), &v2).unwrap() else {
             panic!("settled")
         };
         assert_eq!(
-            (done.status, done.error_msg),
-            (RefundOrderStatus::Success, None)
+            (done.status, done.error_code, done.error_msg),
+            (RefundOrderStatus::Success, None, None)
         );
         let other: Value = serde_json::from_str(
             r#"{"refundNo":"R9","bizRefundNo":"R1","amount":1,"status":"success"}"#,

@@ -70,6 +70,7 @@ pub fn refund_record(data: &Value, upstream: &Upstream<'_>) -> Result<RefundReco
         status,
         out_refund_no: owned(data, "outRefundNo"),
         attach: owned(data, "attach"),
+        error_code: refund_error_code(data, status, upstream),
         error_msg: refund_error(data, status, upstream),
         finished_at_ms,
         pay_amount,
@@ -89,6 +90,20 @@ pub fn refund_error(
     let failed = matches!(status, RefundOrderStatus::Fail | RefundOrderStatus::Close);
     (upstream.version != Version::V2_0 || failed)
         .then(|| owned(data, "errorMsg"))
+        .flatten()
+}
+
+/// A failed or closed 2.0.8 refund's `errorCode` as the merchant's `errCode` (lifecycle-2.0.md
+/// §5.4, §6: "only when state 3"; `"0"` when the failure was no recorded channel error, §5.2).
+/// 3.0's refund results have no error code.
+pub fn refund_error_code(
+    data: &Value,
+    status: RefundOrderStatus,
+    upstream: &Upstream<'_>,
+) -> Option<String> {
+    let failed = matches!(status, RefundOrderStatus::Fail | RefundOrderStatus::Close);
+    (upstream.version == Version::V2_0 && failed)
+        .then(|| owned(data, "errorCode"))
         .flatten()
 }
 

@@ -4,9 +4,12 @@
 //! Checks after the identity and signature ([`crate::dialect::epay::auth`]), in the gateway's
 //! order and words: `out_trade_no`, `notify_url`, (`submit`: `return_url`), `name`, `money`
 //! (PHP `empty()`: `"0"` is empty), (`mapi`/`create`: `type`, `clientip`), `金额不合法`, the
-//! maximum, the `out_trade_no` charset, V2's `jsapi`/`scan` parameters; then paybridge's URL
-//! guards (below) and the type → way code (`支付方式(type)不存在`). The gateway checks a
-//! repeated `out_trade_no` before the type; here the order store does, after it.
+//! maximum, the `out_trade_no` charset, V2's `jsapi`/`scan` parameters (and `applet`'s, see
+//! `read`); then paybridge's URL guards (below) and the type → way code (`支付方式(type)不存在`).
+//! The gateway checks a repeated `out_trade_no` before the type; here the order store does,
+//! after it. A page without `type` is answered with the cashier (`cashier.rs`), the payer's pick
+//! read back from it. `device=jump` (V2 also `method=jump`) asks for a URL only: the answer is
+//! `payurl` / `pay_type:"jump"` whatever the way code gives (`ways.rs`).
 //!
 //! paybridge's additions, each worded as epay would: the notify URL must be `http(s)://`
 //! without control characters (it is where paybridge's GET goes), within the merchant's
@@ -15,6 +18,7 @@
 //! V1 and a browser page have no field for them.
 
 use super::super::answer::{self, EpayReply, Signing};
+use super::super::cashier;
 use super::super::money;
 use super::super::php::{self, Flags, Json};
 use super::super::request::{Endpoint, EndpointExt, EpayRequest, Version};
@@ -163,6 +167,20 @@ pub fn read(
             buyer_id = Some(sub_openid.to_owned());
         }
     }
+    if situation == Situation::Applet {
+        // The gateway's channels pay a mini program through their own plugin (`wxplugin`),
+        // which needs nothing of the payer; DaxPay's (`WX_LITE`, `ALI_LITE`) need the payer's
+        // id in the mini program, as jsapi does: asked for in the gateway's jsapi words.
+        let sub_openid = required(
+            request,
+            "sub_openid",
+            "applet支付时参数(sub_openid)不能为空",
+        )?;
+        match pay_type.as_deref() {
+            Some("wxpay") => open_id = Some(sub_openid.to_owned()),
+            _ => buyer_id = Some(sub_openid.to_owned()),
+        }
+    }
     if scan {
         let code = required(
             request,
@@ -178,25 +196,27 @@ pub fn read(
     }
     notify_guard(merchant, notify_url)?;
     return_guard(return_url)?;
-    // A page without `type`: the gateway's cashier lets the payer choose; paybridge has none.
-    let Some(pay_type) = pay_type else {
-        return Err(invalid("required_field", "支付方式(type)不能为空"));
-    };
-    let way_code = ways
-        .way_code(&pay_type, situation)
-        .ok_or(Failure::WayCodeUnsupported)?
-        .to_owned();
-    let route = merchant
-        .way_codes
-        .route_in(merchant.daxpay.upstream.version().into(), &way_code)?;
-    let sdk_answer = matches!(
-        route.data,
-        PayData::AliApp | PayData::AliTradeNo | PayData::WxApp | PayData::WxAppRekeyed
-    );
-    if sdk_answer && (page || endpoint.version() == Version::V1) {
-        return Err(Failure::WayCodeUnsupported);
-    }
     let name = php::chars(php::strcut(name, NAME_MAX_BYTES), NAME_MAX_CHARS).to_owned();
+    // A page without `type`: the payer picks on the cashier (`cashier.rs`); the pick counts
+    // only where the merchant signed no `type`.
+    let pay_type = match (pay_type, &request.payer_type) {
+        (Some(merchants), _) => merchants,
+        (None, Some(payers)) if !payers.is_empty() => payers.clone(),
+        (None, _) => {
+            let mut candidates: Vec<String> = cashier::TYPES
+                .iter()
+                .map(|(t, _)| (*t).to_owned())
+                .collect();
+            candidates.extend(ways.own_types());
+            let inside_wechat = situation == Situation::Wechat;
+            let offered = cashier::offered(&candidates, inside_wechat, |t| {
+                way_for(merchant, ways, t, situation, request).is_ok()
+            });
+            let money = money::stored(amount);
+            return Err(cashier::page(request, &offered, &money, &name));
+        }
+    };
+    let (way_code, route) = way_for(merchant, ways, &pay_type, situation, request)?;
     let param = request
         .given("param")
         .map(|p| php::chars(p, PARAM_MAX_CHARS).to_owned());
@@ -220,7 +240,10 @@ pub fn read(
         sub_open_id: false,
         buyer_id,
         upstream_text: Default::default(),
-        relay: Default::default(),
+        relay: crate::domain::ops::pay::Relay {
+            pay_page: asks_for_jump(request),
+            ..Default::default()
+        },
         in_dialect: Some(InDialect {
             dialect: DIALECT,
             trade_no: trade_no::generate(now),
@@ -231,8 +254,48 @@ pub fn read(
     })
 }
 
+/// Whether the request asks for a URL only (`mapi.php` `device=jump`, V2 `/api/pay/create`
+/// `method=jump` or `device=jump`, as `Pay.php` turns the one into the other): answered
+/// `payurl` / `pay_type:"jump"` whatever the way code gives (epay.md §6.2, §8). A page
+/// (`submit.php`, `/api/pay/submit`) has no such answer.
+pub fn asks_for_jump(request: &EpayRequest) -> bool {
+    !request.endpoint.is_page()
+        && (request.field("device") == "jump"
+            || (request.version() == Version::V2 && request.field("method") == "jump"))
+}
+
+/// The way code and DaxPay route for `pay_type` in `situation`, if the request's endpoint can
+/// answer what it gives: a way code answered with SDK parameters (app, JSAPI) has no field on
+/// V1 nor on a page.
+fn way_for(
+    merchant: &Merchant,
+    ways: &EpayWays<'_>,
+    pay_type: &str,
+    situation: Situation,
+    request: &EpayRequest,
+) -> Result<(String, crate::domain::way_code::PayRoute), Failure> {
+    let way_code = ways
+        .way_code(pay_type, situation)
+        .ok_or(Failure::WayCodeUnsupported)?
+        .to_owned();
+    let route = merchant
+        .way_codes
+        .route_in(merchant.daxpay.upstream.version().into(), &way_code)?;
+    let sdk_answer = matches!(
+        route.data,
+        PayData::AliApp | PayData::AliTradeNo | PayData::WxApp | PayData::WxAppRekeyed
+    );
+    if sdk_answer && (request.endpoint.is_page() || request.version() == Version::V1) {
+        return Err(Failure::WayCodeUnsupported);
+    }
+    Ok((way_code, route))
+}
+
 /// Where the payer pays: V2 `method`, else `device`, else (pages) the browser.
 fn situation(request: &EpayRequest, method: &str) -> Situation {
+    if asks_for_jump(request) {
+        return Situation::Jump;
+    }
     if request.version() == Version::V2 {
         match method {
             "jsapi" => return Situation::Jsapi,
@@ -243,15 +306,31 @@ fn situation(request: &EpayRequest, method: &str) -> Situation {
         }
     }
     match (request.get("device"), &request.user_agent) {
-        (Some(device), _) if !device.is_empty() => Situation::of_device(device),
+        // A page's `device=jump` means nothing: the browser decides.
+        (Some(device), _) if !device.is_empty() && device != "jump" => Situation::of_device(device),
         (_, Some(agent)) if request.endpoint.is_page() => Situation::of_user_agent(agent),
         _ => Situation::Pc,
     }
 }
 
-/// What DaxPay gave the payer in epay's terms: (V1 key, V2 `pay_type`, the value).
-fn pay_info(pay: &Pay, paid: &Paid) -> Option<(&'static str, &'static str, String)> {
+/// What DaxPay gave the payer in epay's terms: (V1 key, V2 `pay_type`, the value). `jump`:
+/// the request asked for a URL only ([`asks_for_jump`]): whatever is not a page is `payurl`.
+fn pay_info(pay: &Pay, paid: &Paid, jump: bool) -> Option<(&'static str, &'static str, String)> {
     let body = paid.pay_body.as_deref().filter(|b| !b.is_empty())?;
+    let info = pay_info_of(pay, body)?;
+    Some(match info {
+        (_, "html", _) => info,
+        // QR content: the gateway's page for it, paybridge's return URL (the code while unpaid,
+        // the merchant once paid); without one (no `public_url`), the content itself.
+        (_, "qrcode", _) if jump && pay.relay.return_url.is_some() => {
+            ("payurl", "jump", pay.relay.return_url.clone()?)
+        }
+        (_, _, value) if jump => ("payurl", "jump", value),
+        _ => info,
+    })
+}
+
+fn pay_info_of(pay: &Pay, body: &str) -> Option<(&'static str, &'static str, String)> {
     Some(match pay.route.data {
         _ if body.trim_start().starts_with('<') => ("html", "html", body.to_owned()),
         PayData::Url => ("payurl", "jump", body.to_owned()),
@@ -306,6 +385,7 @@ pub fn answer(
     pay: &Pay,
     paid: &Paid,
     endpoint: Endpoint,
+    jump: bool,
     signing: Option<Signing<'_>>,
 ) -> EpayReply {
     let (trade_no, pay_type) = facts(pay);
@@ -325,7 +405,10 @@ pub fn answer(
                     &[
                         ("type", pay_type.into()),
                         ("trade_no", trade_no.into()),
-                        ("api_trade_no", paid.order_no.as_str().into()),
+                        // The channel's number, as the query and the notification give it
+                        // (DaxPay's `outOrderNo`): DaxPay's pay answer does not carry it, so
+                        // it is not known yet (never DaxPay's own order number).
+                        ("api_trade_no", Json::Null),
                         ("buyer", Json::Null),
                         ("money", money::stored(pay.amount).into()),
                     ],
@@ -336,7 +419,7 @@ pub fn answer(
         }
         _ => {}
     }
-    let Some((v1_key, v2_type, value)) = pay_info(pay, paid) else {
+    let Some((v1_key, v2_type, value)) = pay_info(pay, paid, jump) else {
         // Created, but what the payer needs was not learnt (an outcome settled by query, or a
         // payment code still being confirmed): never a success without it.
         return failed("支付结果未知，请稍后查询订单");
@@ -344,9 +427,13 @@ pub fn answer(
     match endpoint {
         Endpoint::Submit | Endpoint::V2Submit => match v2_type {
             "html" => answer::channel_html(&value),
-            "qrcode" => {
-                answer::qrcode_page(pay_type, &value, &money::stored(pay.amount), &pay.subject)
-            }
+            "qrcode" => answer::qrcode_page(
+                pay_type,
+                &value,
+                &money::stored(pay.amount),
+                &pay.subject,
+                pay.relay.return_url.as_deref(),
+            ),
             _ => answer::jump(&value),
         },
         Endpoint::V2Create => match signing {

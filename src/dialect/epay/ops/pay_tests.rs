@@ -149,13 +149,20 @@ fn submit_needs_return_url_and_takes_the_browser() {
     let pay = read(&r, &merchant, &ways, NOW).unwrap();
     assert_eq!(pay.way_code, "WX_H5");
     assert_eq!(pay.client_ip.as_deref(), Some("203.0.113.9"));
-    // No type: the gateway's cashier; paybridge has none.
+    // No type: the cashier, offering what this merchant can take in this browser.
     r.params.retain(|(k, _)| k != "type");
-    let refused = read(&r, &merchant, &ways, NOW).unwrap_err();
-    assert_eq!(
-        crate::dialect::epay::failure::words(&refused, Endpoint::Submit),
-        "支付方式(type)不能为空"
+    let cashier = read(&r, &merchant, &ways, NOW).unwrap_err();
+    let page = crate::dialect::epay::cashier::is_page(&cashier).expect("the cashier");
+    assert!(
+        page.contains(r#"value="alipay">支付宝"#) && page.contains(r#"value="wxpay">微信支付"#)
     );
+    assert!(!page.contains(r#"value="qqpay""#));
+    // The payer's pick, where the merchant signed none...
+    r.payer_type = Some("alipay".into());
+    assert_eq!(read(&r, &merchant, &ways, NOW).unwrap().way_code, "ALI_WAP");
+    // ...never over a type the merchant signed.
+    r.params.push(("type".into(), "wxpay".into()));
+    assert_eq!(read(&r, &merchant, &ways, NOW).unwrap().way_code, "WX_H5");
 }
 
 #[test]
@@ -249,6 +256,7 @@ fn v1_answers_byte_for_byte() {
         &pay,
         &paid(PayStatus::Wait, Some("weixin://wxpay/bizpayurl?pr=04IPMKM")),
         Endpoint::Mapi,
+        false,
         None,
     );
     assert_eq!(
@@ -261,6 +269,7 @@ fn v1_answers_byte_for_byte() {
             &ali,
             &paid(PayStatus::Wait, Some("https://openapi.alipay.com/x?a=1")),
             Endpoint::Mapi,
+            false,
             None
         )
         .text(),
@@ -269,15 +278,19 @@ fn v1_answers_byte_for_byte() {
     let mut failed = paid(PayStatus::Fail, None);
     failed.error_msg = Some("余额不足".into());
     assert_eq!(
-        answer(&pay, &failed, Endpoint::Mapi, None).text(),
+        answer(&pay, &failed, Endpoint::Mapi, false, None).text(),
         r#"{"code":-2,"trade_no":"2024070112000012345","msg":"\u4f59\u989d\u4e0d\u8db3"}"#
     );
     // Settled by query: no pay data, never a success.
-    assert!(
-        answer(&pay, &paid(PayStatus::Wait, None), Endpoint::Mapi, None)
-            .text()
-            .starts_with(r#"{"code":-2"#)
-    );
+    assert!(answer(
+        &pay,
+        &paid(PayStatus::Wait, None),
+        Endpoint::Mapi,
+        false,
+        None
+    )
+    .text()
+    .starts_with(r#"{"code":-2"#));
 }
 
 #[test]
@@ -299,6 +312,7 @@ fn v2_create_answers_verify_with_the_platform_key() {
         &pay,
         &paid(PayStatus::Wait, Some("weixin://x")),
         Endpoint::V2Create,
+        false,
         Some(Signing {
             platform_key: &key,
             now: NOW,
@@ -341,6 +355,7 @@ fn pages_jump_show_or_explain() {
         &ali,
         &paid(PayStatus::Wait, Some("https://openapi.alipay.com/p")),
         Endpoint::Submit,
+        false,
         None,
     );
     assert!(jump
@@ -351,9 +366,61 @@ fn pages_jump_show_or_explain() {
         &wx,
         &paid(PayStatus::Wait, Some("weixin://x")),
         Endpoint::Submit,
+        false,
         None,
     );
     assert!(qr.text().contains("weixin://x") && qr.text().contains("微信"));
-    let failed = answer(&wx, &paid(PayStatus::Fail, None), Endpoint::Submit, None);
+    let failed = answer(
+        &wx,
+        &paid(PayStatus::Fail, None),
+        Endpoint::Submit,
+        false,
+        None,
+    );
     assert!(failed.text().contains("<h3>站点提示信息</h3>"));
+}
+
+#[test]
+fn jump_asks_for_a_url_whatever_the_way_gives() {
+    // `device=jump` on mapi.php: wxpay takes the PC way (WX_NATIVE), whose QR content is shown
+    // on paybridge's page for the order (its return URL)...
+    let jump_params = with("device", "jump");
+    let request_jump = request(Endpoint::Mapi, &jump_params);
+    assert!(asks_for_jump(&request_jump));
+    let mut wx = fixed(read_mapi(&jump_params).unwrap());
+    assert_eq!(wx.way_code, "WX_NATIVE");
+    assert!(
+        wx.relay.pay_page,
+        "the page is made even without return_url"
+    );
+    wx.relay.return_url = Some("https://pb.example/jeepay/return/T1".into());
+    let reply = answer(
+        &wx,
+        &paid(PayStatus::Wait, Some("weixin://wxpay/bizpayurl?pr=1")),
+        Endpoint::Mapi,
+        true,
+        None,
+    );
+    assert_eq!(
+        reply.text(),
+        r#"{"code":1,"trade_no":"2024070112000012345","payurl":"https:\/\/pb.example\/jeepay\/return\/T1"}"#
+    );
+    // ...and without that page (no relay), QR content is still a payurl, the content itself.
+    let pay = fixed(read_mapi(&MAPI).unwrap());
+    assert!(!pay.relay.pay_page);
+    let reply = answer(
+        &pay,
+        &paid(PayStatus::Wait, Some("https://qr.alipay.com/bax1")),
+        Endpoint::Mapi,
+        true,
+        None,
+    );
+    assert_eq!(
+        reply.text(),
+        r#"{"code":1,"trade_no":"2024070112000012345","payurl":"https:\/\/qr.alipay.com\/bax1"}"#
+    );
+    // A page's device=jump is no jump: the browser decides.
+    let mut page = jump_params.clone();
+    page.push(("return_url", "https://shop.example.com/r"));
+    assert!(!asks_for_jump(&request(Endpoint::Submit, &page)));
 }

@@ -1,6 +1,8 @@
 //! Refund query: V2 `/api/pay/refundquery` (§7.5). V1 has none.
 //!
-//! The refund is named by `refund_no` (the number paybridge answered a refund with: DaxPay's) or
+//! The refund is named by `refund_no` (epay's 19-digit number paybridge answered the refund
+//! with, `super::super::refund_no`: the merchant refund number itself, or the one derived from a
+//! long `out_refund_no`, which the order store finds by the refund's kept `attach`) or
 //! `out_refund_no` (the merchant refund number); neither is `商户退款单号不能为空`, none found
 //! `退款记录不存在`. `status`: 1 success, 0 failed, and 2 for a refund still being carried out
 //! (epay has no value for it; `state.rs`).
@@ -8,6 +10,7 @@
 use super::super::answer::{self, EpayReply, Signing};
 use super::super::money;
 use super::super::php::{Flags, Json};
+use super::super::refund_no;
 use super::super::request::EpayRequest;
 use super::super::state;
 use super::super::trade_no::time_text;
@@ -27,10 +30,13 @@ pub fn read(request: &EpayRequest, merchant: &Merchant) -> Result<RefundQuery, F
     if refund_no.is_none() && out_refund_no.is_none() {
         return Err(invalid("no_order_id", "商户退款单号不能为空"));
     }
+    // Either number is looked up as a merchant refund number first (the order store then tries
+    // epay's derived `refund_no`): never as DaxPay's refund number, which epay never shows.
+    let number = refund_no.or(out_refund_no);
     Ok(RefundQuery {
-        refund_no: refund_no.map(str::to_owned),
-        mch_refund_no: out_refund_no.map(str::to_owned),
-        biz_refund_no: out_refund_no.map(|n| merchant.daxpay.number(n)),
+        refund_no: None,
+        mch_refund_no: number.map(str::to_owned),
+        biz_refund_no: number.map(|n| merchant.daxpay.number(n)),
         order: OrderRef::default(),
         kept: None,
     })
@@ -40,6 +46,7 @@ pub fn read(request: &EpayRequest, merchant: &Merchant) -> Result<RefundQuery, F
 /// order store.
 pub fn answer(
     pid: i64,
+    merchant: &Merchant,
     record: &RefundRecord,
     trade_no: Option<&str>,
     out_trade_no: Option<&str>,
@@ -49,10 +56,11 @@ pub fn answer(
         return answer::error(-1, "系统异常[平台密钥未配置]");
     };
     let amount = money::stored(record.amount);
+    let out_refund_no = super::unprefixed(&record.biz_refund_no, merchant);
     let fields = vec![
         ("code", Json::Int(0)),
-        ("refund_no", record.refund_no.as_str().into()),
-        ("out_refund_no", record.biz_refund_no.as_str().into()),
+        ("refund_no", refund_no::of(out_refund_no).into()),
+        ("out_refund_no", out_refund_no.into()),
         ("trade_no", trade_no.into()),
         ("out_trade_no", out_trade_no.into()),
         ("uid", Json::Int(pid)),
@@ -92,8 +100,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (by_ours.refund_no.as_deref(), by_ours.mch_refund_no),
-            (Some("DAXR1"), None)
+            (
+                by_ours.refund_no.as_deref(),
+                by_ours.mch_refund_no.as_deref()
+            ),
+            (None, Some("DAXR1"))
         );
         let by_theirs = read(&request(&[("out_refund_no", "R-000001")]), &merchant).unwrap();
         assert_eq!(by_theirs.mch_refund_no.as_deref(), Some("R-000001"));
@@ -122,6 +133,7 @@ mod tests {
             status: RefundOrderStatus::Progress,
             out_refund_no: None,
             attach: None,
+            error_code: None,
             error_msg: None,
             finished_at_ms: None,
             pay_amount: None,
@@ -130,6 +142,7 @@ mod tests {
         };
         let reply = answer(
             1001,
+            &crate::config::test_merchant(),
             &record,
             Some("2024070112000012345"),
             Some("O1"),
@@ -139,8 +152,13 @@ mod tests {
             }),
         );
         let text = reply.text();
+        let expected = format!(
+            r#"{{"code":0,"refund_no":"{}","out_refund_no":"R-000001","#,
+            refund_no::of("R-000001")
+        );
+        assert!(text.starts_with(&expected), "{text}");
         assert!(
-            text.starts_with(r#"{"code":0,"refund_no":"DAXR1","out_refund_no":"R-000001","trade_no":"2024070112000012345","out_trade_no":"O1","uid":1001,"money":"0.50","reducemoney":"0.50","status":2,"addtime":"2024-07-01 12:00:00","endtime":null,"timestamp":"1700000000","sign_type":"RSA","sign":""#),
+            text.contains(r#""out_refund_no":"R-000001","trade_no":"2024070112000012345","out_trade_no":"O1","uid":1001,"money":"0.50","reducemoney":"0.50","status":2,"addtime":"2024-07-01 12:00:00","endtime":null,"timestamp":"1700000000","sign_type":"RSA","sign":""#),
             "{text}"
         );
     }

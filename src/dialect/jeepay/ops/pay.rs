@@ -1,7 +1,9 @@
 //! `/api/pay/unifiedOrder`: `UnifiedOrderRQ`, answered with `UnifiedOrderRS` (lifecycle.md §2.1–2.3,
 //! §2.7). Checks and messages in Jeepay's order, after the signature: the fields' own
-//! (`@NotBlank`, `@Min`), `AUTO_BAR`'s classification, the way code, the URLs' schemes, the
-//! merchant's channel for the way code. A repeated `mchOrderNo` is found in the order store.
+//! (`@NotBlank`, `@Min`), `AUTO_BAR`'s classification, the way code; then, inside Jeepay's try
+//! block, a repeated `mchOrderNo` (found in the order store), the URLs' schemes, the merchant's
+//! channel for the way code. Those after the repeat are held on the order (`UpstreamText::refused`)
+//! and answered once the store says the number is new.
 
 use serde_json::Value;
 
@@ -10,9 +12,10 @@ use super::JeepayOp;
 use crate::config::Merchant;
 use crate::dialect::jeepay::envelope::Data;
 use crate::dialect::jeepay::params::{is_blank, Request};
+use crate::domain::ops::pay::{BindRefusal, UpstreamText};
 use crate::domain::ops::{Paid, Pay};
 use crate::domain::order::{Fen, OrderRef};
-use crate::domain::way_code::{classify_bar_code, PayData, JEEPAY_WAY_CODES};
+use crate::domain::way_code::{classify_bar_code, PayData, PayRoute, JEEPAY_WAY_CODES};
 use crate::domain::{Failure, OpKind};
 
 /// Jeepay's default expiry: two hours.
@@ -68,27 +71,71 @@ impl JeepayOp for Pay {
             return Err(Failure::WayCodeUnknown);
         }
         let extra = ChannelExtra::read(channel_extra, &way_code)?;
-        let notify_url = url(
-            request,
-            "notifyUrl",
-            "异步通知地址协议仅支持http:// 或 https:// !",
+        // From here on Jeepay checks inside its try block, after a repeated `mchOrderNo`
+        // (lifecycle.md §2.1 step 3): the first refusal is held on the order and answered after
+        // the order store's duplicate check, nothing sent.
+        let mut refused = None;
+        let mut notify_url = held(
+            url(
+                request,
+                "notifyUrl",
+                "异步通知地址协议仅支持http:// 或 https:// !",
+            ),
+            None,
+            &mut refused,
         )?;
-        let return_url = url(
-            request,
-            "returnUrl",
-            "同步通知地址协议仅支持http:// 或 https:// !",
+        let mut return_url = held(
+            url(
+                request,
+                "returnUrl",
+                "同步通知地址协议仅支持http:// 或 https:// !",
+            ),
+            None,
+            &mut refused,
         )?;
-        no_controls(notify_url.as_deref(), NOTIFY_URL_CONTROLS)?;
-        no_controls(return_url.as_deref(), RETURN_URL_CONTROLS)?;
-        allowed_host(merchant, notify_url.as_deref())?;
+        held(
+            no_controls(notify_url.as_deref(), NOTIFY_URL_CONTROLS),
+            (),
+            &mut refused,
+        )?;
+        held(
+            no_controls(return_url.as_deref(), RETURN_URL_CONTROLS),
+            (),
+            &mut refused,
+        )?;
+        held(
+            allowed_host(merchant, notify_url.as_deref()),
+            (),
+            &mut refused,
+        )?;
         // paybridge's own check (Jeepay never reads it): DaxPay has no currency, so only yuan.
-        if !currency.eq_ignore_ascii_case("cny") {
-            return Err(invalid("currency", "不支持的货币代码，仅支持cny"));
-        }
+        let cny = if currency.eq_ignore_ascii_case("cny") {
+            Ok(())
+        } else {
+            Err(invalid("currency", "不支持的货币代码，仅支持cny"))
+        };
+        held(cny, (), &mut refused)?;
         // The default table is the merchant's DaxPay version's (2.0.8 has Union Pay).
         let table = merchant.daxpay.upstream.version().into();
-        let route = merchant.way_codes.route_in(table, &way_code)?;
-        let amount = Pay::check_amount(amount)?;
+        let route = held(
+            merchant.way_codes.route_in(table, &way_code).map(Some),
+            None,
+            &mut refused,
+        )?;
+        let amount = held(Pay::check_amount(amount), amount, &mut refused)?;
+        let route = match (route, refused) {
+            (Some(route), None) => route,
+            // A refused request keeps nothing it was refused for (it is never sent).
+            (route, _) => {
+                notify_url = None;
+                return_url = None;
+                route.unwrap_or(PayRoute {
+                    channel: String::new(),
+                    method: String::new(),
+                    data: PayData::Nothing,
+                })
+            }
+        };
         Ok(Pay {
             order: OrderRef::new(None, Some(mch_order_no)),
             mch_order_no: mch_order_no.to_owned(),
@@ -108,7 +155,10 @@ impl JeepayOp for Pay {
             open_id: extra.open_id,
             sub_open_id: extra.sub_open_id,
             buyer_id: extra.buyer_id,
-            upstream_text: Default::default(),
+            upstream_text: UpstreamText {
+                refused,
+                ..Default::default()
+            },
             relay: Default::default(),
             in_dialect: None,
         })
@@ -297,6 +347,22 @@ pub(super) fn allowed_host(merchant: &Merchant, notify_url: Option<&str>) -> Res
         }
         _ => Ok(()),
     }
+}
+
+/// `checked`'s value; or, for a refusal that can be held ([`BindRefusal`]), `fallback`, the
+/// refusal kept in `refused` unless one is already (the first found is answered).
+fn held<T>(
+    checked: Result<T, Failure>,
+    fallback: T,
+    refused: &mut Option<BindRefusal>,
+) -> Result<T, Failure> {
+    checked.or_else(|failure| match BindRefusal::of(&failure) {
+        Some(refusal) => {
+            refused.get_or_insert(refusal);
+            Ok(fallback)
+        }
+        None => Err(failure),
+    })
 }
 
 pub(super) fn invalid(kind: &'static str, words: &'static str) -> Failure {

@@ -28,7 +28,8 @@ impl JeepayOp for PayQuery {
     }
 
     /// `wayCode`, `currency`, `clientIp` and `createdAt` are not known to DaxPay: they come from
-    /// paybridge's order store, and are absent for an order made elsewhere.
+    /// paybridge's order store, and are absent for an order made elsewhere. `extParam` is
+    /// DaxPay's `attach` (3.x echoes it), else the store's: 2.0.8's query and notices have none.
     fn data(&self, order: &PayOrder, caller: &Merchant) -> Data {
         let kept = order.kept.as_ref();
         Data::new()
@@ -48,7 +49,13 @@ impl JeepayOp for PayQuery {
             .text("channelOrderNo", order.out_order_no.as_deref())
             .text("errCode", order.error_code.as_deref())
             .text("errMsg", order.error_msg.as_deref())
-            .text("extParam", order.attach.as_deref())
+            .text(
+                "extParam",
+                order
+                    .attach
+                    .as_deref()
+                    .or(kept.and_then(|k| k.ext_param.as_deref())),
+            )
             .int("successTime", order.paid_at_ms)
     }
 }

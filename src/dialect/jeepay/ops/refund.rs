@@ -92,6 +92,7 @@ impl JeepayOp for Refund {
             .int("refundAmount", fen_value(refunded.refund_amount))
             .int("state", Some(refund_state(refunded.status)))
             .text("channelOrderNo", refunded.channel_refund_no.as_deref())
+            .text("errCode", refunded.error_code.as_deref())
             .text("errMsg", refunded.error_msg.as_deref())
     }
 }

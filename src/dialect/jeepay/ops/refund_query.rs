@@ -44,6 +44,9 @@ impl JeepayOp for RefundQuery {
         }
     }
 
+    /// `extParam` is DaxPay's `attach` as read, or (2.0.8, whose refund query has none) the
+    /// store's, filled in by the refund query's record (`proxy::records::refund_query`) and the
+    /// notification (`notify::jobs`).
     fn data(&self, refund: &RefundRecord, caller: &Merchant) -> Data {
         Data::new()
             .text("refundOrderId", Some(&refund.refund_no))
@@ -56,6 +59,7 @@ impl JeepayOp for RefundQuery {
             .text("currency", refund.currency.as_deref())
             .int("state", Some(refund_state(refund.status)))
             .text("channelOrderNo", refund.out_refund_no.as_deref())
+            .text("errCode", refund.error_code.as_deref())
             .text("errMsg", refund.error_msg.as_deref())
             .text("extParam", refund.attach.as_deref())
             .int("successTime", refund.finished_at_ms)

@@ -161,6 +161,9 @@ pub(crate) enum Action {
     Failed(String),
     /// The channel closed a refund in progress (`Sandbox::close_refund`), by refundNo.
     RefundClosed(String),
+    /// 2.0: the channel said a refund in progress succeeded (`Sandbox::succeed_refund`), by
+    /// refundNo.
+    RefundSucceeded(String),
 }
 
 #[derive(Default)]

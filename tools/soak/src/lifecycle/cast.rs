@@ -11,6 +11,8 @@ pub(crate) struct Merchant {
     pub(crate) app: &'static str,
     pub(crate) secret: &'static str,
     pub(crate) dax_app: &'static str,
+    /// DaxPay 2.0: its `order_prefix` on the one platform identity both merchants share.
+    pub(crate) prefix_2_0: &'static str,
 }
 
 pub(crate) const MERCHANTS: [Merchant; 2] = [
@@ -19,12 +21,14 @@ pub(crate) const MERCHANTS: [Merchant; 2] = [
         app: "app-life-a",
         secret: "life-secret-a-5R8T",
         dax_app: "M8207639754660001",
+        prefix_2_0: "LA-",
     },
     Merchant {
         mch: "M_LIFE_B",
         app: "app-life-b",
         secret: "life-secret-b-6K1M",
         dax_app: "M8207639754660002",
+        prefix_2_0: "LB-",
     },
 ];
 

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::cast::*;
+use super::dax::Dax;
 use super::net::{get_status, HttpClient};
 use crate::cli::free_port;
 
@@ -39,11 +40,15 @@ impl Instance {
         stores: &Stores,
         dax_relay: SocketAddr,
         public: SocketAddr,
+        dax: Dax,
     ) -> std::io::Result<Instance> {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let config = dir.join(format!("{name}.toml"));
-        std::fs::write(&config, config_toml(addr, admin, stores, dax_relay, public))?;
+        std::fs::write(
+            &config,
+            config_toml(addr, admin, stores, dax_relay, public, dax),
+        )?;
         let log = dir.join(format!("{name}.log"));
         std::fs::write(&log, b"")?;
         Ok(Instance {
@@ -136,11 +141,13 @@ fn config_toml(
     stores: &Stores,
     dax_relay: SocketAddr,
     public: SocketAddr,
+    dax: Dax,
 ) -> String {
     let (store_url, replay) = match stores {
         Stores::Sqlite(path) => (format!("sqlite://{}", path.display()), "orders".to_owned()),
         Stores::Shared { postgres, redis } => (postgres.clone(), redis.clone()),
     };
+    let upstream = dax.upstream_toml();
     let mut s = format!(
         r#"# Written by paybridge-soak lifecycle: one instance under the lifecycle soak, loopback only.
 [server]
@@ -156,9 +163,7 @@ listen = "{admin}"
 
 [upstreams.dax]
 base_url = "http://{dax_relay}"
-version = "3.0"
-sign_type = "hmac_sha256"
-secret = "{DAX_SECRET}"
+{upstream}secret = "{DAX_SECRET}"
 timeout_ms = {UPSTREAM_TIMEOUT_MS}
 connect_timeout_ms = 500
 breaker_failures = 10
@@ -188,25 +193,11 @@ poll_ms = 250
     for m in MERCHANTS {
         let _ = write!(
             s,
-            "[[merchants]]\nmch_no = \"{}\"\napp_id = \"{}\"\nsecret = \"{}\"\n[merchants.daxpay]\nupstream = \"dax\"\nmch_no = \"{DAX_MCH}\"\napp_id = \"{}\"\n\n",
-            m.mch, m.app, m.secret, m.dax_app
-        );
-    }
-    s
-}
-
-/// The sandbox's own configuration: DaxPay 3.0, one app per merchant, callbacks retried
-/// quickly (DaxPay's schedule compressed from a day into about a minute and a half).
-pub(crate) fn sandbox_toml() -> String {
-    let mut s = String::from(
-        "[sandbox]\nlisten = \"127.0.0.1:0\"\nversion = \"3.0\"\n\
-         callback_retry_ms = [300, 600, 1000, 2000, 3000, 5000, 5000, 8000, 8000, 10000, 10000, 10000, 15000, 15000]\n",
-    );
-    for m in MERCHANTS {
-        let _ = write!(
-            s,
-            "[[sandbox.apps]]\nmch_no = \"{DAX_MCH}\"\napp_id = \"{}\"\nsign_type = \"hmac_sha256\"\nsecret = \"{DAX_SECRET}\"\n",
-            m.dax_app
+            "[[merchants]]\nmch_no = \"{}\"\napp_id = \"{}\"\nsecret = \"{}\"\n{}\n",
+            m.mch,
+            m.app,
+            m.secret,
+            dax.merchant_toml(&m)
         );
     }
     s

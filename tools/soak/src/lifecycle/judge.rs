@@ -78,7 +78,9 @@ fn before(map: &HashMap<String, Instant>, key: &str, t: Instant) -> bool {
     map.get(key).is_some_and(|at| *at < t)
 }
 
-fn known(sent: &[Sent], actions: &[(Instant, Action)]) -> Known {
+/// `lag`: how long after the driver's own action at DaxPay its queries may still answer the
+/// state before it (2.0's notices before the commit), so that it counts as known only then.
+fn known(sent: &[Sent], actions: &[(Instant, Action)], lag: Duration) -> Known {
     let mut k = Known::default();
     for s in sent.iter().filter(|s| s.answer.code() == Some(0)) {
         let refund = s.refund.as_deref().unwrap_or_default();
@@ -111,9 +113,12 @@ fn known(sent: &[Sent], actions: &[(Instant, Action)]) -> Known {
         }
     }
     for (at, action) in actions {
+        let at = *at + lag;
         match action {
-            Action::Paid(no) | Action::Failed(no) => earliest(&mut k.pay_final, no, *at),
-            Action::RefundClosed(refund_no) => earliest(&mut k.refund_final, refund_no, *at),
+            Action::Paid(no) | Action::Failed(no) => earliest(&mut k.pay_final, no, at),
+            Action::RefundClosed(refund_no) | Action::RefundSucceeded(refund_no) => {
+                earliest(&mut k.refund_final, refund_no, at)
+            }
         }
     }
     k
@@ -126,7 +131,7 @@ pub(crate) fn judge_answers(
 ) -> HashMap<Op, (u64, u64)> {
     let sent = lock(&ctx.book.sent).clone();
     let actions = lock(&ctx.book.actions).clone();
-    let mut k = known(&sent, &actions);
+    let mut k = known(&sent, &actions, ctx.dax.commit_lag());
     // A refund closed by the channel is known by its refundNo: key it by the merchant's number.
     let closed: Vec<(String, Instant)> = k
         .refund_final
@@ -196,6 +201,13 @@ fn check(ctx: &Ctx, truth: &Truth, k: &Known, all: &[Sent], s: &Sent) -> Option<
             if let Some(why) = taken_from_another(ctx, s, o.attach.as_deref()) {
                 return Some(why);
             }
+            // 2.0.8 pays a repeated number again with its *stored* amount (§3.2 step 6).
+            if let Some(own) = amount_of(ctx, s).filter(|a| *a != o.amount.fen()) {
+                return Some(format!(
+                    "code 0 for {own} fen, but DaxPay's order is for {}",
+                    o.amount.fen()
+                ));
+            }
             match d("orderState").as_deref() {
                 Some("0" | "1") => None,
                 Some("2") if o.status == OrderStatus::Success => None,
@@ -206,6 +218,11 @@ fn check(ctx: &Ctx, truth: &Truth, k: &Known, all: &[Sent], s: &Sent) -> Option<
         (Op::Pay, Some(9999)) if *msg == format!("商户订单[{}]已存在", s.order) => {
             (!earlier(Op::Pay, &|o| o.order == s.order))
                 .then(|| "refused as existing, but no other request had that number".to_owned())
+        }
+        (Op::Pay, Some(9999)) if msg == "支付金额超过限额" => {
+            let limit = ctx.dax.pay_limit().unwrap_or(u64::MAX);
+            (amount_of(ctx, s).unwrap_or(0) <= limit)
+                .then(|| format!("refused as over the limit, but the amount is within {limit}"))
         }
         (Op::PayQuery, Some(0)) => {
             let Some(o) = order else {
@@ -325,6 +342,12 @@ fn check(ctx: &Ctx, truth: &Truth, k: &Known, all: &[Sent], s: &Sent) -> Option<
         }
         _ => Some("an answer the soak does not expect".to_owned()),
     }
+}
+
+/// The amount of the request's field set (pay or refund).
+fn amount_of(ctx: &Ctx, s: &Sent) -> Option<u64> {
+    let id = s.fieldset?;
+    lock(&ctx.book.fieldsets).get(&id).map(|f| f.amount)
 }
 
 /// "Was another request like this sent before this one was answered?"

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use paybridge_sandbox::{OrderStatus, RefundOrderStatus, Sandbox};
+use paybridge_sandbox::{OrderStatus, RefundOrderStatus, Sandbox, SandboxOrder, SandboxRefund};
 
 use super::book::{lock, Action, Answer, Book, FieldSet, Op, Sent};
 use super::cast::*;
+use super::dax::Dax;
 use super::jeepay;
 use super::net::{post, HttpClient};
 use crate::requests::Rng;
@@ -29,6 +30,8 @@ pub(crate) struct Ctx {
     pub(crate) deadline: Instant,
     /// Makes this run's order numbers unique (two runs may share a PostgreSQL database).
     pub(crate) tag: String,
+    /// The DaxPay under the soak.
+    pub(crate) dax: Dax,
     serial: AtomicU64,
 }
 
@@ -40,6 +43,7 @@ impl Ctx {
         sandbox: Sandbox,
         deadline: Instant,
         tag: String,
+        dax: Dax,
     ) -> Ctx {
         Ctx {
             client,
@@ -49,8 +53,29 @@ impl Ctx {
             book: Book::default(),
             deadline,
             tag,
+            dax,
             serial: AtomicU64::new(1),
         }
+    }
+
+    /// Merchant `merchant`'s number as DaxPay holds it (2.0: after its order prefix).
+    pub(crate) fn dax_no(&self, merchant: usize, own: &str) -> String {
+        format!("{}{own}", self.dax.prefix(merchant))
+    }
+
+    /// The pay order DaxPay holds for merchant `merchant`'s `mchOrderNo`, as DaxPay holds it.
+    pub(crate) fn dax_order(&self, merchant: usize, order: &str) -> Option<SandboxOrder> {
+        self.sandbox.order_by_biz(&self.dax_no(merchant, order))
+    }
+
+    /// The refunds DaxPay holds of that order, as DaxPay holds them.
+    fn dax_refunds(&self, merchant: usize, order: &str) -> Vec<SandboxRefund> {
+        let biz = self.dax_no(merchant, order);
+        self.sandbox
+            .refunds()
+            .into_iter()
+            .filter(|r| r.biz_order_no == biz)
+            .collect()
     }
 
     pub(crate) fn serial(&self) -> u64 {
@@ -282,8 +307,6 @@ async fn duplicated(ctx: &Arc<Ctx>, rng: &mut Rng, spec: Spec) -> Answer {
     }
 }
 
-const WAYS: [&str; 5] = ["WX_NATIVE", "ALI_QR", "ALI_BAR", "WX_BAR", "ALI_WAP"];
-
 pub(crate) async fn worker(ctx: Arc<Ctx>, index: usize, seed: u64) {
     let mut rng = Rng(seed);
     while Instant::now() < ctx.deadline {
@@ -296,8 +319,16 @@ async fn story(ctx: &Arc<Ctx>, rng: &mut Rng, index: usize) {
     let merchant = rng.below(MERCHANTS.len());
     let order = format!("{}W{index:02}N{}", ctx.tag, ctx.serial());
     lock(&ctx.book.orders).push((merchant, order.clone()));
-    let way = WAYS[rng.below(WAYS.len())];
-    let fs = ctx.fieldset(merchant, 100 + rng.below(4900) as u64, way);
+    let ways = ctx.dax.ways();
+    let way = ways[rng.below(ways.len())];
+    let mut amount = 100 + rng.below(4900) as u64;
+    // 2.0: a few ask for more than the platform's limit (refused, nothing created).
+    if let Some(limit) = ctx.dax.pay_limit() {
+        if rng.chance(30) {
+            amount = limit + 1 + rng.below(5000) as u64;
+        }
+    }
+    let fs = ctx.fieldset(merchant, amount, way);
     let spec = pay_spec(ctx, merchant, &order, fs);
     let answer = if rng.chance(100) {
         duplicated(ctx, rng, spec).await
@@ -307,12 +338,16 @@ async fn story(ctx: &Arc<Ctx>, rng: &mut Rng, index: usize) {
     let mut pay_order_id = answer.data("payOrderId");
 
     // The payer, at DaxPay: pays, fails, or walks away.
-    if let Some(o) = ctx.sandbox.order_by_biz(&order) {
+    if let Some(o) = ctx.dax_order(merchant, &order) {
         if o.status == OrderStatus::Progress {
             let choice = rng.below(100);
             if choice < 55 && ctx.sandbox.pay_order(&o.order_no).is_ok() {
                 ctx.act(Action::Paid(order.clone()));
-            } else if (55..65).contains(&choice) && ctx.sandbox.fail_order(&o.order_no).is_ok() {
+            } else if (55..65).contains(&choice)
+                // No 2.0.8 path sets a pay order `fail` (lifecycle-2.0.md §7.1).
+                && !ctx.dax.is_2_0()
+                && ctx.sandbox.fail_order(&o.order_no).is_ok()
+            {
                 ctx.act(Action::Failed(order.clone()));
             }
         }
@@ -322,7 +357,7 @@ async fn story(ctx: &Arc<Ctx>, rng: &mut Rng, index: usize) {
     if rng.chance(500) {
         pay_query(ctx, rng, merchant, &order, pay_order_id.as_deref()).await;
     }
-    let status = ctx.sandbox.order_by_biz(&order).map(|o| o.status);
+    let status = ctx.dax_order(merchant, &order).map(|o| o.status);
     match status {
         Some(OrderStatus::Progress | OrderStatus::Wait) | None if rng.chance(600) => {
             let by = match &pay_order_id {
@@ -338,8 +373,7 @@ async fn story(ctx: &Arc<Ctx>, rng: &mut Rng, index: usize) {
         }
         Some(OrderStatus::Success) => {
             let amount = ctx
-                .sandbox
-                .order_by_biz(&order)
+                .dax_order(merchant, &order)
                 .map_or(0, |o| o.amount.fen());
             refunds(ctx, rng, merchant, &order, pay_order_id.as_deref(), amount).await;
         }
@@ -413,16 +447,17 @@ async fn refunds(
             answers.push(Some(answer));
         }
     }
-    // The channel closes some refunds left in progress.
-    if specs
+    if ctx.dax.is_2_0() {
+        channel_settles_2_0(ctx, rng, merchant, order).await;
+    } else if specs
         .iter()
         .any(|s| s.fields.iter().any(|(_, v)| v == REFUND_PENDING))
     {
+        // The channel closes some refunds left in progress.
         let mine: Vec<_> = ctx
-            .sandbox
-            .refunds()
+            .dax_refunds(merchant, order)
             .into_iter()
-            .filter(|r| r.biz_order_no == order && r.status == RefundOrderStatus::Progress)
+            .filter(|r| r.status == RefundOrderStatus::Progress)
             .collect();
         for r in mine {
             if rng.chance(600) && ctx.sandbox.close_refund(&r.refund_no).is_some() {
@@ -441,5 +476,32 @@ async fn refunds(
         };
         let spec = lookup_spec(Op::RefundQuery, merchant, order, Some(&number), by);
         with_retries(ctx, rng, spec).await;
+    }
+}
+
+/// 2.0: the channel answers the refunds still in progress (WeChat's and Union Pay's are
+/// asynchronous in 2.0.8, lifecycle-2.0.md §5.2): most succeed a moment later (DaxPay then
+/// notifies twice, §7.1), a few are closed (failed at the channel), some stay open. Those left
+/// in progress on purpose (`REFUND_PENDING`) are closed as on 3.0.
+async fn channel_settles_2_0(ctx: &Ctx, rng: &mut Rng, merchant: usize, order: &str) {
+    let open: Vec<_> = ctx
+        .dax_refunds(merchant, order)
+        .into_iter()
+        .filter(|r| r.status == RefundOrderStatus::Progress)
+        .collect();
+    for r in open {
+        if r.reason.as_deref() == Some(REFUND_PENDING) {
+            if rng.chance(600) && ctx.sandbox.close_refund(&r.refund_no).is_some() {
+                ctx.act(Action::RefundClosed(r.refund_no.clone()));
+            }
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.below(400) as u64)).await;
+        let choice = rng.below(100);
+        if choice < 85 && ctx.sandbox.succeed_refund(&r.refund_no).is_some() {
+            ctx.act(Action::RefundSucceeded(r.refund_no.clone()));
+        } else if (85..92).contains(&choice) && ctx.sandbox.close_refund(&r.refund_no).is_some() {
+            ctx.act(Action::RefundClosed(r.refund_no.clone()));
+        }
     }
 }

@@ -1,12 +1,13 @@
-//! `paybridge-soak lifecycle`: the whole Jeepay payment lifecycle on DaxPay 3.0 under faults,
-//! judged against the sandbox's ground truth (issue 19).
+//! `paybridge-soak lifecycle`: the whole Jeepay payment lifecycle on DaxPay 3.0 (or 2.0.8,
+//! `--version 2.0`, issue 21) under faults, judged against the sandbox's ground truth (issue 19).
 //!
 //! ```sh
-//! scripts/soak-lifecycle [SECONDS] [single|pair]         # builds, then runs this
+//! scripts/soak-lifecycle [SECONDS] [single|pair] [3.0|2.0]   # builds, then runs this
 //! paybridge-soak lifecycle --seconds 600 --topology single [--workers 12] [--settle 120]
+//!     [--version 3.0|2.0] [--sign md5|hmac_sha256]
 //! ```
 //!
-//! The driver hosts the DaxPay 3.0 sandbox in-process (its orders and refunds are the ground
+//! What differs on 2.0 is in [`dax`]. The driver hosts the DaxPay sandbox in-process (its orders and refunds are the ground
 //! truth) and starts paybridge as child process(es): `single`, one instance on a SQLite file;
 //! `pair`, two instances sharing PostgreSQL (`SOAK_POSTGRES_URL`, a database of its own) and a
 //! Redis server the driver starts, behind a round-robin balancer played by the driver. Between
@@ -25,6 +26,7 @@
 
 mod book;
 mod cast;
+mod dax;
 mod instances;
 mod jeepay;
 mod judge;
@@ -46,6 +48,7 @@ use paybridge_sandbox::{Sandbox, Sandboxes};
 use tokio::net::TcpListener;
 
 use book::lock;
+use dax::Dax;
 use instances::{Instance, Redis, Stores};
 use load::Ctx;
 
@@ -64,11 +67,12 @@ pub(crate) struct Options {
     pub(crate) dir: PathBuf,
     pub(crate) seed: u64,
     pub(crate) postgres: Option<String>,
+    pub(crate) dax: Dax,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: paybridge-soak lifecycle [--seconds N (60)] [--topology single|pair] [--workers N (12)] [--settle SECONDS (120)]"
+        "usage: paybridge-soak lifecycle [--seconds N (60)] [--topology single|pair] [--workers N (12)] [--settle SECONDS (120)] [--version 3.0|2.0] [--sign md5|hmac_sha256 (2.0; default by seed)]"
     );
     std::process::exit(2)
 }
@@ -97,7 +101,10 @@ fn options(args: &[String]) -> Options {
         postgres: std::env::var("SOAK_POSTGRES_URL")
             .ok()
             .filter(|s| !s.is_empty()),
+        dax: Dax::V3_0,
     };
+    let mut version_2_0 = false;
+    let mut sign = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| usage());
@@ -112,6 +119,20 @@ fn options(args: &[String]) -> Options {
             "--seconds" => o.seconds = number(),
             "--workers" => o.workers = number() as usize,
             "--settle" => o.settle = Duration::from_secs(number()),
+            "--version" => {
+                version_2_0 = match value.as_str() {
+                    "3.0" => false,
+                    "2.0" => true,
+                    _ => usage(),
+                }
+            }
+            "--sign" => {
+                sign = Some(match value.as_str() {
+                    "md5" => "md5",
+                    "hmac_sha256" => "hmac_sha256",
+                    _ => usage(),
+                })
+            }
             "--topology" => {
                 o.topology = match value.as_str() {
                     "single" => Topology::Single,
@@ -122,9 +143,18 @@ fn options(args: &[String]) -> Options {
             _ => usage(),
         }
     }
-    o.dir = o.dir.join(match o.topology {
-        Topology::Single => "single",
-        Topology::Pair => "pair",
+    if sign.is_some() && !version_2_0 {
+        usage();
+    }
+    if version_2_0 {
+        o.dax = Dax::v2_0(sign, o.seed);
+    }
+    // 2.0's files go beside 3.0's, not over them.
+    o.dir = o.dir.join(match (o.topology, o.dax.is_2_0()) {
+        (Topology::Single, false) => "single",
+        (Topology::Pair, false) => "pair",
+        (Topology::Single, true) => "single-2.0",
+        (Topology::Pair, true) => "pair-2.0",
     });
     o
 }
@@ -218,7 +248,7 @@ async fn run(o: &Options) -> Result<bool, String> {
         move |e: std::io::Error| format!("{what}: {e}")
     };
     // The sandbox, in-process.
-    let config = Sandboxes::from_toml(&instances::sandbox_toml()).map_err(|e| e.to_string())?;
+    let config = Sandboxes::from_toml(&o.dax.sandbox_toml()).map_err(|e| e.to_string())?;
     let sandbox = Sandbox::new(config.sandbox.as_ref().ok_or("no [sandbox]")?);
     let sandbox_listener = bind().await.map_err(io("sandbox"))?;
     let sandbox_addr = sandbox_listener.local_addr().map_err(io("sandbox"))?;
@@ -245,7 +275,7 @@ async fn run(o: &Options) -> Result<bool, String> {
 
     let dax_relay = relay::FaultRelay::new(client.clone(), sandbox_addr, o.seed ^ 0xD0);
     tokio::spawn(net::serve(dax_listener, dax_relay.handler()));
-    let callbacks = relay::CallbackRelay::new(client.clone(), front, o.seed ^ 0xCB);
+    let callbacks = relay::CallbackRelay::new(client.clone(), front, o.seed ^ 0xCB, o.dax);
     tokio::spawn(net::serve(callback_listener, callbacks.handler()));
     let endpoint = merchant::Endpoint::new(o.seed ^ 0x3E);
     tokio::spawn(net::serve(merchant_listener, endpoint.handler()));
@@ -273,6 +303,7 @@ async fn run(o: &Options) -> Result<bool, String> {
             &stores,
             dax_relay_addr,
             callback_addr,
+            o.dax,
         )
         .map_err(io("instance"))?;
         instance.start().map_err(io("paybridge"))?;
@@ -303,6 +334,7 @@ async fn run(o: &Options) -> Result<bool, String> {
         sandbox.clone(),
         deadline,
         tag,
+        o.dax,
     ));
     let mut workers = Vec::new();
     for w in 0..o.workers {
@@ -342,7 +374,13 @@ async fn run(o: &Options) -> Result<bool, String> {
     // Settlement: the relays keep failing, DaxPay keeps calling back, paybridge keeps looking.
     let truth = truth::Truth::read(&ctx);
     progress(started, "load over; waiting for settlement");
+    let settle_started = Instant::now();
     let (settled_in, left) = notices::settle(&truth, &endpoint, o.settle).await;
+    // 2.0: which owed notifications settlement delivered last (the report's evidence).
+    let slowest = match o.dax.is_2_0() {
+        true => notices::slowest(&truth, &endpoint, settle_started, 5),
+        false => Vec::new(),
+    };
     // The records are asked on a quiet line: what paybridge knows, not how it copes.
     dax_relay.faults_on.store(false, Ordering::Relaxed);
     progress(
@@ -394,6 +432,7 @@ async fn run(o: &Options) -> Result<bool, String> {
         restarts,
         settled_in,
         unsettled: left,
+        slowest,
         truth: &truth,
         ctx: &ctx,
         answers,

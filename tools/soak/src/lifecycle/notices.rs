@@ -36,6 +36,9 @@ pub(crate) fn expected(truth: &Truth) -> HashMap<(&'static str, String), Vec<&'s
         }
     }
     for r in truth.refunds.values() {
+        if truth.withheld.contains(&r.biz_refund_no) {
+            continue;
+        }
         let state = match r.status {
             RefundOrderStatus::Success => "2",
             RefundOrderStatus::Fail | RefundOrderStatus::Close => "3",
@@ -84,6 +87,38 @@ pub(crate) async fn settle(
     }
 }
 
+/// The `n` owed notifications that arrived last, each with how long after `since` its first
+/// receipt came (for the report: what settlement was slowest to deliver).
+pub(crate) fn slowest(
+    truth: &Truth,
+    endpoint: &Endpoint,
+    since: Instant,
+    n: usize,
+) -> Vec<(Duration, &'static str, String)> {
+    let want = expected(truth);
+    let mut first: HashMap<(&'static str, String), Instant> = HashMap::new();
+    for r in endpoint.snapshot().iter().filter(|r| r.sign_ok) {
+        let Some((kind, no, state)) = key_of(r) else {
+            continue;
+        };
+        let owed = want
+            .get(&(kind, no.clone()))
+            .is_some_and(|states| states.contains(&state.as_str()));
+        if owed {
+            let at = first.entry((kind, no)).or_insert(r.at);
+            *at = (*at).min(r.at);
+        }
+    }
+    let mut late: Vec<(Duration, &'static str, String)> = first
+        .into_iter()
+        .filter(|(_, at)| *at > since)
+        .map(|((kind, no), at)| (at - since, kind, no))
+        .collect();
+    late.sort_by_key(|l| std::cmp::Reverse(l.0));
+    late.truncate(n);
+    late
+}
+
 pub(crate) struct NoticeFigures {
     pub(crate) expected: usize,
     pub(crate) received: usize,
@@ -129,14 +164,8 @@ pub(crate) fn judge(
         }
         if let Some(why) = check(ctx, truth, n) {
             wrong += 1;
-            if let Some(order) = n.fields.get("mchOrderNo") {
-                wrongs.about(order);
-            } else if let Some(o) = n
-                .fields
-                .get("payOrderId")
-                .and_then(|p| truth.order_by_no(p))
-            {
-                wrongs.about(&o.biz_order_no.clone());
+            if let Some(order) = order_of(truth, n) {
+                wrongs.about(&order);
             }
             wrongs.add(
                 "notification wrong",
@@ -170,6 +199,18 @@ pub(crate) fn judge(
                         "acknowledged, then sent again (no kill in between)"
                     };
                     *duplicates.entry(why).or_default() += 1;
+                    // 2.0 notifies a refund's success twice and a notice may precede its commit:
+                    // paybridge must still tell the merchant once (issue 21).
+                    if !near_kill && ctx.dax.is_2_0() {
+                        wrong += 1;
+                        if let Some(order) = order_of(truth, n) {
+                            wrongs.about(&order);
+                        }
+                        wrongs.add(
+                            "notification repeated without a kill",
+                            format!("{} {:?}", n.path, n.fields),
+                        );
+                    }
                 }
             }
         }
@@ -186,6 +227,18 @@ pub(crate) fn judge(
         wrong,
         duplicates,
         retries,
+    }
+}
+
+/// The merchant order number a notification is about, for its trail.
+fn order_of(truth: &Truth, n: &Received) -> Option<String> {
+    match n.fields.get("mchOrderNo") {
+        Some(order) => Some(order.clone()),
+        None => n
+            .fields
+            .get("payOrderId")
+            .and_then(|p| truth.order_by_no(p))
+            .map(|o| o.biz_order_no.clone()),
     }
 }
 

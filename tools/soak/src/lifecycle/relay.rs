@@ -6,8 +6,11 @@
 //!   late (held past paybridge's timeout, *then* forwarded: DaxPay acts after paybridge gave
 //!   up), or merely delayed. A forward, once started, completes even when paybridge hangs up.
 //! - [`CallbackRelay`]: DaxPay's callbacks to paybridge (paybridge's `public_url` points here).
-//!   Some are refused without forwarding (DaxPay retries), delayed, duplicated; after some a
-//!   forged copy (data changed, signature kept or broken) is sent too: paybridge must refuse it.
+//!   Some are refused without forwarding (3.0 retries; 2.0.8 makes one attempt, so only
+//!   paybridge's polling settles those), delayed, duplicated; after some a forged copy (status
+//!   or amount changed under the genuine signature, or the signature broken) is sent too:
+//!   paybridge must refuse it. 3.0's callbacks carry their fields in a `data` object, 2.0's are
+//!   flat (lifecycle-2.0.md §7.2).
 //! - [`balance`]: a round-robin TCP balancer in front of the paybridge instances (a connection
 //!   that cannot be made to one goes to the next: nothing was sent).
 
@@ -22,6 +25,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::cast::*;
+use super::dax::Dax;
 use super::net::{post, Call, Handler, HttpClient, Reply};
 use crate::requests::Rng;
 
@@ -190,10 +194,16 @@ pub(crate) struct CallbackRelay {
     pub(crate) forged_sent: AtomicU64,
     /// Forged callbacks paybridge acknowledged: each a wrong.
     pub(crate) forged_acked: Mutex<Vec<String>>,
+    dax: Dax,
 }
 
 impl CallbackRelay {
-    pub(crate) fn new(client: HttpClient, front: SocketAddr, seed: u64) -> Arc<CallbackRelay> {
+    pub(crate) fn new(
+        client: HttpClient,
+        front: SocketAddr,
+        seed: u64,
+        dax: Dax,
+    ) -> Arc<CallbackRelay> {
         Arc::new(CallbackRelay {
             client,
             front,
@@ -202,6 +212,7 @@ impl CallbackRelay {
             tally: Tally::default(),
             forged_sent: AtomicU64::new(0),
             forged_acked: Mutex::new(Vec::new()),
+            dax,
         })
     }
 
@@ -234,7 +245,11 @@ impl CallbackRelay {
             return self.forward(&call).await;
         }
         if r < CALLBACK_DROP {
-            self.tally.add("refused, not forwarded (DaxPay retries)");
+            self.tally.add(if self.dax.is_2_0() {
+                "refused, not forwarded (2.0.8 makes no retry)"
+            } else {
+                "refused, not forwarded (DaxPay retries)"
+            });
             return Reply::text(StatusCode::INTERNAL_SERVER_ERROR, "FAIL");
         }
         if r < CALLBACK_DROP + CALLBACK_DELAY {
@@ -271,15 +286,20 @@ impl CallbackRelay {
         }
     }
 
-    /// Sends a forged copy of a genuine callback: the `data` changed (status or amount) under
-    /// the genuine signature, or the signature altered.
+    /// Sends a forged copy of a genuine callback: the `data` (2.0: the body's own fields)
+    /// changed (status or amount) under the genuine signature, or the signature altered.
     async fn forge(&self, path: &str, body: &[u8], variant: usize) {
         let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
             return;
         };
+        let flat = self.dax.is_2_0();
+        let fields = match flat {
+            true => body_fields,
+            false => data_fields,
+        };
         let what = match variant {
             0 => {
-                let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) else {
+                let Some(data) = fields(&mut value) else {
                     return;
                 };
                 let flipped = match data.get("status").and_then(Value::as_str) {
@@ -290,10 +310,15 @@ impl CallbackRelay {
                 "status changed"
             }
             1 => {
-                let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) else {
+                let Some(data) = fields(&mut value) else {
                     return;
                 };
-                data.insert("amount".to_owned(), Value::from(99_999.99_f64));
+                // 3.0's amounts are yuan, 2.0's fen.
+                let amount = match flat {
+                    true => Value::from(9_999_999_u64),
+                    false => Value::from(99_999.99_f64),
+                };
+                data.insert("amount".to_owned(), amount);
                 "amount changed"
             }
             _ => {
@@ -331,6 +356,16 @@ impl CallbackRelay {
             }
         }
     }
+}
+
+/// A 2.0 callback's fields: the body itself (flat).
+fn body_fields(value: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    value.as_object_mut()
+}
+
+/// A 3.0 callback's fields: its `data` object.
+fn data_fields(value: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    value.get_mut("data").and_then(Value::as_object_mut)
 }
 
 /// A round-robin TCP balancer over `backends` on `listener`.

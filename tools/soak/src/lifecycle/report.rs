@@ -20,6 +20,8 @@ pub(crate) struct Report<'a> {
     pub(crate) restarts: Vec<(String, Duration, bool)>,
     pub(crate) settled_in: Duration,
     pub(crate) unsettled: Vec<(&'static str, String)>,
+    /// The owed notifications delivered last after the load (2.0 only), with their delay.
+    pub(crate) slowest: Vec<(Duration, &'static str, String)>,
     pub(crate) truth: &'a Truth,
     pub(crate) ctx: &'a Ctx,
     pub(crate) answers: HashMap<Op, (u64, u64)>,
@@ -50,6 +52,9 @@ impl Report<'_> {
             "paybridge lifecycle soak: {} s of load, {} workers, {topology}; seed {}",
             o.seconds, o.workers, o.seed
         );
+        if o.dax.is_2_0() {
+            let _ = writeln!(s, "upstream: {}", o.dax.describe());
+        }
         let _ = writeln!(s, "binary: {}", o.bin.display());
         let _ = writeln!(
             s,
@@ -75,6 +80,18 @@ impl Report<'_> {
         );
         for (kind, no) in self.unsettled.iter().take(5) {
             let _ = writeln!(s, "  still owed then: {kind} {no}");
+        }
+        for (after, kind, no) in &self.slowest {
+            let order = match *kind {
+                "pay" => self.truth.order_by_no(no).map(|o| o.biz_order_no.clone()),
+                _ => self.truth.refund_by_no(no).map(|r| r.biz_refund_no.clone()),
+            };
+            let _ = writeln!(
+                s,
+                "  delivered late: {kind} {no} ({}) {:.1} s after the load",
+                order.unwrap_or_default(),
+                after.as_secs_f64()
+            );
         }
 
         let _ = writeln!(s, "\nDaxPay (the sandbox) at the end:");
@@ -147,6 +164,17 @@ impl Report<'_> {
             "{:<44} {:>8} {:>8} {:>8}",
             "notifications owed (final orders, refunds)", n.expected, "-", n.missing
         );
+        if !self.truth.withheld.is_empty() {
+            // Not owed yet: docs/reliability.md, "Retries that say the truth".
+            let _ = writeln!(
+                s,
+                "{:<44} {:>8} {:>8} {:>8}",
+                "refund failures not owed yet (2+ unknown)",
+                self.truth.withheld.len(),
+                "-",
+                "-"
+            );
+        }
         let _ = writeln!(
             s,
             "{:<44} {:>8} {:>8} {:>8}",
@@ -311,7 +339,8 @@ impl Report<'_> {
         for (when, action) in lock(&self.ctx.book.actions).iter() {
             let about = match action {
                 super::book::Action::Paid(no) | super::book::Action::Failed(no) => no == order,
-                super::book::Action::RefundClosed(no) => self
+                super::book::Action::RefundClosed(no)
+                | super::book::Action::RefundSucceeded(no) => self
                     .truth
                     .refund_by_no(no)
                     .is_some_and(|r| r.biz_order_no == order),

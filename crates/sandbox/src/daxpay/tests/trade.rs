@@ -45,7 +45,10 @@ async fn pay_creates_a_progress_order_per_channel_and_method() {
         ),
     ];
     for (i, (channel, method, prefix)) in cases.into_iter().enumerate() {
-        let answer = pay(&sb, pay_30(&format!("B{i}"), channel, method, json!(12.3))).await;
+        let mut body = pay_30(&format!("B{i}"), channel, method, json!(12.3));
+        // WeChat H5 needs the payer's IP (see below).
+        body.insert("clientIp".into(), json!("10.1.2.3"));
+        let answer = pay(&sb, body).await;
         assert_eq!(answer["code"], 0, "{answer}");
         assert!(verifies_data(&answer), "{answer}");
         let data = &answer["data"];
@@ -62,6 +65,13 @@ async fn pay_creates_a_progress_order_per_channel_and_method() {
         assert_eq!(order.refundable_balance().fen(), 1230);
         assert_eq!(order.channel, channel);
     }
+    // WeChat H5 without the payer's IP: the channel refuses, the order stays `progress`.
+    let answer = pay(&sb, pay_30("W1", "wechat_pay", "wap", json!(1))).await;
+    assert_eq!(answer["code"], 20045, "{answer}");
+    let msg = answer["msg"].as_str().unwrap_or_default();
+    assert!(msg.starts_with("微信V3手机网站支付失败: "), "{answer}");
+    let order = sb.order_by_biz("W1").expect("kept");
+    assert_eq!(order.status, crate::order::OrderStatus::Progress);
     // ali jsapi: a trade number only; wechat jsapi / app: JSON text with exactly §2.6's keys.
     let answer = pay(&sb, pay_30("J1", "ali_pay", "jsapi", json!(1))).await;
     let body = answer["data"]["payBody"].as_str().expect("trade_no");

@@ -12,7 +12,8 @@
 //! Choices where builds differ (epay.md §1): build 3094 throughout: `mapi.php` reads the POST
 //! body only, signature failures are code -3 `缺少签名参数` / `MD5签名校验失败`, whitespace-only
 //! values are not signed, refunds are cumulative, `bill_trade_no` is in the query answer.
-//! V2 ([`v2`]: `/api/pay/create|query|refund|refundquery|close`) is served when the section has
+//! V2 ([`v2`]: `/api/pay/create|query|refund|refundquery|close`; any other `/api/<class>/<method>`
+//! carrying `pid` answers `接口方法不存在`) is served when the section has
 //! `epay_platform_private_key`. Not modelled: operator policies (real-name, domain whitelist,
 //! blocked words, limits), the 10-day window on repeated `out_trade_no` (every order here is
 //! recent), V2's `submit` page, merchants' `keytype` (RSA only).
@@ -53,19 +54,22 @@ impl EpayState {
     /// `true` for the requests the epay gateway serves: its V1 paths, and with a platform key
     /// its V2 paths; `/api/pay/query` and `/api/pay/close` are Jeepay's too, and epay's when
     /// the form body carries `pid` (what epay reads; Jeepay's requests never do).
+    ///
+    /// Any other `/api/<class>/<method>` with `pid` in its form body is an epay V2 call to a
+    /// method this gateway does not have (`ApiHelper::load_api`: `接口方法不存在`); without
+    /// `pid` it is left to the Jeepay side (a Jeepay gateway answers it Spring's 404).
     pub(crate) fn serves(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> bool {
         if matches!(path, MAPI_PATH | SUBMIT_PATH | API_PATH) {
             return true;
         }
-        let Some(method) = path.strip_prefix(V2_PREFIX) else {
-            return false;
-        };
-        if self.platform_key.is_none() || !v2::METHODS.contains(&method) {
+        if self.platform_key.is_none() {
             return false;
         }
-        match method {
-            "query" | "close" => is_form(headers) && php::Params::parse(body).has("pid"),
-            _ => true,
+        let has_pid = || is_form(headers) && php::Params::parse(body).has("pid");
+        match path.strip_prefix(V2_PREFIX) {
+            Some("query" | "close") => has_pid(),
+            Some(method) if v2::METHODS.contains(&method) => true,
+            _ => v2::api_route(path).is_some() && has_pid(),
         }
     }
 }
@@ -154,7 +158,10 @@ impl EpayState {
             MAPI_PATH => self.mapi(&post, host),
             SUBMIT_PATH => self.submit(&get, &post, host),
             API_PATH => self.api(&get, &post),
-            _ => self.v2(path.trim_start_matches(V2_PREFIX), &post, host),
+            _ => match path.strip_prefix(V2_PREFIX) {
+                Some(method) if v2::METHODS.contains(&method) => self.v2(method, &post, host),
+                _ => v2::no_such_method(),
+            },
         }
     }
 }

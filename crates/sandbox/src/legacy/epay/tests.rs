@@ -398,6 +398,30 @@ mod v2 {
     }
 
     #[tokio::test]
+    async fn a_method_the_gateway_lacks_is_refused_in_its_words() {
+        let gw = gateway();
+        for path in [
+            "/api/pay/nothing",
+            "/api/merchant/info",
+            "/api/pay/unified_order",
+        ] {
+            let body = call(&gw, Method::POST, path, Some(rsa_form(&[]))).await;
+            assert_eq!(body, r#"{"code":-5,"msg":"接口方法不存在"}"#, "{path}");
+        }
+        // Without `pid` the path is left to the Jeepay side: Spring's 404.
+        let jeepay = call(&gw, Method::POST, "/api/pay/nothing", Some("a=1".into())).await;
+        assert!(jeepay.contains("\"status\":404"), "{jeepay}");
+        assert_eq!(
+            crate::legacy::epay::v2::api_route("/api/pay/xy"),
+            Some(("pay", "xy"))
+        );
+        // One character is no route (the pattern wants two): the gateway says `URL Error!`.
+        assert_eq!(crate::legacy::epay::v2::api_route("/api/pay/x"), None);
+        assert_eq!(crate::legacy::epay::v2::api_route("/api/pay/a-b"), None);
+        assert_eq!(crate::legacy::epay::v2::api_route("/api/pay"), None);
+    }
+
+    #[tokio::test]
     async fn create_query_refund_close_signed() {
         let gw = gateway();
         let created = post(&gw, "create", rsa_form(&create_fields("V2-1"))).await;

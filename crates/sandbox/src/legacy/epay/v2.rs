@@ -20,6 +20,34 @@ use crate::sign::epay as sign;
 /// The V2 methods served (`/api/pay/<method>`).
 pub(crate) const METHODS: [&str; 5] = ["create", "query", "refund", "refundquery", "close"];
 
+/// `/api/<class>/<method>` as `ApiHelper::load_api` matches it (`^(.[a-zA-Z0-9_]+)/(.[a-zA-Z0-9_]+)$`
+/// on what follows `/api/`: each part one character of any kind, then word characters).
+pub(crate) fn api_route(path: &str) -> Option<(&str, &str)> {
+    let (class, method) = path.strip_prefix("/api/")?.split_once('/')?;
+    let word = |part: &str| {
+        let mut chars = part.chars();
+        chars.next().is_some()
+            && !chars.as_str().is_empty()
+            && chars
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    (word(class) && word(method)).then_some((class, method))
+}
+
+/// A V2 route the gateway has no handler for: `{"code":-5,"msg":"接口方法不存在"}` (`echojsonmsg`,
+/// Chinese raw), before any parameter is read.
+pub(crate) fn no_such_method() -> Response<Full<Bytes>> {
+    json(json_object(
+        &[
+            ("code", Json::Int(-5)),
+            ("msg", Json::Str("接口方法不存在".to_owned())),
+        ],
+        true,
+    ))
+}
+
 /// What a V2 handler answers: unsigned (an exception) or signed (returned by the handler);
 /// `unescaped`: written by `echojson` (Chinese raw) rather than plain `json_encode`.
 enum Reply {
