@@ -6,7 +6,8 @@
 //!   callback's token, the request's own answer); otherwise, for a refund, with the pending
 //!   attempt whose amount and `extParam` are DaxPay's, else the live attempt's — but a pending
 //!   row that several requests joined is left open for the accepted one's answer or callback
-//!   (the settlement worker's rule): nothing says which of them DaxPay acted on.
+//!   (the settlement worker's rule): nothing says which of them DaxPay acted on. A joined
+//!   request that provably never reached DaxPay ([`never_sent`]) does not count.
 //! - A refund's failure (not a close: DaxPay never runs a closed refund again) is not recorded nor notified while another request of its
 //!   number may still land on DaxPay (`replay::landing`): DaxPay 3.0 would run it again.
 //! - A final refund status is never lowered (the store's rule), and the notification of a final
@@ -21,7 +22,7 @@ use crate::dialect::daxpay::sign::Version;
 use crate::domain::ops::RefundRecord;
 use crate::domain::order::{PayOrder, RefundOrderStatus};
 use crate::replay::landing::{attempt_window, Window};
-use crate::store::landing::RowAttempts;
+use crate::store::landing::{AttemptWindow, RowAttempts};
 use crate::store::{
     Completion, Inserted, NewNotification, OrderStore, PayRow, RefundRow, RefundSettlement,
     RowState, SettlementKind, StoreError,
@@ -99,7 +100,7 @@ pub async fn pay_maker(
             .attempt_windows(SettlementKind::Pay, mch_no, mch_order_no)
             .await?;
         if let Some(windows) = windows {
-            attempts.retain(|a| !never_sent_2_0(&windows, a.attempt.as_deref()));
+            attempts.retain(|a| !never_sent(&windows, a.attempt.as_deref()));
         }
     }
     Ok(match version {
@@ -113,17 +114,38 @@ pub async fn pay_maker(
     })
 }
 
-/// Whether `attempt` is a joined 2.0 attempt that never reached DaxPay: not the row's oldest,
-/// neither marked possibly sent nor answered ([`pay_maker`]). An attempt not listed (or
-/// unnamed) is kept: nothing proves it sent nothing.
-fn never_sent_2_0(windows: &RowAttempts, attempt: Option<&str>) -> bool {
+/// Whether `attempt` is a joined attempt that never reached DaxPay: neither the row's oldest nor
+/// the one the row carries (its first request's while that stands: the rows' switch on a give-up
+/// is the only other change), and neither marked possibly sent nor answered. Every joined pay on
+/// 2.0 and every joined refund is probed, then marked before it is sent
+/// (`proxy::records::mark_sending`); the first request is sent unprobed and unmarked, so it is
+/// never left out: "oldest" alone would not do, as two instances' clocks (or one millisecond)
+/// may order the attempts otherwise. An attempt not listed (or unnamed) is kept: nothing proves
+/// it sent nothing.
+fn never_sent(windows: &RowAttempts, attempt: Option<&str>) -> bool {
     let Some(attempt) = attempt else {
         return false;
     };
-    let oldest = windows.windows.first().map(|w| w.attempt.as_str());
-    windows.windows.iter().any(|w| {
-        w.attempt == attempt && Some(attempt) != oldest && w.sent_until_ms.is_none() && !w.answered
-    })
+    windows
+        .windows
+        .iter()
+        .any(|w| w.attempt == attempt && unsent(windows, w))
+}
+
+/// [`never_sent`] of one of the row's listed attempts.
+fn unsent(row: &RowAttempts, w: &AttemptWindow) -> bool {
+    let oldest = row.windows.first().map(|first| first.attempt.as_str());
+    Some(w.attempt.as_str()) != oldest
+        && row.carried.as_deref() != Some(w.attempt.as_str())
+        && w.sent_until_ms.is_none()
+        && !w.answered
+}
+
+/// How many of the row's live attempts may have made what DaxPay holds: all but the joined ones
+/// that provably never reached it ([`never_sent`]). Only what is proved is taken off the count.
+fn sent_candidates(row: &RowAttempts) -> i64 {
+    let unsent = row.windows.iter().filter(|w| unsent(row, w)).count();
+    row.live - i64::try_from(unsent).unwrap_or(0)
 }
 
 /// Whether `attempts` are one request sent again: the same amount and `extParam`, told alike.
@@ -230,8 +252,10 @@ pub const MAY_STILL_LAND: &str =
 /// up.
 ///
 /// Without a known attempt, a pending row that several requests joined is left as it is (its
-/// accepted request's answer or callback names the attempt); a failure (or close) is left
-/// while another request of the number may still land (`replay::landing`).
+/// accepted request's answer or callback names the attempt), unless all but one of them
+/// provably never reached DaxPay ([`never_sent`]: a joined refund is probed, then marked before
+/// it is sent, on every version; F10's refund twin); a failure is left while another request of
+/// the number may still land (`replay::landing`).
 pub async fn refund_final(
     store: &OrderStore,
     merchant: &Merchant,
@@ -243,12 +267,20 @@ pub async fn refund_final(
     let attempts = store
         .attempt_windows(SettlementKind::Refund, &mch_no, &number)
         .await?;
+    // A joined attempt that never reached DaxPay is no candidate (`never_sent`), even one whose
+    // instance is still probing: `record` was read before these windows, every attempt is the
+    // row's first or marked before it is sent, so an attempt unmarked now had sent nothing when
+    // DaxPay's record was read (and a probe that finds the refund makes it give up). Its window
+    // still counts below for a failure: it may yet send and land.
     let accepted = match accepted {
         Some(attempt) => Some(attempt),
-        None if attempts.as_ref().is_some_and(|a| a.pending && a.live > 1) => {
+        None if attempts
+            .as_ref()
+            .is_some_and(|a| a.pending && sent_candidates(a) > 1) =>
+        {
             return Ok(Settled::LeftOpen(SEVERAL_JOINED));
         }
-        None => matching_attempt(store, &mch_no, &number, &record).await?,
+        None => matching_attempt(store, (&mch_no, &number), &record, attempts.as_ref()).await?,
     };
     // Only a failed refund is run again by a later request of its number (lifecycle.md §4: any
     // other status answers 20044): a close is final at once.
@@ -300,20 +332,22 @@ pub fn another_may_land(
 }
 
 /// The pending attempt DaxPay's refund was made from: the one whose amount and `extParam` are
-/// DaxPay's (the newest of several alike). `None` once the row is completed (its attempt is
-/// known) or when none matches (the live attempt stays: with at most one live attempt, it is
-/// that one).
+/// DaxPay's (the newest of several alike), among those that may have reached DaxPay (`windows`,
+/// [`never_sent`]). `None` once the row is completed (its attempt is known) or when none matches
+/// (the row's own fields stay: with one candidate left, they are its, as the row carries its
+/// candidate — an attempt it carries is never left out).
 async fn matching_attempt(
     store: &OrderStore,
-    mch_no: &str,
-    number: &str,
+    (mch_no, number): (&str, &str),
     record: &RefundRecord,
+    windows: Option<&RowAttempts>,
 ) -> Result<Option<RefundRow>, StoreError> {
     let attempts = store.refund_attempts(mch_no, number).await?;
     Ok(attempts
         .into_iter()
         .rev()
         .filter(|a| a.state == RowState::Pending)
+        .filter(|a| !windows.is_some_and(|w| never_sent(w, a.attempt.as_deref())))
         .filter(|a| u64::try_from(a.refund_amount_fen).ok() == Some(record.amount.0))
         .find(|a| a.ext_param == record.attach))
 }
@@ -483,10 +517,11 @@ mod tests {
         );
     }
 
-    /// On 2.0, a joined attempt with no send mark and no answer never reached DaxPay; the
-    /// row's first attempt (sent without a probe), a marked one and an answered one did.
+    /// A joined attempt with no send mark and no answer never reached DaxPay; the row's first
+    /// attempt (sent without a probe), the one the row carries, a marked one and an answered
+    /// one may have. Only the unsent are taken off the row's count of candidates.
     #[test]
-    fn a_joined_2_0_attempt_without_a_send_mark_sent_nothing() {
+    fn a_joined_attempt_without_a_send_mark_sent_nothing() {
         use crate::store::landing::AttemptWindow;
         let window = |attempt: &str, sent_until_ms: Option<i64>, answered: bool| AttemptWindow {
             attempt: attempt.to_owned(),
@@ -494,7 +529,7 @@ mod tests {
             sent_until_ms,
             answered,
         };
-        let row = RowAttempts {
+        let mut row = RowAttempts {
             pending: true,
             live: 4,
             carried: Some("a".to_owned()),
@@ -505,12 +540,23 @@ mod tests {
                 window("d", None, true),
             ],
         };
-        assert!(!never_sent_2_0(&row, Some("a")));
-        assert!(never_sent_2_0(&row, Some("b")));
-        assert!(!never_sent_2_0(&row, Some("c")));
-        assert!(!never_sent_2_0(&row, Some("d")));
-        assert!(!never_sent_2_0(&row, Some("unlisted")));
-        assert!(!never_sent_2_0(&row, None));
+        assert!(!never_sent(&row, Some("a")));
+        assert!(never_sent(&row, Some("b")));
+        assert!(!never_sent(&row, Some("c")));
+        assert!(!never_sent(&row, Some("d")));
+        assert!(!never_sent(&row, Some("unlisted")));
+        assert!(!never_sent(&row, None));
+        assert_eq!(sent_candidates(&row), 3);
+        // The first request listed after a joined one (another instance's clock, or the same
+        // millisecond): the attempt the row carries is kept all the same.
+        row.windows.swap(0, 1);
+        assert!(!never_sent(&row, Some("a")));
+        assert!(!never_sent(&row, Some("b")), "oldest listed");
+        assert_eq!(sent_candidates(&row), 4);
+        // Only what is listed is taken off the count (a row written before attempts were).
+        row.windows.clear();
+        row.live = 2;
+        assert_eq!(sent_candidates(&row), 2);
     }
 
     /// A record is notified only when the row holds its Jeepay state: a stale failure after a

@@ -169,54 +169,21 @@ fn refused(why: Refusal) -> Observed {
 /// state calls for one (once per order and state, whoever else queued it).
 pub(crate) async fn apply(store: &OrderStore, view: &View) -> Result<(), String> {
     let merchant = &view.merchant;
-    let (kind, mch_no, number, pending) = match &view.seen {
-        Seen::Pay(row, _) => (
-            SettlementKind::Pay,
-            &row.mch_no,
-            &row.mch_order_no,
-            row.state == RowState::Pending,
-        ),
-        Seen::Refund(row, _) => (
-            SettlementKind::Refund,
-            &row.mch_no,
-            &row.mch_refund_no,
-            row.state == RowState::Pending,
-        ),
-    };
-    // A pending row that several requests joined: DaxPay acted on one of them. A pay order's
-    // amount and `attach` name it when no other request alike matches (`settle::pay_maker`);
-    // otherwise (and for a refund) nothing here says which, and the accepted request's own
-    // answer or callback (its token) settles it: until then the entry stays open.
-    if pending
-        && store
-            .live_attempts(kind, mch_no, number)
-            .await
-            .map_err(|e| e.to_string())?
-            > 1
-    {
-        let Seen::Pay(row, order) = &view.seen else {
-            return Err(settle::SEVERAL_JOINED.to_owned());
-        };
-        let number = (row.mch_no.as_str(), row.mch_order_no.as_str());
-        let maker = settle::pay_maker(store, number, order, view.version)
-            .await
-            .map_err(|e| e.to_string())?;
-        let settle::PayMaker::Attempt(maker) = maker else {
-            return Err(settle::SEVERAL_JOINED.to_owned());
-        };
-        return intake::settle_pay(store, merchant, &maker, order.clone())
-            .await
-            .map_err(|why| why.label().to_owned());
-    }
-    match &view.seen {
-        Seen::Pay(row, order) => intake::settle_pay(store, merchant, row, order.clone())
-            .await
-            .map_err(|why| why.label().to_owned()),
-        // The same rules as any other lookup's (`notify::settle::refund_final`): a failure is
-        // not final while another request of the refund may still land.
+    let (row, order) = match &view.seen {
+        Seen::Pay(row, order) => (row, order),
+        // The same rules as any other lookup's (`notify::settle::refund_final`): a pending row
+        // several requests joined is left open unless all but one provably never reached DaxPay
+        // (`settle::never_sent`), and a failure is not final while another request of the
+        // refund may still land.
         Seen::Refund(row, record) => {
-            match settle::refund_final(store, merchant, &row.mch_refund_no, record.clone(), None)
-                .await
+            return match settle::refund_final(
+                store,
+                merchant,
+                &row.mch_refund_no,
+                record.clone(),
+                None,
+            )
+            .await
             {
                 Ok(Settled::Done) => {
                     crate::notify::wake();
@@ -224,9 +191,39 @@ pub(crate) async fn apply(store: &OrderStore, view: &View) -> Result<(), String>
                 }
                 Ok(Settled::LeftOpen(why)) => Err(why.to_owned()),
                 Err(e) => Err(e.to_string()),
-            }
+            };
         }
-    }
+    };
+    // A pending row that several requests joined: DaxPay acted on one of them. A pay order's
+    // amount and `attach` name it when no other request alike matches (`settle::pay_maker`);
+    // otherwise the accepted request's own answer or callback (its token) settles it: until
+    // then the entry stays open.
+    let several = row.state == RowState::Pending
+        && store
+            .live_attempts(SettlementKind::Pay, &row.mch_no, &row.mch_order_no)
+            .await
+            .map_err(|e| e.to_string())?
+            > 1;
+    let maker = if several {
+        let number = (row.mch_no.as_str(), row.mch_order_no.as_str());
+        let maker = settle::pay_maker(store, number, order, view.version)
+            .await
+            .map_err(|e| e.to_string())?;
+        let settle::PayMaker::Attempt(maker) = maker else {
+            return Err(settle::SEVERAL_JOINED.to_owned());
+        };
+        Some(maker)
+    } else {
+        None
+    };
+    intake::settle_pay(
+        store,
+        merchant,
+        maker.as_deref().unwrap_or(row),
+        order.clone(),
+    )
+    .await
+    .map_err(|why| why.label().to_owned())
 }
 
 /// The age limit DaxPay applies to requests of the row's upstream (`None` inside: none

@@ -201,6 +201,31 @@ async fn mark_landing<T>(
     }
 }
 
+/// A joined attempt that its probe let through is marked possibly sent, until its call's
+/// deadline (the upstream's `timeout`, retries included), before anything is sent. So an attempt
+/// that stands without a mark (neither the row's first nor the one it carries) provably never
+/// reached DaxPay: its instance died before (soak finding F10), and the settlement rules leave
+/// it out of the candidates for what DaxPay made (`notify::settle::never_sent`). The call's own
+/// end overwrites the mark ([`mark_landing`]). A mark that cannot be written: nothing may be
+/// sent (the caller gives the attempt up), answered as the store being down.
+async fn mark_sending(
+    store: &OrderStore,
+    kind: SettlementKind,
+    (mch_no, number): (&str, &str),
+    attempt: Option<&Attempt>,
+    timeout: std::time::Duration,
+) -> Result<(), Failure> {
+    let Some(attempt) = attempt else {
+        return Ok(());
+    };
+    let timeout = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+    let until = now_ms().saturating_add(timeout);
+    store
+        .mark_landing(kind, mch_no, number, &attempt.id, Landing::SentUntil(until))
+        .await
+        .map_err(down)
+}
+
 /// Whose request DaxPay's order or refund (found by a lookup) was made from, as far as this
 /// one is told.
 enum Whose {

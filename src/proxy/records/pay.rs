@@ -3,8 +3,8 @@
 
 use super::pay_query::{learn_pending, STORED_FAILED};
 use super::{
-    contended, down, give_up, gives_up, mark_landing, new_attempt, not_recorded, now_ms, store,
-    Recorded, Whose,
+    contended, down, give_up, gives_up, mark_landing, mark_sending, new_attempt, not_recorded,
+    now_ms, store, Recorded, Whose,
 };
 use crate::dialect::daxpay::ops::pay_2_0::CHANNEL_REFUSED_2_0;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
@@ -15,7 +15,6 @@ use crate::domain::Failure;
 use crate::notify::intake::settle_pay;
 use crate::notify::settle::{another_may_land, pay_maker, PayMaker};
 use crate::proxy::call::{probe, Job, Prepared};
-use crate::store::landing::Landing;
 use crate::store::{
     Attempt, Inserted, Joined, OrderStore, PayRow, RowState, SettlementKind, StoreError,
 };
@@ -68,7 +67,16 @@ impl Recorded for Pay {
                                 return Ok(None);
                             }
                             let joined = match joined_on_2_0(job, p).await {
-                                Ok(()) => sending_on_2_0(store, p).await.map(|()| None),
+                                // Marked possibly sent before its call (F10).
+                                Ok(()) => mark_sending(
+                                    store,
+                                    SettlementKind::Pay,
+                                    (&p.merchant.mch_no, &p.op.mch_order_no),
+                                    p.attempt.as_ref(),
+                                    p.upstream.timeout,
+                                )
+                                .await
+                                .map(|()| None),
                                 Err(failure) => Err(failure),
                             };
                             if joined.is_err() {
@@ -291,31 +299,6 @@ async fn joined_on_2_0(job: &Job<'_>, p: &mut Prepared<Pay>) -> Result<(), Failu
         return Err(Failure::EarlierOutcomeUnknown);
     }
     Ok(())
-}
-
-/// A joined 2.0 request that [`joined_on_2_0`] lets through is marked as possibly sent (until
-/// its call's deadline) before anything is sent: an attempt that stands without a mark then
-/// provably never reached DaxPay (its instance died during the probe), and the settlement
-/// rule drops it from the candidates for DaxPay's order (`notify::settle::pay_maker`, F10).
-/// The call's own end overwrites the mark. A mark that cannot be written: nothing is sent
-/// (the caller gives the attempt up), answered as the store being down.
-async fn sending_on_2_0(store: &OrderStore, p: &Prepared<Pay>) -> Result<(), Failure> {
-    let Some(attempt) = &p.attempt else {
-        return Ok(());
-    };
-    // The call, retries included, ends by its deadline: it was sent by then, if at all.
-    let timeout = i64::try_from(p.upstream.timeout.as_millis()).unwrap_or(i64::MAX);
-    let until = now_ms().saturating_add(timeout);
-    store
-        .mark_landing(
-            SettlementKind::Pay,
-            &p.merchant.mch_no,
-            &p.op.mch_order_no,
-            &attempt.id,
-            Landing::SentUntil(until),
-        )
-        .await
-        .map_err(down)
 }
 
 /// DaxPay 2.0 answered that the channel refused this pay (lifecycle-2.0.md §3.2 step 5, §3.6):

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Recorded;
 use super::{contended, down, new_attempt, not_recorded, own_number, store};
-use super::{give_up, gives_up, mark_landing, now_ms, Whose};
+use super::{give_up, gives_up, mark_landing, mark_sending, now_ms, Whose};
 use crate::dialect::daxpay::answer::Answer;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::dialect::daxpay::ops::refund_query::refund_record;
@@ -79,7 +79,20 @@ impl Recorded for Refund {
                     match store.join_refund(&mine).await.map_err(down)? {
                         Joined::Joined(_) => {
                             p.attempt = Some(attempt);
-                            let joined = joined(job, p).await.map(|()| None);
+                            let joined = match joined(job, p).await {
+                                // Marked possibly sent before its call, on every version
+                                // ([`joined`]).
+                                Ok(()) => mark_sending(
+                                    store,
+                                    SettlementKind::Refund,
+                                    (&p.merchant.mch_no, &p.op.mch_refund_no),
+                                    p.attempt.as_ref(),
+                                    p.upstream.timeout,
+                                )
+                                .await
+                                .map(|()| None),
+                                Err(failure) => Err(failure),
+                            };
                             if joined.is_err() {
                                 // Nothing will be sent for this attempt: it must not count as
                                 // a request that may land, nor keep the row alive.
@@ -356,6 +369,14 @@ fn accepted_pending(
 /// held request that lands after this one failed would make DaxPay 3.0 run the refund again,
 /// and a failed one re-run after its state 3 was notified); until then this request is answered
 /// unknown and nothing is sent. Any error here: the caller gives this attempt up.
+///
+/// Let through, the attempt is marked possibly sent before its call (`mark_sending`), on every
+/// DaxPay version: this probe runs on every version, so a joined refund that stands unmarked
+/// provably never reached DaxPay on any, and the settlement rule leaves it out
+/// (`notify::settle::never_sent`) rather than keeping its row open for good when DaxPay's only
+/// callback is lost (2.0.8 makes one attempt; 3.0's retries may all fail too). Were 3.0 left
+/// unmarked, one killed during its call would be read as never sent, and its refund settled
+/// with an earlier request's fields.
 async fn joined(job: &Job<'_>, p: &mut Prepared<Refund>) -> Result<(), Failure> {
     let store = store(job)?;
     if let Some(found) = probe(job, p).await? {
