@@ -150,11 +150,12 @@ async fn query(client: &EpayClient, number: Number<'_>) -> Value {
 async fn v1_create_for_each_mapped_type() {
     let w = world(None, "").await;
     let client = w.client();
-    for (i, (pay_type, device, channel)) in [
-        ("alipay", "pc", "ali_pay"),
-        ("alipay", "mobile", "ali_pay"),
-        ("wxpay", "pc", "wechat_pay"),
-        ("wxpay", "mobile", "wechat_pay"),
+    // §16's table: the way code, then DaxPay's channel and method, then epay's answer field.
+    for (i, (pay_type, device, channel, method, field)) in [
+        ("alipay", "pc", "ali_pay", "web", "payurl"),
+        ("alipay", "mobile", "ali_pay", "wap", "payurl"),
+        ("wxpay", "pc", "wechat_pay", "qrcode", "qrcode"),
+        ("wxpay", "mobile", "wechat_pay", "wap", "payurl"),
     ]
     .into_iter()
     .enumerate()
@@ -167,7 +168,12 @@ async fn v1_create_for_each_mapped_type() {
         let (_, json) = created(&client, &fields).await;
         let order = dax_order(&w.sandbox, &name);
         assert_eq!(order.amount.fen(), 1230, "{pay_type}/{device}: money exact");
-        assert_eq!(order.channel, channel, "{pay_type}/{device}: {json}");
+        assert_eq!(
+            (order.channel.as_str(), order.method.as_str()),
+            (channel, method),
+            "{pay_type}/{device}: {json}"
+        );
+        assert!(json.get(field).is_some(), "{pay_type}/{device}: {json}");
     }
     // Types with no DaxPay counterpart (`qqpay`, `jdpay`), or none in open-source DaxPay 3.0
     // (`bank`: union_pay has no pay strategy there): epay's own text, nothing created.

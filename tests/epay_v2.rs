@@ -153,18 +153,31 @@ async fn paid(w: &World, name: &str, trade_no: &str) {
 #[tokio::test]
 async fn v2_create_for_each_mapped_type() {
     let w = world(None, "").await;
-    for (i, (pay_type, channel)) in [("alipay", "ali_pay"), ("wxpay", "wechat_pay")]
-        .into_iter()
-        .enumerate()
+    // `method=web`: by `device` as V1 (§16), DaxPay's channel and method, V2's `pay_type`.
+    for (i, (pay_type, device, channel, method, v2_type)) in [
+        ("alipay", "pc", "ali_pay", "web", "jump"),
+        ("alipay", "mobile", "ali_pay", "wap", "jump"),
+        ("wxpay", "pc", "wechat_pay", "qrcode", "qrcode"),
+        ("wxpay", "mobile", "wechat_pay", "wap", "jump"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let name = format!("V2商品{i}");
-        created(
-            &w,
-            &create_fields(&w, &format!("C{i}"), pay_type, &name, "0.01"),
-        )
-        .await;
+        let mut fields = create_fields(&w, &format!("C{i}"), pay_type, &name, "0.01");
+        fields.iter_mut().find(|(k, _)| k == "device").unwrap().1 = device.into();
+        let (_, json) = created(&w, &fields).await;
+        assert_eq!(json["pay_type"], v2_type, "{pay_type}/{device}: {json}");
         let order = dax_order(&w.sandbox, &name);
-        assert_eq!((order.channel.as_str(), order.amount.fen()), (channel, 1));
+        assert_eq!(
+            (
+                order.channel.as_str(),
+                order.method.as_str(),
+                order.amount.fen()
+            ),
+            (channel, method, 1),
+            "{pay_type}/{device}"
+        );
     }
     for pay_type in ["qqpay", "bank"] {
         let a = v2(
