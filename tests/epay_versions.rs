@@ -242,6 +242,25 @@ async fn v1_query_and_notification_on_every_daxpay() {
         assert_eq!(n.get("trade_no"), Some(trade_no.as_str()));
         assert_eq!(n.get("name"), Some("VIP会员 A&amp;B"));
         assert_eq!(n.get("money"), Some("1.5"));
+        // The payer back through paybridge: the merchant's return_url, signed as the
+        // notification, with the merchant's own number.
+        let back = dax_order(&w.sandbox, "VIP会员 A&B")
+            .return_url
+            .expect("paybridge's return URL");
+        let path = back.trim_start_matches(&format!("http://{}", w.proxy));
+        let page = common::send(w.proxy, "GET", path, None, "", &[]).await;
+        let target = common::epay::browser_target(&page.headers, &page.body)
+            .unwrap_or_else(|| panic!("{dax:?}: no redirect: {}", page.body));
+        assert!(target.starts_with(&w.site.return_url()), "{target}");
+        let params = common::epay::query_pairs(&target);
+        assert!(
+            sign::md5_verify(&sign::pairs(&params), KEY),
+            "{dax:?}: {target}"
+        );
+        assert!(
+            params.contains(&("out_trade_no".to_owned(), "Q1".to_owned())),
+            "{target}"
+        );
     }
 }
 
@@ -416,17 +435,27 @@ async fn v2_create_query_refund_refundquery_close_on_every_daxpay() {
             .unwrap_or_else(|e| panic!("{dax:?}: {e}: {refund}"));
         assert_eq!(refund["msg"], "退款成功！退款金额¥0.50", "{dax:?}");
         assert_eq!(refund["out_refund_no"], "VR-000001");
-        let rq = v2(&client, "refundquery", &[("out_refund_no", "VR-000001")]).await;
-        client.sdk2_accepts(&rq).unwrap();
-        assert_eq!(
-            (
+        let refund_no = refund["refund_no"].as_str().unwrap().to_owned();
+        assert_eq!(refund_no.len(), 19, "{dax:?}: epay's refund_no: {refund}");
+        // Found by either number (2.0's refund query keeps no `attach`: the store has it).
+        for by in [
+            ("out_refund_no", "VR-000001"),
+            ("refund_no", refund_no.as_str()),
+        ] {
+            let rq = v2(&client, "refundquery", &[by]).await;
+            client.sdk2_accepts(&rq).unwrap();
+            let got = (
                 rq["money"].as_str(),
-                status(&rq).as_str(),
-                rq["out_trade_no"].as_str()
-            ),
-            (Some("0.50"), "1", Some("V2A")),
-            "{dax:?}: {rq}"
-        );
+                status(&rq),
+                rq["out_trade_no"].as_str(),
+            );
+            assert_eq!(
+                got,
+                (Some("0.50"), "1".to_owned(), Some("V2A")),
+                "{dax:?} by {by:?}: {rq}"
+            );
+            assert_eq!(rq["refund_no"], refund_no.as_str(), "{dax:?}: {rq}");
+        }
         let q = v2(&client, "query", &[("trade_no", &trade_no)]).await;
         assert_eq!(
             (status(&q).as_str(), q["refundmoney"].as_str()),
