@@ -628,3 +628,42 @@ async fn v2_a_close_learnt_by_refundquery_is_not_answered_accepted_again() {
         "{again}"
     );
 }
+
+/// The order a request names: none given, or none of the merchant's, on each endpoint in its
+/// words and code (`api.php`: -4 for none, plain `json_encode`; V2: -1, unsigned, as the
+/// handlers throw them); `/api/pay/submit` without `pid` is the gateway's plain text too.
+#[tokio::test]
+async fn no_order_named_and_no_such_order_on_each_endpoint() {
+    let w = world(None, "").await;
+    let client = w.client();
+    let refund = owned(&[("pid", PID), ("key", KEY), ("money", "0.10")]);
+    let a = client.post_form("/api.php?act=refund", &refund).await;
+    assert_eq!(a.body, php_plain(-4, "订单号不能为空"));
+    let a = client
+        .refund(Number::Trade("2024070112000099999"), "0.10")
+        .await;
+    assert_eq!(a.body, php_plain(-1, "当前订单不存在！"));
+    let a = client.query(Number::Trade("2024070112000099999")).await;
+    assert_eq!(a.body, php_plain(-1, "订单号不存在"));
+    for (method, none, unknown) in [
+        ("query", "订单号不能为空", "订单号不存在"),
+        ("close", "订单号不能为空", "当前订单不存在！"),
+        ("refund", "订单号不能为空", "当前订单不存在！"),
+    ] {
+        let money: &[(&str, &str)] = if method == "refund" {
+            &[("money", "0.10")]
+        } else {
+            &[]
+        };
+        let a = client.v2(method, money).await;
+        assert_eq!(a.body, php_unescaped(-1, none), "{method}");
+        let mut named = money.to_vec();
+        named.push(("out_trade_no", "NOPE"));
+        let a = client.v2(method, &named).await;
+        assert_eq!(a.body, php_unescaped(-1, unknown), "{method}");
+    }
+    let page = client
+        .post_form("/api/pay/submit", &owned(&[("type", "alipay")]))
+        .await;
+    assert_eq!(page.body, "你还未配置支付接口商户！");
+}
