@@ -60,10 +60,15 @@ impl EpayClient {
 
     /// `pid` first, then `fields`, a fresh `timestamp`, `sign_type=RSA` and the RSA `sign`.
     pub fn v2_signed(&self, fields: &[(&str, &str)]) -> Vec<(String, String)> {
-        let ts = sign::timestamp();
+        self.v2_signed_at(fields, &sign::timestamp())
+    }
+
+    /// [`EpayClient::v2_signed`] with `timestamp` given: two requests of one second with the
+    /// same fields are otherwise byte for byte the same request (a retry, answered again).
+    pub fn v2_signed_at(&self, fields: &[(&str, &str)], ts: &str) -> Vec<(String, String)> {
         let mut all: Vec<(&str, &str)> = vec![("pid", self.pid.as_str())];
         all.extend_from_slice(fields);
-        all.push(("timestamp", ts.as_str()));
+        all.push(("timestamp", ts));
         let sign = sign::rsa_sign(&all, &self.private_key);
         owned(&all)
             .into_iter()
@@ -124,6 +129,12 @@ impl EpayClient {
     pub async fn v2(&self, method: &str, fields: &[(&str, &str)]) -> Answer {
         self.post_form(&format!("/api/pay/{method}"), &self.v2_signed(fields))
             .await
+    }
+
+    /// A V2 call signed with `timestamp` (Unix seconds): another request than one of `now`.
+    pub async fn v2_at(&self, method: &str, fields: &[(&str, &str)], timestamp: u64) -> Answer {
+        let signed = self.v2_signed_at(fields, &timestamp.to_string());
+        self.post_form(&format!("/api/pay/{method}"), &signed).await
     }
 
     /// SDK2 `execute()`: an answer with `code` 0 must verify (RSA with the platform key,
