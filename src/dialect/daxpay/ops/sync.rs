@@ -127,7 +127,8 @@ mod tests {
         match sign_type {
             SignType::Md5 => hex::encode(Md5::digest(keyed.as_bytes())),
             _ => {
-                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+                let mut mac =
+                    hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
                 mac.update(keyed.as_bytes());
                 hex::encode(mac.finalize().into_bytes())
             }
@@ -141,8 +142,16 @@ mod tests {
             assert_eq!(call, DaxCall::PaySync);
             assert_eq!(call.path(), "/unipay/sync/pay");
             let wire = encode(sign_type, &fields);
-            let keys: Vec<&str> = wire.as_object().unwrap().keys().map(String::as_str).collect();
-            assert_eq!(keys, ["nonceStr", "reqTime", "orderNo", "bizOrderNo", "sign"]);
+            let keys: Vec<&str> = wire
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                keys,
+                ["nonceStr", "reqTime", "orderNo", "bizOrderNo", "sign"]
+            );
             assert_eq!(wire["reqTime"], 1_719_815_400, "epoch seconds, a number");
             let string = "bizOrderNo=M20240701001&nonceStr=0123456789abcdef\
                           &orderNo=P24070112000056000001&reqTime=1719815400";
@@ -156,8 +165,16 @@ mod tests {
             let (call, fields) = refund_sync("R24070112050056000002", "R20240701001").unwrap();
             assert_eq!(call.path(), "/unipay/sync/refund");
             let wire = encode(sign_type, &fields);
-            let keys: Vec<&str> = wire.as_object().unwrap().keys().map(String::as_str).collect();
-            assert_eq!(keys, ["nonceStr", "reqTime", "refundNo", "bizRefundNo", "sign"]);
+            let keys: Vec<&str> = wire
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                keys,
+                ["nonceStr", "reqTime", "refundNo", "bizRefundNo", "sign"]
+            );
             let string = "bizRefundNo=R20240701001&nonceStr=0123456789abcdef\
                           &refundNo=R24070112050056000002&reqTime=1719815400";
             assert_eq!(wire["sign"], digest(sign_type, string), "{sign_type:?}");
@@ -189,9 +206,15 @@ mod tests {
             remote_status(DaxCall::RefundSync, &data("pay_not_found")),
             Some("pay_not_found")
         );
-        assert_eq!(remote_status(DaxCall::RefundSync, &data("close")), Some("close"));
+        assert_eq!(
+            remote_status(DaxCall::RefundSync, &data("close")),
+            Some("close")
+        );
         assert_eq!(remote_status(DaxCall::PaySync, &data("close")), None);
         assert_eq!(remote_status(DaxCall::PaySync, &data("success")), None);
-        assert_eq!(remote_status(DaxCall::PaySync, &serde_json::json!({})), None);
+        assert_eq!(
+            remote_status(DaxCall::PaySync, &serde_json::json!({})),
+            None
+        );
     }
 }

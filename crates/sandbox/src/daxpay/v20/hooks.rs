@@ -21,9 +21,10 @@
 //! - **the channel ahead of DaxPay** (what only a sync repairs, [`super::sync`]): a payment the
 //!   channel took whose callback DaxPay did not apply ([`Sandbox::pay_at_channel_only`]: it came
 //!   after `expiredTime`, §7.1), a refund the channel finished without telling DaxPay
-//!   ([`Sandbox::succeed_refund_at_channel_only`]), an order whose `expiredTime` is already past
-//!   ([`Sandbox::expire_order`], as one made with a short expiry is by now), and the channel's
-//!   query failing ([`Sandbox::fail_channel_queries`]).
+//!   ([`Sandbox::succeed_refund_at_channel_only`]), orders made with an `expiredTime` already
+//!   past ([`Sandbox::expire_new_orders`], as one made with a short expiry stands by the time it
+//!   is looked at) or moved into the past ([`Sandbox::expire_order`]), and the channel's query
+//!   failing ([`Sandbox::fail_channel_queries`]).
 //!
 //! Over HTTP, on the sandbox's listener only: `POST /sandbox/refunds/{refundNo}/success` and
 //! `/close`.
@@ -68,6 +69,8 @@ pub(crate) struct V20State {
     channel_refunded: Mutex<HashMap<String, PrimitiveDateTime>>,
     /// The channel's queries fail (every sync answers its error).
     queries_fail: AtomicBool,
+    /// New orders expire this long before they are made (`None`: as asked).
+    new_orders_expired: Mutex<Option<Duration>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -89,7 +92,13 @@ impl V20State {
             channel_paid: Mutex::new(HashMap::new()),
             channel_refunded: Mutex::new(HashMap::new()),
             queries_fail: AtomicBool::new(false),
+            new_orders_expired: Mutex::new(None),
         }
+    }
+
+    /// How long before it is made a new order expires ([`Sandbox::expire_new_orders`]).
+    pub(crate) fn new_orders_expired(&self) -> Option<Duration> {
+        *lock(&self.new_orders_expired)
     }
 
     /// When the channel took a payment for `order_no` that DaxPay did not apply.
@@ -349,6 +358,14 @@ impl Sandbox {
         let wall = wall_clock_at(OffsetDateTime::now_utc(), inner.utc_offset);
         lock(&inner.v20.channel_refunded).insert(refund_no.to_owned(), wall);
         Some(refund)
+    }
+
+    /// From now on every new order is made with its `expiredTime` `ago` before it was made,
+    /// whatever the pay asked (`None`: as asked again): an order made with a short expiry, as
+    /// it stands by the time anyone looks at it. Its `expiredTime` then never changes, as in
+    /// 2.0.8.
+    pub fn expire_new_orders(&self, ago: Option<Duration>) {
+        *lock(&self.inner.v20.new_orders_expired) = ago;
     }
 
     /// Sets an order's `expiredTime` `ago` in the past (now − `ago` on the sandbox's clock), as

@@ -189,10 +189,14 @@ impl Inner {
                 order.amount = Amount::from_fen(amount_fen(p));
                 order.title = p.text("title").map(str::to_owned);
                 order.description = p.text("description").map(str::to_owned);
-                order.expired_time = p
-                    .epoch("expiredTime")
-                    .and_then(|t| wall_of(t, self.utc_offset))
-                    .or(Some(wall + ORDER_TIMEOUT));
+                order.expired_time = match self.v20.new_orders_expired() {
+                    // A test's short expiry (`Sandbox::expire_new_orders`).
+                    Some(ago) => Some(wall - ago),
+                    None => p
+                        .epoch("expiredTime")
+                        .and_then(|t| wall_of(t, self.utc_offset))
+                        .or(Some(wall + ORDER_TIMEOUT)),
+                };
                 order.refund_status = RefundStatus::NoRefund;
                 order.refundable = Some(order.amount);
                 table.insert(order_no.clone(), Entry::new(order, FIRST_ID + seq));

@@ -104,9 +104,7 @@ impl V20State {
             }
             OrderStatus::Success => PayRemote::Paid(order.pay_time.unwrap_or(wall)),
             OrderStatus::Close | OrderStatus::Cancel | OrderStatus::Fail => PayRemote::Closed,
-            OrderStatus::Progress | OrderStatus::Wait | OrderStatus::Timeout => {
-                PayRemote::Progress
-            }
+            OrderStatus::Progress | OrderStatus::Wait | OrderStatus::Timeout => PayRemote::Progress,
         })
     }
 

@@ -23,7 +23,8 @@ async fn wechat_order(sb: &Sandbox, sign_type: SignType, biz: &str, url: &str) -
 fn synced(sign_type: SignType, answer: &Value) -> String {
     let data = ok_data(sign_type, answer);
     assert_eq!(
-        data.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()),
+        data.as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>()),
         Some(vec![
             "code".to_owned(),
             "msg".to_owned(),
@@ -116,7 +117,8 @@ async fn a_repeated_pay_of_an_expired_order_runs_the_same_sync() {
         let (url, mut rx) = merchant("SUCCESS").await;
         let sb = sandbox(sign_type, vec![]);
         let no = wechat_order(&sb, sign_type, "R1", &url).await;
-        sb.pay_at_channel_only("R1").expect("by the merchant's number too");
+        sb.pay_at_channel_only("R1")
+            .expect("by the merchant's number too");
         assert!(sb.expire_order(&no, Duration::from_secs(1)));
         let again = json!({
             "bizOrderNo": "R1", "title": "T", "channel": "wechat_pay", "method": "qrcode",
@@ -160,7 +162,11 @@ async fn a_refund_the_channel_finished_unseen_is_found_by_the_refund_sync() {
             "DaxPay was not told"
         );
         let answer = sync(json!({"bizRefundNo": "RF1"})).await;
-        assert_eq!(synced(sign_type, &answer), "refund_success", "{sign_type:?}");
+        assert_eq!(
+            synced(sign_type, &answer),
+            "refund_success",
+            "{sign_type:?}"
+        );
         let refund = sb.refund(&refund_no).expect("the refund");
         assert_eq!(refund.status, RefundOrderStatus::Success);
         assert!(refund.finish_time.is_some() && refund.out_refund_no.is_some());
@@ -228,7 +234,11 @@ async fn syncs_refuse_in_2_0_8s_words_and_change_nothing_when_the_channel_fails(
         let sb = sandbox(sign_type, vec![paid("P1", "B1", 1230), alipay, open]);
         let pay_sync = |body: Value| call(&sb, sign_type, "/unipay/sync/pay", body);
         let refund_sync = |body: Value| call(&sb, sign_type, "/unipay/sync/refund", body);
-        assert_refused(sign_type, &pay_sync(json!({"orderNo": "P9"})).await, "支付订单不存在");
+        assert_refused(
+            sign_type,
+            &pay_sync(json!({"orderNo": "P9"})).await,
+            "支付订单不存在",
+        );
         assert_refused(sign_type, &pay_sync(json!({})).await, "支付订单不存在");
         assert_refused(
             sign_type,
@@ -263,8 +273,16 @@ async fn syncs_refuse_in_2_0_8s_words_and_change_nothing_when_the_channel_fails(
 
         assert!(sb.expire_order("P3", Duration::from_secs(120)));
         sb.fail_channel_queries(true);
-        assert_refused(sign_type, &pay_sync(json!({"orderNo": "P3"})).await, "沙箱通道查询失败");
-        assert_eq!(status_of(&sb, "P3"), OrderStatus::Progress, "nothing changed");
+        assert_refused(
+            sign_type,
+            &pay_sync(json!({"orderNo": "P3"})).await,
+            "沙箱通道查询失败",
+        );
+        assert_eq!(
+            status_of(&sb, "P3"),
+            OrderStatus::Progress,
+            "nothing changed"
+        );
         sb.fail_channel_queries(false);
         let answer = pay_sync(json!({"orderNo": "P3"})).await;
         assert_eq!(synced(sign_type, &answer), "pay_timeout");
@@ -284,4 +302,30 @@ async fn only_2_0_serves_the_syncs() {
         .expect("request");
     let response = sb.oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn orders_made_with_a_short_expiry_keep_it() {
+    for sign_type in BOTH {
+        let sb = sandbox(sign_type, vec![]);
+        sb.expire_new_orders(Some(Duration::from_secs(120)));
+        let no = wechat_order(&sb, sign_type, "S1", "http://127.0.0.1:9/n").await;
+        sb.expire_new_orders(None);
+        let later = wechat_order(&sb, sign_type, "S2", "http://127.0.0.1:9/n").await;
+        let expiry = |no: &str| {
+            let query = call(
+                &sb,
+                sign_type,
+                "/unipay/query/payOrder",
+                json!({"orderNo": no}),
+            );
+            async move { ok_data(sign_type, &query.await)["expiredTime"].as_i64() }
+        };
+        let past = expiry(&no).await.expect("an expiry");
+        assert!((past - epoch(-120)).abs() <= 2, "{past}");
+        let asked = expiry(&later).await.expect("an expiry");
+        assert!((asked - epoch(7200)).abs() <= 2, "{asked}");
+        let answer = call(&sb, sign_type, "/unipay/sync/pay", json!({"orderNo": no})).await;
+        assert_eq!(synced(sign_type, &answer), "pay_timeout");
+    }
 }
