@@ -1,6 +1,6 @@
 //! The DaxPay sandbox: a stand-in for DaxPay's `/unipay` gateway — close, cancel, the pay order
-//! query, pay, refund and the refund query, and the callbacks — speaking one wire version
-//! (`3.0`, `3.0-beta` or `2.0`) per instance.
+//! query, pay, refund and the refund query (and on 2.0 the channel syncs), and the callbacks —
+//! speaking one wire version (`3.0`, `3.0-beta` or `2.0`) per instance.
 //!
 //! It exists so that the proxy can be tested end to end, and tried by new users, without a real
 //! DaxPay. To be worth that, it re-implements DaxPay's behaviour from the protocol documents
