@@ -403,16 +403,22 @@ pub enum DaxCall {
     Refund,
     /// `/unipay/query/refundOrder`.
     RefundQuery,
+    /// `/unipay/sync/pay` (2.0: DaxPay asks the channel and repairs the order).
+    PaySync,
+    /// `/unipay/sync/refund` (2.0: the same for a refund).
+    RefundSync,
 }
 
 impl DaxCall {
-    pub const ALL: [DaxCall; 6] = [
+    pub const ALL: [DaxCall; 8] = [
         DaxCall::Close,
         DaxCall::Cancel,
         DaxCall::PayQuery,
         DaxCall::Pay,
         DaxCall::Refund,
         DaxCall::RefundQuery,
+        DaxCall::PaySync,
+        DaxCall::RefundSync,
     ];
 
     pub fn path(self) -> &'static str {
@@ -423,6 +429,8 @@ impl DaxCall {
             DaxCall::Pay => "/unipay/pay",
             DaxCall::Refund => "/unipay/refund",
             DaxCall::RefundQuery => "/unipay/query/refundOrder",
+            DaxCall::PaySync => "/unipay/sync/pay",
+            DaxCall::RefundSync => "/unipay/sync/refund",
         }
     }
 

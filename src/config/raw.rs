@@ -90,6 +90,7 @@ pub struct RawSettlement {
     pub give_up_after_secs: Option<usize>,
     pub poll_ms: Option<u64>,
     pub concurrency: Option<usize>,
+    pub refund_sync_after_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

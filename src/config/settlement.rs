@@ -27,6 +27,9 @@ pub struct SettlementConfig {
     pub concurrency: usize,
     /// How long one instance holds a row it is checking before another may take it.
     pub lease: Duration,
+    /// A DaxPay 2.0 refund still `progress` this long after paybridge wrote it is synced with
+    /// its channel at each check (2.0.8's own refund sync job ships stopped; `settle::expiry`).
+    pub refund_sync_after: Duration,
 }
 
 pub(super) fn validate(raw: RawSettlement) -> Result<SettlementConfig, ConfigError> {
@@ -62,6 +65,10 @@ pub(super) fn validate(raw: RawSettlement) -> Result<SettlementConfig, ConfigErr
         // A check is one signed query, bounded by the upstream's timeout: a minute is ample, and
         // a row left by a crashed instance waits no longer.
         lease: Duration::from_secs(60),
+        // Five minutes: the channels' asynchronous refunds (WeChat, UnionPay) have normally
+        // settled and been called back by then; a sync much sooner could also catch the channel
+        // before it knows the refund (2.0.8 closes a refund the channel does not find).
+        refund_sync_after: Duration::from_secs(raw.refund_sync_after_secs.unwrap_or(300)),
     })
 }
 
@@ -90,6 +97,7 @@ mod tests {
         assert_eq!(c.next_delay(5), Duration::from_secs(600));
         assert_eq!(c.next_delay(i64::MAX), Duration::from_secs(600));
         assert_eq!(c.give_up_after, Duration::from_secs(2 * 24 * 3600));
+        assert_eq!(c.refund_sync_after, Duration::from_secs(300));
     }
 
     #[test]

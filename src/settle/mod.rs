@@ -44,6 +44,7 @@ use crate::store::{
 use check::{apply, observe, Observed};
 
 mod check;
+mod expiry;
 pub mod reconcile;
 pub mod retention;
 
@@ -265,6 +266,9 @@ async fn check(rt: &Runtime, store: &OrderStore, entry: &Settlement) -> Found {
         Observed::Unknown(why) => return Found::unknown(why),
         Observed::Gone => return Found::Gone,
     };
+    // What DaxPay 2.0 never finishes by itself (an expired order, a refund not called back) is
+    // synced with its channel and read again first.
+    let view = expiry::finish_stuck(rt, store, entry, view).await;
     if let Err(why) = apply(store, &view).await {
         return Found::unknown(why);
     }

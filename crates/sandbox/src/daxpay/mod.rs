@@ -1,6 +1,6 @@
 //! The DaxPay sandbox: a stand-in for DaxPay's `/unipay` gateway — close, cancel, the pay order
-//! query, pay, refund and the refund query, and the callbacks — speaking one wire version
-//! (`3.0`, `3.0-beta` or `2.0`) per instance.
+//! query, pay, refund and the refund query (and on 2.0 the channel syncs), and the callbacks —
+//! speaking one wire version (`3.0`, `3.0-beta` or `2.0`) per instance.
 //!
 //! It exists so that the proxy can be tested end to end, and tried by new users, without a real
 //! DaxPay. To be worth that, it re-implements DaxPay's behaviour from the protocol documents
@@ -256,6 +256,10 @@ enum Endpoint {
     Refund,
     /// `/unipay/query/refundOrder`.
     RefundQuery,
+    /// `/unipay/sync/pay` (2.0 only).
+    SyncPay,
+    /// `/unipay/sync/refund` (2.0 only).
+    SyncRefund,
 }
 
 /// Why a request reached no DaxPay endpoint (answered 404 / 405).
@@ -361,6 +365,8 @@ impl Inner {
             "/unipay/pay" => Endpoint::Pay,
             "/unipay/refund" => Endpoint::Refund,
             "/unipay/query/refundOrder" => Endpoint::RefundQuery,
+            "/unipay/sync/pay" if self.version == Version::V2_0 => Endpoint::SyncPay,
+            "/unipay/sync/refund" if self.version == Version::V2_0 => Endpoint::SyncRefund,
             _ => return Err(NoRoute::Path),
         };
         if method != Method::POST {
@@ -397,6 +403,8 @@ impl Inner {
     async fn process(&self, endpoint: Endpoint, body: &[u8]) -> Result<Handled<'_>, Rejection> {
         let version = self.version;
         let model = match endpoint {
+            // Routed on 2.0 only (`Inner::route`).
+            Endpoint::SyncPay | Endpoint::SyncRefund => return Err(Rejection::Parse),
             Endpoint::Close | Endpoint::Cancel => Model::Close,
             Endpoint::Query => Model::Query,
             Endpoint::Pay | Endpoint::Refund | Endpoint::RefundQuery => {
@@ -438,6 +446,7 @@ impl Inner {
             Endpoint::Pay | Endpoint::Refund | Endpoint::RefundQuery => {
                 return self.process_trade(endpoint, body);
             }
+            Endpoint::SyncPay | Endpoint::SyncRefund => return Err(Rejection::Parse),
             Endpoint::Query => {
                 let result = self.orders.find(key, app_id).ok_or(Refusal::NotFound);
                 tracing::debug!(?key, found = result.is_ok(), "sandbox: query handled");

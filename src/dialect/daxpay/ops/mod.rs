@@ -8,6 +8,7 @@ pub mod pay_2_0;
 pub mod pay_query;
 pub mod refund;
 pub mod refund_query;
+pub mod sync;
 
 use serde_json::Value;
 

@@ -17,7 +17,14 @@
 //!   old `errorMsg`, as a refund re-run after a failure does in 2.0.8 (it never clears it, §5.3),
 //!   so its answer's `msg` is non-null whatever the outcome;
 //! - **a stale refund query** ([`Sandbox::stale_refund_query`]): for a while the refund query
-//!   answers a refund as `progress` again (a query behind a change, §7.1), whatever it is now.
+//!   answers a refund as `progress` again (a query behind a change, §7.1), whatever it is now;
+//! - **the channel ahead of DaxPay** (what only a sync repairs, [`super::sync`]): a payment the
+//!   channel took whose callback DaxPay did not apply ([`Sandbox::pay_at_channel_only`]: it came
+//!   after `expiredTime`, §7.1), a refund the channel finished without telling DaxPay
+//!   ([`Sandbox::succeed_refund_at_channel_only`]), orders made with an `expiredTime` already
+//!   past ([`Sandbox::expire_new_orders`], as one made with a short expiry stands by the time it
+//!   is looked at) or moved into the past ([`Sandbox::expire_order`]), and the channel's query
+//!   failing ([`Sandbox::fail_channel_queries`]).
 //!
 //! Over HTTP, on the sandbox's listener only: `POST /sandbox/refunds/{refundNo}/success` and
 //! `/close`.
@@ -30,13 +37,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 use http_body_util::Full;
-use time::OffsetDateTime;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::super::result::wall_clock_at;
-use super::super::{lock_refunds, reply, Inner, Sandbox};
+use super::super::{lock_refunds, reply, Inner, Sandbox, SettleError};
 use super::refund::refund_succeeded;
 use crate::config::{SandboxConfig, SandboxOrder};
-use crate::order::{RefundOrderStatus, SandboxRefund};
+use crate::order::{OrderStatus, RefundOrderStatus, SandboxRefund};
 use crate::sign::daxpay::Version;
 
 /// The 2.0 platform configuration and the sandbox's switches.
@@ -56,6 +63,14 @@ pub(crate) struct V20State {
     refunds_before: Mutex<HashMap<String, (Instant, SandboxRefund)>>,
     /// The `errorMsg` every new refund starts with (`None`: none).
     stale_msg: Mutex<Option<String>>,
+    /// Orders the channel has a payment for that DaxPay never applied, and when it was paid.
+    channel_paid: Mutex<HashMap<String, PrimitiveDateTime>>,
+    /// Refunds the channel finished without telling DaxPay, and when.
+    channel_refunded: Mutex<HashMap<String, PrimitiveDateTime>>,
+    /// The channel's queries fail (every sync answers its error).
+    queries_fail: AtomicBool,
+    /// New orders expire this long before they are made (`None`: as asked).
+    new_orders_expired: Mutex<Option<Duration>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -74,7 +89,30 @@ impl V20State {
             orders_before: Mutex::new(HashMap::new()),
             refunds_before: Mutex::new(HashMap::new()),
             stale_msg: Mutex::new(None),
+            channel_paid: Mutex::new(HashMap::new()),
+            channel_refunded: Mutex::new(HashMap::new()),
+            queries_fail: AtomicBool::new(false),
+            new_orders_expired: Mutex::new(None),
         }
+    }
+
+    /// How long before it is made a new order expires ([`Sandbox::expire_new_orders`]).
+    pub(crate) fn new_orders_expired(&self) -> Option<Duration> {
+        *lock(&self.new_orders_expired)
+    }
+
+    /// When the channel took a payment for `order_no` that DaxPay did not apply.
+    pub(crate) fn channel_paid(&self, order_no: &str) -> Option<PrimitiveDateTime> {
+        lock(&self.channel_paid).get(order_no).copied()
+    }
+
+    /// When the channel finished refund `refund_no` without telling DaxPay.
+    pub(crate) fn channel_refunded(&self, refund_no: &str) -> Option<PrimitiveDateTime> {
+        lock(&self.channel_refunded).get(refund_no).copied()
+    }
+
+    pub(crate) fn channel_queries_fail(&self) -> bool {
+        self.queries_fail.load(Ordering::Relaxed)
     }
 
     /// The `errorMsg` a new refund starts with ([`Sandbox::set_stale_refund_msg`]).
@@ -287,5 +325,60 @@ impl Sandbox {
     /// [`Sandbox::succeed_refund`] or [`Sandbox::close_refund`].
     pub fn hold_refunds(&self, held: bool) {
         self.inner.v20.held.store(held, Ordering::Relaxed);
+    }
+
+    /// The payer paid at the channel, but DaxPay did not apply the channel's callback (2.0.8
+    /// ignores one that arrives after `expiredTime`, §7.1): a `progress` order (by orderNo,
+    /// else bizOrderNo) stays `progress`, no notice is sent, and only a sync
+    /// (`/unipay/sync/pay`, or a repeated pay of the expired order) finds it paid.
+    pub fn pay_at_channel_only(&self, no: &str) -> Result<SandboxOrder, SettleError> {
+        let inner = &self.inner;
+        let order = inner
+            .orders
+            .get(no)
+            .or_else(|| inner.orders.by_biz(no))
+            .ok_or(SettleError::NotFound)?;
+        if order.status != OrderStatus::Progress {
+            return Err(SettleError::NotOpen(order.status));
+        }
+        let wall = wall_clock_at(OffsetDateTime::now_utc(), inner.utc_offset);
+        lock(&inner.v20.channel_paid).insert(order.order_no.clone(), wall);
+        Ok(order)
+    }
+
+    /// The channel finished a `progress` refund, but its callback never reached DaxPay (and
+    /// 2.0.8's refund sync job ships stopped, §7.4): the refund stays `progress`, no notice is
+    /// sent, until `/unipay/sync/refund`. `None`: no such refund, or not `progress`.
+    pub fn succeed_refund_at_channel_only(&self, refund_no: &str) -> Option<SandboxRefund> {
+        let inner = &self.inner;
+        let refund = lock_refunds(&inner.orders.refunds)
+            .iter()
+            .find(|r| r.refund_no == refund_no && r.status == RefundOrderStatus::Progress)
+            .cloned()?;
+        let wall = wall_clock_at(OffsetDateTime::now_utc(), inner.utc_offset);
+        lock(&inner.v20.channel_refunded).insert(refund_no.to_owned(), wall);
+        Some(refund)
+    }
+
+    /// From now on every new order is made with its `expiredTime` `ago` before it was made,
+    /// whatever the pay asked (`None`: as asked again): an order made with a short expiry, as
+    /// it stands by the time anyone looks at it. Its `expiredTime` then never changes, as in
+    /// 2.0.8.
+    pub fn expire_new_orders(&self, ago: Option<Duration>) {
+        *lock(&self.inner.v20.new_orders_expired) = ago;
+    }
+
+    /// Sets an order's `expiredTime` `ago` in the past (now − `ago` on the sandbox's clock), as
+    /// an order made with a short expiry stands by now. `false`: no such order.
+    pub fn expire_order(&self, order_no: &str, ago: Duration) -> bool {
+        let now = OffsetDateTime::now_utc() - ago;
+        let wall = wall_clock_at(now, self.inner.utc_offset);
+        self.update_order(order_no, |o| o.expired_time = Some(wall))
+    }
+
+    /// `true`: the channel's queries fail, so every sync answers shape B with the channel's
+    /// words (`沙箱通道查询失败`) and changes nothing.
+    pub fn fail_channel_queries(&self, fail: bool) {
+        self.inner.v20.queries_fail.store(fail, Ordering::Relaxed);
     }
 }

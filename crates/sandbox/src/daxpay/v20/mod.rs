@@ -10,8 +10,8 @@
 //!    `请求时间晚于服务器接收到的时间，请检查`, older than the window `请求已过期，请重新发送！`,
 //!    both 10006 with the prefix (shape A);
 //! 5. the handler: close and cancel ([`close`]), the pay and refund queries ([`query`]), pay
-//!    ([`pay`]), refund ([`refund`]). Its refusals are shape B (`data {code: 1, msg}`) or C/D;
-//!    its results a signed `data` ([`answer`]).
+//!    ([`pay`]), refund ([`refund`]), the channel syncs ([`sync`]). Its refusals are shape B
+//!    (`data {code: 1, msg}`) or C/D; its results a signed `data` ([`answer`]).
 //!
 //! Callbacks (§7) are built in [`notice`]; the hooks that move orders and refunds as a payer
 //! or a channel would, and the sandbox-only switches, in [`hooks`].
@@ -23,6 +23,7 @@ pub(crate) mod notice;
 mod pay;
 mod query;
 mod refund;
+mod sync;
 pub(crate) mod wire;
 
 #[cfg(test)]
@@ -71,6 +72,8 @@ impl Inner {
                 Endpoint::RefundQuery => self.query_refund_v20(&bound),
                 Endpoint::Pay => self.pay_v20(&bound, now),
                 Endpoint::Refund => self.refund_v20(&bound, now),
+                Endpoint::SyncPay => self.sync_pay_v20(&bound, now),
+                Endpoint::SyncRefund => self.sync_refund_v20(&bound, now),
             },
             Err(answer) => answer,
         };
@@ -94,6 +97,8 @@ impl Inner {
             Endpoint::RefundQuery => query::REFUND_DECLARED,
             Endpoint::Pay => pay::DECLARED,
             Endpoint::Refund => refund::DECLARED,
+            Endpoint::SyncPay => sync::PAY_DECLARED,
+            Endpoint::SyncRefund => sync::REFUND_DECLARED,
         };
         let bound = Bound::parse(own, body).map_err(|msg| {
             tracing::debug!(error = %msg, "sandbox 2.0: binding failed");
@@ -107,6 +112,8 @@ impl Inner {
             Endpoint::RefundQuery => query::validate_refund(&bound, &mut violations),
             Endpoint::Pay => pay::validate(&bound, &mut violations),
             Endpoint::Refund => refund::validate(&bound, &mut violations),
+            Endpoint::SyncPay => sync::validate_pay(&bound, &mut violations),
+            Endpoint::SyncRefund => sync::validate_refund(&bound, &mut violations),
         }
         violations
             .into_result()

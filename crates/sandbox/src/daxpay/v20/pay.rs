@@ -7,7 +7,8 @@
 //!    `正在支付中，请勿重复支付`;
 //!    from here every failure is a `PayResult` with `code 0`, only `msg` set, no order fields
 //!    (§3.3); an existing `bizOrderNo` (the whole instance): `progress` and expired →
-//!    `支付已超时，请重新确认支付状态` (the sync finds the channel unpaid and closes it),
+//!    `支付已超时，请重新确认支付状态` (after the sync, [`super::sync`]: closed when the channel
+//!    has no payment, paid when it has one),
 //!    `progress` → **repeated on the same order with its stored amount, title and expiry**,
 //!    `success` → `已经支付成功，请勿重新支付`, `fail`/`close`/`cancel` → `支付失败或已经被关闭`;
 //! 3. the channel's strategy (`不支持的能力`), its method list (`不存在的支付方式`), the
@@ -141,17 +142,19 @@ impl Inner {
         if let Some(order) = &existing {
             if let Err(msg) = check_order(order, wall) {
                 if order.status == OrderStatus::Progress {
-                    // The sync run for an expired order: the channel has no payment, so the
-                    // order is closed (and its close notice sent once the lock is released).
-                    let closed =
+                    // The sync run for an expired order (`syncPayOrder`, its own transaction):
+                    // closed when the channel has no payment, paid when it has one; its notice
+                    // sent once the lock is released. Its failure is the pay's answer instead.
+                    let synced =
                         lookup(&mut table, OrderKey::OrderNo(&order.order_no), None).map(|e| {
-                            e.order.status = OrderStatus::Close;
-                            e.order.close_time = Some(wall);
-                            e.order.clone()
+                            let synced = super::sync::sync_pay_order(&self.v20, &mut e.order, wall);
+                            (synced, e.order.clone())
                         });
                     drop(table);
-                    if let Some(closed) = closed {
-                        self.order_changed(&closed);
+                    match synced {
+                        Some((Ok((_, true)), changed)) => self.order_changed(&changed),
+                        Some((Err(sync_failed), _)) => return Err(sync_failed),
+                        _ => {}
                     }
                 }
                 return Err(msg.to_owned());
@@ -186,10 +189,14 @@ impl Inner {
                 order.amount = Amount::from_fen(amount_fen(p));
                 order.title = p.text("title").map(str::to_owned);
                 order.description = p.text("description").map(str::to_owned);
-                order.expired_time = p
-                    .epoch("expiredTime")
-                    .and_then(|t| wall_of(t, self.utc_offset))
-                    .or(Some(wall + ORDER_TIMEOUT));
+                order.expired_time = match self.v20.new_orders_expired() {
+                    // A test's short expiry (`Sandbox::expire_new_orders`).
+                    Some(ago) => Some(wall - ago),
+                    None => p
+                        .epoch("expiredTime")
+                        .and_then(|t| wall_of(t, self.utc_offset))
+                        .or(Some(wall + ORDER_TIMEOUT)),
+                };
                 order.refund_status = RefundStatus::NoRefund;
                 order.refundable = Some(order.amount);
                 table.insert(order_no.clone(), Entry::new(order, FIRST_ID + seq));

@@ -1,10 +1,11 @@
 //! The 2.0.8 sandbox: `lifecycle-2.0.md` §11's vectors ([`vectors`]), then each endpoint
-//! driven as a tower service with requests signed here ([`trade`], [`orders`]) and the
-//! notices ([`notices`]).
+//! driven as a tower service with requests signed here ([`trade`], [`orders`], [`refunds`]), the
+//! notices ([`notices`]) and the channel syncs ([`sync`]).
 
 mod notices;
 mod orders;
 mod refunds;
+mod sync;
 mod trade;
 mod vectors;
 

@@ -12,13 +12,13 @@ use crate::order::{RefundOrderStatus, RefundStatus};
 
 /// One request the merchant's server received.
 #[derive(Debug)]
-struct Hit {
-    content_type: String,
-    body: Value,
+pub(super) struct Hit {
+    pub(super) content_type: String,
+    pub(super) body: Value,
 }
 
 /// The merchant: answers `answer` to every request and hands each over on a channel.
-async fn merchant(answer: &'static str) -> (String, mpsc::UnboundedReceiver<Hit>) {
+pub(super) async fn merchant(answer: &'static str) -> (String, mpsc::UnboundedReceiver<Hit>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -56,7 +56,7 @@ async fn merchant(answer: &'static str) -> (String, mpsc::UnboundedReceiver<Hit>
 }
 
 /// The next notice (a generous bound, only so that a missing one fails instead of hanging).
-async fn next(rx: &mut mpsc::UnboundedReceiver<Hit>) -> Hit {
+pub(super) async fn next(rx: &mut mpsc::UnboundedReceiver<Hit>) -> Hit {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .expect("a notice within 10 s")
@@ -64,7 +64,7 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Hit>) -> Hit {
 }
 
 /// Waits until the sandbox has recorded `n` attempts (each is recorded once answered).
-async fn attempts(sb: &Sandbox, n: usize) -> Vec<crate::SentCallback> {
+pub(super) async fn attempts(sb: &Sandbox, n: usize) -> Vec<crate::SentCallback> {
     for _ in 0..1000 {
         if sb.callbacks().len() >= n {
             break;

@@ -1,0 +1,286 @@
+//! Orders and refunds DaxPay 2.0.8 never finishes by itself, finished by asking it to sync them.
+//!
+//! 2.0.8 ships the Quartz jobs that close expired orders (`PayExpiredTimeTask`,
+//! `PayExpiredByDbTimeTask`) and sync refunds (`RefundSyncTask`) stopped (lifecycle-2.0.md §7.4),
+//! and it does not apply a channel's success callback that arrives after the order's
+//! `expiredTime` (§7.1: "only a sync fixes such an order"). So on a default installation an unpaid
+//! order stays `progress` after it expired, an order the payer paid at the last moment stays
+//! `progress` although the channel has the money, and a WeChat or UnionPay refund whose callback
+//! never came stays `progress`: the worker would poll each for `give_up_after_secs` and abandon it.
+//!
+//! On a 2.0 upstream only, when a check finds
+//! - a pay order still `progress` more than [`EXPIRY_MARGIN_MS`] past its `expiredTime`, or
+//! - a refund still `progress` `[settlement] refund_sync_after_secs` after paybridge wrote it,
+//!
+//! the worker asks DaxPay to sync it with its channel (`/unipay/sync/pay`, `/unipay/sync/refund`;
+//! `dialect::daxpay::ops::sync`), then reads it again, and that signed record is settled like any
+//! other check's: paid → the merchant notified; closed → final, not notified as paid; a refund's
+//! success → notified. The sync's own answer is only logged: it is the channel's word, not the
+//! order's state. A sync that fails (no answer, a refusal, an answer that does not verify)
+//! changed nothing at DaxPay (its transaction is rolled back), and the row is simply checked
+//! again at its next turn, which the worker's backoff spaces (at most every `max_interval_ms`).
+//! DaxPay 3.x runs these jobs by default: its rows are left as they are.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::check::{observe, Observed, Seen, View};
+use crate::config::{Merchant, Upstream};
+use crate::dialect::daxpay::answer::{read_fresh_answer, Answer};
+use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
+use crate::dialect::daxpay::ops::pay_query::expires_at_ms;
+use crate::dialect::daxpay::ops::sync::{pay_sync, refund_sync, remote_status};
+use crate::dialect::daxpay::ops::Upstream as AnswerSource;
+use crate::dialect::daxpay::res_time::ResTimeCheck;
+use crate::dialect::daxpay::Version;
+use crate::dispatch::DaxCall;
+use crate::domain::order::{OrderRef, PayStatus, RefundOrderStatus};
+use crate::domain::{AnswerFault, Failure};
+use crate::notify::intake;
+use crate::notify::now_ms;
+use crate::proxy::runtime::Runtime;
+use crate::store::{OrderStore, Settlement};
+use crate::upstream::error::UpstreamError;
+
+/// How long past its `expiredTime` an order still `progress` is synced. A minute, as 2.0.8's
+/// own expiry job waits (`PayExpiredTimeService` registers `expiredTime` + 1 min): time for a
+/// payment made at the last moment to be known at the channel, and for the clocks of paybridge
+/// and DaxPay to differ a little (DaxPay closes an unpaid order only once *its* clock is past).
+pub(crate) const EXPIRY_MARGIN_MS: i64 = 60_000;
+
+/// Orders' expiry times remembered, so that an order is read for it once rather than at each
+/// check: 2.0.8 never changes an order's `expiredTime` (a repeated pay keeps it, §3.2 step 6).
+/// Forgotten all at once when this many are held (each is a few dozen bytes).
+const EXPIRIES_HELD: usize = 10_000;
+
+/// Why a sync did not answer.
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error("no client for upstream `{0}`")]
+    NoClient(String),
+    #[error("not sent: {0}")]
+    NotSendable(Failure),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("refused: {code} {msg}")]
+    Refused { code: i64, msg: String },
+    #[error("the answer does not verify: {0}")]
+    Unverified(#[from] AnswerFault),
+}
+
+impl SyncError {
+    fn label(&self) -> &'static str {
+        match self {
+            SyncError::Refused { .. } => "refused",
+            _ => "failed",
+        }
+    }
+}
+
+/// The row's record, after a sync when DaxPay itself will not finish it (see the module doc);
+/// otherwise `view` as it was.
+pub(super) async fn finish_stuck(
+    rt: &Runtime,
+    store: &OrderStore,
+    entry: &Settlement,
+    view: Box<View>,
+) -> Box<View> {
+    if view.version != Version::V2_0 || view.is_final() {
+        return view;
+    }
+    let Some(upstream) = upstream_of(rt, store, &view.seen).await else {
+        return view;
+    };
+    let merchant = &view.merchant;
+    let now = now_ms();
+    let synced = match &view.seen {
+        Seen::Pay(_, order) if order.status == PayStatus::Progress => {
+            let Some(expires) = expiry(rt, merchant, &upstream, &order.order_no).await else {
+                return view;
+            };
+            if now < expires.saturating_add(EXPIRY_MARGIN_MS) {
+                return view;
+            }
+            tracing::info!(
+                mch_no = entry.mch_no.as_str(),
+                number = entry.number.as_str(),
+                order_no = order.order_no.as_str(),
+                "a DaxPay 2.0 order still paying after it expired: asking DaxPay to sync it"
+            );
+            let sync = pay_sync(&order.order_no, &order.biz_order_no);
+            send(rt, merchant, &upstream, entry, sync).await
+        }
+        Seen::Refund(row, record) if record.status == RefundOrderStatus::Progress => {
+            let age_ms = now.saturating_sub(row.created_at_ms);
+            let after = rt.config.settlement.refund_sync_after;
+            if u128::try_from(age_ms).unwrap_or(0) < after.as_millis() {
+                return view;
+            }
+            tracing::info!(
+                mch_no = entry.mch_no.as_str(),
+                number = entry.number.as_str(),
+                refund_no = record.refund_no.as_str(),
+                "a DaxPay 2.0 refund still in progress: asking DaxPay to sync it"
+            );
+            let sync = refund_sync(&record.refund_no, &record.biz_refund_no);
+            send(rt, merchant, &upstream, entry, sync).await
+        }
+        _ => return view,
+    };
+    if !synced {
+        return view;
+    }
+    match observe(rt, store, entry.kind, &entry.mch_no, &entry.number).await {
+        Observed::Seen(after) => after,
+        // Not read again: the record before the sync is settled now, and the row read again
+        // at its next check.
+        _ => view,
+    }
+}
+
+/// Sends one sync and logs what came of it; whether DaxPay answered it.
+async fn send(
+    rt: &Runtime,
+    merchant: &Merchant,
+    upstream: &Upstream,
+    entry: &Settlement,
+    sync: Result<(DaxCall, Fields<'_>), Failure>,
+) -> bool {
+    let outcome = match sync {
+        Ok((call, fields)) => signed_call(rt, merchant, upstream, call, fields)
+            .await
+            .map(|data| remote_status(call, &data)),
+        Err(failure) => Err(SyncError::NotSendable(failure)),
+    };
+    let label = match &outcome {
+        Ok(channel_said) => {
+            tracing::info!(
+                number = entry.number.as_str(),
+                channel_said = channel_said.unwrap_or("unknown"),
+                "DaxPay synced it with the channel: read again"
+            );
+            "answered"
+        }
+        Err(e) => {
+            tracing::warn!(
+                number = entry.number.as_str(),
+                upstream = upstream.name.as_str(),
+                error = %e,
+                "DaxPay's sync did not answer: tried again at the next check"
+            );
+            e.label()
+        }
+    };
+    metrics::counter!("paybridge_settlement_syncs_total", "kind" => entry.kind.as_str(), "outcome" => label)
+        .increment(1);
+    outcome.is_ok()
+}
+
+/// The upstream the row was made on (a refund's: its pay order's, as the check read it).
+async fn upstream_of(
+    rt: &Runtime,
+    store: &OrderStore,
+    seen: &Seen,
+) -> Option<std::sync::Arc<Upstream>> {
+    let (mch_no, app_id, named) = match seen {
+        Seen::Pay(row, _) => (&row.mch_no, &row.app_id, row.upstream.clone()),
+        Seen::Refund(row, _) => {
+            let paid = match &row.pay_order_id {
+                Some(id) => store.pay_by_order_id(&row.mch_no, id).await.ok()?,
+                None => None,
+            };
+            let named = paid.map(|p| p.upstream).unwrap_or_default();
+            (&row.mch_no, &row.app_id, named)
+        }
+    };
+    intake::owner(rt, mch_no, app_id, &named)
+        .ok()
+        .map(|(_, upstream)| upstream)
+}
+
+fn expiries() -> &'static Mutex<HashMap<String, i64>> {
+    static EXPIRIES: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    EXPIRIES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// When DaxPay's order `order_no` expires, in Unix ms (`None`: it has no expiry, or it cannot be
+/// read now): remembered, else read with a signed pay query (the check's own record leaves it out).
+async fn expiry(
+    rt: &Runtime,
+    merchant: &Merchant,
+    upstream: &Upstream,
+    order_no: &str,
+) -> Option<i64> {
+    let key = format!("{}\n{order_no}", upstream.base_url);
+    let held = expiries()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+        .copied();
+    if held.is_some() {
+        return held;
+    }
+    let by = OrderRef::new(Some(order_no), None);
+    let fields = crate::dialect::daxpay::order_query::query_fields(&by, upstream.version());
+    let data = intake::read_again(rt, merchant, upstream, DaxCall::PayQuery, fields)
+        .await
+        .ok()?;
+    let source = AnswerSource {
+        name: &upstream.name,
+        version: upstream.version(),
+        utc_offset: upstream.utc_offset,
+    };
+    let expires = expires_at_ms(&data, &source).ok()??;
+    let mut held = expiries().lock().unwrap_or_else(PoisonError::into_inner);
+    if held.len() >= EXPIRIES_HELD {
+        held.clear();
+    }
+    held.insert(key, expires);
+    Some(expires)
+}
+
+/// One signed call on DaxPay with the merchant's DaxPay identity: its verified `data`.
+async fn signed_call(
+    rt: &Runtime,
+    merchant: &Merchant,
+    upstream: &Upstream,
+    call: DaxCall,
+    fields: Fields<'_>,
+) -> Result<Value, SyncError> {
+    let client = rt
+        .upstreams
+        .daxpay(&upstream.name)
+        .ok_or_else(|| SyncError::NoClient(upstream.name.clone()))?;
+    let identity = &merchant.daxpay;
+    let nonce = fresh_nonce();
+    let body = Caller {
+        scheme: upstream.scheme,
+        secret: identity.secret.expose(),
+        mch_no: identity.mch_no.as_deref(),
+        app_id: identity.app_id.as_deref(),
+        client_ip: None,
+        utc_offset: upstream.utc_offset,
+        now: OffsetDateTime::now_utc(),
+        nonce: nonce.as_str(),
+    }
+    .encode(&fields);
+    let traceparent = crate::telemetry::trace_context::child_of(&http::HeaderMap::new());
+    let answer = client.post_json(call, body, None, &traceparent).await?;
+    let fresh = upstream.res_time_window.map(|window| ResTimeCheck {
+        now: OffsetDateTime::now_utc(),
+        utc_offset: upstream.utc_offset,
+        window,
+    });
+    match read_fresh_answer(
+        &upstream.scheme,
+        identity.secret.expose(),
+        &answer,
+        fresh.as_ref(),
+    )? {
+        Answer::Done { data, .. } => Ok(data),
+        Answer::Refused { code, msg, .. } => Err(SyncError::Refused { code, msg }),
+    }
+}
