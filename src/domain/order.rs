@@ -221,6 +221,9 @@ pub struct PayOrder {
     pub error_msg: Option<String>,
     /// When it was paid, in Unix milliseconds.
     pub paid_at_ms: Option<i64>,
+    /// When DaxPay lets it expire (`expiredTime`), in Unix milliseconds: what the settlement
+    /// worker needs to sync an order DaxPay 2.0.8 never closes by itself (`settle::expiry`).
+    pub expires_at_ms: Option<i64>,
     /// What DaxPay does not keep, from paybridge's order store (when the order was made
     /// through it).
     pub kept: Option<KeptPay>,

@@ -301,6 +301,7 @@ app_id = "DA2"
             error_code: None,
             error_msg: None,
             paid_at_ms: None,
+            expires_at_ms: None,
             kept: None,
         }
     }

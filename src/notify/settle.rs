@@ -481,6 +481,7 @@ mod tests {
             error_code: None,
             error_msg: None,
             paid_at_ms: None,
+            expires_at_ms: None,
             kept: None,
         }
     }

@@ -21,9 +21,6 @@
 //! again at its next turn, which the worker's backoff spaces (at most every `max_interval_ms`).
 //! DaxPay 3.x runs these jobs by default: its rows are left as they are.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
-
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -31,13 +28,11 @@ use super::check::{observe, Observed, Seen, View};
 use crate::config::{Merchant, Upstream};
 use crate::dialect::daxpay::answer::{read_fresh_answer, Answer};
 use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
-use crate::dialect::daxpay::ops::pay_query::expires_at_ms;
 use crate::dialect::daxpay::ops::sync::{pay_sync, refund_sync, remote_status};
-use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dialect::daxpay::Version;
 use crate::dispatch::DaxCall;
-use crate::domain::order::{OrderRef, PayStatus, RefundOrderStatus};
+use crate::domain::order::{PayStatus, RefundOrderStatus};
 use crate::domain::{AnswerFault, Failure};
 use crate::notify::intake;
 use crate::notify::now_ms;
@@ -50,11 +45,6 @@ use crate::upstream::error::UpstreamError;
 /// payment made at the last moment to be known at the channel, and for the clocks of paybridge
 /// and DaxPay to differ a little (DaxPay closes an unpaid order only once *its* clock is past).
 pub(crate) const EXPIRY_MARGIN_MS: i64 = 60_000;
-
-/// Orders' expiry times remembered, so that an order is read for it once rather than at each
-/// check: 2.0.8 never changes an order's `expiredTime` (a repeated pay keeps it, §3.2 step 6).
-/// Forgotten all at once when this many are held (each is a few dozen bytes).
-const EXPIRIES_HELD: usize = 10_000;
 
 /// Why a sync did not answer.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +88,8 @@ pub(super) async fn finish_stuck(
     let now = now_ms();
     let synced = match &view.seen {
         Seen::Pay(_, order) if order.status == PayStatus::Progress => {
-            let Some(expires) = expiry(rt, merchant, &upstream, &order.order_no).await else {
+            // No expiry (2.0.8 gives `wallet_pay` orders none): nothing to wait for.
+            let Some(expires) = order.expires_at_ms else {
                 return view;
             };
             if now < expires.saturating_add(EXPIRY_MARGIN_MS) {
@@ -199,47 +190,6 @@ async fn upstream_of(
     intake::owner(rt, mch_no, app_id, &named)
         .ok()
         .map(|(_, upstream)| upstream)
-}
-
-fn expiries() -> &'static Mutex<HashMap<String, i64>> {
-    static EXPIRIES: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
-    EXPIRIES.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// When DaxPay's order `order_no` expires, in Unix ms (`None`: it has no expiry, or it cannot be
-/// read now): remembered, else read with a signed pay query (the check's own record leaves it out).
-async fn expiry(
-    rt: &Runtime,
-    merchant: &Merchant,
-    upstream: &Upstream,
-    order_no: &str,
-) -> Option<i64> {
-    let key = format!("{}\n{order_no}", upstream.base_url);
-    let held = expiries()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&key)
-        .copied();
-    if held.is_some() {
-        return held;
-    }
-    let by = OrderRef::new(Some(order_no), None);
-    let fields = crate::dialect::daxpay::order_query::query_fields(&by, upstream.version());
-    let data = intake::read_again(rt, merchant, upstream, DaxCall::PayQuery, fields)
-        .await
-        .ok()?;
-    let source = AnswerSource {
-        name: &upstream.name,
-        version: upstream.version(),
-        utc_offset: upstream.utc_offset,
-    };
-    let expires = expires_at_ms(&data, &source).ok()??;
-    let mut held = expiries().lock().unwrap_or_else(PoisonError::into_inner);
-    if held.len() >= EXPIRIES_HELD {
-        held.clear();
-    }
-    held.insert(key, expires);
-    Some(expires)
 }
 
 /// One signed call on DaxPay with the merchant's DaxPay identity: its verified `data`.

@@ -265,6 +265,7 @@ fn paid_order() -> PayOrder {
         error_code: None,
         error_msg: None,
         paid_at_ms: Some(1_719_806_460_000),
+        expires_at_ms: None,
         kept: None,
     }
 }

@@ -65,15 +65,11 @@ pub fn pay_order(data: &Value, upstream: &Upstream<'_>) -> Result<PayOrder, Fail
         error_code: owned(data, "errorCode"),
         error_msg: owned(data, "errorMsg"),
         paid_at_ms,
+        // Only the settlement worker's expiry follow-up reads it: an unreadable expiry is no
+        // reason to refuse the query's answer.
+        expires_at_ms: time_ms(data, "expiredTime", upstream).ok().flatten(),
         kept: None,
     })
-}
-
-/// When the order expires, in Unix milliseconds (`None`: it has no `expiredTime`), from a
-/// verified `PayOrderResult`. The typed [`PayOrder`] leaves it out: only the settlement worker's
-/// expiry follow-up reads it (`settle::expiry`).
-pub fn expires_at_ms(data: &Value, upstream: &Upstream<'_>) -> Result<Option<i64>, Failure> {
-    time_ms(data, "expiredTime", upstream)
 }
 
 /// An amount as the upstream writes it: integer fen in 2.0, yuan in 3.x.
@@ -177,10 +173,7 @@ mod tests {
         .unwrap();
         let order = pay_order(&data, &upstream(Version::V2_0)).unwrap();
         assert_eq!(order.paid_at_ms, Some(1_719_815_455_000));
-        assert_eq!(
-            expires_at_ms(&data, &upstream(Version::V2_0)).unwrap(),
-            Some(1_719_822_600_000)
-        );
+        assert_eq!(order.expires_at_ms, Some(1_719_822_600_000));
         for bad in [r#""2024-07-01 14:30:55""#, "-5", "1.5"] {
             let data: Value = serde_json::from_str(&format!(
                 r#"{{"bizOrderNo":"M1","orderNo":"P1","amount":1,"status":"success","payTime":{bad}}}"#
