@@ -112,3 +112,57 @@ async fn names_past_phps_max_input_vars_are_left_out_as_the_gateway_leaves_them(
     .await;
     assert_eq!(json["msg"], "MD5签名校验失败", "{json}");
 }
+
+/// epay.md §5.6: a signature that does not verify is `<sign_type>签名校验失败`, the parameter as
+/// sent (`MD5` when empty), code -3, on V1 and V2 routes and on the payer's page; a right MD5
+/// signature under `sign_type=md5` verifies (only `RSA` is RSA).
+#[tokio::test]
+async fn a_signature_failure_names_the_sign_type_as_sent() {
+    let w = world(None, "").await;
+    let with_sign_type = |fields: &[(String, String)], sign_type: &str, tamper: bool| {
+        let view: Vec<(&str, &str)> = common::epay::sign::pairs(fields);
+        let mut signed = w.client().v1_signed(&view);
+        for (k, v) in signed.iter_mut() {
+            match k.as_str() {
+                "sign_type" => *v = sign_type.to_owned(),
+                "sign" if tamper => *v = v.replace(|c: char| c != '0', "0"),
+                _ => {}
+            }
+        }
+        form(&common::epay::sign::pairs(&signed))
+    };
+    for (sign_type, said) in [
+        ("md5", "md5签名校验失败"),
+        ("MD5", "MD5签名校验失败"),
+        ("", "MD5签名校验失败"),
+        ("sha1", "sha1签名校验失败"),
+    ] {
+        let json = mapi(&w, with_sign_type(&order(&w, "S1"), sign_type, true)).await;
+        assert_eq!(
+            (json["code"].as_i64(), json["msg"].as_str()),
+            (Some(-3), Some(said)),
+            "{json}"
+        );
+        // V2's query route takes MD5 requests too (with a timestamp).
+        let query = vec![
+            ("pid".to_owned(), PID.to_owned()),
+            ("out_trade_no".to_owned(), "S1".to_owned()),
+            ("timestamp".to_owned(), common::epay::sign::timestamp()),
+        ];
+        let body = with_sign_type(&query, sign_type, true);
+        let answer = send(w.proxy, "POST", "/api/pay/query", Some(FORM), body, &[]).await;
+        let json = answer.json();
+        assert_eq!(
+            (json["code"].as_i64(), json["msg"].as_str()),
+            (Some(-3), Some(said)),
+            "{json}"
+        );
+        // The payer's page says it in HTML.
+        let page = with_sign_type(&order(&w, "S2"), sign_type, true);
+        let answer = send(w.proxy, "POST", "/submit.php", Some(FORM), page, &[]).await;
+        assert!(answer.body.contains(said), "{sign_type}: {}", answer.body);
+    }
+    // A right signature under `sign_type=md5`: the order is made.
+    let json = mapi(&w, with_sign_type(&order(&w, "S3"), "md5", false)).await;
+    assert_eq!(json["code"], 1, "{json}");
+}
