@@ -31,7 +31,8 @@ use crate::domain::Failure;
 #[derive(Debug, Clone, Copy)]
 pub struct Epay;
 
-/// A verified epay request, as the operations read it.
+/// A verified epay request, as the operations read it. `Debug` shows the request as
+/// [`EpayRequest`]'s does: never `key` nor `sign`.
 #[derive(Debug)]
 pub struct Verified<'p> {
     pub request: &'p EpayRequest,
