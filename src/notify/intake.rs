@@ -17,13 +17,14 @@
 //! token is not acknowledged. 2.0.8 registers its notice from inside the transaction that
 //! changes the order, so the notice can arrive before the change is committed and the query
 //! still shows the order as it was: the query is then asked again, backing off, for up to
-//! about 1.5 s ([`CONFIRM_DELAYS`]); a notice still ahead of the query is acknowledged (the
+//! about 1.5 s ([`CONFIRM_DELAYS`]), every query ending within 3 s however slow DaxPay is
+//! ([`CONFIRM_BUDGET`]); a notice still ahead of the query (or unanswered) is acknowledged (the
 //! signed notice was received; 2.0.8 would by default never send it again anyway) and the
 //! order's settlement entry is checked 1, 3 and 8 s later, even while the row is younger than
 //! the worker's first check (`OrderStore::follow_after_notice`), so the worker (`crate::settle`)
 //! confirms it by query and notifies the merchant within seconds once it is final, then backs
-//! off as usual. Nothing is ever notified on the notice's
-//! word alone, and a stale query never lowers a final state the store holds.
+//! off as usual. Nothing is ever notified on the notice's word alone, and a stale query never
+//! lowers a final state the store holds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -238,8 +239,9 @@ const CONFIRM_DELAYS: [Duration; 3] = [
     Duration::from_millis(800),
 ];
 
-/// No further confirming query starts once this much of DaxPay's 5 s wait for `SUCCESS` has gone
-/// (a slow query must not make the acknowledgement late).
+/// The queries confirming a 2.0.8 notice, however slow DaxPay is, end this far into its 5 s wait
+/// for `SUCCESS` (it sends a notice once; a late answer is a failure to it): what is unanswered
+/// is left to the settlement worker, as a notice ahead of its query is.
 const CONFIRM_BUDGET: Duration = Duration::from_secs(3);
 
 /// Whether another confirming query after `delay` still fits in [`CONFIRM_BUDGET`].
@@ -247,19 +249,72 @@ fn may_ask_again(started: tokio::time::Instant, delay: Duration) -> bool {
     started.elapsed() + delay < CONFIRM_BUDGET
 }
 
-/// A notice claimed `claimed` but the query still says otherwise after [`CONFIRM_DELAYS`]:
-/// acknowledged only when the settlement worker will confirm it (`settles`: it runs; the row's
-/// entry enrolled, reopened or brought forward and open): 2.0.8 sends a notice once, so one
-/// taken must be followed up. Otherwise it is not acknowledged (DaxPay counts it failed):
-/// nothing claims it was taken.
-async fn not_yet_committed(
+/// The confirming phase of a callback: DaxPay's record read (`read`), and read again after each
+/// of [`CONFIRM_DELAYS`] while a 2.0.8 notice `claims` a final state the record is still
+/// `behind`. On 2.0 the whole phase is bounded by [`CONFIRM_BUDGET`]: `None` when it ran out
+/// with a query unanswered (3.x retries its callbacks: a late answer costs nothing there).
+async fn confirm<T, Fut>(
+    upstream: &Upstream,
+    claims: bool,
+    mut read: impl FnMut() -> Fut,
+    behind: impl Fn(&T) -> bool,
+) -> Result<Option<T>, Refusal>
+where
+    Fut: std::future::Future<Output = Result<T, Refusal>>,
+{
+    let started = tokio::time::Instant::now();
+    let asking = async {
+        let mut found = read().await?;
+        for delay in CONFIRM_DELAYS {
+            if !claims || !behind(&found) || !may_ask_again(started, delay) {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            found = read().await?;
+        }
+        Ok(found)
+    };
+    if upstream.version() != Version::V2_0 {
+        return asking.await.map(Some);
+    }
+    match tokio::time::timeout(CONFIRM_BUDGET, asking).await {
+        Ok(found) => found.map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A 2.0.8 notice whose confirming queries ran out of [`CONFIRM_BUDGET`] unanswered: one that
+/// claims a final state is taken as a notice ahead of its query ([`not_yet_committed`]: the
+/// settlement worker confirms it); one that claims none is not acknowledged.
+async fn unanswered(
+    rt: &Runtime,
     store: &OrderStore,
-    settles: bool,
+    key: (SettlementKind, &str, &str),
+    claimed: Option<&str>,
+) -> Result<(), Refusal> {
+    tracing::warn!(
+        mch_no = key.1,
+        number = key.2,
+        "DaxPay did not answer the queries confirming a 2.0 notice in time"
+    );
+    let claimed = claimed.ok_or(Refusal::Unverified)?;
+    not_yet_committed(rt, store, key, claimed, "unanswered").await
+}
+
+/// A notice claimed `claimed` but the query still says otherwise after [`CONFIRM_DELAYS`]:
+/// acknowledged only when the settlement worker will confirm it (it runs; the row's entry
+/// enrolled, reopened or brought forward and open): 2.0.8 sends a notice once, so one taken
+/// must be followed up. Otherwise it is not acknowledged (DaxPay counts it failed): nothing
+/// claims it was taken.
+async fn not_yet_committed(
+    rt: &Runtime,
+    store: &OrderStore,
     (kind, mch_no, number): (SettlementKind, &str, &str),
     claimed: &str,
     queried: &str,
 ) -> Result<(), Refusal> {
     metrics::counter!("paybridge_callbacks_ahead_of_query_total").increment(1);
+    let settles = rt.config.settlement.enabled;
     let followed = if settles {
         match store
             .follow_after_notice(kind, mch_no, number, now_ms())
@@ -307,27 +362,14 @@ async fn pay(
     claimed: Option<String>,
 ) -> Result<(), Refusal> {
     let biz = merchant.daxpay.number(&row.mch_order_no);
-    let started = tokio::time::Instant::now();
-    let mut order = read_pay(rt, merchant, upstream, &biz).await?;
-    if let Some(claimed) = &claimed {
-        let behind = |o: &PayOrder| matches!(o.status, PayStatus::Wait | PayStatus::Progress);
-        for delay in CONFIRM_DELAYS {
-            if !behind(&order) || !may_ask_again(started, delay) {
-                break;
-            }
-            tokio::time::sleep(delay).await;
-            order = read_pay(rt, merchant, upstream, &biz).await?;
-        }
-        if behind(&order) {
-            let queried = order.status.as_str();
-            let key = (
-                SettlementKind::Pay,
-                row.mch_no.as_str(),
-                row.mch_order_no.as_str(),
-            );
-            let settles = rt.config.settlement.enabled;
-            not_yet_committed(store, settles, key, claimed, queried).await?;
-        }
+    let key = (SettlementKind::Pay, &*row.mch_no, &*row.mch_order_no);
+    let behind = |o: &PayOrder| matches!(o.status, PayStatus::Wait | PayStatus::Progress);
+    let read = || read_pay(rt, merchant, upstream, &biz);
+    let Some(order) = confirm(upstream, claimed.is_some(), read, behind).await? else {
+        return unanswered(rt, store, key, claimed.as_deref()).await;
+    };
+    if let Some(claimed) = claimed.as_deref().filter(|_| behind(&order)) {
+        not_yet_committed(rt, store, key, claimed, order.status.as_str()).await?;
     }
     if order.biz_order_no != biz {
         return Err(Refusal::UnknownOrder);
@@ -382,38 +424,28 @@ async fn refund(
     row: &RefundRow,
     claimed: Option<String>,
 ) -> Result<(), Refusal> {
-    let started = tokio::time::Instant::now();
-    let mut record = read_refund(rt, merchant, upstream, row).await?;
-    if let Some(claimed) = &claimed {
-        let behind = |r: &RefundRecord| r.status == RefundOrderStatus::Progress;
-        // The row already holds, final, what the notice claims (a notice sent again, the query
-        // behind): nothing to confirm and nothing to lower, so it is acknowledged as it is.
-        let stored = row.status.filter(|s| *s != RefundOrderStatus::Progress);
-        if behind(&record) && stored.is_some_and(|s| s.as_str() == claimed.as_str()) {
+    let key = (SettlementKind::Refund, &*row.mch_no, &*row.mch_refund_no);
+    // The row already holds, final, what the notice claims (a notice sent again, the query
+    // behind): nothing to confirm and nothing to lower, so it is acknowledged as it is.
+    let stored = row.status.filter(|s| *s != RefundOrderStatus::Progress);
+    let already = stored.is_some_and(|s| Some(s.as_str()) == claimed.as_deref());
+    let behind = |r: &RefundRecord| r.status == RefundOrderStatus::Progress;
+    let read = || read_refund(rt, merchant, upstream, row);
+    let record = confirm(upstream, claimed.is_some(), read, |r| behind(r) && !already).await?;
+    let record = match record {
+        Some(record) if !(already && behind(&record)) => record,
+        None if !already => return unanswered(rt, store, key, claimed.as_deref()).await,
+        _ => {
             tracing::info!(
                 mch_no = row.mch_no.as_str(),
-                claimed = claimed.as_str(),
+                claimed = claimed.as_deref().unwrap_or_default(),
                 "a DaxPay 2.0 notice of a refund already final, its query behind: acknowledged, nothing lowered"
             );
             return Ok(());
         }
-        for delay in CONFIRM_DELAYS {
-            if !behind(&record) || !may_ask_again(started, delay) {
-                break;
-            }
-            tokio::time::sleep(delay).await;
-            record = read_refund(rt, merchant, upstream, row).await?;
-        }
-        if behind(&record) {
-            let queried = record.status.as_str();
-            let key = (
-                SettlementKind::Refund,
-                row.mch_no.as_str(),
-                row.mch_refund_no.as_str(),
-            );
-            let settles = rt.config.settlement.enabled;
-            not_yet_committed(store, settles, key, claimed, queried).await?;
-        }
+    };
+    if let Some(claimed) = claimed.as_deref().filter(|_| behind(&record)) {
+        not_yet_committed(rt, store, key, claimed, record.status.as_str()).await?;
     }
     settle_refund(store, merchant, row, record, Some(row.clone())).await
 }

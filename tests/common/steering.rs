@@ -83,6 +83,15 @@ impl Arrival {
     fn decide(self, decision: Decision) {
         assert!(self.decide.send(decision).is_ok(), "the relay waits");
     }
+
+    /// Sent on, unless paybridge has given the call up meanwhile (then there is no one to
+    /// answer).
+    fn forward_if_waited_for(self) {
+        let _ = self.decide.send(Decision::Forward {
+            release: None,
+            lose: false,
+        });
+    }
 }
 
 pub struct Relay {
@@ -176,8 +185,8 @@ impl Relay {
         arrival
     }
 
-    /// From now on every steered call is sent on as it comes (the test decides no more); the
-    /// paths of those calls, in arrival order.
+    /// From now on every steered call is sent on as it comes (the test decides no more; a call
+    /// already given up is passed over); the paths of those calls, in arrival order.
     pub fn forward_the_rest(&mut self) -> Arc<Mutex<Vec<String>>> {
         let mut arrivals = std::mem::replace(&mut self.arrivals, mpsc::unbounded_channel().1);
         let paths = Arc::new(Mutex::new(Vec::new()));
@@ -185,7 +194,7 @@ impl Relay {
         tokio::spawn(async move {
             while let Some(arrival) = arrivals.recv().await {
                 seen.lock().unwrap().push(arrival.path.clone());
-                arrival.forward();
+                arrival.forward_if_waited_for();
             }
         });
         paths

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::render::check_renderable;
 use super::res_time::ResTimeCheck;
 use super::sign::{self, Scheme, Version};
 use crate::domain::AnswerFault;
@@ -189,6 +190,12 @@ fn read_envelope_signed(
             ))
         };
     };
+    // Nothing is rendered for the signature that could expand (`1e99999999999`).
+    let res_time = match &e.res_time {
+        Some(Loose::Other(value)) => Some(value),
+        _ => None,
+    };
+    check_renderable(std::iter::once(&e.data).chain(res_time))?;
     // DaxPay signs its result model: code, msg, data, resTime, traceId, nulls left out.
     let code = ShortText::format(format_args!("{}", e.code));
     let code = code.as_str();
@@ -267,7 +274,9 @@ fn read_data_signed(
             Ok(refused(code, msg.to_owned(), false, trace_id))
         };
     };
-    // 2.0 signs its result model inside `data`: every non-null field but `sign`.
+    // 2.0 signs its result model inside `data`: every non-null field but `sign`, none of
+    // which may expand when rendered (`1e99999999999`).
+    check_renderable(data.values())?;
     let mut fields = sign::fields_of(&data);
     if !scheme.verify(&mut fields, secret, given) {
         return Err(AnswerFault::BadSignature);
@@ -366,6 +375,45 @@ mod tests {
                 }),
                 "{res_time}"
             );
+        }
+    }
+
+    /// A number written to expand (`1e99999999999`) or to overflow its exponent, anywhere a
+    /// signed answer is rendered for its signature: refused before it is rendered.
+    #[test]
+    fn a_number_too_long_to_render_is_refused_before_rendering() {
+        for number in [
+            "1e99999999999",
+            "1e9223372036854775807",
+            "1e99999999999999999999",
+        ] {
+            for (version, body) in [
+                (
+                    Version::V3_0,
+                    format!(r#"{{"code":0,"sign":"x","data":{{"a":{number}}}}}"#),
+                ),
+                (
+                    Version::V3_0,
+                    format!(r#"{{"code":0,"sign":"x","resTime":{number}}}"#),
+                ),
+                (
+                    Version::V3_0Beta,
+                    format!(r#"{{"code":0,"sign":"x","data":[{number}]}}"#),
+                ),
+                (
+                    Version::V2_0,
+                    format!(r#"{{"code":0,"data":{{"code":0,"sign":"x","amount":{number}}}}}"#),
+                ),
+            ] {
+                let scheme = Scheme::new(version, SignType::Md5);
+                assert!(
+                    matches!(
+                        read_answer(&scheme, "k", body.as_bytes()),
+                        Err(AnswerFault::Malformed(m)) if m.contains("plain form")
+                    ),
+                    "{version} {body}"
+                );
+            }
         }
     }
 

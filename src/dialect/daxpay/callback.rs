@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::render::{case_insensitive, fields_of, render};
+use super::render::{case_insensitive, check_renderable, fields_of, render};
 use super::sign::{Scheme, Version};
 use crate::domain::AnswerFault;
 
@@ -60,6 +60,8 @@ pub fn read_callback(scheme: &Scheme, secret: &str, body: &[u8]) -> Result<Callb
             "a callback whose code is not 0".to_owned(),
         ));
     }
+    // Before anything is rendered for the signature: `1e99999999999` must not expand.
+    check_renderable(envelope.values())?;
     if scheme.version == Version::V2_0 {
         // Flat: every non-null field but `sign`, keys sorted by the signer itself.
         let mut fields = fields_of(&envelope);
@@ -199,5 +201,30 @@ mod tests {
             read_callback(&scheme, "k", br#"{"code":1,"sign":"x","data":{}}"#),
             Err(AnswerFault::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_number_too_long_to_render_is_refused_before_rendering() {
+        for version in [Version::V3_0, Version::V2_0] {
+            let scheme = Scheme::new(version, SignType::HmacSha256);
+            for number in [
+                "1e99999999999",
+                "1e9223372036854775807",
+                "-1e-99999999999999999999",
+            ] {
+                for body in [
+                    format!(r#"{{"code":0,"sign":"x","amount":{number},"data":{{}}}}"#),
+                    format!(r#"{{"code":0,"sign":"x","data":{{"amount":[{number}]}}}}"#),
+                ] {
+                    assert!(
+                        matches!(
+                            read_callback(&scheme, "k", body.as_bytes()),
+                            Err(AnswerFault::Malformed(m)) if m.contains("plain form")
+                        ),
+                        "{version} {body}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ use super::sign::{Scheme, Version};
 use crate::text::{ShortText, StackText};
 
 /// Who calls DaxPay, and when: the identity and clock every request of one call is signed with.
-#[derive(Debug)]
+/// Its `Debug` never shows the secret.
 pub struct Caller<'a> {
     pub scheme: Scheme,
     pub secret: &'a str,
@@ -23,6 +23,21 @@ pub struct Caller<'a> {
     pub utc_offset: UtcOffset,
     pub now: OffsetDateTime,
     pub nonce: &'a str,
+}
+
+impl std::fmt::Debug for Caller<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("scheme", &self.scheme)
+            .field("secret", &"***")
+            .field("mch_no", &self.mch_no)
+            .field("app_id", &self.app_id)
+            .field("client_ip", &self.client_ip)
+            .field("utc_offset", &self.utc_offset)
+            .field("now", &self.now)
+            .field("nonce", &self.nonce)
+            .finish()
+    }
 }
 
 /// A value of an operation's own request field.
@@ -269,6 +284,27 @@ mod tests {
             nonce: "a8f5f167f44f4964",
         };
         serde_json::from_slice(&caller.encode(fields)).unwrap()
+    }
+
+    #[test]
+    fn the_secret_never_reaches_debug_output() {
+        let caller = Caller {
+            scheme: Scheme::new(Version::V2_0, SignType::Md5),
+            secret: "dax_secret_Key123",
+            mch_no: Some("M1"),
+            app_id: None,
+            client_ip: None,
+            utc_offset: UtcOffset::UTC,
+            now: OffsetDateTime::UNIX_EPOCH,
+            nonce: "n",
+        };
+        for shown in [format!("{caller:?}"), format!("{caller:#?}")] {
+            assert!(!shown.contains("dax_secret"), "{shown}");
+            assert!(
+                shown.contains("secret: \"***\"") && shown.contains("M1"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::domain::AnswerFault;
+
 /// A JSON value as DaxPay renders it into the sign string; `None` for null (left out).
 ///
 /// A nested object or array (a non-null `data`) is written the way DaxPay's `PaySignUtil` writes
@@ -15,7 +17,7 @@ pub fn render(value: &Value) -> Option<Cow<'_, str>> {
         Value::Null => None,
         Value::String(s) => Some(Cow::Borrowed(s)),
         Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        Value::Number(n) => Some(Cow::Owned(plain_decimal(&n.to_string()))),
+        Value::Number(n) => Some(Cow::Owned(number(n))),
         nested => {
             let mut out = String::with_capacity(256);
             write_hutool(nested, &mut out, Nulls::KeptInArrays);
@@ -73,14 +75,58 @@ pub fn fields_of(object: &serde_json::Map<String, Value>) -> Vec<(&str, Cow<'_, 
         .collect()
 }
 
-/// `BigDecimal.stripTrailingZeros().toPlainString()` for decimals; integers unchanged.
-fn plain_decimal(text: &str) -> String {
+/// The longest plain form (sign, digits and point) of a number DaxPay's signer is believed to
+/// write. DaxPay's numbers are amounts (a few digits either side of the point), epoch times in
+/// milliseconds (13 digits) and ids (`Long`, at most 19 digits): 64 leaves room to spare. A
+/// number written as `1e99999999999` would expand to 10^11 zeros before any signature is
+/// checked (serde_json's `arbitrary_precision` keeps the text as sent), so a longer one is not
+/// rendered at all: [`renderable`] says so and the readers refuse it as unverifiable.
+pub const MAX_PLAIN_LEN: usize = 64;
+
+/// Whether every number in `value` (at any depth) has a plain form of at most
+/// [`MAX_PLAIN_LEN`] characters, so that [`render`] gives DaxPay's text for it. Checked on what
+/// DaxPay sends (answers, callbacks) before anything in it is rendered for the signature: a
+/// value that is not renderable cannot carry a signature paybridge could check.
+pub fn renderable(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => plain_decimal(&n.to_string()).is_some(),
+        Value::Array(items) => items.iter().all(renderable),
+        Value::Object(map) => map.values().all(renderable),
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+    }
+}
+
+/// [`renderable`] over each of `values`, as the readers of what DaxPay sends check it before
+/// rendering anything for the signature: refused as unverifiable otherwise.
+pub fn check_renderable<'a>(
+    mut values: impl Iterator<Item = &'a Value>,
+) -> Result<(), AnswerFault> {
+    if values.all(renderable) {
+        Ok(())
+    } else {
+        Err(AnswerFault::Malformed(format!(
+            "a number whose plain form is over {MAX_PLAIN_LEN} characters: no signature covers it"
+        )))
+    }
+}
+
+/// A number as rendered: its plain form, or (not [`renderable`], which the readers refuse
+/// before rendering) its text as received, never expanded.
+fn number(n: &serde_json::Number) -> String {
+    let text = n.to_string();
+    plain_decimal(&text).unwrap_or(text)
+}
+
+/// `BigDecimal.stripTrailingZeros().toPlainString()` for decimals; integers unchanged. `None`
+/// when the plain form would be longer than [`MAX_PLAIN_LEN`] or the exponent is not a 64-bit
+/// number: its length is worked out before anything is written.
+fn plain_decimal(text: &str) -> Option<String> {
     let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().unwrap_or(0)),
+        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().ok()?),
         None => (text, 0),
     };
     if exponent == 0 && !mantissa.contains('.') {
-        return mantissa.to_owned();
+        return (mantissa.len() <= MAX_PLAIN_LEN).then(|| mantissa.to_owned());
     }
     let (negative, digits_part) = match mantissa.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -88,17 +134,32 @@ fn plain_decimal(text: &str) -> String {
     };
     let (int_part, frac_part) = digits_part.split_once('.').unwrap_or((digits_part, ""));
     let digits: String = format!("{int_part}{frac_part}");
-    // value = digits * 10^(point - digits.len()), with the point after `point` digits.
-    let point = int_part.len() as i64 + exponent;
+    // value = digits * 10^(point - digits.len()), with the point after `point` digits; in
+    // i128, where no exponent a 64-bit number can hold overflows.
+    let point = int_part.len() as i128 + i128::from(exponent);
     let digits = digits.trim_start_matches('0');
-    let leading_zeros_removed = (int_part.len() + frac_part.len() - digits.len()) as i64;
+    let leading_zeros_removed = (int_part.len() + frac_part.len() - digits.len()) as i128;
     let point = point - leading_zeros_removed;
     let digits = digits.trim_end_matches('0');
     if digits.is_empty() {
-        return "0".to_owned();
+        return Some("0".to_owned());
     }
-    let len = digits.len() as i64;
-    let mut out = String::new();
+    let len = digits.len() as i128;
+    let plain_len = i128::from(negative)
+        + if point <= 0 {
+            2 - point + len
+        } else if point >= len {
+            point
+        } else {
+            len + 1
+        };
+    if plain_len > MAX_PLAIN_LEN as i128 {
+        return None;
+    }
+    // Every count below is at most MAX_PLAIN_LEN from here on.
+    let point = point as i64;
+    let len = len as i64;
+    let mut out = String::with_capacity(plain_len as usize);
     if negative {
         out.push('-');
     }
@@ -114,7 +175,7 @@ fn plain_decimal(text: &str) -> String {
         out.push('.');
         out.push_str(&digits[point as usize..]);
     }
-    out
+    Some(out)
 }
 
 /// Whether an array's null items are written (a typed result's list, as 3.x renders its
@@ -132,7 +193,7 @@ fn write_hutool(value: &Value, out: &mut String, nulls: Nulls) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&plain_decimal(&n.to_string())),
+        Value::Number(n) => out.push_str(&number(n)),
         Value::String(s) => quote_hutool(s, out),
         Value::Array(items) => {
             out.push('[');
@@ -201,14 +262,60 @@ mod tests {
 
     #[test]
     fn decimals_lose_trailing_zeros() {
-        assert_eq!(plain_decimal("0.10"), "0.1");
-        assert_eq!(plain_decimal("1.00"), "1");
-        assert_eq!(plain_decimal("100"), "100");
-        assert_eq!(plain_decimal("-2.500"), "-2.5");
-        assert_eq!(plain_decimal("0.000"), "0");
-        assert_eq!(plain_decimal("1e2"), "100");
-        assert_eq!(plain_decimal("1.5E-3"), "0.0015");
-        assert_eq!(plain_decimal("0.05"), "0.05");
+        let plain = |text| plain_decimal(text).unwrap();
+        assert_eq!(plain("0.10"), "0.1");
+        assert_eq!(plain("1.00"), "1");
+        assert_eq!(plain("100"), "100");
+        assert_eq!(plain("-2.500"), "-2.5");
+        assert_eq!(plain("0.000"), "0");
+        assert_eq!(plain("1e2"), "100");
+        assert_eq!(plain("1.5E-3"), "0.0015");
+        assert_eq!(plain("0.05"), "0.05");
+        assert_eq!(plain("-12.5e1"), "-125");
+        assert_eq!(
+            plain("0e99999999999"),
+            "0",
+            "zero is short whatever its exponent"
+        );
+    }
+
+    #[test]
+    fn a_number_longer_than_the_bound_is_not_rendered() {
+        // 64 characters exactly, then one more, in each of the three shapes.
+        assert_eq!(plain_decimal("1e63").map(|p| p.len()), Some(64));
+        assert_eq!(plain_decimal("1e64"), None);
+        assert_eq!(plain_decimal("-1e62").map(|p| p.len()), Some(64));
+        assert_eq!(plain_decimal("-1e63"), None);
+        assert_eq!(plain_decimal("1e-62").map(|p| p.len()), Some(64));
+        assert_eq!(plain_decimal("1e-63"), None);
+        let fraction = |ones: usize| format!("{}.5", "1".repeat(ones));
+        assert_eq!(plain_decimal(&fraction(62)).map(|p| p.len()), Some(64));
+        assert_eq!(plain_decimal(&fraction(63)), None);
+        assert_eq!(plain_decimal(&"9".repeat(64)).map(|p| p.len()), Some(64));
+        assert_eq!(plain_decimal(&"9".repeat(65)), None);
+        // Exponents that expand to gigabytes, or overflow 64 bits, or do not fit in one.
+        for text in [
+            "1e99999999999",
+            "1E+99999999999",
+            "-1e-99999999999",
+            "1e9223372036854775807",
+            "-1e-9223372036854775808",
+            "0.001e9223372036854775807",
+            "1e99999999999999999999",
+            "1e-99999999999999999999",
+        ] {
+            assert_eq!(plain_decimal(text), None, "{text}");
+            let value: Value =
+                serde_json::from_str(&format!("{{\"a\":[{{\"b\":{text}}}]}}")).unwrap();
+            assert!(!renderable(&value), "{text}");
+            // Rendered anyway (never by the readers), it stays its own text: nothing expands.
+            let rendered = render(&value).unwrap();
+            assert!(rendered.len() <= text.len() + 20, "{text}: {rendered}");
+        }
+        let fine: Value =
+            serde_json::from_str(r#"{"amount":12.30,"t":1756180800000,"id":1234567890123456789}"#)
+                .unwrap();
+        assert!(renderable(&fine));
     }
 
     #[test]

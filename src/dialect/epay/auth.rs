@@ -98,11 +98,37 @@ pub fn verify_signature(
     };
     if verified {
         Ok(())
-    } else if rsa {
-        Err(refuse(kind::BAD_SIGNATURE, "RSA签名校验失败"))
     } else {
-        Err(refuse(kind::BAD_SIGNATURE, "MD5签名校验失败"))
+        Err(mismatch(request.get("sign_type")))
     }
+}
+
+/// A signature that does not verify, in the gateway's words (epay.md §5.6, `api_verify`):
+/// `<sign_type>签名校验失败` with the parameter as sent (`md5签名校验失败`), `MD5` when PHP finds
+/// it falsy (absent, `""`, `"0"`). Upper- and lower-case spellings keep the `bad_signature` kind
+/// (its metrics and logs); any other is carried as sent, code -3 all the same.
+fn mismatch(sign_type: Option<&str>) -> Failure {
+    let named = match sign_type {
+        raw if super::php::empty(raw) => "MD5",
+        Some(raw) => raw,
+        None => "MD5",
+    };
+    let words = match named {
+        "MD5" => "MD5签名校验失败",
+        "RSA" => "RSA签名校验失败",
+        "md5" => "md5签名校验失败",
+        "rsa" => "rsa签名校验失败",
+        other => {
+            // Not `bad_signature` to the access log: counted as a signature failure here.
+            metrics::counter!("paybridge_signature_failures_total", "reason" => "merchant_request")
+                .increment(1);
+            return Failure::InDialect {
+                code: -3,
+                msg: format!("{other}签名校验失败"),
+            };
+        }
+    };
+    refuse(kind::BAD_SIGNATURE, words)
 }
 
 /// Step 4 for `api.php` (`act=order`, `act=refund`): the key sent in clear, compared exactly
@@ -229,6 +255,40 @@ mod tests {
             words(verify_signature(&good, &rsa_only, 0)),
             "该商户只能使用RSA签名类型"
         );
+        // The words name the `sign_type` as sent (MD5 when PHP finds it falsy).
+        for (sign_type, said) in [
+            ("md5", "md5签名校验失败"),
+            ("rsa", "rsa签名校验失败"),
+            ("", "MD5签名校验失败"),
+            ("0", "MD5签名校验失败"),
+        ] {
+            let mut named = bad.clone();
+            named.params[3].1 = sign_type.into();
+            assert_eq!(
+                words(verify_signature(&named, &creds(), 0)),
+                said,
+                "{sign_type:?}"
+            );
+        }
+        let mut odd = bad.clone();
+        for (sign_type, said) in [("Md5", "Md5签名校验失败"), ("sha<1>", "sha<1>签名校验失败")]
+        {
+            odd.params[3].1 = sign_type.into();
+            assert!(matches!(
+                verify_signature(&odd, &creds(), 0),
+                Err(Failure::InDialect { code: -3, msg }) if msg == said
+            ));
+        }
+        let mut none = bad.clone();
+        none.params.truncate(3);
+        assert_eq!(
+            words(verify_signature(&none, &creds(), 0)),
+            "MD5签名校验失败"
+        );
+        // A right signature verifies whatever the spelling of MD5 (only `RSA` is RSA).
+        let mut lower = good.clone();
+        lower.params[3].1 = "md5".into();
+        assert!(verify_signature(&lower, &creds(), 0).is_ok());
         let mut rsa = good.clone();
         rsa.params[3].1 = "RSA".into();
         assert_eq!(

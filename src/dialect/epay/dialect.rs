@@ -10,7 +10,7 @@ use super::answer::{EpayReply, Signing};
 use super::auth::{self, Credentials};
 use super::cashier;
 use super::ops::{self, NamedOrder};
-use super::params::from_wire;
+use super::params::{from_wire, Source};
 use super::request::{Endpoint, EpayRequest};
 use super::sign::{Filter, RsaSigner};
 use super::trade_no::now_secs;
@@ -31,7 +31,8 @@ use crate::domain::Failure;
 #[derive(Debug, Clone, Copy)]
 pub struct Epay;
 
-/// A verified epay request, as the operations read it.
+/// A verified epay request, as the operations read it. `Debug` shows the request as
+/// [`EpayRequest`]'s does: never `key` nor `sign`.
 #[derive(Debug)]
 pub struct Verified<'p> {
     pub request: &'p EpayRequest,
@@ -78,11 +79,12 @@ fn epay_endpoint(endpoint: Option<AnyEndpoint>) -> Option<Endpoint> {
     }
 }
 
-/// The text PHP would decode (`$_GET` / `$_POST`); a body that is no form gives no parameters.
-fn form_params(text: Option<&str>) -> Result<Vec<(String, String)>, Failure> {
+/// The text PHP would decode into `$_GET` / `$_POST` (`source`); a body that is no form gives
+/// no parameters.
+fn form_params(text: Option<&str>, source: Source) -> Result<Vec<(String, String)>, Failure> {
     match text {
         None => Ok(Vec::new()),
-        Some(text) => from_wire(text).map_err(|e| Failure::Unreadable(e.to_string())),
+        Some(text) => from_wire(text, source).map_err(|e| Failure::Unreadable(e.to_string())),
     }
 }
 
@@ -104,11 +106,11 @@ impl MerchantDialect for Epay {
         let body = (*inbound.method == http::Method::POST && is_form(inbound.content_type))
             .then(|| std::str::from_utf8(inbound.body).ok())
             .flatten();
-        let query = form_params(inbound.query)?;
+        let query = form_params(inbound.query, Source::Query)?;
         let mut params = match endpoint {
             Endpoint::ApiOrder => query,
             Endpoint::Submit | Endpoint::V2Submit if query.iter().any(|(k, _)| k == "pid") => query,
-            _ => form_params(body)?,
+            _ => form_params(body, Source::Body)?,
         };
         // A page's payer's pick on paybridge's cashier: out of the merchant's parameters, as
         // the gateway takes its own `__defend` out before verifying (`cashier.rs`).

@@ -55,8 +55,9 @@ impl EndpointExt for Endpoint {
     }
 }
 
-/// One request to an epay endpoint.
-#[derive(Debug, Clone)]
+/// One request to an epay endpoint. Its `Debug` never shows `key` (`api.php`'s merchant key in
+/// clear) nor `sign`.
+#[derive(Clone)]
 pub struct EpayRequest {
     pub endpoint: Endpoint,
     /// Decoded as PHP decodes them, each name once (the last of repeated names).
@@ -72,6 +73,36 @@ pub struct EpayRequest {
     /// A page's payer's pick on paybridge's cashier (`cashier::PAYER_TYPE`), taken out of
     /// `params` before anything reads them: never signed, never the merchant's.
     pub payer_type: Option<String>,
+}
+
+/// Parameters whose values `Debug` masks: the merchant's key, and the signature made with it.
+const MASKED: [&str; 2] = ["key", "sign"];
+
+impl std::fmt::Debug for EpayRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Params<'a>(&'a [(String, String)]);
+        impl std::fmt::Debug for Params<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(name, value)| {
+                        let shown = match MASKED.contains(&name.as_str()) {
+                            true => "***",
+                            false => value.as_str(),
+                        };
+                        (name, shown)
+                    }))
+                    .finish()
+            }
+        }
+        f.debug_struct("EpayRequest")
+            .field("endpoint", &self.endpoint)
+            .field("params", &Params(&self.params))
+            .field("peer", &self.peer)
+            .field("user_agent", &self.user_agent)
+            .field("pid", &self.pid)
+            .field("payer_type", &self.payer_type)
+            .finish()
+    }
 }
 
 impl EpayRequest {
@@ -134,6 +165,38 @@ mod tests {
         assert!(Endpoint::ApiRefund.is_api_php());
         for v in [Version::V1, Version::V2] {
             assert_eq!(Version::parse(v.as_str()), Some(v));
+        }
+    }
+
+    #[test]
+    fn neither_the_key_nor_the_signature_reaches_debug_output() {
+        const KEY: &str = "89unJUB8HZ54Hj7x4nUj56HN4nUzUJ8i";
+        let request = EpayRequest::new(
+            Endpoint::ApiRefund,
+            vec![
+                ("pid".into(), "1001".into()),
+                ("key".into(), KEY.into()),
+                ("sign".into(), "d41d8cd98f00b204e9800998ecf8427e".into()),
+                ("money".into(), "1.00".into()),
+            ],
+        );
+        let verified = crate::dialect::epay::dialect::Verified {
+            request: &request,
+            pid: 1001,
+            now: 0,
+        };
+        for shown in [
+            format!("{request:?}"),
+            format!("{request:#?}"),
+            format!("{verified:?}"),
+            format!("{verified:#?}"),
+        ] {
+            assert!(!shown.contains(KEY), "{shown}");
+            assert!(
+                !shown.contains("d41d8cd98f00b204e9800998ecf8427e"),
+                "{shown}"
+            );
+            assert!(shown.contains("\"money\": \"1.00\""), "{shown}");
         }
     }
 

@@ -55,7 +55,9 @@ impl Inner {
             let mut table = self.orders.lock();
             match lookup(&mut table, key, None) {
                 None => return Answer::refused("支付订单不存在"),
-                Some(entry) if entry.is_closing() => return Answer::refused(busy),
+                Some(entry) if entry.is_closing() || self.v20.close_held(&entry.order.order_no) => {
+                    return Answer::refused(busy)
+                }
                 Some(entry) if entry.order.status != OrderStatus::Progress => {
                     return Answer::refused(not_progress)
                 }

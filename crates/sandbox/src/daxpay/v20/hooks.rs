@@ -10,6 +10,8 @@
 //!   (the one attempt lost; the retry job ships stopped, §7.4);
 //! - **held locks** ([`Sandbox::hold_lock`]): a pay or refund of that merchant number is
 //!   running, so another one answers 2.0.8's "in progress" result;
+//! - **a close running** ([`Sandbox::hold_close`]): a close or cancel of that order is running
+//!   (started elsewhere), so another one answers `支付订单已在关闭中…` / `…撤销中…` (§2.7);
 //! - **held refunds** ([`Sandbox::hold_refunds`]): every refund stays `progress` until
 //!   [`Sandbox::succeed_refund`] (two success notices, as the channel's callback path sends) or
 //!   [`Sandbox::close_refund`] (one `close` notice, the balance given back);
@@ -58,6 +60,8 @@ pub(crate) struct V20State {
     /// Merchant numbers whose Redis lock (`payment:pay:<bizOrderNo>`,
     /// `payment:refund:<bizRefundNo>`) a test holds.
     locks: Mutex<std::collections::HashSet<String>>,
+    /// DaxPay order numbers a close or cancel of which a test says is running.
+    closing: Mutex<std::collections::HashSet<String>>,
     /// Orders and refunds as they were before an uncommitted change, until when.
     orders_before: Mutex<HashMap<String, (Instant, SandboxOrder)>>,
     refunds_before: Mutex<HashMap<String, (Instant, SandboxRefund)>>,
@@ -86,6 +90,7 @@ impl V20State {
             muted: AtomicBool::new(false),
             held: AtomicBool::new(false),
             locks: Mutex::new(std::collections::HashSet::new()),
+            closing: Mutex::new(std::collections::HashSet::new()),
             orders_before: Mutex::new(HashMap::new()),
             refunds_before: Mutex::new(HashMap::new()),
             stale_msg: Mutex::new(None),
@@ -138,6 +143,11 @@ impl V20State {
     /// Whether a pay or refund of merchant number `no` is running (its lock is held).
     pub(crate) fn locked(&self, no: &str) -> bool {
         lock(&self.locks).contains(no)
+    }
+
+    /// Whether a test holds a close or cancel of order `order_no` running.
+    pub(crate) fn close_held(&self, order_no: &str) -> bool {
+        lock(&self.closing).contains(order_no)
     }
 
     fn before_commit(&self) -> Option<Duration> {
@@ -288,6 +298,19 @@ impl Sandbox {
     /// Releases a lock taken by [`Sandbox::hold_lock`].
     pub fn release_lock(&self, merchant_no: &str) {
         lock(&self.inner.v20.locks).remove(merchant_no);
+    }
+
+    /// A close or cancel of the order with DaxPay's number `order_no` is running, started
+    /// elsewhere (`PayCloseService` / `PayCancelService` hold the order's lock meanwhile):
+    /// until [`Sandbox::release_close`], a close of it answers `支付订单已在关闭中，请勿重复发起`
+    /// and a cancel `支付订单已在撤销中，请勿重复发起`, the order unchanged.
+    pub fn hold_close(&self, order_no: &str) {
+        lock(&self.inner.v20.closing).insert(order_no.to_owned());
+    }
+
+    /// Ends a close held by [`Sandbox::hold_close`] (the order as it was).
+    pub fn release_close(&self, order_no: &str) {
+        lock(&self.inner.v20.closing).remove(order_no);
     }
 
     /// `true`: no callback is sent from now on (changes still happen).

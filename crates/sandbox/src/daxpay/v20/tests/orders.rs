@@ -125,6 +125,26 @@ async fn a_close_running_refuses_a_second_one() {
     assert_eq!(sb.order_status("P1"), Some(OrderStatus::Close));
 }
 
+/// `Sandbox::hold_close`: a close running elsewhere, until released; the order unchanged.
+#[tokio::test]
+async fn a_close_held_by_a_test_refuses_closes_and_cancels_until_released() {
+    let sign_type = SignType::Md5;
+    let sb = sandbox(sign_type, vec![progress("P1", "B1")]);
+    sb.hold_close("P1");
+    for (path, busy) in [
+        ("/unipay/close", "支付订单已在关闭中，请勿重复发起"),
+        ("/unipay/cancel", "支付订单已在撤销中，请勿重复发起"),
+    ] {
+        let by_biz = call(&sb, sign_type, path, json!({"bizOrderNo": "B1"})).await;
+        assert_refused(sign_type, &by_biz, busy);
+    }
+    assert_eq!(sb.order_status("P1"), Some(OrderStatus::Progress));
+    sb.release_close("P1");
+    let answer = call(&sb, sign_type, "/unipay/close", json!({"orderNo": "P1"})).await;
+    assert_eq!(answer["data"]["code"], 0, "{answer}");
+    assert_eq!(sb.order_status("P1"), Some(OrderStatus::Close));
+}
+
 #[tokio::test]
 async fn the_pay_query_writes_2_0_8s_result_with_epoch_second_times() {
     for sign_type in BOTH {
