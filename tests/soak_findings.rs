@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::instance::{send_to, Instance};
 use common::steering::Relay;
 use common::*;
 use http::{Request, Response, StatusCode};
@@ -1013,11 +1014,18 @@ async fn f10_on_2_0_a_paid_order_beside_a_joined_request_that_died_unsent_is_not
     let (to_a, to_b) = (format!("{}/a", w.notify), format!("{}/b", w.notify));
     lost(&mut w, pay("V10", "1094", &to_a, "fs5963")).await;
 
-    let b = w.send("/api/pay/unifiedOrder", pay("V10", "1094", &to_b, "fs6264"));
-    // B's probe is held at the relay (never answered while the test runs) and B's client goes
-    // away: its handler is dropped, as a killed instance's, before anything was sent.
+    // B goes to a second instance on the same store, whose probe is held at the relay (never
+    // answered while the test runs); that instance is killed (its runtime dropped, as kill -9
+    // does) before anything was sent. (Aborting B's client would not do: paybridge's handler
+    // would go on, its probe time out and its attempt be given up.)
+    let instance = Instance::start(&w.toml);
+    let b = send_to(
+        instance.addr,
+        "/api/pay/unifiedOrder",
+        pay("V10", "1094", &to_b, "fs6264"),
+    );
     let _held_probe = w.relay.next(PAY_QUERY).await;
-    b.abort();
+    instance.kill();
     let _ = b.await;
     let attempts = w.store.pay_attempts(JEEPAY_MCH, "V10").await.unwrap();
     assert_eq!(attempts.len(), 2, "B's attempt stands: {attempts:?}");

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub mod epay;
+pub mod instance;
 pub mod merchant;
 pub mod redis;
 pub mod steering;
