@@ -575,7 +575,6 @@ async fn a_signature_mismatch_names_the_sign_type_as_sent() {
 /// (failed), a repeat of the `out_refund_no` must not be answered code 0 `退款已受理…` (SDK2 reads
 /// it as a refund made).
 #[tokio::test]
-#[ignore = "needs fix in src/proxy/records/refund_query.rs: `after` records a final status DaxPay reports only for a row without DaxPay's refund number; it should record it for any row still open, so that the refund's repeat (records::repeats::refund_again) sees the close"]
 async fn v2_a_close_learnt_by_refundquery_is_not_answered_accepted_again() {
     let w = Setup {
         dax: Dax::new("2.0", "hmac_sha256"),
