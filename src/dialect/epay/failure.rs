@@ -97,7 +97,13 @@ pub fn words(failure: &Failure, endpoint: Endpoint) -> String {
         }
         Failure::NotClosable => "该订单状态不支持关闭！".to_owned(),
         Failure::CloseInProgress => "该订单正在关闭中，请稍后查询".to_owned(),
-        Failure::OrderExists(no) => changed_order_words(no),
+        Failure::OrderParamsChanged(no) => changed_order_words(no),
+        // An order of the number that this request did not make (another request's, or one
+        // paybridge never saw made). The gateway has no words for it: its one PHP request makes
+        // the order or finds it. Said as it is, never `支付参数有变化`, which claims a
+        // comparison with the order that was not made (an identical retry is answered
+        // otherwise, `records::pay`).
+        Failure::OrderExists(no) => format!("该订单号({no})已存在，请更换订单号重新发起支付"),
         Failure::OrderPaid(no) => format!("该订单({no})已完成支付，请勿重复发起支付"),
         // V2's `out_refund_no` already taken by a refund that failed or was closed (DaxPay
         // will not take the number again), or one DaxPay holds that is not recorded yet. The
@@ -134,7 +140,8 @@ pub fn words(failure: &Failure, endpoint: Endpoint) -> String {
     }
 }
 
-/// epay's refusal of a repeated `out_trade_no` whose parameters differ (epay.md §6.1 step 16).
+/// epay's refusal of a repeated `out_trade_no` whose parameters differ (epay.md §6.1 step 16):
+/// [`Failure::OrderParamsChanged`] only.
 pub fn changed_order_words(out_trade_no: &str) -> String {
     format!("该订单({out_trade_no})支付参数有变化，请更换订单号重新发起支付")
 }
@@ -330,8 +337,12 @@ mod tests {
         assert!(said(&Failure::WayCodeUnknown, Endpoint::Submit)
             .contains("<h3>站点提示信息</h3>支付方式(type)不存在"));
         assert_eq!(
-            words(&Failure::OrderExists("A1".into()), Endpoint::Mapi),
+            words(&Failure::OrderParamsChanged("A1".into()), Endpoint::Mapi),
             "该订单(A1)支付参数有变化，请更换订单号重新发起支付"
+        );
+        assert_eq!(
+            words(&Failure::OrderExists("A1".into()), Endpoint::Mapi),
+            "该订单号(A1)已存在，请更换订单号重新发起支付"
         );
         assert_eq!(
             words(&paid_order("A1"), Endpoint::Mapi),
