@@ -122,7 +122,15 @@ pub fn words(failure: &Failure, endpoint: Endpoint) -> String {
         Failure::NotRefundable => "该订单状态不支持退款！".to_owned(),
         Failure::FullyRefunded => "该订单已全额退款！".to_owned(),
         Failure::RefundOverBalance => "退款金额不能超过该订单剩余可退款金额！".to_owned(),
-        Failure::RefundInProgress => "退款失败：该订单有正在处理的退款，请稍后再试".to_owned(),
+        // DaxPay will not start a refund while another of the order is in progress: nothing
+        // was refunded, and the refund number stays free (the attempt gives up). The gateway
+        // has no words for it, as it never meets one: each refund runs within its one request
+        // (epay.md §6.5: "`Order::refund`: … channel failure → `-1 退款失败：{reason}`"; §7.4:
+        // "Business failure: `{"code":-1,"msg":…}` + signature"; §17: "the code inserts refund
+        // rows only after success"). So code -1, signed on V2, as its business refusals; but
+        // not `退款失败`, which a merchant may record as its refund's final failure (SDK2 reads
+        // any code but 0 so): `退款未处理`, as the number collision, and when to ask again.
+        Failure::RefundInProgress => "退款未处理：该订单有正在处理的退款，请稍后再试".to_owned(),
         Failure::RefundUnsupported => "退款失败：当前支付插件不支持API退款".to_owned(),
         Failure::Refused { code, msg } if msg.trim().is_empty() => {
             format!(
