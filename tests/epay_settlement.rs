@@ -246,37 +246,56 @@ async fn a_pay_whose_answer_and_lookup_are_lost_is_answered_unknown_and_settled(
 /// The merchant sends the very same pay again while the first one's outcome is unknown
 /// (its plugin retrying a timeout): the gateway answers a repeated `out_trade_no` with the same
 /// parameters as the same order (epay.md §6.1 step 16), so `支付参数有变化` is false here; the
-/// outcome is unknown, and the answer must say so.
+/// outcome is unknown, and the answer must say so. With another amount meanwhile, the
+/// parameters did change: the gateway's `支付参数有变化`. On DaxPay 3.0 (the retry is sent and
+/// refused as existing, 20044) and 2.0 (its probe finds the order first); one order either way.
 #[tokio::test]
-#[ignore = "needs fix in src/proxy/records/pay.rs: a joined request of a dialect that answers repeats (`in_dialect`), refused by DaxPay as existing (20044) while every attempt of the row told alike, is answered EarlierOutcomeUnknown (or the order, as records::repeats::pay_again does), not OrderExists, which epay words as 支付参数有变化"]
 async fn the_same_pay_again_while_the_first_is_unknown_is_not_told_its_parameters_changed() {
-    let (w, relay) = Setup {
-        steered: &[PAY, PAY_QUERY],
-        ..Setup::default()
+    for dax in [Dax::V30, Dax::new("2.0", "hmac_sha256")] {
+        let (w, relay) = Setup {
+            dax,
+            steered: &[PAY, PAY_QUERY],
+            ..Setup::default()
+        }
+        .start()
+        .await;
+        let mut relay = relay.unwrap();
+        let client = w.client();
+        let fields = mapi(&w, "LP3", "alipay", "2.00");
+        let pending = {
+            let (client, fields) = (client.clone(), fields.clone());
+            tokio::spawn(async move { client.mapi(&sign::pairs(&fields)).await })
+        };
+        relay.next(PAY).await.forward_and_lose();
+        relay
+            .next(PAY_QUERY)
+            .await
+            .answer(StatusCode::INTERNAL_SERVER_ERROR, "");
+        assert_eq!(pending.await.unwrap().json()["code"], -1, "{dax:?}");
+        relay.forward_the_rest();
+        // The words epay merchants get for any retry of an unknown outcome.
+        let again = client.mapi(&sign::pairs(&fields)).await.json();
+        assert_eq!(
+            code_msg(&again),
+            (-1, "系统异常[上次请求结果未知，请稍后查询订单]".to_owned()),
+            "{dax:?}: the same parameters, an unknown outcome: {again}"
+        );
+        let changed = mapi(&w, "LP3", "alipay", "3.00");
+        let changed = client.mapi(&sign::pairs(&changed)).await.json();
+        assert_eq!(
+            code_msg(&changed),
+            (
+                -1,
+                "该订单(LP3)支付参数有变化，请更换订单号重新发起支付".to_owned()
+            ),
+            "{dax:?}: {changed}"
+        );
+        assert_eq!(
+            w.sandbox.orders().len(),
+            1,
+            "{dax:?}: DaxPay made one order"
+        );
     }
-    .start()
-    .await;
-    let mut relay = relay.unwrap();
-    let client = w.client();
-    let fields = mapi(&w, "LP3", "alipay", "2.00");
-    let pending = {
-        let (client, fields) = (client.clone(), fields.clone());
-        tokio::spawn(async move { client.mapi(&sign::pairs(&fields)).await })
-    };
-    relay.next(PAY).await.forward_and_lose();
-    relay
-        .next(PAY_QUERY)
-        .await
-        .answer(StatusCode::INTERNAL_SERVER_ERROR, "");
-    assert_eq!(pending.await.unwrap().json()["code"], -1);
-    relay.forward_the_rest();
-    let again = client.mapi(&sign::pairs(&fields)).await.json();
-    assert!(
-        again["msg"]
-            .as_str()
-            .is_some_and(|m| m.contains("结果未知")),
-        "the same parameters, an unknown outcome: {again}"
-    );
 }
 
 /// V1 refunds whose DaxPay answer is lost (DaxPay refunded): found by the lookup, the true

@@ -347,7 +347,7 @@ async fn v1_a_wechat_refund_on_2_0_is_settled_by_the_channel_later() {
             code_msg(&meanwhile),
             (
                 -1,
-                "退款失败：该订单有正在处理的退款，请稍后再试".to_owned()
+                "退款未处理：该订单有正在处理的退款，请稍后再试".to_owned()
             ),
             "{dax:?}"
         );

@@ -89,9 +89,15 @@ pub enum Failure {
     /// Another close of the order is under way.
     #[error("a close of the order is in progress")]
     CloseInProgress,
-    /// The merchant's order number is taken (Jeepay: unique per merchant).
+    /// The merchant's order number is taken: DaxPay or the order store holds an order of it
+    /// that this request did not make (Jeepay: unique per merchant).
     #[error("merchant order number already used")]
     OrderExists(String),
+    /// The merchant's order number asked for again with other parameters than its order's, in
+    /// a dialect whose gateway answers an identical repeat with the same order (epay.md §6.1
+    /// step 16): refused, nothing made. Jeepay refuses every repeat alike, as `OrderExists`.
+    #[error("merchant order number repeated with other parameters")]
+    OrderParamsChanged(String),
     /// The merchant's order number is its order's, already paid: a repeated request for it is
     /// refused (epay's re-submit of a paid `out_trade_no`).
     #[error("merchant order already paid")]
@@ -198,6 +204,7 @@ impl Failure {
                 | Failure::CloseInProgress
                 | Failure::Refused { .. }
                 | Failure::OrderExists(_)
+                | Failure::OrderParamsChanged(_)
                 | Failure::OrderPaid(_)
                 | Failure::RefundExists(_)
                 | Failure::RefundOfUnknownOrder { .. }
@@ -253,6 +260,7 @@ impl Failure {
             Failure::OrderNotFound { .. } => "order_not_found",
             Failure::NotClosable | Failure::CloseInProgress | Failure::Refused { .. } => "refused",
             Failure::OrderExists(_) => "order_exists",
+            Failure::OrderParamsChanged(_) => "order_params_changed",
             Failure::OrderPaid(_) => "order_paid",
             Failure::RefundExists(_) => "refund_exists",
             Failure::WayCodeUnknown => "way_code_unknown",

@@ -97,7 +97,13 @@ pub fn words(failure: &Failure, endpoint: Endpoint) -> String {
         }
         Failure::NotClosable => "该订单状态不支持关闭！".to_owned(),
         Failure::CloseInProgress => "该订单正在关闭中，请稍后查询".to_owned(),
-        Failure::OrderExists(no) => changed_order_words(no),
+        Failure::OrderParamsChanged(no) => changed_order_words(no),
+        // An order of the number that this request did not make (another request's, or one
+        // paybridge never saw made). The gateway has no words for it: its one PHP request makes
+        // the order or finds it. Said as it is, never `支付参数有变化`, which claims a
+        // comparison with the order that was not made (an identical retry is answered
+        // otherwise, `records::pay`).
+        Failure::OrderExists(no) => format!("该订单号({no})已存在，请更换订单号重新发起支付"),
         Failure::OrderPaid(no) => format!("该订单({no})已完成支付，请勿重复发起支付"),
         // V2's `out_refund_no` already taken by a refund that failed or was closed (DaxPay
         // will not take the number again), or one DaxPay holds that is not recorded yet. The
@@ -116,7 +122,15 @@ pub fn words(failure: &Failure, endpoint: Endpoint) -> String {
         Failure::NotRefundable => "该订单状态不支持退款！".to_owned(),
         Failure::FullyRefunded => "该订单已全额退款！".to_owned(),
         Failure::RefundOverBalance => "退款金额不能超过该订单剩余可退款金额！".to_owned(),
-        Failure::RefundInProgress => "退款失败：该订单有正在处理的退款，请稍后再试".to_owned(),
+        // DaxPay will not start a refund while another of the order is in progress: nothing
+        // was refunded, and the refund number stays free (the attempt gives up). The gateway
+        // has no words for it, as it never meets one: each refund runs within its one request
+        // (epay.md §6.5: "`Order::refund`: … channel failure → `-1 退款失败：{reason}`"; §7.4:
+        // "Business failure: `{"code":-1,"msg":…}` + signature"; §17: "the code inserts refund
+        // rows only after success"). So code -1, signed on V2, as its business refusals; but
+        // not `退款失败`, which a merchant may record as its refund's final failure (SDK2 reads
+        // any code but 0 so): `退款未处理`, as the number collision, and when to ask again.
+        Failure::RefundInProgress => "退款未处理：该订单有正在处理的退款，请稍后再试".to_owned(),
         Failure::RefundUnsupported => "退款失败：当前支付插件不支持API退款".to_owned(),
         Failure::Refused { code, msg } if msg.trim().is_empty() => {
             format!(
@@ -134,7 +148,8 @@ pub fn words(failure: &Failure, endpoint: Endpoint) -> String {
     }
 }
 
-/// epay's refusal of a repeated `out_trade_no` whose parameters differ (epay.md §6.1 step 16).
+/// epay's refusal of a repeated `out_trade_no` whose parameters differ (epay.md §6.1 step 16):
+/// [`Failure::OrderParamsChanged`] only.
 pub fn changed_order_words(out_trade_no: &str) -> String {
     format!("该订单({out_trade_no})支付参数有变化，请更换订单号重新发起支付")
 }
@@ -330,8 +345,12 @@ mod tests {
         assert!(said(&Failure::WayCodeUnknown, Endpoint::Submit)
             .contains("<h3>站点提示信息</h3>支付方式(type)不存在"));
         assert_eq!(
-            words(&Failure::OrderExists("A1".into()), Endpoint::Mapi),
+            words(&Failure::OrderParamsChanged("A1".into()), Endpoint::Mapi),
             "该订单(A1)支付参数有变化，请更换订单号重新发起支付"
+        );
+        assert_eq!(
+            words(&Failure::OrderExists("A1".into()), Endpoint::Mapi),
+            "该订单号(A1)已存在，请更换订单号重新发起支付"
         );
         assert_eq!(
             words(&paid_order("A1"), Endpoint::Mapi),

@@ -87,7 +87,10 @@ impl fmt::Display for Words<'_> {
             Failure::ReplayStoreDown => f.write_str("系统异常[防重放存储不可用，订单未处理]"),
             Failure::OrderNotFound { .. } => f.write_str("订单不存在"),
             Failure::NotClosable => f.write_str("当前订单不可关闭"),
-            Failure::OrderExists(no) => write!(f, "商户订单[{no}]已存在"),
+            // Jeepay refuses every repeat of a number, whatever its parameters.
+            Failure::OrderExists(no) | Failure::OrderParamsChanged(no) => {
+                write!(f, "商户订单[{no}]已存在")
+            }
             Failure::OrderPaid(no) => write!(f, "商户订单[{no}]已支付"),
             Failure::RefundExists(no) => write!(f, "商户退款订单号[{no}]已存在"),
             Failure::WayCodeUnknown => f.write_str("不支持的支付方式"),
@@ -275,6 +278,13 @@ mod tests {
             said(Failure::NotClosable),
             (9999, "当前订单不可关闭".to_owned())
         );
+        // Both meanings of a taken number in Jeepay's one refusal of any repeat.
+        for taken in [
+            Failure::OrderExists("A1".to_owned()),
+            Failure::OrderParamsChanged("A1".to_owned()),
+        ] {
+            assert_eq!(said(taken), (9999, "商户订单[A1]已存在".to_owned()));
+        }
         assert_eq!(
             said(Failure::Refused {
                 code: 1,

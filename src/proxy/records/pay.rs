@@ -184,9 +184,14 @@ impl Recorded for Pay {
                 }
                 return outcome;
             }
-            Err(failure) if gives_up(failure) || another_made_it(store, key, failure).await => {
+            Err(failure) if gives_up(failure) => {
                 give_up(store, SettlementKind::Pay, mch_no, number, &attempt.id).await;
                 return outcome;
+            }
+            Err(failure) if another_made_it(store, key, failure).await => {
+                let answer = super::repeats::made_by_another(store, p, &attempt.id).await;
+                give_up(store, SettlementKind::Pay, mch_no, number, &attempt.id).await;
+                return Err(answer);
             }
             Err(Failure::Refused {
                 code: CHANNEL_REFUSED_2_0,
@@ -273,6 +278,10 @@ async fn joined_on_2_0(job: &Job<'_>, p: &mut Prepared<Pay>) -> Result<(), Failu
     let store = store(job)?;
     let (mch_no, number) = (p.merchant.mch_no.clone(), p.op.mch_order_no.clone());
     if let Some(found) = probe(job, p).await? {
+        let answer = match &p.attempt {
+            Some(attempt) => super::repeats::made_by_another(store, p, &attempt.id).await,
+            None => Failure::OrderExists(number.clone()),
+        };
         // It sent nothing: no candidate for what DaxPay made (it gives up before the record).
         if let Some(attempt) = p.attempt.take() {
             give_up(store, SettlementKind::Pay, &mch_no, &number, &attempt.id).await;
@@ -283,7 +292,7 @@ async fn joined_on_2_0(job: &Job<'_>, p: &mut Prepared<Pay>) -> Result<(), Failu
                 not_recorded("pay order learnt by a joining request", e);
             }
         }
-        return Err(Failure::OrderExists(number));
+        return Err(answer);
     }
     let mine = p.attempt.as_ref().map(|a| a.id.as_str());
     let attempts = store

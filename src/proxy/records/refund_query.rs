@@ -47,9 +47,9 @@ impl Recorded for RefundQuery {
         Ok(None)
     }
 
-    /// A refund the store has not seen completed (its first answer was lost) that DaxPay now
-    /// reports final is recorded, and the merchant notified: DaxPay sends no callback for a
-    /// refund that failed at once.
+    /// A refund the store still holds open that DaxPay now reports final is recorded, and the
+    /// merchant notified, as DaxPay's callback or the settlement worker would
+    /// ([`still_open`]).
     async fn after(
         job: &Job<'_>,
         p: &Prepared<Self>,
@@ -63,7 +63,7 @@ impl Recorded for RefundQuery {
             );
             return Err(Failure::OrderNotFound { verified: false });
         }
-        if let (None, Some(store)) = (&p.op.refund_no, job.rt.orders.as_ref()) {
+        if let (true, Some(store)) = (still_open(p), job.rt.orders.as_ref()) {
             if record.status != RefundOrderStatus::Progress {
                 let own = own_number(p, &record.biz_refund_no).to_owned();
                 let settled = crate::notify::settle::refund_final(
@@ -96,6 +96,23 @@ impl Recorded for RefundQuery {
         }
         Ok(record)
     }
+}
+
+/// Whether the store has yet to record this refund final: its row has no DaxPay refund number
+/// (its first answer was lost) or no final status (DaxPay's callback lost, as 2.0.8's one notice
+/// may be, and the settlement worker not round yet). What DaxPay now reports final is then
+/// recorded through `notify::settle::refund_final`, the callback's and the worker's own path:
+/// the store never lowers a final status, and the notification is queued in the same call, once
+/// per refund and state (the outbox's unique key), so the merchant is notified once, whichever
+/// of the query, the callback and the worker learns it first. A row already final is left as
+/// it is.
+fn still_open(p: &Prepared<RefundQuery>) -> bool {
+    let stored = p.op.kept.as_ref().and_then(|kept| kept.status);
+    p.op.refund_no.is_none()
+        || !matches!(
+            stored,
+            Some(RefundOrderStatus::Success | RefundOrderStatus::Fail | RefundOrderStatus::Close)
+        )
 }
 
 /// What a refund query answers when DaxPay's status and the store's differ: a refund the store

@@ -5,7 +5,7 @@
 //! - A pay order's `out_trade_no` again, with the same amount, name, URLs and `param`: the same
 //!   order is answered again (its `trade_no`, what the payer needs as DaxPay first gave it),
 //!   unless it is paid (refused: `OrderPaid`); with any of them changed: refused
-//!   (`OrderExists`, epay's `支付参数有变化`). DaxPay is asked, never paid again.
+//!   (`OrderParamsChanged`, epay's `支付参数有变化`). DaxPay is asked, never paid again.
 //! - One that can no longer be paid (closed, e.g. by V2 `/api/pay/close`, failed, expired): the
 //!   gateway has no such state (its close leaves `status` 0, epay.md §7.6), so it reuses the
 //!   `trade_no` and asks its channel again (G3094 `Pay.php` `submit`/`create`: same
@@ -21,18 +21,22 @@
 //!   QR content, `weixin://` on a desktop). The gateway (G3094) would reuse the `trade_no` and
 //!   ask its channel again; DaxPay keeps one order per `bizOrderNo` and its way code, so the
 //!   order as made is what can be paid.
+//! - The same number asked for while its first request's outcome is unknown (its row pending,
+//!   this request joined it, and DaxPay holds an order another request made): the same order
+//!   asked again is answered unknown (`EarlierOutcomeUnknown`), other parameters
+//!   `OrderParamsChanged` ([`made_by_another`]); never `支付参数有变化` for an identical retry.
 //! - A refund number used again (epay V2's `out_refund_no`, an idempotency key): the refund
 //!   DaxPay made or is making is answered again (`Refunded::repeated`), nothing is sent. One
 //!   that failed or was closed is refused as before.
 
-use super::{down, store};
+use super::{down, not_recorded, store};
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::domain::ops::{Paid, Pay, Refunded};
 use crate::domain::order::{Fen, PayStatus, RefundOrderStatus};
 use crate::domain::Failure;
 use crate::proxy::call::{probe, Job, Prepared};
 use crate::store::dialect_orders::DialectOrder;
-use crate::store::{PayRow, RefundRow};
+use crate::store::{OrderStore, PayRow, RefundRow};
 
 /// The order of a repeated pay number, answered again (see the module).
 pub(super) async fn pay_again(
@@ -41,14 +45,8 @@ pub(super) async fn pay_again(
     existing: &PayRow,
 ) -> Result<Paid, Failure> {
     let number = p.op.mch_order_no.clone();
-    let op = &p.op;
-    let same = u64::try_from(existing.amount_fen).ok() == Some(op.amount.0)
-        && existing.subject == op.subject
-        && existing.notify_url == op.notify_url
-        && existing.return_url == op.return_url
-        && existing.ext_param == op.ext_param;
-    if !same {
-        return Err(Failure::OrderExists(number));
+    if !asks_the_same(existing, &p.op) {
+        return Err(Failure::OrderParamsChanged(number));
     }
     let Some(found) = probe(job, p).await? else {
         // The row says created, DaxPay has nothing: not an order to answer again.
@@ -80,6 +78,57 @@ pub(super) async fn pay_again(
             pay_body: None,
             error_msg: Some(ended_words(status, &number)),
         }),
+    }
+}
+
+/// Whether `op` asks for the order `existing` asked for, as the gateway compares a repeat: the
+/// same amount, name, URLs and `param` (epay.md §6.1 step 16; its `type` is not compared).
+pub(super) fn asks_the_same(existing: &PayRow, op: &Pay) -> bool {
+    u64::try_from(existing.amount_fen).ok() == Some(op.amount.0)
+        && existing.subject == op.subject
+        && existing.notify_url == op.notify_url
+        && existing.return_url == op.return_url
+        && existing.ext_param == op.ext_param
+}
+
+/// What a joined request (attempt `mine`) is told when DaxPay holds an order of its number that
+/// another request of the row made (DaxPay 3.x's 20044, 2.0's probe). Jeepay refuses every
+/// repeat of a number: `OrderExists`, as always. A dialect whose gateway answers an identical
+/// repeat with the same order (epay.md §6.1 step 16) is told what is true of this request:
+/// another standing request that asked for the same order ([`asks_the_same`], the
+/// gateway's own comparison) may have made it — this one's own order, to the gateway — and that
+/// request's outcome is not known yet: `EarlierOutcomeUnknown` ("result unknown, query the
+/// order"; its repeat once the row is settled is answered the order, [`pay_again`]).
+/// None did: this request changed the parameters, `OrderParamsChanged`. No other request stands
+/// (they gave up meanwhile): the number is taken, `OrderExists`. A store that cannot say:
+/// unknown, never a refusal that may be false.
+pub(super) async fn made_by_another(store: &OrderStore, p: &Prepared<Pay>, mine: &str) -> Failure {
+    let number = p.op.mch_order_no.clone();
+    if p.op.in_dialect.is_none() {
+        return Failure::OrderExists(number);
+    }
+    let attempts = match store.pay_attempts(&p.merchant.mch_no, &number).await {
+        Ok(attempts) => attempts,
+        Err(e) => {
+            not_recorded("pay attempts", e);
+            return Failure::EarlierOutcomeUnknown;
+        }
+    };
+    let mut others = attempts
+        .iter()
+        .filter(|a| a.attempt.as_deref() != Some(mine))
+        .peekable();
+    if others.peek().is_none() {
+        return Failure::OrderExists(number);
+    }
+    if others.any(|a| asks_the_same(a, &p.op)) {
+        tracing::info!(
+            mch_no = p.merchant.mch_no.as_str(),
+            "the same order asked again while an earlier request's outcome is unknown: answered unknown"
+        );
+        Failure::EarlierOutcomeUnknown
+    } else {
+        Failure::OrderParamsChanged(number)
     }
 }
 
