@@ -297,6 +297,9 @@ async fn on_2_0_a_joined_refund_killed_during_its_call_stays_a_candidate() {
     let query = w.send("/api/refund/query", jeepay_body(&[("mchRefundNo", "J2R")]));
     let answer = query.await.unwrap();
     assert_eq!(answer["code"], 0, "{answer}");
+    // 2.0's refund query has no attach, and A and B asked with different ones: nobody's is
+    // answered (A's would be another request's).
+    assert!(answer["data"]["extParam"].is_null(), "{answer}");
     w.start_settlement_worker();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let row = w.refund_row("J2R").await;

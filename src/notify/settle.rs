@@ -148,6 +148,35 @@ fn sent_candidates(row: &RowAttempts) -> i64 {
     row.live - i64::try_from(unsent).unwrap_or(0)
 }
 
+/// Whether a pending refund row's `extParam` cannot be told: requests that may have made
+/// DaxPay's refund ([`sent_candidates`]) asked with different ones, and DaxPay 2.0's refund
+/// query carries no `attach` to tell them apart. A refund query then answers none rather than
+/// the carried request's, which may be another's (the row is settled, and its fields known,
+/// once DaxPay's callback or the accepted request's answer names the attempt).
+pub async fn refund_ext_param_unclear(
+    store: &OrderStore,
+    mch_no: &str,
+    number: &str,
+) -> Result<bool, StoreError> {
+    let windows = store
+        .attempt_windows(SettlementKind::Refund, mch_no, number)
+        .await?;
+    let Some(windows) = windows.filter(|w| w.pending && sent_candidates(w) > 1) else {
+        return Ok(false);
+    };
+    let blank = |t: Option<String>| t.filter(|t| !t.is_empty());
+    let mut asked = store
+        .refund_attempts(mch_no, number)
+        .await?
+        .into_iter()
+        .filter(|a| a.state == RowState::Pending && !never_sent(&windows, a.attempt.as_deref()))
+        .map(|a| blank(a.ext_param));
+    let Some(first) = asked.next() else {
+        return Ok(false);
+    };
+    Ok(asked.any(|other| other != first))
+}
+
 /// Whether `attempts` are one request sent again: the same amount and `extParam`, told alike.
 fn all_alike(attempts: &[PayRow]) -> bool {
     let Some(first) = attempts.first() else {

@@ -89,8 +89,9 @@ impl Recorded for RefundQuery {
             record.pay_amount = kept.pay_amount;
             record.currency = Some(kept.currency.clone());
             record.created_at_ms = Some(kept.created_at_ms);
-            // 2.0.8's refund query has no `attach` (lifecycle-2.0.md §6: `extParam ← store`).
-            if record.attach.is_none() {
+            // 2.0.8's refund query has no `attach` (lifecycle-2.0.md §6: `extParam ← store`),
+            // unless the store cannot tell whose refund DaxPay's is.
+            if record.attach.is_none() && !(still_open(p) && ext_param_unclear(job, p).await) {
                 record.attach = kept.ext_param.clone();
             }
         }
@@ -113,6 +114,22 @@ fn still_open(p: &Prepared<RefundQuery>) -> bool {
             stored,
             Some(RefundOrderStatus::Success | RefundOrderStatus::Fail | RefundOrderStatus::Close)
         )
+}
+
+/// Whether the pending row's requests that may have made DaxPay's refund asked with different
+/// `extParam`s (`notify::settle::refund_ext_param_unclear`); a store that cannot say: the
+/// stored one is answered, as before the check.
+async fn ext_param_unclear(job: &Job<'_>, p: &Prepared<RefundQuery>) -> bool {
+    let (Some(store), Some(biz)) = (job.rt.orders.as_ref(), p.op.biz_refund_no.as_deref()) else {
+        return false;
+    };
+    let number = own_number(p, biz);
+    crate::notify::settle::refund_ext_param_unclear(store, &p.merchant.mch_no, number)
+        .await
+        .unwrap_or_else(|e| {
+            not_recorded("refund's requests read for its extParam", e);
+            false
+        })
 }
 
 /// What a refund query answers when DaxPay's status and the store's differ: a refund the store
