@@ -574,7 +574,10 @@ async fn v2_a_refund_while_another_is_in_progress_is_not_processed_and_may_be_as
         ("money", "0.10"),
         ("out_refund_no", "RP-000002"),
     ];
-    let meanwhile = client.v2("refund", &second).await.json();
+    // Its timestamp kept: the later request below must differ from it (a byte-identical V2
+    // request is a retry, answered from the replay store).
+    let meanwhile_at: u64 = sign::timestamp().parse().unwrap();
+    let meanwhile = client.v2_at("refund", &second, meanwhile_at).await.json();
     assert_eq!(
         code_msg(&meanwhile),
         (
@@ -601,8 +604,10 @@ async fn v2_a_refund_while_another_is_in_progress_is_not_processed_and_may_be_as
     }
     assert_eq!(rq["status"].to_string().trim_matches('"'), "1", "{rq}");
     // Another request (its own timestamp) of the same number: refunded now.
-    let later: u64 = sign::timestamp().parse::<u64>().unwrap() - 1;
-    let again = client.v2_at("refund", &second, later).await.json();
+    let again = client
+        .v2_at("refund", &second, meanwhile_at - 1)
+        .await
+        .json();
     assert_eq!(
         code_msg(&again),
         (0, "退款已受理，正在处理中！退款金额¥0.10".to_owned()),
