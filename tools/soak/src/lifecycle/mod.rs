@@ -417,7 +417,10 @@ async fn run(o: &Options) -> Result<bool, String> {
         }
         false => 0,
     };
-    let settled_in = settle_started.elapsed().max(settled_in);
+    let settled_in = match o.epay {
+        true => settle_started.elapsed().max(settled_in),
+        false => settled_in,
+    };
     // 2.0: which owed notifications settlement delivered last (the report's evidence).
     let slowest = match o.dax.is_2_0() {
         true => notices::slowest(&truth, &endpoint, settle_started, 5),
