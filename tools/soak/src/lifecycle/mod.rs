@@ -33,6 +33,7 @@ mod cast;
 mod dax;
 mod epay;
 mod epay_judge;
+mod epay_notices;
 mod instances;
 mod jeepay;
 mod judge;
@@ -413,7 +414,7 @@ async fn run(o: &Options) -> Result<bool, String> {
     let epay_left = match o.epay {
         true => {
             let rest = o.settle.saturating_sub(settle_started.elapsed());
-            epay_judge::settle(&etruth, &endpoint, rest).await
+            epay_notices::settle(&etruth, &endpoint, rest).await
         }
         false => 0,
     };
@@ -445,7 +446,7 @@ async fn run(o: &Options) -> Result<bool, String> {
     let notices = notices::judge(&ctx, &truth, &endpoint, &mut wrongs);
     if o.epay {
         epay_judge::judge_answers(&ctx, &etruth, &mut wrongs, &mut efigures);
-        epay_judge::judge_notices(&ctx, &etruth, &endpoint, &mut wrongs, &mut efigures);
+        epay_notices::judge_notices(&ctx, &etruth, &endpoint, &mut wrongs, &mut efigures);
     }
     for forged in lock(&callbacks.forged_acked).iter() {
         wrongs.add("forged callback acknowledged", forged.clone());
