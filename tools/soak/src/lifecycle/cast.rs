@@ -72,3 +72,21 @@ pub(crate) const TRANSIENT_9999: [&str; 2] = [
     "相同请求正在处理中，请稍后重试",
     "当前订单正在关闭中，请稍后查询",
 ];
+
+/// The epay (彩虹易支付) V1 merchant of the `--dialects jeepay,epay` run: its `pid`, its MD5
+/// key (32 characters of `[0-9a-zA-Z]`, as the gateway generates them, epay.md §3), its
+/// DaxPay app (3.0) and its order prefix on 2.0's shared identity.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EpayMerchant {
+    pub(crate) pid: &'static str,
+    pub(crate) key: &'static str,
+    pub(crate) dax_app: &'static str,
+    pub(crate) prefix_2_0: &'static str,
+}
+
+pub(crate) const EPAY: EpayMerchant = EpayMerchant {
+    pid: "1001",
+    key: "Lq8fK2mZ7xR4vT9wB3nH6jD1sG5yP0cE",
+    dax_app: "M8207639754660003",
+    prefix_2_0: "LE-",
+};

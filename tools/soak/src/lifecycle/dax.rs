@@ -146,6 +146,30 @@ impl Dax {
         }
     }
 
+    /// The epay merchant's entry (`dialect = "epay"`, docs/configuration.md): its own DaxPay app
+    /// on 3.0; on 2.0 the shared identity with its own `order_prefix`.
+    pub(crate) fn epay_merchant_toml(self) -> String {
+        let daxpay = match self.version {
+            Version::V3_0 => format!("mch_no = \"{DAX_MCH}\"\napp_id = \"{}\"\n", EPAY.dax_app),
+            Version::V2_0 => format!("shared = true\norder_prefix = \"{}\"\n", EPAY.prefix_2_0),
+        };
+        format!(
+            "[[merchants]]\ndialect = \"epay\"\npid = \"{}\"\nsecret = \"{}\"\n[merchants.daxpay]\nupstream = \"dax\"\n{daxpay}\n",
+            EPAY.pid, EPAY.key
+        )
+    }
+
+    /// The sandbox's app for the epay merchant (3.0; 2.0 has one identity for all).
+    pub(crate) fn epay_sandbox_toml(self) -> String {
+        match self.version {
+            Version::V3_0 => format!(
+                "[[sandbox.apps]]\nmch_no = \"{DAX_MCH}\"\napp_id = \"{}\"\nsign_type = \"hmac_sha256\"\nsecret = \"{DAX_SECRET}\"\n",
+                EPAY.dax_app
+            ),
+            Version::V2_0 => String::new(),
+        }
+    }
+
     /// The sandbox's own configuration. 3.0: one app per merchant, callbacks retried quickly
     /// (DaxPay's schedule compressed from a day into about a minute and a half). 2.0: the one
     /// platform secret, one callback attempt (2.0.8's default), notices before the commit.

@@ -33,6 +33,8 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
+    // Each argument is one fact of the run the configuration is written from.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         name: &str,
         dir: &Path,
@@ -41,13 +43,14 @@ impl Instance {
         dax_relay: SocketAddr,
         public: SocketAddr,
         dax: Dax,
+        epay: bool,
     ) -> std::io::Result<Instance> {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(
             &config,
-            config_toml(addr, admin, stores, dax_relay, public, dax),
+            config_toml(addr, admin, stores, dax_relay, public, dax, epay),
         )?;
         let log = dir.join(format!("{name}.log"));
         std::fs::write(&log, b"")?;
@@ -142,6 +145,7 @@ fn config_toml(
     dax_relay: SocketAddr,
     public: SocketAddr,
     dax: Dax,
+    epay: bool,
 ) -> String {
     let (store_url, replay) = match stores {
         Stores::Sqlite(path) => (format!("sqlite://{}", path.display()), "orders".to_owned()),
@@ -199,6 +203,9 @@ poll_ms = 250
             m.secret,
             dax.merchant_toml(&m)
         );
+    }
+    if epay {
+        s.push_str(&dax.epay_merchant_toml());
     }
     s
 }

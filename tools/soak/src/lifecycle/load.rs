@@ -32,6 +32,8 @@ pub(crate) struct Ctx {
     pub(crate) tag: String,
     /// The DaxPay under the soak.
     pub(crate) dax: Dax,
+    /// The epay merchant's requests (`--dialects jeepay,epay`).
+    pub(crate) epay: super::epay::EBook,
     serial: AtomicU64,
 }
 
@@ -54,6 +56,7 @@ impl Ctx {
             deadline,
             tag,
             dax,
+            epay: super::epay::EBook::default(),
             serial: AtomicU64::new(1),
         }
     }

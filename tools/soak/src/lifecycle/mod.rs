@@ -4,8 +4,12 @@
 //! ```sh
 //! scripts/soak-lifecycle [SECONDS] [single|pair] [3.0|2.0]   # builds, then runs this
 //! paybridge-soak lifecycle --seconds 600 --topology single [--workers 12] [--settle 120]
-//!     [--version 3.0|2.0] [--sign md5|hmac_sha256]
+//!     [--version 3.0|2.0] [--sign md5|hmac_sha256] [--dialects jeepay|jeepay,epay]
 //! ```
+//!
+//! `--dialects jeepay,epay` adds an epay (彩虹易支付) V1 merchant beside the Jeepay ones: its own
+//! workers ([`epay`]), its GET notifications at the same flaky endpoint, and a judge by epay's
+//! semantics ([`epay_judge`]). Without it (the default, CI's run) nothing of epay is configured.
 //!
 //! What differs on 2.0 is in [`dax`]. The driver hosts the DaxPay sandbox in-process (its orders and refunds are the ground
 //! truth) and starts paybridge as child process(es): `single`, one instance on a SQLite file;
@@ -27,6 +31,9 @@
 mod book;
 mod cast;
 mod dax;
+mod epay;
+mod epay_judge;
+mod epay_notices;
 mod instances;
 mod jeepay;
 mod judge;
@@ -68,11 +75,13 @@ pub(crate) struct Options {
     pub(crate) seed: u64,
     pub(crate) postgres: Option<String>,
     pub(crate) dax: Dax,
+    /// `--dialects jeepay,epay`: an epay merchant too.
+    pub(crate) epay: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: paybridge-soak lifecycle [--seconds N (60)] [--topology single|pair] [--workers N (12)] [--settle SECONDS (120)] [--version 3.0|2.0] [--sign md5|hmac_sha256 (2.0; default by seed)]"
+        "usage: paybridge-soak lifecycle [--seconds N (60)] [--topology single|pair] [--workers N (12)] [--settle SECONDS (120)] [--version 3.0|2.0] [--sign md5|hmac_sha256 (2.0; default by seed)] [--dialects jeepay|jeepay,epay]"
     );
     std::process::exit(2)
 }
@@ -102,6 +111,7 @@ fn options(args: &[String]) -> Options {
             .ok()
             .filter(|s| !s.is_empty()),
         dax: Dax::V3_0,
+        epay: false,
     };
     let mut version_2_0 = false;
     let mut sign = None;
@@ -133,6 +143,13 @@ fn options(args: &[String]) -> Options {
                     _ => usage(),
                 })
             }
+            "--dialects" => {
+                o.epay = match value.as_str() {
+                    "jeepay" => false,
+                    "jeepay,epay" | "epay,jeepay" => true,
+                    _ => usage(),
+                }
+            }
             "--topology" => {
                 o.topology = match value.as_str() {
                     "single" => Topology::Single,
@@ -156,6 +173,11 @@ fn options(args: &[String]) -> Options {
         (Topology::Single, true) => "single-2.0",
         (Topology::Pair, true) => "pair-2.0",
     });
+    if o.epay {
+        let mut name = o.dir.file_name().unwrap_or_default().to_owned();
+        name.push("-epay");
+        o.dir.set_file_name(name);
+    }
     o
 }
 
@@ -248,7 +270,11 @@ async fn run(o: &Options) -> Result<bool, String> {
         move |e: std::io::Error| format!("{what}: {e}")
     };
     // The sandbox, in-process.
-    let config = Sandboxes::from_toml(&o.dax.sandbox_toml()).map_err(|e| e.to_string())?;
+    let mut sandbox_toml = o.dax.sandbox_toml();
+    if o.epay {
+        sandbox_toml.push_str(&o.dax.epay_sandbox_toml());
+    }
+    let config = Sandboxes::from_toml(&sandbox_toml).map_err(|e| e.to_string())?;
     let sandbox = Sandbox::new(config.sandbox.as_ref().ok_or("no [sandbox]")?);
     let sandbox_listener = bind().await.map_err(io("sandbox"))?;
     let sandbox_addr = sandbox_listener.local_addr().map_err(io("sandbox"))?;
@@ -304,6 +330,7 @@ async fn run(o: &Options) -> Result<bool, String> {
             dax_relay_addr,
             callback_addr,
             o.dax,
+            o.epay,
         )
         .map_err(io("instance"))?;
         instance.start().map_err(io("paybridge"))?;
@@ -342,6 +369,13 @@ async fn run(o: &Options) -> Result<bool, String> {
         let seed = o.seed.wrapping_add(0x9E37 * (w as u64 + 1));
         workers.push(tokio::spawn(load::worker(ctx, w, seed)));
     }
+    if o.epay {
+        for w in 0..(o.workers / 3).max(2) {
+            let ctx = Arc::clone(&ctx);
+            let seed = o.seed.wrapping_add(0xE9A7 * (w as u64 + 1));
+            workers.push(tokio::spawn(epay::worker(ctx, w, seed)));
+        }
+    }
     // Two kill -9s, at a third and two thirds of the load.
     let mut restarts = Vec::new();
     for (n, at) in [1u32, 2]
@@ -375,7 +409,19 @@ async fn run(o: &Options) -> Result<bool, String> {
     let truth = truth::Truth::read(&ctx);
     progress(started, "load over; waiting for settlement");
     let settle_started = Instant::now();
+    let etruth = epay_judge::ETruth::read(&ctx);
     let (settled_in, left) = notices::settle(&truth, &endpoint, o.settle).await;
+    let epay_left = match o.epay {
+        true => {
+            let rest = o.settle.saturating_sub(settle_started.elapsed());
+            epay_notices::settle(&etruth, &endpoint, rest).await
+        }
+        false => 0,
+    };
+    let settled_in = match o.epay {
+        true => settle_started.elapsed().max(settled_in),
+        false => settled_in,
+    };
     // 2.0: which owed notifications settlement delivered last (the report's evidence).
     let slowest = match o.dax.is_2_0() {
         true => notices::slowest(&truth, &endpoint, settle_started, 5),
@@ -389,11 +435,19 @@ async fn run(o: &Options) -> Result<bool, String> {
     );
     let mut wrongs = judge::Wrongs::default();
     let (records, record_wrongs) = judge::judge_records(&ctx, &truth, &mut wrongs).await;
+    let mut efigures = epay_judge::EFigures::default();
+    if o.epay {
+        epay_judge::judge_records(&ctx, &etruth, &mut wrongs, &mut efigures).await;
+    }
     // A last look for what the final queries may have queued, then the quiet judgement.
     tokio::time::sleep(Duration::from_secs(3)).await;
     progress(started, "judging every answer and notification");
     let answers = judge::judge_answers(&ctx, &truth, &mut wrongs);
     let notices = notices::judge(&ctx, &truth, &endpoint, &mut wrongs);
+    if o.epay {
+        epay_judge::judge_answers(&ctx, &etruth, &mut wrongs, &mut efigures);
+        epay_notices::judge_notices(&ctx, &etruth, &endpoint, &mut wrongs, &mut efigures);
+    }
     for forged in lock(&callbacks.forged_acked).iter() {
         wrongs.add("forged callback acknowledged", forged.clone());
     }
@@ -425,6 +479,20 @@ async fn run(o: &Options) -> Result<bool, String> {
         .iter()
         .map(|i| (i.name.clone(), i.log_text()))
         .collect();
+    let epay = o.epay.then(|| {
+        let mut figures = efigures.render();
+        if epay_left > 0 {
+            figures.push_str(&format!(
+                "  {epay_left} paid orders still not notified when settlement's bound ran out\n"
+            ));
+        }
+        let trails = wrongs
+            .orders
+            .iter()
+            .filter_map(|order| epay_judge::trail(&ctx, &etruth, order))
+            .collect();
+        (figures, trails)
+    });
     let r = report::Report {
         options: o,
         took: started.elapsed(),
@@ -445,6 +513,7 @@ async fn run(o: &Options) -> Result<bool, String> {
         shutdowns,
         logs,
         metrics,
+        epay,
     };
     let (text, pass) = r.render();
     println!("{text}");

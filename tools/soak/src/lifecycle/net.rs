@@ -38,6 +38,8 @@ impl Reply {
 
 /// A request as a handler sees it: the path (and query) and the whole body.
 pub(crate) struct Call {
+    /// Whether it came as a GET (epay's notifications do).
+    pub(crate) get: bool,
     pub(crate) path: String,
     pub(crate) body: Bytes,
 }
@@ -72,7 +74,8 @@ pub(crate) async fn serve(listener: TcpListener, handler: Handler) {
                         .path_and_query()
                         .map_or("/", |p| p.as_str())
                         .to_owned();
-                    match handler(Call { path, body }).await {
+                    let get = parts.method == http::Method::GET;
+                    match handler(Call { get, path, body }).await {
                         Reply::Answer(status, content_type, body) => Response::builder()
                             .status(status)
                             .header("content-type", content_type)
@@ -119,6 +122,27 @@ pub(crate) async fn post(
         .header("content-type", content_type)
         .body(Full::new(body))
         .map_err(|e| format!("request: {e}"))?;
+    exchange(client, request, timeout).await
+}
+
+/// GETs `addr` + `path` (with its query); `Err` is a transport failure (no answer), described.
+pub(crate) async fn get(
+    client: &HttpClient,
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<Got, String> {
+    let request = Request::get(format!("http://{addr}{path}"))
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| format!("request: {e}"))?;
+    exchange(client, request, timeout).await
+}
+
+async fn exchange(
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+    timeout: Duration,
+) -> Result<Got, String> {
     let exchange = async {
         let response = client.request(request).await.map_err(|e| {
             if e.is_connect() {

@@ -260,6 +260,7 @@ impl CallbackRelay {
         self.tally.add("duplicated");
         let relay = Arc::clone(&self);
         let copy = Call {
+            get: call.get,
             path: call.path.clone(),
             body: call.body.clone(),
         };

@@ -34,6 +34,8 @@ pub(crate) struct Report<'a> {
     pub(crate) shutdowns: Vec<(String, Option<bool>)>,
     pub(crate) logs: Vec<(String, String)>,
     pub(crate) metrics: Vec<(String, Vec<String>)>,
+    /// `--dialects jeepay,epay`: the epay part's figures and its trails.
+    pub(crate) epay: Option<(String, Vec<String>)>,
 }
 
 impl Report<'_> {
@@ -229,6 +231,9 @@ impl Report<'_> {
         for (label, count) in &self.callbacks {
             let _ = writeln!(s, "  {count:>7}  {label}");
         }
+        if let Some((figures, _)) = &self.epay {
+            let _ = write!(s, "\n{figures}");
+        }
         let mut pass = self.wrongs.total() == 0;
         let _ = writeln!(s, "\npaybridge:");
         for ((name, log), (_, shutdown)) in self.logs.iter().zip(&self.shutdowns) {
@@ -268,6 +273,9 @@ impl Report<'_> {
         }
         for order in &self.wrongs.orders {
             self.trail(&mut s, order);
+        }
+        for trail in self.epay.iter().flat_map(|(_, trails)| trails) {
+            s.push_str(trail);
         }
         let _ = writeln!(
             s,
