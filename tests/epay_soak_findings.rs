@@ -1,6 +1,5 @@
 //! Findings of the lifecycle soak with epay merchants (docs/reliability.md, "The lifecycle soak
-//! with epay merchants"), each as a socket test that fails until paybridge is fixed; ignored so
-//! that the suite stays green meanwhile (`cargo test --test epay_soak_findings -- --ignored`).
+//! with epay merchants"), each as a socket test that failed before its fix.
 
 mod binary;
 mod common;
@@ -25,7 +24,6 @@ use tokio::net::TcpListener;
 /// far) and the answer falls back to DaxPay's. SQLite's `SUM` is an integer, so the single
 /// topology passes. The fix belongs in the query (`CAST(… AS BIGINT)`, valid on both).
 #[tokio::test]
-#[ignore = "soak finding: on PostgreSQL act=order answers DaxPay's number as trade_no (SUM(bigint) is NUMERIC in dialect_orders::REFUNDED)"]
 async fn act_order_on_postgres_answers_the_trade_no_the_create_gave() {
     let Some(url) = postgres_database("epay_soak_trade_no").await else {
         return;
@@ -91,7 +89,6 @@ async fn act_order_on_postgres_answers_the_trade_no_the_create_gave() {
 /// there: the `param` paybridge keeps (the pay row's `ext_param`), as the Jeepay dialect's
 /// `extParam` on 2.0.
 #[tokio::test]
-#[ignore = "soak finding: on DaxPay 2.0 act=order answers param null (2.0.8's query has no attach; the stored param is not used)"]
 async fn act_order_on_dax20_gives_the_param_back() {
     let w = world_on(Dax::new("2.0", "md5")).await;
     let client = w.client();

@@ -49,7 +49,10 @@ pub(crate) const KEEP_PAY_BODY: &str =
     "UPDATE dialect_orders SET pay_body = $3 WHERE mch_no = $1 AND mch_order_no = $2";
 
 /// The refunds DaxPay accepted for a merchant's pay order, summed.
-pub(crate) const REFUNDED: &str = "SELECT COALESCE(SUM(refund_amount_fen), 0) FROM refund_orders \
+// PostgreSQL's SUM of a BIGINT is a NUMERIC, which an i64 read refuses: cast back (lifecycle
+// soak finding ES1; SQLite's SUM of integers is already one).
+pub(crate) const REFUNDED: &str =
+    "SELECT CAST(COALESCE(SUM(refund_amount_fen), 0) AS BIGINT) FROM refund_orders \
      WHERE mch_no = $1 AND mch_order_no = $2 AND status = 'success'";
 
 impl OrderStore {

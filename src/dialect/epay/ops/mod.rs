@@ -82,7 +82,12 @@ pub fn facts_of(
             .or_else(|| requested_trade_no.map(str::to_owned)),
         pay_type: stored.map(|f| f.pay_type.clone()).filter(|t| !t.is_empty()),
         name: order.title.clone(),
-        param: order.attach.clone(),
+        // DaxPay 2.0.8's query carries no `attach` (lifecycle-2.0.md §4): the stored `param`
+        // (lifecycle soak finding ES2).
+        param: order
+            .attach
+            .clone()
+            .or_else(|| kept.and_then(|k| k.ext_param.clone())),
         client_ip: kept.and_then(|k| k.client_ip.clone()),
         created_at_ms: kept.map(|k| k.created_at_ms),
         version: stored.and_then(|f| Version::parse(&f.origin)),
