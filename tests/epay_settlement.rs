@@ -298,6 +298,46 @@ async fn the_same_pay_again_while_the_first_is_unknown_is_not_told_its_parameter
     }
 }
 
+/// Two identical `mapi.php` requests at once (the lifecycle soak's epay workers send some so):
+/// the first is answered while the second is at DaxPay, whose 20044 then meets a row the first
+/// has settled: the second is told "result unknown, query the order" (which finds the order),
+/// never that the number is taken nor that its parameters changed.
+#[tokio::test]
+async fn two_identical_pays_at_once_never_tell_the_second_its_number_is_taken() {
+    let (w, relay) = Setup {
+        steered: &[PAY],
+        ..Setup::default()
+    }
+    .start()
+    .await;
+    let mut relay = relay.unwrap();
+    let client = w.client();
+    let fields = mapi(&w, "LP4", "alipay", "2.00");
+    let send = || {
+        let (client, fields) = (client.clone(), fields.clone());
+        tokio::spawn(async move { client.mapi(&sign::pairs(&fields)).await })
+    };
+    let first = send();
+    let first_held = relay.next(PAY).await.forward_held();
+    let second = send();
+    let second_held = relay.next(PAY).await.forward_held();
+    let _ = first_held.send(());
+    let first = first.await.unwrap().json();
+    assert_eq!(first["code"], 1, "{first}");
+    let _ = second_held.send(());
+    let second = second.await.unwrap().json();
+    assert_eq!(
+        code_msg(&second),
+        (-1, "系统异常[上次请求结果未知，请稍后查询订单]".to_owned()),
+        "{second}"
+    );
+    assert_eq!(w.sandbox.orders().len(), 1, "DaxPay made one order");
+    // Asked again, it is the first's order (the gateway's answer to a repeat).
+    let again = client.mapi(&sign::pairs(&fields)).await.json();
+    assert_eq!(again["code"], 1, "{again}");
+    assert_eq!(again["trade_no"], first["trade_no"], "{again}");
+}
+
 /// V1 refunds whose DaxPay answer is lost (DaxPay refunded): found by the lookup, the true
 /// success (code 0); the lookup lost too, `结果未知` (-1: neither a success nor `退款失败`), and
 /// the settlement worker records it. Both count, once each: the order is refunded (2), the

@@ -147,10 +147,12 @@ impl Recorded for Pay {
         let outcome = match (outcome, p.looked_up.get()) {
             (Ok(paid), Some(found)) => match whose(job, p, attempt, found).await {
                 Whose::This => Ok(paid),
-                // It made nothing and cannot (DaxPay answers 20044 if it still lands).
+                // It made nothing and cannot (DaxPay answers 20044 if it still lands). Jeepay:
+                // `已存在`; a dialect that answers repeats: what is true of this request.
                 Whose::Another => {
+                    let answer = super::repeats::made_by_another(store, p, &attempt.id).await;
                     give_up(store, SettlementKind::Pay, mch_no, number, &attempt.id).await;
-                    return Err(Failure::OrderExists(p.op.mch_order_no.clone()));
+                    return Err(answer);
                 }
                 // Not this one's either; its attempt goes only if others hold the row.
                 Whose::Nobody => Err(Failure::OrderExists(p.op.mch_order_no.clone())),
@@ -202,7 +204,15 @@ impl Recorded for Pay {
             Err(_) => {}
         }
         mark_landing(store, SettlementKind::Pay, key, &outcome).await;
-        outcome
+        match outcome {
+            // DaxPay holds an order of the number that the row's other request made, and that
+            // request has settled the row meanwhile (two requests at once): a dialect that
+            // answers repeats tells this one what is true of it (Jeepay: `已存在`, as always).
+            Err(Failure::OrderExists(_)) if p.op.in_dialect.is_some() => {
+                Err(super::repeats::made_by_another(store, p, &attempt.id).await)
+            }
+            outcome => outcome,
+        }
     }
 }
 

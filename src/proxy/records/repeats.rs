@@ -100,8 +100,8 @@ pub(super) fn asks_the_same(existing: &PayRow, op: &Pay) -> bool {
 /// request's outcome is not known yet: `EarlierOutcomeUnknown` ("result unknown, query the
 /// order"; its repeat once the row is settled is answered the order, [`pay_again`]).
 /// None did: this request changed the parameters, `OrderParamsChanged`. No other request stands
-/// (they gave up meanwhile): the number is taken, `OrderExists`. A store that cannot say:
-/// unknown, never a refusal that may be false.
+/// any more: the row says ([`settled_meanwhile`]). A store that cannot say: unknown, never a
+/// refusal that may be false.
 pub(super) async fn made_by_another(store: &OrderStore, p: &Prepared<Pay>, mine: &str) -> Failure {
     let number = p.op.mch_order_no.clone();
     if p.op.in_dialect.is_none() {
@@ -116,12 +116,11 @@ pub(super) async fn made_by_another(store: &OrderStore, p: &Prepared<Pay>, mine:
     };
     let mut others = attempts
         .iter()
-        .filter(|a| a.attempt.as_deref() != Some(mine))
-        .peekable();
-    if others.peek().is_none() {
-        return Failure::OrderExists(number);
-    }
-    if others.any(|a| asks_the_same(a, &p.op)) {
+        .filter(|a| a.attempt.as_deref() != Some(mine));
+    let Some(first) = others.next() else {
+        return settled_meanwhile(store, p, number).await;
+    };
+    if asks_the_same(first, &p.op) || others.any(|a| asks_the_same(a, &p.op)) {
         tracing::info!(
             mch_no = p.merchant.mch_no.as_str(),
             "the same order asked again while an earlier request's outcome is unknown: answered unknown"
@@ -129,6 +128,25 @@ pub(super) async fn made_by_another(store: &OrderStore, p: &Prepared<Pay>, mine:
         Failure::EarlierOutcomeUnknown
     } else {
         Failure::OrderParamsChanged(number)
+    }
+}
+
+/// What a joined request is told when the request that made the order has settled the row
+/// meanwhile (two identical requests at once: the first answered while the second was at
+/// DaxPay, the lifecycle soak's epay workers). The row asks for the same order: this request's
+/// own order to the gateway, but its answer is rendered by the pipeline from this request, which
+/// `after` cannot turn into the order as made ([`pay_again`] does that for a repeat that finds
+/// the row settled): `EarlierOutcomeUnknown`, "query the order", which finds it. Other
+/// parameters: `OrderParamsChanged`. No row: the number is taken, `OrderExists`.
+async fn settled_meanwhile(store: &OrderStore, p: &Prepared<Pay>, number: String) -> Failure {
+    match store.pay_by_mch_order_no(&p.merchant.mch_no, &number).await {
+        Ok(Some(row)) if asks_the_same(&row, &p.op) => Failure::EarlierOutcomeUnknown,
+        Ok(Some(_)) => Failure::OrderParamsChanged(number),
+        Ok(None) => Failure::OrderExists(number),
+        Err(e) => {
+            not_recorded("pay order", e);
+            Failure::EarlierOutcomeUnknown
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! - `mapi.php` `code 1`: a DaxPay order of that number, that amount and that request's `param`
 //!   (its `attach`); one `trade_no` per `out_trade_no`. Refusals must have their cause:
-//!   `支付参数有变化` another create of the number came first, `已完成支付` DaxPay's order is paid,
+//!   `支付参数有变化` (or `该订单号(…)已存在`) another create of the number came first, `已完成支付`
+//!   DaxPay's order is paid,
 //!   `订单未处理` nothing of this request's at DaxPay.
 //! - `act=order` `code 1`: DaxPay's amount, `param`, `type`, the create's `trade_no`, and a
 //!   `status` DaxPay's record had when it was asked (0 unpaid, 1 paid, 2 refunded; epay has no
@@ -360,7 +361,8 @@ fn check(ctx: &Ctx, truth: &ETruth, k: &Known, all: &[ESent], s: &ESent) -> Opti
                 .all(|key| t(key).is_none())
                 .then(|| "no payurl, qrcode, urlscheme or html".to_owned())
         }
-        (EOp::Create, Some(-1)) if msg.contains("支付参数有变化") => {
+        // `该订单号(…)已存在`: the number holds an order no standing request of it asked for.
+        (EOp::Create, Some(-1)) if msg.contains("支付参数有变化") || msg.contains("已存在") => {
             (!other_create_before()).then(|| {
                 "parameters changed, but no other create of the number came first".to_owned()
             })
