@@ -33,17 +33,14 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
 
 use crate::config::{Merchant, Upstream};
-use crate::dialect::daxpay::answer::{read_fresh_answer, Answer};
 use crate::dialect::daxpay::callback::read_callback;
-use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
+use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::ops::pay_query::pay_order;
 use crate::dialect::daxpay::ops::refund_query::refund_record;
 use crate::dialect::daxpay::ops::Upstream as AnswerSource;
 use crate::dialect::daxpay::order_query::query_fields;
-use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dialect::daxpay::Version;
 use crate::dispatch::{DaxCall, Dialect};
 use crate::domain::ops::RefundRecord;
@@ -57,6 +54,7 @@ use crate::store::{
 use super::jobs::{epay_job_for, pay_job, pay_state};
 use super::now_ms;
 use super::settle;
+use super::signed_call::{signed_call, CallError};
 
 /// Why a callback was not acknowledged (the `outcome` label of `paybridge_callbacks_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -541,7 +539,8 @@ fn unverified(e: &Failure) -> Refusal {
     Refusal::Unverified
 }
 
-/// One signed query on DaxPay with the merchant's identity, its verified `data`.
+/// One signed query on DaxPay with the merchant's identity, its verified `data`
+/// ([`signed_call`]); a failure worded as the callback's refusal.
 pub(crate) async fn read_again(
     rt: &Runtime,
     merchant: &Merchant,
@@ -549,41 +548,11 @@ pub(crate) async fn read_again(
     call: DaxCall,
     fields: Fields<'_>,
 ) -> Result<Value, Refusal> {
-    let client = rt
-        .upstreams
-        .daxpay(&upstream.name)
-        .ok_or(Refusal::Unverified)?;
-    let identity = &merchant.daxpay;
-    let nonce = fresh_nonce();
-    let body = Caller {
-        scheme: upstream.scheme,
-        secret: identity.secret.expose(),
-        mch_no: identity.mch_no.as_deref(),
-        app_id: identity.app_id.as_deref(),
-        client_ip: None,
-        utc_offset: upstream.utc_offset,
-        now: OffsetDateTime::now_utc(),
-        nonce: nonce.as_str(),
-    }
-    .encode(&fields);
-    let traceparent = crate::telemetry::trace_context::child_of(&http::HeaderMap::new());
-    let answer = client
-        .post_json(call, body, None, &traceparent)
-        .await
-        .map_err(|e| unverified(&Failure::Upstream(e)))?;
-    let fresh = upstream.res_time_window.map(|window| ResTimeCheck {
-        now: OffsetDateTime::now_utc(),
-        utc_offset: upstream.utc_offset,
-        window,
-    });
-    match read_fresh_answer(
-        &upstream.scheme,
-        identity.secret.expose(),
-        &answer,
-        fresh.as_ref(),
-    ) {
-        Ok(Answer::Done { data, .. }) => Ok(data),
-        Ok(Answer::Refused { code, msg, .. }) => {
+    match signed_call(rt, merchant, upstream, call, fields).await {
+        Ok(data) => Ok(data),
+        Err(CallError::NoClient(_)) => Err(Refusal::Unverified),
+        Err(CallError::Upstream(e)) => Err(unverified(&Failure::Upstream(e))),
+        Err(CallError::Refused { code, msg }) => {
             tracing::warn!(
                 code,
                 msg = msg.as_str(),
@@ -591,7 +560,7 @@ pub(crate) async fn read_again(
             );
             Err(Refusal::UnknownOrder)
         }
-        Err(fault) => {
+        Err(CallError::Unverified(fault)) => {
             tracing::warn!(fault = %fault, "DaxPay's answer to the order query does not verify");
             Err(Refusal::Unverified)
         }

@@ -21,6 +21,7 @@ pub mod intake;
 pub mod jobs;
 pub mod returning;
 pub mod settle;
+pub(crate) mod signed_call;
 
 use std::sync::OnceLock;
 

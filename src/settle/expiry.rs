@@ -21,24 +21,19 @@
 //! again at its next turn, which the worker's backoff spaces (at most every `max_interval_ms`).
 //! DaxPay 3.x runs these jobs by default: its rows are left as they are.
 
-use serde_json::Value;
-use time::OffsetDateTime;
-
 use super::check::{observe, Observed, Seen, View};
 use crate::config::{Merchant, Upstream};
-use crate::dialect::daxpay::answer::{read_fresh_answer, Answer};
-use crate::dialect::daxpay::envelope::{fresh_nonce, Caller, Fields};
+use crate::dialect::daxpay::envelope::Fields;
 use crate::dialect::daxpay::ops::sync::{pay_sync, refund_sync, remote_status};
-use crate::dialect::daxpay::res_time::ResTimeCheck;
 use crate::dialect::daxpay::Version;
 use crate::dispatch::DaxCall;
 use crate::domain::order::{PayStatus, RefundOrderStatus};
-use crate::domain::{AnswerFault, Failure};
+use crate::domain::Failure;
 use crate::notify::intake;
 use crate::notify::now_ms;
+use crate::notify::signed_call::{signed_call, CallError};
 use crate::proxy::runtime::Runtime;
 use crate::store::{OrderStore, Settlement};
-use crate::upstream::error::UpstreamError;
 
 /// How long past its `expiredTime` an order still `progress` is synced. A minute, as 2.0.8's
 /// own expiry job waits (`PayExpiredTimeService` registers `expiredTime` + 1 min): time for a
@@ -49,22 +44,16 @@ pub(crate) const EXPIRY_MARGIN_MS: i64 = 60_000;
 /// Why a sync did not answer.
 #[derive(Debug, thiserror::Error)]
 enum SyncError {
-    #[error("no client for upstream `{0}`")]
-    NoClient(String),
     #[error("not sent: {0}")]
     NotSendable(Failure),
     #[error(transparent)]
-    Upstream(#[from] UpstreamError),
-    #[error("refused: {code} {msg}")]
-    Refused { code: i64, msg: String },
-    #[error("the answer does not verify: {0}")]
-    Unverified(#[from] AnswerFault),
+    Call(#[from] CallError),
 }
 
 impl SyncError {
     fn label(&self) -> &'static str {
         match self {
-            SyncError::Refused { .. } => "refused",
+            SyncError::Call(CallError::Refused { .. }) => "refused",
             _ => "failed",
         }
     }
@@ -143,7 +132,8 @@ async fn send(
     let outcome = match sync {
         Ok((call, fields)) => signed_call(rt, merchant, upstream, call, fields)
             .await
-            .map(|data| remote_status(call, &data)),
+            .map(|data| remote_status(call, &data))
+            .map_err(SyncError::from),
         Err(failure) => Err(SyncError::NotSendable(failure)),
     };
     let label = match &outcome {
@@ -190,47 +180,4 @@ async fn upstream_of(
     intake::owner(rt, mch_no, app_id, &named)
         .ok()
         .map(|(_, upstream)| upstream)
-}
-
-/// One signed call on DaxPay with the merchant's DaxPay identity: its verified `data`.
-async fn signed_call(
-    rt: &Runtime,
-    merchant: &Merchant,
-    upstream: &Upstream,
-    call: DaxCall,
-    fields: Fields<'_>,
-) -> Result<Value, SyncError> {
-    let client = rt
-        .upstreams
-        .daxpay(&upstream.name)
-        .ok_or_else(|| SyncError::NoClient(upstream.name.clone()))?;
-    let identity = &merchant.daxpay;
-    let nonce = fresh_nonce();
-    let body = Caller {
-        scheme: upstream.scheme,
-        secret: identity.secret.expose(),
-        mch_no: identity.mch_no.as_deref(),
-        app_id: identity.app_id.as_deref(),
-        client_ip: None,
-        utc_offset: upstream.utc_offset,
-        now: OffsetDateTime::now_utc(),
-        nonce: nonce.as_str(),
-    }
-    .encode(&fields);
-    let traceparent = crate::telemetry::trace_context::child_of(&http::HeaderMap::new());
-    let answer = client.post_json(call, body, None, &traceparent).await?;
-    let fresh = upstream.res_time_window.map(|window| ResTimeCheck {
-        now: OffsetDateTime::now_utc(),
-        utc_offset: upstream.utc_offset,
-        window,
-    });
-    match read_fresh_answer(
-        &upstream.scheme,
-        identity.secret.expose(),
-        &answer,
-        fresh.as_ref(),
-    )? {
-        Answer::Done { data, .. } => Ok(data),
-        Answer::Refused { code, msg, .. } => Err(SyncError::Refused { code, msg }),
-    }
 }
