@@ -100,12 +100,7 @@ impl World {
 
     /// A second paybridge on the same store and relay that only runs the settlement worker.
     fn start_settlement_worker(&self) {
-        let toml = format!(
-            "{}\n[settlement]\nfirst_check_after_ms = 10\nmax_interval_ms = 50\npoll_ms = 10\n",
-            self.toml
-        );
-        let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
-        paybridge::proxy::Gateway::new(config).start_settlement();
+        common::instance::start_settlement_worker(&self.toml);
     }
 
     /// Sends `body` to `path` in the background.

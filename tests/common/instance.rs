@@ -68,3 +68,13 @@ pub fn send_to(
 ) -> tokio::task::JoinHandle<Value> {
     tokio::spawn(async move { post_json(addr, path, &body).await.json() })
 }
+
+/// A second paybridge on the store and upstream of `toml` that only runs the settlement worker,
+/// checking every row at once and every 50 ms after.
+pub fn start_settlement_worker(toml: &str) {
+    let toml = format!(
+        "{toml}\n[settlement]\nfirst_check_after_ms = 10\nmax_interval_ms = 50\npoll_ms = 10\n"
+    );
+    let config = Arc::new(paybridge::config::Config::from_toml(&toml).unwrap());
+    paybridge::proxy::Gateway::new(config).start_settlement();
+}
